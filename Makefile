@@ -1,0 +1,44 @@
+# Ferry — see README.md.
+SHELL := /bin/bash
+SWIFT ?= swift
+BUILD_FLAGS ?=
+BIN := .build/debug/ferry
+
+.PHONY: all deps build release test test-unit test-integration demo bench-fetch clean
+
+all: build
+
+## Install the system packages Ferry and its tests need (Debian; fast no-op when present).
+deps:
+	@cluster/deps.sh
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+
+## Every test: unit tests and end-to-end tests against the real registry, skopeo and the ferry binary.
+test: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build --parallel --num-workers 2 $(BUILD_FLAGS)
+
+test-unit: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build --skip FerryIntegrationTests $(BUILD_FLAGS)
+
+test-integration: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build --filter FerryIntegrationTests $(BUILD_FLAGS)
+
+## The main job on an embedded default: local registry + generated image, a leader, a fetch with progress.
+demo: build
+	@cluster/demo.sh
+
+## Leader fetch vs skopeo copy, and store hashing vs sha256sum; results in docs/benchmarks.md.
+bench-fetch: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-fetch.sh
+
+clean:
+	rm -rf .build

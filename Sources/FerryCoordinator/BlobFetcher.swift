@@ -1,0 +1,124 @@
+import FerryCore
+import FerryRegistry
+import FerryState
+import FerryStore
+import Logging
+
+/// Fetches blobs from upstream into the store, each at most once at a time however many
+/// images ask for it (single-flight), with bounded downloads per upstream registry.
+///
+/// A blob already committed in the store is never fetched again. A partial download left by a
+/// crash resumes from where it stopped. Bytes that fail their digest are discarded and fetched
+/// once more from the start before the blob is reported failed.
+public actor BlobFetcher {
+    private let client: RegistryClient
+    private let store: BlobStore
+    private let database: FerryDatabase
+    private let progress: ProgressBoard
+    private let downloadsPerRegistry: Int
+    private var limits: [String: AsyncSemaphore] = [:]
+    private var inflight: [Digest: Task<Void, any Error>] = [:]
+    private let logger: Logger
+
+    public init(client: RegistryClient, store: BlobStore, database: FerryDatabase, progress: ProgressBoard, downloadsPerRegistry: Int, logger: Logger) {
+        self.client = client
+        self.store = store
+        self.database = database
+        self.progress = progress
+        self.downloadsPerRegistry = max(downloadsPerRegistry, 1)
+        self.logger = logger
+    }
+
+    /// Makes sure the store holds `descriptor`'s blob, fetching it from `repository` if needed.
+    /// Concurrent calls for the same digest share one download.
+    public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
+        if let task = inflight[descriptor.digest] {
+            return try await task.value
+        }
+        if store.size(of: descriptor.digest) == descriptor.size {
+            try await database.setBlobState(descriptor.digest, .present)
+            return
+        }
+        let limit = limit(for: repository.registry)
+        let task = Task { [client, store, database, progress, logger] in
+            try await Self.download(
+                descriptor, from: repository, client: client, store: store, database: database,
+                progress: progress, limit: limit, logger: logger)
+        }
+        inflight[descriptor.digest] = task
+        defer { inflight[descriptor.digest] = nil }
+        try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// Digests being downloaded right now.
+    public var active: [Digest] { Array(inflight.keys) }
+
+    private func limit(for registry: String) -> AsyncSemaphore {
+        if let existing = limits[registry] { return existing }
+        let semaphore = AsyncSemaphore(limit: downloadsPerRegistry)
+        limits[registry] = semaphore
+        return semaphore
+    }
+
+    private static func download(
+        _ descriptor: Descriptor,
+        from repository: ImageReference,
+        client: RegistryClient,
+        store: BlobStore,
+        database: FerryDatabase,
+        progress: ProgressBoard,
+        limit: AsyncSemaphore,
+        logger: Logger
+    ) async throws {
+        let digest = descriptor.digest
+        var logger = logger
+        logger[metadataKey: "digest"] = "\(digest)"
+        do {
+            try await limit.withPermit {
+                var attempts = 0
+                while true {
+                    attempts += 1
+                    let ingest = try await store.ingest(digest, expectedSize: descriptor.size)
+                    do {
+                        let have = await ingest.offset()
+                        try store.ensureSpace(for: descriptor.size - have, what: "blob \(digest)")
+                        try await database.setBlobState(digest, .fetching, bytesDone: have)
+                        if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"]) }
+                        progress.set(digest, have)
+                        try await client.downloadBlob(
+                            repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
+                            progress: { progress.set(digest, $0) }, logger: logger)
+                        try await ingest.commit()
+                        break
+                    } catch let error as FerryError where (error.code == .digestMismatch || error.code == .sizeMismatch) && attempts < 2 {
+                        await ingest.close(discard: true)
+                        logger.warning("blob failed verification; fetching it again", metadata: ["reason": "\(error.message)"])
+                        continue
+                    } catch {
+                        // Keep the partial file unless its bytes are known to be bad.
+                        let bad = (error as? FerryError).map { $0.code == .digestMismatch || $0.code == .sizeMismatch } ?? false
+                        await ingest.close(discard: bad)
+                        throw error
+                    }
+                }
+            }
+            progress.remove(digest)
+            try await database.setBlobState(digest, .present)
+            logger.debug("blob fetched", metadata: ["size": "\(descriptor.size)"])
+        } catch {
+            progress.remove(digest)
+            if error is CancellationError {
+                try? await database.setBlobState(digest, .missing)
+                throw error
+            }
+            let failure = (error as? FerryError) ?? FerryError(.internal, "blob \(digest): \(error)")
+            logger.warning("blob fetch failed", metadata: ["reason": "\(failure.message)"])
+            try? await database.setBlobState(digest, .failed, error: failure)
+            throw failure
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import FerryCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A node's data directory: its files, its secrets, and an exclusive lock so two daemons
+/// never share one.
+public struct DataDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) throws(FerryError) {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw FerryError(.configuration, "cannot create data directory '\(path)': \(error.localizedDescription)")
+        }
+    }
+
+    public var databasePath: String { "\(path)/state.db" }
+    public var storePath: String { "\(path)/store" }
+    public var adminTokenPath: String { "\(path)/admin-token" }
+    public var joinTokenPath: String { "\(path)/join-token" }
+    /// Where a running leader writes the URL it listens on, for CLI commands run with `--data-dir`.
+    public var addressPath: String { "\(path)/address" }
+
+    /// Takes an exclusive `flock` on `DIR/lock` for the life of the process.
+    /// Fails at once, with a clear message, when another daemon holds it.
+    public func lock() throws(FerryError) -> Int32 {
+        let fd = open("\(path)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FerryError(.configuration, "cannot open '\(path)/lock': \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw FerryError(.busy, "another Ferry process is using the data directory '\(path)'; stop it or choose another --data-dir")
+        }
+        return fd
+    }
+
+    /// Reads a secret file, or creates it (mode 0600) with a fresh random token.
+    /// Returns the token and whether it was created now.
+    public func secret(at file: String) throws(FerryError) -> (token: String, created: Bool) {
+        if let existing = try? String(contentsOfFile: file, encoding: .utf8) {
+            let token = existing.trimmingWhitespace()
+            guard !token.isEmpty else { throw FerryError(.configuration, "the token file '\(file)' is empty; delete it to have a new one made") }
+            return (token, false)
+        }
+        let token = Self.randomToken()
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FerryError(.configuration, "cannot create the token file '\(file)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let line = Array((token + "\n").utf8)
+        guard write(fd, line, line.count) == line.count, fsync(fd) == 0 else {
+            unlink(file)
+            throw FerryError(.configuration, "cannot write the token file '\(file)'")
+        }
+        return (token, true)
+    }
+
+    /// 32 random bytes, hex: 256 bits from the system's CSPRNG.
+    public static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    /// Writes a small file atomically (temp file, fsync, rename).
+    public func writeAtomically(_ contents: String, to file: String, mode: mode_t = 0o644) throws(FerryError) {
+        let temp = file + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(file)': \(String(cString: strerror(errno)))") }
+        let bytes = Array(contents.utf8)
+        let ok = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp, file) == 0 else {
+            unlink(temp)
+            throw FerryError(.configuration, "cannot write '\(file)'")
+        }
+    }
+}

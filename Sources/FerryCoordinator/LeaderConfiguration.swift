@@ -1,0 +1,47 @@
+import FerryCore
+import FerryRegistry
+import FerryStore
+
+/// Everything a leader needs to start. Defaults suit a production leader.
+public struct LeaderConfiguration: Sendable {
+    /// Where the leader keeps its state (`state.db`), store (`store/`) and tokens. Required.
+    public var dataDirectory: String
+    /// Address to listen on. Default `0.0.0.0`.
+    public var host: String
+    /// Port to listen on; 0 picks a free one. Default 5050.
+    public var port: Int
+    /// A Docker `config.json`-style file of upstream credentials. Default: none (anonymous).
+    public var registryAuthFile: String?
+    /// The upstream the `/v2/` API uses when a request has no `?ns=`. Default: none.
+    public var defaultRegistry: String?
+    /// The platform fetched when a request names none. Default: the leader's own.
+    public var platform: Platform
+    /// Blob downloads in flight per upstream registry. Default 4.
+    public var maxConcurrentDownloadsPerRegistry: Int
+    /// Upstream client settings: insecure registries, CA file, retries, rate limit.
+    public var registry: RegistryClientConfiguration
+    /// Store settings: reserved disk space, buffer sizes.
+    public var store: BlobStoreConfiguration
+
+    public init(
+        dataDirectory: String,
+        host: String = "0.0.0.0",
+        port: Int = 5050,
+        registryAuthFile: String? = nil,
+        defaultRegistry: String? = nil,
+        platform: Platform = .host,
+        maxConcurrentDownloadsPerRegistry: Int = 4,
+        registry: RegistryClientConfiguration = .init(),
+        store: BlobStoreConfiguration = .init()
+    ) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.registryAuthFile = registryAuthFile
+        self.defaultRegistry = defaultRegistry
+        self.platform = platform
+        self.maxConcurrentDownloadsPerRegistry = maxConcurrentDownloadsPerRegistry
+        self.registry = registry
+        self.store = store
+    }
+}

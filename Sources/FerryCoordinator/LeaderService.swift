@@ -1,0 +1,188 @@
+import AsyncHTTPClient
+import FerryCore
+import FerryMesh
+import FerryRegistry
+import FerryServer
+import FerryState
+import FerryStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The leader: fetches images from upstream once into its store and serves them.
+///
+/// Runs the HTTP server (health, `/v2/` read API, admin API) and the fetch worker. Fetch
+/// requests are durable: they are rows in SQLite before they are acknowledged, and a restarted
+/// leader picks up every unfinished one, resuming partial downloads.
+public final class LeaderService: Service, Sendable {
+    public let configuration: LeaderConfiguration
+    public let directory: DataDirectory
+    public let database: FerryDatabase
+    public let store: BlobStore
+    public let adminToken: String
+    public let joinToken: String
+    let client: RegistryClient
+    let fetcher: BlobFetcher
+    let progress = ProgressBoard()
+    let logger: Logger
+    private let queue: AsyncStream<Int64>
+    private let enqueue: AsyncStream<Int64>.Continuation
+
+    func enqueueFetch(_ id: Int64) { enqueue.yield(id) }
+    private let running = Mutex<Set<Int64>>([])
+    private let boundAddress = Mutex<String?>(nil)
+    private let lockDescriptor: Int32
+
+    public init(configuration: LeaderConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let directory = try DataDirectory(configuration.dataDirectory)
+        self.directory = directory
+        self.lockDescriptor = try directory.lock()
+        let admin = try directory.secret(at: directory.adminTokenPath)
+        let join = try directory.secret(at: directory.joinTokenPath)
+        self.adminToken = admin.token
+        self.joinToken = join.token
+        if admin.created || join.created {
+            logger.notice(
+                "created leader tokens",
+                metadata: ["admin_token_file": "\(directory.adminTokenPath)", "join_token_file": "\(directory.joinTokenPath)"])
+        }
+        self.database = try FerryDatabase.open(path: directory.databasePath)
+        self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
+        let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
+        self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
+        self.fetcher = BlobFetcher(
+            client: client, store: store, database: database, progress: progress,
+            downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
+        (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
+    }
+
+    deinit {
+        close(lockDescriptor)
+    }
+
+    /// The URL the server listens on, once it is up.
+    public var address: String? { boundAddress.withLock { $0 } }
+
+    public func run() async throws {
+        let router = buildFerryRouter(
+            verifier: AdminTokenVerifier(adminToken: adminToken),
+            registry: RegistryReadAPI(database: database, store: store, defaultRegistry: configuration.defaultRegistry),
+            admin: AdminRoutes(backend: self))
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry"),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
+                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                boundAddress.withLock { $0 = url }
+                try? directory.writeAtomically(url + "\n", to: directory.addressPath)
+                logger.notice("leader listening", metadata: ["url": "\(url)", "data_dir": "\(directory.path)"])
+            },
+            logger: logger
+        )
+        try await recover()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await app.run() }
+            group.addTask { try await self.runWorker() }
+            group.addTask { await self.runProgressFlusher() }
+        }
+        try? await client.shutdown()
+        unlink(directory.addressPath)
+    }
+
+    /// Brings the database in line with the store after a restart, then queues every unfinished image.
+    func recover() async throws {
+        var reopened = Set<Int64>()
+        for blob in try await database.presentBlobs() where store.size(of: blob.digest) != blob.size {
+            logger.warning("blob recorded present is missing from the store; it will be fetched again", metadata: ["digest": "\(blob.digest)"])
+            try await database.setBlobState(blob.digest, .missing)
+            for image in try await database.images() where image.state == .present {
+                let uses = try await database.blobs(ofImage: image.id!).contains { $0.digest == blob.digest }
+                if uses, reopened.insert(image.id!).inserted {
+                    _ = try await database.requestImage(try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform))
+                }
+            }
+        }
+        let partials = store.partialIngests()
+        if !partials.isEmpty {
+            logger.info("found partial downloads to resume", metadata: ["count": "\(partials.count)"])
+        }
+        for image in try await database.unfinishedImages() {
+            logger.info("resuming unfinished fetch", metadata: ["image": "\(image.reference)", "state": "\(image.state.rawValue)"])
+            enqueue.yield(image.id!)
+        }
+    }
+
+    private func runWorker() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for await id in queue.cancelOnGracefulShutdown() {
+                let claimed = running.withLock { $0.insert(id).inserted }
+                guard claimed else { continue }
+                group.addTask {
+                    defer { _ = self.running.withLock { $0.remove(id) } }
+                    await self.fetchImage(id: id)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func runProgressFlusher() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(2))
+            try? await database.recordProgress(progress.snapshot())
+        }
+    }
+
+    /// Resolves and fetches one image; failures are recorded on the image, never thrown.
+    func fetchImage(id: Int64) async {
+        guard let image = try? await database.image(id: id), !image.state.isFinished else { return }
+        var logger = self.logger
+        logger[metadataKey: "image"] = "\(image.reference)"
+        do {
+            let reference = try ImageReference(parsing: image.reference)
+            let platform = try Platform(parsing: image.platform)
+            let resolver = ImageResolver(client: client)
+            let database = self.database
+            let resolved = try await resolver.resolve(
+                reference, platform: platform,
+                cached: { digest in
+                    guard let record = try? await database.manifest(digest),
+                        let parsed = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType)
+                    else { return nil }
+                    return FetchedManifest(bytes: Array(record.bytes), digest: record.digest, parsed: parsed)
+                },
+                logger: logger)
+            try await database.recordResolution(
+                imageID: id,
+                ImageResolution(
+                    topDigest: resolved.top.digest, manifestDigest: resolved.manifestDigest, platform: resolved.platform,
+                    manifests: resolved.chain.map { ManifestRecord(digest: $0.digest, mediaType: $0.mediaType, bytes: $0.bytes) },
+                    blobs: resolved.blobs))
+            logger.info("resolved image", metadata: ["manifest": "\(resolved.manifestDigest)", "blobs": "\(resolved.blobs.count)"])
+            try await withThrowingTaskGroup { group in
+                for descriptor in resolved.blobs {
+                    group.addTask { try await self.fetcher.ensure(descriptor, from: reference) }
+                }
+                try await group.waitForAll()
+            }
+            if try await database.markImagePresent(imageID: id) {
+                logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])
+            } else {
+                throw FerryError(.internal, "image \(reference) finished fetching but not every blob is present")
+            }
+        } catch is CancellationError {
+            logger.info("fetch interrupted; it resumes at the next start")
+        } catch {
+            let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
+            logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
+            try? await database.markImageFailed(imageID: id, error: failure)
+        }
+    }
+}

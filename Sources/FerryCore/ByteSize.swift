@@ -1,0 +1,56 @@
+/// Byte counts and rates as operators write them: `512`, `64k`, `10MiB`, `1.5GB`, `10MiB/s`.
+public enum ByteSize {
+    /// Parses a size. `k`, `m`, `g`, `t` and `KiB`…`TiB` are binary (1024); `KB`…`TB` are decimal.
+    public static func parse(_ input: String) throws(FerryError) -> Int64 {
+        let text = input.trimmingWhitespace()
+        let numberEnd = text.firstIndex { !($0.isNumber || $0 == ".") } ?? text.endIndex
+        guard let value = Double(text[..<numberEnd]), value >= 0, value.isFinite else {
+            throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': expected a number with an optional unit, e.g. 512MiB")
+        }
+        let unit = text[numberEnd...].trimmingWhitespace().lowercased()
+        let multiplier: Double
+        switch unit {
+        case "", "b": multiplier = 1
+        case "k", "kib": multiplier = 1024
+        case "m", "mib": multiplier = 1024 * 1024
+        case "g", "gib": multiplier = 1024 * 1024 * 1024
+        case "t", "tib": multiplier = 1024 * 1024 * 1024 * 1024
+        case "kb": multiplier = 1e3
+        case "mb": multiplier = 1e6
+        case "gb": multiplier = 1e9
+        case "tb": multiplier = 1e12
+        default:
+            throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': unknown unit '\(unit)' (use B, KiB, MiB, GiB, KB, MB, GB)")
+        }
+        let bytes = value * multiplier
+        guard bytes < 9e18 else { throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': too large") }
+        return Int64(bytes)
+    }
+
+    /// Parses a rate in bytes per second: a size followed by `/s` (`10MiB/s`), or `Mbit/s`-style bits.
+    public static func parseRate(_ input: String) throws(FerryError) -> Int64 {
+        var text = input.trimmingWhitespace().lowercased()
+        if text.hasSuffix("/s") { text.removeLast(2) } else if text.hasSuffix("ps") { text.removeLast(2) }
+        for (suffix, factor) in [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3)] where text.hasSuffix(suffix) {
+            guard let value = Double(text.dropLast(suffix.count).trimmingWhitespace()), value > 0 else { break }
+            return Int64(value * factor / 8)
+        }
+        let bytes = try parse(text)
+        guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }
+        return bytes
+    }
+
+    /// `1536` → `1.5 KiB`.
+    public static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes) B" }
+        let rounded = (value * 10).rounded() / 10
+        return "\(rounded) \(units[unit])"
+    }
+}

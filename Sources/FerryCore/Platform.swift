@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An OS/architecture/variant triple, as in an OCI index entry (`linux/arm64/v8`).
+public struct Platform: Hashable, Sendable, CustomStringConvertible, Codable {
+    public var os: String
+    public var architecture: String
+    public var variant: String?
+    public var osVersion: String?
+    public var osFeatures: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case os
+        case architecture
+        case variant
+        case osVersion = "os.version"
+        case osFeatures = "os.features"
+    }
+
+    public init(os: String, architecture: String, variant: String? = nil, osVersion: String? = nil, osFeatures: [String]? = nil) {
+        self.os = os
+        self.architecture = architecture
+        self.variant = (variant?.isEmpty ?? true) ? nil : variant
+        self.osVersion = osVersion
+        self.osFeatures = osFeatures
+    }
+
+    /// Parses `os[/arch[/variant]]` (`linux/arm64/v8`, `linux/amd64`, `arm64`) and normalises it.
+    public init(parsing string: String) throws(FerryError) {
+        let parts = string.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." } })
+        else {
+            throw FerryError(.invalidArgument, "invalid platform '\(string.prefix(100))': expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8")
+        }
+        if parts.count == 1 {
+            // A bare architecture means linux, as containerd's parser does for known architectures.
+            self.init(os: Platform.host.os, architecture: parts[0])
+        } else {
+            self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
+        }
+        self = normalized()
+    }
+
+    public var description: String {
+        [os, architecture, variant].compactMap { $0 }.joined(separator: "/")
+    }
+
+    /// containerd's normalisation: `x86_64` → `amd64`, `aarch64` → `arm64` (variant `v8` dropped),
+    /// `armhf` → `arm/v7`, `i386` → `386`, `macos` → `darwin`, and so on.
+    public func normalized() -> Platform {
+        var os = self.os.lowercased()
+        if os == "macos" { os = "darwin" }
+        var arch = architecture.lowercased()
+        var variant = self.variant?.lowercased()
+        switch arch {
+        case "i386":
+            arch = "386"
+            variant = nil
+        case "x86_64", "x86-64", "amd64":
+            arch = "amd64"
+            if variant == "v1" { variant = nil }
+        case "aarch64", "arm64":
+            arch = "arm64"
+            if variant == "8" || variant == "v8" { variant = nil }
+        case "armhf":
+            arch = "arm"
+            variant = "v7"
+        case "armel":
+            arch = "arm"
+            variant = "v6"
+        case "arm":
+            switch variant {
+            case nil, "7", "v7": variant = "v7"
+            case "5", "6", "8": variant = "v" + variant!
+            default: break
+            }
+        default:
+            break
+        }
+        return Platform(os: os, architecture: arch, variant: variant, osVersion: osVersion, osFeatures: osFeatures)
+    }
+
+    /// The platform of the machine Ferry runs on.
+    public static let host: Platform = {
+        var name = utsname()
+        uname(&name)
+        let machine = withUnsafeBytes(of: &name.machine) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        #if os(Linux)
+        let os = "linux"
+        #else
+        let os = "darwin"
+        #endif
+        return Platform(os: os, architecture: machine).normalized()
+    }()
+}
+
+/// Chooses among an index's platforms the way containerd's `platforms.Only` does: an exact
+/// match first, then the compatible fallbacks in order (amd64 runs 386; arm64 runs arm v8…v5;
+/// arm/v7 runs v6 and v5). The first entry in index order wins within a rank.
+public struct PlatformMatcher: Sendable {
+    public let wanted: Platform
+    private let acceptable: [Platform]
+
+    public init(_ wanted: Platform) {
+        let wanted = wanted.normalized()
+        self.wanted = wanted
+        var acceptable = [wanted]
+        switch (wanted.architecture, wanted.variant) {
+        case ("amd64", _):
+            acceptable.append(Platform(os: wanted.os, architecture: "386"))
+        case ("arm64", _):
+            for variant in ["v8", "v7", "v6", "v5"] {
+                acceptable.append(Platform(os: wanted.os, architecture: "arm", variant: variant))
+            }
+        case ("arm", let variant?):
+            let order = ["v8", "v7", "v6", "v5"]
+            if let start = order.firstIndex(of: variant) {
+                for lower in order[(start + 1)...] {
+                    acceptable.append(Platform(os: wanted.os, architecture: "arm", variant: lower))
+                }
+            }
+        default:
+            break
+        }
+        self.acceptable = acceptable
+    }
+
+    /// The rank of `candidate` (0 is an exact match), or nil if it cannot run here.
+    /// `unknown` os or architecture (attestations) never match.
+    public func rank(_ candidate: Platform) -> Int? {
+        let candidate = candidate.normalized()
+        guard candidate.os != "unknown", candidate.architecture != "unknown" else { return nil }
+        return acceptable.firstIndex { $0.os == candidate.os && $0.architecture == candidate.architecture && $0.variant == candidate.variant }
+    }
+
+    /// The index of the best entry in `candidates`, or nil.
+    public func best(_ candidates: [Platform?]) -> Int? {
+        var best: (index: Int, rank: Int)?
+        for (index, candidate) in candidates.enumerated() {
+            guard let candidate, let rank = rank(candidate) else { continue }
+            if best == nil || rank < best!.rank { best = (index, rank) }
+        }
+        return best?.index
+    }
+}

@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import FerryCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension RegistryClient {
+    /// Downloads a blob into `sink`, resuming from what the sink already holds.
+    ///
+    /// A connection dropped mid-stream resumes with `Range: bytes=N-`; a 206 is accepted only
+    /// when its `Content-Range` starts at N, and a 200 (a registry that ignores `Range`)
+    /// restarts from zero. Retries back off as the policy says, and start over whenever bytes
+    /// arrived. Returns when the sink holds exactly `descriptor.size` bytes; checking the digest
+    /// is the sink's job when it commits.
+    public func downloadBlob(
+        repository: ImageReference,
+        descriptor: Descriptor,
+        into sink: some BlobSink,
+        progress: (@Sendable (Int64) -> Void)? = nil,
+        logger: Logger = .disabled
+    ) async throws {
+        let host = repository.registry
+        let what = "blob \(descriptor.digest) of \(repository.name)"
+        let size = descriptor.size
+        try await withRetries(what: what, logger: logger) { madeProgress in
+            var have = try await sink.offset()
+            if have > size {
+                try await sink.reset()
+                have = 0
+            }
+            if have == size {
+                progress?(have)
+                return
+            }
+            var headers: HTTPHeaders = [:]
+            if have > 0 { headers.add(name: "Range", value: "bytes=\(have)-") }
+            let response = try await send(
+                .GET, host: host, path: "/v2/\(repository.repository)/blobs/\(descriptor.digest)",
+                repository: repository.repository, headers: headers,
+                deadline: .now() + .hours(24), logger: logger)
+            switch response.status {
+            case .ok:
+                if have > 0 {
+                    logger.debug("registry ignored Range; restarting blob", metadata: ["digest": "\(descriptor.digest)"])
+                    try await sink.reset()
+                    have = 0
+                }
+            case .partialContent:
+                guard let range = response.headers.first(name: "Content-Range").flatMap(ContentRange.init(header:)),
+                    range.start == have, range.total == nil || range.total == size
+                else {
+                    _ = try? await response.body.collect(upTo: 0)
+                    try await sink.reset()
+                    throw TransientFailure(FerryError(.upstreamError, "registry \(host) answered a resume of \(what) with the wrong range"))
+                }
+            case .rangeNotSatisfiable where have > 0:
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                try await sink.reset()
+                throw TransientFailure(FerryError(.upstreamError, "registry \(host) refused to resume \(what)"))
+            default:
+                throw await failure(response, host: host, what: what)
+            }
+            if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != size {
+                throw FerryError(.sizeMismatch, "registry \(host) announced \(have + length) bytes for \(what), but its descriptor says \(size)")
+            }
+            do {
+                for try await chunk in response.body {
+                    if let rateLimiter { try await rateLimiter.acquire(chunk.readableBytes) }
+                    guard have + Int64(chunk.readableBytes) <= size else {
+                        throw FerryError(.sizeMismatch, "registry \(host) sent more than the \(size) bytes of \(what)")
+                    }
+                    try await sink.write(chunk)
+                    have += Int64(chunk.readableBytes)
+                    madeProgress()
+                    progress?(have)
+                }
+            } catch let error as FerryError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw TransientFailure(
+                    FerryError(.upstreamUnreachable, "the download of \(what) from \(host) broke off at \(have) of \(size) bytes: \(TransientFailure.describe(error))"))
+            }
+            guard have == size else {
+                throw TransientFailure(
+                    FerryError(.upstreamUnreachable, "the download of \(what) from \(host) ended early at \(have) of \(size) bytes"))
+            }
+        }
+    }
+}
+
+/// A parsed `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).
+public struct ContentRange: Sendable, Hashable {
+    public var start: Int64
+    public var end: Int64
+    public var total: Int64?
+
+    public init?(header: String) {
+        let text = header.trimmingWhitespace()
+        guard text.hasPrefix("bytes ") else { return nil }
+        let spec = text.dropFirst(6)
+        let parts = spec.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        let bounds = parts[0].split(separator: "-", maxSplits: 1)
+        guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start else { return nil }
+        self.start = start
+        self.end = end
+        if parts[1] == "*" {
+            total = nil
+        } else {
+            guard let total = Int64(parts[1]), total > end else { return nil }
+            self.total = total
+        }
+    }
+}

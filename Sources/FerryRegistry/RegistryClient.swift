@@ -1,0 +1,245 @@
+import AsyncHTTPClient
+import FerryCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A client of the Registry HTTP API v2 / OCI distribution pull path.
+///
+/// It handles the auth dance (anonymous, Basic, Bearer tokens cached per scope), retries with
+/// backoff, resumable blob downloads, and never sends credentials anywhere but the registry
+/// host (AsyncHTTPClient drops `Authorization` on cross-origin redirects). Credentials never
+/// appear in logs or error messages.
+public final class RegistryClient: Sendable {
+    public let configuration: RegistryClientConfiguration
+    let http: HTTPClient
+    let credentials: RegistryCredentials
+    let tokens = TokenCache()
+    let rateLimiter: RateLimiter?
+    /// What each host asked for last time, so later requests authenticate up front.
+    private let schemes = Mutex<[String: AuthChallenge]>([:])
+
+    public init(configuration: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init()) throws(FerryError) {
+        self.configuration = configuration
+        self.credentials = credentials
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = configuration.caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw FerryError(.configuration, "cannot read CA file '\(caFile)'")
+            }
+            tls.additionalTrustRoots = [.file(caFile)]
+        }
+        var httpConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .follow(max: 5, allowCycles: false),
+            timeout: .init(connect: .init(configuration.connectTimeout), read: .init(configuration.readTimeout)),
+            decompression: .disabled
+        )
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        self.rateLimiter = configuration.rateLimit.map { RateLimiter(bytesPerSecond: $0) }
+    }
+
+    /// Closes the connection pool. Call once, when done.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: Requests
+
+    /// Sends a body-less request to `host`, authenticating as the registry asks (once per
+    /// request), and returns the response with its body not yet read.
+    func send(
+        _ method: HTTPMethod,
+        host: String,
+        path: String,
+        repository: String?,
+        headers: HTTPHeaders = [:],
+        deadline: NIODeadline,
+        logger: Logger
+    ) async throws -> HTTPClientResponse {
+        let url = configuration.baseURL(for: host) + path
+        var authorization = try await authorization(for: host, repository: repository, refresh: false, logger: logger)
+        for pass in 0..<2 {
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            request.headers = headers
+            request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+            if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, deadline: deadline, logger: logger)
+            } catch {
+                throw TransientFailure(connectionError: error, host: host)
+            }
+            guard response.status == .unauthorized, pass == 0 else { return response }
+            let challenges = AuthChallenge.parse(response.headers["WWW-Authenticate"].joined(separator: ", "))
+            guard let challenge = challenges.first(where: { $0.scheme == "bearer" }) ?? challenges.first(where: { $0.scheme == "basic" })
+            else { return response }
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let previous = schemes.withLock { $0.updateValue(challenge, forKey: host) }
+            let sentBearer = authorization?.hasPrefix("Bearer ") == true
+            let refresh = sentBearer && (challenge.error == "invalid_token" || previous?.scheme == "bearer")
+            guard let next = try await self.authorization(for: host, repository: repository, refresh: refresh, logger: logger),
+                next != authorization || refresh
+            else { return response }
+            logger.debug("registry asked for authentication", metadata: ["host": "\(host)", "scheme": "\(challenge.scheme)"])
+            authorization = next
+        }
+        preconditionFailure("unreachable")
+    }
+
+    /// The `Authorization` value for a request to `host`, from what the host asked before.
+    private func authorization(for host: String, repository: String?, refresh: Bool, logger: Logger) async throws -> String? {
+        guard let challenge = schemes.withLock({ $0[host] }) else { return nil }
+        let credential = credentials.credential(for: host)
+        switch challenge.scheme {
+        case "basic":
+            return credential?.basicAuthorization
+        case "bearer":
+            guard let realm = challenge.realm else { return nil }
+            let scope = repository.map { "repository:\($0):pull" } ?? challenge.scope ?? ""
+            let key = TokenCache.Key(realm: realm, service: challenge.service ?? "", scope: scope)
+            if refresh { await tokens.invalidate(key) }
+            let token = try await tokens.token(for: key) { [self] in
+                try await fetchToken(key, host: host, credential: credential, logger: logger)
+            }
+            return "Bearer " + token
+        default:
+            return nil
+        }
+    }
+
+    /// Maps a final (non-2xx) response to an error, reading the registry's JSON error body.
+    /// 429 and 5xx become retryable failures.
+    func failure(_ response: HTTPClientResponse, host: String, what: String) async -> any Error {
+        let body = (try? await response.body.collect(upTo: 64 * 1024)).map { Array($0.readableBytesView) } ?? []
+        let registry = RegistryErrorResponse.summary(of: body)
+        let said = registry.map { " (\($0.text))" } ?? ""
+        let status = response.status
+        switch status.code {
+        case 401:
+            if credentials.credential(for: host) == nil {
+                return FerryError(.unauthorized, "registry \(host) requires authentication for \(what)\(said); add credentials for \(host) to the --registry-auth file")
+            }
+            return FerryError(.unauthorized, "registry \(host) refused the credentials for \(what)\(said); check the entry for \(host) in the --registry-auth file")
+        case 403:
+            return FerryError(.denied, "registry \(host) denied access to \(what)\(said)")
+        case 404:
+            let code: FerryError.Code =
+                switch registry?.code {
+                case "NAME_UNKNOWN": .nameUnknown
+                case "BLOB_UNKNOWN": .blobUnknown
+                default: .manifestUnknown
+                }
+            return FerryError(code, "\(what) not found on \(host)\(said.isEmpty ? " (HTTP 404)" : said)")
+        case 429:
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(RetryAfter.parse)
+            return TransientFailure(
+                FerryError(.tooManyRequests, "registry \(host) is rate limiting requests for \(what) (HTTP 429)\(said)"),
+                retryAfter: retryAfter
+            )
+        case 500...599:
+            return TransientFailure(FerryError(.upstreamError, "registry \(host) failed on \(what) with HTTP \(status.code)\(said)"))
+        default:
+            return FerryError(.upstreamError, "registry \(host) answered HTTP \(status.code) for \(what)\(said)")
+        }
+    }
+
+    // MARK: Retries
+
+    /// Runs `operation`, retrying ``TransientFailure``s as the retry policy allows. The attempt
+    /// count starts over whenever `operation` reports progress through `madeProgress`.
+    func withRetries<T: Sendable>(
+        what: String,
+        logger: Logger,
+        _ operation: (_ madeProgress: @escaping @Sendable () -> Void) async throws -> T
+    ) async throws -> T {
+        var attempt = 1
+        while true {
+            let progress = Mutex(false)
+            do {
+                return try await operation { progress.withLock { $0 = true } }
+            } catch let failure as TransientFailure {
+                if progress.withLock({ $0 }) { attempt = 1 }
+                guard
+                    let delay = configuration.retry.delay(
+                        beforeRetry: attempt, retryAfter: failure.retryAfter, random: Double.random(in: 0...1))
+                else {
+                    var error = failure.error
+                    if attempt > 1 { error.message += " (after \(attempt) attempts)" }
+                    throw error
+                }
+                logger.info(
+                    "retrying upstream request",
+                    metadata: ["what": "\(what)", "attempt": "\(attempt)", "delay": "\(delay)", "reason": "\(failure.error.message)"])
+                try await Task.sleep(for: delay)
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// A failure worth retrying: a dropped or refused connection, a 5xx, a 429.
+struct TransientFailure: Error {
+    var error: FerryError
+    var retryAfter: Duration?
+
+    init(_ error: FerryError, retryAfter: Duration? = nil) {
+        self.error = error
+        self.retryAfter = retryAfter
+    }
+
+    init(connectionError: any Error, host: String) {
+        self.init(FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(Self.describe(connectionError))"))
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .readTimeout: return "the registry stopped sending data"
+            case .remoteConnectionClosed: return "the connection was closed"
+            case .deadlineExceeded: return "the request took too long"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return describe(first.error)
+        }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection reset"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+            default: return String(cString: strerror(error.errnoCode)).lowercased()
+            }
+        }
+        if let error = error as? NIOSSLError { return "TLS failure (\(error))" }
+        if let error = error as? BoringSSLError { return "TLS failure (\(error))" }
+        if let error = error as? NIOSSLExtraError { return "TLS failure (\(error))" }
+        let text = "\(error)"
+        if text.contains("NXDOMAIN") || text.contains("getaddrinfo") || text.contains("resolution") {
+            return "the host name could not be resolved"
+        }
+        return String(text.prefix(200))
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date.
+enum RetryAfter {
+    static func parse(_ value: String) -> Duration? {
+        let text = value.trimmingWhitespace()
+        if let seconds = Int(text) { return .seconds(max(seconds, 0)) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: text) else { return nil }
+        return .milliseconds(max(Int64(date.timeIntervalSinceNow * 1000), 0))
+    }
+}

@@ -1,0 +1,60 @@
+import FerryCore
+
+/// How the upstream client connects, authenticates and retries. Every field has a default
+/// suited to a production leader.
+public struct RegistryClientConfiguration: Sendable {
+    /// Registry hosts (`host[:port]`) that may be reached over plain HTTP. Loopback hosts
+    /// (`localhost`, `127.0.0.0/8`, `::1`) always may, as Docker allows. Default: none.
+    public var insecureRegistries: Set<String>
+    /// A PEM file of extra CA certificates trusted beside the system store. Default: none.
+    public var caFile: String?
+    /// Retries for 5xx, 429 and dropped connections. Default: ``RetryPolicy/init(maxAttempts:baseDelay:maxDelay:maxRetryAfter:)``.
+    public var retry: RetryPolicy
+    /// TCP connect timeout. Default 10 s.
+    public var connectTimeout: Duration
+    /// How long a response may stall between two reads before the connection counts as dropped. Default 60 s.
+    public var readTimeout: Duration
+    /// Cap on all upstream blob bytes per second, shared by every transfer. Default: unlimited.
+    public var rateLimit: Int64?
+    /// The `User-Agent` sent upstream.
+    public var userAgent: String
+
+    public init(
+        insecureRegistries: Set<String> = [],
+        caFile: String? = nil,
+        retry: RetryPolicy = RetryPolicy(),
+        connectTimeout: Duration = .seconds(10),
+        readTimeout: Duration = .seconds(60),
+        rateLimit: Int64? = nil,
+        userAgent: String = "ferry/\(FerryVersion.current)"
+    ) {
+        self.insecureRegistries = insecureRegistries
+        self.caFile = caFile
+        self.retry = retry
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.rateLimit = rateLimit
+        self.userAgent = userAgent
+    }
+
+    /// The base URL for a registry host: plain HTTP for loopback and insecure hosts, HTTPS otherwise.
+    /// Docker Hub's `docker.io` is served at `registry-1.docker.io`.
+    public func baseURL(for host: String) -> String {
+        if host == ImageReference.dockerHub { return "https://registry-1.docker.io" }
+        return (allowsPlainHTTP(host) ? "http://" : "https://") + host
+    }
+
+    public func allowsPlainHTTP(_ host: String) -> Bool {
+        insecureRegistries.contains(host) || Self.isLoopback(host)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            name = name.dropFirst().prefix { $0 != "]" }
+            return name == "::1"
+        }
+        if let colon = name.firstIndex(of: ":") { name = name[..<colon] }
+        return name == "localhost" || name.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,46 @@
+import FerryCore
+import FerryMesh
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension FerryError: HTTPResponseError {
+    /// The HTTP status for each error code, as the distribution spec pairs them.
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .invalidReference, .invalidDigest, .manifestInvalid, .invalidArgument, .unsupportedManifest, .unsupported: .badRequest
+        case .unauthorized: .unauthorized
+        case .denied: .forbidden
+        case .manifestUnknown, .blobUnknown, .nameUnknown, .notFound, .noMatchingPlatform: .notFound
+        case .rangeNotSatisfiable: .rangeNotSatisfiable
+        case .tooManyRequests: .tooManyRequests
+        case .insufficientSpace: .init(code: 507, reasonPhrase: "Insufficient Storage")
+        case .upstreamUnreachable, .upstreamError, .digestMismatch, .sizeMismatch: .badGateway
+        case .busy: .serviceUnavailable
+        case .manifestTooLarge: .contentTooLarge
+        default: .internalServerError
+        }
+    }
+
+    /// A registry-style JSON error body: `{"errors":[{"code","message"}]}`.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        if code == .unauthorized {
+            headers[.wwwAuthenticate] = #"Basic realm="ferry""#
+        }
+        let body = (try? FerryJSON.encoder().encode(ErrorResponse(errors: [ErrorEntry(self)]))) ?? Data()
+        if request.method == .head {
+            return Response(status: status, headers: headers, body: .init())
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension HTTPField.Name {
+    static let dockerContentDigest = HTTPField.Name("Docker-Content-Digest")!
+    static let link = HTTPField.Name("Link")!
+    static let dockerDistributionAPIVersion = HTTPField.Name("Docker-Distribution-Api-Version")!
+}

@@ -1,0 +1,178 @@
+import FerryCore
+import FerryMesh
+import FerryState
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The OCI distribution read API (`/v2/`) over the node's store: manifests by tag and digest,
+/// blobs with HEAD and `Range`, tag lists with `n`/`last` pagination.
+///
+/// Repository names map to upstreams the way containerd mirrors expect: `?ns=<upstream host>`
+/// names the upstream registry; without it, the configured default upstream is used.
+public struct RegistryReadAPI: Sendable {
+    let database: FerryDatabase
+    let store: BlobStore
+    let defaultRegistry: String?
+
+    public init(database: FerryDatabase, store: BlobStore, defaultRegistry: String?) {
+        self.database = database
+        self.store = store
+        self.defaultRegistry = defaultRegistry
+    }
+
+    public func addRoutes(to router: Router<FerryRequestContext>) {
+        for path: RouterPath in ["/v2", "/v2/**"] {
+            router.get(path) { request, _ in try await self.handle(request) }
+            router.head(path) { request, _ in try await self.handle(request) }
+        }
+    }
+
+    func handle(_ request: Request) async throws -> Response {
+        guard let route = RegistryPath.parse(request.uri.path) else {
+            throw FerryError(.notFound, "no such route in the registry API: \(request.uri.path.prefix(200))")
+        }
+        switch route {
+        case .base:
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.dockerDistributionAPIVersion] = "registry/2.0"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        case .manifest(let name, let reference):
+            return try await manifest(request, repository: try repository(name, request), reference: reference)
+        case .blob(let name, let digest):
+            _ = try repository(name, request)
+            return try await blob(request, digest: try Self.digest(digest))
+        case .tags(let name):
+            return try await tags(request, repository: try repository(name, request), name: name)
+        }
+    }
+
+    /// The (registry, repository) a request's name and `ns` refer to.
+    func repository(_ name: String, _ request: Request) throws -> (registry: String, repository: String) {
+        guard ImageReference.isValidRepository(name) else {
+            throw FerryError(.invalidReference, "invalid repository name '\(name.prefix(200))'")
+        }
+        let ns = request.uri.queryParameters.get("ns")
+        guard var registry = ns ?? defaultRegistry else {
+            throw FerryError(.nameUnknown, "repository '\(name)' names no upstream: add ?ns=<registry host> (no default upstream is configured)")
+        }
+        if ["index.docker.io", "registry-1.docker.io"].contains(registry) { registry = ImageReference.dockerHub }
+        var repository = name
+        if registry == ImageReference.dockerHub && !name.contains("/") { repository = "library/" + name }
+        return (registry, repository)
+    }
+
+    static func digest(_ text: String) throws -> Digest {
+        do {
+            return try Digest(parsing: text)
+        } catch {
+            throw FerryError(.invalidDigest, error.message)
+        }
+    }
+
+    func manifest(_ request: Request, repository: (registry: String, repository: String), reference: String) async throws -> Response {
+        let digest: Digest
+        if reference.contains(":") {
+            digest = try Self.digest(reference)
+        } else {
+            guard ImageReference.isValidTag(reference) else {
+                throw FerryError(.manifestInvalid, "invalid tag '\(reference.prefix(130))'")
+            }
+            guard let resolved = try await database.digest(registry: repository.registry, repository: repository.repository, tag: reference) else {
+                throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(reference) is not held here")
+            }
+            digest = resolved
+        }
+        guard let manifest = try await database.manifest(digest) else {
+            throw FerryError(.manifestUnknown, "manifest unknown: \(digest) is not held here")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = manifest.mediaType
+        headers[.contentLength] = String(manifest.bytes.count)
+        headers[.dockerContentDigest] = manifest.digest.description
+        headers[.eTag] = "\"\(manifest.digest)\""
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        if let match = request.headers[.ifNoneMatch], match.contains(manifest.digest.description) {
+            return Response(status: .notModified, headers: headers)
+        }
+        if request.method == .head {
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
+    }
+
+    func blob(_ request: Request, digest: Digest) async throws -> Response {
+        guard let size = store.size(of: digest) else {
+            throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[.dockerContentDigest] = digest.description
+        headers[.eTag] = "\"\(digest)\""
+        headers[.acceptRanges] = "bytes"
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        var status = HTTPResponse.Status.ok
+        var range: Range<Int64> = 0..<size
+        switch ByteRange.resolve(request.headers[.range], size: size) {
+        case .full:
+            break
+        case .partial(let requested):
+            status = .partialContent
+            range = requested
+            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(size)"
+        case .unsatisfiable:
+            headers[.contentRange] = "bytes */\(size)"
+            headers[.contentType] = "application/json"
+            let body = try FerryJSON.encoder().encode(
+                ErrorResponse(errors: [ErrorEntry(code: FerryError.Code.rangeNotSatisfiable.rawValue, message: "range not satisfiable for a blob of \(size) bytes")]))
+            return Response(status: .rangeNotSatisfiable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        let length = range.upperBound - range.lowerBound
+        headers[.contentLength] = String(length)
+        if request.method == .head {
+            return Response(status: status, headers: headers, body: .init())
+        }
+        let store = self.store
+        let bytes = range
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            try await store.read(digest, range: bytes) { chunk in try await writer.write(chunk) }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    struct TagList: Codable {
+        var name: String
+        var tags: [String]
+    }
+
+    func tags(_ request: Request, repository: (registry: String, repository: String), name: String) async throws -> Response {
+        guard let all = try await database.tags(registry: repository.registry, repository: repository.repository) else {
+            throw FerryError(.nameUnknown, "repository name not known: \(repository.registry)/\(repository.repository)")
+        }
+        let parameters = request.uri.queryParameters
+        var tags = all
+        if let last = parameters.get("last") { tags = tags.filter { $0 > last } }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        if let nText = parameters.get("n") {
+            guard let n = Int(nText), n >= 0 else { throw FerryError(.invalidArgument, "invalid n '\(nText.prefix(20))': expected a non-negative integer") }
+            if tags.count > n {
+                tags = Array(tags.prefix(n))
+                if let lastTag = tags.last {
+                    var link = "/v2/\(name)/tags/list?n=\(n)&last=\(lastTag)"
+                    if let ns = parameters.get("ns") { link += "&ns=\(ns)" }
+                    headers[.link] = "<\(link)>; rel=\"next\""
+                }
+            }
+        }
+        let body = try FerryJSON.encoder().encode(TagList(name: name, tags: tags))
+        headers[.contentLength] = String(body.count)
+        if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

@@ -1,0 +1,70 @@
+import FerryCore
+import Foundation
+import Hummingbird
+
+/// Decides who a bearer of a token is.
+public protocol CredentialVerifier: Sendable {
+    func principal(forToken token: String) async -> Principal?
+}
+
+/// Checks a fixed admin token (the leader's `admin-token` file).
+public struct AdminTokenVerifier: CredentialVerifier {
+    private let adminToken: String
+    public init(adminToken: String) { self.adminToken = adminToken }
+
+    public func principal(forToken token: String) async -> Principal? {
+        constantTimeEquals(token, adminToken) ? Principal(.admin) : nil
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
+    var difference = UInt8(x.count == y.count ? 0 : 1)
+    for index in 0..<max(x.count, y.count) {
+        difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
+    }
+    return difference == 0
+}
+
+/// Requires credentials on every route but `/healthz`: `Authorization: Bearer TOKEN`, or HTTP
+/// Basic with the token as the password (any user name), so `docker login` and
+/// `skopeo --creds` work. Anything else gets 401 `UNAUTHORIZED` with a Basic challenge.
+public struct TokenAuthMiddleware: RouterMiddleware {
+    public typealias Context = FerryRequestContext
+    let verifier: any CredentialVerifier
+    let openPaths: Set<String>
+
+    public init(verifier: any CredentialVerifier, openPaths: Set<String> = ["/healthz"]) {
+        self.verifier = verifier
+        self.openPaths = openPaths
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if openPaths.contains(request.uri.path) { return try await next(request, context) }
+        guard let token = Self.token(from: request.headers[.authorization]), let principal = await verifier.principal(forToken: token) else {
+            throw FerryError(.unauthorized, "authentication required: send the token as a Bearer token or as the password of HTTP Basic")
+        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+
+    static func token(from header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        switch parts[0].lowercased() {
+        case "bearer":
+            return String(parts[1]).trimmingWhitespace()
+        case "basic":
+            guard let data = Data(base64Encoded: String(parts[1]).trimmingWhitespace()),
+                let decoded = String(data: data, encoding: .utf8), let colon = decoded.firstIndex(of: ":")
+            else { return nil }
+            return String(decoded[decoded.index(after: colon)...])
+        default:
+            return nil
+        }
+    }
+}

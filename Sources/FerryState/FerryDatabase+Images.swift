@@ -1,0 +1,139 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// What resolving an image produced, to record in one transaction.
+public struct ImageResolution: Sendable {
+    public var topDigest: Digest
+    public var manifestDigest: Digest
+    public var platform: Platform?
+    /// Every manifest from the top to the image manifest.
+    public var manifests: [ManifestRecord]
+    /// Config and layers, config first, each once.
+    public var blobs: [Descriptor]
+
+    public init(topDigest: Digest, manifestDigest: Digest, platform: Platform?, manifests: [ManifestRecord], blobs: [Descriptor]) {
+        self.topDigest = topDigest
+        self.manifestDigest = manifestDigest
+        self.platform = platform
+        self.manifests = manifests
+        self.blobs = blobs
+    }
+}
+
+extension FerryDatabase {
+    /// Records a request to fetch `reference` for `platform`: a new image in `pending`, or the
+    /// existing one set back to `pending` so that its tag is resolved again.
+    public func requestImage(_ reference: ImageReference, platform: Platform) async throws -> ImageRecord {
+        try await writer.write { db in
+            let now = Date()
+            if var existing = try ImageRecord
+                .filter(ImageRecord.Columns.reference == reference.description && ImageRecord.Columns.platform == platform.description)
+                .fetchOne(db)
+            {
+                if existing.state != .fetching {
+                    existing.state = .pending
+                    existing.errorCode = nil
+                    existing.errorMessage = nil
+                    existing.updatedAt = now
+                    try existing.update(db)
+                }
+                return existing
+            }
+            var record = ImageRecord(reference: reference, platform: platform, now: now)
+            try record.insert(db)
+            return record
+        }
+    }
+
+    /// Stores what an image resolved to: its manifests, its blobs (new ones as `missing`), and
+    /// the links between them; the image moves to `fetching`.
+    public func recordResolution(imageID: Int64, _ resolution: ImageResolution) async throws {
+        try await writer.write { db in
+            guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return }
+            let now = Date()
+            for manifest in resolution.manifests where try !ManifestRecord.exists(db, key: manifest.digest) {
+                try manifest.insert(db)
+            }
+            for descriptor in resolution.blobs where try !BlobRecord.exists(db, key: descriptor.digest) {
+                try BlobRecord(digest: descriptor.digest, size: descriptor.size, mediaType: descriptor.mediaType, updatedAt: now).insert(db)
+            }
+            try ImageBlobRecord.filter(Column("image_id") == imageID).deleteAll(db)
+            for (position, descriptor) in resolution.blobs.enumerated() {
+                try ImageBlobRecord(imageId: imageID, digest: descriptor.digest, position: position).insert(db)
+            }
+            try ImageManifestRecord.filter(Column("image_id") == imageID).deleteAll(db)
+            for (position, manifest) in resolution.manifests.enumerated() {
+                try ImageManifestRecord(imageId: imageID, digest: manifest.digest, position: position).insert(db, onConflict: .ignore)
+            }
+            image.topDigest = resolution.topDigest
+            image.manifestDigest = resolution.manifestDigest
+            image.resolvedPlatform = resolution.platform?.description
+            image.size = resolution.blobs.reduce(0) { $0 + $1.size }
+            image.state = .fetching
+            image.errorCode = nil
+            image.errorMessage = nil
+            image.updatedAt = now
+            try image.update(db)
+        }
+    }
+
+    /// Marks an image present, but only if every blob it uses is present.
+    /// Returns whether it did.
+    @discardableResult
+    public func markImagePresent(imageID: Int64) async throws -> Bool {
+        try await writer.write { db in
+            guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return false }
+            let notPresent = try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM image_blobs JOIN blobs USING (digest) WHERE image_id = ? AND blobs.state != 'present'",
+                arguments: [imageID]) ?? 0
+            guard notPresent == 0, image.manifestDigest != nil else { return false }
+            let now = Date()
+            image.state = .present
+            image.errorCode = nil
+            image.errorMessage = nil
+            image.updatedAt = now
+            image.fetchedAt = now
+            try image.update(db)
+            return true
+        }
+    }
+
+    public func markImageFailed(imageID: Int64, error: FerryError) async throws {
+        try await writer.write { db in
+            guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return }
+            image.state = .failed
+            image.errorCode = error.code.rawValue
+            image.errorMessage = error.message
+            image.updatedAt = Date()
+            try image.update(db)
+        }
+    }
+
+    /// Images a restarted leader must finish: `pending` or `fetching`.
+    public func unfinishedImages() async throws -> [ImageRecord] {
+        try await writer.read { db in
+            try ImageRecord.filter([ImageState.pending, ImageState.fetching].contains(ImageRecord.Columns.state))
+                .order(ImageRecord.Columns.id).fetchAll(db)
+        }
+    }
+
+    public func images() async throws -> [ImageRecord] {
+        try await writer.read { db in try ImageRecord.order(ImageRecord.Columns.id).fetchAll(db) }
+    }
+
+    public func image(id: Int64) async throws -> ImageRecord? {
+        try await writer.read { db in try ImageRecord.fetchOne(db, key: id) }
+    }
+
+    /// The blobs an image uses, in manifest order.
+    public func blobs(ofImage imageID: Int64) async throws -> [BlobRecord] {
+        try await writer.read { db in
+            try BlobRecord.fetchAll(
+                db,
+                sql: "SELECT blobs.* FROM image_blobs JOIN blobs USING (digest) WHERE image_id = ? ORDER BY position",
+                arguments: [imageID])
+        }
+    }
+}

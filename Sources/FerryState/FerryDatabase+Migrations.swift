@@ -1,0 +1,60 @@
+import GRDB
+
+extension FerryDatabase {
+    /// The schema, as ordered migrations. Never edit a shipped migration: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: blobs, manifests, images") { db in
+            try db.create(table: "blobs") { t in
+                t.primaryKey("digest", .text)
+                t.column("size", .integer).notNull()
+                t.column("media_type", .text).notNull()
+                t.column("state", .text).notNull().indexed()
+                t.column("bytes_done", .integer).notNull().defaults(to: 0)
+                t.column("error_code", .text)
+                t.column("error_message", .text)
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "manifests") { t in
+                t.primaryKey("digest", .text)
+                t.column("media_type", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("bytes", .blob).notNull()
+                t.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "images") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("reference", .text).notNull()
+                t.column("platform", .text).notNull()
+                t.column("registry", .text).notNull()
+                t.column("repository", .text).notNull()
+                t.column("tag", .text)
+                t.column("top_digest", .text)
+                t.column("manifest_digest", .text)
+                t.column("resolved_platform", .text)
+                t.column("state", .text).notNull().indexed()
+                t.column("error_code", .text)
+                t.column("error_message", .text)
+                t.column("size", .integer).notNull().defaults(to: 0)
+                t.column("requested_at", .datetime).notNull()
+                t.column("updated_at", .datetime).notNull()
+                t.column("fetched_at", .datetime)
+                t.uniqueKey(["reference", "platform"])
+            }
+            try db.create(index: "images_by_repository", on: "images", columns: ["registry", "repository", "tag"])
+            try db.create(table: "image_blobs") { t in
+                t.column("image_id", .integer).notNull().references("images", onDelete: .cascade)
+                t.column("digest", .text).notNull().references("blobs").indexed()
+                t.column("position", .integer).notNull()
+                t.primaryKey(["image_id", "digest"])
+            }
+            try db.create(table: "image_manifests") { t in
+                t.column("image_id", .integer).notNull().references("images", onDelete: .cascade)
+                t.column("digest", .text).notNull().references("manifests").indexed()
+                t.column("position", .integer).notNull()
+                t.primaryKey(["image_id", "digest"])
+            }
+        }
+        return migrator
+    }
+}

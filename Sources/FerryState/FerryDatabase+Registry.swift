@@ -1,0 +1,42 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// Queries behind the `/v2/` read API.
+extension FerryDatabase {
+    public func manifest(_ digest: Digest) async throws -> ManifestRecord? {
+        try await writer.read { db in try ManifestRecord.fetchOne(db, key: digest) }
+    }
+
+    /// The digest a tag of a repository resolved to at its latest successful fetch.
+    public func digest(registry: String, repository: String, tag: String) async throws -> Digest? {
+        try await writer.read { db in
+            try Digest.fetchOne(
+                db,
+                sql: """
+                    SELECT top_digest FROM images
+                    WHERE registry = ? AND repository = ? AND tag = ? AND state = 'present' AND reference NOT LIKE '%@%'
+                    ORDER BY fetched_at DESC LIMIT 1
+                    """,
+                arguments: [registry, repository, tag])
+        }
+    }
+
+    /// Tags of a repository held in full, sorted; nil when the repository is unknown.
+    public func tags(registry: String, repository: String) async throws -> [String]? {
+        try await writer.read { db in
+            let known = try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE registry = ? AND repository = ? AND state = 'present')",
+                arguments: [registry, repository]) ?? false
+            guard known else { return nil }
+            return try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT tag FROM images
+                    WHERE registry = ? AND repository = ? AND state = 'present' AND tag IS NOT NULL
+                    ORDER BY tag
+                    """,
+                arguments: [registry, repository])
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// The node's state in SQLite: images, manifests, blobs and their transfer state.
+///
+/// Every change another part of Ferry relies on happens in one transaction here, so the
+/// database never holds half an update. Daemons use a WAL `DatabasePool`; tests use an
+/// in-memory queue.
+public struct FerryDatabase: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating and migrating) the database at `path`, in WAL mode.
+    public static func open(path: String) throws(FerryError) -> FerryDatabase {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.foreignKeysEnabled = true
+        do {
+            return try FerryDatabase(DatabasePool(path: path, configuration: configuration))
+        } catch let error as DatabaseError {
+            throw FerryError(.configuration, "cannot open the state database '\(path)': \(error.message ?? "\(error.resultCode)")")
+        } catch {
+            throw FerryError(.configuration, "cannot open the state database '\(path)': \(error)")
+        }
+    }
+
+    /// An empty in-memory database, for tests.
+    public static func inMemory() throws -> FerryDatabase {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        return try FerryDatabase(DatabaseQueue(configuration: configuration))
+    }
+
+    public init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+}

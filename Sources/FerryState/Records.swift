@@ -1,0 +1,158 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// Where a blob stands on this node.
+public enum BlobState: String, Codable, Sendable, DatabaseValueConvertible {
+    case missing
+    case fetching
+    case present
+    case failed
+}
+
+/// One blob (layer or config) and its transfer state.
+public struct BlobRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "blobs"
+
+    public var digest: Digest
+    public var size: Int64
+    public var mediaType: String
+    public var state: BlobState
+    public var bytesDone: Int64
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var updatedAt: Date
+
+    public enum Columns {
+        public static let digest = Column(CodingKeys.digest)
+        public static let state = Column(CodingKeys.state)
+        public static let bytesDone = Column(CodingKeys.bytesDone)
+    }
+
+    public init(digest: Digest, size: Int64, mediaType: String, state: BlobState = .missing, bytesDone: Int64 = 0, updatedAt: Date = Date()) {
+        self.digest = digest
+        self.size = size
+        self.mediaType = mediaType
+        self.state = state
+        self.bytesDone = bytesDone
+        self.updatedAt = updatedAt
+    }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// A manifest or index, with the exact bytes the upstream sent (what `/v2/` serves).
+public struct ManifestRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "manifests"
+
+    public var digest: Digest
+    public var mediaType: String
+    public var size: Int64
+    public var bytes: Data
+    public var createdAt: Date
+
+    public init(digest: Digest, mediaType: String, bytes: [UInt8], createdAt: Date = Date()) {
+        self.digest = digest
+        self.mediaType = mediaType
+        self.size = Int64(bytes.count)
+        self.bytes = Data(bytes)
+        self.createdAt = createdAt
+    }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// Where an image fetch stands.
+public enum ImageState: String, Codable, Sendable, DatabaseValueConvertible {
+    /// Asked for; not yet resolved.
+    case pending
+    /// Manifests resolved; blobs being fetched.
+    case fetching
+    /// Every blob present and verified.
+    case present
+    /// Gave up; `errorCode`/`errorMessage` say why.
+    case failed
+
+    public var isFinished: Bool { self == .present || self == .failed }
+}
+
+/// An image reference for one platform, and what it resolved to.
+public struct ImageRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "images"
+
+    public var id: Int64?
+    /// The canonical reference as asked (`registry/repository:tag` or `…@digest`).
+    public var reference: String
+    public var platform: String
+    public var registry: String
+    public var repository: String
+    public var tag: String?
+    /// What the reference pointed at upstream (index or manifest).
+    public var topDigest: Digest?
+    /// The chosen platform's image manifest.
+    public var manifestDigest: Digest?
+    /// The platform of the chosen manifest, when the index said.
+    public var resolvedPlatform: String?
+    public var state: ImageState
+    public var errorCode: String?
+    public var errorMessage: String?
+    /// Sum of the image's unique blob sizes, once resolved.
+    public var size: Int64
+    public var requestedAt: Date
+    public var updatedAt: Date
+    public var fetchedAt: Date?
+
+    public enum Columns {
+        public static let id = Column(CodingKeys.id)
+        public static let reference = Column(CodingKeys.reference)
+        public static let platform = Column(CodingKeys.platform)
+        public static let registry = Column(CodingKeys.registry)
+        public static let repository = Column(CodingKeys.repository)
+        public static let tag = Column(CodingKeys.tag)
+        public static let state = Column(CodingKeys.state)
+        public static let fetchedAt = Column(CodingKeys.fetchedAt)
+    }
+
+    public init(reference: ImageReference, platform: Platform, now: Date = Date()) {
+        self.reference = reference.description
+        self.platform = platform.description
+        self.registry = reference.registry
+        self.repository = reference.repository
+        self.tag = reference.tag
+        self.state = .pending
+        self.size = 0
+        self.requestedAt = now
+        self.updatedAt = now
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// Which blobs an image uses, in manifest order (config first).
+public struct ImageBlobRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image_blobs"
+    public var imageId: Int64
+    public var digest: Digest
+    public var position: Int
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// Which manifests (index chain and image manifest) an image uses.
+public struct ImageManifestRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image_manifests"
+    public var imageId: Int64
+    public var digest: Digest
+    public var position: Int
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}

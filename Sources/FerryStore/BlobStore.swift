@@ -1,0 +1,200 @@
+import FerryCore
+import Foundation
+import Logging
+import NIOCore
+import NIOFileSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A content-addressed blob store on the local file system.
+///
+/// Layout under `root`:
+/// ```
+/// blobs/sha256/<hex>        committed, verified content (read-only once there)
+/// ingest/sha256/<hex>.partial  downloads in progress, resumable after a restart
+/// ```
+/// A blob reaches `blobs/` only through ``BlobIngest/commit()``: size and digest checked,
+/// data fsynced, then renamed atomically and the directory fsynced. Digests are validated
+/// values (``Digest``), so a path is never built from unchecked input.
+public final class BlobStore: Sendable {
+    public let root: String
+    public let configuration: BlobStoreConfiguration
+    private let active = Mutex<Set<Digest>>([])
+
+    /// Opens (creating if needed) a store at `root`.
+    public init(root: String, configuration: BlobStoreConfiguration = .init()) throws(FerryError) {
+        self.root = root
+        self.configuration = configuration
+        for algorithm in Digest.Algorithm.allCases {
+            for directory in ["blobs", "ingest"] {
+                let path = "\(root)/\(directory)/\(algorithm.rawValue)"
+                do {
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                } catch {
+                    throw FerryError(.configuration, "cannot create store directory '\(path)': \(error.localizedDescription)")
+                }
+            }
+        }
+    }
+
+    /// The path of a committed blob (which may not exist).
+    public func path(for digest: Digest) -> String {
+        "\(root)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded)"
+    }
+
+    func ingestPath(for digest: Digest) -> String {
+        "\(root)/ingest/\(digest.algorithm.rawValue)/\(digest.encoded).partial"
+    }
+
+    /// The size of a committed blob, or nil if the store does not hold it.
+    public func size(of digest: Digest) -> Int64? {
+        var info = stat()
+        guard stat(path(for: digest), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(info.st_size)
+    }
+
+    public func contains(_ digest: Digest) -> Bool { size(of: digest) != nil }
+
+    /// Bytes free for an unprivileged writer on the store's file system.
+    public func freeSpace() -> Int64? {
+        var info = statvfs()
+        guard statvfs(root, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    /// Throws ``FerryError/Code/insufficientSpace`` unless `bytes` more fit while leaving the
+    /// configured reserve free.
+    public func ensureSpace(for bytes: Int64, what: String) throws(FerryError) {
+        guard bytes > 0, let free = freeSpace() else { return }
+        let needed = bytes + configuration.reservedSpace
+        if free < needed {
+            throw FerryError(
+                .insufficientSpace,
+                "not enough disk space in \(root) for \(what): it needs \(ByteSize.format(bytes)) plus \(ByteSize.format(configuration.reservedSpace)) kept in reserve, but only \(ByteSize.format(free)) is free; free some space or move the data directory"
+            )
+        }
+    }
+
+    /// Opens an ingest for `digest`, resuming a partial download left by an earlier run.
+    /// Only one ingest per digest may be open at a time; a second gets ``FerryError/Code/busy``.
+    public func ingest(_ digest: Digest, expectedSize: Int64) async throws -> BlobIngest {
+        let claimed = active.withLock { $0.insert(digest).inserted }
+        guard claimed else { throw FerryError(.busy, "blob \(digest) is already being written") }
+        do {
+            return try await BlobIngest.open(store: self, digest: digest, expectedSize: expectedSize)
+        } catch {
+            release(digest)
+            throw error
+        }
+    }
+
+    func release(_ digest: Digest) {
+        _ = active.withLock { $0.remove(digest) }
+    }
+
+    /// Writes a small blob held in memory (a config or manifest), verifying it first.
+    public func write(_ bytes: [UInt8], as digest: Digest) async throws {
+        if contains(digest) { return }
+        let ingest = try await ingest(digest, expectedSize: Int64(bytes.count))
+        do {
+            try await ingest.reset()
+            var buffer = ByteBuffer()
+            buffer.writeBytes(bytes)
+            try await ingest.write(buffer)
+            try await ingest.commit()
+        } catch {
+            await ingest.close()
+            throw error
+        }
+    }
+
+    /// Streams a committed blob, or the byte range `range` of it, to `consume` in chunks.
+    public func read(
+        _ digest: Digest,
+        range: Range<Int64>? = nil,
+        _ consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        guard let size = size(of: digest) else { throw FerryError(.blobUnknown, "blob \(digest) is not in the store") }
+        let range = range ?? 0..<size
+        guard range.lowerBound >= 0, range.upperBound <= size else {
+            throw FerryError(.rangeNotSatisfiable, "range \(range) is outside blob \(digest) of \(size) bytes")
+        }
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path(for: digest))) { handle in
+            for try await chunk in handle.readChunks(in: range, chunkLength: .bytes(Int64(configuration.readChunkSize))) {
+                try await consume(chunk)
+            }
+        }
+    }
+
+    /// Reads a small committed blob whole (configs, manifests). Refuses blobs over `limit`.
+    public func bytes(of digest: Digest, limit: Int = 16 * 1024 * 1024) async throws -> [UInt8] {
+        guard let size = size(of: digest) else { throw FerryError(.blobUnknown, "blob \(digest) is not in the store") }
+        guard size <= limit else { throw FerryError(.unsupported, "blob \(digest) is \(size) bytes, too large to read whole") }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(size))
+        try await read(digest) { out.append(contentsOf: $0.readableBytesView) }
+        return out
+    }
+
+    /// Re-hashes a committed blob; false when its bytes no longer match the digest.
+    public func verify(_ digest: Digest) async throws -> Bool {
+        var digester = Digester(digest.algorithm)
+        try await read(digest) { chunk in
+            chunk.withUnsafeReadableBytes { digester.update($0) }
+        }
+        return digester.finalize() == digest
+    }
+
+    /// Hashes any file with the store's hashing path (used by `ferry digest` and benchmarks).
+    public static func digest(ofFileAt path: String, algorithm: Digest.Algorithm = .sha256, chunkSize: Int = 1024 * 1024) async throws -> Digest {
+        var digester = Digester(algorithm)
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+            for try await chunk in handle.readChunks(chunkLength: .bytes(Int64(chunkSize))) {
+                chunk.withUnsafeReadableBytes { digester.update($0) }
+            }
+        }
+        return digester.finalize()
+    }
+
+    /// Removes a committed blob (and any partial ingest of it). Refuses while it is being written.
+    public func delete(_ digest: Digest) throws(FerryError) {
+        let busy = active.withLock { $0.contains(digest) }
+        guard !busy else { throw FerryError(.busy, "blob \(digest) is being written") }
+        unlink(path(for: digest))
+        unlink(ingestPath(for: digest))
+    }
+
+    /// Partial downloads on disk, with the bytes each holds: what a restart can resume.
+    public func partialIngests() -> [(digest: Digest, bytes: Int64)] {
+        var result: [(Digest, Int64)] = []
+        for algorithm in Digest.Algorithm.allCases {
+            let directory = "\(root)/ingest/\(algorithm.rawValue)"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".partial") {
+                guard let digest = try? Digest(parsing: "\(algorithm.rawValue):\(name.dropLast(8))") else { continue }
+                var info = stat()
+                guard stat("\(directory)/\(name)", &info) == 0 else { continue }
+                result.append((digest, Int64(info.st_size)))
+            }
+        }
+        return result.sorted { $0.0 < $1.0 }
+    }
+
+    /// All committed blobs.
+    public func allBlobs() -> [Digest] {
+        Digest.Algorithm.allCases.flatMap { algorithm in
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/blobs/\(algorithm.rawValue)")) ?? [])
+                .compactMap { try? Digest(parsing: "\(algorithm.rawValue):\($0)") }
+        }.sorted()
+    }
+
+    /// fsyncs a directory so that a rename into it survives a crash.
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import FerryCore
+import FerryMesh
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The CLI's client of the leader's admin API.
+struct AdminClient: Sendable {
+    let baseURL: String
+    let token: String
+
+    func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+        try await call(.POST, AdminAPI.fetch, body: request)
+    }
+
+    func images() async throws -> ImageList {
+        try await call(.GET, AdminAPI.images)
+    }
+
+    func image(id: Int64) async throws -> ImageStatus {
+        try await call(.GET, AdminAPI.image(id: id))
+    }
+
+    private func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<Int>.none) async throws -> Response {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try FerryJSON.encoder().encode(body)))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        } catch {
+            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error))); is `ferry leader` running there?")
+        }
+        let data = Data((try await response.body.collect(upTo: 64 * 1024 * 1024)).readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            if let error = try? FerryJSON.decoder().decode(ErrorResponse.self, from: data).errors.first {
+                if response.status == .unauthorized {
+                    throw FerryError(.unauthorized, "the leader at \(baseURL) refused the admin token; use the token in the leader's DATA_DIR/admin-token")
+                }
+                throw error.ferryError
+            }
+            throw FerryError(.upstreamError, "the leader at \(baseURL) answered HTTP \(response.status.code)")
+        }
+        do {
+            return try FerryJSON.decoder().decode(Response.self, from: data)
+        } catch {
+            throw FerryError(.upstreamError, "the leader at \(baseURL) sent a response this ferry cannot read (version mismatch?)")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if let error = error as? HTTPClientError, error == .connectTimeout { return "connection timed out" }
+        return String(text.prefix(120))
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+
+@main
+struct Ferry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "Distribute container images across a cluster, fetching each layer from upstream once.",
+        version: FerryVersion.current,
+        subcommands: [LeaderCommand.self, FetchCommand.self, ImagesCommand.self, DigestCommand.self]
+    )
+}
+
+/// Runs a command body, turning any failure into one line on stderr and exit status 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as FerryError {
+        printError(error.message)
+        throw ExitCode(1)
+    } catch is CancellationError {
+        printError("interrupted")
+        throw ExitCode(130)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ message: String) {
+    let line = message.replacingOccurrences(of: "\n", with: " ")
+    FileOutput.standardError.write("ferry: error: \(line)\n")
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import FerryCore
+import FerryMesh
+import Foundation
+
+struct FetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch",
+        abstract: "Have the leader fetch images from upstream, and wait until they are held.",
+        discussion: "Exits 0 only when every image is present and verified on the leader."
+    )
+
+    @OptionGroup var connection: LeaderConnection
+
+    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2 or alpine@sha256:…")
+    var images: [String]
+
+    @Option(help: "Platform to fetch, os/arch[/variant]. Default: the leader's.")
+    var platform: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the request.")
+    var noWait = false
+
+    func run() async throws {
+        try await reportingErrors {
+            // Check references locally first, for a clear error without a round trip.
+            for image in images { _ = try ImageReference(parsing: image) }
+            if let platform { _ = try Platform(parsing: platform) }
+            let (url, token) = try connection.resolve()
+            let client = AdminClient(baseURL: url, token: token)
+            let accepted = try await client.fetch(FetchRequest(images: images, platform: platform))
+            if noWait {
+                try emit(accepted.images)
+                return
+            }
+            let final = try await wait(for: accepted.images.map(\.id), client: client)
+            if json { try emit(final) }
+            let failed = final.filter { $0.state != "present" }
+            if !failed.isEmpty {
+                if !json {
+                    for image in failed {
+                        printError("\(image.reference): \(image.error?.message ?? "not fetched")")
+                    }
+                }
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    private func emit(_ statuses: [ImageStatus]) throws {
+        if json {
+            let encoder = FerryJSON.encoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let data = try encoder.encode(FetchResponse(images: statuses))
+            FileOutput.standardOutput.write(String(decoding: data, as: UTF8.self) + "\n")
+        } else {
+            for status in statuses { FileOutput.standardOutput.write("\(status.reference) \(status.state)\n") }
+        }
+    }
+
+    private func wait(for ids: [Int64], client: AdminClient) async throws -> [ImageStatus] {
+        let output = FileOutput.standardOutput
+        var renderer = FetchProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        while true {
+            var statuses: [ImageStatus] = []
+            for id in ids { statuses.append(try await client.image(id: id)) }
+            output.write(renderer.render(statuses))
+            if statuses.allSatisfy(\.isFinished) {
+                output.write(renderer.finish(statuses))
+                return statuses
+            }
+            try await Task.sleep(for: renderer.isTerminal ? .milliseconds(200) : .milliseconds(500))
+        }
+    }
+}

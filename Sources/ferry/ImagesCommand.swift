@@ -1,0 +1,44 @@
+import ArgumentParser
+import FerryCore
+import FerryMesh
+import Foundation
+
+struct ImagesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "images",
+        abstract: "List the images the leader holds or is fetching."
+    )
+
+    @OptionGroup var connection: LeaderConnection
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let (url, token) = try connection.resolve()
+            let list = try await AdminClient(baseURL: url, token: token).images()
+            if json {
+                let encoder = FerryJSON.encoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                FileOutput.standardOutput.write(String(decoding: try encoder.encode(list), as: UTF8.self) + "\n")
+                return
+            }
+            var rows = [["REFERENCE", "DIGEST", "PLATFORM", "SIZE", "STATE"]]
+            for image in list.images {
+                rows.append([
+                    image.reference,
+                    image.digest.map { String($0.prefix(19)) } ?? "-",
+                    image.resolvedPlatform ?? image.platform,
+                    ByteSize.format(image.size),
+                    image.state,
+                ])
+            }
+            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                let line = row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(to: widths[index]) }
+                FileOutput.standardOutput.write(line.joined(separator: "  ") + "\n")
+            }
+        }
+    }
+}

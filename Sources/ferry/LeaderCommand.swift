@@ -1,0 +1,89 @@
+import ArgumentParser
+import FerryCore
+import FerryCoordinator
+import FerryRegistry
+import FerryStore
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct LeaderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leader",
+        abstract: "Run the leader: fetch images from upstream once, serve them to the cluster.",
+        discussion: """
+            On first start the leader writes an admin token and a join token into the data \
+            directory (files admin-token and join-token, mode 0600). CLI commands on the same \
+            machine find it with --data-dir; elsewhere use --leader and --token.
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Directory for state, store and tokens.")
+    var dataDirectory: String
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen: String = "0.0.0.0:5050"
+
+    @Option(name: .customLong("registry-auth"), help: "Docker config.json-style file with upstream credentials.")
+    var registryAuth: String?
+
+    @Option(name: .customLong("upstream-rate"), help: "Cap on upstream download rate, e.g. 10MiB/s or 100Mbit/s.")
+    var upstreamRate: String?
+
+    @Option(name: .customLong("default-registry"), help: "Upstream for /v2/ requests without ?ns=, e.g. registry.example.com.")
+    var defaultRegistry: String?
+
+    @Option(name: .customLong("insecure-registry"), help: "A registry host:port that may be reached over plain HTTP (repeatable). Loopback always may.")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("ca-file"), help: "PEM file of extra CA certificates for upstream TLS.")
+    var caFile: String?
+
+    @Option(help: "Default platform to fetch, os/arch[/variant]. Default: this machine's.")
+    var platform: String?
+
+    @Option(name: .customLong("max-downloads"), help: "Blob downloads in flight per upstream registry.")
+    var maxDownloads: Int = 4
+
+    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
+    var reservedSpace: String = "256MiB"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevelOption = .info
+
+    func run() async throws {
+        try await reportingErrors {
+            let (host, port) = try Self.parseListen(listen)
+            var registry = RegistryClientConfiguration()
+            registry.insecureRegistries = Set(insecureRegistries)
+            registry.caFile = caFile
+            registry.rateLimit = try upstreamRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
+            let configuration = LeaderConfiguration(
+                dataDirectory: dataDirectory,
+                host: host,
+                port: port,
+                registryAuthFile: registryAuth,
+                defaultRegistry: defaultRegistry,
+                platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
+                maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
+                registry: registry,
+                store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+            )
+            bootstrapLogging(level: logLevel)
+            let logger = Logger(label: "ferry.leader")
+            let leader = try LeaderService(configuration: configuration, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(services: [leader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
+
+    static func parseListen(_ text: String) throws(FerryError) -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw FerryError(.configuration, "invalid --listen '\(text)': expected HOST:PORT, e.g. 0.0.0.0:5050")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+
+/// How a CLI command finds the leader and its admin token: flags, then `FERRY_LEADER` /
+/// `FERRY_TOKEN`, then the files a local leader writes in its `--data-dir`.
+struct LeaderConnection: ParsableArguments {
+    @Option(name: .long, help: "The leader's URL, e.g. http://10.0.0.1:5050 (or FERRY_LEADER).")
+    var leader: String?
+
+    @Option(name: .long, help: "The admin token (or FERRY_TOKEN).")
+    var token: String?
+
+    @Option(name: .customLong("data-dir"), help: "Read the URL and admin token of a leader running with this data directory.")
+    var dataDirectory: String?
+
+    func resolve() throws(FerryError) -> (url: String, token: String) {
+        let environment = ProcessInfo.processInfo.environment
+        var url = leader ?? environment["FERRY_LEADER"]
+        var token = self.token ?? environment["FERRY_TOKEN"]
+        if let dataDirectory {
+            if url == nil {
+                guard let text = try? String(contentsOfFile: "\(dataDirectory)/address", encoding: .utf8) else {
+                    throw FerryError(.configuration, "no leader is running with data directory '\(dataDirectory)' (no address file); start `ferry leader` or pass --leader")
+                }
+                url = text.trimmingWhitespace()
+            }
+            if token == nil {
+                guard let text = try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8) else {
+                    throw FerryError(.configuration, "cannot read '\(dataDirectory)/admin-token'; run as the user that runs the leader, or pass --token")
+                }
+                token = text.trimmingWhitespace()
+            }
+        }
+        guard let url, !url.isEmpty else {
+            throw FerryError(.configuration, "no leader given: pass --leader URL (or set FERRY_LEADER), or --data-dir of a local leader")
+        }
+        guard let token, !token.isEmpty else {
+            throw FerryError(.configuration, "no admin token given: pass --token (or set FERRY_TOKEN), or --data-dir of a local leader")
+        }
+        guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
+            throw FerryError(.configuration, "invalid leader URL '\(url)': expected http://HOST:PORT")
+        }
+        return (url.hasSuffix("/") ? String(url.dropLast()) : url, token)
+    }
+}
