@@ -113,13 +113,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryTestSupport",
+                "FerryServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
