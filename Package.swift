@@ -65,7 +65,12 @@ let package = Package(
         ),
         .target(
             name: "FerryMesh",
-            dependencies: ["FerryCore"],
+            dependencies: [
+                "FerryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,24 +1,28 @@
 import AsyncHTTPClient
 import FerryCore
-import FerryMesh
 import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// The CLI's client of the leader's admin API.
-struct AdminClient: Sendable {
-    let baseURL: String
+/// A client of the leader's admin API (what the CLI speaks).
+public struct AdminClient: Sendable {
+    public let baseURL: String
     let token: String
 
-    func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+    public init(baseURL: String, token: String) {
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    public func fetch(_ request: FetchRequest) async throws -> FetchResponse {
         try await call(.POST, AdminAPI.fetch, body: request)
     }
 
-    func images() async throws -> ImageList {
+    public func images() async throws -> ImageList {
         try await call(.GET, AdminAPI.images)
     }
 
-    func image(id: Int64) async throws -> ImageStatus {
+    public func image(id: Int64) async throws -> ImageStatus {
         try await call(.GET, AdminAPI.image(id: id))
     }
 
