@@ -40,6 +40,8 @@ public final class RegistryClient: Sendable {
             decompression: .disabled
         )
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        // A refused connection is reported at once; the retry policy decides what happens next.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         self.rateLimiter = configuration.rateLimit.map { RateLimiter(bytesPerSecond: $0) }
     }
@@ -80,13 +82,14 @@ public final class RegistryClient: Sendable {
             let challenges = AuthChallenge.parse(response.headers["WWW-Authenticate"].joined(separator: ", "))
             guard let challenge = challenges.first(where: { $0.scheme == "bearer" }) ?? challenges.first(where: { $0.scheme == "basic" })
             else { return response }
-            _ = try? await response.body.collect(upTo: 64 * 1024)
             let previous = schemes.withLock { $0.updateValue(challenge, forKey: host) }
             let sentBearer = authorization?.hasPrefix("Bearer ") == true
             let refresh = sentBearer && (challenge.error == "invalid_token" || previous?.scheme == "bearer")
             guard let next = try await self.authorization(for: host, repository: repository, refresh: refresh, logger: logger),
                 next != authorization || refresh
             else { return response }
+            // Retrying with new credentials: this response is done with.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
             logger.debug("registry asked for authentication", metadata: ["host": "\(host)", "scheme": "\(challenge.scheme)"])
             authorization = next
         }
