@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import FerryCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// A misbehaving upstream for tests: forwards to a real registry and injects faults on the way.
+public final class FaultProxy: Sendable {
+    /// What to break. Counters count down as faults are spent.
+    public struct Plan: Sendable {
+        /// Cut the connection after this many body bytes of a blob GET…
+        public var dropBlobAfter: Int?
+        /// …this many times.
+        public var drops = 0
+        /// Flip a byte in the middle of every blob body.
+        public var corruptBlobs = false
+        /// Answer this many requests (manifests or blobs) with 429 first…
+        public var tooManyRequests = 0
+        /// …carrying this `Retry-After` (seconds).
+        public var retryAfter: Int? = 1
+        /// Answer manifest requests with a signed schema 1 manifest.
+        public var schema1 = false
+        /// Answer manifest GETs with a body over 4 MiB.
+        public var oversizedManifest = false
+        /// Strip `Range` from blob requests, so resumes come back as 200.
+        public var ignoreRange = false
+        /// Throttle blob bodies to this many bytes per second.
+        public var blobRate: Int64?
+
+        public init() {}
+    }
+
+    /// One request the proxy saw.
+    public struct Seen: Sendable {
+        public var method: String
+        public var path: String
+        public var range: String?
+        public var status: Int
+        public var at: ContinuousClock.Instant
+    }
+
+    private let plan: Mutex<Plan>
+    private let seen = Mutex<[Seen]>([])
+    private let blobBytes = Mutex<Int64>(0)
+    private let upstream: String
+    private let server: Mutex<BackgroundServer?> = Mutex(nil)
+    private let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+
+    public var host: String { "127.0.0.1:\(port)" }
+    public var port: Int { server.withLock { $0!.port } }
+    public var requests: [Seen] { seen.withLock { $0 } }
+    /// Blob body bytes sent to clients.
+    public var blobBytesServed: Int64 { blobBytes.withLock { $0 } }
+
+    private init(upstream: String, plan: Plan) {
+        self.upstream = upstream
+        self.plan = Mutex(plan)
+    }
+
+    /// Starts a proxy in front of `upstream` (`http://host:port`).
+    public static func start(upstream: String, plan: Plan = Plan()) async throws -> FaultProxy {
+        let proxy = FaultProxy(upstream: upstream, plan: plan)
+        let router = Router()
+        router.get("/**") { request, _ in try await proxy.forward(request) }
+        router.head("/**") { request, _ in try await proxy.forward(request) }
+        let server = try await BackgroundServer.start(router)
+        proxy.server.withLock { $0 = server }
+        return proxy
+    }
+
+    public func update(_ change: (inout Plan) -> Void) { plan.withLock { change(&$0) } }
+
+    public func stop() async {
+        await server.withLock { $0 }?.stop()
+        try? await http.shutdown()
+    }
+
+    private func record(_ request: Request, status: Int) {
+        seen.withLock { $0.append(Seen(method: "\(request.method)", path: request.uri.path, range: request.headers[.range], status: status, at: .now)) }
+    }
+
+    private func forward(_ request: Request) async throws -> Response {
+        let path = request.uri.path
+        let isBlob = path.contains("/blobs/")
+        let isManifest = path.contains("/manifests/")
+        let current = plan.withLock { plan -> Plan in
+            let snapshot = plan
+            if plan.tooManyRequests > 0 && (isBlob || isManifest) { plan.tooManyRequests -= 1 }
+            return snapshot
+        }
+        if current.tooManyRequests > 0 && (isBlob || isManifest) {
+            record(request, status: 429)
+            var headers = HTTPFields()
+            if let retryAfter = current.retryAfter { headers[HTTPField.Name("Retry-After")!] = "\(retryAfter)" }
+            headers[.contentType] = "application/json"
+            return Response(status: .tooManyRequests, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#)))
+        }
+        if isManifest && current.schema1 { return schema1(request) }
+        if isManifest && current.oversizedManifest && request.method == .get {
+            record(request, status: 200)
+            var headers = HTTPFields()
+            headers[.contentType] = MediaType.dockerManifest
+            let filler = String(repeating: "x", count: 5 * 1024 * 1024)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"schemaVersion":2,"pad":"\#(filler)"}"#)))
+        }
+
+        var outgoing = HTTPClientRequest(url: upstream + path + (request.uri.query.map { "?\($0)" } ?? ""))
+        outgoing.method = request.method == .head ? .HEAD : .GET
+        for field in request.headers where [.accept, .authorization, .range].contains(field.name) {
+            if field.name == .range && current.ignoreRange { continue }
+            outgoing.headers.add(name: field.name.rawName, value: field.value)
+        }
+        let response = try await http.execute(outgoing, timeout: .seconds(120))
+        record(request, status: Int(response.status.code))
+        var headers = HTTPFields()
+        for header in response.headers {
+            guard let name = HTTPField.Name(header.name), name != .transferEncoding, name != .connection else { continue }
+            headers.append(HTTPField(name: name, value: header.value))
+        }
+        let status = HTTPResponse.Status(code: Int(response.status.code))
+        guard isBlob, request.method == .get, (200..<300).contains(status.code) else {
+            let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
+            return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+        }
+        let length = response.headers.first(name: "Content-Length").flatMap(Int.init)
+        // Only bodies long enough to be cut count against the number of drops.
+        let drop: Int? = plan.withLock { plan in
+            guard plan.drops > 0, let after = plan.dropBlobAfter, let length, length > after else { return nil }
+            plan.drops -= 1
+            return after
+        }
+        let body = ResponseBody(contentLength: length) { [self] writer in
+            var sent = 0
+            for try await chunk in response.body {
+                var chunk = chunk
+                if current.corruptBlobs, chunk.readableBytes > 0 {
+                    let index = chunk.readerIndex + chunk.readableBytes / 2
+                    let byte = chunk.getInteger(at: index, as: UInt8.self)!
+                    chunk.setInteger(byte ^ 0xff, at: index)
+                }
+                if let drop, sent + chunk.readableBytes > drop {
+                    let keep = max(drop - sent, 0)
+                    if keep > 0 { try await writer.write(chunk.getSlice(at: chunk.readerIndex, length: keep)!) }
+                    blobBytes.withLock { $0 += Int64(keep) }
+                    throw FerryError(.upstreamUnreachable, "fault proxy: dropping the connection")
+                }
+                if let rate = current.blobRate {
+                    try await Task.sleep(for: .milliseconds(Int64(chunk.readableBytes) * 1000 / rate))
+                }
+                try await writer.write(chunk)
+                sent += chunk.readableBytes
+                blobBytes.withLock { $0 += Int64(chunk.readableBytes) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    private func schema1(_ request: Request) -> Response {
+        record(request, status: 200)
+        let body = #"{"schemaVersion":1,"name":"demo/app","tag":"1","architecture":"amd64","fsLayers":[{"blobSum":"sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"}],"history":[{"v1Compatibility":"{}"}],"signatures":[]}"#
+        var headers = HTTPFields()
+        headers[.contentType] = MediaType.dockerSchema1Signed
+        headers[.contentLength] = "\(body.utf8.count)"
+        // A schema 1 digest is over the payload without signatures: deliberately not the body's hash.
+        headers[HTTPField.Name("Docker-Content-Digest")!] = "sha256:1107f3" + String(repeating: "0", count: 58)
+        if request.method == .head { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
