@@ -39,6 +39,8 @@ public final class LeaderService: Service, Sendable {
     public init(configuration: LeaderConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        // Check what the operator gave before touching the data directory.
+        let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
         let directory = try DataDirectory(configuration.dataDirectory)
         self.directory = directory
         self.lockDescriptor = try directory.lock()
@@ -53,7 +55,6 @@ public final class LeaderService: Service, Sendable {
         }
         self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
-        let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,

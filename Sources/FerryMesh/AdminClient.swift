@@ -9,6 +9,14 @@ public struct AdminClient: Sendable {
     public let baseURL: String
     let token: String
 
+    /// One connection pool for the process; a refused connection fails at once instead of
+    /// being retried until the timeout.
+    private static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(60)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public init(baseURL: String, token: String) {
         self.baseURL = baseURL
         self.token = token
@@ -36,7 +44,7 @@ public struct AdminClient: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await Self.http.execute(request, timeout: .seconds(30))
         } catch {
             throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error))); is `ferry leader` running there?")
         }

@@ -16,8 +16,8 @@ struct LeaderConnection: ParsableArguments {
 
     func resolve() throws(FerryError) -> (url: String, token: String) {
         let environment = ProcessInfo.processInfo.environment
-        var url = leader ?? environment["FERRY_LEADER"]
-        var token = self.token ?? environment["FERRY_TOKEN"]
+        var url = leader ?? environment["FERRY_LEADER"].flatMap { $0.isEmpty ? nil : $0 }
+        var token = self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let dataDirectory {
             if url == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/address", encoding: .utf8) else {
