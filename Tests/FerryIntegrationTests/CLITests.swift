@@ -1,0 +1,153 @@
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `ferry` binary as an operator uses it: exit codes, one-line errors, output formats.
+@Suite("ferry CLI", .serialized)
+struct CLITests {
+    /// An error is one line on stderr, starting `ferry: error:`, with a non-zero exit.
+    static func expectOneLineError(_ result: ProcessResult, containing text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status != 0, sourceLocation: sourceLocation)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.hasPrefix("ferry: error: "), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(text), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test("Bad input gets a one-line error before anything is sent", arguments: [
+        (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "Bad//Ref"], "invalid image reference"),
+        (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "alpine:-bad"], "invalid image reference"),
+        (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "alpine@sha256:abc"], "invalid image reference"),
+        (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "--platform", "linux/", "alpine"], "invalid platform"),
+        (["fetch", "alpine"], "no leader given"),
+        (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid leader URL"),
+        (["images", "--data-dir", "/nonexistent/ferry"], "no leader is running"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nowhere"], "invalid --listen"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "fast"], "invalid size"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "127.0.0.1:0", "--registry-auth", "/nonexistent.json"], "cannot read registry auth file"),
+    ])
+    func badInput(arguments: [String], message: String) async throws {
+        try await withTemporaryDirectory("cli-bad") { dir in
+            let arguments = arguments.map { $0 == "/tmp/ferry-cli-unused" ? dir.sub("data") : $0 }
+            let result = try await ferry(arguments, environment: ["FERRY_LEADER": "", "FERRY_TOKEN": ""])
+            Self.expectOneLineError(result, containing: message)
+            // Refused before anything was written.
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
+        }
+    }
+
+    @Test("An unreachable leader and a wrong token are reported clearly")
+    func unreachableLeaderAndWrongToken() async throws {
+        let port = try freePort()
+        Self.expectOneLineError(
+            try await ferry(["fetch", "--leader", "http://127.0.0.1:\(port)", "--token", "t", "alpine"]), containing: "cannot reach the leader")
+        try await withTemporaryDirectory("cli-token") { dir in
+            let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
+            defer { Task { await leader.process.stop() } }
+            Self.expectOneLineError(
+                try await ferry(["images", "--leader", leader.url, "--token", "wrong"]), containing: "refused the admin token")
+            // The token files are private to the leader's user.
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(leader.dataDirectory)/admin-token")
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            // A second leader on the same data directory is refused.
+            Self.expectOneLineError(
+                try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:0"]), containing: "another Ferry process")
+            await leader.process.stop()
+        }
+    }
+
+    @Test("fetch shows progress, exits 0 when held, 1 with the reason when not; images lists what is held")
+    func fetchAndImages() async throws {
+        try await withTemporaryDirectory("cli-fetch") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                try await TestImages.make("\(registry.host)/demo/cli:1", in: dir.path, layers: [.init("c1", "2M")], busybox: true)
+                let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
+                do {
+                    let ok = try await ferry(["fetch", "--data-dir", leader.dataDirectory, "\(registry.host)/demo/cli:1"])
+                    #expect(ok.status == 0, "\(ok.stderr)")
+                    #expect(ok.stdout.contains("resolved sha256:"))
+                    #expect(ok.stdout.contains("\(registry.host)/demo/cli:1: present sha256:"))
+
+                    let failed = try await ferry(["fetch", "--leader", leader.url, "--token", leader.token, "\(registry.host)/demo/cli:nope"])
+                    Self.expectOneLineError(failed, containing: "not found")
+
+                    // No image at all is a usage error.
+                    let empty = try await ferry(["fetch", "--data-dir", leader.dataDirectory])
+                    #expect(empty.status != 0)
+
+                    let machine = try await ferry(
+                        ["fetch", "--json", "\(registry.host)/demo/cli:1"], environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token])
+                    #expect(machine.status == 0)
+                    let decoded = try FerryJSON.decoder().decode(FetchResponse.self, from: Data(machine.stdout.utf8))
+                    #expect(decoded.images.first?.state == "present")
+                    #expect(decoded.images.first?.blobs?.count == 3)
+
+                    let list = try await ferry(["images", "--data-dir", leader.dataDirectory])
+                    #expect(list.status == 0)
+                    #expect(list.stdout.contains("REFERENCE"))
+                    #expect(list.stdout.contains("\(registry.host)/demo/cli:1"))
+                    #expect(list.stdout.contains("linux/"))
+                    let listJSON = try await ferry(["images", "--json", "--data-dir", leader.dataDirectory])
+                    let images = try FerryJSON.decoder().decode(ImageList.self, from: Data(listJSON.stdout.utf8))
+                    #expect(images.images.filter { $0.state == "present" }.count == 1)
+                    #expect(images.images.filter { $0.state == "failed" }.count == 1)
+                    await leader.process.stop()
+                } catch {
+                    await leader.process.stop()
+                    throw error
+                }
+            }
+        }
+    }
+
+    @Test("A leader killed with SIGKILL mid-fetch resumes on restart without fetching again what it had")
+    func killedLeaderResumes() async throws {
+        try await withTemporaryDirectory("cli-kill") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                try await TestImages.make("\(registry.host)/demo/big:1", in: dir.path, layers: [.init("k1", "12M"), .init("k2", "4M")])
+                var plan = FaultProxy.Plan()
+                plan.blobRate = 4 * 1024 * 1024
+                let proxy = try await FaultProxy.start(upstream: registry.url, plan: plan)
+                defer { Task { await proxy.stop() } }
+                let reference = "\(proxy.host)/demo/big:1"
+                var leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
+                let client = AdminClient(baseURL: leader.url, token: leader.token)
+                let accepted = try await client.fetch(FetchRequest(images: [reference]))
+                let id = try #require(accepted.images.first?.id)
+                // Wait until a good part of the image has arrived, then kill the leader outright.
+                while try await client.image(id: id).bytesDone < 6 * 1024 * 1024 {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                leader.process.signal(SIGKILL)
+                #expect(await leader.process.wait() == 128 + SIGKILL)
+                let servedBeforeKill = proxy.blobBytesServed
+
+                proxy.update { $0.blobRate = nil }
+                leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory)
+                let restarted = AdminClient(baseURL: leader.url, token: leader.token)
+                let deadline = ContinuousClock.now + .seconds(60)
+                var status = try await restarted.image(id: id)
+                while !status.isFinished && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    status = try await restarted.image(id: id)
+                }
+                #expect(status.state == "present", "\(status.error?.message ?? "") \(leader.process.log.suffix(1500))")
+                // Resumed, not restarted: beyond one copy, upstream resent at most what the killed
+                // process held in memory (a write buffer of 1 MiB per blob in flight) or in transit.
+                let total = try #require(try await TestRegistry.blobSizes(of: proxy, reference: reference))
+                #expect(servedBeforeKill > 4 * 1024 * 1024)
+                #expect(proxy.blobBytesServed < total + 3 * 1024 * 1024, "served \(proxy.blobBytesServed) for \(total)")
+                #expect(proxy.blobBytesServed < total + servedBeforeKill / 2, "a restart from zero would resend everything")
+                #expect(proxy.requests.contains { $0.range != nil && $0.status == 206 })
+                #expect(leader.process.log.contains("resuming"))
+                await leader.process.stop()
+            }
+        }
+    }
+}

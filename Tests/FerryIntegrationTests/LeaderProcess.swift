@@ -1,0 +1,42 @@
+import FerryCore
+import FerryTestSupport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `ferry leader` binary, run as a child process.
+struct LeaderProcess {
+    let process: BackgroundProcess
+    let dataDirectory: String
+    let url: String
+
+    var token: String { ((try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
+
+    static func start(dataDirectory: String, extraArguments: [String] = []) async throws -> LeaderProcess {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let addressFile = "\(dataDirectory)/address"
+        try? FileManager.default.removeItem(atPath: addressFile)
+        let process = try BackgroundProcess.spawn(
+            RepositoryLayout.ferryBinary,
+            ["leader", "--data-dir", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "debug"] + extraArguments,
+            logPath: "\(dataDirectory)/leader.log")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty {
+                return LeaderProcess(process: process, dataDirectory: dataDirectory, url: text.trimmingWhitespace())
+            }
+            if kill(process.pid, 0) != 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.signal(SIGKILL)
+        await process.wait()
+        throw FerryError(.internal, "ferry leader did not start: \(process.log.suffix(2000))")
+    }
+}
+
+/// Runs the `ferry` CLI.
+func ferry(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
+    try await runProcess(RepositoryLayout.ferryBinary, arguments, environment: environment)
+}
