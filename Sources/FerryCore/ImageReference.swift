@@ -30,6 +30,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible, Codab
         }
         guard !input.isEmpty else { throw fail("it is empty") }
         guard input.utf8.count <= 1024 else { throw fail("it is longer than 1024 characters") }
+        // As distribution/reference ParseNormalizedNamed: a bare 64-hex string is an image ID, not a name.
+        if input.utf8.count == 64, input.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+            throw fail("a 64-character hexadecimal string is an image ID, not a repository name")
+        }
 
         var remainder = Substring(input)
         var digest: Digest?
