@@ -28,9 +28,18 @@ public enum ByteSize {
     }
 
     /// Parses a rate in bytes per second: a size followed by `/s` (`10MiB/s`), or `Mbit/s`-style bits.
+    /// A lowercase `bps` suffix is bits (`100Mbps`); `Bps` is bytes (`10MBps`).
     public static func parseRate(_ input: String) throws(FerryError) -> Int64 {
-        var text = input.trimmingWhitespace().lowercased()
-        if text.hasSuffix("/s") { text.removeLast(2) } else if text.hasSuffix("ps") { text.removeLast(2) }
+        let trimmed = input.trimmingWhitespace()
+        var text = trimmed.lowercased()
+        if trimmed.hasSuffix("bps") {
+            text.removeLast(3)
+            text += "bit"
+        } else if text.hasSuffix("/s") {
+            text.removeLast(2)
+        } else if text.hasSuffix("ps") {
+            text.removeLast(2)
+        }
         for (suffix, factor) in [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3)] where text.hasSuffix(suffix) {
             guard let value = Double(text.dropLast(suffix.count).trimmingWhitespace()), value > 0 else { break }
             return Int64(value * factor / 8)
