@@ -51,14 +51,34 @@ public enum ParsedManifest: Sendable, Hashable {
         }
     }
 
+    /// The fields that decide a manifest's kind, each read leniently so that a schema 1 body
+    /// is recognised even when its other fields are odd.
     private struct Probe: Decodable {
         var schemaVersion: Int?
         var mediaType: String?
-        var manifests: [Probe.Ignored]?
-        var config: Probe.Ignored?
-        var fsLayers: [Probe.Ignored]?
-        struct Ignored: Decodable {}
+        var hasManifests: Bool
+        var hasConfig: Bool
+        var hasFSLayers: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case schemaVersion, mediaType, manifests, config, fsLayers
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            schemaVersion = try? container.decodeIfPresent(Int.self, forKey: .schemaVersion)
+            mediaType = try? container.decodeIfPresent(String.self, forKey: .mediaType)
+            func present(_ key: CodingKeys) -> Bool { container.contains(key) && (try? container.decodeNil(forKey: key)) == false }
+            hasManifests = present(.manifests)
+            hasConfig = present(.config)
+            hasFSLayers = present(.fsLayers)
+        }
     }
+
+    private static let schema1Error = FerryError(
+        .unsupportedManifest,
+        "the image uses a Docker schema 1 manifest, which Ferry does not support; re-push it with a current docker or skopeo to get a schema 2 or OCI manifest"
+    )
 
     /// Decodes a manifest, deciding its kind from `Content-Type` and the body.
     ///
@@ -66,11 +86,12 @@ public enum ParsedManifest: Sendable, Hashable {
     /// first would report a misleading mismatch). A body `mediaType` that disagrees with the
     /// `Content-Type` is refused, as the distribution spec requires.
     public static func decode(_ bytes: some DataProtocol, contentType: String?) throws(FerryError) -> ParsedManifest {
+        let headerType = contentType.map(MediaType.essence)
+        if let headerType, MediaType.schema1.contains(headerType) { throw schema1Error }
         let data = Data(bytes)
         guard data.count <= maximumSize else {
             throw FerryError(.manifestTooLarge, "manifest is \(data.count) bytes, over the 4 MiB limit")
         }
-        let headerType = contentType.map(MediaType.essence)
         let probe: Probe
         do {
             probe = try JSONDecoder().decode(Probe.self, from: data)
@@ -78,20 +99,15 @@ public enum ParsedManifest: Sendable, Hashable {
             throw FerryError(.manifestInvalid, "manifest is not valid JSON (\(headerType ?? "no content type"))")
         }
         let bodyType = probe.mediaType.map(MediaType.essence)
-        if probe.schemaVersion == 1 || probe.fsLayers != nil || headerType.map(MediaType.schema1.contains) == true
-            || bodyType.map(MediaType.schema1.contains) == true
-        {
-            throw FerryError(
-                .unsupportedManifest,
-                "the image uses a Docker schema 1 manifest, which Ferry does not support; re-push it with a current docker or skopeo to get a schema 2 or OCI manifest"
-            )
+        if probe.schemaVersion == 1 || probe.hasFSLayers || bodyType.map(MediaType.schema1.contains) == true {
+            throw schema1Error
         }
         if let bodyType, let headerType, headerType != "application/json", bodyType != headerType {
             throw FerryError(.manifestInvalid, "manifest mediaType '\(bodyType)' disagrees with its Content-Type '\(headerType)'")
         }
         var mediaType = bodyType ?? headerType ?? ""
         if mediaType.isEmpty || mediaType == "application/json" {
-            mediaType = probe.manifests != nil ? MediaType.ociIndex : (probe.config != nil ? MediaType.ociManifest : "")
+            mediaType = probe.hasManifests ? MediaType.ociIndex : (probe.hasConfig ? MediaType.ociManifest : "")
         }
         let decoder = JSONDecoder()
         do {
