@@ -100,9 +100,10 @@ public struct ContentRange: Sendable, Hashable {
         let text = header.trimmingWhitespace()
         guard text.hasPrefix("bytes ") else { return nil }
         let spec = text.dropFirst(6)
-        let parts = spec.split(separator: "/", maxSplits: 1)
+        let parts = spec.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return nil }
-        let bounds = parts[0].split(separator: "-", maxSplits: 1)
+        // Keep empty pieces, or `-1-5` would read as `1-5`.
+        let bounds = parts[0].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start else { return nil }
         self.start = start
         self.end = end
