@@ -69,7 +69,9 @@ public final class BlobStore: Sendable {
     /// configured reserve free.
     public func ensureSpace(for bytes: Int64, what: String) throws(FerryError) {
         guard bytes > 0, let free = freeSpace() else { return }
-        let needed = bytes + configuration.reservedSpace
+        // Saturate: `bytes` may come from an untrusted descriptor and be near Int64.max.
+        let (sum, overflow) = bytes.addingReportingOverflow(max(configuration.reservedSpace, 0))
+        let needed = overflow ? Int64.max : sum
         if free < needed {
             throw FerryError(
                 .insufficientSpace,
