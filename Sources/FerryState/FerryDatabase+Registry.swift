@@ -22,7 +22,9 @@ extension FerryDatabase {
         }
     }
 
-    /// Tags of a repository held in full, sorted; nil when the repository is unknown.
+    /// Tags of a repository held in full, sorted; nil when the repository is unknown. A
+    /// reference that pins a digest (`name:tag@digest`) does not make its tag servable, as in
+    /// ``digest(registry:repository:tag:)``.
     public func tags(registry: String, repository: String) async throws -> [String]? {
         try await writer.read { db in
             let known = try Bool.fetchOne(
@@ -33,7 +35,7 @@ extension FerryDatabase {
                 db,
                 sql: """
                     SELECT DISTINCT tag FROM images
-                    WHERE registry = ? AND repository = ? AND state = 'present' AND tag IS NOT NULL
+                    WHERE registry = ? AND repository = ? AND state = 'present' AND tag IS NOT NULL AND reference NOT LIKE '%@%'
                     ORDER BY tag
                     """,
                 arguments: [registry, repository])
