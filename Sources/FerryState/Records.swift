@@ -26,7 +26,8 @@ public struct BlobRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
     public enum Columns {
         public static let digest = Column(CodingKeys.digest)
         public static let state = Column(CodingKeys.state)
-        public static let bytesDone = Column(CodingKeys.bytesDone)
+        // Snake case, as the encoding strategy writes them (`Column(CodingKeys.x)` would not be).
+        public static let bytesDone = Column("bytes_done")
     }
 
     public init(digest: Digest, size: Int64, mediaType: String, state: BlobState = .missing, bytesDone: Int64 = 0, updatedAt: Date = Date()) {
@@ -112,7 +113,7 @@ public struct ImageRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
         public static let repository = Column(CodingKeys.repository)
         public static let tag = Column(CodingKeys.tag)
         public static let state = Column(CodingKeys.state)
-        public static let fetchedAt = Column(CodingKeys.fetchedAt)
+        public static let fetchedAt = Column("fetched_at")
     }
 
     public init(reference: ImageReference, platform: Platform, now: Date = Date()) {
