@@ -1,0 +1,110 @@
+import FerryCore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@Suite("Manifest routes")
+struct ManifestRoutesTests {
+    typealias S = ServerFixture
+    static let ociOnly: HTTPFields = [.accept: "\(MediaType.ociIndex), \(MediaType.ociManifest)"]
+
+    @Test func getByTagWithOnlyOCITypesAccepted() async throws {
+        try await S.withServer { fixture, client in
+            let response = try await client.get("/v2/lib/app/manifests/v1", headers: Self.ociOnly)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == MediaType.ociIndex)
+            #expect(response.bytes == fixture.index)
+            #expect(response.headers[.dockerContentDigest] == Digest.sha256(of: response.bytes).description)
+            #expect(response.headers[.dockerContentDigest] == fixture.indexDigest.description)
+            #expect(response.headers[.contentLength] == String(fixture.index.count))
+            #expect(response.headers[.eTag] == "\"\(fixture.indexDigest)\"")
+            // The body is a manifest Ferry itself can parse.
+            #expect(try ParsedManifest.decode(response.bytes, contentType: response.headers[.contentType]).mediaType == MediaType.ociIndex)
+        }
+    }
+
+    @Test func headByTagMatchesGet() async throws {
+        try await S.withServer { fixture, client in
+            let response = try await client.get("/v2/lib/app/manifests/latest", method: .head, headers: Self.ociOnly)
+            #expect(response.status == .ok)
+            #expect(response.body.readableBytes == 0)
+            #expect(response.headers[.contentType] == MediaType.ociIndex)
+            #expect(response.headers[.dockerContentDigest] == fixture.indexDigest.description)
+            #expect(response.headers[.contentLength] == String(fixture.index.count))
+        }
+    }
+
+    @Test func getAndHeadByDigest() async throws {
+        try await S.withServer { fixture, client in
+            let uri = "/v2/lib/app/manifests/\(fixture.manifestDigest)"
+            let get = try await client.get(uri, headers: [.accept: MediaType.ociManifest])
+            #expect(get.status == .ok)
+            #expect(get.headers[.contentType] == MediaType.ociManifest)
+            #expect(get.bytes == fixture.manifest)
+            #expect(get.headers[.dockerContentDigest] == Digest.sha256(of: get.bytes).description)
+            #expect(get.headers[.dockerContentDigest] == fixture.manifestDigest.description)
+
+            let head = try await client.get(uri, method: .head, headers: [.accept: MediaType.ociManifest])
+            #expect(head.status == .ok)
+            #expect(head.headers[.contentLength] == String(fixture.manifest.count))
+            #expect(head.headers[.dockerContentDigest] == fixture.manifestDigest.description)
+        }
+    }
+
+    @Test func ifNoneMatchGives304() async throws {
+        try await S.withServer { fixture, client in
+            let response = try await client.get("/v2/lib/app/manifests/v1", headers: [.ifNoneMatch: "\"\(fixture.indexDigest)\""])
+            #expect(response.status == .notModified)
+            #expect(response.body.readableBytes == 0)
+        }
+    }
+
+    @Test func missingManifestByTagIs404ManifestUnknown() async throws {
+        try await S.withServer { _, client in
+            let get = try await client.get("/v2/lib/app/manifests/nope")
+            #expect(get.status == .notFound)
+            #expect(get.errorCodes == ["MANIFEST_UNKNOWN"])
+            #expect(get.headers[.contentType] == "application/json")
+            let head = try await client.get("/v2/lib/app/manifests/nope", method: .head)
+            #expect(head.status == .notFound)
+            #expect(head.body.readableBytes == 0)
+            // A known tag of an unknown repository.
+            #expect(try await client.get("/v2/lib/other/manifests/v1").errorCodes == ["MANIFEST_UNKNOWN"])
+        }
+    }
+
+    @Test func missingManifestByDigestIs404ManifestUnknown() async throws {
+        try await S.withServer { _, client in
+            let absent = Digest.sha256(of: Array("absent".utf8))
+            let response = try await client.get("/v2/lib/app/manifests/\(absent)")
+            #expect(response.status == .notFound)
+            #expect(response.errorCodes == ["MANIFEST_UNKNOWN"])
+        }
+    }
+
+    static let invalidDigests: [String] = [
+        "sha256:totallywrong", "sha256:" + String(repeating: "A", count: 64), "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:..", "sha256:",
+        ":abc",
+    ]
+
+    @Test("an invalid digest is 400 DIGEST_INVALID, never 500", arguments: invalidDigests)
+    func invalidDigest(_ digest: String) async throws {
+        try await S.withServer { _, client in
+            let response = try await client.get("/v2/lib/app/manifests/\(digest)")
+            #expect(response.status == .badRequest)
+            #expect(response.errorCodes == ["DIGEST_INVALID"])
+        }
+    }
+
+    @Test func anInvalidTagIsA4xx() async throws {
+        try await S.withServer { _, client in
+            for tag in ["..", ".hidden", "-x", String(repeating: "t", count: 129), "a%2Fb"] {
+                let response = try await client.get("/v2/lib/app/manifests/\(tag)")
+                #expect((400..<500).contains(response.status.code), "\(tag)")
+                #expect(!response.errorCodes.isEmpty)
+            }
+        }
+    }
+}
