@@ -66,6 +66,7 @@ struct FetchProgressRenderer {
             if image.state != "pending", reported.insert("\(image.id)/resolved").inserted, let digest = image.manifestDigest {
                 out += "\(image.reference): resolved \(digest) [\(image.resolvedPlatform ?? image.platform)], \(image.blobs?.count ?? 0) blobs, \(ByteSize.format(image.size))\n"
             }
+            guard reported.contains("\(image.id)/resolved") else { continue }
             for blob in image.blobs ?? [] where blob.state == "present" || blob.state == "failed" {
                 if reported.insert("\(image.id)/\(blob.digest)").inserted {
                     out += "\(image.reference): blob \(blob.digest) \(blob.state) (\(ByteSize.format(blob.size)))\n"
