@@ -111,9 +111,23 @@ public struct PlatformMatcher: Sendable {
         self.wanted = wanted
         var acceptable = [wanted]
         switch (wanted.architecture, wanted.variant) {
-        case ("amd64", _):
+        case ("amd64", let variant):
+            // amd64/v3 runs v2 and baseline (v1, normalised to no variant) images too.
+            if let level = variant.flatMap({ Int($0.dropFirst()) }), variant?.hasPrefix("v") == true, level >= 2 {
+                for lower in stride(from: level - 1, through: 2, by: -1) {
+                    acceptable.append(Platform(os: wanted.os, architecture: "amd64", variant: "v\(lower)"))
+                }
+                acceptable.append(Platform(os: wanted.os, architecture: "amd64"))
+            }
             acceptable.append(Platform(os: wanted.os, architecture: "386"))
-        case ("arm64", _):
+        case ("arm64", let variant):
+            // arm64/v8.N runs lower v8.x and plain v8 (normalised to no variant) images.
+            if let variant, variant.hasPrefix("v8."), let minor = Int(variant.dropFirst(3)), minor >= 1 {
+                for lower in stride(from: minor - 1, through: 1, by: -1) {
+                    acceptable.append(Platform(os: wanted.os, architecture: "arm64", variant: "v8.\(lower)"))
+                }
+                acceptable.append(Platform(os: wanted.os, architecture: "arm64"))
+            }
             for variant in ["v8", "v7", "v6", "v5"] {
                 acceptable.append(Platform(os: wanted.os, architecture: "arm", variant: variant))
             }

@@ -27,6 +27,11 @@ public struct RegistryReadAPI: Sendable {
         for path: RouterPath in ["/v2", "/v2/**"] {
             router.get(path) { request, _ in try await self.handle(request) }
             router.head(path) { request, _ in try await self.handle(request) }
+            for method: HTTPRequest.Method in [.put, .post, .patch, .delete] {
+                router.on(path, method: method) { request, _ -> Response in
+                    throw FerryError(.unsupported, "this registry is read-only: \(request.method) is not supported; push to the upstream instead")
+                }
+            }
         }
     }
 

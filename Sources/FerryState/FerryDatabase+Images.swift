@@ -91,6 +91,7 @@ extension FerryDatabase {
             guard notPresent == 0, image.manifestDigest != nil else { return false }
             let now = Date()
             image.state = .present
+            image.servedDigest = image.topDigest
             image.errorCode = nil
             image.errorMessage = nil
             image.updatedAt = now

@@ -31,6 +31,7 @@ extension FerryDatabase {
                 t.column("tag", .text)
                 t.column("top_digest", .text)
                 t.column("manifest_digest", .text)
+                t.column("served_digest", .text)
                 t.column("resolved_platform", .text)
                 t.column("state", .text).notNull().indexed()
                 t.column("error_code", .text)

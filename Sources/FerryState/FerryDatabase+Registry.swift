@@ -8,15 +8,16 @@ extension FerryDatabase {
         try await writer.read { db in try ManifestRecord.fetchOne(db, key: digest) }
     }
 
-    /// The digest a tag of a repository resolved to at its latest successful fetch.
+    /// The digest a tag of a repository resolved to at its latest completed fetch. A refetch in
+    /// progress (or one that failed) does not take the tag away.
     public func digest(registry: String, repository: String, tag: String) async throws -> Digest? {
         try await writer.read { db in
             try Digest.fetchOne(
                 db,
                 sql: """
-                    SELECT top_digest FROM images
-                    WHERE registry = ? AND repository = ? AND tag = ? AND state = 'present' AND reference NOT LIKE '%@%'
-                    ORDER BY fetched_at DESC LIMIT 1
+                    SELECT served_digest FROM images
+                    WHERE registry = ? AND repository = ? AND tag = ? AND served_digest IS NOT NULL AND reference NOT LIKE '%@%'
+                    ORDER BY fetched_at DESC, id DESC LIMIT 1
                     """,
                 arguments: [registry, repository, tag])
         }
@@ -28,14 +29,14 @@ extension FerryDatabase {
     public func tags(registry: String, repository: String) async throws -> [String]? {
         try await writer.read { db in
             let known = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE registry = ? AND repository = ? AND state = 'present')",
+                db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE registry = ? AND repository = ? AND served_digest IS NOT NULL)",
                 arguments: [registry, repository]) ?? false
             guard known else { return nil }
             return try String.fetchAll(
                 db,
                 sql: """
                     SELECT DISTINCT tag FROM images
-                    WHERE registry = ? AND repository = ? AND state = 'present' AND tag IS NOT NULL AND reference NOT LIKE '%@%'
+                    WHERE registry = ? AND repository = ? AND served_digest IS NOT NULL AND tag IS NOT NULL AND reference NOT LIKE '%@%'
                     ORDER BY tag
                     """,
                 arguments: [registry, repository])

@@ -94,6 +94,9 @@ public struct ImageRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     public var topDigest: Digest?
     /// The chosen platform's image manifest.
     public var manifestDigest: Digest?
+    /// What the tag resolved to at the last fetch that completed: what `/v2/` serves for the
+    /// tag, also while a newer fetch of it is in progress or after one failed.
+    public var servedDigest: Digest?
     /// The platform of the chosen manifest, when the index said.
     public var resolvedPlatform: String?
     public var state: ImageState

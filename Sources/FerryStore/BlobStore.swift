@@ -134,7 +134,7 @@ public final class BlobStore: Sendable {
     /// Reads a small committed blob whole (configs, manifests). Refuses blobs over `limit`.
     public func bytes(of digest: Digest, limit: Int = 16 * 1024 * 1024) async throws -> [UInt8] {
         guard let size = size(of: digest) else { throw FerryError(.blobUnknown, "blob \(digest) is not in the store") }
-        guard size <= limit else { throw FerryError(.unsupported, "blob \(digest) is \(size) bytes, too large to read whole") }
+        guard size <= limit else { throw FerryError(.invalidArgument, "blob \(digest) is \(size) bytes, too large to read whole") }
         var out: [UInt8] = []
         out.reserveCapacity(Int(size))
         try await read(digest) { out.append(contentsOf: $0.readableBytesView) }

@@ -46,6 +46,28 @@ struct RegistryQueryTests {
         #expect(try await database.digest(registry: "ghcr.io", repository: "o/app", tag: "9") == nil)
     }
 
+    @Test func aTagStaysServedWhileItIsFetchedAgainAndAfterThatFetchFails() async throws {
+        let database = try FerryDatabase.inMemory()
+        let first = try await database.storePresentImage("ghcr.io/o/app:1", top: "a", image: "b")
+        let id = try #require(first.id)
+        // Asked again: pending, then resolved to a new digest (the tag moved upstream).
+        _ = try await database.requestImage(F.reference("ghcr.io/o/app:1"), platform: F.amd64)
+        #expect(try await database.digest(registry: "ghcr.io", repository: "o/app", tag: "1") == F.digest("a"))
+        let moved = ImageResolution(
+            topDigest: F.digest("d"), manifestDigest: F.digest("e"), platform: F.amd64,
+            manifests: [F.manifest("d"), F.manifest("e")], blobs: [F.config, F.layer1, F.layer2])
+        try await database.recordResolution(imageID: id, moved)
+        #expect(try await database.digest(registry: "ghcr.io", repository: "o/app", tag: "1") == F.digest("a"))
+        try await database.markImageFailed(imageID: id, error: FerryError(.upstreamUnreachable, "gone"))
+        #expect(try await database.digest(registry: "ghcr.io", repository: "o/app", tag: "1") == F.digest("a"))
+        #expect(try await database.tags(registry: "ghcr.io", repository: "o/app") == ["1"])
+        // The next completed fetch serves the new digest.
+        _ = try await database.requestImage(F.reference("ghcr.io/o/app:1"), platform: F.amd64)
+        try await database.recordResolution(imageID: id, moved)
+        #expect(try await database.markImagePresent(imageID: id))
+        #expect(try await database.digest(registry: "ghcr.io", repository: "o/app", tag: "1") == F.digest("d"))
+    }
+
     @Test func digestOfATagIsTheTopDigestOfItsLatestFetch() async throws {
         let database = try FerryDatabase.inMemory()
         let amd = try await database.storePresentImage("ghcr.io/o/app:1", platform: F.amd64, top: "a", image: "b")
