@@ -36,12 +36,12 @@ while (($#)); do
 done
 
 readonly PACKAGES=(docker-registry skopeo docker.io busybox-static apache2-utils jq openssl curl
-  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates)
+  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc)
 
 # Prints one line per missing item.
 missing_items() {
   local cmd
-  for cmd in docker-registry skopeo dockerd busybox htpasswd jq openssl curl ip tc; do
+  for cmd in docker-registry skopeo dockerd busybox htpasswd jq openssl curl ip tc rsync; do
     # ip/tc/dockerd live in /usr/sbin, which may not be on a non-root PATH.
     if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd && ! -x /sbin/$cmd ]]; then
       echo "command $cmd"
@@ -57,6 +57,8 @@ missing_items() {
     echo "header curl/curl.h (libcurl4-openssl-dev)"
   fi
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] || echo "package ca-certificates"
+  [[ -x /usr/bin/time ]] || echo "package time"
+  command -v bc >/dev/null 2>&1 || echo "package bc"
   if ((dev)) && ! command -v shellcheck >/dev/null 2>&1; then
     echo "command shellcheck"
   fi

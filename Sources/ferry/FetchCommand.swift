@@ -72,7 +72,7 @@ struct FetchCommand: AsyncParsableCommand {
                 output.write(renderer.finish(statuses))
                 return statuses
             }
-            try await Task.sleep(for: renderer.isTerminal ? .milliseconds(200) : .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }
