@@ -132,7 +132,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: ["FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport"],
+            dependencies: [
+                "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

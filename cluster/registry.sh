@@ -13,6 +13,7 @@ Usage: $PROG start DIR --port PORT [--addr HOST:PORT] [--auth none|htpasswd|toke
                    [--user U --password P]
                    [--token-realm URL --token-service S --token-issuer I --token-cert PEM]
                    [--proxy-remote URL [--proxy-user U --proxy-password P]]
+                   [--tls-cert PEM --tls-key PEM]
        $PROG stop DIR
        $PROG status DIR
        $PROG blob-gets DIR [--bytes] [DIGEST]
@@ -29,6 +30,7 @@ start      write DIR/config.yml (storage in DIR/data, deletes enabled, info log 
   --token-service S    service name (= JWT aud)
   --token-issuer I     issuer (= JWT iss)
   --token-cert PEM     certificate bundle whose keys sign the tokens
+  --tls-cert PEM --tls-key PEM  serve HTTPS with this certificate and key
   --proxy-remote URL   run as a pull-through cache of URL (optionally with
                        --proxy-user/--proxy-password for the upstream)
 stop       SIGTERM the registry of DIR, SIGKILL after ${STOP_TIMEOUT} s; a no-op (exit 0)
@@ -84,11 +86,11 @@ probe_url() {
     ''|0.0.0.0) host=127.0.0.1 ;;
     '[::]'|'::') host='[::1]' ;;
   esac
-  echo "http://$host:$port"
+  if grep -q '^  tls:' "$1/config.yml"; then echo "https://$host:$port"; else echo "http://$host:$port"; fi
 }
 
 http_code() {
-  curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" 2>/dev/null || true
+  curl -sk -o /dev/null -m 1 -w '%{http_code}' "$1" 2>/dev/null || true
 }
 
 cmd_start() {
@@ -96,7 +98,7 @@ cmd_start() {
   local dir=$1
   shift
   local port="" addr="" auth=none user="" password=""
-  local realm="" service="" issuer="" cert="" remote="" puser="" ppassword=""
+  local realm="" service="" issuer="" cert="" remote="" puser="" ppassword="" tls_cert="" tls_key=""
   while (($#)); do
     case "$1" in
       --port) need_arg "$1" $#; port=$2; shift ;;
@@ -111,12 +113,15 @@ cmd_start() {
       --proxy-remote) need_arg "$1" $#; remote=$2; shift ;;
       --proxy-user) need_arg "$1" $#; puser=$2; shift ;;
       --proxy-password) need_arg "$1" $#; ppassword=$2; shift ;;
+      --tls-cert) need_arg "$1" $#; tls_cert=$2; shift ;;
+      --tls-key) need_arg "$1" $#; tls_key=$2; shift ;;
       -h|--help) usage; exit 0 ;;
       *) die "start: unknown argument '$1' (see --help)" ;;
     esac
     shift
   done
 
+  [[ -z $tls_cert && -z $tls_key || -n $tls_cert && -n $tls_key ]] || die "--tls-cert and --tls-key go together"
   if [[ -n $addr ]]; then
     [[ $addr =~ ^(.*):([0-9]+)$ ]] || die "--addr '$addr' is not HOST:PORT"
     [[ -z $port || $port == "${BASH_REMATCH[2]}" ]] || die "--port $port disagrees with --addr $addr"
@@ -183,6 +188,11 @@ cmd_start() {
     echo "  addr: $(yaml_str "$addr")"
     # A fixed per-DIR secret (uploads are signed with it) avoids a startup warning.
     echo "  secret: $(yaml_str "$secret")"
+    if [[ -n $tls_cert ]]; then
+      echo "  tls:"
+      echo "    certificate: $(yaml_str "$tls_cert")"
+      echo "    key: $(yaml_str "$tls_key")"
+    fi
     case "$auth" in
       htpasswd)
         echo "auth:"

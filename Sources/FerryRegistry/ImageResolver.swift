@@ -40,6 +40,7 @@ public struct ImageResolver: Sendable {
         cached: @Sendable (Digest) async -> FetchedManifest? = { _ in nil },
         logger: Logger = .disabled
     ) async throws -> ResolvedImage {
+        try await client.probe(reference.registry, logger: logger)
         let top = try await client.resolve(reference, logger: logger)
         var chain: [FetchedManifest] = []
         var visited = Set<Digest>()

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A manifest as received: the exact bytes (which are what gets stored and served), their
 /// digest, and the decoded form.
@@ -78,7 +79,7 @@ extension RegistryClient {
             } catch is NIOTooManyBytesError {
                 throw FerryError(.manifestTooLarge, "the manifest of \(what) is over Ferry's 4 MiB limit")
             } catch {
-                throw TransientFailure(connectionError: error, host: reference.registry)
+                throw TransientFailure.connectionFailure(error, host: reference.registry)
             }
             let bytes = Array(buffer.readableBytesView)
             let parsed: ParsedManifest
@@ -106,12 +107,30 @@ extension RegistryClient {
         }
     }
 
-    /// Checks that `/v2/` answers on `host` (and that the credentials, if any, are accepted).
-    public func ping(_ host: String, logger: Logger = .disabled) async throws {
+    /// Checks that `host` speaks the Registry API v2: `GET /v2/` must answer 200, or 401 with a
+    /// challenge (the credentials are checked later, per repository). Done once per host.
+    public func probe(_ host: String, logger: Logger = .disabled) async throws {
+        if probed.withLock({ $0.contains(host) }) { return }
         try await withRetries(what: "registry \(host)", logger: logger) { _ in
-            let response = try await send(.GET, host: host, path: "/v2/", repository: nil, deadline: .now() + .seconds(30), logger: logger)
-            guard response.status == .ok else { throw await failure(response, host: host, what: "the /v2/ API") }
+            var request = HTTPClientRequest(url: configuration.baseURL(for: host) + "/v2/")
+            request.headers.add(name: "User-Agent", value: configuration.userAgent)
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, deadline: .now() + .seconds(30), logger: logger)
+            } catch {
+                throw TransientFailure.connectionFailure(error, host: host)
+            }
             _ = try? await response.body.collect(upTo: 64 * 1024)
+            let challenged = response.status == .unauthorized && response.headers.contains(name: "WWW-Authenticate")
+            guard response.status == .ok || challenged else {
+                if response.status.code >= 500 || response.status.code == 429 {
+                    throw TransientFailure(FerryError(.upstreamError, "registry \(host) failed on GET /v2/ with HTTP \(response.status.code)"))
+                }
+                throw FerryError(
+                    .upstreamError,
+                    "\(host) does not speak the Registry API v2 (GET /v2/ answered HTTP \(response.status.code)); check the registry host in the image reference")
+            }
         }
+        _ = probed.withLock { $0.insert(host) }
     }
 }

@@ -48,7 +48,7 @@ extension RegistryClient {
             do {
                 response = try await http.execute(request, timeout: .seconds(60), logger: logger)
             } catch {
-                throw TransientFailure(connectionError: error, host: realmAuthority)
+                throw TransientFailure.connectionFailure(error, host: realmAuthority)
             }
             guard response.status == .ok else {
                 if response.status == .unauthorized || response.status == .forbidden {

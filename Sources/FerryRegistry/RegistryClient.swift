@@ -22,6 +22,8 @@ public final class RegistryClient: Sendable {
     let rateLimiter: RateLimiter?
     /// What each host asked for last time, so later requests authenticate up front.
     private let schemes = Mutex<[String: AuthChallenge]>([:])
+    /// Hosts whose `/v2/` answered like a registry.
+    let probed = Mutex<Set<String>>([])
 
     public init(configuration: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init()) throws(FerryError) {
         self.configuration = configuration
@@ -40,6 +42,7 @@ public final class RegistryClient: Sendable {
             decompression: .disabled
         )
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        httpConfiguration.dnsOverride = configuration.hostOverrides
         // A refused connection is reported at once; the retry policy decides what happens next.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
@@ -76,7 +79,7 @@ public final class RegistryClient: Sendable {
             do {
                 response = try await http.execute(request, deadline: deadline, logger: logger)
             } catch {
-                throw TransientFailure(connectionError: error, host: host)
+                throw TransientFailure.connectionFailure(error, host: host)
             }
             guard response.status == .unauthorized, pass == 0 else { return response }
             let challenges = AuthChallenge.parse(response.headers["WWW-Authenticate"].joined(separator: ", "))
@@ -197,8 +200,28 @@ struct TransientFailure: Error {
         self.retryAfter = retryAfter
     }
 
-    init(connectionError: any Error, host: String) {
-        self.init(FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(Self.describe(connectionError))"))
+    /// The error for a request that got no response: TLS trust and protocol problems are final
+    /// (retrying cannot fix them), anything else is worth another attempt.
+    static func connectionFailure(_ error: any Error, host: String) -> any Error {
+        if let tls = tlsProblem(error, host: host) {
+            return FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(tls)")
+        }
+        return TransientFailure(FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(describe(error))"))
+    }
+
+    /// A readable account of a TLS failure, with what to do about it, or nil if it is not one.
+    static func tlsProblem(_ error: any Error, host: String) -> String? {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "its TLS certificate is not trusted; give its CA with --ca-file, or check that the name matches the certificate"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") {
+            return "it does not speak TLS; if it is a plain-HTTP registry, allow it with --insecure-registry \(host)"
+        }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            return "TLS handshake failed (\(String(text.prefix(160))))"
+        }
+        return nil
     }
 
     static func describe(_ error: any Error) -> String {
@@ -222,9 +245,7 @@ struct TransientFailure: Error {
             default: return String(cString: strerror(error.errnoCode)).lowercased()
             }
         }
-        if let error = error as? NIOSSLError { return "TLS failure (\(error))" }
-        if let error = error as? BoringSSLError { return "TLS failure (\(error))" }
-        if let error = error as? NIOSSLExtraError { return "TLS failure (\(error))" }
+        if let tls = tlsProblem(error, host: "") { return tls }
         let text = "\(error)"
         if text.contains("NXDOMAIN") || text.contains("getaddrinfo") || text.contains("resolution") {
             return "the host name could not be resolved"

@@ -18,6 +18,9 @@ public struct RegistryClientConfiguration: Sendable {
     public var rateLimit: Int64?
     /// The `User-Agent` sent upstream.
     public var userAgent: String
+    /// Host names to connect to at another address, like curl's `--resolve`: requests and TLS
+    /// verification still use the name. Default: none.
+    public var hostOverrides: [String: String]
 
     public init(
         insecureRegistries: Set<String> = [],
@@ -26,7 +29,8 @@ public struct RegistryClientConfiguration: Sendable {
         connectTimeout: Duration = .seconds(10),
         readTimeout: Duration = .seconds(60),
         rateLimit: Int64? = nil,
-        userAgent: String = "ferry/\(FerryVersion.current)"
+        userAgent: String = "ferry/\(FerryVersion.current)",
+        hostOverrides: [String: String] = [:]
     ) {
         self.insecureRegistries = insecureRegistries
         self.caFile = caFile
@@ -35,6 +39,7 @@ public struct RegistryClientConfiguration: Sendable {
         self.readTimeout = readTimeout
         self.rateLimit = rateLimit
         self.userAgent = userAgent
+        self.hostOverrides = hostOverrides
     }
 
     /// The base URL for a registry host: plain HTTP for loopback and insecure hosts, HTTPS otherwise.

@@ -39,6 +39,9 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("ca-file"), help: "PEM file of extra CA certificates for upstream TLS.")
     var caFile: String?
 
+    @Option(name: .customLong("host-override"), help: "Connect to a registry NAME at ADDRESS, as NAME=ADDRESS (repeatable; TLS still verifies NAME).")
+    var hostOverrides: [String] = []
+
     @Option(help: "Default platform to fetch, os/arch[/variant]. Default: this machine's.")
     var platform: String?
 
@@ -58,6 +61,13 @@ struct LeaderCommand: AsyncParsableCommand {
             registry.insecureRegistries = Set(insecureRegistries)
             registry.caFile = caFile
             registry.rateLimit = try upstreamRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
+            for entry in hostOverrides {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw FerryError(.configuration, "invalid --host-override '\(entry)': expected NAME=ADDRESS, e.g. registry.example.com=10.0.0.5")
+                }
+                registry.hostOverrides[parts[0]] = parts[1]
+            }
             let configuration = LeaderConfiguration(
                 dataDirectory: dataDirectory,
                 host: host,

@@ -29,6 +29,12 @@ public final class FaultProxy: Sendable {
         public var ignoreRange = false
         /// Throttle blob bodies to this many bytes per second.
         public var blobRate: Int64?
+        /// Answer this many requests (manifests or blobs) with 503 first.
+        public var serverErrors = 0
+        /// Answer blob GETs with a 307 to this base URL (another origin), as storage-backed registries do.
+        public var redirectBlobsTo: String?
+        /// Send this `Authorization` upstream instead of the client's (a presigned storage URL needs none from the client).
+        public var upstreamAuthorization: String?
 
         public init() {}
     }
@@ -40,6 +46,8 @@ public final class FaultProxy: Sendable {
         public var range: String?
         public var status: Int
         public var at: ContinuousClock.Instant
+        /// Whether the request carried an `Authorization` header.
+        public var authorized: Bool
     }
 
     private let plan: Mutex<Plan>
@@ -50,6 +58,7 @@ public final class FaultProxy: Sendable {
     private let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
     public var host: String { "127.0.0.1:\(port)" }
+    public var url: String { "http://\(host)" }
     public var port: Int { server.withLock { $0!.port } }
     public var requests: [Seen] { seen.withLock { $0 } }
     /// Blob body bytes sent to clients.
@@ -79,7 +88,7 @@ public final class FaultProxy: Sendable {
     }
 
     private func record(_ request: Request, status: Int) {
-        seen.withLock { $0.append(Seen(method: "\(request.method)", path: request.uri.path, range: request.headers[.range], status: status, at: .now)) }
+        seen.withLock { $0.append(Seen(method: "\(request.method)", path: request.uri.path, range: request.headers[.range], status: status, at: .now, authorized: request.headers[.authorization] != nil)) }
     }
 
     private func forward(_ request: Request) async throws -> Response {
@@ -89,7 +98,18 @@ public final class FaultProxy: Sendable {
         let current = plan.withLock { plan -> Plan in
             let snapshot = plan
             if plan.tooManyRequests > 0 && (isBlob || isManifest) { plan.tooManyRequests -= 1 }
+            if plan.tooManyRequests == snapshot.tooManyRequests, plan.serverErrors > 0 && (isBlob || isManifest) { plan.serverErrors -= 1 }
             return snapshot
+        }
+        if current.tooManyRequests == 0, current.serverErrors > 0 && (isBlob || isManifest) {
+            record(request, status: 503)
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "maintenance")))
+        }
+        if isBlob, request.method == .get, let target = current.redirectBlobsTo {
+            record(request, status: 307)
+            var headers = HTTPFields()
+            headers[.location] = target + path
+            return Response(status: .temporaryRedirect, headers: headers)
         }
         if current.tooManyRequests > 0 && (isBlob || isManifest) {
             record(request, status: 429)
@@ -111,8 +131,10 @@ public final class FaultProxy: Sendable {
         outgoing.method = request.method == .head ? .HEAD : .GET
         for field in request.headers where [.accept, .authorization, .range].contains(field.name) {
             if field.name == .range && current.ignoreRange { continue }
+            if field.name == .authorization && current.upstreamAuthorization != nil { continue }
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
+        if let authorization = current.upstreamAuthorization { outgoing.headers.add(name: "Authorization", value: authorization) }
         let response = try await http.execute(outgoing, timeout: .seconds(120))
         record(request, status: Int(response.status.code))
         var headers = HTTPFields()

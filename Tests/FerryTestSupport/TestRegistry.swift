@@ -15,11 +15,12 @@ public struct TestRegistry: Sendable {
     public var url: String { "http://\(host)" }
 
     /// Starts a registry storing its data under `directory`.
-    public static func start(in directory: String, auth: Auth = .none) async throws -> TestRegistry {
+    public static func start(in directory: String, auth: Auth = .none, tls: TestCertificates? = nil) async throws -> TestRegistry {
         var lastError: (any Error)?
         for _ in 0..<3 {
             let port = try freePort()
             var arguments = ["start", directory, "--port", "\(port)"]
+            if let tls { arguments += ["--tls-cert", tls.serverCertificate, "--tls-key", tls.serverKey] }
             switch auth {
             case .none:
                 break
@@ -55,8 +56,10 @@ public struct TestRegistry: Sendable {
     }
 
     /// Runs `body` with a registry that is stopped afterwards, whatever happens.
-    public static func with<T>(in directory: String, auth: Auth = .none, _ body: (TestRegistry) async throws -> T) async throws -> T {
-        let registry = try await start(in: directory, auth: auth)
+    public static func with<T>(
+        in directory: String, auth: Auth = .none, tls: TestCertificates? = nil, _ body: (TestRegistry) async throws -> T
+    ) async throws -> T {
+        let registry = try await start(in: directory, auth: auth, tls: tls)
         do {
             let result = try await body(registry)
             await registry.stop()
