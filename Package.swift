@@ -74,6 +74,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FerryDocker",
+            dependencies: [
+                "FerryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FerryServer",
             dependencies: [
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
@@ -85,7 +97,7 @@ let package = Package(
         .target(
             name: "FerryCoordinator",
             dependencies: [
-                "FerryCore", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer",
+                "FerryCore", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,6 +134,7 @@ let package = Package(
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryDockerTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryServerTests",
             dependencies: [

@@ -35,6 +35,10 @@ public struct FerryError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let notFound = Code("NOT_FOUND")
         public static let configuration = Code("CONFIGURATION")
         public static let unsupported = Code("UNSUPPORTED")
+        public static let dockerUnreachable = Code("DOCKER_UNREACHABLE")
+        public static let dockerLoadFailed = Code("DOCKER_LOAD_FAILED")
+        public static let nodeUnknown = Code("NODE_UNKNOWN")
+        public static let notReached = Code("NOT_REACHED")
         public static let `internal` = Code("UNKNOWN")
     }
 

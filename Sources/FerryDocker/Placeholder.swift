@@ -1,0 +1,1 @@
+// FerryDocker: Docker Engine API client (in progress)
