@@ -1,1 +1,0 @@
-// FerryDocker: Docker Engine API client (in progress)
