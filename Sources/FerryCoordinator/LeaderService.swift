@@ -28,6 +28,11 @@ public final class LeaderService: Service, Sendable {
     let fetcher: BlobFetcher
     let progress = ProgressBoard()
     let logger: Logger
+    let signal = ChangeSignal()
+    let credentials: LeaderCredentials
+    var installs: InstallCoordinator {
+        InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { [self] id in enqueueFetch(id) })
+    }
     private let queue: AsyncStream<Int64>
     private let enqueue: AsyncStream<Int64>.Continuation
 
@@ -56,6 +61,7 @@ public final class LeaderService: Service, Sendable {
         self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
+        self.credentials = LeaderCredentials(adminToken: admin.token, joinToken: join.token, database: database)
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
@@ -71,9 +77,10 @@ public final class LeaderService: Service, Sendable {
 
     public func run() async throws {
         let router = buildFerryRouter(
-            verifier: AdminTokenVerifier(adminToken: adminToken),
+            verifier: credentials,
             registry: RegistryReadAPI(database: database, store: store, defaultRegistry: configuration.defaultRegistry),
-            admin: AdminRoutes(backend: self))
+            admin: AdminRoutes(backend: self),
+            mesh: MeshRoutes(backend: self))
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry"),
@@ -87,11 +94,23 @@ public final class LeaderService: Service, Sendable {
             },
             logger: logger
         )
-        try await recover()
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await app.run() }
-            group.addTask { try await self.runWorker() }
-            group.addTask { await self.runProgressFlusher() }
+        do {
+            try await recover()
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await app.run() }
+                    group.addTask { try await self.runWorker() }
+                    group.addTask { await self.runProgressFlusher() }
+                    group.addTask { await self.runInstallHousekeeping() }
+                }
+            } onGracefulShutdown: {
+                // Long polls answer now, so that the server can drain its connections.
+                self.signal.close()
+            }
+        } catch {
+            try? await client.shutdown()
+            unlink(directory.addressPath)
+            throw error
         }
         try? await client.shutdown()
         unlink(directory.addressPath)
@@ -131,6 +150,13 @@ public final class LeaderService: Service, Sendable {
                 }
             }
             group.cancelAll()
+        }
+    }
+
+    private func runInstallHousekeeping() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await installs.tick()
+            try? await Task.sleep(for: .seconds(2))
         }
     }
 
@@ -175,6 +201,7 @@ public final class LeaderService: Service, Sendable {
             }
             if try await database.markImagePresent(imageID: id) {
                 logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])
+                await installs.imageFinished(id, failure: nil)
             } else {
                 throw FerryError(.internal, "image \(reference) finished fetching but not every blob is present")
             }
@@ -184,6 +211,7 @@ public final class LeaderService: Service, Sendable {
             let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
             logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
             try? await database.markImageFailed(imageID: id, error: failure)
+            await installs.imageFinished(id, failure: failure)
         }
     }
 }

@@ -39,6 +39,7 @@ public struct FerryError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let dockerLoadFailed = Code("DOCKER_LOAD_FAILED")
         public static let nodeUnknown = Code("NODE_UNKNOWN")
         public static let notReached = Code("NOT_REACHED")
+        public static let conflict = Code("CONFLICT")
         public static let `internal` = Code("UNKNOWN")
     }
 

@@ -53,6 +53,12 @@ public final class DockerClient: Sendable {
     public init(host: String, configuration: Configuration = .init()) throws(FerryError) {
         self.socketPath = try Self.socketPath(of: host)
         self.configuration = configuration
+        self.http = Self.sharedHTTP
+    }
+
+    /// One connection pool for every engine client in the process (connections are per socket
+    /// path), so that a client dropped on an error path never needs shutting down.
+    private static let sharedHTTP: HTTPClient = {
         var httpConfiguration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(5), read: nil),
@@ -60,13 +66,12 @@ public final class DockerClient: Sendable {
         )
         // A missing or refusing socket is reported at once, not retried until a deadline.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-    }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+    }()
 
-    /// Closes the connection pool. Call once, when done.
-    public func shutdown() async throws {
-        try await http.shutdown()
-    }
+    /// Nothing to close: the connection pool is shared by the process. Kept so callers can say
+    /// they are done.
+    public func shutdown() async throws {}
 
     /// The socket path named by a `DOCKER_HOST`-style value.
     static func socketPath(of host: String) throws(FerryError) -> String {

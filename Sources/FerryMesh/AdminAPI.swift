@@ -13,6 +13,136 @@ public enum AdminAPI {
     public static let image = "/admin/v1/images/:id"
 
     public static func image(id: Int64) -> String { "/admin/v1/images/\(id)" }
+
+    /// `POST` an ``InstallRequest``; answers `202` with an ``InstallStatus``.
+    public static let installs = "/admin/v1/installs"
+    /// `GET` one install with per-node progress: an ``InstallStatus``. Router form with `:id`.
+    public static let install = "/admin/v1/installs/:id"
+    /// `GET` the nodes: a ``NodeList``.
+    public static let nodes = "/admin/v1/nodes"
+
+    public static func install(id: Int64) -> String { "/admin/v1/installs/\(id)" }
+}
+
+/// Put images into the Docker engines of nodes.
+public struct InstallRequest: Codable, Sendable, Hashable {
+    public var images: [String]
+    /// Node names; nil or empty means every node.
+    public var nodes: [String]?
+    /// How many nodes may load into Docker at the same time. Default 1 when nil.
+    public var maxParallel: Int?
+    /// `os/arch[/variant]`; nil means each node's own platform.
+    public var platform: String?
+    /// Give up on nodes not done this many seconds after the install starts.
+    public var deadlineSeconds: Int?
+
+    public init(images: [String], nodes: [String]? = nil, maxParallel: Int? = nil, platform: String? = nil, deadlineSeconds: Int? = nil) {
+        self.images = images
+        self.nodes = nodes
+        self.maxParallel = maxParallel
+        self.platform = platform
+        self.deadlineSeconds = deadlineSeconds
+    }
+}
+
+/// One image on one node.
+public struct TargetStatus: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var node: String
+    public var image: String
+    /// `waiting`, `transferring`, `ready`, `loading`, `done` or `failed`.
+    public var state: String
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+    public var attempts: Int
+    public var error: ErrorEntry?
+    public var note: String?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    public init(
+        id: Int64, node: String, image: String, state: String, bytesDone: Int64, bytesTotal: Int64, attempts: Int,
+        error: ErrorEntry?, note: String?, startedAt: Date?, finishedAt: Date?
+    ) {
+        self.id = id
+        self.node = node
+        self.image = image
+        self.state = state
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+        self.attempts = attempts
+        self.error = error
+        self.note = note
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+public struct InstallStatus: Codable, Sendable, Hashable {
+    public var id: Int64
+    /// `running`, `done` or `failed` (finished with at least one failed target).
+    public var state: String
+    public var images: [String]
+    public var nodes: [String]
+    public var maxParallel: Int
+    public var createdAt: Date
+    public var finishedAt: Date?
+    public var deadlineAt: Date?
+    public var targets: [TargetStatus]
+
+    public init(
+        id: Int64, state: String, images: [String], nodes: [String], maxParallel: Int, createdAt: Date, finishedAt: Date?,
+        deadlineAt: Date?, targets: [TargetStatus]
+    ) {
+        self.id = id
+        self.state = state
+        self.images = images
+        self.nodes = nodes
+        self.maxParallel = maxParallel
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+        self.deadlineAt = deadlineAt
+        self.targets = targets
+    }
+
+    public var isFinished: Bool { state != "running" }
+}
+
+public struct InstallList: Codable, Sendable, Hashable {
+    public var installs: [InstallStatus]
+    public init(installs: [InstallStatus]) { self.installs = installs }
+}
+
+public struct NodeStatus: Codable, Sendable, Hashable {
+    public var name: String
+    public var address: String?
+    public var platform: String
+    public var lastSeen: Date
+    /// `reachable` or `unreachable` (no heartbeat for three intervals).
+    public var state: String
+    public var dockerVersion: String?
+    public var dockerError: String?
+    /// References of the images installed on the node.
+    public var images: [String]
+
+    public init(
+        name: String, address: String?, platform: String, lastSeen: Date, state: String, dockerVersion: String?, dockerError: String?,
+        images: [String]
+    ) {
+        self.name = name
+        self.address = address
+        self.platform = platform
+        self.lastSeen = lastSeen
+        self.state = state
+        self.dockerVersion = dockerVersion
+        self.dockerError = dockerError
+        self.images = images
+    }
+}
+
+public struct NodeList: Codable, Sendable, Hashable {
+    public var nodes: [NodeStatus]
+    public init(nodes: [NodeStatus]) { self.nodes = nodes }
 }
 
 /// Ask the leader to fetch images from upstream.

@@ -10,6 +10,10 @@ public protocol AdminBackend: Sendable {
     func fetch(_ request: FetchRequest) async throws -> FetchResponse
     func images() async throws -> ImageList
     func image(id: Int64) async throws -> ImageStatus?
+    func install(_ request: InstallRequest) async throws -> InstallStatus
+    func installs() async throws -> InstallList
+    func install(id: Int64) async throws -> InstallStatus?
+    func nodes() async throws -> NodeList
 }
 
 /// The admin API (``AdminAPI``): JSON, admin token only.
@@ -21,13 +25,7 @@ public struct AdminRoutes: Sendable {
     public func addRoutes(to router: Router<FerryRequestContext>) {
         router.post(RouterPath(AdminAPI.fetch)) { request, context in
             try Self.requireAdmin(context)
-            let body = try await request.body.collect(upTo: context.maxUploadSize)
-            let fetch: FetchRequest
-            do {
-                fetch = try FerryJSON.decoder().decode(FetchRequest.self, from: Data(body.readableBytesView))
-            } catch {
-                throw FerryError(.invalidArgument, "the request body is not a fetch request: expected {\"images\": [\"REF\", …], \"platform\": \"os/arch\"}")
-            }
+            let fetch: FetchRequest = try await Self.decode(request, context: context, expected: #"{"images": ["REF", …], "platform": "os/arch"}"#)
             return try Self.json(try await backend.fetch(fetch), status: .accepted)
         }
         router.get(RouterPath(AdminAPI.images)) { _, context in
@@ -41,6 +39,37 @@ public struct AdminRoutes: Sendable {
             }
             guard let status = try await backend.image(id: id) else { throw FerryError(.notFound, "no image with id \(id)") }
             return try Self.json(status)
+        }
+        router.post(RouterPath(AdminAPI.installs)) { request, context in
+            try Self.requireAdmin(context)
+            let install: InstallRequest = try await Self.decode(request, context: context, expected: #"{"images": ["REF", …], "nodes": ["NAME", …], "maxParallel": N}"#)
+            return try Self.json(try await backend.install(install), status: .accepted)
+        }
+        router.get(RouterPath(AdminAPI.installs)) { _, context in
+            try Self.requireAdmin(context)
+            return try Self.json(try await backend.installs())
+        }
+        router.get(RouterPath(AdminAPI.install)) { _, context in
+            try Self.requireAdmin(context)
+            guard let id = context.parameters.get("id", as: Int64.self) else {
+                throw FerryError(.invalidArgument, "install id must be an integer")
+            }
+            guard let status = try await backend.install(id: id) else { throw FerryError(.notFound, "no install with id \(id)") }
+            return try Self.json(status)
+        }
+        router.get(RouterPath(AdminAPI.nodes)) { _, context in
+            try Self.requireAdmin(context)
+            return try Self.json(try await backend.nodes())
+        }
+    }
+
+    /// Decodes a JSON request body, or answers 400 naming the expected shape.
+    static func decode<T: Decodable>(_ request: Request, context: FerryRequestContext, expected: String) async throws -> T {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        do {
+            return try FerryJSON.decoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch {
+            throw FerryError(.invalidArgument, "the request body is not valid: expected \(expected)")
         }
     }
 

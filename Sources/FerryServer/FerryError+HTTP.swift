@@ -19,6 +19,8 @@ extension FerryError: HTTPResponseError {
         case .insufficientSpace: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .upstreamUnreachable, .upstreamError, .digestMismatch, .sizeMismatch: .badGateway
         case .busy: .serviceUnavailable
+        case .conflict: .conflict
+        case .nodeUnknown: .badRequest
         case .manifestTooLarge: .contentTooLarge
         default: .internalServerError
         }

@@ -6,13 +6,24 @@ public struct Principal: Sendable, Hashable {
         /// The operator, with the admin token.
         case admin
         /// A follower node, with its node credential.
-        case node(name: String)
+        case node(id: Int64, name: String)
+        /// A follower about to join, with the join token: may call the join route only.
+        case joiner
     }
 
     public var role: Role
     public init(_ role: Role) { self.role = role }
 
     public var isAdmin: Bool { role == .admin }
+
+    /// The node's id, for a node credential.
+    public var nodeID: Int64? {
+        if case .node(let id, _) = role { return id }
+        return nil
+    }
+
+    /// Whether the `/v2/` read API is open to this principal (admin and nodes, not joiners).
+    public var mayRead: Bool { role != .joiner }
 }
 
 /// The request context of every Ferry HTTP server.

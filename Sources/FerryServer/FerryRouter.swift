@@ -10,7 +10,8 @@ import NIOCore
 public func buildFerryRouter(
     verifier: any CredentialVerifier,
     registry: RegistryReadAPI,
-    admin: AdminRoutes?
+    admin: AdminRoutes?,
+    mesh: MeshRoutes? = nil
 ) -> Router<FerryRequestContext> {
     let router = Router(context: FerryRequestContext.self)
     router.add(middleware: NotFoundMiddleware())
@@ -18,6 +19,7 @@ public func buildFerryRouter(
     router.add(middleware: TokenAuthMiddleware(verifier: verifier))
     registry.addRoutes(to: router)
     admin?.addRoutes(to: router)
+    mesh?.addRoutes(to: router)
     return router
 }
 

@@ -25,8 +25,8 @@ public struct RegistryReadAPI: Sendable {
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
         for path: RouterPath in ["/v2", "/v2/**"] {
-            router.get(path) { request, _ in try await self.handle(request) }
-            router.head(path) { request, _ in try await self.handle(request) }
+            router.get(path) { request, context in try await self.handle(request, context: context) }
+            router.head(path) { request, context in try await self.handle(request, context: context) }
             for method: HTTPRequest.Method in [.put, .post, .patch, .delete] {
                 router.on(path, method: method) { request, _ -> Response in
                     throw FerryError(.unsupported, "this registry is read-only: \(request.method) is not supported; push to the upstream instead")
@@ -35,7 +35,10 @@ public struct RegistryReadAPI: Sendable {
         }
     }
 
-    func handle(_ request: Request) async throws -> Response {
+    func handle(_ request: Request, context: FerryRequestContext) async throws -> Response {
+        guard context.principal?.mayRead == true else {
+            throw FerryError(.denied, "the registry API needs the admin token or a node credential")
+        }
         guard let route = RegistryPath.parse(request.uri.path) else {
             throw FerryError(.notFound, "no such route in the registry API: \(request.uri.path.prefix(200))")
         }
@@ -46,9 +49,14 @@ public struct RegistryReadAPI: Sendable {
             headers[.dockerDistributionAPIVersion] = "registry/2.0"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{}")))
         case .manifest(let name, let reference):
-            return try await manifest(request, repository: try repository(name, request), reference: reference)
+            // Content by digest needs no upstream: only tags are resolved per upstream.
+            if reference.contains(":") {
+                try Self.validate(name)
+                return try await manifest(request, digest: try Self.digest(reference))
+            }
+            return try await manifest(request, repository: try repository(name, request), tag: reference)
         case .blob(let name, let digest):
-            _ = try repository(name, request)
+            try Self.validate(name)
             return try await blob(request, digest: try Self.digest(digest))
         case .tags(let name):
             return try await tags(request, repository: try repository(name, request), name: name)
@@ -56,10 +64,14 @@ public struct RegistryReadAPI: Sendable {
     }
 
     /// The (registry, repository) a request's name and `ns` refer to.
-    func repository(_ name: String, _ request: Request) throws -> (registry: String, repository: String) {
+    static func validate(_ name: String) throws {
         guard ImageReference.isValidRepository(name) else {
             throw FerryError(.invalidReference, "invalid repository name '\(name.prefix(200))'")
         }
+    }
+
+    func repository(_ name: String, _ request: Request) throws -> (registry: String, repository: String) {
+        try Self.validate(name)
         let ns = request.uri.queryParameters.get("ns")
         guard var registry = ns ?? defaultRegistry else {
             throw FerryError(.nameUnknown, "repository '\(name)' names no upstream: add ?ns=<registry host> (no default upstream is configured)")
@@ -78,19 +90,17 @@ public struct RegistryReadAPI: Sendable {
         }
     }
 
-    func manifest(_ request: Request, repository: (registry: String, repository: String), reference: String) async throws -> Response {
-        let digest: Digest
-        if reference.contains(":") {
-            digest = try Self.digest(reference)
-        } else {
-            guard ImageReference.isValidTag(reference) else {
-                throw FerryError(.manifestInvalid, "invalid tag '\(reference.prefix(130))'")
-            }
-            guard let resolved = try await database.digest(registry: repository.registry, repository: repository.repository, tag: reference) else {
-                throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(reference) is not held here")
-            }
-            digest = resolved
+    func manifest(_ request: Request, repository: (registry: String, repository: String), tag: String) async throws -> Response {
+        guard ImageReference.isValidTag(tag) else {
+            throw FerryError(.manifestInvalid, "invalid tag '\(tag.prefix(130))'")
         }
+        guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag) else {
+            throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(tag) is not held here")
+        }
+        return try await manifest(request, digest: digest)
+    }
+
+    func manifest(_ request: Request, digest: Digest) async throws -> Response {
         guard let manifest = try await database.manifest(digest) else {
             throw FerryError(.manifestUnknown, "manifest unknown: \(digest) is not held here")
         }

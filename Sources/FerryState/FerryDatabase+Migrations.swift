@@ -56,6 +56,46 @@ extension FerryDatabase {
                 t.primaryKey(["image_id", "digest"])
             }
         }
+        migrator.registerMigration("v2: nodes, installs, install targets") { db in
+            try db.create(table: "nodes") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("address", .text)
+                t.column("platform", .text).notNull()
+                t.column("credential_hash", .text).notNull().unique()
+                t.column("joined_at", .datetime).notNull()
+                t.column("last_seen", .datetime).notNull()
+                t.column("docker_version", .text)
+                t.column("docker_error", .text)
+            }
+            try db.create(table: "installs") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("state", .text).notNull().indexed()
+                t.column("max_parallel", .integer).notNull()
+                t.column("platform", .text)
+                t.column("deadline_at", .datetime)
+                t.column("created_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+            }
+            try db.create(table: "install_targets") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("install_id", .integer).notNull().references("installs", onDelete: .cascade).indexed()
+                t.column("node_id", .integer).notNull().references("nodes", onDelete: .cascade).indexed()
+                t.column("image_id", .integer).notNull().references("images").indexed()
+                t.column("position", .integer).notNull()
+                t.column("state", .text).notNull().indexed()
+                t.column("bytes_done", .integer).notNull().defaults(to: 0)
+                t.column("bytes_total", .integer).notNull().defaults(to: 0)
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("error_code", .text)
+                t.column("error_message", .text)
+                t.column("note", .text)
+                t.column("started_at", .datetime)
+                t.column("finished_at", .datetime)
+                t.column("updated_at", .datetime).notNull()
+                t.uniqueKey(["install_id", "node_id", "image_id"])
+            }
+        }
         return migrator
     }
 }

@@ -43,3 +43,12 @@ extension FerryDatabase {
         }
     }
 }
+
+extension FerryDatabase {
+    /// Keeps a manifest's bytes (a follower's copy of what it installs), once.
+    public func saveManifest(_ manifest: ManifestRecord) async throws {
+        try await writer.write { db in
+            if try !ManifestRecord.exists(db, key: manifest.digest) { try manifest.insert(db) }
+        }
+    }
+}

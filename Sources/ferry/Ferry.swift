@@ -8,7 +8,10 @@ struct Ferry: AsyncParsableCommand {
         commandName: "ferry",
         abstract: "Distribute container images across a cluster, fetching each layer from upstream once.",
         version: FerryVersion.current,
-        subcommands: [LeaderCommand.self, FetchCommand.self, ImagesCommand.self, DigestCommand.self]
+        subcommands: [
+            LeaderCommand.self, FollowerCommand.self, InstallCommand.self, StatusCommand.self, NodesCommand.self,
+            FetchCommand.self, ImagesCommand.self, DigestCommand.self,
+        ]
     )
 }
 

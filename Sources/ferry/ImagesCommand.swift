@@ -34,11 +34,7 @@ struct ImagesCommand: AsyncParsableCommand {
                     image.state,
                 ])
             }
-            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            for row in rows {
-                let line = row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(to: widths[index]) }
-                FileOutput.standardOutput.write(line.joined(separator: "  ") + "\n")
-            }
+            printTable(rows)
         }
     }
 }

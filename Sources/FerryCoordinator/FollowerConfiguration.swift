@@ -1,0 +1,64 @@
+import FerryCore
+import FerryRegistry
+import FerryStore
+
+/// Everything a follower needs to start. Defaults suit a production node.
+public struct FollowerConfiguration: Sendable {
+    /// Where the follower keeps its credential (`node.json`), state and store. Required.
+    public var dataDirectory: String
+    /// Address to listen on. Default `0.0.0.0`.
+    public var host: String
+    /// Port to listen on; 0 picks a free one. Default 5051.
+    public var port: Int
+    /// The leader's URL, e.g. `http://10.0.0.1:5050`. Required.
+    public var leaderURL: String
+    /// The join token; needed only until the node has joined (its credential is then kept in
+    /// `node.json`). Default: none.
+    public var joinToken: String?
+    /// The node's name, unique in the cluster. Default: the host name.
+    public var name: String
+    /// The Docker engine: `unix:///var/run/docker.sock` by default.
+    public var dockerHost: String
+    /// The URL other nodes reach this one at. Default: derived from the listen address.
+    public var advertiseURL: String?
+    /// The platform this node runs. Default: the machine's.
+    public var platform: Platform
+    /// Images handled at the same time. Default 2.
+    public var maxConcurrentImages: Int
+    /// Cap on bytes per second received from the mesh. Default: unlimited.
+    public var maxDownloadRate: Int64?
+    /// Retries of transfers from the leader; a leader that is away longer is waited for.
+    public var retry: RetryPolicy
+    /// Store settings: reserved disk space, buffer sizes.
+    public var store: BlobStoreConfiguration
+
+    public init(
+        dataDirectory: String,
+        leaderURL: String,
+        joinToken: String? = nil,
+        name: String,
+        host: String = "0.0.0.0",
+        port: Int = 5051,
+        dockerHost: String = "unix:///var/run/docker.sock",
+        advertiseURL: String? = nil,
+        platform: Platform = .host,
+        maxConcurrentImages: Int = 2,
+        maxDownloadRate: Int64? = nil,
+        retry: RetryPolicy = RetryPolicy(),
+        store: BlobStoreConfiguration = .init()
+    ) {
+        self.dataDirectory = dataDirectory
+        self.leaderURL = leaderURL
+        self.joinToken = joinToken
+        self.name = name
+        self.host = host
+        self.port = port
+        self.dockerHost = dockerHost
+        self.advertiseURL = advertiseURL
+        self.platform = platform
+        self.maxConcurrentImages = maxConcurrentImages
+        self.maxDownloadRate = maxDownloadRate
+        self.retry = retry
+        self.store = store
+    }
+}

@@ -1,0 +1,219 @@
+import FerryCore
+import FerryDocker
+import FerryMesh
+import FerryRegistry
+import FerryServer
+import FerryState
+import FerryStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A follower: joins the leader, takes install work, pulls blobs from the mesh into its own
+/// verified store, and loads images into its Docker engine, at most `maxParallel` nodes at a
+/// time as the leader allows.
+///
+/// The leader holds the durable record of every install; the follower keeps its credential,
+/// its store and a small database. After a restart it asks for its work again and resumes
+/// partial blobs with `Range`.
+public final class FollowerService: Service, Sendable {
+    public let configuration: FollowerConfiguration
+    let directory: DataDirectory
+    let database: FerryDatabase
+    let store: BlobStore
+    let docker: DockerClient
+    let logger: Logger
+    private let lockDescriptor: Int32
+    private let identity: Mutex<NodeIdentity?>
+    private let running = Mutex<Set<Int64>>([])
+    private let boundAddress = Mutex<String?>(nil)
+
+    /// Opens the data directory and checks the configuration. Joining happens in ``run()``
+    /// (or ``join()``), so that a wrong join token is reported before anything else starts.
+    public init(configuration: FollowerConfiguration, logger: Logger) throws {
+        guard JoinRequest.isValidName(configuration.name) else {
+            throw FerryError(
+                .configuration,
+                "invalid node name '\(configuration.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-' (give one with --name)")
+        }
+        guard let url = URL(string: configuration.leaderURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)': expected http://HOST:PORT")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        self.docker = try DockerClient(host: configuration.dockerHost)
+        let directory = try DataDirectory(configuration.dataDirectory)
+        self.directory = directory
+        self.lockDescriptor = try directory.lock()
+        self.database = try FerryDatabase.open(path: directory.databasePath)
+        self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
+        let saved = NodeIdentity.load(from: directory)
+        self.identity = Mutex(saved?.leader == configuration.leaderURL ? saved : nil)
+    }
+
+    deinit {
+        close(lockDescriptor)
+    }
+
+    /// The URL the follower listens on, once it is up.
+    public var address: String? { boundAddress.withLock { $0 } }
+
+    /// The node's name as the leader knows it, once joined.
+    public var nodeName: String? { identity.withLock { $0?.name } }
+
+    /// Joins the leader with the join token unless this node already holds a credential.
+    @discardableResult
+    public func join() async throws -> String {
+        if let current = identity.withLock({ $0 }) { return current.credential }
+        guard let token = configuration.joinToken, !token.isEmpty else {
+            throw FerryError(.configuration, "this node has not joined the leader yet: pass --join-token (the leader's DATA_DIR/join-token)")
+        }
+        let response = try await MeshClient.join(
+            baseURL: configuration.leaderURL, joinToken: token,
+            JoinRequest(name: configuration.name, address: advertisedURL, platform: configuration.platform.description))
+        let joined = NodeIdentity(nodeID: response.nodeID, name: response.name, credential: response.credential, leader: configuration.leaderURL)
+        try joined.save(in: directory)
+        identity.withLock { $0 = joined }
+        logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
+        return joined.credential
+    }
+
+    var advertisedURL: String? {
+        if let advertise = configuration.advertiseURL { return advertise }
+        guard configuration.port != 0, configuration.host != "0.0.0.0", configuration.host != "::" else { return address }
+        return "http://\(configuration.host):\(configuration.port)"
+    }
+
+    var mesh: MeshClient {
+        MeshClient(baseURL: configuration.leaderURL, credential: identity.withLock { $0?.credential ?? "" })
+    }
+
+    public func run() async throws {
+        try await join()
+        let credential = identity.withLock { $0!.credential }
+        let router = buildFerryRouter(
+            verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name),
+            registry: RegistryReadAPI(database: database, store: store, defaultRegistry: nil),
+            admin: nil)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry-follower"),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
+                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                boundAddress.withLock { $0 = url }
+                try? directory.writeAtomically(url + "\n", to: directory.addressPath)
+                logger.notice("follower listening", metadata: ["url": "\(url)", "leader": "\(configuration.leaderURL)"])
+            },
+            logger: logger
+        )
+        let transfers = try TransferClient(
+            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, database: database, logger: logger)
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await app.run() }
+                group.addTask { await self.runHeartbeat() }
+                group.addTask { await self.runWork(transfers: transfers) }
+            }
+        } catch {
+            try? await transfers.client.shutdown()
+            unlink(directory.addressPath)
+            throw error
+        }
+        try? await transfers.client.shutdown()
+        unlink(directory.addressPath)
+    }
+
+    private func runHeartbeat() async {
+        var lastError: String?
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil)
+            do {
+                heartbeat.dockerVersion = try await docker.ping().serverVersion
+            } catch {
+                heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
+            }
+            do {
+                try await mesh.heartbeat(heartbeat)
+                lastError = nil
+            } catch {
+                let message = (error as? FerryError)?.message ?? "\(error)"
+                if message != lastError { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
+                lastError = message
+            }
+            try? await Task.sleep(for: MeshAPI.heartbeatInterval)
+        }
+    }
+
+    private func runWork(transfers: TransferClient) async {
+        let slots = AsyncSemaphore(limit: max(configuration.maxConcurrentImages, 1))
+        await withDiscardingTaskGroup { group in
+            var failures = 0
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let work = try await cancelWhenGracefulShutdown { try await self.mesh.work(wait: .seconds(25)) }
+                    failures = 0
+                    for item in work.items where running.withLock({ $0.insert(item.targetID).inserted }) {
+                        group.addTask {
+                            defer { _ = self.running.withLock { $0.remove(item.targetID) } }
+                            do {
+                                try await slots.withPermit {
+                                    await TargetRunner(follower: self, transfers: transfers, item: item).run()
+                                }
+                            } catch {
+                                // Cancelled while waiting for a slot: the leader hands it out again next time.
+                            }
+                        }
+                    }
+                } catch {
+                    failures += 1
+                    let message = (error as? FerryError)?.message ?? "\(error)"
+                    if failures == 1 || failures % 10 == 0 { logger.warning("cannot get work from the leader", metadata: ["error": "\(message)"]) }
+                    try? await Task.sleep(for: .milliseconds(min(500 * (1 << min(failures, 4)), 5000)))
+                }
+            }
+        }
+    }
+}
+
+/// Accepts the follower's own credential (peer tokens come with peer transfers).
+struct NodeCredentialVerifier: CredentialVerifier {
+    let credential: String
+    let nodeName: String
+
+    func principal(forToken token: String) async -> Principal? {
+        constantTimeEquals(token, credential) ? Principal(.node(id: 0, name: nodeName)) : nil
+    }
+}
+
+/// Pulls manifests and blobs from the leader's `/v2/` API with the node credential; a blob two
+/// images share is downloaded once (single-flight through ``BlobFetcher``).
+struct TransferClient: Sendable {
+    let client: RegistryClient
+    let leaderHost: String
+    let fetcher: BlobFetcher
+    let progress: ProgressBoard
+
+    init(configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, database: FerryDatabase, logger: Logger) throws {
+        guard let url = URL(string: configuration.leaderURL), let host = url.host else {
+            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)'")
+        }
+        leaderHost = url.port.map { "\(host):\($0)" } ?? host
+        var registry = RegistryClientConfiguration(retry: configuration.retry, rateLimit: configuration.maxDownloadRate)
+        if url.scheme == "http" { registry.insecureRegistries = [leaderHost] }
+        client = try RegistryClient(
+            configuration: registry,
+            credentials: RegistryCredentials([leaderHost: RegistryCredential(username: nodeName, password: credential)]))
+        progress = ProgressBoard()
+        fetcher = BlobFetcher(client: client, store: store, database: database, progress: progress, downloadsPerRegistry: 4, logger: logger)
+    }
+
+    /// The leader-side name of an item's repository.
+    func repository(_ item: WorkItem) -> ImageReference {
+        ImageReference(registry: leaderHost, repository: item.repository)
+    }
+}

@@ -1,0 +1,158 @@
+import FerryCore
+import FerryMesh
+import FerryState
+import Foundation
+import Logging
+
+/// The leader's side of installs: creates them, hands nodes their work, records what nodes
+/// report, grants load slots, and gives up on nodes past an install's deadline.
+///
+/// All state is in SQLite (installs and targets are rows; every transition is one
+/// transaction), so a restarted leader carries on where it stopped. Long polls wait on a
+/// ``ChangeSignal`` that every relevant change notifies.
+struct InstallCoordinator: Sendable {
+    let database: FerryDatabase
+    let signal: ChangeSignal
+    let logger: Logger
+    /// Asks the fetch worker to fetch an image.
+    let fetch: @Sendable (Int64) -> Void
+
+    /// Default number of nodes loading into Docker at the same time.
+    static let defaultMaxParallel = 4
+
+    func createInstall(_ request: InstallRequest) async throws -> InstallRecord {
+        guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }
+        var references: [ImageReference] = []
+        for text in request.images { references.append(try ImageReference(parsing: text)) }
+        let platform = try request.platform.map { text throws(FerryError) in try Platform(parsing: text) }
+        let maxParallel = request.maxParallel ?? Self.defaultMaxParallel
+        guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "max parallel must be at least 1") }
+        if let deadline = request.deadlineSeconds, deadline <= 0 {
+            throw FerryError(.invalidArgument, "the deadline must be positive")
+        }
+        let known = try await database.nodes()
+        guard !known.isEmpty else {
+            throw FerryError(.nodeUnknown, "no node has joined yet: start `ferry follower --leader … --join-token …` on the nodes first")
+        }
+        var chosen: [NodeRecord] = known
+        let names = (request.nodes ?? []).filter { $0 != "all" }
+        if !names.isEmpty {
+            let unknown = names.filter { name in !known.contains { $0.name == name } }
+            guard unknown.isEmpty else {
+                throw FerryError(
+                    .nodeUnknown,
+                    "unknown node\(unknown.count > 1 ? "s" : "") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); known nodes: \(known.map(\.name).joined(separator: ", "))")
+            }
+            chosen = known.filter { names.contains($0.name) }
+        }
+        // One image row per reference and platform: nodes of one platform share it.
+        var imageIDs: [String: [Int64]] = [:]
+        var targets: [(nodeID: Int64, imageIDs: [Int64])] = []
+        for node in chosen {
+            let nodePlatform = try platform ?? Platform(parsing: node.platform)
+            if imageIDs[nodePlatform.description] == nil {
+                var ids: [Int64] = []
+                for reference in references {
+                    let image = try await database.requestImage(reference, platform: nodePlatform)
+                    ids.append(image.id!)
+                }
+                imageIDs[nodePlatform.description] = ids
+            }
+            targets.append((node.id!, imageIDs[nodePlatform.description]!))
+        }
+        let install = try await database.createInstall(
+            InstallRecord(
+                maxParallel: maxParallel, platform: platform?.description,
+                deadlineAt: request.deadlineSeconds.map { Date().addingTimeInterval(TimeInterval($0)) }),
+            targets: targets)
+        for id in Set(imageIDs.values.flatMap { $0 }) { fetch(id) }
+        logger.notice(
+            "install created",
+            metadata: ["install": "\(install.id!)", "images": "\(request.images.count)", "nodes": "\(chosen.count)", "max_parallel": "\(maxParallel)"])
+        signal.notify()
+        return install
+    }
+
+    /// A node's unfinished targets whose image the leader holds; waits up to `wait` for some.
+    func work(node: Int64, wait: Duration) async throws -> WorkResponse {
+        try await database.heartbeat(nodeID: node)
+        var generation = signal.generation
+        var items = try await database.work(forNode: node)
+        if items.isEmpty && wait > .zero {
+            await signal.wait(after: generation, timeout: wait)
+            generation = signal.generation
+            items = try await database.work(forNode: node)
+        }
+        return WorkResponse(items: items.compactMap { work in
+            guard let manifest = work.image.manifestDigest else { return nil }
+            return WorkItem(
+                targetID: work.target.id!, installID: work.target.installId, reference: work.image.reference,
+                registry: work.image.registry, repository: work.image.repository, manifestDigest: manifest,
+                size: work.image.size, state: work.target.state)
+        })
+    }
+
+    func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
+        guard let before = try await database.target(id: target), before.nodeId == node else {
+            throw FerryError(.notFound, "no target \(target) for this node")
+        }
+        guard
+            let after = try await database.updateTarget(
+                id: target, nodeID: node, to: report.state, bytesDone: report.bytesDone, bytesTotal: report.bytesTotal,
+                error: report.error?.ferryError, note: report.note, starting: report.starting ?? false)
+        else {
+            throw FerryError(.conflict, "target \(target) cannot move from \(before.state.rawValue) to \(report.state.rawValue)")
+        }
+        if before.state != after.state {
+            logger.info(
+                "target moved",
+                metadata: ["target": "\(target)", "node": "\(node)", "from": "\(before.state.rawValue)", "to": "\(after.state.rawValue)",
+                           "error": "\(after.errorMessage ?? "")"])
+            if after.state.isFinished { _ = try await database.finishInstalls() }
+            signal.notify()
+        }
+    }
+
+    /// Grants a load slot when one is free, waiting up to `wait` for one.
+    func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = signal.generation
+            if try await database.grantLoad(targetID: target, nodeID: node) { return LoadPermit(granted: true) }
+            let left = deadline - .now
+            guard left > .zero, !signal.isClosed else { return LoadPermit(granted: false) }
+            await signal.wait(after: generation, timeout: left)
+        }
+    }
+
+    /// Called when an image's fetch ends: its targets can start, or they fail with its reason.
+    func imageFinished(_ imageID: Int64, failure: FerryError?) async {
+        if let failure {
+            try? await database.failTargets(ofImage: imageID, error: failure)
+            _ = try? await database.finishInstalls()
+        }
+        signal.notify()
+    }
+
+    /// Periodic housekeeping: deadlines, load slots of nodes that went away, finished installs.
+    func tick(now: Date = Date()) async {
+        var changed = false
+        do {
+            if try await database.expireInstalls(now: now) > 0 { changed = true }
+            let silent = try await database.nodes().filter {
+                now.timeIntervalSince($0.lastSeen) > Double(MeshAPI.heartbeatInterval.components.seconds * 3)
+            }
+            if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
+                logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
+                changed = true
+            }
+            for install in try await database.finishInstalls() {
+                logger.notice("install finished", metadata: ["install": "\(install.id!)", "state": "\(install.state.rawValue)"])
+                changed = true
+            }
+        } catch {
+            logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
+        }
+        if changed { signal.notify() }
+    }
+}

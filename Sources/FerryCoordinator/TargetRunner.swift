@@ -1,0 +1,177 @@
+import FerryCore
+import FerryDocker
+import FerryMesh
+import FerryRegistry
+import FerryState
+import FerryStore
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Puts one image on this node: check the engine, pull the blobs, verify them, wait for a load
+/// slot, load, confirm. Failures the leader or the network cause are waited out and retried;
+/// failures of the image or the engine are reported to the leader as the target's reason.
+struct TargetRunner: Sendable {
+    let follower: FollowerService
+    let transfers: TransferClient
+    let item: WorkItem
+
+    /// The leader moved the target on (finished, or it belongs to someone else): stop quietly.
+    struct Superseded: Error {}
+
+    private var logger: Logger {
+        var logger = follower.logger
+        logger[metadataKey: "target"] = "\(item.targetID)"
+        logger[metadataKey: "image"] = "\(item.reference)"
+        return logger
+    }
+
+    func run() async {
+        var backoff: Duration = .milliseconds(500)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await attempt()
+                return
+            } catch is Superseded {
+                logger.info("target finished elsewhere; stopping")
+                return
+            } catch is CancellationError {
+                return
+            } catch let error as FerryError where Self.isTransient(error) {
+                logger.warning("install step failed; retrying", metadata: ["error": "\(error.message)", "delay": "\(backoff)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(10))
+            } catch {
+                let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
+                logger.warning("install failed on this node", metadata: ["code": "\(failure.code)", "error": "\(failure.message)"])
+                try? await report(TargetReport(state: .failed, error: ErrorEntry(failure)))
+                return
+            }
+        }
+    }
+
+    /// Errors worth waiting out: the leader or the network away, a verification to redo.
+    static func isTransient(_ error: FerryError) -> Bool {
+        switch error.code {
+        case .upstreamUnreachable, .upstreamError, .tooManyRequests, .busy, .digestMismatch, .sizeMismatch: true
+        default: false
+        }
+    }
+
+    private func attempt() async throws {
+        let manifest = try await manifestAndConfig()
+        let image = LoadableImage(
+            reference: Self.dockerReference(item.reference), manifest: manifest.manifest, manifestBytes: manifest.bytes,
+            manifestDigest: item.manifestDigest, config: manifest.config)
+        // Idempotent: an engine that already holds the image only needs its tag checked.
+        if try await follower.docker.inspectImage(image.imageID.description) != nil {
+            let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
+            try await report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
+            return
+        }
+        let blobs = manifest.manifest.blobs
+        let total = blobs.reduce(0) { $0 + $1.size }
+        try await report(TargetReport(state: .transferring, bytesDone: 0, bytesTotal: total, starting: true))
+        try await transfer(blobs, total: total)
+        try await report(TargetReport(state: .ready, bytesDone: total, bytesTotal: total))
+        while !(try await follower.mesh.requestLoad(target: item.targetID, wait: .seconds(20)).granted) {
+            try Task.checkCancellation()
+        }
+        logger.info("loading into the Docker engine")
+        let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
+        var note = "loaded"
+        if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
+            note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
+        }
+        try await report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
+        logger.notice("image installed", metadata: ["note": "\(note)"])
+    }
+
+    private var reader: DockerArchive.BlobReader {
+        let store = follower.store
+        return { digest, consume in try await store.read(digest, consume) }
+    }
+
+    /// The manifest (kept in the database and store) and the config bytes.
+    private func manifestAndConfig() async throws -> (manifest: ImageManifest, bytes: [UInt8], config: [UInt8]) {
+        let bytes: [UInt8]
+        if let saved = try await follower.database.manifest(item.manifestDigest) {
+            bytes = Array(saved.bytes)
+        } else {
+            let fetched = try await transfers.client.fetchManifest(
+                transfers.repository(item).with(digest: item.manifestDigest), logger: logger)
+            bytes = fetched.bytes
+            try await follower.database.saveManifest(ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes))
+        }
+        guard case .image(let manifest, _) = try ParsedManifest.decode(bytes, contentType: nil) else {
+            throw FerryError(.manifestInvalid, "\(item.manifestDigest) is not an image manifest")
+        }
+        try await ensure(manifest.config)
+        return (manifest, bytes, try await follower.store.bytes(of: manifest.config.digest))
+    }
+
+    /// Pulls every blob into the store (each verified on commit), reporting progress, then
+    /// re-verifies what was already there: a blob corrupted on disk is fetched again, never loaded.
+    private func transfer(_ blobs: [Descriptor], total: Int64) async throws {
+        let store = follower.store
+        let board = transfers.progress
+        let done: @Sendable () -> Int64 = {
+            blobs.reduce(0) { sum, blob in sum + (board.value(blob.digest) ?? (store.size(of: blob.digest) == blob.size ? blob.size : 0)) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Progress to the leader once a second while the transfer runs.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    try? await report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { downloads in
+                for blob in blobs {
+                    downloads.addTask { try await ensure(blob) }
+                }
+                try await downloads.waitForAll()
+            }
+            group.cancelAll()
+        }
+        for blob in blobs where try await !store.verify(blob.digest) {
+            logger.warning("blob corrupt in the store; fetching it again", metadata: ["digest": "\(blob.digest)"])
+            try store.delete(blob.digest)
+            try await ensure(blob)
+        }
+    }
+
+    /// Makes sure the store holds `blob`, downloading (or resuming) it from the leader; a blob
+    /// another image is already pulling is waited for, not fetched twice.
+    private func ensure(_ blob: Descriptor) async throws {
+        if follower.store.size(of: blob.digest) == blob.size { return }
+        try await transfers.fetcher.ensure(blob, from: transfers.repository(item))
+    }
+
+    /// Sends a report, waiting out a leader that is away; a refused transition means the
+    /// target was finished or reassigned.
+    private func report(_ report: TargetReport) async throws {
+        var delay: Duration = .milliseconds(200)
+        while true {
+            do {
+                try await follower.mesh.report(target: item.targetID, report)
+                return
+            } catch let error as FerryError where error.code == .conflict || error.code == .notFound {
+                throw Superseded()
+            } catch let error as FerryError where error.code == .upstreamUnreachable || error.code == .upstreamError {
+                if report.state == .transferring && report.bytesDone != 0 { return }  // progress: the next one will do
+                try Task.checkCancellation()
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// The tag to give the image in the engine: the reference without a digest, or nil.
+    static func dockerReference(_ reference: String) -> String? {
+        guard let parsed = try? ImageReference(parsing: reference), let tag = parsed.tag, parsed.digest == nil else { return nil }
+        return "\(parsed.registry)/\(parsed.repository):\(tag)"
+    }
+}

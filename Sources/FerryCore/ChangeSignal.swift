@@ -1,0 +1,76 @@
+import Synchronization
+
+/// Wakes long-polling waiters when something they may care about changed.
+///
+/// Callers read ``generation`` before checking for work and pass it to ``wait(after:timeout:)``,
+/// which returns at once if anything changed in between: no wake-up is lost.
+public final class ChangeSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var cancelled: Set<UInt64> = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Whether ``close()`` was called: waits return at once from then on.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Wakes every waiter and makes every later wait return at once (the server is stopping).
+    public func close() {
+        state.withLock { $0.closed = true }
+        notify()
+    }
+
+    /// Wakes every waiter.
+    public func notify() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns when ``notify()`` was called after `generation` was read, or after `timeout`.
+    public func wait(after generation: UInt64, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForChange(after: generation) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForChange(after generation: UInt64) async {
+        let id = state.withLock { state -> UInt64? in
+            guard state.generation == generation, !state.closed else { return nil }
+            state.nextID &+= 1
+            return state.nextID
+        }
+        guard let id else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.cancelled.remove(id) != nil || state.generation != generation { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                state.cancelled.insert(id)
+                return nil
+            }
+            waiter?.resume()
+        }
+    }
+}

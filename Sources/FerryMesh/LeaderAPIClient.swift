@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import FerryCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// JSON over HTTP to the leader, with a bearer credential: what ``AdminClient`` and
+/// ``MeshClient`` are built on.
+struct LeaderAPIClient: Sendable {
+    let baseURL: String
+    let token: String
+    /// How the credential is named in errors ("admin token", "node credential").
+    let credentialName: String
+    let credentialAdvice: String
+
+    /// One connection pool for the process; a refused connection fails at once instead of
+    /// being retried until the timeout.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(90)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Sends a request and decodes the answer; a 204 decodes as ``Empty``.
+    func call<Response: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<Int>.none, timeout: Duration = .seconds(30)
+    ) async throws -> Response {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try FerryJSON.encoder().encode(body)))
+        }
+        let response: HTTPClientResponse
+        let data: Data
+        do {
+            response = try await Self.http.execute(request, timeout: .init(timeout))
+            data = Data((try await response.body.collect(upTo: 64 * 1024 * 1024)).readableBytesView)
+        } catch {
+            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error))); is `ferry leader` running there?")
+        }
+        guard (200..<300).contains(response.status.code) else {
+            if response.status == .unauthorized {
+                throw FerryError(.unauthorized, "the leader at \(baseURL) refused the \(credentialName); \(credentialAdvice)")
+            }
+            if let error = try? FerryJSON.decoder().decode(ErrorResponse.self, from: data).errors.first {
+                throw error.ferryError
+            }
+            throw FerryError(.upstreamError, "the leader at \(baseURL) answered HTTP \(response.status.code)")
+        }
+        if Response.self == Empty.self { return Empty() as! Response }
+        do {
+            return try FerryJSON.decoder().decode(Response.self, from: data)
+        } catch {
+            throw FerryError(.upstreamError, "the leader at \(baseURL) sent a response this ferry cannot read (version mismatch?)")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if let error = error as? HTTPClientError {
+            if error == .connectTimeout { return "connection timed out" }
+            if error == .deadlineExceeded { return "no answer in time" }
+            if error == .remoteConnectionClosed { return "the connection was closed" }
+        }
+        return String(text.prefix(120))
+    }
+}
+
+/// An empty response body (HTTP 204).
+public struct Empty: Codable, Sendable, Hashable {
+    public init() {}
+}

@@ -1,0 +1,44 @@
+import FerryCore
+import Foundation
+import NIOHTTP1
+
+/// A follower's client of the leader's coordination API (``MeshAPI``).
+public struct MeshClient: Sendable {
+    public var baseURL: String { api.baseURL }
+    private let api: LeaderAPIClient
+
+    /// A client authenticated with the node credential.
+    public init(baseURL: String, credential: String) {
+        api = LeaderAPIClient(
+            baseURL: baseURL, token: credential, credentialName: "node credential",
+            credentialAdvice: "delete DATA_DIR/node.json on the follower and join again with the join token")
+    }
+
+    /// Joins with the join token; the answer carries the node's own credential.
+    public static func join(baseURL: String, joinToken: String, _ request: JoinRequest) async throws -> JoinResponse {
+        let api = LeaderAPIClient(
+            baseURL: baseURL, token: joinToken, credentialName: "join token",
+            credentialAdvice: "use the token in the leader's DATA_DIR/join-token")
+        return try await api.call(.POST, MeshAPI.join, body: request)
+    }
+
+    public func heartbeat(_ heartbeat: Heartbeat) async throws {
+        let _: Empty = try await api.call(.POST, MeshAPI.heartbeat, body: heartbeat)
+    }
+
+    /// Long-polls for work: returns at once when there is some, else after about `wait`.
+    public func work(wait: Duration) async throws -> WorkResponse {
+        let seconds = max(Int(wait.components.seconds), 0)
+        return try await api.call(.GET, MeshAPI.work + "?wait=\(seconds)", timeout: wait + .seconds(15))
+    }
+
+    public func report(target: Int64, _ report: TargetReport) async throws {
+        let _: Empty = try await api.call(.POST, MeshAPI.report(target: target), body: report)
+    }
+
+    /// Asks for a load slot, waiting up to `wait` for one.
+    public func requestLoad(target: Int64, wait: Duration) async throws -> LoadPermit {
+        let seconds = max(Int(wait.components.seconds), 0)
+        return try await api.call(.POST, MeshAPI.load(target: target) + "?wait=\(seconds)", timeout: wait + .seconds(15))
+    }
+}

@@ -1,0 +1,133 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// A follower that joined the leader.
+public struct NodeRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "nodes"
+
+    public var id: Int64?
+    public var name: String
+    /// The URL other nodes reach it at (`--advertise`), if it gave one.
+    public var address: String?
+    public var platform: String
+    /// sha256 of the node credential; the credential itself is only on the node.
+    public var credentialHash: String
+    public var joinedAt: Date
+    public var lastSeen: Date
+    /// The Docker engine's version at the last heartbeat, or nil if it could not be reached.
+    public var dockerVersion: String?
+    /// Why the Docker engine could not be reached at the last heartbeat.
+    public var dockerError: String?
+
+    public enum Columns {
+        public static let id = Column("id")
+        public static let name = Column("name")
+        public static let credentialHash = Column("credential_hash")
+    }
+
+    public init(name: String, address: String?, platform: String, credentialHash: String, now: Date = Date()) {
+        self.name = name
+        self.address = address
+        self.platform = platform
+        self.credentialHash = credentialHash
+        self.joinedAt = now
+        self.lastSeen = now
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// Where an install stands as a whole.
+public enum InstallState: String, Codable, Sendable, DatabaseValueConvertible {
+    case running
+    /// Every target done.
+    case done
+    /// Every target finished, at least one failed.
+    case failed
+}
+
+/// An install: images onto nodes, at most `maxParallel` nodes loading into Docker at once.
+public struct InstallRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "installs"
+
+    public var id: Int64?
+    public var state: InstallState
+    public var maxParallel: Int
+    /// The platform asked for; nil means each node's own.
+    public var platform: String?
+    /// When unfinished targets are given up as not reached.
+    public var deadlineAt: Date?
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public enum Columns {
+        public static let id = Column("id")
+        public static let state = Column("state")
+    }
+
+    public init(maxParallel: Int, platform: String?, deadlineAt: Date?, now: Date = Date()) {
+        self.state = .running
+        self.maxParallel = maxParallel
+        self.platform = platform
+        self.deadlineAt = deadlineAt
+        self.createdAt = now
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// One image on one node within an install.
+public struct InstallTargetRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "install_targets"
+
+    public var id: Int64?
+    public var installId: Int64
+    public var nodeId: Int64
+    public var imageId: Int64
+    /// Order of the image within the install.
+    public var position: Int
+    public var state: TargetState
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+    /// How many times the node started on it.
+    public var attempts: Int
+    public var errorCode: String?
+    public var errorMessage: String?
+    /// A remark from the node (e.g. "already in the engine").
+    public var note: String?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var updatedAt: Date
+
+    public enum Columns {
+        public static let id = Column("id")
+        public static let installId = Column("install_id")
+        public static let nodeId = Column("node_id")
+        public static let imageId = Column("image_id")
+        public static let state = Column("state")
+    }
+
+    public init(installId: Int64, nodeId: Int64, imageId: Int64, position: Int, now: Date = Date()) {
+        self.installId = installId
+        self.nodeId = nodeId
+        self.imageId = imageId
+        self.position = position
+        self.state = .waiting
+        self.bytesDone = 0
+        self.bytesTotal = 0
+        self.attempts = 0
+        self.updatedAt = now
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}

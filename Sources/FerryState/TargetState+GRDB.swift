@@ -1,0 +1,4 @@
+import FerryCore
+import GRDB
+
+extension TargetState: DatabaseValueConvertible {}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import FerryCore
+import FerryCoordinator
+import FerryStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct FollowerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "follower",
+        abstract: "Run a follower: join the leader and install images into this node's Docker engine.",
+        discussion: """
+            The first start joins with the join token (the leader's DATA_DIR/join-token) and keeps \
+            the node credential it receives in DATA_DIR/node.json (mode 0600); later starts reuse it.
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the node credential, state and store.")
+    var dataDirectory: String
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen: String = "0.0.0.0:5051"
+
+    @Option(help: "The leader's URL, e.g. http://10.0.0.1:5050.")
+    var leader: String
+
+    @Option(name: .customLong("join-token"), help: "The leader's join token (needed until this node has joined).")
+    var joinToken: String?
+
+    @Option(help: "This node's name in the cluster. Default: the host name.")
+    var name: String?
+
+    @Option(name: .customLong("docker-host"), help: "The Docker engine's socket.")
+    var dockerHost: String = "unix:///var/run/docker.sock"
+
+    @Option(help: "The URL other nodes reach this one at.")
+    var advertise: String?
+
+    @Option(name: .customLong("max-download-rate"), help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
+    var maxDownloadRate: String?
+
+    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
+    var reservedSpace: String = "256MiB"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevelOption = .info
+
+    func run() async throws {
+        try await reportingErrors {
+            let (host, port) = try LeaderCommand.parseListen(listen)
+            let configuration = FollowerConfiguration(
+                dataDirectory: dataDirectory,
+                leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
+                joinToken: joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"],
+                name: name ?? Self.hostName(),
+                host: host,
+                port: port,
+                dockerHost: dockerHost,
+                advertiseURL: advertise,
+                maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+                store: .init(reservedSpace: try ByteSize.parse(reservedSpace))
+            )
+            bootstrapLogging(level: logLevel)
+            let logger = Logger(label: "ferry.follower")
+            let follower = try FollowerService(configuration: configuration, logger: logger)
+            // Join first, so that a refused join token ends the command with one clear line.
+            try await follower.join()
+            let group = ServiceGroup(
+                configuration: .init(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
+
+    static func hostName() -> String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map { String($0).lowercased() } ?? "node"
+    }
+}

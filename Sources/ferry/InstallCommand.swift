@@ -1,0 +1,112 @@
+import ArgumentParser
+import FerryCore
+import FerryMesh
+import Foundation
+
+struct InstallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Install images into the Docker engine of every node (or the ones named).",
+        discussion: """
+            The leader fetches each image once, the nodes pull it over the mesh, and at most \
+            --max-parallel nodes load into Docker at the same time. Exits 0 only when every image \
+            is in every target node's engine.
+            """
+    )
+
+    @OptionGroup var connection: LeaderConnection
+
+    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2")
+    var images: [String]
+
+    @Option(help: "Comma-separated node names, or all.")
+    var nodes: String = "all"
+
+    @Option(name: .customLong("max-parallel"), help: "How many nodes may load into Docker at the same time.")
+    var maxParallel: Int = 4
+
+    @Option(help: "Platform to install, os/arch[/variant]. Default: each node's own.")
+    var platform: String?
+
+    @Option(help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
+    var deadline: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the install.")
+    var noWait = false
+
+    func run() async throws {
+        try await reportingErrors {
+            for image in images { _ = try ImageReference(parsing: image) }
+            if let platform { _ = try Platform(parsing: platform) }
+            guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
+            let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
+            let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+            let (url, token) = try connection.resolve()
+            let client = AdminClient(baseURL: url, token: token)
+            let accepted = try await client.install(
+                InstallRequest(
+                    images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
+                    deadlineSeconds: deadlineSeconds))
+            if noWait {
+                if json { try InstallOutput.printJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
+                return
+            }
+            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: json)
+            if json { try InstallOutput.printJSON(final) }
+            try InstallOutput.exitStatus(final, json: json)
+        }
+    }
+
+    /// `90`, `90s`, `15m`, `2h` → seconds.
+    static func parseDuration(_ text: String) throws(FerryError) -> Int {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+        var number = Substring(text)
+        var unit = 1
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            number = number.dropLast()
+        }
+        guard let value = Int(number), value > 0 else {
+            throw FerryError(.invalidArgument, "invalid duration '\(text)': expected e.g. 90s, 30m or 2h")
+        }
+        return value * unit
+    }
+}
+
+/// Shows an install's progress and result; shared by `install` and `status`.
+enum InstallOutput {
+    static func follow(install id: Int64, client: AdminClient, json: Bool) async throws -> InstallStatus {
+        let output = FileOutput.standardOutput
+        var renderer = InstallProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        while true {
+            let status = try await client.install(id: id)
+            output.write(renderer.render(status))
+            if status.isFinished {
+                output.write(renderer.finish(status))
+                return status
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = FerryJSON.encoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        FileOutput.standardOutput.write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n")
+    }
+
+    /// Exit 1, with one line per failed node and image, when anything failed.
+    static func exitStatus(_ status: InstallStatus, json: Bool) throws {
+        let failed = status.targets.filter { $0.state == "failed" }
+        guard !failed.isEmpty || status.state == "failed" else { return }
+        if !json {
+            for target in failed {
+                printError("\(target.node): \(target.image): \(target.error?.message ?? "failed")")
+            }
+        }
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,77 @@
+import FerryCore
+import FerryMesh
+
+/// Draws an install: one line per node with a bar and state, redrawn in place on a terminal, or
+/// one plain line per change otherwise. Pure: returns the text to write.
+struct InstallProgressRenderer {
+    let mode: FetchProgressRenderer.Mode
+    private var drawnLines = 0
+    private var lastState: [Int64: String] = [:]
+
+    init(mode: FetchProgressRenderer.Mode) { self.mode = mode }
+
+    mutating func render(_ install: InstallStatus) -> String {
+        switch mode {
+        case .silent: return ""
+        case .terminal(let width): return redraw(install, width: width)
+        case .lines: return changes(install)
+        }
+    }
+
+    mutating func finish(_ install: InstallStatus) -> String {
+        if case .silent = mode { return "" }
+        let done = install.targets.filter { $0.state == "done" }.count
+        return "install \(install.id) \(install.state): \(done)/\(install.targets.count) done\n"
+    }
+
+    /// Per node: its targets summed up.
+    static func nodeLines(_ install: InstallStatus) -> [(node: String, done: Int64, total: Int64, state: String, detail: String)] {
+        var order: [String] = []
+        var byNode: [String: [TargetStatus]] = [:]
+        for target in install.targets {
+            if byNode[target.node] == nil { order.append(target.node) }
+            byNode[target.node, default: []].append(target)
+        }
+        return order.map { node in
+            let targets = byNode[node]!
+            let states = targets.map(\.state)
+            let state =
+                ["failed", "loading", "ready", "transferring", "waiting"].first { states.contains($0) } ?? "done"
+            let current = targets.first { $0.state == state }
+            let detail = [current?.image, current?.error?.message ?? current?.note].compactMap { $0 }.joined(separator: ": ")
+            return (node, targets.reduce(0) { $0 + ($1.state == "done" ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
+                    state, detail)
+        }
+    }
+
+    private mutating func redraw(_ install: InstallStatus, width: Int) -> String {
+        var lines = ["install \(install.id) \(install.state) (max \(install.maxParallel) loading at once)"]
+        let nodes = Self.nodeLines(install)
+        let nameWidth = min(max(nodes.map(\.node.count).max() ?? 4, 4), 24)
+        for line in nodes {
+            let barWidth = max(10, min(30, width - nameWidth - 60))
+            let fraction = line.total > 0 ? min(Double(line.done) / Double(line.total), 1) : (line.state == "done" ? 1 : 0)
+            let filled = Int((fraction * Double(barWidth)).rounded(.down))
+            let bar = String(repeating: "=", count: filled) + (filled < barWidth ? ">" + String(repeating: " ", count: barWidth - filled - 1) : "")
+            let sizes = "\(ByteSize.format(line.done))/\(ByteSize.format(line.total))"
+            let text = "  \(line.node.padding(to: nameWidth)) [\(bar)] \(sizes.padding(to: 22)) \(line.state.padding(to: 12)) \(line.detail)"
+            lines.append(String(text.prefix(max(width - 1, 20))))
+        }
+        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
+        for line in lines { out += "\u{1B}[2K" + line + "\n" }
+        drawnLines = lines.count
+        return out
+    }
+
+    private mutating func changes(_ install: InstallStatus) -> String {
+        var out = ""
+        for target in install.targets where lastState[target.id] != target.state {
+            lastState[target.id] = target.state
+            var line = "\(target.node): \(target.image): \(target.state)"
+            if target.state == "done" || target.state == "transferring" { line += " (\(ByteSize.format(target.bytesTotal)))" }
+            if let error = target.error { line += ": \(error.message)" } else if let note = target.note, target.state == "done" { line += ": \(note)" }
+            out += line + "\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import FerryCore
+import FerryMesh
+import Foundation
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show installs: all of them, or one in detail per node and image."
+    )
+
+    @OptionGroup var connection: LeaderConnection
+
+    @Argument(help: "An install id; without one, every install is listed.")
+    var install: Int64?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Flag(help: "Follow an install until it finishes.")
+    var follow = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let (url, token) = try connection.resolve()
+            let client = AdminClient(baseURL: url, token: token)
+            guard let install else {
+                let list = try await client.installs()
+                if json { return try InstallOutput.printJSON(list) }
+                var rows = [["INSTALL", "STATE", "DONE", "FAILED", "NODES", "IMAGES", "CREATED"]]
+                for status in list.installs {
+                    rows.append([
+                        "\(status.id)", status.state, "\(status.targets.filter { $0.state == "done" }.count)/\(status.targets.count)",
+                        "\(status.targets.filter { $0.state == "failed" }.count)", "\(status.nodes.count)",
+                        status.images.joined(separator: ","), status.createdAt.formatted(.iso8601),
+                    ])
+                }
+                printTable(rows)
+                return
+            }
+            if follow {
+                let final = try await InstallOutput.follow(install: install, client: client, json: json)
+                if json { try InstallOutput.printJSON(final) }
+                return try InstallOutput.exitStatus(final, json: json)
+            }
+            let status = try await client.install(id: install)
+            if json { return try InstallOutput.printJSON(status) }
+            FileOutput.standardOutput.write("install \(status.id): \(status.state), max \(status.maxParallel) loading at once\n")
+            var rows = [["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]]
+            for target in status.targets {
+                rows.append([
+                    target.node, target.image, target.state, "\(ByteSize.format(target.bytesDone))/\(ByteSize.format(target.bytesTotal))",
+                    "\(target.attempts)", target.error.map { "\($0.code): \($0.message)" } ?? target.note ?? "",
+                ])
+            }
+            printTable(rows)
+        }
+    }
+}
+
+struct NodesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nodes",
+        abstract: "List the nodes that joined: address, last seen, state, Docker engine, images held."
+    )
+
+    @OptionGroup var connection: LeaderConnection
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let (url, token) = try connection.resolve()
+            let list = try await AdminClient(baseURL: url, token: token).nodes()
+            if json { return try InstallOutput.printJSON(list) }
+            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "IMAGES"]]
+            for node in list.nodes {
+                let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
+                rows.append([
+                    node.name, node.address ?? "-", "\(ago)s ago", node.state,
+                    node.dockerVersion ?? (node.dockerError.map { "unreachable (\($0.prefix(60)))" } ?? "-"),
+                    node.images.isEmpty ? "-" : node.images.joined(separator: ","),
+                ])
+            }
+            printTable(rows)
+        }
+    }
+}
+
+/// Prints rows as left-aligned columns.
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        let line = row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(to: widths[index]) }
+        FileOutput.standardOutput.write(line.joined(separator: "  ") + "\n")
+    }
+}
