@@ -129,7 +129,7 @@ struct CLITests {
                 let servedBeforeKill = proxy.blobBytesServed
 
                 proxy.update { $0.blobRate = nil }
-                leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory)
+                leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory, port: leader.port)
                 let restarted = AdminClient(baseURL: leader.url, token: leader.token)
                 let deadline = ContinuousClock.now + .seconds(60)
                 var status = try await restarted.image(id: id)

@@ -12,15 +12,19 @@ struct LeaderProcess {
     let dataDirectory: String
     let url: String
 
+    var port: Int { Int(url.split(separator: ":").last ?? "0") ?? 0 }
+
     var token: String { ((try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
 
-    static func start(dataDirectory: String, extraArguments: [String] = []) async throws -> LeaderProcess {
+    /// Starts a leader on `port` (0: any free one; a restart passes the old one, as an operator's
+    /// fixed `--listen` would).
+    static func start(dataDirectory: String, port: Int = 0, extraArguments: [String] = []) async throws -> LeaderProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let addressFile = "\(dataDirectory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
         let process = try BackgroundProcess.spawn(
             RepositoryLayout.ferryBinary,
-            ["leader", "--data-dir", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "debug"] + extraArguments,
+            ["leader", "--data-dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--log-level", "debug"] + extraArguments,
             logPath: "\(dataDirectory)/leader.log")
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -1,0 +1,177 @@
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local cluster of real processes: the upstream registry, `ferry leader`, and followers,
+/// each follower with its own `dockerd` (or a Docker socket that does not exist, to test that
+/// failure). Everything is torn down by ``stop()``.
+final class TestCluster: @unchecked Sendable {
+    struct Node {
+        var name: String
+        var directory: String
+        var engine: TestDockerEngine?
+        var dockerHost: String
+        var process: BackgroundProcess?
+    }
+
+    let dir: TemporaryDirectory
+    let registry: TestRegistry
+    let tokens: TokenServer?
+    private(set) var leader: LeaderProcess
+    private(set) var nodes: [String: Node] = [:]
+    var leaderArguments: [String]
+
+    private init(dir: TemporaryDirectory, registry: TestRegistry, tokens: TokenServer?, leader: LeaderProcess, leaderArguments: [String]) {
+        self.dir = dir
+        self.registry = registry
+        self.tokens = tokens
+        self.leader = leader
+        self.leaderArguments = leaderArguments
+    }
+
+    static let user = "ferry"
+    static let password = "cluster-Pa55"
+
+    /// Starts a registry (with token auth when `tokenAuth`), a leader, and the followers.
+    /// `engines` names the nodes that get a real `dockerd`; the others point at a missing socket.
+    static func start(
+        _ label: String, nodes names: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = []
+    ) async throws -> TestCluster {
+        let dir = try TemporaryDirectory(label)
+        var tokens: TokenServer?
+        var registry: TestRegistry?
+        do {
+            var arguments = leaderArguments
+            if tokenAuth {
+                tokens = try await TokenServer.start(in: dir.path, user: user, password: password)
+                registry = try await TestRegistry.start(in: dir.sub("registry"), auth: tokens!.registryAuth)
+                let auth = dir.sub("registry-auth.json")
+                try #"{"auths":{"\#(registry!.host)":{"username":"\#(user)","password":"\#(password)"}}}"#
+                    .write(toFile: auth, atomically: true, encoding: .utf8)
+                arguments += ["--registry-auth", auth]
+            } else {
+                registry = try await TestRegistry.start(in: dir.sub("registry"))
+            }
+            let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"), extraArguments: arguments)
+            let cluster = TestCluster(dir: dir, registry: registry!, tokens: tokens, leader: leader, leaderArguments: arguments)
+            let withEngines = engines ?? Set(names)
+            try await withThrowingTaskGroup(of: (String, TestDockerEngine?).self) { group in
+                for (index, name) in names.enumerated() {
+                    group.addTask {
+                        withEngines.contains(name) ? (name, try await TestDockerEngine.start(in: dir.sub("d\(index)"))) : (name, nil)
+                    }
+                }
+                for try await (name, engine) in group {
+                    cluster.nodes[name] = Node(
+                        name: name, directory: dir.sub("node-\(name)"), engine: engine,
+                        dockerHost: engine?.host ?? "unix://\(dir.sub("no-such-docker.sock"))", process: nil)
+                }
+            }
+            for name in names { try await cluster.startFollower(name) }
+            return cluster
+        } catch {
+            await tokens?.stop()
+            await registry?.stop()
+            dir.remove()
+            throw error
+        }
+    }
+
+    var credentials: (String, String)? { tokens == nil ? nil : (Self.user, Self.password) }
+
+    /// Generates and pushes an image to the registry; returns its reference.
+    @discardableResult
+    func push(_ repoTag: String, layers: [TestImages.Layer], busybox: Bool = true) async throws -> String {
+        let reference = "\(registry.host)/\(repoTag)"
+        try await TestImages.make(reference, in: dir.path, layers: layers, busybox: busybox, credentials: credentials)
+        return reference
+    }
+
+    /// Starts (or restarts) a follower process; waits until it listens.
+    func startFollower(_ name: String, join: Bool = true, extraArguments: [String] = []) async throws {
+        guard var node = nodes[name] else { throw FerryError(.notFound, "no node \(name)") }
+        try FileManager.default.createDirectory(atPath: node.directory, withIntermediateDirectories: true)
+        let addressFile = "\(node.directory)/address"
+        try? FileManager.default.removeItem(atPath: addressFile)
+        let joinToken = try String(contentsOfFile: "\(leader.dataDirectory)/join-token", encoding: .utf8).trimmingWhitespace()
+        let process = try BackgroundProcess.spawn(
+            RepositoryLayout.ferryBinary,
+            ["follower", "--data-dir", node.directory, "--listen", "127.0.0.1:0", "--leader", leader.url,
+             "--name", name, "--docker-host", node.dockerHost, "--log-level", "debug"]
+                + (join ? ["--join-token", joinToken] : []) + extraArguments,
+            logPath: "\(node.directory)/follower.log")
+        node.process = process
+        nodes[name] = node
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty { return }
+            if kill(process.pid, 0) != 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FerryError(.internal, "follower \(name) did not start: \(process.log.suffix(2000))")
+    }
+
+    func killFollower(_ name: String, signal: Int32 = SIGKILL) async {
+        guard let process = nodes[name]?.process else { return }
+        process.signal(signal)
+        await process.wait()
+        nodes[name]?.process = nil
+    }
+
+    func killLeader() async {
+        leader.process.signal(SIGKILL)
+        await leader.process.wait()
+    }
+
+    func restartLeader() async throws {
+        leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory, port: leader.port, extraArguments: leaderArguments)
+    }
+
+    func engine(_ name: String) -> TestDockerEngine { nodes[name]!.engine! }
+
+    func followerLog(_ name: String) -> String {
+        (try? String(contentsOfFile: "\(nodes[name]!.directory)/follower.log", encoding: .utf8)) ?? ""
+    }
+
+    var admin: AdminClient { AdminClient(baseURL: leader.url, token: leader.token) }
+
+    /// Runs the `ferry` CLI against this cluster's leader.
+    func ferry(_ arguments: [String]) async throws -> ProcessResult {
+        try await runProcess(RepositoryLayout.ferryBinary, arguments, environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token])
+    }
+
+    func stop() async {
+        let processes = nodes.values.compactMap(\.process)
+        await withTaskGroup(of: Void.self) { group in
+            for process in processes { group.addTask { await process.stop() } }
+            group.addTask { await self.leader.process.stop() }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for node in nodes.values { if let engine = node.engine { group.addTask { await engine.stop() } } }
+        }
+        await registry.stop()
+        await tokens?.stop()
+        dir.remove()
+    }
+
+    /// Runs `body` with a cluster that is torn down afterwards, whatever happens.
+    static func with<T>(
+        _ label: String, nodes: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = [],
+        _ body: (TestCluster) async throws -> T
+    ) async throws -> T {
+        let cluster = try await start(label, nodes: nodes, engines: engines, tokenAuth: tokenAuth, leaderArguments: leaderArguments)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+    }
+}

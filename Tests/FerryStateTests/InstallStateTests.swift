@@ -1,0 +1,132 @@
+import FerryCore
+import FerryState
+import Foundation
+import Testing
+
+@Suite("FerryDatabase installs")
+struct InstallStateTests {
+    typealias F = StateFixtures
+
+    /// Three nodes, one present image, an install over all of them.
+    static func setUp(maxParallel: Int = 2, deadline: Date? = nil) async throws -> (FerryDatabase, [Int64], InstallRecord, ImageRecord) {
+        let database = try FerryDatabase.inMemory()
+        var nodes: [Int64] = []
+        for name in ["a", "b", "c"] {
+            nodes.append(try await database.join(name: name, address: nil, platform: "linux/amd64", credentialHash: "hash-\(name)").id!)
+        }
+        let image = try await database.storePresentImage("ghcr.io/o/app:1")
+        let install = try await database.createInstall(
+            InstallRecord(maxParallel: maxParallel, platform: nil, deadlineAt: deadline), targets: nodes.map { ($0, [image.id!]) })
+        return (database, nodes, install, image)
+    }
+
+    static func target(_ database: FerryDatabase, install: InstallRecord, node: Int64) async throws -> InstallTargetRecord {
+        try #require(try await database.targets(ofInstall: install.id!).first { $0.nodeId == node })
+    }
+
+    @Test func workIsTheNodesUnfinishedTargetsOfPresentImages() async throws {
+        let (database, nodes, install, image) = try await Self.setUp()
+        let work = try await database.work(forNode: nodes[0])
+        #expect(work.count == 1)
+        #expect(work.first?.image.id == image.id)
+        let target = try await Self.target(database, install: install, node: nodes[0])
+        _ = try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .done)
+        #expect(try await database.work(forNode: nodes[0]).isEmpty)
+        // An image being fetched again is not handed out until it is present.
+        _ = try await database.requestImage(F.reference("ghcr.io/o/app:1"), platform: F.amd64)
+        #expect(try await database.work(forNode: nodes[1]).isEmpty)
+    }
+
+    @Test func reportsFollowTheStateMachineAndOnlyForTheirOwnNode() async throws {
+        let (database, nodes, install, _) = try await Self.setUp()
+        let target = try await Self.target(database, install: install, node: nodes[0])
+        #expect(try await database.updateTarget(id: target.id!, nodeID: nodes[1], to: .transferring) == nil, "another node's target")
+        #expect(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .loading) == nil, "waiting → loading skips steps")
+        let moved = try #require(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .transferring, bytesTotal: 100))
+        #expect(moved.attempts == 1 && moved.startedAt != nil && moved.bytesTotal == 100)
+        let progress = try #require(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .transferring, bytesDone: 50))
+        #expect(progress.attempts == 1 && progress.bytesDone == 50, "progress is not a new attempt")
+        _ = try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .failed, error: FerryError(.dockerLoadFailed, "boom"))
+        #expect(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .transferring) == nil, "failed is final")
+        let failed = try #require(try await database.target(id: target.id!))
+        #expect(failed.errorCode == "DOCKER_LOAD_FAILED" && failed.errorMessage == "boom" && failed.finishedAt != nil)
+    }
+
+    @Test func atMostMaxParallelNodesLoadAtOnce() async throws {
+        let (database, nodes, install, _) = try await Self.setUp(maxParallel: 2)
+        var targets: [Int64] = []
+        for node in nodes {
+            let target = try await Self.target(database, install: install, node: node)
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .transferring)
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .ready)
+            targets.append(target.id!)
+        }
+        #expect(try await database.grantLoad(targetID: targets[0], nodeID: nodes[0]))
+        #expect(try await database.grantLoad(targetID: targets[1], nodeID: nodes[1]))
+        #expect(try await !database.grantLoad(targetID: targets[2], nodeID: nodes[2]), "two nodes are loading already")
+        #expect(try await !database.grantLoad(targetID: targets[2], nodeID: nodes[1]), "not that node's target")
+        _ = try await database.updateTarget(id: targets[0], nodeID: nodes[0], to: .done)
+        #expect(try await database.grantLoad(targetID: targets[2], nodeID: nodes[2]), "a slot came free")
+    }
+
+    @Test func loadSlotsOfVanishedNodesComeBack() async throws {
+        let (database, nodes, install, _) = try await Self.setUp(maxParallel: 1)
+        let first = try await Self.target(database, install: install, node: nodes[0])
+        let second = try await Self.target(database, install: install, node: nodes[1])
+        for (target, node) in [(first, nodes[0]), (second, nodes[1])] {
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .transferring)
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .ready)
+        }
+        #expect(try await database.grantLoad(targetID: first.id!, nodeID: nodes[0]))
+        #expect(try await !database.grantLoad(targetID: second.id!, nodeID: nodes[1]))
+        #expect(try await database.releaseLoads(ofNodes: [nodes[0]]) == 1)
+        #expect(try await database.target(id: first.id!)?.state == .ready)
+        #expect(try await database.grantLoad(targetID: second.id!, nodeID: nodes[1]))
+    }
+
+    @Test func aFailedImageFailsItsTargetsAndTheInstallFinishes() async throws {
+        let (database, _, install, image) = try await Self.setUp()
+        try await database.failTargets(ofImage: image.id!, error: FerryError(.manifestUnknown, "gone upstream"))
+        let targets = try await database.targets(ofInstall: install.id!)
+        #expect(targets.allSatisfy { $0.state == .failed && $0.errorCode == "MANIFEST_UNKNOWN" })
+        let finished = try await database.finishInstalls()
+        #expect(finished.map(\.id) == [install.id])
+        #expect(try await database.install(id: install.id!)?.state == .failed)
+    }
+
+    @Test func anInstallWithEveryTargetDoneIsDone() async throws {
+        let (database, nodes, install, _) = try await Self.setUp()
+        #expect(try await database.finishInstalls().isEmpty)
+        for node in nodes {
+            let target = try await Self.target(database, install: install, node: node)
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .done)
+        }
+        #expect(try await database.finishInstalls().count == 1)
+        #expect(try await database.install(id: install.id!)?.state == .done)
+        #expect(try await database.heldImages()[nodes[0]] == ["ghcr.io/o/app:1"])
+    }
+
+    @Test func thePastDeadlineFailsUnfinishedTargetsAsNotReached() async throws {
+        let (database, nodes, install, _) = try await Self.setUp(deadline: Date().addingTimeInterval(60))
+        let started = try await Self.target(database, install: install, node: nodes[0])
+        _ = try await database.updateTarget(id: started.id!, nodeID: nodes[0], to: .transferring)
+        let done = try await Self.target(database, install: install, node: nodes[1])
+        _ = try await database.updateTarget(id: done.id!, nodeID: nodes[1], to: .done)
+        #expect(try await database.expireInstalls(now: Date()) == 0, "not yet")
+        #expect(try await database.expireInstalls(now: Date().addingTimeInterval(61)) == 2)
+        let targets = try await database.targets(ofInstall: install.id!)
+        #expect(targets.first { $0.nodeId == nodes[0] }?.errorMessage == "the node did not finish before the install deadline")
+        #expect(targets.first { $0.nodeId == nodes[2] }?.errorMessage == "the node was not reached before the install deadline")
+        #expect(targets.first { $0.nodeId == nodes[1] }?.state == .done)
+        #expect(targets.filter { $0.errorCode == "NOT_REACHED" }.count == 2)
+    }
+
+    @Test func joiningAgainKeepsTheNodeAndReplacesItsCredential() async throws {
+        let database = try FerryDatabase.inMemory()
+        let first = try await database.join(name: "a", address: "http://a", platform: "linux/amd64", credentialHash: "one")
+        let again = try await database.join(name: "a", address: "http://a2", platform: "linux/amd64", credentialHash: "two")
+        #expect(first.id == again.id)
+        #expect(try await database.node(credentialHash: "one") == nil)
+        #expect(try await database.node(credentialHash: "two")?.address == "http://a2")
+    }
+}
