@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration demo bench-fetch clean
+.PHONY: all deps build release test test-unit test-integration demo bench-fetch bench-install clean
 
 all: build
 
@@ -31,7 +31,8 @@ test-integration: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build --filter FerryIntegrationTests $(BUILD_FLAGS)
 
-## The main job on an embedded default: local registry + generated image, a leader, a fetch with progress.
+## The main job on an embedded default: a local registry with a generated image, a leader and two
+## followers each with its own dockerd, a cluster-wide install with progress, the image run on every node.
 demo: build
 	@cluster/demo.sh
 
@@ -42,3 +43,8 @@ bench-fetch: deps
 
 clean:
 	rm -rf .build
+
+## ferry install vs docker pull on every node over a shaped upstream link; results in docs/benchmarks.md.
+bench-install: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-install.sh

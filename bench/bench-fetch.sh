@@ -7,6 +7,8 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 cluster=$root/cluster
 ferry=${FERRY:-$root/.build/release/ferry}
 runs=${RUNS:-5}
@@ -24,15 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-now() { date +%s.%N; }
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk -v t="$ticks" '{print ($14+$15)/t}' "/proc/$1/stat"; }
 
@@ -93,14 +86,12 @@ lmib=$(echo "$layer_size / 1048576" | bc -l)
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+section=$(mktemp)
 {
-  echo "# Benchmarks"
-  echo
-  echo "Latest results of \`make bench-fetch\`; each figure is the median of $runs runs, the two sides"
-  echo "interleaved in one run. Machine: $(nproc) cores ($cpu_model), shared and noisy — compare ratios, not"
-  echo "absolute times. Generated $(date -u +%Y-%m-%d) by \`bench/bench-fetch.sh\`."
-  echo
   echo "## Fetch: leader vs skopeo copy"
+  echo
+  echo "\`make bench-fetch\` ($(date -u +%Y-%m-%d), $(nproc) cores, $cpu_model): each figure is the median of $runs"
+  echo "runs, the two sides interleaved in one run."
   echo
   printf 'Image: %d layers, %.0f MiB in all (incompressible data, gzip layers as skopeo pushed them), on a\n' "$layers" "$mib"
   echo "CNCF registry on loopback. Ferry: \`ferry fetch\` against a fresh \`ferry leader\` (release build),"
@@ -115,7 +106,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo
   echo "Target: wall-time ratio ≤ 1.00."
   echo
-  echo "## Hashing: store sha256 vs sha256sum"
+  echo "### Hashing: store sha256 vs sha256sum"
   echo
   printf 'One %.0f MiB layer file, in the page cache. `ferry digest` (the store'"'"'s hashing path: swift-crypto\n' "$lmib"
   echo "SHA-256 over 1 MiB NIOFileSystem reads, including process start) vs coreutils \`sha256sum\`."
@@ -128,7 +119,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo
   echo "Target: within 10% of sha256sum (ratio ≤ 1.10)."
   echo
-  echo "## Raw runs (s)"
+  echo "### Raw runs (s)"
   echo
   echo "- ferry wall: $(printf '%.3f ' "${ferry_wall[@]}")"
   echo "- ferry cpu: $(printf '%.3f ' "${ferry_cpu[@]}")"
@@ -136,6 +127,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "- skopeo cpu: $(printf '%.3f ' "${skopeo_cpu[@]}")"
   echo "- ferry digest: $(printf '%.3f ' "${hash_ferry[@]}")"
   echo "- sha256sum: $(printf '%.3f ' "${hash_coreutils[@]}")"
-} > "$out.tmp"
-mv "$out.tmp" "$out"
-cat "$out"
+} > "$section"
+replace_section "$out" "## Fetch:" "$section"
+cat "$section"
+rm -f "$section"
