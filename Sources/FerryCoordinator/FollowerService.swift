@@ -29,6 +29,9 @@ public final class FollowerService: Service, Sendable {
     private let lockDescriptor: Int32
     private let identity: Mutex<NodeIdentity?>
     private let running = Mutex<Set<Int64>>([])
+    /// Targets this process finished: a work answer computed before the leader heard of it
+    /// must not start them again.
+    private let finished = Mutex<Set<Int64>>([])
     private let boundAddress = Mutex<String?>(nil)
 
     /// Opens the data directory and checks the configuration. Joining happens in ``run()``
@@ -157,9 +160,13 @@ public final class FollowerService: Service, Sendable {
                 do {
                     let work = try await cancelWhenGracefulShutdown { try await self.mesh.work(wait: .seconds(25)) }
                     failures = 0
-                    for item in work.items where running.withLock({ $0.insert(item.targetID).inserted }) {
+                    let fresh = work.items.filter { item in !finished.withLock { $0.contains(item.targetID) } }
+                    for item in fresh where running.withLock({ $0.insert(item.targetID).inserted }) {
                         group.addTask {
-                            defer { _ = self.running.withLock { $0.remove(item.targetID) } }
+                            defer {
+                                self.finished.withLock { _ = $0.insert(item.targetID) }
+                                _ = self.running.withLock { $0.remove(item.targetID) }
+                            }
                             do {
                                 try await slots.withPermit {
                                     await TargetRunner(follower: self, transfers: transfers, item: item).run()

@@ -79,7 +79,7 @@ extension FerryDatabase {
         try await writer.write { db in
             guard var target = try InstallTargetRecord.fetchOne(db, key: id) else { return nil }
             if let nodeID, target.nodeId != nodeID { return nil }
-            guard target.state == state || target.state.canMove(to: state) else { return nil }
+            guard !target.state.isFinished, target.state == state || target.state.canMove(to: state) else { return nil }
             let now = Date()
             if starting || (state == .transferring && target.state == .waiting) {
                 target.attempts += 1

@@ -48,6 +48,8 @@ struct InstallStateTests {
         #expect(progress.attempts == 1 && progress.bytesDone == 50, "progress is not a new attempt")
         _ = try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .failed, error: FerryError(.dockerLoadFailed, "boom"))
         #expect(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .transferring) == nil, "failed is final")
+        #expect(try await database.updateTarget(id: target.id!, nodeID: nodes[0], to: .failed, note: "again") == nil, "even to itself")
+        #expect(try await database.target(id: target.id!)?.note == nil)
         let failed = try #require(try await database.target(id: target.id!))
         #expect(failed.errorCode == "DOCKER_LOAD_FAILED" && failed.errorMessage == "boom" && failed.finishedAt != nil)
     }
