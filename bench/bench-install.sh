@@ -37,8 +37,8 @@ upstream_bytes() { "$cluster/registry.sh" blob-gets "$work/c/registry" --bytes |
 shape() {
   local port=$1
   tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
-  tc class add dev lo parent 1: classid 1:10 htb rate 100gbit
-  tc class add dev lo parent 1: classid 1:20 htb rate "$rate" ceil "$rate"
+  tc class add dev lo parent 1: classid 1:10 htb rate 100gbit quantum 200000
+  tc class add dev lo parent 1: classid 1:20 htb rate "$rate" ceil "$rate" quantum 60000
   tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$port" 0xffff flowid 1:20
   shaped=1
 }
@@ -103,7 +103,12 @@ section=$(mktemp)
   printf '| docker pull ×%d | %.1f | %.2f | %s | %.2f |\n' "$nodes" "$dw" "$(echo "$dw / $limit" | bc -l)" "$db" "$(echo "$db / $image_bytes" | bc -l)"
   printf '| **ratio ferry / docker** | **%.2f** | | **%.2f** | |\n' "$(echo "$fw / $dw" | bc -l)" "$(echo "$fb / $db" | bc -l)"
   echo
-  echo "Raw runs — ferry: ${ferry_wall[*]} s, ${ferry_bytes[*]} B; docker: ${docker_wall[*]} s, ${docker_bytes[*]} B."
+  echo "Raw runs — ferry: $(printf '%.1f ' "${ferry_wall[@]}")s, ${ferry_bytes[*]} B; docker: $(printf '%.1f ' "${docker_wall[@]}")s, ${docker_bytes[*]} B."
+  echo
+  echo "Ferry moves one copy over the upstream link (1.00 × the image) where the engines move one per node."
+  echo "Its time is the upstream download, then the transfer to the nodes over the mesh, then the load"
+  echo "into each engine, one after the other: without cut-through (peers serving blobs while they are"
+  echo "still arriving), the mesh transfer and the load add to the download instead of overlapping it."
 } >"$section"
 
 replace_section "$out" "## Install:" "$section"
