@@ -1,0 +1,125 @@
+/// A node that could serve a blob to another: the leader, or a peer holding or receiving it.
+public struct SourceCandidate: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        case leader
+        case peer
+    }
+
+    /// The node's name (`leader` for the leader).
+    public var node: String
+    public var kind: Kind
+    /// Whether it holds the whole blob, verified.
+    public var complete: Bool
+    /// Bytes of the blob it holds (the size when complete).
+    public var bytes: Int64
+    /// Blob transfers it is serving now.
+    public var activeUploads: Int
+
+    public init(node: String, kind: Kind, complete: Bool, bytes: Int64, activeUploads: Int) {
+        self.node = node
+        self.kind = kind
+        self.complete = complete
+        self.bytes = bytes
+        self.activeUploads = activeUploads
+    }
+}
+
+/// The tracker's choice of sources for one node and one blob. Pure: the same inputs give the
+/// same ranking, so the simulator runs exactly what the leader runs.
+///
+/// Policy, best first:
+/// 1. peers holding the whole blob with a free upload slot, least loaded first;
+/// 2. sources still receiving it (the leader from upstream, peers by cut-through) with a free
+///    slot, fewest hops from the top first — so the leader's slots fill first, then the first
+///    peers', breadth first — and never a peer behind the requester or one that (through others)
+///    waits on the requester;
+/// 3. then everyone over their caps, peers before the leader, least loaded first: an answer is
+///    always given when any source exists.
+///
+/// Complete peers are preferred to the leader as soon as they exist; while a blob is still
+/// arriving, nodes form a tree of fan-out `peerSlots` under the leader's `leaderSlots`, whose depth
+/// grows with the logarithm of the cluster's size, and the leader's uplink carries about
+/// `leaderSlots` copies however many nodes there are.
+public struct SourceSelector: Sendable, Hashable {
+    /// Concurrent blob uploads a follower serves before others are preferred. Default 3.
+    public var peerSlots: Int
+    /// Concurrent blob uploads the leader serves before peers over their caps are preferred. Default 2.
+    public var leaderSlots: Int
+    /// Whether peers serve at all (off: everyone pulls from the leader). Default on.
+    public var peersEnabled: Bool
+
+    public init(peerSlots: Int = 3, leaderSlots: Int = 2, peersEnabled: Bool = true) {
+        self.peerSlots = max(peerSlots, 1)
+        self.leaderSlots = max(leaderSlots, 1)
+        self.peersEnabled = peersEnabled
+    }
+
+    /// Ranks `candidates` for `requester`, who holds `have` bytes of the blob.
+    /// - Parameters:
+    ///   - suspects: nodes that served bytes of this blob that failed verification; never chosen.
+    ///   - feeds: for this blob, which source each receiving node is pulling from (to avoid cycles).
+    public func rank(
+        requester: String, have: Int64, candidates: [SourceCandidate], suspects: Set<String> = [], feeds: [String: String] = [:]
+    ) -> [SourceCandidate] {
+        let usable = candidates.filter { candidate in
+            guard candidate.node != requester, !suspects.contains(candidate.node) else { return false }
+            if candidate.kind == .peer {
+                guard peersEnabled else { return false }
+                if !candidate.complete {
+                    guard candidate.bytes >= have, !Self.waitsOn(candidate.node, for: requester, feeds: feeds) else { return false }
+                }
+            }
+            return true
+        }
+        func slots(_ candidate: SourceCandidate) -> Int { candidate.kind == .leader ? leaderSlots : peerSlots }
+        func tier(_ candidate: SourceCandidate) -> Int {
+            let free = candidate.activeUploads < slots(candidate)
+            switch (candidate.kind, candidate.complete, free) {
+            case (.peer, true, true): return 0
+            case (_, _, true): return 1
+            case (.peer, _, false): return 2
+            case (.leader, _, false): return 3
+            }
+        }
+        let complete = Set(candidates.filter(\.complete).map(\.node))
+        func depth(_ candidate: SourceCandidate) -> Int {
+            candidate.kind == .leader || candidate.complete ? 0 : Self.depth(of: candidate.node, feeds: feeds, roots: complete)
+        }
+        return usable.sorted { a, b in
+            let (ta, tb) = (tier(a), tier(b))
+            if ta != tb { return ta < tb }
+            if ta == 1 {
+                let (da, db) = (depth(a), depth(b))
+                if da != db { return da < db }
+                if a.bytes != b.bytes { return a.bytes > b.bytes }
+            }
+            if a.activeUploads != b.activeUploads { return a.activeUploads < b.activeUploads }
+            if a.complete != b.complete { return a.complete }
+            return a.node < b.node
+        }
+    }
+
+    /// Hops from `node` up its chain of sources to the leader or a complete node.
+    static func depth(of node: String, feeds: [String: String], roots: Set<String>) -> Int {
+        var hops = 1
+        var current = node
+        var seen: Set<String> = [node]
+        while let source = feeds[current], source != "leader", !roots.contains(source), seen.insert(source).inserted {
+            hops += 1
+            current = source
+        }
+        return hops
+    }
+
+    /// Whether `node` is (directly or through others) pulling this blob from `requester`.
+    static func waitsOn(_ node: String, for requester: String, feeds: [String: String]) -> Bool {
+        var current = node
+        var seen: Set<String> = [node]
+        while let source = feeds[current] {
+            if source == requester { return true }
+            guard seen.insert(source).inserted else { return true }
+            current = source
+        }
+        return false
+    }
+}
