@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
+        .executable(name: "ferry-sim", targets: ["ferry-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -118,6 +119,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FerrySimulator",
+            dependencies: ["FerryCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ferry-sim",
+            dependencies: [
+                "FerrySimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FerryTestSupport",
             dependencies: [
                 "FerryCore",
@@ -134,6 +148,7 @@ let package = Package(
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDockerTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryServerTests",

@@ -1,0 +1,1 @@
+// FerrySimulator: install simulations at scale (in progress)

@@ -1,0 +1,1 @@
+print("ferry-sim: not built yet")
