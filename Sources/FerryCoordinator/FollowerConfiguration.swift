@@ -27,6 +27,8 @@ public struct FollowerConfiguration: Sendable {
     public var maxConcurrentImages: Int
     /// Cap on bytes per second received from the mesh. Default: unlimited.
     public var maxDownloadRate: Int64?
+    /// Cap on bytes per second served to peers. Default: unlimited.
+    public var maxUploadRate: Int64?
     /// Retries of transfers from the leader; a leader that is away longer is waited for.
     public var retry: RetryPolicy
     /// Store settings: reserved disk space, buffer sizes.
@@ -44,6 +46,7 @@ public struct FollowerConfiguration: Sendable {
         platform: Platform = .host,
         maxConcurrentImages: Int = 2,
         maxDownloadRate: Int64? = nil,
+        maxUploadRate: Int64? = nil,
         retry: RetryPolicy = RetryPolicy(),
         store: BlobStoreConfiguration = .init()
     ) {
@@ -58,6 +61,7 @@ public struct FollowerConfiguration: Sendable {
         self.platform = platform
         self.maxConcurrentImages = maxConcurrentImages
         self.maxDownloadRate = maxDownloadRate
+        self.maxUploadRate = maxUploadRate
         self.retry = retry
         self.store = store
     }

@@ -22,6 +22,10 @@ public struct LeaderConfiguration: Sendable {
     public var registry: RegistryClientConfiguration
     /// Store settings: reserved disk space, buffer sizes.
     public var store: BlobStoreConfiguration
+    /// How the tracker chooses sources for followers (peers on, upload slots).
+    public var sources: SourceSelector
+    /// Cap on bytes per second the leader serves to followers. Default: unlimited.
+    public var maxUploadRate: Int64?
 
     public init(
         dataDirectory: String,
@@ -32,8 +36,12 @@ public struct LeaderConfiguration: Sendable {
         platform: Platform = .host,
         maxConcurrentDownloadsPerRegistry: Int = 4,
         registry: RegistryClientConfiguration = .init(),
-        store: BlobStoreConfiguration = .init()
+        store: BlobStoreConfiguration = .init(),
+        sources: SourceSelector = .init(),
+        maxUploadRate: Int64? = nil
     ) {
+        self.sources = sources
+        self.maxUploadRate = maxUploadRate
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port

@@ -41,6 +41,9 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-download-rate"), help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
     var maxDownloadRate: String?
 
+    @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to peers, e.g. 50MiB/s.")
+    var maxUploadRate: String?
+
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
@@ -60,6 +63,7 @@ struct FollowerCommand: AsyncParsableCommand {
                 dockerHost: dockerHost,
                 advertiseURL: advertise,
                 maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
                 store: .init(reservedSpace: try ByteSize.parse(reservedSpace))
             )
             bootstrapLogging(level: logLevel)

@@ -51,6 +51,18 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
+    @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
+    var noPeers = false
+
+    @Option(name: .customLong("leader-slots"), help: "Concurrent blob uploads the leader serves before peers are preferred.")
+    var leaderSlots: Int = 2
+
+    @Option(name: .customLong("peer-slots"), help: "Concurrent blob uploads a follower serves before others are preferred.")
+    var peerSlots: Int = 3
+
+    @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to followers, e.g. 100MiB/s.")
+    var maxUploadRate: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
 
@@ -77,7 +89,9 @@ struct LeaderCommand: AsyncParsableCommand {
                 platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
                 maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
                 registry: registry,
-                store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+                store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace)),
+                sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers),
+                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
             )
             bootstrapLogging(level: logLevel)
             let logger = Logger(label: "ferry.leader")
