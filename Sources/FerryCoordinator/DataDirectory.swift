@@ -1,3 +1,4 @@
+import Crypto
 import FerryCore
 import Foundation
 
@@ -22,6 +23,8 @@ public struct DataDirectory: Sendable {
     public var databasePath: String { "\(path)/state.db" }
     public var storePath: String { "\(path)/store" }
     public var adminTokenPath: String { "\(path)/admin-token" }
+    /// The leader's Ed25519 key for signing peer tokens (hex of the raw 32 bytes, 0600).
+    public var peerKeyPath: String { "\(path)/peer-key" }
     public var joinTokenPath: String { "\(path)/join-token" }
     /// Where a running leader writes the URL it listens on, for CLI commands run with `--data-dir`.
     public var addressPath: String { "\(path)/address" }
@@ -40,13 +43,13 @@ public struct DataDirectory: Sendable {
 
     /// Reads a secret file, or creates it (mode 0600) with a fresh random token.
     /// Returns the token and whether it was created now.
-    public func secret(at file: String) throws(FerryError) -> (token: String, created: Bool) {
+    public func secret(at file: String, make: () -> String = DataDirectory.randomToken) throws(FerryError) -> (token: String, created: Bool) {
         if let existing = try? String(contentsOfFile: file, encoding: .utf8) {
             let token = existing.trimmingWhitespace()
             guard !token.isEmpty else { throw FerryError(.configuration, "the token file '\(file)' is empty; delete it to have a new one made") }
             return (token, false)
         }
-        let token = Self.randomToken()
+        let token = make()
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot create the token file '\(file)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -57,6 +60,21 @@ public struct DataDirectory: Sendable {
         }
         return (token, true)
     }
+
+    /// The leader's peer-token signing key, created on first use.
+    public func peerSigningKey() throws(FerryError) -> Curve25519.Signing.PrivateKey {
+        let (hex, _) = try secret(at: peerKeyPath, make: { Self.hex(Curve25519.Signing.PrivateKey().rawRepresentation) })
+        let bytes = stride(from: 0, to: hex.count, by: 2).compactMap { offset -> UInt8? in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2, limitedBy: hex.endIndex)!], radix: 16)
+        }
+        guard bytes.count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+            throw FerryError(.configuration, "the peer key file '\(peerKeyPath)' is damaged; delete it to have a new one made (followers must join again)")
+        }
+        return key
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// 32 random bytes, hex: 256 bits from the system's CSPRNG.
     public static func randomToken() -> String {

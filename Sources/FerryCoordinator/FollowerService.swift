@@ -1,3 +1,4 @@
+import Crypto
 import FerryCore
 import FerryDocker
 import FerryMesh
@@ -77,7 +78,9 @@ public final class FollowerService: Service, Sendable {
         let response = try await MeshClient.join(
             baseURL: configuration.leaderURL, joinToken: token,
             JoinRequest(name: configuration.name, address: advertisedURL, platform: configuration.platform.description))
-        let joined = NodeIdentity(nodeID: response.nodeID, name: response.name, credential: response.credential, leader: configuration.leaderURL)
+        let joined = NodeIdentity(
+            nodeID: response.nodeID, name: response.name, credential: response.credential, leader: configuration.leaderURL,
+            peerKey: response.peerKey)
         try joined.save(in: directory)
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
@@ -96,10 +99,15 @@ public final class FollowerService: Service, Sendable {
 
     public func run() async throws {
         try await join()
-        let credential = identity.withLock { $0!.credential }
+        let me = identity.withLock { $0! }
+        let credential = me.credential
         let router = buildFerryRouter(
-            verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name),
-            registry: RegistryReadAPI(database: database, store: store, defaultRegistry: nil),
+            verifier: NodeCredentialVerifier(
+                credential: credential, nodeName: configuration.name,
+                peerKey: me.peerKey.flatMap { Data(base64Encoded: $0) }.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
+            registry: RegistryReadAPI(
+                database: database, store: store, defaultRegistry: nil,
+                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: nil)
         let app = Application(
             router: router,
@@ -115,7 +123,7 @@ public final class FollowerService: Service, Sendable {
             logger: logger
         )
         let transfers = try TransferClient(
-            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, database: database, logger: logger)
+            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, logger: logger)
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await app.run() }
@@ -132,16 +140,21 @@ public final class FollowerService: Service, Sendable {
     }
 
     private func runHeartbeat() async {
+        // The first heartbeat carries the address peers reach this node at: wait until it listens.
+        for _ in 0..<200 where address == nil && configuration.advertiseURL == nil {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
         var lastError: String?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil)
+            var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: advertisedURL)
             do {
                 heartbeat.dockerVersion = try await docker.ping().serverVersion
             } catch {
                 heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
             }
             do {
-                try await mesh.heartbeat(heartbeat)
+                let answer = try await mesh.heartbeat(heartbeat)
+                if answer.sendInventory { try await sendInventory() }
                 lastError = nil
             } catch {
                 let message = (error as? FerryError)?.message ?? "\(error)"
@@ -150,6 +163,15 @@ public final class FollowerService: Service, Sendable {
             }
             try? await Task.sleep(for: MeshAPI.heartbeatInterval)
         }
+    }
+
+    /// Tells the leader every blob this node holds (after the leader restarted, or at first contact).
+    private func sendInventory() async throws {
+        let events = store.allBlobs().compactMap { digest in
+            store.size(of: digest).map { BlobEvent(digest: digest, kind: .present, size: $0) }
+        }
+        try await mesh.blobEvents(BlobEvents(events: events, inventory: true))
+        logger.info("sent the blob inventory to the leader", metadata: ["blobs": "\(events.count)"])
     }
 
     private func runWork(transfers: TransferClient) async {
@@ -187,36 +209,42 @@ public final class FollowerService: Service, Sendable {
     }
 }
 
-/// Accepts the follower's own credential (peer tokens come with peer transfers).
+/// Accepts the follower's own credential, and peer tokens signed by the leader (each opens one
+/// blob; `RegistryReadAPI` checks the digest against the request).
 struct NodeCredentialVerifier: CredentialVerifier {
     let credential: String
     let nodeName: String
+    let peerKey: Curve25519.Signing.PublicKey?
 
     func principal(forToken token: String) async -> Principal? {
-        constantTimeEquals(token, credential) ? Principal(.node(id: 0, name: nodeName)) : nil
+        if constantTimeEquals(token, credential) { return Principal(.node(id: 0, name: nodeName)) }
+        guard let peerKey,
+            let claims = PeerToken.verify(token, publicKey: peerKey, digest: nil, now: Int64(Date().timeIntervalSince1970))
+        else { return nil }
+        return Principal(.peer(node: claims.node, digest: claims.digest))
     }
 }
 
-/// Pulls manifests and blobs from the leader's `/v2/` API with the node credential; a blob two
-/// images share is downloaded once (single-flight through ``BlobFetcher``).
+/// Pulls manifests from the leader's `/v2/` API with the node credential, and blobs from the
+/// mesh (``MeshFetcher``: peers or the leader, as the tracker says; once per digest).
 struct TransferClient: Sendable {
     let client: RegistryClient
     let leaderHost: String
-    let fetcher: BlobFetcher
-    let progress: ProgressBoard
+    let fetcher: MeshFetcher
 
-    init(configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, database: FerryDatabase, logger: Logger) throws {
+    init(configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, logger: Logger) throws {
         guard let url = URL(string: configuration.leaderURL), let host = url.host else {
             throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)'")
         }
         leaderHost = url.port.map { "\(host):\($0)" } ?? host
-        var registry = RegistryClientConfiguration(retry: configuration.retry, rateLimit: configuration.maxDownloadRate)
+        var registry = RegistryClientConfiguration(retry: configuration.retry)
         if url.scheme == "http" { registry.insecureRegistries = [leaderHost] }
         client = try RegistryClient(
             configuration: registry,
             credentials: RegistryCredentials([leaderHost: RegistryCredential(username: nodeName, password: credential)]))
-        progress = ProgressBoard()
-        fetcher = BlobFetcher(client: client, store: store, database: database, progress: progress, downloadsPerRegistry: 4, logger: logger)
+        fetcher = MeshFetcher(
+            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, store: store,
+            rateLimiter: configuration.maxDownloadRate.map { RateLimiter(bytesPerSecond: $0) }, logger: logger)
     }
 
     /// The leader-side name of an item's repository.

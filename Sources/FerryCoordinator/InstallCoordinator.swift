@@ -73,7 +73,7 @@ struct InstallCoordinator: Sendable {
         return install
     }
 
-    /// A node's unfinished targets whose image the leader holds; waits up to `wait` for some.
+    /// A node's unfinished targets whose image the leader has resolved; waits up to `wait` for some.
     func work(node: Int64, wait: Duration) async throws -> WorkResponse {
         try await database.heartbeat(nodeID: node)
         var generation = signal.generation

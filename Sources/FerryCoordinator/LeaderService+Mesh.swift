@@ -1,7 +1,9 @@
+import Crypto
 import FerryCore
 import FerryMesh
 import FerryServer
 import FerryState
+import FerryStore
 import Foundation
 import Logging
 
@@ -18,13 +20,59 @@ extension LeaderService: MeshBackend {
         credentials.invalidate()
         logger.notice("node joined", metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)"])
         signal.notify()
+        await tracker.forget(node.name)
         return JoinResponse(
             nodeID: node.id!, name: node.name, credential: credential,
-            heartbeatSeconds: Int(MeshAPI.heartbeatInterval.components.seconds))
+            heartbeatSeconds: Int(MeshAPI.heartbeatInterval.components.seconds),
+            peerKey: peerKey.publicKey.rawRepresentation.base64EncodedString())
     }
 
-    public func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws {
-        try await database.heartbeat(nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError)
+    public func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
+        try await database.heartbeat(
+            nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: heartbeat.address)
+        guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
+        return HeartbeatResponse(sendInventory: await tracker.needsInventory(record.name))
+    }
+
+    public func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {
+        guard ImageReference.isValidRepository(request.repository) else {
+            throw FerryError(.invalidReference, "invalid repository name '\(request.repository.prefix(200))'")
+        }
+        guard let requester = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
+        let now = Date()
+        let silence = Double(MeshAPI.heartbeatInterval.components.seconds * 3)
+        let nodes = try await database.nodes()
+        let addresses = Dictionary(uniqueKeysWithValues: nodes.compactMap { node in node.address.map { (node.name, $0) } })
+        let reachable = Set(nodes.filter { now.timeIntervalSince($0.lastSeen) <= silence && $0.address != nil }.map(\.name))
+        var leader: Tracker.Holding?
+        switch store.availability(of: request.digest) {
+        case .complete: leader = Tracker.Holding(complete: true, size: request.size)
+        case .growing: leader = Tracker.Holding(complete: false, size: request.size)
+        case .absent: leader = nil
+        }
+        let ranked = await tracker.choose(for: requester.name, request: request, leader: leader, reachable: reachable)
+        let path = "/v2/\(request.repository)/blobs/\(request.digest)"
+        let token = try PeerToken.sign(
+            PeerToken.Claims(node: requester.name, digest: request.digest, exp: Int64(now.timeIntervalSince1970) + PeerToken.lifetime),
+            with: peerKey)
+        return SourceList(sources: ranked.compactMap { candidate in
+            switch candidate.kind {
+            case .leader:
+                // Relative: the follower already knows the leader's URL (its own view of it).
+                return BlobSource(node: "leader", kind: .leader, url: path, token: nil)
+            case .peer:
+                guard let url = addresses[candidate.node] else { return nil }
+                return BlobSource(node: candidate.node, kind: .peer, url: url + path, token: token)
+            }
+        })
+    }
+
+    public func blobEvents(node: Int64, _ events: BlobEvents) async throws {
+        guard let record = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
+        for event in events.events where event.kind == .corrupt {
+            logger.warning("a node received corrupt bytes", metadata: ["node": "\(record.name)", "digest": "\(event.digest)", "sources": "\(event.sources)"])
+        }
+        await tracker.record(events, from: record.name)
     }
 
     public func work(node: Int64, wait: Duration) async throws -> WorkResponse {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import FerryCore
 import FerryMesh
 import FerryRegistry
@@ -30,6 +31,8 @@ public final class LeaderService: Service, Sendable {
     let logger: Logger
     let signal = ChangeSignal()
     let credentials: LeaderCredentials
+    let peerKey: Curve25519.Signing.PrivateKey
+    let tracker: Tracker
     var installs: InstallCoordinator {
         InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { [self] id in enqueueFetch(id) })
     }
@@ -62,6 +65,9 @@ public final class LeaderService: Service, Sendable {
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
         self.credentials = LeaderCredentials(adminToken: admin.token, joinToken: join.token, database: database)
+        self.peerKey = try directory.peerSigningKey()
+        self.tracker = Tracker(selector: configuration.sources)
+        MetricsExport.bootstrap()
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
@@ -78,7 +84,9 @@ public final class LeaderService: Service, Sendable {
     public func run() async throws {
         let router = buildFerryRouter(
             verifier: credentials,
-            registry: RegistryReadAPI(database: database, store: store, defaultRegistry: configuration.defaultRegistry),
+            registry: RegistryReadAPI(
+                database: database, store: store, defaultRegistry: configuration.defaultRegistry,
+                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: AdminRoutes(backend: self),
             mesh: MeshRoutes(backend: self))
         let app = Application(
@@ -156,6 +164,10 @@ public final class LeaderService: Service, Sendable {
     private func runInstallHousekeeping() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await installs.tick()
+            let silence = Double(MeshAPI.heartbeatInterval.components.seconds * 3)
+            for node in (try? await database.nodes()) ?? [] where Date().timeIntervalSince(node.lastSeen) > silence {
+                await tracker.forget(node.name)
+            }
             try? await Task.sleep(for: .seconds(2))
         }
     }

@@ -9,6 +9,8 @@ struct NodeIdentity: Codable, Sendable, Hashable {
     var name: String
     var credential: String
     var leader: String
+    /// The leader's public key for peer tokens (base64 of the raw Ed25519 key).
+    var peerKey: String?
 
     static func load(from directory: DataDirectory) -> NodeIdentity? {
         guard let data = FileManager.default.contents(atPath: directory.nodeIdentityPath) else { return nil }

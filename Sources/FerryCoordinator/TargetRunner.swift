@@ -80,7 +80,9 @@ struct TargetRunner: Sendable {
             try Task.checkCancellation()
         }
         logger.info("loading into the Docker engine")
+        let started = ContinuousClock.now
         let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
+        FerryMetrics.recordLoad(.now - started)
         var note = "loaded"
         if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
@@ -116,7 +118,7 @@ struct TargetRunner: Sendable {
     /// re-verifies what was already there: a blob corrupted on disk is fetched again, never loaded.
     private func transfer(_ blobs: [Descriptor], total: Int64) async throws {
         let store = follower.store
-        let board = transfers.progress
+        let board = transfers.fetcher.progress
         let done: @Sendable () -> Int64 = {
             blobs.reduce(0) { sum, blob in sum + (board.value(blob.digest) ?? (store.size(of: blob.digest) == blob.size ? blob.size : 0)) }
         }
@@ -125,7 +127,12 @@ struct TargetRunner: Sendable {
                 // Progress to the leader once a second while the transfer runs.
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))
-                    try? await report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
+                    do {
+                        try await report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
+                    } catch is Superseded {
+                        // The leader finished the target (its image failed, a deadline): stop pulling.
+                        throw Superseded()
+                    } catch {}
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { downloads in
@@ -147,7 +154,7 @@ struct TargetRunner: Sendable {
     /// another image is already pulling is waited for, not fetched twice.
     private func ensure(_ blob: Descriptor) async throws {
         if follower.store.size(of: blob.digest) == blob.size { return }
-        try await transfers.fetcher.ensure(blob, from: transfers.repository(item))
+        try await transfers.fetcher.ensure(blob, repository: item.repository)
     }
 
     /// Sends a report, waiting out a leader that is away; a refused transition means the

@@ -124,11 +124,15 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var dockerError: String?
     /// References of the images installed on the node.
     public var images: [String]
+    /// Transfers it served whose bytes failed the receiver's verification (it is no longer
+    /// chosen as a source for those blobs).
+    public var corruptTransfers: Int
 
     public init(
         name: String, address: String?, platform: String, lastSeen: Date, state: String, dockerVersion: String?, dockerError: String?,
-        images: [String]
+        images: [String], corruptTransfers: Int = 0
     ) {
+        self.corruptTransfers = corruptTransfers
         self.name = name
         self.address = address
         self.platform = platform

@@ -15,6 +15,10 @@ public enum MeshAPI {
     public static let report = "/mesh/v1/targets/:id/report"
     /// `POST` with `?wait=SECONDS`: waits for a load slot; answers a ``LoadPermit``.
     public static let load = "/mesh/v1/targets/:id/load"
+    /// `POST` a ``SourceRequest``: where to fetch a blob from; answers a ``SourceList``.
+    public static let sources = "/mesh/v1/sources"
+    /// `POST` a ``BlobEvents``: what the node holds, receives, or threw away; answers 204.
+    public static let blobs = "/mesh/v1/blobs"
 
     public static func report(target: Int64) -> String { "/mesh/v1/targets/\(target)/report" }
     public static func load(target: Int64) -> String { "/mesh/v1/targets/\(target)/load" }
@@ -52,12 +56,103 @@ public struct JoinResponse: Codable, Sendable, Hashable {
     /// The node's own credential: keep it secret (the leader stores only its hash).
     public var credential: String
     public var heartbeatSeconds: Int
+    /// The leader's Ed25519 public key (base64, raw 32 bytes): it signs peer tokens.
+    public var peerKey: String
 
-    public init(nodeID: Int64, name: String, credential: String, heartbeatSeconds: Int) {
+    public init(nodeID: Int64, name: String, credential: String, heartbeatSeconds: Int, peerKey: String) {
         self.nodeID = nodeID
         self.name = name
         self.credential = credential
         self.heartbeatSeconds = heartbeatSeconds
+        self.peerKey = peerKey
+    }
+}
+
+/// The leader's answer to a heartbeat.
+public struct HeartbeatResponse: Codable, Sendable, Hashable {
+    /// The leader does not know what the node holds (it restarted): send a full ``BlobEvents`` inventory.
+    public var sendInventory: Bool
+    public init(sendInventory: Bool) { self.sendInventory = sendInventory }
+}
+
+/// Where should this node fetch a blob from?
+public struct SourceRequest: Codable, Sendable, Hashable {
+    public var digest: Digest
+    public var size: Int64
+    /// Bytes the node already holds (it resumes from there).
+    public var have: Int64
+    /// The repository name to use in `/v2/` URLs.
+    public var repository: String
+    /// Sources that just failed for this blob (not chosen again in this answer).
+    public var failed: [String]
+
+    public init(digest: Digest, size: Int64, have: Int64, repository: String, failed: [String] = []) {
+        self.digest = digest
+        self.size = size
+        self.have = have
+        self.repository = repository
+        self.failed = failed
+    }
+}
+
+/// A place to fetch a blob from, best first.
+public struct BlobSource: Codable, Sendable, Hashable {
+    /// The node's name (`leader` for the leader).
+    public var node: String
+    public var kind: SourceCandidate.Kind
+    /// `GET` this URL (it supports `Range`); for the leader, a path relative to the leader's URL.
+    public var url: String
+    /// Send as `Authorization: Bearer …`: a peer token for peers; nil for the leader (use the node credential).
+    public var token: String?
+
+    public init(node: String, kind: SourceCandidate.Kind, url: String, token: String?) {
+        self.node = node
+        self.kind = kind
+        self.url = url
+        self.token = token
+    }
+}
+
+public struct SourceList: Codable, Sendable, Hashable {
+    public var sources: [BlobSource]
+    public init(sources: [BlobSource]) { self.sources = sources }
+}
+
+/// What happened to blobs on a node.
+public struct BlobEvent: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, Hashable {
+        /// The node started receiving it (it can serve the bytes it has).
+        case receiving
+        /// The node holds it, verified.
+        case present
+        /// The node stopped receiving it or dropped it (nothing to serve).
+        case gone
+        /// The bytes it received failed verification: `sources` served them.
+        case corrupt
+    }
+
+    public var digest: Digest
+    public var kind: Kind
+    public var size: Int64
+    /// For `receiving`: where from. For `corrupt`: every source that contributed bytes.
+    public var sources: [String]
+
+    public init(digest: Digest, kind: Kind, size: Int64, sources: [String] = []) {
+        self.digest = digest
+        self.kind = kind
+        self.size = size
+        self.sources = sources
+    }
+}
+
+public struct BlobEvents: Codable, Sendable, Hashable {
+    public var events: [BlobEvent]
+    /// When true, `events` is the node's whole inventory (`present` blobs) and replaces what the leader knew.
+    public var inventory: Bool
+
+    public init(events: [BlobEvent], inventory: Bool = false) {
+        self.events = events
+        self.inventory = inventory
     }
 }
 
@@ -66,10 +161,13 @@ public struct Heartbeat: Codable, Sendable, Hashable {
     public var dockerVersion: String?
     /// Why the Docker engine did not answer.
     public var dockerError: String?
+    /// The URL other nodes reach this one at, once it listens (it may not be known at join).
+    public var address: String?
 
-    public init(dockerVersion: String?, dockerError: String?) {
+    public init(dockerVersion: String?, dockerError: String?, address: String? = nil) {
         self.dockerVersion = dockerVersion
         self.dockerError = dockerError
+        self.address = address
     }
 }
 

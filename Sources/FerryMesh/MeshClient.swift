@@ -22,8 +22,18 @@ public struct MeshClient: Sendable {
         return try await api.call(.POST, MeshAPI.join, body: request)
     }
 
-    public func heartbeat(_ heartbeat: Heartbeat) async throws {
-        let _: Empty = try await api.call(.POST, MeshAPI.heartbeat, body: heartbeat)
+    public func heartbeat(_ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
+        try await api.call(.POST, MeshAPI.heartbeat, body: heartbeat)
+    }
+
+    /// Where to fetch a blob from, best first (empty when nothing can serve it yet).
+    public func sources(_ request: SourceRequest) async throws -> SourceList {
+        try await api.call(.POST, MeshAPI.sources, body: request)
+    }
+
+    /// Tells the leader what happened to blobs here.
+    public func blobEvents(_ events: BlobEvents) async throws {
+        let _: Empty = try await api.call(.POST, MeshAPI.blobs, body: events)
     }
 
     /// Long-polls for work: returns at once when there is some, else after about `wait`.

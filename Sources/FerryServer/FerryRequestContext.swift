@@ -1,3 +1,4 @@
+import FerryCore
 import Hummingbird
 
 /// Who made a request, once its credentials checked out.
@@ -9,6 +10,8 @@ public struct Principal: Sendable, Hashable {
         case node(id: Int64, name: String)
         /// A follower about to join, with the join token: may call the join route only.
         case joiner
+        /// A node holding a peer token from the leader: may fetch that one blob, nothing else.
+        case peer(node: String, digest: Digest)
     }
 
     public var role: Role
@@ -22,8 +25,13 @@ public struct Principal: Sendable, Hashable {
         return nil
     }
 
-    /// Whether the `/v2/` read API is open to this principal (admin and nodes, not joiners).
-    public var mayRead: Bool { role != .joiner }
+    /// Whether the `/v2/` read API is open to this principal (admin and nodes; peers for their blob only).
+    public var mayRead: Bool {
+        switch role {
+        case .admin, .node: true
+        case .joiner, .peer: false
+        }
+    }
 }
 
 /// The request context of every Ferry HTTP server.
@@ -37,6 +45,6 @@ public struct FerryRequestContext: RequestContext {
         self.principal = nil
     }
 
-    /// Manifests and admin bodies are small; blobs never come in through a request body.
-    public var maxUploadSize: Int { 1024 * 1024 }
+    /// Manifests, admin bodies and inventories are small; blobs never come in through a request body.
+    public var maxUploadSize: Int { 8 * 1024 * 1024 }
 }

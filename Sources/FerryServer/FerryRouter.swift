@@ -20,6 +20,7 @@ public func buildFerryRouter(
     registry.addRoutes(to: router)
     admin?.addRoutes(to: router)
     mesh?.addRoutes(to: router)
+    MetricsExport.addRoute(to: router)
     return router
 }
 

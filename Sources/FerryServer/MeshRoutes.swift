@@ -8,7 +8,9 @@ import NIOCore
 /// What the coordination API asks of the leader.
 public protocol MeshBackend: Sendable {
     func join(_ request: JoinRequest) async throws -> JoinResponse
-    func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws
+    func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse
+    func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList
+    func blobEvents(node: Int64, _ events: BlobEvents) async throws
     func work(node: Int64, wait: Duration) async throws -> WorkResponse
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit
@@ -31,7 +33,17 @@ public struct MeshRoutes: Sendable {
         router.post(RouterPath(MeshAPI.heartbeat)) { request, context in
             let node = try Self.node(context)
             let heartbeat: Heartbeat = try await AdminRoutes.decode(request, context: context, expected: #"{"dockerVersion": "…"}"#)
-            try await backend.heartbeat(node: node, heartbeat)
+            return try AdminRoutes.json(try await backend.heartbeat(node: node, heartbeat))
+        }
+        router.post(RouterPath(MeshAPI.sources)) { request, context in
+            let node = try Self.node(context)
+            let sources: SourceRequest = try await AdminRoutes.decode(request, context: context, expected: #"{"digest": "sha256:…", "size": N, "have": N, "repository": "…"}"#)
+            return try AdminRoutes.json(try await backend.sources(node: node, sources))
+        }
+        router.post(RouterPath(MeshAPI.blobs)) { request, context in
+            let node = try Self.node(context)
+            let events: BlobEvents = try await AdminRoutes.decode(request, context: context, expected: #"{"events": [{"digest": "sha256:…", "kind": "present", "size": N}]}"#)
+            try await backend.blobEvents(node: node, events)
             return Response(status: .noContent)
         }
         router.get(RouterPath(MeshAPI.work)) { request, context in

@@ -16,11 +16,14 @@ public struct RegistryReadAPI: Sendable {
     let database: FerryDatabase
     let store: BlobStore
     let defaultRegistry: String?
+    /// Shared by every blob this node serves (`--max-upload-rate`).
+    let uploadLimiter: RateLimiter?
 
-    public init(database: FerryDatabase, store: BlobStore, defaultRegistry: String?) {
+    public init(database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil) {
         self.database = database
         self.store = store
         self.defaultRegistry = defaultRegistry
+        self.uploadLimiter = uploadLimiter
     }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
@@ -36,10 +39,16 @@ public struct RegistryReadAPI: Sendable {
     }
 
     func handle(_ request: Request, context: FerryRequestContext) async throws -> Response {
-        guard context.principal?.mayRead == true else {
+        let route = RegistryPath.parse(request.uri.path)
+        if case .peer(_, let allowed) = context.principal?.role {
+            // A peer token opens one blob and nothing else.
+            guard case .blob(_, let digest) = route, digest == allowed.description else {
+                throw FerryError(.unauthorized, "this peer token is not valid for \(request.uri.path.prefix(200))")
+            }
+        } else if context.principal?.mayRead != true {
             throw FerryError(.denied, "the registry API needs the admin token or a node credential")
         }
-        guard let route = RegistryPath.parse(request.uri.path) else {
+        guard let route else {
             throw FerryError(.notFound, "no such route in the registry API: \(request.uri.path.prefix(200))")
         }
         switch route {
@@ -120,7 +129,16 @@ public struct RegistryReadAPI: Sendable {
     }
 
     func blob(_ request: Request, digest: Digest) async throws -> Response {
-        guard let size = store.size(of: digest) else {
+        let size: Int64
+        var growing: IngestProgress?
+        switch store.availability(of: digest) {
+        case .complete(let held):
+            size = held
+        case .growing(let progress):
+            // Cut-through: serve what has arrived and follow the rest as it comes.
+            size = progress.expectedSize
+            growing = progress
+        case .absent:
             throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
         }
         var headers = HTTPFields()
@@ -152,8 +170,21 @@ public struct RegistryReadAPI: Sendable {
         }
         let store = self.store
         let bytes = range
+        let limiter = uploadLimiter
+        let following = growing
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            try await store.read(digest, range: bytes) { chunk in try await writer.write(chunk) }
+            FerryMetrics.uploadStarted()
+            defer { FerryMetrics.uploadEnded() }
+            let send: (ByteBuffer) async throws -> Void = { chunk in
+                if let limiter { try await limiter.acquire(chunk.readableBytes) }
+                try await writer.write(chunk)
+                FerryMetrics.countServed(chunk.readableBytes)
+            }
+            if let following {
+                try await store.readGrowing(following, range: bytes, send)
+            } else {
+                try await store.read(digest, range: bytes, send)
+            }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)

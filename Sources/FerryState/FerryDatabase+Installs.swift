@@ -48,7 +48,8 @@ extension FerryDatabase {
         try await writer.read { db in try InstallTargetRecord.fetchOne(db, key: id) }
     }
 
-    /// The unfinished targets of a node whose image is present on the leader: its work.
+    /// The unfinished targets of a node whose image the leader has resolved (its blobs may still
+    /// be arriving: nodes start receiving them by cut-through): its work.
     public func work(forNode nodeID: Int64) async throws -> [TargetWork] {
         try await writer.read { db in
             let rows = try Row.fetchAll(
@@ -58,7 +59,7 @@ extension FerryDatabase {
                     JOIN installs s ON s.id = t.install_id
                     JOIN images i ON i.id = t.image_id
                     WHERE t.node_id = ? AND t.state NOT IN ('done', 'failed') AND s.state = 'running'
-                      AND i.state = 'present'
+                      AND i.state IN ('fetching', 'present') AND i.manifest_digest IS NOT NULL
                     ORDER BY t.install_id, t.position
                     """,
                 arguments: [nodeID])

@@ -42,11 +42,11 @@ extension FerryDatabase {
     }
 
     /// Records a heartbeat: when the node was seen and how its Docker engine is.
-    public func heartbeat(nodeID: Int64, dockerVersion: String?, dockerError: String?) async throws {
+    public func heartbeat(nodeID: Int64, dockerVersion: String?, dockerError: String?, address: String? = nil) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ? WHERE id = ?",
-                arguments: [Date(), dockerVersion, dockerError, nodeID])
+                sql: "UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ?, address = COALESCE(?, address) WHERE id = ?",
+                arguments: [Date(), dockerVersion, dockerError, address, nodeID])
         }
     }
 

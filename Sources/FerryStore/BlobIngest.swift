@@ -22,8 +22,13 @@ public actor BlobIngest {
     private var written: Int64
     private var pending = ByteBuffer()
     private var closed = false
+    private let progress: IngestProgress
 
-    private init(store: BlobStore, digest: Digest, expectedSize: Int64, path: String, handle: WriteFileHandle, digester: Digester, written: Int64) {
+    private init(
+        store: BlobStore, digest: Digest, expectedSize: Int64, path: String, handle: WriteFileHandle, digester: Digester, written: Int64,
+        progress: IngestProgress
+    ) {
+        self.progress = progress
         self.store = store
         self.digest = digest
         self.expectedSize = expectedSize
@@ -33,7 +38,7 @@ public actor BlobIngest {
         self.written = written
     }
 
-    static func open(store: BlobStore, digest: Digest, expectedSize: Int64) async throws -> BlobIngest {
+    static func open(store: BlobStore, digest: Digest, expectedSize: Int64, progress: IngestProgress) async throws -> BlobIngest {
         let path = store.ingestPath(for: digest)
         // Rebuild the hash state of what an earlier run left behind.
         var digester = Digester(digest.algorithm)
@@ -56,7 +61,10 @@ public actor BlobIngest {
         } else {
             try await handle.resize(to: .bytes(kept))
         }
-        return BlobIngest(store: store, digest: digest, expectedSize: expectedSize, path: path, handle: handle, digester: digester, written: kept)
+        progress.wrote(upTo: kept)
+        return BlobIngest(
+            store: store, digest: digest, expectedSize: expectedSize, path: path, handle: handle, digester: digester, written: kept,
+            progress: progress)
     }
 
     /// Bytes held so far (on disk or buffered): where a download resumes.
@@ -87,6 +95,7 @@ public actor BlobIngest {
             throw FerryError(.internal, "cannot write blob \(digest) in \(store.root): \(error.message)")
         }
         written += Int64(buffer.readableBytes)
+        progress.wrote(upTo: written)
     }
 
     /// Discards everything written so far.
@@ -96,6 +105,7 @@ public actor BlobIngest {
         try await handle.resize(to: .bytes(0))
         written = 0
         digester = Digester(digest.algorithm)
+        progress.restarted()
     }
 
     /// Verifies size and digest, fsyncs, and moves the blob into `blobs/`. On a mismatch the
@@ -123,6 +133,7 @@ public actor BlobIngest {
         }
         BlobStore.syncDirectory("\(store.root)/blobs/\(digest.algorithm.rawValue)")
         closed = true
+        progress.finished(.committed)
         store.release(digest)
     }
 
@@ -134,6 +145,7 @@ public actor BlobIngest {
         if let handle { try? await handle.close() }
         handle = nil
         if discard { unlink(path) }
+        progress.finished(.closed)
         store.release(digest)
     }
 }

@@ -22,7 +22,7 @@ import Glibc
 public final class BlobStore: Sendable {
     public let root: String
     public let configuration: BlobStoreConfiguration
-    private let active = Mutex<Set<Digest>>([])
+    private let active = Mutex<[Digest: IngestProgress]>([:])
 
     /// Opens (creating if needed) a store at `root`.
     public init(root: String, configuration: BlobStoreConfiguration = .init()) throws(FerryError) {
@@ -83,18 +83,29 @@ public final class BlobStore: Sendable {
     /// Opens an ingest for `digest`, resuming a partial download left by an earlier run.
     /// Only one ingest per digest may be open at a time; a second gets ``FerryError/Code/busy``.
     public func ingest(_ digest: Digest, expectedSize: Int64) async throws -> BlobIngest {
-        let claimed = active.withLock { $0.insert(digest).inserted }
+        let progress = IngestProgress(digest: digest, expectedSize: expectedSize, durable: 0)
+        let claimed = active.withLock { active -> Bool in
+            guard active[digest] == nil else { return false }
+            active[digest] = progress
+            return true
+        }
         guard claimed else { throw FerryError(.busy, "blob \(digest) is already being written") }
         do {
-            return try await BlobIngest.open(store: self, digest: digest, expectedSize: expectedSize)
+            return try await BlobIngest.open(store: self, digest: digest, expectedSize: expectedSize, progress: progress)
         } catch {
+            progress.finished(.closed)
             release(digest)
             throw error
         }
     }
 
     func release(_ digest: Digest) {
-        _ = active.withLock { $0.remove(digest) }
+        _ = active.withLock { $0.removeValue(forKey: digest) }
+    }
+
+    /// The progress of a blob being written now, if it is: what a cut-through reader follows.
+    public func ingestProgress(_ digest: Digest) -> IngestProgress? {
+        active.withLock { $0[digest] }
     }
 
     /// Writes a small blob held in memory (a config or manifest), verifying it first.
@@ -163,7 +174,7 @@ public final class BlobStore: Sendable {
 
     /// Removes a committed blob (and any partial ingest of it). Refuses while it is being written.
     public func delete(_ digest: Digest) throws(FerryError) {
-        let busy = active.withLock { $0.contains(digest) }
+        let busy = active.withLock { $0[digest] != nil }
         guard !busy else { throw FerryError(.busy, "blob \(digest) is being written") }
         unlink(path(for: digest))
         unlink(ingestPath(for: digest))

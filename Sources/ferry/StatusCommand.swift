@@ -74,12 +74,13 @@ struct NodesCommand: AsyncParsableCommand {
             let (url, token) = try connection.resolve()
             let list = try await AdminClient(baseURL: url, token: token).nodes()
             if json { return try InstallOutput.printJSON(list) }
-            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "IMAGES"]]
+            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "IMAGES"]]
             for node in list.nodes {
                 let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
                 rows.append([
                     node.name, node.address ?? "-", "\(ago)s ago", node.state,
                     node.dockerVersion ?? (node.dockerError.map { "unreachable (\($0.prefix(60)))" } ?? "-"),
+                    node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
                     node.images.isEmpty ? "-" : node.images.joined(separator: ","),
                 ])
             }

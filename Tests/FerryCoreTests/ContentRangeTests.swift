@@ -1,4 +1,4 @@
-import FerryRegistry
+import FerryCore
 import Testing
 
 @Suite("ContentRange")

@@ -1,0 +1,43 @@
+import CoreMetrics
+import Metrics
+
+/// The metrics every node exports (Prometheus text at `GET /metrics`), behind functions so that
+/// callers need no metrics import. The handles are made on first use, after the process has
+/// bootstrapped its metrics backend.
+public enum FerryMetrics {
+    /// `ferry_upstream_bytes_total`: blob bytes received from the upstream registry (leader).
+    private static let upstreamBytes = Counter(label: "ferry_upstream_bytes_total")
+    /// `ferry_served_bytes_total`: blob bytes this node served over `/v2/` (to followers and peers).
+    private static let servedBytes = Counter(label: "ferry_served_bytes_total")
+    /// `ferry_received_bytes_total{source="leader|peer"}`: blob bytes received from the mesh.
+    private static let receivedFromLeader = Counter(label: "ferry_received_bytes_total", dimensions: [("source", "leader")])
+    private static let receivedFromPeers = Counter(label: "ferry_received_bytes_total", dimensions: [("source", "peer")])
+    /// `ferry_active_downloads`, `ferry_active_uploads`: blob transfers in progress.
+    private static let activeDownloads = Meter(label: "ferry_active_downloads")
+    private static let activeUploads = Meter(label: "ferry_active_uploads")
+    /// `ferry_verification_failures_total`: blobs whose bytes failed verification.
+    private static let verificationFailures = Counter(label: "ferry_verification_failures_total")
+    /// `ferry_install_duration_seconds` (leader) and `ferry_load_duration_seconds` (follower).
+    private static let installDuration = Timer(label: "ferry_install_duration_seconds")
+    private static let loadDuration = Timer(label: "ferry_load_duration_seconds")
+
+    public static func countUpstream(_ bytes: Int) { upstreamBytes.increment(by: bytes) }
+    public static func countServed(_ bytes: Int) { servedBytes.increment(by: bytes) }
+    public static func countReceived(_ bytes: Int, from kind: SourceCandidate.Kind) {
+        (kind == .leader ? receivedFromLeader : receivedFromPeers).increment(by: bytes)
+    }
+    public static func countVerificationFailure() { verificationFailures.increment() }
+    public static func uploadStarted() { activeUploads.increment() }
+    public static func uploadEnded() { activeUploads.decrement() }
+    public static func downloadStarted() { activeDownloads.increment() }
+    public static func downloadEnded() { activeDownloads.decrement() }
+    public static func recordInstall(_ duration: Duration) { installDuration.record(duration: duration) }
+    public static func recordLoad(_ duration: Duration) { loadDuration.record(duration: duration) }
+}
+
+extension Timer {
+    func record(duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

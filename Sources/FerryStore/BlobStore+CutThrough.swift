@@ -1,0 +1,77 @@
+import FerryCore
+import NIOCore
+import NIOFileSystem
+
+extension BlobStore {
+    /// Where a blob stands in this store, for serving it.
+    public enum Availability: Sendable {
+        /// Committed: `size` bytes, all verified.
+        case complete(size: Int64)
+        /// Still arriving: serve it by cut-through, following `progress`.
+        case growing(IngestProgress)
+        case absent
+    }
+
+    public func availability(of digest: Digest) -> Availability {
+        if let size = size(of: digest) { return .complete(size: size) }
+        if let progress = ingestProgress(digest), progress.snapshot.status == .active { return .growing(progress) }
+        if let size = size(of: digest) { return .complete(size: size) }  // committed in between
+        return .absent
+    }
+
+    /// Streams `range` of a blob that is still arriving, waiting for bytes as they are written,
+    /// until the range is sent. Throws if the writer gives up, starts over, or stalls for
+    /// `stallTimeout`: the receiver then resumes from another source. The bytes are not
+    /// verified here (they cannot be yet); every receiver verifies what it got.
+    public func readGrowing(
+        _ progress: IngestProgress,
+        range: Range<Int64>,
+        stallTimeout: Duration = .seconds(60),
+        _ consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        let digest = progress.digest
+        let partial = FilePath(ingestPath(for: digest))
+        let handle: ReadFileHandle
+        do {
+            // Opened once: a commit renames the file, and this handle keeps reading it.
+            handle = try await FileSystem.shared.openFile(forReadingAt: partial)
+        } catch {
+            if size(of: digest) != nil { return try await read(digest, range: range, consume) }
+            throw FerryError(.blobUnknown, "blob \(digest) is no longer being received here")
+        }
+        do {
+            let epoch = progress.snapshot.epoch
+            var offset = range.lowerBound
+            var lastProgress = ContinuousClock.now
+            while offset < range.upperBound {
+                let generation = progress.signal.generation
+                let state = progress.snapshot
+                guard state.epoch == epoch, state.status != .closed else {
+                    throw FerryError(.upstreamUnreachable, "blob \(digest) stopped arriving here; resume from another source")
+                }
+                let available = state.status == .committed ? progress.expectedSize : state.durable
+                if offset < available {
+                    let length = min(available, range.upperBound) - offset
+                    let chunk = try await handle.readChunk(
+                        fromAbsoluteOffset: offset, length: .bytes(min(length, Int64(configuration.readChunkSize))))
+                    guard chunk.readableBytes > 0 else {
+                        throw FerryError(.internal, "blob \(digest): the partial file is shorter than recorded")
+                    }
+                    offset += Int64(chunk.readableBytes)
+                    lastProgress = .now
+                    try await consume(chunk)
+                } else {
+                    guard ContinuousClock.now - lastProgress < stallTimeout else {
+                        throw FerryError(.upstreamUnreachable, "blob \(digest) stalled here; resume from another source")
+                    }
+                    await progress.signal.wait(after: generation, timeout: .seconds(5))
+                    try Task.checkCancellation()
+                }
+            }
+        } catch {
+            try? await handle.close()
+            throw error
+        }
+        try? await handle.close()
+    }
+}

@@ -1,0 +1,188 @@
+import Crypto
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Followers serving each other: peer tokens, cut-through, failover, corrupt sources, metrics.
+@Suite("Peer mesh", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+struct PeerTests {
+    @Test("A peer answers only a valid, unexpired leader-signed token for the digest asked")
+    func peerTokens() async throws {
+        try await TestCluster.with("ptok", nodes: ["a"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("pt", "1M")])
+            #expect(try await cluster.ferry(["install", reference]).status == 0)
+            let blobs = try #require(try await cluster.admin.image(id: 1).blobs)
+            let layer = try FerryCore.Digest(parsing: try #require(blobs.max { $0.size < $1.size }).digest)
+            let other = try FerryCore.Digest(parsing: try #require(blobs.min { $0.size < $1.size }).digest)
+            let url = "\(cluster.followerAddress("a"))/v2/demo/app/blobs/\(layer)"
+            let key = try cluster.leaderPeerKey()
+            let now = Int64(Date().timeIntervalSince1970)
+            func token(_ digest: FerryCore.Digest, exp: Int64 = now + 300, key: Curve25519.Signing.PrivateKey = key) throws -> String {
+                try PeerToken.sign(PeerToken.Claims(node: "b", digest: digest, exp: exp), with: key)
+            }
+            func status(_ url: String, _ authorization: String?) async throws -> String {
+                try await runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + (authorization.map { ["-H", "Authorization: \($0)"] } ?? []) + [url]).stdout
+            }
+            #expect(try await status(url, nil) == "401")
+            #expect(try await status(url, "Bearer not-a-token") == "401")
+            #expect(try await status(url, "Bearer \(try token(layer, key: Curve25519.Signing.PrivateKey()))") == "401", "forged")
+            #expect(try await status(url, "Bearer \(try token(layer, exp: now - 1))") == "401", "expired")
+            #expect(try await status(url, "Bearer \(try token(other))") == "401", "another digest")
+            #expect(try await status("\(cluster.followerAddress("a"))/v2/demo/app/manifests/1", "Bearer \(try token(layer))") == "401")
+            #expect(try await status(url, "Bearer \(try token(layer))") == "200")
+            let body = try await runProcess("/usr/bin/curl", ["-s", "-H", "Authorization: Bearer \(try token(layer))", "-o", cluster.dir.sub("blob"), url])
+            #expect(body.succeeded)
+            #expect(FerryCore.Digest.sha256(of: try Data(contentsOf: URL(fileURLWithPath: cluster.dir.sub("blob")))) == layer)
+            let ranged = try await runProcess(
+                "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Range: bytes=10-19", "-H", "Authorization: Bearer \(try token(layer))", url])
+            #expect(ranged.stdout == "206")
+            // Nothing but /healthz without a credential, metrics included.
+            #expect(try await status("\(cluster.followerAddress("a"))/metrics", nil) == "401")
+            #expect(try await status("\(cluster.followerAddress("a"))/healthz", nil) == "200")
+        }
+    }
+
+    @Test("Peers serve each other by cut-through: one copy upstream, the leader's uplink about two")
+    func peersServeEachOther() async throws {
+        try await TestCluster.with("pserve", nodes: ["a", "b", "c"], leaderArguments: ["--upstream-rate", "16MiB/s"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("ps1", "24M"), .init("ps2", "8M")])
+            let result = try await cluster.ferry(["install", reference])
+            #expect(result.status == 0, "\(result.stderr)")
+            for node in ["a", "b", "c"] {
+                #expect(try await cluster.engine(node).run(reference).stdout.contains("ferry-image demo/app:1 ok"))
+            }
+            let image = try #require(try await cluster.admin.images().images.first)
+            let leader = try await cluster.leaderMetrics()
+            #expect(leader["ferry_upstream_bytes_total"] == Double(image.size))
+            #expect((leader["ferry_served_bytes_total"] ?? 0) <= Double(2 * image.size) + 1024)
+            var fromPeers = 0.0
+            for node in ["a", "b", "c"] {
+                fromPeers += try await cluster.metrics(of: node)["ferry_received_bytes_total{source=\"peer\"}"] ?? 0
+            }
+            #expect(fromPeers >= Double(image.size) - 1024, "at least one node got the image from peers")
+            #expect(try await cluster.registry.blobGets().values.allSatisfy { $0 == 1 })
+        }
+    }
+
+    @Test("A peer that dies mid-transfer: the receiver resumes from another source at its offset")
+    func peerDiesMidTransfer() async throws {
+        try await TestCluster.with("pdie", nodes: ["a", "b"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("pd", "24M")])
+            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
+            // a now holds the image and serves it slowly; b will be sent to a (a complete peer).
+            await cluster.killFollower("a", signal: SIGTERM)
+            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "4MiB/s"])
+            try await Task.sleep(for: .seconds(1))
+            let accepted = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["b"]))
+            var status = accepted
+            while status.targets.first?.bytesDone ?? 0 < 4 * 1024 * 1024 {
+                try await Task.sleep(for: .milliseconds(100))
+                status = try await cluster.admin.install(id: accepted.id)
+            }
+            await cluster.killFollower("a")
+            let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
+            #expect(followed.status == 0, "\(followed.stderr)")
+            #expect(cluster.followerLog("b").contains("source failed; trying another"))
+            #expect(cluster.followerLog("b").contains("resuming blob download"))
+            #expect(try await cluster.engine("b").run(reference).stdout.contains("ok"))
+        }
+    }
+
+    @Test("A peer serving corrupt bytes: the receiver discards them, the leader stops choosing it and flags it")
+    func corruptPeer() async throws {
+        try await TestCluster.with("pbad", nodes: ["a", "b"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("pc", "4M")])
+            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
+            // Damage a's copy behind its back: it still believes it holds the blob.
+            let blobs = cluster.dir.sub("node-a/store/blobs/sha256")
+            let biggest = try #require(try FileManager.default.contentsOfDirectory(atPath: blobs).max {
+                ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($0)")[.size] as? Int) ?? 0)
+                    < ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($1)")[.size] as? Int) ?? 0)
+            })
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: "\(blobs)/\(biggest)"))
+            try handle.seek(toOffset: 4096)
+            try handle.write(contentsOf: Data(repeating: 0x5a, count: 16))
+            try handle.close()
+
+            let result = try await cluster.ferry(["install", reference, "--nodes", "b"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(cluster.followerLog("b").contains("blob failed verification; discarded"))
+            #expect(try await cluster.engine("b").run(reference).stdout.contains("ok"))
+            let nodes = try await cluster.admin.nodes().nodes
+            #expect(nodes.first { $0.name == "a" }?.corruptTransfers ?? 0 >= 1)
+            #expect(nodes.first { $0.name == "b" }?.corruptTransfers == 0)
+            let metrics = try await cluster.metrics(of: "b")
+            #expect(metrics["ferry_verification_failures_total"] ?? 0 >= 1)
+        }
+    }
+
+    @Test("Upstream bytes that fail the digest while followers already receive them: every receiver discards, nothing is loaded")
+    func corruptUpstreamDuringCutThrough() async throws {
+        try await TestCluster.with("pupc", nodes: ["a"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("pu", "12M")])
+            var plan = FaultProxy.Plan()
+            plan.corruptBlobs = true
+            plan.blobRate = 6 * 1024 * 1024
+            let proxy = try await FaultProxy.start(upstream: cluster.registry.url, plan: plan)
+            defer { Task { await proxy.stop() } }
+            let proxied = reference.replacingOccurrences(of: cluster.registry.host, with: proxy.host)
+            let result = try await cluster.ferry(["install", proxied])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("DIGEST") || result.stderr.contains("does not match"), "\(result.stderr)")
+            #expect(try await cluster.engine("a").imageID(proxied) == nil)
+            // The follower received bytes by cut-through, then threw them away: nothing committed.
+            let committed = (try? FileManager.default.contentsOfDirectory(atPath: cluster.dir.sub("node-a/store/blobs/sha256"))) ?? []
+            let images = try await cluster.admin.images().images
+            let layers = try await cluster.admin.image(id: try #require(images.first).id).blobs ?? []
+            let big = layers.filter { $0.size > 1024 * 1024 }.map { String($0.digest.dropFirst(7)) }
+            #expect(!big.isEmpty)
+            #expect(Set(committed).isDisjoint(with: big))
+        }
+    }
+}
+
+extension TestCluster {
+    func followerAddress(_ node: String) -> String {
+        ((try? String(contentsOfFile: "\(nodes[node]!.directory)/address", encoding: .utf8)) ?? "").trimmingWhitespace()
+    }
+
+    func followerCredential(_ node: String) throws -> String {
+        struct Identity: Decodable { var credential: String }
+        return try JSONDecoder().decode(Identity.self, from: Data(contentsOf: URL(fileURLWithPath: "\(nodes[node]!.directory)/node.json")))
+            .credential
+    }
+
+    func leaderPeerKey() throws -> Curve25519.Signing.PrivateKey {
+        let hex = try String(contentsOfFile: "\(leader.dataDirectory)/peer-key", encoding: .utf8).trimmingWhitespace()
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        return try Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
+    }
+
+    /// A node's `/metrics`, as `name{labels}` → value.
+    func metrics(of node: String) async throws -> [String: Double] {
+        try await Self.scrape(followerAddress(node), token: followerCredential(node))
+    }
+
+    func leaderMetrics() async throws -> [String: Double] {
+        try await Self.scrape(leader.url, token: leader.token)
+    }
+
+    static func scrape(_ base: String, token: String) async throws -> [String: Double] {
+        let text = try await runChecked("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(token)", "\(base)/metrics"])
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
+    }
+}
