@@ -108,7 +108,7 @@ struct InstallCoordinator: Sendable {
                 "target moved",
                 metadata: ["target": "\(target)", "node": "\(node)", "from": "\(before.state.rawValue)", "to": "\(after.state.rawValue)",
                            "error": "\(after.errorMessage ?? "")"])
-            if after.state.isFinished { _ = try await database.finishInstalls() }
+            if after.state.isFinished { try await closeFinishedInstalls() }
             signal.notify()
         }
     }
@@ -129,9 +129,22 @@ struct InstallCoordinator: Sendable {
     func imageFinished(_ imageID: Int64, failure: FerryError?) async {
         if let failure {
             try? await database.failTargets(ofImage: imageID, error: failure)
-            _ = try? await database.finishInstalls()
+            _ = try? await closeFinishedInstalls()
         }
         signal.notify()
+    }
+
+    /// Closes the installs whose targets are all finished; true if any was.
+    @discardableResult
+    func closeFinishedInstalls() async throws -> Bool {
+        let finished = try await database.finishInstalls()
+        for install in finished {
+            let seconds = (install.finishedAt ?? Date()).timeIntervalSince(install.createdAt)
+            FerryMetrics.recordInstall(.milliseconds(Int64(seconds * 1000)))
+            logger.notice(
+                "install finished", metadata: ["install": "\(install.id!)", "state": "\(install.state.rawValue)", "seconds": "\(seconds)"])
+        }
+        return !finished.isEmpty
     }
 
     /// Periodic housekeeping: deadlines, load slots of nodes that went away, finished installs.
@@ -146,10 +159,7 @@ struct InstallCoordinator: Sendable {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
                 changed = true
             }
-            for install in try await database.finishInstalls() {
-                logger.notice("install finished", metadata: ["install": "\(install.id!)", "state": "\(install.state.rawValue)"])
-                changed = true
-            }
+            if try await closeFinishedInstalls() { changed = true }
         } catch {
             logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
         }
