@@ -13,7 +13,7 @@ readonly LONGEST_SOCKET=exec/containerd/containerd.sock.ttrpc
 
 usage() {
   cat <<USAGE
-Usage: $PROG start DIR [--storage-driver overlay2|vfs]
+Usage: $PROG start DIR [--storage-driver overlay2|vfs] [--netns NAME] [--insecure-registry CIDR]...
        $PROG stop DIR
        $PROG status DIR
 
@@ -26,6 +26,13 @@ start   start 'dockerd' (as root) detached in its own session, with
   --storage-driver D   overlay2 or vfs. Without it, overlay2 is tried first and vfs
                        is used if overlay2 cannot start (the driver in use is in
                        DIR/storage-driver). An explicit driver is never replaced.
+  --netns NAME         run dockerd (and its containerd) in the network namespace
+                       /run/netns/NAME, through 'nsenter --net=' ('ip netns exec'
+                       does not work: it remounts /sys). The socket stays at
+                       DIR/docker.sock, reachable from any namespace.
+  --insecure-registry CIDR
+                       pass --insecure-registry CIDR (or HOST:PORT) to dockerd
+                       (repeatable): plain-HTTP registries off loopback need it.
 stop    SIGTERM the engine of DIR and wait until it is gone (SIGKILL after
         ${STOP_TIMEOUT} s, and its containerd too), then unmount anything still mounted
         under DIR so that DIR can be removed. A no-op (exit 0) if it is not running.
@@ -74,17 +81,23 @@ mounts_under() {
   awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
 
+# Set by start: a command prefix (nsenter into a network namespace) and extra dockerd flags.
+wrap=()
+extra=()
+
 # launch DIR DRIVER: start dockerd detached; print its pid.
 launch() {
   local dir=$1 driver=$2
-  # Own session, no inherited stdio (a caller's $(...) must not wait for it).
-  setsid dockerd \
+  # Own session, no inherited stdio (a caller's $(...) must not wait for it). nsenter execs
+  # dockerd (no fork for a network namespace), so $! is dockerd's pid either way.
+  setsid "${wrap[@]}" dockerd \
     --data-root "$dir/data" \
     --exec-root "$dir/exec" \
     -H "unix://$dir/docker.sock" \
     --pidfile "$dir/docker.pid" \
     --iptables=false --bridge=none --ip-masq=false \
     --storage-driver "$driver" \
+    "${extra[@]}" \
     >>"$dir/dockerd.log" 2>&1 </dev/null &
   echo $!
 }
@@ -109,6 +122,15 @@ cmd_start() {
       --storage-driver)
         (($# >= 2)) || die "--storage-driver needs overlay2 or vfs"
         driver=$2 explicit=1
+        shift ;;
+      --netns)
+        (($# >= 2)) || die "--netns needs a network namespace name"
+        [[ $2 =~ ^[A-Za-z0-9_.-]+$ && -e /run/netns/$2 ]] || die "no network namespace '$2' (/run/netns/$2)"
+        wrap=(nsenter "--net=/run/netns/$2")
+        shift ;;
+      --insecure-registry)
+        (($# >= 2)) || die "--insecure-registry needs a CIDR or HOST:PORT"
+        extra+=(--insecure-registry "$2")
         shift ;;
       -h|--help) usage; exit 0 ;;
       *) die "start: unknown argument '$1' (see --help)" ;;

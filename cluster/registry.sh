@@ -308,10 +308,11 @@ cmd_blob_gets() {
         want == "" || $1 == want { n[$1]++; b[$1] += ($2 == "-" ? 0 : $2) }
         END {
           if (want != "") {
-            if (bytes) print n[want] + 0, b[want] + 0; else print n[want] + 0
+            if (bytes) printf "%d %.0f\n", n[want], b[want]; else print n[want] + 0
             exit
           }
-          for (d in n) if (bytes) print n[d], b[d], d; else print n[d], d
+          # %.0f: mawk prints sums past 2^31 as 3.56e+09 and clamps %d there.
+          for (d in n) if (bytes) printf "%d %.0f %s\n", n[d], b[d], d; else print n[d], d
         }' \
     | if [[ -n $digest ]]; then cat; else sort -k"$((2 + bytes))"; fi
 }
