@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration demo bench-fetch bench-install clean
+.PHONY: all deps build release test test-unit test-integration demo bench-fetch bench-install bench-peers clean
 
 all: build
 
@@ -48,3 +48,9 @@ clean:
 bench-install: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-install.sh
+
+## One image onto NODES (8) nodes four ways: docker pull, a pull-through cache, ferry install without
+## and with peers, over network namespaces (upstream 100 Mbit/s, 1 Gbit/s elsewhere); docs/benchmarks.md.
+bench-peers: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-peers.sh
