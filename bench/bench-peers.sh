@@ -58,7 +58,11 @@ started=$(now)
 load0=$(cut -d' ' -f1 /proc/loadavg)
 
 # alive PID: running and not a zombie (the daemons are this shell's children until reaped).
-alive() { [[ -r /proc/$1/stat ]] && [[ $(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1) != [ZX] ]]; }
+alive() {
+  local state
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $state && $state != [ZX] ]]
+}
 stop_daemons() {
   ((${#daemons[@]})) || return 0
   kill -TERM "${daemons[@]}" 2>/dev/null || true
