@@ -72,8 +72,10 @@ extension EngineInstallTests {
         print(
             "FerryDocker memory: RSS before \(before.resident >> 20) MiB, peak during a \(imageSize >> 20) MiB load "
                 + "\(after.peak >> 20) MiB (+\(growth >> 20) MiB), \(elapsed)")
-        // Proportional buffering would add hundreds of MiB; streaming adds a few chunks.
-        #expect(growth < 48 * 1024 * 1024, "peak RSS grew by \(growth >> 20) MiB while loading \(imageSize >> 20) MiB")
+        // Proportional buffering would add at least the image size; streaming adds a few chunks.
+        // The bound is half the image, not a few MiB, because RSS is the whole test process's and
+        // other suites run beside this one (CI saw +64 MiB from them on a 256 MiB load).
+        #expect(growth < imageSize / 2, "peak RSS grew by \(growth >> 20) MiB while loading \(imageSize >> 20) MiB")
         let run = try await engine.docker(["run", "--rm", "--network", "none", "demo/big:1"])
         #expect(run.stdout.trimmingWhitespace() == "ferry-image demo/big:1 ok", "\(run.stderr)")
     }
