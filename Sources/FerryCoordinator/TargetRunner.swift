@@ -29,6 +29,8 @@ struct TargetRunner: Sendable {
     }
 
     func run() async {
+        follower.store.lease(leaseName, adding: [item.manifestDigest])
+        defer { follower.store.releaseLease(leaseName) }
         var backoff: Duration = .milliseconds(500)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
@@ -68,6 +70,7 @@ struct TargetRunner: Sendable {
         // Idempotent: an engine that already holds the image only needs its tag checked.
         if try await follower.docker.inspectImage(image.imageID.description) != nil {
             let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
+            await recordHeld(manifest.manifest, bytes: manifest.bytes)
             try await report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
             return
         }
@@ -87,6 +90,7 @@ struct TargetRunner: Sendable {
         if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
         }
+        await recordHeld(manifest.manifest, bytes: manifest.bytes)
         try await report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
         logger.notice("image installed", metadata: ["note": "\(note)"])
     }
@@ -110,6 +114,7 @@ struct TargetRunner: Sendable {
         guard case .image(let manifest, _) = try ParsedManifest.decode(bytes, contentType: nil) else {
             throw FerryError(.manifestInvalid, "\(item.manifestDigest) is not an image manifest")
         }
+        follower.store.lease(leaseName, adding: manifest.blobs.map(\.digest))
         try await ensure(manifest.config)
         return (manifest, bytes, try await follower.store.bytes(of: manifest.config.digest))
     }

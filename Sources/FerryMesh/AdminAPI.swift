@@ -22,6 +22,10 @@ public enum AdminAPI {
     public static let nodes = "/admin/v1/nodes"
 
     public static func install(id: Int64) -> String { "/admin/v1/installs/\(id)" }
+
+    /// `POST` a ``GarbageCollectionRequest``; answers a ``GarbageCollectionReport``. On the leader
+    /// with the admin token; on a follower (its local admin route) with that node's own credential.
+    public static let gc = "/admin/v1/gc"
 }
 
 /// Put images into the Docker engines of nodes.

@@ -9,10 +9,11 @@ public struct AdminClient: Sendable {
     public var baseURL: String { api.baseURL }
     private let api: LeaderAPIClient
 
-    public init(baseURL: String, token: String) {
+    /// - Parameter caFile: the cluster CA (the leader's `DATA_DIR/ca.pem`), needed for an `https://` leader.
+    public init(baseURL: String, token: String, caFile: String? = nil) {
         api = LeaderAPIClient(
             baseURL: baseURL, token: token, credentialName: "admin token",
-            credentialAdvice: "use the token in the leader's DATA_DIR/admin-token")
+            credentialAdvice: "use the token in the leader's DATA_DIR/admin-token", caFile: caFile)
     }
 
     public func fetch(_ request: FetchRequest) async throws -> FetchResponse {
@@ -41,6 +42,12 @@ public struct AdminClient: Sendable {
 
     public func image(id: Int64) async throws -> ImageStatus {
         try await call(.GET, AdminAPI.image(id: id))
+    }
+
+    /// Collects garbage on the node this client talks to (``AdminAPI/gc``): the leader with the
+    /// admin token, or a follower's local admin route with its node credential.
+    public func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {
+        try await api.call(.POST, AdminAPI.gc, body: request, timeout: .seconds(600))
     }
 
     private func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<Int>.none) async throws -> Response {

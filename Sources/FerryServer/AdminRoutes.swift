@@ -14,6 +14,8 @@ public protocol AdminBackend: Sendable {
     func installs() async throws -> InstallList
     func install(id: Int64) async throws -> InstallStatus?
     func nodes() async throws -> NodeList
+    /// Collects garbage on the leader (``AdminAPI/gc``).
+    func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport
 }
 
 /// The admin API (``AdminAPI``): JSON, admin token only.
@@ -60,6 +62,11 @@ public struct AdminRoutes: Sendable {
         router.get(RouterPath(AdminAPI.nodes)) { _, context in
             try Self.requireAdmin(context)
             return try Self.json(try await backend.nodes())
+        }
+        router.post(RouterPath(AdminAPI.gc)) { request, context in
+            try Self.requireAdmin(context)
+            let gc: GarbageCollectionRequest = try await Self.decode(request, context: context, expected: #"{"keep": N, "dryRun": false}"#)
+            return try Self.json(try await backend.collectGarbage(gc.validated()))
         }
     }
 

@@ -5,13 +5,14 @@ import Hummingbird
 import NIOCore
 
 /// Builds the router of a Ferry node: `/healthz` (open), then, behind the token check, the
-/// registry read API and, on the leader, the admin API. Unknown routes answer a registry-style
-/// JSON 404.
+/// registry read API and, on the leader, the admin API (on a follower, its local admin route).
+/// Unknown routes answer a registry-style JSON 404.
 public func buildFerryRouter(
     verifier: any CredentialVerifier,
     registry: RegistryReadAPI,
     admin: AdminRoutes?,
-    mesh: MeshRoutes? = nil
+    mesh: MeshRoutes? = nil,
+    local: LocalAdminRoutes? = nil
 ) -> Router<FerryRequestContext> {
     let router = Router(context: FerryRequestContext.self)
     router.add(middleware: NotFoundMiddleware())
@@ -20,6 +21,7 @@ public func buildFerryRouter(
     registry.addRoutes(to: router)
     admin?.addRoutes(to: router)
     mesh?.addRoutes(to: router)
+    local?.addRoutes(to: router)
     MetricsExport.addRoute(to: router)
     return router
 }

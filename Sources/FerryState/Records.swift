@@ -75,8 +75,11 @@ public enum ImageState: String, Codable, Sendable, DatabaseValueConvertible {
     case present
     /// Gave up; `errorCode`/`errorMessage` say why.
     case failed
+    /// Dropped by garbage collection (retention); the row stays because installs name it.
+    /// Asked for again, it goes back to `pending`.
+    case removed
 
-    public var isFinished: Bool { self == .present || self == .failed }
+    public var isFinished: Bool { self == .present || self == .failed || self == .removed }
 }
 
 /// An image reference for one platform, and what it resolved to.

@@ -30,6 +30,8 @@ extension BlobStore {
         _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
         let digest = progress.digest
+        beginReading(digest)
+        defer { endReading(digest) }
         let partial = FilePath(ingestPath(for: digest))
         let handle: ReadFileHandle
         do {

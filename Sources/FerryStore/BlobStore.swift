@@ -22,7 +22,9 @@ import Glibc
 public final class BlobStore: Sendable {
     public let root: String
     public let configuration: BlobStoreConfiguration
-    private let active = Mutex<[Digest: IngestProgress]>([:])
+    let active = Mutex<[Digest: IngestProgress]>([:])
+    /// Readers and leases: what garbage collection must leave alone (`BlobStore+Leases.swift`).
+    let usage = BlobUsage()
 
     /// Opens (creating if needed) a store at `root`.
     public init(root: String, configuration: BlobStoreConfiguration = .init()) throws(FerryError) {
@@ -130,6 +132,8 @@ public final class BlobStore: Sendable {
         range: Range<Int64>? = nil,
         _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
+        beginReading(digest)
+        defer { endReading(digest) }
         guard let size = size(of: digest) else { throw FerryError(.blobUnknown, "blob \(digest) is not in the store") }
         let range = range ?? 0..<size
         guard range.lowerBound >= 0, range.upperBound <= size else {

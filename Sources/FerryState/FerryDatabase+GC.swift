@@ -1,0 +1,218 @@
+import FerryCore
+import Foundation
+import GRDB
+
+/// The content store as garbage collection needs it: what is on disk, what is in use, and a
+/// removal that checks use at the moment it deletes. `FerryStore.BlobStore` provides it (through
+/// a small adapter in FerryCoordinator); tests use an in-memory twin.
+public protocol CollectableStore: Sendable {
+    /// Committed blobs and partial downloads on disk, one entry per digest.
+    func storedBlobs() -> [GarbageCollection.Blob]
+    /// Digests being written, read or leased at this moment, each with how (e.g. "being read").
+    func digestsInUse() -> [Digest: String]
+    /// Deletes a blob (and any partial download of it) unless it is in use at this moment.
+    func remove(_ digest: Digest) -> GarbageCollection.Removal
+}
+
+extension GarbageCollection {
+    /// What the store did with one blob of a plan.
+    public enum Removal: Sendable, Hashable {
+        /// Deleted; `bytes` freed.
+        case removed(bytes: Int64)
+        /// Left in place: in use (the reason says how).
+        case inUse(String)
+        /// Nothing on disk.
+        case absent
+    }
+
+    /// What a collection did (or, for a dry run, would do).
+    public struct Outcome: Sendable, Hashable {
+        public var dryRun: Bool
+        /// Images dropped by retention.
+        public var images: [Image] = []
+        /// Blobs removed from disk, with the bytes each freed.
+        public var blobs: [Blob] = []
+        /// Manifests removed.
+        public var manifests: [Digest] = []
+        /// Unreferenced blobs kept because they were in use, with how.
+        public var inUse: [InUse] = []
+
+        public init(dryRun: Bool) { self.dryRun = dryRun }
+
+        /// Bytes freed (or that would be).
+        public var bytes: Int64 { blobs.reduce(0) { $0 + $1.bytes } }
+    }
+
+    /// A blob collection left alone because it was in use.
+    public struct InUse: Sendable, Hashable {
+        public var blob: Blob
+        public var reason: String
+
+        public init(blob: Blob, reason: String) {
+            self.blob = blob
+            self.reason = reason
+        }
+    }
+}
+
+extension FerryDatabase {
+    /// Collects garbage: reads images, manifests, blobs and running installs, plans with
+    /// ``GarbageCollection/plan(_:policy:)``, and applies the plan — all in one write
+    /// transaction, so no fetch, install or report can change what the plan relied on between
+    /// reading and deleting. Blobs are deleted through `store`, which refuses any in use at that
+    /// moment; a blob's row goes only when its file went.
+    ///
+    /// Images dropped by retention are deleted, or, when an install names them, kept as
+    /// ``ImageState/removed`` without links or served digest (so install history still reads).
+    /// A dry run plans in a read transaction and changes nothing.
+    public func collectGarbage(_ policy: GarbageCollection.Policy, store: some CollectableStore, dryRun: Bool = false) async throws
+        -> GarbageCollection.Outcome
+    {
+        if dryRun {
+            return try await writer.read { db in
+                let uses = store.digestsInUse()
+                let input = try Self.garbageCollectionInput(db, store: store, uses: uses)
+                let plan = GarbageCollection.plan(input, policy: policy)
+                var outcome = GarbageCollection.Outcome(dryRun: true)
+                outcome.images = plan.images
+                outcome.blobs = plan.blobs.filter { $0.bytes > 0 }
+                outcome.manifests = plan.manifests
+                outcome.inUse = plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest] ?? "in use") }
+                return outcome
+            }
+        }
+        return try await writer.write { db in
+            // Read what is in use before the rows: a use that starts later is caught by the removal itself.
+            let uses = store.digestsInUse()
+            let input = try Self.garbageCollectionInput(db, store: store, uses: uses)
+            let plan = GarbageCollection.plan(input, policy: policy)
+            return try Self.apply(plan, db, store: store, uses: uses)
+        }
+    }
+
+    /// Records an image a follower now holds (its install finished): the row, manifest, blobs and
+    /// links its garbage collection keeps. `fetched_at` is the time of the install.
+    public func recordHeldImage(_ reference: ImageReference, platform: Platform, manifest: ManifestRecord, blobs: [Descriptor]) async throws {
+        try await writer.write { db in
+            let now = Date()
+            var image =
+                try ImageRecord
+                .filter(ImageRecord.Columns.reference == reference.description && ImageRecord.Columns.platform == platform.description)
+                .fetchOne(db) ?? ImageRecord(reference: reference, platform: platform, now: now)
+            if try !ManifestRecord.exists(db, key: manifest.digest) { try manifest.insert(db) }
+            for blob in blobs {
+                if var row = try BlobRecord.fetchOne(db, key: blob.digest) {
+                    row.state = .present
+                    row.bytesDone = row.size
+                    row.updatedAt = now
+                    try row.update(db)
+                } else {
+                    try BlobRecord(digest: blob.digest, size: blob.size, mediaType: blob.mediaType, state: .present, bytesDone: blob.size, updatedAt: now)
+                        .insert(db)
+                }
+            }
+            image.topDigest = manifest.digest
+            image.manifestDigest = manifest.digest
+            image.state = .present
+            image.size = blobs.reduce(0) { $0 + $1.size }
+            image.errorCode = nil
+            image.errorMessage = nil
+            image.updatedAt = now
+            image.fetchedAt = now
+            try image.save(db)
+            let id = image.id!
+            try ImageBlobRecord.filter(Column("image_id") == id).deleteAll(db)
+            for (position, blob) in blobs.enumerated() {
+                try ImageBlobRecord(imageId: id, digest: blob.digest, position: position).insert(db, onConflict: .ignore)
+            }
+            try ImageManifestRecord.filter(Column("image_id") == id).deleteAll(db)
+            try ImageManifestRecord(imageId: id, digest: manifest.digest, position: 0).insert(db)
+        }
+    }
+
+    static func garbageCollectionInput(_ db: Database, store: some CollectableStore, uses: [Digest: String]) throws -> GarbageCollection.Input {
+        let pinned = Set(
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT t.image_id FROM install_targets t JOIN installs s ON s.id = t.install_id
+                    WHERE s.state = 'running'
+                    """))
+        var roots: [Int64: Set<Digest>] = [:]
+        for table in ["image_blobs", "image_manifests"] {
+            for row in try Row.fetchAll(db, sql: "SELECT image_id, digest FROM \(table)") {
+                if let digest = Digest.fromDatabaseValue(row["digest"]) { roots[row["image_id"], default: []].insert(digest) }
+            }
+        }
+        let images = try ImageRecord.fetchAll(db).map { record in
+            GarbageCollection.Image(
+                id: record.id!, reference: record.reference, registry: record.registry, repository: record.repository,
+                platform: record.platform, state: record.state, fetchedAt: record.fetchedAt, pinned: pinned.contains(record.id!),
+                roots: roots[record.id!, default: []].union([record.topDigest, record.manifestDigest, record.servedDigest].compactMap { $0 }))
+        }
+        var manifests: [Digest: [Digest]] = [:]
+        for record in try ManifestRecord.fetchAll(db) {
+            manifests[record.digest] = Self.references(of: record)
+        }
+        var blobs: [Digest: GarbageCollection.Blob] = [:]
+        for digest in try Digest.fetchAll(db, sql: "SELECT digest FROM blobs") {
+            blobs[digest] = GarbageCollection.Blob(digest: digest, bytes: 0, lastUsed: .distantPast)
+        }
+        for stored in store.storedBlobs() { blobs[stored.digest] = stored }
+        return GarbageCollection.Input(
+            images: images, manifests: manifests, blobs: blobs.values.sorted { $0.digest < $1.digest }, inUse: Set(uses.keys))
+    }
+
+    /// The manifests and blobs a manifest references; none when its bytes cannot be read (it is
+    /// then kept only as long as an image names it).
+    static func references(of manifest: ManifestRecord) -> [Digest] {
+        switch try? ParsedManifest.decode(manifest.bytes, contentType: manifest.mediaType) {
+        case .image(let image, _): image.blobs.map(\.digest)
+        case .index(let index, _): index.manifests.map(\.digest)
+        case nil: []
+        }
+    }
+
+    static func apply(_ plan: GarbageCollection.Plan, _ db: Database, store: some CollectableStore, uses: [Digest: String]) throws
+        -> GarbageCollection.Outcome
+    {
+        var outcome = GarbageCollection.Outcome(dryRun: false)
+        let now = Date()
+        for image in plan.images {
+            let named = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM install_targets WHERE image_id = ?)", arguments: [image.id]) ?? false
+            if named {
+                try db.execute(sql: "DELETE FROM image_blobs WHERE image_id = ?", arguments: [image.id])
+                try db.execute(sql: "DELETE FROM image_manifests WHERE image_id = ?", arguments: [image.id])
+                try db.execute(
+                    sql: """
+                        UPDATE images SET state = 'removed', served_digest = NULL, error_code = NULL, error_message = NULL, updated_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [now, image.id])
+            } else {
+                try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [image.id])
+            }
+            outcome.images.append(image)
+        }
+        for blob in plan.blobs {
+            switch store.remove(blob.digest) {
+            case .removed(let bytes):
+                try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [blob.digest])
+                var removed = blob
+                removed.bytes = bytes
+                outcome.blobs.append(removed)
+            case .absent:
+                try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [blob.digest])
+            case .inUse(let reason):
+                outcome.inUse.append(GarbageCollection.InUse(blob: blob, reason: reason))
+            }
+        }
+        for digest in plan.manifests {
+            try db.execute(sql: "DELETE FROM manifests WHERE digest = ?", arguments: [digest])
+        }
+        outcome.manifests = plan.manifests
+        outcome.inUse += plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest] ?? "in use") }
+        outcome.inUse.sort { $0.blob.digest < $1.blob.digest }
+        return outcome
+    }
+}
