@@ -47,7 +47,7 @@ up() {
   "$cluster/cluster.sh" down "$work/c" >/dev/null 2>&1 || true
   [[ -n $shaped ]] && { tc qdisc del dev lo root 2>/dev/null || true; shaped=; }
   eval "$("$cluster/cluster.sh" up "$work/c" --nodes "$nodes")"
-  export FERRY_LEADER FERRY_TOKEN
+  export FERRY_LEADER FERRY_TOKEN FERRY_CA
   "$cluster/push-image.sh" "$work/image.tar" "$UPSTREAM/bench/app:1" >/dev/null
   shape "${UPSTREAM##*:}"
 }

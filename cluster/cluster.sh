@@ -22,7 +22,7 @@ up    start, under DIR (keep it short: dockerd socket paths are limited to 107 b
         DIR/nodeN      'ferry follower' nodeN joined to the leader, using DIR/dN's engine
       then print the environment (see env). Needs root (dockerd). Default 2 nodes.
 down  stop everything under DIR (followers, leader, engines, registry) and remove DIR.
-env   print shell assignments: UPSTREAM, FERRY_LEADER, FERRY_TOKEN, NODES, and a
+env   print shell assignments: UPSTREAM, FERRY_LEADER, FERRY_TOKEN, FERRY_CA, NODES, and a
       DOCKER_HOST_<node> per node.
 
 Set FERRY=path to use another ferry binary (default: .build/debug/ferry).
@@ -99,7 +99,7 @@ cmd_up() {
   token=$(<"$dir/leader/join-token")
   for i in $(seq "$nodes"); do
     start_daemon "$dir/node$i.pid" "$dir/node$i.log" "$ferry" follower --data-dir "$dir/node$i" \
-      --listen "127.0.0.1:$(free_port)" --leader "http://127.0.0.1:$leader_port" --join-token "$token" \
+      --listen "127.0.0.1:$(free_port)" --leader "$(<"$dir/leader/address")" --join-token "$token" \
       --name "node$i" --docker-host "unix://$dir/d$i/docker.sock" --log-level notice "${follower_args[@]}"
   done
   for i in $(seq "$nodes"); do wait_file "$dir/node$i/address" "follower node$i"; done
@@ -113,6 +113,7 @@ cmd_env() {
   echo "UPSTREAM=$(sed -n 's/^  addr: "\(.*\)"$/\1/p' "$dir/registry/config.yml" | head -1)"
   echo "FERRY_LEADER=$(<"$dir/leader/address")"
   echo "FERRY_TOKEN=$(<"$dir/leader/admin-token")"
+  echo "FERRY_CA=$dir/leader/ca.pem"
   echo "NODES=\"$(for i in $(seq "$(<"$dir/nodes")"); do printf 'node%s ' "$i"; done | sed 's/ $//')\""
   for i in $(seq "$(<"$dir/nodes")"); do echo "DOCKER_HOST_node$i=unix://$dir/d$i/docker.sock"; done
 }

@@ -22,7 +22,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Starting a local cluster: upstream registry, leader, 2 followers with their own dockerd"
 eval "$("$here/cluster.sh" up "$work/c" --nodes 2 --upstream-rate 32MiB/s)"
-export FERRY_LEADER FERRY_TOKEN
+export FERRY_LEADER FERRY_TOKEN FERRY_CA
 echo "upstream: http://$UPSTREAM   leader: $FERRY_LEADER   nodes: $NODES"
 echo "(the upstream link is capped at 32 MiB/s so that progress is visible)"
 

@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryMesh
 import Foundation
 
 #if canImport(Glibc)
@@ -29,16 +30,16 @@ public struct DataDirectory: Sendable {
     /// Where a running leader writes the URL it listens on, for CLI commands run with `--data-dir`.
     public var addressPath: String { "\(path)/address" }
 
-    /// Takes an exclusive `flock` on `DIR/lock` for the life of the process.
+    /// Takes an exclusive `flock` on `DIR/lock` until the returned lock is released (or freed).
     /// Fails at once, with a clear message, when another daemon holds it.
-    public func lock() throws(FerryError) -> Int32 {
+    public func lock() throws(FerryError) -> DirectoryLock {
         let fd = open("\(path)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot open '\(path)/lock': \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw FerryError(.busy, "another Ferry process is using the data directory '\(path)'; stop it or choose another --data-dir")
         }
-        return fd
+        return DirectoryLock(descriptor: fd)
     }
 
     /// Reads a secret file, or creates it (mode 0600) with a fresh random token.
@@ -58,6 +59,17 @@ public struct DataDirectory: Sendable {
             unlink(file)
             throw FerryError(.configuration, "cannot write the token file '\(file)'")
         }
+        return (token, true)
+    }
+
+    /// The join token (`fjt1.<secret>.<ca fingerprint>`), created on first use; rewritten with the
+    /// current fingerprint (same secret) if the CA changed.
+    public func joinToken(fingerprint: String) throws(FerryError) -> (token: String, created: Bool) {
+        let made = try secret(at: joinTokenPath, make: { JoinToken(secret: Self.randomToken(), caFingerprint: fingerprint).description })
+        if let parsed = try? JoinToken(parsing: made.token), parsed.caFingerprint == fingerprint { return made }
+        let secret = (try? JoinToken(parsing: made.token))?.secret ?? made.token.filter(\.isHexDigit)
+        let token = JoinToken(secret: secret.count >= 32 ? secret : Self.randomToken(), caFingerprint: fingerprint).description
+        try writeAtomically(token + "\n", to: joinTokenPath, mode: 0o600)
         return (token, true)
     }
 

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryRegistry
+import FerryServer
 import FerryStore
 
 /// Everything a follower needs to start. Defaults suit a production node.
@@ -33,6 +34,12 @@ public struct FollowerConfiguration: Sendable {
     public var retry: RetryPolicy
     /// Store settings: reserved disk space, buffer sizes.
     public var store: BlobStoreConfiguration
+    /// Automatic garbage collection: watermarks, retention, check interval.
+    public var garbageCollection = GarbageCollectionConfiguration()
+    /// Allow a plain-HTTP (`http://`) leader, for local development only. Default: TLS only.
+    public var insecureMesh: Bool
+    /// What the HTTP listener accepts from clients: idle timeout, request head size (see ``HTTPLimits``).
+    public var http = HTTPLimits()
 
     public init(
         dataDirectory: String,
@@ -48,8 +55,10 @@ public struct FollowerConfiguration: Sendable {
         maxDownloadRate: Int64? = nil,
         maxUploadRate: Int64? = nil,
         retry: RetryPolicy = RetryPolicy(),
-        store: BlobStoreConfiguration = .init()
+        store: BlobStoreConfiguration = .init(),
+        insecureMesh: Bool = false
     ) {
+        self.insecureMesh = insecureMesh
         self.dataDirectory = dataDirectory
         self.leaderURL = leaderURL
         self.joinToken = joinToken

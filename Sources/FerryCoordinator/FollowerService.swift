@@ -8,6 +8,8 @@ import FerryState
 import FerryStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -27,7 +29,7 @@ public final class FollowerService: Service, Sendable {
     let store: BlobStore
     let docker: DockerClient
     let logger: Logger
-    private let lockDescriptor: Int32
+    private let directoryLock: DirectoryLock
     private let identity: Mutex<NodeIdentity?>
     private let running = Mutex<Set<Int64>>([])
     /// Targets this process finished: a work answer computed before the leader heard of it
@@ -44,22 +46,23 @@ public final class FollowerService: Service, Sendable {
                 "invalid node name '\(configuration.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-' (give one with --name)")
         }
         guard let url = URL(string: configuration.leaderURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)': expected http://HOST:PORT")
+            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)': expected https://HOST:PORT")
+        }
+        guard url.scheme == "https" || configuration.insecureMesh else {
+            throw FerryError(
+                .configuration,
+                "the leader URL '\(configuration.leaderURL)' is plain HTTP: use https://, or pass --insecure-mesh (local development only)")
         }
         self.configuration = configuration
         self.logger = logger
         self.docker = try DockerClient(host: configuration.dockerHost)
         let directory = try DataDirectory(configuration.dataDirectory)
         self.directory = directory
-        self.lockDescriptor = try directory.lock()
+        self.directoryLock = try directory.lock()
         self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         let saved = NodeIdentity.load(from: directory)
         self.identity = Mutex(saved?.leader == configuration.leaderURL ? saved : nil)
-    }
-
-    deinit {
-        close(lockDescriptor)
     }
 
     /// The URL the follower listens on, once it is up.
@@ -68,16 +71,43 @@ public final class FollowerService: Service, Sendable {
     /// The node's name as the leader knows it, once joined.
     public var nodeName: String? { identity.withLock { $0?.name } }
 
+    /// Whether the mesh runs over TLS (an `https://` leader).
+    var secure: Bool { configuration.leaderURL.hasPrefix("https://") }
+
+    /// The cluster CA this node trusts, once joined over TLS.
+    var caFile: String? { secure ? directory.caCertificatePath : nil }
+
     /// Joins the leader with the join token unless this node already holds a credential.
+    ///
+    /// Over TLS, the follower first fetches the cluster CA from the leader's handshake and checks
+    /// it against the fingerprint in the join token — before the token's secret is sent — then
+    /// joins trusting that CA alone, and receives a certificate for a key it made itself.
     @discardableResult
     public func join() async throws -> String {
         if let current = identity.withLock({ $0 }) { return current.credential }
-        guard let token = configuration.joinToken, !token.isEmpty else {
+        guard let text = configuration.joinToken, !text.isEmpty else {
             throw FerryError(.configuration, "this node has not joined the leader yet: pass --join-token (the leader's DATA_DIR/join-token)")
         }
+        let token = try JoinToken(parsing: text)
+        var publicKey: String?
+        var nodeKey: P256.Signing.PrivateKey?
+        if secure, let url = URL(string: configuration.leaderURL), let host = url.host {
+            let ca = try await MeshTLS.fetchClusterCA(host: host, port: url.port ?? 443, fingerprint: token.caFingerprint)
+            try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o644)
+            let key = P256.Signing.PrivateKey()
+            nodeKey = key
+            publicKey = key.publicKey.pemRepresentation
+        }
         let response = try await MeshClient.join(
-            baseURL: configuration.leaderURL, joinToken: token,
-            JoinRequest(name: configuration.name, address: advertisedURL, platform: configuration.platform.description))
+            baseURL: configuration.leaderURL, joinToken: token.description, caFile: caFile,
+            JoinRequest(name: configuration.name, address: advertisedURL, platform: configuration.platform.description, publicKey: publicKey))
+        if let nodeKey {
+            guard let certificate = response.certificate else {
+                throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")
+            }
+            try directory.writeAtomically(nodeKey.pemRepresentation + "\n", to: directory.tlsKeyPath, mode: 0o600)
+            try directory.writeAtomically(certificate + "\n", to: directory.tlsCertificatePath, mode: 0o644)
+        }
         let joined = NodeIdentity(
             nodeID: response.nodeID, name: response.name, credential: response.credential, leader: configuration.leaderURL,
             peerKey: response.peerKey)
@@ -90,14 +120,16 @@ public final class FollowerService: Service, Sendable {
     var advertisedURL: String? {
         if let advertise = configuration.advertiseURL { return advertise }
         guard configuration.port != 0, configuration.host != "0.0.0.0", configuration.host != "::" else { return address }
-        return "http://\(configuration.host):\(configuration.port)"
+        return "\(secure ? "https" : "http")://\(configuration.host):\(configuration.port)"
     }
 
     var mesh: MeshClient {
-        MeshClient(baseURL: configuration.leaderURL, credential: identity.withLock { $0?.credential ?? "" })
+        MeshClient(baseURL: configuration.leaderURL, credential: identity.withLock { $0?.credential ?? "" }, caFile: caFile)
     }
 
     public func run() async throws {
+        // The directory is free again once this run is over, even while the service object lives on.
+        defer { directoryLock.release() }
         try await join()
         let me = identity.withLock { $0! }
         let credential = me.credential
@@ -108,14 +140,29 @@ public final class FollowerService: Service, Sendable {
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: nil,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
-            admin: nil)
+            admin: nil,
+            local: LocalAdminRoutes(backend: self))
+        let server: HTTPServerBuilder
+        if secure {
+            guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
+                let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8),
+                let ca = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8)
+            else {
+                throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
+            }
+            server = try .tls(.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [certificate, ca], keyPEM: key))
+        } else {
+            server = .http1()
+        }
+        let scheme = secure ? "https" : "http"
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry-follower"),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
-                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
                 boundAddress.withLock { $0 = url }
                 try? directory.writeAtomically(url + "\n", to: directory.addressPath)
                 logger.notice("follower listening", metadata: ["url": "\(url)", "leader": "\(configuration.leaderURL)"])
@@ -123,12 +170,14 @@ public final class FollowerService: Service, Sendable {
             logger: logger
         )
         let transfers = try TransferClient(
-            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, logger: logger)
+            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
+            logger: logger)
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await app.run() }
                 group.addTask { await self.runHeartbeat() }
                 group.addTask { await self.runWork(transfers: transfers) }
+                group.addTask { await self.runGarbageCollection() }
             }
         } catch {
             try? await transfers.client.shutdown()
@@ -232,18 +281,21 @@ struct TransferClient: Sendable {
     let leaderHost: String
     let fetcher: MeshFetcher
 
-    init(configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, logger: Logger) throws {
+    init(
+        configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, caFile: String?,
+        logger: Logger
+    ) throws {
         guard let url = URL(string: configuration.leaderURL), let host = url.host else {
             throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)'")
         }
         leaderHost = url.port.map { "\(host):\($0)" } ?? host
         var registry = RegistryClientConfiguration(retry: configuration.retry)
-        if url.scheme == "http" { registry.insecureRegistries = [leaderHost] }
+        if url.scheme == "http" { registry.insecureRegistries = [leaderHost] } else { registry.clusterCA = caFile }
         client = try RegistryClient(
             configuration: registry,
             credentials: RegistryCredentials([leaderHost: RegistryCredential(username: nodeName, password: credential)]))
-        fetcher = MeshFetcher(
-            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, store: store,
+        fetcher = try MeshFetcher(
+            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, caFile: caFile, store: store,
             rateLimiter: configuration.maxDownloadRate.map { RateLimiter(bytesPerSecond: $0) }, logger: logger)
     }
 

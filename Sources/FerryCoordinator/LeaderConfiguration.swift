@@ -1,5 +1,6 @@
 import FerryCore
 import FerryRegistry
+import FerryServer
 import FerryStore
 
 /// Everything a leader needs to start. Defaults suit a production leader.
@@ -26,6 +27,15 @@ public struct LeaderConfiguration: Sendable {
     public var sources: SourceSelector
     /// Cap on bytes per second the leader serves to followers. Default: unlimited.
     public var maxUploadRate: Int64?
+    /// Automatic garbage collection: watermarks, retention, check interval.
+    public var garbageCollection = GarbageCollectionConfiguration()
+    /// What the HTTP listener accepts from clients: idle timeout, request head size (see ``HTTPLimits``).
+    public var http = HTTPLimits()
+    /// Serve plain HTTP instead of TLS, for local development only. Default: TLS.
+    public var insecureMesh: Bool
+    /// Extra names (DNS or IP) for the leader's TLS certificate, besides the host name and the
+    /// listen address. Default: none.
+    public var tlsNames: [String]
 
     public init(
         dataDirectory: String,
@@ -38,8 +48,12 @@ public struct LeaderConfiguration: Sendable {
         registry: RegistryClientConfiguration = .init(),
         store: BlobStoreConfiguration = .init(),
         sources: SourceSelector = .init(),
-        maxUploadRate: Int64? = nil
+        maxUploadRate: Int64? = nil,
+        insecureMesh: Bool = false,
+        tlsNames: [String] = []
     ) {
+        self.insecureMesh = insecureMesh
+        self.tlsNames = tlsNames
         self.sources = sources
         self.maxUploadRate = maxUploadRate
         self.dataDirectory = dataDirectory

@@ -21,10 +21,15 @@ extension LeaderService: MeshBackend {
         logger.notice("node joined", metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)"])
         signal.notify()
         await tracker.forget(node.name)
+        var certificate: String?
+        if let publicKey = request.publicKey, !configuration.insecureMesh {
+            let host = request.address.flatMap { URL(string: $0)?.host }
+            certificate = try ca.issue(publicKeyPEM: publicKey, commonName: "ferry node \(node.name)", names: [node.name] + (host.map { [$0] } ?? []))
+        }
         return JoinResponse(
             nodeID: node.id!, name: node.name, credential: credential,
             heartbeatSeconds: Int(MeshAPI.heartbeatInterval.components.seconds),
-            peerKey: peerKey.publicKey.rawRepresentation.base64EncodedString())
+            peerKey: peerKey.publicKey.rawRepresentation.base64EncodedString(), certificate: certificate)
     }
 
     public func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {

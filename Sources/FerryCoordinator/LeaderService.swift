@@ -8,6 +8,8 @@ import FerryState
 import FerryStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -33,6 +35,7 @@ public final class LeaderService: Service, Sendable {
     let credentials: LeaderCredentials
     let peerKey: Curve25519.Signing.PrivateKey
     let tracker: Tracker
+    let ca: ClusterCA
     var installs: InstallCoordinator {
         InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { [self] id in enqueueFetch(id) })
     }
@@ -42,7 +45,7 @@ public final class LeaderService: Service, Sendable {
     func enqueueFetch(_ id: Int64) { enqueue.yield(id) }
     private let running = Mutex<Set<Int64>>([])
     private let boundAddress = Mutex<String?>(nil)
-    private let lockDescriptor: Int32
+    private let directoryLock: DirectoryLock
 
     public init(configuration: LeaderConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -51,9 +54,11 @@ public final class LeaderService: Service, Sendable {
         let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
         let directory = try DataDirectory(configuration.dataDirectory)
         self.directory = directory
-        self.lockDescriptor = try directory.lock()
+        self.directoryLock = try directory.lock()
         let admin = try directory.secret(at: directory.adminTokenPath)
-        let join = try directory.secret(at: directory.joinTokenPath)
+        let ca = try ClusterCA.loadOrCreate(in: directory)
+        self.ca = ca
+        let join = try directory.joinToken(fingerprint: ca.fingerprint)
         self.adminToken = admin.token
         self.joinToken = join.token
         if admin.created || join.created {
@@ -74,14 +79,12 @@ public final class LeaderService: Service, Sendable {
         (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
     }
 
-    deinit {
-        close(lockDescriptor)
-    }
-
     /// The URL the server listens on, once it is up.
     public var address: String? { boundAddress.withLock { $0 } }
 
     public func run() async throws {
+        // The directory is free again once this run is over, even while the service object lives on.
+        defer { directoryLock.release() }
         let router = buildFerryRouter(
             verifier: credentials,
             registry: RegistryReadAPI(
@@ -89,13 +92,25 @@ public final class LeaderService: Service, Sendable {
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: AdminRoutes(backend: self),
             mesh: MeshRoutes(backend: self))
+        let server: HTTPServerBuilder
+        if configuration.insecureMesh {
+            server = .http1()
+        } else {
+            let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
+            let identity = try directory.tlsIdentity { publicKey in
+                try ca.issue(publicKeyPEM: publicKey, commonName: "ferry leader", names: names.filter { $0 != "0.0.0.0" && $0 != "::" })
+            }
+            server = try .tls(.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [identity.certificate, ca.certificatePEM], keyPEM: identity.key))
+        }
+        let scheme = configuration.insecureMesh ? "http" : "https"
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry"),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
-                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
                 boundAddress.withLock { $0 = url }
                 try? directory.writeAtomically(url + "\n", to: directory.addressPath)
                 logger.notice("leader listening", metadata: ["url": "\(url)", "data_dir": "\(directory.path)"])
@@ -110,6 +125,7 @@ public final class LeaderService: Service, Sendable {
                     group.addTask { try await self.runWorker() }
                     group.addTask { await self.runProgressFlusher() }
                     group.addTask { await self.runInstallHousekeeping() }
+                    group.addTask { await self.runGarbageCollection() }
                 }
             } onGracefulShutdown: {
                 // Long polls answer now, so that the server can drain its connections.

@@ -17,22 +17,17 @@ actor MeshFetcher {
     private let mesh: MeshClient
     private let leaderURL: String
     private let credential: String
+    private let http: HTTPClient
     private let store: BlobStore
     private let rateLimiter: RateLimiter?
     let progress = ProgressBoard()
     private let logger: Logger
     private var inflight: [Digest: Task<Void, any Error>] = [:]
 
-    /// One connection pool for every mesh download of the process.
-    private static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(90)), decompression: .disabled)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
-
-    init(mesh: MeshClient, leaderURL: String, credential: String, store: BlobStore, rateLimiter: RateLimiter?, logger: Logger) {
+    init(
+        mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, store: BlobStore, rateLimiter: RateLimiter?, logger: Logger
+    ) throws {
+        self.http = try MeshHTTP.client(caFile: caFile)
         self.mesh = mesh
         self.leaderURL = leaderURL
         self.credential = credential
@@ -86,6 +81,7 @@ actor MeshFetcher {
                     return
                 }
                 if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
+                await store.makeRoom(for: blob.size - have)
                 try store.ensureSpace(for: blob.size - have, what: "blob \(blob.digest)")
                 let sources = try await mesh.sources(
                     SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
@@ -138,7 +134,7 @@ actor MeshFetcher {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(source.token ?? credential)")
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
-        let response = try await Self.http.execute(request, deadline: .now() + .hours(24))
+        let response = try await http.execute(request, deadline: .now() + .hours(24))
         var have = offset
         switch response.status {
         case .ok:

@@ -12,14 +12,8 @@ struct LeaderAPIClient: Sendable {
     /// How the credential is named in errors ("admin token", "node credential").
     let credentialName: String
     let credentialAdvice: String
-
-    /// One connection pool for the process; a refused connection fails at once instead of
-    /// being retried until the timeout.
-    static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(90)))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    /// The cluster CA to trust for `https://` leaders.
+    let caFile: String?
 
     /// Sends a request and decodes the answer; a 204 decodes as ``Empty``.
     func call<Response: Decodable>(
@@ -32,10 +26,15 @@ struct LeaderAPIClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try FerryJSON.encoder().encode(body)))
         }
+        if baseURL.hasPrefix("https://") && caFile == nil {
+            throw FerryError(
+                .configuration, "the leader at \(baseURL) uses TLS: give its cluster CA with --ca (the leader's DATA_DIR/ca.pem) or FERRY_CA")
+        }
+        let http = try MeshHTTP.client(caFile: baseURL.hasPrefix("https://") ? caFile : nil)
         let response: HTTPClientResponse
         let data: Data
         do {
-            response = try await Self.http.execute(request, timeout: .init(timeout))
+            response = try await http.execute(request, timeout: .init(timeout))
             data = Data((try await response.body.collect(upTo: 64 * 1024 * 1024)).readableBytesView)
         } catch {
             throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error))); is `ferry leader` running there?")
@@ -60,12 +59,23 @@ struct LeaderAPIClient: Sendable {
     static func describe(_ error: any Error) -> String {
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if let tls = tlsProblem(error) { return tls }
         if let error = error as? HTTPClientError {
             if error == .connectTimeout { return "connection timed out" }
             if error == .deadlineExceeded { return "no answer in time" }
             if error == .remoteConnectionClosed { return "the connection was closed" }
         }
         return String(text.prefix(120))
+    }
+}
+
+extension LeaderAPIClient {
+    /// A readable account of a TLS failure, or nil.
+    static func tlsProblem(_ error: any Error) -> String? {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "its TLS certificate is not from the cluster CA given" }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") { return "it does not speak TLS (is it running with --insecure-mesh?)" }
+        return nil
     }
 }
 

@@ -34,11 +34,14 @@ public struct JoinRequest: Codable, Sendable, Hashable {
     public var address: String?
     /// Its platform (`linux/amd64`), so installs fetch the right image for it.
     public var platform: String
+    /// The node's public key (PEM) for the TLS certificate the leader issues it; nil on a plain-HTTP mesh.
+    public var publicKey: String?
 
-    public init(name: String, address: String?, platform: String) {
+    public init(name: String, address: String?, platform: String, publicKey: String? = nil) {
         self.name = name
         self.address = address
         self.platform = platform
+        self.publicKey = publicKey
     }
 
     /// Whether `name` is a valid node name.
@@ -58,8 +61,11 @@ public struct JoinResponse: Codable, Sendable, Hashable {
     public var heartbeatSeconds: Int
     /// The leader's Ed25519 public key (base64, raw 32 bytes): it signs peer tokens.
     public var peerKey: String
+    /// The node's TLS certificate (PEM), issued by the cluster CA for the public key it sent.
+    public var certificate: String?
 
-    public init(nodeID: Int64, name: String, credential: String, heartbeatSeconds: Int, peerKey: String) {
+    public init(nodeID: Int64, name: String, credential: String, heartbeatSeconds: Int, peerKey: String, certificate: String? = nil) {
+        self.certificate = certificate
         self.nodeID = nodeID
         self.name = name
         self.credential = credential

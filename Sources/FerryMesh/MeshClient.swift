@@ -7,18 +7,18 @@ public struct MeshClient: Sendable {
     public var baseURL: String { api.baseURL }
     private let api: LeaderAPIClient
 
-    /// A client authenticated with the node credential.
-    public init(baseURL: String, credential: String) {
+    /// A client authenticated with the node credential, trusting the cluster CA in `caFile` (nil on a plain-HTTP mesh).
+    public init(baseURL: String, credential: String, caFile: String?) {
         api = LeaderAPIClient(
             baseURL: baseURL, token: credential, credentialName: "node credential",
-            credentialAdvice: "delete DATA_DIR/node.json on the follower and join again with the join token")
+            credentialAdvice: "delete DATA_DIR/node.json on the follower and join again with the join token", caFile: caFile)
     }
 
-    /// Joins with the join token; the answer carries the node's own credential.
-    public static func join(baseURL: String, joinToken: String, _ request: JoinRequest) async throws -> JoinResponse {
+    /// Joins with the join token's secret; the answer carries the node's own credential.
+    public static func join(baseURL: String, joinToken: String, caFile: String?, _ request: JoinRequest) async throws -> JoinResponse {
         let api = LeaderAPIClient(
             baseURL: baseURL, token: joinToken, credentialName: "join token",
-            credentialAdvice: "use the token in the leader's DATA_DIR/join-token")
+            credentialAdvice: "use the token in the leader's DATA_DIR/join-token", caFile: caFile)
         return try await api.call(.POST, MeshAPI.join, body: request)
     }
 

@@ -29,6 +29,13 @@ public final class RegistryClient: Sendable {
         self.configuration = configuration
         self.credentials = credentials
         var tls = TLSConfiguration.makeClientConfiguration()
+        if let clusterCA = configuration.clusterCA {
+            guard let roots = try? NIOSSLCertificate.fromPEMFile(clusterCA) else {
+                throw FerryError(.configuration, "cannot read the cluster CA '\(clusterCA)'")
+            }
+            tls.trustRoots = .certificates(roots)
+            tls.certificateVerification = .noHostnameVerification
+        }
         if let caFile = configuration.caFile {
             guard FileManager.default.isReadableFile(atPath: caFile) else {
                 throw FerryError(.configuration, "cannot read CA file '\(caFile)'")

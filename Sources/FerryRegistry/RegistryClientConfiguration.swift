@@ -21,6 +21,9 @@ public struct RegistryClientConfiguration: Sendable {
     /// Host names to connect to at another address, like curl's `--resolve`: requests and TLS
     /// verification still use the name. Default: none.
     public var hostOverrides: [String: String]
+    /// A Ferry cluster CA: when set, every host is reached over TLS (loopback too), trusting that
+    /// CA alone without checking host names (a follower reaching the leader's `/v2/`). Default: none.
+    public var clusterCA: String?
 
     public init(
         insecureRegistries: Set<String> = [],
@@ -42,15 +45,15 @@ public struct RegistryClientConfiguration: Sendable {
         self.hostOverrides = hostOverrides
     }
 
-    /// The base URL for a registry host: plain HTTP for loopback and insecure hosts, HTTPS otherwise.
-    /// Docker Hub's `docker.io` is served at `registry-1.docker.io`.
+    /// The base URL for a registry host: plain HTTP for loopback and insecure hosts, HTTPS otherwise
+    /// (always, with a ``clusterCA``). Docker Hub's `docker.io` is served at `registry-1.docker.io`.
     public func baseURL(for host: String) -> String {
         if host == ImageReference.dockerHub { return "https://registry-1.docker.io" }
         return (allowsPlainHTTP(host) ? "http://" : "https://") + host
     }
 
     public func allowsPlainHTTP(_ host: String) -> Bool {
-        insecureRegistries.contains(host) || Self.isLoopback(host)
+        insecureRegistries.contains(host) || (clusterCA == nil && Self.isLoopback(host))
     }
 
     static func isLoopback(_ host: String) -> Bool {

@@ -21,7 +21,8 @@ extension FerryError: HTTPResponseError {
         case .busy: .serviceUnavailable
         case .conflict: .conflict
         case .nodeUnknown: .badRequest
-        case .manifestTooLarge: .contentTooLarge
+        case .manifestTooLarge, .requestTooLarge: .contentTooLarge
+        case .headersTooLarge: .requestHeaderFieldsTooLarge
         default: .internalServerError
         }
     }
@@ -40,6 +41,13 @@ extension FerryError: HTTPResponseError {
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
+}
+
+extension FerryError.Code {
+    /// A request body over ``FerryRequestContext/maxUploadSize``: 413.
+    public static let requestTooLarge = FerryError.Code("REQUEST_TOO_LARGE")
+    /// A request head over ``HTTPLimits``: 431.
+    public static let headersTooLarge = FerryError.Code("HEADERS_TOO_LARGE")
 }
 
 extension HTTPField.Name {

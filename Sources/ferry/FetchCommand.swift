@@ -29,8 +29,7 @@ struct FetchCommand: AsyncParsableCommand {
             // Check references locally first, for a clear error without a round trip.
             for image in images { _ = try ImageReference(parsing: image) }
             if let platform { _ = try Platform(parsing: platform) }
-            let (url, token) = try connection.resolve()
-            let client = AdminClient(baseURL: url, token: token)
+            let client = try connection.client()
             let accepted = try await client.fetch(FetchRequest(images: images, platform: platform))
             if noWait {
                 try emit(accepted.images)

@@ -23,7 +23,7 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen: String = "0.0.0.0:5051"
 
-    @Option(help: "The leader's URL, e.g. http://10.0.0.1:5050.")
+    @Option(help: "The leader's URL, e.g. https://10.0.0.1:5050.")
     var leader: String
 
     @Option(name: .customLong("join-token"), help: "The leader's join token (needed until this node has joined).")
@@ -41,11 +41,17 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-download-rate"), help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
     var maxDownloadRate: String?
 
+    @Flag(name: .customLong("insecure-mesh"), help: "Allow a plain-HTTP leader (local development only).")
+    var insecureMesh = false
+
     @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to peers, e.g. 50MiB/s.")
     var maxUploadRate: String?
 
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
+
+    @OptionGroup(title: "Garbage collection")
+    var gc: GarbageCollectionOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
@@ -64,11 +70,12 @@ struct FollowerCommand: AsyncParsableCommand {
                 advertiseURL: advertise,
                 maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
                 maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
-                store: .init(reservedSpace: try ByteSize.parse(reservedSpace))
+                store: .init(reservedSpace: try ByteSize.parse(reservedSpace)),
+                insecureMesh: insecureMesh
             )
             bootstrapLogging(level: logLevel)
             let logger = Logger(label: "ferry.follower")
-            let follower = try FollowerService(configuration: configuration, logger: logger)
+            let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
             // Join first, so that a refused join token ends the command with one clear line.
             try await follower.join()
             let group = ServiceGroup(

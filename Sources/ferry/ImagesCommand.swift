@@ -16,8 +16,7 @@ struct ImagesCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (url, token) = try connection.resolve()
-            let list = try await AdminClient(baseURL: url, token: token).images()
+            let list = try await connection.client().images()
             if json {
                 let encoder = FerryJSON.encoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

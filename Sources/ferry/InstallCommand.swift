@@ -44,8 +44,7 @@ struct InstallCommand: AsyncParsableCommand {
             guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
             let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
             let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-            let (url, token) = try connection.resolve()
-            let client = AdminClient(baseURL: url, token: token)
+            let client = try connection.client()
             let accepted = try await client.install(
                 InstallRequest(
                     images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,

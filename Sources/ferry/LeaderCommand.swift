@@ -12,9 +12,10 @@ struct LeaderCommand: AsyncParsableCommand {
         commandName: "leader",
         abstract: "Run the leader: fetch images from upstream once, serve them to the cluster.",
         discussion: """
-            On first start the leader writes an admin token and a join token into the data \
-            directory (files admin-token and join-token, mode 0600). CLI commands on the same \
-            machine find it with --data-dir; elsewhere use --leader and --token.
+            On first start the leader creates a cluster CA (ca.pem) and writes an admin token and a \
+            join token into the data directory (files admin-token and join-token, mode 0600). The mesh \
+            runs over TLS with certificates from that CA. CLI commands on the same machine find the \
+            leader with --data-dir; elsewhere use --leader, --token and --ca (a copy of ca.pem).
             """
     )
 
@@ -51,6 +52,12 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
+    @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
+    var insecureMesh = false
+
+    @Option(name: .customLong("tls-name"), help: "An extra DNS name or IP address for the leader's TLS certificate (repeatable).")
+    var tlsNames: [String] = []
+
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
     var noPeers = false
 
@@ -62,6 +69,9 @@ struct LeaderCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to followers, e.g. 100MiB/s.")
     var maxUploadRate: String?
+
+    @OptionGroup(title: "Garbage collection")
+    var gc: GarbageCollectionOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
@@ -91,11 +101,13 @@ struct LeaderCommand: AsyncParsableCommand {
                 registry: registry,
                 store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace)),
                 sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers),
-                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
+                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+                insecureMesh: insecureMesh,
+                tlsNames: tlsNames
             )
             bootstrapLogging(level: logLevel)
             let logger = Logger(label: "ferry.leader")
-            let leader = try LeaderService(configuration: configuration, logger: logger)
+            let leader = try LeaderService(configuration: try gc.applied(to: configuration), logger: logger)
             let group = ServiceGroup(
                 configuration: .init(services: [leader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryMesh
 import Foundation
 
 /// How a CLI command finds the leader and its admin token: flags, then `FERRY_LEADER` /
@@ -11,8 +12,20 @@ struct LeaderConnection: ParsableArguments {
     @Option(name: .long, help: "The admin token (or FERRY_TOKEN).")
     var token: String?
 
-    @Option(name: .customLong("data-dir"), help: "Read the URL and admin token of a leader running with this data directory.")
+    @Option(name: .customLong("data-dir"), help: "Read the URL, admin token and CA of a leader running with this data directory.")
     var dataDirectory: String?
+
+    @Option(name: .customLong("ca"), help: "The leader's cluster CA certificate, a copy of its DATA_DIR/ca.pem (or FERRY_CA).")
+    var caFile: String?
+
+    /// The admin client for the leader these options name.
+    func client() throws(FerryError) -> AdminClient {
+        let (url, token) = try resolve()
+        let environment = ProcessInfo.processInfo.environment
+        var ca = caFile ?? environment["FERRY_CA"].flatMap { $0.isEmpty ? nil : $0 }
+        if ca == nil, let dataDirectory, FileManager.default.fileExists(atPath: "\(dataDirectory)/ca.pem") { ca = "\(dataDirectory)/ca.pem" }
+        return AdminClient(baseURL: url, token: token, caFile: ca)
+    }
 
     func resolve() throws(FerryError) -> (url: String, token: String) {
         let environment = ProcessInfo.processInfo.environment
@@ -39,7 +52,7 @@ struct LeaderConnection: ParsableArguments {
             throw FerryError(.configuration, "no admin token given: pass --token (or set FERRY_TOKEN), or --data-dir of a local leader")
         }
         guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
-            throw FerryError(.configuration, "invalid leader URL '\(url)': expected http://HOST:PORT")
+            throw FerryError(.configuration, "invalid leader URL '\(url)': expected https://HOST:PORT")
         }
         return (url.hasSuffix("/") ? String(url.dropLast()) : url, token)
     }

@@ -22,8 +22,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (url, token) = try connection.resolve()
-            let client = AdminClient(baseURL: url, token: token)
+            let client = try connection.client()
             guard let install else {
                 let list = try await client.installs()
                 if json { return try InstallOutput.printJSON(list) }
@@ -71,8 +70,7 @@ struct NodesCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (url, token) = try connection.resolve()
-            let list = try await AdminClient(baseURL: url, token: token).nodes()
+            let list = try await connection.client().nodes()
             if json { return try InstallOutput.printJSON(list) }
             var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "IMAGES"]]
             for node in list.nodes {

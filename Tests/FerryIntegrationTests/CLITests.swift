@@ -51,7 +51,9 @@ struct CLITests {
             let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
             defer { Task { await leader.process.stop() } }
             Self.expectOneLineError(
-                try await ferry(["images", "--leader", leader.url, "--token", "wrong"]), containing: "refused the admin token")
+                try await ferry(["images", "--leader", leader.url, "--token", "wrong", "--ca", leader.caFile]), containing: "refused the admin token")
+            // Over TLS, the CLI needs the cluster CA, and says so.
+            Self.expectOneLineError(try await ferry(["images", "--leader", leader.url, "--token", leader.token]), containing: "--ca")
             // The token files are private to the leader's user.
             let attributes = try FileManager.default.attributesOfItem(atPath: "\(leader.dataDirectory)/admin-token")
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -74,7 +76,7 @@ struct CLITests {
                     #expect(ok.stdout.contains("resolved sha256:"))
                     #expect(ok.stdout.contains("\(registry.host)/demo/cli:1: present sha256:"))
 
-                    let failed = try await ferry(["fetch", "--leader", leader.url, "--token", leader.token, "\(registry.host)/demo/cli:nope"])
+                    let failed = try await ferry(["fetch", "--leader", leader.url, "--token", leader.token, "--ca", leader.caFile, "\(registry.host)/demo/cli:nope"])
                     Self.expectOneLineError(failed, containing: "not found")
 
                     // No image at all is a usage error.
@@ -82,7 +84,7 @@ struct CLITests {
                     #expect(empty.status != 0)
 
                     let machine = try await ferry(
-                        ["fetch", "--json", "\(registry.host)/demo/cli:1"], environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token])
+                        ["fetch", "--json", "\(registry.host)/demo/cli:1"], environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token, "FERRY_CA": leader.caFile])
                     #expect(machine.status == 0)
                     let decoded = try FerryJSON.decoder().decode(FetchResponse.self, from: Data(machine.stdout.utf8))
                     #expect(decoded.images.first?.state == "present")
@@ -117,7 +119,7 @@ struct CLITests {
                 defer { Task { await proxy.stop() } }
                 let reference = "\(proxy.host)/demo/big:1"
                 var leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
-                let client = AdminClient(baseURL: leader.url, token: leader.token)
+                let client = AdminClient(baseURL: leader.url, token: leader.token, caFile: leader.caFile)
                 let accepted = try await client.fetch(FetchRequest(images: [reference]))
                 let id = try #require(accepted.images.first?.id)
                 // Wait until a good part of the image has arrived, then kill the leader outright.
@@ -130,7 +132,7 @@ struct CLITests {
 
                 proxy.update { $0.blobRate = nil }
                 leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory, port: leader.port)
-                let restarted = AdminClient(baseURL: leader.url, token: leader.token)
+                let restarted = AdminClient(baseURL: leader.url, token: leader.token, caFile: leader.caFile)
                 let deadline = ContinuousClock.now + .seconds(60)
                 var status = try await restarted.image(id: id)
                 while !status.isFinished && ContinuousClock.now < deadline {

@@ -34,7 +34,7 @@ struct FetchTests {
                     try await runChecked(
                         "/usr/bin/skopeo",
                         ["copy", "--src-tls-verify=false", "--src-creds", "ferry:\(leader.service.adminToken)",
-                         "docker://\(leader.url.dropFirst(7))/demo/app:1", "dir:\(out)"],
+                         "docker://\(leader.url.split(separator: "/").last!)/demo/app:1", "dir:\(out)"],
                         environment: [:])
                     let pulledManifest = try Data(contentsOf: URL(fileURLWithPath: "\(out)/manifest.json"))
                     #expect(Digest.sha256(of: pulledManifest) == digest)

@@ -54,20 +54,31 @@ struct InstallTests {
         }
     }
 
-    @Test("A wrong join token is refused with one clear line")
+    @Test("A wrong join token is refused with one clear line; a token naming another CA is refused before anything is sent")
     func wrongJoinToken() async throws {
         try await TestCluster.with("join", nodes: [], engines: []) { cluster in
-            let result = try await runProcess(
-                RepositoryLayout.ferryBinary,
-                ["follower", "--data-dir", cluster.dir.sub("intruder"), "--leader", cluster.leader.url, "--join-token", "not-the-token",
-                 "--name", "intruder", "--listen", "127.0.0.1:0"])
-            #expect(result.status == 1)
-            #expect(result.stderr.hasPrefix("ferry: error: the leader at \(cluster.leader.url) refused the join token"), "\(result.stderr)")
-            #expect(result.stderr.split(separator: "\n").count == 1)
+            let real = try JoinToken(parsing: try String(contentsOfFile: "\(cluster.leader.dataDirectory)/join-token", encoding: .utf8))
+            func join(_ token: String) async throws -> ProcessResult {
+                try await runProcess(
+                    RepositoryLayout.ferryBinary,
+                    ["follower", "--data-dir", cluster.dir.sub("intruder"), "--leader", cluster.leader.url, "--join-token", token,
+                     "--name", "intruder", "--listen", "127.0.0.1:0"])
+            }
+            let wrongSecret = try await join(JoinToken(secret: String(repeating: "ab", count: 32), caFingerprint: real.caFingerprint).description)
+            #expect(wrongSecret.status == 1)
+            #expect(wrongSecret.stderr.hasPrefix("ferry: error: the leader at \(cluster.leader.url) refused the join token"), "\(wrongSecret.stderr)")
+            #expect(wrongSecret.stderr.split(separator: "\n").count == 1)
+            let wrongCA = try await join(JoinToken(secret: real.secret, caFingerprint: String(repeating: "0", count: 64)).description)
+            #expect(wrongCA.status == 1)
+            #expect(wrongCA.stderr.contains("did not present the cluster CA named in the join token"), "\(wrongCA.stderr)")
+            #expect(wrongCA.stderr.split(separator: "\n").count == 1)
+            let garbage = try await join("not-a-token")
+            #expect(garbage.stderr.contains("invalid join token"), "\(garbage.stderr)")
             #expect(!FileManager.default.fileExists(atPath: cluster.dir.sub("intruder/node.json")))
             #expect(try await cluster.admin.nodes().nodes.isEmpty)
             // Nothing but /healthz answers without a credential.
-            let open = try await runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", cluster.leader.url + "/mesh/v1/work"])
+            let open = try await runProcess(
+                "/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-o", "/dev/null", "-w", "%{http_code}", cluster.leader.url + "/mesh/v1/work"])
             #expect(open.stdout == "401")
         }
     }

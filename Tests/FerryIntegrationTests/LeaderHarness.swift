@@ -24,7 +24,7 @@ final class LeaderHarness: Sendable {
         self.group = group
         self.task = task
         self.url = url
-        self.client = AdminClient(baseURL: url, token: service.adminToken)
+        self.client = AdminClient(baseURL: url, token: service.adminToken, caFile: service.configuration.dataDirectory + "/ca.pem")
     }
 
     /// Settings for tests: loopback, ephemeral port, quick retries, no disk reserve.

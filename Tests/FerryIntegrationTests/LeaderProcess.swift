@@ -12,6 +12,9 @@ struct LeaderProcess {
     let dataDirectory: String
     let url: String
 
+    /// The cluster CA the leader made (its certificate chains to it).
+    var caFile: String { "\(dataDirectory)/ca.pem" }
+
     var port: Int { Int(url.split(separator: ":").last ?? "0") ?? 0 }
 
     var token: String { ((try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8)) ?? "").trimmingWhitespace() }

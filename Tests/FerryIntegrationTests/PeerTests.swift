@@ -27,7 +27,9 @@ struct PeerTests {
                 try PeerToken.sign(PeerToken.Claims(node: "b", digest: digest, exp: exp), with: key)
             }
             func status(_ url: String, _ authorization: String?) async throws -> String {
-                try await runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + (authorization.map { ["-H", "Authorization: \($0)"] } ?? []) + [url]).stdout
+                try await runProcess(
+                    "/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
+                        + (authorization.map { ["-H", "Authorization: \($0)"] } ?? []) + [url]).stdout
             }
             #expect(try await status(url, nil) == "401")
             #expect(try await status(url, "Bearer not-a-token") == "401")
@@ -36,11 +38,11 @@ struct PeerTests {
             #expect(try await status(url, "Bearer \(try token(other))") == "401", "another digest")
             #expect(try await status("\(cluster.followerAddress("a"))/v2/demo/app/manifests/1", "Bearer \(try token(layer))") == "401")
             #expect(try await status(url, "Bearer \(try token(layer))") == "200")
-            let body = try await runProcess("/usr/bin/curl", ["-s", "-H", "Authorization: Bearer \(try token(layer))", "-o", cluster.dir.sub("blob"), url])
+            let body = try await runProcess("/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-H", "Authorization: Bearer \(try token(layer))", "-o", cluster.dir.sub("blob"), url])
             #expect(body.succeeded)
             #expect(FerryCore.Digest.sha256(of: try Data(contentsOf: URL(fileURLWithPath: cluster.dir.sub("blob")))) == layer)
             let ranged = try await runProcess(
-                "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Range: bytes=10-19", "-H", "Authorization: Bearer \(try token(layer))", url])
+                "/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Range: bytes=10-19", "-H", "Authorization: Bearer \(try token(layer))", url])
             #expect(ranged.stdout == "206")
             // Nothing but /healthz without a credential, metrics included.
             #expect(try await status("\(cluster.followerAddress("a"))/metrics", nil) == "401")
@@ -169,15 +171,15 @@ extension TestCluster {
 
     /// A node's `/metrics`, as `name{labels}` → value.
     func metrics(of node: String) async throws -> [String: Double] {
-        try await Self.scrape(followerAddress(node), token: followerCredential(node))
+        try await Self.scrape(followerAddress(node), token: followerCredential(node), ca: leader.caFile)
     }
 
     func leaderMetrics() async throws -> [String: Double] {
-        try await Self.scrape(leader.url, token: leader.token)
+        try await Self.scrape(leader.url, token: leader.token, ca: leader.caFile)
     }
 
-    static func scrape(_ base: String, token: String) async throws -> [String: Double] {
-        let text = try await runChecked("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(token)", "\(base)/metrics"])
+    static func scrape(_ base: String, token: String, ca: String) async throws -> [String: Double] {
+        let text = try await runChecked("/usr/bin/curl", ["-sf", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "\(base)/metrics"])
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }

@@ -25,6 +25,8 @@ final class TestCluster: @unchecked Sendable {
     private(set) var leader: LeaderProcess
     private(set) var nodes: [String: Node] = [:]
     var leaderArguments: [String]
+    /// Run by ``stop()`` before the directory goes (unmounting what a test mounted in it).
+    var cleanups: [() async -> Void] = []
 
     private init(dir: TemporaryDirectory, registry: TestRegistry, tokens: TokenServer?, leader: LeaderProcess, leaderArguments: [String]) {
         self.dir = dir
@@ -40,7 +42,8 @@ final class TestCluster: @unchecked Sendable {
     /// Starts a registry (with token auth when `tokenAuth`), a leader, and the followers.
     /// `engines` names the nodes that get a real `dockerd`; the others point at a missing socket.
     static func start(
-        _ label: String, nodes names: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = []
+        _ label: String, nodes names: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = [],
+        prepareNode: (TestCluster, String) async throws -> Void = { _, _ in }
     ) async throws -> TestCluster {
         let dir = try TemporaryDirectory(label)
         var tokens: TokenServer?
@@ -72,7 +75,15 @@ final class TestCluster: @unchecked Sendable {
                         dockerHost: engine?.host ?? "unix://\(dir.sub("no-such-docker.sock"))", process: nil)
                 }
             }
-            for name in names { try await cluster.startFollower(name) }
+            do {
+                for name in names {
+                    try await prepareNode(cluster, name)
+                    try await cluster.startFollower(name)
+                }
+            } catch {
+                await cluster.stop()
+                throw error
+            }
             return cluster
         } catch {
             await tokens?.stop()
@@ -138,11 +149,12 @@ final class TestCluster: @unchecked Sendable {
         (try? String(contentsOfFile: "\(nodes[name]!.directory)/follower.log", encoding: .utf8)) ?? ""
     }
 
-    var admin: AdminClient { AdminClient(baseURL: leader.url, token: leader.token) }
+    var admin: AdminClient { AdminClient(baseURL: leader.url, token: leader.token, caFile: leader.caFile) }
 
     /// Runs the `ferry` CLI against this cluster's leader.
     func ferry(_ arguments: [String]) async throws -> ProcessResult {
-        try await runProcess(RepositoryLayout.ferryBinary, arguments, environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token])
+        try await runProcess(
+            RepositoryLayout.ferryBinary, arguments, environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token, "FERRY_CA": leader.caFile])
     }
 
     func stop() async {
@@ -156,15 +168,18 @@ final class TestCluster: @unchecked Sendable {
         }
         await registry.stop()
         await tokens?.stop()
+        for cleanup in cleanups { await cleanup() }
         dir.remove()
     }
 
     /// Runs `body` with a cluster that is torn down afterwards, whatever happens.
     static func with<T>(
         _ label: String, nodes: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = [],
+        prepareNode: (TestCluster, String) async throws -> Void = { _, _ in },
         _ body: (TestCluster) async throws -> T
     ) async throws -> T {
-        let cluster = try await start(label, nodes: nodes, engines: engines, tokenAuth: tokenAuth, leaderArguments: leaderArguments)
+        let cluster = try await start(
+            label, nodes: nodes, engines: engines, tokenAuth: tokenAuth, leaderArguments: leaderArguments, prepareNode: prepareNode)
         do {
             let result = try await body(cluster)
             await cluster.stop()

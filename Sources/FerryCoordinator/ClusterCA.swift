@@ -1,0 +1,144 @@
+import Crypto
+import FerryCore
+import FerryMesh
+import Foundation
+import SwiftASN1
+import X509
+
+/// The cluster's certificate authority, made by the leader on its first start: it issues the
+/// leader's TLS certificate and one for every follower that joins. Its key never leaves the
+/// leader's data directory (`ca-key.pem`, 0600).
+struct ClusterCA: Sendable {
+    let certificatePEM: String
+    private let certificate: Certificate
+    private let key: P256.Signing.PrivateKey
+
+    /// sha256 of the CA certificate's DER: what join tokens carry.
+    let fingerprint: String
+
+    static let lifetime: TimeInterval = 10 * 365 * 24 * 3600
+    static let leafLifetime: TimeInterval = 5 * 365 * 24 * 3600
+
+    /// Loads the CA of `directory`, or creates it.
+    static func loadOrCreate(in directory: DataDirectory) throws(FerryError) -> ClusterCA {
+        let certificatePath = directory.caCertificatePath
+        let keyPath = directory.caKeyPath
+        do {
+            if let pem = try? String(contentsOfFile: certificatePath, encoding: .utf8),
+                let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8)
+            {
+                return try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
+            }
+            let key = P256.Signing.PrivateKey()
+            let name = try DistinguishedName {
+                OrganizationName("Ferry")
+                CommonName("Ferry cluster CA \(DataDirectory.randomToken().prefix(8))")
+            }
+            let now = Date()
+            let certificate = try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+                notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(lifetime),
+                issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                    SubjectKeyIdentifier(hash: .init(key.publicKey))
+                },
+                issuerPrivateKey: .init(key))
+            let pem = try certificate.serializeAsPEM().pemString
+            try directory.writeAtomically(key.pemRepresentation + "\n", to: keyPath, mode: 0o600)
+            try directory.writeAtomically(pem + "\n", to: certificatePath, mode: 0o644)
+            return try ClusterCA(certificatePEM: pem, key: key)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw FerryError(.configuration, "cannot create or read the cluster CA in \(directory.path): \(error)")
+        }
+    }
+
+    private init(certificatePEM: String, key: P256.Signing.PrivateKey) throws {
+        self.certificatePEM = certificatePEM
+        self.certificate = try Certificate(pemEncoded: certificatePEM)
+        self.key = key
+        self.fingerprint = try MeshTLS.fingerprint(ofPEM: certificatePEM)
+    }
+
+    /// Issues a TLS certificate for `publicKeyPEM`, valid for server and client use, naming
+    /// `names` (DNS names and IP addresses) as subject alternative names.
+    func issue(publicKeyPEM: String, commonName: String, names: [String]) throws(FerryError) -> String {
+        do {
+            let publicKey = try Certificate.PublicKey(pemEncoded: publicKeyPEM)
+            return try issue(publicKey: publicKey, commonName: commonName, names: names)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw FerryError(.invalidArgument, "the node's public key is not a valid PEM public key")
+        }
+    }
+
+    func issue(publicKey: Certificate.PublicKey, commonName: String, names: [String]) throws -> String {
+        var alternatives: [GeneralName] = []
+        for name in Set(names + ["localhost", "127.0.0.1", "::1"]).sorted() {
+            if let bytes = Self.ipBytes(name) {
+                alternatives.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes))))
+            } else if !name.isEmpty {
+                alternatives.append(.dnsName(name))
+            }
+        }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(Self.leafLifetime),
+            issuer: self.certificate.subject,
+            subject: try DistinguishedName {
+                OrganizationName("Ferry")
+                CommonName(commonName)
+            },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                SubjectAlternativeNames(alternatives)
+            },
+            issuerPrivateKey: .init(key))
+        return try certificate.serializeAsPEM().pemString
+    }
+
+    /// The 4 or 16 bytes of an IPv4 or IPv6 literal, or nil for a host name.
+    static func ipBytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+}
+
+extension DataDirectory {
+    var caCertificatePath: String { "\(path)/ca.pem" }
+    var caKeyPath: String { "\(path)/ca-key.pem" }
+    var tlsCertificatePath: String { "\(path)/tls.pem" }
+    var tlsKeyPath: String { "\(path)/tls-key.pem" }
+
+    /// The node's TLS key and certificate, made and issued once.
+    func tlsIdentity(make: (String) throws -> String) throws(FerryError) -> (certificate: String, key: String) {
+        if let certificate = try? String(contentsOfFile: tlsCertificatePath, encoding: .utf8),
+            let key = try? String(contentsOfFile: tlsKeyPath, encoding: .utf8)
+        {
+            return (certificate, key)
+        }
+        let key = P256.Signing.PrivateKey()
+        let certificate: String
+        do {
+            certificate = try make(key.publicKey.pemRepresentation)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw FerryError(.configuration, "cannot make the node's TLS certificate: \(error)")
+        }
+        try writeAtomically(key.pemRepresentation + "\n", to: tlsKeyPath, mode: 0o600)
+        try writeAtomically(certificate + "\n", to: tlsCertificatePath, mode: 0o644)
+        return (certificate, key.pemRepresentation)
+    }
+}

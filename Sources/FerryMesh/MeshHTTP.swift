@@ -1,0 +1,30 @@
+import AsyncHTTPClient
+import FerryCore
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// The HTTP client pools of a process for talking to Ferry nodes: one per trust setting (plain,
+/// or a cluster CA file), made once and kept for the life of the process.
+public enum MeshHTTP {
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    /// The client for nodes whose certificates chain to the CA in `caFile`, or for plain HTTP when nil.
+    public static func client(caFile: String?) throws(FerryError) -> HTTPClient {
+        let key = caFile ?? ""
+        if let existing = clients.withLock({ $0[key] }) { return existing }
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(90)), decompression: .disabled)
+        if let caFile { configuration.tlsConfiguration = try MeshTLS.clientConfiguration(caFile: caFile) }
+        // A refused connection fails at once instead of being retried until the timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        let made = configuration
+        return clients.withLock { clients in
+            if let existing = clients[key] { return existing }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: made)
+            clients[key] = client
+            return client
+        }
+    }
+}

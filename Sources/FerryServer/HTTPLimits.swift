@@ -1,0 +1,38 @@
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+
+/// What every Ferry listener (leader and followers) accepts from a client before it refuses the
+/// request. Bodies are capped separately, per route, by ``FerryRequestContext/maxUploadSize``.
+public struct HTTPLimits: Sendable {
+    /// How long a connection may go without a complete request part: an idle keep-alive
+    /// connection, a request whose head never completes, a body that stops arriving. The
+    /// connection is then closed. A request being answered (a long poll, a blob download) is
+    /// never cut. Longer than AsyncHTTPClient's 60 s pool idle timeout, so that clients close
+    /// their idle connections first and never send on one the server is closing. Default 75 s.
+    public var idleTimeout: Duration
+    /// The longest request line or header field. Default 16 KiB.
+    public var maxHeaderFieldSize: Int
+    /// All of a request's head: request line and header fields. Default 64 KiB.
+    public var maxHeaderSize: Int
+    /// Header fields in one request. Default 100.
+    public var maxHeaderCount: Int
+
+    public init(idleTimeout: Duration = .seconds(75), maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100) {
+        self.idleTimeout = idleTimeout
+        self.maxHeaderFieldSize = maxHeaderFieldSize
+        self.maxHeaderSize = maxHeaderSize
+        self.maxHeaderCount = maxHeaderCount
+    }
+
+    /// An HTTP/1.1 server with these limits that answers requests the parser cannot read
+    /// (oversized head, unknown method, broken framing) with a registry-style error.
+    public func http1() -> HTTPServerBuilder {
+        let idle = idleTimeout.components
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [MalformedRequestHandler()],
+            idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderFieldSize, maxHeaderListSize: maxHeaderSize, maxHeaderFieldCount: maxHeaderCount))
+        return .http1(configuration: configuration)
+    }
+}
