@@ -54,3 +54,19 @@ bench-install: deps
 bench-peers: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-peers.sh
+
+## Fuzz the parsers of untrusted input with libFuzzer: every target in Fuzz/ for FUZZ_SECONDS (60)
+## each; fails if any crashed or hung. Not part of test or CI. See docs/fuzzing.md.
+.PHONY: fuzz
+fuzz:
+	@SWIFT=$(SWIFT) Fuzz/run.sh
+
+## Simulated installs on 10, 100, 1,000 and 10,000 nodes with the tracker's own SourceSelector:
+## completion p50/p99/max against N, as the tracker is today and with the two tracker changes
+## docs/simulation.md proposes. Not part of test or CI.
+.PHONY: simulate
+simulate:
+	$(SWIFT) build -c release --product ferry-sim $(BUILD_FLAGS)
+	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000
+	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --stagger 1s
+	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope blob --receiving-known assignment

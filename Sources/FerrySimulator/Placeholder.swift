@@ -1,1 +1,0 @@
-// FerrySimulator: install simulations at scale (in progress)

@@ -1,1 +1,0 @@
-print("ferry-sim: not built yet")
