@@ -42,7 +42,12 @@ public enum ByteSize {
         }
         for (suffix, factor) in [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3)] where text.hasSuffix(suffix) {
             guard let value = Double(text.dropLast(suffix.count).trimmingWhitespace()), value > 0 else { break }
-            return Int64(value * factor / 8)
+            // As in parse: converting a Double at or above 2^63 (or infinity) to Int64 traps.
+            let bytes = value * factor / 8
+            guard bytes < 9e18 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': too large") }
+            // Below 1 byte/s it would truncate to 0, which RateLimiter refuses with a trap.
+            guard bytes >= 1 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': below 1 byte per second") }
+            return Int64(bytes)
         }
         let bytes = try parse(text)
         guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }

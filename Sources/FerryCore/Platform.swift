@@ -31,7 +31,9 @@ public struct Platform: Hashable, Sendable, CustomStringConvertible, Codable {
     /// Parses `os[/arch[/variant]]` (`linux/arm64/v8`, `linux/amd64`, `arm64`) and normalises it.
     public init(parsing string: String) throws(FerryError) {
         let parts = string.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard (1...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." } })
+        // ASCII only, as containerd's `[A-Za-z0-9_.-]+`: a non-ASCII letter or mark could join the
+        // '/' before it into one Character, and the description would no longer parse.
+        guard (1...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == ".") } })
         else {
             throw FerryError(.invalidArgument, "invalid platform '\(string.prefix(100))': expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8")
         }
@@ -106,6 +108,10 @@ public struct PlatformMatcher: Sendable {
     public let wanted: Platform
     private let acceptable: [Platform]
 
+    /// The highest lower level listed as a fallback: above every real one (amd64 v4, arm64 v8.9),
+    /// and small enough that a variant like `v8.99999999999` cannot make a list that long.
+    static let highestFallbackLevel = 16
+
     public init(_ wanted: Platform) {
         let wanted = wanted.normalized()
         self.wanted = wanted
@@ -114,7 +120,7 @@ public struct PlatformMatcher: Sendable {
         case ("amd64", let variant):
             // amd64/v3 runs v2 and baseline (v1, normalised to no variant) images too.
             if let level = variant.flatMap({ Int($0.dropFirst()) }), variant?.hasPrefix("v") == true, level >= 2 {
-                for lower in stride(from: level - 1, through: 2, by: -1) {
+                for lower in stride(from: min(level - 1, Self.highestFallbackLevel), through: 2, by: -1) {
                     acceptable.append(Platform(os: wanted.os, architecture: "amd64", variant: "v\(lower)"))
                 }
                 acceptable.append(Platform(os: wanted.os, architecture: "amd64"))
@@ -123,7 +129,7 @@ public struct PlatformMatcher: Sendable {
         case ("arm64", let variant):
             // arm64/v8.N runs lower v8.x and plain v8 (normalised to no variant) images.
             if let variant, variant.hasPrefix("v8."), let minor = Int(variant.dropFirst(3)), minor >= 1 {
-                for lower in stride(from: minor - 1, through: 1, by: -1) {
+                for lower in stride(from: min(minor - 1, Self.highestFallbackLevel), through: 1, by: -1) {
                     acceptable.append(Platform(os: wanted.os, architecture: "arm64", variant: "v8.\(lower)"))
                 }
                 acceptable.append(Platform(os: wanted.os, architecture: "arm64"))

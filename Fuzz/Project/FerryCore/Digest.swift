@@ -1,0 +1,1 @@
+../../../Sources/FerryCore/Digest.swift

@@ -1,0 +1,1 @@
+../../../Sources/FerryDocker/DockerJSONMessage.swift

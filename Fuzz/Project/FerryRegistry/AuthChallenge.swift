@@ -1,0 +1,1 @@
+../../../Sources/FerryRegistry/AuthChallenge.swift

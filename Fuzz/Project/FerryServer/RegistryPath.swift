@@ -1,0 +1,1 @@
+../../../Sources/FerryServer/RegistryPath.swift
