@@ -142,6 +142,7 @@ public final class FollowerService: Service, Sendable {
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: nil,
             local: LocalAdminRoutes(backend: self))
+        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
         let server: HTTPServerBuilder
         if secure {
             guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
@@ -150,9 +151,9 @@ public final class FollowerService: Service, Sendable {
             else {
                 throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
             }
-            server = try .tls(.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [certificate, ca], keyPEM: key))
+            server = try .tls(configuration.http.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [certificate, ca], keyPEM: key))
         } else {
-            server = .http1()
+            server = configuration.http.http1()
         }
         let scheme = secure ? "https" : "http"
         let app = Application(

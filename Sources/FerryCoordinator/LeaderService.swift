@@ -92,15 +92,16 @@ public final class LeaderService: Service, Sendable {
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: AdminRoutes(backend: self),
             mesh: MeshRoutes(backend: self))
+        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
         let server: HTTPServerBuilder
         if configuration.insecureMesh {
-            server = .http1()
+            server = configuration.http.http1()
         } else {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
             let identity = try directory.tlsIdentity { publicKey in
                 try ca.issue(publicKeyPEM: publicKey, commonName: "ferry leader", names: names.filter { $0 != "0.0.0.0" && $0 != "::" })
             }
-            server = try .tls(.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [identity.certificate, ca.certificatePEM], keyPEM: identity.key))
+            server = try .tls(configuration.http.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [identity.certificate, ca.certificatePEM], keyPEM: identity.key))
         }
         let scheme = configuration.insecureMesh ? "http" : "https"
         let app = Application(

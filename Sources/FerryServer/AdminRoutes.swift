@@ -70,9 +70,17 @@ public struct AdminRoutes: Sendable {
         }
     }
 
-    /// Decodes a JSON request body, or answers 400 naming the expected shape.
+    /// Decodes a JSON request body, or answers 400 naming the expected shape; a body over
+    /// ``FerryRequestContext/maxBodySize`` gets 413, before it is read when its length says so.
     static func decode<T: Decodable>(_ request: Request, context: FerryRequestContext, expected: String) async throws -> T {
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        let tooLarge = FerryError(.requestTooLarge, "the request body is larger than \(context.maxUploadSize) bytes: send a smaller request (fewer images per call)")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > context.maxUploadSize { throw tooLarge }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
+        }
         do {
             return try FerryJSON.decoder().decode(T.self, from: Data(body.readableBytesView))
         } catch {

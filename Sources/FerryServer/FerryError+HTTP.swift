@@ -44,7 +44,7 @@ extension FerryError: HTTPResponseError {
 }
 
 extension FerryError.Code {
-    /// A request body over ``FerryRequestContext/maxUploadSize``: 413.
+    /// A request body over ``FerryRequestContext/maxBodySize``: 413.
     public static let requestTooLarge = FerryError.Code("REQUEST_TOO_LARGE")
     /// A request head over ``HTTPLimits``: 431.
     public static let headersTooLarge = FerryError.Code("HEADERS_TOO_LARGE")

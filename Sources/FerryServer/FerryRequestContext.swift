@@ -45,6 +45,9 @@ public struct FerryRequestContext: RequestContext {
         self.principal = nil
     }
 
-    /// Manifests, admin bodies and inventories are small; blobs never come in through a request body.
-    public var maxUploadSize: Int { 8 * 1024 * 1024 }
+    /// The largest request body any route reads (8 MiB): manifests, admin bodies and inventories
+    /// are small; blobs never come in through a request body. Larger ones get 413.
+    public static let maxBodySize = 8 * 1024 * 1024
+
+    public var maxUploadSize: Int { Self.maxBodySize }
 }

@@ -3,7 +3,7 @@ import HummingbirdCore
 import NIOCore
 
 /// What every Ferry listener (leader and followers) accepts from a client before it refuses the
-/// request. Bodies are capped separately, per route, by ``FerryRequestContext/maxUploadSize``.
+/// request. Bodies are capped separately, per route, by ``FerryRequestContext/maxBodySize``.
 public struct HTTPLimits: Sendable {
     /// How long a connection may go without a complete request part: an idle keep-alive
     /// connection, a request whose head never completes, a body that stops arriving. The

@@ -26,7 +26,10 @@ public enum MetricsExport {
     /// `GET /metrics`: Prometheus text format, behind the node's credentials like every route but `/healthz`.
     public static func addRoute(to router: Router<FerryRequestContext>) {
         let registry = bootstrap()
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, context in
+            guard context.principal?.mayRead == true else {
+                throw FerryError(.denied, "metrics need the admin token or a node credential")
+            }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

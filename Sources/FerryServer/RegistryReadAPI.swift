@@ -31,10 +31,23 @@ public struct RegistryReadAPI: Sendable {
             router.get(path) { request, context in try await self.handle(request, context: context) }
             router.head(path) { request, context in try await self.handle(request, context: context) }
             for method: HTTPRequest.Method in [.put, .post, .patch, .delete] {
-                router.on(path, method: method) { request, _ -> Response in
+                router.on(path, method: method) { request, context -> Response in
+                    // Whoever may not read learns nothing more about the API than a refusal.
+                    try Self.requireReader(request, context: context)
                     throw FerryError(.unsupported, "this registry is read-only: \(request.method) is not supported; push to the upstream instead")
                 }
             }
+        }
+    }
+
+    /// Refuses a principal that may not read the registry API: a peer token gets `401` (it opens
+    /// `GET`/`HEAD` of its one blob only, see ``handle(_:context:)``), a join token `403`.
+    static func requireReader(_ request: Request, context: FerryRequestContext) throws {
+        if case .peer = context.principal?.role {
+            throw FerryError(.unauthorized, "this peer token is not valid for \(request.method) \(request.uri.path.prefix(200))")
+        }
+        guard context.principal?.mayRead == true else {
+            throw FerryError(.denied, "the registry API needs the admin token or a node credential")
         }
     }
 
@@ -45,8 +58,8 @@ public struct RegistryReadAPI: Sendable {
             guard case .blob(_, let digest) = route, digest == allowed.description else {
                 throw FerryError(.unauthorized, "this peer token is not valid for \(request.uri.path.prefix(200))")
             }
-        } else if context.principal?.mayRead != true {
-            throw FerryError(.denied, "the registry API needs the admin token or a node credential")
+        } else {
+            try Self.requireReader(request, context: context)
         }
         guard let route else {
             throw FerryError(.notFound, "no such route in the registry API: \(request.uri.path.prefix(200))")

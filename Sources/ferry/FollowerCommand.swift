@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCore
 import FerryCoordinator
+import FerryServer
 import FerryStore
 import Foundation
 import Logging
@@ -53,13 +54,16 @@ struct FollowerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
+    var idleTimeout: Int = 75
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
 
     func run() async throws {
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
-            let configuration = FollowerConfiguration(
+            var configuration = FollowerConfiguration(
                 dataDirectory: dataDirectory,
                 leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
                 joinToken: joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"],
@@ -73,6 +77,7 @@ struct FollowerCommand: AsyncParsableCommand {
                 store: .init(reservedSpace: try ByteSize.parse(reservedSpace)),
                 insecureMesh: insecureMesh
             )
+            configuration.http.idleTimeout = try LeaderCommand.parseIdleTimeout(idleTimeout)
             bootstrapLogging(level: logLevel)
             let logger = Logger(label: "ferry.follower")
             let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)

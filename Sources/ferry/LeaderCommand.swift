@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryCore
 import FerryCoordinator
 import FerryRegistry
+import FerryServer
 import FerryStore
 import Logging
 import ServiceLifecycle
@@ -73,6 +74,9 @@ struct LeaderCommand: AsyncParsableCommand {
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
+    var idleTimeout: Int = 75
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
 
@@ -90,7 +94,7 @@ struct LeaderCommand: AsyncParsableCommand {
                 }
                 registry.hostOverrides[parts[0]] = parts[1]
             }
-            let configuration = LeaderConfiguration(
+            var configuration = LeaderConfiguration(
                 dataDirectory: dataDirectory,
                 host: host,
                 port: port,
@@ -105,6 +109,7 @@ struct LeaderCommand: AsyncParsableCommand {
                 insecureMesh: insecureMesh,
                 tlsNames: tlsNames
             )
+            configuration.http.idleTimeout = try LeaderCommand.parseIdleTimeout(idleTimeout)
             bootstrapLogging(level: logLevel)
             let logger = Logger(label: "ferry.leader")
             let leader = try LeaderService(configuration: try gc.applied(to: configuration), logger: logger)
@@ -112,6 +117,12 @@ struct LeaderCommand: AsyncParsableCommand {
                 configuration: .init(services: [leader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
+    }
+
+    /// `--idle-timeout`: a whole number of seconds above 0.
+    static func parseIdleTimeout(_ seconds: Int) throws(FerryError) -> Duration {
+        guard seconds > 0 else { throw FerryError(.configuration, "invalid --idle-timeout \(seconds): expected a number of seconds above 0, e.g. 75") }
+        return .seconds(seconds)
     }
 
     static func parseListen(_ text: String) throws(FerryError) -> (String, Int) {

@@ -14,10 +14,13 @@ public enum RepositoryLayout {
 
     public static func cluster(_ script: String) -> String { "\(root)/cluster/\(script)" }
 
-    /// The `ferry` binary of the current build (`swift build` puts it beside the test bundle).
+    /// The `ferry` binary of the current build (`swift build` puts it beside the test bundle:
+    /// on Linux `Bundle.main` is the directory holding the test executable, on macOS the
+    /// `.xctest` bundle), so that `--scratch-path` builds test their own binary.
     public static var ferryBinary: String {
         let bundle = Bundle.main.bundlePath
         for candidate in [
+            URL(fileURLWithPath: bundle).appendingPathComponent("ferry").path,
             URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("ferry").path,
             "\(root)/.build/debug/ferry",
         ] where FileManager.default.isExecutableFile(atPath: candidate) {
