@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration demo bench-fetch bench-install bench-peers clean
+.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers clean
 
 all: build
 
@@ -30,6 +30,15 @@ test-unit: deps
 test-integration: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build --filter FerryIntegrationTests $(BUILD_FLAGS)
+
+## The fault-injection suite at full strength (24 leader kills, 8 follower kills, link cuts, upstream
+## drops and corruption, a full disk, a leader restart): the figures go to .build/fault-report.md,
+## the table of docs/reliability.md. `make test` runs the same scenarios bounded (6 leader kills).
+test-faults: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	@rm -f .build/fault-report.md
+	FERRY_FAULTS=full FERRY_FAULT_REPORT=$(CURDIR)/.build/fault-report.md $(SWIFT) test --skip-build --filter '\.FaultTests' $(BUILD_FLAGS)
+	@cat .build/fault-report.md
 
 ## The main job on an embedded default: a local registry with a generated image, a leader and two
 ## followers each with its own dockerd, a cluster-wide install with progress, the image run on every node.

@@ -27,7 +27,7 @@ actor MeshFetcher {
     init(
         mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, store: BlobStore, rateLimiter: RateLimiter?, logger: Logger
     ) throws {
-        self.http = try MeshHTTP.client(caFile: caFile)
+        self.http = try MeshHTTP.client(caFile: caFile, readTimeout: MeshHTTP.transferStallTimeout)
         self.mesh = mesh
         self.leaderURL = leaderURL
         self.credential = credential

@@ -9,12 +9,19 @@ import Synchronization
 public enum MeshHTTP {
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
-    /// The client for nodes whose certificates chain to the CA in `caFile`, or for plain HTTP when nil.
-    public static func client(caFile: String?) throws(FerryError) -> HTTPClient {
-        let key = caFile ?? ""
+    /// How long a blob transfer may go without a byte before the source counts as gone and the
+    /// receiver resumes elsewhere: short, so that a peer whose link died is left quickly.
+    public static let transferStallTimeout: Duration = .seconds(20)
+
+    /// The client for nodes whose certificates chain to the CA in `caFile`, or for plain HTTP when
+    /// nil. `readTimeout` bounds the silence within a response (long polls answer within 60 s).
+    public static func client(caFile: String?, readTimeout: Duration = .seconds(90)) throws(FerryError) -> HTTPClient {
+        let key = "\(caFile ?? "")|\(readTimeout)"
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(90)), decompression: .disabled)
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: .nanoseconds(Int64(readTimeout.components.seconds) * 1_000_000_000)),
+            decompression: .disabled)
         if let caFile { configuration.tlsConfiguration = try MeshTLS.clientConfiguration(caFile: caFile) }
         // A refused connection fails at once instead of being retried until the timeout.
         configuration.connectionPool.retryConnectionEstablishment = false

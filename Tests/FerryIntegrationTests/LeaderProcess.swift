@@ -11,6 +11,8 @@ struct LeaderProcess {
     let process: BackgroundProcess
     let dataDirectory: String
     let url: String
+    /// The address it listens on (`0.0.0.0` for every one; ``url`` then names loopback).
+    var host = "127.0.0.1"
 
     /// The cluster CA the leader made (its certificate chains to it).
     var caFile: String { "\(dataDirectory)/ca.pem" }
@@ -21,18 +23,18 @@ struct LeaderProcess {
 
     /// Starts a leader on `port` (0: any free one; a restart passes the old one, as an operator's
     /// fixed `--listen` would).
-    static func start(dataDirectory: String, port: Int = 0, extraArguments: [String] = []) async throws -> LeaderProcess {
+    static func start(dataDirectory: String, host: String = "127.0.0.1", port: Int = 0, extraArguments: [String] = []) async throws -> LeaderProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let addressFile = "\(dataDirectory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
         let process = try BackgroundProcess.spawn(
             RepositoryLayout.ferryBinary,
-            ["leader", "--data-dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--log-level", "debug"] + extraArguments,
+            ["leader", "--data-dir", dataDirectory, "--listen", "\(host):\(port)", "--log-level", "debug"] + extraArguments,
             logPath: "\(dataDirectory)/leader.log")
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty {
-                return LeaderProcess(process: process, dataDirectory: dataDirectory, url: text.trimmingWhitespace())
+                return LeaderProcess(process: process, dataDirectory: dataDirectory, url: text.trimmingWhitespace(), host: host)
             }
             if kill(process.pid, 0) != 0 { break }
             try await Task.sleep(for: .milliseconds(50))

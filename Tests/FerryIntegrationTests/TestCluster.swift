@@ -17,6 +17,8 @@ final class TestCluster: @unchecked Sendable {
         var engine: TestDockerEngine?
         var dockerHost: String
         var process: BackgroundProcess?
+        /// The network namespace the follower runs in, if any (its link can be cut).
+        var jail: NetworkJail?
     }
 
     let dir: TemporaryDirectory
@@ -43,7 +45,8 @@ final class TestCluster: @unchecked Sendable {
     /// `engines` names the nodes that get a real `dockerd`; the others point at a missing socket.
     static func start(
         _ label: String, nodes names: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = [],
-        prepareNode: (TestCluster, String) async throws -> Void = { _, _ in }
+        prepareNode: (TestCluster, String) async throws -> Void = { _, _ in },
+        jailed: [String: NetworkJail] = [:]
     ) async throws -> TestCluster {
         let dir = try TemporaryDirectory(label)
         var tokens: TokenServer?
@@ -60,7 +63,11 @@ final class TestCluster: @unchecked Sendable {
             } else {
                 registry = try await TestRegistry.start(in: dir.sub("registry"))
             }
-            let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"), extraArguments: arguments)
+            // Jailed followers reach the leader on their link's root-side address: it listens on
+            // every address, with that one in its certificate.
+            if !jailed.isEmpty { arguments += jailed.values.flatMap { ["--tls-name", $0.hostAddress] } }
+            let leader = try await LeaderProcess.start(
+                dataDirectory: dir.sub("leader"), host: jailed.isEmpty ? "127.0.0.1" : "0.0.0.0", extraArguments: arguments)
             let cluster = TestCluster(dir: dir, registry: registry!, tokens: tokens, leader: leader, leaderArguments: arguments)
             let withEngines = engines ?? Set(names)
             try await withThrowingTaskGroup(of: (String, TestDockerEngine?).self) { group in
@@ -72,7 +79,7 @@ final class TestCluster: @unchecked Sendable {
                 for try await (name, engine) in group {
                     cluster.nodes[name] = Node(
                         name: name, directory: dir.sub("node-\(name)"), engine: engine,
-                        dockerHost: engine?.host ?? "unix://\(dir.sub("no-such-docker.sock"))", process: nil)
+                        dockerHost: engine?.host ?? "unix://\(dir.sub("no-such-docker.sock"))", process: nil, jail: jailed[name])
                 }
             }
             do {
@@ -110,12 +117,15 @@ final class TestCluster: @unchecked Sendable {
         let addressFile = "\(node.directory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
         let joinToken = try String(contentsOfFile: "\(leader.dataDirectory)/join-token", encoding: .utf8).trimmingWhitespace()
-        let process = try BackgroundProcess.spawn(
-            RepositoryLayout.ferryBinary,
-            ["follower", "--data-dir", node.directory, "--listen", "127.0.0.1:0", "--leader", leader.url,
+        // A jailed follower listens on its namespace's address and reaches the leader across the link.
+        let listen = node.jail.map { "\($0.address):0" } ?? "127.0.0.1:0"
+        let leaderURL = node.jail.map { "https://\($0.hostAddress):\(leader.port)" } ?? leader.url
+        let arguments =
+            ["follower", "--data-dir", node.directory, "--listen", listen, "--leader", leaderURL,
              "--name", name, "--docker-host", node.dockerHost, "--log-level", "debug"]
-                + (join ? ["--join-token", joinToken] : []) + extraArguments,
-            logPath: "\(node.directory)/follower.log")
+            + (join ? ["--join-token", joinToken] : []) + extraArguments
+        let (executable, argv) = node.jail?.command(RepositoryLayout.ferryBinary, arguments) ?? (RepositoryLayout.ferryBinary, arguments)
+        let process = try BackgroundProcess.spawn(executable, argv, logPath: "\(node.directory)/follower.log")
         node.process = process
         nodes[name] = node
         let deadline = ContinuousClock.now + .seconds(20)
@@ -140,7 +150,8 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func restartLeader() async throws {
-        leader = try await LeaderProcess.start(dataDirectory: leader.dataDirectory, port: leader.port, extraArguments: leaderArguments)
+        leader = try await LeaderProcess.start(
+            dataDirectory: leader.dataDirectory, host: leader.host, port: leader.port, extraArguments: leaderArguments)
     }
 
     func engine(_ name: String) -> TestDockerEngine { nodes[name]!.engine! }
@@ -176,10 +187,12 @@ final class TestCluster: @unchecked Sendable {
     static func with<T>(
         _ label: String, nodes: [String], engines: Set<String>? = nil, tokenAuth: Bool = false, leaderArguments: [String] = [],
         prepareNode: (TestCluster, String) async throws -> Void = { _, _ in },
+        jailed: [String: NetworkJail] = [:],
         _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         let cluster = try await start(
-            label, nodes: nodes, engines: engines, tokenAuth: tokenAuth, leaderArguments: leaderArguments, prepareNode: prepareNode)
+            label, nodes: nodes, engines: engines, tokenAuth: tokenAuth, leaderArguments: leaderArguments, prepareNode: prepareNode,
+            jailed: jailed)
         do {
             let result = try await body(cluster)
             await cluster.stop()

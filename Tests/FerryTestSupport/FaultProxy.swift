@@ -48,6 +48,14 @@ public final class FaultProxy: Sendable {
         public var at: ContinuousClock.Instant
         /// Whether the request carried an `Authorization` header.
         public var authorized: Bool
+        /// Body bytes of a blob GET sent to the client, so far.
+        public var bytes: Int64 = 0
+
+        /// Where a blob GET started in the blob: the `N` of `Range: bytes=N-`, 0 without one.
+        public var start: Int64 {
+            guard let range, range.hasPrefix("bytes=") else { return 0 }
+            return Int64(range.dropFirst(6).prefix { $0.isNumber }) ?? 0
+        }
     }
 
     private let plan: Mutex<Plan>
@@ -81,14 +89,28 @@ public final class FaultProxy: Sendable {
     }
 
     public func update(_ change: (inout Plan) -> Void) { plan.withLock { change(&$0) } }
+    /// The plan now, with what is left of its counters.
+    public var currentPlan: Plan { plan.withLock { $0 } }
 
     public func stop() async {
         await server.withLock { $0 }?.stop()
         try? await http.shutdown()
     }
 
-    private func record(_ request: Request, status: Int) {
-        seen.withLock { $0.append(Seen(method: "\(request.method)", path: request.uri.path, range: request.headers[.range], status: status, at: .now, authorized: request.headers[.authorization] != nil)) }
+    @discardableResult
+    private func record(_ request: Request, status: Int) -> Int {
+        seen.withLock {
+            $0.append(
+                Seen(
+                    method: "\(request.method)", path: request.uri.path, range: request.headers[.range], status: status, at: .now,
+                    authorized: request.headers[.authorization] != nil))
+            return $0.count - 1
+        }
+    }
+
+    private func sent(_ count: Int, for index: Int) {
+        blobBytes.withLock { $0 += Int64(count) }
+        seen.withLock { $0[index].bytes += Int64(count) }
     }
 
     private func forward(_ request: Request) async throws -> Response {
@@ -136,7 +158,7 @@ public final class FaultProxy: Sendable {
         }
         if let authorization = current.upstreamAuthorization { outgoing.headers.add(name: "Authorization", value: authorization) }
         let response = try await http.execute(outgoing, timeout: .seconds(120))
-        record(request, status: Int(response.status.code))
+        let index = record(request, status: Int(response.status.code))
         var headers = HTTPFields()
         for header in response.headers {
             guard let name = HTTPField.Name(header.name), name != .transferEncoding, name != .connection else { continue }
@@ -155,7 +177,7 @@ public final class FaultProxy: Sendable {
             return after
         }
         let body = ResponseBody(contentLength: length) { [self] writer in
-            var sent = 0
+            var delivered = 0
             for try await chunk in response.body {
                 var chunk = chunk
                 if current.corruptBlobs, chunk.readableBytes > 0 {
@@ -163,18 +185,18 @@ public final class FaultProxy: Sendable {
                     let byte = chunk.getInteger(at: index, as: UInt8.self)!
                     chunk.setInteger(byte ^ 0xff, at: index)
                 }
-                if let drop, sent + chunk.readableBytes > drop {
-                    let keep = max(drop - sent, 0)
+                if let drop, delivered + chunk.readableBytes > drop {
+                    let keep = max(drop - delivered, 0)
                     if keep > 0 { try await writer.write(chunk.getSlice(at: chunk.readerIndex, length: keep)!) }
-                    blobBytes.withLock { $0 += Int64(keep) }
+                    self.sent(keep, for: index)
                     throw FerryError(.upstreamUnreachable, "fault proxy: dropping the connection")
                 }
                 if let rate = current.blobRate {
                     try await Task.sleep(for: .milliseconds(Int64(chunk.readableBytes) * 1000 / rate))
                 }
                 try await writer.write(chunk)
-                sent += chunk.readableBytes
-                blobBytes.withLock { $0 += Int64(chunk.readableBytes) }
+                delivered += chunk.readableBytes
+                self.sent(chunk.readableBytes, for: index)
             }
             try await writer.finish(nil)
         }
