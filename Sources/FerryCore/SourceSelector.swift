@@ -12,23 +12,37 @@ public struct SourceCandidate: Sendable, Hashable {
     public var complete: Bool
     /// Bytes of the blob it holds (the size when complete).
     public var bytes: Int64
-    /// Blob transfers it is serving now.
+    /// Transfers *of this blob* it is serving now: what its slots (``SourceSelector/peerSlots``,
+    /// ``SourceSelector/leaderSlots``) are counted against.
     public var activeUploads: Int
+    /// Transfers of every blob it is serving now: what ``SourceSelector/uploadLimit`` bounds.
+    public var totalUploads: Int
 
-    public init(node: String, kind: Kind, complete: Bool, bytes: Int64, activeUploads: Int) {
+    /// A candidate; `totalUploads` defaults to `activeUploads` (a node serving only this blob).
+    public init(node: String, kind: Kind, complete: Bool, bytes: Int64, activeUploads: Int, totalUploads: Int? = nil) {
         self.node = node
         self.kind = kind
         self.complete = complete
         self.bytes = bytes
         self.activeUploads = activeUploads
+        self.totalUploads = max(totalUploads ?? activeUploads, activeUploads)
     }
 }
 
 /// The tracker's choice of sources for one node and one blob. Pure: the same inputs give the
 /// same ranking, so the simulator runs exactly what the leader runs.
 ///
+/// **Slots are per blob.** A node has a free slot for a blob when it serves fewer than
+/// `peerSlots` (the leader: `leaderSlots`) transfers *of that blob*, and fewer than `uploadLimit`
+/// transfers of all blobs together. A follower asks for every layer of an image at once, so with
+/// slots counted across blobs a node could not serve even one whole requester and the tree below
+/// collapsed into chains (docs/simulation.md); per blob, every blob gets its own tree of fan-out
+/// `peerSlots` (as BitTorrent-style systems build one swarm per piece), and `uploadLimit`
+/// (default 16: 3 slots × 4 layers fit under it) keeps a node from being asked for unboundedly
+/// many streams by an image of many layers: past it, the node counts as over its cap.
+///
 /// Policy, best first:
-/// 1. peers holding the whole blob with a free upload slot, least loaded first;
+/// 1. peers holding the whole blob with a free upload slot, least loaded (for this blob) first;
 /// 2. sources still receiving it (the leader from upstream, peers by cut-through) with a free
 ///    slot, fewest hops from the top first — so the leader's slots fill first, then the first
 ///    peers', breadth first — and never a peer behind the requester or one that (through others)
@@ -41,17 +55,21 @@ public struct SourceCandidate: Sendable, Hashable {
 /// grows with the logarithm of the cluster's size, and the leader's uplink carries about
 /// `leaderSlots` copies however many nodes there are.
 public struct SourceSelector: Sendable, Hashable {
-    /// Concurrent blob uploads a follower serves before others are preferred. Default 3.
+    /// Concurrent uploads of one blob a follower serves before others are preferred. Default 3.
     public var peerSlots: Int
-    /// Concurrent blob uploads the leader serves before peers over their caps are preferred. Default 2.
+    /// Concurrent uploads of one blob the leader serves before peers over their caps are preferred. Default 2.
     public var leaderSlots: Int
     /// Whether peers serve at all (off: everyone pulls from the leader). Default on.
     public var peersEnabled: Bool
+    /// Concurrent uploads of all blobs together past which a node (leader or follower) counts as
+    /// over its cap, whatever its slots for the blob asked. Default 16.
+    public var uploadLimit: Int
 
-    public init(peerSlots: Int = 3, leaderSlots: Int = 2, peersEnabled: Bool = true) {
+    public init(peerSlots: Int = 3, leaderSlots: Int = 2, peersEnabled: Bool = true, uploadLimit: Int = 16) {
         self.peerSlots = max(peerSlots, 1)
         self.leaderSlots = max(leaderSlots, 1)
         self.peersEnabled = peersEnabled
+        self.uploadLimit = max(uploadLimit, 1)
     }
 
     /// Ranks `candidates` for `requester`, who holds `have` bytes of the blob.
@@ -73,7 +91,7 @@ public struct SourceSelector: Sendable, Hashable {
         }
         func slots(_ candidate: SourceCandidate) -> Int { candidate.kind == .leader ? leaderSlots : peerSlots }
         func tier(_ candidate: SourceCandidate) -> Int {
-            let free = candidate.activeUploads < slots(candidate)
+            let free = candidate.activeUploads < slots(candidate) && candidate.totalUploads < uploadLimit
             switch (candidate.kind, candidate.complete, free) {
             case (.peer, true, true): return 0
             case (_, _, true): return 1

@@ -66,7 +66,7 @@ extension BlobStore {
                     guard ContinuousClock.now - lastProgress < stallTimeout else {
                         throw FerryError(.upstreamUnreachable, "blob \(digest) stalled here; resume from another source")
                     }
-                    await progress.signal.wait(after: generation, timeout: .seconds(5))
+                    await progress.signal.wait(after: generation, timeout: min(.seconds(5), stallTimeout))
                     try Task.checkCancellation()
                 }
             }

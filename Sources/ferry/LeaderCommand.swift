@@ -62,11 +62,14 @@ struct LeaderCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
     var noPeers = false
 
-    @Option(name: .customLong("leader-slots"), help: "Concurrent blob uploads the leader serves before peers are preferred.")
+    @Option(name: .customLong("leader-slots"), help: "Concurrent uploads of one blob the leader serves before peers are preferred.")
     var leaderSlots: Int = 2
 
-    @Option(name: .customLong("peer-slots"), help: "Concurrent blob uploads a follower serves before others are preferred.")
+    @Option(name: .customLong("peer-slots"), help: "Concurrent uploads of one blob a follower serves before others are preferred.")
     var peerSlots: Int = 3
+
+    @Option(name: .customLong("upload-limit"), help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
+    var uploadLimit: Int = 16
 
     @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to followers, e.g. 100MiB/s.")
     var maxUploadRate: String?
@@ -104,7 +107,7 @@ struct LeaderCommand: AsyncParsableCommand {
                 maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
                 registry: registry,
                 store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace)),
-                sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers),
+                sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
                 maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
                 insecureMesh: insecureMesh,
                 tlsNames: tlsNames

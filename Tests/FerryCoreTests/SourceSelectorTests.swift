@@ -42,6 +42,27 @@ struct SourceSelectorTests {
         #expect(leaderFree.map(\.node) == ["leader", "b"], "a leader with a free slot beats a full peer")
     }
 
+    @Test func slotsAreCountedPerBlobAndBoundedOverallByTheUploadLimit() {
+        let selector = SourceSelector(peerSlots: 2, leaderSlots: 2, uploadLimit: 5)
+        // b serves one receiver of this blob and three of others: a free slot for this blob.
+        let b = SourceCandidate(node: "b", kind: .peer, complete: true, bytes: 100, activeUploads: 1, totalUploads: 4)
+        let c = SourceCandidate(node: "c", kind: .peer, complete: true, bytes: 100, activeUploads: 2, totalUploads: 2)
+        #expect(selector.rank(requester: "a", have: 0, candidates: [Self.leader(), b, c]).map(\.node) == ["b", "leader", "c"])
+        // At the limit over all blobs, b counts as over its cap, whatever its slots for this blob.
+        var busy = b
+        busy.totalUploads = 5
+        #expect(selector.rank(requester: "a", have: 0, candidates: [Self.leader(), busy, c]).map(\.node) == ["leader", "b", "c"])
+        let leader = SourceCandidate(node: "leader", kind: .leader, complete: true, bytes: 100, activeUploads: 0, totalUploads: 5)
+        #expect(selector.rank(requester: "a", have: 0, candidates: [leader, c]).map(\.node) == ["c", "leader"], "the leader is bounded too")
+    }
+
+    @Test func totalUploadsDefaultToTheBlobsOwn() {
+        let candidate = SourceCandidate(node: "b", kind: .peer, complete: true, bytes: 100, activeUploads: 3)
+        #expect(candidate.totalUploads == 3)
+        #expect(SourceCandidate(node: "b", kind: .peer, complete: true, bytes: 100, activeUploads: 3, totalUploads: 1).totalUploads == 3)
+        #expect(SourceSelector().uploadLimit == 16)
+    }
+
     @Test func suspectsTheRequesterAndDisabledPeersAreNeverChosen() {
         let candidates = [Self.leader(), Self.peer("a"), Self.peer("b"), Self.peer("c")]
         #expect(selector.rank(requester: "a", have: 0, candidates: candidates, suspects: ["b"]).map(\.node) == ["c", "leader"])

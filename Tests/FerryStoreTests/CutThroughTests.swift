@@ -1,0 +1,59 @@
+import FerryCore
+import FerryStore
+import Foundation
+import NIOCore
+import Testing
+
+/// What a follower's `/v2/` blob route relies on once the tracker lists a requester as a source
+/// the moment it assigns it one: an ingest opened but still empty is served by cut-through (the
+/// reader waits for bytes, no 404), and a reader whose feed stops or stalls gives up, so its
+/// receiver fails over.
+@Suite("Cut-through")
+struct CutThroughTests {
+    @Test func anOpenIngestWithNoBytesYetIsGrowingAndAReaderWaitsForItsBytes() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(100)
+            let digest = Digest.sha256(of: bytes)
+            guard case .absent = store.availability(of: digest) else { Issue.record("absent before the ingest opens"); return }
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            #expect(progress.snapshot.durable == 0)
+            let reader = Task {
+                var out: [UInt8] = []
+                try await store.readGrowing(progress, range: 0..<100) { out.append(contentsOf: $0.readableBytesView) }
+                return out
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            try await ingest.write(buffer(bytes))
+            try await ingest.commit()
+            #expect(try await reader.value == bytes)
+        }
+    }
+
+    @Test func aReaderOfAFeedThatStallsGivesUp() async throws {
+        try await withTemporaryStore { store in
+            let digest = Digest.sha256(of: content(100))
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            let started = ContinuousClock.now
+            await #expect(throws: FerryError.self) {
+                try await store.readGrowing(progress, range: 0..<100, stallTimeout: .milliseconds(300)) { _ in }
+            }
+            #expect(ContinuousClock.now - started < .seconds(3))
+            await ingest.close()
+        }
+    }
+
+    @Test func aReaderStopsWhenTheWriterGivesUp() async throws {
+        try await withTemporaryStore { store in
+            let digest = Digest.sha256(of: content(100))
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            let reader = Task { try await store.readGrowing(progress, range: 0..<100) { _ in } }
+            try await Task.sleep(for: .milliseconds(100))
+            await ingest.close()
+            await #expect(throws: FerryError.self) { try await reader.value }
+            guard case .absent = store.availability(of: digest) else { Issue.record("absent once the writer gave up"); return }
+        }
+    }
+}
