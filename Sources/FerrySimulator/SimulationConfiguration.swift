@@ -33,7 +33,9 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
     public var peersEnabled: Bool
     /// Blobs the leader downloads from upstream at once (the leader's `maxConcurrentDownloadsPerRegistry`).
     public var upstreamParallel: Int
-    /// What a candidate's `activeUploads` counts (`Tracker` counts per node).
+    /// ``SourceSelector/uploadLimit``.
+    public var uploadLimit: Int
+    /// What a candidate's `activeUploads` counts (`Tracker` counts per blob).
     public var slotScope: SlotScope
     /// When the tracker starts listing a node as receiving a blob.
     public var receivingKnown: ReceivingKnowledge
@@ -44,19 +46,20 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
 
     /// What `activeUploads` of a ``SourceCandidate`` counts.
     public enum SlotScope: String, Sendable, Hashable, Codable, CaseIterable {
-        /// Every transfer the node serves now, whatever the blob (the uplink is the node's).
+        /// Every transfer the node serves now, whatever the blob (the uplink is the node's). What
+        /// `Tracker` did before it counted per blob: kept for comparison.
         case node
-        /// Only the transfers of the blob being asked for.
+        /// Only the transfers of the blob being asked for. What `Tracker` does.
         case blob
     }
 
     /// When the tracker learns that a node is receiving a blob (and lists it as a candidate).
     public enum ReceivingKnowledge: String, Sendable, Hashable, Codable, CaseIterable {
-        /// As soon as it assigns the node a source.
+        /// As soon as it assigns the node a source. What `Tracker` does.
         case assignment
         /// When the node's `receiving` event arrives: the follower sends it as soon as it has the
         /// tracker's answer (`MeshFetcher`), so one round trip after the assignment. What
-        /// `Tracker` does.
+        /// `Tracker` did before it listed receivers at assignment: kept for comparison.
         case report
     }
 
@@ -87,8 +90,9 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
         leaderSlots: Int = 2,
         peersEnabled: Bool = true,
         upstreamParallel: Int = 4,
-        slotScope: SlotScope = .node,
-        receivingKnown: ReceivingKnowledge = .report,
+        uploadLimit: Int = 16,
+        slotScope: SlotScope = .blob,
+        receivingKnown: ReceivingKnowledge = .assignment,
         trackerView: TrackerView = .pruned,
         seed: UInt64 = 1
     ) {
@@ -106,6 +110,7 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
         self.leaderSlots = leaderSlots
         self.peersEnabled = peersEnabled
         self.upstreamParallel = upstreamParallel
+        self.uploadLimit = uploadLimit
         self.slotScope = slotScope
         self.receivingKnown = receivingKnown
         self.trackerView = trackerView
@@ -114,7 +119,7 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
 
     /// The selector the simulated tracker runs.
     public var selector: SourceSelector {
-        SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: peersEnabled)
+        SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: peersEnabled, uploadLimit: uploadLimit)
     }
 
     /// The time one node needs to download the image once over the upstream link: no install
@@ -133,7 +138,7 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
         try require(upstreamRate > 0 && nodeRate > 0, "rates must be above zero")
         try require(latency >= 0 && latencyJitter >= 0 && upstreamLatency >= 0 && stagger >= 0, "times cannot be negative")
         try require(latency.isFinite && latencyJitter.isFinite && upstreamLatency.isFinite && stagger.isFinite, "times must be finite")
-        try require(peerSlots >= 1 && leaderSlots >= 1, "slots must be at least 1")
+        try require(peerSlots >= 1 && leaderSlots >= 1 && uploadLimit >= 1, "slots and the upload limit must be at least 1")
         try require(upstreamParallel >= 1, "upstream parallelism must be at least 1")
         try require(nodes <= 1_000_000, "at most 1,000,000 nodes")
         try require((imageSize / Int64(blobs)) / chunkSize < Int64(Int32.max), "too many chunks per blob")

@@ -46,7 +46,9 @@ extension SimulationEngine {
         }
         let chosen = choose(for: requester, blob: blob)
         guard let source = indexOfName[chosen.node] else { preconditionFailure("unknown source \(chosen.node)") }
-        if chosen.activeUploads >= (chosen.kind == .leader ? selector.leaderSlots : selector.peerSlots) { overCapAssignments += 1 }
+        if chosen.activeUploads >= (chosen.kind == .leader ? selector.leaderSlots : selector.peerSlots) || chosen.totalUploads >= selector.uploadLimit {
+            overCapAssignments += 1
+        }
         if source == Self.leader { leaderAssignments += 1 }
 
         let position = slot(requester, blob)
@@ -94,7 +96,7 @@ extension SimulationEngine {
         let complete = isLeader ? have[position] == chunkCounts[Int(blob)] : known[position] == .complete
         return SourceCandidate(
             node: names[Int(node)], kind: isLeader ? .leader : .peer, complete: complete,
-            bytes: complete ? blobSizes[Int(blob)] : 0, activeUploads: Int(uploads(node, blob)))
+            bytes: complete ? blobSizes[Int(blob)] : 0, activeUploads: Int(uploads(node, blob)), totalUploads: Int(uploadsByNode[Int(node)]))
     }
 
     func uploads(_ node: Int32, _ blob: Int32) -> Int32 {
@@ -113,7 +115,8 @@ extension SimulationEngine {
     /// The full view without the candidates another one beats on every count.
     ///
     /// Peer A *dominates* peer B when both are complete or both receiving, and A has no more
-    /// uploads, no more hops to the top, at least as many bytes, and a smaller name. The
+    /// uploads (of the blob, and of all blobs: the selector's `uploadLimit`), no more hops to the
+    /// top, at least as many bytes, and a smaller name. The
     /// selector's order never ranks a dominated peer above its dominator (fewer uploads, fewer
     /// hops and more bytes are never worse; ties go by name), so the first choice is never
     /// dropped; `TrackerView.checked` verifies this against the full view on every request. The
@@ -123,16 +126,17 @@ extension SimulationEngine {
         guard configuration.peersEnabled else { return candidates }
         viewStamp &+= 1
         front.removeAll(keepingCapacity: true)
-        var bestComplete = Int32.max
+        completeFront.removeAll(keepingCapacity: true)
         var kept: [Int32] = []
         var lastDominator = 0
         for node in Self.firstFollower..<Int32(names.count) {
             let state = known[slot(node, blob)]
             if state == .none { continue }
             let uploads = uploads(node, blob)
+            let total = uploadsByNode[Int(node)]
             if state == .complete {
-                if uploads < bestComplete {
-                    bestComplete = uploads
+                if !completeFront.contains(where: { $0.uploads <= uploads && $0.total <= total }) {
+                    completeFront.append((uploads, total))
                     candidates.append(candidate(node, blob))
                     inViewStamp[Int(node)] = viewStamp
                 }
@@ -140,8 +144,8 @@ extension SimulationEngine {
             }
             let bytes: Int64 = 0  // what `candidate` reports for a receiving peer
             let depth = depth(of: node, blob)
-            if dominated(uploads, depth, bytes, hint: &lastDominator) { continue }
-            front.append((uploads, depth, bytes))
+            if dominated(uploads, total, depth, bytes, hint: &lastDominator) { continue }
+            front.append((uploads, total, depth, bytes))
             kept.append(node)
             candidates.append(candidate(node, blob))
             inViewStamp[Int(node)] = viewStamp
@@ -156,9 +160,9 @@ extension SimulationEngine {
         return candidates
     }
 
-    private func dominated(_ uploads: Int32, _ depth: Int32, _ bytes: Int64, hint: inout Int) -> Bool {
-        func beats(_ entry: (uploads: Int32, depth: Int32, bytes: Int64)) -> Bool {
-            entry.uploads <= uploads && entry.depth <= depth && entry.bytes >= bytes
+    private func dominated(_ uploads: Int32, _ total: Int32, _ depth: Int32, _ bytes: Int64, hint: inout Int) -> Bool {
+        func beats(_ entry: (uploads: Int32, total: Int32, depth: Int32, bytes: Int64)) -> Bool {
+            entry.uploads <= uploads && entry.total <= total && entry.depth <= depth && entry.bytes >= bytes
         }
         if hint < front.count, beats(front[hint]) { return true }
         for index in front.indices where beats(front[index]) {

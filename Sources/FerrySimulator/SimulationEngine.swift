@@ -111,7 +111,9 @@ struct SimulationEngine {
     var rootMemo: [Int32]
     var inViewStamp: [UInt32]
     var pathScratch: [Int32] = []
-    var front: [(uploads: Int32, depth: Int32, bytes: Int64)] = []
+    var front: [(uploads: Int32, total: Int32, depth: Int32, bytes: Int64)] = []
+    /// Scratch for ``prunedView(_:)``: (uploads of the blob, of all blobs) of the complete peers kept.
+    var completeFront: [(uploads: Int32, total: Int32)] = []
 
     init(_ configuration: SimulationConfiguration) {
         self.configuration = configuration

@@ -66,7 +66,7 @@ extension SimulationReport {
             + "upstream \(rate(c.upstreamRate)), node links \(rate(c.nodeRate)) up and down; latency \(millis(c.latency)) per hop"
             + (c.latencyJitter > 0 ? " + 0–\(millis(c.latencyJitter)) spread" : "")
             + ", upstream \(millis(c.upstreamLatency)); start stagger \(millis(c.stagger)); "
-            + "peer slots \(c.peerSlots), leader slots \(c.leaderSlots), slots counted per \(c.slotScope.rawValue), "
+            + "peer slots \(c.peerSlots), leader slots \(c.leaderSlots), slots counted per \(c.slotScope.rawValue), upload limit \(c.uploadLimit), "
             + "receiving known at \(c.receivingKnown.rawValue); \(c.upstreamParallel) upstream downloads at once; seed \(c.seed). "
             + "Physical limit (image / upstream rate): \(seconds(c.physicalLimit))."
     }
@@ -78,8 +78,8 @@ extension SimulationReport {
             "N followers plus one leader; the leader starts downloading at t = 0, \(c.upstreamParallel) blob(s) at a time sharing the upstream link equally; the followers send their source requests at t = 0"
                 + (c.stagger > 0 ? " + U[0, \(millis(c.stagger))) each" : "") + ", all blobs at once, in a seeded random order.",
             "The tracker answers each (follower, blob) request with the first source of `SourceSelector.rank` (FerryCore, unchanged); "
-                + "activeUploads counts the transfers a node serves (\(c.slotScope == .node ? "all blobs" : "this blob only")), from assignment until the receiver's `present` report reaches the leader; "
-                + "feeds hold every assignment not yet reported present; a follower is listed as receiving \(c.receivingKnown == .assignment ? "as soon as it is assigned a source" : "once its `receiving` event reaches the leader, one round trip after the answer (as `MeshFetcher` and `Tracker` do)").",
+                + "activeUploads counts the transfers a node serves (\(c.slotScope == .node ? "all blobs, as the old tracker did" : "this blob only, as `Tracker` does; all blobs together are bounded by the upload limit")), from assignment until the receiver's `present` report reaches the leader; "
+                + "feeds hold every assignment not yet reported present; a follower is listed as receiving \(c.receivingKnown == .assignment ? "as soon as it is assigned a source (as `Tracker` does)" : "once its `receiving` event reaches the leader, one round trip after the answer (as the old tracker did)").",
             "As `Tracker` does, a candidate still receiving is listed with 0 bytes, a complete one with the blob's size; a source is never changed once assigned (no failures, so `have` is always 0).",
             "Blobs move in chunks of \(ByteSize.format(c.chunkSize)): a node serves chunk k once all of it has arrived (cut-through at chunk granularity), so a receiver never overtakes its source.",
             "A chunk in flight gets min(sender uplink / chunks its sender is sending now, receiver downlink / chunks its receiver is receiving now); shares are recomputed whenever a transfer starts, stalls or ends (no max-min redistribution of unused share).",

@@ -55,11 +55,14 @@ struct FerrySim: ParsableCommand {
     @Option(help: "Blobs the leader downloads from upstream at once.")
     var upstreamParallel = 4
 
-    @Option(help: "What activeUploads counts: node (every blob a node serves, as Tracker does) or blob (this blob only).")
-    var slotScope: SimulationConfiguration.SlotScope = .node
+    @Option(help: "Uploads of all blobs together past which a node counts as busy (SourceSelector.uploadLimit).")
+    var uploadLimit = 16
 
-    @Option(help: "When the tracker lists a node as receiving: report (its `receiving` event, as Tracker does) or assignment.")
-    var receivingKnown: SimulationConfiguration.ReceivingKnowledge = .report
+    @Option(help: "What activeUploads counts: blob (this blob only, as Tracker does) or node (every blob a node serves, the old tracker).")
+    var slotScope: SimulationConfiguration.SlotScope = .blob
+
+    @Option(help: "When the tracker lists a node as receiving: assignment (as Tracker does) or report (its `receiving` event, the old tracker).")
+    var receivingKnown: SimulationConfiguration.ReceivingKnowledge = .assignment
 
     @Option(help: "Candidates handed to the selector: pruned, full (slow at scale) or checked (both, compared).")
     var trackerView: SimulationConfiguration.TrackerView = .pruned
@@ -126,6 +129,7 @@ struct FerrySim: ParsableCommand {
             leaderSlots: leaderSlots,
             peersEnabled: !noPeers,
             upstreamParallel: upstreamParallel,
+            uploadLimit: uploadLimit,
             slotScope: slotScope,
             receivingKnown: receivingKnown,
             trackerView: trackerView,

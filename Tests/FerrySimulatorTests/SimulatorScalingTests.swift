@@ -19,6 +19,14 @@ struct SimulatorScalingTests {
         return depth
     }
 
+    @Test("the simulator's defaults are the tracker's: slots per blob, receivers listed at assignment")
+    func defaultsFollowTheTracker() {
+        let configuration = SimulationConfiguration(nodes: 10)
+        #expect(configuration.slotScope == .blob)
+        #expect(configuration.receivingKnown == .assignment)
+        #expect(configuration.selector == SourceSelector())
+    }
+
     @Test("slots per blob: 1,000 nodes finish within a small factor of 10, in a tree of logarithmic depth")
     func perBlobSlotsScaleLogarithmically() throws {
         let small = try SimulationConfiguration.small(nodes: 10, scope: .blob).simulate()
@@ -29,21 +37,38 @@ struct SimulatorScalingTests {
         #expect(large.overCapAssignments == 0)
     }
 
-    @Test("slots per node and blobs ≥ peer slots: the policy's tree collapses into a chain")
-    func perNodeSlotsChainTheFollowers() throws {
-        let small = try SimulationConfiguration.small(nodes: 10, scope: .node).simulate()
-        let configuration = SimulationConfiguration.small(nodes: 300, scope: .node)
-        #expect(configuration.blobs >= configuration.peerSlots, "the failing case")
+    @Test("as many blobs as peer slots or more, all followers at once: the tracker's per-blob trees stay logarithmic")
+    func manyBlobsStillATree() throws {
+        let small = try SimulationConfiguration.small(nodes: 10).simulate()
+        let configuration = SimulationConfiguration.small(nodes: 300)
+        #expect(configuration.blobs >= configuration.peerSlots, "the case that chained the followers with slots per node")
         let large = try configuration.simulate()
-        withKnownIssue("SourceSelector with node-wide activeUploads: each follower takes B slots and offers peerSlots, so with B ≥ peerSlots the tree is a chain (see docs/simulation.md)") {
-            #expect(large.max <= small.max * 1.25, "N=300: \(large.max) s, N=10: \(small.max) s")
-            #expect(large.maxTreeDepth <= Self.treeDepth(configuration), "depth \(large.maxTreeDepth)")
-        }
-        // What happens instead, measured: one chain, one hop per follower.
-        #expect(large.maxTreeDepth == configuration.nodes)
+        #expect(large.max <= small.max * 1.25, "N=300: \(large.max) s, N=10: \(small.max) s")
+        #expect(large.maxTreeDepth <= Self.treeDepth(configuration), "depth \(large.maxTreeDepth)")
     }
 
-    @Test("slots per node and fewer blobs than peer slots: still a tree")
+    @Test("the upload limit bounds the streams a node serves, and the trees stay logarithmic")
+    func uploadLimitBoundsStreams() throws {
+        let unbounded = try SimulationConfiguration.small(nodes: 300, blobs: 8, uploadLimit: 1000).simulate()
+        #expect(unbounded.peerPeakUploads > 6, "without a limit, a peer serves 3 receivers of each blob it is ahead on")
+        let configuration = SimulationConfiguration.small(nodes: 300, blobs: 8, uploadLimit: 6)
+        let result = try configuration.simulate()
+        #expect(result.peerPeakUploads <= 6, "peak \(result.peerPeakUploads)")
+        let small = try SimulationConfiguration.small(nodes: 10, blobs: 8, uploadLimit: 6).simulate()
+        #expect(result.max <= small.max * 1.25, "N=300: \(result.max) s, N=10: \(small.max) s")
+    }
+
+    @Test("for comparison, the old tracker's slots per node with blobs ≥ peer slots: the tree collapses into a chain")
+    func perNodeSlotsChainTheFollowers() throws {
+        let configuration = SimulationConfiguration.small(nodes: 300, scope: .node)
+        let large = try configuration.simulate()
+        // One chain, one hop per follower: linear, what the per-blob count fixed.
+        #expect(large.maxTreeDepth == configuration.nodes)
+        let fixed = try SimulationConfiguration.small(nodes: 300, scope: .blob).simulate()
+        #expect(fixed.max < large.max)
+    }
+
+    @Test("for comparison, slots per node and fewer blobs than peer slots: still a tree")
     func perNodeSlotsWithFewBlobs() throws {
         let configuration = SimulationConfiguration.small(nodes: 300, scope: .node, blobs: 2)
         let large = try configuration.simulate()
@@ -52,15 +77,22 @@ struct SimulatorScalingTests {
         #expect(large.maxTreeDepth <= 16, "depth \(large.maxTreeDepth): base 1.5 rather than 3, but logarithmic")
     }
 
-    @Test("a tracker that lists receivers only once they report sends a simultaneous first wave to the leader")
-    func receiversKnownOnlyByReport() throws {
-        let configuration = SimulationConfiguration.small(nodes: 40, scope: .blob, knowledge: .report)
+    @Test("receivers listed at assignment: a simultaneous first wave sees peers, and the leader sends its slots' worth")
+    func receiversKnownAtAssignment() throws {
+        let configuration = SimulationConfiguration.small(nodes: 40)
         let result = try configuration.simulate()
-        withKnownIssue("all 40 requests reach the tracker before any receiving report: only the leader is a candidate") {
-            #expect(result.bytesFromLeader <= Int64(configuration.leaderSlots) * configuration.imageSize)
-        }
+        #expect(result.bytesFromLeader <= Int64(configuration.leaderSlots) * configuration.imageSize)
+        #expect(result.leaderAssignments <= configuration.leaderSlots * configuration.blobs)
+    }
+
+    @Test("for comparison, receivers listed only once they report: the simultaneous first wave all goes to the leader")
+    func receiversKnownOnlyByReport() throws {
+        let configuration = SimulationConfiguration.small(nodes: 40, knowledge: .report)
+        let result = try configuration.simulate()
+        // All 40 requests reach the tracker before any `receiving` report: only the leader is a candidate.
         #expect(result.leaderAssignments == configuration.nodes * configuration.blobs)
-        // Learning at assignment (or starts spread wider than a report's round trip) avoids it.
+        #expect(result.bytesFromLeader == Int64(configuration.nodes) * configuration.imageSize)
+        // Starts spread wider than a report's round trip avoid it too.
         var spread = configuration
         spread.stagger = 0.5
         #expect(try spread.simulate().bytesFromLeader <= Int64(configuration.leaderSlots) * configuration.imageSize)

@@ -14,6 +14,9 @@ struct TrackerViewTests {
         .small(nodes: 120, scope: .blob, knowledge: .report, stagger: 1, blobs: 7, seed: 5),
         .small(nodes: 120, scope: .node, stagger: 3, blobs: 2, seed: 6),
         .small(nodes: 60, peers: false, stagger: 0.1, seed: 7),
+        // The node-wide upload limit binding (8 blobs × 3 slots > 10).
+        .small(nodes: 120, scope: .blob, blobs: 8, uploadLimit: 10, seed: 8),
+        .small(nodes: 120, scope: .blob, stagger: 0.5, jitter: 0.002, blobs: 8, uploadLimit: 5, seed: 9),
     ]
 
     @Test("pruned and full views choose the same source on every request", arguments: cases)
