@@ -71,11 +71,13 @@ fuzz:
 	@SWIFT=$(SWIFT) Fuzz/run.sh
 
 ## Simulated installs on 10, 100, 1,000 and 10,000 nodes with the tracker's own SourceSelector:
-## completion p50/p99/max against N, as the tracker is today and with the two tracker changes
-## docs/simulation.md proposes. Not part of test or CI.
+## completion p50/p99/max against N, as the tracker is (slots per blob, receivers listed at
+## assignment), then the old tracker for comparison (slots per node, receivers listed on report),
+## each with followers starting at once and over 1 s. See docs/simulation.md. Not part of test or CI.
 .PHONY: simulate
 simulate:
 	$(SWIFT) build -c release --product ferry-sim $(BUILD_FLAGS)
 	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000
 	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --stagger 1s
-	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope blob --receiving-known assignment
+	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope node --receiving-known report
+	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope node --receiving-known report --stagger 1s
