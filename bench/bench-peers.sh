@@ -231,8 +231,20 @@ ferry_install() {
     || die "ferry install failed (see $work/logs/$1-install.log)"
 }
 
+# blobs_done TAG T0: seconds from T0 until the last follower held every blob of the image: its
+# first "loading into the Docker engine" line (log timestamps have whole seconds).
+blobs_done() {
+  local tag=$1 t0=$2 n line last=0 ts
+  for n in "${node_names[@]}"; do
+    line=$(grep -m1 "loading into the Docker engine" "$work/logs/$tag-$n.log") || { echo "?"; return; }
+    ts=$(date -d "${line%% *}" +%s) || { echo "?"; return; }
+    ((ts > last)) && last=$ts
+  done
+  echo "$last - $t0" | bc -l
+}
+
 # --- one way -----------------------------------------------------------------------------------
-declare -A wall upb upwire leaderb nodesb
+declare -A wall upb upwire leaderb nodesb blobs
 # measure WAY RUN: run way WAY from engines without the image; record its figures.
 measure() {
   local w=$1 run=$2 s0 s1 t0 t1 snap
@@ -266,6 +278,7 @@ measure() {
   esac
   local k=$w:$run
   wall[$k]=$(echo "$t1 - $t0" | bc -l)
+  case "$w" in c|d) blobs[$k]=$(blobs_done "$w$run" "$t0") ;; *) blobs[$k]="" ;; esac
   upb[$k]=$((s1[0] - s0[0]))
   upwire[$k]=$((s1[1] - s0[1]))
   # TCP payload: tc bytes minus the headers of every packet (ACKs count for nothing).
@@ -317,11 +330,16 @@ section=$(mktemp)
   echo "Every way starts from engines without the image; Ferry ways from fresh data directories, the leader and"
   echo "followers already running (\`ferry install --max-parallel $nodes\` from the leader's host)."
   echo
-  echo "| way | wall (s) | × limit | upstream ÷ image | leader ÷ image | nodes' uplinks ÷ image |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| way | wall (s) | × limit | every blob on every node (s, × limit) | upstream ÷ image | leader ÷ image | nodes' uplinks ÷ image |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for w in "${ways[@]}"; do
     wv=$(med wall "$w")
-    printf '| %s | %.1f | %.2f | %.2f | %.2f | %.2f |\n' "${label[$w]}" "$wv" "$(echo "$wv / $limit" | bc -l)" \
+    bv="–"
+    if [[ $w == [cd] ]] && [[ "$(raw blobs "$w")" != *"?"* ]]; then
+      bv=$(med blobs "$w")
+      bv=$(printf '%.0f (%.2f)' "$bv" "$(echo "$bv / $limit" | bc -l)")
+    fi
+    printf '| %s | %.1f | %.2f | %s | %.2f | %.2f | %.2f |\n' "${label[$w]}" "$wv" "$(echo "$wv / $limit" | bc -l)" "$bv" \
       "$(echo "$(med upb "$w") / $image_bytes" | bc -l)" "$(echo "$(med leaderb "$w") / $image_bytes" | bc -l)" \
       "$(echo "$(med nodesb "$w") / $image_bytes" | bc -l)"
   done
@@ -347,6 +365,9 @@ section=$(mktemp)
     echo "(d): the nodes sent almost nothing, so this build's followers served no peers: (d) is (c) again."
   fi
   echo
+  echo "Every blob on every node (Ferry ways): from \`ferry install\` started to the last follower holding every"
+  echo "verified blob (its first \"loading into the Docker engine\" log line, whole seconds): the transfer, without"
+  echo "the loads into the $nodes engines, which share this machine's $(nproc) cores (\`docker pull\` interleaves the two)."
   echo "Wall: from the first pull (or \`ferry install\`) started to the last done. Upstream: body bytes of the blob"
   echo "GETs in the upstream registry's access log. Leader, nodes: what the leader's host (and the nodes' hosts, added"
   echo "up) sent, from \`tc -s\` counters on their links, minus $HEADERS B of Ethernet/IP/TCP headers per packet: the TCP"

@@ -82,7 +82,7 @@ struct TargetRunner: Sendable {
         while !(try await follower.mesh.requestLoad(target: item.targetID, wait: .seconds(20)).granted) {
             try Task.checkCancellation()
         }
-        logger.info("loading into the Docker engine")
+        logger.notice("loading into the Docker engine")
         let started = ContinuousClock.now
         let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
         FerryMetrics.recordLoad(.now - started)
