@@ -31,13 +31,8 @@ USAGE
 
 die() { echo "$PROG: $*" >&2; exit 1; }
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
+# shellcheck source=cluster/lib.sh
+source "$here/lib.sh"
 
 wait_file() {
   local file=$1 what=$2
@@ -56,9 +51,7 @@ stop_pidfile() {
   local pidfile=$1 pid
   [[ -f $pidfile ]] || return 0
   pid=$(<"$pidfile")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  stop_pid "$pid" 10 ferry
   rm -f "$pidfile"
 }
 

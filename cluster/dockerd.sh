@@ -49,13 +49,8 @@ USAGE
 
 die() { echo "$PROG: $*" >&2; exit 1; }
 
-# pid_alive PID: running and not a zombie.
-pid_alive() {
-  local state
-  [[ -r /proc/$1/stat ]] || return 1
-  state=$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-  [[ $state != Z && $state != X ]]
-}
+# shellcheck source=cluster/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # pid_from FILE COMM: print the pid in FILE if that process is alive and named COMM.
 pid_from() {
@@ -190,29 +185,11 @@ cmd_stop() {
   dir=$(cd -- "$dir" && pwd -P)
   containerd=$(pid_from "$dir/exec/containerd/containerd.pid" containerd) || containerd=""
   if pid=$(running_pid "$dir"); then
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + STOP_TIMEOUT))
-    while pid_alive "$pid"; do
-      if ((SECONDS >= deadline)); then
-        echo "$PROG: dockerd pid $pid ignored SIGTERM for ${STOP_TIMEOUT} s; sending SIGKILL" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.2
-        break
-      fi
-      sleep 0.1
-    done
+    stop_pid "$pid" "$STOP_TIMEOUT" dockerd
   fi
   # dockerd stops the containerd it started, unless it was killed.
   if [[ -n $containerd ]] && pid_alive "$containerd"; then
-    kill -TERM "$containerd" 2>/dev/null || true
-    local deadline=$((SECONDS + 5))
-    while pid_alive "$containerd"; do
-      if ((SECONDS >= deadline)); then
-        kill -KILL "$containerd" 2>/dev/null || true
-        break
-      fi
-      sleep 0.1
-    done
+    stop_pid "$containerd" 5 containerd
   fi
   mapfile -t mounts < <(mounts_under "$dir")
   for m in "${mounts[@]}"; do

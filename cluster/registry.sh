@@ -56,13 +56,8 @@ need_arg() { (($2 >= 2)) || die "$1 needs a value (see --help)"; }
 # A JSON string is a valid YAML double-quoted scalar.
 yaml_str() { jq -n --arg v "$1" '$v'; }
 
-# pid_alive PID: running and not a zombie.
-pid_alive() {
-  local state
-  [[ -r /proc/$1/stat ]] || return 1
-  state=$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-  [[ $state != Z && $state != X ]]
-}
+# shellcheck source=cluster/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # running_pid DIR: print the pid of DIR's registry if it is running.
 running_pid() {
@@ -259,17 +254,7 @@ cmd_stop() {
     rm -f -- "$dir/registry.pid"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while pid_alive "$pid"; do
-    if ((SECONDS >= deadline)); then
-      echo "$PROG: pid $pid ignored SIGTERM for ${STOP_TIMEOUT} s; sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
-      break
-    fi
-    sleep 0.1
-  done
+  stop_pid "$pid" "$STOP_TIMEOUT" registry
   rm -f -- "$dir/registry.pid"
 }
 

@@ -30,6 +30,17 @@ public struct DataDirectory: Sendable {
     /// Where a running leader writes the URL it listens on, for CLI commands run with `--data-dir`.
     public var addressPath: String { "\(path)/address" }
 
+    /// Records the URL a daemon listening on `host:port` is reached at from this machine
+    /// (loopback for a wildcard address) in ``addressPath``, for CLI commands run with
+    /// `--data-dir`, and returns it.
+    @discardableResult
+    public func publishAddress(scheme: String, host: String, port: Int) -> String {
+        let local = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        let url = "\(scheme)://\(local.contains(":") ? "[\(local)]" : local):\(port)"
+        try? writeAtomically(url + "\n", to: addressPath)
+        return url
+    }
+
     /// Takes an exclusive `flock` on `DIR/lock` until the returned lock is released (or freed).
     /// Fails at once, with a clear message, when another daemon holds it.
     public func lock() throws(FerryError) -> DirectoryLock {

@@ -161,11 +161,9 @@ public final class FollowerService: Service, Sendable {
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry-follower"),
             onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
-                let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                let url = directory.publishAddress(
+                    scheme: scheme, host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
                 boundAddress.withLock { $0 = url }
-                try? directory.writeAtomically(url + "\n", to: directory.addressPath)
                 logger.notice("follower listening", metadata: ["url": "\(url)", "leader": "\(configuration.leaderURL)"])
             },
             logger: logger

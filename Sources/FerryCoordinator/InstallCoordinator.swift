@@ -153,7 +153,7 @@ struct InstallCoordinator: Sendable {
         do {
             if try await database.expireInstalls(now: now) > 0 { changed = true }
             let silent = try await database.nodes().filter {
-                now.timeIntervalSince($0.lastSeen) > Double(MeshAPI.heartbeatInterval.components.seconds * 3)
+                !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval)
             }
             if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])

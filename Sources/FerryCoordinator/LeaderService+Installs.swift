@@ -25,11 +25,10 @@ extension LeaderService {
         let held = try await database.heldImages()
         let flagged = await tracker.flagged
         let now = Date()
-        let silence = Double(MeshAPI.heartbeatInterval.components.seconds * 3)
         return NodeList(nodes: try await database.nodes().map { node in
             NodeStatus(
                 name: node.name, address: node.address, platform: node.platform, lastSeen: node.lastSeen,
-                state: now.timeIntervalSince(node.lastSeen) <= silence ? "reachable" : "unreachable",
+                state: InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) ? "reachable" : "unreachable",
                 dockerVersion: node.dockerVersion, dockerError: node.dockerError, images: held[node.id!] ?? [],
                 corruptTransfers: flagged[node.name] ?? 0)
         })

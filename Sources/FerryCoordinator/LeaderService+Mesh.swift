@@ -43,12 +43,14 @@ extension LeaderService: MeshBackend {
         guard ImageReference.isValidRepository(request.repository) else {
             throw FerryError(.invalidReference, "invalid repository name '\(request.repository.prefix(200))'")
         }
-        guard let requester = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
-        let now = Date()
-        let silence = Double(MeshAPI.heartbeatInterval.components.seconds * 3)
+        // One read of the nodes per request: the requester, addresses and reachability.
         let nodes = try await database.nodes()
+        guard let requester = nodes.first(where: { $0.id == node }) else { throw FerryError(.notFound, "unknown node") }
+        let now = Date()
         let addresses = Dictionary(uniqueKeysWithValues: nodes.compactMap { node in node.address.map { (node.name, $0) } })
-        let reachable = Set(nodes.filter { now.timeIntervalSince($0.lastSeen) <= silence && $0.address != nil }.map(\.name))
+        let reachable = Set(
+            nodes.filter { $0.address != nil && InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
+                .map(\.name))
         var leader: Tracker.Holding?
         switch store.availability(of: request.digest) {
         case .complete: leader = Tracker.Holding(complete: true, size: request.size)

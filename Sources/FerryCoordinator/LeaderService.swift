@@ -109,11 +109,9 @@ public final class LeaderService: Service, Sendable {
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry"),
             onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
-                let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                let url = directory.publishAddress(
+                    scheme: scheme, host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
                 boundAddress.withLock { $0 = url }
-                try? directory.writeAtomically(url + "\n", to: directory.addressPath)
                 logger.notice("leader listening", metadata: ["url": "\(url)", "data_dir": "\(directory.path)"])
             },
             logger: logger
@@ -181,8 +179,9 @@ public final class LeaderService: Service, Sendable {
     private func runInstallHousekeeping() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await installs.tick()
-            let silence = Double(MeshAPI.heartbeatInterval.components.seconds * 3)
-            for node in (try? await database.nodes()) ?? [] where Date().timeIntervalSince(node.lastSeen) > silence {
+            let now = Date()
+            for node in (try? await database.nodes()) ?? []
+            where !InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) {
                 await tracker.forget(node.name)
             }
             try? await Task.sleep(for: .seconds(2))

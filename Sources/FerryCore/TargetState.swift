@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where one image stands on one node during an install.
 ///
 /// ```
@@ -52,5 +54,11 @@ public enum InstallRules {
     public static func isReachable(lastSeen: ContinuousClock.Instant?, now: ContinuousClock.Instant, heartbeat: Duration) -> Bool {
         guard let lastSeen else { return false }
         return now - lastSeen <= heartbeat * 3
+    }
+
+    /// ``isReachable(lastSeen:now:heartbeat:)`` for the wall-clock times the leader records.
+    public static func isReachable(lastSeen: Date, now: Date, heartbeat: Duration) -> Bool {
+        let (seconds, attoseconds) = (heartbeat * 3).components
+        return now.timeIntervalSince(lastSeen) <= Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -33,7 +33,7 @@ extension DockerClient {
         request.headers.replaceOrAdd(name: "User-Agent", value: "ferry/\(FerryVersion.current)")
         request.body = body
         do {
-            return try await http.execute(request, timeout: .nanoseconds(Int64(timeout.nanosecondsClamped)), logger: logger)
+            return try await http.execute(request, timeout: TimeAmount(timeout), logger: logger)
         } catch {
             throw unreachable(error)
         }
@@ -112,16 +112,5 @@ extension DockerClient {
         if text.contains("Permission denied") { return EACCES }
         if text.contains("No such file or directory") { return ENOENT }
         return nil
-    }
-}
-
-extension Duration {
-    /// The duration in nanoseconds, saturating at Int64.max.
-    var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflow2 ? .max : sum
     }
 }

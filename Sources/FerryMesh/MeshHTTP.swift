@@ -20,7 +20,7 @@ public enum MeshHTTP {
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: .nanoseconds(Int64(readTimeout.components.seconds) * 1_000_000_000)),
+            timeout: .init(connect: .seconds(10), read: TimeAmount(readTimeout)),
             decompression: .disabled)
         if let caFile { configuration.tlsConfiguration = try MeshTLS.clientConfiguration(caFile: caFile) }
         // A refused connection fails at once instead of being retried until the timeout.

@@ -28,10 +28,9 @@ public struct HTTPLimits: Sendable {
     /// An HTTP/1.1 server with these limits that answers requests the parser cannot read
     /// (oversized head, unknown method, broken framing) with a registry-style error.
     public func http1() -> HTTPServerBuilder {
-        let idle = idleTimeout.components
         let configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [MalformedRequestHandler()],
-            idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000),
+            idleTimeout: TimeAmount(idleTimeout),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderFieldSize, maxHeaderListSize: maxHeaderSize, maxHeaderFieldCount: maxHeaderCount))
         return .http1(configuration: configuration)
     }

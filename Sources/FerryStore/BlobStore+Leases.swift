@@ -89,13 +89,6 @@ extension BlobStore {
     private static let utimeNow = (1 << 30) - 1
     private static let utimeOmit = (1 << 30) - 2
 
-    /// Runs `body` as a reader of `digest`: the blob cannot be removed until it returns.
-    public func withReading<T>(_ digest: Digest, _ body: () async throws -> T) async rethrows -> T {
-        beginReading(digest)
-        defer { endReading(digest) }
-        return try await body()
-    }
-
     // MARK: Leases
 
     /// Adds `digests` to the lease `name`, creating it if needed. Leased blobs are never removed

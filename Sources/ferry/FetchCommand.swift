@@ -51,10 +51,7 @@ struct FetchCommand: AsyncParsableCommand {
 
     private func emit(_ statuses: [ImageStatus]) throws {
         if json {
-            let encoder = FerryJSON.encoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let data = try encoder.encode(FetchResponse(images: statuses))
-            FileOutput.standardOutput.write(String(decoding: data, as: UTF8.self) + "\n")
+            try FileOutput.standardOutput.writeJSON(FetchResponse(images: statuses))
         } else {
             for status in statuses { FileOutput.standardOutput.write("\(status.reference) \(status.state)\n") }
         }

@@ -1,3 +1,6 @@
+import FerryMesh
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,5 +29,14 @@ struct FileOutput: Sendable {
         var size = winsize()
         guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 100 }
         return Int(size.ws_col)
+    }
+}
+
+extension FileOutput {
+    /// Writes `value` as pretty-printed JSON with sorted keys (every command's `--json`).
+    func writeJSON(_ value: some Encodable) throws {
+        let encoder = FerryJSON.encoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n")
     }
 }

@@ -48,17 +48,11 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to peers, e.g. 50MiB/s.")
     var maxUploadRate: String?
 
-    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
-    var reservedSpace: String = "256MiB"
-
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
-    var idleTimeout: Int = 75
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
-    var logLevel: LogLevelOption = .info
+    @OptionGroup
+    var daemon: DaemonOptions
 
     func run() async throws {
         try await reportingErrors {
@@ -74,11 +68,11 @@ struct FollowerCommand: AsyncParsableCommand {
                 advertiseURL: advertise,
                 maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
                 maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
-                store: .init(reservedSpace: try ByteSize.parse(reservedSpace)),
+                store: try daemon.store(),
                 insecureMesh: insecureMesh
             )
-            configuration.http.idleTimeout = try LeaderCommand.parseIdleTimeout(idleTimeout)
-            bootstrapLogging(level: logLevel)
+            configuration.http.idleTimeout = try daemon.idle()
+            bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.follower")
             let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
             // Join first, so that a refused join token ends the command with one clear line.

@@ -40,9 +40,7 @@ struct GCCommand: AsyncParsableCommand {
                 report = try await connection.client().collectGarbage(request)
             }
             if json {
-                let encoder = FerryJSON.encoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                FileOutput.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+                try FileOutput.standardOutput.writeJSON(report)
             } else {
                 FileOutput.standardOutput.write(Self.render(report))
             }

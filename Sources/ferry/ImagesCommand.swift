@@ -17,12 +17,7 @@ struct ImagesCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let list = try await connection.client().images()
-            if json {
-                let encoder = FerryJSON.encoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                FileOutput.standardOutput.write(String(decoding: try encoder.encode(list), as: UTF8.self) + "\n")
-                return
-            }
+            if json { return try FileOutput.standardOutput.writeJSON(list) }
             var rows = [["REFERENCE", "DIGEST", "PLATFORM", "SIZE", "STATE"]]
             for image in list.images {
                 rows.append([

@@ -50,11 +50,11 @@ struct InstallCommand: AsyncParsableCommand {
                     images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds))
             if noWait {
-                if json { try InstallOutput.printJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
+                if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
                 return
             }
             let final = try await InstallOutput.follow(install: accepted.id, client: client, json: json)
-            if json { try InstallOutput.printJSON(final) }
+            if json { try FileOutput.standardOutput.writeJSON(final) }
             try InstallOutput.exitStatus(final, json: json)
         }
     }
@@ -89,12 +89,6 @@ enum InstallOutput {
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-    }
-
-    static func printJSON(_ value: some Encodable) throws {
-        let encoder = FerryJSON.encoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        FileOutput.standardOutput.write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n")
     }
 
     /// Exit 1, with one line per failed node and image, when anything failed.

@@ -50,9 +50,6 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-downloads"), help: "Blob downloads in flight per upstream registry.")
     var maxDownloads: Int = 4
 
-    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
-    var reservedSpace: String = "256MiB"
-
     @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
     var insecureMesh = false
 
@@ -77,11 +74,8 @@ struct LeaderCommand: AsyncParsableCommand {
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
-    var idleTimeout: Int = 75
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
-    var logLevel: LogLevelOption = .info
+    @OptionGroup
+    var daemon: DaemonOptions
 
     func run() async throws {
         try await reportingErrors {
@@ -106,26 +100,20 @@ struct LeaderCommand: AsyncParsableCommand {
                 platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
                 maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
                 registry: registry,
-                store: BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace)),
+                store: try daemon.store(),
                 sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
                 maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
                 insecureMesh: insecureMesh,
                 tlsNames: tlsNames
             )
-            configuration.http.idleTimeout = try LeaderCommand.parseIdleTimeout(idleTimeout)
-            bootstrapLogging(level: logLevel)
+            configuration.http.idleTimeout = try daemon.idle()
+            bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.leader")
             let leader = try LeaderService(configuration: try gc.applied(to: configuration), logger: logger)
             let group = ServiceGroup(
                 configuration: .init(services: [leader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
-    }
-
-    /// `--idle-timeout`: a whole number of seconds above 0.
-    static func parseIdleTimeout(_ seconds: Int) throws(FerryError) -> Duration {
-        guard seconds > 0 else { throw FerryError(.configuration, "invalid --idle-timeout \(seconds): expected a number of seconds above 0, e.g. 75") }
-        return .seconds(seconds)
     }
 
     static func parseListen(_ text: String) throws(FerryError) -> (String, Int) {

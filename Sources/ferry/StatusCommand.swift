@@ -25,7 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
             let client = try connection.client()
             guard let install else {
                 let list = try await client.installs()
-                if json { return try InstallOutput.printJSON(list) }
+                if json { return try FileOutput.standardOutput.writeJSON(list) }
                 var rows = [["INSTALL", "STATE", "DONE", "FAILED", "NODES", "IMAGES", "CREATED"]]
                 for status in list.installs {
                     rows.append([
@@ -39,11 +39,11 @@ struct StatusCommand: AsyncParsableCommand {
             }
             if follow {
                 let final = try await InstallOutput.follow(install: install, client: client, json: json)
-                if json { try InstallOutput.printJSON(final) }
+                if json { try FileOutput.standardOutput.writeJSON(final) }
                 return try InstallOutput.exitStatus(final, json: json)
             }
             let status = try await client.install(id: install)
-            if json { return try InstallOutput.printJSON(status) }
+            if json { return try FileOutput.standardOutput.writeJSON(status) }
             FileOutput.standardOutput.write("install \(status.id): \(status.state), max \(status.maxParallel) loading at once\n")
             var rows = [["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]]
             for target in status.targets {
@@ -71,7 +71,7 @@ struct NodesCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let list = try await connection.client().nodes()
-            if json { return try InstallOutput.printJSON(list) }
+            if json { return try FileOutput.standardOutput.writeJSON(list) }
             var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "IMAGES"]]
             for node in list.nodes {
                 let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)

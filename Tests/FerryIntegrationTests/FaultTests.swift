@@ -241,21 +241,15 @@ enum FaultScale {
 /// `FERRY_FAULT_SEED` sets it.
 struct FaultRandom {
     let seed: UInt64
-    private var state: UInt64
+    private var generator: SplitMix64
 
     init() {
         seed = ProcessInfo.processInfo.environment["FERRY_FAULT_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        state = seed
+        generator = SplitMix64(seed: seed)
     }
 
-    /// SplitMix64.
     mutating func next(in range: ClosedRange<Int>) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return range.lowerBound + Int(z % UInt64(range.count))
+        range.lowerBound + Int(generator.next() % UInt64(range.count))
     }
 }
 

@@ -1,5 +1,5 @@
-/// SplitMix64 (Steele, Lea and Flood, 2014): a small, fast, seedable generator. The simulator's
-/// only source of randomness, so that a seed reproduces a run bit for bit on any platform.
+/// SplitMix64 (Steele, Lea and Flood, 2014): a small, fast, seedable generator, so that a seed
+/// reproduces a run bit for bit on any platform (the simulator's runs, the fault suite's kills).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 

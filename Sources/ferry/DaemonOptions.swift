@@ -1,0 +1,29 @@
+import ArgumentParser
+import FerryCore
+import FerryStore
+
+/// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle
+/// timeout and log level.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
+    var reservedSpace: String = "256MiB"
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
+    var idleTimeout: Int = 75
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevelOption = .info
+
+    /// The store configuration `--reserved-space` asks for.
+    func store() throws(FerryError) -> BlobStoreConfiguration {
+        BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+    }
+
+    /// `--idle-timeout`: a whole number of seconds above 0.
+    func idle() throws(FerryError) -> Duration {
+        guard idleTimeout > 0 else {
+            throw FerryError(.configuration, "invalid --idle-timeout \(idleTimeout): expected a number of seconds above 0, e.g. 75")
+        }
+        return .seconds(idleTimeout)
+    }
+}
