@@ -106,9 +106,9 @@ section=$(mktemp)
   echo "Raw runs — ferry: $(printf '%.1f ' "${ferry_wall[@]}")s, ${ferry_bytes[*]} B; docker: $(printf '%.1f ' "${docker_wall[@]}")s, ${docker_bytes[*]} B."
   echo
   echo "Ferry moves one copy over the upstream link (1.00 × the image) where the engines move one per node."
-  echo "Its time is the upstream download, then the transfer to the nodes over the mesh, then the load"
-  echo "into each engine, one after the other: without cut-through (peers serving blobs while they are"
-  echo "still arriving), the mesh transfer and the load add to the download instead of overlapping it."
+  echo "Its time is the upstream download, which the nodes receive by cut-through (mesh over TLS) while"
+  echo "it arrives, then verification and the load into each engine, which start after a node's last blob;"
+  echo "the three engines share this machine's disk and cores."
 } >"$section"
 
 replace_section "$out" "## Install:" "$section"
