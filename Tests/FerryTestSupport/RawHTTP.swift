@@ -58,9 +58,15 @@ public final class RawHTTPConnection: Sendable {
 
     deinit { close() }
 
-    /// Connects to `host:port` (IPv4).
-    public static func connect(port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(10)) async throws -> RawHTTPConnection {
-        let fd = try await offPool { () throws(RawHTTPError) -> Int32 in try openSocket(host: host, port: port, timeout: timeout) }
+    /// Connects to `host:port` (IPv4). `receiveBuffer` fixes the socket's receive buffer (which
+    /// also turns off the kernel's autotuning of it): a client that stops reading then holds the
+    /// server back after that many bytes, whatever the machine's `tcp_rmem`.
+    public static func connect(
+        port: Int, host: String = "127.0.0.1", receiveBuffer: Int? = nil, timeout: Duration = .seconds(10)
+    ) async throws -> RawHTTPConnection {
+        let fd = try await offPool { () throws(RawHTTPError) -> Int32 in
+            try openSocket(host: host, port: port, receiveBuffer: receiveBuffer, timeout: timeout)
+        }
         return RawHTTPConnection(fd: fd)
     }
 
@@ -256,9 +262,17 @@ public final class RawHTTPConnection: Sendable {
         }
     }
 
-    private static func openSocket(host: String, port: Int, timeout: Duration) throws(RawHTTPError) -> Int32 {
+    private static func openSocket(host: String, port: Int, receiveBuffer: Int? = nil, timeout: Duration) throws(RawHTTPError) -> Int32 {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawHTTPError("socket: \(String(cString: strerror(errno)))") }
+        if var size = receiveBuffer.map(Int32.init) {
+            // Before connect, so the window offered in the handshake already follows it.
+            guard setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                let message = String(cString: strerror(errno))
+                Glibc.close(fd)
+                throw RawHTTPError("SO_RCVBUF: \(message)")
+            }
+        }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
