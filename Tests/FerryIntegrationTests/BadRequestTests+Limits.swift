@@ -227,7 +227,9 @@ extension BadRequestTests {
                         let response = try await cluster.exchange(url, request, timeout: .seconds(10))
                         let took = ContinuousClock.now - started
                         #expect(response?.status == 200, "\(node) while 40 clients stall: \(response?.statusLine ?? "no answer")")
-                        #expect(took < .seconds(5), "\(node) answered in \(took) while 40 clients stall")
+                        // A server waiting on the stalled clients would answer only once they are
+                        // dropped at the idle timeout; a loaded machine is merely slower than that.
+                        #expect(took < .seconds(BadRequestCluster.idleTimeout), "\(node) answered in \(took) while 40 clients stall")
                     }
                 }
             }

@@ -209,7 +209,7 @@ struct FaultTests {
             try await cluster.restartLeader()
             // The followers report what they hold when their next heartbeat (every 5 s) is answered
             // with a request for it: a second "sent the blob inventory" in each log.
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             func reported(_ node: String) -> Bool {
                 cluster.followerLog(node).components(separatedBy: "sent the blob inventory").count - 1 >= 2
             }

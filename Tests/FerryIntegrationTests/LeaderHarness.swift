@@ -45,7 +45,7 @@ final class LeaderHarness: Sendable {
         let service = try LeaderService(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
         let task = Task { try await group.run() }
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while service.address == nil {
             guard ContinuousClock.now < deadline else {
                 await group.triggerGracefulShutdown()

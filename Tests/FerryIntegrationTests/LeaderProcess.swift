@@ -31,7 +31,7 @@ struct LeaderProcess {
             RepositoryLayout.ferryBinary,
             ["leader", "--data-dir", dataDirectory, "--listen", "\(host):\(port)", "--log-level", "debug"] + extraArguments,
             logPath: "\(dataDirectory)/leader.log")
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty {
                 return LeaderProcess(process: process, dataDirectory: dataDirectory, url: text.trimmingWhitespace(), host: host)

@@ -128,7 +128,7 @@ final class TestCluster: @unchecked Sendable {
         let process = try BackgroundProcess.spawn(executable, argv, logPath: "\(node.directory)/follower.log")
         node.process = process
         nodes[name] = node
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty { return }
             if kill(process.pid, 0) != 0 { break }
