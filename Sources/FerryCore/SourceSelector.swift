@@ -46,7 +46,8 @@ public struct SourceCandidate: Sendable, Hashable {
 /// 2. sources still receiving it (the leader from upstream, peers by cut-through) with a free
 ///    slot, fewest hops from the top first — so the leader's slots fill first, then the first
 ///    peers', breadth first — and never a peer behind the requester or one that (through others)
-///    waits on the requester;
+///    waits on the requester; a leader that holds the whole blob comes last here, after every
+///    such peer (its uplink is kept for what peers cannot serve);
 /// 3. then everyone over their caps, peers before the leader, least loaded first: an answer is
 ///    always given when any source exists.
 ///
@@ -57,7 +58,10 @@ public struct SourceCandidate: Sendable, Hashable {
 public struct SourceSelector: Sendable, Hashable {
     /// Concurrent uploads of one blob a follower serves before others are preferred. Default 3.
     public var peerSlots: Int
-    /// Concurrent uploads of one blob the leader serves before peers over their caps are preferred. Default 2.
+    /// Concurrent uploads of one blob the leader serves before peers over their caps are preferred.
+    /// Default 1: the upstream link, not the leader's uplink, is the bottleneck, so one stream per
+    /// blob keeps up with it; the first receiver's cut-through feeds the tree below, and the leader
+    /// sends about one copy of the image (docs/simulation.md: 2 slots cost 2 copies and saved 0.2%).
     public var leaderSlots: Int
     /// Whether peers serve at all (off: everyone pulls from the leader). Default on.
     public var peersEnabled: Bool
@@ -65,7 +69,7 @@ public struct SourceSelector: Sendable, Hashable {
     /// over its cap, whatever its slots for the blob asked. Default 16.
     public var uploadLimit: Int
 
-    public init(peerSlots: Int = 3, leaderSlots: Int = 2, peersEnabled: Bool = true, uploadLimit: Int = 16) {
+    public init(peerSlots: Int = 3, leaderSlots: Int = 1, peersEnabled: Bool = true, uploadLimit: Int = 16) {
         self.peerSlots = max(peerSlots, 1)
         self.leaderSlots = max(leaderSlots, 1)
         self.peersEnabled = peersEnabled
@@ -100,8 +104,11 @@ public struct SourceSelector: Sendable, Hashable {
             }
         }
         let complete = Set(candidates.filter(\.complete).map(\.node))
+        // Among sources with a free slot: a leader still fetching is the top of the tree; a leader
+        // that has the whole blob comes after every peer, so it sends each blob about once.
         func depth(_ candidate: SourceCandidate) -> Int {
-            candidate.kind == .leader || candidate.complete ? 0 : Self.depth(of: candidate.node, feeds: feeds, roots: complete)
+            if candidate.kind == .leader { return candidate.complete ? .max : 0 }
+            return candidate.complete ? 0 : Self.depth(of: candidate.node, feeds: feeds, roots: complete)
         }
         return usable.sorted { a, b in
             let (ta, tb) = (tier(a), tier(b))

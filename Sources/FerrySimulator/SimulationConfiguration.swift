@@ -87,7 +87,7 @@ public struct SimulationConfiguration: Sendable, Hashable, Codable {
         upstreamLatency: Double? = nil,
         stagger: Double = 0,
         peerSlots: Int = 3,
-        leaderSlots: Int = 2,
+        leaderSlots: Int = 1,
         peersEnabled: Bool = true,
         upstreamParallel: Int = 4,
         uploadLimit: Int = 16,

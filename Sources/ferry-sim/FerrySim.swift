@@ -50,7 +50,7 @@ struct FerrySim: ParsableCommand {
     var peerSlots = 3
 
     @Option(help: "Upload slots of the leader (SourceSelector.leaderSlots).")
-    var leaderSlots = 2
+    var leaderSlots = 1
 
     @Option(help: "Blobs the leader downloads from upstream at once.")
     var upstreamParallel = 4

@@ -60,7 +60,7 @@ struct LeaderCommand: AsyncParsableCommand {
     var noPeers = false
 
     @Option(name: .customLong("leader-slots"), help: "Concurrent uploads of one blob the leader serves before peers are preferred.")
-    var leaderSlots: Int = 2
+    var leaderSlots: Int = 1
 
     @Option(name: .customLong("peer-slots"), help: "Concurrent uploads of one blob a follower serves before others are preferred.")
     var peerSlots: Int = 3

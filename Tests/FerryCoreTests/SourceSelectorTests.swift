@@ -30,6 +30,13 @@ struct SourceSelectorTests {
         #expect(selector.rank(requester: "a", have: 0, candidates: candidates, feeds: ["b": "leader", "c": "b"]).map(\.node) == ["leader", "b", "c"])
     }
 
+    @Test func aLeaderHoldingTheWholeBlobComesAfterReceivingPeersWithFreeSlots() {
+        let candidates = [Self.leader(), Self.peer("b", complete: false, bytes: 50), Self.peer("c", complete: false, bytes: 60, uploads: 2)]
+        let ranked = selector.rank(requester: "a", have: 0, candidates: candidates, feeds: ["b": "leader", "c": "leader"])
+        #expect(ranked.map(\.node) == ["b", "leader", "c"], "b has a free slot; c is full, so the leader before it")
+        #expect(SourceSelector().leaderSlots == 1)
+    }
+
     @Test func theLeaderServesWhenNoPeerCan() {
         #expect(selector.rank(requester: "a", have: 0, candidates: [Self.leader()]).map(\.node) == ["leader"])
         #expect(selector.rank(requester: "a", have: 0, candidates: [Self.leader(uploads: 5)]).map(\.node) == ["leader"], "even over its cap")

@@ -32,7 +32,7 @@ struct TrackerTests {
 
     @Test("several requesters of several blobs at once: each blob fans out in its own tree, receivers listed at assignment")
     func perBlobTrees() async throws {
-        let tracker = Tracker(selector: SourceSelector())  // 3 peer slots, 2 leader slots
+        let tracker = Tracker(selector: SourceSelector(leaderSlots: 2))  // 3 peer slots, 2 leader slots: a wide top
         let chosen = await Self.simultaneousStart(tracker)
         // The same tree for every blob: 2 under the leader, 3 under each of those, then the next level.
         let expected: [String: String] = [
@@ -56,7 +56,7 @@ struct TrackerTests {
 
     @Test("the upload limit bounds what one node serves over all blobs")
     func uploadLimit() async throws {
-        let tracker = Tracker(selector: SourceSelector(uploadLimit: 8))
+        let tracker = Tracker(selector: SourceSelector(leaderSlots: 2, uploadLimit: 8))
         let chosen = await Self.simultaneousStart(tracker)
         for follower in Self.followers + ["leader"] {
             #expect(await tracker.uploads(of: follower) <= 8, "\(follower)")
@@ -64,13 +64,34 @@ struct TrackerTests {
         // f01 and f02 reach 8 streams after two receivers each (4 blobs apiece), not six: the
         // next receivers go a level down, where without the limit they went to f01.
         #expect(chosen[Self.blobs[0]]?["f07"] == "f03")
-        let unbounded = await Self.simultaneousStart(Tracker(selector: SourceSelector()))
+        let unbounded = await Self.simultaneousStart(Tracker(selector: SourceSelector(leaderSlots: 2)))
         #expect(unbounded[Self.blobs[0]]?["f07"] == "f01")
+    }
+
+    @Test("by default the leader serves each blob to one receiver; everyone else hangs below it, 3 per node")
+    func defaultTreeHasOneRoot() async throws {
+        let tracker = Tracker(selector: SourceSelector())
+        let chosen = await Self.simultaneousStart(tracker)
+        for digest in Self.blobs {
+            let feeds = try #require(chosen[digest])
+            #expect(feeds.count == Self.followers.count)
+            #expect(feeds.values.filter { $0 == "leader" }.count == 1, "one receiver of \(digest) from the leader")
+            #expect(await tracker.uploads(of: "leader", digest: digest) == 1)
+            for follower in Self.followers {
+                #expect(await tracker.uploads(of: follower, digest: digest) <= 3, "\(follower) within its peer slots")
+                // Every chain reaches the leader within 3 hops (1 + 3 + 9 ≥ 11 nodes), with no loop.
+                var node = follower
+                var hops = 0
+                while node != "leader", hops <= 3, let source = feeds[node] { node = source; hops += 1 }
+                #expect(node == "leader" && hops <= 3, "\(follower) is \(hops) hops from \(node)")
+            }
+        }
+        #expect(await tracker.uploads(of: "leader") == Self.blobs.count)
     }
 
     @Test("a requester that gives up (gone) or goes away (forget) is no longer offered; its slots are freed")
     func givingUpIsForgotten() async throws {
-        let tracker = Tracker(selector: SourceSelector())
+        let tracker = Tracker(selector: SourceSelector(leaderSlots: 2))
         let digest = Self.blobs[0]
         let reachable = Set(Self.followers)
         for follower in ["f01", "f02", "f03"] {

@@ -65,10 +65,15 @@ struct SimulatorPhysicsTests {
         #expect(result.bytesFromLeader <= Int64(configuration.leaderSlots) * configuration.imageSize)
     }
 
-    @Test("with peers, the leader sends no more than its slots' worth, whatever N", arguments: [SimulationConfiguration.SlotScope.node, .blob])
-    func leaderSendsAtMostItsSlots(scope: SimulationConfiguration.SlotScope) throws {
+    /// The tracker (slots per blob) with the default single leader slot and with two; the old
+    /// tracker (slots per node) as it ran, with two.
+    @Test(
+        "with peers, the leader sends no more than its slots' worth, whatever N",
+        arguments: [(SimulationConfiguration.SlotScope.blob, 1), (.blob, 2), (.node, 2)])
+    func leaderSendsAtMostItsSlots(scope: SimulationConfiguration.SlotScope, leaderSlots: Int) throws {
         for (nodes, stagger) in [(10, 0.0), (200, 0.0), (200, 0.5), (200, 5.0)] {
-            let configuration = SimulationConfiguration.small(nodes: nodes, scope: scope, stagger: stagger, jitter: 0.001)
+            var configuration = SimulationConfiguration.small(nodes: nodes, scope: scope, stagger: stagger, jitter: 0.001)
+            configuration.leaderSlots = leaderSlots
             let result = try configuration.simulate()
             let limit = Int64(configuration.leaderSlots) * configuration.imageSize
             #expect(result.bytesFromLeader <= limit, "N=\(nodes), stagger \(stagger) s: leader sent \(result.bytesFromLeader) B")
