@@ -119,14 +119,17 @@ struct TargetRunner: Sendable {
         return (manifest, bytes, try await follower.store.bytes(of: manifest.config.digest))
     }
 
-    /// Pulls every blob into the store (each verified on commit), reporting progress, then
-    /// re-verifies what was already there: a blob corrupted on disk is fetched again, never loaded.
+    /// Pulls every blob into the store (each verified on commit), reporting progress, and
+    /// meanwhile re-verifies the blobs that were already there: one corrupted on disk since it was
+    /// committed is deleted and fetched again, never loaded. A blob this transfer commits was
+    /// hashed as it was written, so it is not read back.
     private func transfer(_ blobs: [Descriptor], total: Int64) async throws {
         let store = follower.store
         let board = transfers.fetcher.progress
         let done: @Sendable () -> Int64 = {
             blobs.reduce(0) { sum, blob in sum + (board.value(blob.digest) ?? (store.size(of: blob.digest) == blob.size ? blob.size : 0)) }
         }
+        let held = Set(blobs.filter { store.size(of: $0.digest) == $0.size }.map(\.digest))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Progress to the leader once a second while the transfer runs.
@@ -142,17 +145,20 @@ struct TargetRunner: Sendable {
             }
             try await withThrowingTaskGroup(of: Void.self) { downloads in
                 for blob in blobs {
-                    downloads.addTask { try await ensure(blob) }
+                    downloads.addTask { held.contains(blob.digest) ? try await reverify(blob) : try await ensure(blob) }
                 }
                 try await downloads.waitForAll()
             }
             group.cancelAll()
         }
-        for blob in blobs where try await !store.verify(blob.digest) {
-            logger.warning("blob corrupt in the store; fetching it again", metadata: ["digest": "\(blob.digest)"])
-            try store.delete(blob.digest)
-            try await ensure(blob)
-        }
+    }
+
+    /// Re-hashes a blob that was in the store before this transfer; fetches it again if corrupt.
+    private func reverify(_ blob: Descriptor) async throws {
+        guard try await !follower.store.verify(blob.digest) else { return }
+        logger.warning("blob corrupt in the store; fetching it again", metadata: ["digest": "\(blob.digest)"])
+        try follower.store.delete(blob.digest)
+        try await ensure(blob)
     }
 
     /// Makes sure the store holds `blob`, downloading (or resuming) it from the leader; a blob
