@@ -94,6 +94,7 @@ public actor BlobFetcher {
                             repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
                             progress: { progress.set(digest, $0) }, logger: logger)
                         try await ingest.commit()
+                        Failpoint.leaderBlobCommitted.reach()
                         break
                     } catch let error as FerryError where (error.code == .digestMismatch || error.code == .sizeMismatch) && attempts < 2 {
                         await ingest.close(discard: true)

@@ -76,6 +76,7 @@ actor MeshFetcher {
                         ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
                         continue
                     }
+                    Failpoint.followerBlobCommitted.reach()
                     progress.remove(blob.digest)
                     try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .present, size: blob.size)]))
                     return

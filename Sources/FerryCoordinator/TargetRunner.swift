@@ -86,6 +86,7 @@ struct TargetRunner: Sendable {
         let started = ContinuousClock.now
         let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
         FerryMetrics.recordLoad(.now - started)
+        Failpoint.followerLoaded.reach()
         var note = "loaded"
         if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
@@ -97,7 +98,12 @@ struct TargetRunner: Sendable {
 
     private var reader: DockerArchive.BlobReader {
         let store = follower.store
-        return { digest, consume in try await store.read(digest, consume) }
+        return { digest, consume in
+            try await store.read(digest) { chunk in
+                try await consume(chunk)
+                Failpoint.followerLoadStreaming.reach()
+            }
+        }
     }
 
     /// The manifest (kept in the database and store) and the config bytes.

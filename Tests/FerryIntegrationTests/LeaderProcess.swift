@@ -22,15 +22,17 @@ struct LeaderProcess {
     var token: String { ((try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
 
     /// Starts a leader on `port` (0: any free one; a restart passes the old one, as an operator's
-    /// fixed `--listen` would).
-    static func start(dataDirectory: String, host: String = "127.0.0.1", port: Int = 0, extraArguments: [String] = []) async throws -> LeaderProcess {
+    /// fixed `--listen` would). `environment` is added to this process's (e.g. `FERRY_FAILPOINTS`).
+    static func start(
+        dataDirectory: String, host: String = "127.0.0.1", port: Int = 0, extraArguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> LeaderProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let addressFile = "\(dataDirectory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
         let process = try BackgroundProcess.spawn(
             RepositoryLayout.ferryBinary,
             ["leader", "--data-dir", dataDirectory, "--listen", "\(host):\(port)", "--log-level", "debug"] + extraArguments,
-            logPath: "\(dataDirectory)/leader.log")
+            logPath: "\(dataDirectory)/leader.log", environment: environment)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: addressFile, encoding: .utf8), !text.isEmpty {

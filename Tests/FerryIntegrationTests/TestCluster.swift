@@ -110,8 +110,9 @@ final class TestCluster: @unchecked Sendable {
         return reference
     }
 
-    /// Starts (or restarts) a follower process; waits until it listens.
-    func startFollower(_ name: String, join: Bool = true, extraArguments: [String] = []) async throws {
+    /// Starts (or restarts) a follower process; waits until it listens. `environment` is added
+    /// to this process's (e.g. `FERRY_FAILPOINTS`).
+    func startFollower(_ name: String, join: Bool = true, extraArguments: [String] = [], environment: [String: String] = [:]) async throws {
         guard var node = nodes[name] else { throw FerryError(.notFound, "no node \(name)") }
         try FileManager.default.createDirectory(atPath: node.directory, withIntermediateDirectories: true)
         let addressFile = "\(node.directory)/address"
@@ -125,7 +126,7 @@ final class TestCluster: @unchecked Sendable {
              "--name", name, "--docker-host", node.dockerHost, "--log-level", "debug"]
             + (join ? ["--join-token", joinToken] : []) + extraArguments
         let (executable, argv) = node.jail?.command(RepositoryLayout.ferryBinary, arguments) ?? (RepositoryLayout.ferryBinary, arguments)
-        let process = try BackgroundProcess.spawn(executable, argv, logPath: "\(node.directory)/follower.log")
+        let process = try BackgroundProcess.spawn(executable, argv, logPath: "\(node.directory)/follower.log", environment: environment)
         node.process = process
         nodes[name] = node
         let deadline = ContinuousClock.now + .seconds(60)
@@ -149,9 +150,10 @@ final class TestCluster: @unchecked Sendable {
         await leader.process.wait()
     }
 
-    func restartLeader() async throws {
+    func restartLeader(environment: [String: String] = [:]) async throws {
         leader = try await LeaderProcess.start(
-            dataDirectory: leader.dataDirectory, host: leader.host, port: leader.port, extraArguments: leaderArguments)
+            dataDirectory: leader.dataDirectory, host: leader.host, port: leader.port, extraArguments: leaderArguments,
+            environment: environment)
     }
 
     func engine(_ name: String) -> TestDockerEngine { nodes[name]!.engine! }
