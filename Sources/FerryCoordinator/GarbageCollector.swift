@@ -41,7 +41,7 @@ struct GarbageCollector: Sendable {
 
     /// Runs one collection and tells ``removed`` what went.
     func collect(_ policy: GarbageCollection.Policy, dryRun: Bool) async throws -> GarbageCollection.Outcome {
-        let outcome = try await database.collectGarbage(policy, store: StoreCollector(store: store), dryRun: dryRun)
+        let outcome = try await database.collectGarbage(policy, store: store, dryRun: dryRun)
         if !dryRun, !outcome.blobs.isEmpty {
             await removed(Dictionary(outcome.blobs.map { ($0.digest, $0.bytes) }, uniquingKeysWith: +))
         }
@@ -109,26 +109,5 @@ struct GarbageCollector: Sendable {
             "images": "\(outcome.images.count)", "blobs": "\(outcome.blobs.count)", "manifests": "\(outcome.manifests.count)",
             "bytes_freed": "\(outcome.bytes)", "in_use": "\(outcome.inUse.count)",
         ]
-    }
-}
-
-/// The store as `FerryDatabase.collectGarbage` sees it.
-struct StoreCollector: CollectableStore {
-    let store: BlobStore
-
-    func storedBlobs() -> [GarbageCollection.Blob] {
-        store.storedBlobs().map { GarbageCollection.Blob(digest: $0.digest, bytes: $0.bytes, lastUsed: $0.lastUsed) }
-    }
-
-    func digestsInUse() -> [Digest: String] {
-        store.digestsInUse().mapValues(\.description)
-    }
-
-    func remove(_ digest: Digest) -> GarbageCollection.Removal {
-        switch store.remove(digest) {
-        case .removed(let bytes): .removed(bytes: bytes)
-        case .inUse(let use): .inUse(use.description)
-        case .absent: .absent
-        }
     }
 }

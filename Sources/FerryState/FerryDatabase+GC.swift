@@ -2,29 +2,7 @@ import FerryCore
 import Foundation
 import GRDB
 
-/// The content store as garbage collection needs it: what is on disk, what is in use, and a
-/// removal that checks use at the moment it deletes. `FerryStore.BlobStore` provides it (through
-/// a small adapter in FerryCoordinator); tests use an in-memory twin.
-public protocol CollectableStore: Sendable {
-    /// Committed blobs and partial downloads on disk, one entry per digest.
-    func storedBlobs() -> [GarbageCollection.Blob]
-    /// Digests being written, read or leased at this moment, each with how (e.g. "being read").
-    func digestsInUse() -> [Digest: String]
-    /// Deletes a blob (and any partial download of it) unless it is in use at this moment.
-    func remove(_ digest: Digest) -> GarbageCollection.Removal
-}
-
 extension GarbageCollection {
-    /// What the store did with one blob of a plan.
-    public enum Removal: Sendable, Hashable {
-        /// Deleted; `bytes` freed.
-        case removed(bytes: Int64)
-        /// Left in place: in use (the reason says how).
-        case inUse(String)
-        /// Nothing on disk.
-        case absent
-    }
-
     /// What a collection did (or, for a dry run, would do).
     public struct Outcome: Sendable, Hashable {
         public var dryRun: Bool
@@ -77,7 +55,7 @@ extension FerryDatabase {
                 outcome.images = plan.images
                 outcome.blobs = plan.blobs.filter { $0.bytes > 0 }
                 outcome.manifests = plan.manifests
-                outcome.inUse = plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest] ?? "in use") }
+                outcome.inUse = plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest]?.description ?? "in use") }
                 return outcome
             }
         }
@@ -130,7 +108,7 @@ extension FerryDatabase {
         }
     }
 
-    static func garbageCollectionInput(_ db: Database, store: some CollectableStore, uses: [Digest: String]) throws -> GarbageCollection.Input {
+    static func garbageCollectionInput(_ db: Database, store: some CollectableStore, uses: [Digest: BlobUse]) throws -> GarbageCollection.Input {
         let pinned = Set(
             try Int64.fetchAll(
                 db,
@@ -156,7 +134,7 @@ extension FerryDatabase {
         }
         var blobs: [Digest: GarbageCollection.Blob] = [:]
         for digest in try Digest.fetchAll(db, sql: "SELECT digest FROM blobs") {
-            blobs[digest] = GarbageCollection.Blob(digest: digest, bytes: 0, lastUsed: .distantPast)
+            blobs[digest] = GarbageCollection.Blob(digest: digest, bytes: 0, committed: false, lastUsed: .distantPast)
         }
         for stored in store.storedBlobs() { blobs[stored.digest] = stored }
         return GarbageCollection.Input(
@@ -173,7 +151,7 @@ extension FerryDatabase {
         }
     }
 
-    static func apply(_ plan: GarbageCollection.Plan, _ db: Database, store: some CollectableStore, uses: [Digest: String]) throws
+    static func apply(_ plan: GarbageCollection.Plan, _ db: Database, store: some CollectableStore, uses: [Digest: BlobUse]) throws
         -> GarbageCollection.Outcome
     {
         var outcome = GarbageCollection.Outcome(dryRun: false)
@@ -203,15 +181,15 @@ extension FerryDatabase {
                 outcome.blobs.append(removed)
             case .absent:
                 try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [blob.digest])
-            case .inUse(let reason):
-                outcome.inUse.append(GarbageCollection.InUse(blob: blob, reason: reason))
+            case .inUse(let use):
+                outcome.inUse.append(GarbageCollection.InUse(blob: blob, reason: use.description))
             }
         }
         for digest in plan.manifests {
             try db.execute(sql: "DELETE FROM manifests WHERE digest = ?", arguments: [digest])
         }
         outcome.manifests = plan.manifests
-        outcome.inUse += plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest] ?? "in use") }
+        outcome.inUse += plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest]?.description ?? "in use") }
         outcome.inUse.sort { $0.blob.digest < $1.blob.digest }
         return outcome
     }

@@ -52,20 +52,8 @@ public enum GarbageCollection {
         public var inProgress: Bool { state == .pending || state == .fetching }
     }
 
-    /// A blob: a database row, a file on disk, or both.
-    public struct Blob: Sendable, Hashable {
-        public var digest: Digest
-        /// Bytes on disk (0 for a row whose file is not there).
-        public var bytes: Int64
-        /// Last written or read; least recently used blobs go first when only some must go.
-        public var lastUsed: Date
-
-        public init(digest: Digest, bytes: Int64, lastUsed: Date) {
-            self.digest = digest
-            self.bytes = bytes
-            self.lastUsed = lastUsed
-        }
-    }
+    /// A blob: a database row, a file on disk, or both (`bytes` 0 for a row whose file is not there).
+    public typealias Blob = StoredBlob
 
     /// Everything the planner looks at, read in one transaction.
     public struct Input: Sendable {

@@ -26,46 +26,11 @@ final class BlobUsage: Sendable {
     let state = Mutex(State())
 }
 
-extension BlobStore {
+extension BlobStore: CollectableStore {
     /// Why ``remove(_:)`` left a blob in place.
-    public enum Use: Sendable, Hashable, CustomStringConvertible {
-        /// An ingest of the digest is open (a download, or a commit in progress).
-        case writing
-        /// A reader has it open (a `/v2/` response, a verification, a Docker load).
-        case reading
-        /// A lease of that name holds it (an install target running on this node).
-        case leased(String)
-
-        public var description: String {
-            switch self {
-            case .writing: "being written"
-            case .reading: "being read"
-            case .leased(let name): "leased by \(name)"
-            }
-        }
-    }
-
+    public typealias Use = BlobUse
     /// What ``remove(_:)`` did.
-    public enum Removal: Sendable, Hashable {
-        /// The committed blob and any partial download of it are gone: `bytes` (their sizes) freed.
-        case removed(bytes: Int64)
-        /// Nothing was deleted: the blob is in use.
-        case inUse(Use)
-        /// Neither a committed blob nor a partial download existed.
-        case absent
-    }
-
-    /// A blob (committed or partial) as found on disk.
-    public struct StoredBlob: Sendable, Hashable {
-        public var digest: Digest
-        /// Bytes on disk: the size of the committed file plus that of any partial download.
-        public var bytes: Int64
-        /// Whether a committed, verified file exists.
-        public var committed: Bool
-        /// The last time it was written or read (the later of the file's mtime and atime; reads
-        /// through the store set the atime when they end).
-        public var lastUsed: Date
-    }
+    public typealias Removal = BlobRemoval
 
     // MARK: Readers
 

@@ -10,7 +10,7 @@ import Testing
 final class MemoryStore: CollectableStore {
     struct State {
         var files: [Digest: Int64] = [:]
-        var inUse: [Digest: String] = [:]
+        var inUse: [Digest: BlobUse] = [:]
         var busyAtRemoval: Set<Digest> = []
         var removals: [Digest] = []
     }
@@ -25,13 +25,13 @@ final class MemoryStore: CollectableStore {
         }
     }
 
-    func digestsInUse() -> [Digest: String] { state.withLock { $0.inUse } }
+    func digestsInUse() -> [Digest: BlobUse] { state.withLock { $0.inUse } }
 
-    func remove(_ digest: Digest) -> GarbageCollection.Removal {
+    func remove(_ digest: Digest) -> BlobRemoval {
         state.withLock { state in
             state.removals.append(digest)
-            if let reason = state.inUse[digest] { return .inUse(reason) }
-            if state.busyAtRemoval.contains(digest) { return .inUse("being read") }
+            if let use = state.inUse[digest] { return .inUse(use) }
+            if state.busyAtRemoval.contains(digest) { return .inUse(.reading) }
             guard let bytes = state.files.removeValue(forKey: digest) else { return .absent }
             return .removed(bytes: bytes)
         }
@@ -155,7 +155,7 @@ struct GarbageCollectionDatabaseTests {
         let leased = Self.version(1).blobs[0].digest
         store.state.withLock {
             $0.busyAtRemoval = [busy]
-            $0.inUse = [leased: "leased by install target 3"]
+            $0.inUse = [leased: .leased("install target 3")]
         }
         let outcome = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store)
         #expect(outcome.blobs.isEmpty)
