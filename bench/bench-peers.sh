@@ -57,19 +57,13 @@ daemons=()   # pids of the ferry processes of the current way
 started=$(now)
 load0=$(cut -d' ' -f1 /proc/loadavg)
 
-# alive PID: running and not a zombie (the daemons are this shell's children until reaped).
-alive() {
-  local state
-  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [[ -n $state && $state != [ZX] ]]
-}
 stop_daemons() {
   ((${#daemons[@]})) || return 0
   kill -TERM "${daemons[@]}" 2>/dev/null || true
   local pid any
   for _ in $(seq 100); do
     any=0
-    for pid in "${daemons[@]}"; do alive "$pid" && any=1; done
+    for pid in "${daemons[@]}"; do pid_alive "$pid" && any=1; done
     ((any)) || break
     sleep 0.1
   done

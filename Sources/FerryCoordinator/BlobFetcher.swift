@@ -85,8 +85,7 @@ public actor BlobFetcher {
                     let ingest = try await store.ingest(digest, expectedSize: descriptor.size)
                     do {
                         let have = await ingest.offset()
-                        await store.makeRoom(for: descriptor.size - have)
-                        try store.ensureSpace(for: descriptor.size - have, what: "blob \(digest)")
+                        try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)")
                         try await database.setBlobState(digest, .fetching, bytesDone: have)
                         if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"]) }
                         progress.set(digest, have)

@@ -82,8 +82,7 @@ actor MeshFetcher {
                     return
                 }
                 if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
-                await store.makeRoom(for: blob.size - have)
-                try store.ensureSpace(for: blob.size - have, what: "blob \(blob.digest)")
+                try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
                 let sources = try await mesh.sources(
                     SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
                 guard let source = sources.first else {

@@ -11,10 +11,9 @@ extension TargetRunner {
 
     /// Records the image as held by this node once it is in the engine: what the node's garbage
     /// collection keeps (the last K versions of each repository).
-    func recordHeld(_ manifest: ImageManifest, bytes: [UInt8]) async {
+    func recordHeld(_ manifest: ImageManifest, bytes: [UInt8], mediaType: String) async {
         do {
             let reference = try ImageReference(parsing: item.reference)
-            let mediaType = try ParsedManifest.decode(bytes, contentType: nil).mediaType
             try await follower.database.recordHeldImage(
                 reference, platform: follower.configuration.platform,
                 manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), blobs: manifest.blobs)

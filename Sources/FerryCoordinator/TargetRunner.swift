@@ -70,7 +70,7 @@ struct TargetRunner: Sendable {
         // Idempotent: an engine that already holds the image only needs its tag checked.
         if try await follower.docker.inspectImage(image.imageID.description) != nil {
             let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
-            await recordHeld(manifest.manifest, bytes: manifest.bytes)
+            await recordHeld(manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
             try await report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
             return
         }
@@ -91,13 +91,14 @@ struct TargetRunner: Sendable {
         if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
         }
-        await recordHeld(manifest.manifest, bytes: manifest.bytes)
+        await recordHeld(manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
         try await report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
         logger.notice("image installed", metadata: ["note": "\(note)"])
     }
 
     private var reader: DockerArchive.BlobReader {
         let store = follower.store
+        guard Failpoint.followerLoadStreaming.isArmed else { return { digest, consume in try await store.read(digest, consume) } }
         return { digest, consume in
             try await store.read(digest) { chunk in
                 try await consume(chunk)
@@ -106,8 +107,8 @@ struct TargetRunner: Sendable {
         }
     }
 
-    /// The manifest (kept in the database and store) and the config bytes.
-    private func manifestAndConfig() async throws -> (manifest: ImageManifest, bytes: [UInt8], config: [UInt8]) {
+    /// The manifest (kept in the database and store), its media type, and the config bytes.
+    private func manifestAndConfig() async throws -> (manifest: ImageManifest, bytes: [UInt8], mediaType: String, config: [UInt8]) {
         let bytes: [UInt8]
         if let saved = try await follower.database.manifest(item.manifestDigest) {
             bytes = Array(saved.bytes)
@@ -117,12 +118,13 @@ struct TargetRunner: Sendable {
             bytes = fetched.bytes
             try await follower.database.saveManifest(ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes))
         }
-        guard case .image(let manifest, _) = try ParsedManifest.decode(bytes, contentType: nil) else {
+        let parsed = try ParsedManifest.decode(bytes, contentType: nil)
+        guard case .image(let manifest, _) = parsed else {
             throw FerryError(.manifestInvalid, "\(item.manifestDigest) is not an image manifest")
         }
         follower.store.lease(leaseName, adding: manifest.blobs.map(\.digest))
         try await ensure(manifest.config)
-        return (manifest, bytes, try await follower.store.bytes(of: manifest.config.digest))
+        return (manifest, bytes, parsed.mediaType, try await follower.store.bytes(of: manifest.config.digest))
     }
 
     /// Pulls every blob into the store (each verified on commit), reporting progress, and

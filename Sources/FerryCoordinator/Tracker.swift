@@ -30,10 +30,9 @@ actor Tracker {
     let selector: SourceSelector
     /// Per blob, per node: what it holds.
     private var holdings: [Digest: [String: Holding]] = [:]
-    /// Per blob: receiver → the source it was last given.
+    /// Per blob: receiver → the source it was last given. A node's transfers of the blob are
+    /// the receivers it feeds here (``serving(_:)``).
     private var feeds: [Digest: [String: String]] = [:]
-    /// Per blob, per node (and `leader`): transfers of that blob it is serving now, as assigned.
-    private var uploads: [Digest: [String: Int]] = [:]
     /// Per node (and `leader`): transfers of every blob it is serving now, as assigned.
     private var totalUploads: [String: Int] = [:]
     /// Per blob: nodes that served bytes which failed verification.
@@ -57,7 +56,7 @@ actor Tracker {
     ) -> [SourceCandidate] {
         let digest = request.digest
         release(requester, digest)
-        let serving = uploads[digest] ?? [:]
+        let serving = serving(digest)
         var candidates: [SourceCandidate] = []
         if let leader {
             candidates.append(
@@ -76,7 +75,6 @@ actor Tracker {
             requester: requester, have: request.have, candidates: candidates, suspects: excluded, feeds: feeds[request.digest] ?? [:])
         if let first = ranked.first {
             feeds[digest, default: [:]][requester] = first.node
-            uploads[digest, default: [:]][first.node, default: 0] += 1
             totalUploads[first.node, default: 0] += 1
             if holdings[digest]?[requester]?.complete != true {
                 // Its ingest is open (MeshFetcher opens it before asking): peers asking from now
@@ -148,15 +146,17 @@ actor Tracker {
     /// Transfers `node` is serving now: of `digest`, or of every blob when `digest` is nil.
     func uploads(of node: String, digest: Digest? = nil) -> Int {
         guard let digest else { return totalUploads[node, default: 0] }
-        return uploads[digest]?[node] ?? 0
+        return serving(digest)[node, default: 0]
+    }
+
+    /// Per node (and `leader`): the transfers of `digest` it serves now, as assigned.
+    private func serving(_ digest: Digest) -> [String: Int] {
+        (feeds[digest] ?? [:]).values.reduce(into: [:]) { $0[$1, default: 0] += 1 }
     }
 
     private func release(_ receiver: String, _ digest: Digest) {
         guard let source = feeds[digest]?.removeValue(forKey: receiver) else { return }
         if feeds[digest]?.isEmpty == true { feeds[digest] = nil }
-        let left = (uploads[digest]?[source] ?? 0) - 1
-        uploads[digest]?[source] = left > 0 ? left : nil
-        if uploads[digest]?.isEmpty == true { uploads[digest] = nil }
         let total = totalUploads[source, default: 0] - 1
         totalUploads[source] = total > 0 ? total : nil
     }

@@ -44,6 +44,10 @@ public enum Failpoint: String, CaseIterable, Sendable {
         return armed
     }
 
+    /// Whether this process was started with the point armed: lets a hot path (a chunk loop) add
+    /// ``reach()`` only then.
+    public var isArmed: Bool { Self.armed[self] != nil }
+
     /// Marks that the code reached this point; dies here if the point is armed for this hit.
     public func reach() {
         guard let fireAt = Self.armed[self] else { return }

@@ -39,10 +39,8 @@ struct EventQueue {
         heap.reserveCapacity(capacity)
     }
 
-    var isEmpty: Bool { heap.isEmpty }
     /// Time of the next event, if any.
     var nextTime: Double? { heap.first?.time }
-    var count: Int { heap.count }
 
     mutating func push(_ time: Double, _ kind: Event.Kind, _ subject: Int32, aux: UInt32 = 0) {
         heap.append(Event(time: time, sequence: sequence, kind: kind, subject: subject, aux: aux))

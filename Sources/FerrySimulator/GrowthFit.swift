@@ -1,3 +1,5 @@
+import Foundation
+
 /// A least-squares line `y = intercept + slope · x` through measured points, with its coefficient
 /// of determination: how completion time grows with the cluster's size.
 public struct GrowthFit: Sendable, Hashable, Codable {
@@ -20,7 +22,7 @@ public struct GrowthFit: Sendable, Hashable, Codable {
     /// Fits `times` against the node counts on `scale`; nil with fewer than two distinct counts.
     public init?(nodes: [Int], times: [Double], scale: Scale) {
         guard nodes.count == times.count, Set(nodes).count >= 2 else { return nil }
-        let xs = nodes.map { scale == .log2 ? Self.log2(Double($0)) : Double($0) }
+        let xs = nodes.map { scale == .log2 ? Foundation.log2(Double($0)) : Double($0) }
         let count = Double(xs.count)
         let meanX = xs.reduce(0, +) / count
         let meanY = times.reduce(0, +) / count
@@ -44,33 +46,6 @@ public struct GrowthFit: Sendable, Hashable, Codable {
 
     /// The fitted time at `nodes`.
     public func predict(_ nodes: Int) -> Double {
-        intercept + slope * (scale == .log2 ? Self.log2(Double(nodes)) : Double(nodes))
-    }
-
-    /// Base-2 logarithm without Foundation.
-    static func log2(_ value: Double) -> Double {
-        precondition(value > 0)
-        var exponent = 0.0
-        var mantissa = value
-        while mantissa >= 2 {
-            mantissa /= 2
-            exponent += 1
-        }
-        while mantissa < 1 {
-            mantissa *= 2
-            exponent -= 1
-        }
-        // ln(m) / ln(2) for m in [1, 2) by the atanh series: ln(m) = 2·atanh((m-1)/(m+1)).
-        let t = (mantissa - 1) / (mantissa + 1)
-        let t2 = t * t
-        var term = t
-        var sum = 0.0
-        var k = 1.0
-        while k < 60 {
-            sum += term / k
-            term *= t2
-            k += 2
-        }
-        return exponent + 2 * sum / 0.693_147_180_559_945_3
+        intercept + slope * (scale == .log2 ? Foundation.log2(Double(nodes)) : Double(nodes))
     }
 }

@@ -53,8 +53,6 @@ public struct SimulationResult: Sendable, Hashable, Codable {
         case events, candidatesRanked, trackerMismatches, runSeconds
     }
 
-    /// Median completion time over the physical limit.
-    public var p50Ratio: Double { p50 / physicalLimit }
     /// Last completion time over the physical limit.
     public var maxRatio: Double { max / physicalLimit }
 

@@ -133,21 +133,16 @@ extension BlobStore: CollectableStore {
     /// Committed blobs and partial downloads on disk, one entry per digest.
     public func storedBlobs() -> [StoredBlob] {
         var found: [Digest: StoredBlob] = [:]
-        for algorithm in Digest.Algorithm.allCases {
-            for (directory, committed) in [("blobs", true), ("ingest", false)] {
-                let folder = "\(root)/\(directory)/\(algorithm.rawValue)"
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-                    let encoded = committed ? Substring(name) : (name.hasSuffix(".partial") ? name.dropLast(8) : nil)
-                    guard let encoded, let digest = try? Digest(parsing: "\(algorithm.rawValue):\(encoded)") else { continue }
-                    var info = stat()
-                    guard lstat("\(folder)/\(name)", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-                    let used = Date(timeIntervalSince1970: TimeInterval(max(info.st_atim.tv_sec, info.st_mtim.tv_sec)))
-                    var entry = found[digest] ?? StoredBlob(digest: digest, bytes: 0, committed: false, lastUsed: .distantPast)
-                    entry.bytes += Int64(info.st_size)
-                    entry.committed = entry.committed || committed
-                    entry.lastUsed = max(entry.lastUsed, used)
-                    found[digest] = entry
-                }
+        for committed in [true, false] {
+            for (digest, path) in files(committed: committed) {
+                var info = stat()
+                guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                let used = Date(timeIntervalSince1970: TimeInterval(max(info.st_atim.tv_sec, info.st_mtim.tv_sec)))
+                var entry = found[digest] ?? StoredBlob(digest: digest, bytes: 0, committed: false, lastUsed: .distantPast)
+                entry.bytes += Int64(info.st_size)
+                entry.committed = entry.committed || committed
+                entry.lastUsed = max(entry.lastUsed, used)
+                found[digest] = entry
             }
         }
         return found.values.sorted { $0.digest < $1.digest }
@@ -166,5 +161,13 @@ extension BlobStore: CollectableStore {
     public func makeRoom(for bytes: Int64) async {
         guard bytes > 0, let handler = usage.state.withLock({ $0.spaceHandler }) else { return }
         await handler(bytes)
+    }
+
+    /// Before a download of `bytes`: lets the garbage collector free space first
+    /// (``makeRoom(for:)``), then refuses with a clear error if the disk still lacks room
+    /// (``ensureSpace(for:what:)``). What every download calls.
+    public func prepareDownload(of bytes: Int64, what: String) async throws(FerryError) {
+        await makeRoom(for: bytes)
+        try ensureSpace(for: bytes, what: what)
     }
 }

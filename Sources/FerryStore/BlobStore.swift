@@ -186,25 +186,29 @@ public final class BlobStore: Sendable {
 
     /// Partial downloads on disk, with the bytes each holds: what a restart can resume.
     public func partialIngests() -> [(digest: Digest, bytes: Int64)] {
-        var result: [(Digest, Int64)] = []
-        for algorithm in Digest.Algorithm.allCases {
-            let directory = "\(root)/ingest/\(algorithm.rawValue)"
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".partial") {
-                guard let digest = try? Digest(parsing: "\(algorithm.rawValue):\(name.dropLast(8))") else { continue }
-                var info = stat()
-                guard stat("\(directory)/\(name)", &info) == 0 else { continue }
-                result.append((digest, Int64(info.st_size)))
-            }
-        }
-        return result.sorted { $0.0 < $1.0 }
+        files(committed: false).compactMap { digest, path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return (digest, Int64(info.st_size))
+        }.sorted { $0.0 < $1.0 }
     }
 
     /// All committed blobs.
     public func allBlobs() -> [Digest] {
+        files(committed: true).map(\.digest).sorted()
+    }
+
+    /// The files named for a digest under `blobs/` (committed) or `ingest/` (`.partial`
+    /// downloads), with their paths; names that are not a valid digest are skipped.
+    func files(committed: Bool) -> [(digest: Digest, path: String)] {
         Digest.Algorithm.allCases.flatMap { algorithm in
-            ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/blobs/\(algorithm.rawValue)")) ?? [])
-                .compactMap { try? Digest(parsing: "\(algorithm.rawValue):\($0)") }
-        }.sorted()
+            let folder = "\(root)/\(committed ? "blobs" : "ingest")/\(algorithm.rawValue)"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { name -> (digest: Digest, path: String)? in
+                let encoded = committed ? Substring(name) : (name.hasSuffix(".partial") ? name.dropLast(8) : nil)
+                guard let encoded, let digest = try? Digest(parsing: "\(algorithm.rawValue):\(encoded)") else { return nil }
+                return (digest, "\(folder)/\(name)")
+            }
+        }
     }
 
     /// fsyncs a directory so that a rename into it survives a crash.

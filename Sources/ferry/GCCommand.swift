@@ -50,8 +50,7 @@ struct GCCommand: AsyncParsableCommand {
     static func collectOnFollower(_ request: GarbageCollectionRequest, url: String, credential: String, directory: String) async throws
         -> GarbageCollectionReport
     {
-        let ca = "\(directory)/ca.pem"
-        let client = AdminClient(baseURL: url, token: credential, caFile: FileManager.default.fileExists(atPath: ca) ? ca : nil)
+        let client = AdminClient(baseURL: url, token: credential, caFile: LeaderConnection.caFile(in: directory))
         do {
             return try await client.collectGarbage(request)
         } catch let error as FerryError where error.code == .upstreamUnreachable {

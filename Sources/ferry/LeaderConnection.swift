@@ -23,8 +23,14 @@ struct LeaderConnection: ParsableArguments {
         let (url, token) = try resolve()
         let environment = ProcessInfo.processInfo.environment
         var ca = caFile ?? environment["FERRY_CA"].flatMap { $0.isEmpty ? nil : $0 }
-        if ca == nil, let dataDirectory, FileManager.default.fileExists(atPath: "\(dataDirectory)/ca.pem") { ca = "\(dataDirectory)/ca.pem" }
+        if ca == nil, let dataDirectory { ca = Self.caFile(in: dataDirectory) }
         return AdminClient(baseURL: url, token: token, caFile: ca)
+    }
+
+    /// The cluster CA a node running with `dataDirectory` keeps (`ca.pem`), if there is one.
+    static func caFile(in dataDirectory: String) -> String? {
+        let path = "\(dataDirectory)/ca.pem"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
     func resolve() throws(FerryError) -> (url: String, token: String) {

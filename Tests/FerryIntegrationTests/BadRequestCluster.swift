@@ -30,7 +30,7 @@ final class BadRequestCluster: Sendable {
     var adminToken: String { leader.token }
     /// The cluster CA (`DATA_DIR/ca.pem`): the leader's and the follower's certificates chain to it.
     var caFile: String { leader.caFile }
-    var joinToken: String { ((try? String(contentsOfFile: "\(leader.dataDirectory)/join-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
+    var joinToken: String { leader.joinToken }
     var followerDirectory: String { dir.sub("follower") }
     var admin: AdminClient { AdminClient(baseURL: leader.url, token: leader.token, caFile: leader.caFile) }
 
@@ -63,7 +63,7 @@ final class BadRequestCluster: Sendable {
         do {
             let directory = dir.sub("follower")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let joinToken = try String(contentsOfFile: "\(leader.dataDirectory)/join-token", encoding: .utf8).trimmingWhitespace()
+            let joinToken = leader.joinToken
             let started = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary,
                 ["follower", "--data-dir", directory, "--listen", "127.0.0.1:0", "--leader", leader.url, "--name", followerName,

@@ -21,14 +21,24 @@ struct FaultCheck {
 }
 
 extension TestCluster {
+    /// Polls install `id` until `condition` holds for its status; returns that status. Throws,
+    /// naming `what`, after `timeout`.
+    func install(
+        _ id: Int64, until what: String, timeout: Duration = .seconds(120), _ condition: (InstallStatus) -> Bool
+    ) async throws -> InstallStatus {
+        var status = try await admin.install(id: id)
+        try await waitUntil(what, timeout: timeout, every: .milliseconds(100)) {
+            status = try await admin.install(id: id)
+            return condition(status)
+        }
+        return status
+    }
+
     /// Every blob in the leader's and the followers' stores whose bytes do not match its digest.
     func corruptBlobs() async throws -> [String] {
         var bad: [String] = []
         for directory in [leader.dataDirectory] + nodes.values.map(\.directory) {
-            let store = try BlobStore(root: "\(directory)/store")
-            for digest in store.allBlobs() where try await !store.verify(digest) {
-                bad.append("\(directory): \(digest)")
-            }
+            bad += try await FerryIntegrationTests.corruptBlobs(in: BlobStore(root: "\(directory)/store")).map { "\(directory): \($0)" }
         }
         return bad
     }

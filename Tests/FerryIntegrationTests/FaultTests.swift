@@ -70,27 +70,22 @@ struct FaultTests {
             try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "3MiB/s"])
             let reference = try await cluster.push("demo/app:1", layers: [.init("fl-big", "18M")])
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
-            var status = accepted
-            while (status.targets.first { $0.node == "n1" }?.bytesDone ?? 0) < 4 * 1024 * 1024, status.finishedAt == nil {
-                try await Task.sleep(for: .milliseconds(100))
-                status = try await cluster.admin.install(id: accepted.id)
+            let status = try await cluster.install(accepted.id, until: "n1 holds 4 MiB") {
+                ($0.targets.first { $0.node == "n1" }?.bytesDone ?? 0) >= 4 * 1024 * 1024 || $0.finishedAt != nil
             }
             #expect(status.targets.first { $0.node == "n1" }?.state == "transferring")
             try await jail.setLink(up: false)
             // Three missed heartbeats (15 s) and the leader shows it unreachable.
-            let deadline = ContinuousClock.now + .seconds(40)
             var state = ""
-            while state != "unreachable", ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(500))
+            try? await waitUntil("n1 to show unreachable", timeout: .seconds(40), every: .milliseconds(500)) {
                 state = try await cluster.admin.nodes().nodes.first { $0.name == "n1" }?.state ?? ""
+                return state == "unreachable"
             }
             #expect(state == "unreachable")
             // n2 may have been reading from n1 (cut-through): it leaves the silent peer after the
             // stall timeout and finishes from another source while n1 is still cut off.
-            var cut = try await cluster.admin.install(id: accepted.id)
-            while cut.targets.first(where: { $0.node == "n2" })?.state != "done", ContinuousClock.now < deadline + .seconds(30) {
-                try await Task.sleep(for: .milliseconds(500))
-                cut = try await cluster.admin.install(id: accepted.id)
+            let cut = try await cluster.install(accepted.id, until: "n2 done while n1 is cut off", timeout: .seconds(60)) {
+                $0.targets.first { $0.node == "n2" }?.state == "done"
             }
             #expect(cut.targets.first { $0.node == "n2" }?.state == "done", "the other node is not held up")
             #expect(cut.targets.first { $0.node == "n1" }?.state != "done")
@@ -166,10 +161,8 @@ struct FaultTests {
             try await cluster.startFollower("n1", join: false, extraArguments: ["--reserved-space", "0", "--max-download-rate", "4MiB/s"])
             let reference = try await cluster.push("demo/app:1", layers: [.init("ff-big", "24M")])
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
-            var status = accepted
-            while (status.targets.first { $0.node == "n1" }?.bytesDone ?? 0) < 4 * 1024 * 1024, status.finishedAt == nil {
-                try await Task.sleep(for: .milliseconds(100))
-                status = try await cluster.admin.install(id: accepted.id)
+            let status = try await cluster.install(accepted.id, until: "n1 holds 4 MiB") {
+                ($0.targets.first { $0.node == "n1" }?.bytesDone ?? 0) >= 4 * 1024 * 1024 || $0.finishedAt != nil
             }
             // Something else takes every free byte of the follower's disk.
             let filler = "\(cluster.nodes["n1"]!.directory)/filler"
@@ -209,13 +202,10 @@ struct FaultTests {
             try await cluster.restartLeader()
             // The followers report what they hold when their next heartbeat (every 5 s) is answered
             // with a request for it: a second "sent the blob inventory" in each log.
-            let deadline = ContinuousClock.now + .seconds(60)
             func reported(_ node: String) -> Bool {
                 cluster.followerLog(node).components(separatedBy: "sent the blob inventory").count - 1 >= 2
             }
-            while !(reported("n1") && reported("n2")), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(200))
-            }
+            try? await waitUntil("both inventories", every: .milliseconds(200)) { reported("n1") && reported("n2") }
             #expect(reported("n1") && reported("n2"), "both followers sent their inventory to the restarted leader")
             let second = try await cluster.ferry(["install", reference, "--nodes", "n3"])
             #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)")

@@ -4,11 +4,9 @@ import FerryMesh
 import FerryRegistry
 import FerryState
 import FerryStore
-import AsyncHTTPClient
 import FerryTestSupport
 import Foundation
 import NIOCore
-import NIOHTTP1
 import Synchronization
 import Testing
 

@@ -57,7 +57,7 @@ struct InstallTests {
     @Test("A wrong join token is refused with one clear line; a token naming another CA is refused before anything is sent")
     func wrongJoinToken() async throws {
         try await TestCluster.with("join", nodes: [], engines: []) { cluster in
-            let real = try JoinToken(parsing: try String(contentsOfFile: "\(cluster.leader.dataDirectory)/join-token", encoding: .utf8))
+            let real = try JoinToken(parsing: cluster.leader.joinToken)
             func join(_ token: String) async throws -> ProcessResult {
                 try await runProcess(
                     RepositoryLayout.ferryBinary,

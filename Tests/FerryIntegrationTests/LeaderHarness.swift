@@ -108,8 +108,12 @@ func testLogger(_ label: String) -> Logger {
 
 /// Every file under the store's `blobs/` must hash to its name: nothing half-written, nothing wrong.
 func expectStoreConsistent(_ store: BlobStore) async throws -> Bool {
-    for digest in store.allBlobs() where try await !store.verify(digest) {
-        return false
-    }
-    return true
+    try await corruptBlobs(in: store).isEmpty
+}
+
+/// The committed blobs of `store` whose bytes do not hash to their digest.
+func corruptBlobs(in store: BlobStore) async throws -> [Digest] {
+    var bad: [Digest] = []
+    for digest in store.allBlobs() where try await !store.verify(digest) { bad.append(digest) }
+    return bad
 }

@@ -20,6 +20,7 @@ struct LeaderProcess {
     var port: Int { Int(url.split(separator: ":").last ?? "0") ?? 0 }
 
     var token: String { ((try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
+    var joinToken: String { ((try? String(contentsOfFile: "\(dataDirectory)/join-token", encoding: .utf8)) ?? "").trimmingWhitespace() }
 
     /// Starts a leader on `port` (0: any free one; a restart passes the old one, as an operator's
     /// fixed `--listen` would). `environment` is added to this process's (e.g. `FERRY_FAILPOINTS`).

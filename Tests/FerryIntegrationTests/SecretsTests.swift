@@ -16,7 +16,7 @@ struct SecretsTests {
             let failing = try await cluster.ferry(["install", "\(cluster.registry.host)/demo/app:nope", "--json"])
             let refusedAdmin = try await runProcess(
                 RepositoryLayout.ferryBinary, ["nodes", "--leader", cluster.leader.url, "--token", "bogus", "--ca", cluster.leader.caFile])
-            let joinToken = try String(contentsOfFile: "\(cluster.leader.dataDirectory)/join-token", encoding: .utf8).trimmingWhitespace()
+            let joinToken = cluster.leader.joinToken
             let refusedJoin = try await runProcess(
                 RepositoryLayout.ferryBinary,
                 ["follower", "--data-dir", cluster.dir.sub("x"), "--leader", cluster.leader.url, "--name", "x", "--listen", "127.0.0.1:0",

@@ -117,7 +117,7 @@ final class TestCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: node.directory, withIntermediateDirectories: true)
         let addressFile = "\(node.directory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
-        let joinToken = try String(contentsOfFile: "\(leader.dataDirectory)/join-token", encoding: .utf8).trimmingWhitespace()
+        let joinToken = leader.joinToken
         // A jailed follower listens on its namespace's address and reaches the leader across the link.
         let listen = node.jail.map { "\($0.address):0" } ?? "127.0.0.1:0"
         let leaderURL = node.jail.map { "https://\($0.hostAddress):\(leader.port)" } ?? leader.url

@@ -9,12 +9,12 @@ extension SimulationConfiguration {
     /// node links: quick to simulate in a debug build, same shape as the defaults.
     static func small(
         nodes: Int, peers: Bool = true, scope: SlotScope = .blob, knowledge: ReceivingKnowledge = .assignment,
-        stagger: Double = 0, jitter: Double = 0, blobs: Int = 4, uploadLimit: Int = 16, view: TrackerView = .pruned, seed: UInt64 = 1
+        stagger: Double = 0, jitter: Double = 0, blobs: Int = 4, uploadLimit: Int = 16, seed: UInt64 = 1
     ) -> SimulationConfiguration {
         SimulationConfiguration(
             nodes: nodes, imageSize: 16 * mebibyte, blobs: blobs, chunkSize: mebibyte / 2, upstreamRate: 12_500_000,
             nodeRate: 125_000_000, latency: 0.0005, latencyJitter: jitter, stagger: stagger, peersEnabled: peers,
-            uploadLimit: uploadLimit, slotScope: scope, receivingKnown: knowledge, trackerView: view, seed: seed)
+            uploadLimit: uploadLimit, slotScope: scope, receivingKnown: knowledge, seed: seed)
     }
 
     /// Runs the simulation and checks what every run must satisfy.

@@ -1,3 +1,4 @@
+import Foundation
 import FerryCore
 import FerrySimulator
 import Testing
@@ -55,7 +56,7 @@ struct SimulatorToolsTests {
     @Test("growth fits recover a logarithm and a line")
     func growthFits() throws {
         let nodes = [10, 100, 1000, 10000]
-        let logarithmic = nodes.map { 16.8 + 0.05 * GrowthFitProbe.log2(Double($0)) }
+        let logarithmic = nodes.map { 16.8 + 0.05 * Foundation.log2(Double($0)) }
         let fit = try #require(GrowthFit(nodes: nodes, times: logarithmic, scale: .log2))
         #expect(abs(fit.slope - 0.05) < 1e-9 && abs(fit.intercept - 16.8) < 1e-9)
         #expect(try #require(fit.rSquared) > 0.999_999)
@@ -74,28 +75,5 @@ struct SimulatorToolsTests {
         #expect(text.contains("| 160 | on |"))
         #expect(text.contains("× log2 N"))
         #expect(text.contains("Model assumptions:"))
-    }
-}
-
-/// Reference logarithm for the fit tests (independent of the library's).
-enum GrowthFitProbe {
-    static func log2(_ value: Double) -> Double {
-        var result = 0.0
-        var x = value
-        while x >= 2 {
-            x /= 2
-            result += 1
-        }
-        // log2(x) for x in [1, 2) by repeated squaring, 40 bits.
-        var fraction = 0.5
-        for _ in 0..<40 {
-            x *= x
-            if x >= 2 {
-                x /= 2
-                result += fraction
-            }
-            fraction /= 2
-        }
-        return result
     }
 }
