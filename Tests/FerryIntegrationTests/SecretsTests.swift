@@ -21,6 +21,10 @@ struct SecretsTests {
                 RepositoryLayout.ferryBinary,
                 ["follower", "--data-dir", cluster.dir.sub("x"), "--leader", cluster.leader.url, "--name", "x", "--listen", "127.0.0.1:0",
                  "--join-token", try JoinToken(secret: String(repeating: "cd", count: 32), caFingerprint: JoinToken(parsing: joinToken).caFingerprint).description])
+            // Each failed for its reason (a broken command line would print nothing to scan).
+            #expect(failing.status != 0 && failing.stdout.contains("MANIFEST_UNKNOWN"), "\(failing.stdout)\n\(failing.stderr)")
+            #expect(refusedAdmin.status != 0 && !refusedAdmin.stderr.isEmpty, "\(refusedAdmin.stderr)")
+            #expect(refusedJoin.status != 0 && !refusedJoin.stderr.isEmpty, "\(refusedJoin.stderr)")
             // Everything an operator or an attacker could read.
             var seen = [failing.stdout, failing.stderr, refusedAdmin.stdout, refusedAdmin.stderr, refusedJoin.stdout, refusedJoin.stderr]
             seen.append(try await cluster.ferry(["status", "--json"]).stdout)
