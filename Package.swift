@@ -40,9 +40,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "FerryRegistry",
+            name: "FerryTransfer",
             dependencies: [
                 "FerryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FerryRegistry",
+            dependencies: [
+                "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +85,7 @@ let package = Package(
         .target(
             name: "FerryMesh",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryTransfer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -89,7 +101,7 @@ let package = Package(
         .target(
             name: "FerryDocker",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,7 +124,7 @@ let package = Package(
         .target(
             name: "FerryCoordinator",
             dependencies: [
-                "FerryCore", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
+                "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -166,6 +178,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryTransferTests", dependencies: ["FerryTransfer", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryCoordinatorTests",
+            dependencies: ["FerryCoordinator", "FerryCore", "FerryMesh", "FerryStore", "FerryTransfer"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),

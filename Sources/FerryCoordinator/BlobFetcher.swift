@@ -2,10 +2,14 @@ import FerryCore
 import FerryRegistry
 import FerryState
 import FerryStore
+import FerryTransfer
 import Logging
 
 /// Fetches blobs from upstream into the store, each at most once at a time however many
 /// images ask for it (single-flight), with bounded downloads per upstream registry.
+///
+/// A caller that is cancelled (its image failed for another blob, say) stops waiting at once;
+/// the download goes on while another image still waits for it.
 ///
 /// A blob already committed in the store is never fetched again. A partial download left by a
 /// crash resumes from where it stopped. Bytes that fail their digest are discarded and fetched
@@ -17,7 +21,7 @@ public actor BlobFetcher {
     private let progress: ProgressBoard
     private let downloadsPerRegistry: Int
     private var limits: [String: AsyncSemaphore] = [:]
-    private var inflight: [Digest: Task<Void, any Error>] = [:]
+    private let flights = SingleFlight<Digest, Void>()
     private let logger: Logger
 
     public init(client: RegistryClient, store: BlobStore, database: FerryDatabase, progress: ProgressBoard, downloadsPerRegistry: Int, logger: Logger) {
@@ -32,30 +36,20 @@ public actor BlobFetcher {
     /// Makes sure the store holds `descriptor`'s blob, fetching it from `repository` if needed.
     /// Concurrent calls for the same digest share one download.
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
-        if let task = inflight[descriptor.digest] {
-            return try await task.value
-        }
-        if store.size(of: descriptor.digest) == descriptor.size {
-            try await database.setBlobState(descriptor.digest, .present)
-            return
-        }
         let limit = limit(for: repository.registry)
-        let task = Task { [client, store, database, progress, logger] in
+        try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
+            if store.size(of: descriptor.digest) == descriptor.size {
+                try await database.setBlobState(descriptor.digest, .present)
+                return
+            }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
                 progress: progress, limit: limit, logger: logger)
         }
-        inflight[descriptor.digest] = task
-        defer { inflight[descriptor.digest] = nil }
-        try await withTaskCancellationHandler {
-            try await task.value
-        } onCancel: {
-            task.cancel()
-        }
     }
 
     /// Digests being downloaded right now.
-    public var active: [Digest] { Array(inflight.keys) }
+    public var active: [Digest] { get async { await flights.keys } }
 
     private func limit(for registry: String) -> AsyncSemaphore {
         if let existing = limits[registry] { return existing }

@@ -179,11 +179,11 @@ public final class FollowerService: Service, Sendable {
                 group.addTask { await self.runGarbageCollection() }
             }
         } catch {
-            try? await transfers.client.shutdown()
+            await transfers.shutdown()
             unlink(directory.addressPath)
             throw error
         }
-        try? await transfers.client.shutdown()
+        await transfers.shutdown()
         unlink(directory.addressPath)
     }
 
@@ -296,6 +296,12 @@ struct TransferClient: Sendable {
         fetcher = try MeshFetcher(
             mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, caFile: caFile, store: store,
             rateLimiter: configuration.maxDownloadRate.map { RateLimiter(bytesPerSecond: $0) }, logger: logger)
+    }
+
+    /// Closes the HTTP clients, once the transfers are over.
+    func shutdown() async {
+        try? await client.shutdown()
+        await fetcher.shutdown()
     }
 
     /// The leader-side name of an item's repository.

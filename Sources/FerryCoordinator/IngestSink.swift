@@ -1,8 +1,8 @@
-import FerryRegistry
 import FerryStore
+import FerryTransfer
 import NIOCore
 
-/// Lets a registry download write straight into a store ingest.
+/// Lets a download (upstream or mesh) write straight into a store ingest.
 struct IngestSink: BlobSink {
     let ingest: BlobIngest
 

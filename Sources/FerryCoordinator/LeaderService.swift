@@ -225,7 +225,10 @@ public final class LeaderService: Service, Sendable {
                 for descriptor in resolved.blobs {
                     group.addTask { try await self.fetcher.ensure(descriptor, from: reference) }
                 }
-                try await group.waitForAll()
+                // The first blob to fail for good fails the image now: `waitForAll` would wait for
+                // every other blob first. Leaving the group cancels this image's waits; blobs other
+                // images need go on (single-flight).
+                for try await _ in group {}
             }
             if try await database.markImagePresent(imageID: id) {
                 logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FerryCore
 import FerryMesh
 import FerryStore
+import FerryTransfer
 import Foundation
 import Logging
 import NIOCore
@@ -9,10 +10,11 @@ import NIOHTTP1
 
 /// A follower's way of getting blobs from the mesh: ask the leader's tracker where from, pull
 /// with `Range` from the best source (a peer holding or still receiving it, or the leader),
-/// move on to the next source at the offset reached when one fails, and verify. Bytes that
-/// fail verification are discarded and their sources reported, so the tracker stops choosing them.
+/// move on to the next source at the offset reached when one fails, and verify. The decisions
+/// are ``MeshDownload``'s; this actor performs them.
 ///
-/// One download per digest at a time, however many images need it.
+/// One download per digest at a time, however many images need it; a caller that is cancelled
+/// stops waiting while the download goes on for the others.
 actor MeshFetcher {
     private let mesh: MeshClient
     private let leaderURL: String
@@ -22,7 +24,7 @@ actor MeshFetcher {
     private let rateLimiter: RateLimiter?
     let progress = ProgressBoard()
     private let logger: Logger
-    private var inflight: [Digest: Task<Void, any Error>] = [:]
+    private let flights = SingleFlight<Digest, Void>()
 
     init(
         mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, store: BlobStore, rateLimiter: RateLimiter?, logger: Logger
@@ -36,14 +38,18 @@ actor MeshFetcher {
         self.logger = logger
     }
 
+    /// Closes the HTTP client. Call once, when the fetcher is no longer used.
+    func shutdown() async {
+        try? await http.shutdown()
+    }
+
     /// Makes sure the store holds `blob`; concurrent calls for one digest share one download.
     func ensure(_ blob: Descriptor, repository: String) async throws {
         if store.size(of: blob.digest) == blob.size { return }
-        if let task = inflight[blob.digest] { return try await task.value }
-        let task = Task { try await download(blob, repository: repository) }
-        inflight[blob.digest] = task
-        defer { inflight[blob.digest] = nil }
-        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        try await flights.run(blob.digest) { [self] in
+            if store.size(of: blob.digest) == blob.size { return }
+            try await download(blob, repository: repository)
+        }
     }
 
     private nonisolated func download(_ blob: Descriptor, repository: String) async throws {
@@ -51,72 +57,57 @@ actor MeshFetcher {
         logger[metadataKey: "digest"] = "\(blob.digest)"
         FerryMetrics.downloadStarted()
         defer { FerryMetrics.downloadEnded() }
-        var corruptions = 0
-        var failed: [String] = []
+        var machine = MeshDownload(digest: blob.digest, size: blob.size)
         var ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
-        var contributors: Set<String> = []
-        var announced = false
-        var wait: Duration = .milliseconds(200)
+        var action = machine.started(held: await ingest.offset())
         do {
             while true {
                 try Task.checkCancellation()
-                let have = await ingest.offset()
-                if have == blob.size {
+                switch action {
+                case .commit:
                     do {
                         try await ingest.commit()
+                        action = machine.committed()
                     } catch let error as FerryError where error.code == .digestMismatch || error.code == .sizeMismatch {
-                        corruptions += 1
                         FerryMetrics.countVerificationFailure()
-                        logger.warning("blob failed verification; discarded", metadata: ["sources": "\(contributors.sorted())"])
-                        try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .corrupt, size: blob.size, sources: contributors.sorted())]))
-                        guard corruptions < 3 else { throw error }
-                        failed = Array(contributors)
-                        contributors = []
-                        announced = false
-                        ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
-                        continue
+                        logger.warning("blob failed verification; discarded", metadata: ["sources": "\(machine.contributors.sorted())"])
+                        action = machine.verificationFailed()
                     }
+                case .askSources(let have, let failed):
+                    if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
+                    try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
+                    let sources = try await mesh.sources(
+                        SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
+                    action = machine.answered(sources, have: have, random: Double.random(in: 0...1))
+                case .wait(let delay, let discard):
+                    if discard {
+                        logger.info("no source holds the blob any more; discarding the bytes received")
+                        try await ingest.reset()
+                    }
+                    try await Task.sleep(for: delay)
+                    action = machine.waited(have: await ingest.offset())
+                case .fetch(let source, let offset, let announce):
+                    if announce {
+                        // From now on this node can serve what it has to others (cut-through).
+                        try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
+                    }
+                    let outcome = try await fetch(blob, from: source, into: ingest, offset: offset)
+                    if case .failed(let reason) = outcome {
+                        logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
+                    }
+                    action = machine.fetched(from: source, outcome, have: await ingest.offset())
+                case .restart(let accused):
+                    try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .corrupt, size: blob.size, sources: accused)]))
+                    await ingest.close(discard: true)
+                    ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
+                    action = machine.restarted()
+                case .succeed:
                     Failpoint.followerBlobCommitted.reach()
                     progress.remove(blob.digest)
                     try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .present, size: blob.size)]))
                     return
-                }
-                if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
-                try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
-                let sources = try await mesh.sources(
-                    SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
-                guard let source = sources.first else {
-                    // Nothing can serve it yet (the leader has not started on it), or nothing
-                    // can any more: if bytes came from a source that no longer has the blob (say,
-                    // the leader threw away what failed verification), they are not to be trusted.
-                    if !failed.isEmpty && have > 0 {
-                        logger.info("no source holds the blob any more; discarding the bytes received")
-                        try await ingest.reset()
-                        contributors = []
-                    }
-                    failed = []
-                    try await Task.sleep(for: wait)
-                    wait = min(wait * 2, .seconds(2))
-                    continue
-                }
-                wait = .milliseconds(200)
-                if !announced {
-                    // From now on this node can serve what it has to others (cut-through).
-                    try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
-                    announced = true
-                }
-                do {
-                    contributors.insert(source.node)
-                    try await fetch(blob, from: source, into: ingest, offset: have)
-                    failed = []
-                } catch let error as FerryError where error.code == .sizeMismatch {
+                case .fail(let error):
                     throw error
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    logger.info(
-                        "source failed; trying another", metadata: ["source": "\(source.node)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
-                    failed.append(source.node)
                 }
             }
         } catch {
@@ -128,40 +119,45 @@ actor MeshFetcher {
         }
     }
 
-    /// Streams `blob` from `source` into `ingest`, from `offset` on.
-    private nonisolated func fetch(_ blob: Descriptor, from source: BlobSource, into ingest: BlobIngest, offset: Int64) async throws {
+    /// Streams `blob` from `source` into `ingest`, from `offset` on. What the source did wrong is
+    /// the outcome; only the store's own errors and cancellation are thrown.
+    private nonisolated func fetch(
+        _ blob: Descriptor, from source: BlobSource, into ingest: BlobIngest, offset: Int64
+    ) async throws -> MeshDownload.FetchOutcome {
         let url = source.kind == .leader ? leaderURL + source.url : source.url
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(source.token ?? credential)")
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
-        let response = try await http.execute(request, deadline: .now() + .hours(24))
-        var have = offset
-        switch response.status {
-        case .ok:
-            if offset > 0 {
-                try await ingest.reset()
-                have = 0
-            }
-        case .partialContent:
-            guard let range = response.headers.first(name: "Content-Range").flatMap(ContentRange.init(header:)), range.start == offset else {
-                throw FerryError(.upstreamError, "\(source.node) answered a resume with the wrong range")
-            }
-        default:
+        let sink = IngestSink(ingest: ingest)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, deadline: .now() + .hours(24))
+        } catch {
+            try Task.checkCancellation()
+            return .failed(TransportProblem(error)?.description ?? "the request failed")
+        }
+        switch try await RangedDownload.start(status: response.status, headers: response.headers, offset: offset, size: blob.size, sink: sink) {
+        case .success:
+            break
+        case .failure(let refusal):
             _ = try? await response.body.collect(upTo: 64 * 1024)
-            throw FerryError(.upstreamError, "\(source.node) answered HTTP \(response.status.code)")
-        }
-        for try await chunk in response.body {
-            if let rateLimiter { try await rateLimiter.acquire(chunk.readableBytes) }
-            guard have + Int64(chunk.readableBytes) <= blob.size else {
-                throw FerryError(.sizeMismatch, "\(source.node) sent more than the \(blob.size) bytes of \(blob.digest)")
+            switch refusal {
+            case .status(let code): return .failed("\(source.node) answered HTTP \(code)")
+            case .wrongRange, .rangeNotSatisfiable: return .failed("\(source.node) answered a resume with the wrong range")
             }
-            try await ingest.write(chunk)
-            have += Int64(chunk.readableBytes)
-            progress.set(blob.digest, have)
-            FerryMetrics.countReceived(chunk.readableBytes, from: source.kind)
         }
-        guard have == blob.size else {
-            throw FerryError(.upstreamUnreachable, "the transfer from \(source.node) ended at \(have) of \(blob.size) bytes")
+        let outcome = try await RangedDownload.receive(response.body, into: sink, from: await ingest.offset(), size: blob.size, rateLimiter: rateLimiter) {
+            chunk, held in
+            progress.set(blob.digest, held)
+            FerryMetrics.countReceived(chunk, from: source.kind)
+        }
+        switch outcome {
+        case .complete: return .complete
+        case .overflow: return .overflow
+        case .broke(let at, let problem):
+            return .failed("the transfer from \(source.node) broke off at \(at) of \(blob.size) bytes: \(problem?.description ?? "stream failed")")
+        case .endedEarly(let at):
+            return .failed("the transfer from \(source.node) ended at \(at) of \(blob.size) bytes")
         }
     }
 }

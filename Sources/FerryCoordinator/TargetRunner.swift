@@ -4,6 +4,7 @@ import FerryMesh
 import FerryRegistry
 import FerryState
 import FerryStore
+import FerryTransfer
 import Foundation
 import Logging
 import NIOCore
@@ -31,35 +32,40 @@ struct TargetRunner: Sendable {
     func run() async {
         follower.store.lease(leaseName, adding: [item.manifestDigest])
         defer { follower.store.releaseLease(leaseName) }
-        var backoff: Duration = .milliseconds(500)
+        var attempt = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                try await attempt()
+                try await self.attempt()
                 return
             } catch is Superseded {
                 logger.info("target finished elsewhere; stopping")
                 return
-            } catch is CancellationError {
-                return
-            } catch let error as FerryError where Self.isTransient(error) {
-                logger.warning("install step failed; retrying", metadata: ["error": "\(error.message)", "delay": "\(backoff)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(10))
             } catch {
-                let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
-                logger.warning("install failed on this node", metadata: ["code": "\(failure.code)", "error": "\(failure.message)"])
-                try? await report(TargetReport(state: .failed, error: ErrorEntry(failure)))
-                return
+                switch FailureClass(error) {
+                case .cancelled:
+                    return
+                case .transient:
+                    // Waited out for as long as the install's deadline allows: the leader ends the target.
+                    attempt += 1
+                    let delay = Self.retry.delay(beforeRetry: min(attempt, 8), random: Double.random(in: 0...1)) ?? .seconds(10)
+                    logger.warning("install step failed; retrying", metadata: ["error": "\(Self.message(error))", "delay": "\(delay)"])
+                    try? await Task.sleep(for: delay)
+                case .permanent:
+                    let failure = (error as? FerryError) ?? FerryError(.internal, Self.message(error))
+                    logger.warning("install failed on this node", metadata: ["code": "\(failure.code)", "error": "\(failure.message)"])
+                    try? await report(TargetReport(state: .failed, error: ErrorEntry(failure)))
+                    return
+                }
             }
         }
     }
 
-    /// Errors worth waiting out: the leader or the network away, a verification to redo.
-    static func isTransient(_ error: FerryError) -> Bool {
-        switch error.code {
-        case .upstreamUnreachable, .upstreamError, .tooManyRequests, .busy, .digestMismatch, .sizeMismatch: true
-        default: false
-        }
+    /// Backoff between attempts of a target: 0.5 s doubling to 10 s, for as long as it takes.
+    static let retry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(10))
+
+    static func message(_ error: any Error) -> String {
+        if let error = error as? FerryError { return error.message }
+        return TransportProblem(error)?.description ?? "\(error)"
     }
 
     private func attempt() async throws {
@@ -155,7 +161,7 @@ struct TargetRunner: Sendable {
                 for blob in blobs {
                     downloads.addTask { held.contains(blob.digest) ? try await reverify(blob) : try await ensure(blob) }
                 }
-                try await downloads.waitForAll()
+                for try await _ in downloads {}  // the first failure ends the transfer at once
             }
             group.cancelAll()
         }
@@ -176,10 +182,13 @@ struct TargetRunner: Sendable {
         try await transfers.fetcher.ensure(blob, repository: item.repository)
     }
 
+    /// Backoff between attempts of a report: 0.2 s doubling to 5 s, until the leader answers.
+    static let reportRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(5))
+
     /// Sends a report, waiting out a leader that is away; a refused transition means the
     /// target was finished or reassigned.
     private func report(_ report: TargetReport) async throws {
-        var delay: Duration = .milliseconds(200)
+        var attempt = 0
         while true {
             do {
                 try await follower.mesh.report(target: item.targetID, report)
@@ -189,8 +198,8 @@ struct TargetRunner: Sendable {
             } catch let error as FerryError where error.code == .upstreamUnreachable || error.code == .upstreamError {
                 if report.state == .transferring && report.bytesDone != 0 { return }  // progress: the next one will do
                 try Task.checkCancellation()
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+                attempt += 1
+                try await Task.sleep(for: Self.reportRetry.delay(beforeRetry: min(attempt, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
             }
         }
     }

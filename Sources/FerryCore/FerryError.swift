@@ -53,11 +53,14 @@ public struct FerryError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { message }
 
-    /// Whether a retry of the same operation may succeed (network trouble, throttling,
-    /// a digest mismatch from a flaky link). Permanent answers of the upstream are not retryable.
+    /// Whether a retry of the same operation may succeed: network trouble, a server error or an
+    /// answer that could not be used, throttling, a busy resource, bytes that failed verification
+    /// (a flaky link or a bad source). Refusals (authentication, not found, invalid input, no
+    /// space, configuration) are not. The one definition of "transient" in Ferry: transfers
+    /// classify other errors with `FerryTransfer.FailureClass`.
     public var isTransient: Bool {
         switch code {
-        case .upstreamUnreachable, .tooManyRequests, .digestMismatch, .sizeMismatch, .busy: true
+        case .upstreamUnreachable, .upstreamError, .tooManyRequests, .digestMismatch, .sizeMismatch, .busy: true
         default: false
         }
     }

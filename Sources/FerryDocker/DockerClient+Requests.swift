@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryTransfer
 import Foundation
 import Logging
 import NIOCore
@@ -83,34 +84,8 @@ extension DockerClient {
         } else if info.st_mode & S_IFMT != S_IFSOCK {
             reason = "not a socket"
         } else {
-            switch Self.errorNumber(in: error) {
-            case ECONNREFUSED: reason = "connection refused"
-            case EACCES, EPERM: reason = "permission denied"
-            case ENOENT: reason = "no such socket"
-            default:
-                if let client = error as? HTTPClientError, client == .deadlineExceeded || client == .readTimeout || client == .connectTimeout {
-                    reason = "no answer in time"
-                } else {
-                    reason = "\(error)"
-                }
-            }
+            reason = TransportProblem(error)?.description ?? String("\(error)".prefix(160))
         }
         return FerryError(.dockerUnreachable, "cannot reach the Docker engine at \(host): \(reason)")
-    }
-
-    /// The errno inside a NIO connection error, if any.
-    static func errorNumber(in error: any Error) -> CInt? {
-        if let io = error as? IOError { return io.errnoCode }
-        if let connection = error as? NIOConnectionError {
-            for failure in connection.connectionErrors {
-                if let code = errorNumber(in: failure.error) { return code }
-            }
-            if let dns = connection.dnsAAAAError ?? connection.dnsAError { return errorNumber(in: dns) }
-        }
-        let text = "\(error)"
-        if text.contains("Connection refused") { return ECONNREFUSED }
-        if text.contains("Permission denied") { return EACCES }
-        if text.contains("No such file or directory") { return ENOENT }
-        return nil
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryTransfer
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -56,26 +57,14 @@ struct LeaderAPIClient: Sendable {
         }
     }
 
+    /// A transport problem in words, with what to do about the TLS ones.
     static func describe(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        if let tls = tlsProblem(error) { return tls }
-        if let error = error as? HTTPClientError {
-            if error == .connectTimeout { return "connection timed out" }
-            if error == .deadlineExceeded { return "no answer in time" }
-            if error == .remoteConnectionClosed { return "the connection was closed" }
+        switch TransportProblem(error) {
+        case .tlsUntrusted?: "its TLS certificate is not from the cluster CA given"
+        case .tlsNotSpoken?: "it does not speak TLS (is it running with --insecure-mesh?)"
+        case let problem?: problem.description
+        case nil: String("\(error)".prefix(120))
         }
-        return String(text.prefix(120))
-    }
-}
-
-extension LeaderAPIClient {
-    /// A readable account of a TLS failure, or nil.
-    static func tlsProblem(_ error: any Error) -> String? {
-        let text = "\(error)"
-        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "its TLS certificate is not from the cluster CA given" }
-        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") { return "it does not speak TLS (is it running with --insecure-mesh?)" }
-        return nil
     }
 }
 

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryTransfer
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -38,54 +39,44 @@ extension RegistryClient {
                 .GET, host: host, path: "/v2/\(repository.repository)/blobs/\(descriptor.digest)",
                 repository: repository.repository, headers: headers,
                 deadline: .now() + .hours(24), logger: logger)
-            switch response.status {
-            case .ok:
-                if have > 0 {
-                    logger.debug("registry ignored Range; restarting blob", metadata: ["digest": "\(descriptor.digest)"])
-                    try await sink.reset()
-                    have = 0
-                }
-            case .partialContent:
-                guard let range = response.headers.first(name: "Content-Range").flatMap(ContentRange.init(header:)),
-                    range.start == have, range.total == nil || range.total == size
-                else {
-                    _ = try? await response.body.collect(upTo: 0)
-                    try await sink.reset()
-                    throw TransientFailure(FerryError(.upstreamError, "registry \(host) answered a resume of \(what) with the wrong range"))
-                }
-            case .rangeNotSatisfiable where have > 0:
+            switch try await RangedDownload.start(status: response.status, headers: response.headers, offset: have, size: size, sink: sink) {
+            case .success(.restarted):
+                logger.debug("registry ignored Range; restarting blob", metadata: ["digest": "\(descriptor.digest)"])
+                have = 0
+            case .success(.atOffset):
+                break
+            case .failure(.wrongRange):
+                _ = try? await response.body.collect(upTo: 0)
+                try await sink.reset()
+                throw TransientFailure(FerryError(.upstreamError, "registry \(host) answered a resume of \(what) with the wrong range"))
+            case .failure(.rangeNotSatisfiable):
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 try await sink.reset()
                 throw TransientFailure(FerryError(.upstreamError, "registry \(host) refused to resume \(what)"))
-            default:
+            case .failure(.status):
                 throw await failure(response, host: host, what: what)
             }
             if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != size {
                 throw FerryError(.sizeMismatch, "registry \(host) announced \(have + length) bytes for \(what), but its descriptor says \(size)")
             }
-            do {
-                for try await chunk in response.body {
-                    if let rateLimiter { try await rateLimiter.acquire(chunk.readableBytes) }
-                    guard have + Int64(chunk.readableBytes) <= size else {
-                        throw FerryError(.sizeMismatch, "registry \(host) sent more than the \(size) bytes of \(what)")
-                    }
-                    try await sink.write(chunk)
-                    FerryMetrics.countUpstream(chunk.readableBytes)
-                    have += Int64(chunk.readableBytes)
-                    madeProgress()
-                    progress?(have)
-                }
-            } catch let error as FerryError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw TransientFailure(
-                    FerryError(.upstreamUnreachable, "the download of \(what) from \(host) broke off at \(have) of \(size) bytes: \(TransientFailure.describe(error))"))
+            let outcome = try await RangedDownload.receive(response.body, into: sink, from: have, size: size, rateLimiter: rateLimiter) { chunk, held in
+                FerryMetrics.countUpstream(chunk)
+                madeProgress()
+                progress?(held)
             }
-            guard have == size else {
+            switch outcome {
+            case .complete:
+                return
+            case .overflow:
+                throw FerryError(.sizeMismatch, "registry \(host) sent more than the \(size) bytes of \(what)")
+            case .broke(let at, let problem):
                 throw TransientFailure(
-                    FerryError(.upstreamUnreachable, "the download of \(what) from \(host) ended early at \(have) of \(size) bytes"))
+                    FerryError(
+                        .upstreamUnreachable,
+                        "the download of \(what) from \(host) broke off at \(at) of \(size) bytes: \(problem?.description ?? "the stream failed")"))
+            case .endedEarly(let at):
+                throw TransientFailure(
+                    FerryError(.upstreamUnreachable, "the download of \(what) from \(host) ended early at \(at) of \(size) bytes"))
             }
         }
     }

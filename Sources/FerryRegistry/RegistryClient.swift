@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryTransfer
 import Foundation
 import Logging
 import NIOCore
@@ -210,54 +211,24 @@ struct TransientFailure: Error {
     /// The error for a request that got no response: TLS trust and protocol problems are final
     /// (retrying cannot fix them), anything else is worth another attempt.
     static func connectionFailure(_ error: any Error, host: String) -> any Error {
-        if let tls = tlsProblem(error, host: host) {
-            return FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(tls)")
-        }
-        return TransientFailure(FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(describe(error))"))
+        if error is CancellationError { return error }
+        let problem = TransportProblem(error)
+        let failure = FerryError(.upstreamUnreachable, "cannot reach registry \(host): \(describe(problem, host: host, error: error))")
+        return problem?.isTransient == false ? failure : TransientFailure(failure)
     }
 
-    /// A readable account of a TLS failure, with what to do about it, or nil if it is not one.
-    static func tlsProblem(_ error: any Error, host: String) -> String? {
-        let text = "\(error)"
-        if text.contains("CERTIFICATE_VERIFY_FAILED") {
-            return "its TLS certificate is not trusted; give its CA with --ca-file, or check that the name matches the certificate"
+    /// A readable account of a transport problem, with what to do about it where there is something.
+    static func describe(_ problem: TransportProblem?, host: String, error: any Error) -> String {
+        switch problem {
+        case .tlsUntrusted?:
+            "its TLS certificate is not trusted; give its CA with --ca-file, or check that the name matches the certificate"
+        case .tlsNotSpoken?:
+            "it does not speak TLS; if it is a plain-HTTP registry, allow it with --insecure-registry \(host)"
+        case let problem?:
+            problem.description
+        case nil:
+            String("\(error)".prefix(160))
         }
-        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") {
-            return "it does not speak TLS; if it is a plain-HTTP registry, allow it with --insecure-registry \(host)"
-        }
-        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
-            return "TLS handshake failed (\(String(text.prefix(160))))"
-        }
-        return nil
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout: return "connection timed out"
-            case .readTimeout: return "the registry stopped sending data"
-            case .remoteConnectionClosed: return "the connection was closed"
-            case .deadlineExceeded: return "the request took too long"
-            default: return "\(error)"
-            }
-        }
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
-            return describe(first.error)
-        }
-        if let error = error as? IOError {
-            switch error.errnoCode {
-            case ECONNREFUSED: return "connection refused"
-            case ECONNRESET: return "connection reset"
-            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
-            default: return String(cString: strerror(error.errnoCode)).lowercased()
-            }
-        }
-        if let tls = tlsProblem(error, host: "") { return tls }
-        let text = "\(error)"
-        if text.contains("NXDOMAIN") || text.contains("getaddrinfo") || text.contains("resolution") {
-            return "the host name could not be resolved"
-        }
-        return String(text.prefix(200))
     }
 }
 

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryTransfer
 
 /// Bearer tokens per (realm, service, scope), shared by every request to a registry.
 /// Concurrent requests for the same scope wait for one token fetch.
@@ -16,16 +17,12 @@ actor TokenCache {
     }
 
     private var tokens: [Key: Token] = [:]
-    private var inflight: [Key: Task<Token, any Error>] = [:]
+    private let fetches = SingleFlight<Key, Token>()
     private let clock = ContinuousClock()
 
     func token(for key: Key, fetch: @escaping @Sendable () async throws -> Token) async throws -> String {
         if let token = tokens[key], clock.now < token.refreshAt { return token.value }
-        if let task = inflight[key] { return try await task.value.value }
-        let task = Task { try await fetch() }
-        inflight[key] = task
-        defer { inflight[key] = nil }
-        let token = try await task.value
+        let token = try await fetches.run(key, fetch)
         tokens[key] = token
         return token.value
     }

@@ -55,11 +55,16 @@ public actor BlobIngest {
         }
         let handle = try await FileSystem.shared.openFile(
             forWritingAt: FilePath(path), options: .modifyFile(createIfNecessary: true))
-        if kept == 0 {
-            digester = Digester(digest.algorithm)
-            try await handle.resize(to: .bytes(0))
-        } else {
-            try await handle.resize(to: .bytes(kept))
+        do {
+            if kept == 0 {
+                digester = Digester(digest.algorithm)
+                try await handle.resize(to: .bytes(0))
+            } else {
+                try await handle.resize(to: .bytes(kept))
+            }
+        } catch {
+            await closeEvenIfCancelled(handle)
+            throw error
         }
         progress.wrote(upTo: kept)
         return BlobIngest(
@@ -137,12 +142,18 @@ public actor BlobIngest {
         store.release(digest)
     }
 
+    /// Closes `handle` even when the calling task is cancelled: NIOFileSystem starts no work,
+    /// not even a close, in a cancelled task, and a handle that is never closed leaks its descriptor.
+    static func closeEvenIfCancelled(_ handle: WriteFileHandle) async {
+        await Task { try? await handle.close() }.value
+    }
+
     /// Closes without committing. The partial file stays (to resume) unless `discard` is set.
     public func close(discard: Bool = false) async {
         guard !closed else { return }
         closed = true
         if !discard { try? await flush() }
-        if let handle { try? await handle.close() }
+        if let handle { await Self.closeEvenIfCancelled(handle) }
         handle = nil
         if discard { unlink(path) }
         progress.finished(.closed)

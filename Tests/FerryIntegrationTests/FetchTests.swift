@@ -76,6 +76,46 @@ struct FetchTests {
         }
     }
 
+    @Test("An image whose blob fails for good fails at once; the blob it shared with another image goes on, fetched once")
+    func failureLeavesSharedBlob() async throws {
+        try await withTemporaryDirectory("fetch-shared-failure") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                let shared = TestImages.Layer("shared", "12M")
+                try await TestImages.make("\(registry.host)/demo/one:1", in: dir.path, layers: [shared, .init("one", "1M")])
+                try await TestImages.make("\(registry.host)/demo/two:1", in: dir.path, layers: [shared, .init("two", "1M")])
+                // Remove the blobs only `one` has from the registry's storage: its fetch fails with BLOB_UNKNOWN.
+                let storage = dir.sub("registry") + "/data/docker/registry/v2"
+                func layers(_ repository: String) throws -> Set<String> {
+                    Set(try FileManager.default.contentsOfDirectory(atPath: "\(storage)/repositories/demo/\(repository)/_layers/sha256"))
+                }
+                let sharedBlobs = try layers("one").intersection(try layers("two"))
+                let onlyOne = try layers("one").subtracting(sharedBlobs)
+                #expect(sharedBlobs.count == 1 && onlyOne.count == 2, "the shared layer; one's layer and config")
+                for hex in onlyOne {
+                    try FileManager.default.removeItem(atPath: "\(storage)/blobs/sha256/\(hex.prefix(2))/\(hex)")
+                }
+                // 12 MiB at 2 MiB/s: the shared blob takes about 6 s, `one` fails in the first moments.
+                try await LeaderHarness.with(dataDirectory: dir.sub("leader"), { $0.registry.rateLimit = 2 * 1024 * 1024 }) { leader in
+                    let accepted = try await leader.client.fetch(
+                        FetchRequest(images: ["\(registry.host)/demo/one:1", "\(registry.host)/demo/two:1"], platform: nil))
+                    let ids = accepted.images.map(\.id)
+                    let one = try #require(try await leader.wait(for: [ids[0]]).first)
+                    #expect(one.state == "failed")
+                    #expect(one.error?.code == FerryError.Code.blobUnknown.rawValue, "\(one.error?.message ?? "")")
+                    // Reported while the shared blob is still on its way, not after it.
+                    let twoMeanwhile = try await leader.client.image(id: ids[1])
+                    #expect(!twoMeanwhile.isFinished, "two finished before one was reported failed")
+                    let two = try #require(try await leader.wait(for: [ids[1]]).first)
+                    #expect(two.state == "present", "\(two.error?.message ?? "")")
+                    #expect(try await expectStoreConsistent(leader.store))
+                }
+                let gets = try await registry.blobGets()
+                let sharedDigest = try Digest(parsing: "sha256:\(try #require(sharedBlobs.first))")
+                #expect(gets[sharedDigest] == 1, "the shared blob was fetched \(gets[sharedDigest] ?? 0) times")
+            }
+        }
+    }
+
     @Test("A manifest list is resolved for the asked platform; a missing platform lists what exists")
     func manifestListPlatforms() async throws {
         try await withTemporaryDirectory("fetch-list") { dir in

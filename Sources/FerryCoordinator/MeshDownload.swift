@@ -1,0 +1,132 @@
+import FerryCore
+import FerryMesh
+
+/// The decisions of one blob's download from the mesh, as a pure state machine: which source
+/// to ask for, where to resume, when to wait, whom to accuse, when to give up. ``MeshFetcher``
+/// performs each returned ``Action`` and feeds back what happened; this type does no I/O.
+///
+/// Rules:
+/// - Bytes stay in the ingest across sources (each source resumes at the offset reached);
+///   a source that fails is left out of the next request for sources until one succeeds.
+/// - A source that sends more bytes than the blob has, or whose bytes fail verification, is
+///   accused to the tracker — only sources this node received bytes from — and everything held
+///   is discarded. After ``maxCorruptions`` the blob fails.
+/// - While nothing can serve the blob (the leader has not started on it), wait and ask again,
+///   backing off as ``waitPolicy`` says.
+struct MeshDownload: Sendable {
+    enum Action: Sendable, Equatable {
+        /// The ingest holds `size` bytes: verify and commit them.
+        case commit
+        /// Ask the tracker for sources, from `have` bytes, leaving out `failed`.
+        case askSources(have: Int64, failed: [String])
+        /// Wait, then report ``waited(have:)``; discard the bytes held first when `discard` is set.
+        case wait(Duration, discard: Bool)
+        /// GET the blob from `source` from offset `from`; first announce `receiving` if `announce`.
+        case fetch(BlobSource, from: Int64, announce: Bool)
+        /// Report the bytes of `accused` as corrupt, then open a fresh, empty ingest.
+        case restart(accused: [String])
+        /// The blob is committed: announce it present.
+        case succeed
+        /// Give up: close the ingest (discarding bytes that failed verification), announce `gone`, throw.
+        case fail(FerryError)
+    }
+
+    /// How one fetch from a source ended.
+    enum FetchOutcome: Sendable, Equatable {
+        /// The ingest holds the whole blob.
+        case complete
+        /// The source answered with an error, broke off or ended early; bytes it sent are kept.
+        case failed(String)
+        /// The source sent more bytes than the blob has.
+        case overflow
+    }
+
+    static let maxCorruptions = 3
+    /// The wait while no source can serve the blob yet: 0.2 s doubling to 2 s, never giving up
+    /// (the install's deadline, or cancellation, ends it).
+    static let waitPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(2))
+
+    let digest: Digest
+    let size: Int64
+    /// Sources that failed since the last successful fetch: left out of the next request.
+    private(set) var failed: [String] = []
+    /// Sources whose bytes are in the ingest now.
+    private(set) var contributors: Set<String> = []
+    private(set) var corruptions = 0
+    private var announced = false
+    private var waits = 0
+
+    init(digest: Digest, size: Int64) {
+        self.digest = digest
+        self.size = size
+    }
+
+    /// The ingest is open holding `held` bytes (0, or what a previous run left).
+    mutating func started(held: Int64) -> Action {
+        held == size ? .commit : .askSources(have: held, failed: failed)
+    }
+
+    /// The tracker answered; `have` is what the ingest holds. `random` in 0...1 jitters waits.
+    mutating func answered(_ sources: [BlobSource], have: Int64, random: Double) -> Action {
+        guard let source = sources.first else {
+            // Nothing can serve it yet (the leader has not started on it), or nothing can any
+            // more: if bytes came from a source that failed and is no longer listed (say, the
+            // leader threw away what failed verification), they are not to be trusted.
+            let discard = !failed.isEmpty && have > 0
+            if discard { contributors = [] }
+            failed = []
+            waits += 1
+            let delay = Self.waitPolicy.delay(beforeRetry: min(waits, 8), random: random) ?? .seconds(2)
+            return .wait(delay, discard: discard)
+        }
+        waits = 0
+        let announce = !announced
+        announced = true
+        contributors.insert(source.node)
+        return .fetch(source, from: have, announce: announce)
+    }
+
+    /// The wait is over; `have` is what the ingest holds.
+    mutating func waited(have: Int64) -> Action {
+        have == size ? .commit : .askSources(have: have, failed: failed)
+    }
+
+    /// A fetch from `source` ended; `have` is what the ingest holds now.
+    mutating func fetched(from source: BlobSource, _ outcome: FetchOutcome, have: Int64) -> Action {
+        switch outcome {
+        case .complete:
+            failed = []
+            return .commit
+        case .failed:
+            if !failed.contains(source.node) { failed.append(source.node) }
+            return have == size ? .commit : .askSources(have: have, failed: failed)
+        case .overflow:
+            return corrupted(accusing: [source.node])
+        }
+    }
+
+    /// The ingest's bytes did not match the blob's size or digest.
+    mutating func verificationFailed() -> Action {
+        corrupted(accusing: contributors.sorted())
+    }
+
+    /// A fresh ingest is open after a ``Action/restart(accused:)``.
+    mutating func restarted() -> Action {
+        .askSources(have: 0, failed: failed)
+    }
+
+    /// The blob was committed.
+    func committed() -> Action { .succeed }
+
+    private mutating func corrupted(accusing accused: [String]) -> Action {
+        corruptions += 1
+        guard corruptions < Self.maxCorruptions else {
+            return .fail(
+                FerryError(.digestMismatch, "blob \(digest) failed verification \(corruptions) times, from \(accused.joined(separator: ", "))"))
+        }
+        failed = accused
+        contributors = []
+        announced = false
+        return .restart(accused: accused)
+    }
+}
