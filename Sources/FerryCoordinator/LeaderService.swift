@@ -43,6 +43,9 @@ public final class LeaderService: Service, Sendable {
     private let enqueue: AsyncStream<Int64>.Continuation
 
     func enqueueFetch(_ id: Int64) { enqueue.yield(id) }
+
+    /// Blobs being fetched from upstream right now.
+    public var activeDownloads: [FerryCore.Digest] { get async { await fetcher.active } }
     private let running = Mutex<Set<Int64>>([])
     private let boundAddress = Mutex<String?>(nil)
     private let directoryLock: DirectoryLock
@@ -169,7 +172,12 @@ public final class LeaderService: Service, Sendable {
                 guard claimed else { continue }
                 group.addTask {
                     defer { _ = self.running.withLock { $0.remove(id) } }
-                    await self.fetchImage(id: id)
+                    // An image asked for again while its last run was still finishing blobs
+                    // (after it had failed) runs again now, instead of waiting for a restart.
+                    while !Task.isCancelled {
+                        await self.fetchImage(id: id)
+                        guard let image = try? await self.database.image(id: id), image.state == .pending else { break }
+                    }
                 }
             }
             group.cancelAll()
@@ -221,15 +229,29 @@ public final class LeaderService: Service, Sendable {
                     manifests: resolved.chain.map { ManifestRecord(digest: $0.digest, mediaType: $0.mediaType, bytes: $0.bytes) },
                     blobs: resolved.blobs))
             logger.info("resolved image", metadata: ["manifest": "\(resolved.manifestDigest)", "blobs": "\(resolved.blobs.count)"])
-            try await withThrowingTaskGroup { group in
+            // The first blob to fail for good fails the image at once. Its other blobs already on
+            // their way are finished (each fetched once, kept for a retry) rather than thrown away;
+            // a shutdown cancels them, and they resume at the next start.
+            let failure = await withTaskGroup(of: (any Error)?.self) { group in
                 for descriptor in resolved.blobs {
-                    group.addTask { try await self.fetcher.ensure(descriptor, from: reference) }
+                    group.addTask {
+                        do {
+                            try await self.fetcher.ensure(descriptor, from: reference)
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
                 }
-                // The first blob to fail for good fails the image now: `waitForAll` would wait for
-                // every other blob first. Leaving the group cancels this image's waits; blobs other
-                // images need go on (single-flight).
-                for try await _ in group {}
+                var first: (any Error)?
+                for await case let error? in group where first == nil && !(error is CancellationError) {
+                    first = error
+                    await recordFailure(error, imageID: id, logger: logger)
+                }
+                return first
             }
+            if failure != nil { return }
+            try Task.checkCancellation()
             if try await database.markImagePresent(imageID: id) {
                 logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])
                 await installs.imageFinished(id, failure: nil)
@@ -239,10 +261,14 @@ public final class LeaderService: Service, Sendable {
         } catch is CancellationError {
             logger.info("fetch interrupted; it resumes at the next start")
         } catch {
-            let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
-            logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
-            try? await database.markImageFailed(imageID: id, error: failure)
-            await installs.imageFinished(id, failure: failure)
+            await recordFailure(error, imageID: id, logger: logger)
         }
+    }
+
+    private func recordFailure(_ error: any Error, imageID id: Int64, logger: Logger) async {
+        let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
+        logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
+        try? await database.markImageFailed(imageID: id, error: failure)
+        await installs.imageFinished(id, failure: failure)
     }
 }

@@ -81,6 +81,8 @@ struct UpstreamFaultTests {
                 #expect(status.state == "failed")
                 #expect(status.error?.code == "DIGEST_MISMATCH")
                 #expect(status.error?.message.contains("does not match its digest") == true)
+                // The image fails at the first blob; its other blobs still on their way finish (and fail) after.
+                try await waitUntil("the leader's downloads to end") { await leader.service.activeDownloads.isEmpty }
                 #expect(leader.store.allBlobs().isEmpty)
                 #expect(leader.store.partialIngests().isEmpty)
             }
