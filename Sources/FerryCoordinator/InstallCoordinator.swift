@@ -93,22 +93,23 @@ struct InstallCoordinator: Sendable {
     }
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
-        guard let before = try await database.target(id: target), before.nodeId == node else {
+        let fields = TargetReportFields(
+            state: report.state, bytesDone: report.bytesDone, bytesTotal: report.bytesTotal, error: report.error?.ferryError,
+            note: report.note, starting: report.starting ?? false)
+        guard let result = try await database.apply(.reported(fields), toTarget: target, nodeID: node) else {
             throw FerryError(.notFound, "no target \(target) for this node")
         }
-        guard
-            let after = try await database.updateTarget(
-                id: target, nodeID: node, to: report.state, bytesDone: report.bytesDone, bytesTotal: report.bytesTotal,
-                error: report.error?.ferryError, note: report.note, starting: report.starting ?? false)
-        else {
-            throw FerryError(.conflict, "target \(target) cannot move from \(before.state.rawValue) to \(report.state.rawValue)")
-        }
-        if before.state != after.state {
+        switch result.transition {
+        case .refused:
+            throw FerryError(.conflict, "target \(target) cannot move from \(result.before.state.rawValue) to \(report.state.rawValue)")
+        case .updated:
+            break
+        case .moved(let from, let to):
             logger.info(
                 "target moved",
-                metadata: ["target": "\(target)", "node": "\(node)", "from": "\(before.state.rawValue)", "to": "\(after.state.rawValue)",
-                           "error": "\(after.errorMessage ?? "")"])
-            if after.state.isFinished { try await closeFinishedInstalls() }
+                metadata: ["target": "\(target)", "node": "\(node)", "from": "\(from.rawValue)", "to": "\(to.rawValue)",
+                           "error": "\(result.after.errorMessage ?? "")"])
+            if to.isFinished { try await closeFinishedInstalls() }
             signal.notify()
         }
     }

@@ -52,53 +52,46 @@ extension FerryDatabase {
     /// be arriving: nodes start receiving them by cut-through): its work.
     public func work(forNode nodeID: Int64) async throws -> [TargetWork] {
         try await writer.read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT t.*, i.id AS i_id FROM install_targets t
-                    JOIN installs s ON s.id = t.install_id
-                    JOIN images i ON i.id = t.image_id
-                    WHERE t.node_id = ? AND t.state NOT IN ('done', 'failed') AND s.state = 'running'
-                      AND i.state IN ('fetching', 'present') AND i.manifest_digest IS NOT NULL
-                    ORDER BY t.install_id, t.position
-                    """,
-                arguments: [nodeID])
-            return try rows.map { row in
-                let target = try InstallTargetRecord(row: row)
-                let image = try ImageRecord.fetchOne(db, key: row["i_id"] as Int64)!
-                return TargetWork(target: target, image: image)
-            }
+            let running = try Int64.fetchAll(db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
+            let targets = try InstallTargetRecord
+                .filter(InstallTargetRecord.Columns.nodeId == nodeID)
+                .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+                .filter(running.contains(InstallTargetRecord.Columns.installId))
+                .order(InstallTargetRecord.Columns.installId, InstallTargetRecord.Columns.position)
+                .fetchAll(db)
+            let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
+                .filter { [.fetching, .present].contains($0.state) && $0.manifestDigest != nil }
+            let byID = Dictionary(uniqueKeysWithValues: images.map { ($0.id!, $0) })
+            return targets.compactMap { target in byID[target.imageId].map { TargetWork(target: target, image: $0) } }
         }
     }
 
-    /// Moves a target to `state` if the transition is allowed; returns the updated target, or
-    /// nil if it was refused (unknown target, another node's, or a finished one).
+    /// Applies `event` to a target (only `nodeID`'s, when given) and persists the result; returns
+    /// the target before and after, or nil when the target is unknown or another node's. A refused
+    /// event leaves the row as it was (`after == before`).
+    public func apply(
+        _ event: TargetEvent, toTarget id: Int64, nodeID: Int64?
+    ) async throws -> (before: InstallTargetRecord, after: InstallTargetRecord, transition: TargetTransition)? {
+        try await writer.write { db in
+            guard let before = try InstallTargetRecord.fetchOne(db, key: id) else { return nil }
+            if let nodeID, before.nodeId != nodeID { return nil }
+            var after = before
+            let transition = after.apply(event, now: Date())
+            if transition.changed { try after.update(db) }
+            return (before, after, transition)
+        }
+    }
+
+    /// A node's report on a target, applied as ``apply(_:toTarget:nodeID:)`` does; returns the
+    /// updated target, or nil if it was refused (unknown target, another node's, a finished one,
+    /// a move the lifecycle does not allow).
     public func updateTarget(
         id: Int64, nodeID: Int64?, to state: TargetState, bytesDone: Int64? = nil, bytesTotal: Int64? = nil,
         error: FerryError? = nil, note: String? = nil, starting: Bool = false
     ) async throws -> InstallTargetRecord? {
-        try await writer.write { db in
-            guard var target = try InstallTargetRecord.fetchOne(db, key: id) else { return nil }
-            if let nodeID, target.nodeId != nodeID { return nil }
-            guard !target.state.isFinished, target.state == state || target.state.canMove(to: state) else { return nil }
-            let now = Date()
-            if starting || (state == .transferring && target.state == .waiting) {
-                target.attempts += 1
-                if target.startedAt == nil { target.startedAt = now }
-            }
-            if state.isFinished { target.finishedAt = now }
-            target.state = state
-            if let bytesDone { target.bytesDone = bytesDone }
-            if let bytesTotal { target.bytesTotal = bytesTotal }
-            if let error {
-                target.errorCode = error.code.rawValue
-                target.errorMessage = error.message
-            }
-            if let note { target.note = note }
-            target.updatedAt = now
-            try target.update(db)
-            return target
-        }
+        let report = TargetReportFields(state: state, bytesDone: bytesDone, bytesTotal: bytesTotal, error: error, note: note, starting: starting)
+        guard let result = try await apply(.reported(report), toTarget: id, nodeID: nodeID), result.transition.changed else { return nil }
+        return result.after
     }
 
     /// Grants a load slot: moves the target from `ready` to `loading` if fewer than the install's
@@ -108,56 +101,40 @@ extension FerryDatabase {
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return false }
             if target.state == .loading { return true }
             guard target.state == .ready, let install = try InstallRecord.fetchOne(db, key: target.installId) else { return false }
-            let loading = try Int64.fetchAll(
-                db, sql: "SELECT DISTINCT node_id FROM install_targets WHERE install_id = ? AND state = 'loading'",
-                arguments: [target.installId])
-            guard InstallRules.mayLoad(node: nodeID, loadingNodes: Set(loading), maxParallel: install.maxParallel) else { return false }
-            target.state = .loading
-            target.updatedAt = Date()
+            let loading = try Int64.fetchSet(
+                db,
+                InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()
+                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading))
+            guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return false }
+            guard target.apply(.loadGranted, now: Date()).changed else { return false }
             try target.update(db)
             return true
         }
     }
 
-    /// Marks every unfinished target of `imageID` failed (the image could not be fetched).
+    /// Marks every unfinished target of `imageID` in a running install failed (the image could not be fetched).
     public func failTargets(ofImage imageID: Int64, error: FerryError) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE install_targets SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated_at = ?
-                    WHERE image_id = ? AND state NOT IN ('done', 'failed')
-                      AND install_id IN (SELECT id FROM installs WHERE state = 'running')
-                    """,
-                arguments: [error.code.rawValue, error.message, Date(), Date(), imageID])
-        }
+        _ = try await applyToAll(.imageFailed(error), InstallTargetRecord.filter(InstallTargetRecord.Columns.imageId == imageID), runningOnly: true)
     }
 
     /// Gives back the load slots of nodes that went away mid-load (`loading` → `ready`).
     public func releaseLoads(ofNodes nodeIDs: [Int64]) async throws -> Int {
         guard !nodeIDs.isEmpty else { return 0 }
-        return try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE install_targets SET state = 'ready', updated_at = ? WHERE state = 'loading' AND node_id IN (\(nodeIDs.map { _ in "?" }.joined(separator: ",")))",
-                arguments: StatementArguments([Date()] + nodeIDs))
-            return db.changesCount
-        }
+        return try await applyToAll(
+            .loadGivenBack,
+            InstallTargetRecord.filter(nodeIDs.contains(InstallTargetRecord.Columns.nodeId) && InstallTargetRecord.Columns.state == TargetState.loading),
+            runningOnly: false)
     }
 
     /// Fails the unfinished targets of installs past their deadline.
     public func expireInstalls(now: Date = Date()) async throws -> Int {
         try await writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE install_targets SET state = 'failed', error_code = 'NOT_REACHED',
-                      error_message = CASE WHEN state = 'waiting'
-                        THEN 'the node was not reached before the install deadline'
-                        ELSE 'the node did not finish before the install deadline' END,
-                      finished_at = ?, updated_at = ?
-                    WHERE state NOT IN ('done', 'failed')
-                      AND install_id IN (SELECT id FROM installs WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at <= ?)
-                    """,
-                arguments: [now, now, now])
-            return db.changesCount
+            let expired = try Int64.fetchAll(
+                db,
+                InstallRecord.select(InstallRecord.Columns.id)
+                    .filter(InstallRecord.Columns.state == InstallState.running && InstallRecord.Columns.deadlineAt <= now))
+            guard !expired.isEmpty else { return 0 }
+            return try Self.applyToAll(.deadlinePassed, InstallTargetRecord.filter(expired.contains(InstallTargetRecord.Columns.installId)), db: db)
         }
     }
 
@@ -167,7 +144,7 @@ extension FerryDatabase {
             var finished: [InstallRecord] = []
             for var install in try InstallRecord.filter(InstallRecord.Columns.state == InstallState.running).fetchAll(db) {
                 let states = try TargetState.fetchAll(
-                    db, sql: "SELECT state FROM install_targets WHERE install_id = ?", arguments: [install.id!])
+                    db, InstallTargetRecord.select(InstallTargetRecord.Columns.state).filter(InstallTargetRecord.Columns.installId == install.id!))
                 guard let outcome = InstallRules.outcome(of: states) else { continue }
                 install.state = outcome.failed ? .failed : .done
                 install.finishedAt = Date()
@@ -176,5 +153,30 @@ extension FerryDatabase {
             }
             return finished
         }
+    }
+
+    private func applyToAll(_ event: TargetEvent, _ request: QueryInterfaceRequest<InstallTargetRecord>, runningOnly: Bool) async throws -> Int {
+        try await writer.write { db in
+            var request = request
+            if runningOnly {
+                let running = try Int64.fetchAll(
+                    db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
+                request = request.filter(running.contains(InstallTargetRecord.Columns.installId))
+            }
+            return try Self.applyToAll(event, request, db: db)
+        }
+    }
+
+    /// Applies `event` to every target `request` selects; returns how many changed state.
+    private static func applyToAll(_ event: TargetEvent, _ request: QueryInterfaceRequest<InstallTargetRecord>, db: Database) throws -> Int {
+        let now = Date()
+        var moved = 0
+        for var target in try request.fetchAll(db) {
+            let transition = target.apply(event, now: now)
+            guard transition.changed else { continue }
+            try target.update(db)
+            if case .moved = transition { moved += 1 }
+        }
+        return moved
     }
 }

@@ -67,6 +67,7 @@ public struct InstallRecord: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public enum Columns {
         public static let id = Column("id")
         public static let state = Column("state")
+        public static let deadlineAt = Column("deadline_at")
     }
 
     public init(maxParallel: Int, platform: String?, deadlineAt: Date?, now: Date = Date()) {
@@ -112,6 +113,7 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, FetchableRecord,
         public static let nodeId = Column("node_id")
         public static let imageId = Column("image_id")
         public static let state = Column("state")
+        public static let position = Column("position")
     }
 
     public init(installId: Int64, nodeId: Int64, imageId: Int64, position: Int, now: Date = Date()) {

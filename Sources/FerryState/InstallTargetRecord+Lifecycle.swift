@@ -1,0 +1,103 @@
+import FerryCore
+import Foundation
+
+/// What can happen to an install target. Every change of a target's state goes through
+/// ``InstallTargetRecord/apply(_:now:)``, the one place that knows the lifecycle
+/// (``TargetState/canMove(to:)``); `FerryDatabase+Installs` persists what it decides.
+public enum TargetEvent: Sendable, Hashable {
+    /// The node reported a state (and progress); `starting` when it (re)starts the image.
+    case reported(TargetReportFields)
+    /// The leader granted a load slot (`ready` → `loading`).
+    case loadGranted
+    /// The node went away mid-load: its slot is given back (`loading` → `ready`).
+    case loadGivenBack
+    /// The image could not be fetched: the target fails with its reason.
+    case imageFailed(FerryError)
+    /// The install's deadline passed before the target finished.
+    case deadlinePassed
+}
+
+/// What a node reports about a target.
+public struct TargetReportFields: Sendable, Hashable {
+    public var state: TargetState
+    public var bytesDone: Int64?
+    public var bytesTotal: Int64?
+    public var error: FerryError?
+    public var note: String?
+    public var starting: Bool
+
+    public init(
+        state: TargetState, bytesDone: Int64? = nil, bytesTotal: Int64? = nil, error: FerryError? = nil, note: String? = nil,
+        starting: Bool = false
+    ) {
+        self.state = state
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+        self.error = error
+        self.note = note
+        self.starting = starting
+    }
+}
+
+/// How an event changed a target.
+public enum TargetTransition: Sendable, Hashable {
+    /// Not allowed in the target's state; nothing changed.
+    case refused
+    /// Same state, new progress or remarks.
+    case updated
+    /// The state changed: long polls waiting on installs are to be woken.
+    case moved(from: TargetState, to: TargetState)
+
+    /// Whether anything was written.
+    public var changed: Bool { self != .refused }
+}
+
+extension InstallTargetRecord {
+    /// Applies `event` at `now`; the record is unchanged when the answer is ``TargetTransition/refused``.
+    public mutating func apply(_ event: TargetEvent, now: Date) -> TargetTransition {
+        let before = state
+        switch event {
+        case .reported(let report):
+            guard !state.isFinished, state == report.state || state.canMove(to: report.state) else { return .refused }
+            if report.starting || (report.state == .transferring && state == .waiting) {
+                attempts += 1
+                if startedAt == nil { startedAt = now }
+            }
+            state = report.state
+            if let bytesDone = report.bytesDone { self.bytesDone = bytesDone }
+            if let bytesTotal = report.bytesTotal { self.bytesTotal = bytesTotal }
+            if let error = report.error { record(error) }
+            if let note = report.note { self.note = note }
+        case .loadGranted:
+            guard state == .ready else { return state == .loading ? .updated : .refused }
+            state = .loading
+        case .loadGivenBack:
+            guard state == .loading else { return .refused }
+            state = .ready
+        case .imageFailed(let error):
+            guard !state.isFinished else { return .refused }
+            state = .failed
+            record(error)
+        case .deadlinePassed:
+            guard !state.isFinished else { return .refused }
+            record(
+                FerryError(
+                    .notReached,
+                    state == .waiting ? "the node was not reached before the install deadline" : "the node did not finish before the install deadline"))
+            state = .failed
+        }
+        if state.isFinished && !before.isFinished { finishedAt = now }
+        updatedAt = now
+        return before == state ? .updated : .moved(from: before, to: state)
+    }
+
+    private mutating func record(_ error: FerryError) {
+        errorCode = error.code.rawValue
+        errorMessage = error.message
+    }
+}
+
+extension TargetState {
+    /// The states a target can still leave.
+    public static let unfinished: [TargetState] = allCases.filter { !$0.isFinished }
+}

@@ -1,0 +1,65 @@
+import FerryCore
+import Foundation
+import Testing
+
+@testable import FerryState
+
+/// Every change of a target's state goes through `InstallTargetRecord.apply(_:now:)`.
+@Suite("Target lifecycle")
+struct TargetLifecycleTests {
+    static let now = Date(timeIntervalSince1970: 1_000)
+
+    static func target(_ state: TargetState) -> InstallTargetRecord {
+        var target = InstallTargetRecord(installId: 1, nodeId: 2, imageId: 3, position: 0, now: Date(timeIntervalSince1970: 0))
+        target.state = state
+        return target
+    }
+
+    static func report(_ state: TargetState, starting: Bool = false) -> TargetEvent {
+        .reported(TargetReportFields(state: state, bytesDone: 5, starting: starting))
+    }
+
+    @Test("reports follow canMove; the first transfer counts an attempt and stamps the start")
+    func reports() {
+        var target = Self.target(.waiting)
+        #expect(target.apply(Self.report(.loading), now: Self.now) == .refused)
+        #expect(target.state == .waiting && target.bytesDone == 0, "a refused event changes nothing")
+        #expect(target.apply(Self.report(.transferring), now: Self.now) == .moved(from: .waiting, to: .transferring))
+        #expect(target.attempts == 1 && target.startedAt == Self.now && target.bytesDone == 5)
+        #expect(target.apply(Self.report(.transferring), now: Self.now) == .updated, "progress only")
+        #expect(target.attempts == 1)
+        #expect(target.apply(Self.report(.transferring, starting: true), now: Self.now) == .updated)
+        #expect(target.attempts == 2, "a restart on the node counts")
+        #expect(target.apply(Self.report(.done), now: Self.now) == .moved(from: .transferring, to: .done))
+        #expect(target.finishedAt == Self.now)
+        #expect(target.apply(Self.report(.done), now: Self.now) == .refused, "done is final, even to itself")
+    }
+
+    @Test("load slots: granted from ready only, given back from loading only")
+    func loads() {
+        var ready = Self.target(.ready)
+        #expect(ready.apply(.loadGivenBack, now: Self.now) == .refused)
+        #expect(ready.apply(.loadGranted, now: Self.now) == .moved(from: .ready, to: .loading))
+        #expect(ready.apply(.loadGivenBack, now: Self.now) == .moved(from: .loading, to: .ready))
+        var waiting = Self.target(.waiting)
+        #expect(waiting.apply(.loadGranted, now: Self.now) == .refused)
+    }
+
+    @Test("a failed image or a passed deadline fails what is unfinished, with the reason; finished targets stay")
+    func failures() {
+        var waiting = Self.target(.waiting)
+        #expect(waiting.apply(.deadlinePassed, now: Self.now) == .moved(from: .waiting, to: .failed))
+        #expect(waiting.errorCode == "NOT_REACHED")
+        #expect(waiting.errorMessage == "the node was not reached before the install deadline")
+        var loading = Self.target(.loading)
+        _ = loading.apply(.deadlinePassed, now: Self.now)
+        #expect(loading.errorMessage == "the node did not finish before the install deadline")
+        var transferring = Self.target(.transferring)
+        #expect(transferring.apply(.imageFailed(FerryError(.blobUnknown, "gone")), now: Self.now) == .moved(from: .transferring, to: .failed))
+        #expect(transferring.errorCode == "BLOB_UNKNOWN" && transferring.finishedAt == Self.now)
+        var done = Self.target(.done)
+        #expect(done.apply(.imageFailed(FerryError(.blobUnknown, "gone")), now: Self.now) == .refused)
+        #expect(done.apply(.deadlinePassed, now: Self.now) == .refused)
+        #expect(done.errorCode == nil)
+    }
+}
