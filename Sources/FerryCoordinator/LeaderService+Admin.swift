@@ -43,12 +43,12 @@ extension LeaderService: AdminBackend {
                 }
             return BlobStatus(
                 digest: blob.digest.description, mediaType: blob.mediaType, size: blob.size, bytesDone: done,
-                state: blob.state.rawValue,
+                state: blob.state,
                 error: blob.errorCode.map { ErrorEntry(code: $0, message: blob.errorMessage ?? $0) })
         }
         return ImageStatus(
             id: record.id!, reference: record.reference, platform: record.platform, resolvedPlatform: record.resolvedPlatform,
-            state: record.state.rawValue, digest: record.topDigest?.description, manifestDigest: record.manifestDigest?.description,
+            state: record.state, digest: record.topDigest?.description, manifestDigest: record.manifestDigest?.description,
             size: record.size, bytesDone: blobStatuses.reduce(0) { $0 + $1.bytesDone },
             error: record.errorCode.map { ErrorEntry(code: $0, message: record.errorMessage ?? $0) },
             requestedAt: record.requestedAt, fetchedAt: record.fetchedAt,

@@ -28,7 +28,7 @@ extension LeaderService {
         return NodeList(nodes: try await database.nodes().map { node in
             NodeStatus(
                 name: node.name, address: node.address, platform: node.platform, lastSeen: node.lastSeen,
-                state: InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) ? "reachable" : "unreachable",
+                state: InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) ? .reachable : .unreachable,
                 dockerVersion: node.dockerVersion, dockerError: node.dockerError, images: held[node.id!] ?? [],
                 corruptTransfers: flagged[node.name] ?? 0)
         })
@@ -45,7 +45,7 @@ extension LeaderService {
             if !references.contains(reference) { references.append(reference) }
         }
         return InstallStatus(
-            id: install.id!, state: install.state.rawValue, images: references,
+            id: install.id!, state: install.state, images: references,
             nodes: Array(Set(targets.compactMap { nodes[$0.nodeId] })).sorted(),
             maxParallel: install.maxParallel, createdAt: install.createdAt, finishedAt: install.finishedAt,
             deadlineAt: install.deadlineAt,
@@ -57,7 +57,7 @@ extension LeaderService {
                     error = ErrorEntry(code: code, message: image?.errorMessage ?? code)
                 }
                 return TargetStatus(
-                    id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state.rawValue,
+                    id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
                     bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
                     attempts: target.attempts, error: error, note: target.note, startedAt: target.startedAt, finishedAt: target.finishedAt)
             })

@@ -10,7 +10,7 @@ import Foundation
 /// `ready` waits for one of the install's `maxParallel` load slots. A node that comes back after
 /// a restart may report any earlier unfinished state again (it starts the image over); `done`
 /// and `failed` are final.
-public enum TargetState: String, Codable, Sendable, Hashable, CaseIterable {
+public enum TargetState: String, Sendable, Hashable, CaseIterable, WireState {
     case waiting
     case transferring
     case ready

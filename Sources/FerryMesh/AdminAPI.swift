@@ -54,8 +54,7 @@ public struct TargetStatus: Codable, Sendable, Hashable {
     public var id: Int64
     public var node: String
     public var image: String
-    /// `waiting`, `transferring`, `ready`, `loading`, `done` or `failed`.
-    public var state: String
+    public var state: TargetState
     public var bytesDone: Int64
     public var bytesTotal: Int64
     public var attempts: Int
@@ -65,7 +64,7 @@ public struct TargetStatus: Codable, Sendable, Hashable {
     public var finishedAt: Date?
 
     public init(
-        id: Int64, node: String, image: String, state: String, bytesDone: Int64, bytesTotal: Int64, attempts: Int,
+        id: Int64, node: String, image: String, state: TargetState, bytesDone: Int64, bytesTotal: Int64, attempts: Int,
         error: ErrorEntry?, note: String?, startedAt: Date?, finishedAt: Date?
     ) {
         self.id = id
@@ -84,8 +83,8 @@ public struct TargetStatus: Codable, Sendable, Hashable {
 
 public struct InstallStatus: Codable, Sendable, Hashable {
     public var id: Int64
-    /// `running`, `done` or `failed` (finished with at least one failed target).
-    public var state: String
+    /// `failed` when finished with at least one failed target.
+    public var state: InstallState
     public var images: [String]
     public var nodes: [String]
     public var maxParallel: Int
@@ -95,7 +94,7 @@ public struct InstallStatus: Codable, Sendable, Hashable {
     public var targets: [TargetStatus]
 
     public init(
-        id: Int64, state: String, images: [String], nodes: [String], maxParallel: Int, createdAt: Date, finishedAt: Date?,
+        id: Int64, state: InstallState, images: [String], nodes: [String], maxParallel: Int, createdAt: Date, finishedAt: Date?,
         deadlineAt: Date?, targets: [TargetStatus]
     ) {
         self.id = id
@@ -109,7 +108,7 @@ public struct InstallStatus: Codable, Sendable, Hashable {
         self.targets = targets
     }
 
-    public var isFinished: Bool { state != "running" }
+    public var isFinished: Bool { state != .running }
 }
 
 public struct InstallList: Codable, Sendable, Hashable {
@@ -117,13 +116,19 @@ public struct InstallList: Codable, Sendable, Hashable {
     public init(installs: [InstallStatus]) { self.installs = installs }
 }
 
+/// Whether the leader hears from a node.
+public enum NodeState: String, Sendable, Hashable, CaseIterable, WireState {
+    case reachable
+    /// No heartbeat for three intervals.
+    case unreachable
+}
+
 public struct NodeStatus: Codable, Sendable, Hashable {
     public var name: String
     public var address: String?
     public var platform: String
     public var lastSeen: Date
-    /// `reachable` or `unreachable` (no heartbeat for three intervals).
-    public var state: String
+    public var state: NodeState
     public var dockerVersion: String?
     public var dockerError: String?
     /// References of the images installed on the node.
@@ -133,7 +138,7 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var corruptTransfers: Int
 
     public init(
-        name: String, address: String?, platform: String, lastSeen: Date, state: String, dockerVersion: String?, dockerError: String?,
+        name: String, address: String?, platform: String, lastSeen: Date, state: NodeState, dockerVersion: String?, dockerError: String?,
         images: [String], corruptTransfers: Int = 0
     ) {
         self.corruptTransfers = corruptTransfers
@@ -207,8 +212,7 @@ public struct ImageStatus: Codable, Sendable, Hashable {
     public var platform: String
     /// The platform of the chosen manifest, when an index said.
     public var resolvedPlatform: String?
-    /// `pending`, `fetching`, `present` or `failed`.
-    public var state: String
+    public var state: ImageState
     /// What the reference resolved to upstream (index or manifest).
     public var digest: String?
     public var manifestDigest: String?
@@ -221,7 +225,7 @@ public struct ImageStatus: Codable, Sendable, Hashable {
     public var blobs: [BlobStatus]?
 
     public init(
-        id: Int64, reference: String, platform: String, resolvedPlatform: String?, state: String, digest: String?,
+        id: Int64, reference: String, platform: String, resolvedPlatform: String?, state: ImageState, digest: String?,
         manifestDigest: String?, size: Int64, bytesDone: Int64, error: ErrorEntry?, requestedAt: Date, fetchedAt: Date?,
         blobs: [BlobStatus]?
     ) {
@@ -240,7 +244,7 @@ public struct ImageStatus: Codable, Sendable, Hashable {
         self.blobs = blobs
     }
 
-    public var isFinished: Bool { state == "present" || state == "failed" }
+    public var isFinished: Bool { state == .present || state == .failed }
 }
 
 public struct BlobStatus: Codable, Sendable, Hashable {
@@ -248,11 +252,10 @@ public struct BlobStatus: Codable, Sendable, Hashable {
     public var mediaType: String
     public var size: Int64
     public var bytesDone: Int64
-    /// `missing`, `fetching`, `present` or `failed`.
-    public var state: String
+    public var state: BlobState
     public var error: ErrorEntry?
 
-    public init(digest: String, mediaType: String, size: Int64, bytesDone: Int64, state: String, error: ErrorEntry?) {
+    public init(digest: String, mediaType: String, size: Int64, bytesDone: Int64, state: BlobState, error: ErrorEntry?) {
         self.digest = digest
         self.mediaType = mediaType
         self.size = size

@@ -41,15 +41,6 @@ public struct NodeRecord: Codable, Sendable, Hashable, FetchableRecord, MutableP
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-/// Where an install stands as a whole.
-public enum InstallState: String, Codable, Sendable, DatabaseValueConvertible {
-    case running
-    /// Every target done.
-    case done
-    /// Every target finished, at least one failed.
-    case failed
-}
-
 /// An install: images onto nodes, at most `maxParallel` nodes loading into Docker at once.
 public struct InstallRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "installs"

@@ -2,14 +2,6 @@ import FerryCore
 import Foundation
 import GRDB
 
-/// Where a blob stands on this node.
-public enum BlobState: String, Codable, Sendable, DatabaseValueConvertible {
-    case missing
-    case fetching
-    case present
-    case failed
-}
-
 /// One blob (layer or config) and its transfer state.
 public struct BlobRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "blobs"
@@ -63,23 +55,6 @@ public struct ManifestRecord: Codable, Sendable, Hashable, FetchableRecord, Pers
 
     public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-}
-
-/// Where an image fetch stands.
-public enum ImageState: String, Codable, Sendable, DatabaseValueConvertible {
-    /// Asked for; not yet resolved.
-    case pending
-    /// Manifests resolved; blobs being fetched.
-    case fetching
-    /// Every blob present and verified.
-    case present
-    /// Gave up; `errorCode`/`errorMessage` say why.
-    case failed
-    /// Dropped by garbage collection (retention); the row stays because installs name it.
-    /// Asked for again, it goes back to `pending`.
-    case removed
-
-    public var isFinished: Bool { self == .present || self == .failed || self == .removed }
 }
 
 /// An image reference for one platform, and what it resolved to.

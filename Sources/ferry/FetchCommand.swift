@@ -37,7 +37,7 @@ struct FetchCommand: AsyncParsableCommand {
             }
             let final = try await wait(for: accepted.images.map(\.id), client: client)
             if json { try emit(final) }
-            let failed = final.filter { $0.state != "present" }
+            let failed = final.filter { $0.state != .present }
             if !failed.isEmpty {
                 if !json {
                     for image in failed {

@@ -31,7 +31,7 @@ struct FetchProgressRenderer {
 
     mutating func finish(_ images: [ImageStatus]) -> String {
         guard case .silent = mode else {
-            return images.filter { $0.state == "present" }.map { image in
+            return images.filter { $0.state == .present }.map { image in
                 "\(image.reference): present \(image.manifestDigest ?? "") (\(ByteSize.format(image.size)))\n"
             }.joined()
         }
@@ -63,11 +63,11 @@ struct FetchProgressRenderer {
     private mutating func events(_ images: [ImageStatus]) -> String {
         var out = ""
         for image in images {
-            if image.state != "pending", reported.insert("\(image.id)/resolved").inserted, let digest = image.manifestDigest {
+            if image.state != .pending, reported.insert("\(image.id)/resolved").inserted, let digest = image.manifestDigest {
                 out += "\(image.reference): resolved \(digest) [\(image.resolvedPlatform ?? image.platform)], \(image.blobs?.count ?? 0) blobs, \(ByteSize.format(image.size))\n"
             }
             guard reported.contains("\(image.id)/resolved") else { continue }
-            for blob in image.blobs ?? [] where blob.state == "present" || blob.state == "failed" {
+            for blob in image.blobs ?? [] where blob.state == .present || blob.state == .failed {
                 if reported.insert("\(image.id)/\(blob.digest)").inserted {
                     out += "\(image.reference): blob \(blob.digest) \(blob.state) (\(ByteSize.format(blob.size)))\n"
                 }

@@ -25,7 +25,7 @@ struct ImagesCommand: AsyncParsableCommand {
                     image.digest.map { String($0.prefix(19)) } ?? "-",
                     image.resolvedPlatform ?? image.platform,
                     ByteSize.format(image.size),
-                    image.state,
+                    image.state.rawValue,
                 ])
             }
             printTable(rows)

@@ -93,8 +93,8 @@ enum InstallOutput {
 
     /// Exit 1, with one line per failed node and image, when anything failed.
     static func exitStatus(_ status: InstallStatus, json: Bool) throws {
-        let failed = status.targets.filter { $0.state == "failed" }
-        guard !failed.isEmpty || status.state == "failed" else { return }
+        let failed = status.targets.filter { $0.state == .failed }
+        guard !failed.isEmpty || status.state == .failed else { return }
         if !json {
             for target in failed {
                 printError("\(target.node): \(target.image): \(target.error?.message ?? "failed")")

@@ -6,7 +6,7 @@ import FerryMesh
 struct InstallProgressRenderer {
     let mode: FetchProgressRenderer.Mode
     private var drawnLines = 0
-    private var lastState: [Int64: String] = [:]
+    private var lastState: [Int64: TargetState] = [:]
 
     init(mode: FetchProgressRenderer.Mode) { self.mode = mode }
 
@@ -20,12 +20,12 @@ struct InstallProgressRenderer {
 
     mutating func finish(_ install: InstallStatus) -> String {
         if case .silent = mode { return "" }
-        let done = install.targets.filter { $0.state == "done" }.count
+        let done = install.targets.filter { $0.state == .done }.count
         return "install \(install.id) \(install.state): \(done)/\(install.targets.count) done\n"
     }
 
     /// Per node: its targets summed up.
-    static func nodeLines(_ install: InstallStatus) -> [(node: String, done: Int64, total: Int64, state: String, detail: String)] {
+    static func nodeLines(_ install: InstallStatus) -> [(node: String, done: Int64, total: Int64, state: TargetState, detail: String)] {
         var order: [String] = []
         var byNode: [String: [TargetStatus]] = [:]
         for target in install.targets {
@@ -36,10 +36,10 @@ struct InstallProgressRenderer {
             let targets = byNode[node]!
             let states = targets.map(\.state)
             let state =
-                ["failed", "loading", "ready", "transferring", "waiting"].first { states.contains($0) } ?? "done"
+                [TargetState.failed, .loading, .ready, .transferring, .waiting].first { states.contains($0) } ?? .done
             let current = targets.first { $0.state == state }
             let detail = [current?.image, current?.error?.message ?? current?.note].compactMap { $0 }.joined(separator: ": ")
-            return (node, targets.reduce(0) { $0 + ($1.state == "done" ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
+            return (node, targets.reduce(0) { $0 + ($1.state == .done ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
                     state, detail)
         }
     }
@@ -50,11 +50,11 @@ struct InstallProgressRenderer {
         let nameWidth = min(max(nodes.map(\.node.count).max() ?? 4, 4), 24)
         for line in nodes {
             let barWidth = max(10, min(30, width - nameWidth - 60))
-            let fraction = line.total > 0 ? min(Double(line.done) / Double(line.total), 1) : (line.state == "done" ? 1 : 0)
+            let fraction = line.total > 0 ? min(Double(line.done) / Double(line.total), 1) : (line.state == .done ? 1 : 0)
             let filled = Int((fraction * Double(barWidth)).rounded(.down))
             let bar = String(repeating: "=", count: filled) + (filled < barWidth ? ">" + String(repeating: " ", count: barWidth - filled - 1) : "")
             let sizes = "\(ByteSize.format(line.done))/\(ByteSize.format(line.total))"
-            let text = "  \(line.node.padding(to: nameWidth)) [\(bar)] \(sizes.padding(to: 22)) \(line.state.padding(to: 12)) \(line.detail)"
+            let text = "  \(line.node.padding(to: nameWidth)) [\(bar)] \(sizes.padding(to: 22)) \(line.state.rawValue.padding(to: 12)) \(line.detail)"
             lines.append(String(text.prefix(max(width - 1, 20))))
         }
         var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
@@ -68,8 +68,8 @@ struct InstallProgressRenderer {
         for target in install.targets where lastState[target.id] != target.state {
             lastState[target.id] = target.state
             var line = "\(target.node): \(target.image): \(target.state)"
-            if target.state == "done" || target.state == "transferring" { line += " (\(ByteSize.format(target.bytesTotal)))" }
-            if let error = target.error { line += ": \(error.message)" } else if let note = target.note, target.state == "done" { line += ": \(note)" }
+            if target.state == .done || target.state == .transferring { line += " (\(ByteSize.format(target.bytesTotal)))" }
+            if let error = target.error { line += ": \(error.message)" } else if let note = target.note, target.state == .done { line += ": \(note)" }
             out += line + "\n"
         }
         return out

@@ -29,8 +29,8 @@ struct StatusCommand: AsyncParsableCommand {
                 var rows = [["INSTALL", "STATE", "DONE", "FAILED", "NODES", "IMAGES", "CREATED"]]
                 for status in list.installs {
                     rows.append([
-                        "\(status.id)", status.state, "\(status.targets.filter { $0.state == "done" }.count)/\(status.targets.count)",
-                        "\(status.targets.filter { $0.state == "failed" }.count)", "\(status.nodes.count)",
+                        "\(status.id)", status.state.rawValue, "\(status.targets.filter { $0.state == .done }.count)/\(status.targets.count)",
+                        "\(status.targets.filter { $0.state == .failed }.count)", "\(status.nodes.count)",
                         status.images.joined(separator: ","), status.createdAt.formatted(.iso8601),
                     ])
                 }
@@ -48,7 +48,7 @@ struct StatusCommand: AsyncParsableCommand {
             var rows = [["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]]
             for target in status.targets {
                 rows.append([
-                    target.node, target.image, target.state, "\(ByteSize.format(target.bytesDone))/\(ByteSize.format(target.bytesTotal))",
+                    target.node, target.image, target.state.rawValue, "\(ByteSize.format(target.bytesDone))/\(ByteSize.format(target.bytesTotal))",
                     "\(target.attempts)", target.error.map { "\($0.code): \($0.message)" } ?? target.note ?? "",
                 ])
             }
@@ -76,7 +76,7 @@ struct NodesCommand: AsyncParsableCommand {
             for node in list.nodes {
                 let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
                 rows.append([
-                    node.name, node.address ?? "-", "\(ago)s ago", node.state,
+                    node.name, node.address ?? "-", "\(ago)s ago", node.state.rawValue,
                     node.dockerVersion ?? (node.dockerError.map { "unreachable (\($0.prefix(60)))" } ?? "-"),
                     node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
                     node.images.isEmpty ? "-" : node.images.joined(separator: ","),

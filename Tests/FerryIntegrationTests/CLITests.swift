@@ -87,7 +87,7 @@ struct CLITests {
                         ["fetch", "--json", "\(registry.host)/demo/cli:1"], environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token, "FERRY_CA": leader.caFile])
                     #expect(machine.status == 0)
                     let decoded = try FerryJSON.decoder().decode(FetchResponse.self, from: Data(machine.stdout.utf8))
-                    #expect(decoded.images.first?.state == "present")
+                    #expect(decoded.images.first?.state == .present)
                     #expect(decoded.images.first?.blobs?.count == 3)
 
                     let list = try await ferry(["images", "--data-dir", leader.dataDirectory])
@@ -97,8 +97,8 @@ struct CLITests {
                     #expect(list.stdout.contains("linux/"))
                     let listJSON = try await ferry(["images", "--json", "--data-dir", leader.dataDirectory])
                     let images = try FerryJSON.decoder().decode(ImageList.self, from: Data(listJSON.stdout.utf8))
-                    #expect(images.images.filter { $0.state == "present" }.count == 1)
-                    #expect(images.images.filter { $0.state == "failed" }.count == 1)
+                    #expect(images.images.filter { $0.state == .present }.count == 1)
+                    #expect(images.images.filter { $0.state == .failed }.count == 1)
                     await leader.process.stop()
                 } catch {
                     await leader.process.stop()
@@ -139,7 +139,7 @@ struct CLITests {
                     try await Task.sleep(for: .milliseconds(100))
                     status = try await restarted.image(id: id)
                 }
-                #expect(status.state == "present", "\(status.error?.message ?? "") \(leader.process.log.suffix(1500))")
+                #expect(status.state == .present, "\(status.error?.message ?? "") \(leader.process.log.suffix(1500))")
                 // Resumed, not restarted: beyond one copy, upstream resent at most what the killed
                 // process held in memory (a write buffer of 1 MiB per blob in flight) or in transit.
                 let total = try #require(try await TestRegistry.blobSizes(of: proxy, reference: reference))

@@ -73,22 +73,22 @@ struct FaultTests {
             let status = try await cluster.install(accepted.id, until: "n1 holds 4 MiB") {
                 ($0.targets.first { $0.node == "n1" }?.bytesDone ?? 0) >= 4 * 1024 * 1024 || $0.finishedAt != nil
             }
-            #expect(status.targets.first { $0.node == "n1" }?.state == "transferring")
+            #expect(status.targets.first { $0.node == "n1" }?.state == .transferring)
             try await jail.setLink(up: false)
             // Three missed heartbeats (15 s) and the leader shows it unreachable.
-            var state = ""
+            var state: NodeState?
             try? await waitUntil("n1 to show unreachable", timeout: .seconds(40), every: .milliseconds(500)) {
-                state = try await cluster.admin.nodes().nodes.first { $0.name == "n1" }?.state ?? ""
-                return state == "unreachable"
+                state = try await cluster.admin.nodes().nodes.first { $0.name == "n1" }?.state
+                return state == .unreachable
             }
-            #expect(state == "unreachable")
+            #expect(state == .unreachable)
             // n2 may have been reading from n1 (cut-through): it leaves the silent peer after the
             // stall timeout and finishes from another source while n1 is still cut off.
             let cut = try await cluster.install(accepted.id, until: "n2 done while n1 is cut off", timeout: .seconds(60)) {
-                $0.targets.first { $0.node == "n2" }?.state == "done"
+                $0.targets.first { $0.node == "n2" }?.state == .done
             }
-            #expect(cut.targets.first { $0.node == "n2" }?.state == "done", "the other node is not held up")
-            #expect(cut.targets.first { $0.node == "n1" }?.state != "done")
+            #expect(cut.targets.first { $0.node == "n2" }?.state == .done, "the other node is not held up")
+            #expect(cut.targets.first { $0.node == "n1" }?.state != .done)
             try await jail.setLink(up: true)
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
             #expect(followed.status == 0, "\(followed.stdout)\n\(followed.stderr)")
@@ -161,7 +161,7 @@ struct FaultTests {
             try await cluster.startFollower("n1", join: false, extraArguments: ["--reserved-space", "0", "--max-download-rate", "4MiB/s"])
             let reference = try await cluster.push("demo/app:1", layers: [.init("ff-big", "24M")])
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
-            let status = try await cluster.install(accepted.id, until: "n1 holds 4 MiB") {
+            _ = try await cluster.install(accepted.id, until: "n1 holds 4 MiB") {
                 ($0.targets.first { $0.node == "n1" }?.bytesDone ?? 0) >= 4 * 1024 * 1024 || $0.finishedAt != nil
             }
             // Something else takes every free byte of the follower's disk.
@@ -171,13 +171,13 @@ struct FaultTests {
             #expect(failed.status != 0)
             let final = try FerryJSON.decoder().decode(InstallStatus.self, from: Data(failed.stdout.utf8))
             let n1 = try #require(final.targets.first { $0.node == "n1" })
-            #expect(n1.state == "failed")
+            #expect(n1.state == .failed)
             #expect(n1.error?.code == FerryError.Code.insufficientSpace.rawValue, "\(String(describing: n1.error))")
-            #expect(final.targets.first { $0.node == "n2" }?.state == "done", "the other node is not held up")
+            #expect(final.targets.first { $0.node == "n2" }?.state == .done, "the other node is not held up")
             #expect(try await cluster.engine("n1").imageID(reference) == nil, "nothing half-loaded")
             #expect(try await cluster.corruptBlobs().isEmpty)
             let nodes = try await cluster.admin.nodes().nodes
-            #expect(nodes.first { $0.name == "n1" }?.state == "reachable", "the follower runs on with a full disk")
+            #expect(nodes.first { $0.name == "n1" }?.state == .reachable, "the follower runs on with a full disk")
 
             // Space returns: the same install, asked again, lands.
             try FileManager.default.removeItem(atPath: filler)

@@ -19,12 +19,12 @@ struct FetchTests {
                 try await LeaderHarness.with(dataDirectory: dir.sub("leader"), { $0.defaultRegistry = registry.host }) { leader in
                     let statuses = try await leader.fetch(["\(registry.host)/demo/app:1"])
                     let image = try #require(statuses.first)
-                    #expect(image.state == "present", "\(image.error?.message ?? "")")
+                    #expect(image.state == .present, "\(image.error?.message ?? "")")
                     #expect(image.manifestDigest == digest.description)
                     let detail = try await leader.client.image(id: image.id)
                     let blobs = try #require(detail.blobs)
                     #expect(blobs.count == 4)
-                    #expect(blobs.allSatisfy { $0.state == "present" && $0.bytesDone == $0.size })
+                    #expect(blobs.allSatisfy { $0.state == .present && $0.bytesDone == $0.size })
                     #expect(image.size == blobs.reduce(0) { $0 + $1.size })
                     #expect(try await expectStoreConsistent(leader.store))
                     #expect(leader.store.partialIngests().isEmpty)
@@ -62,7 +62,7 @@ struct FetchTests {
                         return try await group.reduce(into: []) { $0 += $1 }
                     }
                     #expect(statuses.count == 4)
-                    #expect(statuses.allSatisfy { $0.state == "present" })
+                    #expect(statuses.allSatisfy { $0.state == .present })
                     // And once more after everything is held: no blob GET at all.
                     _ = try await leader.fetch(references)
                     let gets = try await registry.blobGets()
@@ -100,13 +100,13 @@ struct FetchTests {
                         FetchRequest(images: ["\(registry.host)/demo/one:1", "\(registry.host)/demo/two:1"], platform: nil))
                     let ids = accepted.images.map(\.id)
                     let one = try #require(try await leader.wait(for: [ids[0]]).first)
-                    #expect(one.state == "failed")
+                    #expect(one.state == .failed)
                     #expect(one.error?.code == FerryError.Code.blobUnknown.rawValue, "\(one.error?.message ?? "")")
                     // Reported while the shared blob is still on its way, not after it.
                     let twoMeanwhile = try await leader.client.image(id: ids[1])
                     #expect(!twoMeanwhile.isFinished, "two finished before one was reported failed")
                     let two = try #require(try await leader.wait(for: [ids[1]]).first)
-                    #expect(two.state == "present", "\(two.error?.message ?? "")")
+                    #expect(two.state == .present, "\(two.error?.message ?? "")")
                     #expect(try await expectStoreConsistent(leader.store))
                 }
                 let gets = try await registry.blobGets()
@@ -127,14 +127,14 @@ struct FetchTests {
                 try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                     let reference = "\(registry.host)/demo/multi:1"
                     let armImage = try #require(try await leader.fetch([reference], platform: "linux/aarch64").first)
-                    #expect(armImage.state == "present", "\(armImage.error?.message ?? "")")
+                    #expect(armImage.state == .present, "\(armImage.error?.message ?? "")")
                     #expect(armImage.manifestDigest == arm.description)
                     #expect(armImage.resolvedPlatform == "linux/arm64")
                     let amdImage = try #require(try await leader.fetch([reference], platform: "linux/x86_64").first)
                     #expect(amdImage.manifestDigest == amd.description)
 
                     let none = try #require(try await leader.fetch([reference], platform: "linux/s390x").first)
-                    #expect(none.state == "failed")
+                    #expect(none.state == .failed)
                     #expect(none.error?.code == "NO_MATCHING_PLATFORM")
                     #expect(none.error?.message.contains("linux/amd64") == true)
                     #expect(none.error?.message.contains("linux/arm64") == true)
@@ -154,7 +154,7 @@ struct FetchTests {
                     registry: registry.host, repository: "demo/ociidx", tag: "1", of: ["amd64", "arm64"], oci: true, attestation: true)
                 try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                     let statuses = try await leader.fetch(["\(registry.host)/demo/oci:1", "\(registry.host)/demo/ociidx:1"])
-                    #expect(statuses.allSatisfy { $0.state == "present" }, "\(statuses.map { $0.error?.message ?? "" })")
+                    #expect(statuses.allSatisfy { $0.state == .present }, "\(statuses.map { $0.error?.message ?? "" })")
                     #expect(statuses[0].manifestDigest == single.description)
                     #expect(statuses[1].digest == index.description)
                     #expect(statuses[1].resolvedPlatform == "linux/amd64")
@@ -177,7 +177,7 @@ struct FetchTests {
                 try await TestImages.make("\(registry.host)/demo/app:1", in: dir.path, layers: [.init("x", "64K")])
                 try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                     let statuses = try await leader.fetch(["\(registry.host)/demo/app:nope", "\(registry.host)/demo/missing:1"])
-                    #expect(statuses.allSatisfy { $0.state == "failed" })
+                    #expect(statuses.allSatisfy { $0.state == .failed })
                     #expect(statuses[0].error?.code == "MANIFEST_UNKNOWN")
                     #expect(statuses[0].error?.message.contains("not found") == true)
                     #expect(statuses[1].error.map { ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"].contains($0.code) } == true)

@@ -28,7 +28,7 @@ struct LeaderGCTests {
                 try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                     var images: [ImageStatus] = []
                     for reference in references { images += try await leader.fetch([reference]) }  // one after the other: fetch order
-                    #expect(images.allSatisfy { $0.state == "present" })
+                    #expect(images.allSatisfy { $0.state == .present })
                     let blobs = try await leader.blobs(of: images)
                     let unique = blobs[0].subtracting(blobs[1]).subtracting(blobs[2]).subtracting(blobs[3])
                     #expect(unique.count == 2, "the config and the layer of app:1")
@@ -59,7 +59,7 @@ struct LeaderGCTests {
                     #expect(try await leader.gc(keep: 1).images.map(\.reference) == [images[1].reference])
                     #expect(leader.store.allBlobs().count == blobs[2].union(blobs[3]).count)
                     // A dropped version is fetched again on request.
-                    #expect(try await leader.fetch([references[0]]).first?.state == "present")
+                    #expect(try await leader.fetch([references[0]]).first?.state == .present)
                     #expect(blobs[0].isSubset(of: Set(leader.store.allBlobs())))
                 }
             }
@@ -172,11 +172,11 @@ struct LeaderGCTests {
                     let runs = try await collections.value
                     #expect(runs >= 3, "collections ran while fetching: \(runs)")
                     #expect(statuses.count == 5)
-                    #expect(statuses.allSatisfy { $0.state == "present" }, "\(statuses.map { "\($0.reference) \($0.state)" })")
+                    #expect(statuses.allSatisfy { $0.state == .present }, "\(statuses.map { "\($0.reference) \($0.state)" })")
                     // Every image the leader holds has every blob, intact.
                     let held = Set(leader.store.allBlobs())
                     for image in try await leader.client.images().images {
-                        #expect(image.state == "present")
+                        #expect(image.state == .present)
                         let needed = try await leader.blobs(of: [image])[0]
                         #expect(needed.isSubset(of: held), "\(image.reference) lost \(needed.subtracting(held))")
                     }
@@ -220,7 +220,7 @@ struct LeaderGCTests {
                     var sizes: [Digest: Int64] = [:]
                     for reference in references {
                         let image = try #require(try await leader.fetch([reference]).first)
-                        #expect(image.state == "present")
+                        #expect(image.state == .present)
                         images.append(image)
                         for blob in try await leader.client.image(id: image.id).blobs ?? [] { sizes[try Digest(parsing: blob.digest)] = blob.size }
                         blobs += try await leader.blobs(of: [image])
@@ -297,7 +297,7 @@ struct ClusterGCTests {
             }
             // The leader kept every image the installs named until they finished.
             let installs = try await cluster.admin.installs().installs
-            #expect(installs.count == 2 && installs.allSatisfy { $0.state == "done" })
+            #expect(installs.count == 2 && installs.allSatisfy { $0.state == .done })
         }
     }
 

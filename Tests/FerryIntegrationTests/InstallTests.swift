@@ -34,17 +34,17 @@ struct InstallTests {
             #expect(gets.values.allSatisfy { $0 == 1 }, "\(gets)")
 
             let status = try await cluster.admin.install(id: 1)
-            #expect(status.state == "done")
-            #expect(status.targets.allSatisfy { $0.state == "done" && $0.attempts == 1 }, "\(status.targets.map { "\($0.node) \($0.image) \($0.state) \($0.attempts) \($0.note ?? "")" })")
+            #expect(status.state == .done)
+            #expect(status.targets.allSatisfy { $0.state == .done && $0.attempts == 1 }, "\(status.targets.map { "\($0.node) \($0.image) \($0.state) \($0.attempts) \($0.note ?? "")" })")
             let nodes = try await cluster.admin.nodes()
             #expect(nodes.nodes.map(\.name) == ["n1", "n2", "n3"])
-            #expect(nodes.nodes.allSatisfy { $0.state == "reachable" && $0.images.count == 2 && $0.dockerVersion != nil })
+            #expect(nodes.nodes.allSatisfy { $0.state == .reachable && $0.images.count == 2 && $0.dockerVersion != nil })
 
             // Idempotent: a second install finishes at once, confirming with each engine.
             let again = try await cluster.ferry(["install", one, two, "--json"])
             #expect(again.status == 0, "\(again.stderr)")
             let decoded = try FerryJSON.decoder().decode(InstallStatus.self, from: Data(again.stdout.utf8))
-            #expect(decoded.targets.allSatisfy { $0.state == "done" && $0.note == "already in the engine" })
+            #expect(decoded.targets.allSatisfy { $0.state == .done && $0.note == "already in the engine" })
             #expect(try await cluster.registry.blobGets() == gets)
 
             let listing = try await cluster.ferry(["nodes"])
@@ -102,16 +102,16 @@ struct InstallTests {
             let result = try await cluster.ferry(["install", reference, missing, "--json"])
             #expect(result.status == 1)
             let status = try FerryJSON.decoder().decode(InstallStatus.self, from: Data(result.stdout.utf8))
-            #expect(status.state == "failed")
+            #expect(status.state == .failed)
             func target(_ node: String, _ image: String) -> TargetStatus? {
                 status.targets.first { $0.node == node && $0.image == image }
             }
-            #expect(target("good", reference)?.state == "done")
-            #expect(target("bad", reference)?.state == "failed")
+            #expect(target("good", reference)?.state == .done)
+            #expect(target("bad", reference)?.state == .failed)
             #expect(target("bad", reference)?.error?.code == "DOCKER_UNREACHABLE")
             #expect(target("bad", reference)?.error?.message.contains(cluster.dir.sub("no-such-docker.sock")) == true)
             for node in ["good", "bad"] {
-                #expect(target(node, missing)?.state == "failed")
+                #expect(target(node, missing)?.state == .failed)
                 #expect(target(node, missing)?.error?.code == "MANIFEST_UNKNOWN", "\(String(describing: target(node, missing)?.error))")
             }
             #expect(try await cluster.engine("good").run(reference).stdout.contains("ferry-image demo/app:1 ok"))
@@ -154,13 +154,13 @@ struct InstallTests {
             // The node that is up finishes; the other waits.
             var status = accepted
             let deadline = ContinuousClock.now + .seconds(60)
-            while status.targets.first(where: { $0.node == "up" })?.state != "done", ContinuousClock.now < deadline {
+            while status.targets.first(where: { $0.node == "up" })?.state != .done, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(200))
                 status = try await cluster.admin.install(id: accepted.id)
             }
-            #expect(status.targets.first { $0.node == "up" }?.state == "done")
-            #expect(status.targets.first { $0.node == "away" }?.state == "waiting")
-            #expect(status.state == "running")
+            #expect(status.targets.first { $0.node == "up" }?.state == .done)
+            #expect(status.targets.first { $0.node == "away" }?.state == .waiting)
+            #expect(status.state == .running)
             // It comes back (its credential is kept; no join token needed) and catches up.
             try await cluster.startFollower("away", join: false)
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
@@ -174,7 +174,7 @@ struct InstallTests {
             #expect(late.status == 1)
             #expect(late.stderr.contains("away: \(other): the node was not reached before the install deadline"), "\(late.stderr)")
             let nodes = try await cluster.admin.nodes()
-            #expect(nodes.nodes.first { $0.name == "up" }?.state == "reachable")
+            #expect(nodes.nodes.first { $0.name == "up" }?.state == .reachable)
         }
     }
 
@@ -218,7 +218,7 @@ struct InstallTests {
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
             var status = accepted
             while status.targets.first?.bytesDone ?? 0 < 6 * 1024 * 1024 {
-                #expect(status.targets.first?.state != "done")
+                #expect(status.targets.first?.state != .done)
                 try await Task.sleep(for: .milliseconds(100))
                 status = try await cluster.admin.install(id: accepted.id)
             }

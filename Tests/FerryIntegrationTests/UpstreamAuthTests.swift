@@ -40,13 +40,13 @@ struct UpstreamAuthTests {
                 let good = try Self.authFile(in: dir, host: registry.host, user: Self.user, password: Self.password, style: "username")
                 try await LeaderHarness.with(dataDirectory: dir.sub("good"), { $0.registryAuthFile = good }) { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "present", "\(status.error?.message ?? "")")
+                    #expect(status.state == .present, "\(status.error?.message ?? "")")
                 }
 
                 let bad = try Self.authFile(in: dir, host: registry.host, user: Self.user, password: "wrong-Pa55")
                 try await LeaderHarness.with(dataDirectory: dir.sub("bad"), { $0.registryAuthFile = bad }) { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "UNAUTHORIZED")
                     #expect(status.error?.message.contains("refused the credentials") == true)
                     #expect(!Self.leak(status))
@@ -54,7 +54,7 @@ struct UpstreamAuthTests {
 
                 try await LeaderHarness.with(dataDirectory: dir.sub("none")) { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "UNAUTHORIZED")
                     #expect(status.error?.message.contains("requires authentication") == true)
                 }
@@ -76,7 +76,7 @@ struct UpstreamAuthTests {
                 let before = tokens.issuedScopes.count
                 try await LeaderHarness.with(dataDirectory: dir.sub("good"), { $0.registryAuthFile = file }) { leader in
                     let status = try #require(try await leader.fetch(["\(registry.host)/secure/app:1"]).first)
-                    #expect(status.state == "present", "\(status.error?.message ?? "")")
+                    #expect(status.state == .present, "\(status.error?.message ?? "")")
                 }
                 // One token for the repository served the HEAD, the manifest GET and all three blob GETs.
                 let issued = tokens.issuedScopes.dropFirst(before)
@@ -85,7 +85,7 @@ struct UpstreamAuthTests {
                 let bad = try Self.authFile(in: dir, host: registry.host, user: Self.user, password: "wrong-Pa55")
                 try await LeaderHarness.with(dataDirectory: dir.sub("bad"), { $0.registryAuthFile = bad }) { leader in
                     let status = try #require(try await leader.fetch(["\(registry.host)/secure/app:1"]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "UNAUTHORIZED")
                     #expect(status.error?.message.contains("token service") == true)
                     #expect(!Self.leak(status))
@@ -93,7 +93,7 @@ struct UpstreamAuthTests {
 
                 try await LeaderHarness.with(dataDirectory: dir.sub("anonymous")) { leader in
                     let status = try #require(try await leader.fetch(["\(registry.host)/secure/app:1"]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "UNAUTHORIZED")
                 }
             }

@@ -38,7 +38,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-drop", plan: plan) { dir, _, proxy, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "present", "\(status.error?.message ?? "")")
+                #expect(status.state == .present, "\(status.error?.message ?? "")")
                 #expect(try await expectStoreConsistent(leader.store))
             }
             // The 4 MiB layer was cut twice, and each time resumed from its offset with a 206.
@@ -65,7 +65,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-norange", plan: plan) { dir, _, _, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "present", "\(status.error?.message ?? "")")
+                #expect(status.state == .present, "\(status.error?.message ?? "")")
                 #expect(try await expectStoreConsistent(leader.store))
             }
         }
@@ -78,7 +78,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-corrupt", plan: plan) { dir, _, _, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "DIGEST_MISMATCH")
                 #expect(status.error?.message.contains("does not match its digest") == true)
                 // The image fails at the first blob; its other blobs still on their way finish (and fail) after.
@@ -97,7 +97,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-429", plan: plan) { dir, _, proxy, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "present", "\(status.error?.message ?? "")")
+                #expect(status.state == .present, "\(status.error?.message ?? "")")
             }
             let requests = proxy.requests
             #expect(requests.filter { $0.status == 429 }.count == 2)
@@ -117,7 +117,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-429-always", plan: plan) { dir, _, _, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "TOOMANYREQUESTS")
             }
         }
@@ -130,7 +130,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-schema1", plan: plan) { dir, _, _, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "UNSUPPORTED_MANIFEST")
                 #expect(status.error?.message.contains("schema 1") == true)
                 #expect(status.error?.message.contains("re-push") == true)
@@ -160,7 +160,7 @@ struct UpstreamFaultTests {
         try await Self.withFaultyUpstream("fault-bigmanifest", plan: plan) { dir, _, _, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "MANIFEST_TOO_LARGE")
             }
         }
@@ -172,7 +172,7 @@ struct UpstreamFaultTests {
             let port = try freePort()
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch(["127.0.0.1:\(port)/demo/app:1"]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "UPSTREAM_UNREACHABLE")
                 #expect(status.error?.message.contains("127.0.0.1:\(port)") == true)
                 #expect(status.error?.message.contains("connection refused") == true)
@@ -186,7 +186,7 @@ struct UpstreamFaultTests {
             // Keep more in reserve than the disk has: the check must refuse before any write.
             try await LeaderHarness.with(dataDirectory: dir.sub("leader"), { $0.store.reservedSpace = 1 << 60 }) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.code == "INSUFFICIENT_SPACE")
                 #expect(status.error?.message.contains("not enough disk space") == true)
                 #expect(leader.store.allBlobs().isEmpty)
@@ -204,7 +204,7 @@ struct UpstreamFaultTests {
             do {
                 try await LeaderHarness.with(dataDirectory: "\(mountPoint)/leader") { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "INSUFFICIENT_SPACE", "\(status.error?.message ?? "")")
                     #expect(try await expectStoreConsistent(leader.store))
                 }

@@ -24,7 +24,7 @@ struct UpstreamTransportTests {
 
                 try await LeaderHarness.with(dataDirectory: dir.sub("untrusted"), { $0.registry.hostOverrides = overrides }) { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "failed")
+                    #expect(status.state == .failed)
                     #expect(status.error?.code == "UPSTREAM_UNREACHABLE")
                     #expect(status.error?.message.contains("TLS certificate is not trusted") == true, "\(status.error?.message ?? "")")
                     #expect(status.error?.message.contains("--ca-file") == true)
@@ -34,7 +34,7 @@ struct UpstreamTransportTests {
                     $0.registry.caFile = certificates.caCertificate
                 }) { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
-                    #expect(status.state == "present", "\(status.error?.message ?? "")")
+                    #expect(status.state == .present, "\(status.error?.message ?? "")")
                 }
             }
         }
@@ -48,7 +48,7 @@ struct UpstreamTransportTests {
                 let host = "\(Self.name):\(registry.port)"
                 try await LeaderHarness.with(dataDirectory: dir.sub("strict"), { $0.registry.hostOverrides = [Self.name: "127.0.0.1"] }) { leader in
                     let status = try #require(try await leader.fetch(["\(host)/demo/plain:1"]).first)
-                    #expect(status.state == "failed", "a non-loopback name must not be reached over plain HTTP by default")
+                    #expect(status.state == .failed, "a non-loopback name must not be reached over plain HTTP by default")
                     #expect(status.error?.code == "UPSTREAM_UNREACHABLE")
                     #expect(status.error?.message.contains("--insecure-registry \(host)") == true, "\(status.error?.message ?? "")")
                 }
@@ -57,7 +57,7 @@ struct UpstreamTransportTests {
                     $0.registry.insecureRegistries = [host]
                 }) { leader in
                     let status = try #require(try await leader.fetch(["\(host)/demo/plain:1"]).first)
-                    #expect(status.state == "present", "\(status.error?.message ?? "")")
+                    #expect(status.state == .present, "\(status.error?.message ?? "")")
                 }
             }
         }
@@ -82,7 +82,7 @@ struct UpstreamTransportTests {
                     let auth = try UpstreamAuthTests.authFile(in: dir, host: front.host, user: user, password: password)
                     try await LeaderHarness.with(dataDirectory: dir.sub("leader"), { $0.registryAuthFile = auth }) { leader in
                         let status = try #require(try await leader.fetch(["\(front.host)/demo/redir:1"]).first)
-                        #expect(status.state == "present", "\(status.error?.message ?? "")")
+                        #expect(status.state == .present, "\(status.error?.message ?? "")")
                     }
                     let redirected = front.requests.filter { $0.status == 307 }
                     let fetched = storage.requests.filter { $0.path.contains("/blobs/") }
@@ -108,7 +108,7 @@ struct UpstreamTransportTests {
         try await UpstreamFaultTests.withFaultyUpstream("fault-503", plan: plan) { dir, _, proxy, reference in
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch([reference]).first)
-                #expect(status.state == "present", "\(status.error?.message ?? "")")
+                #expect(status.state == .present, "\(status.error?.message ?? "")")
             }
             #expect(proxy.requests.filter { $0.status == 503 }.count == 3)
         }
@@ -123,7 +123,7 @@ struct UpstreamTransportTests {
             defer { Task { await server.stop() } }
             try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
                 let status = try #require(try await leader.fetch(["127.0.0.1:\(server.port)/demo/app:1"]).first)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(status.error?.message.contains("does not speak the Registry API v2") == true, "\(status.error?.message ?? "")")
             }
         }

@@ -1,4 +1,0 @@
-import FerryCore
-import GRDB
-
-extension TargetState: DatabaseValueConvertible {}

@@ -1,0 +1,7 @@
+import FerryCore
+import GRDB
+
+extension TargetState: DatabaseValueConvertible {}
+extension ImageState: DatabaseValueConvertible {}
+extension BlobState: DatabaseValueConvertible {}
+extension InstallState: DatabaseValueConvertible {}
