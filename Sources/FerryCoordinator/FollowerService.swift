@@ -142,8 +142,7 @@ public final class FollowerService: Service, Sendable {
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: nil,
             local: LocalAdminRoutes(backend: self))
-        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
-        let server: HTTPServerBuilder
+        var identity: MeshServer.Identity?
         if secure {
             guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
                 let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8),
@@ -151,40 +150,25 @@ public final class FollowerService: Service, Sendable {
             else {
                 throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
             }
-            server = try .tls(configuration.http.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [certificate, ca], keyPEM: key))
-        } else {
-            server = configuration.http.http1()
+            identity = MeshServer.Identity(certificates: [certificate, ca], key: key)
         }
-        let scheme = secure ? "https" : "http"
-        let app = Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry-follower"),
-            onServerRunning: { [self] channel in
-                let url = directory.publishAddress(
-                    scheme: scheme, host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
-                boundAddress.withLock { $0 = url }
-                logger.notice("follower listening", metadata: ["url": "\(url)", "leader": "\(configuration.leaderURL)"])
-            },
-            logger: logger
-        )
+        let server = try MeshServer(
+            router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
+            directory: directory, role: "follower", metadata: ["leader": "\(configuration.leaderURL)"], logger: logger,
+            listening: { [self] url in boundAddress.withLock { $0 = url } })
         let transfers = try TransferClient(
             configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
             logger: logger)
-        do {
+        try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await app.run() }
+                group.addTask { try await server.run() }
                 group.addTask { await self.runHeartbeat() }
                 group.addTask { await self.runWork(transfers: transfers) }
                 group.addTask { await self.runGarbageCollection() }
             }
-        } catch {
+        } cleanup: {
             await transfers.shutdown()
-            unlink(directory.addressPath)
-            throw error
         }
-        await transfers.shutdown()
-        unlink(directory.addressPath)
     }
 
     private func runHeartbeat() async {
@@ -192,8 +176,8 @@ public final class FollowerService: Service, Sendable {
         for _ in 0..<200 where address == nil && configuration.advertiseURL == nil {
             try? await Task.sleep(for: .milliseconds(25))
         }
-        var lastError: String?
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        let lastError = Mutex<String?>(nil)
+        await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) { [self] in
             var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: advertisedURL)
             do {
                 heartbeat.dockerVersion = try await docker.ping().serverVersion
@@ -203,14 +187,13 @@ public final class FollowerService: Service, Sendable {
             do {
                 let answer = try await mesh.heartbeat(heartbeat)
                 if answer.sendInventory { try await sendInventory() }
-                lastError = nil
+                lastError.withLock { $0 = nil }
             } catch {
                 let message = (error as? FerryError)?.message ?? "\(error)"
-                if message != lastError { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
-                lastError = message
+                if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
+                lastError.withLock { $0 = message }
             }
-            try? await Task.sleep(for: MeshAPI.heartbeatInterval)
-        }
+        }.run()
     }
 
     /// Tells the leader every blob this node holds (after the leader restarted, or at first contact).

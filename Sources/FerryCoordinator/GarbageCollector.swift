@@ -95,13 +95,12 @@ struct GarbageCollector: Sendable {
             }
         }
         defer { store.setSpaceHandler(nil) }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await PeriodicTask(every: interval, runsAtStart: true) {
             try? await gate.withPermit {
                 let stuck = await self.relieve(incoming: 0, trigger: "periodic")
                 stuckUntil.withLock { $0 = stuck ? .now + interval : nil }
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+        }.run()
     }
 
     static func metadata(_ outcome: GarbageCollection.Outcome) -> Logger.Metadata {

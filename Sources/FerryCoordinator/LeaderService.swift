@@ -36,9 +36,7 @@ public final class LeaderService: Service, Sendable {
     let peerKey: Curve25519.Signing.PrivateKey
     let tracker: Tracker
     let ca: ClusterCA
-    var installs: InstallCoordinator {
-        InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { [self] id in enqueueFetch(id) })
-    }
+    let installs: InstallCoordinator
     private let queue: AsyncStream<Int64>
     private let enqueue: AsyncStream<Int64>.Continuation
 
@@ -79,7 +77,9 @@ public final class LeaderService: Service, Sendable {
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
-        (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
+        let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
+        (self.queue, self.enqueue) = (queue, enqueue)
+        self.installs = InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { id in enqueue.yield(id) })
     }
 
     /// The URL the server listens on, once it is up.
@@ -95,35 +95,23 @@ public final class LeaderService: Service, Sendable {
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
             admin: AdminRoutes(backend: self),
             mesh: MeshRoutes(backend: self))
-        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
-        let server: HTTPServerBuilder
-        if configuration.insecureMesh {
-            server = configuration.http.http1()
-        } else {
+        var identity: MeshServer.Identity?
+        if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
-            let identity = try directory.tlsIdentity { publicKey in
+            let tls = try directory.tlsIdentity { publicKey in
                 try ca.issue(publicKeyPEM: publicKey, commonName: "ferry leader", names: names.filter { $0 != "0.0.0.0" && $0 != "::" })
             }
-            server = try .tls(configuration.http.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: [identity.certificate, ca.certificatePEM], keyPEM: identity.key))
+            identity = MeshServer.Identity(certificates: [tls.certificate, ca.certificatePEM], key: tls.key)
         }
-        let scheme = configuration.insecureMesh ? "http" : "https"
-        let app = Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ferry"),
-            onServerRunning: { [self] channel in
-                let url = directory.publishAddress(
-                    scheme: scheme, host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
-                boundAddress.withLock { $0 = url }
-                logger.notice("leader listening", metadata: ["url": "\(url)", "data_dir": "\(directory.path)"])
-            },
-            logger: logger
-        )
-        do {
+        let server = try MeshServer(
+            router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
+            directory: directory, role: "leader", metadata: ["data_dir": "\(directory.path)"], logger: logger,
+            listening: { [self] url in boundAddress.withLock { $0 = url } })
+        try await withAsyncCleanup {
             try await recover()
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { try await app.run() }
+                    group.addTask { try await server.run() }
                     group.addTask { try await self.runWorker() }
                     group.addTask { await self.runProgressFlusher() }
                     group.addTask { await self.runInstallHousekeeping() }
@@ -133,13 +121,9 @@ public final class LeaderService: Service, Sendable {
                 // Long polls answer now, so that the server can drain its connections.
                 self.signal.close()
             }
-        } catch {
+        } cleanup: {
             try? await client.shutdown()
-            unlink(directory.addressPath)
-            throw error
         }
-        try? await client.shutdown()
-        unlink(directory.addressPath)
     }
 
     /// Brings the database in line with the store after a restart, then queues every unfinished image.
@@ -184,23 +168,24 @@ public final class LeaderService: Service, Sendable {
         }
     }
 
+    /// Every 2 s: install deadlines and load slots (``InstallCoordinator/tick(now:)``), and the
+    /// tracker forgets what unreachable nodes were receiving and serving.
     private func runInstallHousekeeping() async {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await PeriodicTask(every: .seconds(2), runsAtStart: true) { [self] in
             await installs.tick()
             let now = Date()
             for node in (try? await database.nodes()) ?? []
             where !InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) {
                 await tracker.forget(node.name)
             }
-            try? await Task.sleep(for: .seconds(2))
-        }
+        }.run()
     }
 
+    /// Every 2 s: live byte counts to SQLite, so that a restart shows where things were.
     private func runProgressFlusher() async {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(2))
+        await PeriodicTask(every: .seconds(2)) { [self] in
             try? await database.recordProgress(progress.snapshot())
-        }
+        }.run()
     }
 
     /// Resolves and fetches one image; failures are recorded on the image, never thrown.

@@ -1,0 +1,59 @@
+import FerryMesh
+import FerryServer
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+
+/// The HTTP server of a leader or a follower: its router behind Ferry's request limits, over TLS
+/// with the node's certificate chain unless the mesh runs in plain HTTP, its URL written to the
+/// data directory (`DIR/address`) once it listens and removed when it stops.
+struct MeshServer: Sendable {
+    /// A certificate chain (PEM, leaf first) and its key (PEM).
+    struct Identity: Sendable {
+        var certificates: [String]
+        var key: String
+    }
+
+    private let app: any ApplicationProtocol
+    private let directory: DataDirectory
+
+    /// - Parameters:
+    ///   - identity: nil for plain HTTP (`--insecure-mesh`).
+    ///   - role: `leader` or `follower`: the server name and the log line.
+    ///   - metadata: logged with the "listening" line.
+    ///   - listening: called with the server's URL once it listens.
+    init(
+        router: Router<FerryRequestContext>, limits: HTTPLimits, identity: Identity?, host: String, port: Int, directory: DataDirectory,
+        role: String, metadata: Logger.Metadata = [:], logger: Logger, listening: @escaping @Sendable (String) -> Void
+    ) throws {
+        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
+        let server: HTTPServerBuilder
+        if let identity {
+            server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key))
+        } else {
+            server = limits.http1()
+        }
+        let scheme = identity == nil ? "http" : "https"
+        self.directory = directory
+        self.app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: role == "leader" ? "ferry" : "ferry-\(role)"),
+            onServerRunning: { channel in
+                let url = directory.publishAddress(scheme: scheme, host: host, port: channel.localAddress?.port ?? port)
+                listening(url)
+                logger.notice("\(role) listening", metadata: metadata.merging(["url": "\(url)"]) { $1 })
+            },
+            logger: logger
+        )
+    }
+
+    /// Serves until cancelled or shut down gracefully.
+    func run() async throws {
+        defer { unlink(directory.addressPath) }
+        try await app.run()
+    }
+}
