@@ -10,7 +10,7 @@ import Glibc
 
 /// Cluster-wide installs with real processes: a leader, followers, a `dockerd` per node, and the
 /// real registry upstream. Needs root (dockerd); CI runs as root.
-@Suite("Cluster installs", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Cluster installs", .serialized, .requiresRoot("dockerd"))
 struct InstallTests {
     static let base: [TestImages.Layer] = [.init("base", "8M"), .init("shared", "2M")]
 

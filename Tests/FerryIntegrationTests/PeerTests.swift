@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 /// Followers serving each other: peer tokens, cut-through, failover, corrupt sources, metrics.
-@Suite("Peer mesh", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Peer mesh", .serialized, .requiresRoot("dockerd"))
 struct PeerTests {
     @Test("A peer answers only a valid, unexpired leader-signed token for the digest asked")
     func peerTokens() async throws {
