@@ -190,5 +190,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Needs root and starts programs (a private dockerd, a registry): not in `make test-unit`.
+        .testTarget(name: "FerryDockerIntegrationTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
     ]
 )
