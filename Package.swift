@@ -165,7 +165,7 @@ let package = Package(
             path: "Tests/FerryTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
