@@ -167,8 +167,8 @@ let package = Package(
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryStateTests", dependencies: ["FerryState", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDockerTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
