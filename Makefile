@@ -23,13 +23,19 @@ test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers 2 $(BUILD_FLAGS)
 
+## The test targets that start programs (registry, skopeo, ferry processes, dockerd) and whose
+## suites need root; everything else is a unit target.
+INTEGRATION_TARGETS := FerryIntegrationTests FerryDockerIntegrationTests
+
+## The unit targets only: neither root nor dockerd, about a minute once built.
 test-unit: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build --skip FerryIntegrationTests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(addprefix --skip ,$(INTEGRATION_TARGETS)) $(BUILD_FLAGS)
 
+## The integration targets only (root for the suites with dockerd, mounts or namespaces).
 test-integration: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build --filter FerryIntegrationTests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(addprefix --filter ,$(INTEGRATION_TARGETS)) $(BUILD_FLAGS)
 
 ## The fault-injection suite at full strength (24 leader kills, 8 follower kills, link cuts, upstream
 ## drops and corruption, a full disk, a leader restart): the figures go to .build/fault-report.md,

@@ -179,7 +179,7 @@ let package = Package(
             path: "Tests/FerryTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryTransferTests", dependencies: ["FerryTransfer", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCoordinatorTests",
@@ -187,8 +187,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStateTests", dependencies: ["FerryState"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryStateTests", dependencies: ["FerryState", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDockerTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
@@ -210,5 +210,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Needs root and starts programs (a private dockerd, a registry): not in `make test-unit`.
+        .testTarget(name: "FerryDockerIntegrationTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -21,6 +21,10 @@ public final class AsyncSemaphore: Sendable {
         state = Mutex(State(available: limit))
     }
 
+    /// How many ``acquire()`` calls are queued waiting for a slot right now (read-only, for tests
+    /// and diagnostics: a test waits for this instead of yielding and hoping).
+    public var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Waits for a slot.
     public func acquire() async throws {
         try Task.checkCancellation()

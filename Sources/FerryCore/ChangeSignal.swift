@@ -19,6 +19,10 @@ public final class ChangeSignal: Sendable {
 
     public var generation: UInt64 { state.withLock { $0.generation } }
 
+    /// How many ``wait(after:timeout:)`` calls are parked waiting for a change right now (read-only,
+    /// for tests and diagnostics: a test waits for this before it notifies).
+    public var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Whether ``close()`` was called: waits return at once from then on.
     public var isClosed: Bool { state.withLock { $0.closed } }
 

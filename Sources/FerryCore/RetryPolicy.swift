@@ -1,4 +1,5 @@
-/// Exponential backoff with full jitter and a cap, honouring a server's `Retry-After`.
+/// Exponential backoff with equal jitter (half of each delay fixed, half random) and a cap,
+/// honouring a server's `Retry-After`.
 public struct RetryPolicy: Sendable, Hashable {
     /// Attempts in all, the first included. Default 6.
     public var maxAttempts: Int

@@ -33,7 +33,8 @@ public struct InstallRequest: Codable, Sendable, Hashable {
     public var images: [String]
     /// Node names; nil or empty means every node.
     public var nodes: [String]?
-    /// How many nodes may load into Docker at the same time. Default 1 when nil.
+    /// How many nodes may load into Docker at the same time. Default 4 when nil (the leader's
+    /// default, as `ferry install --max-parallel`'s).
     public var maxParallel: Int?
     /// `os/arch[/variant]`; nil means each node's own platform.
     public var platform: String?

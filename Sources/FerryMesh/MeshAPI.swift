@@ -7,7 +7,8 @@ import Foundation
 public enum MeshAPI {
     /// `POST` a ``JoinRequest`` with the join token as Bearer; answers a ``JoinResponse``.
     public static let join = "/mesh/v1/join"
-    /// `POST` a ``Heartbeat``; answers 204.
+    /// `POST` a ``Heartbeat``; answers 200 with a ``HeartbeatResponse`` (JSON: whether to send
+    /// a full inventory).
     public static let heartbeat = "/mesh/v1/heartbeat"
     /// `GET` with `?wait=SECONDS` (long poll, at most 60); answers a ``WorkResponse``.
     public static let work = "/mesh/v1/work"

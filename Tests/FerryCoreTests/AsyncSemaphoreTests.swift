@@ -1,4 +1,5 @@
 import FerryCore
+import FerryTestSupport
 import Synchronization
 import Testing
 
@@ -51,11 +52,12 @@ struct AsyncSemaphoreTests {
             acquired.set()
             semaphore.release()
         }
-        for _ in 0..<100 { await Task.yield() }
+        try await waitUntil("the second acquire queues") { semaphore.waiterCount == 1 }
         #expect(!acquired.isSet)
         semaphore.release()
         try await waiter.value
         #expect(acquired.isSet)
+        #expect(semaphore.waiterCount == 0)
     }
 
     @Test func cancellingAWaiterThrowsAndFreesNothing() async throws {
@@ -63,9 +65,10 @@ struct AsyncSemaphoreTests {
         try await semaphore.acquire()  // the only permit is held
 
         let cancelled = Task { try await semaphore.acquire() }
-        for _ in 0..<50 { await Task.yield() }
+        try await waitUntil("the acquire queues") { semaphore.waiterCount == 1 }
         cancelled.cancel()
         await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(semaphore.waiterCount == 0, "the cancelled waiter left the queue")
 
         // The cancelled waiter must not have released or consumed a permit: the next waiter
         // still waits for the holder.
@@ -74,7 +77,7 @@ struct AsyncSemaphoreTests {
             try await semaphore.acquire()
             acquired.set()
         }
-        for _ in 0..<100 { await Task.yield() }
+        try await waitUntil("the next acquire queues") { semaphore.waiterCount == 1 }
         #expect(!acquired.isSet)
         semaphore.release()
         try await next.value
@@ -111,7 +114,7 @@ struct AsyncSemaphoreTests {
                 semaphore.release()
             })
         }
-        for _ in 0..<50 { await Task.yield() }
+        try await waitUntil("all five acquires queue") { semaphore.waiterCount == 5 }
         #expect(occupancy.total == 0)
         semaphore.release()
         for task in tasks { try await task.value }

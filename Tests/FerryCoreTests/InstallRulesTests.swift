@@ -1,4 +1,6 @@
 import FerryCore
+import FerryTestSupport
+import Synchronization
 import Testing
 
 @Suite("Install target states and rules")
@@ -53,37 +55,55 @@ struct InstallRulesTests {
 
 @Suite("ChangeSignal")
 struct ChangeSignalTests {
-    @Test func aChangeBeforeTheWaitIsNotLost() async {
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    // The waits below have timeouts far longer than the tests' own deadlines, so that a wait can
+    // only have ended early for the reason under test; the deadlines are generous (a machine whose
+    // cooperative threads are all busy with other tests can hold a task back for a minute).
+
+    @Test func aChangeBeforeTheWaitIsNotLost() async throws {
         let signal = ChangeSignal()
         let generation = signal.generation
         signal.notify()
-        let clock = ContinuousClock()
-        let elapsed = await clock.measure { await signal.wait(after: generation, timeout: .seconds(30)) }
-        #expect(elapsed < .seconds(30))
+        let returned = Flag()
+        let waiter = Task {
+            await signal.wait(after: generation, timeout: .seconds(3600))
+            returned.set()
+        }
+        defer { waiter.cancel() }
+        try await waitUntil("the wait returns without waiting for its timeout", timeout: .seconds(120)) { returned.isSet }
+        #expect(signal.waiterCount == 0)
         #expect(signal.generation == generation + 1)
     }
 
-    @Test func notifyWakesAWaiter() async {
+    @Test func notifyWakesAWaiter() async throws {
         let signal = ChangeSignal()
         let generation = signal.generation
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await signal.wait(after: generation, timeout: .seconds(60)) }
-            // Keep notifying until the waiter returns: it must return long before its timeout.
-            group.addTask {
-                while !Task.isCancelled {
-                    signal.notify()
-                    try? await Task.sleep(for: .milliseconds(10))
-                }
-            }
-            await group.next()
-            group.cancelAll()
+        let returned = Flag()
+        // The waiter's own timeout is far longer than the test's: only the notify can end its wait.
+        let waiter = Task {
+            await signal.wait(after: generation, timeout: .seconds(3600))
+            returned.set()
         }
-        #expect(signal.generation > generation)
+        defer { waiter.cancel() }
+        try await waitUntil("the waiter parks", timeout: .seconds(120)) { signal.waiterCount == 1 }
+        signal.notify()
+        try await waitUntil("one notify wakes the parked waiter", timeout: .seconds(120)) { returned.isSet }
+        #expect(signal.waiterCount == 0)
+        #expect(signal.generation == generation + 1)
     }
 
     @Test func waitTimesOutWithoutAChange() async {
         let signal = ChangeSignal()
-        await signal.wait(after: signal.generation, timeout: .milliseconds(20))
+        let elapsed = await ContinuousClock().measure {
+            await signal.wait(after: signal.generation, timeout: .milliseconds(200))
+        }
+        #expect(elapsed >= .milliseconds(200), "returned after \(elapsed) without a change, before its timeout")
         #expect(signal.generation == 0)
+        #expect(signal.waiterCount == 0, "the timed-out waiter left")
     }
 }

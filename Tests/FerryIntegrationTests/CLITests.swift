@@ -123,8 +123,8 @@ struct CLITests {
                 let accepted = try await client.fetch(FetchRequest(images: [reference]))
                 let id = try #require(accepted.images.first?.id)
                 // Wait until a good part of the image has arrived, then kill the leader outright.
-                while try await client.image(id: id).bytesDone < 6 * 1024 * 1024 {
-                    try await Task.sleep(for: .milliseconds(50))
+                try await waitUntil("the leader holds 6 MiB", timeout: .seconds(120), every: .milliseconds(50)) {
+                    try await client.image(id: id).bytesDone >= 6 * 1024 * 1024
                 }
                 leader.process.signal(SIGKILL)
                 #expect(await leader.process.wait() == 128 + SIGKILL)

@@ -17,7 +17,7 @@ import Glibc
 ///
 /// Bounded in `make test` (CI); `make test-faults` sets `FERRY_FAULTS=full` for more kills and
 /// writes the figures to `FERRY_FAULT_REPORT`.
-@Suite("Fault injection", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd, mounts and namespaces need root"))
+@Suite("Fault injection", .serialized, .requiresRoot("dockerd, mounts, network namespaces"))
 struct FaultTests {
     @Test("SIGKILL of the leader at random moments, again and again, and of followers: the install completes, one copy upstream")
     func kills() async throws {

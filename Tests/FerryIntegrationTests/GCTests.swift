@@ -254,7 +254,7 @@ struct LeaderGCTests {
 }
 
 /// Garbage collection in a cluster of real processes, each follower with its own `dockerd`.
-@Suite("Garbage collection in a cluster", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Garbage collection in a cluster", .serialized, .requiresRoot("dockerd"))
 struct ClusterGCTests {
     @Test("Collection on the leader and every follower, over and over during concurrent installs, loses nothing")
     func collectionDuringInstalls() async throws {

@@ -10,7 +10,7 @@ import Glibc
 
 /// Cluster-wide installs with real processes: a leader, followers, a `dockerd` per node, and the
 /// real registry upstream. Needs root (dockerd); CI runs as root.
-@Suite("Cluster installs", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Cluster installs", .serialized, .requiresRoot("dockerd"))
 struct InstallTests {
     static let base: [TestImages.Layer] = [.init("base", "8M"), .init("shared", "2M")]
 
@@ -184,8 +184,8 @@ struct InstallTests {
             let reference = try await cluster.push("demo/big:1", layers: [.init("lk1", "16M"), .init("lk2", "8M")])
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
             // Kill the leader while it is still fetching from upstream.
-            while try await cluster.admin.images().images.first?.bytesDone ?? 0 < 6 * 1024 * 1024 {
-                try await Task.sleep(for: .milliseconds(100))
+            try await waitUntil("the leader holds 6 MiB", timeout: .seconds(120), every: .milliseconds(100)) {
+                try await cluster.admin.images().images.first?.bytesDone ?? 0 >= 6 * 1024 * 1024
             }
             await cluster.killLeader()
             try await cluster.restartLeader()
@@ -216,11 +216,11 @@ struct InstallTests {
             await cluster.killFollower("n1", signal: SIGTERM)
             try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "8MiB/s"])
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
-            var status = accepted
-            while status.targets.first?.bytesDone ?? 0 < 6 * 1024 * 1024 {
-                #expect(status.targets.first?.state != .done)
-                try await Task.sleep(for: .milliseconds(100))
-                status = try await cluster.admin.install(id: accepted.id)
+            #expect(accepted.targets.first?.state != .done)
+            _ = try await cluster.install(accepted.id, until: "n1 holds 6 MiB") { status in
+                let reached = status.targets.first?.bytesDone ?? 0 >= 6 * 1024 * 1024
+                if !reached { #expect(status.targets.first?.state != .done) }
+                return reached
             }
             await cluster.killFollower("n1")
             try await cluster.startFollower("n1", join: false)

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 /// Followers serving each other: peer tokens, cut-through, failover, corrupt sources, metrics.
-@Suite("Peer mesh", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Peer mesh", .serialized, .requiresRoot("dockerd"))
 struct PeerTests {
     @Test("A peer answers only a valid, unexpired leader-signed token for the digest asked")
     func peerTokens() async throws {
@@ -80,12 +80,15 @@ struct PeerTests {
             // a now holds the image and serves it slowly; b will be sent to a (a complete peer).
             await cluster.killFollower("a", signal: SIGTERM)
             try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "4MiB/s"])
-            try await Task.sleep(for: .seconds(1))
+            // a listens on a new port: b can be sent there once a's heartbeat told the leader.
+            let address = cluster.followerAddress("a")
+            try await waitUntil("the leader lists a reachable at \(address)", every: .milliseconds(100)) {
+                let node = try await cluster.admin.nodes().nodes.first { $0.name == "a" }
+                return node?.address == address && node?.state == .reachable
+            }
             let accepted = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["b"]))
-            var status = accepted
-            while status.targets.first?.bytesDone ?? 0 < 4 * 1024 * 1024 {
-                try await Task.sleep(for: .milliseconds(100))
-                status = try await cluster.admin.install(id: accepted.id)
+            _ = try await cluster.install(accepted.id, until: "b holds 4 MiB") {
+                $0.targets.first?.bytesDone ?? 0 >= 4 * 1024 * 1024
             }
             await cluster.killFollower("a")
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])

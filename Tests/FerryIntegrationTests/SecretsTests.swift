@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// No secret ever shows: not in a response, not in a log line, not in an error message.
-@Suite("Secrets never leak", .serialized, .enabled(if: RepositoryLayout.isRoot, "dockerd needs root"))
+@Suite("Secrets never leak", .serialized, .requiresRoot("dockerd"))
 struct SecretsTests {
     @Test("Upstream credentials, tokens and node credentials appear in no log, response or error")
     func noSecretsAnywhere() async throws {

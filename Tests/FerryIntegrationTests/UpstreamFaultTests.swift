@@ -195,7 +195,7 @@ struct UpstreamFaultTests {
     }
 
     @Test("A data directory on a small tmpfs: the fetch fails with INSUFFICIENT_SPACE, the store stays clean",
-          .enabled(if: RepositoryLayout.isRoot, "mounting a tmpfs needs root"))
+          .requiresRoot("mounting a tmpfs"))
     func smallFilesystem() async throws {
         try await Self.withFaultyUpstream("fault-tmpfs") { dir, _, _, reference in
             let mountPoint = dir.sub("small")

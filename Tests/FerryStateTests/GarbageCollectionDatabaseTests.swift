@@ -1,5 +1,6 @@
 import FerryCore
 import FerryState
+import FerryTestSupport
 import Foundation
 import GRDB
 import Synchronization
@@ -71,9 +72,19 @@ struct GarbageCollectionDatabaseTests {
             }
             #expect(try await database.markImagePresent(imageID: record.id!))
             records.append(try #require(try await database.image(id: record.id!)))
-            try await Task.sleep(for: .milliseconds(5))  // distinct fetch times
+            try await waitForTheClockToPassFetchTimes(database)
         }
         return records
+    }
+
+    /// Waits until the wall clock is at least a millisecond (what the database stores of a date)
+    /// past every image's fetch time, so that the next fetch is strictly newer: versions are
+    /// ordered by fetch time.
+    static func waitForTheClockToPassFetchTimes(_ database: FerryDatabase) async throws {
+        let latest = try await database.images().compactMap(\.fetchedAt).max() ?? .distantPast
+        try await waitUntil("the clock passes \(latest)", timeout: .seconds(10), every: .milliseconds(1)) {
+            Date().timeIntervalSince(latest) >= 0.001
+        }
     }
 
     static func blobDigests(_ database: FerryDatabase) async throws -> Set<Digest> {
@@ -208,7 +219,7 @@ struct GarbageCollectionDatabaseTests {
             let (manifest, blobs) = Self.version(index)
             try await database.recordHeldImage(F.reference("registry.example.com/team/app:\(index)"), platform: F.amd64, manifest: manifest, blobs: blobs)
             for blob in blobs { store.state.withLock { $0.files[blob.digest] = blob.size } }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Self.waitForTheClockToPassFetchTimes(database)
         }
         // Installed again later: the newest again.
         let (manifest, blobs) = Self.version(1)

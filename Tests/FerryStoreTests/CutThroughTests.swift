@@ -1,5 +1,6 @@
 import FerryCore
 import FerryStore
+import FerryTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -23,7 +24,8 @@ struct CutThroughTests {
                 try await store.readGrowing(progress, range: 0..<100) { out.append(contentsOf: $0.readableBytesView) }
                 return out
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // The reader found no bytes and waits for the ingest's next change.
+            try await waitUntil("the reader waits for bytes") { progress.signal.waiterCount == 1 }
             try await ingest.write(buffer(bytes))
             try await ingest.commit()
             #expect(try await reader.value == bytes)
@@ -51,7 +53,7 @@ struct CutThroughTests {
             let ingest = try await store.ingest(digest, expectedSize: 100)
             guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
             let reader = Task { try await store.readGrowing(progress, range: 0..<100) { _ in } }
-            try await Task.sleep(for: .milliseconds(100))
+            try await waitUntil("the reader waits for bytes") { progress.signal.waiterCount == 1 }
             await ingest.close()
             await #expect(throws: FerryError.self) { try await reader.value }
             guard case .absent = store.availability(of: digest) else { Issue.record("absent once the writer gave up"); return }

@@ -6,7 +6,9 @@ import Testing
 
 /// `DockerClient` against a real dockerd 20.10 and images pushed to a real registry, fetched
 /// into a directory standing in for a follower's store.
-@Suite("Install into a real Docker engine", .serialized, .enabled(if: DockerEngineFixture.isAvailable), .dockerEngine)
+@Suite(
+    "Install into a real Docker engine", .serialized, .requiresRoot("dockerd"),
+    .enabled(if: DockerEngineFixture.isInstalled, "no /usr/sbin/dockerd (run cluster/deps.sh)"), .dockerEngine)
 struct EngineInstallTests {
     @Test("ping negotiates the engine's API version and reports its release")
     func ping() async throws {
