@@ -19,14 +19,25 @@ public struct LocalAdminRoutes: Sendable {
     public init(backend: any LocalAdminBackend) { self.backend = backend }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
-        router.post(RouterPath(AdminAPI.gc)) { request, context in
-            guard context.principal?.nodeID != nil else {
-                throw FerryError(.denied, "a follower's admin route needs its own node credential (DATA_DIR/node.json)")
-            }
-            let gc: GarbageCollectionRequest = try await AdminRoutes.decode(request, context: context, expected: #"{"keep": N, "dryRun": false}"#)
-            return try AdminRoutes.json(try await backend.collectGarbage(gc.validated()))
+        router.group(context: LocalAdminRequestContext.self).post(RouterPath(AdminAPI.gc)) { request, context in
+            try await backend.collectGarbage(try await request.decode(as: GarbageCollectionRequest.self, context: context).validated())
         }
     }
+}
+
+/// The context of a follower's local admin route: the node's own credential only.
+struct LocalAdminRequestContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+
+    init(context: FerryRequestContext) throws {
+        guard context.principal?.nodeID != nil else {
+            throw FerryError(.denied, "a follower's admin route needs its own node credential (DATA_DIR/node.json)")
+        }
+        self.coreContext = context.coreContext
+    }
+
+    var requestDecoder: FerryRequestDecoder { FerryRequestDecoder() }
+    var responseEncoder: FerryResponseEncoder { FerryResponseEncoder() }
 }
 
 extension GarbageCollectionRequest {

@@ -23,57 +23,30 @@ public struct MeshRoutes: Sendable {
     public init(backend: any MeshBackend) { self.backend = backend }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
-        router.post(RouterPath(MeshAPI.join)) { request, context in
-            guard context.principal?.role == .joiner || context.principal?.isAdmin == true else {
-                throw FerryError(.denied, "joining needs the join token")
-            }
-            let join: JoinRequest = try await AdminRoutes.decode(request, context: context, expected: #"{"name": "NODE", "platform": "os/arch"}"#)
-            return try AdminRoutes.json(try await backend.join(join))
+        router.group(context: JoinRequestContext.self).post(RouterPath(MeshAPI.join)) { request, context in
+            try await backend.join(try await request.decode(as: JoinRequest.self, context: context))
         }
-        router.post(RouterPath(MeshAPI.heartbeat)) { request, context in
-            let node = try Self.node(context)
-            let heartbeat: Heartbeat = try await AdminRoutes.decode(request, context: context, expected: #"{"dockerVersion": "…"}"#)
-            return try AdminRoutes.json(try await backend.heartbeat(node: node, heartbeat))
+        let nodes = router.group(context: NodeRequestContext.self)
+        nodes.post(RouterPath(MeshAPI.heartbeat)) { request, context in
+            try await backend.heartbeat(node: context.node, try await request.decode(as: Heartbeat.self, context: context))
         }
-        router.post(RouterPath(MeshAPI.sources)) { request, context in
-            let node = try Self.node(context)
-            let sources: SourceRequest = try await AdminRoutes.decode(request, context: context, expected: #"{"digest": "sha256:…", "size": N, "have": N, "repository": "…"}"#)
-            return try AdminRoutes.json(try await backend.sources(node: node, sources))
+        nodes.post(RouterPath(MeshAPI.sources)) { request, context in
+            try await backend.sources(node: context.node, try await request.decode(as: SourceRequest.self, context: context))
         }
-        router.post(RouterPath(MeshAPI.blobs)) { request, context in
-            let node = try Self.node(context)
-            let events: BlobEvents = try await AdminRoutes.decode(request, context: context, expected: #"{"events": [{"digest": "sha256:…", "kind": "present", "size": N}]}"#)
-            try await backend.blobEvents(node: node, events)
+        nodes.post(RouterPath(MeshAPI.blobs)) { request, context in
+            try await backend.blobEvents(node: context.node, try await request.decode(as: BlobEvents.self, context: context))
             return Response(status: .noContent)
         }
-        router.get(RouterPath(MeshAPI.work)) { request, context in
-            let node = try Self.node(context)
-            return try AdminRoutes.json(try await backend.work(node: node, wait: Self.wait(request)))
+        nodes.get(RouterPath(MeshAPI.work)) { request, context in
+            try await backend.work(node: context.node, wait: Self.wait(request))
         }
-        router.post(RouterPath(MeshAPI.report)) { request, context in
-            let node = try Self.node(context)
-            let report: TargetReport = try await AdminRoutes.decode(request, context: context, expected: #"{"state": "transferring", "bytesDone": N}"#)
-            try await backend.report(node: node, target: try Self.target(context), report)
+        nodes.post(RouterPath(MeshAPI.report)) { request, context in
+            try await backend.report(node: context.node, target: try AdminRoutes.id(context, "target"), try await request.decode(as: TargetReport.self, context: context))
             return Response(status: .noContent)
         }
-        router.post(RouterPath(MeshAPI.load)) { request, context in
-            let node = try Self.node(context)
-            return try AdminRoutes.json(try await backend.requestLoad(node: node, target: try Self.target(context), wait: Self.wait(request)))
+        nodes.post(RouterPath(MeshAPI.load)) { request, context in
+            try await backend.requestLoad(node: context.node, target: try AdminRoutes.id(context, "target"), wait: Self.wait(request))
         }
-    }
-
-    static func node(_ context: FerryRequestContext) throws -> Int64 {
-        guard let node = context.principal?.nodeID else {
-            throw FerryError(.denied, "the coordination API needs a node credential")
-        }
-        return node
-    }
-
-    static func target(_ context: FerryRequestContext) throws -> Int64 {
-        guard let id = context.parameters.get("id", as: Int64.self) else {
-            throw FerryError(.invalidArgument, "target id must be an integer")
-        }
-        return id
     }
 
     /// `?wait=SECONDS`, capped at 60.
@@ -81,4 +54,19 @@ public struct MeshRoutes: Sendable {
         let seconds = request.uri.queryParameters.get("wait").flatMap { Int($0) } ?? 0
         return .seconds(min(max(seconds, 0), 60))
     }
+}
+
+/// The context of the join route: the join token (or the admin token).
+struct JoinRequestContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+
+    init(context: FerryRequestContext) throws {
+        guard context.principal?.role == .joiner || context.principal?.isAdmin == true else {
+            throw FerryError(.denied, "joining needs the join token")
+        }
+        self.coreContext = context.coreContext
+    }
+
+    var requestDecoder: FerryRequestDecoder { FerryRequestDecoder() }
+    var responseEncoder: FerryResponseEncoder { FerryResponseEncoder() }
 }
