@@ -180,10 +180,12 @@ public final class FollowerService: Service, Sendable {
             }
         } catch {
             await transfers.shutdown()
+            try? await docker.shutdown()
             unlink(directory.addressPath)
             throw error
         }
         await transfers.shutdown()
+        try? await docker.shutdown()
         unlink(directory.addressPath)
     }
 
