@@ -96,7 +96,7 @@ extension DockerClient {
                     }
                 }
             }
-            try parser.finish()
+            for message in try parser.finish() { report.add(message) }
         } catch let error as DockerJSONMessageParser.ParseError {
             throw FerryError(.dockerLoadFailed, "docker load failed: the engine's answer could not be read: \(error.message)")
         }
