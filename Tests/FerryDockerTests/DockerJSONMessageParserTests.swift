@@ -63,6 +63,31 @@ struct DockerJSONMessageParserTests {
         #expect(try Self.parse([Array(" \n\r\t".utf8)[...]]).isEmpty)
     }
 
+    /// The messages, or the error's text, for `pieces` fed in order.
+    static func outcome(_ pieces: [ArraySlice<UInt8>]) -> String {
+        do {
+            return "\(try parse(pieces))"
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    @Test("a bad stream fails with the same error whatever the split (as the fuzz target checks)")
+    func errorsIndependentOfSplit() throws {
+        let long = "{\"stream\":\"" + String(repeating: "a", count: DockerJSONMessageParser.maximumMessageSize) + "\"}"
+        for text in [
+            "{\"status\":\"x\"}\n x {\"status\":\"y\"}\n", "{\"a\":1}\r\n\r\n<html>\n{\"b\":2}", "{\"stream\":\"}{ \\\" ] [\"}\n{\"a\":[}]\n",
+            "{\"status\":\"Loading\"}\n{\"status\":\"cut", "\n\n" + long + "\n", "x" + long,
+        ] {
+            let bytes = Array(text.utf8)
+            let whole = Self.outcome([bytes[...]])
+            #expect(whole.hasPrefix("error: "), "\(text.prefix(40)): \(whole.prefix(200))")
+            for split in stride(from: 0, through: bytes.count, by: max(1, bytes.count / 64)) {
+                #expect(Self.outcome([bytes[..<split], bytes[split...]]) == whole, "\(text.prefix(40)) split at \(split)")
+            }
+        }
+    }
+
     @Test("errorMessage prefers errorDetail.message, then error; an empty detail still fails")
     func errorMessage() {
         #expect(DockerJSONMessage(error: "short", errorDetail: .init(message: "long")).errorMessage == "long")
