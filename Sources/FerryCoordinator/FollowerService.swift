@@ -168,6 +168,7 @@ public final class FollowerService: Service, Sendable {
             }
         } cleanup: {
             await transfers.shutdown()
+            try? await docker.shutdown()
         }
     }
 

@@ -1,8 +1,10 @@
+import AsyncAlgorithms
 import AsyncHTTPClient
 import FerryCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 extension DockerClient {
     /// `POST /vX.Y/images/load?quiet=1`: streams `archive` to the engine and reads its JSON
@@ -19,7 +21,7 @@ extension DockerClient {
     /// - Returns: what the engine loaded: tags, or `sha256:` image IDs for untagged images.
     public func load(_ archive: DockerArchive, logger: Logger = .disabled) async throws -> [String] {
         let uri = try await versioned("/images/load?quiet=1", logger: logger)
-        let channel = ByteBufferChannel(capacity: 4)
+        let body = LoadBody()
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/x-tar")
         logger.debug(
@@ -32,23 +34,23 @@ extension DockerClient {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    try await archive.write { buffer in try await channel.send(buffer) }
-                    channel.finish()
+                    try await archive.write { buffer in try await body.send(buffer) }
+                    body.channel.finish()
                 } catch {
-                    channel.finish(throwing: error)
+                    body.channel.fail(error)
                     throw error
                 }
             }
             do {
-                let report = try await exchange(uri, headers: headers, channel: channel, length: archive.contentLength, logger: logger)
+                let report = try await exchange(uri, headers: headers, body: body, length: archive.contentLength, logger: logger)
                 // The engine has answered in full, so it read the whole body: the writer is done.
-                channel.close(UploadStopped())
+                body.stop()
                 if let writerError = await Self.firstWriterError(&group) { throw writerError }
                 let loaded = try report.result()
                 logger.debug("docker load finished", metadata: ["docker.loaded": "\(loaded.joined(separator: ", "))"])
                 return loaded
             } catch {
-                channel.close(UploadStopped())
+                body.stop()
                 // A failing reader (the caller's store) explains a broken upload better than the
                 // transport's error does; the engine's own verdict stays first.
                 if let writerError = await Self.firstWriterError(&group), (error as? FerryError)?.code != .dockerLoadFailed {
@@ -74,12 +76,12 @@ extension DockerClient {
         }
     }
 
-    /// Sends the load request with the body from `channel`; reads and parses the answer.
+    /// Sends the load request with the body from `body`; reads and parses the answer.
     private func exchange(
-        _ uri: String, headers: HTTPHeaders, channel: ByteBufferChannel, length: Int64, logger: Logger
+        _ uri: String, headers: HTTPHeaders, body: LoadBody, length: Int64, logger: Logger
     ) async throws -> DockerLoadReport {
         let response = try await send(
-            .POST, uri, headers: headers, body: .stream(channel, length: .known(length)),
+            .POST, uri, headers: headers, body: .stream(body.requestBody, length: .known(length)),
             timeout: configuration.loadTimeout, logger: logger)
         guard response.status == .ok else {
             let message = await engineMessage(response)
@@ -96,7 +98,7 @@ extension DockerClient {
                     }
                 }
             }
-            try parser.finish()
+            for message in try parser.finish() { report.add(message) }
         } catch let error as DockerJSONMessageParser.ParseError {
             throw FerryError(.dockerLoadFailed, "docker load failed: the engine's answer could not be read: \(error.message)")
         }
@@ -104,5 +106,41 @@ extension DockerClient {
     }
 }
 
+/// The request body of a `docker load`: ``DockerArchive/write(to:)`` sends buffers into
+/// `channel` (and finishes or fails it), the HTTP client reads ``requestBody``.
+///
+/// The channel hands each buffer over only when it is read, and ``requestBody`` reads at most
+/// ``capacity`` buffers ahead of the HTTP client: the writer runs no further ahead of the socket
+/// than that, so memory stays flat however large the archive. A writer error reaches the HTTP
+/// client after the buffers read before it, and fails the request.
+final class LoadBody: Sendable {
+    /// Buffers read ahead of the HTTP client.
+    static let capacity = 4
+
+    let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
+    private let stopped = Atomic(false)
+
+    /// What the HTTP client reads.
+    var requestBody: AsyncBufferSequence<AsyncThrowingChannel<ByteBuffer, any Error>> {
+        channel.buffer(policy: .bounded(Self.capacity))
+    }
+
+    /// Hands `buffer` to the request body; suspends while ``capacity`` buffers wait. Throws
+    /// ``UploadStopped`` after ``stop()``, `CancellationError` when the writer's task is
+    /// cancelled (the channel then returns without sending).
+    func send(_ buffer: ByteBuffer) async throws {
+        await channel.send(buffer)
+        if stopped.load(ordering: .acquiring) { throw UploadStopped() }
+        try Task.checkCancellation()
+    }
+
+    /// Called when the HTTP client reads no more (the engine answered or the request failed):
+    /// the writer's waiting and later sends throw ``UploadStopped``.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        channel.finish()
+    }
+}
+
 /// Ends the archive writer once the engine has answered or the request failed.
-private struct UploadStopped: Error {}
+struct UploadStopped: Error {}

@@ -12,7 +12,7 @@ import Synchronization
 /// puts an image from the caller's content store into the engine sending as little as it can.
 ///
 /// Every versioned call uses the version negotiated by ``ping()`` (done on first use), never a
-/// hard-coded one. Call ``shutdown()`` once when done.
+/// hard-coded one. Each client has its own connection pool: call ``shutdown()`` once when done.
 public final class DockerClient: Sendable {
     /// Timeouts and tools.
     public struct Configuration: Sendable {
@@ -42,7 +42,9 @@ public final class DockerClient: Sendable {
     /// The engine's socket path.
     public let socketPath: String
     public let configuration: Configuration
-    let http: HTTPClient
+    /// This client's own connection pool, opened on first use, so that a client never used
+    /// (or dropped on an error path before its first call) holds nothing to shut down.
+    private let pool = Mutex<HTTPClient?>(nil)
     private let engine = Mutex<DockerEngineInfo?>(nil)
 
     /// `unix://` + the socket path, as `DOCKER_HOST` spells it.
@@ -53,12 +55,19 @@ public final class DockerClient: Sendable {
     public init(host: String, configuration: Configuration = .init()) throws(FerryError) {
         self.socketPath = try Self.socketPath(of: host)
         self.configuration = configuration
-        self.http = Self.sharedHTTP
     }
 
-    /// One connection pool for every engine client in the process (connections are per socket
-    /// path), so that a client dropped on an error path never needs shutting down.
-    private static let sharedHTTP: HTTPClient = {
+    /// The connection pool, opened if this client has none.
+    var http: HTTPClient {
+        pool.withLock { current in
+            if let current { return current }
+            let client = Self.makeHTTPClient()
+            current = client
+            return client
+        }
+    }
+
+    private static func makeHTTPClient() -> HTTPClient {
         var httpConfiguration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(5), read: nil),
@@ -67,11 +76,17 @@ public final class DockerClient: Sendable {
         // A missing or refusing socket is reported at once, not retried until a deadline.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-    }()
+    }
 
-    /// Nothing to close: the connection pool is shared by the process. Kept so callers can say
-    /// they are done.
-    public func shutdown() async throws {}
+    /// Closes this client's connections. Call it once when done, after the last call has
+    /// returned; a call made after it opens a new pool, which needs shutting down again.
+    public func shutdown() async throws {
+        let client = pool.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        try await client?.shutdown()
+    }
 
     /// The socket path named by a `DOCKER_HOST`-style value.
     static func socketPath(of host: String) throws(FerryError) -> String {

@@ -1,13 +1,14 @@
 import Foundation
 import NIOCore
 
-/// An incremental parser of the engine's JSON message stream.
+/// A parser of the engine's JSON message stream: newline-delimited JSON objects.
 ///
-/// Feed it the response body in whatever pieces the connection delivers; it yields each
-/// complete top-level object as a ``DockerJSONMessage``. Whitespace and newlines between
-/// objects are skipped. Anything else outside an object, an object that is not valid JSON, or
-/// an object above ``maximumMessageSize`` is an error, as is a stream that ends inside an
-/// object (``finish()``). Pure: no I/O, so it is tested byte split by byte split.
+/// Feed it the response body in whatever pieces the connection delivers; it splits the bytes
+/// into lines and decodes each complete line with `JSONDecoder` as a ``DockerJSONMessage``, so
+/// a message may be split across pieces and a piece may hold several. Whitespace around a
+/// message and blank lines are skipped. A line that is not one JSON object, or longer than
+/// ``maximumMessageSize``, is an error. ``finish()`` decodes a last line that ended without a
+/// newline. Pure: no I/O, so it is tested byte split by byte split.
 public struct DockerJSONMessageParser: Sendable {
     /// Why the stream could not be read.
     public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -18,85 +19,67 @@ public struct DockerJSONMessageParser: Sendable {
     /// The largest single message accepted (progress and error objects are far smaller).
     public static let maximumMessageSize = 1 << 20
 
-    private var current: [UInt8] = []
-    private var depth = 0
-    private var inString = false
-    private var escaped = false
-    /// Bytes consumed so far, for error messages.
-    private var offset = 0
+    /// The current line so far: bytes after the last newline.
+    private var line: [UInt8] = []
+    /// Bytes consumed before `line`, for error messages.
+    private var lineOffset = 0
 
     public init() {}
 
-    /// Consumes `buffer`; returns the messages it completed.
+    /// Consumes `buffer`; returns the messages of the lines it completed.
     public mutating func feed(_ buffer: ByteBuffer) throws(ParseError) -> [DockerJSONMessage] {
         try feed(buffer.readableBytesView)
     }
 
-    /// Consumes `bytes`; returns the messages they completed.
+    /// Consumes `bytes`; returns the messages of the lines they completed.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(ParseError) -> [DockerJSONMessage] {
         var messages: [DockerJSONMessage] = []
-        for byte in bytes {
-            defer { offset += 1 }
-            if depth == 0 {
-                switch byte {
-                case 0x20, 0x09, 0x0a, 0x0d:
-                    continue
-                case UInt8(ascii: "{"):
-                    depth = 1
-                    current = [byte]
-                default:
-                    throw ParseError(message: "unexpected byte \(Self.describe(byte)) at offset \(offset), outside a JSON object")
-                }
-                continue
-            }
-            current.append(byte)
-            guard current.count <= Self.maximumMessageSize else {
-                throw ParseError(message: "a message is larger than \(Self.maximumMessageSize) bytes")
-            }
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-                if depth == 0 {
-                    messages.append(try Self.decode(current))
-                    current = []
-                }
-            default:
-                break
-            }
+        var rest = bytes[...]
+        while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+            line += rest[..<newline]
+            rest = rest[rest.index(after: newline)...]
+            if let message = try decodeLine() { messages.append(message) }
+            lineOffset += line.count + 1
+            line.removeAll(keepingCapacity: true)
         }
+        line += rest
+        try checkSize()
         return messages
     }
 
-    /// Checks that the stream did not end inside an object.
-    public func finish() throws(ParseError) {
-        guard depth == 0 else {
-            throw ParseError(message: "the stream ended inside a message: \(Self.snippet(current))")
+    /// Ends the stream: returns the message of a last line that had no newline.
+    @discardableResult
+    public mutating func finish() throws(ParseError) -> [DockerJSONMessage] {
+        defer {
+            lineOffset += line.count
+            line = []
+        }
+        return try decodeLine().map { [$0] } ?? []
+    }
+
+    private func checkSize() throws(ParseError) {
+        guard line.count <= Self.maximumMessageSize else {
+            throw ParseError(message: "a message is larger than \(Self.maximumMessageSize) bytes")
         }
     }
 
-    private static func decode(_ bytes: [UInt8]) throws(ParseError) -> DockerJSONMessage {
+    /// The message on `line`, nil for a blank one.
+    private func decodeLine() throws(ParseError) -> DockerJSONMessage? {
+        try checkSize()
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0d }
+        guard let start = line.firstIndex(where: { !isSpace($0) }) else { return nil }
+        guard line[start] == UInt8(ascii: "{") else {
+            throw ParseError(
+                message: "unexpected byte \(Self.describe(line[start])) at offset \(lineOffset + start), outside a JSON object")
+        }
         do {
-            return try JSONDecoder().decode(DockerJSONMessage.self, from: Data(bytes))
+            return try JSONDecoder().decode(DockerJSONMessage.self, from: Data(line))
         } catch {
-            throw ParseError(message: "a message is not valid JSON: \(snippet(bytes))")
+            throw ParseError(message: "a message is not valid JSON: \(Self.snippet(line[start...]))")
         }
     }
 
-    private static func snippet(_ bytes: [UInt8]) -> String {
+    private static func snippet(_ bytes: ArraySlice<UInt8>) -> String {
         let text = String(decoding: bytes.prefix(200), as: UTF8.self)
         return bytes.count > 200 ? text + "…" : text
     }

@@ -1,7 +1,8 @@
 import FerryCore
 import Foundation
 import NIOCore
-import NIOPosix
+import Subprocess
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +11,9 @@ import Glibc
 /// Decompresses zstd blobs by streaming them through the `zstd -dc` program (Debian package
 /// `zstd`), for engines older than Docker 23.0, which cannot read zstd layers.
 ///
-/// The blob goes to the program's stdin and its stdout comes back through non-blocking pipes,
-/// both with back-pressure: memory stays flat whatever the layer size, and nothing is written
-/// to disk.
+/// The program runs under swift-subprocess: the blob goes to its stdin and its stdout comes
+/// back through non-blocking pipes, both with back-pressure, so memory stays flat whatever the
+/// layer size, and nothing is written to disk.
 public struct ZstdDecompressor: Sendable, Hashable {
     /// The path of the `zstd` program.
     public var executable: String
@@ -43,64 +44,114 @@ public struct ZstdDecompressor: Sendable, Hashable {
     /// Streams `digest`'s blob, read through `reader`, into `zstd -dc` and its output to `sink`.
     ///
     /// Throws ``FerryError/Code/dockerLoadFailed`` with zstd's own message when the blob is not
-    /// valid zstd, and whatever `reader` or `sink` throw.
+    /// valid zstd, ``FerryError/Code/unsupported`` when the program cannot be started, and
+    /// whatever `reader` or `sink` throw. The program is killed if either of them fails or the
+    /// task is cancelled.
     public func decompress(_ digest: Digest, reader: @escaping DockerArchive.BlobReader, to sink: (ByteBuffer) async throws -> Void) async throws {
-        let process = try ChildProcess.spawn(executable, ["-d", "-c", "-q"])
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        _ = sigpipeIgnored
+        let result: ExecutionResult<Outcome, SequenceOutput, SequenceOutput>
         do {
-            channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelOption(.allowRemoteHalfClosure, value: true)
-                .takingOwnershipOfDescriptors(input: process.stdout, output: process.stdin) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-                    }
-                }
-        } catch {
-            close(process.stdout)
-            close(process.stdin)
-            process.kill()
-            _ = await process.wait()
-            throw error
-        }
-
-        var failure: (any Error)?
-        do {
-            try await channel.executeThenClose { inbound, outbound in
-                // Either side failing kills zstd, so the other side cannot wait forever on it,
-                // and before the pipes close, so the failure is not mistaken for zstd reporting
-                // a truncated stream.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        do {
-                            try await reader(digest) { chunk in try await outbound.write(chunk) }
-                            outbound.finish()
-                        } catch {
-                            process.kill()
-                            throw error
-                        }
-                    }
-                    do {
-                        for try await chunk in inbound {
-                            try await sink(chunk)
-                        }
-                    } catch {
-                        process.kill()
-                        throw error
-                    }
-                    try await group.waitForAll()
-                }
+            result = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: ["-d", "-c", "-q"],
+                input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                await Self.exchange(execution, digest: digest, reader: reader, sink: sink)
             }
-        } catch {
-            failure = error
+        } catch let error as SubprocessError where error.code == .spawnFailed || error.code == .executableNotFound {
+            throw FerryError(.unsupported, "cannot run \(executable): \(error); install zstd (Debian package 'zstd') or fix its path")
         }
-        let status = await process.wait()
-        let message = process.readStderr()
-        // zstd's own verdict (a non-zero exit it chose) explains a broken pipe better than NIO does.
-        if status != 0 && (status != 128 + SIGKILL || failure == nil) {
-            let detail = message.isEmpty ? "exit status \(status)" : message
+        let outcome = result.closureResult
+        // zstd's own verdict (a non-zero exit it chose) explains a broken pipe better than the
+        // pipe's error does; a kill of ours leaves the failure that caused it.
+        let killed = result.terminationStatus == .signaled(SIGKILL) && outcome.failure != nil
+        if !result.terminationStatus.isSuccess && !killed {
+            try Task.checkCancellation()
+            let detail =
+                switch result.terminationStatus {
+                case _ where !outcome.stderr.isEmpty: outcome.stderr
+                case .exited(let code): "exit status \(code)"
+                case .signaled(let signal): "killed by signal \(signal)"
+                }
             throw FerryError(.dockerLoadFailed, "layer \(digest) could not be decompressed with zstd: \(detail)")
         }
-        if let failure { throw failure }
+        if let failure = outcome.failure { throw failure }
+    }
+
+    /// What happened inside the run: the first failure of the reader, the sink or the pipes,
+    /// and the start of zstd's stderr.
+    private struct Outcome: Sendable {
+        var failure: (any Error)?
+        var stderr: String
+    }
+
+    /// A write to zstd's stdin failed: it has exited or closed its input.
+    private struct InputClosed: Error {}
+
+    /// Feeds the blob to zstd's stdin, its stdout to `sink` and collects its stderr, all at
+    /// once. Kills zstd when the reader or the sink fails, so that neither side waits on it.
+    nonisolated(nonsending) private static func exchange(
+        _ execution: Execution<CustomWriteInput, SequenceOutput, SequenceOutput>,
+        digest: Digest, reader: @escaping DockerArchive.BlobReader, sink: (ByteBuffer) async throws -> Void
+    ) async -> Outcome {
+        enum Piece: Sendable {
+            case written((any Error)?)
+            case stderr(String)
+        }
+        return await withTaskGroup(of: Piece.self) { group in
+            let stdin = execution.standardInputWriter
+            group.addTask {
+                do {
+                    try await reader(digest) { chunk in
+                        do {
+                            _ = try await stdin.write(Array(chunk.readableBytesView))
+                        } catch {
+                            throw InputClosed()
+                        }
+                    }
+                    try await stdin.finish()
+                } catch is InputClosed {
+                    // zstd stopped reading: its exit status tells why.
+                } catch {
+                    try? execution.send(signal: .kill)
+                    return .written(error)
+                }
+                return .written(nil)
+            }
+            group.addTask {
+                var bytes: [UInt8] = []
+                // Read to the end, so zstd never blocks on a full stderr; keep the first 4 KiB.
+                do {
+                    for try await buffer in execution.standardError where bytes.count < 4096 {
+                        buffer.withUnsafeBytes { bytes += $0.prefix(4096 - bytes.count) }
+                    }
+                } catch {
+                    // What was read says enough; zstd's exit status still decides.
+                }
+                let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+                return .stderr(text.replacingOccurrences(of: "\n", with: "; "))
+            }
+            var outcome = Outcome(stderr: "")
+            do {
+                for try await buffer in execution.standardOutput {
+                    try await sink(buffer.withUnsafeBytes { ByteBuffer(bytes: $0) })
+                }
+            } catch {
+                try? execution.send(signal: .kill)
+                outcome.failure = error
+            }
+            for await piece in group {
+                switch piece {
+                case .written(let error): outcome.failure = outcome.failure ?? error
+                case .stderr(let text): outcome.stderr = text
+                }
+            }
+            return outcome
+        }
     }
 }
+
+/// Writing to a zstd that has exited must fail with `EPIPE`, not end this process with
+/// `SIGPIPE`. (NIO makes the same process-wide setting when it opens its first socket.)
+private let sigpipeIgnored: Void = {
+    _ = signal(SIGPIPE, SIG_IGN)
+}()

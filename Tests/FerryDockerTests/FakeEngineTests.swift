@@ -73,7 +73,8 @@ struct FakeEngineTests {
     @Test("a failed load carries the engine's message", arguments: [
         (FakeEngine.LoadReply.ok(#"{"errorDetail":{"message":"invalid diffID for layer 1"},"error":"invalid diffID for layer 1"}"#, adds: nil),
          "docker load failed: invalid diffID for layer 1"),
-        (.ok(#"{"stream":"Loaded image: a:1\n"}{"error":"late failure"}"#, adds: nil), "docker load failed: late failure"),
+        // dockerd ends every message with \r\n.
+        (.ok(#"{"stream":"Loaded image: a:1\n"}"# + "\r\n" + #"{"error":"late failure"}"# + "\r\n", adds: nil), "docker load failed: late failure"),
         (.ok(#"{"status":"Loading layer"}"#, adds: nil), "docker load failed: the engine reported no 'Loaded image' line"),
         (.ok("<html>proxy error</html>", adds: nil), "docker load failed: the engine's answer could not be read"),
         (.status(400, #"{"message":"client version 1.52 is too new"}"#), "docker load failed: client version 1.52 is too new"),

@@ -52,6 +52,8 @@ struct ZstdDecompressorTests {
         }
         #expect(error?.code == .dockerLoadFailed)
         #expect(error?.message.contains("could not be decompressed with zstd") == true, "\(error?.message ?? "")")
+        // zstd's stderr, not only its exit status.
+        #expect(error?.message.contains("unsupported format") == true, "\(error?.message ?? "")")
 
         try await withTemporaryDirectory("zstd-fail") { dir in
             let (_, compressed) = try await Self.sample(2 * 1024 * 1024, in: dir)
@@ -60,6 +62,38 @@ struct ZstdDecompressorTests {
             }
             #expect(failed?.code == .storeCorrupt)
         }
+    }
+
+    @Test("a failing consumer's own error wins; cancelling the task ends the call (zstd killed)")
+    func consumerFailureAndCancellation() async throws {
+        struct SinkFailed: Error {}
+        let zstd = try #require(ZstdDecompressor.find())
+        try await withTemporaryDirectory("zstd-sink") { dir in
+            let (_, compressed) = try await Self.sample(2 * 1024 * 1024, in: dir)
+            let digest = Digest.sha256(of: compressed)
+            await #expect(throws: SinkFailed.self) {
+                try await zstd.decompress(digest, reader: Self.reader(compressed)) { _ in throw SinkFailed() }
+            }
+            // The consumer stalls: zstd blocks on its full stdout, the reader on zstd's stdin.
+            let stalled = Task {
+                try await zstd.decompress(digest, reader: Self.reader(compressed)) { _ in try await Task.sleep(for: .seconds(3600)) }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            stalled.cancel()
+            // run returns only once zstd has exited.
+            await #expect(throws: CancellationError.self) { try await stalled.value }
+        }
+    }
+
+    @Test("a program that cannot be started is UNSUPPORTED, naming it")
+    func missingProgram() async throws {
+        let missing = ZstdDecompressor(executable: "/nonexistent/zstd")
+        let bytes = [UInt8](repeating: 1, count: 10)
+        let error = await #expect(throws: FerryError.self) {
+            try await missing.decompress(Digest.sha256(of: bytes), reader: Self.reader(bytes)) { _ in }
+        }
+        #expect(error?.code == .unsupported)
+        #expect(error?.message.contains("cannot run /nonexistent/zstd") == true, "\(error?.message ?? "")")
     }
 
     @Test("an archive entry for a decompressed layer holds the plain bytes under the diff ID")

@@ -57,7 +57,7 @@ func parse(_ pieces: [ArraySlice<UInt8>]) -> Outcome {
                 messages += try parser.feed(piece)
             }
         }
-        try parser.finish()
+        messages += try parser.finish()
     } catch {
         return .failed(error.message)
     }
