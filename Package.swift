@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
@@ -123,7 +125,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,22 +141,22 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryMesh", "FerryCoordinator",
+                "FerryCore", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -165,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-sim",
             dependencies: [
-                "FerrySimulator",
+                "FerrySimulator", "FerryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -180,49 +186,90 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/FerryTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryTransferTests", dependencies: ["FerryTransfer", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "FerryCoordinatorTests",
-            dependencies: ["FerryCoordinator", "FerryCore", "FerryMesh", "FerryStore", "FerryTransfer"],
+            name: "FerryTransferTests",
+            dependencies: [
+                "FerryTransfer", "FerryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStoreTests", dependencies: ["FerryStore", "FerryTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStateTests", dependencies: ["FerryState", "FerryTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryCoordinatorTests",
+            dependencies: ["FerryCoordinator", "FerryCore", "FerryMesh"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryStoreTests",
+            dependencies: [
+                "FerryStore", "FerryTestSupport", "FerryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryStateTests",
+            dependencies: [
+                "FerryState", "FerryTestSupport", "FerryCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
             dependencies: [
-                "FerryDocker", "FerryTestSupport",
+                "FerryDocker", "FerryTestSupport", "FerryCore",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer",
+                "FerryServer", "FerryCore", "FerryMesh", "FerryState", "FerryStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FerryIntegrationTests",
             dependencies: [
-                "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport", "FerryCore", "FerryServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         // Needs root and starts programs (a private dockerd, a registry): not in `make test-unit`.
-        .testTarget(name: "FerryDockerIntegrationTests", dependencies: ["FerryDocker", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryDockerIntegrationTests",
+            dependencies: [
+                "FerryDocker", "FerryTestSupport", "FerryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

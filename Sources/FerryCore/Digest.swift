@@ -5,7 +5,7 @@ import Crypto
 ///
 /// Only `sha256` (64 lowercase hex digits) and `sha512` (128) are accepted, as the OCI image
 /// spec registers them; anything else is rejected before it reaches the file system.
-public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, LosslessStringConvertible, Codable {
+public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, LosslessStringConvertible, StringCodable {
     public enum Algorithm: String, Sendable, Hashable, CaseIterable {
         case sha256
         case sha512
@@ -60,20 +60,7 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, L
 
     public static func < (lhs: Digest, rhs: Digest) -> Bool { lhs.description < rhs.description }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let string = try container.decode(String.self)
-        do {
-            try self.init(parsing: string)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    public init(parsingDescription text: String) throws(FerryError) { try self.init(parsing: text) }
 }
 
 enum Hex {

@@ -3,7 +3,7 @@
 ///
 /// Grammar: distribution/reference `reference.go`. Parsing is hand-written (no regex) so it is
 /// cheap, total, and safe to fuzz.
-public struct ImageReference: Hashable, Sendable, CustomStringConvertible, Codable {
+public struct ImageReference: Hashable, Sendable, CustomStringConvertible, StringCodable {
     /// The registry host, with port if any (`docker.io`, `127.0.0.1:5000`).
     public var registry: String
     /// The repository path within the registry (`library/alpine`).
@@ -103,18 +103,5 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible, Codab
         ImageReference(registry: registry, repository: repository, tag: tag, digest: digest)
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let string = try container.decode(String.self)
-        do {
-            try self.init(parsing: string)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    public init(parsingDescription text: String) throws(FerryError) { try self.init(parsing: text) }
 }

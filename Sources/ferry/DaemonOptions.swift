@@ -3,8 +3,13 @@ import FerryCore
 import FerryStore
 
 /// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle
-/// timeout and log level.
+/// timeout, upload cap and log level.
 struct DaemonOptions: ParsableArguments {
+    @Option(
+        name: .customLong("max-upload-rate"),
+        help: "Cap on bytes per second this node serves (the leader to followers, a follower to peers), e.g. 100MiB/s.")
+    var maxUploadRate: String?
+
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
@@ -17,6 +22,11 @@ struct DaemonOptions: ParsableArguments {
     /// The store configuration `--reserved-space` asks for.
     func store() throws(FerryError) -> BlobStoreConfiguration {
         BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+    }
+
+    /// `--max-upload-rate`, in bytes per second, if given.
+    func uploadRate() throws(FerryError) -> Int64? {
+        try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
     }
 
     /// `--idle-timeout`: a whole number of seconds above 0.

@@ -45,9 +45,6 @@ struct FollowerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-mesh"), help: "Allow a plain-HTTP leader (local development only).")
     var insecureMesh = false
 
-    @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to peers, e.g. 50MiB/s.")
-    var maxUploadRate: String?
-
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
@@ -67,7 +64,7 @@ struct FollowerCommand: AsyncParsableCommand {
                 dockerHost: dockerHost,
                 advertiseURL: advertise,
                 maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
-                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+                maxUploadRate: try daemon.uploadRate(),
                 store: try daemon.store(),
                 insecureMesh: insecureMesh
             )

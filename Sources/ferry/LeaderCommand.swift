@@ -68,9 +68,6 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("upload-limit"), help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
     var uploadLimit: Int = 16
 
-    @Option(name: .customLong("max-upload-rate"), help: "Cap on bytes per second served to followers, e.g. 100MiB/s.")
-    var maxUploadRate: String?
-
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
@@ -102,7 +99,7 @@ struct LeaderCommand: AsyncParsableCommand {
                 registry: registry,
                 store: try daemon.store(),
                 sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
-                maxUploadRate: try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+                maxUploadRate: try daemon.uploadRate(),
                 insecureMesh: insecureMesh,
                 tlsNames: tlsNames
             )

@@ -1,0 +1,1 @@
+../../../Sources/FerryCore/StringCodable.swift
