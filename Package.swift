@@ -206,7 +206,15 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryCoordinatorTests",
-            dependencies: ["FerryCoordinator", "FerryCore", "FerryMesh"],
+            dependencies: [
+                "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryMeshTests",
+            dependencies: ["FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),

@@ -223,7 +223,7 @@ public final class FollowerService: Service, Sendable {
                             }
                             do {
                                 try await slots.withPermit {
-                                    await TargetRunner(follower: self, transfers: transfers, item: item).run()
+                                    await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers), item: item).run()
                                 }
                             } catch {
                                 // Cancelled while waiting for a slot: the leader hands it out again next time.

@@ -120,6 +120,13 @@ struct InstallCoordinator: Sendable {
         while true {
             let generation = signal.generation
             if try await database.grantLoad(targetID: target, nodeID: node) { return LoadPermit(granted: true) }
+            // A target that is over (failed by a deadline, say) never gets a slot: tell the node to stop.
+            guard let current = try await database.target(id: target), current.nodeId == node else {
+                throw FerryError(.notFound, "no target \(target) for this node")
+            }
+            if current.state.isFinished {
+                throw FerryError(.conflict, "target \(target) is \(current.state.rawValue): it gets no load slot")
+            }
             let left = deadline - .now
             guard left > .zero, !signal.isClosed else { return LoadPermit(granted: false) }
             await signal.wait(after: generation, timeout: left)

@@ -1,57 +1,52 @@
 import FerryCore
 import FerryDocker
 import FerryMesh
-import FerryRegistry
-import FerryState
-import FerryStore
 import FerryTransfer
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// Puts one image on this node: check the engine, pull the blobs, verify them, wait for a load
 /// slot, load, confirm. Failures the leader or the network cause are waited out and retried;
-/// failures of the image or the engine are reported to the leader as the target's reason.
-struct TargetRunner: Sendable {
-    let follower: FollowerService
-    let transfers: TransferClient
+/// failures of the image or the engine are reported to the leader as the target's reason
+/// (``TargetRetry``). When the leader says the target is over (finished, failed by a deadline,
+/// reassigned), the runner stops at once and its downloads stop waiting.
+struct TargetRunner<Environment: TargetEnvironment>: Sendable {
+    let environment: Environment
     let item: WorkItem
-
-    /// The leader moved the target on (finished, or it belongs to someone else): stop quietly.
-    struct Superseded: Error {}
+    /// How often progress goes to the leader while blobs arrive.
+    var progressInterval: Duration = .seconds(1)
+    /// How long one load-slot request waits at the leader.
+    var loadSlotWait: Duration = .seconds(20)
 
     private var logger: Logger {
-        var logger = follower.logger
+        var logger = environment.logger
         logger[metadataKey: "target"] = "\(item.targetID)"
         logger[metadataKey: "image"] = "\(item.reference)"
         return logger
     }
 
+    /// The store lease that keeps the target's manifest and blobs from garbage collection from
+    /// the moment the target starts until it ends (transfer, verification, Docker load).
+    var leaseName: String { "install target \(item.targetID)" }
+
     func run() async {
-        follower.store.lease(leaseName, adding: [item.manifestDigest])
-        defer { follower.store.releaseLease(leaseName) }
-        var attempt = 0
+        environment.lease(leaseName, adding: [item.manifestDigest])
+        defer { environment.releaseLease(leaseName) }
+        var retry = TargetRetry()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                try await self.attempt()
-                return
-            } catch is Superseded {
-                logger.info("target finished elsewhere; stopping")
+                try await attempt()
                 return
             } catch {
-                switch FailureClass(error) {
-                case .cancelled:
+                switch retry.failed(error, random: Double.random(in: 0...1)) {
+                case .stop:
+                    if error is TargetSuperseded { logger.info("target finished elsewhere; stopping") }
                     return
-                case .transient:
-                    // Waited out for as long as the install's deadline allows: the leader ends the target.
-                    attempt += 1
-                    let delay = Self.retry.delay(beforeRetry: min(attempt, 8), random: Double.random(in: 0...1)) ?? .seconds(10)
-                    logger.warning("install step failed; retrying", metadata: ["error": "\(Self.message(error))", "delay": "\(delay)"])
+                case .retry(let delay):
+                    logger.warning("install step failed; retrying", metadata: ["error": "\(TargetRetry.message(error))", "delay": "\(delay)"])
                     try? await Task.sleep(for: delay)
-                case .permanent:
-                    let failure = (error as? FerryError) ?? FerryError(.internal, Self.message(error))
+                case .fail(let failure):
                     logger.warning("install failed on this node", metadata: ["code": "\(failure.code)", "error": "\(failure.message)"])
                     try? await report(TargetReport(state: .failed, error: ErrorEntry(failure)))
                     return
@@ -60,23 +55,15 @@ struct TargetRunner: Sendable {
         }
     }
 
-    /// Backoff between attempts of a target: 0.5 s doubling to 10 s, for as long as it takes.
-    static let retry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(10))
-
-    static func message(_ error: any Error) -> String {
-        if let error = error as? FerryError { return error.message }
-        return TransportProblem(error)?.description ?? "\(error)"
-    }
-
     private func attempt() async throws {
         let manifest = try await manifestAndConfig()
         let image = LoadableImage(
             reference: Self.dockerReference(item.reference), manifest: manifest.manifest, manifestBytes: manifest.bytes,
             manifestDigest: item.manifestDigest, config: manifest.config)
         // Idempotent: an engine that already holds the image only needs its tag checked.
-        if try await follower.docker.inspectImage(image.imageID.description) != nil {
-            let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
-            await recordHeld(manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
+        if try await environment.engineHas(image) {
+            let outcome = try await environment.install(image, logger: logger)
+            await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
             try await report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
             return
         }
@@ -85,105 +72,88 @@ struct TargetRunner: Sendable {
         try await report(TargetReport(state: .transferring, bytesDone: 0, bytesTotal: total, starting: true))
         try await transfer(blobs, total: total)
         try await report(TargetReport(state: .ready, bytesDone: total, bytesTotal: total))
-        while !(try await follower.mesh.requestLoad(target: item.targetID, wait: .seconds(20)).granted) {
+        while !(try await requestLoad()) {
             try Task.checkCancellation()
         }
         logger.notice("loading into the Docker engine")
         let started = ContinuousClock.now
-        let outcome = try await follower.docker.install(image, reader: reader, logger: logger)
+        let outcome = try await environment.install(image, logger: logger)
         FerryMetrics.recordLoad(.now - started)
         Failpoint.followerLoaded.reach()
         var note = "loaded"
         if case .loaded(let omitted, let fallback) = outcome, omitted > 0 {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
         }
-        await recordHeld(manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
+        await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
         try await report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
         logger.notice("image installed", metadata: ["note": "\(note)"])
     }
 
-    private var reader: DockerArchive.BlobReader {
-        let store = follower.store
-        guard Failpoint.followerLoadStreaming.isArmed else { return { digest, consume in try await store.read(digest, consume) } }
-        return { digest, consume in
-            try await store.read(digest) { chunk in
-                try await consume(chunk)
-                Failpoint.followerLoadStreaming.reach()
-            }
-        }
-    }
-
-    /// The manifest (kept in the database and store), its media type, and the config bytes.
+    /// The manifest, its media type, and the config bytes (the config fetched first).
     private func manifestAndConfig() async throws -> (manifest: ImageManifest, bytes: [UInt8], mediaType: String, config: [UInt8]) {
-        let bytes: [UInt8]
-        if let saved = try await follower.database.manifest(item.manifestDigest) {
-            bytes = Array(saved.bytes)
-        } else {
-            let fetched = try await transfers.client.fetchManifest(
-                transfers.repository(item).with(digest: item.manifestDigest), logger: logger)
-            bytes = fetched.bytes
-            try await follower.database.saveManifest(ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes))
-        }
+        let bytes = try await environment.manifest(of: item)
         let parsed = try ParsedManifest.decode(bytes, contentType: nil)
         guard case .image(let manifest, _) = parsed else {
             throw FerryError(.manifestInvalid, "\(item.manifestDigest) is not an image manifest")
         }
-        follower.store.lease(leaseName, adding: manifest.blobs.map(\.digest))
+        environment.lease(leaseName, adding: manifest.blobs.map(\.digest))
         try await ensure(manifest.config)
-        return (manifest, bytes, parsed.mediaType, try await follower.store.bytes(of: manifest.config.digest))
+        return (manifest, bytes, parsed.mediaType, try await environment.bytes(of: manifest.config.digest))
     }
 
     /// Pulls every blob into the store (each verified on commit), reporting progress, and
     /// meanwhile re-verifies the blobs that were already there: one corrupted on disk since it was
     /// committed is deleted and fetched again, never loaded. A blob this transfer commits was
-    /// hashed as it was written, so it is not read back.
+    /// hashed as it was written, so it is not read back. The first blob to fail ends the
+    /// transfer; so does the leader saying the target is over (a progress report refused).
     private func transfer(_ blobs: [Descriptor], total: Int64) async throws {
-        let store = follower.store
-        let board = transfers.fetcher.progress
-        let done: @Sendable () -> Int64 = {
-            blobs.reduce(0) { sum, blob in sum + (board.value(blob.digest) ?? (store.size(of: blob.digest) == blob.size ? blob.size : 0)) }
-        }
-        let held = Set(blobs.filter { store.size(of: $0.digest) == $0.size }.map(\.digest))
+        let environment = self.environment
+        let done: @Sendable () -> Int64 = { blobs.reduce(0) { $0 + environment.bytesHeld($1) } }
+        let held = Set(blobs.filter { environment.holds($0) }.map(\.digest))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Progress to the leader once a second while the transfer runs.
+                // Progress to the leader while the transfer runs; a refused report ends it.
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(1))
+                    try await Task.sleep(for: progressInterval)
                     do {
                         try await report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
-                    } catch is Superseded {
-                        // The leader finished the target (its image failed, a deadline): stop pulling.
-                        throw Superseded()
+                    } catch is TargetSuperseded {
+                        throw TargetSuperseded()
                     } catch {}
                 }
             }
-            try await withThrowingTaskGroup(of: Void.self) { downloads in
-                for blob in blobs {
-                    downloads.addTask { held.contains(blob.digest) ? try await reverify(blob) : try await ensure(blob) }
+            group.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { downloads in
+                    for blob in blobs {
+                        downloads.addTask { held.contains(blob.digest) ? try await reverify(blob) : try await ensure(blob) }
+                    }
+                    for try await _ in downloads {}
                 }
-                for try await _ in downloads {}  // the first failure ends the transfer at once
             }
-            group.cancelAll()
+            // The downloads finishing, or either task failing, ends the transfer; the other is cancelled.
+            for try await _ in group {
+                group.cancelAll()
+                return
+            }
         }
     }
 
     /// Re-hashes a blob that was in the store before this transfer; fetches it again if corrupt.
     private func reverify(_ blob: Descriptor) async throws {
-        guard try await !follower.store.verify(blob.digest) else { return }
+        guard try await !environment.reverify(blob) else { return }
         logger.warning("blob corrupt in the store; fetching it again", metadata: ["digest": "\(blob.digest)"])
-        try follower.store.delete(blob.digest)
         try await ensure(blob)
     }
 
-    /// Makes sure the store holds `blob`, downloading (or resuming) it from the leader; a blob
-    /// another image is already pulling is waited for, not fetched twice.
+    /// Makes sure the store holds `blob`; a blob another image is already pulling is waited for,
+    /// not fetched twice.
     private func ensure(_ blob: Descriptor) async throws {
-        if follower.store.size(of: blob.digest) == blob.size { return }
-        try await transfers.fetcher.ensure(blob, repository: item.repository)
+        if environment.holds(blob) { return }
+        try await environment.fetch(blob, repository: item.repository)
     }
 
     /// Backoff between attempts of a report: 0.2 s doubling to 5 s, until the leader answers.
-    static let reportRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(5))
+    static var reportRetry: RetryPolicy { RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(5)) }
 
     /// Sends a report, waiting out a leader that is away; a refused transition means the
     /// target was finished or reassigned.
@@ -191,16 +161,25 @@ struct TargetRunner: Sendable {
         var attempt = 0
         while true {
             do {
-                try await follower.mesh.report(target: item.targetID, report)
+                try await environment.report(target: item.targetID, report)
                 return
             } catch let error as FerryError where error.code == .conflict || error.code == .notFound {
-                throw Superseded()
+                throw TargetSuperseded()
             } catch let error as FerryError where error.code == .upstreamUnreachable || error.code == .upstreamError {
                 if report.state == .transferring && report.bytesDone != 0 { return }  // progress: the next one will do
                 try Task.checkCancellation()
                 attempt += 1
                 try await Task.sleep(for: Self.reportRetry.delay(beforeRetry: min(attempt, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
             }
+        }
+    }
+
+    /// One load-slot request; the leader answering that the target is over ends the runner.
+    private func requestLoad() async throws -> Bool {
+        do {
+            return try await environment.requestLoad(target: item.targetID, wait: loadSlotWait)
+        } catch let error as FerryError where error.code == .conflict || error.code == .notFound {
+            throw TargetSuperseded()
         }
     }
 

@@ -1,0 +1,99 @@
+import FerryCore
+import FerryDocker
+import FerryMesh
+import FerryRegistry
+import FerryState
+import FerryStore
+import Foundation
+import Logging
+
+/// A follower's ``TargetEnvironment``: its store, database and Docker engine, the leader's
+/// `/v2/` for manifests and the mesh (``MeshFetcher``) for blobs.
+struct FollowerTargetEnvironment: TargetEnvironment {
+    let store: BlobStore
+    let database: FerryDatabase
+    let docker: DockerClient
+    let mesh: MeshClient
+    let transfers: TransferClient
+    let platform: Platform
+    let logger: Logger
+
+    init(follower: FollowerService, transfers: TransferClient) {
+        self.store = follower.store
+        self.database = follower.database
+        self.docker = follower.docker
+        self.mesh = follower.mesh
+        self.transfers = transfers
+        self.platform = follower.configuration.platform
+        self.logger = follower.logger
+    }
+
+    func lease(_ name: String, adding digests: [Digest]) { store.lease(name, adding: digests) }
+    func releaseLease(_ name: String) { store.releaseLease(name) }
+
+    func manifest(of item: WorkItem) async throws -> [UInt8] {
+        if let saved = try await database.manifest(item.manifestDigest) { return Array(saved.bytes) }
+        let fetched = try await transfers.client.fetchManifest(transfers.repository(item).with(digest: item.manifestDigest), logger: logger)
+        try await database.saveManifest(ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes))
+        return fetched.bytes
+    }
+
+    func holds(_ blob: Descriptor) -> Bool { store.size(of: blob.digest) == blob.size }
+
+    func bytesHeld(_ blob: Descriptor) -> Int64 {
+        transfers.fetcher.progress.value(blob.digest) ?? (holds(blob) ? blob.size : 0)
+    }
+
+    func fetch(_ blob: Descriptor, repository: String) async throws {
+        try await transfers.fetcher.ensure(blob, repository: repository)
+    }
+
+    func reverify(_ blob: Descriptor) async throws -> Bool {
+        guard try await !store.verify(blob.digest) else { return true }
+        try store.delete(blob.digest)
+        return false
+    }
+
+    func bytes(of digest: Digest) async throws -> [UInt8] { try await store.bytes(of: digest) }
+
+    func engineHas(_ image: LoadableImage) async throws -> Bool {
+        try await docker.inspectImage(image.imageID.description) != nil
+    }
+
+    func install(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome {
+        try await docker.install(image, reader: reader, logger: logger)
+    }
+
+    /// Blobs from the store into the engine's load (with the mid-load failpoint when armed).
+    private var reader: DockerArchive.BlobReader {
+        let store = self.store
+        guard Failpoint.followerLoadStreaming.isArmed else { return { digest, consume in try await store.read(digest, consume) } }
+        return { digest, consume in
+            try await store.read(digest) { chunk in
+                try await consume(chunk)
+                Failpoint.followerLoadStreaming.reach()
+            }
+        }
+    }
+
+    func recordHeld(_ item: WorkItem, manifest: ImageManifest, bytes: [UInt8], mediaType: String) async {
+        do {
+            let reference = try ImageReference(parsing: item.reference)
+            try await database.recordHeldImage(
+                reference, platform: platform,
+                manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), blobs: manifest.blobs)
+        } catch {
+            logger.warning(
+                "could not record the installed image; garbage collection will not count it as held",
+                metadata: ["image": "\(item.reference)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
+        }
+    }
+
+    func report(target: Int64, _ report: TargetReport) async throws {
+        try await mesh.report(target: target, report)
+    }
+
+    func requestLoad(target: Int64, wait: Duration) async throws -> Bool {
+        try await mesh.requestLoad(target: target, wait: wait).granted
+    }
+}
