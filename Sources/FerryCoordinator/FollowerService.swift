@@ -88,30 +88,10 @@ public final class FollowerService: Service, Sendable {
         guard let text = configuration.joinToken, !text.isEmpty else {
             throw FerryError(.configuration, "this node has not joined the leader yet: pass --join-token (the leader's DATA_DIR/join-token)")
         }
-        let token = try JoinToken(parsing: text)
-        var publicKey: String?
-        var nodeKey: P256.Signing.PrivateKey?
-        if secure, let url = URL(string: configuration.leaderURL), let host = url.host {
-            let ca = try await MeshTLS.fetchClusterCA(host: host, port: url.port ?? 443, fingerprint: token.caFingerprint)
-            try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o644)
-            let key = P256.Signing.PrivateKey()
-            nodeKey = key
-            publicKey = key.publicKey.pemRepresentation
-        }
-        let response = try await MeshClient.join(
-            baseURL: configuration.leaderURL, joinToken: token.description, caFile: caFile,
-            JoinRequest(name: configuration.name, address: advertisedURL, platform: configuration.platform.description, publicKey: publicKey))
-        if let nodeKey {
-            guard let certificate = response.certificate else {
-                throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")
-            }
-            try directory.writeAtomically(nodeKey.pemRepresentation + "\n", to: directory.tlsKeyPath, mode: 0o600)
-            try directory.writeAtomically(certificate + "\n", to: directory.tlsCertificatePath, mode: 0o644)
-        }
-        let joined = NodeIdentity(
-            nodeID: response.nodeID, name: response.name, credential: response.credential, leader: configuration.leaderURL,
-            peerKey: response.peerKey)
-        try joined.save(in: directory)
+        let joined = try await NodeJoin(
+            leaderURL: configuration.leaderURL, name: configuration.name, platform: configuration.platform,
+            advertisedURL: advertisedURL, directory: directory
+        ).join(with: try JoinToken(parsing: text))
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
         return joined.credential
@@ -238,58 +218,5 @@ public final class FollowerService: Service, Sendable {
                 }
             }
         }
-    }
-}
-
-/// Accepts the follower's own credential, and peer tokens signed by the leader (each opens one
-/// blob; `RegistryReadAPI` checks the digest against the request).
-struct NodeCredentialVerifier: CredentialVerifier {
-    let credential: String
-    let nodeName: String
-    let peerKey: Curve25519.Signing.PublicKey?
-
-    func principal(forToken token: String) async -> Principal? {
-        if constantTimeEquals(token, credential) { return Principal(.node(id: 0, name: nodeName)) }
-        guard let peerKey,
-            let claims = PeerToken.verify(token, publicKey: peerKey, digest: nil, now: Int64(Date().timeIntervalSince1970))
-        else { return nil }
-        return Principal(.peer(node: claims.node, digest: claims.digest))
-    }
-}
-
-/// Pulls manifests from the leader's `/v2/` API with the node credential, and blobs from the
-/// mesh (``MeshFetcher``: peers or the leader, as the tracker says; once per digest).
-struct TransferClient: Sendable {
-    let client: RegistryClient
-    let leaderHost: String
-    let fetcher: MeshFetcher
-
-    init(
-        configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, caFile: String?,
-        logger: Logger
-    ) throws {
-        guard let url = URL(string: configuration.leaderURL), let host = url.host else {
-            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)'")
-        }
-        leaderHost = url.port.map { "\(host):\($0)" } ?? host
-        var registry = RegistryClientConfiguration(retry: configuration.retry)
-        if url.scheme == "http" { registry.insecureRegistries = [leaderHost] } else { registry.clusterCA = caFile }
-        client = try RegistryClient(
-            configuration: registry,
-            credentials: RegistryCredentials([leaderHost: RegistryCredential(username: nodeName, password: credential)]))
-        fetcher = try MeshFetcher(
-            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, caFile: caFile, store: store,
-            rateLimiter: configuration.maxDownloadRate.map { RateLimiter(bytesPerSecond: $0) }, logger: logger)
-    }
-
-    /// Closes the HTTP clients, once the transfers are over.
-    func shutdown() async {
-        try? await client.shutdown()
-        await fetcher.shutdown()
-    }
-
-    /// The leader-side name of an item's repository.
-    func repository(_ item: WorkItem) -> ImageReference {
-        ImageReference(registry: leaderHost, repository: item.repository)
     }
 }

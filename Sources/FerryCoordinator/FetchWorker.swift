@@ -1,0 +1,152 @@
+import FerryCore
+import FerryRegistry
+import FerryState
+import FerryStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The leader's fetch worker: a durable queue of images to fetch from upstream (each a row in
+/// SQLite before it is queued), one task per image resolving it and fetching its blobs through
+/// ``BlobFetcher``, and the recovery that requeues what a restart interrupted.
+final class FetchWorker: Sendable {
+    let database: FerryDatabase
+    let store: BlobStore
+    let client: RegistryClient
+    let fetcher: BlobFetcher
+    let installs: InstallCoordinator
+    let logger: Logger
+    private let queue: AsyncStream<Int64>
+    private let continuation: AsyncStream<Int64>.Continuation
+    private let running = Mutex<Set<Int64>>([])
+
+    init(
+        queue: (AsyncStream<Int64>, AsyncStream<Int64>.Continuation), database: FerryDatabase, store: BlobStore, client: RegistryClient,
+        fetcher: BlobFetcher, installs: InstallCoordinator, logger: Logger
+    ) {
+        (self.queue, self.continuation) = queue
+        self.database = database
+        self.store = store
+        self.client = client
+        self.fetcher = fetcher
+        self.installs = installs
+        self.logger = logger
+    }
+
+    /// Queues an image (its row exists).
+    func enqueue(_ id: Int64) { continuation.yield(id) }
+
+    /// Brings the database in line with the store after a restart, then queues every unfinished image.
+    func recover() async throws {
+        var reopened = Set<Int64>()
+        for blob in try await database.presentBlobs() where store.size(of: blob.digest) != blob.size {
+            logger.warning("blob recorded present is missing from the store; it will be fetched again", metadata: ["digest": "\(blob.digest)"])
+            try await database.setBlobState(blob.digest, .missing)
+            for image in try await database.images() where image.state == .present {
+                let uses = try await database.blobs(ofImage: image.id!).contains { $0.digest == blob.digest }
+                if uses, reopened.insert(image.id!).inserted {
+                    _ = try await database.requestImage(try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform))
+                }
+            }
+        }
+        let partials = store.partialIngests()
+        if !partials.isEmpty {
+            logger.info("found partial downloads to resume", metadata: ["count": "\(partials.count)"])
+        }
+        for image in try await database.unfinishedImages() {
+            logger.info("resuming unfinished fetch", metadata: ["image": "\(image.reference)", "state": "\(image.state.rawValue)"])
+            enqueue(image.id!)
+        }
+    }
+
+    /// Runs the queue until graceful shutdown: one child task per image.
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for await id in queue.cancelOnGracefulShutdown() {
+                let claimed = running.withLock { $0.insert(id).inserted }
+                guard claimed else { continue }
+                group.addTask {
+                    defer { _ = self.running.withLock { $0.remove(id) } }
+                    // An image asked for again while its last run was still finishing blobs
+                    // (after it had failed) runs again now, instead of waiting for a restart.
+                    while !Task.isCancelled {
+                        await self.fetchImage(id: id)
+                        guard let image = try? await self.database.image(id: id), image.state == .pending else { break }
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+
+    /// Resolves and fetches one image; failures are recorded on the image, never thrown.
+    func fetchImage(id: Int64) async {
+        guard let image = try? await database.image(id: id), !image.state.isFinished else { return }
+        var logger = self.logger
+        logger[metadataKey: "image"] = "\(image.reference)"
+        do {
+            let reference = try ImageReference(parsing: image.reference)
+            let platform = try Platform(parsing: image.platform)
+            let resolver = ImageResolver(client: client)
+            let database = self.database
+            let resolved = try await resolver.resolve(
+                reference, platform: platform,
+                cached: { digest in
+                    guard let record = try? await database.manifest(digest),
+                        let parsed = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType)
+                    else { return nil }
+                    return FetchedManifest(bytes: Array(record.bytes), digest: record.digest, parsed: parsed)
+                },
+                logger: logger)
+            try await database.recordResolution(
+                imageID: id,
+                ImageResolution(
+                    topDigest: resolved.top.digest, manifestDigest: resolved.manifestDigest, platform: resolved.platform,
+                    manifests: resolved.chain.map { ManifestRecord(digest: $0.digest, mediaType: $0.mediaType, bytes: $0.bytes) },
+                    blobs: resolved.blobs))
+            logger.info("resolved image", metadata: ["manifest": "\(resolved.manifestDigest)", "blobs": "\(resolved.blobs.count)"])
+            // The first blob to fail for good fails the image at once. Its other blobs already on
+            // their way are finished (each fetched once, kept for a retry) rather than thrown away;
+            // a shutdown cancels them, and they resume at the next start.
+            let failure = await withTaskGroup(of: (any Error)?.self) { group in
+                for descriptor in resolved.blobs {
+                    group.addTask {
+                        do {
+                            try await self.fetcher.ensure(descriptor, from: reference)
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                }
+                var first: (any Error)?
+                for await case let error? in group where first == nil && !(error is CancellationError) {
+                    first = error
+                    await recordFailure(error, imageID: id, logger: logger)
+                }
+                return first
+            }
+            if failure != nil { return }
+            try Task.checkCancellation()
+            if try await database.markImagePresent(imageID: id) {
+                logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])
+                await installs.imageFinished(id, failure: nil)
+            } else {
+                throw FerryError(.internal, "image \(reference) finished fetching but not every blob is present")
+            }
+        } catch is CancellationError {
+            logger.info("fetch interrupted; it resumes at the next start")
+        } catch {
+            await recordFailure(error, imageID: id, logger: logger)
+        }
+    }
+
+    private func recordFailure(_ error: any Error, imageID id: Int64, logger: Logger) async {
+        let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
+        logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
+        try? await database.markImageFailed(imageID: id, error: failure)
+        await installs.imageFinished(id, failure: failure)
+    }
+}
