@@ -13,11 +13,6 @@ extension LeaderService {
             removed: { _ in })
     }
 
-    /// `ferry gc` on the leader (``AdminAPI/gc``).
-    public func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {
-        try await garbageCollector.collect(request)
-    }
-
     /// Automatic collection at the high watermark, until graceful shutdown.
     func runGarbageCollection() async {
         await garbageCollector.run()

@@ -7,8 +7,22 @@ import FerryStore
 import Foundation
 import Logging
 
-extension LeaderService: MeshBackend {
-    public func join(_ request: JoinRequest) async throws -> JoinResponse {
+/// The leader's side of the coordination API (``MeshAPI``): joins, heartbeats, sources from the
+/// tracker, blob events, install work, reports and load slots.
+struct LeaderMesh: MeshBackend {
+    let database: FerryDatabase
+    let store: BlobStore
+    let tracker: Tracker
+    let installs: InstallCoordinator
+    let credentials: LeaderCredentials
+    let ca: ClusterCA
+    let peerKey: Curve25519.Signing.PrivateKey
+    let signal: ChangeSignal
+    /// Plain HTTP mesh: no certificates are issued.
+    let insecureMesh: Bool
+    let logger: Logger
+
+    func join(_ request: JoinRequest) async throws -> JoinResponse {
         guard JoinRequest.isValidName(request.name) else {
             throw FerryError(.invalidArgument, "invalid node name '\(request.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63")
         }
@@ -22,7 +36,7 @@ extension LeaderService: MeshBackend {
         signal.notify()
         await tracker.forget(node.name)
         var certificate: String?
-        if let publicKey = request.publicKey, !configuration.insecureMesh {
+        if let publicKey = request.publicKey, !insecureMesh {
             let host = request.address.flatMap { URL(string: $0)?.host }
             certificate = try ca.issue(publicKeyPEM: publicKey, commonName: "ferry node \(node.name)", names: [node.name] + (host.map { [$0] } ?? []))
         }
@@ -32,14 +46,14 @@ extension LeaderService: MeshBackend {
             peerKey: peerKey.publicKey.rawRepresentation.base64EncodedString(), certificate: certificate)
     }
 
-    public func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
+    func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
         try await database.heartbeat(
             nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: heartbeat.address)
         guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
         return HeartbeatResponse(sendInventory: await tracker.needsInventory(record.name))
     }
 
-    public func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {
+    func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {
         guard ImageReference.isValidRepository(request.repository) else {
             throw FerryError(.invalidReference, "invalid repository name '\(request.repository.prefix(200))'")
         }
@@ -74,7 +88,7 @@ extension LeaderService: MeshBackend {
         })
     }
 
-    public func blobEvents(node: Int64, _ events: BlobEvents) async throws {
+    func blobEvents(node: Int64, _ events: BlobEvents) async throws {
         guard let record = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
         for event in events.events where event.kind == .corrupt {
             logger.warning("a node received corrupt bytes", metadata: ["node": "\(record.name)", "digest": "\(event.digest)", "sources": "\(event.sources)"])
@@ -82,15 +96,15 @@ extension LeaderService: MeshBackend {
         await tracker.record(events, from: record.name)
     }
 
-    public func work(node: Int64, wait: Duration) async throws -> WorkResponse {
+    func work(node: Int64, wait: Duration) async throws -> WorkResponse {
         try await installs.work(node: node, wait: wait)
     }
 
-    public func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
+    func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
         try await installs.report(node: node, target: target, report)
     }
 
-    public func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
+    func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
         try await installs.requestLoad(node: node, target: target, wait: wait)
     }
 }

@@ -1,0 +1,132 @@
+import FerryCore
+import FerryMesh
+import FerryServer
+import FerryState
+import Foundation
+
+/// The leader's side of the admin API (``AdminAPI``): fetches, images, installs, nodes and
+/// garbage collection, as the operator's CLI sees them.
+struct LeaderAdmin: AdminBackend {
+    let database: FerryDatabase
+    let fetches: FetchWorker
+    let installs: InstallCoordinator
+    let progress: ProgressBoard
+    let tracker: Tracker
+    let garbageCollector: GarbageCollector
+    /// The platform fetched when a request names none.
+    let platform: Platform
+
+    func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {
+        try await garbageCollector.collect(request)
+    }
+
+    func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+        guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }
+        let platform = try request.platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? platform
+        // Parse everything first: a bad reference rejects the request before anything is queued.
+        var references: [ImageReference] = []
+        for text in request.images { references.append(try ImageReference(parsing: text)) }
+        var statuses: [ImageStatus] = []
+        for reference in references {
+            let record = try await database.requestImage(reference, platform: platform)
+            fetches.enqueue(record.id!)
+            statuses.append(try await status(of: record, withBlobs: false))
+        }
+        return FetchResponse(images: statuses)
+    }
+
+    func images() async throws -> ImageList {
+        var statuses: [ImageStatus] = []
+        for record in try await database.images() {
+            statuses.append(try await status(of: record, withBlobs: false))
+        }
+        return ImageList(images: statuses)
+    }
+
+    func image(id: Int64) async throws -> ImageStatus? {
+        guard let record = try await database.image(id: id) else { return nil }
+        return try await status(of: record, withBlobs: true)
+    }
+
+    func status(of record: ImageRecord, withBlobs: Bool) async throws -> ImageStatus {
+        let blobs = try await database.blobs(ofImage: record.id!)
+        let blobStatuses = blobs.map { blob in
+            let done: Int64 =
+                switch blob.state {
+                case .present: blob.size
+                case .fetching: progress.value(blob.digest) ?? blob.bytesDone
+                default: progress.value(blob.digest) ?? 0
+                }
+            return BlobStatus(
+                digest: blob.digest.description, mediaType: blob.mediaType, size: blob.size, bytesDone: done,
+                state: blob.state,
+                error: blob.errorCode.map { ErrorEntry(code: $0, message: blob.errorMessage ?? $0) })
+        }
+        return ImageStatus(
+            id: record.id!, reference: record.reference, platform: record.platform, resolvedPlatform: record.resolvedPlatform,
+            state: record.state, digest: record.topDigest?.description, manifestDigest: record.manifestDigest?.description,
+            size: record.size, bytesDone: blobStatuses.reduce(0) { $0 + $1.bytesDone },
+            error: record.errorCode.map { ErrorEntry(code: $0, message: record.errorMessage ?? $0) },
+            requestedAt: record.requestedAt, fetchedAt: record.fetchedAt,
+            blobs: withBlobs ? blobStatuses : nil)
+    }
+
+
+    func install(_ request: InstallRequest) async throws -> InstallStatus {
+        let install = try await installs.createInstall(request)
+        return try await status(of: install)
+    }
+
+    func installs() async throws -> InstallList {
+        var list: [InstallStatus] = []
+        for install in try await database.installs() { list.append(try await status(of: install)) }
+        return InstallList(installs: list)
+    }
+
+    func install(id: Int64) async throws -> InstallStatus? {
+        guard let install = try await database.install(id: id) else { return nil }
+        return try await status(of: install)
+    }
+
+    func nodes() async throws -> NodeList {
+        let held = try await database.heldImages()
+        let flagged = await tracker.flagged
+        let now = Date()
+        return NodeList(nodes: try await database.nodes().map { node in
+            NodeStatus(
+                name: node.name, address: node.address, platform: node.platform, lastSeen: node.lastSeen,
+                state: InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) ? .reachable : .unreachable,
+                dockerVersion: node.dockerVersion, dockerError: node.dockerError, images: held[node.id!] ?? [],
+                corruptTransfers: flagged[node.name] ?? 0)
+        })
+    }
+
+    func status(of install: InstallRecord) async throws -> InstallStatus {
+        let targets = try await database.targets(ofInstall: install.id!)
+        let nodes = Dictionary(uniqueKeysWithValues: try await database.nodes().map { ($0.id!, $0.name) })
+        var images: [Int64: ImageRecord] = [:]
+        for id in Set(targets.map(\.imageId)) { images[id] = try await database.image(id: id) }
+        var references: [String] = []
+        for target in targets.sorted(by: { $0.position < $1.position }) {
+            let reference = images[target.imageId]?.reference ?? "?"
+            if !references.contains(reference) { references.append(reference) }
+        }
+        return InstallStatus(
+            id: install.id!, state: install.state, images: references,
+            nodes: Array(Set(targets.compactMap { nodes[$0.nodeId] })).sorted(),
+            maxParallel: install.maxParallel, createdAt: install.createdAt, finishedAt: install.finishedAt,
+            deadlineAt: install.deadlineAt,
+            targets: targets.map { target in
+                let image = images[target.imageId]
+                var error = target.errorCode.map { ErrorEntry(code: $0, message: target.errorMessage ?? $0) }
+                // A target waiting on an image the leader could not fetch carries the image's reason.
+                if error == nil, target.state == .waiting, image?.state == .failed, let code = image?.errorCode {
+                    error = ErrorEntry(code: code, message: image?.errorMessage ?? code)
+                }
+                return TargetStatus(
+                    id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
+                    bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
+                    attempts: target.attempts, error: error, note: target.note, startedAt: target.startedAt, finishedAt: target.finishedAt)
+            })
+    }
+}
