@@ -5,6 +5,10 @@ import FerryStore
 
 /// Everything a follower needs to start. Defaults suit a production node.
 public struct FollowerConfiguration: Sendable {
+    /// Defaults, named once for the initialiser and the `ferry follower` flags.
+    public static let defaultPort = 5051
+    public static let defaultDockerHost = "unix:///var/run/docker.sock"
+
     /// Where the follower keeps its credential (`node.json`), state and store. Required.
     public var dataDirectory: String
     /// Address to listen on. Default `0.0.0.0`.
@@ -47,8 +51,8 @@ public struct FollowerConfiguration: Sendable {
         joinToken: String? = nil,
         name: String,
         host: String = "0.0.0.0",
-        port: Int = 5051,
-        dockerHost: String = "unix:///var/run/docker.sock",
+        port: Int = defaultPort,
+        dockerHost: String = defaultDockerHost,
         advertiseURL: String? = nil,
         platform: Platform = .host,
         maxConcurrentImages: Int = 2,

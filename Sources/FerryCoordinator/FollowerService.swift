@@ -186,6 +186,9 @@ public final class FollowerService: Service, Sendable {
         logger.info("sent the blob inventory to the leader", metadata: ["blobs": "\(events.count)"])
     }
 
+    /// Backoff while the leader does not answer work requests: 0.5 s doubling to 5 s.
+    static let workRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(5))
+
     private func runWork(transfers: TransferClient) async {
         let slots = AsyncSemaphore(limit: max(configuration.maxConcurrentImages, 1))
         await withDiscardingTaskGroup { group in
@@ -214,7 +217,7 @@ public final class FollowerService: Service, Sendable {
                     failures += 1
                     let message = (error as? FerryError)?.message ?? "\(error)"
                     if failures == 1 || failures % 10 == 0 { logger.warning("cannot get work from the leader", metadata: ["error": "\(message)"]) }
-                    try? await Task.sleep(for: .milliseconds(min(500 * (1 << min(failures, 4)), 5000)))
+                    try? await Task.sleep(for: Self.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
                 }
             }
         }

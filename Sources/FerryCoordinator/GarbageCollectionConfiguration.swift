@@ -8,6 +8,10 @@ import FerryStore
 /// and removes unreferenced blobs, least recently used first, until usage is at or below
 /// ``lowWatermark``. `ferry gc` works whatever these say.
 public struct GarbageCollectionConfiguration: Sendable {
+    /// Default watermarks (shares of the file system), named once for the initialiser and the flags.
+    public static let defaultHighWatermark = 0.90
+    public static let defaultLowWatermark = 0.75
+
     /// Share of the disk (0…1) above which collection starts; nil turns automatic collection
     /// off. Default 0.90 (`--gc-high-watermark 90%`).
     public var highWatermark: Double?
@@ -24,8 +28,8 @@ public struct GarbageCollectionConfiguration: Sendable {
     public var diskUsage: @Sendable (BlobStore) -> DiskUsage?
 
     public init(
-        highWatermark: Double? = 0.90,
-        lowWatermark: Double = 0.75,
+        highWatermark: Double? = defaultHighWatermark,
+        lowWatermark: Double = defaultLowWatermark,
         keep: Int? = nil,
         interval: Duration = .seconds(30),
         diskUsage: @escaping @Sendable (BlobStore) -> DiskUsage? = { $0.diskUsage() }
@@ -69,7 +73,7 @@ public struct GarbageCollectionConfiguration: Sendable {
         return share
     }
 
-    static func format(_ share: Double) -> String {
+    public static func format(_ share: Double) -> String {
         let percent = (share * 1000).rounded() / 10
         return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%"
     }

@@ -17,15 +17,12 @@ struct InstallCoordinator: Sendable {
     /// Asks the fetch worker to fetch an image.
     let fetch: @Sendable (Int64) -> Void
 
-    /// Default number of nodes loading into Docker at the same time.
-    static let defaultMaxParallel = 4
-
     func createInstall(_ request: InstallRequest) async throws -> InstallRecord {
         guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }
         var references: [ImageReference] = []
         for text in request.images { references.append(try ImageReference(parsing: text)) }
         let platform = try request.platform.map { text throws(FerryError) in try Platform(parsing: text) }
-        let maxParallel = request.maxParallel ?? Self.defaultMaxParallel
+        let maxParallel = request.maxParallel ?? InstallRequest.defaultMaxParallel
         guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "max parallel must be at least 1") }
         if let deadline = request.deadlineSeconds, deadline <= 0 {
             throw FerryError(.invalidArgument, "the deadline must be positive")

@@ -5,6 +5,10 @@ import FerryStore
 
 /// Everything a leader needs to start. Defaults suit a production leader.
 public struct LeaderConfiguration: Sendable {
+    /// Defaults, named once for the initialiser and the `ferry leader` flags.
+    public static let defaultPort = 5050
+    public static let defaultDownloadsPerRegistry = 4
+
     /// Where the leader keeps its state (`state.db`), store (`store/`) and tokens. Required.
     public var dataDirectory: String
     /// Address to listen on. Default `0.0.0.0`.
@@ -40,11 +44,11 @@ public struct LeaderConfiguration: Sendable {
     public init(
         dataDirectory: String,
         host: String = "0.0.0.0",
-        port: Int = 5050,
+        port: Int = defaultPort,
         registryAuthFile: String? = nil,
         defaultRegistry: String? = nil,
         platform: Platform = .host,
-        maxConcurrentDownloadsPerRegistry: Int = 4,
+        maxConcurrentDownloadsPerRegistry: Int = defaultDownloadsPerRegistry,
         registry: RegistryClientConfiguration = .init(),
         store: BlobStoreConfiguration = .init(),
         sources: SourceSelector = .init(),

@@ -69,7 +69,15 @@ public struct SourceSelector: Sendable, Hashable {
     /// over its cap, whatever its slots for the blob asked. Default 16.
     public var uploadLimit: Int
 
-    public init(peerSlots: Int = 3, leaderSlots: Int = 1, peersEnabled: Bool = true, uploadLimit: Int = 16) {
+    /// The defaults, named once for the initialiser and the `ferry leader` flags.
+    public static let defaultPeerSlots = 3
+    public static let defaultLeaderSlots = 1
+    public static let defaultUploadLimit = 16
+
+    public init(
+        peerSlots: Int = defaultPeerSlots, leaderSlots: Int = defaultLeaderSlots, peersEnabled: Bool = true,
+        uploadLimit: Int = defaultUploadLimit
+    ) {
         self.peerSlots = max(peerSlots, 1)
         self.leaderSlots = max(leaderSlots, 1)
         self.peersEnabled = peersEnabled

@@ -30,6 +30,9 @@ public enum AdminAPI {
 
 /// Put images into the Docker engines of nodes.
 public struct InstallRequest: Codable, Sendable, Hashable {
+    /// Nodes loading into Docker at once when a request names no number.
+    public static let defaultMaxParallel = 4
+
     public var images: [String]
     /// Node names; nil or empty means every node.
     public var nodes: [String]?

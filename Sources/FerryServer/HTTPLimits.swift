@@ -5,6 +5,9 @@ import NIOCore
 /// What every Ferry listener (leader and followers) accepts from a client before it refuses the
 /// request. Bodies are capped separately, per route, by ``FerryRequestContext/maxBodySize``.
 public struct HTTPLimits: Sendable {
+    /// The default idle timeout, named once for the initialiser and `--idle-timeout`.
+    public static let defaultIdleTimeout: Duration = .seconds(75)
+
     /// How long a connection may go without a complete request part: an idle keep-alive
     /// connection, a request whose head never completes, a body that stops arriving. The
     /// connection is then closed. A request being answered (a long poll, a blob download) is
@@ -18,7 +21,7 @@ public struct HTTPLimits: Sendable {
     /// Header fields in one request. Default 100.
     public var maxHeaderCount: Int
 
-    public init(idleTimeout: Duration = .seconds(75), maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100) {
+    public init(idleTimeout: Duration = defaultIdleTimeout, maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100) {
         self.idleTimeout = idleTimeout
         self.maxHeaderFieldSize = maxHeaderFieldSize
         self.maxHeaderSize = maxHeaderSize

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryServer
 import FerryStore
 
 /// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle
@@ -13,8 +14,8 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed (default 75).")
-    var idleTimeout: Int = 75
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed.")
+    var idleTimeout: Int = Int(HTTPLimits.defaultIdleTimeout.components.seconds)
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info

@@ -22,7 +22,7 @@ struct FollowerCommand: AsyncParsableCommand {
     var dataDirectory: String
 
     @Option(help: "Address to listen on, HOST:PORT.")
-    var listen: String = "0.0.0.0:5051"
+    var listen: String = "0.0.0.0:\(FollowerConfiguration.defaultPort)"
 
     @Option(help: "The leader's URL, e.g. https://10.0.0.1:5050.")
     var leader: String
@@ -34,7 +34,7 @@ struct FollowerCommand: AsyncParsableCommand {
     var name: String?
 
     @Option(name: .customLong("docker-host"), help: "The Docker engine's socket.")
-    var dockerHost: String = "unix:///var/run/docker.sock"
+    var dockerHost: String = FollowerConfiguration.defaultDockerHost
 
     @Option(help: "The URL other nodes reach this one at.")
     var advertise: String?

@@ -8,10 +8,10 @@ struct GarbageCollectionOptions: ParsableArguments {
     @Option(
         name: .customLong("gc-high-watermark"),
         help: "Collect garbage automatically when the store's file system is fuller than this, e.g. 90%; 'off' never does.")
-    var highWatermark: String = "90%"
+    var highWatermark: String = GarbageCollectionConfiguration.format(GarbageCollectionConfiguration.defaultHighWatermark)
 
     @Option(name: .customLong("gc-low-watermark"), help: "Automatic collection frees space down to this, e.g. 75%.")
-    var lowWatermark: String = "75%"
+    var lowWatermark: String = GarbageCollectionConfiguration.format(GarbageCollectionConfiguration.defaultLowWatermark)
 
     @Option(
         name: .customLong("gc-keep"),

@@ -23,7 +23,7 @@ struct InstallCommand: AsyncParsableCommand {
     var nodes: String = "all"
 
     @Option(name: .customLong("max-parallel"), help: "How many nodes may load into Docker at the same time.")
-    var maxParallel: Int = 4
+    var maxParallel: Int = InstallRequest.defaultMaxParallel
 
     @Option(help: "Platform to install, os/arch[/variant]. Default: each node's own.")
     var platform: String?

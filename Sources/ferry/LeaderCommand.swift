@@ -24,7 +24,7 @@ struct LeaderCommand: AsyncParsableCommand {
     var dataDirectory: String
 
     @Option(help: "Address to listen on, HOST:PORT.")
-    var listen: String = "0.0.0.0:5050"
+    var listen: String = "0.0.0.0:\(LeaderConfiguration.defaultPort)"
 
     @Option(name: .customLong("registry-auth"), help: "Docker config.json-style file with upstream credentials.")
     var registryAuth: String?
@@ -48,7 +48,7 @@ struct LeaderCommand: AsyncParsableCommand {
     var platform: String?
 
     @Option(name: .customLong("max-downloads"), help: "Blob downloads in flight per upstream registry.")
-    var maxDownloads: Int = 4
+    var maxDownloads: Int = LeaderConfiguration.defaultDownloadsPerRegistry
 
     @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
     var insecureMesh = false
@@ -60,13 +60,13 @@ struct LeaderCommand: AsyncParsableCommand {
     var noPeers = false
 
     @Option(name: .customLong("leader-slots"), help: "Concurrent uploads of one blob the leader serves before peers are preferred.")
-    var leaderSlots: Int = 1
+    var leaderSlots: Int = SourceSelector.defaultLeaderSlots
 
     @Option(name: .customLong("peer-slots"), help: "Concurrent uploads of one blob a follower serves before others are preferred.")
-    var peerSlots: Int = 3
+    var peerSlots: Int = SourceSelector.defaultPeerSlots
 
     @Option(name: .customLong("upload-limit"), help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
-    var uploadLimit: Int = 16
+    var uploadLimit: Int = SourceSelector.defaultUploadLimit
 
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
