@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "FerryCoordinatorTests",
             dependencies: [
-                "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker",
+                "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

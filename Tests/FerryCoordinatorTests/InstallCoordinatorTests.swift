@@ -1,0 +1,166 @@
+import FerryCore
+import FerryMesh
+import FerryState
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import FerryCoordinator
+
+/// The leader's install coordination in process, on an in-memory database: no network, no nodes.
+@Suite("InstallCoordinator", .timeLimit(.minutes(1)))
+struct InstallCoordinatorTests {
+    struct Fixture {
+        let database: FerryDatabase
+        let coordinator: InstallCoordinator
+        let fetched: Requests
+        let nodes: [Int64]
+
+        /// `nodeCount` nodes joined; an image request is "fetched" at once (resolved, every blob present).
+        static func make(nodes nodeCount: Int) async throws -> Fixture {
+            let database = try FerryDatabase.inMemory()
+            var nodes: [Int64] = []
+            for index in 1...nodeCount {
+                nodes.append(try await database.join(name: "n\(index)", address: nil, platform: "linux/amd64", credentialHash: "h\(index)").id!)
+            }
+            let fetched = Requests()
+            let coordinator = InstallCoordinator(
+                database: database, signal: ChangeSignal(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                fetch: { id in fetched.ids.withLock { $0.append(id) } })
+            return Fixture(database: database, coordinator: coordinator, fetched: fetched, nodes: nodes)
+        }
+
+        /// Records the image as resolved, so that nodes get it as work.
+        func resolve(_ imageID: Int64) async throws {
+            let config = Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c\(imageID)".utf8)), size: 1)
+            try await database.recordResolution(
+                imageID: imageID,
+                ImageResolution(
+                    topDigest: Digest.sha256(of: Array("m\(imageID)".utf8)), manifestDigest: Digest.sha256(of: Array("m\(imageID)".utf8)),
+                    platform: nil,
+                    manifests: [ManifestRecord(digest: Digest.sha256(of: Array("m\(imageID)".utf8)), mediaType: MediaType.dockerManifest, bytes: [1])],
+                    blobs: [config]))
+        }
+    }
+
+    /// The image ids the coordinator asked the fetch worker for.
+    final class Requests: Sendable {
+        let ids = Mutex<[Int64]>([])
+    }
+
+    static let request = InstallRequest(images: ["registry.test/demo/app:1"])
+
+    @Test("an install asks for its image once, and nodes get work once the image is resolved")
+    func createAndWork() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let install = try await fixture.coordinator.createInstall(Self.request)
+        #expect(install.maxParallel == InstallRequest.defaultMaxParallel)
+        let requested = fixture.fetched.ids.withLock { $0 }
+        #expect(requested.count == 1, "one image row for both nodes of one platform")
+        #expect(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.isEmpty, "not resolved yet")
+        try await fixture.resolve(requested[0])
+        let work = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero)
+        #expect(work.items.count == 1 && work.items.first?.state == .waiting)
+    }
+
+    @Test("bad requests are refused before anything is created")
+    func badRequests() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: [])) }
+        await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["UPPER/Case"])) }
+        await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["a/b:1"], nodes: ["nope"])) }
+        await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["a/b:1"], maxParallel: 0)) }
+        #expect(try await fixture.database.installs().isEmpty)
+        #expect(fixture.fetched.ids.withLock { $0 }.isEmpty)
+    }
+
+    @Test("reports move targets as the lifecycle allows; another node's target and a finished one are refused")
+    func reports() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let install = try await fixture.coordinator.createInstall(Self.request)
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first).targetID
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+        await #expect(throws: FerryError.self) {
+            try await fixture.coordinator.report(node: fixture.nodes[1], target: target, TargetReport(state: .done))
+        }
+        do {
+            try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .loading))
+            Issue.record("transferring → loading skips the load slot")
+        } catch let error as FerryError {
+            #expect(error.code == .conflict)
+        }
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .failed, error: ErrorEntry(code: "X", message: "y")))
+        do {
+            try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring))
+            Issue.record("failed is final")
+        } catch let error as FerryError {
+            #expect(error.code == .conflict)
+        }
+        #expect(try await fixture.database.install(id: install.id!)?.state == .running, "the other node's target is unfinished")
+    }
+
+    @Test("load slots: at most maxParallel nodes load at once; a slot frees when a node is done; a finished target is told it is over")
+    func loadSlots() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        _ = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        var targets: [Int64] = []
+        for node in fixture.nodes {
+            let target = try #require(try await fixture.coordinator.work(node: node, wait: .zero).items.first).targetID
+            try await fixture.coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+            try await fixture.coordinator.report(node: node, target: target, TargetReport(state: .ready))
+            targets.append(target)
+        }
+        #expect(try await fixture.coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
+        #expect(try await !fixture.coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .done))
+        #expect(try await fixture.coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
+        // The third node's target fails by the deadline while it waits: its next request is told.
+        _ = try await fixture.database.apply(.deadlinePassed, toTarget: targets[2], nodeID: nil)
+        do {
+            _ = try await fixture.coordinator.requestLoad(node: fixture.nodes[2], target: targets[2], wait: .zero)
+            Issue.record("a finished target must not wait for a slot")
+        } catch let error as FerryError {
+            #expect(error.code == .conflict)
+        }
+    }
+
+    @Test("a long poll for work wakes when the node's image is ready")
+    func longPollWakes() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        _ = try await fixture.coordinator.createInstall(Self.request)
+        let poll = Task { try await fixture.coordinator.work(node: fixture.nodes[0], wait: .seconds(50)) }
+        // The poll found nothing (the image is not resolved) and waits on the signal.
+        try await waitFor { fixture.coordinator.signal.waiterCount == 1 }
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        await fixture.coordinator.imageFinished(fixture.fetched.ids.withLock { $0[0] }, failure: nil)
+        let work = try await poll.value
+        #expect(work.items.count == 1, "woken with the work, long before its 50 s")
+    }
+
+    @Test("an image that cannot be fetched fails its targets with its reason and closes the install")
+    func imageFailure() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let install = try await fixture.coordinator.createInstall(Self.request)
+        await fixture.coordinator.imageFinished(fixture.fetched.ids.withLock { $0[0] }, failure: FerryError(.manifestUnknown, "no such tag"))
+        let targets = try await fixture.database.targets(ofInstall: install.id!)
+        #expect(targets.allSatisfy { $0.state == .failed && $0.errorCode == "MANIFEST_UNKNOWN" })
+        #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
+    }
+
+    @Test("housekeeping fails the targets of an install past its deadline, each with the right reason")
+    func deadline() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let install = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], deadlineSeconds: 60))
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first).targetID
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+        await fixture.coordinator.tick(now: Date().addingTimeInterval(120))
+        let targets = try await fixture.database.targets(ofInstall: install.id!)
+        let messages = Set(targets.compactMap(\.errorMessage))
+        #expect(messages == ["the node did not finish before the install deadline", "the node was not reached before the install deadline"])
+        #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
+    }
+}
