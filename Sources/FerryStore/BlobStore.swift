@@ -89,6 +89,9 @@ public final class BlobStore: Sendable {
     /// Opens an ingest for `digest`, resuming a partial download left by an earlier run.
     /// Only one ingest per digest may be open at a time; a second gets ``FerryError/Code/busy``.
     /// While a garbage collection is removing the digest, waits for the removal to end.
+    ///
+    /// The caller must ``BlobIngest/commit()`` or ``BlobIngest/close(discard:)`` it on every
+    /// path; ``withIngest(_:expectedSize:isolation:_:)`` does the closing.
     public func ingest(_ digest: Digest, expectedSize: Int64) async throws -> BlobIngest {
         let progress = IngestProgress(digest: digest, expectedSize: expectedSize, durable: 0)
         while true {
@@ -120,16 +123,12 @@ public final class BlobStore: Sendable {
     /// Writes a small blob held in memory (a config or manifest), verifying it first.
     public func write(_ bytes: [UInt8], as digest: Digest) async throws {
         if contains(digest) { return }
-        let ingest = try await ingest(digest, expectedSize: Int64(bytes.count))
-        do {
+        try await withIngest(digest, expectedSize: Int64(bytes.count)) { ingest in
             try await ingest.reset()
             var buffer = ByteBuffer()
             buffer.writeBytes(bytes)
             try await ingest.write(buffer)
             try await ingest.commit()
-        } catch {
-            await ingest.close()
-            throw error
         }
     }
 
