@@ -88,6 +88,7 @@ extension BlobStore: CollectableStore {
 
     /// Unlinks the committed file and any partial of a blob claimed with ``beginRemoval(_:)``, then
     /// ends the claim. No lock is held while unlinking: the claim keeps writers and readers away.
+    /// A digest not claimed yet is claimed first (and refused if in use), as ``remove(_:)`` does.
     public func finishRemoval(_ digest: Digest) -> Removal {
         if !withUsage({ $0.removing.contains(digest) }), let refused = beginRemoval(digest) { return refused }
         defer { abandonRemoval(digest) }
