@@ -76,28 +76,23 @@ public actor BlobFetcher {
                 var attempts = 0
                 while true {
                     attempts += 1
-                    let ingest = try await store.ingest(digest, expectedSize: descriptor.size)
                     do {
-                        let have = await ingest.offset()
-                        try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)")
-                        try await database.setBlobState(digest, .fetching, bytesDone: have)
-                        if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"]) }
-                        progress.set(digest, have)
-                        try await client.downloadBlob(
-                            repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
-                            progress: { progress.set(digest, $0) }, logger: logger)
-                        try await ingest.commit()
+                        // Closed whatever happens; the partial stays for a resume unless its bytes are bad.
+                        try await store.withIngest(digest, expectedSize: descriptor.size) { ingest in
+                            let have = await ingest.offset()
+                            try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)")
+                            try await database.setBlobState(digest, .fetching, bytesDone: have)
+                            if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"]) }
+                            progress.set(digest, have)
+                            try await client.downloadBlob(
+                                repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
+                                progress: { progress.set(digest, $0) }, logger: logger)
+                            try await ingest.commit()
+                        }
                         Failpoint.leaderBlobCommitted.reach()
                         break
-                    } catch let error as FerryError where (error.code == .digestMismatch || error.code == .sizeMismatch) && attempts < 2 {
-                        await ingest.close(discard: true)
+                    } catch let error as FerryError where BlobStore.bytesAreBad(error) && attempts < 2 {
                         logger.warning("blob failed verification; fetching it again", metadata: ["reason": "\(error.message)"])
-                        continue
-                    } catch {
-                        // Keep the partial file unless its bytes are known to be bad.
-                        let bad = (error as? FerryError).map { $0.code == .digestMismatch || $0.code == .sizeMismatch } ?? false
-                        await ingest.close(discard: bad)
-                        throw error
                     }
                 }
             }

@@ -10,10 +10,11 @@ import Synchronization
 /// A node's garbage collector: `ferry gc` on demand, and automatic collection when the disk
 /// passes the high watermark (checked periodically and before downloads that would pass it).
 ///
-/// Planning and deleting happen in one database transaction
-/// (`FerryDatabase.collectGarbage`); the store refuses, at the moment of deletion, any blob that
-/// is being written, read or leased. Two collections never interleave: SQLite runs one write
-/// transaction at a time, and automatic runs also go through one gate.
+/// Planning, deleting rows and claiming blobs for removal happen in one database transaction
+/// (`FerryDatabase.collectGarbage`), the unlinks after its commit; the store refuses, at the
+/// moment of the claim, any blob that is being written, read or leased. Two collections'
+/// transactions never interleave (SQLite runs one write transaction at a time, and automatic runs
+/// also go through one gate); a blob claimed by one is skipped by the other.
 struct GarbageCollector: Sendable {
     /// `leader`, or the follower's name: for reports and logs.
     let node: String

@@ -58,62 +58,66 @@ actor MeshFetcher {
         FerryMetrics.downloadStarted()
         defer { FerryMetrics.downloadEnded() }
         var machine = MeshDownload(digest: blob.digest, size: blob.size)
-        var ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
-        var action = machine.started(held: await ingest.offset())
+        var restarting = false
         do {
-            while true {
-                try Task.checkCancellation()
-                switch action {
-                case .commit:
-                    do {
-                        try await ingest.commit()
-                        action = machine.committed()
-                    } catch let error as FerryError where error.code == .digestMismatch || error.code == .sizeMismatch {
-                        FerryMetrics.countVerificationFailure()
-                        logger.warning("blob failed verification; discarded", metadata: ["sources": "\(machine.contributors.sorted())"])
-                        action = machine.verificationFailed()
+            // One ingest per attempt, closed whatever happens (the partial kept unless its bytes
+            // are bad); a restart discards it and opens a fresh one.
+            repeat {
+                restarting = try await store.withIngest(blob.digest, expectedSize: blob.size) { ingest async throws -> Bool in
+                    var action = restarting ? machine.restarted() : machine.started(held: await ingest.offset())
+                    while true {
+                        try Task.checkCancellation()
+                        switch action {
+                        case .commit:
+                            do {
+                                try await ingest.commit()
+                                action = machine.committed()
+                            } catch let error as FerryError where BlobStore.bytesAreBad(error) {
+                                FerryMetrics.countVerificationFailure()
+                                logger.warning("blob failed verification; discarded", metadata: ["sources": "\(machine.contributors.sorted())"])
+                                action = machine.verificationFailed()
+                            }
+                        case .askSources(let have, let failed):
+                            if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
+                            try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
+                            let sources = try await mesh.sources(
+                                SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
+                            action = machine.answered(sources, have: have, random: Double.random(in: 0...1))
+                        case .wait(let delay, let discard):
+                            if discard {
+                                logger.info("no source holds the blob any more; discarding the bytes received")
+                                try await ingest.reset()
+                            }
+                            try await Task.sleep(for: delay)
+                            action = machine.waited(have: await ingest.offset())
+                        case .fetch(let source, let offset, let announce):
+                            if announce {
+                                // From now on this node can serve what it has to others (cut-through).
+                                try? await mesh.blobEvents(
+                                    BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
+                            }
+                            let outcome = try await fetch(blob, from: source, into: ingest, offset: offset)
+                            if case .failed(let reason) = outcome {
+                                logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
+                            }
+                            action = machine.fetched(from: source, outcome, have: await ingest.offset())
+                        case .restart(let accused):
+                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .corrupt, size: blob.size, sources: accused)]))
+                            await ingest.close(discard: true)
+                            return true
+                        case .succeed:
+                            return false
+                        case .fail(let error):
+                            throw error
+                        }
                     }
-                case .askSources(let have, let failed):
-                    if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
-                    try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
-                    let sources = try await mesh.sources(
-                        SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
-                    action = machine.answered(sources, have: have, random: Double.random(in: 0...1))
-                case .wait(let delay, let discard):
-                    if discard {
-                        logger.info("no source holds the blob any more; discarding the bytes received")
-                        try await ingest.reset()
-                    }
-                    try await Task.sleep(for: delay)
-                    action = machine.waited(have: await ingest.offset())
-                case .fetch(let source, let offset, let announce):
-                    if announce {
-                        // From now on this node can serve what it has to others (cut-through).
-                        try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
-                    }
-                    let outcome = try await fetch(blob, from: source, into: ingest, offset: offset)
-                    if case .failed(let reason) = outcome {
-                        logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
-                    }
-                    action = machine.fetched(from: source, outcome, have: await ingest.offset())
-                case .restart(let accused):
-                    try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .corrupt, size: blob.size, sources: accused)]))
-                    await ingest.close(discard: true)
-                    ingest = try await store.ingest(blob.digest, expectedSize: blob.size)
-                    action = machine.restarted()
-                case .succeed:
-                    Failpoint.followerBlobCommitted.reach()
-                    progress.remove(blob.digest)
-                    try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .present, size: blob.size)]))
-                    return
-                case .fail(let error):
-                    throw error
                 }
-            }
+            } while restarting
+            Failpoint.followerBlobCommitted.reach()
+            progress.remove(blob.digest)
+            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .present, size: blob.size)]))
         } catch {
             progress.remove(blob.digest)
-            let bad = (error as? FerryError).map { $0.code == .digestMismatch || $0.code == .sizeMismatch } ?? false
-            await ingest.close(discard: bad)
             try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .gone, size: blob.size)]))
             throw error
         }

@@ -49,13 +49,32 @@ public struct StoredBlob: Sendable, Hashable {
 }
 
 /// A content store as garbage collection needs it: what is on disk, what is in use, and a removal
-/// that checks use at the moment it deletes. `FerryStore.BlobStore` is one; tests use an
+/// that checks use at the moment it claims the blob, in two steps so that the files can go after
+/// the database has committed. `FerryStore.BlobStore` is one; tests use an
 /// in-memory twin.
 public protocol CollectableStore: Sendable {
     /// Committed blobs and partial downloads on disk, one entry per digest.
     func storedBlobs() -> [StoredBlob]
     /// Digests being written, read or leased at this moment, each with how.
     func digestsInUse() -> [Digest: BlobUse]
-    /// Deletes a blob (and any partial download of it) unless it is in use at this moment.
-    func remove(_ digest: Digest) -> BlobRemoval
+    /// Claims a blob for removal unless it is in use at this moment: nil when claimed, and from
+    /// then until ``finishRemoval(_:)`` (or ``abandonRemoval(_:)``) the store treats it as absent
+    /// (no read starts, a new ingest waits). Otherwise what removal did instead: `.inUse`, or
+    /// `.absent` when another removal already holds it.
+    ///
+    /// Garbage collection claims inside its database transaction and unlinks after the commit.
+    func beginRemoval(_ digest: Digest) -> BlobRemoval?
+    /// Deletes the files of a blob claimed with ``beginRemoval(_:)`` and ends the claim.
+    func finishRemoval(_ digest: Digest) -> BlobRemoval
+    /// Ends a claim without deleting anything (the collection did not commit).
+    func abandonRemoval(_ digest: Digest)
+}
+
+extension CollectableStore {
+    /// Deletes a blob (and any partial download of it) unless it is in use at this moment:
+    /// ``beginRemoval(_:)`` then ``finishRemoval(_:)``.
+    public func remove(_ digest: Digest) -> BlobRemoval {
+        if let refused = beginRemoval(digest) { return refused }
+        return finishRemoval(digest)
+    }
 }

@@ -35,10 +35,19 @@ extension GarbageCollection {
 
 extension FerryDatabase {
     /// Collects garbage: reads images, manifests, blobs and running installs, plans with
-    /// ``GarbageCollection/plan(_:policy:)``, and applies the plan — all in one write
-    /// transaction, so no fetch, install or report can change what the plan relied on between
-    /// reading and deleting. Blobs are deleted through `store`, which refuses any in use at that
-    /// moment; a blob's row goes only when its file went.
+    /// ``GarbageCollection/plan(_:policy:)``, and applies the plan in three steps:
+    ///
+    /// 1. In one write transaction: read and plan (so no fetch, install or report can change what
+    ///    the plan relied on in between), drop images and manifests, and for each blob to go claim
+    ///    it in `store` (``CollectableStore/beginRemoval(_:)``, refused for a blob in use at that
+    ///    moment, which keeps its row) and delete its row.
+    /// 2. Commit.
+    /// 3. Unlink the claimed blobs' files (``CollectableStore/finishRemoval(_:)``), outside the
+    ///    transaction, and report what they freed.
+    ///
+    /// A crash between 2 and 3 leaves files without rows: orphans the next collection removes.
+    /// Never a row that claims a blob present whose file went. If the transaction fails, the
+    /// claims are abandoned and nothing is deleted.
     ///
     /// Images dropped by retention are deleted, or, when an install names them, kept as
     /// ``ImageState/removed`` without links or served digest (so install history still reads).
@@ -59,13 +68,36 @@ extension FerryDatabase {
                 return outcome
             }
         }
-        return try await writer.write { db in
-            // Read what is in use before the rows: a use that starts later is caught by the removal itself.
-            let uses = store.digestsInUse()
-            let input = try Self.garbageCollectionInput(db, store: store, uses: uses)
-            let plan = GarbageCollection.plan(input, policy: policy)
-            return try Self.apply(plan, db, store: store, uses: uses)
+        let claims = RemovalClaims()
+        var outcome: GarbageCollection.Outcome
+        do {
+            outcome = try await writer.write { db in
+                // Read what is in use before the rows: a use that starts later is caught by the claim itself.
+                let uses = store.digestsInUse()
+                let input = try Self.garbageCollectionInput(db, store: store, uses: uses)
+                let plan = GarbageCollection.plan(input, policy: policy)
+                return try Self.apply(plan, db, store: store, uses: uses, claims: claims)
+            }
+        } catch {
+            for blob in claims.taken { store.abandonRemoval(blob.digest) }
+            throw error
         }
+        // Committed: the rows are gone, so the files may go.
+        for blob in claims.taken {
+            switch store.finishRemoval(blob.digest) {
+            case .removed(let bytes):
+                var removed = blob
+                removed.bytes = bytes
+                outcome.blobs.append(removed)
+            case .absent:
+                break
+            case .inUse(let use):
+                // Not for a claimed blob; the file stays without a row, for the next collection.
+                outcome.inUse.append(GarbageCollection.InUse(blob: blob, reason: use.description))
+            }
+        }
+        outcome.inUse.sort { $0.blob.digest < $1.blob.digest }
+        return outcome
     }
 
     /// Records an image a follower now holds (its install finished): the row, manifest, blobs and
@@ -151,9 +183,12 @@ extension FerryDatabase {
         }
     }
 
-    static func apply(_ plan: GarbageCollection.Plan, _ db: Database, store: some CollectableStore, uses: [Digest: BlobUse]) throws
-        -> GarbageCollection.Outcome
-    {
+    /// Step 1 of a collection, inside its write transaction: drops images and manifests, claims
+    /// each planned blob in `store` and deletes the rows of those claimed (or already gone).
+    /// Claimed blobs go into `claims`, in plan order; the caller unlinks them after the commit.
+    static func apply(
+        _ plan: GarbageCollection.Plan, _ db: Database, store: some CollectableStore, uses: [Digest: BlobUse], claims: RemovalClaims
+    ) throws -> GarbageCollection.Outcome {
         var outcome = GarbageCollection.Outcome(dryRun: false)
         let now = Date()
         for image in plan.images {
@@ -173,13 +208,12 @@ extension FerryDatabase {
             outcome.images.append(image)
         }
         for blob in plan.blobs {
-            switch store.remove(blob.digest) {
-            case .removed(let bytes):
+            switch store.beginRemoval(blob.digest) {
+            case nil:
+                claims.add(blob)
                 try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [blob.digest])
-                var removed = blob
-                removed.bytes = bytes
-                outcome.blobs.append(removed)
-            case .absent:
+            case .absent, .removed:
+                // Another collection is unlinking it (its row is stale if there is one).
                 try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [blob.digest])
             case .inUse(let use):
                 outcome.inUse.append(GarbageCollection.InUse(blob: blob, reason: use.description))
@@ -190,7 +224,6 @@ extension FerryDatabase {
         }
         outcome.manifests = plan.manifests
         outcome.inUse += plan.inUse.map { GarbageCollection.InUse(blob: $0, reason: uses[$0.digest]?.description ?? "in use") }
-        outcome.inUse.sort { $0.blob.digest < $1.blob.digest }
         return outcome
     }
 }

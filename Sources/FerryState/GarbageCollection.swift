@@ -12,10 +12,10 @@ import Foundation
 ///    leased), follow manifests to the manifests and blobs they reference.
 /// 3. **Sweep**: what is not marked goes — every such blob, or, with a byte goal, the least
 ///    recently used first until the goal is met — except blobs in use, which are reported and
-///    kept. The store checks use again at the moment of deletion (``Removal``).
+///    kept. The store checks use again when the collection claims a blob for removal.
 ///
-/// ``plan(_:policy:)`` is pure; `FerryDatabase.collectGarbage` runs it and applies the plan in
-/// one transaction.
+/// ``plan(_:policy:)`` is pure; `FerryDatabase.collectGarbage` runs it and applies the plan to
+/// the database in one transaction, then unlinks the files after the commit.
 public enum GarbageCollection {
     /// An image as the planner sees it.
     public struct Image: Sendable, Hashable {

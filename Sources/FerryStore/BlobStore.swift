@@ -22,9 +22,12 @@ import Glibc
 public final class BlobStore: Sendable {
     public let root: String
     public let configuration: BlobStoreConfiguration
-    let active = Mutex<[Digest: IngestProgress]>([:])
-    /// Readers and leases: what garbage collection must leave alone (`BlobStore+Leases.swift`).
-    let usage = BlobUsage()
+    /// Writers, readers, leases and removals under way, under one lock (`BlobUsage.swift`).
+    let usage = Mutex(BlobUsage())
+    /// Notified when a removal ends: what an ingest of a digest being removed waits for.
+    let removals = ChangeSignal()
+    /// Called before a download that may need room (see ``makeRoom(for:)``).
+    let spaceHandler = Mutex<(@Sendable (Int64) async -> Void)?>(nil)
 
     /// Opens (creating if needed) a store at `root`.
     public init(root: String, configuration: BlobStoreConfiguration = .init()) throws(FerryError) {
@@ -51,8 +54,9 @@ public final class BlobStore: Sendable {
         "\(root)/ingest/\(digest.algorithm.rawValue)/\(digest.encoded).partial"
     }
 
-    /// The size of a committed blob, or nil if the store does not hold it.
+    /// The size of a committed blob, or nil if the store does not hold it (or is removing it).
     public func size(of digest: Digest) -> Int64? {
+        guard withUsage({ $0.mayRead(digest) }) else { return nil }
         var info = stat()
         guard stat(path(for: digest), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return Int64(info.st_size)
@@ -84,14 +88,20 @@ public final class BlobStore: Sendable {
 
     /// Opens an ingest for `digest`, resuming a partial download left by an earlier run.
     /// Only one ingest per digest may be open at a time; a second gets ``FerryError/Code/busy``.
+    /// While a garbage collection is removing the digest, waits for the removal to end.
+    ///
+    /// The caller must ``BlobIngest/commit()`` or ``BlobIngest/close(discard:)`` it on every
+    /// path; ``withIngest(_:expectedSize:isolation:_:)`` does the closing.
     public func ingest(_ digest: Digest, expectedSize: Int64) async throws -> BlobIngest {
         let progress = IngestProgress(digest: digest, expectedSize: expectedSize, durable: 0)
-        let claimed = active.withLock { active -> Bool in
-            guard active[digest] == nil else { return false }
-            active[digest] = progress
-            return true
+        while true {
+            let generation = removals.generation
+            let start = withUsage { $0.startWriting(progress) }
+            if start == .allowed { break }
+            guard start == .removing else { throw FerryError(.busy, "blob \(digest) is already being written") }
+            await removals.wait(after: generation, timeout: .seconds(1))
+            try Task.checkCancellation()
         }
-        guard claimed else { throw FerryError(.busy, "blob \(digest) is already being written") }
         do {
             return try await BlobIngest.open(store: self, digest: digest, expectedSize: expectedSize, progress: progress)
         } catch {
@@ -102,27 +112,23 @@ public final class BlobStore: Sendable {
     }
 
     func release(_ digest: Digest) {
-        _ = active.withLock { $0.removeValue(forKey: digest) }
+        withUsage { $0.endWriting(digest) }
     }
 
     /// The progress of a blob being written now, if it is: what a cut-through reader follows.
     public func ingestProgress(_ digest: Digest) -> IngestProgress? {
-        active.withLock { $0[digest] }
+        withUsage { $0.writers[digest] }
     }
 
     /// Writes a small blob held in memory (a config or manifest), verifying it first.
     public func write(_ bytes: [UInt8], as digest: Digest) async throws {
         if contains(digest) { return }
-        let ingest = try await ingest(digest, expectedSize: Int64(bytes.count))
-        do {
+        try await withIngest(digest, expectedSize: Int64(bytes.count)) { ingest in
             try await ingest.reset()
             var buffer = ByteBuffer()
             buffer.writeBytes(bytes)
             try await ingest.write(buffer)
             try await ingest.commit()
-        } catch {
-            await ingest.close()
-            throw error
         }
     }
 
@@ -178,7 +184,7 @@ public final class BlobStore: Sendable {
 
     /// Removes a committed blob (and any partial ingest of it). Refuses while it is being written.
     public func delete(_ digest: Digest) throws(FerryError) {
-        let busy = active.withLock { $0[digest] != nil }
+        let busy = withUsage { $0.writers[digest] != nil }
         guard !busy else { throw FerryError(.busy, "blob \(digest) is being written") }
         unlink(path(for: digest))
         unlink(ingestPath(for: digest))

@@ -13,7 +13,14 @@ final class MemoryStore: CollectableStore {
         var files: [Digest: Int64] = [:]
         var inUse: [Digest: BlobUse] = [:]
         var busyAtRemoval: Set<Digest> = []
+        /// Every digest a removal was begun for.
         var removals: [Digest] = []
+        /// Claimed and not yet finished or abandoned.
+        var claimed: Set<Digest> = []
+        /// While set, ``finishRemoval(_:)`` deletes nothing: what a crash after the commit leaves.
+        var filesSurvive = false
+        /// Called as each file is unlinked (before it goes).
+        var onUnlink: (@Sendable (Digest) -> Void)?
     }
 
     let state = Mutex(State())
@@ -28,14 +35,29 @@ final class MemoryStore: CollectableStore {
 
     func digestsInUse() -> [Digest: BlobUse] { state.withLock { $0.inUse } }
 
-    func remove(_ digest: Digest) -> BlobRemoval {
+    func beginRemoval(_ digest: Digest) -> BlobRemoval? {
         state.withLock { state in
             state.removals.append(digest)
             if let use = state.inUse[digest] { return .inUse(use) }
             if state.busyAtRemoval.contains(digest) { return .inUse(.reading) }
+            guard state.claimed.insert(digest).inserted else { return .absent }
+            return nil
+        }
+    }
+
+    func finishRemoval(_ digest: Digest) -> BlobRemoval {
+        let (survive, onUnlink) = state.withLock { ($0.filesSurvive, $0.onUnlink) }
+        defer { abandonRemoval(digest) }
+        if survive { return .absent }
+        onUnlink?(digest)
+        return state.withLock { state in
             guard let bytes = state.files.removeValue(forKey: digest) else { return .absent }
             return .removed(bytes: bytes)
         }
+    }
+
+    func abandonRemoval(_ digest: Digest) {
+        _ = state.withLock { $0.claimed.remove(digest) }
     }
 
     var files: [Digest: Int64] { state.withLock { $0.files } }
