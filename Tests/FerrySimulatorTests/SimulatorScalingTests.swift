@@ -3,7 +3,9 @@ import FerrySimulator
 import Testing
 
 /// The target: with peers on, completion time grows no faster than log N.
-@Suite("Simulator scaling")
+// Serialized: each test runs a long synchronous simulation on a cooperative thread; two at once would
+// hold both of a 2-core machine's threads and stall every other suite running beside them.
+@Suite("Simulator scaling", .serialized)
 struct SimulatorScalingTests {
     /// Depth of a tree with `leaderSlots` children under the leader and `peerSlots` under each
     /// follower, holding `nodes` followers: what the selector's documentation promises.

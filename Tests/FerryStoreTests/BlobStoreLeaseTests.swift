@@ -1,5 +1,6 @@
 import FerryCore
 import FerryStore
+import FerryTestSupport
 import Foundation
 import NIOCore
 import Synchronization
@@ -42,12 +43,10 @@ struct BlobStoreLeaseTests {
         }
     }
 
+    /// Waits for a state (generously: the simulator's synchronous tests can hold every
+    /// cooperative thread for a while when all unit suites run together).
     static func until(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await waitUntil("a store state", every: .milliseconds(5)) { condition() }
     }
 
     @Test func aBlobBeingWrittenIsNotRemovedNorItsPartial() async throws {
