@@ -48,6 +48,12 @@ public actor BlobFetcher {
         }
     }
 
+    /// Cancels the downloads in flight and waits until each has closed its ingest and recorded
+    /// its state (their partial files resume at the next start). Call when the leader stops.
+    public func shutdown() async {
+        await flights.cancelAll()
+    }
+
     /// Digests being downloaded right now.
     public var active: [Digest] { get async { await flights.keys } }
 

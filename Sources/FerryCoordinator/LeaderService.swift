@@ -127,6 +127,8 @@ public final class LeaderService: Service, Sendable {
                 self.signal.close()
             }
         } cleanup: {
+            // Downloads first (they use the client, the store and the database), then the client.
+            await fetcher.shutdown()
             try? await client.shutdown()
         }
     }

@@ -38,8 +38,10 @@ actor MeshFetcher {
         self.logger = logger
     }
 
-    /// Closes the HTTP client. Call once, when the fetcher is no longer used.
+    /// Cancels the downloads in flight, waits until each has closed its ingest, then closes the
+    /// HTTP client. Call once, when the fetcher is no longer used.
     func shutdown() async {
+        await flights.cancelAll()
         try? await http.shutdown()
     }
 

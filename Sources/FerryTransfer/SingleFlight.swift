@@ -38,6 +38,15 @@ public actor SingleFlight<Key: Hashable & Sendable, Value: Sendable> {
         }
     }
 
+    /// Cancels every operation in flight and waits until each has ended, so that nothing they
+    /// hold (files, connections) outlives a shutdown. Their waiters get their outcome
+    /// (`CancellationError`, unless one had already finished).
+    public func cancelAll() async {
+        let tasks = flights.values.map(\.task)
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
     /// Keys with an operation in flight.
     public var keys: [Key] { Array(flights.keys) }
 

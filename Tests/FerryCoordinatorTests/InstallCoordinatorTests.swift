@@ -9,7 +9,7 @@ import Testing
 @testable import FerryCoordinator
 
 /// The leader's install coordination in process, on an in-memory database: no network, no nodes.
-@Suite("InstallCoordinator", .timeLimit(.minutes(1)))
+@Suite("InstallCoordinator", .timeLimit(.minutes(5)))
 struct InstallCoordinatorTests {
     struct Fixture {
         let database: FerryDatabase

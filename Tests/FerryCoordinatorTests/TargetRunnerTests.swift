@@ -5,7 +5,7 @@ import Testing
 @testable import FerryCoordinator
 
 /// TargetRunner driven in process against an in-memory node: no store, engine or leader.
-@Suite("TargetRunner", .timeLimit(.minutes(1)))
+@Suite("TargetRunner", .timeLimit(.minutes(5)))
 struct TargetRunnerTests {
     static func runner(_ environment: FakeTargetEnvironment) -> TargetRunner<FakeTargetEnvironment> {
         var runner = TargetRunner(environment: environment, item: environment.image.item)

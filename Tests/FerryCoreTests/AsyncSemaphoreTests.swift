@@ -3,7 +3,7 @@ import FerryTestSupport
 import Synchronization
 import Testing
 
-@Suite("AsyncSemaphore", .timeLimit(.minutes(1)))
+@Suite("AsyncSemaphore", .timeLimit(.minutes(5)))
 struct AsyncSemaphoreTests {
     /// Counts holders and remembers the most seen at once.
     final class Occupancy: Sendable {

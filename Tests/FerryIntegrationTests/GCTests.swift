@@ -258,7 +258,9 @@ struct LeaderGCTests {
 struct ClusterGCTests {
     @Test("Collection on the leader and every follower, over and over during concurrent installs, loses nothing")
     func collectionDuringInstalls() async throws {
-        try await TestCluster.with("gcrun", nodes: ["n1", "n2"], leaderArguments: ["--max-upload-rate", "16MiB/s"]) { cluster in
+        // 4 MiB/s from the leader: the installs take long enough for several rounds of collection
+        // even when `ferry gc` starts slowly on a loaded machine.
+        try await TestCluster.with("gcrun", nodes: ["n1", "n2"], leaderArguments: ["--max-upload-rate", "4MiB/s"]) { cluster in
             let base: [TestImages.Layer] = [.init("gi-base", "4M")]
             let app1 = try await cluster.push("demo/app:1", layers: base + [.init("gi-app1", "4M")])
             let app2 = try await cluster.push("demo/app:2", layers: base + [.init("gi-app2", "4M")])

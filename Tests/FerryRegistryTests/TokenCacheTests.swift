@@ -3,7 +3,8 @@ import Testing
 
 @testable import FerryRegistry
 
-@Suite("TokenCache", .timeLimit(.minutes(1)))
+// The limit guards against a hang, not a slow run: all unit suites share two cooperative threads.
+@Suite("TokenCache", .timeLimit(.minutes(5)))
 struct TokenCacheTests {
     static let key = TokenCache.Key(realm: "https://auth.example/token", service: "registry", scope: "repository:a/b:pull")
 

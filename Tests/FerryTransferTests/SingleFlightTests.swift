@@ -4,7 +4,7 @@ import Testing
 @testable import FerryTransfer
 
 /// One operation per key; a caller's cancellation affects only that caller.
-@Suite("SingleFlight", .timeLimit(.minutes(1)))
+@Suite("SingleFlight", .timeLimit(.minutes(5)))
 struct SingleFlightTests {
     /// An operation that runs until released, counting its runs and whether it saw cancellation.
     final class Gate: Sendable {
@@ -130,6 +130,24 @@ struct SingleFlightTests {
         }
         #expect(try await flight.run("k") { runs.withLock { $0 += 1 }; return 1 } == 1)
         #expect(runs.withLock { $0 } == 2)
+    }
+
+    @Test("cancelAll cancels every run and returns only once each has ended")
+    func cancelAllWaits() async throws {
+        let flight = SingleFlight<String, Int>()
+        let ended = Mutex(false)
+        let gate = Gate()
+        let caller = Task {
+            try await flight.run("k") {
+                defer { ended.withLock { $0 = true } }
+                return try await gate.operation()
+            }
+        }
+        try await Self.waitForWaiters(flight, "k", 1)
+        await flight.cancelAll()
+        #expect(ended.withLock { $0 }, "the run had ended when cancelAll returned")
+        #expect(gate.cancelled.withLock { $0 } == 1)
+        await #expect(throws: CancellationError.self) { try await caller.value }
     }
 
     @Test("an already-cancelled caller does not start a run")
