@@ -14,7 +14,7 @@ import Glibc
 /// default mesh; the follower's Docker socket does not exist: no engine is needed to answer
 /// HTTP), both with a short `--idle-timeout`, and a canary file beside their data directories
 /// that no request may reach. Raw requests reach both TLS listeners through
-/// ``RawHTTPConnection`` (`openssl s_client` trusting the cluster CA).
+/// ``RawHTTPConnection`` (a NIO TLS client trusting the cluster CA).
 final class BadRequestCluster: Sendable {
     static let idleTimeout = 6
     static let followerName = "edge"
