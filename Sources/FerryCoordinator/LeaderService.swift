@@ -93,8 +93,7 @@ public final class LeaderService: Service, Sendable {
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: configuration.defaultRegistry,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
-            admin: AdminRoutes(backend: self),
-            mesh: MeshRoutes(backend: self))
+            apis: .leader(admin: AdminRoutes(backend: self), mesh: MeshRoutes(backend: self)))
         var identity: MeshServer.Identity?
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
