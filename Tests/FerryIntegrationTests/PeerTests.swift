@@ -182,6 +182,12 @@ extension TestCluster {
         try await Self.scrape(followerAddress(node), token: followerCredential(node), ca: leader.caFile)
     }
 
+    /// The blob bytes a follower's process received since it started, from peers and the leader.
+    func receivedBytes(of node: String) async throws -> Double {
+        let metrics = try await metrics(of: node)
+        return (metrics["ferry_received_bytes_total{source=\"peer\"}"] ?? 0) + (metrics["ferry_received_bytes_total{source=\"leader\"}"] ?? 0)
+    }
+
     func leaderMetrics() async throws -> [String: Double] {
         try await Self.scrape(leader.url, token: leader.token, ca: leader.caFile)
     }
