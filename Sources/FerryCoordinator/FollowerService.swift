@@ -120,8 +120,7 @@ public final class FollowerService: Service, Sendable {
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: nil,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
-            admin: nil,
-            local: LocalAdminRoutes(backend: self))
+            apis: .follower(local: LocalAdminRoutes(backend: self)))
         var identity: MeshServer.Identity?
         if secure {
             guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),

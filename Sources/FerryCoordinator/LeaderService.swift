@@ -92,14 +92,15 @@ public final class LeaderService: Service, Sendable {
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: configuration.defaultRegistry,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
-            admin: AdminRoutes(
-                backend: LeaderAdmin(
-                    database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
-                    garbageCollector: garbageCollector, platform: configuration.platform)),
-            mesh: MeshRoutes(
-                backend: LeaderMesh(
-                    database: database, store: store, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
-                    peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh, logger: logger)))
+            apis: .leader(
+                admin: AdminRoutes(
+                    backend: LeaderAdmin(
+                        database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
+                        garbageCollector: garbageCollector, platform: configuration.platform)),
+                mesh: MeshRoutes(
+                    backend: LeaderMesh(
+                        database: database, store: store, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
+                        peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh, logger: logger))))
         var identity: MeshServer.Identity?
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames

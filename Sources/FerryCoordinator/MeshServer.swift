@@ -29,7 +29,7 @@ struct MeshServer: Sendable {
         router: Router<FerryRequestContext>, limits: HTTPLimits, identity: Identity?, host: String, port: Int, directory: DataDirectory,
         role: String, metadata: Logger.Metadata = [:], logger: Logger, listening: @escaping @Sendable (String) -> Void
     ) throws {
-        logger.debug("\(FerryRoutes.logPrefix)\(FerryRoutes.describe(router))")
+        logger.debug("routes: \(FerryRoutes.list(router).map(\.description).joined(separator: ", "))")
         let server: HTTPServerBuilder
         if let identity {
             server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key))

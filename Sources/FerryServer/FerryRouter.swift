@@ -1,4 +1,5 @@
 import FerryCore
+import FerryMesh
 import FerryState
 import FerryStore
 import Foundation
@@ -27,6 +28,23 @@ public func buildFerryRouter(
     return router
 }
 
+/// The APIs a node of each role serves besides `/healthz`, the registry read API and `/metrics`.
+public enum FerryNodeAPIs: Sendable {
+    /// The admin API and the coordination API.
+    case leader(admin: AdminRoutes, mesh: MeshRoutes)
+    /// The follower's local admin route.
+    case follower(local: LocalAdminRoutes)
+}
+
+/// The router of a leader or a follower: ``buildFerryRouter(verifier:registry:admin:mesh:local:)``
+/// with the APIs of its role.
+public func buildFerryRouter(verifier: any CredentialVerifier, registry: RegistryReadAPI, apis: FerryNodeAPIs) -> Router<FerryRequestContext> {
+    switch apis {
+    case .leader(let admin, let mesh): buildFerryRouter(verifier: verifier, registry: registry, admin: admin, mesh: mesh)
+    case .follower(let local): buildFerryRouter(verifier: verifier, registry: registry, admin: nil, local: local)
+    }
+}
+
 /// Turns Hummingbird's bare 404 for unknown routes into a registry-style error body.
 struct NotFoundMiddleware: RouterMiddleware {
     typealias Context = FerryRequestContext
@@ -40,26 +58,71 @@ struct NotFoundMiddleware: RouterMiddleware {
     }
 }
 
-/// The routes a node's router serves, as the router itself lists them. Each daemon logs them at
-/// debug level when it starts (`routes: GET /healthz, HEAD /v2, …`), so that tests enumerate the
-/// routes of the real process rather than a copy of the list that could fall behind.
+/// The role of a Ferry node.
+public enum FerryRole: String, CaseIterable, Codable, Sendable {
+    case leader
+    case follower
+}
+
+/// The routes a node's router serves, as the router itself lists them (`ferry routes`), so that
+/// tests enumerate the routes of the real router rather than a copy of the list that could fall
+/// behind.
 public enum FerryRoutes {
-    /// What the log line starts with; the list follows to the end of the line.
-    public static let logPrefix = "routes: "
+    /// One route: its method and its path pattern, captures as `{name}`, wildcards as `*`/`**`.
+    public struct Route: Codable, Hashable, Comparable, Sendable, CustomStringConvertible {
+        public var method: String
+        public var path: String
 
-    /// `METHOD PATH` for every route, comma-separated, captures as `{name}`, wildcards as `*`/`**`.
-    public static func describe(_ router: Router<FerryRequestContext>) -> String {
-        router.routes.map { "\($0.method) \($0.path)" }.sorted().joined(separator: ", ")
-    }
-
-    /// The `(method, path pattern)` pairs of the last route list in `log` (see ``describe(_:)``).
-    public static func parse(log: String) -> [(method: String, path: String)] {
-        guard let line = log.split(separator: "\n").last(where: { $0.contains(logPrefix) }),
-            let start = line.range(of: logPrefix)?.upperBound
-        else { return [] }
-        return line[start...].split(separator: ",").compactMap { entry in
-            let parts = entry.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1)
-            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        public init(method: String, path: String) {
+            self.method = method
+            self.path = path
         }
+
+        /// `METHOD PATH`.
+        public var description: String { "\(method) \(path)" }
+
+        public static func < (lhs: Route, rhs: Route) -> Bool { lhs.description < rhs.description }
     }
+
+    /// Every route of `router`, sorted.
+    public static func list(_ router: Router<FerryRequestContext>) -> [Route] {
+        router.routes.map { Route(method: "\($0.method)", path: "\($0.path)") }.sorted()
+    }
+
+    /// Every route a node of `role` serves: its router as ``buildFerryRouter(verifier:registry:apis:)``
+    /// builds it for the daemon of that role, here over an empty in-memory database, an empty
+    /// store in a scratch directory (removed before returning) and backends that are never called.
+    public static func list(for role: FerryRole) throws -> [Route] {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-routes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let registry = RegistryReadAPI(database: try .inMemory(), store: try BlobStore(root: scratch), defaultRegistry: nil)
+        let apis: FerryNodeAPIs =
+            switch role {
+            case .leader: .leader(admin: AdminRoutes(backend: Unserved()), mesh: MeshRoutes(backend: Unserved()))
+            case .follower: .follower(local: LocalAdminRoutes(backend: Unserved()))
+            }
+        return list(buildFerryRouter(verifier: Unserved(), registry: registry, apis: apis))
+    }
+}
+
+/// The backends of a router that only lists its routes: no one is let in, nothing is served.
+private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdminBackend {
+    private var error: FerryError { FerryError(.internal, "this router only lists its routes") }
+
+    func principal(forToken token: String) async -> Principal? { nil }
+    func fetch(_ request: FetchRequest) async throws -> FetchResponse { throw error }
+    func images() async throws -> ImageList { throw error }
+    func image(id: Int64) async throws -> ImageStatus? { throw error }
+    func install(_ request: InstallRequest) async throws -> InstallStatus { throw error }
+    func installs() async throws -> InstallList { throw error }
+    func install(id: Int64) async throws -> InstallStatus? { throw error }
+    func nodes() async throws -> NodeList { throw error }
+    func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport { throw error }
+    func join(_ request: JoinRequest) async throws -> JoinResponse { throw error }
+    func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse { throw error }
+    func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
+    func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }
+    func work(node: Int64, wait: Duration) async throws -> WorkResponse { throw error }
+    func report(node: Int64, target: Int64, _ report: TargetReport) async throws { throw error }
+    func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit { throw error }
 }

@@ -14,7 +14,7 @@ import Glibc
 /// default mesh; the follower's Docker socket does not exist: no engine is needed to answer
 /// HTTP), both with a short `--idle-timeout`, and a canary file beside their data directories
 /// that no request may reach. Raw requests reach both TLS listeners through
-/// ``RawHTTPConnection`` (`openssl s_client` trusting the cluster CA).
+/// ``RawHTTPConnection`` (a NIO TLS client trusting the cluster CA).
 final class BadRequestCluster: Sendable {
     static let idleTimeout = 6
     static let followerName = "edge"
@@ -145,11 +145,15 @@ final class BadRequestCluster: Sendable {
 
     // MARK: Routes
 
-    /// Every route the running leader serves, as its router listed them when it started.
-    var leaderRoutes: [(method: String, path: String)] { FerryRoutes.parse(log: leader.process.log) }
-
-    /// Every route the running follower serves, as its router listed them when it started.
-    var followerRoutes: [(method: String, path: String)] { FerryRoutes.parse(log: follower.log) }
+    /// Every route a node of `role` serves, as `ferry routes` lists them from the router the
+    /// daemon of that role builds; throws unless the command succeeds and lists that role.
+    func routes(of role: FerryRole) async throws -> [(method: String, path: String)] {
+        let result = try await ferry(["routes"])
+        guard result.succeeded else { throw FerryError(.internal, "ferry routes exited \(result.status): \(result.stderr.suffix(2000))") }
+        let lists = try JSONDecoder().decode([String: [FerryRoutes.Route]].self, from: Data(result.stdout.utf8))
+        guard let routes = lists[role.rawValue] else { throw FerryError(.internal, "ferry routes lists no \(role) routes: \(result.stdout.prefix(2000))") }
+        return routes.map { ($0.method, $0.path) }
+    }
 
     static let someDigest = "sha256:" + String(repeating: "ab", count: 32)
 

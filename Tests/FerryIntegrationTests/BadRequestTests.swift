@@ -19,8 +19,8 @@ struct BadRequestTests {
     @Test func unsupportedMethodsOnEveryRouteFamilyAreRegistryErrors() async throws {
         try await BadRequestCluster.with { cluster in
             for (node, url, token) in cluster.nodes {
-                let routes = node == "leader" ? cluster.leaderRoutes : cluster.followerRoutes
-                #expect(!routes.isEmpty, "\(node): no route list in its log")
+                let routes = try await cluster.routes(of: node == "leader" ? .leader : .follower)
+                #expect(!routes.isEmpty, "\(node): ferry routes lists no route")
                 var served: [String: Set<String>] = [:]
                 for route in routes {
                     for path in BadRequestCluster.paths(for: route.path) { served[path, default: []].insert(route.method) }

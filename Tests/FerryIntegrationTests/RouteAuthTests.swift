@@ -9,10 +9,10 @@ import Testing
 /// Every route of every API, on a real leader's and a real follower's TLS port, refuses a
 /// request without valid credentials; only `/healthz` answers anyone.
 ///
-/// The routes come from the running processes: each logs what its router lists when it starts
-/// (``FerryRoutes``), so a route added to any API is probed here without anyone listing it. The
-/// lists are also compared with the routes this test knows, so that a new route is looked at
-/// (which credential should open it?) before the test passes again.
+/// The routes come from the ferry binary: `ferry routes` lists what the router of each role's
+/// daemon serves (``FerryRoutes``), so a route added to any API is probed here without anyone
+/// listing it. The lists are also compared with the routes this test knows, so that a new route
+/// is looked at (which credential should open it?) before the test passes again.
 @Suite("Route authentication", .serialized)
 struct RouteAuthTests {
     typealias Route = (method: String, path: String)
@@ -104,7 +104,7 @@ struct RouteAuthTests {
 
             var seen: [String] = []
             for (node, url) in [("leader", cluster.leaderURL), ("follower", cluster.followerURL)] {
-                let listed = node == "leader" ? cluster.leaderRoutes : cluster.followerRoutes
+                let listed = try await cluster.routes(of: node == "leader" ? .leader : .follower)
                 let expected = node == "leader" ? Self.leaderExpected : Self.followerExpected
                 let names = Set(listed.map { "\($0.method) \($0.path)" })
                 #expect(

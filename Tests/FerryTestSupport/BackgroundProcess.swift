@@ -5,6 +5,11 @@ import Glibc
 #endif
 
 /// A long-running child process (a daemon under test), with its output in a log file.
+///
+/// Started with `posix_spawn`, not swift-subprocess: swift-subprocess hands out a running
+/// execution only inside the async closure of `run`, and reaps the child itself when it exits,
+/// whereas this handle is created synchronously, outlives any one scope, and its callers
+/// `kill(pid, 0)` and `waitpid(pid, …, WNOHANG)` the child themselves.
 public final class BackgroundProcess: Sendable {
     public let pid: pid_t
     public let logPath: String

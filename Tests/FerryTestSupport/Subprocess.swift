@@ -1,8 +1,6 @@
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import Subprocess
+import SystemPackage
 
 /// The outcome of a finished process.
 public struct ProcessResult: Sendable {
@@ -21,9 +19,10 @@ public struct SubprocessError: Error, CustomStringConvertible {
     }
 }
 
-/// Runs a program to completion, capturing its output (through files, so large output cannot
-/// deadlock, and daemons the program starts cannot hold a pipe open). Uses `posix_spawn` and a
-/// blocking `waitpid` on a dispatch thread.
+/// Runs a program (a path, not looked up in `PATH`) to completion with swift-subprocess,
+/// stdin from `/dev/null` and `environment` over this process's own. Its output is captured
+/// through files, so large output cannot deadlock, and daemons the program starts cannot hold a
+/// pipe open. The status is the exit code, or 128 + the signal that killed it.
 public func runProcess(
     _ executable: String,
     _ arguments: [String],
@@ -33,43 +32,32 @@ public func runProcess(
     defer { scratch.remove() }
     let outPath = scratch.sub("stdout")
     let errPath = scratch.sub("stderr")
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    let argv = [executable] + arguments
-    let envp = env.map { "\($0)=\($1)" }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-
-    var pid: pid_t = 0
-    let spawned = withCStrings(argv) { cArgv in
-        withCStrings(envp) { cEnvp in posix_spawn(&pid, executable, &actions, nil, cArgv, cEnvp) }
+    let out = try FileDescriptor.open(FilePath(outPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+    let err: FileDescriptor
+    do {
+        err = try FileDescriptor.open(FilePath(errPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+    } catch {
+        try? out.close()
+        throw error
     }
-    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT) }
-    let child = pid
-    let status: Int32 = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-            let exited = status & 0x7f == 0
-            continuation.resume(returning: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+    var overrides: [Environment.Key: String?] = [:]
+    for (key, value) in environment {
+        if let key = Environment.Key(rawValue: key) { overrides[key] = value }
+    }
+    let result = try await Subprocess.run(
+        .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(overrides),
+        input: .none,
+        output: .fileDescriptor(out, closeAfterSpawningProcess: true),
+        error: .fileDescriptor(err, closeAfterSpawningProcess: true))
+    let status: Int32 =
+        switch result.terminationStatus {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
         }
-    }
     return ProcessResult(
         status: status,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
-}
-
-private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { pointers.forEach { free($0) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// Runs a program and throws unless it exits 0; returns its stdout.
