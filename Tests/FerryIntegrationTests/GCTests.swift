@@ -267,9 +267,11 @@ struct ClusterGCTests {
             let other = try await cluster.push("demo/other:1", layers: [.init("gi-other", "6M")])
             let third = try await cluster.push("demo/third:1", layers: base + [.init("gi-third", "2M")])
             let directories = ["n1", "n2"].map { cluster.nodes[$0]!.directory }
+            // Stopped between rounds, not cancelled: a cancelled task kills the `ferry gc` it is running.
+            let stop = StopFlag()
             let collections = Task {
                 var runs = 0
-                while !Task.isCancelled {
+                while !stop.isSet {
                     for arguments in [["gc", "--keep", "1"]] + directories.map({ ["gc", "--data-dir", $0, "--keep", "1"] }) {
                         let result = try await cluster.ferry(arguments)
                         #expect(result.status == 0, "\(arguments): \(result.stderr)")
@@ -284,7 +286,7 @@ struct ClusterGCTests {
                 group.addTask { try await cluster.ferry(["install", app2, third]) }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            collections.cancel()
+            stop.set()
             let runs = try await collections.value
             #expect(runs >= 2, "collections ran during the installs: \(runs)")
             for result in results { #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)") }
@@ -385,4 +387,11 @@ extension LeaderHarness {
             ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(service.adminToken)"] + caArguments + [url + path]
         ).stdout
     }
+}
+
+/// A flag one task sets and another polls.
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }
