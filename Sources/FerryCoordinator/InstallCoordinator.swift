@@ -116,13 +116,16 @@ struct InstallCoordinator: Sendable {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = signal.generation
-            if try await database.grantLoad(targetID: target, nodeID: node) { return LoadPermit(granted: true) }
-            // A target that is over (failed by a deadline, say) never gets a slot: tell the node to stop.
-            guard let current = try await database.target(id: target), current.nodeId == node else {
+            switch try await database.loadSlot(targetID: target, nodeID: node) {
+            case .granted:
+                return LoadPermit(granted: true)
+            case .over(let state):
+                // A target that is over (failed by a deadline, say) never gets a slot: tell the node to stop.
+                throw FerryError(.conflict, "target \(target) is \(state.rawValue): it gets no load slot")
+            case .unknown:
                 throw FerryError(.notFound, "no target \(target) for this node")
-            }
-            if current.state.isFinished {
-                throw FerryError(.conflict, "target \(target) is \(current.state.rawValue): it gets no load slot")
+            case .wait:
+                break
             }
             let left = deadline - .now
             guard left > .zero, !signal.isClosed else { return LoadPermit(granted: false) }

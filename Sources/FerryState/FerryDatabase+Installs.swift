@@ -94,22 +94,41 @@ extension FerryDatabase {
         return result.after
     }
 
+    /// The answer to a node asking for a load slot.
+    public enum LoadSlot: Sendable, Hashable {
+        /// The target is `loading` now.
+        case granted
+        /// Not yet: every slot is taken, or the target is not `ready`.
+        case wait
+        /// The target is finished (failed by a deadline, say): it never gets a slot.
+        case over(TargetState)
+        /// No such target for this node.
+        case unknown
+    }
+
     /// Grants a load slot: moves the target from `ready` to `loading` if fewer than the install's
-    /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never overbooked.
-    public func grantLoad(targetID: Int64, nodeID: Int64) async throws -> Bool {
+    /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never
+    /// overbooked; one transaction answers whatever the target's state.
+    public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
         try await writer.write { db in
-            guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return false }
-            if target.state == .loading { return true }
-            guard target.state == .ready, let install = try InstallRecord.fetchOne(db, key: target.installId) else { return false }
+            guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
+            if target.state.isFinished { return .over(target.state) }
+            if target.state == .loading { return .granted }
+            guard target.state == .ready, let install = try InstallRecord.fetchOne(db, key: target.installId) else { return .wait }
             let loading = try Int64.fetchSet(
                 db,
                 InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()
                     .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading))
-            guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return false }
-            guard target.apply(.loadGranted, now: Date()).changed else { return false }
+            guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return .wait }
+            guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
             try target.update(db)
-            return true
+            return .granted
         }
+    }
+
+    /// ``loadSlot(targetID:nodeID:)`` as a yes or no.
+    public func grantLoad(targetID: Int64, nodeID: Int64) async throws -> Bool {
+        try await loadSlot(targetID: targetID, nodeID: nodeID) == .granted
     }
 
     /// Marks every unfinished target of `imageID` in a running install failed (the image could not be fetched).
