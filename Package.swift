@@ -36,8 +36,14 @@ let package = Package(
     targets: [
         .target(
             name: "FerryCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .target(name: "FerryConcurrency", swiftSettings: swiftSettings),
+        .target(
+            name: "FerryDiagnostics",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -46,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "FerryTransfer",
-            dependencies: [
+            dependencies: ["FerryPolicy", 
                 "FerryCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -58,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "FerryRegistry",
-            dependencies: [
+            dependencies: ["FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -71,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "FerryStore",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -82,7 +88,7 @@ let package = Package(
         .target(
             name: "FerryState",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryPolicy",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -105,7 +111,7 @@ let package = Package(
         ),
         .target(
             name: "FerryDocker",
-            dependencies: [
+            dependencies: ["FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -120,7 +126,7 @@ let package = Package(
         ),
         .target(
             name: "FerryServer",
-            dependencies: [
+            dependencies: ["FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -135,7 +141,7 @@ let package = Package(
         ),
         .target(
             name: "FerryCoordinator",
-            dependencies: [
+            dependencies: ["FerryPolicy", "FerryDiagnostics", "FerryConcurrency", 
                 "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -165,7 +171,7 @@ let package = Package(
         ),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryCore"],
+            dependencies: ["FerryPolicy", "FerryCore"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -197,7 +203,10 @@ let package = Package(
             path: "Tests/FerryTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryConcurrencyTests", dependencies: ["FerryConcurrency", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryDiagnosticsTests", dependencies: ["FerryDiagnostics"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
             dependencies: [
@@ -211,7 +220,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryCoordinatorTests",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -239,7 +248,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerryPolicy", "FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
             dependencies: [
@@ -265,7 +274,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: [
+            dependencies: ["FerryPolicy", "FerryDiagnostics", 
                 "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport", "FerryCore", "FerryServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

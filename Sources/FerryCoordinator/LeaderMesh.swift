@@ -1,6 +1,8 @@
 import Crypto
+import FerryConcurrency
 import FerryCore
 import FerryMesh
+import FerryPolicy
 import FerryServer
 import FerryState
 import FerryStore

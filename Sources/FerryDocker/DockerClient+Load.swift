@@ -1,6 +1,7 @@
 import AsyncAlgorithms
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import Logging
 import NIOCore
 import NIOHTTP1

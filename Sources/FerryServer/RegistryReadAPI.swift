@@ -1,5 +1,7 @@
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
+import FerryPolicy
 import FerryState
 import FerryStore
 import Foundation
