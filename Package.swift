@@ -42,6 +42,15 @@ let package = Package(
         .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
         .target(name: "FerryConcurrency", swiftSettings: swiftSettings),
         .target(
+            name: "FerryFormats",
+            dependencies: [
+                "FerryCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FerryDiagnostics",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
@@ -64,7 +73,7 @@ let package = Package(
         ),
         .target(
             name: "FerryRegistry",
-            dependencies: ["FerryPolicy", "FerryDiagnostics", 
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -111,7 +120,7 @@ let package = Package(
         ),
         .target(
             name: "FerryDocker",
-            dependencies: ["FerryDiagnostics", 
+            dependencies: ["FerryFormats", "FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,7 +135,7 @@ let package = Package(
         ),
         .target(
             name: "FerryServer",
-            dependencies: ["FerryPolicy", "FerryDiagnostics", 
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -141,7 +150,7 @@ let package = Package(
         ),
         .target(
             name: "FerryCoordinator",
-            dependencies: ["FerryPolicy", "FerryDiagnostics", "FerryConcurrency", 
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency", 
                 "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -206,6 +215,7 @@ let package = Package(
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryConcurrencyTests", dependencies: ["FerryConcurrency", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDiagnosticsTests", dependencies: ["FerryDiagnostics"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
@@ -228,7 +238,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryMeshTests",
-            dependencies: ["FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FerryFormats", "FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
@@ -251,7 +261,7 @@ let package = Package(
         .testTarget(name: "FerrySimulatorTests", dependencies: ["FerryPolicy", "FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
-            dependencies: [
+            dependencies: ["FerryFormats", 
                 "FerryDocker", "FerryTestSupport", "FerryCore",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -274,7 +284,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: ["FerryPolicy", "FerryDiagnostics", 
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport", "FerryCore", "FerryServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

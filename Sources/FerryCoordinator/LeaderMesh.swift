@@ -1,6 +1,7 @@
 import Crypto
 import FerryConcurrency
 import FerryCore
+import FerryFormats
 import FerryMesh
 import FerryPolicy
 import FerryServer

@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import AsyncHTTPClient
 import FerryCore
 import FerryDiagnostics
+import FerryFormats
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryFormats
 import FerryPolicy
 import FerryTransfer
 import Foundation

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryDiagnostics
+import FerryFormats
 import FerryMesh
 import FerryPolicy
 import FerryState

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryDocker
+import FerryFormats
 import NIOCore
 import Testing
 
