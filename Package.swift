@@ -43,11 +43,7 @@ let package = Package(
         .target(name: "FerryConcurrency", swiftSettings: swiftSettings),
         .target(
             name: "FerryFormats",
-            dependencies: [
-                "FerryCore",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
