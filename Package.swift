@@ -12,6 +12,10 @@ let package = Package(
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
+        // The pure targets, for the fuzz package (Fuzz/Package.swift), which builds them instrumented.
+        .library(name: "FerryCore", targets: ["FerryCore"]),
+        .library(name: "FerryFormats", targets: ["FerryFormats"]),
+        .library(name: "FerryPolicy", targets: ["FerryPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
