@@ -12,26 +12,20 @@ struct FetchCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: LeaderConnection
 
-    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2 or alpine@sha256:…")
-    var images: [String]
+    @OptionGroup var request: ImageRequestOptions
 
     @Option(help: "Platform to fetch, os/arch[/variant]. Default: the leader's.")
     var platform: String?
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the request.")
-    var noWait = false
+    var images: [String] { request.images }
+    var json: Bool { request.json }
 
     func run() async throws {
         try await reportingErrors {
-            // Check references locally first, for a clear error without a round trip.
-            for image in images { _ = try ImageReference(parsing: image) }
-            if let platform { _ = try Platform(parsing: platform) }
+            try request.checkLocally(platform: platform)
             let client = try connection.client()
             let accepted = try await client.fetch(FetchRequest(images: images, platform: platform))
-            if noWait {
+            if request.noWait {
                 try emit(accepted.images)
                 return
             }

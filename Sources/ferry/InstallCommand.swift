@@ -16,8 +16,7 @@ struct InstallCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: LeaderConnection
 
-    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2")
-    var images: [String]
+    @OptionGroup var request: ImageRequestOptions
 
     @Option(help: "Comma-separated node names, or all.")
     var nodes: String = "all"
@@ -31,16 +30,12 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
     var deadline: String?
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the install.")
-    var noWait = false
+    var images: [String] { request.images }
+    var json: Bool { request.json }
 
     func run() async throws {
         try await reportingErrors {
-            for image in images { _ = try ImageReference(parsing: image) }
-            if let platform { _ = try Platform(parsing: platform) }
+            try request.checkLocally(platform: platform)
             guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
             let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
             let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
@@ -49,7 +44,7 @@ struct InstallCommand: AsyncParsableCommand {
                 InstallRequest(
                     images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds))
-            if noWait {
+            if request.noWait {
                 if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
                 return
             }
