@@ -30,9 +30,6 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
     var deadline: String?
 
-    var images: [String] { request.images }
-    var json: Bool { request.json }
-
     func run() async throws {
         try await reportingErrors {
             try request.checkLocally(platform: platform)
@@ -42,15 +39,15 @@ struct InstallCommand: AsyncParsableCommand {
             let client = try connection.client()
             let accepted = try await client.install(
                 InstallRequest(
-                    images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
+                    images: request.images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds))
             if request.noWait {
-                if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
+                if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
                 return
             }
-            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: json)
-            if json { try FileOutput.standardOutput.writeJSON(final) }
-            try InstallOutput.exitStatus(final, json: json)
+            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
+            if request.json { try FileOutput.standardOutput.writeJSON(final) }
+            try InstallOutput.exitStatus(final, json: request.json)
         }
     }
 
