@@ -244,7 +244,7 @@ let package = Package(
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryStoreTests",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryStore", "FerryTestSupport", "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
