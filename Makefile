@@ -70,6 +70,11 @@ bench-peers: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-peers.sh
 
+## Package.swift declares exactly what each target imports (no more, no less).
+.PHONY: check-imports
+check-imports:
+	@scripts/check-imports.py
+
 ## Fuzz the parsers of untrusted input with libFuzzer: every target in Fuzz/ for FUZZ_SECONDS (60)
 ## each; fails if any crashed or hung. Not part of test or CI. See docs/fuzzing.md.
 .PHONY: fuzz

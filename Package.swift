@@ -12,6 +12,10 @@ let package = Package(
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
+        // The pure targets, for the fuzz package (Fuzz/Package.swift), which builds them instrumented.
+        .library(name: "FerryCore", targets: ["FerryCore"]),
+        .library(name: "FerryFormats", targets: ["FerryFormats"]),
+        .library(name: "FerryPolicy", targets: ["FerryPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -36,8 +40,19 @@ let package = Package(
     targets: [
         .target(
             name: "FerryCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .target(name: "FerryConcurrency", swiftSettings: swiftSettings),
+        .target(
+            name: "FerryFormats",
+            dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FerryDiagnostics",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -46,7 +61,7 @@ let package = Package(
         ),
         .target(
             name: "FerryTransfer",
-            dependencies: [
+            dependencies: ["FerryPolicy", 
                 "FerryCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -58,7 +73,7 @@ let package = Package(
         ),
         .target(
             name: "FerryRegistry",
-            dependencies: [
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -71,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "FerryStore",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -82,7 +97,7 @@ let package = Package(
         .target(
             name: "FerryState",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryPolicy",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -105,7 +120,7 @@ let package = Package(
         ),
         .target(
             name: "FerryDocker",
-            dependencies: [
+            dependencies: ["FerryFormats", "FerryDiagnostics", 
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -120,7 +135,7 @@ let package = Package(
         ),
         .target(
             name: "FerryServer",
-            dependencies: [
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -135,7 +150,7 @@ let package = Package(
         ),
         .target(
             name: "FerryCoordinator",
-            dependencies: [
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency", 
                 "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -165,7 +180,7 @@ let package = Package(
         ),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryCore"],
+            dependencies: ["FerryPolicy", "FerryCore"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -197,7 +212,11 @@ let package = Package(
             path: "Tests/FerryTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryConcurrencyTests", dependencies: ["FerryConcurrency", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryDiagnosticsTests", dependencies: ["FerryDiagnostics"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
             dependencies: [
@@ -211,7 +230,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryCoordinatorTests",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -219,13 +238,13 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryMeshTests",
-            dependencies: ["FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FerryFormats", "FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryStoreTests",
-            dependencies: [
+            dependencies: ["FerryConcurrency", 
                 "FerryStore", "FerryTestSupport", "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -239,10 +258,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerryPolicy", "FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
-            dependencies: [
+            dependencies: ["FerryFormats", 
                 "FerryDocker", "FerryTestSupport", "FerryCore",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -265,7 +284,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: [
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
                 "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport", "FerryCore", "FerryServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

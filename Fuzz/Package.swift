@@ -1,20 +1,16 @@
 // swift-tools-version:6.2
-// Fuzz targets for Ferry's parsers of untrusted input; see docs/fuzzing.md. Built with
-// `swift build --package-path Fuzz --scratch-path .build-fuzz -c release` (make fuzz does it).
-//
-// The root package exposes no library products, so this package compiles the project's own
-// parser files itself: `Project/<Module>/` holds symlinks to the files of ../Sources/<Module>/
-// that the parsers need (and nothing that needs Logging, Metrics, NIO's networking or the HTTP
-// client). Module names match the project's, so the harnesses import FerryCore etc.
+// Fuzz targets for Ferry's parsers of untrusted input; see docs/fuzzing.md. Build and run them
+// with `make fuzz` (Fuzz/run.sh), which builds only the fuzz products, in release, with
+// `-Xswiftc -sanitize=fuzzer,address`: that instruments every Swift module they use, the
+// project's parsers (FerryCore, FerryFormats, FerryPolicy, from the root package's library
+// products) included. A plain `swift build` of this package links but covers only the harnesses.
 import PackageDescription
 
-/// Coverage instrumentation for libFuzzer and AddressSanitizer on the project code and harnesses
-/// (the dependencies stay uninstrumented).
-let instrumented: [SwiftSetting] = [
-    .unsafeFlags(["-sanitize=fuzzer,address"]),
+let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
+/// libFuzzer's runtime and AddressSanitizer's, linked into each fuzz executable.
 let fuzzerLink: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
 
 /// One executable per fuzz target: `fuzz-<name>` from `Targets/<name>/`.
@@ -23,53 +19,39 @@ func fuzzTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
         name: "fuzz-\(name)",
         dependencies: dependencies + ["FuzzSupport"],
         path: "Targets/\(name)",
-        swiftSettings: instrumented,
+        swiftSettings: swiftSettings,
         linkerSettings: fuzzerLink
     )
 }
+
+let ferryCore = Target.Dependency.product(name: "FerryCore", package: "ferry")
+let ferryFormats = Target.Dependency.product(name: "FerryFormats", package: "ferry")
+let ferryPolicy = Target.Dependency.product(name: "FerryPolicy", package: "ferry")
 
 let package = Package(
     name: "ferry-fuzz",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // The same ranges as the root Package.swift.
+        // The project itself, whose pure targets are library products.
+        .package(name: "ferry", path: ".."),
+        // For the harnesses' own use (signing test tokens, ByteBuffers); the same ranges as the root Package.swift.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        .target(
-            name: "FerryCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
-            path: "Project/FerryCore",
-            swiftSettings: instrumented
-        ),
-        .target(name: "FerryRegistry", path: "Project/FerryRegistry", swiftSettings: instrumented),
-        .target(name: "FerryServer", dependencies: ["FerryCore"], path: "Project/FerryServer", swiftSettings: instrumented),
-        .target(
-            name: "FerryMesh",
-            dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")],
-            path: "Project/FerryMesh",
-            swiftSettings: instrumented
-        ),
-        .target(
-            name: "FerryDocker",
-            dependencies: ["FerryCore", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Project/FerryDocker",
-            swiftSettings: instrumented
-        ),
         .target(name: "CLibFuzzer", path: "Support/CLibFuzzer"),
-        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Support/FuzzSupport", swiftSettings: instrumented),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Support/FuzzSupport", swiftSettings: swiftSettings),
 
-        fuzzTarget("image-reference", ["FerryCore"]),
-        fuzzTarget("manifest", ["FerryCore"]),
-        fuzzTarget("auth-challenge", ["FerryRegistry"]),
-        fuzzTarget("byte-range", ["FerryCore"]),
-        fuzzTarget("content-range", ["FerryCore"]),
-        fuzzTarget("docker-json-stream", ["FerryDocker", .product(name: "NIOCore", package: "swift-nio")]),
-        fuzzTarget("digest", ["FerryCore"]),
-        fuzzTarget("platform", ["FerryCore"]),
-        fuzzTarget("byte-size", ["FerryCore"]),
-        fuzzTarget("registry-path", ["FerryServer"]),
-        fuzzTarget("peer-token", ["FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")]),
+        fuzzTarget("image-reference", [ferryCore]),
+        fuzzTarget("manifest", [ferryCore]),
+        fuzzTarget("auth-challenge", [ferryFormats]),
+        fuzzTarget("byte-range", [ferryCore]),
+        fuzzTarget("content-range", [ferryCore]),
+        fuzzTarget("docker-json-stream", [ferryFormats, .product(name: "NIOCore", package: "swift-nio")]),
+        fuzzTarget("digest", [ferryCore]),
+        fuzzTarget("platform", [ferryCore]),
+        fuzzTarget("byte-size", [ferryCore, ferryPolicy]),
+        fuzzTarget("registry-path", [ferryFormats]),
+        fuzzTarget("peer-token", [ferryFormats, ferryCore, .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

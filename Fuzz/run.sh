@@ -16,10 +16,16 @@ out=${FUZZ_OUT:-$scratch/findings}
 targets=${FUZZ_TARGETS:-$(ls Fuzz/Targets)}
 swift=${SWIFT:-swift}
 
+# Every Swift module of the fuzz executables is compiled with coverage instrumentation and ASan:
+# the harnesses, the project's targets they use (through the root package's library products)
+# and the Swift code of swift-crypto and NIOCore. The flags reach dependencies only from the
+# command line, never from a manifest, so this is the build to use.
+build=($swift build --package-path Fuzz --scratch-path "$scratch" -c release -Xswiftc -sanitize=fuzzer,address)
+
 echo "==> building fuzz targets (scratch $scratch)"
 # ld.gold warns once per executable about an ASan symbol it cannot export; nothing to act on.
-$swift build --package-path Fuzz --scratch-path "$scratch" -c release 2>&1 | grep -v "__asan_extra_spill_area" || true
-bin=$($swift build --package-path Fuzz --scratch-path "$scratch" -c release --show-bin-path)
+"${build[@]}" 2>&1 | grep -v "__asan_extra_spill_area" || true
+bin=$("${build[@]}" --show-bin-path)
 for target in $targets; do
     [[ -x "$bin/fuzz-$target" ]] || { echo "error: no fuzz target '$target' (is it in Fuzz/Package.swift?)" >&2; exit 2; }
 done

@@ -1,4 +1,6 @@
+import FerryConcurrency
 import FerryCore
+import FerryDiagnostics
 import FerryRegistry
 import FerryState
 import FerryStore

@@ -1,7 +1,9 @@
 import Crypto
+import FerryConcurrency
 import FerryCore
 import FerryDocker
 import FerryMesh
+import FerryPolicy
 import FerryRegistry
 import FerryServer
 import FerryState

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryDiagnostics
 import FerryDocker
 import FerryMesh
 import FerryRegistry

@@ -1,5 +1,8 @@
+import FerryConcurrency
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
+import FerryPolicy
 import FerryState
 import Foundation
 import Logging

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryMesh
+import FerryPolicy
 import FerryServer
 import FerryState
 import Foundation

@@ -1,6 +1,9 @@
 import Crypto
+import FerryConcurrency
 import FerryCore
+import FerryFormats
 import FerryMesh
+import FerryPolicy
 import FerryServer
 import FerryState
 import FerryStore

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Crypto
+import FerryConcurrency
 import FerryCore
 import FerryMesh
+import FerryPolicy
 import FerryRegistry
 import FerryServer
 import FerryState

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryMesh
+import FerryPolicy
 
 /// The decisions of one blob's download from the mesh, as a pure state machine: which source
 /// to ask for, where to resume, when to wait, whom to accuse, when to give up. ``MeshFetcher``

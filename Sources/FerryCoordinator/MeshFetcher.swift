@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
+import FerryPolicy
 import FerryStore
 import FerryTransfer
 import Foundation

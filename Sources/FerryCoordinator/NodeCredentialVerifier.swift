@@ -1,4 +1,5 @@
 import Crypto
+import FerryFormats
 import FerryMesh
 import FerryServer
 import Foundation

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 import FerryTransfer
 
 /// The leader moved the target on (finished, failed by a deadline, or it belongs to someone

@@ -1,6 +1,8 @@
 import FerryCore
+import FerryDiagnostics
 import FerryDocker
 import FerryMesh
+import FerryPolicy
 import FerryTransfer
 import Foundation
 import Logging

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryMesh
+import FerryPolicy
 import FerryRegistry
 import FerryStore
 import Foundation

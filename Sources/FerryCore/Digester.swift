@@ -29,6 +29,7 @@ public struct Digester: Sendable {
         }
     }
 
+    /// Hashes `bytes` and counts them.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         count += Int64(bytes.count)
         switch state {
@@ -41,15 +42,10 @@ public struct Digester: Sendable {
         }
     }
 
+    /// Hashes `bytes`, one contiguous region at a time.
     public mutating func update(_ bytes: some DataProtocol) {
-        count += Int64(bytes.count)
-        switch state {
-        case .sha256(var hasher):
-            hasher.update(data: bytes)
-            state = .sha256(hasher)
-        case .sha512(var hasher):
-            hasher.update(data: bytes)
-            state = .sha512(hasher)
+        for region in bytes.regions {
+            region.withUnsafeBytes { update($0) }
         }
     }
 

@@ -67,11 +67,6 @@ public struct DockerArchive: Sendable {
         public var size: Int64
         /// The sha256 of the decompressed bytes.
         public var diffID: Digest
-
-        public init(size: Int64, diffID: Digest) {
-            self.size = size
-            self.diffID = diffID
-        }
     }
 
     /// The entries, in archive order.

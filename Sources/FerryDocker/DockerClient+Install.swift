@@ -1,4 +1,5 @@
 import FerryCore
+import FerryDiagnostics
 import Logging
 import NIOCore
 

@@ -1,6 +1,8 @@
 import AsyncAlgorithms
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
+import FerryFormats
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -91,7 +93,7 @@ extension DockerClient {
         var report = DockerLoadReport()
         do {
             for try await buffer in response.body {
-                for message in try parser.feed(buffer) {
+                for message in try parser.feed(buffer.readableBytesView) {
                     report.add(message)
                     if let error = message.errorMessage {
                         logger.debug("docker load reported an error", metadata: ["docker.error": "\(error)"])

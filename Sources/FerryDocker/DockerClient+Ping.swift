@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryFormats
 
 /// What a `POST /images/load` message stream said, and whether it means success.
 ///

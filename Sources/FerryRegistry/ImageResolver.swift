@@ -1,4 +1,5 @@
 import FerryCore
+import FerryDiagnostics
 import Logging
 
 /// An image reference resolved to one platform's manifest.

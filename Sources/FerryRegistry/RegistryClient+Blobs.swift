@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import FerryTransfer
 import Logging
 import NIOCore

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import Foundation
 import Logging
 import NIOCore

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryFormats
+import FerryPolicy
 import FerryTransfer
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 /// How the upstream client connects, authenticates and retries. Every field has a default
 /// suited to a production leader.

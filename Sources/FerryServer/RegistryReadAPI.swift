@@ -1,5 +1,8 @@
 import FerryCore
+import FerryDiagnostics
+import FerryFormats
 import FerryMesh
+import FerryPolicy
 import FerryState
 import FerryStore
 import Foundation

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 /// The state of one simulated install, advanced event by event.
 ///

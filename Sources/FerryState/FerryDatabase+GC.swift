@@ -25,11 +25,6 @@ extension GarbageCollection {
     public struct InUse: Sendable, Hashable {
         public var blob: Blob
         public var reason: String
-
-        public init(blob: Blob, reason: String) {
-            self.blob = blob
-            self.reason = reason
-        }
     }
 }
 

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// A follower that joined the leader.
-public struct NodeRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+public struct NodeRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRecord {
     public static let databaseTableName = "nodes"
 
     public var id: Int64?
@@ -34,15 +34,10 @@ public struct NodeRecord: Codable, Sendable, Hashable, FetchableRecord, MutableP
         self.joinedAt = now
         self.lastSeen = now
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// An install: images onto nodes, at most `maxParallel` nodes loading into Docker at once.
-public struct InstallRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+public struct InstallRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRecord {
     public static let databaseTableName = "installs"
 
     public var id: Int64?
@@ -68,15 +63,10 @@ public struct InstallRecord: Codable, Sendable, Hashable, FetchableRecord, Mutab
         self.deadlineAt = deadlineAt
         self.createdAt = now
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// One image on one node within an install.
-public struct InstallTargetRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRecord {
     public static let databaseTableName = "install_targets"
 
     public var id: Int64?
@@ -118,9 +108,4 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, FetchableRecord,
         self.attempts = 0
         self.updatedAt = now
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// One blob (layer or config) and its transfer state.
-public struct BlobRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+public struct BlobRecord: Codable, Sendable, Hashable, SnakeCaseRecord, PersistableRecord {
     public static let databaseTableName = "blobs"
 
     public var digest: Digest
@@ -30,13 +30,10 @@ public struct BlobRecord: Codable, Sendable, Hashable, FetchableRecord, Persista
         self.bytesDone = bytesDone
         self.updatedAt = updatedAt
     }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// A manifest or index, with the exact bytes the upstream sent (what `/v2/` serves).
-public struct ManifestRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+public struct ManifestRecord: Codable, Sendable, Hashable, SnakeCaseRecord, PersistableRecord {
     public static let databaseTableName = "manifests"
 
     public var digest: Digest
@@ -52,13 +49,10 @@ public struct ManifestRecord: Codable, Sendable, Hashable, FetchableRecord, Pers
         self.bytes = Data(bytes)
         self.createdAt = createdAt
     }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// An image reference for one platform, and what it resolved to.
-public struct ImageRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+public struct ImageRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRecord {
     public static let databaseTableName = "images"
 
     public var id: Int64?
@@ -108,33 +102,20 @@ public struct ImageRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
         self.requestedAt = now
         self.updatedAt = now
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) {
-        id = inserted.rowID
-    }
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// Which blobs an image uses, in manifest order (config first).
-public struct ImageBlobRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+public struct ImageBlobRecord: Codable, Sendable, Hashable, SnakeCaseRecord, PersistableRecord {
     public static let databaseTableName = "image_blobs"
     public var imageId: Int64
     public var digest: Digest
     public var position: Int
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
 /// Which manifests (index chain and image manifest) an image uses.
-public struct ImageManifestRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+public struct ImageManifestRecord: Codable, Sendable, Hashable, SnakeCaseRecord, PersistableRecord {
     public static let databaseTableName = "image_manifests"
     public var imageId: Int64
     public var digest: Digest
     public var position: Int
-
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryPolicy
 import NIOCore
 import NIOHTTP1
 

@@ -12,34 +12,25 @@ struct FetchCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: LeaderConnection
 
-    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2 or alpine@sha256:…")
-    var images: [String]
+    @OptionGroup var request: ImageRequestOptions
 
     @Option(help: "Platform to fetch, os/arch[/variant]. Default: the leader's.")
     var platform: String?
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the request.")
-    var noWait = false
-
     func run() async throws {
         try await reportingErrors {
-            // Check references locally first, for a clear error without a round trip.
-            for image in images { _ = try ImageReference(parsing: image) }
-            if let platform { _ = try Platform(parsing: platform) }
+            try request.checkLocally(platform: platform)
             let client = try connection.client()
-            let accepted = try await client.fetch(FetchRequest(images: images, platform: platform))
-            if noWait {
+            let accepted = try await client.fetch(FetchRequest(images: request.images, platform: platform))
+            if request.noWait {
                 try emit(accepted.images)
                 return
             }
             let final = try await wait(for: accepted.images.map(\.id), client: client)
-            if json { try emit(final) }
+            if request.json { try emit(final) }
             let failed = final.filter { $0.state != .present }
             if !failed.isEmpty {
-                if !json {
+                if !request.json {
                     for image in failed {
                         printError("\(image.reference): \(image.error?.message ?? "not fetched")")
                     }
@@ -50,7 +41,7 @@ struct FetchCommand: AsyncParsableCommand {
     }
 
     private func emit(_ statuses: [ImageStatus]) throws {
-        if json {
+        if request.json {
             try FileOutput.standardOutput.writeJSON(FetchResponse(images: statuses))
         } else {
             for status in statuses { FileOutput.standardOutput.write("\(status.reference) \(status.state)\n") }
@@ -59,7 +50,7 @@ struct FetchCommand: AsyncParsableCommand {
 
     private func wait(for ids: [Int64], client: AdminClient) async throws -> [ImageStatus] {
         let output = FileOutput.standardOutput
-        var renderer = FetchProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var renderer = FetchProgressRenderer(mode: request.json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
         while true {
             var statuses: [ImageStatus] = []
             for id in ids { statuses.append(try await client.image(id: id)) }

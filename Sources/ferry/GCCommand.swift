@@ -34,7 +34,7 @@ struct GCCommand: AsyncParsableCommand {
             if let keep, keep < 1 { throw FerryError(.invalidArgument, "--keep must be at least 1") }
             let request = GarbageCollectionRequest(keep: keep, dryRun: dryRun)
             let report: GarbageCollectionReport
-            if let directory = connection.dataDirectory, let follower = try FollowerService.localAdminEndpoint(dataDirectory: directory) {
+            if let directory = connection.dataDirectory, let follower = try LocalAdminEndpoint.follower(dataDirectory: directory) {
                 report = try await Self.collectOnFollower(request, url: follower.url, credential: follower.credential, directory: directory)
             } else {
                 report = try await connection.client().collectGarbage(request)

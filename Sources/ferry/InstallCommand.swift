@@ -16,8 +16,7 @@ struct InstallCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: LeaderConnection
 
-    @Argument(help: "Image references, e.g. registry.example.com/team/app:1.2")
-    var images: [String]
+    @OptionGroup var request: ImageRequestOptions
 
     @Option(help: "Comma-separated node names, or all.")
     var nodes: String = "all"
@@ -31,31 +30,24 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
     var deadline: String?
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .customLong("no-wait"), help: "Return once the leader has accepted the install.")
-    var noWait = false
-
     func run() async throws {
         try await reportingErrors {
-            for image in images { _ = try ImageReference(parsing: image) }
-            if let platform { _ = try Platform(parsing: platform) }
+            try request.checkLocally(platform: platform)
             guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
             let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
             let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
             let client = try connection.client()
             let accepted = try await client.install(
                 InstallRequest(
-                    images: images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
+                    images: request.images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds))
-            if noWait {
-                if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
+            if request.noWait {
+                if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
                 return
             }
-            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: json)
-            if json { try FileOutput.standardOutput.writeJSON(final) }
-            try InstallOutput.exitStatus(final, json: json)
+            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
+            if request.json { try FileOutput.standardOutput.writeJSON(final) }
+            try InstallOutput.exitStatus(final, json: request.json)
         }
     }
 

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryDocker
+import FerryFormats
 import NIOCore
 import Testing
 
@@ -26,7 +27,7 @@ struct DockerJSONMessageParserTests {
     static func parse(_ pieces: [ArraySlice<UInt8>]) throws -> [DockerJSONMessage] {
         var parser = DockerJSONMessageParser()
         var messages: [DockerJSONMessage] = []
-        for piece in pieces { messages += try parser.feed(ByteBuffer(bytes: piece)) }
+        for piece in pieces { messages += try parser.feed(ByteBuffer(bytes: piece).readableBytesView) }
         messages += try parser.finish()
         return messages
     }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
 import FerryTestSupport
 import Foundation

@@ -1,6 +1,7 @@
 import FerryCoordinator
 import FerryCore
 import FerryMesh
+import FerryPolicy
 import FerryRegistry
 import FerryStore
 import FerryTestSupport

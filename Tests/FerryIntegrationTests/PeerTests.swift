@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryFormats
 import FerryMesh
 import FerryTestSupport
 import Foundation

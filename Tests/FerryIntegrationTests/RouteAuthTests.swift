@@ -1,5 +1,6 @@
 import FerryCoordinator
 import FerryCore
+import FerryFormats
 import FerryMesh
 import FerryServer
 import FerryTestSupport

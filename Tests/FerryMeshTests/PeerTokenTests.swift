@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryFormats
 import Foundation
 import Testing
 

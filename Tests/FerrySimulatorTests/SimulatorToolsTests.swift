@@ -1,3 +1,4 @@
+import FerryPolicy
 import Foundation
 import FerryCore
 import FerrySimulator

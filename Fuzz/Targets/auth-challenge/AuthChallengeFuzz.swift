@@ -1,4 +1,4 @@
-import FerryRegistry
+import FerryFormats
 import FuzzSupport
 
 /// `AuthChallenge.parse` on arbitrary `WWW-Authenticate` values. Schemes and parameter names

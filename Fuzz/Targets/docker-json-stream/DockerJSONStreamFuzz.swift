@@ -1,4 +1,4 @@
-import FerryDocker
+import FerryFormats
 import FuzzSupport
 import NIOCore
 
@@ -45,14 +45,14 @@ enum Outcome: Equatable, CustomStringConvertible {
     }
 }
 
-/// Feeds `pieces` in order, odd ones through the `ByteBuffer` entry point, then finishes.
+/// Feeds `pieces` in order, odd ones as a `ByteBuffer`'s bytes (as `DockerClient` does), then finishes.
 func parse(_ pieces: [ArraySlice<UInt8>]) -> Outcome {
     var parser = DockerJSONMessageParser()
     var messages: [DockerJSONMessage] = []
     do {
         for (index, piece) in pieces.enumerated() {
             if index % 2 == 1 {
-                messages += try parser.feed(ByteBuffer(bytes: piece))
+                messages += try parser.feed(ByteBuffer(bytes: piece).readableBytesView)
             } else {
                 messages += try parser.feed(piece)
             }

@@ -1,6 +1,6 @@
 import Crypto
 import FerryCore
-import FerryMesh
+import FerryFormats
 import Foundation
 import FuzzSupport
 

@@ -1,4 +1,4 @@
-import FerryServer
+import FerryFormats
 import FuzzSupport
 
 /// `RegistryPath.parse` on arbitrary request paths: a route that parses is rebuilt from its

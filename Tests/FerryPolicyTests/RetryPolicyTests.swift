@@ -1,4 +1,4 @@
-import FerryCore
+import FerryPolicy
 import Testing
 
 @Suite("RetryPolicy")

@@ -1,4 +1,4 @@
-import FerryRegistry
+import FerryFormats
 import Testing
 
 @Suite("AuthChallenge.parse")

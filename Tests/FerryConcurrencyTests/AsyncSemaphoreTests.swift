@@ -1,4 +1,4 @@
-import FerryCore
+import FerryConcurrency
 import FerryTestSupport
 import Synchronization
 import Testing

@@ -23,8 +23,8 @@ public enum FerryMetrics {
 
     public static func countUpstream(_ bytes: Int) { upstreamBytes.increment(by: bytes) }
     public static func countServed(_ bytes: Int) { servedBytes.increment(by: bytes) }
-    public static func countReceived(_ bytes: Int, from kind: SourceCandidate.Kind) {
-        (kind == .leader ? receivedFromLeader : receivedFromPeers).increment(by: bytes)
+    public static func countReceived(_ bytes: Int, fromPeer: Bool) {
+        (fromPeer ? receivedFromPeers : receivedFromLeader).increment(by: bytes)
     }
     public static func countVerificationFailure() { verificationFailures.increment() }
     public static func uploadStarted() { activeUploads.increment() }

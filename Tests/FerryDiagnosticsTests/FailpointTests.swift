@@ -1,6 +1,6 @@
 import Testing
 
-@testable import FerryCore
+@testable import FerryDiagnostics
 
 @Suite("Failpoint")
 struct FailpointTests {

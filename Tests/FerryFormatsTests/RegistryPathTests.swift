@@ -1,4 +1,4 @@
-import FerryServer
+import FerryFormats
 import Testing
 
 @Suite("RegistryPath.parse")

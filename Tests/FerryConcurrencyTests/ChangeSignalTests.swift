@@ -1,57 +1,7 @@
-import FerryCore
+import FerryConcurrency
 import FerryTestSupport
 import Synchronization
 import Testing
-
-@Suite("Install target states and rules")
-struct InstallRulesTests {
-    @Test("allowed transitions", arguments: [
-        (TargetState.waiting, TargetState.transferring, true),
-        (.transferring, .ready, true),
-        (.ready, .loading, true),
-        (.loading, .done, true),
-        (.waiting, .done, true),  // already in the engine
-        (.waiting, .failed, true),
-        (.transferring, .transferring, true),
-        (.loading, .transferring, true),  // a node restarting the image
-        (.loading, .ready, true),  // a load slot given back
-        (.waiting, .ready, false),
-        (.waiting, .loading, false),
-        (.transferring, .loading, false),
-        (.ready, .waiting, false),
-        (.done, .transferring, false),
-        (.done, .failed, false),
-        (.failed, .done, false),
-        (.failed, .transferring, false),
-    ])
-    func transitions(from: TargetState, to: TargetState, allowed: Bool) {
-        #expect(from.canMove(to: to) == allowed)
-    }
-
-    @Test func loadSlots() {
-        #expect(InstallRules.mayLoad(node: 1, loadingNodes: [], maxParallel: 1))
-        #expect(!InstallRules.mayLoad(node: 2, loadingNodes: [1], maxParallel: 1))
-        #expect(InstallRules.mayLoad(node: 1, loadingNodes: [1], maxParallel: 1), "a node loading one image may load the next")
-        #expect(InstallRules.mayLoad(node: 3, loadingNodes: [1, 2], maxParallel: 3))
-        #expect(!InstallRules.mayLoad(node: 3, loadingNodes: [1, 2], maxParallel: 2))
-        #expect(InstallRules.mayLoad(node: 1, loadingNodes: [], maxParallel: 0), "a limit below one counts as one")
-        #expect(!InstallRules.mayLoad(node: 2, loadingNodes: [1], maxParallel: 0))
-    }
-
-    @Test func outcome() {
-        #expect(InstallRules.outcome(of: [.done, .loading]) == nil)
-        #expect(InstallRules.outcome(of: [.done, .done])! == (true, false))
-        #expect(InstallRules.outcome(of: [.done, .failed])! == (false, true))
-        #expect(InstallRules.outcome(of: [])! == (true, false))
-    }
-
-    @Test func reachability() {
-        let now = ContinuousClock.now
-        #expect(InstallRules.isReachable(lastSeen: now - .seconds(14), now: now, heartbeat: .seconds(5)))
-        #expect(!InstallRules.isReachable(lastSeen: now - .seconds(16), now: now, heartbeat: .seconds(5)))
-        #expect(!InstallRules.isReachable(lastSeen: nil, now: now, heartbeat: .seconds(5)))
-    }
-}
 
 @Suite("ChangeSignal")
 struct ChangeSignalTests {

@@ -1,4 +1,4 @@
-import FerryCore
+import FerryPolicy
 import Testing
 
 /// The limiter's contract, checked from the durations it returns: tokens refill at `rate` with

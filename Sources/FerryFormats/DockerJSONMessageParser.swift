@@ -1,5 +1,4 @@
 import Foundation
-import NIOCore
 
 /// A parser of the engine's JSON message stream: newline-delimited JSON objects.
 ///
@@ -25,11 +24,6 @@ public struct DockerJSONMessageParser: Sendable {
     private var lineOffset = 0
 
     public init() {}
-
-    /// Consumes `buffer`; returns the messages of the lines it completed.
-    public mutating func feed(_ buffer: ByteBuffer) throws(ParseError) -> [DockerJSONMessage] {
-        try feed(buffer.readableBytesView)
-    }
 
     /// Consumes `bytes`; returns the messages of the lines they completed.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(ParseError) -> [DockerJSONMessage] {

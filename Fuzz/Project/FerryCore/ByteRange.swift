@@ -1,1 +1,0 @@
-../../../Sources/FerryCore/ByteRange.swift

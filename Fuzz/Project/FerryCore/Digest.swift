@@ -1,1 +1,0 @@
-../../../Sources/FerryCore/Digest.swift

@@ -1,1 +1,0 @@
-../../../Sources/FerryCore/ImageReference.swift

@@ -1,1 +1,0 @@
-../../../Sources/FerryCore/Manifest.swift

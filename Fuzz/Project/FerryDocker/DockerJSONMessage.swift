@@ -1,1 +1,0 @@
-../../../Sources/FerryDocker/DockerJSONMessage.swift

@@ -1,1 +1,0 @@
-../../../Sources/FerryDocker/DockerJSONMessageParser.swift

@@ -1,1 +1,0 @@
-../../../Sources/FerryMesh/PeerToken.swift

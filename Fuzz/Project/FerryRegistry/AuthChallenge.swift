@@ -1,1 +1,0 @@
-../../../Sources/FerryRegistry/AuthChallenge.swift

@@ -1,1 +1,0 @@
-../../../Sources/FerryServer/RegistryPath.swift
