@@ -119,9 +119,17 @@ struct FollowerStopTests {
             // Two images (a follower runs two at a time), each stuck before its config.
             let one = try await cluster.push("demo/one:1", layers: [.init("one", "16K")], busybox: false)
             let two = try await cluster.push("demo/two:1", layers: [.init("two", "16K")], busybox: false)
-            let stuck = try await cluster.admin.install(InstallRequest(images: [one, two], deadlineSeconds: 8))
-            try await waitUntil("n1 waits for both configs") { try await cluster.metrics(of: "n1")["ferry_active_downloads"] ?? 0 >= 2 }
-            _ = try await cluster.install(stuck.id, until: "the deadline ends the stuck install") { $0.state == .failed }
+            // The leader resolves them slowly too (its upstream connection is busy): a deadline past that.
+            let stuck = try await cluster.admin.install(InstallRequest(images: [one, two], deadlineSeconds: 75))
+            do {
+                try await waitUntil("n1 waits for both configs", timeout: .seconds(70)) {
+                    try await cluster.metrics(of: "n1")["ferry_active_downloads"] ?? 0 >= 2
+                }
+            } catch {
+                Issue.record("\(error): \(try await cluster.admin.install(id: stuck.id).targets.map { "\($0.state) \($0.error?.message ?? "")" }) \(cluster.followerLog("n1").suffix(4000))")
+                return
+            }
+            _ = try await cluster.install(stuck.id, until: "the deadline ends the stuck install", timeout: .seconds(120)) { $0.state == .failed }
             // The node is free at once: the next install runs to the end.
             let proceeding = try await cluster.admin.install(InstallRequest(images: [next]))
             let final = try await cluster.install(proceeding.id, until: "the next install is done", timeout: .seconds(60)) { $0.isFinished }
@@ -147,7 +155,8 @@ struct FollowerStopTests {
 
     /// Pushes an image with one layer of `size` and has the leader fetch it whole.
     static func pushHeld(_ cluster: TestCluster, _ repoTag: String, size: String, busybox: Bool = false) async throws -> String {
-        let reference = try await cluster.push(repoTag, layers: [.init(repoTag, size)], busybox: busybox)
+        let seed = repoTag.map { $0.isLetter || $0.isNumber ? $0 : "-" }
+        let reference = try await cluster.push(repoTag, layers: [.init(String(seed), size)], busybox: busybox)
         _ = try await cluster.admin.fetch(FetchRequest(images: [reference]))
         try await waitUntil("the leader holds \(repoTag)") {
             try await cluster.admin.images().images.first { $0.reference == reference }?.state == .present
