@@ -47,7 +47,7 @@ struct ClusterCA: Sendable {
                 issuerPrivateKey: .init(key))
             let pem = try certificate.serializeAsPEM().pemString
             try directory.writeAtomically(key.pemRepresentation + "\n", to: keyPath, mode: 0o600)
-            try directory.writeAtomically(pem + "\n", to: certificatePath, mode: 0o644)
+            try directory.writeAtomically(pem + "\n", to: certificatePath, mode: 0o600)
             return try ClusterCA(certificatePEM: pem, key: key)
         } catch let error as FerryError {
             throw error
@@ -138,7 +138,7 @@ extension DataDirectory {
             throw FerryError(.configuration, "cannot make the node's TLS certificate: \(error)")
         }
         try writeAtomically(key.pemRepresentation + "\n", to: tlsKeyPath, mode: 0o600)
-        try writeAtomically(certificate + "\n", to: tlsCertificatePath, mode: 0o644)
+        try writeAtomically(certificate + "\n", to: tlsCertificatePath, mode: 0o600)
         return (certificate, key.pemRepresentation)
     }
 }

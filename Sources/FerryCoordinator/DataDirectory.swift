@@ -2,6 +2,7 @@ import Crypto
 import FerryCore
 import FerryMesh
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -12,12 +13,26 @@ import Glibc
 public struct DataDirectory: Sendable {
     public let path: String
 
-    public init(_ path: String) throws(FerryError) {
+    /// Opens the directory, creating it (0700) if needed, and secures what is in it
+    /// (``securePermissions()``): an entry owned by another user is refused, one open to group
+    /// or others is tightened, with a notice in `logger`.
+    public init(_ path: String, logger: Logger? = nil) throws(FerryError) {
         self.path = path
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw FerryError(.configuration, "cannot create data directory '\(path)': \(error.localizedDescription)")
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw FerryError(.configuration, "cannot create data directory '\(path)': \(error.localizedDescription)")
+            }
+        }
+        let tightened = try securePermissions()
+        if !tightened.isEmpty {
+            logger?.notice(
+                "the data directory was open to other users: restricted it to this one (directories 0700, files 0600)",
+                metadata: [
+                    "directory": "\(path)", "entries": "\(tightened.count)",
+                    "examples": "\(tightened.prefix(5).joined(separator: ", "))",
+                ])
         }
     }
 
@@ -105,11 +120,14 @@ public struct DataDirectory: Sendable {
         return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
-    /// Writes a small file atomically (temp file, fsync, rename).
-    public func writeAtomically(_ contents: String, to file: String, mode: mode_t = 0o644) throws(FerryError) {
+    /// Writes a small file atomically (temp file, fsync, rename); private to this user unless
+    /// `mode` says otherwise.
+    public func writeAtomically(_ contents: String, to file: String, mode: mode_t = 0o600) throws(FerryError) {
         let temp = file + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(file)': \(String(cString: strerror(errno)))") }
+        // A temp file left by an earlier run keeps its old mode: set it.
+        fchmod(fd, mode)
         let bytes = Array(contents.utf8)
         let ok = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
         close(fd)

@@ -33,11 +33,14 @@ public final class FollowerService: Service, Sendable {
     let logger: Logger
     private let directoryLock: DirectoryLock
     private let identity: Mutex<NodeIdentity?>
-    private let running = Mutex<Set<Int64>>([])
-    /// Targets this process finished: a work answer computed before the leader heard of it
-    /// must not start them again.
-    private let finished = Mutex<Set<Int64>>([])
+    /// The targets this process runs (``FollowerWork``) and how to stop each.
+    private let work = Mutex(FollowerWork())
+    private let stops = Mutex<[Int64: StopSignal]>([:])
     private let boundAddress = Mutex<String?>(nil)
+
+    /// How long, after SIGTERM, requests other nodes are making may still finish before the
+    /// follower closes them: work (downloads, load-slot waits, loads) stops at once regardless.
+    public static let shutdownGrace: Duration = .seconds(5)
 
     /// Opens the data directory and checks the configuration. Joining happens in ``run()``
     /// (or ``join()``), so that a wrong join token is reported before anything else starts.
@@ -58,7 +61,7 @@ public final class FollowerService: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.docker = try DockerClient(host: configuration.dockerHost)
-        let directory = try DataDirectory(configuration.dataDirectory)
+        let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
         self.database = try FerryDatabase.open(path: directory.databasePath)
@@ -109,9 +112,21 @@ public final class FollowerService: Service, Sendable {
         MeshClient(baseURL: configuration.leaderURL, credential: identity.withLock { $0?.credential ?? "" }, caFile: caFile)
     }
 
+    /// Serves, heartbeats and works until cancelled or shut down gracefully. On graceful shutdown
+    /// the work stops at once (every target's task is cancelled: downloads, waits for sources or
+    /// load slots, loads into Docker); the server lets requests in flight finish, until the
+    /// service group's grace (``shutdownGrace``) cancels it. Either way the run then returns.
     public func run() async throws {
         // The directory is free again once this run is over, even while the service object lives on.
         defer { directoryLock.release() }
+        do {
+            try await serve()
+        } catch let error where Task.isShuttingDownGracefully || Task.isCancelled {
+            logger.debug("follower stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func serve() async throws {
         try await join()
         let me = identity.withLock { $0! }
         let credential = me.credential
@@ -143,8 +158,10 @@ public final class FollowerService: Service, Sendable {
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.run() }
-                group.addTask { await self.runHeartbeat() }
-                group.addTask { await self.runWork(transfers: transfers) }
+                // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
+                // hung engine or leader, a target in any state.
+                group.addTask { await cancelWhenGracefulShutdown { await self.runHeartbeat() } }
+                group.addTask { await cancelWhenGracefulShutdown { await self.runWork(transfers: transfers) } }
                 group.addTask { await self.runGarbageCollection() }
             }
         } cleanup: {
@@ -190,31 +207,44 @@ public final class FollowerService: Service, Sendable {
     /// Backoff while the leader does not answer work requests: 0.5 s doubling to 5 s.
     static let workRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(5))
 
+    /// Long-polls the leader for work and runs each target in a task of its own, at most
+    /// `maxConcurrentImages` at a time; a target the leader no longer lists is stopped at once,
+    /// freeing its slot. Ends when cancelled (graceful shutdown), every target with it.
     private func runWork(transfers: TransferClient) async {
         let slots = AsyncSemaphore(limit: max(configuration.maxConcurrentImages, 1))
         await withDiscardingTaskGroup { group in
             var failures = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    let work = try await cancelWhenGracefulShutdown { try await self.mesh.work(wait: .seconds(25)) }
+                    let known = work.withLock { $0.known }
+                    let answer = try await self.mesh.work(wait: .seconds(25), known: known)
                     failures = 0
-                    let fresh = work.items.filter { item in !finished.withLock { $0.contains(item.targetID) } }
-                    for item in fresh where running.withLock({ $0.insert(item.targetID).inserted }) {
+                    let changes = work.withLock { $0.answered(answer.items) }
+                    for id in changes.stop {
+                        logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
+                        stops.withLock { $0[id] }?.stop()
+                    }
+                    for item in changes.start {
+                        let stop = StopSignal()
+                        stops.withLock { $0[item.targetID] = stop }
                         group.addTask {
                             defer {
-                                self.finished.withLock { _ = $0.insert(item.targetID) }
-                                _ = self.running.withLock { $0.remove(item.targetID) }
+                                _ = self.stops.withLock { $0.removeValue(forKey: item.targetID) }
+                                self.work.withLock { $0.ended(item.targetID) }
                             }
-                            do {
-                                try await slots.withPermit {
-                                    await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers), item: item).run()
+                            await stop.run {
+                                do {
+                                    try await slots.withPermit {
+                                        await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers), item: item).run()
+                                    }
+                                } catch {
+                                    // Stopped or cancelled while waiting for a slot.
                                 }
-                            } catch {
-                                // Cancelled while waiting for a slot: the leader hands it out again next time.
                             }
                         }
                     }
                 } catch {
+                    if Task.isCancelled { break }
                     failures += 1
                     let message = (error as? FerryError)?.message ?? "\(error)"
                     if failures == 1 || failures % 10 == 0 { logger.warning("cannot get work from the leader", metadata: ["error": "\(message)"]) }

@@ -73,15 +73,19 @@ struct InstallCoordinator: Sendable {
         return install
     }
 
-    /// A node's unfinished targets whose image the leader has resolved; waits up to `wait` for some.
-    func work(node: Int64, wait: Duration) async throws -> WorkResponse {
+    /// A node's unfinished targets whose image the leader has resolved. While they are exactly
+    /// `known` (what the node already has; none at first), waits up to `wait` for a change: a
+    /// new target, or one over (finished, failed by a deadline), which the node then stops.
+    func work(node: Int64, wait: Duration, known: Set<Int64> = []) async throws -> WorkResponse {
         try await database.heartbeat(nodeID: node)
-        var generation = signal.generation
-        var items = try await database.work(forNode: node)
-        if items.isEmpty && wait > .zero {
-            await signal.wait(after: generation, timeout: wait)
-            generation = signal.generation
+        let deadline = ContinuousClock.now + wait
+        var items: [TargetWork]
+        while true {
+            let generation = signal.generation
             items = try await database.work(forNode: node)
+            let left = deadline - .now
+            guard Set(items.compactMap(\.target.id)) == known, left > .zero, !signal.isClosed else { break }
+            await signal.wait(after: generation, timeout: left)
         }
         return WorkResponse(items: items.compactMap { work in
             guard let manifest = work.image.manifestDigest else { return nil }

@@ -50,6 +50,7 @@ struct LeaderMesh: MeshBackend {
     }
 
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
+        let heartbeat = heartbeat.bounded()
         try await database.heartbeat(
             nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: heartbeat.address)
         guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
@@ -59,6 +60,10 @@ struct LeaderMesh: MeshBackend {
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {
         guard ImageReference.isValidRepository(request.repository) else {
             throw FerryError(.invalidReference, "invalid repository name '\(request.repository.prefix(200))'")
+        }
+        // Sources and peer tokens only for the content of images the node installs or holds.
+        guard try await database.node(node, mayRead: request.digest) else {
+            throw FerryError(.blobUnknown, "blob unknown: \(request.digest) is not in an image this node is installing or holds")
         }
         // One read of the nodes per request: the requester, addresses and reachability.
         let nodes = try await database.nodes()
@@ -99,8 +104,8 @@ struct LeaderMesh: MeshBackend {
         await tracker.record(events, from: record.name)
     }
 
-    func work(node: Int64, wait: Duration) async throws -> WorkResponse {
-        try await installs.work(node: node, wait: wait)
+    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse {
+        try await installs.work(node: node, wait: wait, known: known)
     }
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {

@@ -52,7 +52,7 @@ public final class LeaderService: Service, Sendable {
         self.logger = logger
         // Check what the operator gave before touching the data directory.
         let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
-        let directory = try DataDirectory(configuration.dataDirectory)
+        let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
         let admin = try directory.secret(at: directory.adminTokenPath)
@@ -93,7 +93,7 @@ public final class LeaderService: Service, Sendable {
             verifier: credentials,
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: configuration.defaultRegistry,
-                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
+                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, nodeReads: .ownImages),
             apis: .leader(
                 admin: AdminRoutes(
                     backend: LeaderAdmin(

@@ -23,7 +23,7 @@ struct NodeJoin: Sendable {
         var nodeKey: P256.Signing.PrivateKey?
         if secure, let url = URL(string: leaderURL), let host = url.host {
             let ca = try await MeshTLS.fetchClusterCA(host: host, port: url.port ?? 443, fingerprint: token.caFingerprint)
-            try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o644)
+            try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600)
             let key = P256.Signing.PrivateKey()
             nodeKey = key
             publicKey = key.publicKey.pemRepresentation
@@ -36,7 +36,7 @@ struct NodeJoin: Sendable {
                 throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")
             }
             try directory.writeAtomically(nodeKey.pemRepresentation + "\n", to: directory.tlsKeyPath, mode: 0o600)
-            try directory.writeAtomically(certificate + "\n", to: directory.tlsCertificatePath, mode: 0o644)
+            try directory.writeAtomically(certificate + "\n", to: directory.tlsCertificatePath, mode: 0o600)
         }
         let joined = NodeIdentity(
             nodeID: response.nodeID, name: response.name, credential: response.credential, leader: leaderURL, peerKey: response.peerKey)

@@ -10,8 +10,12 @@ public enum MeshAPI {
     /// `POST` a ``Heartbeat``; answers 200 with a ``HeartbeatResponse`` (JSON: whether to send
     /// a full inventory).
     public static let heartbeat = "/mesh/v1/heartbeat"
-    /// `GET` with `?wait=SECONDS` (long poll, at most 60); answers a ``WorkResponse``.
+    /// `GET` with `?wait=SECONDS` (long poll, at most 60) and `&known=ID,ID…` (the target ids
+    /// of the node's last answer, at most ``maxKnownTargets``): answers a ``WorkResponse`` at once
+    /// when the node's targets differ from `known`, else when they change or the wait is over.
     public static let work = "/mesh/v1/work"
+    /// The most target ids a work request sends back as `known`.
+    public static let maxKnownTargets = 1000
     /// `POST` a ``TargetReport``; answers 204, or 409 if the transition is refused.
     public static let report = "/mesh/v1/targets/:id/report"
     /// `POST` with `?wait=SECONDS`: waits for a load slot; answers a ``LoadPermit``.

@@ -36,10 +36,12 @@ public struct MeshClient: Sendable {
         let _: Empty = try await api.call(.POST, MeshAPI.blobs, body: events)
     }
 
-    /// Long-polls for work: returns at once when there is some, else after about `wait`.
-    public func work(wait: Duration) async throws -> WorkResponse {
+    /// Long-polls for work: returns at once when the node's targets are not exactly `known` (the
+    /// ids of the last answer), else when they change or after about `wait`.
+    public func work(wait: Duration, known: [Int64] = []) async throws -> WorkResponse {
         let seconds = max(Int(wait.components.seconds), 0)
-        return try await api.call(.GET, MeshAPI.work + "?wait=\(seconds)", timeout: wait + .seconds(15))
+        let list = known.prefix(MeshAPI.maxKnownTargets).map(String.init).joined(separator: ",")
+        return try await api.call(.GET, MeshAPI.work + "?wait=\(seconds)" + (list.isEmpty ? "" : "&known=\(list)"), timeout: wait + .seconds(15))
     }
 
     public func report(target: Int64, _ report: TargetReport) async throws {

@@ -122,7 +122,7 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse { throw error }
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
     func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }
-    func work(node: Int64, wait: Duration) async throws -> WorkResponse { throw error }
+    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse { throw error }
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws { throw error }
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit { throw error }
 }

@@ -11,7 +11,8 @@ public protocol MeshBackend: Sendable {
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList
     func blobEvents(node: Int64, _ events: BlobEvents) async throws
-    func work(node: Int64, wait: Duration) async throws -> WorkResponse
+    /// The node's work; a long poll of up to `wait` while its targets are exactly `known`.
+    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit
 }
@@ -38,7 +39,7 @@ public struct MeshRoutes: Sendable {
             return Response(status: .noContent)
         }
         nodes.get(RouterPath(MeshAPI.work)) { request, context in
-            try await backend.work(node: context.node, wait: Self.wait(request))
+            try await backend.work(node: context.node, wait: Self.wait(request), known: Self.known(request))
         }
         nodes.post(RouterPath(MeshAPI.report)) { request, context in
             try await backend.report(node: context.node, target: try AdminRoutes.id(context, "target"), try await request.decode(as: TargetReport.self, context: context))
@@ -47,6 +48,13 @@ public struct MeshRoutes: Sendable {
         nodes.post(RouterPath(MeshAPI.load)) { request, context in
             try await backend.requestLoad(node: context.node, target: try AdminRoutes.id(context, "target"), wait: Self.wait(request))
         }
+    }
+
+    /// `?known=ID,ID…`: the target ids the node already has (at most ``MeshAPI/maxKnownTargets``;
+    /// what is not a number is left out).
+    static func known(_ request: Request) -> Set<Int64> {
+        guard let text = request.uri.queryParameters.get("known") else { return [] }
+        return Set(text.split(separator: ",", maxSplits: MeshAPI.maxKnownTargets).prefix(MeshAPI.maxKnownTargets).compactMap { Int64($0) })
     }
 
     /// `?wait=SECONDS`, capped at 60.

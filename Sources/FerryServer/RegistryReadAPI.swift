@@ -15,18 +15,37 @@ import NIOCore
 ///
 /// Repository names map to upstreams the way containerd mirrors expect: `?ns=<upstream host>`
 /// names the upstream registry; without it, the configured default upstream is used.
+///
+/// On the leader a node credential reads only what the node has business with
+/// (``NodeReads/ownImages``); anything else answers exactly as if it were absent.
 public struct RegistryReadAPI: Sendable {
+    /// What a node credential may read here.
+    public enum NodeReads: Sendable, Equatable {
+        /// Everything (a follower: the only node credential it accepts is its own).
+        case unrestricted
+        /// Only blobs and manifests of images the node is installing or holds
+        /// (``FerryDatabase/node(_:mayRead:)``); other content is `BLOB_UNKNOWN` or
+        /// `MANIFEST_UNKNOWN`, word for word as when the leader does not hold it, and tag lists
+        /// are `NAME_UNKNOWN`. The leader's choice: a node learns nothing about other images.
+        case ownImages
+    }
+
     let database: FerryDatabase
     let store: BlobStore
     let defaultRegistry: String?
     /// Shared by every blob this node serves (`--max-upload-rate`).
     let uploadLimiter: RateLimiter?
+    let nodeReads: NodeReads
 
-    public init(database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil) {
+    public init(
+        database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil,
+        nodeReads: NodeReads = .unrestricted
+    ) {
         self.database = database
         self.store = store
         self.defaultRegistry = defaultRegistry
         self.uploadLimiter = uploadLimiter
+        self.nodeReads = nodeReads
     }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
@@ -67,6 +86,8 @@ public struct RegistryReadAPI: Sendable {
         guard let route else {
             throw FerryError(.notFound, "no such route in the registry API: \(request.uri.path.prefix(200))")
         }
+        // The node whose reads are limited to its own images, if the caller is one.
+        let scope = nodeReads == .ownImages ? context.principal?.nodeID : nil
         switch route {
         case .base:
             var headers = HTTPFields()
@@ -77,14 +98,16 @@ public struct RegistryReadAPI: Sendable {
             // Content by digest needs no upstream: only tags are resolved per upstream.
             if reference.contains(":") {
                 try Self.validate(name)
-                return try await manifest(request, digest: try Self.digest(reference))
+                return try await manifest(request, digest: try Self.digest(reference), scope: scope)
             }
-            return try await manifest(request, repository: try repository(name, request), tag: reference)
+            return try await manifest(request, repository: try repository(name, request), tag: reference, scope: scope)
         case .blob(let name, let digest):
             try Self.validate(name)
-            return try await blob(request, digest: try Self.digest(digest))
+            return try await blob(request, digest: try Self.digest(digest), scope: scope)
         case .tags(let name):
-            return try await tags(request, repository: try repository(name, request), name: name)
+            let repository = try repository(name, request)
+            if scope != nil { throw Self.unknownRepository(repository) }
+            return try await tags(request, repository: repository, name: name)
         }
     }
 
@@ -115,18 +138,32 @@ public struct RegistryReadAPI: Sendable {
         }
     }
 
-    func manifest(_ request: Request, repository: (registry: String, repository: String), tag: String) async throws -> Response {
+    /// Whether the node `scope` (nil: a caller without limits) may read `digest`.
+    func visible(_ digest: Digest, to scope: Int64?) async throws -> Bool {
+        guard let scope else { return true }
+        return try await database.node(scope, mayRead: digest)
+    }
+
+    static func unknownRepository(_ repository: (registry: String, repository: String)) -> FerryError {
+        FerryError(.nameUnknown, "repository name not known: \(repository.registry)/\(repository.repository)")
+    }
+
+    func manifest(
+        _ request: Request, repository: (registry: String, repository: String), tag: String, scope: Int64? = nil
+    ) async throws -> Response {
         guard ImageReference.isValidTag(tag) else {
             throw FerryError(.manifestInvalid, "invalid tag '\(tag.prefix(130))'")
         }
-        guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag) else {
+        guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag),
+            try await visible(digest, to: scope)
+        else {
             throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
         return try await manifest(request, digest: digest)
     }
 
-    func manifest(_ request: Request, digest: Digest) async throws -> Response {
-        guard let manifest = try await database.manifest(digest) else {
+    func manifest(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
+        guard let manifest = try await database.manifest(digest), try await visible(digest, to: scope) else {
             throw FerryError(.manifestUnknown, "manifest unknown: \(digest) is not held here")
         }
         var headers = HTTPFields()
@@ -144,7 +181,10 @@ public struct RegistryReadAPI: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
     }
 
-    func blob(_ request: Request, digest: Digest) async throws -> Response {
+    func blob(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
+        guard try await visible(digest, to: scope) else {
+            throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+        }
         let size: Int64
         var growing: IngestProgress?
         switch store.availability(of: digest) {
@@ -213,7 +253,7 @@ public struct RegistryReadAPI: Sendable {
 
     func tags(_ request: Request, repository: (registry: String, repository: String), name: String) async throws -> Response {
         guard let all = try await database.tags(registry: repository.registry, repository: repository.repository) else {
-            throw FerryError(.nameUnknown, "repository name not known: \(repository.registry)/\(repository.repository)")
+            throw Self.unknownRepository(repository)
         }
         let parameters = request.uri.queryParameters
         var tags = all

@@ -2,6 +2,10 @@ import FerryCore
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The node's state in SQLite: images, manifests, blobs and their transfer state.
 ///
 /// Every change another part of Ferry relies on happens in one transaction here, so the
@@ -10,8 +14,11 @@ import GRDB
 public struct FerryDatabase: Sendable {
     public let writer: any DatabaseWriter
 
-    /// Opens (creating and migrating) the database at `path`, in WAL mode.
+    /// Opens (creating and migrating) the database at `path`, in WAL mode. A new database file
+    /// is created 0600 first: SQLite gives its `-wal` and `-shm` files the database file's mode.
     public static func open(path: String) throws(FerryError) -> FerryDatabase {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { Glibc.close(fd) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true

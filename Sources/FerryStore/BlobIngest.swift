@@ -54,7 +54,7 @@ public actor BlobIngest {
             }
         }
         let handle = try await FileSystem.shared.openFile(
-            forWritingAt: FilePath(path), options: .modifyFile(createIfNecessary: true))
+            forWritingAt: FilePath(path), options: .modifyFile(createIfNecessary: true, permissions: .ownerReadWrite))
         do {
             if kept == 0 {
                 digester = Digester(digest.algorithm)

@@ -18,7 +18,8 @@ import Glibc
 /// ingest/sha256/<hex>.partial  downloads in progress, resumable after a restart
 /// ```
 /// A blob reaches `blobs/` only through ``BlobIngest/commit()``: size and digest checked,
-/// data fsynced, then renamed atomically and the directory fsynced. Digests are validated
+/// data fsynced, then renamed atomically and the directory fsynced. Directories are 0700 and
+/// files 0600: only the user running the node reads its blobs. Digests are validated
 /// values (``Digest``), so a path is never built from unchecked input.
 public final class BlobStore: Sendable {
     public let root: String
@@ -38,7 +39,9 @@ public final class BlobStore: Sendable {
             for directory in ["blobs", "ingest"] {
                 let path = "\(root)/\(directory)/\(algorithm.rawValue)"
                 do {
-                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                    // Private to the user running the node, whatever its umask (its files are 0600).
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    for created in [root, "\(root)/\(directory)", path] { chmod(created, 0o700) }
                 } catch {
                     throw FerryError(.configuration, "cannot create store directory '\(path)': \(error.localizedDescription)")
                 }

@@ -33,7 +33,10 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
+/// One line on standard error, `ferry: error: …`: line breaks become spaces and other control
+/// characters are escaped (``TerminalText``), since the message may quote what a node or an
+/// upstream said.
 func printError(_ message: String) {
-    let line = message.replacingOccurrences(of: "\n", with: " ")
+    let line = TerminalText.escape(message.replacingOccurrences(of: "\n", with: " "), limit: 1000)
     FileOutput.standardError.write("ferry: error: \(line)\n")
 }

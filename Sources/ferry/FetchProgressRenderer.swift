@@ -52,7 +52,7 @@ struct FetchProgressRenderer {
                 let sizes = "\(ByteSize.format(blob.bytesDone))/\(ByteSize.format(blob.size))"
                 lines.append("  \(id) [\(bar)] \(sizes.padding(to: 22)) \(blob.state)")
             }
-            if let error = image.error { lines.append("  error: \(error.message)") }
+            if let error = image.error { lines.append("  error: \(TerminalText.escape(error.message))") }
         }
         var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
         for line in lines { out += "\u{1B}[2K" + String(line.prefix(max(width - 1, 20))) + "\n" }

@@ -14,7 +14,9 @@ struct FollowerCommand: AsyncParsableCommand {
         abstract: "Run a follower: join the leader and install images into this node's Docker engine.",
         discussion: """
             The first start joins with the join token (the leader's DATA_DIR/join-token) and keeps \
-            the node credential it receives in DATA_DIR/node.json (mode 0600); later starts reuse it.
+            the node credential it receives in DATA_DIR/node.json (mode 0600); later starts reuse it. \
+            SIGTERM or SIGINT stops it within seconds (exit status 0): downloads and loads stop and \
+            resume at the next start.
             """
     )
 
@@ -74,9 +76,10 @@ struct FollowerCommand: AsyncParsableCommand {
             let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
             // Join first, so that a refused join token ends the command with one clear line.
             try await follower.join()
-            let group = ServiceGroup(
-                configuration: .init(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            // SIGTERM stops the work at once; requests other nodes are making get a short grace.
+            var group = ServiceGroupConfiguration(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            group.maximumGracefulShutdownDuration = FollowerService.shutdownGrace
+            try await ServiceGroup(configuration: group).run()
         }
     }
 

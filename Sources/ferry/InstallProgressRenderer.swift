@@ -2,7 +2,8 @@ import FerryCore
 import FerryMesh
 
 /// Draws an install: one line per node with a bar and state, redrawn in place on a terminal, or
-/// one plain line per change otherwise. Pure: returns the text to write.
+/// one plain line per change otherwise. Pure: returns the text to write. What nodes said (names,
+/// errors, notes) is escaped (``TerminalText``) before the renderer adds its own cursor codes.
 struct InstallProgressRenderer {
     let mode: FetchProgressRenderer.Mode
     private var drawnLines = 0
@@ -38,8 +39,8 @@ struct InstallProgressRenderer {
             let state =
                 [TargetState.failed, .loading, .ready, .transferring, .waiting].first { states.contains($0) } ?? .done
             let current = targets.first { $0.state == state }
-            let detail = [current?.image, current?.error?.message ?? current?.note].compactMap { $0 }.joined(separator: ": ")
-            return (node, targets.reduce(0) { $0 + ($1.state == .done ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
+            let detail = TerminalText.escape([current?.image, current?.error?.message ?? current?.note].compactMap { $0 }.joined(separator: ": "))
+            return (TerminalText.escape(node, limit: 64), targets.reduce(0) { $0 + ($1.state == .done ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
                     state, detail)
         }
     }
@@ -70,7 +71,7 @@ struct InstallProgressRenderer {
             var line = "\(target.node): \(target.image): \(target.state)"
             if target.state == .done || target.state == .transferring { line += " (\(ByteSize.format(target.bytesTotal)))" }
             if let error = target.error { line += ": \(error.message)" } else if let note = target.note, target.state == .done { line += ": \(note)" }
-            out += line + "\n"
+            out += TerminalText.escape(line, limit: 1000) + "\n"
         }
         return out
     }

@@ -77,7 +77,7 @@ struct NodesCommand: AsyncParsableCommand {
                 let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
                 rows.append([
                     node.name, node.address ?? "-", "\(ago)s ago", node.state.rawValue,
-                    node.dockerVersion ?? (node.dockerError.map { "unreachable (\($0.prefix(60)))" } ?? "-"),
+                    node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
                     node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
                     node.images.isEmpty ? "-" : node.images.joined(separator: ","),
                 ])
@@ -87,8 +87,10 @@ struct NodesCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints rows as left-aligned columns.
+/// Prints rows as left-aligned columns, each cell escaped and bounded (``TerminalText``): what
+/// nodes and upstreams say cannot move the cursor or add a row.
 func printTable(_ rows: [[String]]) {
+    let rows = rows.map { $0.map { TerminalText.escape($0) } }
     guard let first = rows.first else { return }
     let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {

@@ -164,4 +164,20 @@ struct InstallCoordinatorTests {
         #expect(messages == ["the node did not finish before the install deadline", "the node was not reached before the install deadline"])
         #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
     }
+
+    @Test("a node's long poll with the targets it knows waits for a change, and answers at once when its targets are over")
+    func longPollWaitsForAChange() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        _ = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], deadlineSeconds: 60))
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first).targetID
+        // The node runs it and says so: the poll waits instead of answering the same work again.
+        let poll = Task { try await fixture.coordinator.work(node: fixture.nodes[0], wait: .seconds(50), known: [target]) }
+        try await waitFor { fixture.coordinator.signal.waiterCount == 1 }
+        await fixture.coordinator.tick(now: Date().addingTimeInterval(120))
+        let work = try await poll.value
+        #expect(work.items.isEmpty, "woken as the deadline failed the target, long before its 50 s")
+        // Targets other than the known ones: at once.
+        #expect(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .seconds(50), known: [target, 999]).items.isEmpty)
+    }
 }

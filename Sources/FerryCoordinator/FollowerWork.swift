@@ -1,0 +1,52 @@
+import FerryMesh
+
+/// Which install targets a follower runs, decided from the leader's work answers: a pure state
+/// machine for ``FollowerService``.
+///
+/// - A target in an answer that is not running and was not finished here starts.
+/// - A running target missing from an answer is over at the leader (finished, failed by a
+///   deadline, its install closed): it stops at once, wherever it is (waiting for a source, a
+///   download, a load slot, a load).
+/// - A target that ended by itself is not started again from an answer computed before the
+///   leader heard of it; one this node stopped may start again if the leader lists it again.
+/// - The ids of the last answer go back to the leader (``known``), whose long poll then waits
+///   for a change instead of answering at once while targets run.
+struct FollowerWork: Sendable, Equatable {
+    /// What to do after an answer.
+    struct Changes: Sendable, Equatable {
+        var start: [WorkItem] = []
+        var stop: [Int64] = []
+    }
+
+    private(set) var running: Set<Int64> = []
+    /// Running targets this node was told to stop, not ended yet.
+    private(set) var stopping: Set<Int64> = []
+    /// Targets that ended by themselves here (done, failed, or given up), still in answers.
+    private(set) var finished: Set<Int64> = []
+    /// The target ids of the last answer, sorted.
+    private(set) var known: [Int64] = []
+
+    /// The leader answered with `items`.
+    mutating func answered(_ items: [WorkItem]) -> Changes {
+        let listed = Set(items.map(\.targetID))
+        known = listed.sorted()
+        var changes = Changes()
+        for id in running.subtracting(listed).subtracting(stopping).sorted() {
+            stopping.insert(id)
+            changes.stop.append(id)
+        }
+        for item in items where !running.contains(item.targetID) && !finished.contains(item.targetID) {
+            running.insert(item.targetID)
+            changes.start.append(item)
+        }
+        // Finished targets the leader no longer lists are forgotten: it never lists them again.
+        finished.formIntersection(listed)
+        return changes
+    }
+
+    /// The runner of target `id` returned.
+    mutating func ended(_ id: Int64) {
+        running.remove(id)
+        if stopping.remove(id) == nil { finished.insert(id) }
+    }
+}
