@@ -199,20 +199,19 @@ start_ferry() {
   daemon leader "$work/logs/$tag-leader.log" "$FERRY" leader --data-dir "$work/f/leader" \
     --listen "$IP_leader:$LEADER_PORT" --tls-name "$IP_leader" --insecure-registry "$UPSTREAM" --log-level notice "$@"
   wait_file "$work/f/leader/address" "the leader"
-  local join
-  join=$(<"$work/f/leader/join-token")
-  admin=$(<"$work/f/leader/admin-token")
+  # Tokens are passed as files, never on command lines (`ps` shows those).
+  admin=$work/f/leader/admin-token
   ca=$work/f/leader/ca.pem
   for n in "${node_names[@]}"; do
     ip=$(var IP "$n")
     daemon "$n" "$work/logs/$tag-$n.log" "$FERRY" follower --data-dir "$work/f/$n" \
       --listen "$ip:$FOLLOWER_PORT" --advertise "https://$ip:$FOLLOWER_PORT" \
-      --leader "https://$IP_leader:$LEADER_PORT" --join-token "$join" --name "$n" \
+      --leader "https://$IP_leader:$LEADER_PORT" --join-token-file "$work/f/leader/join-token" --name "$n" \
       --docker-host "$(var DOCKER_HOST "$n")" --log-level notice
   done
   local ready=0
   for _ in $(seq 300); do
-    ready=$(in_ns leader "$FERRY" nodes --leader "https://$IP_leader:$LEADER_PORT" --token "$admin" --ca "$ca" --json 2>/dev/null \
+    ready=$(in_ns leader "$FERRY" nodes --leader "https://$IP_leader:$LEADER_PORT" --token-file "$admin" --ca "$ca" --json 2>/dev/null \
       | jq '[.nodes[] | select(.state == "reachable" and .dockerVersion != null)] | length' 2>/dev/null) || ready=0
     ((ready == nodes)) && return 0
     sleep 0.2
@@ -220,7 +219,7 @@ start_ferry() {
   die "only $ready of $nodes followers ready (see $work/logs/$tag-*.log)"
 }
 ferry_install() {
-  in_ns leader "$FERRY" install "$image" --leader "https://$IP_leader:$LEADER_PORT" --token "$admin" --ca "$ca" \
+  in_ns leader "$FERRY" install "$image" --leader "https://$IP_leader:$LEADER_PORT" --token-file "$admin" --ca "$ca" \
     --max-parallel "$nodes" >>"$work/logs/$1-install.log" 2>&1 \
     || die "ferry install failed (see $work/logs/$1-install.log)"
 }

@@ -88,11 +88,10 @@ cmd_up() {
   for i in $(seq "$nodes"); do "$here/dockerd.sh" start "$dir/d$i" >/dev/null & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid" || die "a dockerd did not start (see $dir/d*/dockerd.log)"; done
 
-  local token
-  token=$(<"$dir/leader/join-token")
+  # The join token is read from the leader's file, never put on a command line (`ps` shows those).
   for i in $(seq "$nodes"); do
     start_daemon "$dir/node$i.pid" "$dir/node$i.log" "$ferry" follower --data-dir "$dir/node$i" \
-      --listen "127.0.0.1:$(free_port)" --leader "$(<"$dir/leader/address")" --join-token "$token" \
+      --listen "127.0.0.1:$(free_port)" --leader "$(<"$dir/leader/address")" --join-token-file "$dir/leader/join-token" \
       --name "node$i" --docker-host "unix://$dir/d$i/docker.sock" --log-level notice "${follower_args[@]}"
   done
   for i in $(seq "$nodes"); do wait_file "$dir/node$i/address" "follower node$i"; done

@@ -36,6 +36,9 @@ public final class FollowerService: Service, Sendable {
     /// The targets this process runs (``FollowerWork``) and how to stop each.
     private let work = Mutex(FollowerWork())
     private let stops = Mutex<[Int64: StopSignal]>([:])
+    /// The credential of a `node.json` under this name kept for another leader URL: sent as proof
+    /// when the node joins again.
+    private let previousCredential: String?
     private let boundAddress = Mutex<String?>(nil)
 
     /// How long, after SIGTERM, requests other nodes are making may still finish before the
@@ -68,6 +71,7 @@ public final class FollowerService: Service, Sendable {
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         let saved = NodeIdentity.load(from: directory)
         self.identity = Mutex(saved?.leader == configuration.leaderURL ? saved : nil)
+        self.previousCredential = saved?.name == configuration.name ? saved?.credential : nil
     }
 
     /// The URL the follower listens on, once it is up.
@@ -91,11 +95,13 @@ public final class FollowerService: Service, Sendable {
     public func join() async throws -> String {
         if let current = identity.withLock({ $0 }) { return current.credential }
         guard let text = configuration.joinToken, !text.isEmpty else {
-            throw FerryError(.configuration, "this node has not joined the leader yet: pass --join-token (the leader's DATA_DIR/join-token)")
+            throw FerryError(
+                .configuration,
+                "this node has not joined the leader yet: give a join token with --join-token-file FILE or FERRY_JOIN_TOKEN (`ferry token create` on the leader, or its DATA_DIR/join-token)")
         }
         let joined = try await NodeJoin(
             leaderURL: configuration.leaderURL, name: configuration.name, platform: configuration.platform,
-            advertisedURL: advertisedURL, directory: directory
+            advertisedURL: advertisedURL, directory: directory, previousCredential: previousCredential
         ).join(with: try JoinToken(parsing: text))
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])

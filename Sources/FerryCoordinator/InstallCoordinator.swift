@@ -32,7 +32,7 @@ struct InstallCoordinator: Sendable {
         }
         let known = try await database.nodes()
         guard !known.isEmpty else {
-            throw FerryError(.nodeUnknown, "no node has joined yet: start `ferry follower --leader … --join-token …` on the nodes first")
+            throw FerryError(.nodeUnknown, "no node has joined yet: start `ferry follower --leader … --join-token-file …` on the nodes first")
         }
         var chosen: [NodeRecord] = known
         let names = (request.nodes ?? []).filter { $0 != "all" }

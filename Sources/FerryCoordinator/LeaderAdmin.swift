@@ -4,6 +4,7 @@ import FerryPolicy
 import FerryServer
 import FerryState
 import Foundation
+import Logging
 
 /// The leader's side of the admin API (``AdminAPI``): fetches, images, installs, nodes and
 /// garbage collection, as the operator's CLI sees them.
@@ -16,6 +17,11 @@ struct LeaderAdmin: AdminBackend {
     let garbageCollector: GarbageCollector
     /// The platform fetched when a request names none.
     let platform: Platform
+    let credentials: LeaderCredentials
+    /// The cluster CA's fingerprint, the last part of every join token.
+    let caFingerprint: String
+    let signal: ChangeSignal
+    let logger: Logger
 
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {
         try await garbageCollector.collect(request)
@@ -104,7 +110,7 @@ struct LeaderAdmin: AdminBackend {
 
     func status(of install: InstallRecord) async throws -> InstallStatus {
         let targets = try await database.targets(ofInstall: install.id!)
-        let nodes = Dictionary(uniqueKeysWithValues: try await database.nodes().map { ($0.id!, $0.name) })
+        let nodes = try await database.nodeNames()
         var images: [Int64: ImageRecord] = [:]
         for id in Set(targets.map(\.imageId)) { images[id] = try await database.image(id: id) }
         var references: [String] = []

@@ -25,7 +25,9 @@ struct LeaderMesh: MeshBackend {
     let insecureMesh: Bool
     let logger: Logger
 
-    func join(_ request: JoinRequest) async throws -> JoinResponse {
+    /// Joins a node with join token `token` (nil: the admin token). A name already held is
+    /// given only to a request carrying that node's credential (``FerryDatabase/join(name:address:platform:credentialHash:proof:joinToken:now:)``).
+    func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse {
         guard JoinRequest.isValidName(request.name) else {
             throw FerryError(.invalidArgument, "invalid node name '\(request.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63")
         }
@@ -33,9 +35,11 @@ struct LeaderMesh: MeshBackend {
         let credential = DataDirectory.randomToken()
         let node = try await database.join(
             name: request.name, address: request.address, platform: platform.description,
-            credentialHash: LeaderCredentials.hash(credential))
+            credentialHash: LeaderCredentials.hash(credential), proof: request.credential.map(LeaderCredentials.hash), joinToken: token)
         credentials.invalidate()
-        logger.notice("node joined", metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)"])
+        logger.notice(
+            "node joined",
+            metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)", "token_id": "\(token.map { "\($0)" } ?? "admin")"])
         signal.notify()
         await tracker.forget(node.name)
         var certificate: String?

@@ -69,7 +69,7 @@ public final class LeaderService: Service, Sendable {
         self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
-        self.credentials = LeaderCredentials(adminToken: admin.token, joinToken: join.token, database: database)
+        self.credentials = LeaderCredentials(adminToken: admin.token, caFingerprint: ca.fingerprint, database: database)
         self.peerKey = try directory.peerSigningKey()
         self.tracker = Tracker(selector: configuration.sources)
         MetricsExport.bootstrap()
@@ -89,6 +89,7 @@ public final class LeaderService: Service, Sendable {
     public func run() async throws {
         // The directory is free again once this run is over, even while the service object lives on.
         defer { directoryLock.release() }
+        try await adoptJoinTokenFile()
         let router = buildFerryRouter(
             verifier: credentials,
             registry: RegistryReadAPI(
@@ -98,7 +99,8 @@ public final class LeaderService: Service, Sendable {
                 admin: AdminRoutes(
                     backend: LeaderAdmin(
                         database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
-                        garbageCollector: garbageCollector, platform: configuration.platform)),
+                        garbageCollector: garbageCollector, platform: configuration.platform, credentials: credentials,
+                        caFingerprint: ca.fingerprint, signal: signal, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
                         database: database, store: store, tracker: tracker, installs: installs, credentials: credentials, ca: ca,

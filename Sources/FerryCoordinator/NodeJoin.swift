@@ -15,6 +15,9 @@ struct NodeJoin: Sendable {
     let platform: Platform
     let advertisedURL: String?
     let directory: DataDirectory
+    /// The credential this node held before (its `node.json` names another leader URL, say):
+    /// proof that the name is its own.
+    var previousCredential: String? = nil
 
     var secure: Bool { leaderURL.hasPrefix("https://") }
 
@@ -30,7 +33,7 @@ struct NodeJoin: Sendable {
         }
         let response = try await MeshClient.join(
             baseURL: leaderURL, joinToken: token.description, caFile: secure ? directory.caCertificatePath : nil,
-            JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey))
+            JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: previousCredential))
         if let nodeKey {
             guard let certificate = response.certificate else {
                 throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// A client of the leader's admin API (what the CLI speaks).
 public struct AdminClient: Sendable {
     public var baseURL: String { api.baseURL }
-    private let api: LeaderAPIClient
+    let api: LeaderAPIClient
 
     /// - Parameter caFile: the cluster CA (the leader's `DATA_DIR/ca.pem`), needed for an `https://` leader.
     public init(baseURL: String, token: String, caFile: String? = nil) {

@@ -42,6 +42,12 @@ struct LeaderAPIClient: Sendable {
         }
         guard (200..<300).contains(response.status.code) else {
             if response.status == .unauthorized {
+                // A known credential refused for a reason (an expired join token): the leader's words.
+                if let reason = try? FerryJSON.decoder().decode(ErrorResponse.self, from: data).errors.first?.message,
+                    reason != MeshAPI.authenticationRequired
+                {
+                    throw FerryError(.unauthorized, "the leader at \(baseURL) refused the \(credentialName): \(reason)")
+                }
                 throw FerryError(.unauthorized, "the leader at \(baseURL) refused the \(credentialName); \(credentialAdvice)")
             }
             if let error = try? FerryJSON.decoder().decode(ErrorResponse.self, from: data).errors.first {

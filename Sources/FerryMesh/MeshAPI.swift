@@ -5,7 +5,8 @@ import Foundation
 /// server and ``MeshClient``. Every route needs a credential: the join token for `join`, the
 /// node's own credential for the rest.
 public enum MeshAPI {
-    /// `POST` a ``JoinRequest`` with the join token as Bearer; answers a ``JoinResponse``.
+    /// `POST` a ``JoinRequest`` with the join token as Bearer; answers a ``JoinResponse``, `401` for
+    /// an expired, used-up or revoked token, `409` for a name another node holds.
     public static let join = "/mesh/v1/join"
     /// `POST` a ``Heartbeat``; answers 200 with a ``HeartbeatResponse`` (JSON: whether to send
     /// a full inventory).
@@ -28,6 +29,10 @@ public enum MeshAPI {
     public static func report(target: Int64) -> String { "/mesh/v1/targets/\(target)/report" }
     public static func load(target: Int64) -> String { "/mesh/v1/targets/\(target)/load" }
 
+    /// The `401` message for a request without a credential the server knows; any other `401`
+    /// message says why a known credential was refused (an expired join token, say).
+    public static let authenticationRequired = "authentication required: send the token as a Bearer token or as the password of HTTP Basic"
+
     /// How often followers send a heartbeat; a node silent for three of these is unreachable.
     public static let heartbeatInterval: Duration = .seconds(5)
 }
@@ -41,12 +46,16 @@ public struct JoinRequest: Codable, Sendable, Hashable {
     public var platform: String
     /// The node's public key (PEM) for the TLS certificate the leader issues it; nil on a plain-HTTP mesh.
     public var publicKey: String?
+    /// The credential this node already holds, when it joins again under its own name: the proof
+    /// that it is that node (a name belongs to the node that joined with it).
+    public var credential: String?
 
-    public init(name: String, address: String?, platform: String, publicKey: String? = nil) {
+    public init(name: String, address: String?, platform: String, publicKey: String? = nil, credential: String? = nil) {
         self.name = name
         self.address = address
         self.platform = platform
         self.publicKey = publicKey
+        self.credential = credential
     }
 
     /// Whether `name` is a valid node name.

@@ -11,14 +11,15 @@ public struct MeshClient: Sendable {
     public init(baseURL: String, credential: String, caFile: String?) {
         api = LeaderAPIClient(
             baseURL: baseURL, token: credential, credentialName: "node credential",
-            credentialAdvice: "delete DATA_DIR/node.json on the follower and join again with the join token", caFile: caFile)
+            credentialAdvice: "the node may have been removed (`ferry nodes remove`): delete DATA_DIR/node.json on the follower and join again with a join token",
+            caFile: caFile)
     }
 
     /// Joins with the join token's secret; the answer carries the node's own credential.
     public static func join(baseURL: String, joinToken: String, caFile: String?, _ request: JoinRequest) async throws -> JoinResponse {
         let api = LeaderAPIClient(
             baseURL: baseURL, token: joinToken, credentialName: "join token",
-            credentialAdvice: "use the token in the leader's DATA_DIR/join-token", caFile: caFile)
+            credentialAdvice: "use a token from `ferry token create` on the leader, or its DATA_DIR/join-token", caFile: caFile)
         return try await api.call(.POST, MeshAPI.join, body: request)
     }
 

@@ -14,6 +14,12 @@ public protocol AdminBackend: Sendable {
     func installs() async throws -> InstallList
     func install(id: Int64) async throws -> InstallStatus?
     func nodes() async throws -> NodeList
+    /// Removes a node (``AdminAPI/node``).
+    func removeNode(_ name: String, force: Bool) async throws -> NodeRemovalReport
+    /// Join tokens (``AdminAPI/tokens``): made, listed, revoked.
+    func createJoinToken(_ request: JoinTokenRequest) async throws -> CreatedJoinToken
+    func joinTokens() async throws -> JoinTokenList
+    func revokeJoinToken(id: Int64) async throws -> JoinTokenInfo
     /// Collects garbage on the leader (``AdminAPI/gc``).
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport
 }
@@ -45,6 +51,19 @@ public struct AdminRoutes: Sendable {
             return status
         }
         admin.get(RouterPath(AdminAPI.nodes)) { _, _ in try await backend.nodes() }
+        admin.delete(RouterPath(AdminAPI.node)) { request, context in
+            guard let name = context.parameters.get("name") else { throw FerryError(.invalidArgument, "no node name given") }
+            return try await backend.removeNode(name, force: request.uri.queryParameters.get("force") == "true")
+        }
+        admin.post(RouterPath(AdminAPI.tokens)) { request, context in
+            EditedResponse(
+                status: .created,
+                response: try await backend.createJoinToken(try await request.decode(as: JoinTokenRequest.self, context: context).validated()))
+        }
+        admin.get(RouterPath(AdminAPI.tokens)) { _, _ in try await backend.joinTokens() }
+        admin.delete(RouterPath(AdminAPI.token)) { _, context in
+            try await backend.revokeJoinToken(id: try Self.id(context, "join token"))
+        }
         admin.post(RouterPath(AdminAPI.gc)) { request, context in
             try await backend.collectGarbage(try await request.decode(as: GarbageCollectionRequest.self, context: context).validated())
         }

@@ -59,6 +59,9 @@ extension GarbageCollectionRequest: APIRequestBody {
 extension JoinRequest: APIRequestBody {
     public static var expectedShape: String { #"{"name": "NODE", "platform": "os/arch"}"# }
 }
+extension JoinTokenRequest: APIRequestBody {
+    public static var expectedShape: String { #"{"ttlSeconds": N, "uses": N, "description": "…"}"# }
+}
 extension Heartbeat: APIRequestBody {
     public static var expectedShape: String { #"{"dockerVersion": "…"}"# }
 }
@@ -78,6 +81,10 @@ extension ImageStatus: ResponseEncodable {}
 extension InstallStatus: ResponseEncodable {}
 extension InstallList: ResponseEncodable {}
 extension NodeList: ResponseEncodable {}
+extension NodeRemovalReport: ResponseEncodable {}
+extension CreatedJoinToken: ResponseEncodable {}
+extension JoinTokenList: ResponseEncodable {}
+extension JoinTokenInfo: ResponseEncodable {}
 extension GarbageCollectionReport: ResponseEncodable {}
 extension JoinResponse: ResponseEncodable {}
 extension HeartbeatResponse: ResponseEncodable {}

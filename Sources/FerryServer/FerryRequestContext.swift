@@ -8,8 +8,9 @@ public struct Principal: Sendable, Hashable {
         case admin
         /// A follower node, with its node credential.
         case node(id: Int64, name: String)
-        /// A follower about to join, with the join token: may call the join route only.
-        case joiner
+        /// A follower about to join, with a join token (its id; the join checks it is still
+        /// valid and takes one of its uses): may call the join route only.
+        case joiner(token: Int64)
         /// A node holding a peer token from the leader: may fetch that one blob, nothing else.
         case peer(node: String, digest: Digest)
     }

@@ -118,7 +118,11 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func install(id: Int64) async throws -> InstallStatus? { throw error }
     func nodes() async throws -> NodeList { throw error }
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport { throw error }
-    func join(_ request: JoinRequest) async throws -> JoinResponse { throw error }
+    func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse { throw error }
+    func removeNode(_ name: String, force: Bool) async throws -> NodeRemovalReport { throw error }
+    func createJoinToken(_ request: JoinTokenRequest) async throws -> CreatedJoinToken { throw error }
+    func joinTokens() async throws -> JoinTokenList { throw error }
+    func revokeJoinToken(id: Int64) async throws -> JoinTokenInfo { throw error }
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse { throw error }
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
     func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }

@@ -7,7 +7,8 @@ import NIOCore
 
 /// What the coordination API asks of the leader.
 public protocol MeshBackend: Sendable {
-    func join(_ request: JoinRequest) async throws -> JoinResponse
+    /// Joins with join token `token` (its id; nil for the admin token).
+    func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList
     func blobEvents(node: Int64, _ events: BlobEvents) async throws
@@ -25,7 +26,7 @@ public struct MeshRoutes: Sendable {
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
         router.group(context: JoinRequestContext.self).post(RouterPath(MeshAPI.join)) { request, context in
-            try await backend.join(try await request.decode(as: JoinRequest.self, context: context))
+            try await backend.join(try await request.decode(as: JoinRequest.self, context: context), token: context.joinToken)
         }
         let nodes = router.group(context: NodeRequestContext.self)
         nodes.post(RouterPath(MeshAPI.heartbeat)) { request, context in
@@ -67,10 +68,14 @@ public struct MeshRoutes: Sendable {
 /// The context of the join route: the join token (or the admin token).
 struct JoinRequestContext: ChildRequestContext {
     var coreContext: CoreRequestContextStorage
+    /// The join token's id; nil for the admin token.
+    let joinToken: Int64?
 
     init(context: FerryRequestContext) throws {
-        guard context.principal?.role == .joiner || context.principal?.isAdmin == true else {
-            throw FerryError(.denied, "joining needs the join token")
+        switch context.principal?.role {
+        case .joiner(let token)?: joinToken = token
+        case .admin?: joinToken = nil
+        default: throw FerryError(.denied, "joining needs the join token")
         }
         self.coreContext = context.coreContext
     }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryMesh
 import Foundation
 import Hummingbird
 
@@ -44,7 +45,7 @@ public struct TokenAuthMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if openPaths.contains(request.uri.path) { return try await next(request, context) }
         guard let token = Self.token(from: request.headers[.authorization]), let principal = await verifier.principal(forToken: token) else {
-            throw FerryError(.unauthorized, "authentication required: send the token as a Bearer token or as the password of HTTP Basic")
+            throw FerryError(.unauthorized, MeshAPI.authenticationRequired)
         }
         var context = context
         context.principal = principal

@@ -96,6 +96,23 @@ extension FerryDatabase {
                 t.uniqueKey(["install_id", "node_id", "image_id"])
             }
         }
+        migrator.registerMigration("v3: join tokens, removed nodes") { db in
+            try db.create(table: "join_tokens") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("secret_hash", .text).notNull().unique()
+                t.column("description", .text).notNull().defaults(to: "")
+                t.column("from_file", .boolean).notNull().defaults(to: false)
+                t.column("created_at", .datetime).notNull()
+                t.column("expires_at", .datetime)
+                t.column("max_uses", .integer)
+                t.column("uses", .integer).notNull().defaults(to: 0)
+                t.column("last_used_at", .datetime)
+                t.column("revoked_at", .datetime)
+            }
+            // A removed node keeps its row (the history of its installs) under a name no node can
+            // join with, so that its own name is free again.
+            try db.alter(table: "nodes") { t in t.add(column: "removed_at", .datetime) }
+        }
         return migrator
     }
 }

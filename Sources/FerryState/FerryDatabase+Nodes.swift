@@ -3,12 +3,26 @@ import Foundation
 import GRDB
 
 extension FerryDatabase {
-    /// Adds a node, or gives an existing node of that name a new credential (a node that lost
-    /// its credential joins again with the join token).
-    public func join(name: String, address: String?, platform: String, credentialHash: String) async throws -> NodeRecord {
+    /// Adds a node, or gives an existing node of that name a new credential.
+    ///
+    /// A name belongs to the node that joined with it: joining again under an existing name needs
+    /// `proof`, the sha256 of that node's current credential (a follower that still has its
+    /// `node.json`); anyone else is refused (`CONFLICT`) until an operator removes the node. A
+    /// `joinToken` (its id; nil for the admin token) gives one of its uses, in the same transaction:
+    /// a refused join takes none.
+    public func join(
+        name: String, address: String?, platform: String, credentialHash: String, proof: String? = nil, joinToken: Int64? = nil,
+        now: Date = Date()
+    ) async throws -> NodeRecord {
         try await writer.write { db in
-            let now = Date()
-            if var node = try NodeRecord.filter(NodeRecord.Columns.name == name).fetchOne(db) {
+            let existing = try NodeRecord.filter(NodeRecord.Columns.name == name && NodeRecord.Columns.removedAt == nil).fetchOne(db)
+            if let existing, proof != existing.credentialHash {
+                throw FerryError(
+                    .conflict,
+                    "a node named '\(name)' has already joined; to give the name to this machine, remove that node first with `ferry nodes remove \(name)`, or join with its credential (keep its DATA_DIR/node.json)")
+            }
+            if let joinToken { try Self.useJoinToken(id: joinToken, now: now, db: db) }
+            if var node = existing {
                 node.address = address
                 node.platform = platform
                 node.credentialHash = credentialHash
@@ -22,16 +36,70 @@ extension FerryDatabase {
         }
     }
 
+    /// Removes node `name` (`ferry nodes remove`): its unfinished install targets fail with
+    /// "node removed", its credential stops matching, and its row stays — renamed `NAME~ID`, a name
+    /// no node can join with — for the history of its installs, so that the name is free again.
+    /// Unless `force`, a node still heartbeating (seen within `reachableWithin`) or with unfinished
+    /// targets is refused (`CONFLICT`).
+    public func removeNode(named name: String, force: Bool, reachableWithin heartbeat: Duration, now: Date = Date()) async throws -> NodeRemoval {
+        try await writer.write { db in
+            guard var node = try NodeRecord.filter(NodeRecord.Columns.name == name && NodeRecord.Columns.removedAt == nil).fetchOne(db),
+                let id = node.id
+            else {
+                let known = try String.fetchAll(db, NodeRecord.select(NodeRecord.Columns.name).filter(NodeRecord.Columns.removedAt == nil).order(NodeRecord.Columns.name))
+                throw FerryError(
+                    .notFound, "no node named '\(name.prefix(80))'; " + (known.isEmpty ? "no node has joined" : "known nodes: \(known.joined(separator: ", "))"))
+            }
+            let unfinished = InstallTargetRecord.filter(
+                InstallTargetRecord.Columns.nodeId == id && TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+            if !force {
+                let reachable = InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: heartbeat)
+                let pending = try unfinished.fetchCount(db)
+                if reachable || pending > 0 {
+                    let why = [reachable ? "is still heartbeating" : nil, pending > 0 ? "has \(pending) unfinished install target\(pending == 1 ? "" : "s")" : nil]
+                        .compactMap { $0 }.joined(separator: " and ")
+                    throw FerryError(
+                        .conflict,
+                        "node '\(name)' \(why); stop its follower first, or pass --force to cut it off now (a stolen node: its targets fail)")
+                }
+            }
+            var failed = 0
+            for var target in try unfinished.fetchAll(db) {
+                guard case .moved = target.apply(.nodeRemoved, now: now) else { continue }
+                try target.update(db)
+                failed += 1
+            }
+            let removed = node
+            node.name = "\(name)~\(id)"
+            node.credentialHash = "removed:\(id)"
+            node.removedAt = now
+            try node.update(db)
+            return NodeRemoval(node: removed, failedTargets: failed)
+        }
+    }
+
+    /// The node holding a credential of this hash (never a removed node).
     public func node(credentialHash: String) async throws -> NodeRecord? {
-        try await writer.read { db in try NodeRecord.filter(NodeRecord.Columns.credentialHash == credentialHash).fetchOne(db) }
+        try await writer.read { db in
+            try NodeRecord.filter(NodeRecord.Columns.credentialHash == credentialHash && NodeRecord.Columns.removedAt == nil).fetchOne(db)
+        }
     }
 
     public func node(id: Int64) async throws -> NodeRecord? {
         try await writer.read { db in try NodeRecord.fetchOne(db, key: id) }
     }
 
+    /// The nodes of the cluster (removed ones left out), by name.
     public func nodes() async throws -> [NodeRecord] {
-        try await writer.read { db in try NodeRecord.order(NodeRecord.Columns.name).fetchAll(db) }
+        try await writer.read { db in try NodeRecord.filter(NodeRecord.Columns.removedAt == nil).order(NodeRecord.Columns.name).fetchAll(db) }
+    }
+
+    /// The name of every node that ever joined, removed ones (`NAME~ID`) included, by id: what
+    /// install histories show.
+    public func nodeNames() async throws -> [Int64: String] {
+        try await writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM nodes").map { ($0["id"], $0["name"]) })
+        }
     }
 
     /// Records that the node was seen now.
@@ -64,4 +132,12 @@ extension FerryDatabase {
             return held
         }
     }
+}
+
+/// What ``FerryDatabase/removeNode(named:force:reachableWithin:now:)`` did.
+public struct NodeRemoval: Sendable, Hashable {
+    /// The node as it was before its removal.
+    public var node: NodeRecord
+    /// Its unfinished install targets, now failed.
+    public var failedTargets: Int
 }

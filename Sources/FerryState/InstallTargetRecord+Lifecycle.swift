@@ -15,6 +15,8 @@ public enum TargetEvent: Sendable, Hashable {
     case imageFailed(FerryError)
     /// The install's deadline passed before the target finished.
     case deadlinePassed
+    /// An operator removed the node (`ferry nodes remove`).
+    case nodeRemoved
 }
 
 /// What a node reports about a target.
@@ -84,6 +86,10 @@ extension InstallTargetRecord {
                 FerryError(
                     .notReached,
                     state == .waiting ? "the node was not reached before the install deadline" : "the node did not finish before the install deadline"))
+            state = .failed
+        case .nodeRemoved:
+            guard !state.isFinished else { return .refused }
+            record(FerryError(.nodeUnknown, "node removed"))
             state = .failed
         }
         if state.isFinished && !before.isFinished { finishedAt = now }

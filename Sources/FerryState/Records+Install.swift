@@ -19,11 +19,15 @@ public struct NodeRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRec
     public var dockerVersion: String?
     /// Why the Docker engine could not be reached at the last heartbeat.
     public var dockerError: String?
+    /// When an operator removed it (`ferry nodes remove`); its row stays, renamed, for the
+    /// history of its installs.
+    public var removedAt: Date?
 
     public enum Columns {
         public static let id = Column("id")
         public static let name = Column("name")
         public static let credentialHash = Column("credential_hash")
+        public static let removedAt = Column("removed_at")
     }
 
     public init(name: String, address: String?, platform: String, credentialHash: String, now: Date = Date()) {

@@ -13,8 +13,10 @@ struct FollowerCommand: AsyncParsableCommand {
         commandName: "follower",
         abstract: "Run a follower: join the leader and install images into this node's Docker engine.",
         discussion: """
-            The first start joins with the join token (the leader's DATA_DIR/join-token) and keeps \
-            the node credential it receives in DATA_DIR/node.json (mode 0600); later starts reuse it. \
+            The first start joins with a join token (--join-token-file or FERRY_JOIN_TOKEN: one from \
+            `ferry token create`, or the leader's DATA_DIR/join-token) and keeps the node credential it \
+            receives in DATA_DIR/node.json (mode 0600); later starts reuse it. The name belongs to this \
+            node from then on: another machine can take it only after `ferry nodes remove NAME`. \
             SIGTERM or SIGINT stops it within seconds (exit status 0): downloads and loads stop and \
             resume at the next start.
             """
@@ -29,7 +31,14 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(help: "The leader's URL, e.g. https://10.0.0.1:5050.")
     var leader: String
 
-    @Option(name: .customLong("join-token"), help: "The leader's join token (needed until this node has joined).")
+    @Option(
+        name: .customLong("join-token-file"),
+        help: "A file holding a join token (from `ferry token create`, or the leader's DATA_DIR/join-token); needed until this node has joined. Or set FERRY_JOIN_TOKEN.")
+    var joinTokenFile: String?
+
+    @Option(
+        name: .customLong("join-token"),
+        help: "A join token. Discouraged: every local user sees it in `ps`; use --join-token-file or FERRY_JOIN_TOKEN.")
     var joinToken: String?
 
     @Option(help: "This node's name in the cluster. Default: the host name.")
@@ -59,7 +68,8 @@ struct FollowerCommand: AsyncParsableCommand {
             var configuration = FollowerConfiguration(
                 dataDirectory: dataDirectory,
                 leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
-                joinToken: joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"],
+                joinToken: try joinTokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "join token") }
+                    ?? joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
                 name: name ?? Self.hostName(),
                 host: host,
                 port: port,
@@ -73,6 +83,9 @@ struct FollowerCommand: AsyncParsableCommand {
             configuration.http.idleTimeout = try daemon.idle()
             bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.follower")
+            if joinToken != nil {
+                logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
+            }
             let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
             // Join first, so that a refused join token ends the command with one clear line.
             try await follower.join()

@@ -9,7 +9,7 @@ struct GCCommand: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Remove blobs and manifests no retained image references, on the leader or on a follower.",
         discussion: """
-            On the leader (--leader/--token, or --data-dir of a local leader) it removes what no image \
+            On the leader (--leader/--token-file, or --data-dir of a local leader) it removes what no image \
             references; with --keep N it first drops all but the last N fetched versions of each \
             repository (per registry and platform), never an image a running install targets. \
             With --data-dir of a follower it asks that running follower to collect in its own store \

@@ -16,7 +16,8 @@ struct LeaderCommand: AsyncParsableCommand {
             On first start the leader creates a cluster CA (ca.pem) and writes an admin token and a \
             join token into the data directory (files admin-token and join-token, mode 0600). The mesh \
             runs over TLS with certificates from that CA. CLI commands on the same machine find the \
-            leader with --data-dir; elsewhere use --leader, --token and --ca (a copy of ca.pem).
+            leader with --data-dir; elsewhere use --leader, --token-file (or FERRY_TOKEN) and --ca (a copy of ca.pem). \
+            Followers join with tokens from `ferry token create`; `ferry nodes remove` cuts a node off.
             """
     )
 

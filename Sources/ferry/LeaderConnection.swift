@@ -4,12 +4,16 @@ import FerryMesh
 import Foundation
 
 /// How a CLI command finds the leader and its admin token: flags, then `FERRY_LEADER` /
-/// `FERRY_TOKEN`, then the files a local leader writes in its `--data-dir`.
+/// `FERRY_TOKEN`, then the files a local leader writes in its `--data-dir`. The token is best
+/// given as a file or in the environment: a command line is visible to every local user (`ps`).
 struct LeaderConnection: ParsableArguments {
-    @Option(name: .long, help: "The leader's URL, e.g. http://10.0.0.1:5050 (or FERRY_LEADER).")
+    @Option(name: .long, help: "The leader's URL, e.g. https://10.0.0.1:5050 (or FERRY_LEADER).")
     var leader: String?
 
-    @Option(name: .long, help: "The admin token (or FERRY_TOKEN).")
+    @Option(name: .customLong("token-file"), help: "A file holding the admin token (a copy of the leader's DATA_DIR/admin-token).")
+    var tokenFile: String?
+
+    @Option(name: .long, help: "The admin token. Discouraged: every local user sees it in `ps`; use --token-file or FERRY_TOKEN.")
     var token: String?
 
     @Option(name: .customLong("data-dir"), help: "Read the URL, admin token and CA of a leader running with this data directory.")
@@ -36,7 +40,8 @@ struct LeaderConnection: ParsableArguments {
     func resolve() throws(FerryError) -> (url: String, token: String) {
         let environment = ProcessInfo.processInfo.environment
         var url = leader ?? environment["FERRY_LEADER"].flatMap { $0.isEmpty ? nil : $0 }
-        var token = self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var token = try tokenFile.map { file throws(FerryError) in try Self.readSecret(file, what: "admin token") }
+            ?? self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let dataDirectory {
             if url == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/address", encoding: .utf8) else {
@@ -46,7 +51,7 @@ struct LeaderConnection: ParsableArguments {
             }
             if token == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8) else {
-                    throw FerryError(.configuration, "cannot read '\(dataDirectory)/admin-token'; run as the user that runs the leader, or pass --token")
+                    throw FerryError(.configuration, "cannot read '\(dataDirectory)/admin-token'; run as the user that runs the leader, or pass --token-file")
                 }
                 token = text.trimmingWhitespace()
             }
@@ -55,11 +60,21 @@ struct LeaderConnection: ParsableArguments {
             throw FerryError(.configuration, "no leader given: pass --leader URL (or set FERRY_LEADER), or --data-dir of a local leader")
         }
         guard let token, !token.isEmpty else {
-            throw FerryError(.configuration, "no admin token given: pass --token (or set FERRY_TOKEN), or --data-dir of a local leader")
+            throw FerryError(.configuration, "no admin token given: pass --token-file FILE (or set FERRY_TOKEN), or --data-dir of a local leader")
         }
         guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
             throw FerryError(.configuration, "invalid leader URL '\(url)': expected https://HOST:PORT")
         }
         return (url.hasSuffix("/") ? String(url.dropLast()) : url, token)
+    }
+
+    /// The first line of a secret file, trimmed; one clear line when it cannot be read or is empty.
+    static func readSecret(_ file: String, what: String) throws(FerryError) -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw FerryError(.configuration, "cannot read the \(what) file '\(file)'")
+        }
+        let secret = text.trimmingWhitespace()
+        guard !secret.isEmpty else { throw FerryError(.configuration, "the \(what) file '\(file)' is empty") }
+        return secret
     }
 }

@@ -60,7 +60,8 @@ struct StatusCommand: AsyncParsableCommand {
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes",
-        abstract: "List the nodes that joined: address, last seen, state, Docker engine, images held."
+        abstract: "List the nodes that joined: address, last seen, state, Docker engine, images held.",
+        subcommands: [NodesRemoveCommand.self]
     )
 
     @OptionGroup var connection: LeaderConnection

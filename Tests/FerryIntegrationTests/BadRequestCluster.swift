@@ -68,9 +68,9 @@ final class BadRequestCluster: Sendable {
             let started = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary,
                 ["follower", "--data-dir", directory, "--listen", "127.0.0.1:0", "--leader", leader.url, "--name", followerName,
-                 "--docker-host", "unix://\(dir.sub("no-such-docker.sock"))", "--join-token", joinToken,
+                 "--docker-host", "unix://\(dir.sub("no-such-docker.sock"))",
                  "--idle-timeout", "\(idleTimeout)", "--log-level", "debug"],
-                logPath: "\(directory)/follower.log")
+                logPath: "\(directory)/follower.log", environment: ["FERRY_JOIN_TOKEN": joinToken])
             follower = started
             let url = try await waitForAddress(of: started, in: directory)
             struct Identity: Decodable { var credential: String }

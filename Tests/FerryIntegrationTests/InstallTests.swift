@@ -61,8 +61,9 @@ struct InstallTests {
             func join(_ token: String) async throws -> ProcessResult {
                 try await runProcess(
                     RepositoryLayout.ferryBinary,
-                    ["follower", "--data-dir", cluster.dir.sub("intruder"), "--leader", cluster.leader.url, "--join-token", token,
-                     "--name", "intruder", "--listen", "127.0.0.1:0"])
+                    ["follower", "--data-dir", cluster.dir.sub("intruder"), "--leader", cluster.leader.url,
+                     "--name", "intruder", "--listen", "127.0.0.1:0"],
+                    environment: ["FERRY_JOIN_TOKEN": token])
             }
             let wrongSecret = try await join(JoinToken(secret: String(repeating: "ab", count: 32), caFingerprint: real.caFingerprint).description)
             #expect(wrongSecret.status == 1)

@@ -30,7 +30,8 @@ struct RouteAuthTests {
     /// What the leader's router must list: the common routes, the admin API and the coordination API.
     static let leaderExpected: Set<String> = common.union([
         "POST \(AdminAPI.fetch)", "GET \(AdminAPI.images)", "GET \(AdminAPI.image)", "POST \(AdminAPI.installs)", "GET \(AdminAPI.installs)",
-        "GET \(AdminAPI.install)", "GET \(AdminAPI.nodes)", "POST \(AdminAPI.gc)",
+        "GET \(AdminAPI.install)", "GET \(AdminAPI.nodes)", "POST \(AdminAPI.gc)", "DELETE \(AdminAPI.node)",
+        "POST \(AdminAPI.tokens)", "GET \(AdminAPI.tokens)", "DELETE \(AdminAPI.token)",
         "POST \(MeshAPI.join)", "POST \(MeshAPI.heartbeat)", "GET \(MeshAPI.work)", "POST \(MeshAPI.report)", "POST \(MeshAPI.load)",
         "POST \(MeshAPI.sources)", "POST \(MeshAPI.blobs)",
     ].map(Self.normalized))

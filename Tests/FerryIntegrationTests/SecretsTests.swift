@@ -15,12 +15,14 @@ struct SecretsTests {
             #expect(try await cluster.ferry(["install", reference, "--json"]).status == 0)
             let failing = try await cluster.ferry(["install", "\(cluster.registry.host)/demo/app:nope", "--json"])
             let refusedAdmin = try await runProcess(
-                RepositoryLayout.ferryBinary, ["nodes", "--leader", cluster.leader.url, "--token", "bogus", "--ca", cluster.leader.caFile])
+                RepositoryLayout.ferryBinary, ["nodes", "--leader", cluster.leader.url, "--ca", cluster.leader.caFile], environment: ["FERRY_TOKEN": "bogus"])
             let joinToken = cluster.leader.joinToken
             let refusedJoin = try await runProcess(
                 RepositoryLayout.ferryBinary,
-                ["follower", "--data-dir", cluster.dir.sub("x"), "--leader", cluster.leader.url, "--name", "x", "--listen", "127.0.0.1:0",
-                 "--join-token", try JoinToken(secret: String(repeating: "cd", count: 32), caFingerprint: JoinToken(parsing: joinToken).caFingerprint).description])
+                ["follower", "--data-dir", cluster.dir.sub("x"), "--leader", cluster.leader.url, "--name", "x", "--listen", "127.0.0.1:0"],
+                environment: [
+                    "FERRY_JOIN_TOKEN": try JoinToken(secret: String(repeating: "cd", count: 32), caFingerprint: JoinToken(parsing: joinToken).caFingerprint).description
+                ])
             // Each failed for its reason (a broken command line would print nothing to scan).
             #expect(failing.status != 0 && failing.stdout.contains("MANIFEST_UNKNOWN"), "\(failing.stdout)\n\(failing.stderr)")
             #expect(refusedAdmin.status != 0 && !refusedAdmin.stderr.isEmpty, "\(refusedAdmin.stderr)")

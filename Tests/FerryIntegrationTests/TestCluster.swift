@@ -124,8 +124,11 @@ final class TestCluster: @unchecked Sendable {
         let arguments =
             ["follower", "--data-dir", node.directory, "--listen", listen, "--leader", leaderURL,
              "--name", name, "--docker-host", node.dockerHost, "--log-level", "debug"]
-            + (join ? ["--join-token", joinToken] : []) + extraArguments
+            + extraArguments
         let (executable, argv) = node.jail?.command(RepositoryLayout.ferryBinary, arguments) ?? (RepositoryLayout.ferryBinary, arguments)
+        // The join token goes in the environment, never on the command line (`ps` shows that to everyone).
+        var environment = environment
+        if join, environment["FERRY_JOIN_TOKEN"] == nil { environment["FERRY_JOIN_TOKEN"] = joinToken }
         let process = try BackgroundProcess.spawn(executable, argv, logPath: "\(node.directory)/follower.log", environment: environment)
         node.process = process
         nodes[name] = node

@@ -123,10 +123,10 @@ struct InstallStateTests {
         #expect(targets.filter { $0.errorCode == "NOT_REACHED" }.count == 2)
     }
 
-    @Test func joiningAgainKeepsTheNodeAndReplacesItsCredential() async throws {
+    @Test func joiningAgainWithItsCredentialKeepsTheNodeAndReplacesItsCredential() async throws {
         let database = try FerryDatabase.inMemory()
         let first = try await database.join(name: "a", address: "http://a", platform: "linux/amd64", credentialHash: "one")
-        let again = try await database.join(name: "a", address: "http://a2", platform: "linux/amd64", credentialHash: "two")
+        let again = try await database.join(name: "a", address: "http://a2", platform: "linux/amd64", credentialHash: "two", proof: "one")
         #expect(first.id == again.id)
         #expect(try await database.node(credentialHash: "one") == nil)
         #expect(try await database.node(credentialHash: "two")?.address == "http://a2")

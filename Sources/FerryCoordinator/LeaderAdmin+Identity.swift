@@ -1,0 +1,52 @@
+import FerryCore
+import FerryMesh
+import FerryServer
+import FerryState
+import Foundation
+import Logging
+
+/// Node removal and join tokens: who may be a node.
+extension LeaderAdmin {
+    /// Removes a node: its credential is refused from the next request on (the credential cache
+    /// is dropped), its unfinished targets fail with "node removed", the tracker forgets it and
+    /// its name is free for a new join.
+    func removeNode(_ name: String, force: Bool) async throws -> NodeRemovalReport {
+        guard JoinRequest.isValidName(name) else { throw FerryError(.notFound, "no node named '\(name.prefix(80))'") }
+        let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
+        credentials.invalidate()
+        await tracker.forget(name)
+        signal.notify()
+        logger.notice("node removed", metadata: ["node": "\(name)", "failed_targets": "\(removal.failedTargets)", "forced": "\(force)"])
+        return NodeRemovalReport(name: name, failedTargets: removal.failedTargets)
+    }
+
+    func createJoinToken(_ request: JoinTokenRequest) async throws -> CreatedJoinToken {
+        let request = try request.validated()
+        let now = Date()
+        let token = JoinToken(secret: DataDirectory.randomToken(), caFingerprint: caFingerprint)
+        let record = try await database.createJoinToken(
+            secretHash: LeaderCredentials.hash(token.secret), description: request.description ?? "",
+            expiresAt: request.ttlSeconds.map { now.addingTimeInterval(TimeInterval($0)) }, maxUses: request.uses, now: now)
+        logger.notice(
+            "join token created",
+            metadata: ["token_id": "\(record.id!)", "expires_at": "\(record.expiresAt.map { "\($0)" } ?? "never")", "uses": "\(record.maxUses.map { "\($0)" } ?? "unlimited")"])
+        return CreatedJoinToken(token: token.description, info: Self.info(record, now: now))
+    }
+
+    func joinTokens() async throws -> JoinTokenList {
+        let now = Date()
+        return JoinTokenList(tokens: try await database.joinTokens().map { Self.info($0, now: now) })
+    }
+
+    func revokeJoinToken(id: Int64) async throws -> JoinTokenInfo {
+        let record = try await database.revokeJoinToken(id: id)
+        logger.notice("join token revoked", metadata: ["token_id": "\(id)"])
+        return Self.info(record, now: Date())
+    }
+
+    static func info(_ record: JoinTokenRecord, now: Date) -> JoinTokenInfo {
+        JoinTokenInfo(
+            id: record.id!, description: record.description, createdAt: record.createdAt, expiresAt: record.expiresAt, uses: record.uses,
+            usesLeft: record.limits.usesLeft, lastUsedAt: record.lastUsedAt, revokedAt: record.revokedAt, state: record.limits.state(at: now))
+    }
+}

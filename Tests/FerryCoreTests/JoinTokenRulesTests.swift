@@ -1,0 +1,67 @@
+import FerryCore
+import Foundation
+import Testing
+
+@Suite("Join token rules")
+struct JoinTokenRulesTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func anUnlimitedTokenStaysValidAndCountsItsUses() throws {
+        var limits = JoinTokenLimits()
+        for _ in 0..<5 { try limits.use(at: t0.addingTimeInterval(86400 * 365), id: 1) }
+        #expect(limits.uses == 5)
+        #expect(limits.usesLeft == nil)
+        #expect(limits.state(at: t0) == .valid)
+    }
+
+    @Test func aTokenExpiresAtItsExpiryNotBefore() throws {
+        var limits = JoinTokenLimits(expiresAt: t0.addingTimeInterval(3600))
+        #expect(limits.state(at: t0.addingTimeInterval(3599)) == .valid)
+        #expect(limits.state(at: t0.addingTimeInterval(3600)) == .expired)
+        try limits.use(at: t0.addingTimeInterval(3599), id: 7)
+        #expect(throws: FerryError.self) { try limits.use(at: t0.addingTimeInterval(3600), id: 7) }
+        do {
+            try limits.use(at: t0.addingTimeInterval(7200), id: 7)
+        } catch {
+            #expect(error.code == .unauthorized)
+            #expect(error.message.contains("join token 7 expired"), "\(error.message)")
+            #expect(error.message.contains("ferry token create"))
+        }
+        #expect(limits.uses == 1)
+    }
+
+    @Test func aTokenIsUsedUpAfterItsUses() throws {
+        var limits = JoinTokenLimits(maxUses: 2)
+        try limits.use(at: t0, id: 3)
+        #expect(limits.usesLeft == 1)
+        try limits.use(at: t0, id: 3)
+        #expect(limits.usesLeft == 0)
+        #expect(limits.state(at: t0) == .usedUp)
+        do {
+            try limits.use(at: t0, id: 3)
+            Issue.record("a used-up token was used")
+        } catch {
+            #expect(error.code == .unauthorized)
+            #expect(error.message.contains("used 2 times"), "\(error.message)")
+        }
+        #expect(limits.uses == 2)
+    }
+
+    @Test func revokedWinsOverExpiredAndUsedUp() {
+        let limits = JoinTokenLimits(expiresAt: t0, maxUses: 1, uses: 1, revokedAt: t0)
+        #expect(limits.state(at: t0.addingTimeInterval(10)) == .revoked)
+        #expect(JoinTokenLimits(expiresAt: t0, maxUses: 1, uses: 1).state(at: t0) == .expired)
+        var revoked = limits
+        #expect(throws: FerryError.self) { try revoked.use(at: t0.addingTimeInterval(-10), id: 1) }
+    }
+
+    @Test(arguments: [("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604_800), ("1d12h", 129_600)])
+    func timeToLiveParses(_ text: String, _ seconds: Int64) throws {
+        #expect(try TimeToLive.parse(text) == .seconds(seconds))
+    }
+
+    @Test(arguments: ["", "24", "h", "0h", "-1h", "1w", "1.5h", "24 h", "9999999999d"])
+    func timeToLiveRefusesNonsense(_ text: String) {
+        #expect(throws: FerryError.self) { try TimeToLive.parse(text) }
+    }
+}

@@ -1,0 +1,226 @@
+import FerryCoordinator
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Identity is fixed: a name belongs to the node that joined with it, an operator can cut a node
+/// off, join tokens expire, run out and can be revoked, and no token is on a command line.
+extension SecurityTests {
+    @Test("Joining with the join token under an existing node's name is refused; that node keeps installing")
+    func rejoinTakeoverIsRefused() async throws {
+        try await TestCluster.with("secname", nodes: ["a"]) { cluster in
+            let reference = try await cluster.push("demo/name:1", layers: [.init("name", "1M")])
+            do {
+                _ = try await MaliciousNode.join(cluster, name: "a")
+                Issue.record("the join token took over node a")
+            } catch let error as FerryError {
+                #expect(error.code == .conflict, "\(error)")
+                #expect(error.message.contains("ferry nodes remove a"), "\(error.message)")
+            }
+            // The real node is untouched: its credential works, installs land in its engine.
+            let result = try await cluster.ferry(["install", reference])
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+            let run = try await cluster.engine("a").run(reference)
+            #expect(run.stdout.contains("ferry-image demo/name:1 ok"), "\(run.stderr)")
+            #expect(try await cluster.admin.install(id: 1).targets.map(\.node) == ["a"])
+
+            // A node that proves it is itself (its current credential) may join again under its name.
+            let mallory = try await MaliciousNode.join(cluster, name: "mallory")
+            let again = try await MeshClient.join(
+                baseURL: cluster.leader.url, joinToken: cluster.leader.joinToken, caFile: cluster.leader.caFile,
+                JoinRequest(name: "mallory", address: nil, platform: Platform.host.description, credential: mallory.credential))
+            #expect(again.nodeID == mallory.join.nodeID && again.credential != mallory.credential)
+            await #expect(throws: FerryError.self) { try await mallory.heartbeat(address: nil) }
+        }
+    }
+
+    @Test("ferry nodes remove cuts a node off at once, fails its unfinished targets, and frees its name")
+    func nodesRemoveCutsANodeOff() async throws {
+        try await TestCluster.with("secremove", nodes: []) { cluster in
+            let reference = try await cluster.push("demo/rm:1", layers: [.init("rm", "1M")])
+            let stolen = try await MaliciousNode.join(cluster, name: "stolen")
+            try await stolen.heartbeat(address: nil)
+            let install = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["stolen"]))
+
+            // Still heartbeating, with an unfinished target: refused without --force.
+            let refused = try await cluster.ferry(["nodes", "remove", "stolen"])
+            #expect(refused.status == 1 && refused.stderr.contains("--force"), "\(refused.stderr)")
+            let unknown = try await cluster.ferry(["nodes", "remove", "nobody"])
+            #expect(unknown.status == 1 && unknown.stderr.contains("no node named 'nobody'"), "\(unknown.stderr)")
+            #expect(unknown.stderr.split(separator: "\n").count == 1)
+
+            let removed = try await cluster.ferry(["nodes", "remove", "stolen", "--force"])
+            #expect(removed.status == 0, "\(removed.stderr)")
+            #expect(removed.stdout.contains("removed node stolen; 1 unfinished install target failed"), "\(removed.stdout)")
+            // Its credential is refused on the very next request, on every kind of route.
+            do {
+                try await stolen.heartbeat(address: nil)
+                Issue.record("the removed node's credential still works")
+            } catch let error as FerryError {
+                #expect(error.code == .unauthorized, "\(error)")
+            }
+            #expect(try await stolen.raw("GET", "/v2/")?.status == 401)
+            #expect(try await stolen.raw("GET", MeshAPI.work + "?wait=0")?.status == 401)
+            #expect(try await cluster.admin.nodes().nodes.isEmpty)
+            try await waitUntil("the install to finish") { try await cluster.admin.install(id: install.id).isFinished }
+            let status = try await cluster.admin.install(id: install.id)
+            #expect(status.state == .failed)
+            #expect(status.targets.first?.state == .failed && status.targets.first?.error?.message == "node removed", "\(status.targets)")
+
+            // The name is free: a new machine joins under it, with its own credential.
+            let replacement = try await MaliciousNode.join(cluster, name: "stolen")
+            try await replacement.heartbeat(address: nil)
+            #expect(try await cluster.admin.nodes().nodes.map(\.name) == ["stolen"])
+            await #expect(throws: FerryError.self) { try await stolen.heartbeat(address: nil) }
+        }
+    }
+
+    @Test("Join tokens made with ferry token expire, run out and are revoked; followers join with them from a file")
+    func joinTokenLifecycle() async throws {
+        try await TestCluster.with("sectoken", nodes: []) { cluster in
+            let dockerHost = "unix://\(cluster.dir.sub("no-such-docker.sock"))"
+            /// `ferry follower` joining as `name` with the token in a file; nil when it joined (it keeps running).
+            func follower(_ name: String, token: String) async throws -> (process: BackgroundProcess?, refusal: String?) {
+                let file = cluster.dir.sub("\(name).token")
+                try (token + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+                let directory = cluster.dir.sub("node-\(name)")
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let process = try BackgroundProcess.spawn(
+                    RepositoryLayout.ferryBinary,
+                    ["follower", "--data-dir", directory, "--leader", cluster.leader.url, "--name", name, "--listen", "127.0.0.1:0",
+                     "--docker-host", dockerHost, "--join-token-file", file],
+                    logPath: "\(directory)/follower.log")
+                var exited = false
+                try await waitUntil("follower \(name) to join or exit") {
+                    exited = waitpid(process.pid, nil, WNOHANG) == process.pid
+                    return exited || FileManager.default.fileExists(atPath: "\(directory)/address")
+                }
+                if exited { return (nil, process.log) }
+                cluster.cleanups.append { await process.stop() }
+                return (process, nil)
+            }
+            func create(_ arguments: [String]) async throws -> String {
+                let result = try await cluster.ferry(["token", "create"] + arguments)
+                #expect(result.status == 0, "\(result.stderr)")
+                return result.stdout.trimmingWhitespace()
+            }
+            func tokens() async throws -> [JoinTokenInfo] {
+                let result = try await cluster.ferry(["token", "list", "--json"])
+                return try FerryJSON.decoder().decode(JoinTokenList.self, from: Data(result.stdout.utf8)).tokens
+            }
+
+            let once = try await create(["--uses", "1", "--ttl", "1h", "--description", "rack 4"])
+            #expect(try JoinToken(parsing: once).caFingerprint == JoinToken(parsing: cluster.leader.joinToken).caFingerprint)
+            let first = try await follower("f1", token: once)
+            let f1 = try #require(first.process, "f1 did not join: \(first.refusal ?? "")")
+            // The token is on no command line: the follower's shows only the file.
+            let commandLine = try String(contentsOfFile: "/proc/\(f1.pid)/cmdline", encoding: .utf8)
+            #expect(!commandLine.contains(try JoinToken(parsing: once).secret))
+
+            let second = try await follower("f2", token: once)
+            #expect(second.process == nil)
+            #expect(second.refusal?.contains("has been used 1 time") == true, "\(second.refusal ?? "")")
+            var listed = try #require(try await tokens().first { $0.description == "rack 4" })
+            #expect(listed.state == .usedUp && listed.uses == 1 && listed.usesLeft == 0 && listed.expiresAt != nil)
+
+            let short = try await create(["--ttl", "1s"])
+            try await waitUntil("the 1 s token to expire", timeout: .seconds(30), every: .milliseconds(200)) {
+                try await tokens().last?.state == .expired
+            }
+            let late = try await follower("f3", token: short)
+            #expect(late.process == nil && late.refusal?.contains("expired") == true, "\(late.refusal ?? "")")
+
+            let revocable = try await create([])
+            let id = try #require(try await tokens().last?.id)
+            let revoke = try await cluster.ferry(["token", "revoke", "\(id)"])
+            #expect(revoke.status == 0 && revoke.stdout == "revoked join token \(id)\n", "\(revoke.stderr)")
+            let revoked = try await follower("f4", token: revocable)
+            #expect(revoked.process == nil && revoked.refusal?.contains("was revoked") == true, "\(revoked.refusal ?? "")")
+            let unknown = try await cluster.ferry(["token", "revoke", "999"])
+            #expect(unknown.status == 1 && unknown.stderr.contains("no join token with id 999"), "\(unknown.stderr)")
+
+            // The leader's own file token is listed (first, no expiry) and revocable like the others.
+            let all = try await tokens()
+            let file = try #require(all.first)
+            #expect(file.state == .valid && file.expiresAt == nil && file.usesLeft == nil && file.description.contains("join-token"))
+            #expect(try await cluster.ferry(["token", "revoke", "\(file.id)"]).status == 0)
+            await #expect(throws: FerryError.self) { try await MaliciousNode.join(cluster, name: "late") }
+
+            // Nothing shown after creation holds a secret.
+            let table = try await cluster.ferry(["token", "list"])
+            for token in [once, short, revocable, cluster.leader.joinToken] {
+                #expect(!table.stdout.contains(try JoinToken(parsing: token).secret))
+            }
+            listed = try #require(try await tokens().first { $0.description == "rack 4" })
+            #expect(listed.lastUsedAt != nil)
+        }
+    }
+
+    @Test("A follower started by the test cluster has no join token on its command line")
+    func joinTokenIsNotOnTheCommandLine() async throws {
+        try await TestCluster.with("seccmdline", nodes: ["a"], engines: []) { cluster in
+            let pid = try #require(cluster.nodes["a"]?.process?.pid)
+            let commandLine = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+            #expect(commandLine.contains("follower"))
+            let secret = try JoinToken(parsing: cluster.leader.joinToken).secret
+            #expect(!commandLine.contains(secret), "the join token is visible in ps")
+        }
+    }
+
+    @Test("A data directory from before join tokens were managed keeps its join token and its nodes")
+    func joinTokenFileSurvivesTheUpgrade() async throws {
+        let dir = try TemporaryDirectory("secupgrade")
+        defer { dir.remove() }
+        let directory = dir.sub("leader")
+        // A leader that had a node join, its state.db then taken back to schema v2 (as the release
+        // before token management left it: no join_tokens table, no removed_at column).
+        var leader = try await LeaderHarness.start(dataDirectory: directory)
+        let caFile = "\(directory)/ca.pem"
+        let fileToken = try JoinToken(parsing: leader.service.joinToken)
+        let old: JoinResponse
+        do {
+            old = try await MeshClient.join(
+                baseURL: leader.url, joinToken: fileToken.description, caFile: caFile, JoinRequest(name: "old", address: nil, platform: "linux/amd64"))
+        } catch {
+            await leader.stop()
+            throw error
+        }
+        await leader.stop()
+        let downgrade = try await runProcess(
+            "/usr/bin/sqlite3",
+            ["\(directory)/state.db",
+             "DROP TABLE join_tokens; ALTER TABLE nodes DROP COLUMN removed_at; DELETE FROM grdb_migrations WHERE identifier LIKE 'v3:%';"])
+        #expect(downgrade.succeeded, "\(downgrade.stderr)")
+
+        leader = try await LeaderHarness.start(dataDirectory: directory)
+        do {
+            try await Self.checkUpgradedLeader(leader, caFile: caFile, fileToken: fileToken, old: old)
+        } catch {
+            await leader.stop()
+            throw error
+        }
+        await leader.stop()
+    }
+
+    private static func checkUpgradedLeader(_ leader: LeaderHarness, caFile: String, fileToken: JoinToken, old: JoinResponse) async throws {
+        #expect(leader.service.joinToken == fileToken.description, "the upgrade kept the token file")
+        // The node that joined before keeps its credential and its name; the old token still joins new nodes.
+        _ = try await MeshClient(baseURL: leader.url, credential: old.credential, caFile: caFile)
+            .heartbeat(Heartbeat(dockerVersion: "27.0.0", dockerError: nil, address: nil))
+        _ = try await MeshClient.join(
+            baseURL: leader.url, joinToken: fileToken.description, caFile: caFile, JoinRequest(name: "new", address: nil, platform: "linux/amd64"))
+        let tokens = try await leader.client.joinTokens().tokens
+        #expect(tokens.count == 1 && tokens.first?.uses == 1 && tokens.first?.state == .valid && tokens.first?.expiresAt == nil, "\(tokens)")
+        #expect(try await leader.client.nodes().nodes.map(\.name) == ["new", "old"])
+        await #expect(throws: FerryError.self) {
+            try await MeshClient.join(
+                baseURL: leader.url, joinToken: fileToken.description, caFile: caFile, JoinRequest(name: "old", address: nil, platform: "linux/amd64"))
+        }
+    }
+}
