@@ -67,7 +67,7 @@ struct ClusterCA: Sendable {
     enum Role: Sendable, Hashable {
         /// The leader: ``NodeAddress/leaderName`` and `names` (host names, listen address, `--tls-name`, localhost).
         case leader(names: [String])
-        /// Node `name`, reached at `address` (checked by the leader): only those two names.
+        /// Node `name`, reached at `address` (checked by the leader): only those two names (DNS only).
         case node(name: String, address: NodeAddress?)
     }
 
@@ -89,8 +89,8 @@ struct ClusterCA: Sendable {
     }
 
     /// Issues a certificate: the leader's names ``NodeAddress/leaderName``, for server use; a
-    /// node's names only the node and its checked address host — never the leader's name nor
-    /// localhost unless that is its address — for server and client use on the mesh.
+    /// node's names only the node and its checked address host if that is a DNS name — never the
+    /// leader's name, localhost or any IP address — for server and client use on the mesh.
     func issue(publicKey: Certificate.PublicKey, for role: Role) throws -> String {
         let names: [String]
         let subject: DistinguishedName
@@ -104,7 +104,7 @@ struct ClusterCA: Sendable {
             }
             usages = [.serverAuth]
         case .node(let name, let address):
-            names = [name] + (address.map { [$0.host] } ?? [])
+            names = [name] + (address.flatMap { $0.isIPLiteral ? nil : [$0.host] } ?? [])
             guard !names.contains(where: { $0.lowercased() == NodeAddress.leaderName || $0.lowercased().hasSuffix(".ferry.invalid") }) else {
                 throw FerryError(.invalidArgument, "the name '\(NodeAddress.leaderName)' is reserved for the leader")
             }
@@ -113,7 +113,13 @@ struct ClusterCA: Sendable {
         }
         var alternatives: [GeneralName] = []
         for name in Set(names).sorted() {
-            if let bytes = Self.ipBytes(name) {
+            if case .node = role {
+                // DNS names only (the node's name is one, whatever it looks like): TLS clients
+                // (NIOSSL) match an IP address in a certificate against the address they connected
+                // to, whatever name they asked for, so a node holding the leader's IP would pass
+                // for the leader. An IP address host is left out.
+                if !name.isEmpty { alternatives.append(.dnsName(name)) }
+            } else if let bytes = Self.ipBytes(name) {
                 alternatives.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes))))
             } else if !name.isEmpty {
                 alternatives.append(.dnsName(name))
