@@ -230,9 +230,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryCoordinatorTests",
-            dependencies: ["FerryConcurrency", 
-                "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState",
+            dependencies: [
+                "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState", "FerryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

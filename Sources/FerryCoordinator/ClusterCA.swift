@@ -63,23 +63,63 @@ struct ClusterCA: Sendable {
         self.fingerprint = try MeshTLS.fingerprint(ofPEM: certificatePEM)
     }
 
-    /// Issues a TLS certificate for `publicKeyPEM`, valid for server and client use, naming
-    /// `names` (DNS names and IP addresses) as subject alternative names.
-    func issue(publicKeyPEM: String, commonName: String, names: [String]) throws(FerryError) -> String {
+    /// What a certificate is for: the leader's server certificate, or a node's (server and client).
+    enum Role: Sendable, Hashable {
+        /// The leader: ``NodeAddress/leaderName`` and `names` (host names, listen address, `--tls-name`, localhost).
+        case leader(names: [String])
+        /// Node `name`, reached at `address` (checked by the leader): only those two names (DNS only).
+        case node(name: String, address: NodeAddress?)
+    }
+
+    /// Issues a TLS certificate for `publicKeyPEM` in `role`.
+    func issue(publicKeyPEM: String, for role: Role) throws(FerryError) -> String {
+        let publicKey: Certificate.PublicKey
         do {
-            let publicKey = try Certificate.PublicKey(pemEncoded: publicKeyPEM)
-            return try issue(publicKey: publicKey, commonName: commonName, names: names)
-        } catch let error as FerryError {
-            throw error
+            publicKey = try Certificate.PublicKey(pemEncoded: publicKeyPEM)
         } catch {
             throw FerryError(.invalidArgument, "the node's public key is not a valid PEM public key")
         }
+        do {
+            return try issue(publicKey: publicKey, for: role)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw FerryError(.internal, "cannot issue a TLS certificate: \(error)")
+        }
     }
 
-    func issue(publicKey: Certificate.PublicKey, commonName: String, names: [String]) throws -> String {
+    /// Issues a certificate: the leader's names ``NodeAddress/leaderName``, for server use; a
+    /// node's names only the node and its checked address host if that is a DNS name — never the
+    /// leader's name, localhost or any IP address — for server and client use on the mesh.
+    func issue(publicKey: Certificate.PublicKey, for role: Role) throws -> String {
+        let names: [String]
+        let subject: DistinguishedName
+        let usages: [ExtendedKeyUsage.Usage]
+        switch role {
+        case .leader(let given):
+            names = [NodeAddress.leaderName] + given + ["localhost", "127.0.0.1", "::1"]
+            subject = try DistinguishedName {
+                OrganizationName("Ferry")
+                CommonName("ferry leader")
+            }
+            usages = [.serverAuth]
+        case .node(let name, let address):
+            names = [name] + (address.flatMap { $0.isIPLiteral ? nil : [$0.host] } ?? [])
+            guard !names.contains(where: { $0.lowercased() == NodeAddress.leaderName || $0.lowercased().hasSuffix(".ferry.invalid") }) else {
+                throw FerryError(.invalidArgument, "the name '\(NodeAddress.leaderName)' is reserved for the leader")
+            }
+            subject = try MeshTLS.nodeSubject(name)
+            usages = [.serverAuth, .clientAuth]
+        }
         var alternatives: [GeneralName] = []
-        for name in Set(names + ["localhost", "127.0.0.1", "::1"]).sorted() {
-            if let bytes = Self.ipBytes(name) {
+        for name in Set(names).sorted() {
+            if case .node = role {
+                // DNS names only (the node's name is one, whatever it looks like): TLS clients
+                // (NIOSSL) match an IP address in a certificate against the address they connected
+                // to, whatever name they asked for, so a node holding the leader's IP would pass
+                // for the leader. An IP address host is left out.
+                if !name.isEmpty { alternatives.append(.dnsName(name)) }
+            } else if let bytes = Self.ipBytes(name) {
                 alternatives.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes))))
             } else if !name.isEmpty {
                 alternatives.append(.dnsName(name))
@@ -90,15 +130,12 @@ struct ClusterCA: Sendable {
             version: .v3, serialNumber: .init(), publicKey: publicKey,
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(Self.leafLifetime),
             issuer: self.certificate.subject,
-            subject: try DistinguishedName {
-                OrganizationName("Ferry")
-                CommonName(commonName)
-            },
+            subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage(usages)
                 SubjectAlternativeNames(alternatives)
             },
             issuerPrivateKey: .init(key))
@@ -121,10 +158,11 @@ extension DataDirectory {
     var tlsCertificatePath: String { "\(path)/tls.pem" }
     var tlsKeyPath: String { "\(path)/tls-key.pem" }
 
-    /// The node's TLS key and certificate, made and issued once.
-    func tlsIdentity(make: (String) throws -> String) throws(FerryError) -> (certificate: String, key: String) {
+    /// The node's TLS key and certificate, made and issued once — again when `isCurrent` says
+    /// the certificate on disk is out of date (a leader's from before it named ``NodeAddress/leaderName``).
+    func tlsIdentity(isCurrent: (String) -> Bool = { _ in true }, make: (String) throws -> String) throws(FerryError) -> (certificate: String, key: String) {
         if let certificate = try? String(contentsOfFile: tlsCertificatePath, encoding: .utf8),
-            let key = try? String(contentsOfFile: tlsKeyPath, encoding: .utf8)
+            let key = try? String(contentsOfFile: tlsKeyPath, encoding: .utf8), isCurrent(certificate)
         {
             return (certificate, key)
         }

@@ -53,13 +53,18 @@ public final class FollowerService: Service, Sendable {
                 .configuration,
                 "invalid node name '\(configuration.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-' (give one with --name)")
         }
-        guard let url = URL(string: configuration.leaderURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)': expected https://HOST:PORT")
-        }
-        guard url.scheme == "https" || configuration.insecureMesh else {
+        let leader = try NodeAddress(leaderURL: configuration.leaderURL)
+        guard leader.scheme == .https || configuration.insecureMesh else {
             throw FerryError(
                 .configuration,
                 "the leader URL '\(configuration.leaderURL)' is plain HTTP: use https://, or pass --insecure-mesh (local development only)")
+        }
+        if let advertise = configuration.advertiseURL {
+            do {
+                _ = try NodeAddress(parsing: advertise, allowPlainHTTP: leader.scheme == .http)
+            } catch {
+                throw FerryError(.configuration, "invalid --advertise URL: \(error.message)")
+            }
         }
         self.configuration = configuration
         self.logger = logger
@@ -152,7 +157,7 @@ public final class FollowerService: Service, Sendable {
             else {
                 throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
             }
-            identity = MeshServer.Identity(certificates: [certificate, ca], key: key)
+            identity = MeshServer.Identity(certificates: [certificate, ca], key: key, clientCA: ca)
         }
         let server = try MeshServer(
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
@@ -160,6 +165,7 @@ public final class FollowerService: Service, Sendable {
             listening: { [self] url in boundAddress.withLock { $0 = url } })
         let transfers = try TransferClient(
             configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
+            identity: secure ? MeshTLS.ClientIdentity(certificateFile: directory.tlsCertificatePath, keyFile: directory.tlsKeyPath) : nil,
             logger: logger)
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in

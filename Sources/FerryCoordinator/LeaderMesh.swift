@@ -31,10 +31,14 @@ struct LeaderMesh: MeshBackend {
         guard JoinRequest.isValidName(request.name) else {
             throw FerryError(.invalidArgument, "invalid node name '\(request.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63")
         }
+        guard !request.name.hasSuffix(".ferry.invalid") else {
+            throw FerryError(.invalidArgument, "invalid node name '\(request.name)': names ending in .ferry.invalid are reserved for the leader")
+        }
         let platform = try Platform(parsing: request.platform)
+        let address = try request.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: insecureMesh) }
         let credential = DataDirectory.randomToken()
         let node = try await database.join(
-            name: request.name, address: request.address, platform: platform.description,
+            name: request.name, address: address?.description, platform: platform.description,
             credentialHash: LeaderCredentials.hash(credential), proof: request.credential.map(LeaderCredentials.hash), joinToken: token)
         credentials.invalidate()
         logger.notice(
@@ -44,8 +48,7 @@ struct LeaderMesh: MeshBackend {
         await tracker.forget(node.name)
         var certificate: String?
         if let publicKey = request.publicKey, !insecureMesh {
-            let host = request.address.flatMap { URL(string: $0)?.host }
-            certificate = try ca.issue(publicKeyPEM: publicKey, commonName: "ferry node \(node.name)", names: [node.name] + (host.map { [$0] } ?? []))
+            certificate = try ca.issue(publicKeyPEM: publicKey, for: .node(name: node.name, address: address))
         }
         return JoinResponse(
             nodeID: node.id!, name: node.name, credential: credential,
@@ -55,8 +58,10 @@ struct LeaderMesh: MeshBackend {
 
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
         let heartbeat = heartbeat.bounded()
+        // Peers build the URLs they fetch from this address: nothing but https://host:port.
+        let address = try heartbeat.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: insecureMesh) }
         try await database.heartbeat(
-            nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: heartbeat.address)
+            nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: address?.description)
         guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
         return HeartbeatResponse(sendInventory: await tracker.needsInventory(record.name))
     }
@@ -84,18 +89,22 @@ struct LeaderMesh: MeshBackend {
         case .absent: leader = nil
         }
         let ranked = await tracker.choose(for: requester.name, request: request, leader: leader, reachable: reachable)
-        let path = "/v2/\(request.repository)/blobs/\(request.digest)"
-        let token = try PeerToken.sign(
-            PeerToken.Claims(node: requester.name, digest: request.digest, exp: Int64(now.timeIntervalSince1970) + PeerToken.lifetime),
-            with: peerKey)
-        return SourceList(sources: ranked.compactMap { candidate in
+        let path = NodeAddress.blobPath(repository: request.repository, digest: request.digest)
+        let expiry = Int64(now.timeIntervalSince1970) + PeerToken.lifetime
+        return SourceList(sources: try ranked.compactMap { candidate throws -> BlobSource? in
             switch candidate.kind {
             case .leader:
                 // Relative: the follower already knows the leader's URL (its own view of it).
                 return BlobSource(node: "leader", kind: .leader, url: path, token: nil)
             case .peer:
-                guard let url = addresses[candidate.node] else { return nil }
-                return BlobSource(node: candidate.node, kind: .peer, url: url + path, token: token)
+                // Addresses are checked when recorded; one recorded before that is checked here.
+                guard let text = addresses[candidate.node], let address = try? NodeAddress(parsing: text, allowPlainHTTP: insecureMesh) else {
+                    return nil
+                }
+                // The token names who may use it (the requester, by its client certificate) and where (that peer).
+                let token = try PeerToken.sign(
+                    PeerToken.Claims(node: requester.name, digest: request.digest, exp: expiry, audience: candidate.node), with: peerKey)
+                return BlobSource(node: candidate.node, kind: .peer, url: address.blobURL(repository: request.repository, digest: request.digest), token: token)
             }
         })
     }

@@ -108,8 +108,11 @@ public final class LeaderService: Service, Sendable {
         var identity: MeshServer.Identity?
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
-            let tls = try directory.tlsIdentity { publicKey in
-                try ca.issue(publicKeyPEM: publicKey, commonName: "ferry leader", names: names.filter { $0 != "0.0.0.0" && $0 != "::" })
+            // A certificate from before the leader's reserved name is replaced: followers require the name.
+            let tls = try directory.tlsIdentity(isCurrent: { pem in
+                (try? MeshTLS.alternativeNames(ofPEM: pem).contains(NodeAddress.leaderName)) == true
+            }) { publicKey in
+                try ca.issue(publicKeyPEM: publicKey, for: .leader(names: names.filter { $0 != "0.0.0.0" && $0 != "::" }))
             }
             identity = MeshServer.Identity(certificates: [tls.certificate, ca.certificatePEM], key: tls.key)
         }

@@ -19,9 +19,13 @@ import NIOHTTP1
 /// stops waiting while the download goes on for the others.
 actor MeshFetcher {
     private let mesh: MeshClient
-    private let leaderURL: String
+    /// Where requests to the leader go (its reserved name over TLS, see ``MeshHTTP/leaderURL(_:)``).
+    private let leaderBase: String
+    private let plainHTTP: Bool
     private let credential: String
-    private let http: HTTPClient
+    /// To the leader (its certificate required) and to peers (this node's certificate presented).
+    private let leaderHTTP: HTTPClient
+    private let peerHTTP: HTTPClient
     private let store: BlobStore
     private let rateLimiter: RateLimiter?
     let progress = ProgressBoard()
@@ -29,11 +33,15 @@ actor MeshFetcher {
     private let flights = SingleFlight<Digest, Void>()
 
     init(
-        mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, store: BlobStore, rateLimiter: RateLimiter?, logger: Logger
+        mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, identity: MeshTLS.ClientIdentity?, store: BlobStore,
+        rateLimiter: RateLimiter?, logger: Logger
     ) throws {
-        self.http = try MeshHTTP.client(caFile: caFile, readTimeout: MeshHTTP.transferStallTimeout)
+        let leader = try NodeAddress(leaderURL: leaderURL)
+        self.leaderHTTP = try MeshHTTP.client(caFile: caFile, leader: leader, readTimeout: MeshHTTP.transferStallTimeout)
+        self.peerHTTP = try MeshHTTP.client(caFile: caFile, identity: identity, readTimeout: MeshHTTP.transferStallTimeout)
+        self.leaderBase = MeshHTTP.leaderURL(leader)
+        self.plainHTTP = leader.scheme == .http
         self.mesh = mesh
-        self.leaderURL = leaderURL
         self.credential = credential
         self.store = store
         self.rateLimiter = rateLimiter
@@ -44,7 +52,8 @@ actor MeshFetcher {
     /// HTTP client. Call once, when the fetcher is no longer used.
     func shutdown() async {
         await flights.cancelAll()
-        try? await http.shutdown()
+        try? await leaderHTTP.shutdown()
+        try? await peerHTTP.shutdown()
     }
 
     /// Makes sure the store holds `blob`; concurrent calls for one digest share one download.
@@ -100,7 +109,7 @@ actor MeshFetcher {
                                 try? await mesh.blobEvents(
                                     BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
                             }
-                            let outcome = try await fetch(blob, from: source, into: ingest, offset: offset)
+                            let outcome = try await fetch(blob, repository: repository, from: source, into: ingest, offset: offset)
                             if case .failed(let reason) = outcome {
                                 logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
                             }
@@ -130,9 +139,15 @@ actor MeshFetcher {
     /// Streams `blob` from `source` into `ingest`, from `offset` on. What the source did wrong is
     /// the outcome; only the store's own errors and cancellation are thrown.
     private nonisolated func fetch(
-        _ blob: Descriptor, from source: BlobSource, into ingest: BlobIngest, offset: Int64
+        _ blob: Descriptor, repository: String, from source: BlobSource, into ingest: BlobIngest, offset: Int64
     ) async throws -> MeshDownload.FetchOutcome {
-        let url = source.kind == .leader ? leaderURL + source.url : source.url
+        let url: String
+        do {
+            url = try source.fetchURL(repository: repository, digest: blob.digest, leaderBase: leaderBase, allowPlainHTTP: plainHTTP)
+        } catch {
+            return .failed(error.message)
+        }
+        let http = source.kind == .leader ? leaderHTTP : peerHTTP
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(source.token ?? credential)")
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }

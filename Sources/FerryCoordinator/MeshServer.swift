@@ -15,6 +15,9 @@ struct MeshServer: Sendable {
     struct Identity: Sendable {
         var certificates: [String]
         var key: String
+        /// The CA (PEM) client certificates may chain to: a follower's, whose peers present their
+        /// node certificate with a peer token. Nil: no client certificates asked for.
+        var clientCA: String? = nil
     }
 
     private let app: any ApplicationProtocol
@@ -32,7 +35,7 @@ struct MeshServer: Sendable {
         logger.debug("routes: \(FerryRoutes.list(router).map(\.description).joined(separator: ", "))")
         let server: HTTPServerBuilder
         if let identity {
-            server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key))
+            server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key, clientCA: identity.clientCA))
         } else {
             server = limits.http1()
         }

@@ -7,7 +7,9 @@ import Foundation
 ///
 /// Over TLS, the follower first fetches the cluster CA from the leader's handshake and checks it
 /// against the fingerprint in the join token — before the token's secret is sent — then joins
-/// trusting that CA alone, and receives a certificate for a key it made itself. The CA, the key,
+/// trusting that CA alone and requiring the leader's own certificate (``NodeAddress/leaderName``:
+/// a node's certificate in front of the leader gets nothing), and receives a certificate for a
+/// key it made itself. The CA, the key,
 /// the certificate and the node's identity are written to the data directory.
 struct NodeJoin: Sendable {
     let leaderURL: String
@@ -24,8 +26,9 @@ struct NodeJoin: Sendable {
     func join(with token: JoinToken) async throws -> NodeIdentity {
         var publicKey: String?
         var nodeKey: P256.Signing.PrivateKey?
-        if secure, let url = URL(string: leaderURL), let host = url.host {
-            let ca = try await MeshTLS.fetchClusterCA(host: host, port: url.port ?? 443, fingerprint: token.caFingerprint)
+        if secure {
+            let leader = try NodeAddress(leaderURL: leaderURL)
+            let ca = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
             try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600)
             let key = P256.Signing.PrivateKey()
             nodeKey = key

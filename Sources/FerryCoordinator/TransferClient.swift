@@ -15,19 +15,24 @@ struct TransferClient: Sendable {
 
     init(
         configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, caFile: String?,
-        logger: Logger
+        identity: MeshTLS.ClientIdentity?, logger: Logger
     ) throws {
-        guard let url = URL(string: configuration.leaderURL), let host = url.host else {
-            throw FerryError(.configuration, "invalid leader URL '\(configuration.leaderURL)'")
-        }
-        leaderHost = url.port.map { "\(host):\($0)" } ?? host
+        let leader = try NodeAddress(leaderURL: configuration.leaderURL)
         var registry = RegistryClientConfiguration(retry: configuration.retry)
-        if url.scheme == "http" { registry.insecureRegistries = [leaderHost] } else { registry.clusterCA = caFile }
+        if leader.scheme == .http {
+            leaderHost = leader.authority
+            registry.insecureRegistries = [leaderHost]
+        } else {
+            // The leader is reached under its reserved name, which its certificate alone holds.
+            leaderHost = "\(NodeAddress.leaderName):\(leader.port)"
+            registry.clusterCA = caFile
+            registry.hostOverrides = [NodeAddress.leaderName: leader.host]
+        }
         client = try RegistryClient(
             configuration: registry,
             credentials: RegistryCredentials([leaderHost: RegistryCredential(username: nodeName, password: credential)]))
         fetcher = try MeshFetcher(
-            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, caFile: caFile, store: store,
+            mesh: mesh, leaderURL: configuration.leaderURL, credential: credential, caFile: caFile, identity: identity, store: store,
             rateLimiter: configuration.maxDownloadRate.map { RateLimiter(bytesPerSecond: $0) }, logger: logger)
     }
 

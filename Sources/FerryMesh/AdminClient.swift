@@ -16,6 +16,16 @@ public struct AdminClient: Sendable {
             credentialAdvice: "use the token in the leader's DATA_DIR/admin-token", caFile: caFile)
     }
 
+    /// A client of a follower's local admin route (``collectGarbage(_:)``) with its node
+    /// credential; its certificate is checked against the cluster CA only.
+    public init(followerURL: String, credential: String, caFile: String?) {
+        var api = LeaderAPIClient(
+            baseURL: followerURL, token: credential, credentialName: "node credential",
+            credentialAdvice: "use the credential in the follower's DATA_DIR/node.json", caFile: caFile)
+        api.expectsLeader = false
+        self.api = api
+    }
+
     public func fetch(_ request: FetchRequest) async throws -> FetchResponse {
         try await call(.POST, AdminAPI.fetch, body: request)
     }

@@ -15,23 +15,29 @@ struct LeaderAPIClient: Sendable {
     let credentialAdvice: String
     /// The cluster CA to trust for `https://` leaders.
     let caFile: String?
+    /// Whether the server must present the leader's certificate (false: a follower's local admin
+    /// route, whose certificate is checked by chain only).
+    var expectsLeader = true
 
     /// Sends a request and decodes the answer; a 204 decodes as ``Empty``.
     func call<Response: Decodable>(
         _ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<Int>.none, timeout: Duration = .seconds(30)
     ) async throws -> Response {
-        var request = HTTPClientRequest(url: baseURL + path)
+        let leader = try NodeAddress(leaderURL: baseURL)
+        if leader.scheme == .https && caFile == nil {
+            throw FerryError(
+                .configuration, "the leader at \(baseURL) uses TLS: give its cluster CA with --ca (the leader's DATA_DIR/ca.pem) or FERRY_CA")
+        }
+        let http = try MeshHTTP.client(caFile: leader.scheme == .https ? caFile : nil, leader: expectsLeader ? leader : nil)
+        // Over TLS the request goes to the leader's reserved name: only the leader's certificate
+        // holds it, so nothing (not the credential) is sent to a node posing as the leader.
+        var request = HTTPClientRequest(url: (expectsLeader ? MeshHTTP.leaderURL(leader) : leader.description) + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try FerryJSON.encoder().encode(body)))
         }
-        if baseURL.hasPrefix("https://") && caFile == nil {
-            throw FerryError(
-                .configuration, "the leader at \(baseURL) uses TLS: give its cluster CA with --ca (the leader's DATA_DIR/ca.pem) or FERRY_CA")
-        }
-        let http = try MeshHTTP.client(caFile: baseURL.hasPrefix("https://") ? caFile : nil)
         let response: HTTPClientResponse
         let data: Data
         do {
@@ -66,7 +72,7 @@ struct LeaderAPIClient: Sendable {
     /// A transport problem in words, with what to do about the TLS ones.
     static func describe(_ error: any Error) -> String {
         switch TransportProblem(error) {
-        case .tlsUntrusted?: "its TLS certificate is not from the cluster CA given"
+        case .tlsUntrusted?: "its TLS certificate is not the leader's certificate from the cluster CA given"
         case .tlsNotSpoken?: "it does not speak TLS (is it running with --insecure-mesh?)"
         case let problem?: problem.description
         case nil: String("\(error)".prefix(120))

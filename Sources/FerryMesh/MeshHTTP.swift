@@ -15,14 +15,25 @@ public enum MeshHTTP {
 
     /// The client for nodes whose certificates chain to the CA in `caFile`, or for plain HTTP when
     /// nil. `readTimeout` bounds the silence within a response (long polls answer within 60 s).
-    public static func client(caFile: String?, readTimeout: Duration = .seconds(90)) throws(FerryError) -> HTTPClient {
-        let key = "\(caFile ?? "")|\(readTimeout)"
+    ///
+    /// With `leader`, the client is for the leader at that address: request URLs name
+    /// ``leaderURL(_:)`` and the server must present the leader's certificate. Otherwise it is for
+    /// peers (chain only), presenting `identity` as the client certificate.
+    public static func client(
+        caFile: String?, leader: NodeAddress? = nil, identity: MeshTLS.ClientIdentity? = nil, readTimeout: Duration = .seconds(90)
+    ) throws(FerryError) -> HTTPClient {
+        let key = "\(caFile ?? "")|\(leader?.description ?? "")|\(identity?.certificateFile ?? "")|\(readTimeout)"
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: TimeAmount(readTimeout)),
             decompression: .disabled)
-        if let caFile { configuration.tlsConfiguration = try MeshTLS.clientConfiguration(caFile: caFile) }
+        if let caFile {
+            configuration.tlsConfiguration = try MeshTLS.clientConfiguration(caFile: caFile, leader: leader != nil, identity: leader == nil ? identity : nil)
+            // The leader is reached under its reserved name, which is also the name its
+            // certificate must hold (SNI and hostname verification use it).
+            if let leader { configuration.dnsOverride = [NodeAddress.leaderName: leader.host] }
+        }
         // A refused connection fails at once instead of being retried until the timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
@@ -33,5 +44,11 @@ public enum MeshHTTP {
             clients[key] = client
             return client
         }
+    }
+
+    /// The base URL to send requests for the leader at `address` to through a client made with
+    /// `leader: address`: `https://leader.ferry.invalid:PORT` over TLS, the address itself in plain HTTP.
+    public static func leaderURL(_ address: NodeAddress) -> String {
+        address.scheme == .https ? "https://\(NodeAddress.leaderName):\(address.port)" : address.description
     }
 }

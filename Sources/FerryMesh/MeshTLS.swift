@@ -10,33 +10,117 @@ import Synchronization
 import X509
 
 /// TLS on the mesh: every node's certificate is issued by the cluster CA the leader created, and
-/// every client trusts that CA alone. Host names are not checked (nodes are reached by whatever
-/// address the site uses); the chain to the cluster CA is, and credentials are checked on top.
+/// every client trusts that CA alone.
+///
+/// The leader's certificate alone carries ``NodeAddress/leaderName``: its clients connect under
+/// that name (mapped to the leader's real host) with full hostname verification, so a node's
+/// certificate never passes for the leader's. Peers are checked by chain only (a node is reached
+/// at whatever address it advertised); a follower fetching from a peer presents its own
+/// certificate, which binds the peer token it sends to it.
 public enum MeshTLS {
-    /// A client configuration trusting only the cluster CA in `caFile`.
-    public static func clientConfiguration(caFile: String) throws(FerryError) -> TLSConfiguration {
+    /// A node's own certificate and key (PEM files), presented as a TLS client certificate to peers.
+    public struct ClientIdentity: Sendable, Hashable {
+        public var certificateFile: String
+        public var keyFile: String
+        public init(certificateFile: String, keyFile: String) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// A client configuration trusting only the cluster CA in `caFile`. With `leader`, the server
+    /// must hold ``NodeAddress/leaderName`` (connect to it under that name); else only the chain
+    /// is checked. `identity` is presented as the client certificate.
+    public static func clientConfiguration(caFile: String, leader: Bool, identity: ClientIdentity? = nil) throws(FerryError) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         do {
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
         } catch {
             throw FerryError(.configuration, "cannot read the cluster CA certificate '\(caFile)'")
         }
-        configuration.certificateVerification = .noHostnameVerification
+        if let identity {
+            do {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(identity.certificateFile).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: identity.keyFile, format: .pem))
+            } catch {
+                throw FerryError(.configuration, "cannot read the node's TLS certificate '\(identity.certificateFile)' and key")
+            }
+        }
+        configuration.certificateVerification = leader ? .fullVerification : .noHostnameVerification
         configuration.minimumTLSVersion = .tlsv12
         return configuration
     }
 
     /// A server configuration presenting `certificates` (leaf first, then the CA) with `keyPEM`.
-    public static func serverConfiguration(certificates: [String], keyPEM: String) throws(FerryError) -> TLSConfiguration {
+    /// With `clientCA` (PEM), clients may present a certificate, which must chain to it.
+    public static func serverConfiguration(certificates: [String], keyPEM: String, clientCA: String? = nil) throws(FerryError) -> TLSConfiguration {
         do {
             let chain = try certificates.map { try NIOSSLCertificate(bytes: Array($0.utf8), format: .pem) }
             let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
+            if let clientCA {
+                configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(clientCA.utf8), format: .pem)])
+                configuration.certificateVerification = .optionalVerification
+            }
             return configuration
         } catch {
             throw FerryError(.configuration, "cannot use the node's TLS certificate and key: \(error)")
+        }
+    }
+
+    /// The subject of the certificate the cluster CA issues node `name`.
+    public static func nodeSubject(_ name: String) throws -> DistinguishedName {
+        try DistinguishedName {
+            OrganizationName("Ferry")
+            CommonName("ferry node \(name)")
+        }
+    }
+
+    /// Whether `certificate` (verified by the TLS handshake) is the one issued to node `name`.
+    public static func isCertificate(_ certificate: NIOSSLCertificate, ofNode name: String) -> Bool {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der),
+            let subject = try? nodeSubject(name)
+        else { return false }
+        return parsed.subject == subject
+    }
+
+    /// Who is at the other end of a server connection, as TLS says.
+    public enum ClientCertificate: Sendable {
+        /// The connection is plain HTTP (`--insecure-mesh`): there is no certificate to ask for.
+        case plainHTTP
+        /// TLS, and the client presented no certificate.
+        case none
+        /// TLS, and the client presented this certificate, verified against the cluster CA.
+        case verified(NIOSSLCertificate)
+    }
+
+    /// The client certificate of the connection `channel` (a server's child channel).
+    public static func clientCertificate(of channel: any Channel) async -> ClientCertificate {
+        do {
+            return try await channel.nioSSL_peerCertificate().get().map { .verified($0) } ?? ClientCertificate.none
+        } catch {
+            // No TLS handler in the pipeline; a closed channel counts as no certificate.
+            return channel.isActive ? .plainHTTP : .none
+        }
+    }
+
+    /// The DNS names and IP addresses (as text) a certificate names.
+    public static func alternativeNames(ofPEM pem: String) throws -> [String] {
+        let certificate = try Certificate(pemEncoded: pem)
+        guard let names = try certificate.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            switch name {
+            case .dnsName(let dns): return dns
+            case .ipAddress(let octets):
+                let bytes = Array(octets.bytes)
+                var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                let family = bytes.count == 4 ? AF_INET : AF_INET6
+                guard inet_ntop(family, bytes, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+                return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            default: return nil
+            }
         }
     }
 

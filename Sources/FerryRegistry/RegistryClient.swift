@@ -37,7 +37,8 @@ public final class RegistryClient: Sendable {
                 throw FerryError(.configuration, "cannot read the cluster CA '\(clusterCA)'")
             }
             tls.trustRoots = .certificates(roots)
-            tls.certificateVerification = .noHostnameVerification
+            // Host names are checked: a follower reaches the leader under its reserved name.
+            tls.certificateVerification = .fullVerification
         }
         if let caFile = configuration.caFile {
             guard FileManager.default.isReadableFile(atPath: caFile) else {

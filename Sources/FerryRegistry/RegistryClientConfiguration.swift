@@ -23,7 +23,8 @@ public struct RegistryClientConfiguration: Sendable {
     /// verification still use the name. Default: none.
     public var hostOverrides: [String: String]
     /// A Ferry cluster CA: when set, every host is reached over TLS (loopback too), trusting that
-    /// CA alone without checking host names (a follower reaching the leader's `/v2/`). Default: none.
+    /// CA alone, host names checked (a follower reaches the leader's `/v2/` as
+    /// `leader.ferry.invalid`, mapped to its address by ``hostOverrides``). Default: none.
     public var clusterCA: String?
 
     public init(

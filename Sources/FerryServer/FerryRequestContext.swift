@@ -1,5 +1,6 @@
 import FerryCore
 import Hummingbird
+import NIOCore
 
 /// Who made a request, once its credentials checked out.
 public struct Principal: Sendable, Hashable {
@@ -40,10 +41,13 @@ public struct FerryRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``TokenAuthMiddleware`` for authenticated requests.
     public var principal: Principal?
+    /// The connection the request came on (for its TLS client certificate); nil in tests without one.
+    public let channel: (any Channel)?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.channel = source.channel
     }
 
     /// The largest request body any route reads (8 MiB): manifests, admin bodies and inventories

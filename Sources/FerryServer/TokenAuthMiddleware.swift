@@ -2,6 +2,7 @@ import FerryCore
 import FerryMesh
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Decides who a bearer of a token is.
 public protocol CredentialVerifier: Sendable {
@@ -47,9 +48,28 @@ public struct TokenAuthMiddleware: RouterMiddleware {
         guard let token = Self.token(from: request.headers[.authorization]), let principal = await verifier.principal(forToken: token) else {
             throw FerryError(.unauthorized, MeshAPI.authenticationRequired)
         }
+        if case .peer(let node, _) = principal.role, let channel = context.channel {
+            try await Self.checkBinding(of: node, on: channel)
+        }
         var context = context
         context.principal = principal
         return try await next(request, context)
+    }
+
+    /// A peer token is good only in the hands of the node it was issued to: over TLS, the client
+    /// certificate must be that node's (issued by the cluster CA). A plain-HTTP mesh has no
+    /// certificates, so there the token alone counts.
+    static func checkBinding(of node: String, on channel: any Channel) async throws {
+        switch await MeshTLS.clientCertificate(of: channel) {
+        case .plainHTTP:
+            return
+        case .none:
+            throw FerryError(.unauthorized, "a peer token must come with the TLS client certificate of the node it was issued to")
+        case .verified(let certificate):
+            guard MeshTLS.isCertificate(certificate, ofNode: node) else {
+                throw FerryError(.unauthorized, "this peer token was issued to another node than the TLS client certificate names")
+            }
+        }
     }
 
     static func token(from header: String?) -> String? {

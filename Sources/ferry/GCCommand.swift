@@ -50,7 +50,7 @@ struct GCCommand: AsyncParsableCommand {
     static func collectOnFollower(_ request: GarbageCollectionRequest, url: String, credential: String, directory: String) async throws
         -> GarbageCollectionReport
     {
-        let client = AdminClient(baseURL: url, token: credential, caFile: LeaderConnection.caFile(in: directory))
+        let client = AdminClient(followerURL: url, credential: credential, caFile: LeaderConnection.caFile(in: directory))
         do {
             return try await client.collectGarbage(request)
         } catch let error as FerryError where error.code == .upstreamUnreachable {

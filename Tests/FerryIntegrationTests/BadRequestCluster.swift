@@ -105,12 +105,18 @@ final class BadRequestCluster: Sendable {
     }
 
     /// Sends `request` to `url` over TLS (trusting the cluster CA) and reads one response.
-    func exchange(_ url: String, _ request: [UInt8], head: Bool = false, timeout: Duration = .seconds(30)) async throws -> RawHTTPResponse? {
-        try await RawHTTPConnection.exchange(url: url, caFile: caFile, request, head: head, timeout: timeout)
+    func exchange(
+        _ url: String, _ request: [UInt8], head: Bool = false, clientCertificate: (certificate: String, key: String)? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> RawHTTPResponse? {
+        try await RawHTTPConnection.exchange(url: url, caFile: caFile, clientCertificate: clientCertificate, request, head: head, timeout: timeout)
     }
 
-    func exchange(_ url: String, _ request: String, head: Bool = false, timeout: Duration = .seconds(30)) async throws -> RawHTTPResponse? {
-        try await exchange(url, Array(request.utf8), head: head, timeout: timeout)
+    func exchange(
+        _ url: String, _ request: String, head: Bool = false, clientCertificate: (certificate: String, key: String)? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> RawHTTPResponse? {
+        try await exchange(url, Array(request.utf8), head: head, clientCertificate: clientCertificate, timeout: timeout)
     }
 
     /// A TLS connection to `url` for requests sent piece by piece.
@@ -137,12 +143,18 @@ final class BadRequestCluster: Sendable {
         [("leader", leaderURL, adminToken), ("follower", followerURL, followerCredential)]
     }
 
-    /// A peer token for `digest`, signed with the leader's key as the tracker signs them.
-    func peerToken(for digest: Digest, node: String = "someone") throws -> String {
+    /// A peer token for `digest`, signed with the leader's key as the tracker signs them, for the
+    /// follower (as its audience), issued to `node` (default: the follower itself, whose
+    /// certificate ``followerCertificate`` presents).
+    func peerToken(for digest: Digest, node: String = BadRequestCluster.followerName) throws -> String {
         let key = try DataDirectory(leader.dataDirectory).peerSigningKey()
-        let claims = PeerToken.Claims(node: node, digest: digest, exp: Int64(Date().timeIntervalSince1970) + 600)
+        let claims = PeerToken.Claims(node: node, digest: digest, exp: Int64(Date().timeIntervalSince1970) + 600, audience: Self.followerName)
         return try PeerToken.sign(claims, with: key)
     }
+
+    /// The follower's own TLS certificate and key files, to present as a client certificate
+    /// with a peer token issued to it.
+    var followerCertificate: (certificate: String, key: String) { ("\(followerDirectory)/tls.pem", "\(followerDirectory)/tls-key.pem") }
 
     // MARK: Routes
 

@@ -344,11 +344,12 @@ struct ClusterGCTests {
             #expect(try await cluster.engine("a").run(v1).stdout.contains("ferry-image demo/app:1 ok"))
 
             // The local route takes the node's own credential only.
-            let url = "\(cluster.followerAddress("a"))\(AdminAPI.gc)"
+            let follower = try cluster.followerCurl("a")
+            let url = "\(follower.base)\(AdminAPI.gc)"
             for token in [cluster.leader.token, try cluster.followerCredential("b")] {
                 let refused = try await runProcess(
                     "/usr/bin/curl",
-                    ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cluster.leader.caFile, "-X", "POST", "-H", "Authorization: Bearer \(token)",
+                    ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + follower.arguments + ["-X", "POST", "-H", "Authorization: Bearer \(token)",
                      "-d", "{}", url])
                 #expect(refused.stdout == "401")
             }

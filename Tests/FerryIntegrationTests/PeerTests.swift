@@ -21,33 +21,38 @@ struct PeerTests {
             let blobs = try #require(try await cluster.admin.image(id: 1).blobs)
             let layer = try FerryCore.Digest(parsing: try #require(blobs.max { $0.size < $1.size }).digest)
             let other = try FerryCore.Digest(parsing: try #require(blobs.min { $0.size < $1.size }).digest)
-            let url = "\(cluster.followerAddress("a"))/v2/demo/app/blobs/\(layer)"
+            let follower = try cluster.followerCurl("a")
+            let url = "\(follower.base)/v2/demo/app/blobs/\(layer)"
             let key = try cluster.leaderPeerKey()
             let now = Int64(Date().timeIntervalSince1970)
+            // Issued to node a and addressed to it, so that the test can present a's own certificate.
             func token(_ digest: FerryCore.Digest, exp: Int64 = now + 300, key: Curve25519.Signing.PrivateKey = key) throws -> String {
-                try PeerToken.sign(PeerToken.Claims(node: "b", digest: digest, exp: exp), with: key)
+                try PeerToken.sign(PeerToken.Claims(node: "a", digest: digest, exp: exp, audience: "a"), with: key)
             }
-            func status(_ url: String, _ authorization: String?) async throws -> String {
+            let directory = try #require(cluster.nodes["a"]?.directory)
+            let certificate = follower.arguments + ["--cert", "\(directory)/tls.pem", "--key", "\(directory)/tls-key.pem"]
+            func status(_ url: String, _ authorization: String?, withCertificate: Bool = true) async throws -> String {
                 try await runProcess(
-                    "/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + (withCertificate ? certificate : follower.arguments)
                         + (authorization.map { ["-H", "Authorization: \($0)"] } ?? []) + [url]).stdout
             }
+            #expect(try await status(url, "Bearer \(try token(layer))", withCertificate: false) == "401", "no client certificate")
             #expect(try await status(url, nil) == "401")
             #expect(try await status(url, "Bearer not-a-token") == "401")
             #expect(try await status(url, "Bearer \(try token(layer, key: Curve25519.Signing.PrivateKey()))") == "401", "forged")
             #expect(try await status(url, "Bearer \(try token(layer, exp: now - 1))") == "401", "expired")
             #expect(try await status(url, "Bearer \(try token(other))") == "401", "another digest")
-            #expect(try await status("\(cluster.followerAddress("a"))/v2/demo/app/manifests/1", "Bearer \(try token(layer))") == "401")
+            #expect(try await status("\(follower.base)/v2/demo/app/manifests/1", "Bearer \(try token(layer))") == "401")
             #expect(try await status(url, "Bearer \(try token(layer))") == "200")
-            let body = try await runProcess("/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-H", "Authorization: Bearer \(try token(layer))", "-o", cluster.dir.sub("blob"), url])
+            let body = try await runProcess("/usr/bin/curl", ["-s"] + certificate + ["-H", "Authorization: Bearer \(try token(layer))", "-o", cluster.dir.sub("blob"), url])
             #expect(body.succeeded)
             #expect(FerryCore.Digest.sha256(of: try Data(contentsOf: URL(fileURLWithPath: cluster.dir.sub("blob")))) == layer)
             let ranged = try await runProcess(
-                "/usr/bin/curl", ["-s", "--cacert", cluster.leader.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Range: bytes=10-19", "-H", "Authorization: Bearer \(try token(layer))", url])
+                "/usr/bin/curl", ["-s"] + certificate + ["-o", "/dev/null", "-w", "%{http_code}", "-H", "Range: bytes=10-19", "-H", "Authorization: Bearer \(try token(layer))", url])
             #expect(ranged.stdout == "206")
             // Nothing but /healthz without a credential, metrics included.
-            #expect(try await status("\(cluster.followerAddress("a"))/metrics", nil) == "401")
-            #expect(try await status("\(cluster.followerAddress("a"))/healthz", nil) == "200")
+            #expect(try await status("\(follower.base)/metrics", nil) == "401")
+            #expect(try await status("\(follower.base)/healthz", nil) == "200")
         }
     }
 
@@ -163,6 +168,14 @@ extension TestCluster {
         ((try? String(contentsOfFile: "\(nodes[node]!.directory)/address", encoding: .utf8)) ?? "").trimmingWhitespace()
     }
 
+    /// A follower's base URL under its node name, the one name its certificate is sure to hold
+    /// (it joined before it knew its port), with the curl arguments that reach it there.
+    func followerCurl(_ node: String) throws -> (base: String, arguments: [String]) {
+        let address = try NodeAddress(parsing: followerAddress(node))
+        let base = "https://\(node):\(address.port)"
+        return (base, ["--cacert", leader.caFile, "--resolve", "\(node):\(address.port):\(address.host)"])
+    }
+
     func followerCredential(_ node: String) throws -> String {
         struct Identity: Decodable { var credential: String }
         return try JSONDecoder().decode(Identity.self, from: Data(contentsOf: URL(fileURLWithPath: "\(nodes[node]!.directory)/node.json")))
@@ -180,7 +193,8 @@ extension TestCluster {
 
     /// A node's `/metrics`, as `name{labels}` → value.
     func metrics(of node: String) async throws -> [String: Double] {
-        try await Self.scrape(followerAddress(node), token: followerCredential(node), ca: leader.caFile)
+        let follower = try followerCurl(node)
+        return try await Self.scrape(follower.base, token: followerCredential(node), ca: leader.caFile, arguments: follower.arguments)
     }
 
     /// The blob bytes a follower's process received since it started, from peers and the leader.
@@ -193,8 +207,8 @@ extension TestCluster {
         try await Self.scrape(leader.url, token: leader.token, ca: leader.caFile)
     }
 
-    static func scrape(_ base: String, token: String, ca: String) async throws -> [String: Double] {
-        let text = try await runChecked("/usr/bin/curl", ["-sf", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "\(base)/metrics"])
+    static func scrape(_ base: String, token: String, ca: String, arguments: [String] = []) async throws -> [String: Double] {
+        let text = try await runChecked("/usr/bin/curl", ["-sf", "--cacert", ca] + arguments + ["-H", "Authorization: Bearer \(token)", "\(base)/metrics"])
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }

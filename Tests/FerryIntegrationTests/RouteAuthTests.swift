@@ -83,7 +83,7 @@ struct RouteAuthTests {
             let otherPeerToken = try cluster.peerToken(for: otherDigest)
             let key = try DataDirectory(cluster.leader.dataDirectory).peerSigningKey()
             let expiredPeerToken = try PeerToken.sign(
-                PeerToken.Claims(node: "someone", digest: digest, exp: Int64(Date().timeIntervalSince1970) - 60), with: key)
+                PeerToken.Claims(node: BadRequestCluster.followerName, digest: digest, exp: Int64(Date().timeIntervalSince1970) - 60, audience: BadRequestCluster.followerName), with: key)
             let joinSecret = try JoinToken(parsing: cluster.joinToken).secret
             let wrong = DataDirectory.randomToken()
             let basic = { (password: String) in ("Authorization", "Basic " + Data("x:\(password)".utf8).base64EncodedString()) }
@@ -169,9 +169,13 @@ struct RouteAuthTests {
             // The same credentials do open what they are for: the refusals above are not a
             // broken credential. The peer token reaches its blob (not held: 404), the node
             // credential the leader's registry API, the join token is checked by the join route.
-            let blob = try await cluster.exchange(cluster.followerURL, RawHTTP.request("GET", "/v2/lib/app/blobs/\(digest)", fields: [RawHTTP.bearer(peerToken)]))
+            // (With the client certificate of the node it was issued to: without, it is refused above.)
+            let holder = cluster.followerCertificate
+            let blob = try await cluster.exchange(
+                cluster.followerURL, RawHTTP.request("GET", "/v2/lib/app/blobs/\(digest)", fields: [RawHTTP.bearer(peerToken)]), clientCertificate: holder)
             #expect(blob?.status == 404 && blob?.errorCodes == ["BLOB_UNKNOWN"], "the peer token on its blob: \(blob?.statusLine ?? "no answer")")
-            let viaBasic = try await cluster.exchange(cluster.followerURL, RawHTTP.request("HEAD", "/v2/lib/app/blobs/\(digest)", fields: [basic(peerToken)]), head: true)
+            let viaBasic = try await cluster.exchange(
+                cluster.followerURL, RawHTTP.request("HEAD", "/v2/lib/app/blobs/\(digest)", fields: [basic(peerToken)]), head: true, clientCertificate: holder)
             #expect(viaBasic?.status == 404, "the peer token as a Basic password on its blob: \(viaBasic?.statusLine ?? "no answer")")
             let read = try await cluster.exchange(cluster.leaderURL, RawHTTP.request("GET", "/v2/", fields: [RawHTTP.bearer(cluster.followerCredential)]))
             #expect(read?.status == 200, "the node credential on the leader's /v2/: \(read?.statusLine ?? "no answer")")

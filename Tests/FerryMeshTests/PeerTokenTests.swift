@@ -34,3 +34,15 @@ struct PeerTokenTests {
         #expect(PeerToken.verify("not.a.token", publicKey: Self.key.publicKey, digest: Self.blob, now: 0) == nil)
     }
 }
+
+extension PeerTokenTests {
+    @Test("A token names its audience: another peer refuses it")
+    func audience() throws {
+        let token = try PeerToken.sign(PeerToken.Claims(node: "n1", digest: Self.blob, exp: 1_000, audience: "n2"), with: Self.key)
+        #expect(PeerToken.verify(token, publicKey: Self.key.publicKey, digest: Self.blob, audience: "n2", now: 0)?.node == "n1")
+        #expect(PeerToken.verify(token, publicKey: Self.key.publicKey, digest: Self.blob, audience: "n3", now: 0) == nil)
+        let unaddressed = try PeerToken.sign(PeerToken.Claims(node: "n1", digest: Self.blob, exp: 1_000), with: Self.key)
+        #expect(PeerToken.verify(unaddressed, publicKey: Self.key.publicKey, digest: Self.blob, audience: "n2", now: 0) == nil)
+        #expect(PeerToken.lifetime <= 300, "short-lived")
+    }
+}

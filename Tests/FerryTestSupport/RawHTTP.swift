@@ -64,7 +64,10 @@ public final class RawHTTPConnection: Sendable {
 
     /// Connects to the port of a URL such as `http://127.0.0.1:5050`; over TLS for `https://`,
     /// trusting `caFile` (the cluster CA, `DATA_DIR/ca.pem`), once the handshake is done.
-    public static func connect(url: String, caFile: String? = nil, timeout: Duration = .seconds(10)) async throws -> RawHTTPConnection {
+    /// `clientCertificate` (PEM file paths) is presented as the TLS client certificate.
+    public static func connect(
+        url: String, caFile: String? = nil, clientCertificate: (certificate: String, key: String)? = nil, timeout: Duration = .seconds(10)
+    ) async throws -> RawHTTPConnection {
         guard let parsed = URL(string: url), let port = parsed.port else { throw RawHTTPError("no port in \(url)") }
         let host = parsed.host ?? "127.0.0.1"
         guard parsed.scheme == "https" else { return try await connect(port: port, host: host, timeout: timeout) }
@@ -72,6 +75,10 @@ public final class RawHTTPConnection: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = .file(caFile)
         configuration.certificateVerification = .noHostnameVerification
+        if let clientCertificate {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(clientCertificate.certificate).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientCertificate.key, format: .pem))
+        }
         let context = try NIOSSLContext(configuration: configuration)
         return try await open(host: host, port: port, tls: context, receiveBuffer: nil, timeout: timeout)
     }
@@ -181,18 +188,20 @@ public final class RawHTTPConnection: Sendable {
     /// Connects (over TLS for `https://`, trusting `caFile`), sends `request`, reads one
     /// response, closes.
     public static func exchange(
-        url: String, caFile: String? = nil, _ request: [UInt8], head: Bool = false, timeout: Duration = .seconds(30)
+        url: String, caFile: String? = nil, clientCertificate: (certificate: String, key: String)? = nil, _ request: [UInt8], head: Bool = false,
+        timeout: Duration = .seconds(30)
     ) async throws -> RawHTTPResponse? {
-        let connection = try await connect(url: url, caFile: caFile)
+        let connection = try await connect(url: url, caFile: caFile, clientCertificate: clientCertificate)
         defer { connection.close() }
         await connection.send(request, timeout: timeout)
         return await connection.readResponse(timeout: timeout, head: head)
     }
 
     public static func exchange(
-        url: String, caFile: String? = nil, _ request: String, head: Bool = false, timeout: Duration = .seconds(30)
+        url: String, caFile: String? = nil, clientCertificate: (certificate: String, key: String)? = nil, _ request: String, head: Bool = false,
+        timeout: Duration = .seconds(30)
     ) async throws -> RawHTTPResponse? {
-        try await exchange(url: url, caFile: caFile, Array(request.utf8), head: head, timeout: timeout)
+        try await exchange(url: url, caFile: caFile, clientCertificate: clientCertificate, Array(request.utf8), head: head, timeout: timeout)
     }
 
     /// The value of `future`, or a ``RawHTTPError`` once `deadline` passes.

@@ -1,0 +1,84 @@
+import Crypto
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import SwiftASN1
+import Testing
+import X509
+
+@testable import FerryCoordinator
+
+/// Certificates the cluster CA issues: only the leader's names the leader's reserved name; a
+/// node's names only the node and its checked address, for mesh server and client use.
+@Suite("ClusterCA")
+struct ClusterCATests {
+    static func withCA(_ body: (ClusterCA, DataDirectory) throws -> Void) async throws {
+        try await withTemporaryDirectory("ferry-ca") { directory in
+            let data = try DataDirectory(directory.path)
+            try body(try ClusterCA.loadOrCreate(in: data), data)
+        }
+    }
+
+    static func names(_ pem: String) throws -> Set<String> { Set(try MeshTLS.alternativeNames(ofPEM: pem)) }
+
+    static func usages(_ pem: String) throws -> [ExtendedKeyUsage.Usage] {
+        Array(try #require(try Certificate(pemEncoded: pem).extensions.extendedKeyUsage))
+    }
+
+    static var publicKey: String { P256.Signing.PrivateKey().publicKey.pemRepresentation }
+
+    @Test("A node's certificate names the node and its address host, nothing else; server and client use")
+    func nodeCertificate() async throws {
+        try await Self.withCA { ca, _ in
+            let pem = try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "n1", address: try NodeAddress(parsing: "https://n1.example.com:5051")))
+            #expect(try Self.names(pem) == ["n1", "n1.example.com"])
+            #expect(try Self.usages(pem) == [.serverAuth, .clientAuth])
+            let certificate = try Certificate(pemEncoded: pem)
+            let keyUsage = try #require(try certificate.extensions.keyUsage)
+            #expect(keyUsage.digitalSignature && !keyUsage.keyEncipherment && !keyUsage.keyCertSign)
+            #expect(try #require(try certificate.extensions.basicConstraints) == .notCertificateAuthority)
+            #expect(certificate.subject == (try MeshTLS.nodeSubject("n1")))
+
+            let bare = try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "n2", address: nil))
+            #expect(try Self.names(bare) == ["n2"], "no localhost, 127.0.0.1 or ::1")
+            // No IP address, not even its own: clients match IP names against the address they
+            // reached, so a node at (or claiming) the leader's IP would pass for the leader.
+            let byIP = try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "n3", address: try NodeAddress(parsing: "https://10.0.0.1:5051")))
+            #expect(try Self.names(byIP) == ["n3"])
+            let ipLikeName = try Certificate(pemEncoded: try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "10.0.0.1", address: nil)))
+            #expect(Array(try #require(try ipLikeName.extensions.subjectAlternativeNames)) == [.dnsName("10.0.0.1")], "a name, as a DNS name")
+        }
+    }
+
+    @Test("No node gets the leader's reserved name")
+    func reservedName() async throws {
+        try await Self.withCA { ca, _ in
+            #expect(throws: FerryError.self) { try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: NodeAddress.leaderName, address: nil)) }
+            #expect(throws: FerryError.self) { try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "x.ferry.invalid", address: nil)) }
+        }
+    }
+
+    @Test("The leader's certificate names its reserved name, for server use only")
+    func leaderCertificate() async throws {
+        try await Self.withCA { ca, _ in
+            let pem = try ca.issue(publicKeyPEM: Self.publicKey, for: .leader(names: ["leader-host", "10.0.0.1"]))
+            #expect(try Self.names(pem).isSuperset(of: [NodeAddress.leaderName, "leader-host", "10.0.0.1"]))
+            #expect(try Self.usages(pem) == [.serverAuth])
+            #expect(try Certificate(pemEncoded: pem).subject != (try MeshTLS.nodeSubject("leader")))
+        }
+    }
+
+    @Test("A leader certificate from before the reserved name is issued again; a current one is kept")
+    func upgrade() async throws {
+        try await Self.withCA { ca, data in
+            let first = try data.tlsIdentity { key in try ca.issue(publicKeyPEM: key, for: .node(name: "old-leader", address: nil)) }
+            let isCurrent = { (pem: String) in (try? MeshTLS.alternativeNames(ofPEM: pem).contains(NodeAddress.leaderName)) == true }
+            let renewed = try data.tlsIdentity(isCurrent: isCurrent) { key in try ca.issue(publicKeyPEM: key, for: .leader(names: [])) }
+            #expect(renewed.certificate != first.certificate)
+            #expect(try Self.names(renewed.certificate).contains(NodeAddress.leaderName))
+            let kept = try data.tlsIdentity(isCurrent: isCurrent) { _ in throw FerryError(.internal, "issued again") }
+            #expect(kept.certificate.trimmingWhitespace() == renewed.certificate.trimmingWhitespace() && kept.key.trimmingWhitespace() == renewed.key.trimmingWhitespace())
+        }
+    }
+}
