@@ -22,6 +22,9 @@ struct MeshServer: Sendable {
 
     private let app: any ApplicationProtocol
     private let directory: DataDirectory
+    /// The server's connections, watched by the memory trimmer.
+    let connections = ConnectionGauge()
+    private let logger: Logger
 
     /// - Parameters:
     ///   - identity: nil for plain HTTP (`--insecure-mesh`).
@@ -35,12 +38,13 @@ struct MeshServer: Sendable {
         logger.debug("routes: \(FerryRoutes.list(router).map(\.description).joined(separator: ", "))")
         let server: HTTPServerBuilder
         if let identity {
-            server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key, clientCA: identity.clientCA))
+            server = try .tls(limits.http1(gauge: connections), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key, clientCA: identity.clientCA))
         } else {
-            server = limits.http1()
+            server = limits.http1(gauge: connections)
         }
         let scheme = identity == nil ? "http" : "https"
         self.directory = directory
+        self.logger = logger
         self.app = Application(
             router: router,
             server: server,
@@ -54,9 +58,14 @@ struct MeshServer: Sendable {
         )
     }
 
-    /// Serves until cancelled or shut down gracefully.
+    /// Serves until cancelled or shut down gracefully; gives the memory of closed connections
+    /// back to the system after bursts (``MemoryTrimmer``).
     func run() async throws {
         defer { unlink(directory.addressPath) }
-        try await app.run()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { [connections, logger] in await MemoryTrimmer(gauge: connections, logger: logger).run() }
+            try await app.run()
+            group.cancelAll()
+        }
     }
 }

@@ -36,10 +36,14 @@ extension RegistryClient {
             }
             var headers: HTTPHeaders = [:]
             if have > 0 { headers.add(name: "Range", value: "bytes=\(have)-") }
-            let response = try await send(
+            let upstream = try await send(
                 .GET, host: host, path: "/v2/\(repository.repository)/blobs/\(descriptor.digest)",
                 repository: repository.repository, headers: headers,
                 deadline: .now() + .hours(24), logger: logger)
+            let response = upstream.response
+            // Where the bytes come from: the registry, or the storage it redirected to (whose
+            // lengths and failures are not echoed).
+            let source = upstream.redirectedTo.map { "\($0) (redirected by registry \(host))" } ?? "registry \(host)"
             switch try await RangedDownload.start(status: response.status, headers: response.headers, offset: have, size: size, sink: sink) {
             case .success(.restarted):
                 logger.debug("registry ignored Range; restarting blob", metadata: ["digest": "\(descriptor.digest)"])
@@ -49,15 +53,18 @@ extension RegistryClient {
             case .failure(.wrongRange):
                 _ = try? await response.body.collect(upTo: 0)
                 try await sink.reset()
-                throw TransientFailure(FerryError(.upstreamError, "registry \(host) answered a resume of \(what) with the wrong range"))
+                throw TransientFailure(FerryError(.upstreamError, "\(source) answered a resume of \(what) with the wrong range"))
             case .failure(.rangeNotSatisfiable):
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 try await sink.reset()
-                throw TransientFailure(FerryError(.upstreamError, "registry \(host) refused to resume \(what)"))
+                throw TransientFailure(FerryError(.upstreamError, "\(source) refused to resume \(what)"))
             case .failure(.status):
-                throw await failure(response, host: host, what: what)
+                throw await failure(upstream, host: host, what: what)
             }
             if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != size {
+                if upstream.redirectedTo != nil {
+                    throw FerryError(.sizeMismatch, "\(source) announced a length for \(what) that is not its descriptor's \(size) bytes")
+                }
                 throw FerryError(.sizeMismatch, "registry \(host) announced \(have + length) bytes for \(what), but its descriptor says \(size)")
             }
             let outcome = try await RangedDownload.receive(response.body, into: sink, from: have, size: size, rateLimiter: rateLimiter) { chunk, held in
@@ -69,7 +76,9 @@ extension RegistryClient {
             case .complete:
                 return
             case .overflow:
-                throw FerryError(.sizeMismatch, "registry \(host) sent more than the \(size) bytes of \(what)")
+                throw FerryError(.sizeMismatch, "\(source) sent more than the \(size) bytes of \(what)")
+            case .broke where upstream.redirectedTo != nil, .endedEarly where upstream.redirectedTo != nil:
+                throw TransientFailure(FerryError(.upstreamUnreachable, "the download of \(what) from \(source) broke off"))
             case .broke(let at, let problem):
                 throw TransientFailure(
                     FerryError(

@@ -31,14 +31,15 @@ extension RegistryClient {
     public func resolve(_ reference: ImageReference, logger: Logger = .disabled) async throws -> Descriptor {
         let what = "image \(reference)"
         let head = try await withRetries(what: what, logger: logger) { _ -> Descriptor? in
-            let response = try await send(
+            let upstream = try await send(
                 .HEAD, host: reference.registry, path: "/v2/\(reference.repository)/manifests/\(reference.manifestReference)",
                 repository: reference.repository, headers: ["Accept": MediaType.manifestAccept],
                 deadline: .now() + .seconds(60), logger: logger)
+            let response = upstream.response
             guard response.status == .ok else {
                 // HEAD responses carry no body: ask again with GET for the registry's error text.
                 if response.status.code == 404 || response.status.code == 401 || response.status.code == 403 { return nil }
-                throw await failure(response, host: reference.registry, what: what)
+                throw await failure(upstream, host: reference.registry, what: what)
             }
             let contentType = response.headers.first(name: "Content-Type").map(MediaType.essence)
             if let contentType, MediaType.schema1.contains(contentType) {
@@ -66,13 +67,16 @@ extension RegistryClient {
     public func fetchManifest(_ reference: ImageReference, expectedSize: Int64? = nil, logger: Logger = .disabled) async throws -> FetchedManifest {
         let what = "image \(reference)"
         return try await withRetries(what: what, logger: logger) { _ in
-            let response = try await send(
+            let upstream = try await send(
                 .GET, host: reference.registry, path: "/v2/\(reference.repository)/manifests/\(reference.manifestReference)",
                 repository: reference.repository, headers: ["Accept": MediaType.manifestAccept],
                 deadline: .now() + .seconds(120), logger: logger)
-            guard response.status == .ok else { throw await failure(response, host: reference.registry, what: what) }
+            let response = upstream.response
+            guard response.status == .ok else { throw await failure(upstream, host: reference.registry, what: what) }
             if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > ParsedManifest.maximumSize {
-                throw FerryError(.manifestTooLarge, "the manifest of \(what) is \(length) bytes, over Ferry's 4 MiB limit")
+                // A redirect target's lengths are not echoed.
+                let size = upstream.redirectedTo == nil ? "is \(length) bytes, " : "is "
+                throw FerryError(.manifestTooLarge, "the manifest of \(what) \(size)over Ferry's 4 MiB limit")
             }
             let buffer: ByteBuffer
             do {
@@ -80,6 +84,9 @@ extension RegistryClient {
             } catch is NIOTooManyBytesError {
                 throw FerryError(.manifestTooLarge, "the manifest of \(what) is over Ferry's 4 MiB limit")
             } catch {
+                if let target = upstream.redirectedTo, !(error is CancellationError) {
+                    throw TransientFailure(FerryError(.upstreamUnreachable, "the manifest of \(what) from \(target) broke off"))
+                }
                 throw TransientFailure.connectionFailure(error, host: reference.registry)
             }
             let bytes = Array(buffer.readableBytesView)
@@ -115,12 +122,7 @@ extension RegistryClient {
         try await withRetries(what: "registry \(host)", logger: logger) { _ in
             var request = HTTPClientRequest(url: configuration.baseURL(for: host) + "/v2/")
             request.headers.add(name: "User-Agent", value: configuration.userAgent)
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, deadline: .now() + .seconds(30), logger: logger)
-            } catch {
-                throw TransientFailure.connectionFailure(error, host: host)
-            }
+            let response = try await execute(request, registry: host, deadline: .now() + .seconds(30), logger: logger).response
             _ = try? await response.body.collect(upTo: 64 * 1024)
             let challenged = response.status == .unauthorized && response.headers.contains(name: "WWW-Authenticate")
             guard response.status == .ok || challenged else {

@@ -44,12 +44,9 @@ extension RegistryClient {
             request.headers.add(name: "User-Agent", value: configuration.userAgent)
             if let credential { request.headers.add(name: "Authorization", value: credential.basicAuthorization) }
             let issued = ContinuousClock.now
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, timeout: .seconds(60), logger: logger)
-            } catch {
-                throw TransientFailure.connectionFailure(error, host: realmAuthority)
-            }
+            // The realm is held to the redirect policy's address rule, and so are its redirects.
+            let upstream = try await execute(request, registry: host, naming: realmAuthority, deadline: .now() + .seconds(60), logger: logger)
+            let response = upstream.response
             guard response.status == .ok else {
                 if response.status == .unauthorized || response.status == .forbidden {
                     _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -60,7 +57,7 @@ extension RegistryClient {
                         : "check the entry for \(host) in the --registry-auth file"
                     throw FerryError(.unauthorized, "the token service of registry \(host) refused \(what) (HTTP \(response.status.code)); \(advice)")
                 }
-                throw await failure(response, host: realmAuthority, what: "token for \(host)")
+                throw await failure(upstream, host: realmAuthority, what: "token for \(host)")
             }
             let body = try await response.body.collect(upTo: 1024 * 1024)
             guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(body.readableBytesView)),

@@ -15,8 +15,8 @@ import Synchronization
 ///
 /// It handles the auth dance (anonymous, Basic, Bearer tokens cached per scope), retries with
 /// backoff, resumable blob downloads, and never sends credentials anywhere but the registry
-/// host (AsyncHTTPClient drops `Authorization` on cross-origin redirects). Credentials never
-/// appear in logs or error messages.
+/// host (`Authorization` is dropped on cross-origin redirects). Redirects are followed only
+/// where ``RedirectPolicy`` allows. Credentials never appear in logs or error messages.
 public final class RegistryClient: Sendable {
     public let configuration: RegistryClientConfiguration
     let http: HTTPClient
@@ -48,7 +48,8 @@ public final class RegistryClient: Sendable {
         }
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls,
-            redirectConfiguration: .follow(max: 5, allowCycles: false),
+            // Redirects are followed by hand, each hop checked by `RedirectPolicy`.
+            redirectConfiguration: .disallow,
             timeout: .init(connect: .init(configuration.connectTimeout), read: .init(configuration.readTimeout)),
             decompression: .disabled
         )
@@ -68,7 +69,8 @@ public final class RegistryClient: Sendable {
     // MARK: Requests
 
     /// Sends a body-less request to `host`, authenticating as the registry asks (once per
-    /// request), and returns the response with its body not yet read.
+    /// request) and following redirects the policy allows, and returns the response with its
+    /// body not yet read.
     func send(
         _ method: HTTPMethod,
         host: String,
@@ -77,7 +79,7 @@ public final class RegistryClient: Sendable {
         headers: HTTPHeaders = [:],
         deadline: NIODeadline,
         logger: Logger
-    ) async throws -> HTTPClientResponse {
+    ) async throws -> UpstreamResponse {
         let url = configuration.baseURL(for: host) + path
         var authorization = try await authorization(for: host, repository: repository, refresh: false, logger: logger)
         for pass in 0..<2 {
@@ -86,22 +88,18 @@ public final class RegistryClient: Sendable {
             request.headers = headers
             request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
             if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, deadline: deadline, logger: logger)
-            } catch {
-                throw TransientFailure.connectionFailure(error, host: host)
-            }
-            guard response.status == .unauthorized, pass == 0 else { return response }
+            let upstream = try await execute(request, registry: host, deadline: deadline, logger: logger)
+            let response = upstream.response
+            guard response.status == .unauthorized, pass == 0, upstream.redirectedTo == nil else { return upstream }
             let challenges = AuthChallenge.parse(response.headers["WWW-Authenticate"].joined(separator: ", "))
             guard let challenge = challenges.first(where: { $0.scheme == "bearer" }) ?? challenges.first(where: { $0.scheme == "basic" })
-            else { return response }
+            else { return upstream }
             let previous = schemes.withLock { $0.updateValue(challenge, forKey: host) }
             let sentBearer = authorization?.hasPrefix("Bearer ") == true
             let refresh = sentBearer && (challenge.error == "invalid_token" || previous?.scheme == "bearer")
             guard let next = try await self.authorization(for: host, repository: repository, refresh: refresh, logger: logger),
                 next != authorization || refresh
-            else { return response }
+            else { return upstream }
             // Retrying with new credentials: this response is done with.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             logger.debug("registry asked for authentication", metadata: ["host": "\(host)", "scheme": "\(challenge.scheme)"])
@@ -132,8 +130,15 @@ public final class RegistryClient: Sendable {
     }
 
     /// Maps a final (non-2xx) response to an error, reading the registry's JSON error body.
-    /// 429 and 5xx become retryable failures.
-    func failure(_ response: HTTPClientResponse, host: String, what: String) async -> any Error {
+    /// 429 and 5xx become retryable failures. A redirect target's answer is named by its status
+    /// alone: its body is not read.
+    func failure(_ upstream: UpstreamResponse, host: String, what: String) async -> any Error {
+        let response = upstream.response
+        if let target = upstream.redirectedTo {
+            let error = FerryError(
+                .upstreamError, "\(target), where registry \(host) redirected the request for \(what), answered HTTP \(response.status.code)")
+            return response.status.code == 429 || response.status.code >= 500 ? TransientFailure(error) : error
+        }
         let body = (try? await response.body.collect(upTo: 64 * 1024)).map { Array($0.readableBytesView) } ?? []
         let registry = RegistryErrorResponse.summary(of: body)
         let said = registry.map { " (\($0.text))" } ?? ""

@@ -29,10 +29,11 @@ public struct HTTPLimits: Sendable {
     }
 
     /// An HTTP/1.1 server with these limits that answers requests the parser cannot read
-    /// (oversized head, unknown method, broken framing) with a registry-style error.
-    public func http1() -> HTTPServerBuilder {
+    /// (oversized head, unknown method, broken framing) with a registry-style error, and counts
+    /// its connections in `gauge` when given.
+    public func http1(gauge: ConnectionGauge? = nil) -> HTTPServerBuilder {
         let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [MalformedRequestHandler()],
+            additionalChannelHandlers: gauge.map { [$0.handler(), MalformedRequestHandler()] } ?? [MalformedRequestHandler()],
             idleTimeout: TimeAmount(idleTimeout),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderFieldSize, maxHeaderListSize: maxHeaderSize, maxHeaderFieldCount: maxHeaderCount))
         return .http1(configuration: configuration)
