@@ -44,6 +44,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
         .target(
             name: "FerryTransfer",
             dependencies: [
@@ -136,7 +137,7 @@ let package = Package(
         .target(
             name: "FerryCoordinator",
             dependencies: [
-                "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
+                "FerryCore", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -155,7 +156,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
+                "FerryCore", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -165,13 +166,13 @@ let package = Package(
         ),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryCore"],
+            dependencies: ["FerryCore", "FerryPolicy"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "ferry-sim",
             dependencies: [
-                "FerrySimulator", "FerryCore",
+                "FerrySimulator", "FerryCore", "FerryPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -198,6 +199,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
             dependencies: [
@@ -212,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "FerryCoordinatorTests",
             dependencies: [
-                "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState",
+                "FerryCoordinator", "FerryCore", "FerryPolicy", "FerryMesh", "FerryDocker", "FerryState",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -239,7 +241,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerrySimulatorTests", dependencies: ["FerrySimulator", "FerryCore", "FerryPolicy"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
             dependencies: [

@@ -23,7 +23,7 @@ public enum FerryMetrics {
 
     public static func countUpstream(_ bytes: Int) { upstreamBytes.increment(by: bytes) }
     public static func countServed(_ bytes: Int) { servedBytes.increment(by: bytes) }
-    public static func countReceived(_ bytes: Int, from kind: SourceCandidate.Kind) {
+    public static func countReceived(_ bytes: Int, from kind: SourceKind) {
         (kind == .leader ? receivedFromLeader : receivedFromPeers).increment(by: bytes)
     }
     public static func countVerificationFailure() { verificationFailures.increment() }

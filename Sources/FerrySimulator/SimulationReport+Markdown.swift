@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 extension SimulationReport {
     /// A markdown section: the parameters, the results table, the growth fits and the model's

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 /// Simulates a cluster-wide install: the leader downloads the image's blobs once from upstream
 /// while every follower asks the tracker for a source per blob, the tracker answering with

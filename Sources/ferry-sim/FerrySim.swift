@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryPolicy
 import FerrySimulator
 import Foundation
 
