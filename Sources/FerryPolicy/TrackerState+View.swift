@@ -47,13 +47,14 @@ extension TrackerState {
                 continue
             }
             if have > 0 { continue }  // a receiver is listed at 0 bytes: it cannot serve a resume
-            if waits(node, on: requester, in: book, stamp: stamp) { continue }
             let depth = depth(of: node, in: book, stamp: stamp)
             if view == .pruned,
                 scratch.front.contains(where: { $0.uploads <= uploads && $0.total <= total && $0.depth <= depth })
             {
                 continue
             }
+            // Checked only for those kept (the front holds only peers the selector may choose).
+            if waits(node, on: requester, in: book, stamp: stamp) { continue }
             scratch.front.append((uploads, total, depth))
             scratch.kept.append(node)
             candidates.append(candidate(node, book, size: size))

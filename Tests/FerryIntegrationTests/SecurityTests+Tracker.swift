@@ -75,12 +75,12 @@ extension SecurityTests {
     func liarIsExcluded(label: String, serving: MaliciousNode.Serving) async throws {
         try await Self.withLiar(label, serving: serving) { cluster, liar, server, references, blobs in
             for blob in blobs.joined() { try await liar.claimHolding(blob.digest, size: blob.size, repository: "demo/app") }
-            let first = try await cluster.ferry(["install", references[0]])
+            let first = try await cluster.ferry(["install", references[0], "--nodes", "a,b", "--deadline", "60s"])
             #expect(first.status == 0, "\(first.stderr)")
             let tried = server.requests
             #expect(tried > 0, "the honest nodes were sent to the liar first")
             // Both honest nodes reported what they saw: the liar is not chosen again, for any blob.
-            let second = try await cluster.ferry(["install", references[1]])
+            let second = try await cluster.ferry(["install", references[1], "--nodes", "a,b", "--deadline", "60s"])
             #expect(second.status == 0, "\(second.stderr)")
             #expect(server.requests == tried, "asked the liar again after reporting it")
             let flags = try await Self.flags(cluster)
@@ -97,14 +97,14 @@ extension SecurityTests {
                 try await liar.report([BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: ["leader"])])
             }
             let started = ContinuousClock.now
-            let first = try await cluster.ferry(["install", references[0]])
+            let first = try await cluster.ferry(["install", references[0], "--nodes", "a,b", "--deadline", "60s"])
             #expect(first.status == 0, "\(first.stderr)")
             #expect(server.requests == 0, "an honest node was sent to the liar")
             #expect(ContinuousClock.now - started < .seconds(20))
             // Asking for sources without downloading lists it as receiving: an honest node sent to it
             // sees it stall once and reports it; with two such reports it is excluded for everyone.
             for blob in blobs[1] { _ = try await liar.sources(for: blob.digest, size: blob.size, repository: "demo/app") }
-            let second = try await cluster.ferry(["install", references[1]])
+            let second = try await cluster.ferry(["install", references[1], "--nodes", "a,b", "--deadline", "60s"])
             #expect(second.status == 0, "\(second.stderr)")
             if server.requests > 0 {
                 let flags = try await Self.flags(cluster)
