@@ -59,6 +59,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
         .target(
             name: "FerryTransfer",
             dependencies: ["FerryPolicy", 
@@ -170,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
+                "FerryCore", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -186,7 +187,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-sim",
             dependencies: [
-                "FerrySimulator", "FerryCore",
+                "FerrySimulator", "FerryCore", "FerryPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -231,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "FerryCoordinatorTests",
             dependencies: [
-                "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryMesh", "FerryDocker", "FerryState", "FerryTestSupport",
+                "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryPolicy", "FerryMesh", "FerryDocker", "FerryState", "FerryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -12,6 +12,11 @@ import FerryPolicy
 /// - A source that sends more bytes than the blob has, or whose bytes fail verification, is
 ///   accused to the tracker — only sources this node received bytes from — and everything held
 ///   is discarded. After ``maxCorruptions`` the blob fails.
+/// - A source that stalls (no byte for the stall timeout) or ends its transfer early is reported
+///   by name (``Action/accuse(_:source:)``), then the next source resumes at the offset reached.
+/// - After a corrupt blob that several sources contributed to (weak evidence: the tracker cannot
+///   tell which lied), the blob is fetched again from one source only: a source failing part-way
+///   makes the node start over, so the next corrupt report names one source and is conclusive.
 /// - While nothing can serve the blob (the leader has not started on it), wait and ask again,
 ///   backing off as ``waitPolicy`` says.
 struct MeshDownload: Sendable {
@@ -24,8 +29,10 @@ struct MeshDownload: Sendable {
         case wait(Duration, discard: Bool)
         /// GET the blob from `source` from offset `from`; first announce `receiving` if `announce`.
         case fetch(BlobSource, from: Int64, announce: Bool)
-        /// Report the bytes of `accused` as corrupt, then open a fresh, empty ingest.
-        case restart(accused: [String])
+        /// Report `accused` to the tracker (`corrupt` or `overflow`), then open a fresh, empty ingest.
+        case restart(accused: [String], kind: BlobEvent.Kind)
+        /// Report that `source` misbehaved (`stalled`, `truncated`), then perform ``accused()``.
+        case accuse(BlobEvent.Kind, source: String)
         /// The blob is committed: announce it present.
         case succeed
         /// Give up: close the ingest (discarding bytes that failed verification), announce `gone`, throw.
@@ -36,16 +43,19 @@ struct MeshDownload: Sendable {
     enum FetchOutcome: Sendable, Equatable {
         /// The ingest holds the whole blob.
         case complete
-        /// The source answered with an error, broke off or ended early; bytes it sent are kept.
+        /// The source could not be asked, or answered with an error; bytes it sent are kept.
         case failed(String)
+        /// The source sent no byte for the stall timeout; bytes it sent are kept.
+        case stalled(String)
+        /// The source's transfer broke off or ended before the blob's end; bytes it sent are kept.
+        case truncated(String)
         /// The source sent more bytes than the blob has.
         case overflow
     }
 
     static let maxCorruptions = 3
-    /// The wait while no source can serve the blob yet: 0.2 s doubling to 2 s, never giving up
-    /// (the install's deadline, or cancellation, ends it).
-    static let waitPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(2))
+    /// The wait while no source can serve the blob yet (``SourceWaiting``, shared with the simulator).
+    static let waitPolicy = SourceWaiting.policy
 
     let digest: Digest
     let size: Int64
@@ -56,6 +66,10 @@ struct MeshDownload: Sendable {
     private(set) var corruptions = 0
     private var announced = false
     private var waits = 0
+    /// After a corrupt blob from several sources: the next one comes from one source only.
+    private(set) var singleSource = false
+    /// What to do once an ``Action/accuse(_:source:)`` is reported.
+    private var afterAccusing: Action?
 
     init(digest: Digest, size: Int64) {
         self.digest = digest
@@ -77,7 +91,7 @@ struct MeshDownload: Sendable {
             if discard { contributors = [] }
             failed = []
             waits += 1
-            let delay = Self.waitPolicy.delay(beforeRetry: min(waits, 8), random: random) ?? .seconds(2)
+            let delay = SourceWaiting.delay(afterEmptyAnswers: waits, random: random)
             return .wait(delay, discard: discard)
         }
         waits = 0
@@ -98,17 +112,38 @@ struct MeshDownload: Sendable {
         case .complete:
             failed = []
             return .commit
-        case .failed:
+        case .failed, .stalled, .truncated:
             if !failed.contains(source.node) { failed.append(source.node) }
-            return have == size ? .commit : .askSources(have: have, failed: failed)
+            var next: Action = have == size ? .commit : .askSources(have: have, failed: failed)
+            if singleSource, have > 0, have < size {
+                // Bytes from two sources could not be told apart if they fail again: start over.
+                contributors = []
+                next = .wait(.zero, discard: true)
+            }
+            switch outcome {
+            case .stalled:
+                afterAccusing = next
+                return .accuse(.stalled, source: source.node)
+            case .truncated:
+                afterAccusing = next
+                return .accuse(.truncated, source: source.node)
+            default:
+                return next
+            }
         case .overflow:
-            return corrupted(accusing: [source.node])
+            return corrupted(accusing: [source.node], kind: .overflow)
         }
+    }
+
+    /// The accusation of an ``Action/accuse(_:source:)`` is sent.
+    mutating func accused() -> Action {
+        defer { afterAccusing = nil }
+        return afterAccusing ?? .askSources(have: 0, failed: failed)
     }
 
     /// The ingest's bytes did not match the blob's size or digest.
     mutating func verificationFailed() -> Action {
-        corrupted(accusing: contributors.sorted())
+        corrupted(accusing: contributors.sorted(), kind: .corrupt)
     }
 
     /// A fresh ingest is open after a ``Action/restart(accused:)``.
@@ -119,7 +154,7 @@ struct MeshDownload: Sendable {
     /// The blob was committed.
     func committed() -> Action { .succeed }
 
-    private mutating func corrupted(accusing accused: [String]) -> Action {
+    private mutating func corrupted(accusing accused: [String], kind: BlobEvent.Kind) -> Action {
         corruptions += 1
         guard corruptions < Self.maxCorruptions else {
             return .fail(
@@ -128,6 +163,7 @@ struct MeshDownload: Sendable {
         failed = accused
         contributors = []
         announced = false
-        return .restart(accused: accused)
+        if accused.count > 1 { singleSource = true }
+        return .restart(accused: accused, kind: kind)
     }
 }

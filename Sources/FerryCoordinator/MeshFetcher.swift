@@ -110,12 +110,19 @@ actor MeshFetcher {
                                     BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
                             }
                             let outcome = try await fetch(blob, repository: repository, from: source, into: ingest, offset: offset)
-                            if case .failed(let reason) = outcome {
+                            switch outcome {
+                            case .failed(let reason), .stalled(let reason), .truncated(let reason):
                                 logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
+                            case .complete, .overflow:
+                                break
                             }
                             action = machine.fetched(from: source, outcome, have: await ingest.offset())
-                        case .restart(let accused):
-                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .corrupt, size: blob.size, sources: accused)]))
+                        case .accuse(let kind, let source):
+                            // First-hand: this node saw the source stall or break off (docs/mesh.md, Failures).
+                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: [source])]))
+                            action = machine.accused()
+                        case .restart(let accused, let kind):
+                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: accused)]))
                             await ingest.close(discard: true)
                             return true
                         case .succeed:
@@ -157,7 +164,9 @@ actor MeshFetcher {
             response = try await http.execute(request, deadline: .now() + .hours(24))
         } catch {
             try Task.checkCancellation()
-            return .failed(TransportProblem(error)?.description ?? "the request failed")
+            let problem = TransportProblem(error)
+            if problem == .timedOut { return .stalled("\(source.node) answered nothing for \(MeshHTTP.transferStallTimeout)") }
+            return .failed(problem?.description ?? "the request failed")
         }
         switch try await RangedDownload.start(status: response.status, headers: response.headers, offset: offset, size: blob.size, sink: sink) {
         case .success:
@@ -177,10 +186,12 @@ actor MeshFetcher {
         switch outcome {
         case .complete: return .complete
         case .overflow: return .overflow
+        case .broke(let at, .timedOut?):
+            return .stalled("the transfer from \(source.node) stalled at \(at) of \(blob.size) bytes")
         case .broke(let at, let problem):
-            return .failed("the transfer from \(source.node) broke off at \(at) of \(blob.size) bytes: \(problem?.description ?? "stream failed")")
+            return .truncated("the transfer from \(source.node) broke off at \(at) of \(blob.size) bytes: \(problem?.description ?? "stream failed")")
         case .endedEarly(let at):
-            return .failed("the transfer from \(source.node) ended at \(at) of \(blob.size) bytes")
+            return .truncated("the transfer from \(source.node) ended at \(at) of \(blob.size) bytes")
         }
     }
 }

@@ -119,13 +119,13 @@ public struct SourceRequest: Codable, Sendable, Hashable {
 public struct BlobSource: Codable, Sendable, Hashable {
     /// The node's name (`leader` for the leader).
     public var node: String
-    public var kind: SourceCandidate.Kind
+    public var kind: SourceKind
     /// `GET` this URL (it supports `Range`); for the leader, a path relative to the leader's URL.
     public var url: String
     /// Send as `Authorization: Bearer …`: a peer token for peers; nil for the leader (use the node credential).
     public var token: String?
 
-    public init(node: String, kind: SourceCandidate.Kind, url: String, token: String?) {
+    public init(node: String, kind: SourceKind, url: String, token: String?) {
         self.node = node
         self.kind = kind
         self.url = url
@@ -140,21 +140,30 @@ public struct SourceList: Codable, Sendable, Hashable {
 
 /// What happened to blobs on a node.
 public struct BlobEvent: Codable, Sendable, Hashable {
-    public enum Kind: String, Codable, Sendable, Hashable {
+    /// Followers before the first-hand evidence rules send only the first four.
+    public enum Kind: String, Sendable, Hashable, CaseIterable, WireState {
         /// The node started receiving it (it can serve the bytes it has).
         case receiving
         /// The node holds it, verified.
         case present
         /// The node stopped receiving it or dropped it (nothing to serve).
         case gone
-        /// The bytes it received failed verification: `sources` served them.
+        /// The bytes it received failed verification: `sources` served them (one source: conclusive).
         case corrupt
+        /// The one source in `sources` sent more bytes than the blob has.
+        case overflow
+        /// The one source in `sources` sent no byte for the stall timeout.
+        case stalled
+        /// The one source in `sources` ended its transfer before the blob's end.
+        case truncated
     }
 
     public var digest: Digest
     public var kind: Kind
     public var size: Int64
-    /// For `receiving`: where from. For `corrupt`: every source that contributed bytes.
+    /// For `receiving`: where from. For `corrupt`: every source that contributed bytes. For
+    /// `overflow`, `stalled`, `truncated`: the source that did it. The leader counts only sources
+    /// its tracker handed this node for this blob.
     public var sources: [String]
 
     public init(digest: Digest, kind: Kind, size: Int64, sources: [String] = []) {

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 /// Everything a simulated install depends on. Sizes are bytes, rates bytes per second, times
 /// seconds of simulated time.

@@ -6,7 +6,7 @@ extension SimulationEngine {
         var depthSum = 0.0
         var depthCount = 0
         for node in Self.firstFollower..<Int32(names.count) {
-            for blob in 0..<Int32(blobCount) where assignedSource[slot(node, blob)] >= 0 {
+            for blob in 0..<Int32(blobCount) where hops[slot(node, blob)] > 0 {
                 let depth = hops[slot(node, blob)]
                 maxDepth = max(maxDepth, depth)
                 depthSum += Double(depth)

@@ -38,13 +38,6 @@ struct SimulationEngine {
         var downPosition: Int32 = -1
     }
 
-    /// What the tracker knows about a node and a blob.
-    enum Known: UInt8 {
-        case none
-        case receiving
-        case complete
-    }
-
     static let upstream: Int32 = 0
     static let leader: Int32 = 1
     static let firstFollower: Int32 = 2
@@ -78,17 +71,14 @@ struct SimulationEngine {
     var dirtyReceivers: [Int32] = []
     var senderDirty: [Bool]
     var receiverDirty: [Bool]
-    /// The tracker's knowledge per (node, blob).
-    var known: [Known]
-    /// The source the tracker assigned per (follower, blob), or -1.
-    var assignedSource: [Int32]
+    /// The leader's tracker, as the leader runs it (FerryPolicy).
+    var tracker: TrackerState
+    /// The digest the tracker knows each blob by.
+    let digests: [Digest]
+    /// Whether a follower has asked for a blob, per (follower, blob).
+    var requested: [Bool]
     /// Hops from the leader per (follower, blob).
     var hops: [Int32]
-    /// Per blob: receiver name → source name, for every assignment not yet reported present.
-    var feeds: [[String: String]]
-    /// Transfers each node serves, as the tracker counts them (assigned, not yet reported present).
-    var uploadsByNode: [Int32]
-    var uploadsByBlob: [Int32]
     var peakUploads: [Int32]
     var blobsDone: [Int32]
     /// Per follower; -1 until it holds every blob.
@@ -104,17 +94,6 @@ struct SimulationEngine {
     var leaderAssignments = 0
     /// Requests answered with no source (the leader had not started the blob).
     var emptyAnswers = 0
-
-    // Scratch space of the pruned tracker view, reused across requests.
-    var viewStamp: UInt32 = 0
-    var depthStamp: [UInt32]
-    var depthMemo: [Int32]
-    var rootMemo: [Int32]
-    var inViewStamp: [UInt32]
-    var pathScratch: [Int32] = []
-    var front: [(uploads: Int32, total: Int32, depth: Int32, bytes: Int64)] = []
-    /// Scratch for ``prunedView(_:)``: (uploads of the blob, of all blobs) of the complete peers kept.
-    var completeFront: [(uploads: Int32, total: Int32)] = []
 
     init(_ configuration: SimulationConfiguration) {
         self.configuration = configuration
@@ -163,20 +142,17 @@ struct SimulationEngine {
         waiting = Array(repeating: [], count: slots)
         senderDirty = Array(repeating: false, count: nodeCount)
         receiverDirty = Array(repeating: false, count: nodeCount)
-        known = Array(repeating: .none, count: slots)
-        assignedSource = Array(repeating: -1, count: slots)
+        tracker = TrackerState(
+            selector: configuration.selector,
+            model: .init(slotsPerBlob: configuration.slotScope == .blob, receiversAtAssignment: configuration.receivingKnown == .assignment))
+        for name in names.dropFirst(2) { tracker.register(name) }  // in name order, as a cluster joins
+        digests = (0..<blobCount).map { Digest.sha256(of: Array("simulated blob \($0)".utf8)) }
+        requested = Array(repeating: false, count: slots)
         hops = Array(repeating: 0, count: slots)
-        feeds = Array(repeating: [:], count: blobCount)
-        uploadsByNode = Array(repeating: 0, count: nodeCount)
-        uploadsByBlob = Array(repeating: 0, count: slots)
         peakUploads = Array(repeating: 0, count: nodeCount)
         blobsDone = Array(repeating: 0, count: nodeCount)
         completion = Array(repeating: -1, count: followers)
         bytesSent = Array(repeating: 0, count: nodeCount)
-        depthStamp = Array(repeating: 0, count: nodeCount)
-        depthMemo = Array(repeating: 0, count: nodeCount)
-        rootMemo = Array(repeating: 0, count: nodeCount)
-        inViewStamp = Array(repeating: 0, count: nodeCount)
         flows.reserveCapacity(followers * blobCount + blobCount)
 
         // Requests in shuffled order: simultaneous ones reach the tracker in that order.

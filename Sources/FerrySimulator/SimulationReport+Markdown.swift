@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 
 extension SimulationReport {
     /// A markdown section: the parameters, the results table, the growth fits and the model's
@@ -77,7 +78,7 @@ extension SimulationReport {
         return [
             "N followers plus one leader; the leader starts downloading at t = 0, \(c.upstreamParallel) blob(s) at a time sharing the upstream link equally; the followers send their source requests at t = 0"
                 + (c.stagger > 0 ? " + U[0, \(millis(c.stagger))) each" : "") + ", all blobs at once, in a seeded random order.",
-            "The tracker answers each (follower, blob) request with the first source of `SourceSelector.rank` (FerryCore, unchanged); "
+            "The tracker is the leader's own (`TrackerState`, FerryPolicy): it answers each (follower, blob) request with the first source of `SourceSelector.rank`; "
                 + "activeUploads counts the transfers a node serves (\(c.slotScope == .node ? "all blobs, as the old tracker did" : "this blob only, as `Tracker` does; all blobs together are bounded by the upload limit")), from assignment until the receiver's `present` report reaches the leader; "
                 + "feeds hold every assignment not yet reported present; a follower is listed as receiving \(c.receivingKnown == .assignment ? "as soon as it is assigned a source (as `Tracker` does)" : "once its `receiving` event reaches the leader, one round trip after the answer (as the old tracker did)").",
             "As `Tracker` does, a candidate still receiving is listed with 0 bytes, a complete one with the blob's size; a source is never changed once assigned (no failures, so `have` is always 0).",

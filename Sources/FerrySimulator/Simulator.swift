@@ -1,8 +1,9 @@
 import FerryCore
+import FerryPolicy
 
 /// Simulates a cluster-wide install: the leader downloads the image's blobs once from upstream
-/// while every follower asks the tracker for a source per blob, the tracker answering with
-/// FerryCore's ``SourceSelector`` (the very code the leader runs), and the blobs flow chunk by
+/// while every follower asks the tracker for a source per blob, the tracker being FerryPolicy's
+/// `TrackerState` (the very value the leader's `Tracker` drives), and the blobs flow chunk by
 /// chunk down the resulting trees, cut-through, over links shared fairly.
 ///
 /// Deterministic: the same configuration (seed included) gives the same result, bit for bit.

@@ -1,10 +1,11 @@
 import ArgumentParser
 import FerryCore
+import FerryPolicy
 import FerrySimulator
 import Foundation
 
-/// `ferry-sim`: simulates cluster-wide installs at several cluster sizes with the tracker's own
-/// `SourceSelector`, and reports completion times against N.
+/// `ferry-sim`: simulates cluster-wide installs at several cluster sizes with the leader's own
+/// tracker (`TrackerState`), and reports completion times against N.
 @main
 struct FerrySim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,7 @@ struct FerrySim: ParsableCommand {
         abstract: "Simulate a cluster-wide install at several cluster sizes and report completion times.",
         discussion: """
             The leader downloads the image once from upstream; every follower asks the tracker \
-            (FerryCore's SourceSelector) for a source per blob and pulls it chunk by chunk, \
+            (FerryPolicy's TrackerState, as the leader runs it) for a source per blob and pulls it chunk by chunk, \
             cut-through, from the leader or from peers. Deterministic for a seed.
             """)
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryPolicy
 import FerryCoordinator
 import FerryRegistry
 import FerryServer

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 import FerryMesh
 import Testing
 
@@ -125,6 +126,8 @@ struct TrackerTests {
         let none = await tracker.choose(for: "f01", request: Self.request(digest), leader: nil, reachable: Set(Self.followers))
         #expect(none.isEmpty)
         #expect(await tracker.receivers(of: digest).isEmpty)
+        // f02 was handed a source (claims count only then), fetched the blob and says so.
+        _ = await tracker.choose(for: "f02", request: Self.request(digest), leader: Self.growing, reachable: Set(Self.followers))
         await tracker.record(BlobEvents(events: [BlobEvent(digest: digest, kind: .present, size: 1000)]), from: "f02")
         _ = await tracker.choose(for: "f02", request: Self.request(digest), leader: Self.growing, reachable: Set(Self.followers))
         #expect(await tracker.holders(of: digest) == ["f02"])

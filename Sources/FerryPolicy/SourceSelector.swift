@@ -1,9 +1,8 @@
+import FerryCore
+
 /// A node that could serve a blob to another: the leader, or a peer holding or receiving it.
 public struct SourceCandidate: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable, Codable {
-        case leader
-        case peer
-    }
+    public typealias Kind = SourceKind
 
     /// The node's name (`leader` for the leader).
     public var node: String
@@ -88,8 +87,11 @@ public struct SourceSelector: Sendable, Hashable {
     /// - Parameters:
     ///   - suspects: nodes that served bytes of this blob that failed verification; never chosen.
     ///   - feeds: for this blob, which source each receiving node is pulling from (to avoid cycles).
+    ///   - roots: nodes known to hold the whole blob that are not among `candidates` (a pruned
+    ///     list, see ``TrackerState``): chains of sources stop there too when hops are counted.
     public func rank(
-        requester: String, have: Int64, candidates: [SourceCandidate], suspects: Set<String> = [], feeds: [String: String] = [:]
+        requester: String, have: Int64, candidates: [SourceCandidate], suspects: Set<String> = [], feeds: [String: String] = [:],
+        roots: Set<String> = []
     ) -> [SourceCandidate] {
         let usable = candidates.filter { candidate in
             guard candidate.node != requester, !suspects.contains(candidate.node) else { return false }
@@ -111,7 +113,7 @@ public struct SourceSelector: Sendable, Hashable {
             case (.leader, _, false): return 3
             }
         }
-        let complete = Set(candidates.filter(\.complete).map(\.node))
+        let complete = Set(candidates.filter(\.complete).map(\.node)).union(roots)
         // Among sources with a free slot: a leader still fetching is the top of the tree; a leader
         // that has the whole blob comes after every peer, so it sends each blob about once.
         func depth(_ candidate: SourceCandidate) -> Int {
