@@ -59,10 +59,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FerryPolicy", dependencies: ["FerryCore"], swiftSettings: swiftSettings),
         .target(
             name: "FerryTransfer",
-            dependencies: ["FerryPolicy", 
+            dependencies: ["FerryPolicy",
                 "FerryCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -74,7 +73,8 @@ let package = Package(
         ),
         .target(
             name: "FerryRegistry",
-            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
+            dependencies: [
+                "FerryFormats", "FerryPolicy", "FerryDiagnostics",
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -87,7 +87,7 @@ let package = Package(
         ),
         .target(
             name: "FerryStore",
-            dependencies: ["FerryConcurrency", 
+            dependencies: ["FerryConcurrency",
                 "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -121,7 +121,7 @@ let package = Package(
         ),
         .target(
             name: "FerryDocker",
-            dependencies: ["FerryFormats", "FerryDiagnostics", 
+            dependencies: ["FerryFormats", "FerryDiagnostics",
                 "FerryCore", "FerryTransfer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -136,7 +136,8 @@ let package = Package(
         ),
         .target(
             name: "FerryServer",
-            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
+            dependencies: [
+                "FerryFormats", "FerryPolicy", "FerryDiagnostics",
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -151,7 +152,7 @@ let package = Package(
         ),
         .target(
             name: "FerryCoordinator",
-            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency", 
+            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency",
                 "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -248,7 +249,7 @@ let package = Package(
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryStoreTests",
-            dependencies: ["FerryConcurrency", 
+            dependencies: ["FerryConcurrency",
                 "FerryStore", "FerryTestSupport", "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -265,7 +266,7 @@ let package = Package(
         .testTarget(name: "FerrySimulatorTests", dependencies: ["FerryPolicy", "FerrySimulator", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryDockerTests",
-            dependencies: ["FerryFormats", 
+            dependencies: ["FerryFormats",
                 "FerryDocker", "FerryTestSupport", "FerryCore",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -288,13 +289,19 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", 
+            dependencies: [
+                "FerryFormats", "FerryPolicy", "FerryDiagnostics",
                 "FerryCoordinator", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryTestSupport", "FerryCore", "FerryServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import FerryMesh
 import FerryPolicy

@@ -1,6 +1,7 @@
 import Crypto
 import FerryConcurrency
 import FerryCore
+import FerryDiagnostics
 import FerryFormats
 import FerryMesh
 import FerryPolicy

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPolicy
 import Foundation
 import GRDB
 
