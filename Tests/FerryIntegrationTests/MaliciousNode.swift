@@ -65,6 +65,15 @@ final class MaliciousNode: Sendable {
         try await mesh.heartbeat(Heartbeat(dockerVersion: "27.0.0", dockerError: nil, address: address))
     }
 
+    /// Makes this node a target of an install of `reference`, as a compromised node of the cluster
+    /// legitimately is: from then on the leader lets it read that image and ask for its sources
+    /// (docs/mesh.md, *What a node may read*). The install is left running.
+    func enlist(in cluster: TestCluster, _ reference: String) async throws {
+        try await heartbeat(address: nil)
+        let result = try await cluster.ferry(["install", reference, "--nodes", name, "--no-wait"])
+        guard result.status == 0 else { throw FerryError(.internal, "cannot install \(reference) on \(name): \(result.stderr)") }
+    }
+
     /// Sends blob events as they are (the leader decides what to believe).
     func report(_ events: [BlobEvent], inventory: Bool = false) async throws {
         try await mesh.blobEvents(BlobEvents(events: events, inventory: inventory))

@@ -111,9 +111,9 @@ struct PeerTests {
         }
     }
 
-    @Test("A peer serving corrupt bytes: the receiver discards them, the leader stops choosing it and flags it")
+    @Test("A peer serving corrupt bytes: each receiver discards them and stops choosing it; two receivers' reports flag it")
     func corruptPeer() async throws {
-        try await TestCluster.with("pbad", nodes: ["a", "b"]) { cluster in
+        try await TestCluster.with("pbad", nodes: ["a", "b", "c"]) { cluster in
             let reference = try await cluster.push("demo/app:1", layers: [.init("pc", "4M")])
             #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
             // Damage a's copy behind its back: it still believes it holds the blob.
@@ -127,14 +127,23 @@ struct PeerTests {
             try handle.write(contentsOf: Data(repeating: 0x5a, count: 16))
             try handle.close()
 
-            let result = try await cluster.ferry(["install", reference, "--nodes", "b"])
-            #expect(result.status == 0, "\(result.stderr)")
+            // One receiver's word excludes a for that receiver only: nobody is flagged yet.
+            let first = try await cluster.ferry(["install", reference, "--nodes", "b"])
+            #expect(first.status == 0, "\(first.stderr)")
             #expect(try await cluster.engine("b").run(reference).stdout.contains("ok"))
+            #expect(try await cluster.admin.nodes().nodes.allSatisfy { $0.corruptTransfers == 0 })
+            // A second receiver handed a, and failed by it, makes the quorum (docs/mesh.md, Evidence).
+            let second = try await cluster.ferry(["install", reference, "--nodes", "c"])
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(try await cluster.engine("c").run(reference).stdout.contains("ok"))
             let nodes = try await cluster.admin.nodes().nodes
             #expect(nodes.first { $0.name == "a" }?.corruptTransfers ?? 0 >= 1)
             #expect(nodes.first { $0.name == "b" }?.corruptTransfers == 0)
-            let metrics = try await cluster.metrics(of: "b")
-            #expect(metrics["ferry_verification_failures_total"] ?? 0 >= 1)
+            #expect(nodes.first { $0.name == "c" }?.corruptTransfers == 0)
+            for node in ["b", "c"] {
+                let metrics = try await cluster.metrics(of: node)
+                #expect(metrics["ferry_verification_failures_total"] ?? 0 >= 1, "\(node) received a's corrupt bytes")
+            }
         }
     }
 

@@ -111,6 +111,7 @@ extension SecurityTests {
             let digest = try Digest(parsing: layer.digest)
             let mallory = try await MaliciousNode.join(cluster, name: "mallory")
             let trudy = try await MaliciousNode.join(cluster, name: "trudy")
+            try await mallory.enlist(in: cluster, reference)
             let sources = try await mallory.sources(for: digest, size: layer.size, repository: "demo/bound").sources
             let source = try #require(sources.first { $0.node == "a" }, "a is not offered: \(sources.map(\.node))")
             let token = try #require(source.token)

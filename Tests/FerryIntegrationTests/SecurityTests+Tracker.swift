@@ -22,6 +22,7 @@ extension SecurityTests {
                 blobs.append(try await cluster.fetchedBlobs(reference))
             }
             let liar = try await MaliciousNode.join(cluster, name: "mallory")
+            for reference in references { try await liar.enlist(in: cluster, reference) }
             var truth: [FerryCore.Digest: [UInt8]] = [:]
             for blob in blobs.joined() {
                 truth[blob.digest] = try await liar.blob(blob.digest, repository: "demo/app", into: cluster.dir.path)
@@ -54,6 +55,7 @@ extension SecurityTests {
             #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
             let blobs = try await cluster.fetchedBlobs(reference)
             let liar = try await MaliciousNode.join(cluster, name: "mallory")
+            try await liar.enlist(in: cluster, reference)
             for (index, blob) in blobs.enumerated() {
                 // Half asked for sources first (the tracker handed it some), half never did.
                 if index % 2 == 0 { _ = try await liar.sources(for: blob.digest, size: blob.size, repository: "demo/app") }
