@@ -46,14 +46,12 @@ final class RecordingServer: Sendable {
 
     let url: String
     private let box: Box
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: BackgroundServer
 
-    private init(url: String, box: Box, group: ServiceGroup, task: Task<Void, any Error>) {
+    private init(url: String, box: Box, server: BackgroundServer) {
         self.url = url
         self.box = box
-        self.group = group
-        self.task = task
+        self.server = server
     }
 
     /// Every request so far.
@@ -65,25 +63,8 @@ final class RecordingServer: Sendable {
         router.on("**", method: .get) { request, _ in box.record(request) }
         router.on("**", method: .post) { request, _ in box.record(request) }
         router.on("**", method: .head) { request, _ in box.record(request) }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let quiet = Logger(label: "ferry.test.recorder", factory: { _ in SwiftLogNoOpLogHandler() })
-        let app = Application(
-            router: router,
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            },
-            logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw FerryError(.internal, "the recording server did not start")
-        }
-        return RecordingServer(url: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", box: box, group: group, task: task)
+        let server = try await BackgroundServer.start(router, server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1())
+        return RecordingServer(url: "\(tls == nil ? "http" : "https")://127.0.0.1:\(server.port)", box: box, server: server)
     }
 
     final class Box: Sendable {
@@ -94,8 +75,5 @@ final class RecordingServer: Sendable {
         }
     }
 
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
+    func stop() async { await server.stop() }
 }

@@ -115,8 +115,7 @@ final class LyingServer: Sendable {
     let port: Int
     let url: String
     private let requestCount: Counter
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: BackgroundServer
 
     final class Counter: Sendable {
         private let value = Mutex(0)
@@ -124,12 +123,11 @@ final class LyingServer: Sendable {
         var count: Int { value.withLock { $0 } }
     }
 
-    private init(port: Int, requestCount: Counter, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.port = port
-        self.url = "https://127.0.0.1:\(port)"
+    private init(server: BackgroundServer, requestCount: Counter) {
+        self.port = server.port
+        self.url = "https://127.0.0.1:\(server.port)"
         self.requestCount = requestCount
-        self.group = group
-        self.task = task
+        self.server = server
     }
 
     /// Blob requests received so far.
@@ -168,29 +166,9 @@ final class LyingServer: Sendable {
             }
             return Response(status: .ok, headers: headers, body: body)
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let quiet = Logger(label: "ferry.test.liar", factory: { _ in SwiftLogNoOpLogHandler() })
-        let app = Application(
-            router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            },
-            logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw FerryError(.internal, "the lying server did not start")
-        }
-        return LyingServer(port: port, requestCount: counter, group: group, task: task)
+        let server = try await BackgroundServer.start(router, server: try .tls(.http1(), tlsConfiguration: tls))
+        return LyingServer(server: server, requestCount: counter)
     }
 
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
+    func stop() async { await server.stop() }
 }

@@ -24,8 +24,7 @@ final class RedirectingRegistry: Sendable {
     let host: String
     let scheme: String
     private let counts: Counts
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let front: BackgroundServer
     private let http: HTTPClient
 
     /// `host:port` as given in image references.
@@ -43,14 +42,13 @@ final class RedirectingRegistry: Sendable {
     }
 
     private init(
-        port: Int, host: String, scheme: String, counts: Counts, group: ServiceGroup, task: Task<Void, any Error>, http: HTTPClient
+        port: Int, host: String, scheme: String, counts: Counts, front: BackgroundServer, http: HTTPClient
     ) {
         self.port = port
         self.host = host
         self.scheme = scheme
         self.counts = counts
-        self.group = group
-        self.task = task
+        self.front = front
         self.http = http
     }
 
@@ -76,8 +74,6 @@ final class RedirectingRegistry: Sendable {
         }
         router.get("/**", use: handler)
         router.head("/**", use: handler)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let quiet = Logger(label: "ferry.test.redirecting", factory: { _ in SwiftLogNoOpLogHandler() })
         let server: HTTPServerBuilder
         if let tls {
             let configuration = TLSConfiguration.makeServerConfiguration(
@@ -87,24 +83,17 @@ final class RedirectingRegistry: Sendable {
         } else {
             server = .http1()
         }
-        let app = Application(
-            router: router, server: server, configuration: .init(address: .hostname(bind, port: 0)),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            },
-            logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
+        let front: BackgroundServer
+        do {
+            front = try await BackgroundServer.start(router, server: server, host: bind)
+        } catch {
             try? await http.shutdown()
             throw FerryError(.internal, "the redirecting registry did not start")
         }
+        let port = front.port
         let host = name ?? bind
         counts.front.withLock { $0 = "\(scheme)://\(host):\(port)" }
-        return RedirectingRegistry(port: port, host: host, scheme: scheme, counts: counts, group: group, task: task, http: http)
+        return RedirectingRegistry(port: port, host: host, scheme: scheme, counts: counts, front: front, http: http)
     }
 
     private static func forward(_ request: Request, path: String, to registry: String, http: HTTPClient) async throws -> Response {
@@ -133,8 +122,7 @@ final class RedirectingRegistry: Sendable {
     }
 
     func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = await task.result
+        await front.stop()
         try? await http.shutdown()
     }
 

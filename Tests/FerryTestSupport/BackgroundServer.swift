@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -19,19 +20,25 @@ public final class BackgroundServer: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    public static func start<Context: RequestContext>(_ router: Router<Context>) async throws -> BackgroundServer
+    /// Starts `router` on `host`, port 0, with `server` (plain HTTP/1.1 unless given, e.g.
+    /// `.tls(.http1(), tlsConfiguration: …)`); returns once it listens.
+    public static func start<Context: RequestContext>(
+        _ router: Router<Context>, server: HTTPServerBuilder = .http1(), host: String = "127.0.0.1"
+    ) async throws -> BackgroundServer
     where Context.Source == ApplicationRequestContextSource {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let quiet = Logger(label: "ferry.test.server", factory: { _ in SwiftLogNoOpLogHandler() })
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            server: server,
+            configuration: .init(address: .hostname(host, port: 0)),
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
             },
-            logger: Logger(label: "ferry.test.server", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: quiet
         )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "ferry.test.group", factory: { _ in SwiftLogNoOpLogHandler() })))
+        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else {
