@@ -1,7 +1,7 @@
-import AsyncAlgorithms
 import FerryServer
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +9,10 @@ import Glibc
 
 /// Returns memory freed by closed connections to the system.
 ///
-/// Each connection (TLS state, buffers, its pipeline) takes ~18 KB of malloc'd memory; glibc keeps
-/// what they free in its arenas instead of unmapping it, so after 10,000 idle connections closed
-/// a leader stayed ~180 MB above its baseline for good. Every ``interval``, when at least
+/// An idle TLS connection (TLS state, buffers, its pipeline) holds ~50 KB of malloc'd memory;
+/// glibc keeps what closed ones free in its arenas instead of unmapping it, so after 10,000 idle
+/// connections closed a leader stayed ~500 MB above its baseline for good. Every ``interval``
+/// (a ``PeriodicTask``), when at least
 /// ``burst`` connections closed since the last trim, this calls `malloc_trim(0)`, which gives
 /// the free pages of every arena back (a few milliseconds). Measured in `docs/reliability.md`.
 struct MemoryTrimmer: Service {
@@ -23,14 +24,17 @@ struct MemoryTrimmer: Service {
     let logger: Logger
 
     func run() async {
-        var trimmedAt = gauge.closed
-        for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+        let trimmedAt = Mutex(gauge.closed)
+        await PeriodicTask(every: interval) { [gauge, burst, logger] in
             let closed = gauge.closed
-            guard closed - trimmedAt >= burst else { continue }
-            trimmedAt = closed
+            guard trimmedAt.withLock({ last in
+                guard closed - last >= burst else { return false }
+                last = closed
+                return true
+            }) else { return }
             Self.trim()
             logger.debug("returned freed memory to the system", metadata: ["connections.closed": "\(closed)", "connections.open": "\(gauge.open)"])
-        }
+        }.run()
     }
 
     /// Releases free memory at the top and inside of every malloc arena (glibc only).

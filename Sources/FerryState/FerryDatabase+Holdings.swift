@@ -10,9 +10,9 @@ extension FerryDatabase {
                 db,
                 sql: """
                     SELECT DISTINCT b.digest FROM install_targets t JOIN image_blobs b ON b.image_id = t.image_id
-                    WHERE t.node_id = ? AND t.state = 'done'
+                    WHERE t.node_id = ? AND t.state = ?
                     """,
-                arguments: [nodeID])
+                arguments: [nodeID, TargetState.done])
             return Set(digests)
         }
     }
