@@ -311,7 +311,7 @@ let package = Package(
         .testTarget(
             name: "FerryDockerIntegrationTests",
             dependencies: [
-                "FerryDocker", "FerryTestSupport", "FerryCore",
+                "FerryDocker", "FerryFormats", "FerryTestSupport", "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

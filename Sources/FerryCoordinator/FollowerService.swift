@@ -139,6 +139,7 @@ public final class FollowerService: Service, Sendable {
 
     private func serve() async throws {
         try await join()
+        await recoverContainerSwitches()
         let me = identity.withLock { $0! }
         let credential = me.credential
         let router = buildFerryRouter(

@@ -23,6 +23,8 @@ public enum Failpoint: String, CaseIterable, Sendable {
     case followerLoadStreaming = "follower-load-streaming"
     /// Follower: the engine loaded and confirmed the image, the leader not yet told it is done.
     case followerLoaded = "follower-loaded"
+    /// Follower, rollout switch: the old container is stopped, the new one not yet started.
+    case followerSwitchOldStopped = "follower-switch-old-stopped"
 
     /// The environment variable that arms failpoints.
     public static let environmentVariable = "FERRY_FAILPOINTS"

@@ -142,6 +142,8 @@ extension FerryDatabase {
                 sql: """
                     SELECT DISTINCT t.image_id FROM install_targets t JOIN installs s ON s.id = t.install_id
                     WHERE s.state = 'running'
+                    UNION
+                    SELECT DISTINCT b.image_id FROM image_blobs b JOIN replaced_containers r ON r.old_image_id = b.digest
                     """))
         var roots: [Int64: Set<Digest>] = [:]
         for table in ["image_blobs", "image_manifests"] {

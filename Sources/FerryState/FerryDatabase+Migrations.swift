@@ -113,6 +113,34 @@ extension FerryDatabase {
             // join with, so that its own name is free again.
             try db.alter(table: "nodes") { t in t.add(column: "removed_at", .datetime) }
         }
+        migrator.registerMigration("v4-rollouts: rollouts (leader), container switch records (follower)") { db in
+            // A rollout's whole state machine (FerryPolicy.RolloutState) as JSON, rewritten after
+            // every event; the phase apart for listing.
+            try db.create(table: "rollouts") { t in
+                t.primaryKey("id", .text)
+                t.column("image", .text).notNull()
+                t.column("phase", .text).notNull().indexed()
+                t.column("state_json", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            // A follower's container switch in progress (FerryDocker.SwitchRecord), by container name.
+            try db.create(table: "container_switches") { t in
+                t.primaryKey("name", .text)
+                t.column("rollout", .text).notNull()
+                t.column("record_json", .text).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            // Containers a rollout replaced on a follower: what its rollback returns to.
+            try db.create(table: "replaced_containers") { t in
+                t.column("rollout", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("old_image_id", .text).notNull()
+                t.column("entry_json", .text).notNull()
+                t.column("replaced_at", .datetime).notNull()
+                t.primaryKey(["rollout", "name"])
+            }
+        }
         return migrator
     }
 }

@@ -1,0 +1,150 @@
+import FerryCore
+import FerryFormats
+
+/// How a container is recreated from a new image with its own configuration, as Watchtower
+/// does (`pkg/container/container.go`, `GetCreateConfig`): everything the user set is carried
+/// over; what the container only inherited from its old image's defaults is left out, so the
+/// new image's defaults apply. Pure: a function of the inspect JSON of the container and of its
+/// old image.
+public enum ContainerRecreation {
+    /// The body of `POST /containers/create`, and the networks to connect after creating it
+    /// (engines before API 1.44 accept one endpoint at create).
+    public struct Request: Sendable, Hashable {
+        /// `Config` fields + `HostConfig` + `NetworkingConfig`.
+        public var body: JSONValue
+        /// Further networks and their endpoint settings, connected before the container starts.
+        public var laterNetworks: [String: JSONValue]
+    }
+
+    /// `Config` fields that come from the image when the container does not set them, each
+    /// dropped when it equals the old image's value.
+    static let imageDefaultedFields = ["User", "WorkingDir", "Healthcheck", "StopSignal", "Shell", "OnBuild"]
+
+    /// The create request for `container` (created from an image whose `Config` was
+    /// `oldImageConfig`) running `newImage` instead.
+    public static func request(for container: DockerContainer, oldImageConfig: JSONValue, newImage: String) -> Request {
+        let image = oldImageConfig.objectValue ?? [:]
+        var config = container.config.objectValue ?? [:]
+        let hostConfig = container.hostConfig.objectValue ?? [:]
+        let networkMode = hostConfig["NetworkMode"]?.stringValue ?? "default"
+
+        config["Image"] = .string(newImage)
+        // The engine names a container's host after its short ID unless told otherwise; a
+        // container sharing another's network namespace may not set it at all.
+        if config["Hostname"]?.stringValue == container.shortID || networkMode.hasPrefix("container:") {
+            config["Hostname"] = nil
+        }
+        for field in imageDefaultedFields where config[field] == (image[field] ?? .null) || config[field]?.isEmptyValue == true {
+            config[field] = nil
+        }
+        config["ArgsEscaped"] = nil
+        // Entrypoint and Cmd go together: a user-set entrypoint resets the image's Cmd.
+        if sameList(config["Entrypoint"], image["Entrypoint"]) {
+            config["Entrypoint"] = nil
+            if sameList(config["Cmd"], image["Cmd"]) { config["Cmd"] = nil }
+        }
+        if let env = config["Env"]?.stringArray {
+            let inherited = Set(image["Env"]?.stringArray ?? [])
+            config["Env"] = .array(env.filter { !inherited.contains($0) }.map(JSONValue.string))
+        }
+        config["Labels"] = subtracting(config["Labels"], image["Labels"], compareValues: true)
+        config["ExposedPorts"] = subtracting(config["ExposedPorts"], image["ExposedPorts"], compareValues: false)
+        config["Volumes"] = subtracting(config["Volumes"], image["Volumes"], compareValues: false)
+
+        var body = config
+        body["HostConfig"] = .object(hostConfig)
+        let (first, later) = endpoints(of: container, networkMode: networkMode)
+        if let first { body["NetworkingConfig"] = .object(["EndpointsConfig": .object([first.name: first.settings])]) }
+        return Request(body: .object(body), laterNetworks: later)
+    }
+
+    /// Why the new container cannot start beside the old one (`start-first`), or nil when it can:
+    /// a fixed host port, a fixed address or the host's network namespace cannot be shared.
+    public static func startFirstObstacle(for container: DockerContainer) -> String? {
+        let hostConfig = container.hostConfig
+        if let bindings = hostConfig["PortBindings"]?.objectValue {
+            for (port, hosts) in bindings.sorted(by: { $0.key < $1.key }) {
+                for binding in hosts.arrayValue ?? [] {
+                    if let hostPort = binding["HostPort"]?.stringValue, !hostPort.isEmpty, hostPort != "0" {
+                        return "container \(container.name) binds host port \(hostPort) (\(port)), which the old and the new container cannot hold at once; use --order stop-first"
+                    }
+                }
+            }
+        }
+        for (network, endpoint) in container.networks.sorted(by: { $0.key < $1.key }) {
+            let ipam = endpoint["IPAMConfig"]
+            for key in ["IPv4Address", "IPv6Address"] {
+                if let address = ipam?[key]?.stringValue, !address.isEmpty {
+                    return "container \(container.name) has the fixed address \(address) on network \(network), which the old and the new container cannot hold at once; use --order stop-first"
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Whether `container` runs an image of `repository` (a `name` such as
+    /// `registry:5000/demo/app`, compared after normalising): by the reference it was created from.
+    public static func runs(_ container: DockerContainer, repositoryOf repository: ImageReference) -> Bool {
+        guard let reference = try? ImageReference(parsing: container.imageReference) else { return false }
+        return reference.name == repository.name
+    }
+
+    // MARK: Helpers
+
+    /// The endpoint to give at create (the network named by the network mode) and the others.
+    static func endpoints(
+        of container: DockerContainer, networkMode: String
+    ) -> (first: (name: String, settings: JSONValue)?, later: [String: JSONValue]) {
+        // none, host and container:<id> have no endpoint of their own to configure.
+        if networkMode == "none" || networkMode == "host" || networkMode.hasPrefix("container:") { return (nil, [:]) }
+        let primary = networkMode == "default" ? "bridge" : networkMode
+        var first: (name: String, settings: JSONValue)?
+        var later: [String: JSONValue] = [:]
+        for (name, endpoint) in container.networks {
+            let settings = userSettings(of: endpoint, container: container)
+            if name == primary { first = (name, settings) } else { later[name] = settings }
+        }
+        return (first, later)
+    }
+
+    /// What the user set on an endpoint: addresses asked for, aliases (without the container's
+    /// short ID, which the engine adds), links, driver options. Assigned addresses, MAC and IDs
+    /// are the engine's and are left out.
+    static func userSettings(of endpoint: JSONValue, container: DockerContainer) -> JSONValue {
+        var settings: [String: JSONValue] = [:]
+        if let ipam = endpoint["IPAMConfig"], !ipam.isEmptyValue { settings["IPAMConfig"] = ipam }
+        if let links = endpoint["Links"], !links.isEmptyValue { settings["Links"] = links }
+        if let driverOptions = endpoint["DriverOpts"], !driverOptions.isEmptyValue { settings["DriverOpts"] = driverOptions }
+        let aliases = (endpoint["Aliases"]?.stringArray ?? []).filter { $0 != container.shortID && $0 != container.id }
+        if !aliases.isEmpty { settings["Aliases"] = .array(aliases.map(JSONValue.string)) }
+        return .object(settings)
+    }
+
+    static func sameList(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
+        (a?.stringArray ?? []) == (b?.stringArray ?? [])
+    }
+
+    /// `fields` without the keys of `inherited` (with equal values when `compareValues`).
+    static func subtracting(_ fields: JSONValue?, _ inherited: JSONValue?, compareValues: Bool) -> JSONValue? {
+        guard let own = fields?.objectValue else { return fields }
+        let base = inherited?.objectValue ?? [:]
+        let kept = own.filter { key, value in
+            guard let baseValue = base[key] else { return true }
+            return compareValues && baseValue != value
+        }
+        return .object(kept)
+    }
+}
+
+extension JSONValue {
+    /// null, an empty string, array or object.
+    var isEmptyValue: Bool {
+        switch self {
+        case .null: true
+        case .string(let value): value.isEmpty
+        case .array(let values): values.isEmpty
+        case .object(let fields): fields.isEmpty
+        default: false
+        }
+    }
+}

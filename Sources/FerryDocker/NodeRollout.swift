@@ -1,0 +1,71 @@
+import FerryCore
+import FerryDiagnostics
+import Logging
+
+/// A rollout's work on one node: switch every container of the repository (the whole node put
+/// back when one fails), or roll the node back to what the rollout replaced.
+public struct NodeRollout: Sendable {
+    /// How the node's part ended.
+    public enum Result: Sendable, Hashable {
+        /// No running container of the repository: reported, not a failure.
+        case noContainers
+        /// Every container switched and passed its gate; the longest gap in service.
+        case passed(containers: Int, longestDowntime: Duration?)
+        /// The node was put back; why.
+        case failed(String)
+    }
+
+    public let switcher: ContainerSwitch
+
+    public init(switcher: ContainerSwitch) {
+        self.switcher = switcher
+    }
+
+    var client: DockerClient { switcher.client }
+
+    /// Switches the node's containers of `repository` to `image` (which the engine must hold).
+    public func switchNode(rollout: String, image: String, repository: ImageReference, logger: Logger = .disabled) async throws -> Result {
+        guard let newImage = try await client.inspectImage(image, logger: logger) else {
+            return .failed("the image \(image) is not in this node's Docker engine")
+        }
+        let containers = try await switcher.candidates(repository: repository, newImageID: newImage.id, logger: logger)
+        guard !containers.isEmpty else { return .noContainers }
+        if switcher.options.order == .startFirst {
+            for container in containers {
+                if let obstacle = ContainerRecreation.startFirstObstacle(for: container) { return .failed(obstacle) }
+            }
+        }
+        var longest: Duration?
+        for container in containers {
+            let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
+            guard outcome.passed else {
+                let failures = try await rollbackNode(rollout: rollout, logger: logger)
+                let undone = failures.isEmpty ? "" : "; putting back the others failed: \(failures.joined(separator: "; "))"
+                return .failed("\(container.name): \(outcome.failure ?? "failed")\(undone)")
+            }
+            if let downtime = outcome.downtime { longest = max(longest ?? downtime, downtime) }
+        }
+        return .passed(containers: containers.count, longestDowntime: longest)
+    }
+
+    /// Puts back every container `rollout` replaced here: each recreated from its old image
+    /// (by its old reference while that still names the old image, else by image ID) with its
+    /// configuration, behind the same gate. Returns what could not be put back.
+    public func rollbackNode(rollout: String, logger: Logger = .disabled) async throws -> [String] {
+        var failures: [String] = []
+        let back = "\(rollout)-rollback"
+        for entry in try await switcher.journal.replacedContainers(rollout: rollout).reversed() {
+            guard let current = try await client.inspectContainer(entry.name, logger: logger), current.imageID != entry.oldImageID else { continue }
+            let target = try await client.inspectImage(entry.oldReference, logger: logger)?.id == entry.oldImageID ? entry.oldReference : entry.oldImageID
+            do {
+                let outcome = try await switcher.switchContainer(current, to: target, rollout: back, logger: logger)
+                if let failure = outcome.failure { failures.append("\(entry.name): \(failure)") }
+            } catch {
+                failures.append("\(entry.name): \((error as? FerryError)?.message ?? "\(error)")")
+            }
+        }
+        try await switcher.journal.forgetReplaced(rollout: back)
+        if failures.isEmpty { try await switcher.journal.forgetReplaced(rollout: rollout) }
+        return failures
+    }
+}

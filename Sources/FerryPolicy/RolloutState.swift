@@ -1,0 +1,333 @@
+import FerryCore
+
+/// One rollout as a pure state machine: distribute the image to every target node, then
+/// switch the nodes in waves (canary first), count failures against the plan's ratio and
+/// pause, roll back or go on. Events go in (`mutating` methods, each given the time),
+/// ``RolloutState/Action``s come out for the leader to carry out; the whole value is `Codable`
+/// so the leader stores it after every event and resumes from it after a restart.
+public struct RolloutState: Sendable, Hashable, Codable {
+    /// Where the rollout is.
+    public enum Phase: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Installing the image on the target nodes; no container touched.
+        case distributing
+        /// Switching a wave of nodes.
+        case switching
+        /// Between waves (`--delay`) or after the canary wave (`--canary-wait`).
+        case waiting
+        /// Stopped before the next wave: `--on-failure pause`, a manual canary or `pause`.
+        case paused
+        /// Putting switched nodes back.
+        case rollingBack
+        /// Every node switched and passed (or had nothing to switch).
+        case succeeded
+        /// Over, with failed nodes.
+        case failed
+        /// Stopped by `abort`: nodes stay as they are.
+        case aborted
+        /// Every switched node put back.
+        case rolledBack
+
+        /// Whether nothing more happens.
+        public var isFinal: Bool { [.succeeded, .failed, .aborted, .rolledBack].contains(self) }
+    }
+
+    /// One node's progress.
+    public enum NodeStatus: String, Sendable, Hashable, Codable, CaseIterable {
+        case pending, distributing, distributed, switching, switched, failed, noContainers = "no-containers", restoring, restored
+    }
+
+    /// A node of the rollout.
+    public struct Node: Sendable, Hashable, Codable {
+        public var name: String
+        public var status: NodeStatus
+        /// Why it failed (or what a restore met).
+        public var reason: String?
+        /// Containers switched on it.
+        public var containers: Int
+        /// Longest container downtime there, in milliseconds.
+        public var downtimeMilliseconds: Int64?
+
+        public init(name: String, status: NodeStatus = .pending, reason: String? = nil, containers: Int = 0, downtimeMilliseconds: Int64? = nil) {
+            self.name = name
+            self.status = status
+            self.reason = reason
+            self.containers = containers
+            self.downtimeMilliseconds = downtimeMilliseconds
+        }
+    }
+
+    /// What the leader does next.
+    public enum Action: Sendable, Hashable {
+        /// Install the image on these nodes (exactly as `ferry install`).
+        case distribute([String])
+        /// Switch these nodes' containers.
+        case switchNodes([String])
+        /// Put these nodes' old containers back.
+        case restoreNodes([String])
+        /// Call ``RolloutState/tick(now:)`` at this time (milliseconds).
+        case wakeAt(Int64)
+        /// The rollout ended in this phase.
+        case finished(Phase)
+    }
+
+    /// How a node's switch ended.
+    public enum SwitchResult: Sendable, Hashable {
+        case passed(containers: Int, downtimeMilliseconds: Int64?)
+        case failed(String)
+        /// No container of the repository runs there: reported, not a failure.
+        case noContainers
+    }
+
+    public let id: String
+    public let image: String
+    public let plan: RolloutPlan
+    public private(set) var phase: Phase
+    public private(set) var nodes: [Node]
+    /// The waves, fixed when distribution ends.
+    public private(set) var waves: [[String]]
+    /// Index of the wave being switched or next.
+    public private(set) var wave: Int
+    /// When a `waiting` phase ends (milliseconds); nil while waiting for `resume`.
+    public private(set) var wakeAt: Int64?
+    /// Why it paused, when paused.
+    public private(set) var pauseReason: String?
+    /// The waves of nodes to restore during a rollback.
+    public private(set) var restoreWaves: [[String]]
+
+    public init(id: String, image: String, plan: RolloutPlan, nodes: [String]) {
+        self.id = id
+        self.image = image
+        self.plan = plan
+        self.phase = .distributing
+        self.nodes = nodes.map { Node(name: $0) }
+        self.waves = []
+        self.wave = 0
+        self.restoreWaves = []
+    }
+
+    // MARK: Queries
+
+    public func node(_ name: String) -> Node? { nodes.first { $0.name == name } }
+
+    /// Nodes whose switch failed (or whose image never arrived).
+    public var failedNodes: [Node] { nodes.filter { $0.status == .failed } }
+
+    /// Whether failures so far are past the plan's ratio: failed over the nodes whose outcome
+    /// is known (failed, switched), so the first failure with ratio 0 triggers.
+    public var failureRatioExceeded: Bool {
+        let failed = nodes.filter { $0.status == .failed }.count
+        let decided = nodes.filter { $0.status == .failed || $0.status == .switched }.count
+        guard failed > 0, decided > 0 else { return false }
+        return Double(failed) / Double(decided) > plan.maxFailureRatio
+    }
+
+    // MARK: Events
+
+    /// The first actions: distribute to every node.
+    public mutating func start() -> [Action] {
+        guard phase == .distributing else { return [] }
+        for index in nodes.indices { nodes[index].status = .distributing }
+        return [.distribute(nodes.map(\.name))]
+    }
+
+    /// A node's install ended; once every node's has, switching starts (or the failure policy acts).
+    public mutating func distributed(_ name: String, failure: String? = nil, now: Int64) -> [Action] {
+        guard !phase.isFinal, phase != .rollingBack, let index = index(of: name), nodes[index].status == .distributing else { return [] }
+        if let failure {
+            nodes[index].status = .failed
+            nodes[index].reason = failure
+        } else {
+            nodes[index].status = .distributed
+        }
+        guard !nodes.contains(where: { $0.status == .distributing }) else { return [] }
+        waves = plan.waves(of: nodes.filter { $0.status == .distributed }.map(\.name))
+        wave = 0
+        guard phase == .distributing else { return [] }  // paused: resume starts the first wave
+        if failureRatioOverTargets {
+            return failurePolicy(reason: "the image did not reach \(failedNodes.map(\.name).joined(separator: ", "))", now: now)
+        }
+        return startWave(now: now)
+    }
+
+    /// A node's switch ended.
+    public mutating func switched(_ name: String, _ result: SwitchResult, now: Int64) -> [Action] {
+        guard let index = index(of: name), nodes[index].status == .switching else { return [] }
+        switch result {
+        case .passed(let containers, let downtime):
+            nodes[index].status = .switched
+            nodes[index].containers = containers
+            nodes[index].downtimeMilliseconds = downtime
+        case .failed(let reason):
+            nodes[index].status = .failed
+            nodes[index].reason = reason
+        case .noContainers:
+            nodes[index].status = .noContainers
+        }
+        guard phase == .switching || phase == .paused || phase == .aborted || phase == .rollingBack else { return [] }
+        if phase == .switching, failureRatioExceeded {
+            let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
+            return failurePolicy(reason: reasons, now: now)
+        }
+        if phase == .rollingBack {
+            // A node switched while the rollback began is put back too.
+            if nodes[index].status == .switched { return restore([name]) }
+            return finishRollbackIfDone()
+        }
+        guard phase == .switching, !waveInFlight else { return [] }
+        return waveEnded(now: now)
+    }
+
+    /// A node's restore ended.
+    public mutating func restored(_ name: String, failure: String? = nil) -> [Action] {
+        guard phase == .rollingBack, let index = index(of: name), nodes[index].status == .restoring else { return [] }
+        nodes[index].status = failure == nil ? .restored : .failed
+        nodes[index].reason = failure.map { "restore failed: \($0)" } ?? nodes[index].reason
+        guard !nodes.contains(where: { $0.status == .restoring }) else { return [] }
+        if !restoreWaves.isEmpty {
+            let next = restoreWaves.removeFirst()
+            return restore(next)
+        }
+        return finishRollbackIfDone()
+    }
+
+    /// Time passed: a wait that is over starts the next wave.
+    public mutating func tick(now: Int64) -> [Action] {
+        guard phase == .waiting, let wakeAt, now >= wakeAt else { return [] }
+        self.wakeAt = nil
+        return startWave(now: now)
+    }
+
+    /// `pause`: no new wave starts (a wave in flight finishes).
+    public mutating func pause(reason: String = "paused by request") throws(FerryError) -> [Action] {
+        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is \(phase.rawValue); there is nothing to pause") }
+        guard phase != .rollingBack else { throw FerryError(.conflict, "rollout \(id) is rolling back; it cannot be paused") }
+        if phase == .distributing || phase == .switching || phase == .waiting {
+            phase = .paused
+            pauseReason = reason
+            wakeAt = nil
+        }
+        return []
+    }
+
+    /// `resume`: the next wave starts (after a pause or a manual canary wait).
+    public mutating func resume(now: Int64) throws(FerryError) -> [Action] {
+        guard phase == .paused || phase == .waiting else {
+            throw FerryError(.conflict, "rollout \(id) is \(phase.rawValue), not paused; only a paused rollout resumes")
+        }
+        pauseReason = nil
+        wakeAt = nil
+        if nodes.contains(where: { $0.status == .distributing }) {
+            phase = .distributing
+            return []
+        }
+        if waveInFlight {
+            phase = .switching
+            return []
+        }
+        return startWave(now: now)
+    }
+
+    /// `abort`: the rollout stops here, nodes left as they are (switches in flight finish).
+    public mutating func abort() throws(FerryError) -> [Action] {
+        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is already \(phase.rawValue)") }
+        phase = .aborted
+        wakeAt = nil
+        return [.finished(.aborted)]
+    }
+
+    /// `rollback`: every switched node is put back, in waves of `--max-parallel`.
+    public mutating func rollback() throws(FerryError) -> [Action] {
+        guard phase != .rolledBack, phase != .rollingBack else { throw FerryError(.conflict, "rollout \(id) is already \(phase.rawValue)") }
+        return beginRollback()
+    }
+
+    // MARK: Steps
+
+    private var failureRatioOverTargets: Bool {
+        let failed = failedNodes.count
+        return failed > 0 && Double(failed) / Double(nodes.count) > plan.maxFailureRatio
+    }
+
+    private var waveInFlight: Bool { nodes.contains { $0.status == .switching } }
+
+    private func index(of name: String) -> Int? { nodes.firstIndex { $0.name == name } }
+
+    private mutating func startWave(now: Int64) -> [Action] {
+        guard wave < waves.count else { return finish() }
+        let names = waves[wave].filter { node($0)?.status == .distributed }
+        phase = .switching
+        guard !names.isEmpty else {
+            wave += 1
+            return startWave(now: now)
+        }
+        for name in names { nodes[index(of: name)!].status = .switching }
+        return [.switchNodes(names)]
+    }
+
+    private mutating func waveEnded(now: Int64) -> [Action] {
+        let wasCanary = plan.canary > 0 && wave == 0
+        wave += 1
+        guard wave < waves.count else { return finish() }
+        if wasCanary {
+            guard let wait = plan.canaryWaitMilliseconds else {
+                phase = .paused
+                pauseReason = "canary wave done; resume to go on"
+                return []
+            }
+            return waitThen(now + wait, now: now)
+        }
+        if plan.delayMilliseconds > 0 { return waitThen(now + plan.delayMilliseconds, now: now) }
+        return startWave(now: now)
+    }
+
+    private mutating func waitThen(_ time: Int64, now: Int64) -> [Action] {
+        guard time > now else { return startWave(now: now) }
+        phase = .waiting
+        wakeAt = time
+        return [.wakeAt(time)]
+    }
+
+    private mutating func failurePolicy(reason: String, now: Int64) -> [Action] {
+        switch plan.onFailure {
+        case .pause:
+            phase = .paused
+            pauseReason = "failures past --max-failure-ratio \(plan.maxFailureRatio): \(reason)"
+            return []
+        case .rollback:
+            return beginRollback()
+        case .continue:
+            phase = .switching
+            guard !waveInFlight else { return [] }
+            // Distribution failures: start the first wave; a switch failure: the wave ended.
+            if nodes.allSatisfy({ $0.status == .distributed || $0.status == .failed }) { return startWave(now: now) }
+            return waveEnded(now: now)
+        }
+    }
+
+    private mutating func beginRollback() -> [Action] {
+        phase = .rollingBack
+        wakeAt = nil
+        pauseReason = nil
+        let switched = nodes.filter { $0.status == .switched }.map(\.name)
+        restoreWaves = RolloutPlan(maxParallel: plan.maxParallel).waves(of: switched)
+        guard !restoreWaves.isEmpty else { return finishRollbackIfDone() }
+        let first = restoreWaves.removeFirst()
+        return restore(first)
+    }
+
+    private mutating func restore(_ names: [String]) -> [Action] {
+        for name in names { nodes[index(of: name)!].status = .restoring }
+        return [.restoreNodes(names)]
+    }
+
+    private mutating func finishRollbackIfDone() -> [Action] {
+        guard !nodes.contains(where: { $0.status == .restoring || $0.status == .switching }), restoreWaves.isEmpty else { return [] }
+        phase = .rolledBack
+        return [.finished(.rolledBack)]
+    }
+
+    private mutating func finish() -> [Action] {
+        phase = nodes.contains { $0.status == .failed } ? .failed : .succeeded
+        return [.finished(phase)]
+    }
+}

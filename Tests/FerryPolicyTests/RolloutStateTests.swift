@@ -1,0 +1,225 @@
+import FerryCore
+import FerryPolicy
+import Foundation
+import Testing
+
+@Suite("Rollout state machine")
+struct RolloutStateTests {
+    /// A rollout of three nodes, distributed, ready for its first wave.
+    func distributed(_ plan: RolloutPlan, nodes: [String] = ["a", "b", "c"]) -> (RolloutState, [RolloutState.Action]) {
+        var state = RolloutState(id: "r1", image: "reg/app:1.1", plan: plan, nodes: nodes)
+        #expect(state.start() == [.distribute(nodes)])
+        var actions: [RolloutState.Action] = []
+        for node in nodes { actions = state.distributed(node, now: 0) }
+        return (state, actions)
+    }
+
+    static let passed = RolloutState.SwitchResult.passed(containers: 1, downtimeMilliseconds: 100)
+
+    @Test("one node at a time, in order, until every node switched")
+    func oneAtATime() {
+        let (initial, actions) = distributed(RolloutPlan())
+        var state = initial
+        #expect(actions == [.switchNodes(["a"])])
+        #expect(state.phase == .switching)
+        #expect(state.switched("a", Self.passed, now: 1) == [.switchNodes(["b"])])
+        #expect(state.switched("b", .noContainers, now: 2) == [.switchNodes(["c"])])
+        #expect(state.switched("c", Self.passed, now: 3) == [.finished(.succeeded)])
+        #expect(state.phase == .succeeded)
+        #expect(state.node("b")?.status == .noContainers)
+        #expect(state.node("a")?.downtimeMilliseconds == 100)
+    }
+
+    @Test("no container is touched before every node holds the image")
+    func distributionFirst() {
+        var state = RolloutState(id: "r1", image: "i", plan: RolloutPlan(maxParallel: 3), nodes: ["a", "b"])
+        _ = state.start()
+        #expect(state.distributed("a", now: 0) == [])
+        #expect(state.phase == .distributing)
+        #expect(state.distributed("b", now: 0) == [.switchNodes(["a", "b"])])
+    }
+
+    @Test("waves of --max-parallel with --delay between them")
+    func wavesAndDelay() {
+        let (initial, actions) = distributed(RolloutPlan(maxParallel: 2, delayMilliseconds: 500))
+        var state = initial
+        #expect(state.waves == [["a", "b"], ["c"]])
+        #expect(actions == [.switchNodes(["a", "b"])])
+        #expect(state.switched("a", Self.passed, now: 10) == [])
+        #expect(state.switched("b", Self.passed, now: 20) == [.wakeAt(520)])
+        #expect(state.phase == .waiting)
+        #expect(state.tick(now: 519) == [])
+        #expect(state.tick(now: 520) == [.switchNodes(["c"])])
+    }
+
+    @Test("a canary wave, then a timed canary wait")
+    func canaryTimed() {
+        let (initial, actions) = distributed(RolloutPlan(maxParallel: 2, canary: 1, canaryWaitMilliseconds: 1000))
+        var state = initial
+        #expect(state.waves == [["a"], ["b", "c"]])
+        #expect(actions == [.switchNodes(["a"])])
+        #expect(state.switched("a", Self.passed, now: 5) == [.wakeAt(1005)])
+        #expect(state.tick(now: 1005) == [.switchNodes(["b", "c"])])
+    }
+
+    @Test("a manual canary wait pauses until resume")
+    func canaryManual() throws {
+        var (state, _) = distributed(RolloutPlan(canary: 1))
+        #expect(state.switched("a", Self.passed, now: 5) == [])
+        #expect(state.phase == .paused)
+        #expect(try state.resume(now: 6) == [.switchNodes(["b"])])
+    }
+
+    @Test("a failing canary pauses with --on-failure pause; no other node is touched")
+    func canaryFailsPauses() throws {
+        var (state, _) = distributed(RolloutPlan(canary: 1, canaryWaitMilliseconds: 0))
+        #expect(state.switched("a", .failed("unhealthy"), now: 5) == [])
+        #expect(state.phase == .paused)
+        #expect(state.node("b")?.status == .distributed && state.node("c")?.status == .distributed)
+        #expect(state.pauseReason?.contains("a: unhealthy") == true)
+        // rollback: nothing passed, so nothing to restore (the failed node was put back by its own switch).
+        #expect(try state.rollback() == [.finished(.rolledBack)])
+    }
+
+    @Test("--on-failure rollback restores every switched node in waves")
+    func onFailureRollback() {
+        var (state, _) = distributed(RolloutPlan(onFailure: .rollback), nodes: ["a", "b", "c", "d"])
+        _ = state.switched("a", Self.passed, now: 1)
+        _ = state.switched("b", Self.passed, now: 2)
+        #expect(state.switched("c", .failed("exited"), now: 3) == [.restoreNodes(["a"])])
+        #expect(state.phase == .rollingBack)
+        #expect(state.restored("a") == [.restoreNodes(["b"])])
+        #expect(state.restored("b") == [.finished(.rolledBack)])
+        #expect(state.node("d")?.status == .distributed)
+        #expect(state.node("c")?.status == .failed)
+    }
+
+    @Test("--max-failure-ratio: failures counted over the nodes switched so far")
+    func failureRatio() {
+        var (state, _) = distributed(RolloutPlan(maxFailureRatio: 0.34))
+        _ = state.switched("a", Self.passed, now: 1)
+        _ = state.switched("b", Self.passed, now: 2)
+        #expect(state.switched("c", .failed("offline"), now: 3) == [.finished(.failed)])
+        #expect(state.failedNodes.map(\.name) == ["c"])
+
+        var (early, _) = distributed(RolloutPlan(maxFailureRatio: 0.34))
+        #expect(early.switched("a", .failed("offline"), now: 1) == [])
+        #expect(early.phase == .paused)
+    }
+
+    @Test("--on-failure continue goes on past failures and ends failed")
+    func onFailureContinue() {
+        var (state, _) = distributed(RolloutPlan(onFailure: .continue))
+        #expect(state.switched("a", .failed("x"), now: 1) == [.switchNodes(["b"])])
+        #expect(state.switched("b", Self.passed, now: 2) == [.switchNodes(["c"])])
+        #expect(state.switched("c", Self.passed, now: 3) == [.finished(.failed)])
+    }
+
+    @Test("a node the image did not reach fails; the others go on when the ratio allows")
+    func distributionFailure() throws {
+        var state = RolloutState(id: "r", image: "i", plan: RolloutPlan(maxFailureRatio: 0.5), nodes: ["a", "b", "c"])
+        _ = state.start()
+        _ = state.distributed("a", now: 0)
+        _ = state.distributed("b", failure: "node offline", now: 0)
+        #expect(state.distributed("c", now: 0) == [.switchNodes(["a"])])
+        #expect(state.waves == [["a"], ["c"]])
+
+        var strict = RolloutState(id: "r", image: "i", plan: RolloutPlan(), nodes: ["a", "b"])
+        _ = strict.start()
+        _ = strict.distributed("a", failure: "offline", now: 0)
+        #expect(strict.distributed("b", now: 0) == [])
+        #expect(strict.phase == .paused)
+        #expect(try strict.resume(now: 1) == [.switchNodes(["b"])])
+    }
+
+    @Test("pause holds the next wave; abort ends; a final rollout refuses pause and resume")
+    func pauseResumeAbort() throws {
+        var (state, _) = distributed(RolloutPlan())
+        #expect(try state.pause() == [])
+        #expect(state.switched("a", Self.passed, now: 1) == [])
+        #expect(state.phase == .paused)
+        #expect(try state.resume(now: 2) == [.switchNodes(["b"])])
+        #expect(try state.abort() == [.finished(.aborted)])
+        #expect(throws: FerryError.self) { try state.pause() }
+        #expect(throws: FerryError.self) { try state.resume(now: 3) }
+        #expect(throws: FerryError.self) { try state.abort() }
+        // A switch in flight when aborted is recorded, and starts nothing.
+        #expect(state.switched("b", Self.passed, now: 4) == [])
+        #expect(state.node("b")?.status == .switched)
+    }
+
+    @Test("rollback after success restores every switched node; a switch in flight is restored when it ends")
+    func rollbackAfterSuccessAndInFlight() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 3))
+        _ = state.switched("a", Self.passed, now: 1)
+        #expect(try state.rollback() == [.restoreNodes(["a"])])
+        #expect(state.switched("b", Self.passed, now: 2) == [.restoreNodes(["b"])])
+        #expect(state.switched("c", .failed("x"), now: 3) == [])
+        #expect(state.restored("a") == [])
+        #expect(state.restored("b", failure: "engine down") == [.finished(.rolledBack)])
+        #expect(state.node("b")?.status == .failed)
+        #expect(throws: FerryError.self) { try state.rollback() }
+    }
+
+    @Test("the state round-trips through JSON (a leader restart resumes from it)")
+    func codable() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 2, delayMilliseconds: 100))
+        _ = state.switched("a", Self.passed, now: 1)
+        let data = try JSONEncoder().encode(state)
+        var decoded = try JSONDecoder().decode(RolloutState.self, from: data)
+        #expect(decoded == state)
+        #expect(decoded.switched("b", Self.passed, now: 2) == state.switched("b", Self.passed, now: 2))
+    }
+
+    @Test("unknown nodes and repeated results change nothing")
+    func idempotent() {
+        var (state, _) = distributed(RolloutPlan())
+        #expect(state.switched("zz", Self.passed, now: 1) == [])
+        #expect(state.switched("b", Self.passed, now: 1) == [])  // not switching
+        _ = state.switched("a", Self.passed, now: 1)
+        #expect(state.switched("a", Self.passed, now: 1) == [])
+    }
+}
+
+@Suite("Rollout plan")
+struct RolloutPlanTests {
+    @Test("out-of-range options are refused with the option's name")
+    func validation() {
+        let bad: [(RolloutPlan, String)] = [
+            (RolloutPlan(maxParallel: 0), "--max-parallel"),
+            (RolloutPlan(canary: -1), "--canary"),
+            (RolloutPlan(maxFailureRatio: 1.5), "--max-failure-ratio"),
+            (RolloutPlan(maxFailureRatio: -0.1), "--max-failure-ratio"),
+            (RolloutPlan(maxFailureRatio: .nan), "--max-failure-ratio"),
+            (RolloutPlan(delayMilliseconds: -1), "--delay"),
+            (RolloutPlan(healthyDeadlineMilliseconds: 0), "--healthy-deadline"),
+            (RolloutPlan(minHealthyMilliseconds: RolloutPlan.longestMilliseconds + 1), "--min-healthy"),
+        ]
+        for (plan, option) in bad {
+            #expect(throws: FerryError.self) { try plan.validate() }
+            do { try plan.validate() } catch { #expect(error.message.contains(option), "\(error.message)") }
+        }
+        #expect(throws: Never.self) { try RolloutPlan().validate() }
+    }
+
+    @Test("durations parse in ms, s, m, h and combinations")
+    func durations() throws {
+        #expect(try RolloutPlan.milliseconds(parsing: "500ms", option: "--delay") == 500)
+        #expect(try RolloutPlan.milliseconds(parsing: "30s", option: "--delay") == 30_000)
+        #expect(try RolloutPlan.milliseconds(parsing: "2m", option: "--delay") == 120_000)
+        #expect(try RolloutPlan.milliseconds(parsing: "1m30s", option: "--delay") == 90_000)
+        #expect(try RolloutPlan.milliseconds(parsing: "1.5", option: "--delay") == 1500)
+        #expect(try RolloutPlan.milliseconds(parsing: "1h", option: "--delay") == 3_600_000)
+        for bad in ["", "s", "5x", "-1s", "25h", "90000", "1 s", "abc", "inf"] {
+            #expect(throws: FerryError.self, "\(bad)") { try RolloutPlan.milliseconds(parsing: bad, option: "--delay") }
+        }
+    }
+
+    @Test("waves: canary first, then groups of --max-parallel")
+    func waves() {
+        #expect(RolloutPlan(maxParallel: 2, canary: 1).waves(of: ["a", "b", "c", "d"]) == [["a"], ["b", "c"], ["d"]])
+        #expect(RolloutPlan(maxParallel: 5).waves(of: ["a", "b"]) == [["a", "b"]])
+        #expect(RolloutPlan(canary: 3).waves(of: ["a"]) == [["a"]])
+        #expect(RolloutPlan().waves(of: []) == [])
+    }
+}
