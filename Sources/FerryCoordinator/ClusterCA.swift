@@ -17,7 +17,13 @@ struct ClusterCA: Sendable {
     let fingerprint: String
 
     static let lifetime: TimeInterval = 10 * 365 * 24 * 3600
+    /// The leader's own certificate (reissued at start once a third of it is left).
     static let leafLifetime: TimeInterval = 5 * 365 * 24 * 3600
+    /// How long before the CA expires the leader warns (log and `ferry nodes`).
+    static let expiryWarning: TimeInterval = 365 * 24 * 3600
+
+    /// When the CA certificate expires: the whole cluster must be joined to a new CA before then.
+    var expiresAt: Date { certificate.notValidAfter }
 
     /// Loads the CA of `directory`, or creates it.
     static func loadOrCreate(in directory: DataDirectory) throws(FerryError) -> ClusterCA {
@@ -71,8 +77,9 @@ struct ClusterCA: Sendable {
         case node(name: String, address: NodeAddress?)
     }
 
-    /// Issues a TLS certificate for `publicKeyPEM` in `role`.
-    func issue(publicKeyPEM: String, for role: Role) throws(FerryError) -> String {
+    /// Issues a TLS certificate for `publicKeyPEM` in `role`, valid for `validity` (the leader's
+    /// own: ``leafLifetime``).
+    func issue(publicKeyPEM: String, for role: Role, validity: TimeInterval = leafLifetime) throws(FerryError) -> String {
         let publicKey: Certificate.PublicKey
         do {
             publicKey = try Certificate.PublicKey(pemEncoded: publicKeyPEM)
@@ -80,7 +87,7 @@ struct ClusterCA: Sendable {
             throw FerryError(.invalidArgument, "the node's public key is not a valid PEM public key")
         }
         do {
-            return try issue(publicKey: publicKey, for: role)
+            return try issue(publicKey: publicKey, for: role, validity: validity)
         } catch let error as FerryError {
             throw error
         } catch {
@@ -91,7 +98,7 @@ struct ClusterCA: Sendable {
     /// Issues a certificate: the leader's names ``NodeAddress/leaderName``, for server use; a
     /// node's names only the node and its checked address host if that is a DNS name — never the
     /// leader's name, localhost or any IP address — for server and client use on the mesh.
-    func issue(publicKey: Certificate.PublicKey, for role: Role) throws -> String {
+    func issue(publicKey: Certificate.PublicKey, for role: Role, validity: TimeInterval = leafLifetime) throws -> String {
         let names: [String]
         let subject: DistinguishedName
         let usages: [ExtendedKeyUsage.Usage]
@@ -128,7 +135,8 @@ struct ClusterCA: Sendable {
         let now = Date()
         let certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: publicKey,
-            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(Self.leafLifetime),
+            // Back-dated for clocks a little behind: an hour, a tenth of a short validity (tests).
+            notValidBefore: now.addingTimeInterval(-min(3600, validity / 10)), notValidAfter: now.addingTimeInterval(validity),
             issuer: self.certificate.subject,
             subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,

@@ -1,6 +1,7 @@
 import Crypto
 import FerryConcurrency
 import FerryCore
+import FerryDiagnostics
 import FerryDocker
 import FerryMesh
 import FerryPolicy
@@ -40,6 +41,10 @@ public final class FollowerService: Service, Sendable {
     /// when the node joins again.
     private let previousCredential: String?
     private let boundAddress = Mutex<String?>(nil)
+    /// The certificates the leader revoked, from its last heartbeat answer: refused by this node's server.
+    let revocations = CertificateRevocations()
+    /// This node's TLS certificate once it serves over TLS, renewed in place.
+    private let certificateBox = Mutex<NodeCertificate?>(nil)
 
     /// How long, after SIGTERM, requests other nodes are making may still finish before the
     /// follower closes them: work (downloads, load-slot waits, loads) stops at once regardless.
@@ -149,16 +154,15 @@ public final class FollowerService: Service, Sendable {
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: nil,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
-            apis: .follower(local: LocalAdminRoutes(backend: self)))
+            apis: .follower(local: LocalAdminRoutes(backend: self)), revocations: revocations)
         var identity: MeshServer.Identity?
-        if secure {
-            guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
-                let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8),
-                let ca = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8)
-            else {
-                throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
-            }
-            identity = MeshServer.Identity(certificates: [certificate, ca], key: key, clientCA: ca)
+        let certificate = try secure ? NodeCertificate(directory: directory) : nil
+        if let certificate {
+            certificateBox.withLock { $0 = certificate }
+            let key = (try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8)) ?? ""
+            identity = MeshServer.Identity(
+                certificates: [certificate.certificatePEM, certificate.clusterCA], key: key, clientCA: certificate.clusterCA,
+                current: certificate.serverCallback)
         }
         let server = try MeshServer(
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
@@ -166,7 +170,7 @@ public final class FollowerService: Service, Sendable {
             listening: { [self] url in boundAddress.withLock { $0 = url } })
         let transfers = try TransferClient(
             configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
-            identity: secure ? MeshTLS.ClientIdentity(certificateFile: directory.tlsCertificatePath, keyFile: directory.tlsKeyPath) : nil,
+            identity: certificate.map { certificate in { @Sendable in certificate.clientIdentity } },
             logger: logger)
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
@@ -198,7 +202,9 @@ public final class FollowerService: Service, Sendable {
             }
             do {
                 let answer = try await mesh.heartbeat(heartbeat)
+                if let revoked = answer.revokedCertificates { revocations.update(revoked) }
                 if answer.sendInventory { try await sendInventory() }
+                await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
                 lastError.withLock { $0 = nil }
             } catch {
                 let message = (error as? FerryError)?.message ?? "\(error)"
@@ -206,6 +212,29 @@ public final class FollowerService: Service, Sendable {
                 lastError.withLock { $0 = message }
             }
         }.run()
+    }
+
+    /// Renews this node's certificate after two thirds of its life, when the leader asks (it has
+    /// no record of it), or when the leader lists it as revoked (a renewal whose answer was lost).
+    private func renewCertificateIfDue(leaderAsks: Bool) async {
+        guard let certificate = certificateBox.withLock({ $0 }) else { return }
+        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
+        let revoked = revocations.isRevoked(serial: certificate.serial)
+        guard leaderAsks || revoked || certificate.isDue() else { return }
+        let old = certificate.current
+        do {
+            try await certificate.renew(with: mesh)
+        } catch {
+            logger.warning("cannot renew this node's TLS certificate", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
+            return
+        }
+        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
+        logger.notice(
+            "renewed this node's TLS certificate",
+            metadata: [
+                "previous_expiry": "\(old.notAfter)", "expires_at": "\(certificate.current.notAfter)",
+                "reason": "\(revoked ? "revoked" : leaderAsks ? "leader asked" : "due")",
+            ])
     }
 
     /// Tells the leader every blob this node holds (after the leader restarted, or at first contact).

@@ -21,6 +21,8 @@ struct LeaderAdmin: AdminBackend {
     let credentials: LeaderCredentials
     /// The cluster CA's fingerprint, the last part of every join token.
     let caFingerprint: String
+    /// When the cluster CA expires (``NodeList/caExpiresAt``).
+    let caExpiresAt: Date
     let signal: ChangeSignal
     let logger: Logger
 
@@ -105,8 +107,8 @@ struct LeaderAdmin: AdminBackend {
                 name: node.name, address: node.address, platform: node.platform, lastSeen: node.lastSeen,
                 state: InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) ? .reachable : .unreachable,
                 dockerVersion: node.dockerVersion, dockerError: node.dockerError, images: held[node.id!] ?? [],
-                corruptTransfers: flagged[node.name] ?? 0)
-        })
+                corruptTransfers: flagged[node.name] ?? 0, certificateExpiresAt: node.certificateExpiresAt)
+        }, caExpiresAt: caExpiresAt)
     }
 
     func status(of install: InstallRecord) async throws -> InstallStatus {

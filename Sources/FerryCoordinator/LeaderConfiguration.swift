@@ -41,6 +41,13 @@ public struct LeaderConfiguration: Sendable {
     /// Extra names (DNS or IP) for the leader's TLS certificate, besides the host name and the
     /// listen address. Default: none.
     public var tlsNames: [String]
+    /// How long the node certificates the leader issues are valid; followers renew theirs after
+    /// two thirds of it (`--node-cert-validity`). Default: ``defaultNodeCertificateValidity``.
+    public var nodeCertificateValidity: Duration = defaultNodeCertificateValidity
+    /// A year.
+    public static let defaultNodeCertificateValidity: Duration = .seconds(365 * 24 * 3600)
+    /// The shortest `--node-cert-validity` (tests use tens of seconds).
+    public static let minimumNodeCertificateValidity: Duration = .seconds(20)
 
     public init(
         dataDirectory: String,

@@ -16,6 +16,8 @@ import Logging
 struct LeaderMesh: MeshBackend {
     let database: FerryDatabase
     let store: BlobStore
+    /// Fetches a blob from upstream again when the leader's copy failed its re-verification.
+    let fetcher: BlobFetcher
     let tracker: Tracker
     let installs: InstallCoordinator
     let credentials: LeaderCredentials
@@ -24,6 +26,8 @@ struct LeaderMesh: MeshBackend {
     let signal: ChangeSignal
     /// Plain HTTP mesh: no certificates are issued.
     let insecureMesh: Bool
+    /// How long node certificates are valid (``LeaderConfiguration/nodeCertificateValidity``).
+    let certificateValidity: TimeInterval
     let logger: Logger
 
     /// Joins a node with join token `token` (nil: the admin token). A name already held is
@@ -49,7 +53,9 @@ struct LeaderMesh: MeshBackend {
         await tracker.forget(node.name)
         var certificate: String?
         if let publicKey = request.publicKey, !insecureMesh {
-            certificate = try ca.issue(publicKeyPEM: publicKey, for: .node(name: node.name, address: address))
+            let issued = try ca.issue(publicKeyPEM: publicKey, for: .node(name: node.name, address: address), validity: certificateValidity)
+            certificate = issued
+            try await recordCertificate(issued, of: node)
         }
         return JoinResponse(
             nodeID: node.id!, name: node.name, credential: credential,
@@ -64,7 +70,46 @@ struct LeaderMesh: MeshBackend {
         try await database.heartbeat(
             nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: address?.description)
         guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
-        return HeartbeatResponse(sendInventory: await tracker.needsInventory(record.name))
+        let now = Date()
+        if let expiresAt = record.certificateExpiresAt {
+            FerryMetrics.setNodeCertificateExpiry(node: record.name, seconds: expiresAt.timeIntervalSince(now))
+        }
+        FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
+        return HeartbeatResponse(
+            sendInventory: await tracker.needsInventory(record.name), revokedCertificates: try await database.revokedCertificateSerials(now: now),
+            renewCertificate: insecureMesh ? nil : record.certificateSerial == nil)
+    }
+
+    /// Issues the node a new certificate (renewal) for a key it made, naming it and its checked
+    /// address as at join; the previous one is revoked (peers learn it with their next heartbeat,
+    /// by when the node uses the new one). Refused while the current certificate has more than
+    /// half its life left: a node cannot grow the revocation list at will.
+    func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse {
+        guard !insecureMesh else { throw FerryError(.unsupported, "this leader runs a plain-HTTP mesh (--insecure-mesh): there are no certificates") }
+        guard let record = try await database.node(id: node), record.removedAt == nil else { throw FerryError(.notFound, "unknown node") }
+        if let expiresAt = record.certificateExpiresAt {
+            let left = expiresAt.timeIntervalSinceNow
+            guard left < certificateValidity / 2 || left > certificateValidity * 1.01 else {
+                throw FerryError(
+                    .conflict, "this node's certificate is not due for renewal yet (it expires \(expiresAt)); renew after two thirds of its life")
+            }
+        }
+        let address = try record.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: false) }
+        let certificate = try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: record.name, address: address), validity: certificateValidity)
+        try await recordCertificate(certificate, of: record)
+        logger.notice("node certificate renewed", metadata: ["node": "\(record.name)"])
+        return CertificateResponse(certificate: certificate)
+    }
+
+    /// Records the certificate issued to `node`; the one it held before is revoked.
+    private func recordCertificate(_ pem: String, of node: NodeRecord) async throws {
+        let issued: (serial: String, expiresAt: Date)
+        do {
+            issued = try MeshTLS.serialAndExpiry(ofPEM: pem)
+        } catch {
+            throw FerryError(.internal, "cannot read the certificate just issued: \(error)")
+        }
+        try await database.recordCertificate(nodeID: node.id!, serial: issued.serial, expiresAt: issued.expiresAt, revokePrevious: true)
     }
 
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {
@@ -134,11 +179,29 @@ struct LeaderMesh: MeshBackend {
                 logger.info("the leader's copy of a blob re-verified after an accusation", metadata: ["digest": "\(digest)", "node": "\(accuser)"])
             } else {
                 FerryMetrics.countVerificationFailure()
-                logger.error("the leader's copy of a blob failed verification; removed", metadata: ["digest": "\(digest)"])
+                logger.error("the leader's copy of a blob failed verification; removed, fetching it again", metadata: ["digest": "\(digest)"])
                 try store.delete(digest)
+                try await database.setBlobState(digest, .missing)
+                refetch(digest)
             }
         } catch {
             logger.warning("could not re-verify the leader's copy of a blob", metadata: ["digest": "\(digest)", "error": "\(error)"])
+        }
+    }
+
+    /// Fetches `digest` from the upstream of an image that uses it, in the background: the
+    /// followers waiting for it get the leader as a source again as soon as bytes arrive.
+    private func refetch(_ digest: FerryCore.Digest) {
+        Task { [database, fetcher, logger] in
+            do {
+                guard let source = try await database.upstreamSource(of: digest) else { return }
+                try await fetcher.ensure(
+                    Descriptor(mediaType: source.blob.mediaType, digest: digest, size: source.blob.size),
+                    from: ImageReference(registry: source.registry, repository: source.repository))
+                logger.notice("fetched a blob again after the leader's copy failed verification", metadata: ["digest": "\(digest)"])
+            } catch {
+                logger.warning("cannot fetch a blob again after the leader's copy failed verification", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            }
         }
     }
 

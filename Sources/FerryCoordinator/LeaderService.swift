@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import FerryConcurrency
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
 import FerryPolicy
 import FerryRegistry
@@ -100,17 +101,21 @@ public final class LeaderService: Service, Sendable {
                     backend: LeaderAdmin(
                         database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
                         garbageCollector: garbageCollector, platform: configuration.platform, credentials: credentials,
-                        caFingerprint: ca.fingerprint, signal: signal, logger: logger)),
+                        caFingerprint: ca.fingerprint, caExpiresAt: ca.expiresAt, signal: signal, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
-                        database: database, store: store, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
-                        peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh, logger: logger))))
+                        database: database, store: store, fetcher: fetcher, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
+                        peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh,
+                        certificateValidity: TimeInterval(configuration.nodeCertificateValidity.components.seconds), logger: logger))))
+        warnIfCAExpiresSoon()
         var identity: MeshServer.Identity?
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
-            // A certificate from before the leader's reserved name is replaced: followers require the name.
+            // A certificate from before the leader's reserved name is replaced: followers require the
+            // name. So is one with less than a third of its life left.
             let tls = try directory.tlsIdentity(isCurrent: { pem in
                 (try? MeshTLS.alternativeNames(ofPEM: pem).contains(NodeAddress.leaderName)) == true
+                    && ((try? MeshTLS.serialAndExpiry(ofPEM: pem).expiresAt.timeIntervalSinceNow) ?? 0) > ClusterCA.leafLifetime / 3
             }) { publicKey in
                 try ca.issue(publicKeyPEM: publicKey, for: .leader(names: names.filter { $0 != "0.0.0.0" && $0 != "::" }))
             }
@@ -159,5 +164,17 @@ public final class LeaderService: Service, Sendable {
         await PeriodicTask(every: .seconds(2)) { [self] in
             try? await database.recordProgress(progress.snapshot())
         }.run()
+    }
+}
+
+extension LeaderService {
+    /// Warns, at start, when the cluster CA expires within ``ClusterCA/expiryWarning``: every node
+    /// must then join a new cluster CA (`ferry nodes` shows the date too).
+    func warnIfCAExpiresSoon(now: Date = Date()) {
+        FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
+        guard ca.expiresAt.timeIntervalSince(now) < ClusterCA.expiryWarning else { return }
+        logger.warning(
+            "the cluster CA expires within a year: plan a new cluster (a new data directory, followers joined again)",
+            metadata: ["expires_at": "\(ca.expiresAt)", "ca_file": "\(directory.caCertificatePath)"])
     }
 }

@@ -25,7 +25,9 @@ actor MeshFetcher {
     private let credential: String
     /// To the leader (its certificate required) and to peers (this node's certificate presented).
     private let leaderHTTP: HTTPClient
-    private let peerHTTP: HTTPClient
+    private let caFile: String?
+    /// This node's certificate files as of now: a renewal makes a new peer client.
+    private let identity: (@Sendable () -> MeshTLS.ClientIdentity)?
     private let store: BlobStore
     private let rateLimiter: RateLimiter?
     let progress = ProgressBoard()
@@ -33,12 +35,15 @@ actor MeshFetcher {
     private let flights = SingleFlight<Digest, Void>()
 
     init(
-        mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, identity: MeshTLS.ClientIdentity?, store: BlobStore,
+        mesh: MeshClient, leaderURL: String, credential: String, caFile: String?, identity: (@Sendable () -> MeshTLS.ClientIdentity)?,
+        store: BlobStore,
         rateLimiter: RateLimiter?, logger: Logger
     ) throws {
         let leader = try NodeAddress(leaderURL: leaderURL)
         self.leaderHTTP = try MeshHTTP.client(caFile: caFile, leader: leader, readTimeout: MeshHTTP.transferStallTimeout)
-        self.peerHTTP = try MeshHTTP.client(caFile: caFile, identity: identity, readTimeout: MeshHTTP.transferStallTimeout)
+        self.caFile = caFile
+        self.identity = identity
+        _ = try MeshHTTP.client(caFile: caFile, identity: identity?(), readTimeout: MeshHTTP.transferStallTimeout)
         self.leaderBase = MeshHTTP.leaderURL(leader)
         self.plainHTTP = leader.scheme == .http
         self.mesh = mesh
@@ -53,7 +58,12 @@ actor MeshFetcher {
     func shutdown() async {
         await flights.cancelAll()
         try? await leaderHTTP.shutdown()
-        try? await peerHTTP.shutdown()
+        if let client = try? peerHTTP() { try? await client.shutdown() }
+    }
+
+    /// The client for peers, presenting this node's current certificate.
+    private nonisolated func peerHTTP() throws(FerryError) -> HTTPClient {
+        try MeshHTTP.client(caFile: caFile, identity: identity?(), readTimeout: MeshHTTP.transferStallTimeout)
     }
 
     /// Makes sure the store holds `blob`; concurrent calls for one digest share one download.
@@ -154,7 +164,12 @@ actor MeshFetcher {
         } catch {
             return .failed(error.message)
         }
-        let http = source.kind == .leader ? leaderHTTP : peerHTTP
+        let http: HTTPClient
+        do {
+            http = source.kind == .leader ? leaderHTTP : try peerHTTP()
+        } catch {
+            return .failed(error.message)
+        }
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(source.token ?? credential)")
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }

@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 
 /// The HTTP server of a leader or a follower: its router behind Ferry's request limits, over TLS
 /// with the node's certificate chain unless the mesh runs in plain HTTP, its URL written to the
@@ -18,6 +19,9 @@ struct MeshServer: Sendable {
         /// The CA (PEM) client certificates may chain to: a follower's, whose peers present their
         /// node certificate with a peer token. Nil: no client certificates asked for.
         var clientCA: String? = nil
+        /// Gives the certificate each handshake presents, when it may change while the server
+        /// runs (a follower's, renewed in place).
+        var current: NIOSSLContextCallback? = nil
     }
 
     private let app: any ApplicationProtocol
@@ -38,7 +42,7 @@ struct MeshServer: Sendable {
         logger.debug("routes: \(FerryRoutes.list(router).map(\.description).joined(separator: ", "))")
         let server: HTTPServerBuilder
         if let identity {
-            server = try .tls(limits.http1(gauge: connections), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key, clientCA: identity.clientCA))
+            server = try .tls(limits.http1(gauge: connections), tlsConfiguration: MeshTLS.serverConfiguration(certificates: identity.certificates, keyPEM: identity.key, clientCA: identity.clientCA, current: identity.current))
         } else {
             server = limits.http1(gauge: connections)
         }

@@ -15,7 +15,7 @@ struct TransferClient: Sendable {
 
     init(
         configuration: FollowerConfiguration, credential: String, nodeName: String, store: BlobStore, mesh: MeshClient, caFile: String?,
-        identity: MeshTLS.ClientIdentity?, logger: Logger
+        identity: (@Sendable () -> MeshTLS.ClientIdentity)?, logger: Logger
     ) throws {
         let leader = try NodeAddress(leaderURL: configuration.leaderURL)
         var registry = RegistryClientConfiguration(retry: configuration.retry)

@@ -33,6 +33,19 @@ public enum FerryMetrics {
     public static func downloadEnded() { activeDownloads.decrement() }
     public static func recordInstall(_ duration: Duration) { installDuration.record(duration: duration) }
     public static func recordLoad(_ duration: Duration) { loadDuration.record(duration: duration) }
+
+    /// `ferry_ca_certificate_expiry_seconds` (leader): seconds until the cluster CA expires.
+    private static let caExpiry = Gauge(label: "ferry_ca_certificate_expiry_seconds")
+    /// `ferry_certificate_expiry_seconds` (follower): seconds until this node's TLS certificate expires.
+    private static let ownCertificateExpiry = Gauge(label: "ferry_certificate_expiry_seconds")
+
+    public static func setCAExpiry(seconds: Double) { caExpiry.record(seconds) }
+    public static func setCertificateExpiry(seconds: Double) { ownCertificateExpiry.record(seconds) }
+    /// `ferry_node_certificate_expiry_seconds{node="NAME"}` (leader): seconds until the certificate
+    /// the leader last issued node NAME expires (set at each of its heartbeats).
+    public static func setNodeCertificateExpiry(node: String, seconds: Double) {
+        Gauge(label: "ferry_node_certificate_expiry_seconds", dimensions: [("node", node)]).record(seconds)
+    }
 }
 
 extension Timer {

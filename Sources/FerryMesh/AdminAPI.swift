@@ -140,11 +140,15 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     /// Transfers it served whose bytes failed the receiver's verification (it is no longer
     /// chosen as a source for those blobs).
     public var corruptTransfers: Int
+    /// When its TLS certificate expires (nil: not recorded, or a plain-HTTP mesh). It renews it
+    /// after two thirds of its life.
+    public var certificateExpiresAt: Date?
 
     public init(
         name: String, address: String?, platform: String, lastSeen: Date, state: NodeState, dockerVersion: String?, dockerError: String?,
-        images: [String], corruptTransfers: Int = 0
+        images: [String], corruptTransfers: Int = 0, certificateExpiresAt: Date? = nil
     ) {
+        self.certificateExpiresAt = certificateExpiresAt
         self.corruptTransfers = corruptTransfers
         self.name = name
         self.address = address
@@ -159,7 +163,12 @@ public struct NodeStatus: Codable, Sendable, Hashable {
 
 public struct NodeList: Codable, Sendable, Hashable {
     public var nodes: [NodeStatus]
-    public init(nodes: [NodeStatus]) { self.nodes = nodes }
+    /// When the cluster CA expires (nil from older leaders).
+    public var caExpiresAt: Date?
+    public init(nodes: [NodeStatus], caExpiresAt: Date? = nil) {
+        self.nodes = nodes
+        self.caExpiresAt = caExpiresAt
+    }
 }
 
 /// Ask the leader to fetch images from upstream.

@@ -25,6 +25,9 @@ public enum MeshAPI {
     public static let sources = "/mesh/v1/sources"
     /// `POST` a ``BlobEvents``: what the node holds, receives, or threw away; answers 204.
     public static let blobs = "/mesh/v1/blobs"
+    /// `POST` a ``CertificateRequest``: a new TLS certificate for a key the node made (renewal);
+    /// answers a ``CertificateResponse``. The node's previous certificate is revoked.
+    public static let certificate = "/mesh/v1/certificate"
 
     public static func report(target: Int64) -> String { "/mesh/v1/targets/\(target)/report" }
     public static func load(target: Int64) -> String { "/mesh/v1/targets/\(target)/load" }
@@ -92,7 +95,31 @@ public struct JoinResponse: Codable, Sendable, Hashable {
 public struct HeartbeatResponse: Codable, Sendable, Hashable {
     /// The leader does not know what the node holds (it restarted): send a full ``BlobEvents`` inventory.
     public var sendInventory: Bool
-    public init(sendInventory: Bool) { self.sendInventory = sendInventory }
+    /// Serials (lowercase hex) of the node certificates the leader revoked and that have not yet
+    /// expired: the follower's server refuses clients presenting one (nil from older leaders).
+    public var revokedCertificates: [String]?
+    /// The leader holds no record of the node's certificate (issued before they were recorded):
+    /// renew it now (``MeshAPI/certificate``).
+    public var renewCertificate: Bool?
+    public init(sendInventory: Bool, revokedCertificates: [String]? = nil, renewCertificate: Bool? = nil) {
+        self.sendInventory = sendInventory
+        self.revokedCertificates = revokedCertificates
+        self.renewCertificate = renewCertificate
+    }
+}
+
+/// A node asks for a new TLS certificate (``MeshAPI/certificate``).
+public struct CertificateRequest: Codable, Sendable, Hashable {
+    /// The PEM public key of a key pair the node just made.
+    public var publicKey: String
+    public init(publicKey: String) { self.publicKey = publicKey }
+}
+
+/// The leader's answer to a ``CertificateRequest``.
+public struct CertificateResponse: Codable, Sendable, Hashable {
+    /// The node's new certificate (PEM), issued by the cluster CA.
+    public var certificate: String
+    public init(certificate: String) { self.certificate = certificate }
 }
 
 /// Where should this node fetch a blob from?

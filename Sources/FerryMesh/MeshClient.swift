@@ -27,6 +27,11 @@ public struct MeshClient: Sendable {
         try await api.call(.POST, MeshAPI.heartbeat, body: heartbeat)
     }
 
+    /// A new certificate for the public key of a key pair this node just made.
+    public func renewCertificate(_ request: CertificateRequest) async throws -> CertificateResponse {
+        try await api.call(.POST, MeshAPI.certificate, body: request)
+    }
+
     /// Where to fetch a blob from, best first (empty when nothing can serve it yet).
     public func sources(_ request: SourceRequest) async throws -> SourceList {
         try await api.call(.POST, MeshAPI.sources, body: request)

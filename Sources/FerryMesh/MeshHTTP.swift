@@ -22,7 +22,7 @@ public enum MeshHTTP {
     public static func client(
         caFile: String?, leader: NodeAddress? = nil, identity: MeshTLS.ClientIdentity? = nil, readTimeout: Duration = .seconds(90)
     ) throws(FerryError) -> HTTPClient {
-        let key = "\(caFile ?? "")|\(leader?.description ?? "")|\(identity?.certificateFile ?? "")|\(readTimeout)"
+        let key = "\(caFile ?? "")|\(leader?.description ?? "")|\(identity?.certificateFile ?? "")|\(identity?.generation ?? "")|\(readTimeout)"
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,

@@ -22,9 +22,12 @@ public enum MeshTLS {
     public struct ClientIdentity: Sendable, Hashable {
         public var certificateFile: String
         public var keyFile: String
-        public init(certificateFile: String, keyFile: String) {
+        /// Tells apart the files' contents before and after a renewal (the certificate's serial).
+        public var generation: String
+        public init(certificateFile: String, keyFile: String, generation: String = "") {
             self.certificateFile = certificateFile
             self.keyFile = keyFile
+            self.generation = generation
         }
     }
 
@@ -52,14 +55,18 @@ public enum MeshTLS {
     }
 
     /// A server configuration presenting `certificates` (leaf first, then the CA) with `keyPEM`.
-    /// With `clientCA` (PEM), clients may present a certificate, which must chain to it.
-    public static func serverConfiguration(certificates: [String], keyPEM: String, clientCA: String? = nil) throws(FerryError) -> TLSConfiguration {
+    /// With `clientCA` (PEM), clients may present a certificate, which must chain to it. With
+    /// `current`, each handshake presents what it gives instead (a renewed certificate).
+    public static func serverConfiguration(
+        certificates: [String], keyPEM: String, clientCA: String? = nil, current: NIOSSLContextCallback? = nil
+    ) throws(FerryError) -> TLSConfiguration {
         do {
             let chain = try certificates.map { try NIOSSLCertificate(bytes: Array($0.utf8), format: .pem) }
             let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
+            configuration.sslContextCallback = current
             if let clientCA {
                 configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(clientCA.utf8), format: .pem)])
                 configuration.certificateVerification = .optionalVerification

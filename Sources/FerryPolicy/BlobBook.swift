@@ -20,6 +20,8 @@ struct BlobBook: Sendable {
     /// Per receiver: every source handed to it for this blob (the only ones it may accuse, and
     /// what makes its claims about the blob count).
     var handed: [Int32: Set<Int32>] = [:]
+    /// Per receiver: when it was last handed sources (``EvidenceRules/handedLifetime``).
+    var handedAt: [Int32: Double] = [:]
 
     var isEmpty: Bool { members.isEmpty && feeds.isEmpty && handed.isEmpty }
 

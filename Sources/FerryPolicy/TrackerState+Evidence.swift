@@ -14,8 +14,16 @@ public struct EvidenceRules: Sendable, Hashable {
     public var strikes: Int
     /// The least time between two re-verifications of one blob of the leader's, whatever is said. Default 300 s.
     public var leaderCheckInterval: Double
+    /// How long the tracker remembers that it handed a receiver sources for a blob (what lets the
+    /// receiver's claims and accusations about it count), from the last time it did: a receiver
+    /// resuming asks again. Bounds the record to the receivers of the last few hours. Default 3 h.
+    public var handedLifetime: Double
 
-    public init(quorum: Int = 2, window: Double = 600, exclusion: Double = 600, strikes: Int = 2, leaderCheckInterval: Double = 300) {
+    public init(
+        quorum: Int = 2, window: Double = 600, exclusion: Double = 600, strikes: Int = 2, leaderCheckInterval: Double = 300,
+        handedLifetime: Double = 3 * 3600
+    ) {
+        self.handedLifetime = handedLifetime
         self.quorum = max(quorum, 1)
         self.window = window
         self.exclusion = exclusion

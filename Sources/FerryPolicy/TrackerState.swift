@@ -74,6 +74,8 @@ public struct TrackerState: Sendable {
     var personal: [Int32: [Int32: Double]] = [:]
     var excludedUntil: [Int32: Double] = [:]
     var leaderChecks: [Digest: Double] = [:]
+    /// When ``sweepHanded(now:)`` last ran.
+    var lastHandedSweep = -Double.infinity
 
     public static let leaderName = "leader"
     /// Candidates handed to the selector so far (a measure of the pruned view's work).
@@ -95,6 +97,7 @@ public struct TrackerState: Sendable {
         for requester: String, digest: Digest, size: Int64, have: Int64 = 0, failed: [String] = [], leader: Holding?,
         reachable: Set<String>?, now: Double, view: View = .pruned
     ) -> [SourceCandidate] {
+        sweepHanded(now: now)
         let who = intern(requester)
         var book = books.removeValue(forKey: digest) ?? BlobBook()
         defer { books[digest] = book }
@@ -112,6 +115,7 @@ public struct TrackerState: Sendable {
         totalUploads[Int(source)] += 1
         book.feeds[requester] = first.node
         for candidate in ranked { if let id = ids[candidate.node] { book.handed[who, default: []].insert(id) } }
+        book.handedAt[who] = now
         if model.receiversAtAssignment, book.state[Int(who)] != .complete {
             // Its ingest is open (MeshFetcher opens it before asking): peers asking from now
             // on may be sent to it and wait for its bytes.
@@ -119,6 +123,25 @@ public struct TrackerState: Sendable {
         }
         return ranked
     }
+
+    /// Forgets sources handed more than ``EvidenceRules/handedLifetime`` ago (at most every tenth
+    /// of it): the record of what was handed to whom stays bounded however long the tracker runs.
+    mutating func sweepHanded(now: Double) {
+        let lifetime = evidence.handedLifetime
+        guard now - lastHandedSweep >= lifetime / 10 else { return }
+        lastHandedSweep = now
+        for digest in Array(books.keys) where !(books[digest]?.handed.isEmpty ?? true) {
+            withBook(digest) { _, book in
+                for (receiver, at) in book.handedAt where now - at > lifetime {
+                    book.handed[receiver] = nil
+                    book.handedAt[receiver] = nil
+                }
+            }
+        }
+    }
+
+    /// (receiver, blob) pairs the tracker remembers handing sources for.
+    public var handedRecords: Int { books.values.reduce(0) { $0 + $1.handed.count } }
 
     /// Makes `node` known without saying anything about it. Optional: nodes are known from their
     /// first request or event; registering a cluster in name order keeps scans in name order.

@@ -91,3 +91,7 @@ extension HeartbeatResponse: ResponseEncodable {}
 extension SourceList: ResponseEncodable {}
 extension WorkResponse: ResponseEncodable {}
 extension LoadPermit: ResponseEncodable {}
+extension CertificateRequest: APIRequestBody {
+    public static var expectedShape: String { #"{"publicKey": "-----BEGIN PUBLIC KEY-----…"}"# }
+}
+extension CertificateResponse: ResponseEncodable {}

@@ -14,12 +14,13 @@ public func buildFerryRouter(
     registry: RegistryReadAPI,
     admin: AdminRoutes?,
     mesh: MeshRoutes? = nil,
-    local: LocalAdminRoutes? = nil
+    local: LocalAdminRoutes? = nil,
+    revocations: CertificateRevocations? = nil
 ) -> Router<FerryRequestContext> {
     let router = Router(context: FerryRequestContext.self)
     router.add(middleware: NotFoundMiddleware())
     router.get("/healthz") { _, _ in "ok\n" }
-    router.add(middleware: TokenAuthMiddleware(verifier: verifier))
+    router.add(middleware: TokenAuthMiddleware(verifier: verifier, revocations: revocations))
     registry.addRoutes(to: router)
     admin?.addRoutes(to: router)
     mesh?.addRoutes(to: router)
@@ -36,12 +37,14 @@ public enum FerryNodeAPIs: Sendable {
     case follower(local: LocalAdminRoutes)
 }
 
-/// The router of a leader or a follower: ``buildFerryRouter(verifier:registry:admin:mesh:local:)``
-/// with the APIs of its role.
-public func buildFerryRouter(verifier: any CredentialVerifier, registry: RegistryReadAPI, apis: FerryNodeAPIs) -> Router<FerryRequestContext> {
+/// The router of a leader or a follower: ``buildFerryRouter(verifier:registry:admin:mesh:local:revocations:)``
+/// with the APIs of its role; `revocations` (a follower's) refuses clients presenting a revoked certificate.
+public func buildFerryRouter(
+    verifier: any CredentialVerifier, registry: RegistryReadAPI, apis: FerryNodeAPIs, revocations: CertificateRevocations? = nil
+) -> Router<FerryRequestContext> {
     switch apis {
-    case .leader(let admin, let mesh): buildFerryRouter(verifier: verifier, registry: registry, admin: admin, mesh: mesh)
-    case .follower(let local): buildFerryRouter(verifier: verifier, registry: registry, admin: nil, local: local)
+    case .leader(let admin, let mesh): buildFerryRouter(verifier: verifier, registry: registry, admin: admin, mesh: mesh, revocations: revocations)
+    case .follower(let local): buildFerryRouter(verifier: verifier, registry: registry, admin: nil, local: local, revocations: revocations)
     }
 }
 
@@ -129,4 +132,5 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse { throw error }
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws { throw error }
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit { throw error }
+    func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse { throw error }
 }

@@ -16,6 +16,8 @@ public protocol MeshBackend: Sendable {
     func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit
+    /// Issues the node a new certificate for `request.publicKey`; its previous one is revoked.
+    func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse
 }
 
 /// The coordination API (``MeshAPI``): the join route takes the join token, the others a node credential.
@@ -34,6 +36,9 @@ public struct MeshRoutes: Sendable {
         }
         nodes.post(RouterPath(MeshAPI.sources)) { request, context in
             try await backend.sources(node: context.node, try await request.decode(as: SourceRequest.self, context: context))
+        }
+        nodes.post(RouterPath(MeshAPI.certificate)) { request, context in
+            try await backend.renewCertificate(node: context.node, try await request.decode(as: CertificateRequest.self, context: context))
         }
         nodes.post(RouterPath(MeshAPI.blobs)) { request, context in
             try await backend.blobEvents(node: context.node, try await request.decode(as: BlobEvents.self, context: context))

@@ -37,14 +37,22 @@ public struct TokenAuthMiddleware: RouterMiddleware {
     public typealias Context = FerryRequestContext
     let verifier: any CredentialVerifier
     let openPaths: Set<String>
+    /// Certificates revoked by the leader: a client presenting one is refused whatever it sends.
+    let revocations: CertificateRevocations?
 
-    public init(verifier: any CredentialVerifier, openPaths: Set<String> = ["/healthz"]) {
+    public init(verifier: any CredentialVerifier, openPaths: Set<String> = ["/healthz"], revocations: CertificateRevocations? = nil) {
         self.verifier = verifier
         self.openPaths = openPaths
+        self.revocations = revocations
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if openPaths.contains(request.uri.path) { return try await next(request, context) }
+        if let revocations, !revocations.isEmpty, let channel = context.channel,
+            case .verified(let certificate) = await MeshTLS.clientCertificate(of: channel), revocations.isRevoked(certificate)
+        {
+            throw FerryError(.unauthorized, "this TLS client certificate has been revoked (its node was removed or given a new one): join again with a join token")
+        }
         guard let token = Self.token(from: request.headers[.authorization]), let principal = await verifier.principal(forToken: token) else {
             throw FerryError(.unauthorized, MeshAPI.authenticationRequired)
         }

@@ -21,6 +21,23 @@ extension FerryDatabase {
         }
     }
 
+    /// Where `digest` can be fetched from upstream again: the blob and the registry and repository
+    /// of the most recently requested image that uses it (nil if no image does).
+    public func upstreamSource(of digest: Digest) async throws -> (blob: BlobRecord, registry: String, repository: String)? {
+        try await writer.read { db in
+            guard let blob = try BlobRecord.fetchOne(db, key: digest),
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT i.registry, i.repository FROM image_blobs ib JOIN images i ON i.id = ib.image_id
+                        WHERE ib.digest = ? ORDER BY i.requested_at DESC LIMIT 1
+                        """,
+                    arguments: [digest])
+            else { return nil }
+            return (blob, row["registry"], row["repository"])
+        }
+    }
+
     /// Blobs recorded as `present`: what a startup check compares with the store.
     public func presentBlobs() async throws -> [BlobRecord] {
         try await writer.read { db in try BlobRecord.filter(BlobRecord.Columns.state == BlobState.present).fetchAll(db) }

@@ -113,7 +113,7 @@ extension FerryDatabase {
             // join with, so that its own name is free again.
             try db.alter(table: "nodes") { t in t.add(column: "removed_at", .datetime) }
         }
-        migrator.registerMigration("v4-rollouts: rollouts (leader), container switch records (follower)") { db in
+        migrator.registerMigration("v4: rollouts (leader), container switch records (follower)") { db in
             // A rollout's whole state machine (FerryPolicy.RolloutState) as JSON, rewritten after
             // every event; the phase apart for listing.
             try db.create(table: "rollouts") { t in
@@ -139,6 +139,22 @@ extension FerryDatabase {
                 t.column("entry_json", .text).notNull()
                 t.column("replaced_at", .datetime).notNull()
                 t.primaryKey(["rollout", "name"])
+            }
+        }
+        migrator.registerMigration("v5: node certificates and their revocation") { db in
+            // The serial and expiry of the certificate the leader last issued each node (nil for
+            // nodes that joined before they were recorded).
+            try db.alter(table: "nodes") { t in
+                t.add(column: "certificate_serial", .text)
+                t.add(column: "certificate_expires_at", .datetime)
+            }
+            // Certificates no peer may accept any more (a removed node's, a replaced one): kept
+            // until they expire, handed to followers with every heartbeat answer.
+            try db.create(table: "revoked_certificates") { t in
+                t.primaryKey("serial", .text)
+                t.column("node_name", .text).notNull()
+                t.column("expires_at", .datetime).notNull().indexed()
+                t.column("revoked_at", .datetime).notNull()
             }
         }
         return migrator

@@ -71,6 +71,10 @@ extension FerryDatabase {
                 failed += 1
             }
             let removed = node
+            // Its certificate goes on the revocation list every heartbeat answer carries.
+            if let serial = node.certificateSerial {
+                try Self.revoke(serial: serial, of: name, expiresAt: node.certificateExpiresAt, now: now, db: db)
+            }
             node.name = "\(name)~\(id)"
             node.credentialHash = "removed:\(id)"
             node.removedAt = now

@@ -22,6 +22,10 @@ public struct NodeRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRec
     /// When an operator removed it (`ferry nodes remove`); its row stays, renamed, for the
     /// history of its installs.
     public var removedAt: Date?
+    /// The serial (lowercase hex) of the TLS certificate the leader last issued it, if recorded.
+    public var certificateSerial: String?
+    /// When that certificate expires.
+    public var certificateExpiresAt: Date?
 
     public enum Columns {
         public static let id = Column("id")

@@ -87,8 +87,18 @@ struct FollowerCommand: AsyncParsableCommand {
                 logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
             }
             let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
-            // Join first, so that a refused join token ends the command with one clear line.
+            // Join first, so that a refused join token ends the command with one clear line. A
+            // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
+            // follower at once, with status 0 (nothing of this node runs yet).
+            let stopWhileJoining = Task {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    logger.notice("stopped before joining the leader", metadata: ["signal": "\(signal)"])
+                    Foundation.exit(0)
+                }
+            }
+            defer { stopWhileJoining.cancel() }
             try await follower.join()
+            stopWhileJoining.cancel()
             // SIGTERM stops the work at once; requests other nodes are making get a short grace.
             var group = ServiceGroupConfiguration(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             group.maximumGracefulShutdownDuration = FollowerService.shutdownGrace

@@ -58,6 +58,11 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-name"), help: "An extra DNS name or IP address for the leader's TLS certificate (repeatable).")
     var tlsNames: [String] = []
 
+    @Option(
+        name: .customLong("node-cert-validity"),
+        help: "How long node TLS certificates are valid, e.g. 365d or 90d; followers renew theirs after two thirds of it.")
+    var nodeCertValidity: String = "365d"
+
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
     var noPeers = false
 
@@ -106,6 +111,12 @@ struct LeaderCommand: AsyncParsableCommand {
                 tlsNames: tlsNames
             )
             configuration.http.idleTimeout = try daemon.idle()
+            configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
+            guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
+                throw FerryError(
+                    .configuration,
+                    "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
+            }
             bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.leader")
             let leader = try LeaderService(configuration: try gc.applied(to: configuration), logger: logger)

@@ -55,12 +55,23 @@ struct StatusCommand: AsyncParsableCommand {
             printTable(rows)
         }
     }
+
+    /// `in 364d`, `in 5h`, `in 40s`, or `expired`.
+    static func remaining(until date: Date, now: Date) -> String {
+        let seconds = Int(date.timeIntervalSince(now))
+        switch seconds {
+        case ..<1: return "expired"
+        case ..<(2 * 3600): return seconds < 120 ? "in \(seconds)s" : "in \(seconds / 60)m"
+        case ..<(2 * 86400): return "in \(seconds / 3600)h"
+        default: return "in \(seconds / 86400)d"
+        }
+    }
 }
 
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes",
-        abstract: "List the nodes that joined: address, last seen, state, Docker engine, images held.",
+        abstract: "List the nodes that joined: address, last seen, state, Docker engine, certificate expiry, images held.",
         subcommands: [NodesRemoveCommand.self]
     )
 
@@ -73,13 +84,19 @@ struct NodesCommand: AsyncParsableCommand {
         try await reportingErrors {
             let list = try await connection.client().nodes()
             if json { return try FileOutput.standardOutput.writeJSON(list) }
-            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "IMAGES"]]
+            let now = Date()
+            if let ca = list.caExpiresAt, ca.timeIntervalSince(now) < 365 * 24 * 3600 {
+                FileOutput.standardError.write(
+                    "warning: the cluster CA expires \(StatusCommand.remaining(until: ca, now: now)) (\(ca)): plan a new cluster before then (docs/operations.md, Certificates)\n")
+            }
+            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "CERT EXPIRES", "IMAGES"]]
             for node in list.nodes {
                 let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
                 rows.append([
                     node.name, node.address ?? "-", "\(ago)s ago", node.state.rawValue,
                     node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
                     node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
+                    node.certificateExpiresAt.map { StatusCommand.remaining(until: $0, now: now) } ?? "-",
                     node.images.isEmpty ? "-" : node.images.joined(separator: ","),
                 ])
             }
