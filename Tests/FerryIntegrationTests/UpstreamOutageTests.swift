@@ -27,7 +27,7 @@ struct UpstreamOutageTests {
             let warning = second.stderr.split(separator: "\n").first { $0.hasPrefix("ferry: warning: ") }.map(String.init) ?? ""
             #expect(warning.contains(reference) && warning.contains(digest) && warning.contains("fetched"), "\(second.stderr)")
             #expect(try await cluster.engine("n2").run(reference).stdout.contains("ferry-image demo/app:1.0 ok"))
-            let installs = try await cluster.admin.installs().installs
+            let installs = try await cluster.admin.installs().installs.sorted { $0.id < $1.id }
             let install = try #require(installs.last)
             #expect(install.state == .done)
             #expect(install.warnings?.count == 1 && install.warnings?.first?.contains(digest) == true, "\(String(describing: install.warnings))")
