@@ -1,4 +1,6 @@
 import FerryCore
+import FerryDiagnostics
+import FerryPolicy
 import FerryRegistry
 import FerryState
 import FerryStore
@@ -46,7 +48,8 @@ final class FetchWorker: Sendable {
             for image in try await database.images() where image.state == .present {
                 let uses = try await database.blobs(ofImage: image.id!).contains { $0.digest == blob.digest }
                 if uses, reopened.insert(image.id!).inserted {
-                    _ = try await database.requestImage(try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform))
+                    _ = try await database.requestImage(
+                        try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform), pull: image.pullPolicy)
                 }
             }
         }
@@ -89,29 +92,23 @@ final class FetchWorker: Sendable {
         do {
             let reference = try ImageReference(parsing: image.reference)
             let platform = try Platform(parsing: image.platform)
-            let resolver = ImageResolver(client: client)
-            let database = self.database
-            let resolved = try await resolver.resolve(
-                reference, platform: platform,
-                cached: { digest in
-                    guard let record = try? await database.manifest(digest),
-                        let parsed = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType)
-                    else { return nil }
-                    return FetchedManifest(bytes: Array(record.bytes), digest: record.digest, parsed: parsed)
-                },
-                logger: logger)
+            let resolved = try await resolve(image, reference: reference, platform: platform, logger: logger)
             try await database.recordResolution(
                 imageID: id,
                 ImageResolution(
-                    topDigest: resolved.top.digest, manifestDigest: resolved.manifestDigest, platform: resolved.platform,
-                    manifests: resolved.chain.map { ManifestRecord(digest: $0.digest, mediaType: $0.mediaType, bytes: $0.bytes) },
-                    blobs: resolved.blobs))
-            logger.info("resolved image", metadata: ["manifest": "\(resolved.manifestDigest)", "blobs": "\(resolved.blobs.count)"])
+                    topDigest: resolved.image.top.digest, manifestDigest: resolved.image.manifestDigest, platform: resolved.image.platform,
+                    manifests: resolved.image.chain.map { ManifestRecord(digest: $0.digest, mediaType: $0.mediaType, bytes: $0.bytes) },
+                    blobs: resolved.image.blobs, warning: resolved.warning))
+            let upstream = resolved.upstream
+            let resolvedImage = resolved.image
+            logger.info(
+                "resolved image",
+                metadata: ["manifest": "\(resolvedImage.manifestDigest)", "blobs": "\(resolvedImage.blobs.count)", "upstream": "\(upstream)"])
             // The first blob to fail for good fails the image at once. Its other blobs already on
             // their way are finished (each fetched once, kept for a retry) rather than thrown away;
             // a shutdown cancels them, and they resume at the next start.
             let failure = await withTaskGroup(of: (any Error)?.self) { group in
-                for descriptor in resolved.blobs {
+                for descriptor in resolvedImage.blobs {
                     group.addTask {
                         do {
                             try await self.fetcher.ensure(descriptor, from: reference)
@@ -130,8 +127,8 @@ final class FetchWorker: Sendable {
             }
             if failure != nil { return }
             try Task.checkCancellation()
-            if try await database.markImagePresent(imageID: id) {
-                logger.notice("image fetched", metadata: ["size": "\(resolved.blobs.reduce(0) { $0 + $1.size })"])
+            if try await database.markImagePresent(imageID: id, resolvedUpstream: upstream) {
+                logger.notice("image fetched", metadata: ["size": "\(resolvedImage.blobs.reduce(0) { $0 + $1.size })"])
                 await installs.imageFinished(id, failure: nil)
             } else {
                 throw FerryError(.internal, "image \(reference) finished fetching but not every blob is present")
@@ -140,6 +137,48 @@ final class FetchWorker: Sendable {
             logger.info("fetch interrupted; it resumes at the next start")
         } catch {
             await recordFailure(error, imageID: id, logger: logger)
+        }
+    }
+
+    /// Resolves `reference` under the image's pull policy (``TagResolution``): upstream, or the
+    /// digest the leader holds. `upstream` says whether the upstream answered; `warning`, whether
+    /// the held digest replaced an answer the upstream could not give.
+    private func resolve(
+        _ image: ImageRecord, reference: ImageReference, platform: Platform, logger: Logger
+    ) async throws -> (image: ResolvedImage, upstream: Bool, warning: String?) {
+        let database = self.database
+        let cached: @Sendable (Digest) async -> FetchedManifest? = { digest in
+            guard let record = try? await database.manifest(digest),
+                let parsed = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType)
+            else { return nil }
+            return FetchedManifest(bytes: Array(record.bytes), digest: record.digest, parsed: parsed)
+        }
+        let heldDigest = reference.digest ?? image.servedDigest
+        var held: TagResolution.Held?
+        if let heldDigest, try await database.manifest(heldDigest) != nil {
+            held = TagResolution.Held(digest: heldDigest, fetchedAt: image.fetchedAt)
+        }
+        let rules = TagResolution(policy: image.pullPolicy, reference: reference, held: held)
+        let resolver = ImageResolver(client: client)
+        var step = rules.first
+        while true {
+            switch step {
+            case .useHeld(let digest):
+                logger.info("using the held digest without asking upstream", metadata: ["digest": "\(digest)", "pull": "\(rules.policy)"])
+                return (try await resolver.resolve(reference, platform: platform, held: digest, cached: cached, logger: logger), false, nil)
+            case .fallBack(let digest, let warning):
+                logger.warning("upstream did not answer; using the held digest", metadata: ["digest": "\(digest)", "warning": "\(warning)"])
+                FerryMetrics.recordPullFallback()
+                return (try await resolver.resolve(reference, platform: platform, held: digest, cached: cached, logger: logger), false, warning)
+            case .fail(let error):
+                throw error
+            case .askUpstream:
+                do {
+                    return (try await resolver.resolve(reference, platform: platform, cached: cached, logger: logger), true, nil)
+                } catch let error as FerryError {
+                    step = rules.afterUpstreamFailure(error)
+                }
+            }
         }
     }
 

@@ -45,6 +45,9 @@ public struct FollowerConfiguration: Sendable {
     public var insecureMesh: Bool
     /// What the HTTP listener accepts from clients: idle timeout, request head size (see ``HTTPLimits``).
     public var http = HTTPLimits()
+    /// The mesh protocol version sent at join and in heartbeats. Default ``FerryVersion/meshProtocol``;
+    /// tests set another to see the leader's refusal.
+    public var meshProtocol = FerryVersion.meshProtocol
 
     public init(
         dataDirectory: String,

@@ -111,7 +111,8 @@ public final class FollowerService: Service, Sendable {
         }
         let joined = try await NodeJoin(
             leaderURL: configuration.leaderURL, name: configuration.name, platform: configuration.platform,
-            advertisedURL: advertisedURL, directory: directory, previousCredential: previousCredential
+            advertisedURL: advertisedURL, directory: directory, previousCredential: previousCredential,
+            protocolVersion: configuration.meshProtocol
         ).join(with: try JoinToken(parsing: text))
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
@@ -177,7 +178,7 @@ public final class FollowerService: Service, Sendable {
                 group.addTask { try await server.run() }
                 // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
                 // hung engine or leader, a target in any state.
-                group.addTask { await cancelWhenGracefulShutdown { await self.runHeartbeat() } }
+                group.addTask { try await cancelWhenGracefulShutdown { try await self.runHeartbeat() } }
                 group.addTask { await cancelWhenGracefulShutdown { await self.runWork(transfers: transfers) } }
                 group.addTask { await self.runGarbageCollection() }
             }
@@ -187,31 +188,47 @@ public final class FollowerService: Service, Sendable {
         }
     }
 
-    private func runHeartbeat() async {
+    /// Heartbeats until cancelled; throws the leader's refusal when it no longer accepts this
+    /// node's mesh protocol version (the follower then stops with that one line).
+    private func runHeartbeat() async throws {
         // The first heartbeat carries the address peers reach this node at: wait until it listens.
         for _ in 0..<200 where address == nil && configuration.advertiseURL == nil {
             try? await Task.sleep(for: .milliseconds(25))
         }
-        let lastError = Mutex<String?>(nil)
-        await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) { [self] in
-            var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: advertisedURL)
-            do {
-                heartbeat.dockerVersion = try await docker.ping().serverVersion
-            } catch {
-                heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
+        let (refusals, refused) = AsyncStream<FerryError>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let lastError = Mutex<String?>(nil)
+                await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) { [self] in
+                    var heartbeat = Heartbeat(
+                        dockerVersion: nil, dockerError: nil, address: advertisedURL, protocolVersion: configuration.meshProtocol)
+                    do {
+                        heartbeat.dockerVersion = try await docker.ping().serverVersion
+                    } catch {
+                        heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
+                    }
+                    do {
+                        let answer = try await mesh.heartbeat(heartbeat)
+                        if let revoked = answer.revokedCertificates { revocations.update(revoked) }
+                        if answer.sendInventory { try await sendInventory() }
+                        await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
+                        lastError.withLock { $0 = nil }
+                    } catch let error as FerryError where error.code == .protocolVersion {
+                        refused.yield(FerryError(.protocolVersion, "the leader at \(configuration.leaderURL) refused this node: \(error.message)"))
+                    } catch {
+                        let message = (error as? FerryError)?.message ?? "\(error)"
+                        if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
+                        lastError.withLock { $0 = message }
+                    }
+                }.run()
             }
-            do {
-                let answer = try await mesh.heartbeat(heartbeat)
-                if let revoked = answer.revokedCertificates { revocations.update(revoked) }
-                if answer.sendInventory { try await sendInventory() }
-                await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
-                lastError.withLock { $0 = nil }
-            } catch {
-                let message = (error as? FerryError)?.message ?? "\(error)"
-                if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
-                lastError.withLock { $0 = message }
+            group.addTask {
+                for await refusal in refusals { throw refusal }
             }
-        }.run()
+            // The heartbeats end on cancellation or shutdown; a refusal ends them with an error.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Renews this node's certificate after two thirds of its life, when the leader asks (it has

@@ -53,7 +53,7 @@ struct InstallCoordinator: Sendable {
             if imageIDs[nodePlatform.description] == nil {
                 var ids: [Int64] = []
                 for reference in references {
-                    let image = try await database.requestImage(reference, platform: nodePlatform)
+                    let image = try await database.requestImage(reference, platform: nodePlatform, pull: request.pull ?? .default)
                     ids.append(image.id!)
                 }
                 imageIDs[nodePlatform.description] = ids

@@ -38,7 +38,7 @@ struct LeaderAdmin: AdminBackend {
         for text in request.images { references.append(try ImageReference(parsing: text)) }
         var statuses: [ImageStatus] = []
         for reference in references {
-            let record = try await database.requestImage(reference, platform: platform)
+            let record = try await database.requestImage(reference, platform: platform, pull: request.pull ?? .default)
             fetches.enqueue(record.id!)
             statuses.append(try await status(of: record, withBlobs: false))
         }
@@ -78,7 +78,7 @@ struct LeaderAdmin: AdminBackend {
             size: record.size, bytesDone: blobStatuses.reduce(0) { $0 + $1.bytesDone },
             error: record.errorCode.map { ErrorEntry(code: $0, message: record.errorMessage ?? $0) },
             requestedAt: record.requestedAt, fetchedAt: record.fetchedAt,
-            blobs: withBlobs ? blobStatuses : nil)
+            blobs: withBlobs ? blobStatuses : nil, warning: record.warning)
     }
 
 
@@ -137,6 +137,7 @@ struct LeaderAdmin: AdminBackend {
                     id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
                     bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
                     attempts: target.attempts, error: error, note: target.note, startedAt: target.startedAt, finishedAt: target.finishedAt)
-            })
+            },
+            warnings: install.warnings.map { $0.split(separator: "\n").map(String.init) })
     }
 }

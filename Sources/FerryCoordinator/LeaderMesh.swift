@@ -33,6 +33,7 @@ struct LeaderMesh: MeshBackend {
     /// Joins a node with join token `token` (nil: the admin token). A name already held is
     /// given only to a request carrying that node's credential (``FerryDatabase/join(name:address:platform:credentialHash:proof:joinToken:now:)``).
     func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse {
+        try checkProtocol(request.protocolVersion, name: request.name)
         guard JoinRequest.isValidName(request.name) else {
             throw FerryError(.invalidArgument, "invalid node name '\(request.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63")
         }
@@ -64,6 +65,7 @@ struct LeaderMesh: MeshBackend {
     }
 
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
+        try checkProtocol(heartbeat.protocolVersion, name: "\(node)")
         let heartbeat = heartbeat.bounded()
         // Peers build the URLs they fetch from this address: nothing but https://host:port.
         let address = try heartbeat.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: insecureMesh) }
@@ -110,6 +112,15 @@ struct LeaderMesh: MeshBackend {
             throw FerryError(.internal, "cannot read the certificate just issued: \(error)")
         }
         try await database.recordCertificate(nodeID: node.id!, serial: issued.serial, expiresAt: issued.expiresAt, revokePrevious: true)
+    }
+
+    /// Refuses a node whose mesh protocol version this leader does not accept.
+    private func checkProtocol(_ version: Int?, name: String) throws {
+        guard let refusal = MeshProtocolCompatibility().refusal(nodeVersion: version) else { return }
+        logger.warning(
+            "refused a node speaking another mesh protocol",
+            metadata: ["node": "\(TerminalText.escape(name, limit: 63))", "version": "\(version.map { "\($0)" } ?? "none")", "leader_version": "\(FerryVersion.meshProtocol)"])
+        throw refusal
     }
 
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList {

@@ -20,6 +20,8 @@ struct NodeJoin: Sendable {
     /// The credential this node held before (its `node.json` names another leader URL, say):
     /// proof that the name is its own.
     var previousCredential: String? = nil
+    /// The mesh protocol version it claims.
+    var protocolVersion = FerryVersion.meshProtocol
 
     var secure: Bool { leaderURL.hasPrefix("https://") }
 
@@ -34,9 +36,15 @@ struct NodeJoin: Sendable {
             nodeKey = key
             publicKey = key.publicKey.pemRepresentation
         }
-        let response = try await MeshClient.join(
-            baseURL: leaderURL, joinToken: token.description, caFile: secure ? directory.caCertificatePath : nil,
-            JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: previousCredential))
+        let response: JoinResponse
+        do {
+            response = try await MeshClient.join(
+                baseURL: leaderURL, joinToken: token.description, caFile: secure ? directory.caCertificatePath : nil,
+                JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: previousCredential,
+                    protocolVersion: protocolVersion))
+        } catch let error as FerryError where error.code == .protocolVersion {
+            throw FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)")
+        }
         if let nodeKey {
             guard let certificate = response.certificate else {
                 throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")

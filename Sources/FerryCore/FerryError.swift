@@ -40,6 +40,8 @@ public struct FerryError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let nodeUnknown = Code("NODE_UNKNOWN")
         public static let notReached = Code("NOT_REACHED")
         public static let conflict = Code("CONFLICT")
+        /// A node speaks a mesh protocol version the leader does not accept.
+        public static let protocolVersion = Code("PROTOCOL_VERSION")
         public static let `internal` = Code("UNKNOWN")
     }
 

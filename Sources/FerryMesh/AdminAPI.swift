@@ -43,8 +43,14 @@ public struct InstallRequest: Codable, Sendable, Hashable {
     public var platform: String?
     /// Give up on nodes not done this many seconds after the install starts.
     public var deadlineSeconds: Int?
+    /// When to ask the upstream what a tag points at; nil means ``PullPolicy/default``.
+    public var pull: PullPolicy?
 
-    public init(images: [String], nodes: [String]? = nil, maxParallel: Int? = nil, platform: String? = nil, deadlineSeconds: Int? = nil) {
+    public init(
+        images: [String], nodes: [String]? = nil, maxParallel: Int? = nil, platform: String? = nil, deadlineSeconds: Int? = nil,
+        pull: PullPolicy? = nil
+    ) {
+        self.pull = pull
         self.images = images
         self.nodes = nodes
         self.maxParallel = maxParallel
@@ -96,11 +102,15 @@ public struct InstallStatus: Codable, Sendable, Hashable {
     public var finishedAt: Date?
     public var deadlineAt: Date?
     public var targets: [TargetStatus]
+    /// Images installed from the digest the leader held because the upstream did not answer:
+    /// one line each naming the tag, the digest and when it was fetched.
+    public var warnings: [String]?
 
     public init(
         id: Int64, state: InstallState, images: [String], nodes: [String], maxParallel: Int, createdAt: Date, finishedAt: Date?,
-        deadlineAt: Date?, targets: [TargetStatus]
+        deadlineAt: Date?, targets: [TargetStatus], warnings: [String]? = nil
     ) {
+        self.warnings = warnings
         self.id = id
         self.state = state
         self.images = images
@@ -177,8 +187,11 @@ public struct FetchRequest: Codable, Sendable, Hashable {
     public var images: [String]
     /// `os/arch[/variant]`; default the leader's own platform.
     public var platform: String?
+    /// When to ask the upstream what a tag points at; nil means ``PullPolicy/default``.
+    public var pull: PullPolicy?
 
-    public init(images: [String], platform: String? = nil) {
+    public init(images: [String], platform: String? = nil, pull: PullPolicy? = nil) {
+        self.pull = pull
         self.images = images
         self.platform = platform
     }
@@ -236,12 +249,15 @@ public struct ImageStatus: Codable, Sendable, Hashable {
     public var fetchedAt: Date?
     /// Per-blob progress, config first (only on the single-image route).
     public var blobs: [BlobStatus]?
+    /// Set when the last resolution used the held digest because the upstream did not answer.
+    public var warning: String?
 
     public init(
         id: Int64, reference: String, platform: String, resolvedPlatform: String?, state: ImageState, digest: String?,
         manifestDigest: String?, size: Int64, bytesDone: Int64, error: ErrorEntry?, requestedAt: Date, fetchedAt: Date?,
-        blobs: [BlobStatus]?
+        blobs: [BlobStatus]?, warning: String? = nil
     ) {
+        self.warning = warning
         self.id = id
         self.reference = reference
         self.platform = platform

@@ -52,8 +52,15 @@ public struct JoinRequest: Codable, Sendable, Hashable {
     /// The credential this node already holds, when it joins again under its own name: the proof
     /// that it is that node (a name belongs to the node that joined with it).
     public var credential: String?
+    /// The mesh protocol version the node speaks (``FerryVersion/meshProtocol``); nil from
+    /// Ferry 0.1.0, which spoke version 1.
+    public var protocolVersion: Int?
 
-    public init(name: String, address: String?, platform: String, publicKey: String? = nil, credential: String? = nil) {
+    public init(
+        name: String, address: String?, platform: String, publicKey: String? = nil, credential: String? = nil,
+        protocolVersion: Int? = FerryVersion.meshProtocol
+    ) {
+        self.protocolVersion = protocolVersion
         self.name = name
         self.address = address
         self.platform = platform
@@ -219,8 +226,11 @@ public struct Heartbeat: Codable, Sendable, Hashable {
     public var dockerError: String?
     /// The URL other nodes reach this one at, once it listens (it may not be known at join).
     public var address: String?
+    /// The mesh protocol version the node speaks; nil from Ferry 0.1.0 (version 1).
+    public var protocolVersion: Int?
 
-    public init(dockerVersion: String?, dockerError: String?, address: String? = nil) {
+    public init(dockerVersion: String?, dockerError: String?, address: String? = nil, protocolVersion: Int? = FerryVersion.meshProtocol) {
+        self.protocolVersion = protocolVersion
         self.dockerVersion = dockerVersion
         self.dockerError = dockerError
         self.address = address

@@ -33,16 +33,26 @@ public struct ImageResolver: Sendable {
         self.client = client
     }
 
-    /// Resolves `reference` for `platform`. Resolves the tag with HEAD, then takes each
-    /// manifest from `cached` when it already holds that digest, and GETs it by digest otherwise.
+    /// Resolves `reference` for `platform`. Resolves the tag with HEAD (or, given `held`, starts
+    /// from that digest without asking upstream), then takes each manifest from `cached` when it
+    /// already holds that digest, and GETs it by digest otherwise.
     public func resolve(
         _ reference: ImageReference,
         platform: Platform,
+        held: Digest? = nil,
         cached: @Sendable (Digest) async -> FetchedManifest? = { _ in nil },
         logger: Logger = .disabled
     ) async throws -> ResolvedImage {
-        try await client.probe(reference.registry, logger: logger)
-        let top = try await client.resolve(reference, logger: logger)
+        let top: Descriptor
+        if let held {
+            guard let hit = await cached(held) else {
+                throw FerryError(.manifestUnknown, "the leader no longer holds the manifest \(held) of \(reference)")
+            }
+            top = hit.descriptor
+        } else {
+            try await client.probe(reference.registry, logger: logger)
+            top = try await client.resolve(reference, logger: logger)
+        }
         var chain: [FetchedManifest] = []
         var visited = Set<Digest>()
         var current = top

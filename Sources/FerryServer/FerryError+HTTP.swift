@@ -20,7 +20,7 @@ extension FerryError: HTTPResponseError {
         case .upstreamUnreachable, .upstreamError, .digestMismatch, .sizeMismatch: .badGateway
         case .busy: .serviceUnavailable
         case .conflict: .conflict
-        case .nodeUnknown: .badRequest
+        case .nodeUnknown, .protocolVersion: .badRequest
         case .manifestTooLarge, .requestTooLarge: .contentTooLarge
         case .headersTooLarge: .requestHeaderFieldsTooLarge
         default: .internalServerError

@@ -11,8 +11,13 @@ public struct ImageResolution: Sendable {
     public var manifests: [ManifestRecord]
     /// Config and layers, config first, each once.
     public var blobs: [Descriptor]
+    /// Why the held digest was used instead of the upstream's answer; nil when the upstream answered.
+    public var warning: String?
 
-    public init(topDigest: Digest, manifestDigest: Digest, platform: Platform?, manifests: [ManifestRecord], blobs: [Descriptor]) {
+    public init(
+        topDigest: Digest, manifestDigest: Digest, platform: Platform?, manifests: [ManifestRecord], blobs: [Descriptor], warning: String? = nil
+    ) {
+        self.warning = warning
         self.topDigest = topDigest
         self.manifestDigest = manifestDigest
         self.platform = platform
@@ -23,8 +28,8 @@ public struct ImageResolution: Sendable {
 
 extension FerryDatabase {
     /// Records a request to fetch `reference` for `platform`: a new image in `pending`, or the
-    /// existing one set back to `pending` so that its tag is resolved again.
-    public func requestImage(_ reference: ImageReference, platform: Platform) async throws -> ImageRecord {
+    /// existing one set back to `pending` so that its tag is resolved again (under `pull`).
+    public func requestImage(_ reference: ImageReference, platform: Platform, pull: PullPolicy = .default) async throws -> ImageRecord {
         try await writer.write { db in
             let now = Date()
             if var existing = try ImageRecord
@@ -33,6 +38,7 @@ extension FerryDatabase {
             {
                 if existing.state != .fetching {
                     existing.state = .pending
+                    existing.pullPolicy = pull
                     existing.errorCode = nil
                     existing.errorMessage = nil
                     existing.updatedAt = now
@@ -41,6 +47,7 @@ extension FerryDatabase {
                 return existing
             }
             var record = ImageRecord(reference: reference, platform: platform, now: now)
+            record.pullPolicy = pull
             try record.insert(db)
             return record
         }
@@ -73,15 +80,31 @@ extension FerryDatabase {
             image.state = .fetching
             image.errorCode = nil
             image.errorMessage = nil
+            image.warning = resolution.warning
             image.updatedAt = now
             try image.update(db)
+            if let warning = resolution.warning {
+                // Kept with every running install of the image, which shows it in its status.
+                let installs = try InstallRecord.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT installs.* FROM installs JOIN install_targets ON install_targets.install_id = installs.id
+                        WHERE install_targets.image_id = ? AND installs.state = ?
+                        """,
+                    arguments: [imageID, InstallState.running.rawValue])
+                for var install in installs where !(install.warnings ?? "").split(separator: "\n").contains(Substring(warning)) {
+                    install.warnings = [install.warnings, warning].compactMap { $0 }.joined(separator: "\n")
+                    try install.update(db)
+                }
+            }
         }
     }
 
     /// Marks an image present, but only if every blob it uses is present.
-    /// Returns whether it did.
+    /// Returns whether it did. `resolvedUpstream` false (a held digest was used) keeps the time
+    /// of the last fetch that asked the upstream.
     @discardableResult
-    public func markImagePresent(imageID: Int64) async throws -> Bool {
+    public func markImagePresent(imageID: Int64, resolvedUpstream: Bool = true) async throws -> Bool {
         try await writer.write { db in
             guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return false }
             let notPresent = try Int.fetchOne(
@@ -95,7 +118,7 @@ extension FerryDatabase {
             image.errorCode = nil
             image.errorMessage = nil
             image.updatedAt = now
-            image.fetchedAt = now
+            if resolvedUpstream || image.fetchedAt == nil { image.fetchedAt = now }
             try image.update(db)
             return true
         }

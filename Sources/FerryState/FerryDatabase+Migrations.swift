@@ -157,6 +157,16 @@ extension FerryDatabase {
                 t.column("revoked_at", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v6: pull policy and fallback warnings") { db in
+            // The policy of the last request for the image (`ferry install|fetch --pull`), and the
+            // warning of a fetch that used the held digest because the upstream did not answer.
+            try db.alter(table: "images") { t in
+                t.add(column: "pull_policy", .text).notNull().defaults(to: "fallback")
+                t.add(column: "warning", .text)
+            }
+            // Warnings of the install's images, kept with the install (newline-separated).
+            try db.alter(table: "installs") { t in t.add(column: "warnings", .text) }
+        }
         return migrator
     }
 }

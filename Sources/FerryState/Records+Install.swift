@@ -57,6 +57,9 @@ public struct InstallRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowID
     public var deadlineAt: Date?
     public var createdAt: Date
     public var finishedAt: Date?
+    /// Warnings about its images (the upstream did not answer and a held digest was used),
+    /// newline-separated.
+    public var warnings: String?
 
     public enum Columns {
         public static let id = Column("id")

@@ -79,6 +79,10 @@ public struct ImageRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRe
     public var requestedAt: Date
     public var updatedAt: Date
     public var fetchedAt: Date?
+    /// The pull policy of the last request for this image.
+    public var pullPolicy: PullPolicy = .default
+    /// Set when the last resolution used the held digest because the upstream did not answer.
+    public var warning: String?
 
     public enum Columns {
         public static let id = Column(CodingKeys.id)

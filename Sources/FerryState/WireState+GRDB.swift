@@ -5,3 +5,4 @@ extension TargetState: DatabaseValueConvertible {}
 extension ImageState: DatabaseValueConvertible {}
 extension BlobState: DatabaseValueConvertible {}
 extension InstallState: DatabaseValueConvertible {}
+extension PullPolicy: DatabaseValueConvertible {}

@@ -21,7 +21,7 @@ struct FetchCommand: AsyncParsableCommand {
         try await reportingErrors {
             try request.checkLocally(platform: platform)
             let client = try connection.client()
-            let accepted = try await client.fetch(FetchRequest(images: request.images, platform: platform))
+            let accepted = try await client.fetch(FetchRequest(images: request.images, platform: platform, pull: request.pull))
             if request.noWait {
                 try emit(accepted.images)
                 return
@@ -51,9 +51,11 @@ struct FetchCommand: AsyncParsableCommand {
     private func wait(for ids: [Int64], client: AdminClient) async throws -> [ImageStatus] {
         let output = FileOutput.standardOutput
         var renderer = FetchProgressRenderer(mode: request.json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var warnings = WarningPrinter()
         while true {
             var statuses: [ImageStatus] = []
             for id in ids { statuses.append(try await client.image(id: id)) }
+            if !request.json { warnings.print(statuses.compactMap(\.warning)) }
             output.write(renderer.render(statuses))
             if statuses.allSatisfy(\.isFinished) {
                 output.write(renderer.finish(statuses))

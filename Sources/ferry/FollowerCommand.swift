@@ -56,6 +56,9 @@ struct FollowerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-mesh"), help: "Allow a plain-HTTP leader (local development only).")
     var insecureMesh = false
 
+    @Option(name: .customLong("mesh-protocol"), help: ArgumentHelp("Mesh protocol version to claim (tests only).", visibility: .private))
+    var meshProtocol: Int?
+
     @OptionGroup(title: "Garbage collection")
     var gc: GarbageCollectionOptions
 
@@ -81,6 +84,7 @@ struct FollowerCommand: AsyncParsableCommand {
                 insecureMesh: insecureMesh
             )
             configuration.http.idleTimeout = try daemon.idle()
+            if let meshProtocol { configuration.meshProtocol = meshProtocol }
             bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.follower")
             if joinToken != nil {

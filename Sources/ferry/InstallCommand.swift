@@ -40,7 +40,7 @@ struct InstallCommand: AsyncParsableCommand {
             let accepted = try await client.install(
                 InstallRequest(
                     images: request.images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
-                    deadlineSeconds: deadlineSeconds))
+                    deadlineSeconds: deadlineSeconds, pull: request.pull))
             if request.noWait {
                 if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
                 return
@@ -72,8 +72,10 @@ enum InstallOutput {
     static func follow(install id: Int64, client: AdminClient, json: Bool) async throws -> InstallStatus {
         let output = FileOutput.standardOutput
         var renderer = InstallProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var warnings = WarningPrinter()
         while true {
             let status = try await client.install(id: id)
+            if !json { warnings.print(status.warnings ?? []) }
             output.write(renderer.render(status))
             if status.isFinished {
                 output.write(renderer.finish(status))

@@ -19,7 +19,8 @@ struct LeaderCommand: AsyncParsableCommand {
             runs over TLS with certificates from that CA. CLI commands on the same machine find the \
             leader with --data-dir; elsewhere use --leader, --token-file (or FERRY_TOKEN) and --ca (a copy of ca.pem). \
             Followers join with tokens from `ferry token create`; `ferry nodes remove` cuts a node off.
-            """
+            """,
+        subcommands: [LeaderBackupCommand.self, LeaderRestoreCommand.self]
     )
 
     @Option(name: .customLong("data-dir"), help: "Directory for state, store and tokens.")

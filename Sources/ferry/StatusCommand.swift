@@ -45,6 +45,9 @@ struct StatusCommand: AsyncParsableCommand {
             let status = try await client.install(id: install)
             if json { return try FileOutput.standardOutput.writeJSON(status) }
             FileOutput.standardOutput.write("install \(status.id): \(status.state), max \(status.maxParallel) loading at once\n")
+            for warning in status.warnings ?? [] {
+                FileOutput.standardOutput.write("warning: \(TerminalText.escape(warning.replacingOccurrences(of: "\n", with: " "), limit: 1000))\n")
+            }
             var rows = [["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]]
             for target in status.targets {
                 rows.append([

@@ -153,9 +153,10 @@ final class TestCluster: @unchecked Sendable {
         await leader.process.wait()
     }
 
-    func restartLeader(environment: [String: String] = [:]) async throws {
+    /// Starts the leader again on its port: on its data directory, or on `dataDirectory` (a restored one).
+    func restartLeader(environment: [String: String] = [:], dataDirectory: String? = nil) async throws {
         leader = try await LeaderProcess.start(
-            dataDirectory: leader.dataDirectory, host: leader.host, port: leader.port, extraArguments: leaderArguments,
+            dataDirectory: dataDirectory ?? leader.dataDirectory, host: leader.host, port: leader.port, extraArguments: leaderArguments,
             environment: environment)
     }
 

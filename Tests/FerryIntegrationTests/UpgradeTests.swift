@@ -55,16 +55,27 @@ struct UpgradeTests {
         var identity = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: identityPath))) as? [String: Any])
         identity["leader"] = leader.url
         try JSONSerialization.data(withJSONObject: identity).write(to: URL(fileURLWithPath: identityPath))
+        let engine = try await TestDockerEngine.start(in: dir.sub("docker"))
+        defer { Task { await engine.stop() } }
         let follower = try BackgroundProcess.spawn(
             RepositoryLayout.ferryBinary,
             ["follower", "--data-dir", dir.sub("node-a"), "--listen", "127.0.0.1:0", "--leader", leader.url, "--name", "a",
-             "--docker-host", "unix://\(dir.sub("no-docker.sock"))", "--log-level", "debug"],
+             "--docker-host", engine.host, "--log-level", "debug"],
             logPath: dir.sub("follower.log"))
         defer { Task { await follower.stop() } }
         let since = Date()
         try await waitUntil("the earlier release's follower heartbeats with its credential", timeout: .seconds(60)) {
             (try? await admin.nodes().nodes.first { $0.name == "a" }).map { $0.lastSeen > since } ?? false
         }
+
+        // An install works from what that release left: the image it held goes into the node's
+        // (new, empty) engine. Its registry is long gone: `--pull missing` installs the held tag
+        // without asking it.
+        let install = try await ferry(
+            ["install", recorded.reference, "--nodes", "a", "--pull", "missing"],
+            environment: ["FERRY_LEADER": leader.url, "FERRY_TOKEN": leader.token, "FERRY_CA": leader.caFile])
+        #expect(install.status == 0, "\(install.stdout)\n\(install.stderr)")
+        #expect(try await engine.run(recorded.reference).stdout.contains("ferry-image vendor/app:1.0 ok"))
 
         // And the earlier join token still admits a new node.
         let joined = try await MeshClient.join(
