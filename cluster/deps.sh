@@ -10,7 +10,7 @@ usage() {
   cat <<USAGE
 Usage: $PROG [--check] [--dev]
 
-Checks for docker-registry, skopeo, dockerd, busybox (busybox-static), htpasswd,
+Checks for docker-registry, skopeo, dockerd, containerd and ctr, busybox (busybox-static), htpasswd,
 jq, openssl, curl, ip, tc, zstd, the sqlite3 and libcurl development headers and
 ca-certificates. If anything is missing, runs 'apt-get update' once and installs
 the Debian packages (via sudo when not root).
@@ -35,13 +35,13 @@ while (($#)); do
   shift
 done
 
-readonly PACKAGES=(docker-registry skopeo docker.io busybox-static apache2-utils jq openssl curl
+readonly PACKAGES=(docker-registry skopeo docker.io containerd busybox-static apache2-utils jq openssl curl
   iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd)
 
 # Prints one line per missing item.
 missing_items() {
   local cmd
-  for cmd in docker-registry skopeo dockerd busybox htpasswd jq openssl curl ip tc rsync zstd; do
+  for cmd in docker-registry skopeo dockerd containerd ctr busybox htpasswd jq openssl curl ip tc rsync zstd; do
     # ip/tc/dockerd live in /usr/sbin, which may not be on a non-root PATH.
     if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd && ! -x /sbin/$cmd ]]; then
       echo "command $cmd"

@@ -48,6 +48,27 @@ public struct FollowerConfiguration: Sendable {
     /// The mesh protocol version sent at join and in heartbeats. Default ``FerryVersion/meshProtocol``;
     /// tests set another to see the leader's refusal.
     public var meshProtocol = FerryVersion.meshProtocol
+    /// containerd's registry host directory (`/etc/containerd/certs.d`): when set, the follower
+    /// runs its loopback registry and writes `DIR/<registry>/hosts.toml` for every registry its
+    /// images come from, making itself containerd's mirror (``ContainerdHosts``). Default: none.
+    public var containerdHostsDirectory: String? = nil
+    /// How images reach the Docker engine: ``Handoff/load`` (default) or ``Handoff/pull``.
+    public var handoff: Handoff = .load
+    /// Port of the loopback registry (plain HTTP on `127.0.0.1` only, this node's images, the
+    /// node credential required); 0 picks a free one. Default 0.
+    public var localRegistryPort: Int = 0
+
+    /// How a follower puts an image into its Docker engine ([docker-handoff.md]).
+    public enum Handoff: String, Sendable, CaseIterable {
+        /// `POST /images/load` of a docker-archive streamed from the store.
+        case load
+        /// `POST /images/create` from the follower's loopback registry, then tagged under the
+        /// original name and the loopback name removed.
+        case pull
+    }
+
+    /// Whether the loopback registry runs: for containerd's mirror or the pull handoff.
+    public var runsLocalRegistry: Bool { containerdHostsDirectory != nil || handoff == .pull }
 
     public init(
         dataDirectory: String,

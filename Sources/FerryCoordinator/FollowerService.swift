@@ -33,7 +33,7 @@ public final class FollowerService: Service, Sendable {
     let docker: DockerClient
     let logger: Logger
     private let directoryLock: DirectoryLock
-    private let identity: Mutex<NodeIdentity?>
+    let identity: Mutex<NodeIdentity?>
     /// The targets this process runs (``FollowerWork``) and how to stop each.
     private let work = Mutex(FollowerWork())
     private let stops = Mutex<[Int64: StopSignal]>([:])
@@ -45,6 +45,8 @@ public final class FollowerService: Service, Sendable {
     let revocations = CertificateRevocations()
     /// This node's TLS certificate once it serves over TLS, renewed in place.
     private let certificateBox = Mutex<NodeCertificate?>(nil)
+    /// The loopback registry's URL, once it listens (with `--containerd-hosts-dir`).
+    let localRegistryAddress = Mutex<String?>(nil)
 
     /// How long, after SIGTERM, requests other nodes are making may still finish before the
     /// follower closes them: work (downloads, load-slot waits, loads) stops at once regardless.
@@ -148,18 +150,41 @@ public final class FollowerService: Service, Sendable {
         await recoverContainerSwitches()
         let me = identity.withLock { $0! }
         let credential = me.credential
+        let certificate = try secure ? NodeCertificate(directory: directory) : nil
+        certificateBox.withLock { $0 = certificate }
+        let transfers = try TransferClient(
+            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
+            identity: certificate.map { certificate in { @Sendable in certificate.clientIdentity } },
+            logger: logger)
+        // The node's containerd asks its own follower about tags; what this node has no record
+        // of, the leader is asked once (it answers only about this node's own images).
+        let leaderManifests = Self.leaderManifests(transfers, logger: logger)
+        let servers: (main: MeshServer, localRegistry: MeshServer?)
+        do {
+            servers = try makeServers(me, certificate: certificate, leaderManifests: leaderManifests)
+        } catch {
+            await transfers.shutdown()
+            throw error
+        }
+        try await run(server: servers.main, localRegistry: servers.localRegistry, transfers: transfers)
+    }
+
+    /// The follower's server (TLS unless the mesh is plain HTTP) and, with
+    /// `--containerd-hosts-dir`, its loopback registry (plain HTTP on 127.0.0.1 only).
+    private func makeServers(
+        _ me: NodeIdentity, certificate: NodeCertificate?, leaderManifests: @escaping RegistryReadAPI.ManifestFallback
+    ) throws -> (main: MeshServer, localRegistry: MeshServer?) {
+        let credential = me.credential
         let router = buildFerryRouter(
             verifier: NodeCredentialVerifier(
                 credential: credential, nodeName: configuration.name,
                 peerKey: me.peerKey.flatMap { Data(base64Encoded: $0) }.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
             registry: RegistryReadAPI(
                 database: database, store: store, defaultRegistry: nil,
-                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }),
+                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, manifestFallback: leaderManifests),
             apis: .follower(local: LocalAdminRoutes(backend: self)), revocations: revocations)
         var identity: MeshServer.Identity?
-        let certificate = try secure ? NodeCertificate(directory: directory) : nil
         if let certificate {
-            certificateBox.withLock { $0 = certificate }
             let key = (try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8)) ?? ""
             identity = MeshServer.Identity(
                 certificates: [certificate.certificatePEM, certificate.clusterCA], key: key, clientCA: certificate.clusterCA,
@@ -169,13 +194,28 @@ public final class FollowerService: Service, Sendable {
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
             directory: directory, role: "follower", metadata: ["leader": "\(configuration.leaderURL)"], logger: logger,
             listening: { [self] url in boundAddress.withLock { $0 = url } })
-        let transfers = try TransferClient(
-            configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
-            identity: certificate.map { certificate in { @Sendable in certificate.clientIdentity } },
-            logger: logger)
+        var localRegistry: MeshServer?
+        if configuration.runsLocalRegistry {
+            localRegistry = try MeshServer(
+                router: buildFerryRouter(
+                    verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name, peerKey: nil),
+                    registry: RegistryReadAPI(database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests),
+                    admin: nil),
+                limits: configuration.http, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
+                directory: directory, role: "follower-registry", publishes: false, logger: logger,
+                listening: { [self] url in
+                    localRegistryAddress.withLock { $0 = url }
+                    Task { await writeContainerdHosts() }
+                })
+        }
+        return (server, localRegistry)
+    }
+
+    private func run(server: MeshServer, localRegistry: MeshServer?, transfers: TransferClient) async throws {
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.run() }
+                if let localRegistry { group.addTask { try await localRegistry.run() } }
                 // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
                 // hung engine or leader, a target in any state.
                 group.addTask { try await cancelWhenGracefulShutdown { try await self.runHeartbeat() } }
@@ -294,7 +334,7 @@ public final class FollowerService: Service, Sendable {
                             await stop.run {
                                 do {
                                     try await slots.withPermit {
-                                        await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers), item: item).run()
+                                        await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
                                     }
                                 } catch {
                                     // Stopped or cancelled while waiting for a slot.

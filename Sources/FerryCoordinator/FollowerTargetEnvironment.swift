@@ -18,8 +18,16 @@ struct FollowerTargetEnvironment: TargetEnvironment {
     let transfers: TransferClient
     let platform: Platform
     let logger: Logger
+    /// Called once an image is recorded held (the containerd mirror configuration follows it).
+    let held: @Sendable () async -> Void
+    /// With the pull handoff: the loopback registry the engine pulls from, once it listens.
+    let localRegistry: @Sendable () -> (address: String, auth: DockerClient.RegistryAuth)?
 
-    init(follower: FollowerService, transfers: TransferClient) {
+    /// The target's repository (the name the engine pulls it under from the loopback registry).
+    let repository: String
+
+    init(follower: FollowerService, transfers: TransferClient, repository: String) {
+        self.repository = repository
         self.store = follower.store
         self.database = follower.database
         self.docker = follower.docker
@@ -27,6 +35,8 @@ struct FollowerTargetEnvironment: TargetEnvironment {
         self.transfers = transfers
         self.platform = follower.configuration.platform
         self.logger = follower.logger
+        self.held = { [follower] in await follower.writeContainerdHosts() }
+        self.localRegistry = { [follower] in follower.configuration.handoff == .pull ? follower.localRegistryForEngine : nil }
     }
 
     func lease(_ name: String, adding digests: [Digest]) { store.lease(name, adding: digests) }
@@ -62,7 +72,11 @@ struct FollowerTargetEnvironment: TargetEnvironment {
     }
 
     func install(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome {
-        try await docker.install(image, reader: reader, logger: logger)
+        if let registry = localRegistry() {
+            return try await docker.installByPull(
+                image, from: DockerClient.LocalRegistry(address: registry.address, repository: repository, auth: registry.auth), logger: logger)
+        }
+        return try await docker.install(image, reader: reader, logger: logger)
     }
 
     /// Blobs from the store into the engine's load (with the mid-load failpoint when armed).
@@ -83,6 +97,7 @@ struct FollowerTargetEnvironment: TargetEnvironment {
             try await database.recordHeldImage(
                 reference, platform: platform,
                 manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), blobs: manifest.blobs)
+            await held()
         } catch {
             logger.warning(
                 "could not record the installed image; garbage collection will not count it as held",

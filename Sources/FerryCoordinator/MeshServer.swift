@@ -26,6 +26,8 @@ struct MeshServer: Sendable {
 
     private let app: any ApplicationProtocol
     private let directory: DataDirectory
+    /// Whether this server's URL is the node's `DIR/address` (not the loopback registry's).
+    private let publishes: Bool
     /// The server's connections, watched by the memory trimmer.
     let connections = ConnectionGauge()
     private let logger: Logger
@@ -34,10 +36,11 @@ struct MeshServer: Sendable {
     ///   - identity: nil for plain HTTP (`--insecure-mesh`).
     ///   - role: `leader` or `follower`: the server name and the log line.
     ///   - metadata: logged with the "listening" line.
+    ///   - publishes: whether the URL goes to `DIR/address` (false for a follower's loopback registry).
     ///   - listening: called with the server's URL once it listens.
     init(
         router: Router<FerryRequestContext>, limits: HTTPLimits, identity: Identity?, host: String, port: Int, directory: DataDirectory,
-        role: String, metadata: Logger.Metadata = [:], logger: Logger, listening: @escaping @Sendable (String) -> Void
+        role: String, publishes: Bool = true, metadata: Logger.Metadata = [:], logger: Logger, listening: @escaping @Sendable (String) -> Void
     ) throws {
         logger.debug("routes: \(FerryRoutes.list(router).map(\.description).joined(separator: ", "))")
         let server: HTTPServerBuilder
@@ -48,13 +51,15 @@ struct MeshServer: Sendable {
         }
         let scheme = identity == nil ? "http" : "https"
         self.directory = directory
+        self.publishes = publishes
         self.logger = logger
         self.app = Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: role == "leader" ? "ferry" : "ferry-\(role)"),
             onServerRunning: { channel in
-                let url = directory.publishAddress(scheme: scheme, host: host, port: channel.localAddress?.port ?? port)
+                let bound = channel.localAddress?.port ?? port
+                let url = publishes ? directory.publishAddress(scheme: scheme, host: host, port: bound) : "\(scheme)://\(host):\(bound)"
                 listening(url)
                 logger.notice("\(role) listening", metadata: metadata.merging(["url": "\(url)"]) { $1 })
             },
@@ -65,7 +70,7 @@ struct MeshServer: Sendable {
     /// Serves until cancelled or shut down gracefully; gives the memory of closed connections
     /// back to the system after bursts (``MemoryTrimmer``).
     func run() async throws {
-        defer { unlink(directory.addressPath) }
+        defer { if publishes { unlink(directory.addressPath) } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { [connections, logger] in await MemoryTrimmer(gauge: connections, logger: logger).run() }
             try await app.run()

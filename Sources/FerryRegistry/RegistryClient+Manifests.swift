@@ -64,11 +64,16 @@ extension RegistryClient {
     /// Fetches a manifest's bytes (capped at 4 MiB) and checks them: schema 1 is refused first,
     /// then the digest is computed over the exact bytes and compared with the pinned digest
     /// (or `Docker-Content-Digest` for a tag), and the size with `expectedSize` if given.
-    public func fetchManifest(_ reference: ImageReference, expectedSize: Int64? = nil, logger: Logger = .disabled) async throws -> FetchedManifest {
+    ///
+    /// `namespace` adds `?ns=<registry>`: the upstream a Ferry node's `/v2/` is asked about.
+    public func fetchManifest(
+        _ reference: ImageReference, expectedSize: Int64? = nil, namespace: String? = nil, logger: Logger = .disabled
+    ) async throws -> FetchedManifest {
         let what = "image \(reference)"
+        let query = namespace.map { "?ns=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+", "#"])) ?? $0)" } ?? ""
         return try await withRetries(what: what, logger: logger) { _ in
             let upstream = try await send(
-                .GET, host: reference.registry, path: "/v2/\(reference.repository)/manifests/\(reference.manifestReference)",
+                .GET, host: reference.registry, path: "/v2/\(reference.repository)/manifests/\(reference.manifestReference)\(query)",
                 repository: reference.repository, headers: ["Accept": MediaType.manifestAccept],
                 deadline: .now() + .seconds(120), logger: logger)
             let response = upstream.response

@@ -36,16 +36,24 @@ public struct RegistryReadAPI: Sendable {
     /// Shared by every blob this node serves (`--max-upload-rate`).
     let uploadLimiter: RateLimiter?
     let nodeReads: NodeReads
+    let manifestFallback: ManifestFallback?
+
+    /// Asked for a manifest this node has no record of: (registry, repository, tag or digest) →
+    /// the manifest, or nil when it is unknown there too. A follower asks its leader (one
+    /// question, whose answer is not kept), so that its containerd resolves tags of images the
+    /// node is installing; the leader answers only about the node's own images.
+    public typealias ManifestFallback = @Sendable (_ registry: String, _ repository: String, _ reference: String) async throws -> ManifestRecord?
 
     public init(
         database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil,
-        nodeReads: NodeReads = .unrestricted
+        nodeReads: NodeReads = .unrestricted, manifestFallback: ManifestFallback? = nil
     ) {
         self.database = database
         self.store = store
         self.defaultRegistry = defaultRegistry
         self.uploadLimiter = uploadLimiter
         self.nodeReads = nodeReads
+        self.manifestFallback = manifestFallback
     }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
@@ -98,7 +106,13 @@ public struct RegistryReadAPI: Sendable {
             // Content by digest needs no upstream: only tags are resolved per upstream.
             if reference.contains(":") {
                 try Self.validate(name)
-                return try await manifest(request, digest: try Self.digest(reference), scope: scope)
+                let digest = try Self.digest(reference)
+                if manifestFallback != nil, try await database.manifest(digest) == nil, let upstream = try? repository(name, request),
+                    let asked = try await askFallback(upstream, reference: digest.description), asked.digest == digest
+                {
+                    return try serve(asked, request)
+                }
+                return try await manifest(request, digest: digest, scope: scope)
             }
             return try await manifest(request, repository: try repository(name, request), tag: reference, scope: scope)
         case .blob(let name, let digest):
@@ -151,21 +165,35 @@ public struct RegistryReadAPI: Sendable {
     func manifest(
         _ request: Request, repository: (registry: String, repository: String), tag: String, scope: Int64? = nil
     ) async throws -> Response {
+        // No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance
+        // suite expects (not 400).
         guard ImageReference.isValidTag(tag) else {
-            throw FerryError(.manifestInvalid, "invalid tag '\(tag.prefix(130))'")
+            throw FerryError(.manifestUnknown, "manifest unknown: '\(tag.prefix(130))' is not a valid tag")
         }
         guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag),
             try await visible(digest, to: scope)
         else {
+            if let asked = try await askFallback(repository, reference: tag) { return try serve(asked, request) }
             throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
         return try await manifest(request, digest: digest)
+    }
+
+    /// The fallback's answer, if there is a fallback; its failures (the leader away) count as unknown.
+    func askFallback(_ repository: (registry: String, repository: String), reference: String) async throws -> ManifestRecord? {
+        guard let manifestFallback else { return nil }
+        return try? await manifestFallback(repository.registry, repository.repository, reference)
     }
 
     func manifest(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
         guard let manifest = try await database.manifest(digest), try await visible(digest, to: scope) else {
             throw FerryError(.manifestUnknown, "manifest unknown: \(digest) is not held here")
         }
+        return try serve(manifest, request)
+    }
+
+    /// A manifest's exact bytes with the registry headers (`304` for a matching `If-None-Match`).
+    func serve(_ manifest: ManifestRecord, _ request: Request) throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = manifest.mediaType
         headers[.contentLength] = String(manifest.bytes.count)

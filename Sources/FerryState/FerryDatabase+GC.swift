@@ -118,6 +118,8 @@ extension FerryDatabase {
             }
             image.topDigest = manifest.digest
             image.manifestDigest = manifest.digest
+            // The node's own `/v2/` (a mirror for its containerd) serves the tag as this manifest.
+            image.servedDigest = manifest.digest
             image.state = .present
             image.size = blobs.reduce(0) { $0 + $1.size }
             image.errorCode = nil

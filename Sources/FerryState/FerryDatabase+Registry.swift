@@ -45,6 +45,14 @@ extension FerryDatabase {
 }
 
 extension FerryDatabase {
+    /// The registries of the images held here whose tags `/v2/` serves, sorted (a follower's
+    /// containerd mirror configuration).
+    public func servedRegistries() async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT registry FROM images WHERE served_digest IS NOT NULL ORDER BY registry")
+        }
+    }
+
     /// Keeps a manifest's bytes (a follower's copy of what it installs), once.
     public func saveManifest(_ manifest: ManifestRecord) async throws {
         try await writer.write { db in

@@ -53,6 +53,20 @@ struct FollowerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-download-rate"), help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
     var maxDownloadRate: String?
 
+    @Option(
+        name: .customLong("containerd-hosts-dir"),
+        help: "containerd's registry host directory (e.g. /etc/containerd/certs.d): make this follower containerd's mirror for the registries of this node's images (writes DIR/<registry>/hosts.toml, mode 0600, holding the node credential).")
+    var containerdHostsDirectory: String?
+
+    @Option(
+        help: "How images reach the Docker engine: 'load' (a docker-archive streamed into POST /images/load) or 'pull' (the engine pulls from this follower's loopback registry).")
+    var handoff: String = FollowerConfiguration.Handoff.load.rawValue
+
+    @Option(
+        name: .customLong("local-registry-port"),
+        help: "Port of the loopback registry (127.0.0.1 only, plain HTTP, this node's images) that containerd and, with --handoff pull, the Docker engine pull from; 0 picks a free one.")
+    var localRegistryPort: Int = 0
+
     @Flag(name: .customLong("insecure-mesh"), help: "Allow a plain-HTTP leader (local development only).")
     var insecureMesh = false
 
@@ -85,6 +99,15 @@ struct FollowerCommand: AsyncParsableCommand {
             )
             configuration.http.idleTimeout = try daemon.idle()
             if let meshProtocol { configuration.meshProtocol = meshProtocol }
+            guard (0...65535).contains(localRegistryPort) else {
+                throw FerryError(.configuration, "invalid --local-registry-port \(localRegistryPort): use 1-65535, or 0 for a free port")
+            }
+            configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
+            configuration.localRegistryPort = localRegistryPort
+            guard let handoff = FollowerConfiguration.Handoff(rawValue: handoff) else {
+                throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
+            }
+            configuration.handoff = handoff
             bootstrapLogging(level: daemon.logLevel)
             let logger = Logger(label: "ferry.follower")
             if joinToken != nil {

@@ -124,7 +124,7 @@ final class TestCluster: @unchecked Sendable {
         let arguments =
             ["follower", "--data-dir", node.directory, "--listen", listen, "--leader", leaderURL,
              "--name", name, "--docker-host", node.dockerHost, "--log-level", "debug"]
-            + extraArguments
+            + Self.handoffArguments + extraArguments
         let (executable, argv) = node.jail?.command(RepositoryLayout.ferryBinary, arguments) ?? (RepositoryLayout.ferryBinary, arguments)
         // The join token goes in the environment, never on the command line (`ps` shows that to everyone).
         var environment = environment
@@ -139,6 +139,12 @@ final class TestCluster: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw FerryError(.internal, "follower \(name) did not start: \(process.log.suffix(2000))")
+    }
+
+    /// `FERRY_TEST_HANDOFF=pull|load` runs every follower with that Docker handoff, so that any
+    /// suite (the fault suite's corrupt scenarios, say) runs with either.
+    static var handoffArguments: [String] {
+        ProcessInfo.processInfo.environment["FERRY_TEST_HANDOFF"].map { ["--handoff", $0] } ?? []
     }
 
     func killFollower(_ name: String, signal: Int32 = SIGKILL) async {

@@ -108,3 +108,18 @@ struct ManifestRoutesTests {
         }
     }
 }
+
+extension ManifestRoutesTests {
+    /// The OCI conformance suite asks for `.INVALID_MANIFEST_NAME` and expects 404 MANIFEST_UNKNOWN.
+    @Test(arguments: [".INVALID_MANIFEST_NAME", "-dash", String(repeating: "t", count: 129)])
+    func invalidTagIs404ManifestUnknown(tag: String) async throws {
+        try await S.withServer { _, client in
+            let get = try await client.get("/v2/lib/app/manifests/\(tag)")
+            #expect(get.status == .notFound)
+            #expect(get.errorCodes == ["MANIFEST_UNKNOWN"])
+            #expect(get.headers[.contentType] == "application/json")
+            let head = try await client.get("/v2/lib/app/manifests/\(tag)", method: .head)
+            #expect(head.status == .notFound)
+        }
+    }
+}
