@@ -128,7 +128,7 @@ extension ProxyAPI {
                 if let lastTag = tags.last { headers[ProxyHeader.link] = "</v2/\(repository)/tags/list?n=\(n)&last=\(lastTag)>; rel=\"next\"" }
             }
         }
-        let body = String(decoding: try JSONEncoder().encode(TagList(name: repository.description, tags: tags)), as: UTF8.self)
+        let body = String(decoding: try ProxyJSON.encoder.encode(TagList(name: repository.description, tags: tags)), as: UTF8.self)
         var response = Self.json(request, body)
         response.headers.append(contentsOf: headers)
         return response

@@ -79,7 +79,7 @@ public struct ProxyAPI: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(body))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try ProxyJSON.encoder.encode(body))))
     }
 
     // MARK: /v2/
@@ -143,7 +143,7 @@ public struct ProxyAPI: Sendable {
             }
             return nil
         }
-        let body = try JSONEncoder().encode(Catalog(repositories: names.sorted()))
+        let body = try ProxyJSON.encoder.encode(Catalog(repositories: names.sorted()))
         return Self.json(request, String(decoding: body, as: UTF8.self))
     }
 

@@ -42,7 +42,7 @@ struct ProxyError: Error, HTTPResponseError {
         headers[ProxyHeader.apiVersion] = "registry/2.0"
         if error.code == .unauthorized { headers[.wwwAuthenticate] = challenge ?? #"Basic realm="ferry-proxy""# }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let body = (try? JSONEncoder().encode(ErrorResponse(errors: [ErrorEntry(code: error.code.rawValue, message: error.message)]))) ?? Data()
+        let body = (try? ProxyJSON.encoder.encode(ErrorResponse(errors: [ErrorEntry(code: error.code.rawValue, message: error.message)]))) ?? Data()
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
@@ -71,4 +71,13 @@ enum ProxyHeader {
     static let apiVersion = HTTPField.Name("Docker-Distribution-Api-Version")!
     static let contentDigest = HTTPField.Name("Docker-Content-Digest")!
     static let link = HTTPField.Name("Link")!
+}
+
+/// The JSON the proxy answers: names keep their `/` unescaped (`proxy/app/registry/repository`).
+enum ProxyJSON {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
 }

@@ -111,9 +111,22 @@ final class ProxyUpstream: Sendable {
                     case .complete:
                         break
                     case .growing(let progress):
-                        try await store.readGrowing(progress, range: sent..<early.upperBound) { chunk in
-                            try await consume(chunk)
-                            sent += Int64(chunk.readableBytes)
+                        var consumerFailed = false
+                        do {
+                            try await store.readGrowing(progress, range: sent..<early.upperBound) { chunk in
+                                do {
+                                    try await consume(chunk)
+                                } catch {
+                                    consumerFailed = true
+                                    throw error
+                                }
+                                sent += Int64(chunk.readableBytes)
+                            }
+                        } catch {
+                            if consumerFailed || error is CancellationError { throw error }
+                            // The ingest ended under this reader (committed and closed, or failed):
+                            // the download's outcome decides, below; a commit is read from the store.
+                            logger.debug("cut-through read ended", metadata: ["digest": "\(digest)", "at": "\(sent)", "reason": "\(error)"])
                         }
                     case .absent:
                         // The download has not opened its ingest yet (or failed before it did).

@@ -126,10 +126,11 @@ struct ProxyServerTests {
             #expect(ranged.status == 206)
             #expect(ranged.body.count == 10)
             #expect(proxy.upstream.blobGets.withLock { $0[image.layer] } == 1)
-            // Audited: the manifest and both blob pulls.
-            let pulls = try await proxy.database.pulls()
-            #expect(pulls.filter { $0.kind == "blob" && $0.status / 100 == 2 }.count == 2)
-            #expect(pulls.contains { $0.kind == "manifest" && $0.digest == image.manifest.description })
+            // Audited (after each body is sent): the manifest and both blob pulls.
+            try await waitUntil("both blob pulls audited") {
+                try await proxy.database.pulls().filter { $0.kind == "blob" && $0.status / 100 == 2 }.count == 2
+            }
+            #expect(try await proxy.database.pulls().contains { $0.kind == "manifest" && $0.digest == image.manifest.description })
         }
     }
 
@@ -197,10 +198,13 @@ struct ProxyServerTests {
             }
             let store = try BlobStoreProbe(proxy.directory.sub("proxy/store"))
             #expect(!store.holds(image.layer))
-            // Fixed upstream: the next pull fetches again and is whole.
+            // Fixed upstream: a later pull fetches again and is whole (one that joins the failing
+            // download while it winds down fails with it, as a client retry would see).
             proxy.upstream.corrupt.withLock { $0.removeAll() }
-            let good = try await proxy.get(path, authorization: proxy.basic(proxy.licence.secret))
-            #expect(Digest.sha256(of: good.body) == image.layer)
+            try await waitUntil("a whole blob after the upstream is fixed") {
+                guard let good = try? await proxy.get(path, authorization: proxy.basic(proxy.licence.secret)) else { return false }
+                return good.status == 200 && Digest.sha256(of: good.body) == image.layer
+            }
         }
     }
 
