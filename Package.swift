@@ -151,6 +151,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FerryProxy",
+            dependencies: [
+                "FerryCore", "FerryFormats", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryMesh", "FerryServer",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FerryCoordinator",
             dependencies: ["FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency",
                 "FerryCore", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryState", "FerryMesh", "FerryServer", "FerryDocker",
@@ -173,7 +190,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore",
+                "FerryCore", "FerryFormats", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore", "FerryProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -246,6 +263,20 @@ let package = Package(
         .testTarget(
             name: "FerryMeshTests",
             dependencies: ["FerryFormats", "FerryMesh", "FerryCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryProxyTests",
+            dependencies: [
+                "FerryProxy", "FerryFormats", "FerryCore", "FerryPolicy", "FerryRegistry", "FerryTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),

@@ -53,5 +53,7 @@ let package = Package(
         fuzzTarget("byte-size", [ferryCore, ferryPolicy]),
         fuzzTarget("registry-path", [ferryFormats]),
         fuzzTarget("peer-token", [ferryFormats, ferryCore, .product(name: "Crypto", package: "swift-crypto")]),
+        fuzzTarget("proxy-path", [ferryFormats]),
+        fuzzTarget("proxy-token", [ferryFormats, .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

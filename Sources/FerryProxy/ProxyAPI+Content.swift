@@ -1,0 +1,207 @@
+import FerryCore
+import FerryFormats
+import FerryMesh
+import FerryPolicy
+import FerryRegistry
+import FerryServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Synchronization
+
+extension ProxyAPI {
+    func manifest(
+        _ request: Request, context: FerryRequestContext, caller: ProxyCaller, app: ProxyApp, repository: ProxyRepository, upstream image: ImageReference,
+        reference: ProxyPath.ManifestReference
+    ) async throws -> Response {
+        let manifest: ProxyUpstream.Manifest
+        do {
+            let digest: Digest
+            switch reference {
+            case .digest(let pinned): digest = pinned
+            case .tag(let tag): digest = try await upstream.resolve(image, tag: tag)
+            }
+            manifest = try await upstream.manifest(image, digest: digest)
+        } catch {
+            let failure = customerError(error, what: "manifest \(repository):\(reference)")
+            if request.method == .get { await audit(request, context, caller, repository, kind: "manifest", digest: reference.description, bytes: 0, status: failure.status.code) }
+            throw failure
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = manifest.mediaType
+        headers[.contentLength] = String(manifest.bytes.count)
+        headers[ProxyHeader.contentDigest] = manifest.digest.description
+        headers[.eTag] = "\"\(manifest.digest)\""
+        headers[ProxyHeader.apiVersion] = "registry/2.0"
+        if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
+        await audit(request, context, caller, repository, kind: "manifest", digest: manifest.digest.description, bytes: Int64(manifest.bytes.count), status: 200)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
+    }
+
+    func blob(
+        _ request: Request, context: FerryRequestContext, caller: ProxyCaller, app: ProxyApp, repository: ProxyRepository, upstream image: ImageReference,
+        digest: Digest
+    ) async throws -> Response {
+        let size: Int64
+        do {
+            size = try await upstream.blobSize(image, digest: digest)
+        } catch {
+            let failure = customerError(error, what: "blob \(digest) of \(repository)")
+            if request.method == .get { await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: failure.status.code) }
+            throw failure
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[ProxyHeader.contentDigest] = digest.description
+        headers[.eTag] = "\"\(digest)\""
+        headers[.acceptRanges] = "bytes"
+        headers[ProxyHeader.apiVersion] = "registry/2.0"
+        var status = HTTPResponse.Status.ok
+        var range: Range<Int64> = 0..<size
+        switch ByteRange.resolve(request.headers[.range], size: size) {
+        case .full:
+            break
+        case .partial(let requested):
+            status = .partialContent
+            range = requested
+            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(size)"
+        case .unsatisfiable:
+            throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"))
+        }
+        headers[.contentLength] = String(range.count)
+        if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
+        guard let slot = streams.acquire(caller.licence.id) else {
+            throw ProxyError(FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running; retry later"), retryAfter: 1)
+        }
+        let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
+        let upstream = self.upstream
+        let appName = app.name
+        let (bytesRange, statusCode) = (range, Int(status.code))
+        let body = ResponseBody(contentLength: Int(range.count)) { writer in
+            defer { slot.release() }
+            var sent: Int64 = 0
+            do {
+                try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange) { chunk in
+                    if let limiter { try await limiter.acquire(chunk.readableBytes) }
+                    try await writer.write(chunk)
+                    sent += Int64(chunk.readableBytes)
+                }
+                try await writer.finish(nil)
+            } catch {
+                let bytes = sent
+                if let problem = error as? FerryError, problem.code == .digestMismatch || problem.code == .sizeMismatch {
+                    Counter(label: "ferry_proxy_digest_mismatches_total", dimensions: [("app", appName)]).increment()
+                }
+                logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
+                Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
+                await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: 502)
+                throw error
+            }
+            let bytes = sent
+            Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
+            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: statusCode)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    func tags(_ request: Request, repository: ProxyRepository, upstream image: ImageReference) async throws -> Response {
+        struct TagList: Encodable {
+            var name: String
+            var tags: [String]
+        }
+        var tags: [String]
+        do {
+            tags = try await upstream.client.listTags(repository: image, logger: logger)
+        } catch {
+            throw customerError(error, what: "the tags of \(repository)")
+        }
+        let parameters = request.uri.queryParameters
+        if let last = parameters.get("last") { tags = tags.filter { $0 > last } }
+        var headers = HTTPFields()
+        if let nText = parameters.get("n") {
+            guard let n = Int(nText), n >= 0 else { throw ProxyError(FerryError(.invalidArgument, "invalid n: expected a non-negative integer")) }
+            if tags.count > n {
+                tags = Array(tags.prefix(n))
+                if let lastTag = tags.last { headers[ProxyHeader.link] = "</v2/\(repository)/tags/list?n=\(n)&last=\(lastTag)>; rel=\"next\"" }
+            }
+        }
+        let body = String(decoding: try ProxyJSON.encoder.encode(TagList(name: repository.description, tags: tags)), as: UTF8.self)
+        var response = Self.json(request, body)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    /// What the customer learns of an upstream failure: the code and the proxy's own name of the
+    /// content, never the upstream host, its URL or what it answered (logged here instead).
+    func customerError(_ error: any Error, what: String) -> ProxyError {
+        if let error = error as? ProxyError { return error }
+        logger.warning("upstream request failed", metadata: ["what": "\(what)", "error": "\(error)"])
+        guard let error = error as? FerryError else {
+            return ProxyError(FerryError(.upstreamError, "the proxy could not fetch \(what) from upstream; try again later"))
+        }
+        switch error.code {
+        case .manifestUnknown, .nameUnknown: return ProxyError(FerryError(.manifestUnknown, "\(what) is not known upstream"))
+        case .blobUnknown: return ProxyError(FerryError(.blobUnknown, "\(what) is not known upstream"))
+        case .tooManyRequests: return ProxyError(FerryError(.tooManyRequests, "the upstream registry is rate limiting; retry later"), retryAfter: 10)
+        case .digestMismatch, .sizeMismatch: return ProxyError(FerryError(.upstreamError, "the upstream registry sent wrong bytes for \(what); nothing was cached"))
+        case .unsupportedManifest: return ProxyError(FerryError(.unsupportedManifest, "\(what) uses a manifest format the proxy does not serve"))
+        default: return ProxyError(FerryError(.upstreamError, "the proxy could not fetch \(what) from upstream; try again later"))
+        }
+    }
+
+    /// One audited pull and its per-app metric (never per licence).
+    func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
+        Counter(label: "ferry_proxy_pulls_total", dimensions: [("app", repository.app), ("kind", kind), ("status", String(status))]).increment()
+        let client = context.channel?.remoteAddress?.ipAddress ?? ""
+        let record = PullRecord(
+            at: Date(), licence: caller.licence.id, app: repository.app, repository: repository.description, kind: kind, digest: digest, bytes: bytes,
+            status: status, client: client)
+        do {
+            try await database.recordPull(record)
+        } catch {
+            logger.error("cannot record a pull in the audit", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Counts each licence's running blob streams against a limit.
+final class StreamCounter: Sendable {
+    let limit: Int
+    private let running = Mutex<[Int64: Int]>([:])
+
+    init(limit: Int) { self.limit = limit }
+
+    struct Slot: Sendable {
+        let counter: StreamCounter
+        let licence: Int64
+        func release() { counter.running.withLock { $0[licence, default: 1] -= 1; if $0[licence] == 0 { $0[licence] = nil } } }
+    }
+
+    /// A slot for one more stream, or nil when the licence is at its limit.
+    func acquire(_ licence: Int64) -> Slot? {
+        running.withLock { running in
+            guard running[licence, default: 0] < limit else { return nil }
+            running[licence, default: 0] += 1
+            return Slot(counter: self, licence: licence)
+        }
+    }
+
+    func count(_ licence: Int64) -> Int { running.withLock { $0[licence, default: 0] } }
+}
+
+/// One token bucket per licence with `--max-rate`, shared by all its streams.
+final class LicenceLimiters: Sendable {
+    private let limiters = Mutex<[Int64: RateLimiter]>([:])
+
+    func limiter(_ licence: Int64, rate: Int64) -> RateLimiter {
+        limiters.withLock { limiters in
+            if let existing = limiters[licence], existing.rate == rate { return existing }
+            let created = RateLimiter(bytesPerSecond: rate)
+            limiters[licence] = created
+            return created
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Crypto
+import FerryCore
+import FerryFormats
+import FerryMesh
+import FerryPolicy
+import FerryServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+
+/// The proxy's pull-only registry API: `/v2/`, `/v2/_catalog`,
+/// `/v2/proxy/<app>/<registry>/<repository>/{manifests,blobs,tags/list}`, and `/token`.
+/// Writes answer `405 UNSUPPORTED` to a valid licence, `401` to anyone else.
+public struct ProxyAPI: Sendable {
+    let database: ProxyDatabase
+    let authenticator: ProxyAuthenticator
+    let upstream: ProxyUpstream
+    let configuration: ProxyConfiguration
+    let streams: StreamCounter
+    let limiters = LicenceLimiters()
+    let logger: Logger
+
+    init(database: ProxyDatabase, key: SymmetricKey, upstream: ProxyUpstream, configuration: ProxyConfiguration, logger: Logger) {
+        self.database = database
+        self.authenticator = ProxyAuthenticator(database: database, key: key, configuration: configuration)
+        self.upstream = upstream
+        self.configuration = configuration
+        self.streams = StreamCounter(limit: configuration.maxStreamsPerLicence)
+        self.logger = logger
+    }
+
+    func addRoutes(to router: Router<FerryRequestContext>) {
+        router.get("/token") { request, _ in try await self.token(request) }
+        for path: RouterPath in ["/v2", "/v2/**"] {
+            router.get(path) { request, context in try await self.handle(request, context: context) }
+            router.head(path) { request, context in try await self.handle(request, context: context) }
+            for method: HTTPRequest.Method in [.put, .post, .patch, .delete] {
+                router.on(path, method: method) { request, _ -> Response in
+                    let repository = (try? ProxyPath.parse(request.uri.path).get())?.repository
+                    _ = try await authenticator.caller(request, repository: repository)
+                    throw ProxyError(FerryError(.unsupported, "this registry is pull-only: \(request.method) is not supported"))
+                }
+            }
+        }
+    }
+
+    // MARK: Token
+
+    struct TokenResponse: Encodable {
+        var token: String
+        var access_token: String
+        var expires_in: Int64
+        var issued_at: String
+    }
+
+    /// `GET /token?service=…&scope=…`: HTTP Basic with the licence ID as password; a token for
+    /// the asked repositories this licence may pull (others are left out, as registries do).
+    func token(_ request: Request) async throws -> Response {
+        guard let header = request.headers[.authorization], let password = ProxyAuthenticator.basicPassword(header) else {
+            throw ProxyError(FerryError(.unauthorized, "the token endpoint needs HTTP Basic with the licence ID as the password"),
+                challenge: #"Basic realm="ferry-proxy""#)
+        }
+        let now = Date()
+        let licence = try await authenticator.licence(password: password, request: request, repository: nil, now: now)
+        let asked = TokenScope.pullRepositories(request.uri.queryParameters.getAll("scope"))
+        var granted: [String] = []
+        for repository in asked.prefix(32) {
+            let app = try await database.app(repository.app)
+            if LicencePolicy.allows(licence, app: app, repository: repository) { granted.append(repository.description) }
+        }
+        let token = ProxyToken(licence: licence.id, repositories: granted, issuedAt: now, lifetime: configuration.tokenLifetime)
+        let text = token.sign(key: authenticator.key)
+        let body = TokenResponse(
+            token: text, access_token: text, expires_in: configuration.tokenLifetime.components.seconds,
+            issued_at: ISO8601DateFormatter().string(from: now))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try ProxyJSON.encoder.encode(body))))
+    }
+
+    // MARK: /v2/
+
+    func handle(_ request: Request, context: FerryRequestContext) async throws -> Response {
+        let route: ProxyPath
+        switch ProxyPath.parse(request.uri.path) {
+        case .success(let parsed):
+            route = parsed
+        case .failure(let problem):
+            // Credentials first: whoever may not pull learns nothing about the API.
+            _ = try await authenticator.caller(request, repository: nil)
+            switch problem {
+            case .notFound: throw ProxyError(FerryError(.notFound, "no such route in the proxy's registry API: \(request.uri.path.prefix(200))"))
+            case .invalidName: throw ProxyError(FerryError(.invalidReference, "invalid repository name: expected proxy/<app>/<registry>/<repository>"))
+            case .invalidReference: throw ProxyError(FerryError(.invalidReference, "invalid tag"))
+            case .invalidDigest: throw ProxyError(FerryError(.invalidDigest, "invalid digest"))
+            }
+        }
+        let caller = try await authenticator.caller(request, repository: route.repository)
+        switch route {
+        case .base:
+            return Self.json(request, "{}")
+        case .catalog:
+            return try await catalog(request, caller: caller)
+        case .manifest(let repository, let reference):
+            let (app, image) = try await authorize(request, caller: caller, repository: repository)
+            return try await manifest(request, context: context, caller: caller, app: app, repository: repository, upstream: image, reference: reference)
+        case .blob(let repository, let digest):
+            let (app, image) = try await authorize(request, caller: caller, repository: repository)
+            return try await blob(request, context: context, caller: caller, app: app, repository: repository, upstream: image, digest: digest)
+        case .tags(let repository):
+            let (_, image) = try await authorize(request, caller: caller, repository: repository)
+            return try await tags(request, repository: repository, upstream: image)
+        }
+    }
+
+    /// The licence check of a repository: `403 DENIED` naming it when outside the allowance;
+    /// `401 insufficient_scope` when allowed but not in the caller's token. Returns the app and
+    /// the upstream repository (on a registry the app defines: no other host is ever contacted).
+    func authorize(_ request: Request, caller: ProxyCaller, repository: ProxyRepository) async throws -> (ProxyApp, ImageReference) {
+        let app = try await database.app(repository.app)
+        if let refusal = LicencePolicy.check(caller.licence, app: app, repository: repository, now: Date()) { throw ProxyError(refusal) }
+        if let granted = caller.tokenRepositories, !granted.contains(repository.description) {
+            throw authenticator.unauthorized(request, repository: repository, "the token does not cover \(repository)", error: "insufficient_scope")
+        }
+        guard let app, let host = app.registries[repository.registry] else {
+            throw ProxyError(FerryError(.denied, "this licence does not allow pulling \(repository)"))
+        }
+        return (app, ImageReference(registry: host, repository: repository.repository))
+    }
+
+    func catalog(_ request: Request, caller: ProxyCaller) async throws -> Response {
+        struct Catalog: Encodable { var repositories: [String] }
+        guard let app = try await database.app(caller.licence.app) else { return Self.json(request, #"{"repositories":[]}"#) }
+        let names = try await database.knownRepositories().compactMap { name -> String? in
+            // Known upstream names (`host/repository`) shown under this app's registry names.
+            for (registry, host) in app.registries.sorted(by: { $0.key < $1.key }) where name.hasPrefix(host + "/") {
+                let repository = ProxyRepository(app: app.name, registry: registry, repository: String(name.dropFirst(host.count + 1)))
+                if LicencePolicy.allows(caller.licence, app: app, repository: repository) { return repository.description }
+            }
+            return nil
+        }
+        let body = try ProxyJSON.encoder.encode(Catalog(repositories: names.sorted()))
+        return Self.json(request, String(decoding: body, as: UTF8.self))
+    }
+
+    static func json(_ request: Request, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[ProxyHeader.apiVersion] = "registry/2.0"
+        headers[.contentLength] = String(text.utf8.count)
+        if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,91 @@
+import Crypto
+import FerryCore
+import FerryFormats
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Who is asking: a licence, by HTTP Basic (licence ID as password) or a token the proxy issued.
+struct ProxyCaller: Sendable {
+    var licence: Licence
+    /// The repositories a bearer token was issued for; nil for Basic (every check made per request).
+    var tokenRepositories: Set<String>?
+}
+
+/// Reads the credentials of a request. Unknown licences and bad tokens are `401`; a known licence
+/// that is revoked or expired is `403 DENIED` saying which.
+struct ProxyAuthenticator: Sendable {
+    let database: ProxyDatabase
+    let key: SymmetricKey
+    let configuration: ProxyConfiguration
+
+    /// The `WWW-Authenticate` challenge for a request, with the scope of `repository` if given.
+    func challenge(_ request: Request, repository: ProxyRepository?, error: String? = nil) -> String {
+        var value = #"Bearer realm="\#(realm(request))",service="\#(configuration.service)""#
+        if let repository { value += #",scope="repository:\#(repository):pull""# }
+        if let error { value += #",error="\#(error)""# }
+        return value
+    }
+
+    func realm(_ request: Request) -> String {
+        if let base = configuration.publicURL { return base + "/token" }
+        let authority = request.head.authority.flatMap { host in
+            host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) } ? host : nil
+        } ?? "localhost"
+        return (configuration.tls ? "https://" : "http://") + authority + "/token"
+    }
+
+    func unauthorized(_ request: Request, repository: ProxyRepository?, _ message: String, error: String? = nil) -> ProxyError {
+        ProxyError(FerryError(.unauthorized, message), challenge: challenge(request, repository: repository, error: error))
+    }
+
+    /// The caller, or a 401 (no or wrong credentials) / 403 (revoked, expired).
+    func caller(_ request: Request, repository: ProxyRepository?, now: Date = Date()) async throws -> ProxyCaller {
+        guard let header = request.headers[.authorization] else {
+            throw unauthorized(request, repository: repository, "authentication required: log in with the licence ID as the password")
+        }
+        if let password = Self.basicPassword(header) {
+            return ProxyCaller(licence: try await licence(password: password, request: request, repository: repository, now: now), tokenRepositories: nil)
+        }
+        if header.hasPrefix("Bearer ") {
+            switch ProxyToken.verify(header.dropFirst("Bearer ".count), key: key, now: now) {
+            case .success(let token):
+                guard let licence = try await database.licence(id: token.licence) else {
+                    throw unauthorized(request, repository: repository, "this token's licence is unknown", error: "invalid_token")
+                }
+                if let refusal = LicencePolicy.refusal(of: licence, now: now) { throw ProxyError(refusal) }
+                return ProxyCaller(licence: licence, tokenRepositories: Set(token.repositories))
+            case .failure(.expired):
+                throw unauthorized(request, repository: repository, "the token has expired", error: "invalid_token")
+            case .failure:
+                throw unauthorized(request, repository: repository, "the token is not valid", error: "invalid_token")
+            }
+        }
+        throw unauthorized(request, repository: repository, "unsupported authentication: use Basic with the licence ID as the password")
+    }
+
+    /// The licence a password names, checked valid now.
+    func licence(password: String, request: Request, repository: ProxyRepository?, now: Date) async throws -> Licence {
+        guard let id = LicenceID(password), let licence = try await database.licence(hash: id.hash) else {
+            throw unauthorized(request, repository: repository, "the licence ID is not valid")
+        }
+        if let refusal = LicencePolicy.refusal(of: licence, now: now) { throw ProxyError(refusal) }
+        return licence
+    }
+
+    /// The password of an `Authorization: Basic` value (any user name).
+    static func basicPassword(_ header: String) -> String? {
+        guard header.count < 4096, header.lowercased().hasPrefix("basic ") else { return nil }
+        guard let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return String(text[text.index(after: colon)...])
+    }
+
+    /// Compares two secrets in time independent of where they differ.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

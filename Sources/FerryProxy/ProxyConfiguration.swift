@@ -1,0 +1,34 @@
+import FerryFormats
+import Foundation
+
+/// How `ferry proxy serve` runs. Every field has its documented default here, once.
+public struct ProxyConfiguration: Sendable {
+    /// How long a tag's resolution upstream is reused. Default 30 s (a new push is seen within it).
+    public var tagTTL: Duration
+    /// Whether blobs and manifests are kept in the content store. Default true.
+    public var cache: Bool
+    /// Lifetime of the bearer tokens `/token` issues. Default 300 s.
+    public var tokenLifetime: Duration
+    /// The `service` named in challenges and tokens. Default `ferry-proxy`.
+    public var service: String
+    /// The URL clients reach the proxy at (for the token realm), e.g. `https://proxy.vendor.example`.
+    /// Default: nil, taken from each request's `Host` and the listener's scheme.
+    public var publicURL: String?
+    /// Whether the listener speaks TLS (the realm's scheme when ``publicURL`` is nil).
+    public var tls: Bool
+    /// Concurrent blob streams per licence; past it `429` with `Retry-After`. Default 16.
+    public var maxStreamsPerLicence: Int
+
+    public init(
+        tagTTL: Duration = .seconds(30), cache: Bool = true, tokenLifetime: Duration = .seconds(300), service: String = "ferry-proxy",
+        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16
+    ) {
+        self.tagTTL = tagTTL
+        self.cache = cache
+        self.tokenLifetime = tokenLifetime
+        self.service = service
+        self.publicURL = publicURL
+        self.tls = tls
+        self.maxStreamsPerLicence = maxStreamsPerLicence
+    }
+}

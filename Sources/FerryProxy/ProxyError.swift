@@ -1,0 +1,83 @@
+import FerryCore
+import FerryFormats
+import FerryMesh
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error the proxy answers: registry-style JSON, with the header each case needs: a Bearer
+/// challenge on `401`, `Retry-After` on `429`.
+struct ProxyError: Error, HTTPResponseError {
+    var error: FerryError
+    /// For a 401: the realm and service to challenge with, and the scope if a repository was asked for.
+    var challenge: String?
+    var retryAfter: Int?
+
+    init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil) {
+        self.error = error
+        self.challenge = challenge
+        self.retryAfter = retryAfter
+    }
+
+    var status: HTTPResponse.Status {
+        switch error.code {
+        case .invalidReference, .invalidDigest, .manifestInvalid, .invalidArgument, .unsupportedManifest: .badRequest
+        case .unsupported: .methodNotAllowed
+        case .unauthorized: .unauthorized
+        case .denied: .forbidden
+        case .manifestUnknown, .blobUnknown, .nameUnknown, .notFound: .notFound
+        case .rangeNotSatisfiable: .rangeNotSatisfiable
+        case .tooManyRequests: .tooManyRequests
+        case .upstreamUnreachable, .upstreamError, .digestMismatch, .sizeMismatch: .badGateway
+        case .busy: .serviceUnavailable
+        case .manifestTooLarge: .contentTooLarge
+        default: .internalServerError
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[ProxyHeader.apiVersion] = "registry/2.0"
+        if error.code == .unauthorized { headers[.wwwAuthenticate] = challenge ?? #"Basic realm="ferry-proxy""# }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        let body = (try? ProxyJSON.encoder.encode(ErrorResponse(errors: [ErrorEntry(code: error.code.rawValue, message: error.message)]))) ?? Data()
+        if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Any error thrown by a route becomes a ``ProxyError`` response; nothing else reaches the client.
+struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ProxyError {
+            throw error
+        } catch let error as FerryError {
+            throw ProxyError(error)
+        } catch let error as HTTPError where error.status == .notFound {
+            throw ProxyError(FerryError(.notFound, "no such route: \(request.method) \(request.uri.path.prefix(200))"))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ProxyError(FerryError(.internal, "the proxy failed on this request"))
+        }
+    }
+}
+
+enum ProxyHeader {
+    static let apiVersion = HTTPField.Name("Docker-Distribution-Api-Version")!
+    static let contentDigest = HTTPField.Name("Docker-Content-Digest")!
+    static let link = HTTPField.Name("Link")!
+}
+
+/// The JSON the proxy answers: names keep their `/` unescaped (`proxy/app/registry/repository`).
+enum ProxyJSON {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+}

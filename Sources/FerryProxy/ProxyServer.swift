@@ -1,0 +1,162 @@
+import Crypto
+import FerryCore
+import FerryFormats
+import FerryMesh
+import FerryRegistry
+import FerryServer
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import Prometheus
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files of a proxy's data directory: `proxy.sqlite`, `store/` (the content store),
+/// `token-key` (the HMAC key of issued tokens, 0600), `address` (its URL while it runs).
+public struct ProxyDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) throws(FerryError) {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw FerryError(.configuration, "cannot create the proxy's data directory '\(path)': \(error.localizedDescription)")
+        }
+    }
+
+    public var databasePath: String { path + "/proxy.sqlite" }
+    public var storePath: String { path + "/store" }
+    public var addressPath: String { path + "/address" }
+
+    /// The admin token (`DIR/admin-token`, 0600), created on first use: `/metrics` and management.
+    public func adminToken() throws(FerryError) -> String {
+        let file = path + "/admin-token"
+        if let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8),
+            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let token = "ferryadm_" + SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.map { String(format: "%02x", $0) }.joined()
+        guard FileManager.default.createFile(atPath: file, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw FerryError(.configuration, "cannot write the admin token in '\(path)'")
+        }
+        return token
+    }
+
+    public func openDatabase() throws(FerryError) -> ProxyDatabase { try ProxyDatabase.open(path: databasePath) }
+
+    /// The token key, created (32 random bytes, 0600) on first use.
+    public func tokenKey() throws(FerryError) -> SymmetricKey {
+        let file = path + "/token-key"
+        if let data = FileManager.default.contents(atPath: file), data.count == 32 { return SymmetricKey(data: data) }
+        let key = SymmetricKey(size: .bits256)
+        let data = key.withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: file, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw FerryError(.configuration, "cannot write the token key in '\(path)'")
+        }
+        return key
+    }
+}
+
+/// Everything `ferry proxy serve` is given.
+public struct ProxyServerOptions: Sendable {
+    public var directory: ProxyDirectory
+    public var host: String
+    public var port: Int
+    /// PEM certificate chain and key; nil: plain HTTP.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var configuration: ProxyConfiguration
+    public var registry: RegistryClientConfiguration
+    public var credentials: RegistryCredentials
+
+    public init(
+        directory: ProxyDirectory, host: String, port: Int, tlsCertificate: String? = nil, tlsKey: String? = nil, configuration: ProxyConfiguration = .init(),
+        registry: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init()
+    ) {
+        self.directory = directory
+        self.host = host
+        self.port = port
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
+        self.configuration = configuration
+        self.registry = registry
+        self.credentials = credentials
+    }
+}
+
+/// `ferry proxy serve`: the registry API over the upstreams, until cancelled.
+public enum ProxyServer {
+    /// Serves until cancelled; `listening` gets the URL once the socket is bound (also written to `DIR/address`).
+    public static func run(_ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let database = try options.directory.openDatabase()
+        let store = try BlobStore(root: options.directory.storePath)
+        let client = try RegistryClient(configuration: options.registry, credentials: options.credentials)
+        let key = try options.directory.tokenKey()
+        let configuration = {
+            var configuration = options.configuration
+            configuration.tls = options.tlsCertificate != nil
+            return configuration
+        }()
+        let upstream = ProxyUpstream(client: client, store: store, database: database, configuration: configuration, logger: logger)
+        let api = ProxyAPI(database: database, key: key, upstream: upstream, configuration: configuration, logger: logger)
+        let router = Router(context: FerryRequestContext.self)
+        router.add(middleware: ProxyErrorMiddleware())
+        router.get("/healthz") { _, _ in "ok\n" }
+        api.addRoutes(to: router)
+        let adminToken = try options.directory.adminToken()
+        let metrics = MetricsExport.bootstrap()
+        router.get("/metrics") { request, _ -> Response in
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+                ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+            else {
+                throw ProxyError(FerryError(.unauthorized, "metrics need the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+        let limits = HTTPLimits()
+        let server: HTTPServerBuilder
+        if let certificate = options.tlsCertificate, let keyFile = options.tlsKey {
+            guard let chain = try? String(contentsOfFile: certificate, encoding: .utf8), let keyPEM = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
+                throw FerryError(.configuration, "cannot read --tls-cert '\(certificate)' or --tls-key '\(keyFile)'")
+            }
+            let certificates = chain.components(separatedBy: "-----END CERTIFICATE-----").filter { $0.contains("BEGIN CERTIFICATE") }
+                .map { $0 + "-----END CERTIFICATE-----\n" }
+            server = try .tls(limits.http1(), tlsConfiguration: MeshTLS.serverConfiguration(certificates: certificates, keyPEM: keyPEM))
+        } else {
+            server = limits.http1()
+        }
+        let scheme = options.tlsCertificate == nil ? "http" : "https"
+        let addressPath = options.directory.addressPath
+        let app = Application(
+            router: router, server: server,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "ferry-proxy"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? options.port
+                let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
+                let url = "\(scheme)://\(host):\(port)"
+                _ = FileManager.default.createFile(atPath: addressPath, contents: Data((url + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                logger.notice("proxy listening", metadata: ["url": "\(url)", "cache": "\(configuration.cache)"])
+                listening(url)
+            },
+            logger: logger)
+        defer { unlink(addressPath) }
+        do {
+            try await app.runService()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+}

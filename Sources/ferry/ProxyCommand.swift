@@ -1,0 +1,304 @@
+import ArgumentParser
+import FerryCore
+import FerryFormats
+import FerryProxy
+import FerryRegistry
+import Foundation
+import Logging
+
+/// `ferry proxy`: the licence-gated vendor proxy and its management.
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "A pull-only registry proxy that serves a vendor's images to the licences it created.",
+        subcommands: [ProxyServeCommand.self, ProxyAppCommand.self, ProxyLicenceCommand.self, ProxyUsageCommand.self]
+    )
+}
+
+/// How a management command reaches the proxy's state: its data directory on this machine.
+struct ProxyConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The data directory of a proxy on this machine.")
+    var dataDirectory: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func database() throws(FerryError) -> ProxyDatabase {
+        guard let dataDirectory = dataDirectory ?? ProcessInfo.processInfo.environment["FERRY_PROXY_DIR"] else {
+            throw FerryError(.configuration, "no proxy given: pass --data-dir DIR of the proxy (or set FERRY_PROXY_DIR)")
+        }
+        guard FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite") else {
+            throw FerryError(.configuration, "no proxy state in '\(dataDirectory)': start `ferry proxy serve --data-dir \(dataDirectory)` first")
+        }
+        return try ProxyDirectory(dataDirectory).openDatabase()
+    }
+
+    func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+struct ProxyServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the proxy's registry API.")
+
+    @Option(name: .customLong("data-dir"), help: "Directory for state, content store and keys.")
+    var dataDirectory: String
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen: String = "0.0.0.0:5443"
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain to serve TLS with.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("upstream-auth"), help: "Docker config.json with the vendor's upstream credentials (mode 0600).")
+    var upstreamAuth: String?
+
+    @Option(name: .customLong("insecure-registry"), help: "An upstream host:port that may be reached over plain HTTP (repeatable). Loopback always may.")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("ca-file"), help: "PEM file of extra CA certificates for upstream TLS.")
+    var caFile: String?
+
+    @Option(name: .customLong("tag-ttl"), help: "Seconds a tag's upstream resolution is reused.")
+    var tagTTL: Int = 30
+
+    @Flag(name: .customLong("no-cache"), help: "Stream only: keep no blobs or manifests.")
+    var noCache = false
+
+    @Option(name: .customLong("public-url"), help: "The URL clients reach the proxy at (the token realm). Default: from each request's Host.")
+    var publicURL: String?
+
+    @Option(name: .customLong("max-streams"), help: "Concurrent blob downloads per licence.")
+    var maxStreams: Int = 16
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevelOption = .info
+
+    func run() async throws {
+        try await reportingErrors {
+            let (host, port) = try LeaderCommand.parseListen(listen)
+            guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
+            var credentials = RegistryCredentials()
+            if let upstreamAuth {
+                let attributes = try? FileManager.default.attributesOfItem(atPath: upstreamAuth)
+                let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0
+                guard attributes != nil else { throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'") }
+                guard mode & 0o077 == 0 else {
+                    throw FerryError(.configuration, "--upstream-auth '\(upstreamAuth)' is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
+                }
+                credentials = try RegistryCredentials(contentsOf: upstreamAuth)
+            }
+            var registry = RegistryClientConfiguration()
+            registry.insecureRegistries = Set(insecureRegistries)
+            registry.caFile = caFile
+            guard tagTTL >= 0 else { throw FerryError(.configuration, "--tag-ttl must be 0 or more seconds") }
+            guard !noCache else {
+                throw FerryError(.configuration, "--no-cache is not supported yet: the proxy always caches content by digest")
+            }
+            let configuration = ProxyConfiguration(
+                tagTTL: .seconds(tagTTL), cache: true, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+                maxStreamsPerLicence: max(maxStreams, 1))
+            bootstrapLogging(level: logLevel)
+            let options = ProxyServerOptions(
+                directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
+                configuration: configuration, registry: registry, credentials: credentials)
+            try await ProxyServer.run(options, logger: Logger(label: "ferry.proxy"))
+        }
+    }
+}
+
+struct ProxyAppCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "app", abstract: "Define the apps the proxy serves.", subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an app (or replace its registries and images).")
+        @Argument(help: "The app's name: lowercase letters, digits and '-'.") var app: String
+        @Option(name: .customLong("registry"), help: "NAME=HOST[:PORT]: an upstream registry of the app (repeatable).") var registries: [String] = []
+        @Option(name: .customLong("images"), help: "A glob over REGISTRY-NAME/REPOSITORY the app exposes (repeatable). Default: all.") var images: [String] = []
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                guard ProxyRepository.isValidName(app) else {
+                    throw FerryError(.configuration, "invalid app name '\(app.prefix(80))': use lowercase letters, digits and '-'")
+                }
+                var map: [String: String] = [:]
+                for entry in registries {
+                    let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, ProxyRepository.isValidName(parts[0]), ProxyApp.isValidHost(parts[1]) else {
+                        throw FerryError(.configuration, "invalid --registry '\(entry.prefix(200))': expected NAME=HOST[:PORT], e.g. vendor=registry.vendor.example")
+                    }
+                    map[parts[0]] = parts[1]
+                }
+                guard !map.isEmpty else { throw FerryError(.configuration, "an app needs at least one --registry NAME=HOST[:PORT]") }
+                let globs = try images.map { text throws(FerryError) in
+                    do { return try ImageGlob(text) } catch { throw FerryError(.configuration, "\(error)") }
+                }
+                let proxyApp = ProxyApp(name: app, registries: map, images: globs)
+                try await connection.database().putApp(proxyApp)
+                if connection.json { try connection.printJSON(proxyApp) } else { print("app \(app): \(map.keys.sorted().map { "\($0)=\(map[$0]!)" }.joined(separator: ", "))") }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the apps.")
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let apps = try await connection.database().apps()
+                if connection.json { return try connection.printJSON(apps) }
+                for app in apps {
+                    let registries = app.registries.keys.sorted().map { "\($0)=\(app.registries[$0]!)" }.joined(separator: ",")
+                    print("\(app.name)\t\(registries)\t\(app.images.isEmpty ? "**" : app.images.map(\.pattern).joined(separator: ","))")
+                }
+            }
+        }
+    }
+}
+
+struct ProxyLicenceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "licence", abstract: "Create, list, show and revoke licences.", subcommands: [Create.self, List.self, Show.self, Revoke.self])
+
+    /// A licence as the commands print it (never its ID's secret, which is shown once at creation).
+    struct Printed: Encodable {
+        var id: Int64
+        var app: String
+        var customer: String
+        var images: [String]
+        var createdAt: Date
+        var expiresAt: Date?
+        var revokedAt: Date?
+        var maxRate: Int64?
+        var state: String
+
+        init(_ licence: Licence, now: Date = Date()) {
+            id = licence.id
+            app = licence.app
+            customer = licence.customer
+            images = licence.images.map(\.pattern)
+            createdAt = licence.createdAt
+            expiresAt = licence.expiresAt
+            revokedAt = licence.revokedAt
+            maxRate = licence.maxRate
+            state = licence.revokedAt != nil ? "revoked" : (licence.expiresAt.map { $0 <= now } == true ? "expired" : "active")
+        }
+
+        var line: String {
+            let formatter = ISO8601DateFormatter()
+            return "\(id)\t\(app)\t\(customer)\t\(state)\texpires=\(expiresAt.map { formatter.string(from: $0) } ?? "never")\timages=\(images.isEmpty ? "**" : images.joined(separator: ","))"
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a licence; prints only its ID (shown this once).")
+        @Argument(help: "The app the licence is for.") var app: String
+        @Option(help: "The customer's name.") var customer: String
+        @Option(name: .customLong("images"), help: "A glob over REGISTRY-NAME/REPOSITORY this licence may pull (repeatable). Default: all of the app's.") var images: [String] = []
+        @Option(help: "Expiry: an RFC 3339 time or a duration (90d, 12h).") var expires: String?
+        @Option(name: .customLong("max-rate"), help: "Cap on this licence's download rate, e.g. 50MiB/s.") var maxRate: String?
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let globs = try images.map { text throws(FerryError) in
+                    do { return try ImageGlob(text) } catch { throw FerryError(.configuration, "\(error)") }
+                }
+                let expiresAt = try expires.map { text throws(FerryError) in try LicenceExpiry.parse(text) }
+                let rate = try maxRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
+                let id = LicenceID.generate()
+                let licence = try await connection.database().createLicence(
+                    hash: id.hash, app: app, customer: customer, images: globs, expiresAt: expiresAt, maxRate: rate)
+                if connection.json {
+                    struct Created: Encodable {
+                        var licenceID: String
+                        var licence: Printed
+                    }
+                    try connection.printJSON(Created(licenceID: id.secret, licence: Printed(licence)))
+                } else {
+                    print(id.secret)
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List licences.")
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let licences = try await connection.database().licences().map { Printed($0) }
+                if connection.json { return try connection.printJSON(licences) }
+                for licence in licences { print(licence.line) }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a licence and its usage.")
+        @Argument(help: "The licence's number (from `licence list`).") var id: Int64
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let database = try connection.database()
+                guard let licence = try await database.licence(id: id) else {
+                    throw FerryError(.notFound, "no licence \(id); see `ferry proxy licence list`")
+                }
+                let usage = ProxyUsage(try await database.pulls(licence: id))
+                if connection.json {
+                    struct Shown: Encodable {
+                        var licence: Printed
+                        var usage: [ProxyUsage.Row]
+                    }
+                    return try connection.printJSON(Shown(licence: Printed(licence), usage: usage.rows))
+                }
+                print(Printed(licence).line)
+                for row in usage.rows { print("  \(row.line)") }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a licence: its next request is refused.")
+        @Argument(help: "The licence's number (from `licence list`).") var id: Int64
+        @OptionGroup var connection: ProxyConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let licence = try await connection.database().revokeLicence(id: id)
+                if connection.json { return try connection.printJSON(Printed(licence)) }
+                print("licence \(id) revoked")
+            }
+        }
+    }
+}
+
+struct ProxyUsageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Pulls and bytes per licence and image.")
+    @Option(help: "Only this licence (its number).") var licence: Int64?
+    @Option(help: "Only pulls in the last DURATION (e.g. 24h, 7d).") var since: String?
+    @OptionGroup var connection: ProxyConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let now = Date()
+            let start = try since.map { text throws(FerryError) in
+                let ahead = try LicenceExpiry.parse(text, now: now)
+                return now.addingTimeInterval(-ahead.timeIntervalSince(now))
+            } ?? .distantPast
+            let usage = ProxyUsage(try await connection.database().pulls(licence: licence, since: start))
+            if connection.json { return try connection.printJSON(usage.rows) }
+            for row in usage.rows { print(row.line) }
+        }
+    }
+}

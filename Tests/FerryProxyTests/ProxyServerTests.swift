@@ -1,0 +1,245 @@
+import AsyncHTTPClient
+import FerryCore
+import FerryFormats
+import FerryPolicy
+import FerryProxy
+import FerryRegistry
+import FerryTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+
+/// A real `ProxyServer` on loopback in front of an in-process upstream (``FakeUpstream``), driven
+/// over HTTP as a registry client would.
+@Suite("Proxy server")
+struct ProxyServerTests {
+    struct Reply: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: [UInt8]
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// Everything a test needs: the upstream, the proxy's URL and directory, a licence.
+    final class Harness: Sendable {
+        let upstream: FakeUpstream
+        let url: String
+        let directory: TemporaryDirectory
+        let database: ProxyDatabase
+        let licence: LicenceID
+        let replies = Mutex<[Reply]>([])
+
+        init(upstream: FakeUpstream, url: String, directory: TemporaryDirectory, database: ProxyDatabase, licence: LicenceID) {
+            self.upstream = upstream
+            self.url = url
+            self.directory = directory
+            self.database = database
+            self.licence = licence
+        }
+
+        func basic(_ password: String) -> String { "Basic " + Data("customer:\(password)".utf8).base64EncodedString() }
+
+        func get(_ path: String, method: HTTPMethod = .GET, authorization: String? = nil, headers extra: HTTPHeaders = [:]) async throws -> Reply {
+            var request = HTTPClientRequest(url: url + path)
+            request.method = method
+            request.headers = extra
+            if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
+            let reply = Reply(status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView))
+            replies.withLock { $0.append(reply) }
+            return reply
+        }
+    }
+
+    static func withProxy(_ body: (Harness) async throws -> Void) async throws {
+        let upstream = FakeUpstream()
+        let server = try await BackgroundServer.start(upstream.router)
+        let directory = try TemporaryDirectory("ferry-proxy")
+        defer { directory.remove() }
+        let proxyDirectory = try ProxyDirectory(directory.sub("proxy"))
+        let database = try proxyDirectory.openDatabase()
+        try await database.putApp(ProxyApp(name: "shop", registries: ["vendor": "127.0.0.1:\(server.port)"]))
+        try await database.putApp(ProxyApp(name: "other", registries: ["vendor": "127.0.0.1:\(server.port)"]))
+        let licence = LicenceID.generate()
+        _ = try await database.createLicence(hash: licence.hash, app: "shop", customer: "acme", images: [], expiresAt: nil, maxRate: nil)
+        let credentials = RegistryCredentials(["127.0.0.1:\(server.port)": RegistryCredential(username: "vendor", password: FakeUpstream.password)])
+        var registry = RegistryClientConfiguration()
+        registry.retry = .init(maxAttempts: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20))
+        let options = ProxyServerOptions(
+            directory: proxyDirectory, host: "127.0.0.1", port: 0, registry: registry, credentials: credentials)
+        let (urls, continuation) = AsyncStream.makeStream(of: String.self)
+        let task = Task {
+            try await ProxyServer.run(options, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { url in
+                continuation.yield(url)
+                continuation.finish()
+            }
+        }
+        defer { task.cancel() }
+        var iterator = urls.makeAsyncIterator()
+        guard let url = await iterator.next() else { throw CancellationError() }
+        let harness = Harness(upstream: upstream, url: url, directory: directory, database: database, licence: licence)
+        do {
+            try await body(harness)
+        } catch {
+            task.cancel()
+            _ = await task.result
+            await server.stop()
+            throw error
+        }
+        task.cancel()
+        _ = await task.result
+        await server.stop()
+    }
+
+    @Test func bearerFlowServesManifestsAndBlobs() async throws {
+        try await Self.withProxy { proxy in
+            let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 7, count: 300_000))
+            let name = "proxy/shop/vendor/team/app"
+            // No credentials: a Bearer challenge naming the token endpoint and the scope.
+            let challenge = try await proxy.get("/v2/\(name)/manifests/1.4")
+            #expect(challenge.status == 401)
+            let header = challenge.headers.first(name: "WWW-Authenticate") ?? ""
+            #expect(header.contains(#"Bearer realm="\#(proxy.url)/token""#))
+            #expect(header.contains(#"scope="repository:\#(name):pull""#))
+            // The token endpoint: Basic with the licence as password.
+            let tokenReply = try await proxy.get("/token?service=ferry-proxy&scope=repository:\(name):pull", authorization: proxy.basic(proxy.licence.secret))
+            #expect(tokenReply.status == 200)
+            struct TokenBody: Decodable { var token: String }
+            let token = try JSONDecoder().decode(TokenBody.self, from: Data(tokenReply.body)).token
+            let manifest = try await proxy.get("/v2/\(name)/manifests/1.4", authorization: "Bearer \(token)")
+            #expect(manifest.status == 200)
+            #expect(Digest.sha256(of: manifest.body) == image.manifest)
+            #expect(manifest.headers.first(name: "Docker-Content-Digest") == image.manifest.description)
+            let blob = try await proxy.get("/v2/\(name)/blobs/\(image.layer)", authorization: "Bearer \(token)")
+            #expect(blob.status == 200)
+            #expect(Digest.sha256(of: blob.body) == image.layer)
+            // A token for one repository does not open another of the same app: 401 insufficient_scope.
+            let other = try await proxy.get("/v2/proxy/shop/vendor/team/other/manifests/1.4", authorization: "Bearer \(token)")
+            #expect(other.status == 401)
+            // Basic directly on /v2/ also works; a range from the cache.
+            let ranged = try await proxy.get(
+                "/v2/\(name)/blobs/\(image.layer)", authorization: proxy.basic(proxy.licence.secret), headers: ["Range": "bytes=10-19"])
+            #expect(ranged.status == 206)
+            #expect(ranged.body.count == 10)
+            #expect(proxy.upstream.blobGets.withLock { $0[image.layer] } == 1)
+            // Audited (after each body is sent): the manifest and both blob pulls.
+            try await waitUntil("both blob pulls audited") {
+                try await proxy.database.pulls().filter { $0.kind == "blob" && $0.status / 100 == 2 }.count == 2
+            }
+            #expect(try await proxy.database.pulls().contains { $0.kind == "manifest" && $0.digest == image.manifest.description })
+        }
+    }
+
+    @Test func concurrentPullsCostOneUpstreamTransfer() async throws {
+        try await Self.withProxy { proxy in
+            let image = proxy.upstream.addImage(tag: "2.0", layer: (0..<4_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let auth = proxy.basic(proxy.licence.secret)
+            try await withThrowingTaskGroup(of: Digest.self) { group in
+                for _ in 0..<8 { group.addTask { Digest.sha256(of: try await proxy.get(path, authorization: auth).body) } }
+                for try await digest in group { #expect(digest == image.layer) }
+            }
+            #expect(proxy.upstream.blobGets.withLock { $0[image.layer] } == 1)
+        }
+    }
+
+    @Test func refusesWrongRevokedExpiredAndOutsideAllowance() async throws {
+        try await Self.withProxy { proxy in
+            proxy.upstream.addImage(tag: "1.0", layer: [1, 2, 3])
+            let path = "/v2/proxy/shop/vendor/team/app/manifests/1.0"
+            #expect(try await proxy.get(path, authorization: proxy.basic(LicenceID.generate().secret)).status == 401)
+            #expect(try await proxy.get(path, authorization: proxy.basic("not-a-licence")).status == 401)
+            // Another app's image.
+            let foreign = try await proxy.get("/v2/proxy/other/vendor/team/app/manifests/1.0", authorization: proxy.basic(proxy.licence.secret))
+            #expect(foreign.status == 403)
+            #expect(foreign.text.contains("DENIED") && foreign.text.contains("proxy/other/vendor/team/app"))
+            // A registry name the app does not define: refused, and no request reaches any upstream.
+            let before = proxy.upstream.paths.withLock { $0.count }
+            let undefined = try await proxy.get("/v2/proxy/shop/internal/team/app/manifests/1.0", authorization: proxy.basic(proxy.licence.secret))
+            #expect(undefined.status == 403)
+            #expect(proxy.upstream.paths.withLock { $0.count } == before)
+            // Path traversal and encoded dots.
+            for bad in ["/v2/proxy/shop/../vendor/team/app/manifests/1.0", "/v2/proxy/shop/%2e%2e/team/app/manifests/1.0"] {
+                let reply = try await proxy.get(bad, authorization: proxy.basic(proxy.licence.secret))
+                #expect([400, 404].contains(reply.status))
+            }
+            // Writes: 405 with a licence, 401 without.
+            #expect(try await proxy.get("/v2/proxy/shop/vendor/team/app/blobs/uploads/", method: .POST, authorization: proxy.basic(proxy.licence.secret)).status == 405)
+            #expect(try await proxy.get("/v2/proxy/shop/vendor/team/app/manifests/1.0", method: .PUT).status == 401)
+            // Expired, then revoked: 403 saying which.
+            let expiring = LicenceID.generate()
+            _ = try await proxy.database.createLicence(
+                hash: expiring.hash, app: "shop", customer: "late", images: [], expiresAt: Date().addingTimeInterval(-60), maxRate: nil)
+            let expired = try await proxy.get(path, authorization: proxy.basic(expiring.secret))
+            #expect(expired.status == 403 && expired.text.contains("licence expired on"))
+            #expect(try await proxy.get(path, authorization: proxy.basic(proxy.licence.secret)).status == 200)
+            let licence = try #require(try await proxy.database.licence(hash: proxy.licence.hash))
+            _ = try await proxy.database.revokeLicence(id: licence.id)
+            let revoked = try await proxy.get(path, authorization: proxy.basic(proxy.licence.secret))
+            #expect(revoked.status == 403 && revoked.text.contains("licence revoked"))
+        }
+    }
+
+    @Test func corruptUpstreamCutsTheStreamAndCachesNothing() async throws {
+        try await Self.withProxy { proxy in
+            let image = proxy.upstream.addImage(tag: "bad", layer: Array(repeating: 9, count: 2_000_000))
+            proxy.upstream.corrupt.withLock { _ = $0.insert(image.layer) }
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            do {
+                let reply = try await proxy.get(path, authorization: proxy.basic(proxy.licence.secret))
+                // Never a complete body: either a failure status or a short one.
+                #expect(reply.status != 200 || reply.body.count < 2_000_000)
+            } catch {
+                // The connection was cut mid-body: what a client must see.
+            }
+            let store = try BlobStoreProbe(proxy.directory.sub("proxy/store"))
+            #expect(!store.holds(image.layer))
+            // Fixed upstream: a later pull fetches again and is whole (one that joins the failing
+            // download while it winds down fails with it, as a client retry would see).
+            proxy.upstream.corrupt.withLock { $0.removeAll() }
+            try await waitUntil("a whole blob after the upstream is fixed") {
+                guard let good = try? await proxy.get(path, authorization: proxy.basic(proxy.licence.secret)) else { return false }
+                return good.status == 200 && Digest.sha256(of: good.body) == image.layer
+            }
+        }
+    }
+
+    @Test func secretsNeverInResponsesOrDatabase() async throws {
+        try await Self.withProxy { proxy in
+            let image = proxy.upstream.addImage(tag: "1.0", layer: [4, 5, 6])
+            let auth = proxy.basic(proxy.licence.secret)
+            _ = try await proxy.get("/v2/")
+            _ = try await proxy.get("/v2/", authorization: auth)
+            _ = try await proxy.get("/token?scope=repository:proxy/shop/vendor/team/app:pull", authorization: auth)
+            _ = try await proxy.get("/v2/proxy/shop/vendor/team/app/manifests/1.0", authorization: auth)
+            _ = try await proxy.get("/v2/proxy/shop/vendor/team/app/manifests/missing", authorization: auth)
+            _ = try await proxy.get("/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)", authorization: auth)
+            _ = try await proxy.get("/v2/proxy/shop/vendor/team/app/tags/list", authorization: auth)
+            _ = try await proxy.get("/v2/_catalog", authorization: auth)
+            let secrets = [proxy.licence.secret, String(proxy.licence.secret.dropFirst(LicenceID.prefix.count)), FakeUpstream.password]
+            for reply in proxy.replies.withLock({ $0 }) {
+                let text = reply.text + reply.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+                for secret in secrets { #expect(!text.contains(secret)) }
+            }
+            // Upstream hosts are not shown to customers either (the tags list and errors name proxy/… only).
+            for reply in proxy.replies.withLock({ $0 }) where reply.status != 401 {
+                #expect(!reply.text.contains("/v2/team/app"))
+            }
+            for file in try FileManager.default.subpathsOfDirectory(atPath: proxy.directory.sub("proxy")) {
+                guard let data = FileManager.default.contents(atPath: proxy.directory.sub("proxy/\(file)")) else { continue }
+                for secret in secrets { #expect(data.range(of: Data(secret.utf8)) == nil, "\(file) holds a secret") }
+            }
+        }
+    }
+}
+
+/// Looks at a content store's committed blobs from the outside.
+struct BlobStoreProbe {
+    let root: String
+    init(_ root: String) throws { self.root = root }
+    func holds(_ digest: Digest) -> Bool { FileManager.default.fileExists(atPath: "\(root)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded)") }
+}
