@@ -21,7 +21,6 @@ struct LeaderAdmin: AdminBackend {
     let credentials: LeaderCredentials
     /// The cluster CA's fingerprint, the last part of every join token.
     let caFingerprint: String
-    let signal: ChangeSignal
     let logger: Logger
 
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {

@@ -33,7 +33,8 @@ public final class LeaderService: Service, Sendable {
     let fetcher: BlobFetcher
     let progress = ProgressBoard()
     let logger: Logger
-    let signal = ChangeSignal()
+    /// Long polls wait on the database's change signal (notified as changes commit).
+    var signal: ChangeSignal { database.changes }
     let credentials: LeaderCredentials
     let peerKey: Curve25519.Signing.PrivateKey
     let tracker: Tracker
@@ -77,7 +78,7 @@ public final class LeaderService: Service, Sendable {
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
         let queue = AsyncStream.makeStream(of: Int64.self)
-        let installs = InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { id in queue.continuation.yield(id) })
+        let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
         self.installs = installs
         self.fetches = FetchWorker(
             queue: queue, database: database, store: store, client: client, fetcher: fetcher, installs: installs, logger: logger)
@@ -100,11 +101,11 @@ public final class LeaderService: Service, Sendable {
                     backend: LeaderAdmin(
                         database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
                         garbageCollector: garbageCollector, platform: configuration.platform, credentials: credentials,
-                        caFingerprint: ca.fingerprint, signal: signal, logger: logger)),
+                        caFingerprint: ca.fingerprint, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
                         database: database, store: store, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
-                        peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh, logger: logger))))
+                        peerKey: peerKey, insecureMesh: configuration.insecureMesh, logger: logger))))
         var identity: MeshServer.Identity?
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
