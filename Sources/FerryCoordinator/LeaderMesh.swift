@@ -129,7 +129,7 @@ struct LeaderMesh: MeshBackend {
     }
 
     /// Whether the leader's fetch of an image still has `digest` to fetch (not present, not failed).
-    private func leaderWillFetch(_ digest: Digest) async throws -> Bool {
+    private func leaderWillFetch(_ digest: FerryCore.Digest) async throws -> Bool {
         guard let blob = try await database.blob(digest) else { return false }
         return blob.state == .missing || blob.state == .fetching
     }
