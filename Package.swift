@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "FerryState",
             dependencies: [
-                "FerryCore", "FerryPolicy",
+                "FerryConcurrency", "FerryCore", "FerryPolicy",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

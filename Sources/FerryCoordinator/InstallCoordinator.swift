@@ -11,14 +11,18 @@ import Logging
 /// report, grants load slots, and gives up on nodes past an install's deadline.
 ///
 /// All state is in SQLite (installs and targets are rows; every transition is one
-/// transaction), so a restarted leader carries on where it stopped. Long polls wait on a
-/// ``ChangeSignal`` that every relevant change notifies.
+/// transaction), so a restarted leader carries on where it stopped. Long polls wait on
+/// ``FerryDatabase/changes``, which the database notifies as it commits a change to what a
+/// node's work depends on (see `WorkChangeObserver`): no transition here notifies by hand, so
+/// none can forget to, and a node learns of its work the moment the fetch worker records the
+/// image's resolution.
 struct InstallCoordinator: Sendable {
     let database: FerryDatabase
-    let signal: ChangeSignal
     let logger: Logger
     /// Asks the fetch worker to fetch an image.
     let fetch: @Sendable (Int64) -> Void
+
+    var signal: ChangeSignal { database.changes }
 
     func createInstall(_ request: InstallRequest) async throws -> InstallRecord {
         guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }
@@ -69,7 +73,6 @@ struct InstallCoordinator: Sendable {
         logger.notice(
             "install created",
             metadata: ["install": "\(install.id!)", "images": "\(request.images.count)", "nodes": "\(chosen.count)", "max_parallel": "\(maxParallel)"])
-        signal.notify()
         return install
     }
 
@@ -114,7 +117,6 @@ struct InstallCoordinator: Sendable {
                 metadata: ["target": "\(target)", "node": "\(node)", "from": "\(from.rawValue)", "to": "\(to.rawValue)",
                            "error": "\(result.after.errorMessage ?? "")"])
             if to.isFinished { try await closeFinishedInstalls() }
-            signal.notify()
         }
     }
 
@@ -140,13 +142,11 @@ struct InstallCoordinator: Sendable {
         }
     }
 
-    /// Called when an image's fetch ends: its targets can start, or they fail with its reason.
+    /// Called when an image's fetch ends: when it failed, its targets fail with its reason.
     func imageFinished(_ imageID: Int64, failure: FerryError?) async {
-        if let failure {
-            try? await database.failTargets(ofImage: imageID, error: failure)
-            _ = try? await closeFinishedInstalls()
-        }
-        signal.notify()
+        guard let failure else { return }
+        try? await database.failTargets(ofImage: imageID, error: failure)
+        _ = try? await closeFinishedInstalls()
     }
 
     /// Closes the installs whose targets are all finished; true if any was.
@@ -164,20 +164,17 @@ struct InstallCoordinator: Sendable {
 
     /// Periodic housekeeping: deadlines, load slots of nodes that went away, finished installs.
     func tick(now: Date = Date()) async {
-        var changed = false
         do {
-            if try await database.expireInstalls(now: now) > 0 { changed = true }
+            _ = try await database.expireInstalls(now: now)
             let silent = try await database.nodes().filter {
                 !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval)
             }
             if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
-                changed = true
             }
-            if try await closeFinishedInstalls() { changed = true }
+            try await closeFinishedInstalls()
         } catch {
             logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
         }
-        if changed { signal.notify() }
     }
 }

@@ -16,7 +16,6 @@ extension LeaderAdmin {
         let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
         credentials.invalidate()
         await tracker.forget(name)
-        signal.notify()
         logger.notice("node removed", metadata: ["node": "\(name)", "failed_targets": "\(removal.failedTargets)", "forced": "\(force)"])
         return NodeRemovalReport(name: name, failedTargets: removal.failedTargets)
     }

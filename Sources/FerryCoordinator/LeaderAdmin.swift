@@ -23,7 +23,6 @@ struct LeaderAdmin: AdminBackend {
     let caFingerprint: String
     /// When the cluster CA expires (``NodeList/caExpiresAt``).
     let caExpiresAt: Date
-    let signal: ChangeSignal
     let logger: Logger
 
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {

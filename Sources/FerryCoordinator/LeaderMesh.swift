@@ -23,12 +23,16 @@ struct LeaderMesh: MeshBackend {
     let credentials: LeaderCredentials
     let ca: ClusterCA
     let peerKey: Curve25519.Signing.PrivateKey
-    let signal: ChangeSignal
     /// Plain HTTP mesh: no certificates are issued.
     let insecureMesh: Bool
     /// How long node certificates are valid (``LeaderConfiguration/nodeCertificateValidity``).
     let certificateValidity: TimeInterval
     let logger: Logger
+
+    /// How long a sources request for a blob nobody holds yet, but that the leader is about to
+    /// fetch, waits for the leader to start receiving it (answered at once when it does): the
+    /// requester learns of the leader's first byte as it arrives instead of polling with backoff.
+    static let sourcesWait: Duration = .seconds(2)
 
     /// Joins a node with join token `token` (nil: the admin token). A name already held is
     /// given only to a request carrying that node's credential (``FerryDatabase/join(name:address:platform:credentialHash:proof:joinToken:now:)``).
@@ -50,7 +54,6 @@ struct LeaderMesh: MeshBackend {
         logger.notice(
             "node joined",
             metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)", "token_id": "\(token.map { "\($0)" } ?? "admin")"])
-        signal.notify()
         await tracker.forget(node.name)
         var certificate: String?
         if let publicKey = request.publicKey, !insecureMesh {
@@ -139,13 +142,19 @@ struct LeaderMesh: MeshBackend {
         let reachable = Set(
             nodes.filter { $0.address != nil && InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
                 .map(\.name))
-        var leader: Tracker.Holding?
-        switch store.availability(of: request.digest) {
-        case .complete: leader = Tracker.Holding(complete: true, size: request.size)
-        case .growing: leader = Tracker.Holding(complete: false, size: request.size)
-        case .absent: leader = nil
+        var ranked = await tracker.choose(for: requester.name, request: request, leader: leaderHolding(request), reachable: reachable)
+        if ranked.isEmpty, try await leaderWillFetch(request.digest) {
+            // Nobody holds it yet, but the leader is about to fetch it: answer as it starts.
+            let deadline = ContinuousClock.now + Self.sourcesWait
+            while true {
+                let generation = store.ingestsStarted.generation
+                guard leaderHolding(request) == nil else { break }
+                let left = deadline - .now
+                guard left > .zero, !Task.isCancelled else { break }
+                await store.ingestsStarted.wait(after: generation, timeout: left)
+            }
+            ranked = await tracker.choose(for: requester.name, request: request, leader: leaderHolding(request), reachable: reachable)
         }
-        let ranked = await tracker.choose(for: requester.name, request: request, leader: leader, reachable: reachable)
         let path = NodeAddress.blobPath(repository: request.repository, digest: request.digest)
         let expiry = Int64(now.timeIntervalSince1970) + PeerToken.lifetime
         return SourceList(sources: try ranked.compactMap { candidate throws -> BlobSource? in
@@ -164,6 +173,21 @@ struct LeaderMesh: MeshBackend {
                 return BlobSource(node: candidate.node, kind: .peer, url: address.blobURL(repository: request.repository, digest: request.digest), token: token)
             }
         })
+    }
+
+    /// What the leader holds of the blob asked for, for the tracker.
+    private func leaderHolding(_ request: SourceRequest) -> Tracker.Holding? {
+        switch store.availability(of: request.digest) {
+        case .complete: Tracker.Holding(complete: true, size: request.size)
+        case .growing: Tracker.Holding(complete: false, size: request.size)
+        case .absent: nil
+        }
+    }
+
+    /// Whether the leader's fetch of an image still has `digest` to fetch (not present, not failed).
+    private func leaderWillFetch(_ digest: FerryCore.Digest) async throws -> Bool {
+        guard let blob = try await database.blob(digest) else { return false }
+        return blob.state == .missing || blob.state == .fetching
     }
 
     func blobEvents(node: Int64, _ events: BlobEvents) async throws {

@@ -34,7 +34,8 @@ public final class LeaderService: Service, Sendable {
     let fetcher: BlobFetcher
     let progress = ProgressBoard()
     let logger: Logger
-    let signal = ChangeSignal()
+    /// Long polls wait on the database's change signal (notified as changes commit).
+    var signal: ChangeSignal { database.changes }
     let credentials: LeaderCredentials
     let peerKey: Curve25519.Signing.PrivateKey
     let tracker: Tracker
@@ -78,7 +79,7 @@ public final class LeaderService: Service, Sendable {
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
         let queue = AsyncStream.makeStream(of: Int64.self)
-        let installs = InstallCoordinator(database: database, signal: signal, logger: logger, fetch: { id in queue.continuation.yield(id) })
+        let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
         self.installs = installs
         self.fetches = FetchWorker(
             queue: queue, database: database, store: store, client: client, fetcher: fetcher, installs: installs, logger: logger)
@@ -101,11 +102,11 @@ public final class LeaderService: Service, Sendable {
                     backend: LeaderAdmin(
                         database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
                         garbageCollector: garbageCollector, platform: configuration.platform, credentials: credentials,
-                        caFingerprint: ca.fingerprint, caExpiresAt: ca.expiresAt, signal: signal, logger: logger)),
+                        caFingerprint: ca.fingerprint, caExpiresAt: ca.expiresAt, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
                         database: database, store: store, fetcher: fetcher, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
-                        peerKey: peerKey, signal: signal, insecureMesh: configuration.insecureMesh,
+                        peerKey: peerKey, insecureMesh: configuration.insecureMesh,
                         certificateValidity: TimeInterval(configuration.nodeCertificateValidity.components.seconds), logger: logger))))
         warnIfCAExpiresSoon()
         var identity: MeshServer.Identity?

@@ -19,6 +19,8 @@ import NIOHTTP1
 /// stops waiting while the download goes on for the others.
 actor MeshFetcher {
     private let mesh: MeshClient
+    /// Blob events to the leader, coalesced while one is in flight.
+    private let events: BlobEventBatcher
     /// Where requests to the leader go (its reserved name over TLS, see ``MeshHTTP/leaderURL(_:)``).
     private let leaderBase: String
     private let plainHTTP: Bool
@@ -47,6 +49,7 @@ actor MeshFetcher {
         self.leaderBase = MeshHTTP.leaderURL(leader)
         self.plainHTTP = leader.scheme == .http
         self.mesh = mesh
+        self.events = BlobEventBatcher { [mesh] events in try await mesh.blobEvents(BlobEvents(events: events)) }
         self.credential = credential
         self.store = store
         self.rateLimiter = rateLimiter
@@ -116,23 +119,29 @@ actor MeshFetcher {
                         case .fetch(let source, let offset, let announce):
                             if announce {
                                 // From now on this node can serve what it has to others (cut-through).
-                                try? await mesh.blobEvents(
-                                    BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])]))
+                                await events.post([BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])])
                             }
                             let outcome = try await fetch(blob, repository: repository, from: source, into: ingest, offset: offset)
-                            switch outcome {
-                            case .failed(let reason), .stalled(let reason), .truncated(let reason):
-                                logger.info("source failed; trying another", metadata: ["source": "\(source.node)", "error": "\(reason)"])
-                            case .complete, .overflow:
-                                break
+                            let failure: (kind: SourceFailure, reason: String)? =
+                                switch outcome {
+                                case .failed(let reason): (.failed, reason)
+                                case .stalled(let reason): (.stalled, reason)
+                                case .truncated(let reason): (.truncated, reason)
+                                case .complete, .overflow: nil
+                                }
+                            if let failure {
+                                FerryMetrics.countSourceFailure(failure.kind)
+                                logger.info(
+                                    "source failed; trying another",
+                                    metadata: ["source": "\(source.node)", "kind": "\(failure.kind.rawValue)", "error": "\(failure.reason)"])
                             }
                             action = machine.fetched(from: source, outcome, have: await ingest.offset())
                         case .accuse(let kind, let source):
                             // First-hand: this node saw the source stall or break off (docs/mesh.md, Failures).
-                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: [source])]))
+                            await events.post([BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: [source])])
                             action = machine.accused()
                         case .restart(let accused, let kind):
-                            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: accused)]))
+                            await events.post([BlobEvent(digest: blob.digest, kind: kind, size: blob.size, sources: accused)])
                             await ingest.close(discard: true)
                             return true
                         case .succeed:
@@ -145,10 +154,10 @@ actor MeshFetcher {
             } while restarting
             Failpoint.followerBlobCommitted.reach()
             progress.remove(blob.digest)
-            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .present, size: blob.size)]))
+            await events.post([BlobEvent(digest: blob.digest, kind: .present, size: blob.size)])
         } catch {
             progress.remove(blob.digest)
-            try? await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: blob.digest, kind: .gone, size: blob.size)]))
+            await events.post([BlobEvent(digest: blob.digest, kind: .gone, size: blob.size)])
             throw error
         }
     }

@@ -17,6 +17,10 @@ public enum FerryMetrics {
     private static let activeUploads = Meter(label: "ferry_active_uploads")
     /// `ferry_verification_failures_total`: blobs whose bytes failed verification.
     private static let verificationFailures = Counter(label: "ferry_verification_failures_total")
+    /// `ferry_source_failures_total{kind="failed|stalled|truncated"}`: sources a follower left
+    /// mid-blob (refused or failed request, silent for the stall timeout, broke off).
+    private static let sourceFailures = Dictionary(
+        uniqueKeysWithValues: SourceFailure.allCases.map { ($0, Counter(label: "ferry_source_failures_total", dimensions: [("kind", $0.rawValue)])) })
     /// `ferry_install_duration_seconds` (leader) and `ferry_load_duration_seconds` (follower).
     private static let installDuration = Timer(label: "ferry_install_duration_seconds")
     private static let loadDuration = Timer(label: "ferry_load_duration_seconds")
@@ -27,6 +31,7 @@ public enum FerryMetrics {
         (fromPeer ? receivedFromPeers : receivedFromLeader).increment(by: bytes)
     }
     public static func countVerificationFailure() { verificationFailures.increment() }
+    public static func countSourceFailure(_ kind: SourceFailure) { sourceFailures[kind]?.increment() }
     public static func uploadStarted() { activeUploads.increment() }
     public static func uploadEnded() { activeUploads.decrement() }
     public static func downloadStarted() { activeDownloads.increment() }
@@ -46,6 +51,11 @@ public enum FerryMetrics {
     public static func setNodeCertificateExpiry(node: String, seconds: Double) {
         Gauge(label: "ferry_node_certificate_expiry_seconds", dimensions: [("node", node)]).record(seconds)
     }
+}
+
+/// How a source failed a follower mid-blob (``FerryMetrics/countSourceFailure(_:)``).
+public enum SourceFailure: String, CaseIterable, Sendable {
+    case failed, stalled, truncated
 }
 
 extension Timer {

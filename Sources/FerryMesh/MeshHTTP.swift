@@ -10,8 +10,11 @@ public enum MeshHTTP {
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
     /// How long a blob transfer may go without a byte before the source counts as gone and the
-    /// receiver resumes elsewhere: short, so that a peer whose link died is left quickly.
-    public static let transferStallTimeout: Duration = .seconds(20)
+    /// receiver resumes elsewhere: short, so that a peer whose link died (or whose process hangs)
+    /// is left quickly. A healthy source, even one serving by cut-through from a rate-limited
+    /// upstream, sends something far more often than this (the rate limiters sleep off debts of
+    /// milliseconds; the store's cut-through reader wakes at each chunk written).
+    public static let transferStallTimeout: Duration = .seconds(5)
 
     /// The client for nodes whose certificates chain to the CA in `caFile`, or for plain HTTP when
     /// nil. `readTimeout` bounds the silence within a response (long polls answer within 60 s).

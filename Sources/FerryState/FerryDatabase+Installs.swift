@@ -78,7 +78,7 @@ extension FerryDatabase {
             if let nodeID, before.nodeId != nodeID { return nil }
             var after = before
             let transition = after.apply(event, now: Date())
-            if transition.changed { try after.update(db) }
+            if transition.changed { try after.updateChanges(db, from: before) }
             return (before, after, transition)
         }
     }
@@ -121,8 +121,9 @@ extension FerryDatabase {
                 InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()
                     .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading))
             guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return .wait }
+            let before = target
             guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
-            try target.update(db)
+            try target.updateChanges(db, from: before)
             return .granted
         }
     }
@@ -192,9 +193,10 @@ extension FerryDatabase {
         let now = Date()
         var moved = 0
         for var target in try request.fetchAll(db) {
+            let before = target
             let transition = target.apply(event, now: now)
             guard transition.changed else { continue }
-            try target.update(db)
+            try target.updateChanges(db, from: before)
             if case .moved = transition { moved += 1 }
         }
         return moved

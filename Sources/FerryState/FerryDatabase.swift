@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import Foundation
 import GRDB
@@ -13,6 +14,10 @@ import Glibc
 /// in-memory queue.
 public struct FerryDatabase: Sendable {
     public let writer: any DatabaseWriter
+    /// Notified after every committed change to what a node's work depends on (an image resolved,
+    /// a target or install created or moved, a node joined or removed): long polls wait on it.
+    /// See ``WorkChangeObserver``.
+    public let changes: ChangeSignal
 
     /// Opens (creating and migrating) the database at `path`, in WAL mode. A new database file
     /// is created 0600 first: SQLite gives its `-wal` and `-shm` files the database file's mode.
@@ -41,5 +46,8 @@ public struct FerryDatabase: Sendable {
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
+        let changes = ChangeSignal()
+        self.changes = changes
+        writer.add(transactionObserver: WorkChangeObserver(signal: changes), extent: .databaseLifetime)
     }
 }

@@ -28,6 +28,9 @@ public final class BlobStore: Sendable {
     let usage = Mutex(BlobUsage())
     /// Notified when a removal ends: what an ingest of a digest being removed waits for.
     let removals = ChangeSignal()
+    /// Notified when an ingest starts: a blob becomes ``Availability/growing(_:)`` (what the
+    /// leader's sources answer waits for when it is about to fetch a blob nobody holds yet).
+    public let ingestsStarted = ChangeSignal()
     /// Called before a download that may need room (see ``makeRoom(for:)``).
     let spaceHandler = Mutex<(@Sendable (Int64) async -> Void)?>(nil)
 
@@ -101,7 +104,10 @@ public final class BlobStore: Sendable {
         while true {
             let generation = removals.generation
             let start = withUsage { $0.startWriting(progress) }
-            if start == .allowed { break }
+            if start == .allowed {
+                ingestsStarted.notify()
+                break
+            }
             guard start == .removing else { throw FerryError(.busy, "blob \(digest) is already being written") }
             await removals.wait(after: generation, timeout: .seconds(1))
             try Task.checkCancellation()

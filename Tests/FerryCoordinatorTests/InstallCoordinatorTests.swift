@@ -27,7 +27,7 @@ struct InstallCoordinatorTests {
             }
             let fetched = Requests()
             let coordinator = InstallCoordinator(
-                database: database, signal: ChangeSignal(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                database: database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                 fetch: { id in fetched.ids.withLock { $0.append(id) } })
             return Fixture(database: database, coordinator: coordinator, fetched: fetched, nodes: nodes)
         }
@@ -128,17 +128,32 @@ struct InstallCoordinatorTests {
         }
     }
 
-    @Test("a long poll for work wakes when the node's image is ready")
+    @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")
     func longPollWakes() async throws {
         let fixture = try await Fixture.make(nodes: 1)
         _ = try await fixture.coordinator.createInstall(Self.request)
         let poll = Task { try await fixture.coordinator.work(node: fixture.nodes[0], wait: .seconds(50)) }
         // The poll found nothing (the image is not resolved) and waits on the signal.
         try await waitFor { fixture.coordinator.signal.waiterCount == 1 }
+        // Only the resolution is recorded (no blob is present, nobody notifies by hand): the commit wakes the poll.
         try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
-        await fixture.coordinator.imageFinished(fixture.fetched.ids.withLock { $0[0] }, failure: nil)
         let work = try await poll.value
         #expect(work.items.count == 1, "woken with the work, long before its 50 s")
+    }
+
+    @Test("progress reports and heartbeats wake no long poll; a target's move does")
+    func onlyStateChangesWake() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        _ = try await fixture.coordinator.createInstall(Self.request)
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first).targetID
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+        let before = fixture.coordinator.signal.generation
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, bytesDone: 10, bytesTotal: 100))
+        try await fixture.database.heartbeat(nodeID: fixture.nodes[0])
+        #expect(fixture.coordinator.signal.generation == before, "bytes done and last seen are not changes to anyone's work")
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .ready))
+        #expect(fixture.coordinator.signal.generation > before, "a move notifies as it commits")
     }
 
     @Test("an image that cannot be fetched fails its targets with its reason and closes the install")
