@@ -63,6 +63,10 @@ struct FollowerCommand: AsyncParsableCommand {
     var daemon: DaemonOptions
 
     func run() async throws {
+        if daemon.printConfig {
+            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
+            return
+        }
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
             var configuration = FollowerConfiguration(
@@ -81,16 +85,22 @@ struct FollowerCommand: AsyncParsableCommand {
                 insecureMesh: insecureMesh
             )
             configuration.http.idleTimeout = try daemon.idle()
-            bootstrapLogging(level: daemon.logLevel)
+            bootstrapLogging(level: daemon.logLevel, format: daemon.logFormat)
             let logger = Logger(label: "ferry.follower")
-            if joinToken != nil {
+            // Only the command line shows in `ps` (not FERRY_JOIN_TOKEN or a configuration file).
+            if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
                 logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
             }
-            let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            let follower = try FollowerService(
+                configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
             // Join first, so that a refused join token ends the command with one clear line.
             try await follower.join()
             // SIGTERM stops the work at once; requests other nodes are making get a short grace.
-            var group = ServiceGroupConfiguration(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // The notice runs last so that it is the first to hear of a shutdown.
+            var group = ServiceGroupConfiguration(
+                services: [ServiceGroupConfiguration.ServiceConfiguration(service: follower), .init(service: notifier.stoppingNotice(), successTerminationBehavior: .ignore)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             group.maximumGracefulShutdownDuration = FollowerService.shutdownGrace
             try await ServiceGroup(configuration: group).run()
         }
