@@ -92,3 +92,18 @@ simulate:
 	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --stagger 1s
 	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope node --receiving-known report
 	$(SWIFT) run -c release --skip-build $(BUILD_FLAGS) ferry-sim --nodes 10,100,1000,10000 --slot-scope node --receiving-known report --stagger 1s
+
+## A Debian package, .build/ferry_<version>_<arch>.deb: the release binary (Swift runtime linked
+## statically), the systemd units, commented /etc/ferry/*.toml, man pages and completions.
+## The release build is redone only when a source changed. See docs/operations.md.
+.PHONY: deb deb-test deps-package
+deps-package:
+	@cluster/deps.sh --package
+
+deb: deps deps-package
+	@SWIFT=$(SWIFT) packaging/deb/build-deb.sh
+
+## Installs the package into a fresh Debian 12 root (debootstrap, cached in .build/) and runs
+## ferry, a packaged leader and lintian there. Needs root; not part of `make test` (a few minutes).
+deb-test: deb
+	@time packaging/deb/test-deb.sh "$$(ls -t .build/ferry_*.deb | head -1)"

@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -48,6 +49,12 @@ let package = Package(
         .target(
             name: "FerryFormats",
             dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The daemons' configuration file (TOML) and how it merges with flags and the environment.
+        .target(
+            name: "FerryConfig",
+            dependencies: ["FerryCore", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -191,6 +198,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryCore", "FerryFormats", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore", "FerryProxy",
+                "FerryConfig", "FerryDiagnostics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -237,7 +245,12 @@ let package = Package(
         .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryConcurrencyTests", dependencies: ["FerryConcurrency", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryDiagnosticsTests", dependencies: ["FerryDiagnostics"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryDiagnosticsTests",
+            dependencies: ["FerryDiagnostics", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FerryConfigTests", dependencies: ["FerryConfig", "FerryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
             dependencies: [

@@ -8,15 +8,16 @@ readonly PROG="${0##*/}"
 
 usage() {
   cat <<USAGE
-Usage: $PROG [--check] [--dev]
+Usage: $PROG [--check] [--dev] [--package]
 
-Checks for docker-registry, skopeo, dockerd, containerd and ctr, busybox (busybox-static), htpasswd,
+Checks for docker-registry, skopeo, dockerd, containerd and ctr, busybox (busybox-static), htpasswd, systemd-analyze,
 jq, openssl, curl, ip, tc, zstd, the sqlite3 and libcurl development headers and
 ca-certificates. If anything is missing, runs 'apt-get update' once and installs
 the Debian packages (via sudo when not root).
 
   --check   only report what is missing; exit 1 if anything is, install nothing
   --dev     also require shellcheck (to lint these scripts)
+  --package also require dpkg-dev, debootstrap and lintian (make deb, make deb-test)
   -h, --help  show this help
 USAGE
 }
@@ -25,10 +26,12 @@ die() { echo "$PROG: $*" >&2; exit 1; }
 
 check_only=0
 dev=0
+package=0
 while (($#)); do
   case "$1" in
     --check) check_only=1 ;;
     --dev) dev=1 ;;
+    --package) package=1 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -36,7 +39,7 @@ while (($#)); do
 done
 
 readonly PACKAGES=(docker-registry skopeo docker.io containerd busybox-static apache2-utils jq openssl curl
-  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd)
+  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd systemd)
 
 # Prints one line per missing item.
 missing_items() {
@@ -59,8 +62,15 @@ missing_items() {
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] || echo "package ca-certificates"
   [[ -x /usr/bin/time ]] || echo "package time"
   command -v bc >/dev/null 2>&1 || echo "package bc"
+  # The unit tests run systemd-analyze verify on packaging/systemd/*.service.
+  [[ -x /usr/bin/systemd-analyze || -x /bin/systemd-analyze ]] || echo "command systemd-analyze (systemd)"
   if ((dev)) && ! command -v shellcheck >/dev/null 2>&1; then
     echo "command shellcheck"
+  fi
+  if ((package)); then
+    for cmd in dpkg-shlibdeps debootstrap lintian strip; do
+      command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || echo "command $cmd"
+    done
   fi
 }
 
@@ -85,6 +95,9 @@ command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install manually: 
 pkgs=("${PACKAGES[@]}")
 if ((dev)); then
   pkgs+=(shellcheck)
+fi
+if ((package)); then
+  pkgs+=(dpkg-dev debootstrap lintian binutils)
 fi
 
 "${sudo_cmd[@]}" apt-get update

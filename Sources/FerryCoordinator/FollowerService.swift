@@ -52,9 +52,13 @@ public final class FollowerService: Service, Sendable {
     /// follower closes them: work (downloads, load-slot waits, loads) stops at once regardless.
     public static let shutdownGrace: Duration = .seconds(5)
 
+    /// Called with the server's URL once it listens (a service manager's readiness notice).
+    private let onListening: @Sendable (String) -> Void
+
     /// Opens the data directory and checks the configuration. Joining happens in ``run()``
     /// (or ``join()``), so that a wrong join token is reported before anything else starts.
-    public init(configuration: FollowerConfiguration, logger: Logger) throws {
+    public init(configuration: FollowerConfiguration, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.onListening = listening
         guard JoinRequest.isValidName(configuration.name) else {
             throw FerryError(
                 .configuration,
@@ -193,7 +197,10 @@ public final class FollowerService: Service, Sendable {
         let server = try MeshServer(
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
             directory: directory, role: "follower", metadata: ["leader": "\(configuration.leaderURL)"], logger: logger,
-            listening: { [self] url in boundAddress.withLock { $0 = url } })
+            listening: { [self] url in
+                boundAddress.withLock { $0 = url }
+                onListening(url)
+            })
         var localRegistry: MeshServer?
         if configuration.runsLocalRegistry {
             localRegistry = try MeshServer(

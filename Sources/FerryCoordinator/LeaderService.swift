@@ -49,7 +49,11 @@ public final class LeaderService: Service, Sendable {
     private let boundAddress = Mutex<String?>(nil)
     private let directoryLock: DirectoryLock
 
-    public init(configuration: LeaderConfiguration, logger: Logger) throws {
+    /// Called with the server's URL once it listens (a service manager's readiness notice).
+    private let onListening: @Sendable (String) -> Void
+
+    public init(configuration: LeaderConfiguration, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.onListening = listening
         self.configuration = configuration
         self.logger = logger
         // Check what the operator gave before touching the data directory.
@@ -125,7 +129,10 @@ public final class LeaderService: Service, Sendable {
         let server = try MeshServer(
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
             directory: directory, role: "leader", metadata: ["data_dir": "\(directory.path)"], logger: logger,
-            listening: { [self] url in boundAddress.withLock { $0 = url } })
+            listening: { [self] url in
+                boundAddress.withLock { $0 = url }
+                onListening(url)
+            })
         try await withAsyncCleanup {
             try await fetches.recover()
             try await withGracefulShutdownHandler {

@@ -3,9 +3,18 @@ import FerryCore
 import FerryServer
 import FerryStore
 
-/// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle
-/// timeout, upload cap and log level.
+/// The options `ferry leader` and `ferry follower` share: configuration file, disk reserve,
+/// connection idle timeout, upload cap and logging.
 struct DaemonOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "A TOML file of settings: each key is a long option's name, e.g. listen = \"0.0.0.0:5050\". Options and FERRY_* variables override it. Or set FERRY_CONFIG.",
+            valueName: "file"))
+    var config: String?
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (TOML, secrets redacted) and exit.")
+    var printConfig = false
+
     @Option(
         name: .customLong("max-upload-rate"),
         help: "Cap on bytes per second this node serves (the leader to followers, a follower to peers), e.g. 100MiB/s.")
@@ -19,6 +28,9 @@ struct DaemonOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
+
+    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
+    var logFormat: LogFormatOption = .text
 
     /// The store configuration `--reserved-space` asks for.
     func store() throws(FerryError) -> BlobStoreConfiguration {

@@ -13,6 +13,18 @@ struct Ferry: AsyncParsableCommand {
             FetchCommand.self, ImagesCommand.self, GCCommand.self, TokenCommand.self, DigestCommand.self, RoutesCommand.self, ProxyCommand.self,
         ]
     )
+
+    /// Parses the command line with a daemon's `--config` file and `FERRY_*` variables applied.
+    static func main() async {
+        let arguments: [String]
+        do {
+            arguments = try DaemonConfiguration.expand(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+        } catch {
+            printError(error.message)
+            Self.exit(withError: ExitCode(1))
+        }
+        await Self.main(arguments)
+    }
 }
 
 /// Runs a command body, turning any failure into one line on stderr and exit status 1.

@@ -80,6 +80,10 @@ struct FollowerCommand: AsyncParsableCommand {
     var daemon: DaemonOptions
 
     func run() async throws {
+        if daemon.printConfig {
+            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
+            return
+        }
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
             var configuration = FollowerConfiguration(
@@ -108,12 +112,15 @@ struct FollowerCommand: AsyncParsableCommand {
                 throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
             }
             configuration.handoff = handoff
-            bootstrapLogging(level: daemon.logLevel)
+            bootstrapLogging(level: daemon.logLevel, format: daemon.logFormat)
             let logger = Logger(label: "ferry.follower")
-            if joinToken != nil {
+            // Only the command line shows in `ps` (not FERRY_JOIN_TOKEN or a configuration file).
+            if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
                 logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
             }
-            let follower = try FollowerService(configuration: try gc.applied(to: configuration), logger: logger)
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            let follower = try FollowerService(
+                configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
             // Join first, so that a refused join token ends the command with one clear line. A
             // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
             // follower at once, with status 0 (nothing of this node runs yet).
@@ -127,7 +134,10 @@ struct FollowerCommand: AsyncParsableCommand {
             try await follower.join()
             stopWhileJoining.cancel()
             // SIGTERM stops the work at once; requests other nodes are making get a short grace.
-            var group = ServiceGroupConfiguration(services: [follower], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // The notice runs last so that it is the first to hear of a shutdown.
+            var group = ServiceGroupConfiguration(
+                services: [ServiceGroupConfiguration.ServiceConfiguration(service: follower), .init(service: notifier.stoppingNotice(), successTerminationBehavior: .ignore)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             group.maximumGracefulShutdownDuration = FollowerService.shutdownGrace
             try await ServiceGroup(configuration: group).run()
         }

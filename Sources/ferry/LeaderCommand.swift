@@ -5,6 +5,7 @@ import FerryCoordinator
 import FerryRegistry
 import FerryServer
 import FerryStore
+import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -83,6 +84,10 @@ struct LeaderCommand: AsyncParsableCommand {
     var daemon: DaemonOptions
 
     func run() async throws {
+        if daemon.printConfig {
+            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
+            return
+        }
         try await reportingErrors {
             let (host, port) = try Self.parseListen(listen)
             var registry = RegistryClientConfiguration()
@@ -118,11 +123,16 @@ struct LeaderCommand: AsyncParsableCommand {
                     .configuration,
                     "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
             }
-            bootstrapLogging(level: daemon.logLevel)
+            bootstrapLogging(level: daemon.logLevel, format: daemon.logFormat)
             let logger = Logger(label: "ferry.leader")
-            let leader = try LeaderService(configuration: try gc.applied(to: configuration), logger: logger)
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            let leader = try LeaderService(
+                configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
+            // The notice runs last so that it is the first to hear of a shutdown.
             let group = ServiceGroup(
-                configuration: .init(services: [leader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: .init(
+                    services: [ServiceGroupConfiguration.ServiceConfiguration(service: leader), .init(service: notifier.stoppingNotice(), successTerminationBehavior: .ignore)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }

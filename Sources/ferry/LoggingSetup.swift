@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryDiagnostics
 import Logging
 
 enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
@@ -7,11 +8,23 @@ enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
     var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
 }
 
-/// Sends logs to stderr at `level`. Called once per process.
-func bootstrapLogging(level: LogLevelOption) {
+/// `--log-format`: lines for people, or one JSON object per line for log shippers.
+enum LogFormatOption: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Sends logs to stderr at `level` in `format`. Called once per process.
+func bootstrapLogging(level: LogLevelOption, format: LogFormatOption = .text) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level.level
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level.level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label) { line in FileOutput.standardError.write(line) }
+            handler.logLevel = level.level
+            return handler
+        }
     }
 }

@@ -1,0 +1,41 @@
+import FerryConfig
+import FerryCore
+import Foundation
+
+/// Applies `--config FILE` and the `FERRY_*` variables to a daemon's command line before it is
+/// parsed: flags > environment > file > defaults (``ConfigMerge``).
+enum DaemonConfiguration {
+    /// The options of the subcommand `arguments` start with, if it is a daemon.
+    static func options(forSubcommand name: String) -> [ConfigOption]? {
+        switch name {
+        case "leader": LeaderCommand.settings.map(\.option)
+        case "follower": FollowerCommand.settings.map(\.option)
+        default: nil
+        }
+    }
+
+    /// `arguments` (without the program name) with the file's and the environment's settings added.
+    static func expand(_ arguments: [String], environment: [String: String]) throws(FerryError) -> [String] {
+        guard let subcommand = arguments.first, let options = options(forSubcommand: subcommand) else { return arguments }
+        let commandLine = Array(arguments.dropFirst())
+        // Help and version need no configuration (and must work with a broken one).
+        if commandLine.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) { return arguments }
+        var file: [String: ConfigValue] = [:]
+        if let path = ConfigMerge.value(of: "--config", in: commandLine) ?? environment["FERRY_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw FerryError(.configuration, "cannot read configuration file \(path): \(error.localizedDescription)")
+            }
+            file = try ConfigFile.parse(text, path: path, options: options)
+        }
+        let fromEnvironment = try ConfigEnvironment.values(environment, options: options)
+        return [subcommand] + ConfigMerge.arguments(commandLine: commandLine, environment: fromEnvironment, file: file, options: options)
+    }
+
+    /// `--print-config`: the effective settings of `command` as TOML, secrets redacted.
+    static func render<Command>(_ command: Command, settings: [DaemonSetting<Command>]) -> String {
+        ConfigRender.toml(settings.map { (option: $0.option, value: $0.value(command)) })
+    }
+}

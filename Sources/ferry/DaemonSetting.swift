@@ -1,0 +1,131 @@
+import FerryConfig
+import FerryCore
+import FerryCoordinator
+
+/// One key of a daemon's configuration: how the file, the environment and the flag give it
+/// (``ConfigOption``) and how `--print-config` reads its effective value from the parsed command.
+struct DaemonSetting<Command>: Sendable {
+    let option: ConfigOption
+    let value: @Sendable (Command) -> ConfigValue?
+
+    static func string(
+        _ key: String, secret: Bool = false, check: (@Sendable (String) throws(FerryError) -> Void)? = nil,
+        _ get: @escaping @Sendable (Command) -> String?
+    ) -> Self {
+        Self(option: ConfigOption(key, .string, secret: secret, check: check), value: { get($0).map(ConfigValue.string) })
+    }
+
+    static func integer(
+        _ key: String, check: (@Sendable (String) throws(FerryError) -> Void)? = nil, _ get: @escaping @Sendable (Command) -> Int?
+    ) -> Self {
+        Self(option: ConfigOption(key, .integer, check: check), value: { get($0).map(ConfigValue.integer) })
+    }
+
+    static func flag(_ key: String, _ get: @escaping @Sendable (Command) -> Bool) -> Self {
+        Self(option: ConfigOption(key, .flag), value: { .flag(get($0)) })
+    }
+
+    static func list(
+        _ key: String, check: (@Sendable (String) throws(FerryError) -> Void)? = nil, _ get: @escaping @Sendable (Command) -> [String]
+    ) -> Self {
+        Self(option: ConfigOption(key, .list, check: check), value: { .list(get($0)) })
+    }
+
+    /// The same setting read from a part of the command (an option group).
+    func lifted<Outer>(_ part: @escaping @Sendable (Outer) -> Command) -> DaemonSetting<Outer> {
+        let value = self.value
+        return DaemonSetting<Outer>(option: option, value: { value(part($0)) })
+    }
+}
+
+/// Checks of values shared by several keys: each throws the message a bad value gets.
+enum SettingCheck {
+    static let size: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try ByteSize.parse(text) }
+    static let rate: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try ByteSize.parseRate(text) }
+    static let listen: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try LeaderCommand.parseListen(text) }
+    static let platform: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try Platform(parsing: text) }
+    static let watermark: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        _ = try GarbageCollectionConfiguration.parseWatermark(text)
+    }
+    static let positive: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        guard let number = Int(text), number > 0 else { throw FerryError(.configuration, "expected a whole number above 0, found \(text)") }
+    }
+    static func oneOf(_ choices: [String]) -> @Sendable (String) throws(FerryError) -> Void {
+        { text throws(FerryError) in
+            guard choices.contains(text) else {
+                throw FerryError(.configuration, "expected one of \(choices.joined(separator: ", ")), found '\(text)'")
+            }
+        }
+    }
+    static let hostOverride: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw FerryError(.configuration, "invalid host override '\(text)': expected NAME=ADDRESS, e.g. registry.example.com=10.0.0.5")
+        }
+    }
+}
+
+extension DaemonOptions {
+    /// The keys every daemon has.
+    static let settings: [DaemonSetting<DaemonOptions>] = [
+        .string("max-upload-rate", check: SettingCheck.rate) { $0.maxUploadRate },
+        .string("reserved-space", check: SettingCheck.size) { $0.reservedSpace },
+        .integer("idle-timeout", check: SettingCheck.positive) { $0.idleTimeout },
+        .string("log-level", check: SettingCheck.oneOf(LogLevelOption.allCases.map(\.rawValue))) { $0.logLevel.rawValue },
+        .string("log-format", check: SettingCheck.oneOf(LogFormatOption.allCases.map(\.rawValue))) { $0.logFormat.rawValue },
+    ]
+}
+
+extension GarbageCollectionOptions {
+    static let settings: [DaemonSetting<GarbageCollectionOptions>] = [
+        .string("gc-high-watermark", check: SettingCheck.watermark) { $0.highWatermark },
+        .string("gc-low-watermark", check: SettingCheck.watermark) { $0.lowWatermark },
+        .integer("gc-keep", check: SettingCheck.positive) { $0.keep },
+    ]
+}
+
+extension LeaderCommand {
+    /// Every key of `ferry leader`'s configuration, in the order `--print-config` shows them.
+    static let settings: [DaemonSetting<LeaderCommand>] = own + gcSettings + daemonSettings
+    static let gcSettings: [DaemonSetting<LeaderCommand>] = GarbageCollectionOptions.settings.map { setting in setting.lifted { $0.gc } }
+    static let daemonSettings: [DaemonSetting<LeaderCommand>] = DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } }
+
+    private static let own: [DaemonSetting<LeaderCommand>] = [
+        .string("data-dir") { $0.dataDirectory },
+        .string("listen", check: SettingCheck.listen) { $0.listen },
+        .string("registry-auth") { $0.registryAuth },
+        .string("upstream-rate", check: SettingCheck.rate) { $0.upstreamRate },
+        .string("default-registry") { $0.defaultRegistry },
+        .list("insecure-registry") { $0.insecureRegistries },
+        .string("ca-file") { $0.caFile },
+        .list("host-override", check: SettingCheck.hostOverride) { $0.hostOverrides },
+        .string("platform", check: SettingCheck.platform) { $0.platform },
+        .integer("max-downloads", check: SettingCheck.positive) { $0.maxDownloads },
+        .flag("insecure-mesh") { $0.insecureMesh },
+        .list("tls-name") { $0.tlsNames },
+        .flag("no-peers") { $0.noPeers },
+        .integer("leader-slots", check: SettingCheck.positive) { $0.leaderSlots },
+        .integer("peer-slots", check: SettingCheck.positive) { $0.peerSlots },
+        .integer("upload-limit", check: SettingCheck.positive) { $0.uploadLimit },
+    ]
+}
+
+extension FollowerCommand {
+    /// Every key of `ferry follower`'s configuration, in the order `--print-config` shows them.
+    static let settings: [DaemonSetting<FollowerCommand>] = own + gcSettings + daemonSettings
+    static let gcSettings: [DaemonSetting<FollowerCommand>] = GarbageCollectionOptions.settings.map { setting in setting.lifted { $0.gc } }
+    static let daemonSettings: [DaemonSetting<FollowerCommand>] = DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } }
+
+    private static let own: [DaemonSetting<FollowerCommand>] = [
+        .string("data-dir") { $0.dataDirectory },
+        .string("listen", check: SettingCheck.listen) { $0.listen },
+        .string("leader") { $0.leader },
+        .string("join-token-file") { $0.joinTokenFile },
+        .string("join-token", secret: true) { $0.joinToken },
+        .string("name") { $0.name },
+        .string("docker-host") { $0.dockerHost },
+        .string("advertise") { $0.advertise },
+        .string("max-download-rate", check: SettingCheck.rate) { $0.maxDownloadRate },
+        .flag("insecure-mesh") { $0.insecureMesh },
+    ]
+}
