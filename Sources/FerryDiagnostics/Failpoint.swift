@@ -26,6 +26,9 @@ public enum Failpoint: String, CaseIterable, Sendable {
     /// Follower, rollout switch: the old container is stopped, the new one not yet started.
     case followerSwitchOldStopped = "follower-switch-old-stopped"
 
+    /// The steps of an install (what the fault suite crashes at); the rest belong to rollouts.
+    public static let installSteps: [Failpoint] = [.leaderBlobCommitted, .followerBlobCommitted, .followerLoadStreaming, .followerLoaded]
+
     /// The environment variable that arms failpoints.
     public static let environmentVariable = "FERRY_FAILPOINTS"
 

@@ -33,7 +33,7 @@ struct RouteAuthTests {
         "GET \(AdminAPI.install)", "GET \(AdminAPI.nodes)", "POST \(AdminAPI.gc)", "DELETE \(AdminAPI.node)",
         "POST \(AdminAPI.tokens)", "GET \(AdminAPI.tokens)", "DELETE \(AdminAPI.token)",
         "POST \(MeshAPI.join)", "POST \(MeshAPI.heartbeat)", "GET \(MeshAPI.work)", "POST \(MeshAPI.report)", "POST \(MeshAPI.load)",
-        "POST \(MeshAPI.sources)", "POST \(MeshAPI.blobs)",
+        "POST \(MeshAPI.sources)", "POST \(MeshAPI.blobs)", "POST \(MeshAPI.certificate)",
     ].map(Self.normalized))
 
     /// What a follower's router must list: the common routes and its local admin route.
