@@ -17,7 +17,7 @@ the Debian packages (via sudo when not root).
 
   --check   only report what is missing; exit 1 if anything is, install nothing
   --dev     also require shellcheck (to lint these scripts)
-  --package also require dpkg-dev, debootstrap and lintian (make deb, make deb-test)
+  --package also require dpkg-dev, debootstrap, lintian and patchelf (make deb, make deb-test)
   -h, --help  show this help
 USAGE
 }
@@ -68,7 +68,7 @@ missing_items() {
     echo "command shellcheck"
   fi
   if ((package)); then
-    for cmd in dpkg-shlibdeps debootstrap lintian strip; do
+    for cmd in dpkg-shlibdeps debootstrap lintian strip patchelf; do
       command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || echo "command $cmd"
     done
   fi
@@ -97,7 +97,7 @@ if ((dev)); then
   pkgs+=(shellcheck)
 fi
 if ((package)); then
-  pkgs+=(dpkg-dev debootstrap lintian binutils)
+  pkgs+=(dpkg-dev debootstrap lintian binutils patchelf)
 fi
 
 "${sudo_cmd[@]}" apt-get update

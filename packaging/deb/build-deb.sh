@@ -34,6 +34,11 @@ mkdir -p "$root/DEBIAN"
 # The binary, stripped (the Swift runtime is linked in statically).
 install -D -m 0755 "$bin" "$root/usr/bin/ferry"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/ferry"
+# The toolchain's RUNPATH is useless once the runtime is static (and a lintian error); a debug
+# binary being checked keeps it, since it needs the toolchain's runtime.
+[[ -n ${FERRY_DEB_BINARY:-} ]] || patchelf --remove-rpath "$root/usr/bin/ferry"
+# Lintian overrides, each with its reason (packaging/deb/lintian-overrides).
+install -D -m 0644 packaging/deb/lintian-overrides "$root/usr/share/lintian/overrides/ferry"
 
 # Units.
 for unit in packaging/systemd/*.service; do

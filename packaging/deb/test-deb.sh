@@ -18,6 +18,7 @@ start=$SECONDS
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=.build/debootstrap-bookworm.tgz
 root=$(mktemp -d /tmp/ferry-deb-root.XXXXXX)
+chmod 0755 "$root" # the root of the chroot: the ferry user must traverse it
 port=${FERRY_DEB_TEST_PORT:-15050}
 cleanup() {
   if [[ -n ${leader_pid:-} ]]; then kill "$leader_pid" 2>/dev/null || true; wait "$leader_pid" 2>/dev/null || true; fi
@@ -51,9 +52,9 @@ in_root apt-get update -qq
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /tmp/ferry.deb >/dev/null
 
 echo "== ferry --version"; in_root ferry --version
-echo "== ferry leader --help"; in_root ferry leader --help | head -3
+echo "== ferry leader --help"; in_root ferry leader --help > "$root/tmp/leader-help.txt"; head -3 "$root/tmp/leader-help.txt"
 in_root getent passwd ferry >/dev/null || die "postinst made no ferry user"
-[[ $(stat -c '%a %U' "$root/var/lib/ferry") == "700 ferry" ]] || die "/var/lib/ferry is not 0700 ferry"
+owner=$(in_root stat -c "%a %U" /var/lib/ferry); [[ $owner == "700 ferry" ]] || die "/var/lib/ferry is $owner, not 700 ferry"
 [[ -f $root/usr/share/man/man1/ferry.1.gz && -f $root/usr/share/bash-completion/completions/ferry ]] || die "man page or completion missing"
 
 # The unit's ExecStart line, as systemd would run it (as User=ferry), on a free port.
