@@ -107,6 +107,7 @@ extension LeaderCommand {
         .integer("leader-slots", check: SettingCheck.positive) { $0.leaderSlots },
         .integer("peer-slots", check: SettingCheck.positive) { $0.peerSlots },
         .integer("upload-limit", check: SettingCheck.positive) { $0.uploadLimit },
+        .string("node-cert-validity") { $0.nodeCertValidity },
     ]
 }
 
@@ -127,5 +128,8 @@ extension FollowerCommand {
         .string("advertise") { $0.advertise },
         .string("max-download-rate", check: SettingCheck.rate) { $0.maxDownloadRate },
         .flag("insecure-mesh") { $0.insecureMesh },
+        .string("containerd-hosts-dir") { $0.containerdHostsDirectory },
+        .string("handoff", check: SettingCheck.oneOf(FollowerConfiguration.Handoff.allCases.map(\.rawValue))) { $0.handoff },
+        .integer("local-registry-port") { $0.localRegistryPort },
     ]
 }
