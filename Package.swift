@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "FerryDiagnostics",
             dependencies: [
+                "FerryCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -1,3 +1,4 @@
+import FerryCore
 /// The effective configuration as TOML, for `--print-config`: every key in table order, a
 /// secret as `"<redacted>"`, an unset optional key commented out.
 public enum ConfigRender {
@@ -27,23 +28,5 @@ public enum ConfigRender {
     }
 
     /// A TOML basic string.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ text: String) -> String { QuotedString.literal(text) }
 }

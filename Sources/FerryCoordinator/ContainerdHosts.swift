@@ -48,18 +48,7 @@ struct ContainerdHosts: Sendable, Equatable {
     }
 
     /// A TOML basic string.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f: out += String(format: "\\u%04X", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ text: String) -> String { QuotedString.literal(text) }
 
     /// Writes `directory/<registry>/hosts.toml` (mode 0600) atomically, unless it already holds
     /// exactly this text. Returns whether it wrote.

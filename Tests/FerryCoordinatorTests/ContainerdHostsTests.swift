@@ -28,7 +28,7 @@ struct ContainerdHostsTests {
     }
 
     @Test func quotingKeepsTheTOMLStringClosed() {
-        #expect(ContainerdHosts.quoted("a\"b\\c\nd") == #""a\"b\\c\u000Ad""#)
+        #expect(ContainerdHosts.quoted("a\"b\\c\nd") == #""a\"b\\c\nd""#)
     }
 
     @Test func writesOwnerOnlyOnceAndRefusesAPathForAHost() async throws {
