@@ -66,7 +66,6 @@ comment_config leader /var/lib/ferry/leader > "$root/etc/ferry/leader.toml"
 } | sed -e 's|^# leader = .*|# Required: the leader'"'"'s URL.\n# leader = "https://LEADER:5050"|' \
         -e 's|^# join-token-file: not set|# Until the node has joined: a file (mode 0600, owner ferry) with a join token from `ferry token create`.\n# join-token-file = "/etc/ferry/join-token"|' \
   > "$root/etc/ferry/follower.toml"
-install -m 0644 packaging/etc/proxy.toml "$root/etc/ferry/proxy.toml"
 chmod 0644 "$root"/etc/ferry/*.toml
 (cd "$root" && find etc -type f | sort | sed 's|^|/|') > "$root/DEBIAN/conffiles"
 
