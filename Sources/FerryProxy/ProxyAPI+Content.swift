@@ -53,25 +53,10 @@ extension ProxyAPI {
             if request.method == .get { await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: failure.status.code) }
             throw failure
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "application/octet-stream"
-        headers[ProxyHeader.contentDigest] = digest.description
-        headers[.eTag] = "\"\(digest)\""
-        headers[.acceptRanges] = "bytes"
-        headers[ProxyHeader.apiVersion] = "registry/2.0"
-        var status = HTTPResponse.Status.ok
-        var range: Range<Int64> = 0..<size
-        switch ByteRange.resolve(request.headers[.range], size: size) {
-        case .full:
-            break
-        case .partial(let requested):
-            status = .partialContent
-            range = requested
-            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(size)"
-        case .unsatisfiable:
+        guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
             throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"))
         }
-        headers[.contentLength] = String(range.count)
+        let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
         guard let slot = streams.acquire(caller.licence.id) else {
             throw ProxyError(FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running; retry later"), retryAfter: 1)

@@ -225,30 +225,16 @@ public struct RegistryReadAPI: Sendable {
         case .absent:
             throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "application/octet-stream"
-        headers[.dockerContentDigest] = digest.description
-        headers[.eTag] = "\"\(digest)\""
-        headers[.acceptRanges] = "bytes"
-        headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        var status = HTTPResponse.Status.ok
-        var range: Range<Int64> = 0..<size
-        switch ByteRange.resolve(request.headers[.range], size: size) {
-        case .full:
-            break
-        case .partial(let requested):
-            status = .partialContent
-            range = requested
-            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(size)"
-        case .unsatisfiable:
+        guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
+            var headers = HTTPFields()
             headers[.contentRange] = "bytes */\(size)"
             headers[.contentType] = "application/json"
             let body = try FerryJSON.encoder().encode(
                 ErrorResponse(errors: [ErrorEntry(code: FerryError.Code.rangeNotSatisfiable.rawValue, message: "range not satisfiable for a blob of \(size) bytes")]))
             return Response(status: .rangeNotSatisfiable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
+        let (status, headers, range) = (head.status, head.headers, head.range)
         let length = range.upperBound - range.lowerBound
-        headers[.contentLength] = String(length)
         if request.method == .head {
             return Response(status: status, headers: headers, body: .init())
         }
