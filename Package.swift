@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "FerryMesh",
             dependencies: [
-                "FerryCore", "FerryTransfer",
+                "FerryCore", "FerryPolicy", "FerryTransfer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

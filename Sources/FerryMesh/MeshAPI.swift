@@ -269,7 +269,12 @@ public struct WorkItem: Codable, Sendable, Hashable {
 
 public struct WorkResponse: Codable, Sendable, Hashable {
     public var items: [WorkItem]
-    public init(items: [WorkItem]) { self.items = items }
+    /// The node's rollout work (absent from leaders before rollouts, and when there is none).
+    public var switches: [SwitchWorkItem]?
+    public init(items: [WorkItem], switches: [SwitchWorkItem]? = nil) {
+        self.items = items
+        self.switches = switches
+    }
 }
 
 public struct TargetReport: Codable, Sendable, Hashable {

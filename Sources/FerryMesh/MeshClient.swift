@@ -43,11 +43,19 @@ public struct MeshClient: Sendable {
     }
 
     /// Long-polls for work: returns at once when the node's targets are not exactly `known` (the
-    /// ids of the last answer), else when they change or after about `wait`.
-    public func work(wait: Duration, known: [Int64] = []) async throws -> WorkResponse {
+    /// ids of the last answer) or its rollout work not exactly `switches` (the items' keys), else
+    /// when they change or after about `wait`.
+    public func work(wait: Duration, known: [Int64] = [], switches: [String] = []) async throws -> WorkResponse {
         let seconds = max(Int(wait.components.seconds), 0)
         let list = known.prefix(MeshAPI.maxKnownTargets).map(String.init).joined(separator: ",")
-        return try await api.call(.GET, MeshAPI.work + "?wait=\(seconds)" + (list.isEmpty ? "" : "&known=\(list)"), timeout: wait + .seconds(15))
+        let keys = switches.prefix(MeshAPI.maxKnownTargets).joined(separator: ",")
+        let query = "?wait=\(seconds)" + (list.isEmpty ? "" : "&known=\(list)") + (keys.isEmpty ? "" : "&switches=\(keys)")
+        return try await api.call(.GET, MeshAPI.work + query, timeout: wait + .seconds(15))
+    }
+
+    /// Tells the leader how this node's part of `rollout` ended.
+    public func switchReport(rollout: String, _ report: SwitchReport) async throws {
+        let _: Empty = try await api.call(.POST, MeshAPI.switchReport(rollout: rollout), body: report)
     }
 
     public func report(target: Int64, _ report: TargetReport) async throws {

@@ -1,0 +1,89 @@
+import FerryCore
+import FerryPolicy
+
+extension MeshAPI {
+    /// `POST` a ``SwitchReport``: how this node's part of rollout `:id` ended; answers 204, `404`
+    /// for a rollout the leader does not know, `409` for a report it does not expect (the node is
+    /// not switching or restoring in that rollout; a repeated report of the same outcome is 204).
+    ///
+    /// Switch work rides on the work long poll (``work``): a ``WorkResponse`` lists the node's
+    /// ``SwitchWorkItem``s beside its install targets, and the node sends the keys of the items
+    /// it last saw back as `&switches=KEY,KEY…` (``SwitchWorkItem/key``), so the poll answers
+    /// at once when they differ, as it does for `known` targets.
+    public static let switchReport = "/mesh/v1/rollouts/:id/report"
+
+    public static func switchReport(rollout: String) -> String { "/mesh/v1/rollouts/\(rollout)/report" }
+}
+
+/// A rollout's work on one node: switch its containers of a repository to the rollout's image,
+/// put back what the rollout replaced there, or forget the rollout's records (it can no longer be
+/// rolled back, so the images it replaced may be collected).
+public struct SwitchWorkItem: Codable, Sendable, Hashable {
+    public enum Action: String, Codable, Sendable, Hashable, CaseIterable {
+        /// Recreate every container of ``SwitchWorkItem/repository`` from ``SwitchWorkItem/image``.
+        case `switch`
+        /// Put back every container the rollout replaced on this node.
+        case restore
+        /// Drop the node's records of what the rollout replaced.
+        case forget
+    }
+
+    public var rolloutID: String
+    public var action: Action
+    /// The image to run, as the node's engine holds it (the reference phase 1 installed).
+    public var image: String
+    /// The repository (`registry/repository`, as in an image reference) whose containers are replaced.
+    public var repository: String
+    public var order: RolloutPlan.Order
+    public var minHealthyMilliseconds: Int64
+    public var healthyDeadlineMilliseconds: Int64
+
+    public init(
+        rolloutID: String, action: Action, image: String, repository: String, order: RolloutPlan.Order,
+        minHealthyMilliseconds: Int64, healthyDeadlineMilliseconds: Int64
+    ) {
+        self.rolloutID = rolloutID
+        self.action = action
+        self.image = image
+        self.repository = repository
+        self.order = order
+        self.minHealthyMilliseconds = minHealthyMilliseconds
+        self.healthyDeadlineMilliseconds = healthyDeadlineMilliseconds
+    }
+
+    /// What the node sends back in `switches=`: `ROLLOUT:ACTION`.
+    public var key: String { "\(rolloutID):\(action.rawValue)" }
+}
+
+/// How a node's ``SwitchWorkItem`` ended.
+public struct SwitchReport: Codable, Sendable, Hashable {
+    public enum Outcome: String, Codable, Sendable, Hashable, CaseIterable {
+        /// Every container switched and passed its health gate.
+        case passed
+        /// The node was put back (switch) or could not be put back (restore); see ``SwitchReport/reason``.
+        case failed
+        /// No container of the repository runs on the node: reported, not a failure.
+        case noContainers = "no-containers"
+        /// Every container the rollout replaced runs its old image again.
+        case restored
+        /// The node's records of the rollout are gone.
+        case forgotten
+    }
+
+    public var action: SwitchWorkItem.Action
+    public var outcome: Outcome
+    /// Containers switched (passed) or put back (restored).
+    public var containers: Int
+    /// The longest gap in service on the node (old stopped → new passed its gate), when known.
+    public var downtimeMilliseconds: Int64?
+    /// Why it failed.
+    public var reason: String?
+
+    public init(action: SwitchWorkItem.Action, outcome: Outcome, containers: Int = 0, downtimeMilliseconds: Int64? = nil, reason: String? = nil) {
+        self.action = action
+        self.outcome = outcome
+        self.containers = containers
+        self.downtimeMilliseconds = downtimeMilliseconds
+        self.reason = reason
+    }
+}
