@@ -1,4 +1,7 @@
+import FerryCore
 import FerryDocker
+import FerryMesh
+import FerryPolicy
 import Logging
 
 extension FollowerService {
@@ -21,5 +24,83 @@ extension FollowerService {
         } catch {
             logger.warning("cannot recover interrupted container switches yet", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Runs one piece of rollout work on this node and reports how it ended, retrying the report
+    /// while the leader cannot be reached. Returns once the leader took (or refused) the report.
+    func runSwitch(_ item: SwitchWorkItem) async {
+        var logger = logger
+        logger[metadataKey: "rollout"] = "\(item.rolloutID)"
+        logger[metadataKey: "rollout.action"] = "\(item.action.rawValue)"
+        logger.notice("rollout work started", metadata: ["image": "\(item.image)"])
+        let report = await switchReport(for: item, logger: logger)
+        logger.notice(
+            "rollout work ended",
+            metadata: [
+                "outcome": "\(report.outcome.rawValue)", "containers": "\(report.containers)",
+                "downtime_ms": "\(report.downtimeMilliseconds.map(String.init) ?? "none")", "reason": "\(report.reason ?? "")",
+            ])
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await mesh.switchReport(rollout: item.rolloutID, report)
+                return
+            } catch let error as FerryError where !error.isTransient {
+                logger.warning("the leader refused the rollout report", metadata: ["error": "\(error.message)"])
+                return
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 10 == 0 {
+                    logger.warning("cannot send the rollout report yet", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
+                }
+                try? await Task.sleep(for: Self.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
+            }
+        }
+    }
+
+    /// Carries out `item` through the engine. Running it again gives the same report: a switch
+    /// whose containers already run the new image reports what the rollout replaced here, a
+    /// restore or forget with nothing left to do reports success.
+    func switchReport(for item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
+        let journal = DatabaseSwitchJournal(database: database)
+        let options = ContainerSwitch.Options(
+            order: item.order == .startFirst ? .startFirst : .stopFirst,
+            minHealthy: .milliseconds(item.minHealthyMilliseconds), healthyDeadline: .milliseconds(item.healthyDeadlineMilliseconds))
+        let node = NodeRollout(switcher: ContainerSwitch(client: docker, journal: journal, options: options))
+        do {
+            switch item.action {
+            case .switch:
+                let repository = try ImageReference(parsing: item.repository)
+                switch try await node.switchNode(rollout: item.rolloutID, image: item.image, repository: repository, logger: logger) {
+                case .passed(let containers, let downtime):
+                    return SwitchReport(action: .switch, outcome: .passed, containers: containers, downtimeMilliseconds: downtime.map(Self.milliseconds))
+                case .failed(let reason):
+                    return SwitchReport(action: .switch, outcome: .failed, reason: reason)
+                case .noContainers:
+                    // Done before (a report lost to a restart): what this rollout replaced here.
+                    let replaced = try await journal.replacedContainers(rollout: item.rolloutID)
+                    return SwitchReport(action: .switch, outcome: replaced.isEmpty ? .noContainers : .passed, containers: replaced.count)
+                }
+            case .restore:
+                let replaced = try await journal.replacedContainers(rollout: item.rolloutID)
+                let failures = try await node.rollbackNode(rollout: item.rolloutID, logger: logger)
+                guard failures.isEmpty else {
+                    return SwitchReport(action: .restore, outcome: .failed, reason: failures.joined(separator: "; "))
+                }
+                return SwitchReport(action: .restore, outcome: .restored, containers: replaced.count)
+            case .forget:
+                try await journal.forgetReplaced(rollout: item.rolloutID)
+                return SwitchReport(action: .forget, outcome: .forgotten)
+            }
+        } catch {
+            // The engine could not be driven: finish or undo what the journal says was under way.
+            let reason = (error as? FerryError)?.message ?? "\(error)"
+            if item.action == .switch { _ = try? await node.switcher.recover(logger: logger) }
+            return SwitchReport(action: item.action, outcome: .failed, reason: reason)
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -322,10 +322,16 @@ public final class FollowerService: Service, Sendable {
             var failures = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    let known = work.withLock { $0.known }
-                    let answer = try await self.mesh.work(wait: .seconds(25), known: known)
+                    let (known, switches) = work.withLock { ($0.known, $0.knownSwitches) }
+                    let answer = try await self.mesh.work(wait: .seconds(25), known: known, switches: switches)
                     failures = 0
                     let changes = work.withLock { $0.answered(answer.items) }
+                    for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
+                        group.addTask {
+                            await self.runSwitch(item)
+                            self.work.withLock { $0.switchEnded(item.key) }
+                        }
+                    }
                     for id in changes.stop {
                         logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
                         stops.withLock { $0[id] }?.stop()

@@ -11,6 +11,9 @@ import FerryMesh
 ///   leader heard of it; one this node stopped may start again if the leader lists it again.
 /// - The ids of the last answer go back to the leader (``known``), whose long poll then waits
 ///   for a change instead of answering at once while targets run.
+/// - Rollout work (``SwitchWorkItem``) runs once per key while the leader lists it; unlike a
+///   target it is never stopped half-way (a container switch finishes, or puts the node back),
+///   and a key done here is not run again while it stays listed.
 struct FollowerWork: Sendable, Equatable {
     /// What to do after an answer.
     struct Changes: Sendable, Equatable {
@@ -25,6 +28,12 @@ struct FollowerWork: Sendable, Equatable {
     private(set) var finished: Set<Int64> = []
     /// The target ids of the last answer, sorted.
     private(set) var known: [Int64] = []
+    /// Rollout work running here, by ``SwitchWorkItem/key``.
+    private(set) var runningSwitches: Set<String> = []
+    /// Rollout work done and reported here, still in answers.
+    private(set) var finishedSwitches: Set<String> = []
+    /// The rollout work keys of the last answer, sorted.
+    private(set) var knownSwitches: [String] = []
 
     /// The leader answered with `items`.
     mutating func answered(_ items: [WorkItem]) -> Changes {
@@ -48,5 +57,23 @@ struct FollowerWork: Sendable, Equatable {
     mutating func ended(_ id: Int64) {
         running.remove(id)
         if stopping.remove(id) == nil { finished.insert(id) }
+    }
+
+    /// The leader listed `items` as this node's rollout work: returns the ones to start.
+    mutating func answered(switches items: [SwitchWorkItem]) -> [SwitchWorkItem] {
+        let listed = Set(items.map(\.key))
+        knownSwitches = listed.sorted()
+        var start: [SwitchWorkItem] = []
+        for item in items where !runningSwitches.contains(item.key) && !finishedSwitches.contains(item.key) {
+            runningSwitches.insert(item.key)
+            start.append(item)
+        }
+        finishedSwitches.formIntersection(listed)
+        return start
+    }
+
+    /// The rollout work `key` ended here and was reported (or the leader refused the report).
+    mutating func switchEnded(_ key: String) {
+        if runningSwitches.remove(key) != nil { finishedSwitches.insert(key) }
     }
 }
