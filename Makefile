@@ -59,7 +59,8 @@ bench-fetch: deps
 clean:
 	rm -rf .build
 
-## ferry install vs docker pull on every node over a shaped upstream link; results in docs/benchmarks.md.
+## ferry install vs docker pull on every node (busybox + 2 x 50 MiB and + 40 x 1 MiB, 1 and 4 nodes) over
+## a shaped upstream link (100 Mbit/s) and leader link (200 Mbit/s); KEEP=1 keeps the logs; docs/benchmarks.md.
 bench-install: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-install.sh

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# bench-install.sh - a cluster-wide install with Ferry vs every node's dockerd pulling straight
-# from the registry, side by side in one run, over one shaped upstream link. Medians and ratios
-# to docs/benchmarks.md (section "Install").
+# bench-install.sh - a cluster-wide `ferry install` vs every node's dockerd pulling straight from
+# the registry (`docker pull` on every node at once), side by side in one run, for each image case
+# (default: busybox + 2 x 50 MiB, busybox + 40 x 1 MiB) on each cluster size (default 1 and 4
+# nodes). The registry's replies are shaped to UPSTREAM_RATE and the leader's to LEADER_RATE with
+# `tc htb` on loopback. Medians and ratios to docs/benchmarks.md (section "Install"); with KEEP=1
+# the JSON logs of each case's last run stay in bench/out/install/ and a per-node timeline (first
+# blob received, last blob verified, engine load start and end) is printed.
 #
-#   RUNS=3 NODES=3 LAYER=64M LAYERS=4 RATE=200mbit bench/bench-install.sh
+#   RUNS=3 CASES="2x50M 40x1M" NODE_COUNTS="1 4" UPSTREAM_RATE=100mbit LEADER_RATE=200mbit \
+#     HANDOFF=load KEEP=1 bench/bench-install.sh
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -13,13 +18,19 @@ source "$root/bench/lib.sh"
 cluster=$root/cluster
 export FERRY=${FERRY:-$root/.build/release/ferry}
 runs=${RUNS:-3}
-nodes=${NODES:-3}
-layer=${LAYER:-64M}
-layers=${LAYERS:-4}
-rate=${RATE:-200mbit}
+cases=${CASES:-2x50M 40x1M}
+node_counts=${NODE_COUNTS:-1 4}
+upstream_rate=${UPSTREAM_RATE:-100mbit}
+leader_rate=${LEADER_RATE:-200mbit}
+handoff=${HANDOFF:-}
+keep=${KEEP:-0}
 out=${OUT:-$root/docs/benchmarks.md}
+kept=${KEPT:-$root/bench/out/install}
 [[ -x $FERRY ]] || { echo "bench-install.sh: $FERRY not built (make bench-install builds it)" >&2; exit 1; }
 ((EUID == 0)) || { echo "bench-install.sh: needs root (dockerd, tc)" >&2; exit 1; }
+for c in docker skopeo jq bc tc; do command -v "$c" >/dev/null 2>&1 || { echo "bench-install.sh: '$c' not found (cluster/deps.sh)" >&2; exit 1; }; done
+upstream_bps=$(rate_bps "$upstream_rate") || { echo "bench-install.sh: bad UPSTREAM_RATE '$upstream_rate'" >&2; exit 1; }
+rate_bps "$leader_rate" >/dev/null || { echo "bench-install.sh: bad LEADER_RATE '$leader_rate'" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/fbi.XXXXXX)
 shaped=
@@ -33,82 +44,130 @@ trap cleanup EXIT
 # Bytes the registry sent for blob GETs so far (its access log).
 upstream_bytes() { "$cluster/registry.sh" blob-gets "$work/c/registry" --bytes | awk '{s+=$2} END {print s+0}'; }
 
-# Shape what the registry sends (its source port) on loopback: the upstream link.
+# Shape on loopback what the registry sends (its source port: the upstream link) and what the
+# leader sends (its port: the leader's link); everything else is unshaped.
 shape() {
-  local port=$1
+  local registry_port=$1 leader_port=$2
   tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
   tc class add dev lo parent 1: classid 1:10 htb rate 100gbit quantum 200000
-  tc class add dev lo parent 1: classid 1:20 htb rate "$rate" ceil "$rate" quantum 60000
-  tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$port" 0xffff flowid 1:20
+  tc class add dev lo parent 1: classid 1:20 htb rate "$upstream_rate" ceil "$upstream_rate" quantum 60000
+  tc class add dev lo parent 1: classid 1:30 htb rate "$leader_rate" ceil "$leader_rate" quantum 60000
+  tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$registry_port" 0xffff flowid 1:20
+  tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$leader_port" 0xffff flowid 1:30
   shaped=1
 }
 
+unshape() { [[ -z $shaped ]] || { tc qdisc del dev lo root 2>/dev/null || true; shaped=; }; }
+
+# up NODES IMAGE_TAR: a fresh cluster (empty engines, empty leader) with the image pushed, shaped.
 up() {
+  local count=$1 tar=$2 args=(--leader-arg --log-format --leader-arg json --leader-arg --log-level --leader-arg info
+    --follower-arg --log-format --follower-arg json --follower-arg --log-level --follower-arg info)
+  [[ -z $handoff ]] || args+=(--follower-arg --handoff --follower-arg "$handoff")
   "$cluster/cluster.sh" down "$work/c" >/dev/null 2>&1 || true
-  [[ -n $shaped ]] && { tc qdisc del dev lo root 2>/dev/null || true; shaped=; }
-  eval "$("$cluster/cluster.sh" up "$work/c" --nodes "$nodes")"
+  unshape
+  eval "$("$cluster/cluster.sh" up "$work/c" --nodes "$count" "${args[@]}")"
   export FERRY_LEADER FERRY_TOKEN FERRY_CA
-  "$cluster/push-image.sh" "$work/image.tar" "$UPSTREAM/bench/app:1" >/dev/null
-  shape "${UPSTREAM##*:}"
+  "$cluster/push-image.sh" "$tar" "$UPSTREAM/bench/app:1" >/dev/null
+  local leader_port=${FERRY_LEADER##*:}
+  shape "${UPSTREAM##*:}" "${leader_port%%/*}"
 }
 
-layer_args=()
-for i in $(seq "$layers"); do layer_args+=(--layer "bi$i:$layer"); done
-"$cluster/gen-image.sh" --out "$work/image.tar" --tag bench/app:1 --busybox "${layer_args[@]}"
+# Seconds (3 decimals) since T0 of a JSON log line's time.
+log_seconds() { jq -r --argjson t0 "$1" 'select(.time != null) | (.time | sub("\\.[0-9]+"; "") | fromdate) + ((.time | capture("\\.(?<f>[0-9]+)").f // "0") | ("0." + .) | tonumber) - $t0'; }
 
-ferry_wall=() ferry_bytes=() docker_wall=() docker_bytes=()
-image_bytes=
-for run in $(seq "$runs"); do
-  up
-  if [[ -z $image_bytes ]]; then
-    image_bytes=$(skopeo inspect --tls-verify=false --raw "docker://$UPSTREAM/bench/app:1" | jq '[.config.size] + [.layers[].size] | add')
-  fi
-  # (a) Ferry: one install to every node, from a fresh cluster.
-  b0=$(upstream_bytes); t0=$(now)
-  "$FERRY" install "$UPSTREAM/bench/app:1" --max-parallel "$nodes" >/dev/null
-  t1=$(now); b1=$(upstream_bytes)
-  ferry_wall+=("$(echo "$t1 - $t0" | bc -l)"); ferry_bytes+=("$((b1 - b0))")
+# timeline DIR T0: per node, first "receiving blob", last "blob verified", first "loading into the
+# Docker engine", "image installed" (seconds after the install started); the leader's first and
+# last blob fetched.
+timeline() {
+  local dir=$1 t0=$2 f name
+  printf '    %-8s %10s %10s %10s %10s\n' node first-rx last-ok load installed
+  local lfirst llast
+  lfirst=$(jq -c 'select(.message == "fetching blob")' "$dir/leader.log" | log_seconds "$t0" | sort -g | head -1)
+  llast=$(jq -c 'select(.message == "blob fetched")' "$dir/leader.log" | log_seconds "$t0" | sort -g | tail -1)
+  printf '    %-8s %10.2f %10.2f %10s %10s\n' leader "${lfirst:-0}" "${llast:-0}" - -
+  for f in "$dir"/node*.log; do
+    name=$(basename "$f" .log)
+    local rx ok load done
+    rx=$(jq -c 'select(.message == "receiving blob")' "$f" | log_seconds "$t0" | sort -g | head -1)
+    ok=$(jq -c 'select(.message == "blob verified")' "$f" | log_seconds "$t0" | sort -g | tail -1)
+    load=$(jq -c 'select(.message == "loading into the Docker engine")' "$f" | log_seconds "$t0" | sort -g | head -1)
+    done=$(jq -c 'select(.message == "image installed")' "$f" | log_seconds "$t0" | sort -g | tail -1)
+    printf '    %-8s %10.2f %10.2f %10.2f %10.2f\n' "$name" "${rx:-0}" "${ok:-0}" "${load:-0}" "${done:-0}"
+  done
+}
 
-  # (b) every node's dockerd pulls from the registry, all at once (images removed first).
-  for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" rmi -f "$UPSTREAM/bench/app:1" >/dev/null; done
-  b0=$(upstream_bytes); t0=$(now)
-  pids=()
-  for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" pull -q "$UPSTREAM/bench/app:1" >/dev/null & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid"; done
-  t1=$(now); b1=$(upstream_bytes)
-  docker_wall+=("$(echo "$t1 - $t0" | bc -l)"); docker_bytes+=("$((b1 - b0))")
-  printf 'run %d: ferry %.1fs %s B   docker pull x%d %.1fs %s B\n' "$run" "${ferry_wall[-1]}" "${ferry_bytes[-1]}" \
-    "$nodes" "${docker_wall[-1]}" "${docker_bytes[-1]}"
+rows=() timelines=()
+for case in $cases; do
+  [[ $case =~ ^([0-9]+)x([0-9]+[KMG]?)$ ]] || { echo "bench-install.sh: bad case '$case' (COUNTxSIZE, e.g. 40x1M)" >&2; exit 1; }
+  count=${BASH_REMATCH[1]} size=${BASH_REMATCH[2]}
+  layer_args=()
+  for i in $(seq "$count"); do layer_args+=(--layer "bi$case-$i:$size"); done
+  tar=$work/image-$case.tar
+  "$cluster/gen-image.sh" --out "$tar" --tag bench/app:1 --busybox "${layer_args[@]}"
+  for nodes in $node_counts; do
+    ferry_wall=() ferry_bytes=() docker_wall=() docker_bytes=()
+    image_bytes=
+    for run in $(seq "$runs"); do
+      up "$nodes" "$tar"
+      if [[ -z $image_bytes ]]; then
+        image_bytes=$(skopeo inspect --tls-verify=false --raw "docker://$UPSTREAM/bench/app:1" | jq '[.config.size] + [.layers[].size] | add')
+      fi
+      # (a) Ferry: one install to every node, from a fresh cluster.
+      b0=$(upstream_bytes); t0=$(now)
+      "$FERRY" install "$UPSTREAM/bench/app:1" --max-parallel "$nodes" >/dev/null
+      t1=$(now); b1=$(upstream_bytes)
+      ferry_wall+=("$(echo "$t1 - $t0" | bc -l)"); ferry_bytes+=("$((b1 - b0))")
+      if ((run == runs)); then
+        timelines+=("$case on $nodes node(s), last run (s after the install started):" "$(timeline "$work/c" "$t0")")
+        if ((keep)); then
+          mkdir -p "$kept/$case-$nodes"
+          cp "$work"/c/leader.log "$work"/c/node*.log "$kept/$case-$nodes/"
+          echo "$t0" >"$kept/$case-$nodes/t0"
+        fi
+      fi
+      # (b) every node's dockerd pulls from the registry, all at once (Ferry's image removed first).
+      for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" rmi -f "$UPSTREAM/bench/app:1" >/dev/null; done
+      b0=$(upstream_bytes); t0=$(now)
+      pids=()
+      for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" pull -q "$UPSTREAM/bench/app:1" >/dev/null & pids+=($!); done
+      for pid in "${pids[@]}"; do wait "$pid"; done
+      t1=$(now); b1=$(upstream_bytes)
+      docker_wall+=("$(echo "$t1 - $t0" | bc -l)"); docker_bytes+=("$((b1 - b0))")
+      printf '%s, %d node(s), run %d: ferry %.2fs %s B   docker pull x%d %.2fs %s B\n' "$case" "$nodes" "$run" \
+        "${ferry_wall[-1]}" "${ferry_bytes[-1]}" "$nodes" "${docker_wall[-1]}" "${docker_bytes[-1]}"
+    done
+    fw=$(printf '%s\n' "${ferry_wall[@]}" | median); dw=$(printf '%s\n' "${docker_wall[@]}" | median)
+    fb=$(printf '%s\n' "${ferry_bytes[@]}" | median)
+    limit=$(echo "$image_bytes / $upstream_bps" | bc -l)
+    mb=$(echo "$image_bytes / 1000000" | bc -l)
+    rows+=("$(printf '| busybox + %d × %s (%.0f MB, limit %.1f s) | %d | %.2f s (%.2f×) | %.2f s (%.2f×) | **%.2f** | %.2f | %s / %s |' \
+      "$count" "$size" "$mb" "$limit" "$nodes" "$dw" "$(echo "$dw / $limit" | bc -l)" "$fw" "$(echo "$fw / $limit" | bc -l)" \
+      "$(echo "$fw / $dw" | bc -l)" "$(echo "$fb / $image_bytes" | bc -l)" \
+      "$(printf '%.2f ' "${ferry_wall[@]}" | sed 's/ $//')" "$(printf '%.2f ' "${docker_wall[@]}" | sed 's/ $//')")")
+  done
 done
-
-fw=$(printf '%s\n' "${ferry_wall[@]}" | median); fb=$(printf '%s\n' "${ferry_bytes[@]}" | median)
-dw=$(printf '%s\n' "${docker_wall[@]}" | median); db=$(printf '%s\n' "${docker_bytes[@]}" | median)
-rate_bytes=$(echo "$rate" | sed -e 's/gbit$/*1000000000\/8/' -e 's/mbit$/*1000000\/8/' -e 's/kbit$/*1000\/8/' | bc)
-limit=$(echo "$image_bytes / $rate_bytes" | bc -l)
-mib=$(echo "$image_bytes / 1048576" | bc -l)
 
 section=$(mktemp)
 {
   echo "## Install: ferry install vs docker pull on every node"
   echo
-  printf 'Image: busybox + %d layers of %s (%.0f MiB, incompressible), %d nodes, each with its own\n' "$layers" "$layer" "$mib" "$nodes"
-  echo "dockerd (Debian docker.io 20.10), processes on loopback; the registry's replies shaped to $rate with"
-  echo "\`tc htb\` (the upstream link). Ferry: \`ferry install\` from a fresh cluster (release build), all nodes loading"
-  echo "at once; docker: every node's \`docker pull\` at the same time. Median of $runs runs, interleaved."
-  printf 'Physical limit: one copy over the upstream link = %.1f s.\n' "$limit"
+  echo "\`make bench-install\` ($(date -u +%Y-%m-%d), release build, handoff \`${handoff:-default}\`): each case on a fresh"
+  echo "cluster of processes on loopback, every node with its own dockerd (Debian docker.io) and empty engine;"
+  echo "the registry's replies shaped to $upstream_rate and the leader's to $leader_rate with \`tc htb\`."
+  echo "Ferry: one \`ferry install\` to every node; docker: every node's \`docker pull\` at the same time,"
+  echo "after Ferry's image was removed. Limit: one copy of the image over the upstream link. Median of $runs"
+  echo "runs; upstream: bytes the registry sent for Ferry's install ÷ the image."
   echo
-  echo "| | wall (s) | × limit | upstream bytes | × image |"
-  echo "|---|---:|---:|---:|---:|"
-  printf '| ferry install | %.1f | %.2f | %s | %.2f |\n' "$fw" "$(echo "$fw / $limit" | bc -l)" "$fb" "$(echo "$fb / $image_bytes" | bc -l)"
-  printf '| docker pull ×%d | %.1f | %.2f | %s | %.2f |\n' "$nodes" "$dw" "$(echo "$dw / $limit" | bc -l)" "$db" "$(echo "$db / $image_bytes" | bc -l)"
-  printf '| **ratio ferry / docker** | **%.2f** | | **%.2f** | |\n' "$(echo "$fw / $dw" | bc -l)" "$(echo "$fb / $db" | bc -l)"
+  echo "| image | nodes | \`docker pull\` on every node | \`ferry install\` | ferry ÷ docker | upstream × image | runs ferry / docker (s) |"
+  echo "|---|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${rows[@]}"
   echo
-  echo "Raw runs — ferry: $(printf '%.1f ' "${ferry_wall[@]}")s, ${ferry_bytes[*]} B; docker: $(printf '%.1f ' "${docker_wall[@]}")s, ${docker_bytes[*]} B."
+  echo "Timelines of each case's last run:"
   echo
-  echo "Ferry moves one copy over the upstream link (1.00 × the image) where the engines move one per node."
-  echo "Its time is the upstream download, which the nodes receive by cut-through (mesh over TLS) while"
-  echo "it arrives, then verification and the load into each engine, which start after a node's last blob;"
-  echo "the three engines share this machine's disk and cores."
+  echo '```'
+  printf '%s\n' "${timelines[@]}"
+  echo '```'
 } >"$section"
 
 replace_section "$out" "## Install:" "$section"

@@ -90,7 +90,7 @@ public actor BlobFetcher {
                             let have = await ingest.offset()
                             try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)")
                             try await database.setBlobState(digest, .fetching, bytesDone: have)
-                            if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"]) }
+                            logger.info("fetching blob", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"])
                             progress.set(digest, have)
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
@@ -106,7 +106,7 @@ public actor BlobFetcher {
             }
             progress.remove(digest)
             try await database.setBlobState(digest, .present)
-            logger.debug("blob fetched", metadata: ["size": "\(descriptor.size)"])
+            logger.info("blob fetched", metadata: ["size": "\(descriptor.size)"])
         } catch {
             progress.remove(digest)
             if error is CancellationError {

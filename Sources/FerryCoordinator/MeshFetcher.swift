@@ -120,6 +120,7 @@ actor MeshFetcher {
                             if announce {
                                 // From now on this node can serve what it has to others (cut-through).
                                 await events.post([BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])])
+                                logger.info("receiving blob", metadata: ["source": "\(source.node)", "offset": "\(offset)", "size": "\(blob.size)"])
                             }
                             let outcome = try await fetch(blob, repository: repository, from: source, into: ingest, offset: offset)
                             let failure: (kind: SourceFailure, reason: String)? =
@@ -153,6 +154,7 @@ actor MeshFetcher {
                 }
             } while restarting
             Failpoint.followerBlobCommitted.reach()
+            logger.info("blob verified", metadata: ["size": "\(blob.size)"])
             progress.remove(blob.digest)
             await events.post([BlobEvent(digest: blob.digest, kind: .present, size: blob.size)])
         } catch {
