@@ -35,16 +35,14 @@ public final class FollowerService: Service, Sendable {
     private let directoryLock: DirectoryLock
     let identity: Mutex<NodeIdentity?>
     /// The targets this process runs (``FollowerWork``) and how to stop each.
-    private let work = Mutex(FollowerWork())
-    private let stops = Mutex<[Int64: StopSignal]>([:])
+    let work = Mutex(FollowerWork())
+    let stops = Mutex<[Int64: StopSignal]>([:])
     /// The credential of a `node.json` under this name kept for another leader URL: sent as proof
     /// when the node joins again.
     private let previousCredential: String?
     private let boundAddress = Mutex<String?>(nil)
     /// The certificates the leader revoked, from its last heartbeat answer: refused by this node's server.
     let revocations = CertificateRevocations()
-    /// This node's TLS certificate once it serves over TLS, renewed in place.
-    private let certificateBox = Mutex<NodeCertificate?>(nil)
     /// The loopback registry's URL, once it listens (with `--containerd-hosts-dir`).
     let localRegistryAddress = Mutex<String?>(nil)
 
@@ -155,7 +153,6 @@ public final class FollowerService: Service, Sendable {
         let me = identity.withLock { $0! }
         let credential = me.credential
         let certificate = try secure ? NodeCertificate(directory: directory) : nil
-        certificateBox.withLock { $0 = certificate }
         let transfers = try TransferClient(
             configuration: configuration, credential: credential, nodeName: configuration.name, store: store, mesh: mesh, caFile: caFile,
             identity: certificate.map { certificate in { @Sendable in certificate.clientIdentity } },
@@ -170,7 +167,11 @@ public final class FollowerService: Service, Sendable {
             await transfers.shutdown()
             throw error
         }
-        try await run(server: servers.main, localRegistry: servers.localRegistry, transfers: transfers)
+        let heartbeat = FollowerHeartbeat(
+            mesh: mesh, docker: docker, store: store, revocations: revocations, certificate: certificate, leaderURL: configuration.leaderURL,
+            protocolVersion: configuration.meshProtocol, address: { [self] in advertisedURL },
+            addressKnown: { [self] in address != nil || configuration.advertiseURL != nil }, logger: logger)
+        try await run(server: servers.main, localRegistry: servers.localRegistry, heartbeat: heartbeat, transfers: transfers)
     }
 
     /// The follower's server (TLS unless the mesh is plain HTTP) and, with
@@ -218,151 +219,20 @@ public final class FollowerService: Service, Sendable {
         return (server, localRegistry)
     }
 
-    private func run(server: MeshServer, localRegistry: MeshServer?, transfers: TransferClient) async throws {
+    private func run(server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, transfers: TransferClient) async throws {
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.run() }
                 if let localRegistry { group.addTask { try await localRegistry.run() } }
                 // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
                 // hung engine or leader, a target in any state.
-                group.addTask { try await cancelWhenGracefulShutdown { try await self.runHeartbeat() } }
+                group.addTask { try await cancelWhenGracefulShutdown { try await heartbeat.run() } }
                 group.addTask { await cancelWhenGracefulShutdown { await self.runWork(transfers: transfers) } }
                 group.addTask { await self.runGarbageCollection() }
             }
         } cleanup: {
             await transfers.shutdown()
             try? await docker.shutdown()
-        }
-    }
-
-    /// Heartbeats until cancelled; throws the leader's refusal when it no longer accepts this
-    /// node's mesh protocol version (the follower then stops with that one line).
-    private func runHeartbeat() async throws {
-        // The first heartbeat carries the address peers reach this node at: wait until it listens.
-        for _ in 0..<200 where address == nil && configuration.advertiseURL == nil {
-            try? await Task.sleep(for: .milliseconds(25))
-        }
-        let (refusals, refused) = AsyncStream<FerryError>.makeStream()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                let lastError = Mutex<String?>(nil)
-                await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) { [self] in
-                    var heartbeat = Heartbeat(
-                        dockerVersion: nil, dockerError: nil, address: advertisedURL, protocolVersion: configuration.meshProtocol)
-                    do {
-                        heartbeat.dockerVersion = try await docker.ping().serverVersion
-                    } catch {
-                        heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
-                    }
-                    do {
-                        let answer = try await mesh.heartbeat(heartbeat)
-                        if let revoked = answer.revokedCertificates { revocations.update(revoked) }
-                        if answer.sendInventory { try await sendInventory() }
-                        await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
-                        lastError.withLock { $0 = nil }
-                    } catch let error as FerryError where error.code == .protocolVersion {
-                        refused.yield(FerryError(.protocolVersion, "the leader at \(configuration.leaderURL) refused this node: \(error.message)"))
-                    } catch {
-                        let message = (error as? FerryError)?.message ?? "\(error)"
-                        if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
-                        lastError.withLock { $0 = message }
-                    }
-                }.run()
-            }
-            group.addTask {
-                for await refusal in refusals { throw refusal }
-            }
-            // The heartbeats end on cancellation or shutdown; a refusal ends them with an error.
-            try await group.next()
-            group.cancelAll()
-        }
-    }
-
-    /// Renews this node's certificate after two thirds of its life, when the leader asks (it has
-    /// no record of it), or when the leader lists it as revoked (a renewal whose answer was lost).
-    private func renewCertificateIfDue(leaderAsks: Bool) async {
-        guard let certificate = certificateBox.withLock({ $0 }) else { return }
-        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
-        let revoked = revocations.isRevoked(serial: certificate.serial)
-        guard leaderAsks || revoked || certificate.isDue() else { return }
-        let old = certificate.current
-        do {
-            try await certificate.renew(with: mesh)
-        } catch {
-            logger.warning("cannot renew this node's TLS certificate", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
-            return
-        }
-        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
-        logger.notice(
-            "renewed this node's TLS certificate",
-            metadata: [
-                "previous_expiry": "\(old.notAfter)", "expires_at": "\(certificate.current.notAfter)",
-                "reason": "\(revoked ? "revoked" : leaderAsks ? "leader asked" : "due")",
-            ])
-    }
-
-    /// Tells the leader every blob this node holds (after the leader restarted, or at first contact).
-    private func sendInventory() async throws {
-        let events = store.allBlobs().compactMap { digest in
-            store.size(of: digest).map { BlobEvent(digest: digest, kind: .present, size: $0) }
-        }
-        try await mesh.blobEvents(BlobEvents(events: events, inventory: true))
-        logger.info("sent the blob inventory to the leader", metadata: ["blobs": "\(events.count)"])
-    }
-
-    /// Backoff while the leader does not answer work requests: 0.5 s doubling to 5 s.
-    static let workRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(5))
-
-    /// Long-polls the leader for work and runs each target in a task of its own, at most
-    /// `maxConcurrentImages` at a time; a target the leader no longer lists is stopped at once,
-    /// freeing its slot. Ends when cancelled (graceful shutdown), every target with it.
-    private func runWork(transfers: TransferClient) async {
-        let slots = AsyncSemaphore(limit: max(configuration.maxConcurrentImages, 1))
-        await withDiscardingTaskGroup { group in
-            var failures = 0
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                do {
-                    let (known, switches) = work.withLock { ($0.known, $0.knownSwitches) }
-                    let answer = try await self.mesh.work(wait: .seconds(25), known: known, switches: switches)
-                    failures = 0
-                    let changes = work.withLock { $0.answered(answer.items) }
-                    for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
-                        group.addTask {
-                            await self.runSwitch(item)
-                            self.work.withLock { $0.switchEnded(item.key) }
-                        }
-                    }
-                    for id in changes.stop {
-                        logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
-                        stops.withLock { $0[id] }?.stop()
-                    }
-                    for item in changes.start {
-                        let stop = StopSignal()
-                        stops.withLock { $0[item.targetID] = stop }
-                        group.addTask {
-                            defer {
-                                _ = self.stops.withLock { $0.removeValue(forKey: item.targetID) }
-                                self.work.withLock { $0.ended(item.targetID) }
-                            }
-                            await stop.run {
-                                do {
-                                    try await slots.withPermit {
-                                        await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
-                                    }
-                                } catch {
-                                    // Stopped or cancelled while waiting for a slot.
-                                }
-                            }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    failures += 1
-                    let message = (error as? FerryError)?.message ?? "\(error)"
-                    if failures == 1 || failures % 10 == 0 { logger.warning("cannot get work from the leader", metadata: ["error": "\(message)"]) }
-                    try? await Task.sleep(for: Self.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
-                }
-            }
         }
     }
 }

@@ -1,0 +1,107 @@
+import FerryCore
+import FerryDiagnostics
+import FerryDocker
+import FerryMesh
+import FerryStore
+import Foundation
+import Logging
+import Synchronization
+
+/// A follower's heartbeat: every ``MeshAPI/heartbeatInterval`` it tells the leader the engine's
+/// version (or why the engine cannot be reached) and the address peers reach the node at, takes
+/// the leader's list of revoked certificates, sends the blob inventory when the leader asks,
+/// and renews the node's certificate when it is due.
+struct FollowerHeartbeat: Sendable {
+    let mesh: MeshClient
+    let docker: DockerClient
+    let store: BlobStore
+    let revocations: CertificateRevocations
+    /// The node's TLS certificate, renewed in place (nil on a plain-HTTP mesh).
+    let certificate: NodeCertificate?
+    let leaderURL: String
+    let protocolVersion: Int
+    /// The address to announce (nil until known).
+    let address: @Sendable () -> String?
+    /// Whether the node's address is known yet (it listens, or `--advertise` gave it).
+    let addressKnown: @Sendable () -> Bool
+    let logger: Logger
+
+    /// Heartbeats until cancelled; throws the leader's refusal when it no longer accepts this
+    /// node's mesh protocol version (the follower then stops with that one line).
+    func run() async throws {
+        // The first heartbeat carries the address peers reach this node at: wait until it listens.
+        for _ in 0..<200 where !addressKnown() {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        let (refusals, refused) = AsyncStream<FerryError>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let lastError = Mutex<String?>(nil)
+                await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) {
+                    do {
+                        try await beat()
+                        lastError.withLock { $0 = nil }
+                    } catch let error as FerryError where error.code == .protocolVersion {
+                        refused.yield(FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)"))
+                    } catch {
+                        let message = (error as? FerryError)?.message ?? "\(error)"
+                        if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
+                        lastError.withLock { $0 = message }
+                    }
+                }.run()
+            }
+            group.addTask {
+                for await refusal in refusals { throw refusal }
+            }
+            // The heartbeats end on cancellation or shutdown; a refusal ends them with an error.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// One heartbeat and what its answer asks for.
+    private func beat() async throws {
+        var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion)
+        do {
+            heartbeat.dockerVersion = try await docker.ping().serverVersion
+        } catch {
+            heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
+        }
+        let answer = try await mesh.heartbeat(heartbeat)
+        if let revoked = answer.revokedCertificates { revocations.update(revoked) }
+        if answer.sendInventory { try await sendInventory() }
+        await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
+    }
+
+    /// Renews this node's certificate after two thirds of its life, when the leader asks (it has
+    /// no record of it), or when the leader lists it as revoked (a renewal whose answer was lost).
+    private func renewCertificateIfDue(leaderAsks: Bool) async {
+        guard let certificate else { return }
+        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
+        let revoked = revocations.isRevoked(serial: certificate.serial)
+        guard leaderAsks || revoked || certificate.isDue() else { return }
+        let old = certificate.current
+        do {
+            try await certificate.renew(with: mesh)
+        } catch {
+            logger.warning("cannot renew this node's TLS certificate", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
+            return
+        }
+        FerryMetrics.setCertificateExpiry(seconds: certificate.current.notAfter.timeIntervalSinceNow)
+        logger.notice(
+            "renewed this node's TLS certificate",
+            metadata: [
+                "previous_expiry": "\(old.notAfter)", "expires_at": "\(certificate.current.notAfter)",
+                "reason": "\(revoked ? "revoked" : leaderAsks ? "leader asked" : "due")",
+            ])
+    }
+
+    /// Tells the leader every blob this node holds (after the leader restarted, or at first contact).
+    private func sendInventory() async throws {
+        let events = store.allBlobs().compactMap { digest in
+            store.size(of: digest).map { BlobEvent(digest: digest, kind: .present, size: $0) }
+        }
+        try await mesh.blobEvents(BlobEvents(events: events, inventory: true))
+        logger.info("sent the blob inventory to the leader", metadata: ["blobs": "\(events.count)"])
+    }
+}
