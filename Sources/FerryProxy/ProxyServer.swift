@@ -13,6 +13,8 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -95,8 +97,12 @@ public struct ProxyServerOptions: Sendable {
 
 /// `ferry proxy serve`: the registry API over the upstreams, until cancelled.
 public enum ProxyServer {
-    /// Serves until cancelled; `listening` gets the URL once the socket is bound (also written to `DIR/address`).
-    public static func run(_ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    /// Serves until cancelled or SIGTERM/SIGINT; `listening` gets the URL once the socket is bound
+    /// (also written to `DIR/address`). `services` run beside the server and hear of a graceful
+    /// shutdown before it (e.g. the systemd `STOPPING=1` notice).
+    public static func run(
+        _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
+    ) async throws {
         let database = try options.directory.openDatabase()
         let store = try BlobStore(root: options.directory.storePath)
         let client = try RegistryClient(configuration: options.registry, credentials: options.credentials)
@@ -113,6 +119,7 @@ public enum ProxyServer {
         router.get("/healthz") { _, _ in "ok\n" }
         api.addRoutes(to: router)
         let adminToken = try options.directory.adminToken()
+        ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)
         let metrics = MetricsExport.bootstrap()
         router.get("/metrics") { request, _ -> Response in
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
@@ -151,8 +158,14 @@ public enum ProxyServer {
             },
             logger: logger)
         defer { unlink(addressPath) }
+        // The extra services run last so that they are the first to hear of a shutdown.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
+                    + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch {
             try? await client.shutdown()
             throw error
