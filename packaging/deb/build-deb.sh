@@ -51,12 +51,13 @@ comment_config() { # ROLE DATA_DIR ARGS...  (the proxy's command is `ferry proxy
   local role=$1 data=$2; shift 2
   local -a command=("$role")
   [[ $role == proxy ]] && command=(proxy serve)
+  local name="${command[*]}"
   printf '%s\n' \
     "# /etc/ferry/$role.toml: settings of \`ferry ${command[*]}\` (the ferry-$role service)." \
     "# Every key is a long option of \`ferry ${command[*]} --help\` without its dashes. Options on the" \
     "# command line and FERRY_* variables override this file. The commented values are the defaults;" \
     "# \`ferry ${command[*]} --config /etc/ferry/$role.toml --print-config\` shows the effective settings." \
-    "# See /usr/share/doc/ferry and man ferry-${command[*]// /-}."
+    "# See /usr/share/doc/ferry and man ferry-${name// /-}."
   "$bin" "${command[@]}" --data-dir "$data" "$@" --print-config | sed -E \
     -e "s|^data-dir = .*|data-dir = \"$data\"|" \
     -e '/^(data-dir|#)/!s/^/# /'
