@@ -13,6 +13,8 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -95,8 +97,51 @@ public struct ProxyServerOptions: Sendable {
 
 /// `ferry proxy serve`: the registry API over the upstreams, until cancelled.
 public enum ProxyServer {
-    /// Serves until cancelled; `listening` gets the URL once the socket is bound (also written to `DIR/address`).
-    public static func run(_ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    /// The proxy's router: `/healthz` (open), the registry API and `/token` (licences), the
+    /// management API and `/metrics` (the admin token).
+    static func router(
+        api: ProxyAPI, database: ProxyDatabase, adminToken: String, metrics: @escaping @Sendable () -> [UInt8]
+    ) -> Router<FerryRequestContext> {
+        let router = Router(context: FerryRequestContext.self)
+        router.add(middleware: ProxyErrorMiddleware())
+        router.get("/healthz") { _, _ in "ok\n" }
+        api.addRoutes(to: router)
+        ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)
+        router.get("/metrics") { request, _ -> Response in
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+                ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+            else {
+                throw ProxyError(FerryError(.unauthorized, "metrics need the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+        }
+        return router
+    }
+
+    /// Every route the proxy serves, from its router built over an empty in-memory database and a
+    /// scratch store (removed before returning): `ferry routes` and the route-enumeration test.
+    public static func routes() async throws -> [FerryRoutes.Route] {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-proxy-routes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let database = try ProxyDatabase.inMemory()
+        let quiet = Logger(label: "ferry.proxy.routes", factory: { _ in SwiftLogNoOpLogHandler() })
+        let client = try RegistryClient()
+        let configuration = ProxyConfiguration()
+        let upstream = ProxyUpstream(client: client, store: try BlobStore(root: scratch), database: database, configuration: configuration, logger: quiet)
+        let api = ProxyAPI(database: database, key: SymmetricKey(size: .bits256), upstream: upstream, configuration: configuration, logger: quiet)
+        let routes = FerryRoutes.list(Self.router(api: api, database: database, adminToken: UUID().uuidString) { [] })
+        try await client.shutdown()
+        return routes
+    }
+
+    /// Serves until cancelled or SIGTERM/SIGINT; `listening` gets the URL once the socket is bound
+    /// (also written to `DIR/address`). `services` run beside the server and hear of a graceful
+    /// shutdown before it (e.g. the systemd `STOPPING=1` notice).
+    public static func run(
+        _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
+    ) async throws {
         let database = try options.directory.openDatabase()
         let store = try BlobStore(root: options.directory.storePath)
         let client = try RegistryClient(configuration: options.registry, credentials: options.credentials)
@@ -108,22 +153,8 @@ public enum ProxyServer {
         }()
         let upstream = ProxyUpstream(client: client, store: store, database: database, configuration: configuration, logger: logger)
         let api = ProxyAPI(database: database, key: key, upstream: upstream, configuration: configuration, logger: logger)
-        let router = Router(context: FerryRequestContext.self)
-        router.add(middleware: ProxyErrorMiddleware())
-        router.get("/healthz") { _, _ in "ok\n" }
-        api.addRoutes(to: router)
-        let adminToken = try options.directory.adminToken()
         let metrics = MetricsExport.bootstrap()
-        router.get("/metrics") { request, _ -> Response in
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-                ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
-            else {
-                throw ProxyError(FerryError(.unauthorized, "metrics need the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
-            }
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
-        }
+        let router = Self.router(api: api, database: database, adminToken: try options.directory.adminToken()) { metrics.emitToBuffer() }
         let limits = HTTPLimits()
         let server: HTTPServerBuilder
         if let certificate = options.tlsCertificate, let keyFile = options.tlsKey {
@@ -151,8 +182,14 @@ public enum ProxyServer {
             },
             logger: logger)
         defer { unlink(addressPath) }
+        // The extra services run last so that they are the first to hear of a shutdown.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
+                    + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch {
             try? await client.shutdown()
             throw error

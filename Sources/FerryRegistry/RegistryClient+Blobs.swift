@@ -21,6 +21,7 @@ extension RegistryClient {
         progress: (@Sendable (Int64) -> Void)? = nil,
         logger: Logger = .disabled
     ) async throws {
+        let repository = configuration.routed(repository)
         let host = repository.registry
         let what = "blob \(descriptor.digest) of \(repository.name)"
         let size = descriptor.size

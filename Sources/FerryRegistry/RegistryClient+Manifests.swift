@@ -29,6 +29,7 @@ extension RegistryClient {
     /// (which does not count as a pull on Docker Hub). Falls back to a GET when the registry
     /// does not send `Docker-Content-Digest`.
     public func resolve(_ reference: ImageReference, logger: Logger = .disabled) async throws -> Descriptor {
+        let reference = configuration.routed(reference)
         let what = "image \(reference)"
         let head = try await withRetries(what: what, logger: logger) { _ -> Descriptor? in
             let upstream = try await send(
@@ -69,6 +70,7 @@ extension RegistryClient {
     public func fetchManifest(
         _ reference: ImageReference, expectedSize: Int64? = nil, namespace: String? = nil, logger: Logger = .disabled
     ) async throws -> FetchedManifest {
+        let reference = configuration.routed(reference)
         let what = "image \(reference)"
         let query = namespace.map { "?ns=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+", "#"])) ?? $0)" } ?? ""
         return try await withRetries(what: what, logger: logger) { _ in
@@ -123,6 +125,7 @@ extension RegistryClient {
     /// Checks that `host` speaks the Registry API v2: `GET /v2/` must answer 200, or 401 with a
     /// challenge (the credentials are checked later, per repository). Done once per host.
     public func probe(_ host: String, logger: Logger = .disabled) async throws {
+        let host = configuration.routedHost(host)
         if probed.withLock({ $0.contains(host) }) { return }
         try await withRetries(what: "registry \(host)", logger: logger) { _ in
             var request = HTTPClientRequest(url: configuration.baseURL(for: host) + "/v2/")

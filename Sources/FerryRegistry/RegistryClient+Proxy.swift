@@ -10,6 +10,7 @@ extension RegistryClient {
     /// The size of a blob, from a `HEAD` (retried as every request). Used by `ferry proxy`,
     /// which is asked for blobs by digest alone.
     public func blobSize(repository: ImageReference, digest: Digest, logger: Logger = .disabled) async throws -> Int64 {
+        let repository = configuration.routed(repository)
         let host = repository.registry
         let what = "blob \(digest) of \(repository.name)"
         return try await withRetries(what: what, logger: logger) { _ in
@@ -33,6 +34,7 @@ extension RegistryClient {
     /// All tags of a repository, following the registry's `Link` pages (at most `limit` tags).
     public func listTags(repository: ImageReference, limit: Int = 100_000, logger: Logger = .disabled) async throws -> [String] {
         struct Body: Decodable { var tags: [String]? }
+        let repository = configuration.routed(repository)
         let host = repository.registry
         let what = "the tags of \(repository.name)"
         var path = "/v2/\(repository.repository)/tags/list"

@@ -26,6 +26,9 @@ public struct RegistryClientConfiguration: Sendable {
     /// CA alone, host names checked (a follower reaches the leader's `/v2/` as
     /// `leader.ferry.invalid`, mapped to its address by ``hostOverrides``). Default: none.
     public var clusterCA: String?
+    /// Registries fetched through a mirror, by original host (``RegistryMirror``): the leader's
+    /// `--mirror`. Default: none.
+    public var mirrors: [String: RegistryMirror]
 
     public init(
         insecureRegistries: Set<String> = [],
@@ -35,7 +38,8 @@ public struct RegistryClientConfiguration: Sendable {
         readTimeout: Duration = .seconds(60),
         rateLimit: Int64? = nil,
         userAgent: String = "ferry/\(FerryVersion.current)",
-        hostOverrides: [String: String] = [:]
+        hostOverrides: [String: String] = [:],
+        mirrors: [String: RegistryMirror] = [:]
     ) {
         self.insecureRegistries = insecureRegistries
         self.caFile = caFile
@@ -45,6 +49,7 @@ public struct RegistryClientConfiguration: Sendable {
         self.rateLimit = rateLimit
         self.userAgent = userAgent
         self.hostOverrides = hostOverrides
+        self.mirrors = mirrors
     }
 
     /// The base URL for a registry host: plain HTTP for loopback and insecure hosts, HTTPS otherwise

@@ -5,19 +5,22 @@ import Foundation
 /// Applies `--config FILE` and the `FERRY_*` variables to a daemon's command line before it is
 /// parsed: flags > environment > file > defaults (``ConfigMerge``).
 enum DaemonConfiguration {
-    /// The options of the subcommand `arguments` start with, if it is a daemon.
-    static func options(forSubcommand name: String) -> [ConfigOption]? {
-        switch name {
-        case "leader": LeaderCommand.settings.map(\.option)
-        case "follower": FollowerCommand.settings.map(\.option)
+    /// The words naming the daemon `arguments` start with (`leader`, `follower`, `proxy serve`) and
+    /// its options; nil if they name no daemon.
+    static func daemon(_ arguments: [String]) -> (words: Int, options: [ConfigOption])? {
+        switch arguments.first {
+        case "leader": (1, LeaderCommand.settings.map(\.option))
+        case "follower": (1, FollowerCommand.settings.map(\.option))
+        case "proxy" where arguments.dropFirst().first == "serve": (2, ProxyServeCommand.settings.map(\.option))
         default: nil
         }
     }
 
     /// `arguments` (without the program name) with the file's and the environment's settings added.
     static func expand(_ arguments: [String], environment: [String: String]) throws(FerryError) -> [String] {
-        guard let subcommand = arguments.first, let options = options(forSubcommand: subcommand) else { return arguments }
-        let commandLine = Array(arguments.dropFirst())
+        guard let (words, options) = daemon(arguments) else { return arguments }
+        let subcommand = Array(arguments.prefix(words))
+        let commandLine = Array(arguments.dropFirst(words))
         // Help and version need no configuration (and must work with a broken one).
         if commandLine.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) { return arguments }
         var file: [String: ConfigValue] = [:]
@@ -31,7 +34,7 @@ enum DaemonConfiguration {
             file = try ConfigFile.parse(text, path: path, options: options)
         }
         let fromEnvironment = try ConfigEnvironment.values(environment, options: options)
-        return [subcommand] + ConfigMerge.arguments(commandLine: commandLine, environment: fromEnvironment, file: file, options: options)
+        return subcommand + ConfigMerge.arguments(commandLine: commandLine, environment: fromEnvironment, file: file, options: options)
     }
 
     /// `--print-config`: the effective settings of `command` as TOML, secrets redacted.

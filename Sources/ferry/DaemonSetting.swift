@@ -1,6 +1,7 @@
 import FerryConfig
 import FerryCore
 import FerryCoordinator
+import FerryRegistry
 
 /// One key of a daemon's configuration: how the file, the environment and the flag give it
 /// (``ConfigOption``) and how `--print-config` reads its effective value from the parsed command.
@@ -50,6 +51,7 @@ enum SettingCheck {
     static let positive: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
         guard let number = Int(text), number > 0 else { throw FerryError(.configuration, "expected a whole number above 0, found \(text)") }
     }
+    static let mirror: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try RegistryMirror(parsing: text) }
     static func oneOf(_ choices: [String]) -> @Sendable (String) throws(FerryError) -> Void {
         { text throws(FerryError) in
             guard choices.contains(text) else {
@@ -99,6 +101,7 @@ extension LeaderCommand {
         .list("insecure-registry") { $0.insecureRegistries },
         .string("ca-file") { $0.caFile },
         .list("host-override", check: SettingCheck.hostOverride) { $0.hostOverrides },
+        .list("mirror", check: SettingCheck.mirror) { $0.mirrors },
         .string("platform", check: SettingCheck.platform) { $0.platform },
         .integer("max-downloads", check: SettingCheck.positive) { $0.maxDownloads },
         .flag("insecure-mesh") { $0.insecureMesh },
@@ -131,5 +134,24 @@ extension FollowerCommand {
         .string("containerd-hosts-dir") { $0.containerdHostsDirectory },
         .string("handoff", check: SettingCheck.oneOf(FollowerConfiguration.Handoff.allCases.map(\.rawValue))) { $0.handoff },
         .integer("local-registry-port") { $0.localRegistryPort },
+    ]
+}
+
+extension ProxyServeCommand {
+    /// Every key of `ferry proxy serve`'s configuration, in the order `--print-config` shows them.
+    static let settings: [DaemonSetting<ProxyServeCommand>] = [
+        .string("data-dir") { $0.dataDirectory },
+        .string("listen", check: SettingCheck.listen) { $0.listen },
+        .string("tls-cert") { $0.tlsCert },
+        .string("tls-key") { $0.tlsKey },
+        .string("upstream-auth") { $0.upstreamAuth },
+        .list("insecure-registry") { $0.insecureRegistries },
+        .string("ca-file") { $0.caFile },
+        .integer("tag-ttl") { $0.tagTTL },
+        .flag("no-cache") { $0.noCache },
+        .string("public-url") { $0.publicURL },
+        .integer("max-streams", check: SettingCheck.positive) { $0.maxStreams },
+        .string("log-level", check: SettingCheck.oneOf(LogLevelOption.allCases.map(\.rawValue))) { $0.logLevel.rawValue },
+        .string("log-format", check: SettingCheck.oneOf(LogFormatOption.allCases.map(\.rawValue))) { $0.logFormat.rawValue },
     ]
 }

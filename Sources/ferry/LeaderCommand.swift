@@ -48,6 +48,11 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("host-override"), help: "Connect to a registry NAME at ADDRESS, as NAME=ADDRESS (repeatable; TLS still verifies NAME).")
     var hostOverrides: [String] = []
 
+    @Option(
+        name: .customLong("mirror"),
+        help: "Fetch a registry's images through another registry, as ORIGINAL_HOST=MIRROR_HOST[/PATH] (repeatable), e.g. registry.vendor.example=proxy.vendor.example/proxy/APP/NAME; engines get the original names.")
+    var mirrors: [String] = []
+
     @Option(help: "Default platform to fetch, os/arch[/variant]. Default: this machine's.")
     var platform: String?
 
@@ -100,6 +105,13 @@ struct LeaderCommand: AsyncParsableCommand {
                     throw FerryError(.configuration, "invalid --host-override '\(entry)': expected NAME=ADDRESS, e.g. registry.example.com=10.0.0.5")
                 }
                 registry.hostOverrides[parts[0]] = parts[1]
+            }
+            for entry in mirrors {
+                let mirror = try RegistryMirror(parsing: entry)
+                guard registry.mirrors[mirror.original] == nil else {
+                    throw FerryError(.configuration, "--mirror names \(mirror.original) twice: give one mirror per registry")
+                }
+                registry.mirrors[mirror.original] = mirror
             }
             var configuration = LeaderConfiguration(
                 dataDirectory: dataDirectory,

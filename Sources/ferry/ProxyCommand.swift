@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryCoordinator
 import FerryCore
 import FerryFormats
 import FerryProxy
@@ -15,27 +16,54 @@ struct ProxyCommand: AsyncParsableCommand {
     )
 }
 
-/// How a management command reaches the proxy's state: its data directory on this machine.
+/// How a management command reaches the proxy: its admin API (`--proxy URL` with the admin
+/// token), or the data directory of a proxy on this machine (its database, running or not).
 struct ProxyConnectionOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The data directory of a proxy on this machine.")
+    @Option(name: .customLong("proxy"), help: "The proxy's URL, e.g. https://proxy.vendor.example (or FERRY_PROXY).")
+    var proxy: String?
+
+    @Option(name: .customLong("token-file"), help: "A file holding the proxy's admin token (a copy of its DATA_DIR/admin-token).")
+    var tokenFile: String?
+
+    @Option(name: .customLong("token"), help: "The proxy's admin token. Discouraged: every local user sees it in `ps`; use --token-file or FERRY_PROXY_TOKEN.")
+    var token: String?
+
+    @Option(name: .customLong("ca"), help: "Extra CA certificates (PEM) to trust for an https:// proxy.")
+    var caFile: String?
+
+    @Option(name: .customLong("data-dir"), help: "The data directory of a proxy on this machine (or FERRY_PROXY_DIR): its database, directly.")
     var dataDirectory: String?
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    func database() throws(FerryError) -> ProxyDatabase {
-        guard let dataDirectory = dataDirectory ?? ProcessInfo.processInfo.environment["FERRY_PROXY_DIR"] else {
-            throw FerryError(.configuration, "no proxy given: pass --data-dir DIR of the proxy (or set FERRY_PROXY_DIR)")
+    /// The proxy these options name: over HTTP with `--proxy`/`FERRY_PROXY`, else the database in `--data-dir`.
+    func management() throws(FerryError) -> any ProxyManagement {
+        let environment = ProcessInfo.processInfo.environment
+        func nonEmpty(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if let url = proxy ?? nonEmpty("FERRY_PROXY") {
+            let secret = try tokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "admin token") }
+                ?? token ?? nonEmpty("FERRY_PROXY_TOKEN")
+            guard let secret, !secret.isEmpty else {
+                throw FerryError(.configuration, "no admin token for the proxy at \(url): pass --token-file FILE (a copy of its DATA_DIR/admin-token) or set FERRY_PROXY_TOKEN")
+            }
+            guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
+                throw FerryError(.configuration, "invalid --proxy '\(url.prefix(200))': expected https://HOST[:PORT]")
+            }
+            return ProxyAdminClient(baseURL: url, token: secret, caFile: caFile)
+        }
+        guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
+            throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")
         }
         guard FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite") else {
             throw FerryError(.configuration, "no proxy state in '\(dataDirectory)': start `ferry proxy serve --data-dir \(dataDirectory)` first")
         }
-        return try ProxyDirectory(dataDirectory).openDatabase()
+        return LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
     }
 
     func printJSON(_ value: some Encodable) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
@@ -80,7 +108,23 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
     var logLevel: LogLevelOption = .info
 
+    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
+    var logFormat: LogFormatOption = .text
+
+    @Option(
+        help: ArgumentHelp(
+            "A TOML file of settings: each key is a long option's name, e.g. listen = \"0.0.0.0:5443\". Options and FERRY_* variables override it. Or set FERRY_CONFIG.",
+            valueName: "file"))
+    var config: String?
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (TOML, secrets redacted) and exit.")
+    var printConfig = false
+
     func run() async throws {
+        if printConfig {
+            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
+            return
+        }
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
             guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
@@ -104,11 +148,15 @@ struct ProxyServeCommand: AsyncParsableCommand {
             let configuration = ProxyConfiguration(
                 tagTTL: .seconds(tagTTL), cache: true, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
                 maxStreamsPerLicence: max(maxStreams, 1))
-            bootstrapLogging(level: logLevel)
+            bootstrapLogging(level: logLevel, format: logFormat)
             let options = ProxyServerOptions(
                 directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
                 configuration: configuration, registry: registry, credentials: credentials)
-            try await ProxyServer.run(options, logger: Logger(label: "ferry.proxy"))
+            // READY=1 once the socket is bound, STOPPING=1 at the start of a graceful shutdown (Type=notify).
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            try await ProxyServer.run(
+                options, logger: Logger(label: "ferry.proxy"), listening: { url in notifier.ready(status: "listening on \(url)") },
+                services: [notifier.stoppingNotice()])
         }
     }
 }
@@ -125,23 +173,18 @@ struct ProxyAppCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                guard ProxyRepository.isValidName(app) else {
-                    throw FerryError(.configuration, "invalid app name '\(app.prefix(80))': use lowercase letters, digits and '-'")
-                }
                 var map: [String: String] = [:]
                 for entry in registries {
                     let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard parts.count == 2, ProxyRepository.isValidName(parts[0]), ProxyApp.isValidHost(parts[1]) else {
+                    guard parts.count == 2 else {
                         throw FerryError(.configuration, "invalid --registry '\(entry.prefix(200))': expected NAME=HOST[:PORT], e.g. vendor=registry.vendor.example")
                     }
                     map[parts[0]] = parts[1]
                 }
-                guard !map.isEmpty else { throw FerryError(.configuration, "an app needs at least one --registry NAME=HOST[:PORT]") }
                 let globs = try images.map { text throws(FerryError) in
                     do { return try ImageGlob(text) } catch { throw FerryError(.configuration, "\(error)") }
                 }
-                let proxyApp = ProxyApp(name: app, registries: map, images: globs)
-                try await connection.database().putApp(proxyApp)
+                let proxyApp = try await connection.management().putApp(ProxyApp(name: app, registries: map, images: globs))
                 if connection.json { try connection.printJSON(proxyApp) } else { print("app \(app): \(map.keys.sorted().map { "\($0)=\(map[$0]!)" }.joined(separator: ", "))") }
             }
         }
@@ -153,7 +196,7 @@ struct ProxyAppCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let apps = try await connection.database().apps()
+                let apps = try await connection.management().apps()
                 if connection.json { return try connection.printJSON(apps) }
                 for app in apps {
                     let registries = app.registries.keys.sorted().map { "\($0)=\(app.registries[$0]!)" }.joined(separator: ",")
@@ -214,17 +257,16 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
                 }
                 let expiresAt = try expires.map { text throws(FerryError) in try LicenceExpiry.parse(text) }
                 let rate = try maxRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
-                let id = LicenceID.generate()
-                let licence = try await connection.database().createLicence(
-                    hash: id.hash, app: app, customer: customer, images: globs, expiresAt: expiresAt, maxRate: rate)
+                let created = try await connection.management().createLicence(
+                    LicenceRequest(app: app, customer: customer, images: globs, expiresAt: expiresAt, maxRate: rate))
                 if connection.json {
                     struct Created: Encodable {
                         var licenceID: String
                         var licence: Printed
                     }
-                    try connection.printJSON(Created(licenceID: id.secret, licence: Printed(licence)))
+                    try connection.printJSON(Created(licenceID: created.licenceID, licence: Printed(created.licence)))
                 } else {
-                    print(id.secret)
+                    print(created.licenceID)
                 }
             }
         }
@@ -236,7 +278,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let licences = try await connection.database().licences().map { Printed($0) }
+                let licences = try await connection.management().licences().map { Printed($0) }
                 if connection.json { return try connection.printJSON(licences) }
                 for licence in licences { print(licence.line) }
             }
@@ -250,20 +292,16 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let database = try connection.database()
-                guard let licence = try await database.licence(id: id) else {
-                    throw FerryError(.notFound, "no licence \(id); see `ferry proxy licence list`")
-                }
-                let usage = ProxyUsage(try await database.pulls(licence: id))
+                let shown = try await connection.management().licence(id: id)
                 if connection.json {
                     struct Shown: Encodable {
                         var licence: Printed
                         var usage: [ProxyUsage.Row]
                     }
-                    return try connection.printJSON(Shown(licence: Printed(licence), usage: usage.rows))
+                    return try connection.printJSON(Shown(licence: Printed(shown.licence), usage: shown.usage))
                 }
-                print(Printed(licence).line)
-                for row in usage.rows { print("  \(row.line)") }
+                print(Printed(shown.licence).line)
+                for row in shown.usage { print("  \(row.line)") }
             }
         }
     }
@@ -275,7 +313,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let licence = try await connection.database().revokeLicence(id: id)
+                let licence = try await connection.management().revokeLicence(id: id)
                 if connection.json { return try connection.printJSON(Printed(licence)) }
                 print("licence \(id) revoked")
             }
@@ -296,9 +334,9 @@ struct ProxyUsageCommand: AsyncParsableCommand {
                 let ahead = try LicenceExpiry.parse(text, now: now)
                 return now.addingTimeInterval(-ahead.timeIntervalSince(now))
             } ?? .distantPast
-            let usage = ProxyUsage(try await connection.database().pulls(licence: licence, since: start))
-            if connection.json { return try connection.printJSON(usage.rows) }
-            for row in usage.rows { print(row.line) }
+            let rows = try await connection.management().usage(licence: licence, since: start)
+            if connection.json { return try connection.printJSON(rows) }
+            for row in rows { print(row.line) }
         }
     }
 }

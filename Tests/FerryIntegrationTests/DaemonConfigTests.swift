@@ -125,17 +125,18 @@ struct DaemonConfigTests {
         }
     }
 
-    @Test("Every long option of the daemons is a key of their configuration file", arguments: ["leader", "follower"])
+    @Test("Every long option of the daemons is a key of their configuration file", arguments: ["leader", "follower", "proxy serve"])
     func everyOptionHasAKey(role: String) async throws {
         try await withTemporaryDirectory("config-keys") { dir in
+            let command = role.split(separator: " ").map(String.init)
             // Options that are about the command itself, not the daemon's settings; and a hidden test hook.
             let notSettings: Set<String> = ["config", "print-config", "help", "version", "mesh-protocol"]
-            let help = try await ferry([role, "--help"], environment: Self.clean)
+            let help = try await ferry(command + ["--help"], environment: Self.clean)
             // The options as ArgumentParser lists them: one per line, indented, after an optional short name.
             let options = Set(help.stdout.matches(of: /(?m)^\s+(?:-[a-zA-Z], )?--([a-z][a-z0-9-]+)/).map { String($0.1) }).subtracting(notSettings)
             #expect(options.contains("data-dir") && options.contains("log-level"), "\(help.stdout)")
             let leaderURL = role == "follower" ? ["--leader", "https://leader.example:5050"] : []
-            let printed = try await ferry([role, "--data-dir", dir.sub("data")] + leaderURL + ["--print-config"], environment: Self.clean)
+            let printed = try await ferry(command + ["--data-dir", dir.sub("data")] + leaderURL + ["--print-config"], environment: Self.clean)
             #expect(printed.status == 0, "\(printed.stderr)")
             let keys = Set(printed.stdout.matches(of: /(?m)^#? ?([a-z][a-z0-9-]+)(?: =|: not set)/).map { String($0.1) })
             #expect(options.subtracting(keys).isEmpty, "\(role): options with no configuration key: \(options.subtracting(keys).sorted())")

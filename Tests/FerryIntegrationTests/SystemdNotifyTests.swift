@@ -84,6 +84,33 @@ struct SystemdNotifyTests {
         }
     }
 
+    @Test("ferry proxy serve runs from --config FILE: READY=1 once it answers, STOPPING=1 on SIGTERM")
+    func proxyNotifies() async throws {
+        try await withTemporaryDirectory("notify-proxy") { dir in
+            let name = dir.sub("notify.sock")
+            let notify = try NotifySocket(name: name)
+            let config = dir.sub("proxy.toml")
+            try "data-dir = \"\(dir.sub("proxy"))\"\nlisten = \"127.0.0.1:0\"\nlog-format = \"json\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let process = try BackgroundProcess.spawn(
+                RepositoryLayout.ferryBinary, ["proxy", "serve", "--config", config], logPath: dir.sub("proxy.log"), environment: ["NOTIFY_SOCKET": name])
+            do {
+                let ready = try await notify.waitFor(line: "READY=1")
+                let status = ready.split(separator: "\n").first { $0.hasPrefix("STATUS=listening on ") }
+                let url = try #require(status?.dropFirst("STATUS=listening on ".count))
+                let port = try #require(Int(url.split(separator: ":").last ?? ""))
+                #expect(Self.connects(port: port), "READY=1 before the port answered")
+                // The file's data directory was used.
+                #expect(FileManager.default.fileExists(atPath: dir.sub("proxy/proxy.sqlite")))
+                process.signal(SIGTERM)
+                _ = try await notify.waitFor(line: "STOPPING=1")
+                #expect(await process.wait() == 0, "\(process.log.suffix(2000))")
+            } catch {
+                await process.stop()
+                throw error
+            }
+        }
+    }
+
     /// Whether a TCP connection to 127.0.0.1:`port` is accepted.
     static func connects(port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

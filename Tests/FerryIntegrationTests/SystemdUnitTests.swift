@@ -7,7 +7,7 @@ import Testing
 /// lines are commands the binary accepts.
 @Suite("systemd units")
 struct SystemdUnitTests {
-    static let units = ["ferry-leader.service", "ferry-follower.service"]
+    static let units = ["ferry-leader.service", "ferry-follower.service", "ferry-proxy.service"]
 
     static var analyze: String? {
         ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }

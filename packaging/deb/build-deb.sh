@@ -47,15 +47,18 @@ done
 
 # Commented default configurations, from the binary's own defaults (--print-config), so that
 # they never drift from the code: the data directory is set, everything else commented.
-comment_config() { # ROLE DATA_DIR ARGS...
+comment_config() { # ROLE DATA_DIR ARGS...  (the proxy's command is `ferry proxy serve`)
   local role=$1 data=$2; shift 2
+  local -a command=("$role")
+  [[ $role == proxy ]] && command=(proxy serve)
+  local name="${command[*]}"
   printf '%s\n' \
-    "# /etc/ferry/$role.toml: settings of \`ferry $role\` (the ferry-$role service)." \
-    "# Every key is a long option of \`ferry $role --help\` without its dashes. Options on the" \
+    "# /etc/ferry/$role.toml: settings of \`ferry ${command[*]}\` (the ferry-$role service)." \
+    "# Every key is a long option of \`ferry ${command[*]} --help\` without its dashes. Options on the" \
     "# command line and FERRY_* variables override this file. The commented values are the defaults;" \
-    "# \`ferry $role --config /etc/ferry/$role.toml --print-config\` shows the effective settings." \
-    "# See /usr/share/doc/ferry and man ferry-$role."
-  "$bin" "$role" --data-dir "$data" "$@" --print-config | sed -E \
+    "# \`ferry ${command[*]} --config /etc/ferry/$role.toml --print-config\` shows the effective settings." \
+    "# See /usr/share/doc/ferry and man ferry-${name// /-}."
+  "$bin" "${command[@]}" --data-dir "$data" "$@" --print-config | sed -E \
     -e "s|^data-dir = .*|data-dir = \"$data\"|" \
     -e '/^(data-dir|#)/!s/^/# /'
 }
@@ -66,6 +69,7 @@ comment_config leader /var/lib/ferry/leader > "$root/etc/ferry/leader.toml"
 } | sed -e 's|^# leader = .*|# Required: the leader'"'"'s URL.\n# leader = "https://LEADER:5050"|' \
         -e 's|^# join-token-file: not set|# Until the node has joined: a file (mode 0600, owner ferry) with a join token from `ferry token create`.\n# join-token-file = "/etc/ferry/join-token"|' \
   > "$root/etc/ferry/follower.toml"
+comment_config proxy /var/lib/ferry/proxy > "$root/etc/ferry/proxy.toml"
 chmod 0644 "$root"/etc/ferry/*.toml
 (cd "$root" && find etc -type f | sort | sed 's|^|/|') > "$root/DEBIAN/conffiles"
 

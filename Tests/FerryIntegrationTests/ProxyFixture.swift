@@ -1,0 +1,169 @@
+import FerryCore
+import FerryTestSupport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A vendor's side, all real programs: a `docker-registry` with htpasswd (bcrypt) auth holding
+/// the vendor's images, and `ferry proxy serve` as a process holding the upstream credentials
+/// (`--upstream-auth`, mode 0600), with the app `shop` (registry name `vendor`, repositories
+/// `team/**`) and the app `other` (the same registry, `other/**`) defined with the CLI.
+final class ProxyFixture: Sendable {
+    static let user = "vendor"
+    /// The vendor's upstream password (random per run): it must appear nowhere on the customer's side.
+    let password: String
+    let dir: TemporaryDirectory
+    let registry: TestRegistry
+    let process: BackgroundProcess
+    let dataDirectory: String
+    /// `http://127.0.0.1:PORT`.
+    let url: String
+
+    var host: String { String(url.dropFirst("http://".count)) }
+    var logPath: String { dir.sub("proxy.log") }
+    var upstreamAuthFile: String { dir.sub("upstream.json") }
+
+    private init(password: String, dir: TemporaryDirectory, registry: TestRegistry, process: BackgroundProcess, dataDirectory: String, url: String) {
+        self.password = password
+        self.dir = dir
+        self.registry = registry
+        self.process = process
+        self.dataDirectory = dataDirectory
+        self.url = url
+    }
+
+    /// The images the vendor's registry holds (pushed by `with`).
+    static let app = "team/app:1.4"
+    static let tool = "team/tool:2"
+    static let secret = "other/secret:1"
+
+    /// Runs `body` with a registry, its images and a running proxy; stops them afterwards.
+    static func with<T>(_ label: String, images: [String: [TestImages.Layer]]? = nil, _ body: (ProxyFixture) async throws -> T) async throws -> T {
+        let dir = try TemporaryDirectory(label)
+        let password = "upstream-" + UUID().uuidString.lowercased()
+        let registry: TestRegistry
+        do {
+            registry = try await TestRegistry.start(in: dir.sub("registry"), auth: .htpasswd(user: user, password: password))
+        } catch {
+            dir.remove()
+            throw error
+        }
+        var fixture: ProxyFixture?
+        do {
+            let pushes = images ?? [app: [.init("pa", "2M"), .init("pb", "1M")], tool: [.init("pt", "1M")], secret: [.init("ps", "1M")]]
+            for (repoTag, layers) in pushes.sorted(by: { $0.key < $1.key }) {
+                try await TestImages.make("\(registry.host)/\(repoTag)", in: dir.path, layers: layers, busybox: true, credentials: (user, password))
+            }
+            let auth = dir.sub("upstream.json")
+            let entry = Data("\(user):\(password)".utf8).base64EncodedString()
+            guard FileManager.default.createFile(
+                atPath: auth, contents: Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(entry)"}}}"#.utf8), attributes: [.posixPermissions: 0o600])
+            else { throw FerryError(.internal, "cannot write \(auth)") }
+            let data = dir.sub("proxy")
+            let process = try BackgroundProcess.spawn(
+                RepositoryLayout.ferryBinary,
+                ["proxy", "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--upstream-auth", auth, "--log-level", "trace"],
+                logPath: dir.sub("proxy.log"))
+            var url: String?
+            try await waitUntil("the proxy to listen") {
+                url = (try? String(contentsOfFile: data + "/address", encoding: .utf8))?.trimmingWhitespace()
+                if url?.isEmpty == false { return true }
+                guard kill(process.pid, 0) == 0 else { throw FerryError(.internal, "ferry proxy serve exited: \(process.log.suffix(2000))") }
+                return false
+            }
+            let made = ProxyFixture(password: password, dir: dir, registry: registry, process: process, dataDirectory: data, url: url!)
+            fixture = made
+            try await made.manage(["app", "add", "shop", "--registry", "vendor=\(registry.host)", "--images", "vendor/team/**"])
+            try await made.manage(["app", "add", "other", "--registry", "vendor=\(registry.host)", "--images", "vendor/other/**"])
+            let result = try await body(made)
+            await made.stop()
+            return result
+        } catch {
+            if let fixture { await fixture.stop() } else { await registry.stop(); dir.remove() }
+            throw error
+        }
+    }
+
+    func stop() async {
+        await process.stop()
+        await registry.stop()
+        dir.remove()
+    }
+
+    /// Runs `ferry proxy ARGS --data-dir DIR`, which must succeed; its standard output.
+    @discardableResult
+    func manage(_ arguments: [String]) async throws -> String {
+        let result = try await ferry(["proxy"] + arguments + ["--data-dir", dataDirectory])
+        guard result.succeeded else { throw FerryError(.internal, "ferry proxy \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
+        return result.stdout
+    }
+
+    struct Created: Decodable {
+        struct Printed: Decodable { var id: Int64 }
+        var licenceID: String
+        var licence: Printed
+    }
+
+    /// Creates a licence with the CLI: its secret ID and its number.
+    func createLicence(_ app: String = "shop", customer: String = "acme", _ extra: [String] = []) async throws -> (id: String, number: Int64) {
+        let created = try JSONDecoder().decode(
+            Created.self, from: Data(try await manage(["licence", "create", app, "--customer", customer, "--json"] + extra).utf8))
+        return (created.licenceID, created.licence.id)
+    }
+
+    func revoke(_ number: Int64) async throws { try await manage(["licence", "revoke", String(number)]) }
+
+    /// Blobs the audit says `licence` pulled in full (`ferry proxy usage --json`).
+    func blobsPulled(licence: Int64) async throws -> Int {
+        struct Row: Decodable { var blobs: Int }
+        let rows = try JSONDecoder().decode([Row].self, from: Data(try await manage(["usage", "--licence", String(licence), "--json"]).utf8))
+        return rows.reduce(0) { $0 + $1.blobs }
+    }
+
+    /// Sends one request as written (no path normalisation) and reads the response.
+    func request(_ method: String, _ path: String, licence: String? = nil, authorization: String? = nil) async throws -> RawHTTPResponse {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        if let licence { text += "Authorization: Basic \(Data("customer:\(licence)".utf8).base64EncodedString())\r\n" }
+        if let authorization { text += "Authorization: \(authorization)\r\n" }
+        if ["PUT", "POST", "PATCH"].contains(method) { text += "Content-Length: 0\r\n" }
+        text += "\r\n"
+        guard let response = try await RawHTTPConnection.exchange(url: url, text, head: method == "HEAD") else {
+            throw FerryError(.internal, "no response to \(method) \(path)")
+        }
+        return response
+    }
+
+    /// The access-log lines of the vendor's registry (each request it answered).
+    func upstreamRequests() -> [String] {
+        let log = (try? String(contentsOfFile: registry.directory + "/registry.log", encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").filter { $0.contains("\"GET /v2/") || $0.contains("\"HEAD /v2/") }.map(String.init)
+    }
+
+    /// Every file under `root` whose bytes contain one of `secrets` (as text, or base64 in a Basic
+    /// header); content-store blobs (image bytes) are left out.
+    static func filesHolding(_ secrets: [String], under root: String) -> [String] {
+        var found: [String] = []
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
+        while let relative = walker.nextObject() as? String {
+            let path = root + "/" + relative
+            if relative.hasPrefix("store/blobs/") || relative.contains("/store/blobs/") { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            if secrets.contains(where: { holds(data, $0) }) { found.append(relative) }
+        }
+        return found
+    }
+
+    /// Whether `data` holds `secret`, as it is or inside a Basic credential (`user:secret` in base64, for the users the tests use).
+    static func holds(_ data: Data, _ secret: String) -> Bool {
+        var needles = [Data(secret.utf8)]
+        for user in ["customer", "x", "acme", ProxyFixture.user] {
+            needles.append(Data(Data("\(user):\(secret)".utf8).base64EncodedString().utf8))
+        }
+        return needles.contains { data.range(of: $0) != nil }
+    }
+}
