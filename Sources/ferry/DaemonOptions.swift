@@ -3,17 +3,11 @@ import FerryCore
 import FerryServer
 import FerryStore
 
-/// The options `ferry leader` and `ferry follower` share: configuration file, disk reserve,
-/// connection idle timeout, upload cap and logging.
+/// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle timeout,
+/// upload cap, and the ``ServiceOptions`` (configuration file, logging).
 struct DaemonOptions: ParsableArguments {
-    @Option(
-        help: ArgumentHelp(
-            "A TOML file of settings: each key is a long option's name, e.g. listen = \"0.0.0.0:5050\". Options and FERRY_* variables override it. Or set FERRY_CONFIG.",
-            valueName: "file"))
-    var config: String?
-
-    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (TOML, secrets redacted) and exit.")
-    var printConfig = false
+    @OptionGroup
+    var service: ServiceOptions
 
     @Option(
         name: .customLong("max-upload-rate"),
@@ -25,12 +19,6 @@ struct DaemonOptions: ParsableArguments {
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed.")
     var idleTimeout: Int = Int(HTTPLimits.defaultIdleTimeout.components.seconds)
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
-    var logLevel: LogLevelOption = .info
-
-    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
-    var logFormat: LogFormatOption = .text
 
     /// The store configuration `--reserved-space` asks for.
     func store() throws(FerryError) -> BlobStoreConfiguration {

@@ -73,6 +73,12 @@ extension DaemonOptions {
         .string("max-upload-rate", check: SettingCheck.rate) { $0.maxUploadRate },
         .string("reserved-space", check: SettingCheck.size) { $0.reservedSpace },
         .integer("idle-timeout", check: SettingCheck.positive) { $0.idleTimeout },
+    ] + ServiceOptions.settings.map { setting in setting.lifted { $0.service } }
+}
+
+extension ServiceOptions {
+    /// The keys every long-running command has (`config` and `print-config` are not keys).
+    static let settings: [DaemonSetting<ServiceOptions>] = [
         .string("log-level", check: SettingCheck.oneOf(LogLevelOption.allCases.map(\.rawValue))) { $0.logLevel.rawValue },
         .string("log-format", check: SettingCheck.oneOf(LogFormatOption.allCases.map(\.rawValue))) { $0.logFormat.rawValue },
     ]
@@ -151,7 +157,5 @@ extension ProxyServeCommand {
         .flag("no-cache") { $0.noCache },
         .string("public-url") { $0.publicURL },
         .integer("max-streams", check: SettingCheck.positive) { $0.maxStreams },
-        .string("log-level", check: SettingCheck.oneOf(LogLevelOption.allCases.map(\.rawValue))) { $0.logLevel.rawValue },
-        .string("log-format", check: SettingCheck.oneOf(LogFormatOption.allCases.map(\.rawValue))) { $0.logFormat.rawValue },
-    ]
+    ] + ServiceOptions.settings.map { setting in setting.lifted { $0.service } }
 }

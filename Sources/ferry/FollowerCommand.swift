@@ -80,10 +80,7 @@ struct FollowerCommand: AsyncParsableCommand {
     var daemon: DaemonOptions
 
     func run() async throws {
-        if daemon.printConfig {
-            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
-            return
-        }
+        if daemon.service.printedConfiguration(of: self, settings: Self.settings) { return }
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
             var configuration = FollowerConfiguration(
@@ -112,7 +109,7 @@ struct FollowerCommand: AsyncParsableCommand {
                 throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
             }
             configuration.handoff = handoff
-            bootstrapLogging(level: daemon.logLevel, format: daemon.logFormat)
+            daemon.service.bootstrap()
             let logger = Logger(label: "ferry.follower")
             // Only the command line shows in `ps` (not FERRY_JOIN_TOKEN or a configuration file).
             if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {

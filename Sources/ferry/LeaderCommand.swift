@@ -89,10 +89,7 @@ struct LeaderCommand: AsyncParsableCommand {
     var daemon: DaemonOptions
 
     func run() async throws {
-        if daemon.printConfig {
-            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
-            return
-        }
+        if daemon.service.printedConfiguration(of: self, settings: Self.settings) { return }
         try await reportingErrors {
             let (host, port) = try Self.parseListen(listen)
             var registry = RegistryClientConfiguration()
@@ -135,7 +132,7 @@ struct LeaderCommand: AsyncParsableCommand {
                     .configuration,
                     "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
             }
-            bootstrapLogging(level: daemon.logLevel, format: daemon.logFormat)
+            daemon.service.bootstrap()
             let logger = Logger(label: "ferry.leader")
             let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
             let leader = try LeaderService(

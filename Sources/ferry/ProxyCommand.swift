@@ -105,26 +105,11 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-streams"), help: "Concurrent blob downloads per licence.")
     var maxStreams: Int = 16
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
-    var logLevel: LogLevelOption = .info
-
-    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
-    var logFormat: LogFormatOption = .text
-
-    @Option(
-        help: ArgumentHelp(
-            "A TOML file of settings: each key is a long option's name, e.g. listen = \"0.0.0.0:5443\". Options and FERRY_* variables override it. Or set FERRY_CONFIG.",
-            valueName: "file"))
-    var config: String?
-
-    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (TOML, secrets redacted) and exit.")
-    var printConfig = false
+    @OptionGroup
+    var service: ServiceOptions
 
     func run() async throws {
-        if printConfig {
-            FileOutput.standardOutput.write(DaemonConfiguration.render(self, settings: Self.settings))
-            return
-        }
+        if service.printedConfiguration(of: self, settings: Self.settings) { return }
         try await reportingErrors {
             let (host, port) = try LeaderCommand.parseListen(listen)
             guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
@@ -148,7 +133,7 @@ struct ProxyServeCommand: AsyncParsableCommand {
             let configuration = ProxyConfiguration(
                 tagTTL: .seconds(tagTTL), cache: true, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
                 maxStreamsPerLicence: max(maxStreams, 1))
-            bootstrapLogging(level: logLevel, format: logFormat)
+            service.bootstrap()
             let options = ProxyServerOptions(
                 directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
                 configuration: configuration, registry: registry, credentials: credentials)

@@ -1,0 +1,33 @@
+import ArgumentParser
+
+/// The options every long-running command shares (`ferry leader`, `ferry follower`, `ferry proxy
+/// serve`): its configuration file, `--print-config` and logging.
+struct ServiceOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "A TOML file of settings: each key is a long option's name, e.g. log-level = \"notice\". Options and FERRY_* variables override it. Or set FERRY_CONFIG.",
+            valueName: "file"))
+    var config: String?
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (TOML, secrets redacted) and exit.")
+    var printConfig = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.")
+    var logLevel: LogLevelOption = .info
+
+    @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
+    var logFormat: LogFormatOption = .text
+
+    /// With `--print-config`: prints `command`'s effective configuration and returns true (the
+    /// command then ends); else false.
+    func printedConfiguration<Command>(of command: Command, settings: [DaemonSetting<Command>]) -> Bool {
+        guard printConfig else { return false }
+        FileOutput.standardOutput.write(DaemonConfiguration.render(command, settings: settings))
+        return true
+    }
+
+    /// Starts logging as `--log-level` and `--log-format` ask.
+    func bootstrap() {
+        bootstrapLogging(level: logLevel, format: logFormat)
+    }
+}
