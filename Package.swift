@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "FerryProxy",
             dependencies: [
-                "FerryCore", "FerryFormats", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryStore", "FerryMesh", "FerryServer",
+                "FerryCore", "FerryFormats", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryState", "FerryStore", "FerryMesh", "FerryServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

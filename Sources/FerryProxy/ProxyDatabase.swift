@@ -1,11 +1,8 @@
 import FerryCore
 import FerryFormats
+import FerryState
 import Foundation
 import GRDB
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The proxy's state in SQLite (`DIR/proxy.sqlite`, its own file and migrations): apps,
 /// licences (their IDs only as SHA-256), manifests' media types, the audit of pulls.
@@ -14,13 +11,12 @@ public struct ProxyDatabase: Sendable {
 
     /// Opens (creating 0600 and migrating) the database at `path`, in WAL mode.
     public static func open(path: String) throws(FerryError) -> ProxyDatabase {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { Glibc.close(fd) }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.foreignKeysEnabled = true
         do {
-            return try ProxyDatabase(DatabasePool(path: path, configuration: configuration))
+            return try ProxyDatabase(SQLiteFile.openPool(path: path, what: "the proxy database"))
+        } catch let error as FerryError {
+            throw error
+        } catch let error as DatabaseError {
+            throw FerryError(.configuration, "cannot open the proxy database '\(path)': \(error.message ?? "\(error.resultCode)")")
         } catch {
             throw FerryError(.configuration, "cannot open the proxy database '\(path)': \(error)")
         }

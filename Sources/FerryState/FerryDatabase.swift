@@ -3,10 +3,6 @@ import FerryCore
 import Foundation
 import GRDB
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The node's state in SQLite: images, manifests, blobs and their transfer state.
 ///
 /// Every change another part of Ferry relies on happens in one transaction here, so the
@@ -22,13 +18,10 @@ public struct FerryDatabase: Sendable {
     /// Opens (creating and migrating) the database at `path`, in WAL mode. A new database file
     /// is created 0600 first: SQLite gives its `-wal` and `-shm` files the database file's mode.
     public static func open(path: String) throws(FerryError) -> FerryDatabase {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { Glibc.close(fd) }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.foreignKeysEnabled = true
         do {
-            return try FerryDatabase(DatabasePool(path: path, configuration: configuration))
+            return try FerryDatabase(SQLiteFile.openPool(path: path, what: "the state database"))
+        } catch let error as FerryError {
+            throw error
         } catch let error as DatabaseError {
             throw FerryError(.configuration, "cannot open the state database '\(path)': \(error.message ?? "\(error.resultCode)")")
         } catch {
