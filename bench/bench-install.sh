@@ -92,7 +92,10 @@ timeline() {
     rx=$(jq -c 'select(.message == "receiving blob")' "$f" | log_seconds "$t0" | sort -g | head -1)
     ok=$(jq -c 'select(.message == "blob verified")' "$f" | log_seconds "$t0" | sort -g | tail -1)
     load=$(jq -c 'select(.message == "loading into the Docker engine")' "$f" | log_seconds "$t0" | sort -g | head -1)
-    done=$(jq -c 'select(.message == "image installed")' "$f" | log_seconds "$t0" | sort -g | tail -1)
+    # "image installed" follows the done report; when the leader's answer ends the target first,
+    # the follower logs that instead.
+    done=$(jq -c 'select(.message == "image installed" or .message == "the leader ended the target; stopping it")' "$f" \
+      | log_seconds "$t0" | sort -g | head -1)
     printf '    %-8s %10.2f %10.2f %10.2f %10.2f\n' "$name" "${rx:-0}" "${ok:-0}" "${load:-0}" "${done:-0}"
   done
 }
