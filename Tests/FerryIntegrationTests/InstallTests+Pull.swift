@@ -82,8 +82,11 @@ extension InstallTests {
             let config = try await runChecked(
                 "/bin/sh", ["-c", "curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \(cluster.registry.url)/v2/demo/badpeer/manifests/1 | jq -r .config.digest"])
             #expect(try await engine.imageID(reference) == config.trimmingWhitespace())
-            let images = try await engine.docker(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            #expect(!images.stdout.contains("127.0.0.1"), "no loopback name left: \(images.stdout)")
+            // The only image, under its own name only (the test registry is on 127.0.0.1 too).
+            let images = try await engine.docker(["image", "ls", "--all", "--format", "{{.Repository}}:{{.Tag}}"])
+            #expect(images.stdout.trimmingWhitespace() == reference, "no loopback name, no partial image left: \(images.stdout)")
+            let names = try await engine.docker(["image", "inspect", "--format", "{{json .RepoTags}} {{json .RepoDigests}}", reference])
+            #expect(names.stdout.trimmingWhitespace() == "[\"\(reference)\"] []", "\(names.stdout)")
             #expect(try await engine.run(reference).stdout.contains("ferry-image demo/badpeer:1 ok"))
         }
     }
