@@ -11,7 +11,7 @@
 # node's transfer and the handoff are what is timed; PREFETCH=0: the node receives while the
 # leader fetches.
 #
-# Timeline columns (follower log, notice/info lines of the target):
+# Timeline columns (the follower's JSON log, millisecond times, notice/info lines of the target):
 #   first  the first blob request to a source ('receiving blob')
 #   held   every blob held and verified ('every blob held')
 #   e0/e1  the engine handoff started ('loading into…' or 'pulling into…') and finished
@@ -41,19 +41,19 @@ for i in $(seq 40); do forty+=(--layer "s$i:1M"); done
 # at LOG PATTERN T0 [last]: seconds from T0 (epoch) to the first (or last) log line matching PATTERN.
 at() {
   local line stamp
-  if [[ ${4:-} == last ]]; then line=$(grep -E "$2" "$1" | tail -1); else line=$(grep -E "$2" "$1" | head -1); fi
+  if [[ ${4:-} == last ]]; then line=$(grep -E "$2" "$1" | tail -1 || true); else line=$(grep -m1 -E "$2" "$1" || true); fi
   [[ -n $line ]] || { echo "-"; return; }
-  stamp=$(grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?' <<<"$line" | head -1)
+  stamp=$(grep -m1 -oE '"time":"[^"]+"' <<<"$line" | cut -d'"' -f4)
   printf '%.2f' "$(echo "$(date -d "$stamp" +%s.%N) - $3" | bc -l)"
 }
 
 declare -A results
-for image in two forty; do
+for image in ${IMAGES:-two forty}; do
   for run in $(seq "$runs"); do
     for mode in load pull; do
       "$cluster/cluster.sh" down "$work/c" >/dev/null 2>&1 || true
       eval "$("$cluster/cluster.sh" up "$work/c" --nodes 1 --follower-arg --handoff --follower-arg "$mode" \
-        --follower-arg --log-level --follower-arg info)"
+        --follower-arg --log-level --follower-arg info --follower-arg --log-format --follower-arg json)"
       export FERRY_LEADER FERRY_TOKEN FERRY_CA
       "$cluster/push-image.sh" "$work/$image.tar" "$UPSTREAM/bench/$image:1" >/dev/null
       ((prefetch == 0)) || "$FERRY" fetch "$UPSTREAM/bench/$image:1" >/dev/null
