@@ -5,7 +5,7 @@
 # the follower's log (seconds after 'ferry install' started) and the medians; nothing is written
 # to docs/.
 #
-#   RUNS=3 FERRY=.build/debug/ferry PREFETCH=1 bench/bench-handoff.sh
+#   RUNS=3 FERRY=.build/debug/ferry PREFETCH=1 IMAGES="two forty" bench/bench-handoff.sh
 #
 # PREFETCH=1 (default): the leader fetches the image before 'ferry install' starts, so that the
 # node's transfer and the handoff are what is timed; PREFETCH=0: the node receives while the
