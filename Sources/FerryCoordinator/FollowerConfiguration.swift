@@ -9,6 +9,8 @@ public struct FollowerConfiguration: Sendable {
     /// Defaults, named once for the initialiser and the `ferry follower` flags.
     public static let defaultPort = 5051
     public static let defaultDockerHost = "unix:///var/run/docker.sock"
+    /// How images reach the Docker engine unless `--handoff` says otherwise ([docker-handoff.md]).
+    public static let defaultHandoff: Handoff = .load
 
     /// Where the follower keeps its credential (`node.json`), state and store. Required.
     public var dataDirectory: String
@@ -52,8 +54,8 @@ public struct FollowerConfiguration: Sendable {
     /// runs its loopback registry and writes `DIR/<registry>/hosts.toml` for every registry its
     /// images come from, making itself containerd's mirror (``ContainerdHosts``). Default: none.
     public var containerdHostsDirectory: String? = nil
-    /// How images reach the Docker engine: ``Handoff/load`` (default) or ``Handoff/pull``.
-    public var handoff: Handoff = .load
+    /// How images reach the Docker engine: ``Handoff/load`` or ``Handoff/pull``. Default ``defaultHandoff``.
+    public var handoff: Handoff = defaultHandoff
     /// Port of the loopback registry (plain HTTP on `127.0.0.1` only, this node's images, the
     /// node credential required); 0 picks a free one. Default 0.
     public var localRegistryPort: Int = 0
@@ -62,8 +64,9 @@ public struct FollowerConfiguration: Sendable {
     public enum Handoff: String, Sendable, CaseIterable {
         /// `POST /images/load` of a docker-archive streamed from the store.
         case load
-        /// `POST /images/create` from the follower's loopback registry, then tagged under the
-        /// original name and the loopback name removed.
+        /// `POST /images/create` from the follower's loopback registry while the blobs arrive
+        /// (each by verified cut-through), then tagged under the original name and the loopback
+        /// name removed.
         case pull
     }
 

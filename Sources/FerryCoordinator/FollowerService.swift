@@ -207,7 +207,9 @@ public final class FollowerService: Service, Sendable {
             localRegistry = try MeshServer(
                 router: buildFerryRouter(
                     verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name, peerKey: nil),
-                    registry: RegistryReadAPI(database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests),
+                    // The engine pulls while the blobs arrive: verified cut-through (docs/docker-handoff.md).
+                    registry: RegistryReadAPI(
+                        database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests, cutThrough: .verified),
                     admin: nil),
                 limits: configuration.http, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
                 directory: directory, role: "follower-registry", publishes: false, logger: logger,

@@ -67,6 +67,10 @@ struct FollowerTargetEnvironment: TargetEnvironment {
 
     func bytes(of digest: Digest) async throws -> [UInt8] { try await store.bytes(of: digest) }
 
+    var handoffOverlapsTransfer: Bool { localRegistry() != nil }
+    func expectArrivals(_ name: String, of blobs: [Descriptor]) { store.expectArrivals(name, of: blobs) }
+    func endArrivals(_ name: String) { store.endArrivals(name) }
+
     func engineHas(_ image: LoadableImage) async throws -> Bool {
         try await docker.inspectImage(image.imageID.description) != nil
     }

@@ -28,6 +28,14 @@ protocol TargetEnvironment: Sendable {
     /// The bytes of a held blob (the image config).
     func bytes(of digest: Digest) async throws -> [UInt8]
 
+    /// Whether the handoff may start while the blobs still arrive: the engine pulls from the
+    /// node's loopback registry, which waits for the blobs announced with
+    /// ``expectArrivals(_:of:)`` and serves each as it lands, its last byte once verified.
+    var handoffOverlapsTransfer: Bool { get }
+    /// Announces the blobs the transfer is about to bring, under `name`, until ``endArrivals(_:)``.
+    func expectArrivals(_ name: String, of blobs: [Descriptor])
+    func endArrivals(_ name: String)
+
     /// Whether the engine already has the image (by its ID).
     func engineHas(_ image: LoadableImage) async throws -> Bool
     /// Loads the image into the engine (or tags it, when it is there already).

@@ -5,7 +5,9 @@
 ///    │                              │                             │                     │
 ///    └──────────────────────────────┴──────────── failed ◄────────┴─────────────────────┘
 /// ```
-/// `ready` waits for one of the install's `maxParallel` load slots. A node that comes back after
+/// `ready` waits for one of the install's `maxParallel` load slots. A node whose handoff overlaps
+/// the transfer (the engine pulls while the blobs arrive) may take its slot while `transferring`,
+/// going straight to `loading`. A node that comes back after
 /// a restart may report any earlier unfinished state again (it starts the image over); `done`
 /// and `failed` are final.
 public enum TargetState: String, Sendable, Hashable, CaseIterable, WireState {
@@ -30,5 +32,19 @@ public enum TargetState: String, Sendable, Hashable, CaseIterable, WireState {
         case (.loading, .ready): return true
         default: return false
         }
+    }
+
+    /// Whether a target in this state may take a load slot (``loadGranted``-style, never by a
+    /// report): `ready`, or `transferring` for a node whose handoff overlaps the transfer (the
+    /// engine pulls from the node while the blobs arrive). A node whose handoff needs every blob
+    /// asks only once `ready`.
+    public var mayTakeLoadSlot: Bool { self == .ready || self == .transferring }
+
+    /// Whether a node's report of `reported` leaves a target in this state where it is, as
+    /// progress only: a target that took its load slot while transferring stays `loading` when
+    /// its node reports the transfer's progress or end (`transferring`, `ready`). Only a restart
+    /// (`starting`) moves it back; a slot is given back by the leader, not by a report.
+    public func keepsLoading(onReport reported: TargetState, starting: Bool) -> Bool {
+        self == .loading && !starting && (reported == .transferring || reported == .ready)
     }
 }

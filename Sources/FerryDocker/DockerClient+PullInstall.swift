@@ -55,7 +55,8 @@ extension DockerClient {
             try await pull("\(registry.address)/\(registry.repository)", reference: image.manifestDigest.description, auth: registry.auth, logger: logger)
             if let reference = image.reference { try await tag(imageID, as: reference, logger: logger) }
         } catch {
-            try? await removeName(pulledName, logger: logger)
+            // Also when the pull was cancelled (its transfer failed): outside this task's cancellation.
+            await Task { try? await self.removeName(pulledName, logger: logger) }.value
             throw error
         }
         try await removeName(pulledName, logger: logger)

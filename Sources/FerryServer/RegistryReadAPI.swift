@@ -37,6 +37,20 @@ public struct RegistryReadAPI: Sendable {
     let uploadLimiter: RateLimiter?
     let nodeReads: NodeReads
     let manifestFallback: ManifestFallback?
+    let cutThrough: CutThrough
+
+    /// How a blob still arriving in the store is served.
+    public enum CutThrough: Sendable, Equatable {
+        /// What has arrived, as it lands; the reader verifies (peers, followers).
+        case unverified
+        /// As it lands but the last byte only once the blob verified, and a blob the node
+        /// expects (``BlobStore/expectArrivals(_:of:)``) but has not started receiving is waited
+        /// for rather than unknown: what the follower's loopback registry serves the node's
+        /// Docker engine (and containerd), which pull while the blobs arrive and must never get
+        /// a whole wrong blob. A blob that fails verification, or stops arriving, ends its
+        /// response early (the client sees a broken transfer, never a complete one).
+        case verified
+    }
 
     /// Asked for a manifest this node has no record of: (registry, repository, tag or digest) →
     /// the manifest, or nil when it is unknown there too. A follower asks its leader (one
@@ -46,8 +60,9 @@ public struct RegistryReadAPI: Sendable {
 
     public init(
         database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil,
-        nodeReads: NodeReads = .unrestricted, manifestFallback: ManifestFallback? = nil
+        nodeReads: NodeReads = .unrestricted, manifestFallback: ManifestFallback? = nil, cutThrough: CutThrough = .unverified
     ) {
+        self.cutThrough = cutThrough
         self.database = database
         self.store = store
         self.defaultRegistry = defaultRegistry
@@ -215,6 +230,7 @@ public struct RegistryReadAPI: Sendable {
         }
         let size: Int64
         var growing: IngestProgress?
+        var expected = false
         switch store.availability(of: digest) {
         case .complete(let held):
             size = held
@@ -223,7 +239,12 @@ public struct RegistryReadAPI: Sendable {
             size = progress.expectedSize
             growing = progress
         case .absent:
-            throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+            // About to arrive (verified cut-through only): answer now, wait in the body.
+            guard cutThrough == .verified, let announced = store.expectedSize(of: digest) else {
+                throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+            }
+            size = announced
+            expected = true
         }
         guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
             var headers = HTTPFields()
@@ -242,6 +263,8 @@ public struct RegistryReadAPI: Sendable {
         let bytes = range
         let limiter = uploadLimiter
         let following = growing
+        let verified = cutThrough == .verified
+        let waitForArrival = expected
         let body = ResponseBody(contentLength: Int(length)) { writer in
             FerryMetrics.uploadStarted()
             defer { FerryMetrics.uploadEnded() }
@@ -250,10 +273,18 @@ public struct RegistryReadAPI: Sendable {
                 try await writer.write(chunk)
                 FerryMetrics.countServed(chunk.readableBytes)
             }
-            if let following {
-                try await store.readGrowing(following, range: bytes, send)
-            } else {
+            var source: BlobStore.Availability = following.map { .growing($0) } ?? .complete(size: size)
+            if waitForArrival { source = try await store.awaitArrival(of: digest) }
+            switch source {
+            case .growing(let progress):
+                guard progress.expectedSize == size else {
+                    throw FerryError(.sizeMismatch, "blob \(digest) arrives with \(progress.expectedSize) bytes, \(size) announced")
+                }
+                try await store.readGrowing(progress, range: bytes, holdingBackUntilVerified: verified, send)
+            case .complete:
                 try await store.read(digest, range: bytes, send)
+            case .absent:
+                throw FerryError(.blobUnknown, "blob \(digest) is no longer expected here")
             }
             try await writer.finish(nil)
         }

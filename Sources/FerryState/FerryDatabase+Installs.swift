@@ -99,7 +99,7 @@ extension FerryDatabase {
     public enum LoadSlot: Sendable, Hashable {
         /// The target is `loading` now.
         case granted
-        /// Not yet: every slot is taken, or the target is not `ready`.
+        /// Not yet: every slot is taken, or the target is neither `ready` nor `transferring`.
         case wait
         /// The target is finished (failed by a deadline, say): it never gets a slot.
         case over(TargetState)
@@ -107,7 +107,8 @@ extension FerryDatabase {
         case unknown
     }
 
-    /// Grants a load slot: moves the target from `ready` to `loading` if fewer than the install's
+    /// Grants a load slot: moves the target from `ready` (or `transferring`, for a node whose
+    /// handoff overlaps the transfer) to `loading` if fewer than the install's
     /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never
     /// overbooked; one transaction answers whatever the target's state.
     public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
@@ -115,7 +116,7 @@ extension FerryDatabase {
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
             if target.state.isFinished { return .over(target.state) }
             if target.state == .loading { return .granted }
-            guard target.state == .ready, let install = try InstallRecord.fetchOne(db, key: target.installId) else { return .wait }
+            guard target.state.mayTakeLoadSlot, let install = try InstallRecord.fetchOne(db, key: target.installId) else { return .wait }
             let loading = try Int64.fetchSet(
                 db,
                 InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()

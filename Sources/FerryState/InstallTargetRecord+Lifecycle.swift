@@ -7,7 +7,8 @@ import Foundation
 public enum TargetEvent: Sendable, Hashable {
     /// The node reported a state (and progress); `starting` when it (re)starts the image.
     case reported(TargetReportFields)
-    /// The leader granted a load slot (`ready` → `loading`).
+    /// The leader granted a load slot (`ready` → `loading`; `transferring` → `loading` for a node
+    /// whose handoff overlaps the transfer, ``TargetState/mayTakeLoadSlot``).
     case loadGranted
     /// The node went away mid-load: its slot is given back (`loading` → `ready`).
     case loadGivenBack
@@ -61,6 +62,13 @@ extension InstallTargetRecord {
         switch event {
         case .reported(let report):
             guard !state.isFinished, state == report.state || state.canMove(to: report.state) else { return .refused }
+            if state.keepsLoading(onReport: report.state, starting: report.starting) {
+                // The transfer's progress (or end) of a target loading while its blobs arrive.
+                if let bytesDone = report.bytesDone { self.bytesDone = bytesDone }
+                if let bytesTotal = report.bytesTotal { self.bytesTotal = bytesTotal }
+                updatedAt = now
+                return .updated
+            }
             if report.starting || (report.state == .transferring && state == .waiting) {
                 attempts += 1
                 if startedAt == nil { startedAt = now }
@@ -71,7 +79,7 @@ extension InstallTargetRecord {
             if let error = report.error { record(error) }
             if let note = report.note { self.note = note }
         case .loadGranted:
-            guard state == .ready else { return state == .loading ? .updated : .refused }
+            guard state.mayTakeLoadSlot else { return state == .loading ? .updated : .refused }
             state = .loading
         case .loadGivenBack:
             guard state == .loading else { return .refused }

@@ -24,10 +24,17 @@ extension BlobStore {
     /// until the range is sent. Throws if the writer gives up, starts over, or stalls for
     /// `stallTimeout`: the receiver then resumes from another source. The bytes are not
     /// verified here (they cannot be yet); every receiver verifies what it got.
+    ///
+    /// With `holdingBackUntilVerified` the blob's last byte is sent only once the ingest has
+    /// committed (size and digest verified): a reader that is not to be trusted to verify, or
+    /// must never see a whole wrong blob (the Docker engine pulling from the node), gets every
+    /// byte but the last as it lands, and a throw instead of the last byte if the blob fails
+    /// verification.
     public func readGrowing(
         _ progress: IngestProgress,
         range: Range<Int64>,
         stallTimeout: Duration = .seconds(60),
+        holdingBackUntilVerified: Bool = false,
         _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
         let digest = progress.digest
@@ -52,7 +59,9 @@ extension BlobStore {
                 guard state.epoch == epoch, state.status != .closed else {
                     throw FerryError(.upstreamUnreachable, "blob \(digest) stopped arriving here; resume from another source")
                 }
-                let available = state.status == .committed ? progress.expectedSize : state.durable
+                let available =
+                    state.status == .committed
+                    ? progress.expectedSize : holdingBackUntilVerified ? min(state.durable, progress.expectedSize - 1) : state.durable
                 if offset < available {
                     let length = min(available, range.upperBound) - offset
                     let chunk = try await handle.readChunk(

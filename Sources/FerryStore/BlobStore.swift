@@ -29,7 +29,8 @@ public final class BlobStore: Sendable {
     /// Notified when a removal ends: what an ingest of a digest being removed waits for.
     let removals = ChangeSignal()
     /// Notified when an ingest starts: a blob becomes ``Availability/growing(_:)`` (what the
-    /// leader's sources answer waits for when it is about to fetch a blob nobody holds yet).
+    /// leader's sources answer waits for when it is about to fetch a blob nobody holds yet), and
+    /// when expected arrivals end (what ``awaitArrival(of:)`` waits for).
     public let ingestsStarted = ChangeSignal()
     /// Called before a download that may need room (see ``makeRoom(for:)``).
     let spaceHandler = Mutex<(@Sendable (Int64) async -> Void)?>(nil)

@@ -20,6 +20,9 @@ struct BlobUsage: Sendable {
     /// Digests claimed by a removal (``claimRemoval(_:)``) whose files are not unlinked yet: the
     /// blob counts as absent, and a new ingest waits until the removal ends.
     var removing: Set<Digest> = []
+    /// Expected arrivals (``BlobStore/expectArrivals(_:of:)``): name → digest → size. A blob
+    /// expected and not started yet is waited for by a verified cut-through reader.
+    var arrivals: [String: [Digest: Int64]] = [:]
 
     /// Whether an ingest of a digest may start now.
     enum WriteStart: Sendable, Hashable {
@@ -72,6 +75,12 @@ struct BlobUsage: Sendable {
         for digest in readers.keys { uses[digest] = .reading }
         for digest in writers.keys { uses[digest] = .writing }
         return uses
+    }
+
+    /// The size an expected arrival of `digest` announced, if any name expects it.
+    func expectedSize(of digest: Digest) -> Int64? {
+        for blobs in arrivals.values { if let size = blobs[digest] { return size } }
+        return nil
     }
 
     // MARK: Changes

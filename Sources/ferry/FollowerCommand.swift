@@ -60,7 +60,7 @@ struct FollowerCommand: AsyncParsableCommand {
 
     @Option(
         help: "How images reach the Docker engine: 'load' (a docker-archive streamed into POST /images/load) or 'pull' (the engine pulls from this follower's loopback registry).")
-    var handoff: String = FollowerConfiguration.Handoff.load.rawValue
+    var handoff: String = FollowerConfiguration.defaultHandoff.rawValue
 
     @Option(
         name: .customLong("local-registry-port"),

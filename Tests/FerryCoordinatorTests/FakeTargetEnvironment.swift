@@ -18,6 +18,8 @@ final class FakeTargetEnvironment: TargetEnvironment {
         case failOnce(FerryError)
         /// Never completes until cancelled.
         case hang
+        /// Completes once the digest is in `released`.
+        case blocked
     }
 
     struct State {
@@ -35,6 +37,17 @@ final class FakeTargetEnvironment: TargetEnvironment {
         /// Reports in these states are refused with CONFLICT (the leader ended the target).
         var refuse: Set<TargetState> = []
         var refuseLoad = false
+        /// The pull handoff overlapping the transfer (``TargetEnvironment/handoffOverlapsTransfer``).
+        var overlaps = false
+        /// Blobs announced as arriving, by name; names whose announcement ended.
+        var arrivals: [String: [Descriptor]] = [:]
+        var endedArrivals: [String] = []
+        /// At each install: how many of the image's blobs the store held.
+        var heldAtInstall: [Int] = []
+        /// Installs that fail with DOCKER_LOAD_FAILED before one succeeds.
+        var failingInstalls = 0
+        /// Blobs whose `.blocked` fetch may complete.
+        var released: Set<Digest> = []
     }
 
     let image: SyntheticImage
@@ -68,6 +81,11 @@ final class FakeTargetEnvironment: TargetEnvironment {
             state.withLock { $0.held[blob.digest] = image.blobs[blob.digest] }
         case .fail(let error), .failOnce(let error):
             throw error
+        case .blocked:
+            while !state.withLock({ $0.released.contains(blob.digest) }) {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            state.withLock { $0.held[blob.digest] = image.blobs[blob.digest] }
         case .hang:
             do {
                 try await Task.sleep(for: .seconds(3600))
@@ -91,11 +109,21 @@ final class FakeTargetEnvironment: TargetEnvironment {
         return bytes
     }
 
+    var handoffOverlapsTransfer: Bool { state.withLock { $0.overlaps } }
+    func expectArrivals(_ name: String, of blobs: [Descriptor]) { state.withLock { $0.arrivals[name] = blobs } }
+    func endArrivals(_ name: String) { state.withLock { $0.endedArrivals.append(name) } }
+
     func engineHas(_ image: LoadableImage) async throws -> Bool { state.withLock { $0.engineHasImage } }
 
     func install(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome {
-        state.withLock { state -> LoadOutcome in
+        let all = Set(self.image.blobs.keys)
+        return try state.withLock { state -> LoadOutcome in
             state.installs += 1
+            state.heldAtInstall.append(all.filter { state.held[$0] != nil }.count)
+            if state.failingInstalls > 0 {
+                state.failingInstalls -= 1
+                throw FerryError(.dockerLoadFailed, "docker pull failed: filesystem layer verification failed")
+            }
             if state.engineHasImage { return .alreadyPresent }
             state.engineHasImage = true
             return .loaded(omittedLayers: 0, fallback: false)

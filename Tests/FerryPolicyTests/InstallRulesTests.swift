@@ -27,6 +27,16 @@ struct InstallRulesTests {
         #expect(from.canMove(to: to) == allowed)
     }
 
+    @Test("who may take a load slot, and which reports leave a loading target loading")
+    func slotsWhileTransferring() {
+        #expect(TargetState.allCases.filter(\.mayTakeLoadSlot) == [.transferring, .ready])
+        #expect(TargetState.loading.keepsLoading(onReport: .transferring, starting: false))
+        #expect(TargetState.loading.keepsLoading(onReport: .ready, starting: false))
+        #expect(!TargetState.loading.keepsLoading(onReport: .transferring, starting: true), "a restart")
+        #expect(!TargetState.loading.keepsLoading(onReport: .done, starting: false))
+        #expect(!TargetState.ready.keepsLoading(onReport: .transferring, starting: false))
+    }
+
     @Test func loadSlots() {
         #expect(InstallRules.mayLoad(node: 1, loadingNodes: [], maxParallel: 1))
         #expect(!InstallRules.mayLoad(node: 2, loadingNodes: [1], maxParallel: 1))

@@ -71,6 +71,25 @@ struct InstallStateTests {
         #expect(try await database.grantLoad(targetID: targets[2], nodeID: nodes[2]), "a slot came free")
     }
 
+    @Test func aTransferringTargetMayTakeItsSlotAndStaysLoadingThroughItsTransferReports() async throws {
+        let (database, nodes, install, _) = try await Self.setUp(maxParallel: 1)
+        let first = try await Self.target(database, install: install, node: nodes[0])
+        let second = try await Self.target(database, install: install, node: nodes[1])
+        for (target, node) in [(first, nodes[0]), (second, nodes[1])] {
+            _ = try await database.updateTarget(id: target.id!, nodeID: node, to: .transferring, bytesTotal: 100)
+        }
+        #expect(try await database.grantLoad(targetID: first.id!, nodeID: nodes[0]), "the overlapped pull takes its slot while transferring")
+        #expect(try await !database.grantLoad(targetID: second.id!, nodeID: nodes[1]), "max-parallel holds for it too")
+        _ = try await database.updateTarget(id: first.id!, nodeID: nodes[0], to: .transferring, bytesDone: 60)
+        _ = try await database.updateTarget(id: first.id!, nodeID: nodes[0], to: .ready, bytesDone: 100)
+        let loading = try #require(try await database.target(id: first.id!))
+        #expect(loading.state == .loading && loading.bytesDone == 100 && loading.attempts == 1, "its transfer's reports are progress")
+        #expect(try await !database.grantLoad(targetID: second.id!, nodeID: nodes[1]), "the slot was not given back by a report")
+        _ = try await database.updateTarget(id: first.id!, nodeID: nodes[0], to: .transferring, starting: true)
+        #expect(try await database.target(id: first.id!)?.state == .transferring, "a restart gives the slot up")
+        #expect(try await database.grantLoad(targetID: second.id!, nodeID: nodes[1]))
+    }
+
     @Test func loadSlotsOfVanishedNodesComeBack() async throws {
         let (database, nodes, install, _) = try await Self.setUp(maxParallel: 1)
         let first = try await Self.target(database, install: install, node: nodes[0])

@@ -35,7 +35,7 @@ struct TargetLifecycleTests {
         #expect(target.apply(Self.report(.done), now: Self.now) == .refused, "done is final, even to itself")
     }
 
-    @Test("load slots: granted from ready only, given back from loading only")
+    @Test("load slots: granted from ready or transferring, given back from loading only")
     func loads() {
         var ready = Self.target(.ready)
         #expect(ready.apply(.loadGivenBack, now: Self.now) == .refused)
@@ -43,6 +43,21 @@ struct TargetLifecycleTests {
         #expect(ready.apply(.loadGivenBack, now: Self.now) == .moved(from: .loading, to: .ready))
         var waiting = Self.target(.waiting)
         #expect(waiting.apply(.loadGranted, now: Self.now) == .refused)
+        var transferring = Self.target(.transferring)
+        #expect(transferring.apply(.loadGranted, now: Self.now) == .moved(from: .transferring, to: .loading), "the overlapped pull")
+        #expect(transferring.apply(.loadGranted, now: Self.now) == .updated, "asked again: still granted")
+    }
+
+    @Test("a target loading while its blobs arrive: the transfer's reports are progress, only a restart moves it back")
+    func loadingWhileTransferring() {
+        var target = Self.target(.loading)
+        target.attempts = 1
+        #expect(target.apply(Self.report(.transferring), now: Self.now) == .updated)
+        #expect(target.state == .loading && target.bytesDone == 5 && target.attempts == 1)
+        #expect(target.apply(.reported(TargetReportFields(state: .ready, bytesDone: 9)), now: Self.now) == .updated, "the transfer ended")
+        #expect(target.state == .loading && target.bytesDone == 9)
+        #expect(target.apply(Self.report(.transferring, starting: true), now: Self.now) == .moved(from: .loading, to: .transferring))
+        #expect(target.attempts == 2)
     }
 
     @Test("a failed image or a passed deadline fails what is unfinished, with the reason; finished targets stay")

@@ -1,0 +1,88 @@
+import FerryConcurrency
+import FerryCore
+import FerryStore
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// The verified cut-through the follower's loopback registry serves its Docker engine: every byte
+/// but the last as it lands, the last once the blob verified; a blob that fails verification
+/// never completes. And expected arrivals: a blob announced but not started is waited for.
+extension CutThroughTests {
+    @Test func aVerifiedReaderGetsTheLastByteOnlyOnceTheBlobVerified() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(100)
+            let digest = Digest.sha256(of: bytes)
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            let received = Mutex<[UInt8]>([])
+            let reader = Task {
+                try await store.readGrowing(progress, range: 0..<100, holdingBackUntilVerified: true) { chunk in
+                    received.withLock { $0.append(contentsOf: chunk.readableBytesView) }
+                }
+            }
+            // Every byte written and flushed (a 16-byte buffer): all but the last reach the reader.
+            try await ingest.write(buffer(bytes))
+            #expect(progress.snapshot.durable == 100)
+            try await waitUntil("99 bytes sent") { received.withLock { $0.count } == 99 }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(received.withLock { $0.count } == 99, "the last byte waits for the digest")
+            try await ingest.commit()
+            try await reader.value
+            #expect(received.withLock { $0 } == bytes)
+        }
+    }
+
+    @Test func aVerifiedReaderOfABlobThatFailsVerificationNeverGetsItsLastByte() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(64)
+            let digest = Digest.sha256(of: bytes)
+            var wrong = bytes
+            wrong[10] ^= 0xff
+            let ingest = try await store.ingest(digest, expectedSize: 64)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            let received = Mutex(0)
+            let reader = Task {
+                try await store.readGrowing(progress, range: 0..<64, holdingBackUntilVerified: true) { chunk in
+                    received.withLock { $0 += chunk.readableBytes }
+                }
+            }
+            try await ingest.write(buffer(wrong))
+            await #expect(throws: FerryError.self) { try await ingest.commit() }
+            await #expect(throws: FerryError.self) { try await reader.value }
+            #expect(received.withLock { $0 } < 64, "the wrong blob was never sent whole")
+            // An unverified reader (a peer, which verifies itself) is not held back.
+            #expect(store.expectedSize(of: digest) == nil)
+        }
+    }
+
+    @Test func anExpectedArrivalIsWaitedForUntilItsIngestStartsOrItIsNoLongerExpected() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(40)
+            let digest = Digest.sha256(of: bytes)
+            let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: 40)
+            guard case .absent = try await store.awaitArrival(of: digest) else { Issue.record("not expected: absent at once"); return }
+            store.expectArrivals("target 1", of: [descriptor])
+            #expect(store.expectedSize(of: digest) == 40)
+            let waiter = Task { try await store.awaitArrival(of: digest) }
+            try await Task.sleep(for: .milliseconds(20))
+            let ingest = try await store.ingest(digest, expectedSize: 40)
+            guard case .growing(let progress) = try await waiter.value else { Issue.record("growing once its ingest opened"); return }
+            #expect(progress.expectedSize == 40)
+            try await ingest.write(buffer(bytes))
+            try await ingest.commit()
+            guard case .complete(size: 40) = try await store.awaitArrival(of: digest) else { Issue.record("complete"); return }
+
+            let other = Digest.sha256(of: content(41))
+            store.expectArrivals("target 2", of: [Descriptor(mediaType: "application/octet-stream", digest: other, size: 41)])
+            let abandoned = Task { try await store.awaitArrival(of: other) }
+            try await Task.sleep(for: .milliseconds(20))
+            store.endArrivals("target 2")
+            guard case .absent = try await abandoned.value else { Issue.record("absent once nobody expects it"); return }
+            store.endArrivals("target 1")
+            #expect(store.expectedSize(of: digest) == nil)
+        }
+    }
+}
