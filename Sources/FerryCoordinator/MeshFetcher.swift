@@ -118,7 +118,6 @@ actor MeshFetcher {
                             action = machine.waited(have: await ingest.offset())
                         case .fetch(let source, let offset, let announce):
                             if announce {
-                                logger.info("receiving blob", metadata: ["source": "\(source.node)", "offset": "\(offset)"])
                                 // From now on this node can serve what it has to others (cut-through).
                                 await events.post([BlobEvent(digest: blob.digest, kind: .receiving, size: blob.size, sources: [source.node])])
                                 logger.info("receiving blob", metadata: ["source": "\(source.node)", "offset": "\(offset)", "size": "\(blob.size)"])
