@@ -73,33 +73,6 @@ up() {
   shape "${UPSTREAM##*:}" "${leader_port%%/*}"
 }
 
-# Seconds (3 decimals) since T0 of a JSON log line's time.
-log_seconds() { jq -r --argjson t0 "$1" 'select(.time != null) | (.time | sub("\\.[0-9]+"; "") | fromdate) + ((.time | capture("\\.(?<f>[0-9]+)").f // "0") | ("0." + .) | tonumber) - $t0'; }
-
-# timeline DIR T0: per node, first "receiving blob", last "blob verified", first "loading into the
-# Docker engine", "image installed" (seconds after the install started); the leader's first and
-# last blob fetched.
-timeline() {
-  local dir=$1 t0=$2 f name
-  printf '    %-8s %10s %10s %10s %10s\n' node first-rx last-ok load installed
-  local lfirst llast
-  lfirst=$(jq -c 'select(.message == "fetching blob")' "$dir/leader.log" | log_seconds "$t0" | sort -g | head -1)
-  llast=$(jq -c 'select(.message == "blob fetched")' "$dir/leader.log" | log_seconds "$t0" | sort -g | tail -1)
-  printf '    %-8s %10.2f %10.2f %10s %10s\n' leader "${lfirst:-0}" "${llast:-0}" - -
-  for f in "$dir"/node*.log; do
-    name=$(basename "$f" .log)
-    local rx ok load done
-    rx=$(jq -c 'select(.message == "receiving blob")' "$f" | log_seconds "$t0" | sort -g | head -1)
-    ok=$(jq -c 'select(.message == "blob verified")' "$f" | log_seconds "$t0" | sort -g | tail -1)
-    load=$(jq -c 'select(.message == "loading into the Docker engine")' "$f" | log_seconds "$t0" | sort -g | head -1)
-    # "image installed" follows the done report; when the leader's answer ends the target first,
-    # the follower logs that instead.
-    done=$(jq -c 'select(.message == "image installed" or .message == "the leader ended the target; stopping it")' "$f" \
-      | log_seconds "$t0" | sort -g | head -1)
-    printf '    %-8s %10.2f %10.2f %10.2f %10.2f\n' "$name" "${rx:-0}" "${ok:-0}" "${load:-0}" "${done:-0}"
-  done
-}
-
 rows=() timelines=()
 for case in $cases; do
   [[ $case =~ ^([0-9]+)x([0-9]+[KMG]?)$ ]] || { echo "bench-install.sh: bad case '$case' (COUNTxSIZE, e.g. 40x1M)" >&2; exit 1; }
@@ -122,7 +95,7 @@ for case in $cases; do
       t1=$(now); b1=$(upstream_bytes)
       ferry_wall+=("$(echo "$t1 - $t0" | bc -l)"); ferry_bytes+=("$((b1 - b0))")
       if ((run == runs)); then
-        timelines+=("$case on $nodes node(s), last run (s after the install started):" "$(timeline "$work/c" "$t0")")
+        timelines+=("$case on $nodes node(s), last run (s after the install started):" "$(timeline "$t0" "$work/c/leader.log" "$work"/c/node*.log)")
         if ((keep)); then
           mkdir -p "$kept/$case-$nodes"
           cp "$work"/c/leader.log "$work"/c/node*.log "$kept/$case-$nodes/"

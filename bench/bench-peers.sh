@@ -197,7 +197,7 @@ start_ferry() {
   rm -rf -- "$work/f"
   mkdir -p "$work/f"
   daemon leader "$work/logs/$tag-leader.log" "$FERRY" leader --data-dir "$work/f/leader" \
-    --listen "$IP_leader:$LEADER_PORT" --tls-name "$IP_leader" --insecure-registry "$UPSTREAM" --log-level notice "$@"
+    --listen "$IP_leader:$LEADER_PORT" --tls-name "$IP_leader" --insecure-registry "$UPSTREAM" --log-level info --log-format json "$@"
   wait_file "$work/f/leader/address" "the leader"
   # Tokens are passed as files, never on command lines (`ps` shows those).
   admin=$work/f/leader/admin-token
@@ -207,7 +207,7 @@ start_ferry() {
     daemon "$n" "$work/logs/$tag-$n.log" "$FERRY" follower --data-dir "$work/f/$n" \
       --listen "$ip:$FOLLOWER_PORT" --advertise "https://$ip:$FOLLOWER_PORT" \
       --leader "https://$IP_leader:$LEADER_PORT" --join-token-file "$work/f/leader/join-token" --name "$n" \
-      --docker-host "$(var DOCKER_HOST "$n")" --log-level notice
+      --docker-host "$(var DOCKER_HOST "$n")" --log-level info --log-format json
   done
   local ready=0
   for _ in $(seq 300); do
@@ -224,16 +224,16 @@ ferry_install() {
     || die "ferry install failed (see $work/logs/$1-install.log)"
 }
 
-# blobs_done TAG T0: seconds from T0 until the last follower held every blob of the image: its
-# first "loading into the Docker engine" line (log timestamps have whole seconds).
+# blobs_done TAG T0: seconds from T0 until the last follower held every blob of the image: the
+# latest "blob verified" line of any node (JSON logs, fractional seconds).
 blobs_done() {
-  local tag=$1 t0=$2 n line last=0 ts
+  local tag=$1 t0=$2 n t last=0
   for n in "${node_names[@]}"; do
-    line=$(grep -m1 "loading into the Docker engine" "$work/logs/$tag-$n.log") || { echo "?"; return; }
-    ts=$(date -d "${line%% *}" +%s) || { echo "?"; return; }
-    ((ts > last)) && last=$ts
+    t=$(log_time "$t0" "$work/logs/$tag-$n.log" "blob verified" last)
+    [[ -n $t ]] || { echo "?"; return; }
+    last=$(echo "if ($t > $last) $t else $last" | bc -l)
   done
-  echo "$last - $t0" | bc -l
+  echo "$last"
 }
 
 # --- one way -----------------------------------------------------------------------------------
@@ -272,6 +272,12 @@ measure() {
   local k=$w:$run
   wall[$k]=$(echo "$t1 - $t0" | bc -l)
   case "$w" in c|d) blobs[$k]=$(blobs_done "$w$run" "$t0") ;; *) blobs[$k]="" ;; esac
+  if [[ $w == d ]] && ((run == runs)); then
+    echo "timeline of (d), run $run (s after ferry install started):"
+    local logs=() n
+    for n in "${node_names[@]}"; do logs+=("$work/logs/$w$run-$n.log"); done
+    timeline "$t0" "$work/logs/$w$run-leader.log" "${logs[@]}"
+  fi
   upb[$k]=$((s1[0] - s0[0]))
   upwire[$k]=$((s1[1] - s0[1]))
   # TCP payload: tc bytes minus the headers of every packet (ACKs count for nothing).
@@ -330,7 +336,7 @@ section=$(mktemp)
     bv="–"
     if [[ $w == [cd] ]] && [[ "$(raw blobs "$w")" != *"?"* ]]; then
       bv=$(med blobs "$w")
-      bv=$(printf '%.0f (%.2f)' "$bv" "$(echo "$bv / $limit" | bc -l)")
+      bv=$(printf '%.1f (%.2f)' "$bv" "$(echo "$bv / $limit" | bc -l)")
     fi
     printf '| %s | %.1f | %.2f | %s | %.2f | %.2f | %.2f |\n' "${label[$w]}" "$wv" "$(echo "$wv / $limit" | bc -l)" "$bv" \
       "$(echo "$(med upb "$w") / $image_bytes" | bc -l)" "$(echo "$(med leaderb "$w") / $image_bytes" | bc -l)" \
@@ -359,7 +365,7 @@ section=$(mktemp)
   fi
   echo
   echo "Every blob on every node (Ferry ways): from \`ferry install\` started to the last follower holding every"
-  echo "verified blob (its first \"loading into the Docker engine\" log line, whole seconds): the transfer, without"
+  echo "verified blob (the latest \"blob verified\" line of any follower's JSON log): the transfer, without"
   echo "the loads into the $nodes engines, which share this machine's $(nproc) cores (\`docker pull\` interleaves the two)."
   echo "Wall: from the first pull (or \`ferry install\`) started to the last done. Upstream: body bytes of the blob"
   echo "GETs in the upstream registry's access log. Leader, nodes: what the leader's host (and the nodes' hosts, added"

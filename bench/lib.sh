@@ -50,3 +50,34 @@ size_bytes() {
 
 # div A B [DIGITS]: A / B with DIGITS decimals (default 2).
 div() { printf "%.${3:-2}f" "$(echo "$1 / $2" | bc -l)"; }
+
+# Seconds since T0 (a `date +%s.%N`) of each JSON log line read (the daemons' --log-format json).
+log_seconds() {
+  jq -r --argjson t0 "$1" 'select(.time != null)
+    | (.time | sub("\\.[0-9]+"; "") | fromdate) + ((.time | capture("\\.(?<f>[0-9]+)").f // "0") | ("0." + .) | tonumber) - $t0'
+}
+
+# log_time T0 FILE MESSAGE... first|last: the first or last time (s after T0) FILE logged one of MESSAGEs.
+log_time() {
+  local t0=$1 file=$2 which=${*: -1} filter
+  filter=$(printf '.message == "%s" or ' "${@:3:$#-3}")
+  jq -c "select(${filter% or })" "$file" 2>/dev/null | log_seconds "$t0" | sort -g | { [[ $which == first ]] && head -1 || tail -1; }
+}
+
+# timeline T0 LEADER_LOG NODE_LOG...: from JSON logs at level info, seconds after T0 of the
+# leader's first blob fetch started and last blob fetched, and per node its first blob received,
+# last blob verified, load into the engine started, and install done ("image installed", or the
+# leader's answer ending the target first).
+timeline() {
+  local t0=$1 leader=$2 f
+  shift 2
+  printf '    %-8s %10s %10s %10s %10s\n' node first-rx last-ok load installed
+  printf '    %-8s %10.2f %10.2f %10s %10s\n' leader "$(log_time "$t0" "$leader" "fetching blob" first)" \
+    "$(log_time "$t0" "$leader" "blob fetched" last)" - -
+  for f in "$@"; do
+    printf '    %-8s %10.2f %10.2f %10.2f %10.2f\n' "$(basename "$f" .log)" \
+      "$(log_time "$t0" "$f" "receiving blob" first)" "$(log_time "$t0" "$f" "blob verified" last)" \
+      "$(log_time "$t0" "$f" "loading into the Docker engine" first)" \
+      "$(log_time "$t0" "$f" "image installed" "the leader ended the target; stopping it" first)"
+  done
+}
