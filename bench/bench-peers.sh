@@ -13,7 +13,8 @@
 # Environment: NODES (8), IMAGE_SIZE (200MiB, split into LAYERS equal layers), LAYERS (4), RUNS (1),
 # UPSTREAM_RATE (100mbit), NODE_RATE (1gbit), WAYS ("a b c d"), FERRY (.build/release/ferry),
 # FERRY_REV (what to call the binary in the report; default: git describe of this tree),
-# OUT (docs/benchmarks.md; OUT=/dev/null to leave it alone), KEEP=1 (keep the work directory).
+# OUT (docs/benchmarks.md; OUT=/dev/null to leave it alone), KEEP=1 (keep the work directory),
+# HANDOFF (the followers' --handoff: load or pull; default theirs).
 # IP_leader, UPSTREAM and the rest come from 'netns.sh env'; the arrays are read through namerefs.
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
@@ -34,6 +35,7 @@ node_rate=${NODE_RATE:-1gbit}
 read -r -a ways <<<"${WAYS:-a b c d}"
 out=${OUT:-$root/docs/benchmarks.md}
 keep=${KEEP:-0}
+handoff=${HANDOFF:-}
 rev=${FERRY_REV:-$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)}
 readonly LEADER_PORT=5050 FOLLOWER_PORT=5051 PROXY_PORT=5000
 # Ethernet (14) + IPv4 (20) + TCP with timestamps (32): what tc counts per packet beyond the payload.
@@ -207,7 +209,7 @@ start_ferry() {
     daemon "$n" "$work/logs/$tag-$n.log" "$FERRY" follower --data-dir "$work/f/$n" \
       --listen "$ip:$FOLLOWER_PORT" --advertise "https://$ip:$FOLLOWER_PORT" \
       --leader "https://$IP_leader:$LEADER_PORT" --join-token-file "$work/f/leader/join-token" --name "$n" \
-      --docker-host "$(var DOCKER_HOST "$n")" --log-level info --log-format json
+      --docker-host "$(var DOCKER_HOST "$n")" --log-level info --log-format json ${handoff:+--handoff "$handoff"}
   done
   local ready=0
   for _ in $(seq 300); do
@@ -318,6 +320,7 @@ section=$(mktemp)
   echo
   build=""
   [[ $FERRY != */release/* ]] || build=", release build"
+  [[ -z $handoff ]] || build="$build, followers with --handoff $handoff"
   echo "\`make bench-peers\` ($(date -u +%Y-%m-%d), $(nproc) cores, ferry $rev$build): $( ((runs == 1)) && echo "one run" || echo "median of $runs runs, ways interleaved");"
   echo "load average $load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (the machine may be shared)."
   echo
