@@ -76,18 +76,25 @@ struct InstallCoordinator: Sendable {
         return install
     }
 
-    /// A node's unfinished targets whose image the leader has resolved. While they are exactly
-    /// `known` (what the node already has; none at first), waits up to `wait` for a change: a
-    /// new target, or one over (finished, failed by a deadline), which the node then stops.
-    func work(node: Int64, wait: Duration, known: Set<Int64> = []) async throws -> WorkResponse {
+    /// A node's unfinished targets whose image the leader has resolved, and its rollout work
+    /// (`switches`, read at each change). While they are exactly `known` and `knownSwitches`
+    /// (what the node already has; none at first), waits up to `wait` for a change: a new target,
+    /// one over (finished, failed by a deadline), which the node then stops, or other rollout work.
+    func work(
+        node: Int64, wait: Duration, known: Set<Int64> = [], knownSwitches: Set<String> = [],
+        switches: @Sendable () -> [SwitchWorkItem] = { [] }
+    ) async throws -> WorkResponse {
         try await database.heartbeat(nodeID: node)
         let deadline = ContinuousClock.now + wait
         var items: [TargetWork]
+        var switchItems: [SwitchWorkItem]
         while true {
             let generation = signal.generation
             items = try await database.work(forNode: node)
+            switchItems = switches()
             let left = deadline - .now
-            guard Set(items.compactMap(\.target.id)) == known, left > .zero, !signal.isClosed else { break }
+            guard Set(items.compactMap(\.target.id)) == known, Set(switchItems.map(\.key)) == knownSwitches, left > .zero, !signal.isClosed
+            else { break }
             await signal.wait(after: generation, timeout: left)
         }
         return WorkResponse(items: items.compactMap { work in
@@ -96,7 +103,7 @@ struct InstallCoordinator: Sendable {
                 targetID: work.target.id!, installID: work.target.installId, reference: work.image.reference,
                 registry: work.image.registry, repository: work.image.repository, manifestDigest: manifest,
                 size: work.image.size, state: work.target.state)
-        })
+        }, switches: switchItems.isEmpty ? nil : switchItems)
     }
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {

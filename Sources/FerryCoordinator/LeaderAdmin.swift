@@ -13,6 +13,7 @@ struct LeaderAdmin: AdminBackend {
     let database: FerryDatabase
     let fetches: FetchWorker
     let installs: InstallCoordinator
+    let rollouts: RolloutCoordinator
     let progress: ProgressBoard
     let tracker: Tracker
     let garbageCollector: GarbageCollector
@@ -28,6 +29,11 @@ struct LeaderAdmin: AdminBackend {
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport {
         try await garbageCollector.collect(request)
     }
+
+    func createRollout(_ request: RolloutRequest) async throws -> RolloutStatus { try await rollouts.create(request) }
+    func rollouts() async throws -> RolloutList { try await rollouts.rollouts() }
+    func rollout(id: String) async throws -> RolloutStatus? { try await rollouts.rollout(id: id) }
+    func controlRollout(id: String, _ control: RolloutControl) async throws -> RolloutStatus { try await rollouts.control(id, control) }
 
     func fetch(_ request: FetchRequest) async throws -> FetchResponse {
         guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }

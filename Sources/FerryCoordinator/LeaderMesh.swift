@@ -20,6 +20,7 @@ struct LeaderMesh: MeshBackend {
     let fetcher: BlobFetcher
     let tracker: Tracker
     let installs: InstallCoordinator
+    let rollouts: RolloutCoordinator
     let credentials: LeaderCredentials
     let ca: ClusterCA
     let peerKey: Curve25519.Signing.PrivateKey
@@ -240,8 +241,14 @@ struct LeaderMesh: MeshBackend {
         }
     }
 
-    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse {
-        try await installs.work(node: node, wait: wait, known: known)
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse {
+        let name = try await database.node(id: node)?.name
+        return try await installs.work(
+            node: node, wait: wait, known: known, knownSwitches: switches, switches: { [rollouts] in name.map(rollouts.items(forNode:)) ?? [] })
+    }
+
+    func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws {
+        try await rollouts.report(node: node, rollout: rollout, report)
     }
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {

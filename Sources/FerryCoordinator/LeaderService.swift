@@ -41,6 +41,7 @@ public final class LeaderService: Service, Sendable {
     let tracker: Tracker
     let ca: ClusterCA
     let installs: InstallCoordinator
+    let rollouts: RolloutCoordinator
     let fetches: FetchWorker
 
 
@@ -85,6 +86,7 @@ public final class LeaderService: Service, Sendable {
         let queue = AsyncStream.makeStream(of: Int64.self)
         let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
         self.installs = installs
+        self.rollouts = RolloutCoordinator(database: database, installs: installs, logger: logger)
         self.fetches = FetchWorker(
             queue: queue, database: database, store: store, client: client, fetcher: fetcher, installs: installs, logger: logger)
     }
@@ -104,12 +106,13 @@ public final class LeaderService: Service, Sendable {
             apis: .leader(
                 admin: AdminRoutes(
                     backend: LeaderAdmin(
-                        database: database, fetches: fetches, installs: installs, progress: progress, tracker: tracker,
+                        database: database, fetches: fetches, installs: installs, rollouts: rollouts, progress: progress, tracker: tracker,
                         garbageCollector: garbageCollector, platform: configuration.platform, credentials: credentials,
                         caFingerprint: ca.fingerprint, caExpiresAt: ca.expiresAt, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
-                        database: database, store: store, fetcher: fetcher, tracker: tracker, installs: installs, credentials: credentials, ca: ca,
+                        database: database, store: store, fetcher: fetcher, tracker: tracker, installs: installs, rollouts: rollouts,
+                        credentials: credentials, ca: ca,
                         peerKey: peerKey, insecureMesh: configuration.insecureMesh,
                         certificateValidity: TimeInterval(configuration.nodeCertificateValidity.components.seconds), logger: logger))))
         warnIfCAExpiresSoon()
@@ -135,6 +138,7 @@ public final class LeaderService: Service, Sendable {
             })
         try await withAsyncCleanup {
             try await fetches.recover()
+            try await rollouts.recover()
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await server.run() }
@@ -142,6 +146,7 @@ public final class LeaderService: Service, Sendable {
                     group.addTask { await self.runProgressFlusher() }
                     group.addTask { await self.runInstallHousekeeping() }
                     group.addTask { await self.runGarbageCollection() }
+                    group.addTask { await self.rollouts.run() }
                 }
             } onGracefulShutdown: {
                 // Long polls answer now, so that the server can drain its connections.

@@ -56,6 +56,27 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         self.onFailure = onFailure
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case maxParallel, canary, canaryWaitMilliseconds, delayMilliseconds, order, minHealthyMilliseconds, healthyDeadlineMilliseconds
+        case maxFailureRatio, onFailure
+    }
+
+    /// Decodes a plan; a key left out takes its default (the admin API's callers give only what they change).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = RolloutPlan()
+        maxParallel = try container.decodeIfPresent(Int.self, forKey: .maxParallel) ?? defaults.maxParallel
+        canary = try container.decodeIfPresent(Int.self, forKey: .canary) ?? defaults.canary
+        canaryWaitMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .canaryWaitMilliseconds)
+        delayMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .delayMilliseconds) ?? defaults.delayMilliseconds
+        order = try container.decodeIfPresent(Order.self, forKey: .order) ?? defaults.order
+        minHealthyMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .minHealthyMilliseconds) ?? defaults.minHealthyMilliseconds
+        healthyDeadlineMilliseconds =
+            try container.decodeIfPresent(Int64.self, forKey: .healthyDeadlineMilliseconds) ?? defaults.healthyDeadlineMilliseconds
+        maxFailureRatio = try container.decodeIfPresent(Double.self, forKey: .maxFailureRatio) ?? defaults.maxFailureRatio
+        onFailure = try container.decodeIfPresent(FailureAction.self, forKey: .onFailure) ?? defaults.onFailure
+    }
+
     /// Throws ``FerryError/Code/invalidArgument`` naming the first option out of range.
     public func validate() throws(FerryError) {
         guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1 (got \(maxParallel))") }

@@ -22,6 +22,11 @@ public protocol AdminBackend: Sendable {
     func revokeJoinToken(id: Int64) async throws -> JoinTokenInfo
     /// Collects garbage on the leader (``AdminAPI/gc``).
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport
+    /// Rollouts (``AdminAPI/rollouts``): created, listed, shown, controlled.
+    func createRollout(_ request: RolloutRequest) async throws -> RolloutStatus
+    func rollouts() async throws -> RolloutList
+    func rollout(id: String) async throws -> RolloutStatus?
+    func controlRollout(id: String, _ control: RolloutControl) async throws -> RolloutStatus
 }
 
 /// The admin API (``AdminAPI``): JSON, admin token only (``AdminRequestContext``).
@@ -67,6 +72,35 @@ public struct AdminRoutes: Sendable {
         admin.post(RouterPath(AdminAPI.gc)) { request, context in
             try await backend.collectGarbage(try await request.decode(as: GarbageCollectionRequest.self, context: context).validated())
         }
+        addRolloutRoutes(to: admin)
+    }
+
+    /// The rollout routes (``AdminAPI/rollouts``).
+    private func addRolloutRoutes(to admin: RouterGroup<AdminRequestContext>) {
+        admin.post(RouterPath(AdminAPI.rollouts)) { request, context in
+            EditedResponse(status: .accepted, response: try await backend.createRollout(try await request.decode(as: RolloutRequest.self, context: context)))
+        }
+        admin.get(RouterPath(AdminAPI.rollouts)) { _, _ in try await backend.rollouts() }
+        admin.get(RouterPath(AdminAPI.rollout)) { _, context in
+            let id = try Self.rolloutID(context)
+            guard let status = try await backend.rollout(id: id) else {
+                throw FerryError(.notFound, "no rollout with ID '\(id)'; `ferry rollout status` lists them")
+            }
+            return status
+        }
+        for control in RolloutControl.allCases {
+            admin.post(RouterPath(AdminAPI.rollout + "/" + control.rawValue)) { _, context in
+                try await backend.controlRollout(id: try Self.rolloutID(context), control)
+            }
+        }
+    }
+
+    /// The route's rollout `{id}` (quoted back only once it is known to be harmless).
+    static func rolloutID(_ context: some RequestContext) throws -> String {
+        guard let id = context.parameters.get("id"), id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw FerryError(.notFound, "no rollout with that ID; `ferry rollout status` lists them")
+        }
+        return id
     }
 
     /// The route's `{id}`, or `INVALID_ARGUMENT` naming what it identifies.

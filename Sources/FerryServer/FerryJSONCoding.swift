@@ -95,3 +95,5 @@ extension CertificateRequest: APIRequestBody {
     public static var expectedShape: String { #"{"publicKey": "-----BEGIN PUBLIC KEY-----…"}"# }
 }
 extension CertificateResponse: ResponseEncodable {}
+extension RolloutStatus: ResponseEncodable {}
+extension RolloutList: ResponseEncodable {}

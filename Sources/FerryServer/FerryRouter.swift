@@ -129,7 +129,12 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse { throw error }
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
     func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }
-    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse { throw error }
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse { throw error }
+    func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws { throw error }
+    func createRollout(_ request: RolloutRequest) async throws -> RolloutStatus { throw error }
+    func rollouts() async throws -> RolloutList { throw error }
+    func rollout(id: String) async throws -> RolloutStatus? { throw error }
+    func controlRollout(id: String, _ control: RolloutControl) async throws -> RolloutStatus { throw error }
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws { throw error }
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit { throw error }
     func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse { throw error }

@@ -12,8 +12,11 @@ public protocol MeshBackend: Sendable {
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList
     func blobEvents(node: Int64, _ events: BlobEvents) async throws
-    /// The node's work; a long poll of up to `wait` while its targets are exactly `known`.
-    func work(node: Int64, wait: Duration, known: Set<Int64>) async throws -> WorkResponse
+    /// The node's work; a long poll of up to `wait` while its targets are exactly `known` and its
+    /// rollout work exactly `switches` (``SwitchWorkItem/key``s).
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse
+    /// How the node's part of a rollout ended (``MeshAPI/switchReport``).
+    func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit
     /// Issues the node a new certificate for `request.publicKey`; its previous one is revoked.
@@ -45,10 +48,16 @@ public struct MeshRoutes: Sendable {
             return Response(status: .noContent)
         }
         nodes.get(RouterPath(MeshAPI.work)) { request, context in
-            try await backend.work(node: context.node, wait: Self.wait(request), known: Self.known(request))
+            try await backend.work(node: context.node, wait: Self.wait(request), known: Self.known(request), switches: Self.switches(request))
         }
         nodes.post(RouterPath(MeshAPI.report)) { request, context in
             try await backend.report(node: context.node, target: try AdminRoutes.id(context, "target"), try await request.decode(as: TargetReport.self, context: context))
+            return Response(status: .noContent)
+        }
+        nodes.post(RouterPath(MeshAPI.switchReport)) { request, context in
+            guard let rollout = context.parameters.get("id") else { throw FerryError(.invalidArgument, "no rollout ID given") }
+            try await backend.switchReport(
+                node: context.node, rollout: rollout, try await request.decode(as: SwitchReport.self, context: context))
             return Response(status: .noContent)
         }
         nodes.post(RouterPath(MeshAPI.load)) { request, context in
@@ -61,6 +70,13 @@ public struct MeshRoutes: Sendable {
     static func known(_ request: Request) -> Set<Int64> {
         guard let text = request.uri.queryParameters.get("known") else { return [] }
         return Set(text.split(separator: ",", maxSplits: MeshAPI.maxKnownTargets).prefix(MeshAPI.maxKnownTargets).compactMap { Int64($0) })
+    }
+
+    /// `?switches=ROLLOUT:ACTION,…`: the keys of the rollout work the node already has (at most
+    /// ``MeshAPI/maxKnownTargets``).
+    static func switches(_ request: Request) -> Set<String> {
+        guard let text = request.uri.queryParameters.get("switches") else { return [] }
+        return Set(text.split(separator: ",", maxSplits: MeshAPI.maxKnownTargets).prefix(MeshAPI.maxKnownTargets).map { String($0.prefix(64)) })
     }
 
     /// `?wait=SECONDS`, capped at 60.

@@ -6,7 +6,8 @@ import GRDB
 ///
 /// The notification is part of the commit, so no transition can forget it: an image resolved
 /// (`images.manifest_digest`, `images.state`), a target created, moved or removed
-/// (`install_targets.state`), an install created or closed, a node joined, joined again or removed. Progress
+/// (`install_targets.state`), an install created or closed, a node joined, joined again or removed, a
+/// rollout's record stored (its nodes' switch work may have changed). Progress
 /// (bytes done) and heartbeats are not changes: updates that leave these columns alone (written
 /// with `updateChanges`) wake nobody.
 final class WorkChangeObserver: TransactionObserver, @unchecked Sendable {
@@ -20,6 +21,8 @@ final class WorkChangeObserver: TransactionObserver, @unchecked Sendable {
         InstallTargetRecord.databaseTableName: ["state"],
         InstallRecord.databaseTableName: ["state"],
         NodeRecord.databaseTableName: ["credential_hash", "removed_at"],
+        // A rollout's record, rewritten after each of its events: nodes' switch work.
+        "rollouts": ["state_json"],
     ]
 
     init(signal: ChangeSignal) { self.signal = signal }

@@ -146,6 +146,10 @@ extension FerryDatabase {
                     WHERE s.state = 'running'
                     UNION
                     SELECT DISTINCT b.image_id FROM image_blobs b JOIN replaced_containers r ON r.old_image_id = b.digest
+                    UNION
+                    SELECT i.id FROM images i JOIN rollouts r
+                    ON i.registry = json_extract(r.state_json, '$.registry') AND i.repository = json_extract(r.state_json, '$.repository')
+                    WHERE r.phase NOT IN ('succeeded', 'aborted', 'rolledBack')
                     """))
         var roots: [Int64: Set<Digest>] = [:]
         for table in ["image_blobs", "image_manifests"] {

@@ -10,7 +10,7 @@ struct Ferry: AsyncParsableCommand {
         version: FerryVersion.current,
         subcommands: [
             LeaderCommand.self, FollowerCommand.self, InstallCommand.self, StatusCommand.self, NodesCommand.self,
-            FetchCommand.self, ImagesCommand.self, GCCommand.self, TokenCommand.self, DigestCommand.self, RoutesCommand.self, ProxyCommand.self,
+            FetchCommand.self, ImagesCommand.self, RolloutCommand.self, GCCommand.self, TokenCommand.self, DigestCommand.self, RoutesCommand.self, ProxyCommand.self,
         ]
     )
 

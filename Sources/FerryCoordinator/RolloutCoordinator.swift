@@ -1,0 +1,316 @@
+import FerryConcurrency
+import FerryCore
+import FerryDiagnostics
+import FerryMesh
+import FerryPolicy
+import FerryState
+import Foundation
+import Logging
+import Synchronization
+
+/// The leader's side of rollouts: a thin driver around ``RolloutRecord`` (and its
+/// ``RolloutState``). It creates a rollout and its install (phase 1, exactly `ferry install`),
+/// feeds each target's end into the state machine, hands nodes their switch, restore and forget
+/// items through the work long poll, applies their reports, wakes waits, counts silent nodes
+/// failed, and stores the record after every event, so a restarted leader resumes every rollout
+/// that is not over.
+///
+/// The record is changed in memory before it is stored: the store's commit wakes the work long
+/// polls (``FerryDatabase/changes``), which then read the new items from memory.
+final class RolloutCoordinator: Sendable {
+    let database: FerryDatabase
+    let installs: InstallCoordinator
+    let logger: Logger
+    /// Milliseconds since 1970 (injected by tests).
+    let clock: @Sendable () -> Int64
+    /// Whether a node answers heartbeats (injected by tests).
+    let reachable: @Sendable (NodeRecord, Date) -> Bool
+
+    /// Rollouts with something left to do, by ID.
+    private let active = Mutex<[String: RolloutRecord]>([:])
+    /// One event at a time: change, store, in that order.
+    private let gate = AsyncSemaphore(limit: 1)
+
+    init(
+        database: FerryDatabase, installs: InstallCoordinator, logger: Logger,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        reachable: @escaping @Sendable (NodeRecord, Date) -> Bool = { node, now in
+            InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval)
+        }
+    ) {
+        self.database = database
+        self.installs = installs
+        self.logger = logger
+        self.clock = clock
+        self.reachable = reachable
+    }
+
+    // MARK: Start
+
+    /// Loads every rollout with something left to do (a leader restart resumes them).
+    func recover() async throws {
+        var loaded: [String: RolloutRecord] = [:]
+        for stored in try await database.rollouts() {
+            guard let record = try? Self.decode(stored.stateJSON) else {
+                logger.error("cannot read a stored rollout; it is left as it is", metadata: ["rollout": "\(stored.id)"])
+                continue
+            }
+            if record.isActive { loaded[record.id] = record }
+        }
+        active.withLock { $0 = loaded }
+        updateMetrics(try await database.rollouts())
+        if !loaded.isEmpty { logger.notice("rollouts resumed", metadata: ["rollouts": "\(loaded.keys.sorted())"]) }
+    }
+
+    /// Until the database's change signal closes (graceful shutdown): distribution progress, waits
+    /// that are over and silent nodes, at each change and at least every second.
+    func run() async {
+        let signal = database.changes
+        while !Task.isCancelled, !signal.isClosed {
+            let generation = signal.generation
+            await step()
+            await signal.wait(after: generation, timeout: .seconds(1))
+        }
+    }
+
+    /// One pass of ``run()``.
+    func step() async {
+        let ids = active.withLock { Array($0.keys) }.sorted()
+        for id in ids {
+            do {
+                try await advance(id)
+            } catch {
+                logger.warning("rollout step failed", metadata: ["rollout": "\(id)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
+            }
+        }
+    }
+
+    private func advance(_ id: String) async throws {
+        guard let record = active.withLock({ $0[id] }) else { return }
+        let now = clock()
+        // Phase 1: each target that ended feeds `distributed`.
+        if let installID = record.installID, record.state.nodes.contains(where: { $0.status == .distributing }) {
+            let names = try await database.nodeNames()
+            let ended = try await database.targets(ofInstall: installID).compactMap { target -> (String, String?)? in
+                guard target.state.isFinished, let name = names[target.nodeId], record.state.node(name)?.status == .distributing else { return nil }
+                return (name, target.state == .done ? nil : (target.errorMessage ?? "the image did not reach the node"))
+            }
+            if !ended.isEmpty {
+                try await update(id) { record in ended.flatMap { record.state.distributed($0.0, failure: $0.1, now: now) } }
+            }
+        }
+        // A wait that is over.
+        if record.state.phase == .waiting, let wakeAt = record.state.wakeAt, now >= wakeAt {
+            try await update(id) { record in record.state.tick(now: now) }
+        }
+        // Nodes silent past their deadline.
+        let busy = record.state.nodes.contains { $0.status == .switching || $0.status == .restoring }
+        if busy {
+            let date = Date()
+            let nodes = try await database.nodes()
+            let answering = Set(nodes.filter { reachable($0, date) }.map(\.name))
+            let silent = record.silent(now: now, reachable: answering.contains)
+            if !silent.switching.isEmpty || !silent.restoring.isEmpty {
+                try await update(id) { record in record.failSilent(now: now, reachable: answering.contains) }
+            }
+        }
+        if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }
+    }
+
+    // MARK: Admin
+
+    /// Creates a rollout: checks the request, creates the install of phase 1, stores the record.
+    func create(_ request: RolloutRequest) async throws -> RolloutStatus {
+        let plan = request.plan ?? RolloutPlan()
+        try plan.validate()
+        let image = try ImageReference(parsing: request.image)
+        guard image.digest == nil, image.tag != nil else {
+            throw FerryError(
+                .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
+        }
+        let replace = try request.replace.map { text throws(FerryError) in try Self.repository(text) } ?? ImageReference(registry: image.registry, repository: image.repository)
+        let known = try await database.nodes()
+        let asked = (request.nodes ?? []).filter { $0 != "all" }
+        var names = asked.isEmpty ? known.map(\.name) : []
+        for name in asked where !names.contains(name) { names.append(name) }
+        let install = try await installs.createInstall(InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names))
+        let now = Date()
+        var record = RolloutRecord(
+            state: RolloutState(id: Self.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
+            repository: replace.repository, installID: install.id, createdAt: now, updatedAt: now)
+        _ = record.state.start()
+        try await gate.withPermit {
+            active.withLock { $0[record.id] = record }
+            try await save(record)
+        }
+        logger.notice(
+            "rollout created",
+            metadata: [
+                "rollout": "\(record.id)", "image": "\(image)", "replace": "\(record.qualifiedRepository)", "nodes": "\(names.count)",
+                "install": "\(install.id ?? 0)", "max_parallel": "\(plan.maxParallel)", "canary": "\(plan.canary)", "order": "\(plan.order.rawValue)",
+            ])
+        updateMetrics(try await database.rollouts())
+        return try await status(of: record)
+    }
+
+    /// Every rollout, newest first.
+    func rollouts() async throws -> RolloutList {
+        var list: [RolloutStatus] = []
+        for stored in try await database.rollouts().reversed() {
+            guard let record = try? Self.decode(stored.stateJSON) else { continue }
+            list.append(try await status(of: active.withLock { $0[record.id] } ?? record))
+        }
+        return RolloutList(rollouts: list)
+    }
+
+    /// The rollout `id`, or nil.
+    func rollout(id: String) async throws -> RolloutStatus? {
+        guard let record = try await record(id) else { return nil }
+        return try await status(of: record)
+    }
+
+    /// Pause, resume, abort or roll back rollout `id`.
+    func control(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
+        guard try await record(id) != nil else { throw Self.unknown(id) }
+        let now = clock()
+        let record = try await update(id) { record throws(FerryError) in
+            switch control {
+            case .pause: return try record.state.pause()
+            case .resume: return try record.state.resume(now: now)
+            case .abort: return try record.state.abort()
+            case .rollback:
+                guard ![.succeeded, .aborted].contains(record.state.phase) else {
+                    throw FerryError(
+                        .conflict,
+                        "rollout \(id) is \(record.state.phase.rawValue): its nodes no longer keep what it replaced; roll the old image out with a new rollout")
+                }
+                return try record.state.rollback()
+            }
+        }
+        logger.notice("rollout \(control.rawValue)", metadata: ["rollout": "\(id)", "phase": "\(record.state.phase.rawValue)"])
+        return try await status(of: record)
+    }
+
+    // MARK: Mesh
+
+    /// Node `name`'s rollout work.
+    func items(forNode name: String) -> [SwitchWorkItem] {
+        active.withLock { active in active.keys.sorted().flatMap { active[$0]!.items(for: name) } }
+    }
+
+    /// Node `node`'s report of its part of rollout `id`.
+    func report(node: Int64, rollout id: String, _ report: SwitchReport) async throws {
+        guard let name = try await database.node(id: node)?.name else { throw FerryError(.notFound, "unknown node") }
+        guard try await record(id) != nil else { throw Self.unknown(id) }
+        let now = clock()
+        let record = try await update(id) { record throws(FerryError) in try record.apply(report, from: name, now: now) }
+        if report.action == .switch {
+            FerryMetrics.countRolloutSwitch(outcome: report.outcome.rawValue)
+            if report.outcome == .passed, let downtime = report.downtimeMilliseconds { FerryMetrics.recordRolloutDowntime(.milliseconds(downtime)) }
+        }
+        logger.info(
+            "rollout report",
+            metadata: [
+                "rollout": "\(id)", "node": "\(name)", "action": "\(report.action.rawValue)", "outcome": "\(report.outcome.rawValue)",
+                "containers": "\(report.containers)", "reason": "\(report.reason ?? "")", "phase": "\(record.state.phase.rawValue)",
+            ])
+    }
+
+    // MARK: Records
+
+    /// Applies an event to rollout `id` and stores the result (memory first: see the type's comment).
+    @discardableResult
+    private func update(_ id: String, _ event: @Sendable (inout RolloutRecord) throws(FerryError) -> [RolloutState.Action]) async throws
+        -> RolloutRecord
+    {
+        try await gate.withPermit {
+            guard let before = try await record(id) else { throw Self.unknown(id) }
+            var record = before
+            let now = clock()
+            let actions = try event(&record)
+            guard record != before else { return record }
+            record.started(actions, now: now)
+            record.updatedAt = Date()
+            active.withLock { $0[id] = record }
+            do {
+                try await save(record)
+            } catch {
+                active.withLock { $0[id] = before }
+                throw error
+            }
+            for action in actions { log(action, record) }
+            if record.state.phase != before.state.phase { updateMetrics(try await database.rollouts()) }
+            return record
+        }
+    }
+
+    /// The record of `id`: in memory when active, else as stored.
+    private func record(_ id: String) async throws -> RolloutRecord? {
+        if let record = active.withLock({ $0[id] }) { return record }
+        guard Self.isValidID(id), let stored = try await database.rollout(id: id) else { return nil }
+        return try Self.decode(stored.stateJSON)
+    }
+
+    private func save(_ record: RolloutRecord) async throws {
+        let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+        try await database.saveRollout(id: record.id, image: record.state.image, phase: record.state.phase.rawValue, stateJSON: json)
+    }
+
+    private func status(of record: RolloutRecord) async throws -> RolloutStatus {
+        var progress: [String: (done: Int64, total: Int64)] = [:]
+        if let installID = record.installID, record.state.phase == .distributing || record.state.nodes.contains(where: { $0.status == .distributing }) {
+            let names = try await database.nodeNames()
+            for target in try await database.targets(ofInstall: installID) {
+                guard let name = names[target.nodeId] else { continue }
+                progress[name] = (target.state == .done ? target.bytesTotal : target.bytesDone, target.bytesTotal)
+            }
+        }
+        return record.status(progress: progress)
+    }
+
+    private func log(_ action: RolloutState.Action, _ record: RolloutRecord) {
+        switch action {
+        case .distribute(let names): logger.info("rollout distributes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)"])
+        case .switchNodes(let names): logger.notice("rollout switches nodes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)", "wave": "\(record.state.wave)"])
+        case .restoreNodes(let names): logger.notice("rollout restores nodes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)"])
+        case .wakeAt(let time): logger.info("rollout waits", metadata: ["rollout": "\(record.id)", "until_ms": "\(time)"])
+        case .finished(let phase):
+            logger.notice(
+                "rollout finished",
+                metadata: ["rollout": "\(record.id)", "phase": "\(phase.rawValue)", "failed": "\(record.state.failedNodes.map(\.name))"])
+        }
+    }
+
+    private func updateMetrics(_ stored: [FerryDatabase.StoredRollout]) {
+        var counts = Dictionary(uniqueKeysWithValues: RolloutState.Phase.allCases.map { ($0.rawValue, 0) })
+        for rollout in stored { counts[rollout.phase, default: 0] += 1 }
+        for (phase, count) in counts { FerryMetrics.setRollouts(phase: phase, count: count) }
+    }
+
+    // MARK: Helpers
+
+    static func decode(_ json: String) throws -> RolloutRecord { try JSONDecoder().decode(RolloutRecord.self, from: Data(json.utf8)) }
+
+    /// `r` and 12 lowercase hex digits.
+    static func newID() -> String {
+        "r" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    static func isValidID(_ id: String) -> Bool {
+        id.count == 13 && id.first == "r" && id.dropFirst().allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    static func unknown(_ id: String) -> FerryError {
+        FerryError(.notFound, "no rollout with ID '\(TerminalText.escape(id, limit: 64))'; `ferry rollout status` lists them")
+    }
+
+    /// `--replace`: a repository, without tag or digest.
+    static func repository(_ text: String) throws(FerryError) -> ImageReference {
+        let parsed = try ImageReference(parsing: text)
+        // Parsing gives a bare name the tag `latest`: look at the text for a tag of its own.
+        guard parsed.digest == nil, !(text.split(separator: "/").last ?? "").contains(":") else {
+            throw FerryError(.invalidArgument, "--replace takes a repository without a tag or digest, such as \(parsed.name) (got \(text))")
+        }
+        return ImageReference(registry: parsed.registry, repository: parsed.repository)
+    }
+}

@@ -1,0 +1,183 @@
+import FerryCore
+import FerryMesh
+import FerryPolicy
+import Foundation
+
+/// A rollout as the leader keeps it: the pure ``RolloutState`` plus what the leader needs to hand
+/// nodes their work and to judge their reports. Stored whole as JSON (`rollouts.state_json`)
+/// after every event, so a restarted leader resumes from it. Pure: the ``RolloutCoordinator``
+/// does the I/O.
+struct RolloutRecord: Codable, Sendable, Hashable {
+    var state: RolloutState
+    /// The registry and repository whose containers are replaced (`json_extract`ed by the
+    /// leader's garbage collection, which keeps their images while the rollout may return to them).
+    var registry: String
+    var repository: String
+    /// The install that distributes the image (phase 1).
+    var installID: Int64?
+    var createdAt: Date
+    var updatedAt: Date
+    /// When each node was handed its switch (milliseconds); kept after it ends: those nodes hold
+    /// records of the rollout, which `forget` clears.
+    var switchStarted: [String: Int64] = [:]
+    /// When each node was handed its restore (milliseconds).
+    var restoreStarted: [String: Int64] = [:]
+    /// Nodes counted failed by the leader (silent past their deadline): each is told to put its
+    /// containers back when it returns.
+    var lateRestores: Set<String> = []
+    /// Nodes that reported they forgot the rollout.
+    var forgotten: Set<String> = []
+    /// The last outcome each node reported for each action (`NODE:ACTION`): a repeat is accepted.
+    var reports: [String: SwitchReport.Outcome] = [:]
+
+    var id: String { state.id }
+
+    /// `repository` as nodes match it: `registry/repository`.
+    var qualifiedRepository: String { "\(registry)/\(repository)" }
+
+    /// How long past its deadline a node that stopped answering is counted failed.
+    static let silenceMargin: Int64 = 30_000
+
+    /// Whether the rollout's nodes no longer need their records of it: over, and not one that may
+    /// still be rolled back (`failed`).
+    var forgets: Bool { [.succeeded, .aborted, .rolledBack].contains(state.phase) }
+
+    /// Whether anything is left to do: a phase that is not final, or nodes still to hear from.
+    var isActive: Bool {
+        !state.phase.isFinal || !lateRestores.isEmpty || state.nodes.contains { $0.status == .switching || $0.status == .restoring }
+            || !pendingForgets.isEmpty
+    }
+
+    /// Nodes still to be told to forget the rollout.
+    var pendingForgets: [String] {
+        guard forgets else { return [] }
+        return switchStarted.keys.sorted().filter { name in
+            !forgotten.contains(name) && !lateRestores.contains(name)
+                && ![.switching, .restoring].contains(state.node(name)?.status)
+        }
+    }
+
+    // MARK: Work
+
+    /// The work of node `name`: its switch, its restore, or forgetting the rollout.
+    func items(for name: String) -> [SwitchWorkItem] {
+        guard let node = state.node(name) else { return [] }
+        var actions: [SwitchWorkItem.Action] = []
+        if node.status == .switching { actions.append(.switch) }
+        if node.status == .restoring || lateRestores.contains(name) { actions.append(.restore) }
+        if actions.isEmpty, pendingForgets.contains(name) { actions.append(.forget) }
+        return actions.map { action in
+            SwitchWorkItem(
+                rolloutID: id, action: action, image: state.image, repository: qualifiedRepository, order: state.plan.order,
+                minHealthyMilliseconds: state.plan.minHealthyMilliseconds, healthyDeadlineMilliseconds: state.plan.healthyDeadlineMilliseconds)
+        }
+    }
+
+    /// Notes when the state machine's actions handed nodes a switch or a restore (the driver calls
+    /// it after every event).
+    mutating func started(_ actions: [RolloutState.Action], now: Int64) {
+        for action in actions {
+            switch action {
+            case .switchNodes(let names): for name in names { switchStarted[name] = now }
+            case .restoreNodes(let names): for name in names { restoreStarted[name] = now }
+            default: break
+            }
+        }
+    }
+
+    // MARK: Reports
+
+    /// Applies node `name`'s report; returns the state machine's actions. A repeat of the outcome
+    /// last reported for the action is accepted and changes nothing; a report the rollout does
+    /// not expect throws ``FerryError/Code/conflict``.
+    mutating func apply(_ report: SwitchReport, from name: String, now: Int64) throws(FerryError) -> [RolloutState.Action] {
+        guard let node = state.node(name) else { throw FerryError(.conflict, "node \(name) is not a target of rollout \(id)") }
+        let key = "\(name):\(report.action.rawValue)"
+        if reports[key] == report.outcome { return [] }
+        let actions: [RolloutState.Action]
+        switch report.action {
+        case .switch where lateRestores.contains(name):
+            // Counted failed while silent: the node is told to put its containers back anyway.
+            actions = []
+        case .switch:
+            guard node.status == .switching else { throw unexpected(report, node) }
+            let result: RolloutState.SwitchResult
+            switch report.outcome {
+            case .passed: result = .passed(containers: report.containers, downtimeMilliseconds: report.downtimeMilliseconds)
+            case .failed: result = .failed(report.reason ?? "failed")
+            case .noContainers: result = .noContainers
+            case .restored, .forgotten: throw FerryError(.conflict, "a switch ends passed, failed or no-containers, not \(report.outcome.rawValue)")
+            }
+            actions = state.switched(name, result, now: now)
+        case .restore:
+            guard report.outcome == .restored || report.outcome == .failed || report.outcome == .noContainers else {
+                throw FerryError(.conflict, "a restore ends restored or failed, not \(report.outcome.rawValue)")
+            }
+            if lateRestores.remove(name) != nil {
+                actions = []
+            } else {
+                guard node.status == .restoring else { throw unexpected(report, node) }
+                actions = state.restored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
+            }
+        case .forget:
+            guard report.outcome == .forgotten else { throw FerryError(.conflict, "forgetting ends forgotten, not \(report.outcome.rawValue)") }
+            guard pendingForgets.contains(name) || forgotten.contains(name) else { throw unexpected(report, node) }
+            forgotten.insert(name)
+            actions = []
+        }
+        reports[key] = report.outcome
+        return actions
+    }
+
+    private func unexpected(_ report: SwitchReport, _ node: RolloutState.Node) -> FerryError {
+        FerryError(
+            .conflict,
+            "rollout \(id) expects no \(report.action.rawValue) report from \(node.name): the node is \(node.status.rawValue) and the rollout \(state.phase.rawValue)")
+    }
+
+    // MARK: Silence
+
+    /// Nodes switching or restoring that are past their deadline (the plan's health gate plus
+    /// ``silenceMargin``) and not reachable: `reachable` says which nodes answer heartbeats.
+    func silent(now: Int64, reachable: (String) -> Bool) -> (switching: [String], restoring: [String]) {
+        let budget = max(state.plan.healthyDeadlineMilliseconds, state.plan.minHealthyMilliseconds) + Self.silenceMargin
+        let switching = state.nodes.filter { node in
+            node.status == .switching && now >= (switchStarted[node.name] ?? now) + budget && !reachable(node.name)
+        }
+        let restoring = state.nodes.filter { node in
+            node.status == .restoring && now >= (restoreStarted[node.name] ?? now) + budget && !reachable(node.name)
+        }
+        return (switching.map(\.name), restoring.map(\.name))
+    }
+
+    /// Counts the silent nodes failed (``silent(now:reachable:)``); a silent switching node is
+    /// told to put its containers back when it returns.
+    mutating func failSilent(now: Int64, reachable: (String) -> Bool) -> [RolloutState.Action] {
+        let (switching, restoring) = silent(now: now, reachable: reachable)
+        var actions: [RolloutState.Action] = []
+        for name in switching {
+            lateRestores.insert(name)
+            actions += state.switched(name, .failed("the node stopped answering during its switch (no report within --healthy-deadline + 30s)"), now: now)
+        }
+        for name in restoring {
+            lateRestores.insert(name)
+            actions += state.restored(name, failure: "the node stopped answering during its restore")
+        }
+        return actions
+    }
+
+    // MARK: View
+
+    func status(progress: [String: (done: Int64, total: Int64)] = [:]) -> RolloutStatus {
+        RolloutStatus(
+            id: id, image: state.image, repository: qualifiedRepository, phase: state.phase, plan: state.plan,
+            nodes: state.nodes.map { node in
+                RolloutNodeStatus(
+                    name: node.name, status: node.status, reason: node.reason, containers: node.containers,
+                    downtimeMilliseconds: node.downtimeMilliseconds, bytesDone: progress[node.name]?.done, bytesTotal: progress[node.name]?.total)
+            },
+            wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason,
+            wakeAt: state.wakeAt.map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) }, installID: installID, createdAt: createdAt,
+            updatedAt: updatedAt)
+    }
+}

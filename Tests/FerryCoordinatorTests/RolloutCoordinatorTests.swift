@@ -1,0 +1,291 @@
+import FerryConcurrency
+import FerryCore
+import FerryMesh
+import FerryPolicy
+import FerryState
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import FerryCoordinator
+
+/// The leader's rollout driver in process, on an in-memory database with a hand-set clock: the
+/// install of phase 1 driven by target reports, switch work read as the long poll reads it.
+@Suite("RolloutCoordinator", .timeLimit(.minutes(5)))
+struct RolloutCoordinatorTests {
+    final class Clock: Sendable {
+        let milliseconds = Mutex<Int64>(1_000_000)
+        let silent = Mutex<Set<String>>([])
+        func advance(_ delta: Int64) { milliseconds.withLock { $0 += delta } }
+    }
+
+    struct Fixture {
+        let database: FerryDatabase
+        let installs: InstallCoordinator
+        let rollouts: RolloutCoordinator
+        let clock: Clock
+        let nodes: [String: Int64]
+
+        static func make(nodes count: Int, database: FerryDatabase? = nil, clock: Clock = Clock()) async throws -> Fixture {
+            let database = try database ?? FerryDatabase.inMemory()
+            var nodes: [String: Int64] = [:]
+            for node in try await database.nodes() { nodes[node.name] = node.id! }
+            if nodes.isEmpty {
+                for index in 1...count {
+                    nodes["n\(index)"] = try await database.join(name: "n\(index)", address: nil, platform: "linux/amd64", credentialHash: "h\(index)").id!
+                }
+            }
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let installs = InstallCoordinator(database: database, logger: logger, fetch: { _ in })
+            let rollouts = RolloutCoordinator(
+                database: database, installs: installs, logger: logger, clock: { clock.milliseconds.withLock { $0 } },
+                reachable: { node, _ in !clock.silent.withLock { $0.contains(node.name) } })
+            try await rollouts.recover()
+            return Fixture(database: database, installs: installs, rollouts: rollouts, clock: clock, nodes: nodes)
+        }
+
+        /// Resolves the install's image and takes node `name`'s target to `done` (or `failed`).
+        func install(_ name: String, rollout: RolloutStatus, fails: Bool = false) async throws {
+            let node = nodes[name]!
+            let targets = try await database.targets(ofInstall: rollout.installID!)
+            let target = try #require(targets.first { $0.nodeId == node })
+            if try await database.image(id: target.imageId)?.manifestDigest == nil {
+                let digest = Digest.sha256(of: Array("m".utf8))
+                try await database.recordResolution(
+                    imageID: target.imageId,
+                    ImageResolution(
+                        topDigest: digest, manifestDigest: digest, platform: nil,
+                        manifests: [ManifestRecord(digest: digest, mediaType: MediaType.dockerManifest, bytes: [1])],
+                        blobs: [Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c".utf8)), size: 1)]))
+            }
+            if fails {
+                try await installs.report(node: node, target: target.id!, TargetReport(state: .failed, error: ErrorEntry(code: "X", message: "no room")))
+                return
+            }
+            try await installs.report(node: node, target: target.id!, TargetReport(state: .transferring, starting: true))
+            try await installs.report(node: node, target: target.id!, TargetReport(state: .ready))
+            #expect(try await installs.requestLoad(node: node, target: target.id!, wait: .zero).granted)
+            try await installs.report(node: node, target: target.id!, TargetReport(state: .loading))
+            try await installs.report(node: node, target: target.id!, TargetReport(state: .done))
+        }
+
+        func status(_ id: String) async throws -> RolloutStatus { try #require(try await rollouts.rollout(id: id)) }
+
+        func statuses(_ id: String) async throws -> [String: RolloutState.NodeStatus] {
+            Dictionary(uniqueKeysWithValues: try await status(id).nodes.map { ($0.name, $0.status) })
+        }
+
+        func actions(_ name: String) -> [SwitchWorkItem.Action] { rollouts.items(forNode: name).map(\.action) }
+
+        func passed(_ name: String, _ id: String, downtime: Int64 = 120) async throws {
+            try await rollouts.report(node: nodes[name]!, rollout: id, SwitchReport(action: .switch, outcome: .passed, containers: 2, downtimeMilliseconds: downtime))
+        }
+    }
+
+    static let image = "registry.test/team/app:1.1"
+
+    @Test("distribution first, then waves of --max-parallel, each node's switch through the work poll; forget once it succeeded")
+    func wholeRollout() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 2)))
+        #expect(created.id.count == 13 && created.id.hasPrefix("r"))
+        #expect(created.phase == .distributing && created.repository == "registry.test/team/app")
+        #expect(created.nodes.map(\.name) == ["n1", "n2", "n3"])
+
+        try await fixture.install("n1", rollout: created)
+        try await fixture.install("n2", rollout: created)
+        await fixture.rollouts.step()
+        #expect(fixture.actions("n1").isEmpty, "no container is touched until every node holds the image")
+        #expect(try await fixture.statuses(created.id)["n1"] == .distributed)
+
+        try await fixture.install("n3", rollout: created)
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id) == ["n1": .switching, "n2": .switching, "n3": .distributed])
+        let work = try await fixture.installs.work(
+            node: fixture.nodes["n1"]!, wait: .zero, switches: { fixture.rollouts.items(forNode: "n1") })
+        let item = try #require(work.switches?.first)
+        #expect(item.action == .switch && item.image == Self.image && item.repository == "registry.test/team/app" && item.order == .stopFirst)
+
+        try await fixture.passed("n1", created.id)
+        try await fixture.rollouts.report(node: fixture.nodes["n2"]!, rollout: created.id, SwitchReport(action: .switch, outcome: .noContainers))
+        #expect(try await fixture.statuses(created.id)["n3"] == .switching)
+        try await fixture.passed("n3", created.id, downtime: 300)
+        let done = try await fixture.status(created.id)
+        #expect(done.phase == .succeeded && done.isSuccess)
+        #expect(done.nodes.first { $0.name == "n3" }?.downtimeMilliseconds == 300)
+
+        // Over: every node that switched forgets the rollout, then it needs nothing more.
+        #expect(fixture.actions("n1") == [.forget] && fixture.actions("n2") == [.forget])
+        for name in ["n1", "n2", "n3"] {
+            try await fixture.rollouts.report(node: fixture.nodes[name]!, rollout: created.id, SwitchReport(action: .forget, outcome: .forgotten))
+        }
+        await fixture.rollouts.step()
+        #expect(fixture.actions("n1").isEmpty)
+    }
+
+    @Test("the work long poll wakes when a node's switch work appears")
+    func longPollWakes() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        try await fixture.install("n1", rollout: created)
+        let poll = Task {
+            try await fixture.installs.work(
+                node: fixture.nodes["n1"]!, wait: .seconds(50), known: [], switches: { fixture.rollouts.items(forNode: "n1") })
+        }
+        try await waitFor { fixture.database.changes.waiterCount >= 1 }
+        await fixture.rollouts.step()
+        let work = try await poll.value
+        #expect(work.switches?.map(\.key) == ["\(created.id):switch"])
+        // Asked again with that key known, the poll waits (it answers empty-handed at the deadline).
+        let again = try await fixture.installs.work(
+            node: fixture.nodes["n1"]!, wait: .milliseconds(50), knownSwitches: ["\(created.id):switch"],
+            switches: { fixture.rollouts.items(forNode: "n1") })
+        #expect(again.switches?.count == 1)
+    }
+
+    @Test("reports: a repeat is accepted, an unexpected one is a conflict, an unknown rollout is not found")
+    func reports() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1)))
+        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
+        await fixture.rollouts.step()
+        let n1 = fixture.nodes["n1"]!
+        let n2 = fixture.nodes["n2"]!
+        await expectError(.conflict) {
+            try await fixture.rollouts.report(node: n2, rollout: created.id, SwitchReport(action: .switch, outcome: .passed))
+        }
+        await expectError(.conflict) {
+            try await fixture.rollouts.report(node: n1, rollout: created.id, SwitchReport(action: .switch, outcome: .forgotten))
+        }
+        await expectError(.notFound) {
+            try await fixture.rollouts.report(node: n1, rollout: "r000000000000", SwitchReport(action: .switch, outcome: .passed))
+        }
+        try await fixture.rollouts.report(node: n1, rollout: created.id, SwitchReport(action: .switch, outcome: .failed, reason: "web: unhealthy"))
+        try await fixture.rollouts.report(node: n1, rollout: created.id, SwitchReport(action: .switch, outcome: .failed, reason: "web: unhealthy"))
+        let status = try await fixture.status(created.id)
+        #expect(status.nodes.first?.status == .failed && status.nodes.first?.reason == "web: unhealthy")
+        #expect(try await fixture.statuses(created.id)["n2"] == .switching, "ratio 1 goes on")
+    }
+
+    @Test("a failed canary pauses the rollout, no other node is touched; rollback restores the switched nodes, then they forget")
+    func canaryFailsThenRollback() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(canary: 1)))
+        for name in ["n1", "n2", "n3"] { try await fixture.install(name, rollout: created) }
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id) == ["n1": .switching, "n2": .distributed, "n3": .distributed])
+        try await fixture.passed("n1", created.id)
+        // Manual canary wait: paused until resume.
+        #expect(try await fixture.status(created.id).phase == .paused)
+        _ = try await fixture.rollouts.control(created.id, .resume)
+        #expect(try await fixture.statuses(created.id)["n2"] == .switching)
+        try await fixture.rollouts.report(node: fixture.nodes["n2"]!, rollout: created.id, SwitchReport(action: .switch, outcome: .failed, reason: "unhealthy"))
+        let paused = try await fixture.status(created.id)
+        #expect(paused.phase == .paused && paused.nodes[2].status == .distributed)
+
+        let rolling = try await fixture.rollouts.control(created.id, .rollback)
+        #expect(rolling.phase == .rollingBack)
+        await expectError(.conflict) { _ = try await fixture.rollouts.control(created.id, .resume) }
+        #expect(fixture.actions("n1") == [.restore] && fixture.actions("n3").isEmpty)
+        try await fixture.rollouts.report(node: fixture.nodes["n1"]!, rollout: created.id, SwitchReport(action: .restore, outcome: .restored, containers: 2))
+        #expect(try await fixture.status(created.id).phase == .rolledBack)
+        #expect(fixture.actions("n1") == [.forget] && fixture.actions("n2") == [.forget])
+        await expectError(.conflict) { _ = try await fixture.rollouts.control(created.id, .rollback) }
+    }
+
+    @Test("a node that stops answering during its switch is counted failed past its deadline, and told to restore when it returns")
+    func silentNode() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(
+            RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 2, healthyDeadlineMilliseconds: 60_000, maxFailureRatio: 1)))
+        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
+        await fixture.rollouts.step()
+        fixture.clock.silent.withLock { $0 = ["n2"] }
+        fixture.clock.advance(60_000)
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id)["n2"] == .switching, "within the margin")
+        fixture.clock.advance(RolloutRecord.silenceMargin)
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id)["n2"] == .failed)
+        #expect(fixture.actions("n2") == [.restore])
+        try await fixture.passed("n1", created.id)
+        #expect(try await fixture.status(created.id).phase == .failed)
+        try await fixture.rollouts.report(node: fixture.nodes["n2"]!, rollout: created.id, SwitchReport(action: .restore, outcome: .restored))
+        #expect(fixture.actions("n2").isEmpty, "a failed rollout may still be rolled back: nothing is forgotten")
+    }
+
+    @Test("a restarted leader resumes: the waiting rollout's switch work and its wake-up come back from the database")
+    func resumesAfterRestart() async throws {
+        let clock = Clock()
+        let first = try await Fixture.make(nodes: 2, clock: clock)
+        let created = try await first.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(delayMilliseconds: 5_000)))
+        for name in ["n1", "n2"] { try await first.install(name, rollout: created) }
+        await first.rollouts.step()
+        try await first.passed("n1", created.id)
+        #expect(try await first.status(created.id).phase == .waiting)
+
+        let second = try await Fixture.make(nodes: 2, database: first.database, clock: clock)
+        clock.advance(5_000)
+        await second.rollouts.step()
+        #expect(second.actions("n2") == [.switch])
+        try await second.passed("n2", created.id)
+        #expect(try await second.status(created.id).phase == .succeeded)
+    }
+
+    @Test("an image the nodes cannot get: no node is switched, the failure policy pauses")
+    func distributionFails() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        try await fixture.install("n1", rollout: created, fails: true)
+        try await fixture.install("n2", rollout: created)
+        await fixture.rollouts.step()
+        let status = try await fixture.status(created.id)
+        #expect(status.phase == .paused && status.nodes[0].status == .failed && status.nodes[1].status == .distributed)
+        #expect(fixture.actions("n2").isEmpty)
+    }
+
+    @Test("bad requests name what is wrong and create nothing")
+    func badRequests() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        await expectError(.invalidArgument, mentioning: "--max-failure-ratio") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1.5)))
+        }
+        await expectError(.invalidArgument, mentioning: "--healthy-deadline") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(healthyDeadlineMilliseconds: 0)))
+        }
+        await expectError(.invalidArgument, mentioning: "tag") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app@sha256:" + String(repeating: "a", count: 64)))
+        }
+        await expectError(.invalidArgument, mentioning: "--replace") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, replace: "registry.test/team/app:1.0"))
+        }
+        await expectError(.nodeUnknown) { _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, nodes: ["nope"])) }
+        await expectError(.notFound) { _ = try await fixture.rollouts.control("r000000000000", .pause) }
+        #expect(try await fixture.rollouts.rollouts().rollouts.isEmpty)
+        #expect(try await fixture.database.installs().isEmpty)
+    }
+
+    @Test("a plan decodes with defaults for the keys left out")
+    func planDefaults() throws {
+        let plan = try JSONDecoder().decode(RolloutPlan.self, from: Data(#"{"maxParallel":3,"order":"start-first"}"#.utf8))
+        var expected = RolloutPlan(maxParallel: 3)
+        expected.order = .startFirst
+        #expect(plan == expected)
+    }
+}
+
+/// Expects `body` to throw a ``FerryError`` with `code` (and a message mentioning `text`).
+func expectError(
+    _ code: FerryError.Code, mentioning text: String? = nil, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as FerryError {
+        #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
+        if let text { #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation) }
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
