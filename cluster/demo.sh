@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on an embedded default: a local upstream registry with a generated
 # image, a leader and two followers (each with its own Docker engine), a cluster-wide install
-# with progress, the image run on every node, then everything torn down.
+# with progress, the image run on every node, a rolling update of those containers to a new
+# version (`ferry rollout`, one node at a time), then everything torn down.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -26,9 +27,12 @@ export FERRY_LEADER FERRY_TOKEN FERRY_CA
 echo "upstream: http://$UPSTREAM   leader: $FERRY_LEADER   nodes: $NODES"
 echo "(the upstream link is capped at 32 MiB/s so that progress is visible)"
 
+# The app says its version and runs until stopped (the trap makes SIGTERM end it at once).
+app_cmd() { echo "echo demo/app $1 running; trap 'exit 0' TERM; while true; do sleep 1; done"; }
+
 step "Generating an image (busybox + 3 layers, ~96 MiB) and pushing it to the upstream with skopeo"
 "$here/gen-image.sh" --out "$work/app.tar" --tag demo/app:1.0 --busybox \
-  --layer base:64M --layer libs:24M --layer app:8M
+  --layer base:64M --layer libs:24M --layer app:8M --cmd "$(app_cmd 1.0)"
 "$here/push-image.sh" "$work/app.tar" "$UPSTREAM/demo/app:1.0" >/dev/null
 echo "pushed $UPSTREAM/demo/app:1.0"
 
@@ -38,11 +42,12 @@ step "ferry nodes"
 step "ferry install $UPSTREAM/demo/app:1.0 (every node, at most 2 loading at once)"
 "$FERRY" install "$UPSTREAM/demo/app:1.0" --max-parallel 2
 
-step "Running the image on every node (docker run --rm)"
+step "Running a container of the image on every node (docker run -d --name demo-app)"
 for node in $NODES; do
   host_var="DOCKER_HOST_$node"
-  printf '%s: ' "$node"
-  docker -H "${!host_var}" run --rm --network none "$UPSTREAM/demo/app:1.0"
+  docker -H "${!host_var}" run -d --name demo-app --network none --restart unless-stopped \
+    --label demo=ferry -e GREETING=hello "$UPSTREAM/demo/app:1.0" >/dev/null
+  printf '%s: %s\n' "$node" "$(docker -H "${!host_var}" logs demo-app 2>&1 | head -1)"
 done
 
 step "Installing again: already in every engine, nothing crosses the upstream link"
@@ -53,5 +58,24 @@ step "Upstream blob GETs per layer (registry access log): each layer crossed onc
 
 step "ferry status"
 "$FERRY" status
+
+step "A new version: demo/app:1.1 (only its top layer differs) pushed to the upstream"
+"$here/gen-image.sh" --out "$work/app-1.1.tar" --tag demo/app:1.1 --busybox \
+  --layer base:64M --layer libs:24M --layer app-1.1:8M --cmd "$(app_cmd 1.1)"
+"$here/push-image.sh" "$work/app-1.1.tar" "$UPSTREAM/demo/app:1.1" >/dev/null
+echo "pushed $UPSTREAM/demo/app:1.1"
+
+step "ferry rollout $UPSTREAM/demo/app:1.1 (distribute to every node first, then switch one node at a time)"
+"$FERRY" rollout "$UPSTREAM/demo/app:1.1" --max-parallel 1 --min-healthy 3s
+
+step "Each node's demo-app container now runs 1.1, with its own configuration (name, label, env, restart policy)"
+for node in $NODES; do
+  host_var="DOCKER_HOST_$node"
+  printf '%s: %s  [%s]\n' "$node" "$(docker -H "${!host_var}" logs demo-app 2>&1 | head -1)" \
+    "$(docker -H "${!host_var}" inspect -f '{{.Config.Image}} label demo={{index .Config.Labels "demo"}} restart={{.HostConfig.RestartPolicy.Name}}' demo-app)"
+done
+
+step "Upstream blob GETs of both versions (registry access log): each blob crossed the upstream link once; 1.1 added only its new layer and config"
+"$here/registry.sh" blob-gets "$work/c/registry"
 
 step "Done; tearing down"
