@@ -62,15 +62,7 @@ extension InstallTests {
             let reference = try await cluster.push("demo/badpeer:1", layers: [.init("pbp", "8M")])
             #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
             // Damage a's copy of the big layer behind its back: it still believes it holds it.
-            let blobs = cluster.dir.sub("node-a/store/blobs/sha256")
-            let biggest = try #require(try FileManager.default.contentsOfDirectory(atPath: blobs).max {
-                ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($0)")[.size] as? Int) ?? 0)
-                    < ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($1)")[.size] as? Int) ?? 0)
-            })
-            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: "\(blobs)/\(biggest)"))
-            try handle.seek(toOffset: 4096)
-            try handle.write(contentsOf: Data(repeating: 0x5a, count: 16))
-            try handle.close()
+            try cluster.damageLargestBlob(on: "a")
             await cluster.killFollower("b")
             // Slow enough that the engine is reading the corrupt copy when it fails verification.
             try await cluster.startFollower("b", join: false, extraArguments: ["--handoff", "pull", "--max-download-rate", "4MiB/s"])

@@ -117,15 +117,7 @@ struct PeerTests {
             let reference = try await cluster.push("demo/app:1", layers: [.init("pc", "4M")])
             #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
             // Damage a's copy behind its back: it still believes it holds the blob.
-            let blobs = cluster.dir.sub("node-a/store/blobs/sha256")
-            let biggest = try #require(try FileManager.default.contentsOfDirectory(atPath: blobs).max {
-                ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($0)")[.size] as? Int) ?? 0)
-                    < ((try? FileManager.default.attributesOfItem(atPath: "\(blobs)/\($1)")[.size] as? Int) ?? 0)
-            })
-            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: "\(blobs)/\(biggest)"))
-            try handle.seek(toOffset: 4096)
-            try handle.write(contentsOf: Data(repeating: 0x5a, count: 16))
-            try handle.close()
+            try cluster.damageLargestBlob(on: "a")
 
             // One receiver's word excludes a for that receiver only: nobody is flagged yet.
             let first = try await cluster.ferry(["install", reference, "--nodes", "b"])
