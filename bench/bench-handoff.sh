@@ -38,13 +38,11 @@ forty=()
 for i in $(seq 40); do forty+=(--layer "s$i:1M"); done
 "$cluster/gen-image.sh" --out "$work/forty.tar" --tag bench/forty:1 --busybox "${forty[@]}" >/dev/null
 
-# at LOG PATTERN T0 [last]: seconds from T0 (epoch) to the first (or last) log line matching PATTERN.
+# at T0 LOG MESSAGE... first|last: seconds from T0 to the first (or last) of MESSAGEs in LOG, or '-'.
 at() {
-  local line stamp
-  if [[ ${4:-} == last ]]; then line=$(grep -E "$2" "$1" | tail -1 || true); else line=$(grep -m1 -E "$2" "$1" || true); fi
-  [[ -n $line ]] || { echo "-"; return; }
-  stamp=$(grep -m1 -oE '"time":"[^"]+"' <<<"$line" | cut -d'"' -f4)
-  printf '%.2f' "$(echo "$(date -d "$stamp" +%s.%N) - $3" | bc -l)"
+  local t
+  t=$(log_time "$@")
+  if [[ -n $t ]]; then printf '%.2f' "$t"; else echo "-"; fi
 }
 
 declare -A results
@@ -62,10 +60,11 @@ for image in ${IMAGES:-two forty}; do
       t1=$(now)
       wall=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)")
       log=$work/c/node1.log
-      first=$(at "$log" 'receiving blob' "$t0")
-      held=$(at "$log" 'every blob held' "$t0")
-      e0=$(at "$log" '(loading|pulling) into the Docker engine' "$t0")
-      e1=$(at "$log" 'engine handoff finished' "$t0" last)
+      first=$(at "$t0" "$log" 'receiving blob' first)
+      held=$(at "$t0" "$log" 'every blob held' first)
+      e0=$(at "$t0" "$log" 'loading into the Docker engine' 'pulling into the Docker engine while the blobs arrive' \
+        'pulling into the Docker engine' first)
+      e1=$(at "$t0" "$log" 'engine handoff finished' last)
       results[$image.$mode]+="$wall "
       printf '%s %-4s run %d: first %s  held %s  engine %s..%s  wall %s\n' "$image" "$mode" "$run" "$first" "$held" "$e0" "$e1" "$wall"
     done

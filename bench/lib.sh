@@ -66,18 +66,19 @@ log_time() {
 
 # timeline T0 LEADER_LOG NODE_LOG...: from JSON logs at level info, seconds after T0 of the
 # leader's first blob fetch started and last blob fetched, and per node its first blob received,
-# last blob verified, load into the engine started, and install done ("image installed", or the
+# last blob verified, handoff to the engine started (load or pull), and install done ("image installed", or the
 # leader's answer ending the target first).
 timeline() {
   local t0=$1 leader=$2 f
   shift 2
-  printf '    %-8s %10s %10s %10s %10s\n' node first-rx last-ok load installed
+  printf '    %-8s %10s %10s %10s %10s\n' node first-rx last-ok handoff installed
   printf '    %-8s %10.2f %10.2f %10s %10s\n' leader "$(log_time "$t0" "$leader" "fetching blob" first)" \
     "$(log_time "$t0" "$leader" "blob fetched" last)" - -
   for f in "$@"; do
     printf '    %-8s %10.2f %10.2f %10.2f %10.2f\n' "$(basename "$f" .log)" \
       "$(log_time "$t0" "$f" "receiving blob" first)" "$(log_time "$t0" "$f" "blob verified" last)" \
-      "$(log_time "$t0" "$f" "loading into the Docker engine" first)" \
+      "$(log_time "$t0" "$f" "loading into the Docker engine" "pulling into the Docker engine while the blobs arrive" \
+        "pulling into the Docker engine" first)" \
       "$(log_time "$t0" "$f" "image installed" "the leader ended the target; stopping it" first)"
   done
 }
