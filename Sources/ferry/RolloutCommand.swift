@@ -182,19 +182,24 @@ struct RolloutStatusCommand: AsyncParsableCommand {
     }
 }
 
+/// What `ferry rollout pause|resume|abort|rollback` take: the leader, the rollout, the output.
+struct RolloutControlOptions: ParsableArguments {
+    @OptionGroup var connection: LeaderConnection
+    @Argument(help: "The rollout ID.") var id: String
+    @Flag(help: "Print JSON.") var json = false
+}
+
 /// `ferry rollout pause|resume|abort|rollback ID`.
 protocol RolloutControlCommand: AsyncParsableCommand {
     static var control: RolloutControl { get }
-    var connection: LeaderConnection { get }
-    var id: String { get }
-    var json: Bool { get }
+    var options: RolloutControlOptions { get }
 }
 
 extension RolloutControlCommand {
     func run() async throws {
         try await reportingErrors {
-            let status = try await connection.client().controlRollout(id: try RolloutOutput.checkID(id), Self.control)
-            if json { return try FileOutput.standardOutput.writeJSON(status) }
+            let status = try await options.connection.client().controlRollout(id: try RolloutOutput.checkID(options.id), Self.control)
+            if options.json { return try FileOutput.standardOutput.writeJSON(status) }
             FileOutput.standardOutput.write(RolloutProgressRenderer.headline(status) + "\n")
         }
     }
@@ -203,33 +208,25 @@ extension RolloutControlCommand {
 struct RolloutPauseCommand: RolloutControlCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Start no new wave (the wave in flight finishes).")
     static let control = RolloutControl.pause
-    @OptionGroup var connection: LeaderConnection
-    @Argument(help: "The rollout ID.") var id: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var options: RolloutControlOptions
 }
 
 struct RolloutResumeCommand: RolloutControlCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Go on with the next wave (after a pause or a manual canary wait).")
     static let control = RolloutControl.resume
-    @OptionGroup var connection: LeaderConnection
-    @Argument(help: "The rollout ID.") var id: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var options: RolloutControlOptions
 }
 
 struct RolloutAbortCommand: RolloutControlCommand {
     static let configuration = CommandConfiguration(commandName: "abort", abstract: "End the rollout here; nodes stay as they are.")
     static let control = RolloutControl.abort
-    @OptionGroup var connection: LeaderConnection
-    @Argument(help: "The rollout ID.") var id: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var options: RolloutControlOptions
 }
 
 struct RolloutRollbackCommand: RolloutControlCommand {
     static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Put every switched node back to its old containers, in waves.")
     static let control = RolloutControl.rollback
-    @OptionGroup var connection: LeaderConnection
-    @Argument(help: "The rollout ID.") var id: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var options: RolloutControlOptions
 }
 
 /// Shows a rollout's progress and result; shared by `rollout` and `rollout status --follow`.

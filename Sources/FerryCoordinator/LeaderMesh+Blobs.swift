@@ -1,0 +1,59 @@
+import FerryCore
+import FerryDiagnostics
+import FerryMesh
+import FerryState
+import FerryStore
+import Logging
+
+/// Blob events from the nodes, and the leader's answer to an accusation against its own copy.
+extension LeaderMesh {
+    func blobEvents(node: Int64, _ events: BlobEvents) async throws {
+        guard let record = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
+        for event in events.events where ![.receiving, .present, .gone].contains(event.kind) {
+            logger.warning(
+                "a node reports a source misbehaving",
+                metadata: ["node": "\(record.name)", "digest": "\(event.digest)", "kind": "\(event.kind.rawValue)", "sources": "\(event.sources.prefix(8))"])
+        }
+        // After a restart an inventory's `present` claims count only for blobs the node is known
+        // to hold: those of images it has a `done` install target for.
+        let proven = events.inventory ? try await database.installedBlobs(nodeID: node) : []
+        let checks = await tracker.record(events, from: record.name, proven: proven)
+        for digest in checks { await verifyOwnCopy(digest, accuser: record.name) }
+    }
+
+    /// A node said the leader's bytes of `digest` were wrong: the leader does not take its word
+    /// for it but re-hashes its own copy (the tracker allows this once per blob per
+    /// `EvidenceRules.leaderCheckInterval`), and drops the copy if it is bad.
+    private func verifyOwnCopy(_ digest: FerryCore.Digest, accuser: String) async {
+        guard case .complete = store.availability(of: digest) else { return }
+        do {
+            if try await store.verify(digest) {
+                logger.info("the leader's copy of a blob re-verified after an accusation", metadata: ["digest": "\(digest)", "node": "\(accuser)"])
+            } else {
+                FerryMetrics.countVerificationFailure()
+                logger.error("the leader's copy of a blob failed verification; removed, fetching it again", metadata: ["digest": "\(digest)"])
+                try store.delete(digest)
+                try await database.setBlobState(digest, .missing)
+                refetch(digest)
+            }
+        } catch {
+            logger.warning("could not re-verify the leader's copy of a blob", metadata: ["digest": "\(digest)", "error": "\(error)"])
+        }
+    }
+
+    /// Fetches `digest` from the upstream of an image that uses it, in the background: the
+    /// followers waiting for it get the leader as a source again as soon as bytes arrive.
+    private func refetch(_ digest: FerryCore.Digest) {
+        Task { [database, fetcher, logger] in
+            do {
+                guard let source = try await database.upstreamSource(of: digest) else { return }
+                try await fetcher.ensure(
+                    Descriptor(mediaType: source.blob.mediaType, digest: digest, size: source.blob.size),
+                    from: ImageReference(registry: source.registry, repository: source.repository))
+                logger.notice("fetched a blob again after the leader's copy failed verification", metadata: ["digest": "\(digest)"])
+            } catch {
+                logger.warning("cannot fetch a blob again after the leader's copy failed verification", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            }
+        }
+    }
+}
