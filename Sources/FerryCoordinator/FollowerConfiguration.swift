@@ -10,7 +10,7 @@ public struct FollowerConfiguration: Sendable {
     public static let defaultPort = 5051
     public static let defaultDockerHost = "unix:///var/run/docker.sock"
     /// How images reach the Docker engine unless `--handoff` says otherwise ([docker-handoff.md]).
-    public static let defaultHandoff: Handoff = .load
+    public static let defaultHandoff: Handoff = .pull
 
     /// Where the follower keeps its credential (`node.json`), state and store. Required.
     public var dataDirectory: String

@@ -207,9 +207,7 @@ public final class FollowerService: Service, Sendable {
             localRegistry = try MeshServer(
                 router: buildFerryRouter(
                     verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name, peerKey: nil),
-                    // The engine pulls while the blobs arrive: verified cut-through (docs/docker-handoff.md).
-                    registry: RegistryReadAPI(
-                        database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests, cutThrough: .verified),
+                    registry: localRegistryAPI(leaderManifests),
                     admin: nil),
                 limits: configuration.http, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
                 directory: directory, role: "follower-registry", publishes: false, logger: logger,
@@ -219,6 +217,16 @@ public final class FollowerService: Service, Sendable {
                 })
         }
         return (server, localRegistry)
+    }
+
+    /// What the loopback registry serves: the node's images to its Docker engine and containerd,
+    /// which pull while the blobs arrive (verified cut-through, docs/docker-handoff.md).
+    private func localRegistryAPI(_ leaderManifests: @escaping RegistryReadAPI.ManifestFallback) -> RegistryReadAPI {
+        var api = RegistryReadAPI(
+            database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests, cutThrough: .verified)
+        // The crash point of the engine's handoff, as in the load's archive stream.
+        if Failpoint.followerLoadStreaming.isArmed { api.servingFailpoint = .followerLoadStreaming }
+        return api
     }
 
     private func run(server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, transfers: TransferClient) async throws {

@@ -80,7 +80,11 @@ struct FollowerTargetEnvironment: TargetEnvironment {
             return try await docker.installByPull(
                 image, from: DockerClient.LocalRegistry(address: registry.address, repository: repository, auth: registry.auth), logger: logger)
         }
-        return try await docker.install(image, reader: reader, logger: logger)
+        return try await load(image, logger: logger)
+    }
+
+    func load(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome {
+        try await docker.install(image, reader: reader, logger: logger)
     }
 
     /// Blobs from the store into the engine's load (with the mid-load failpoint when armed).

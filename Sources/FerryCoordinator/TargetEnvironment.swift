@@ -38,8 +38,12 @@ protocol TargetEnvironment: Sendable {
 
     /// Whether the engine already has the image (by its ID).
     func engineHas(_ image: LoadableImage) async throws -> Bool
-    /// Loads the image into the engine (or tags it, when it is there already).
+    /// Loads the image into the engine (or tags it, when it is there already), by the node's
+    /// handoff (`--handoff`).
     func install(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome
+    /// Loads the image as a docker-archive from the store (`POST /images/load`), whatever the
+    /// handoff: the fallback when the engine's pull failed.
+    func load(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome
     /// Records the image as held by this node (what its garbage collection keeps).
     func recordHeld(_ item: WorkItem, manifest: ImageManifest, bytes: [UInt8], mediaType: String) async
 

@@ -21,7 +21,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     /// How long one load-slot request waits at the leader.
     var loadSlotWait: Duration = .seconds(20)
 
-    private var logger: Logger {
+    var logger: Logger {
         var logger = environment.logger
         logger[metadataKey: "target"] = "\(item.targetID)"
         logger[metadataKey: "image"] = "\(item.reference)"
@@ -91,86 +91,29 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     }
 
     /// The transfer, then `ready` reported (progress only if the target took its slot meanwhile).
-    private func transferAndReport(_ blobs: [Descriptor], total: Int64, inFlight: Int? = nil) async throws {
+    func transferAndReport(_ blobs: [Descriptor], total: Int64, inFlight: Int? = nil) async throws {
         try await transfer(blobs, total: total, inFlight: inFlight)
         logger.notice("every blob held")
         try await report(TargetReport(state: .ready, bytesDone: total, bytesTotal: total))
     }
 
     /// Asks for a load slot until the leader grants one.
-    private func waitForLoadSlot() async throws {
+    func waitForLoadSlot() async throws {
         while !(try await requestLoad()) {
             try Task.checkCancellation()
         }
     }
 
     /// The handoff into the engine, timed.
-    private func handOff(_ image: LoadableImage, while step: Logger.Message) async throws -> LoadOutcome {
+    /// `archive`: the docker-archive load whatever the handoff (``TargetEnvironment/load(_:logger:)``).
+    func handOff(_ image: LoadableImage, while step: Logger.Message, archive: Bool = false) async throws -> LoadOutcome {
         logger.notice(step)
         let started = ContinuousClock.now
-        let outcome = try await environment.install(image, logger: logger)
+        let outcome = try await archive ? environment.load(image, logger: logger) : environment.install(image, logger: logger)
         FerryMetrics.recordLoad(.now - started)
         Failpoint.followerLoaded.reach()
         logger.notice("engine handoff finished")
         return outcome
-    }
-
-    /// Blobs pulled at once, in the manifest's order, while the engine pulls: the engine takes
-    /// the layers in that order, 3 at a time (dockerd's default), and registers them one by one,
-    /// so the first layers are to land first rather than every layer at the end.
-    static var overlappedTransfers: Int { 4 }
-
-    /// One step of ``transferWhilePulling(_:blobs:total:)``.
-    private enum OverlapStep: Sendable {
-        case transferred
-        case pulled(LoadOutcome)
-        case pullFailed(String)
-    }
-
-    /// The pull handoff overlapping the transfer: the blobs are announced to the loopback
-    /// registry, the load slot is asked for at once (the leader grants it while transferring),
-    /// and the engine pulls while the blobs arrive, each by cut-through, its last byte only once
-    /// verified. A pull that fails meanwhile (a blob that failed verification and was fetched
-    /// again: the engine's copy broke off) is tried once more when every blob is held and
-    /// verified, as a pull after the transfer; a failed transfer cancels the pull (the engine
-    /// registers no image from an unfinished pull, and the loopback name is removed).
-    private func transferWhilePulling(_ image: LoadableImage, blobs: [Descriptor], total: Int64) async throws -> LoadOutcome {
-        environment.expectArrivals(leaseName, of: blobs)
-        defer { environment.endArrivals(leaseName) }
-        return try await withThrowingTaskGroup(of: OverlapStep.self) { group in
-            group.addTask {
-                try await transferAndReport(blobs, total: total, inFlight: Self.overlappedTransfers)
-                return .transferred
-            }
-            group.addTask {
-                try await waitForLoadSlot()
-                do {
-                    return .pulled(try await handOff(image, while: "pulling into the Docker engine while the blobs arrive"))
-                } catch {
-                    try Task.checkCancellation()
-                    return .pullFailed(TargetRetry.message(error))
-                }
-            }
-            // Both are waited for: the engine may skip layers it has, and the store is to hold
-            // the whole image (the node serves it as a mirror and to peers).
-            var transferred = false
-            var pulled: LoadOutcome?
-            var pullFailure: String?
-            while let step = try await group.next() {
-                switch step {
-                case .transferred: transferred = true
-                case .pulled(let outcome): pulled = outcome
-                case .pullFailed(let message): pullFailure = message
-                }
-                guard transferred else { continue }
-                if let pulled { return pulled }
-                if let pullFailure {
-                    logger.warning("the pull while the blobs arrived failed; pulling again from the verified store", metadata: ["error": "\(pullFailure)"])
-                    return try await handOff(image, while: "pulling into the Docker engine")
-                }
-            }
-            throw FerryError(.internal, "the transfer and the pull ended without an outcome")
-        }
     }
 
     /// The manifest, its media type, and the config bytes (the config fetched first).

@@ -19,7 +19,9 @@ public enum Failpoint: String, CaseIterable, Sendable {
     case leaderBlobCommitted = "leader-blob-committed"
     /// Follower: a blob is committed to its store, the leader not yet told it is `present`.
     case followerBlobCommitted = "follower-blob-committed"
-    /// Follower: the docker-archive is streaming into `POST /images/load` (a chunk of a blob sent).
+    /// Follower: a chunk of a blob went to the Docker engine: in the docker-archive streaming into
+    /// `POST /images/load` (`--handoff load`), or served by the loopback registry the engine pulls
+    /// from (`--handoff pull`).
     case followerLoadStreaming = "follower-load-streaming"
     /// Follower: the engine loaded and confirmed the image, the leader not yet told it is done.
     case followerLoaded = "follower-loaded"

@@ -38,6 +38,8 @@ public struct RegistryReadAPI: Sendable {
     let nodeReads: NodeReads
     let manifestFallback: ManifestFallback?
     let cutThrough: CutThrough
+    /// Reached after every chunk of a blob this API sends (the fault suite's crash points).
+    public var servingFailpoint: Failpoint?
 
     /// How a blob still arriving in the store is served.
     public enum CutThrough: Sendable, Equatable {
@@ -262,6 +264,7 @@ public struct RegistryReadAPI: Sendable {
         let store = self.store
         let bytes = range
         let limiter = uploadLimiter
+        let failpoint = servingFailpoint
         let following = growing
         let verified = cutThrough == .verified
         let waitForArrival = expected
@@ -272,6 +275,7 @@ public struct RegistryReadAPI: Sendable {
                 if let limiter { try await limiter.acquire(chunk.readableBytes) }
                 try await writer.write(chunk)
                 FerryMetrics.countServed(chunk.readableBytes)
+                failpoint?.reach()
             }
             var source: BlobStore.Availability = following.map { .growing($0) } ?? .complete(size: size)
             if waitForArrival { source = try await store.awaitArrival(of: digest) }

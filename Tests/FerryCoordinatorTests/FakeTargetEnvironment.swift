@@ -33,6 +33,8 @@ final class FakeTargetEnvironment: TargetEnvironment {
         var loadRequests = 0
         var engineHasImage = false
         var installs = 0
+        /// Of `installs`, those through ``load(_:logger:)`` (the docker-archive fallback).
+        var archiveLoads = 0
         var heldRecords = 0
         /// Reports in these states are refused with CONFLICT (the leader ended the target).
         var refuse: Set<TargetState> = []
@@ -128,6 +130,11 @@ final class FakeTargetEnvironment: TargetEnvironment {
             state.engineHasImage = true
             return .loaded(omittedLayers: 0, fallback: false)
         }
+    }
+
+    func load(_ image: LoadableImage, logger: Logger) async throws -> LoadOutcome {
+        state.withLock { $0.archiveLoads += 1 }
+        return try await install(image, logger: logger)
     }
 
     func recordHeld(_ item: WorkItem, manifest: ImageManifest, bytes: [UInt8], mediaType: String) async {

@@ -31,7 +31,7 @@ extension TargetRunnerTests {
         #expect(state.heldRecords == 1)
     }
 
-    @Test("a pull that fails while the blobs arrive is tried once more when every blob is held and verified")
+    @Test("a pull that fails while the blobs arrive is followed by the archive load once every blob is held and verified")
     func failedOverlappedPullIsRetriedAfterTransfer() async throws {
         let image = SyntheticImage(layers: 2)
         let node = FakeTargetEnvironment(image: image)
@@ -47,7 +47,8 @@ extension TargetRunnerTests {
         let state = node.snapshot
         #expect(state.installs == 2)
         #expect(state.heldAtInstall.count == 2 && state.heldAtInstall[0] < image.blobs.count, "the first pull while a layer arrived")
-        #expect(state.heldAtInstall.last == image.blobs.count, "the second pull from the whole, verified store")
+        #expect(state.heldAtInstall.last == image.blobs.count, "the load from the whole, verified store")
+        #expect(state.archiveLoads == 1, "the second handoff is the archive load")
         #expect(state.reports.last?.state == .done)
         #expect(!state.reports.contains { $0.state == .failed })
     }

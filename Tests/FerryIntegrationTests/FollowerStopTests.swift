@@ -50,7 +50,8 @@ struct FollowerStopTests {
             _ = try await cluster.install(install.id, until: "n1 received 512 KiB") { $0.targets.first?.bytesDone ?? 0 >= 512 * 1024 }
             let status = try await cluster.terminateFollower("n1")
             #expect(status == 0, "exit status \(status.map(String.init) ?? "none: still running")")
-            #expect(try await cluster.admin.install(id: install.id).targets.first?.state == .transferring)
+            // Unfinished, to resume at the next start (the pull handoff loads while transferring).
+            #expect([.transferring, .loading].contains(try await cluster.admin.install(id: install.id).targets.first?.state))
         }
     }
 
@@ -84,8 +85,9 @@ struct FollowerStopTests {
             await cluster.killFollower("n1", signal: SIGTERM)
             try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "1MiB/s"])
             let install = try await cluster.admin.install(InstallRequest(images: [reference]))
-            _ = try await cluster.install(install.id, until: "n1 transfers") { $0.targets.first?.state == .transferring }
-            // The engine stops answering before the load starts (it was asked about the image already).
+            _ = try await cluster.install(install.id, until: "n1 transfers") { [.transferring, .loading].contains($0.targets.first?.state) }
+            // The engine stops answering (it was asked about the image already) before the load
+            // starts, or while it pulls (`--handoff pull`).
             let pidText = try String(contentsOfFile: "\(cluster.engine("n1").directory)/docker.pid", encoding: .utf8)
             let dockerd = try #require(pid_t(pidText.trimmingWhitespace()))
             kill(dockerd, SIGSTOP)

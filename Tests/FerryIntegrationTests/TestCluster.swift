@@ -73,7 +73,7 @@ final class TestCluster: @unchecked Sendable {
             try await withThrowingTaskGroup(of: (String, TestDockerEngine?).self) { group in
                 for (index, name) in names.enumerated() {
                     group.addTask {
-                        withEngines.contains(name) ? (name, try await TestDockerEngine.start(in: dir.sub("d\(index)"))) : (name, nil)
+                        withEngines.contains(name) ? (name, try await TestDockerEngine.start(in: dir.sub("d\(index)"), netns: jailed[name]?.name)) : (name, nil)
                     }
                 }
                 for try await (name, engine) in group {

@@ -9,8 +9,10 @@ public struct TestDockerEngine: Sendable {
     public var socket: String { "\(directory)/docker.sock" }
     public var host: String { "unix://\(socket)" }
 
-    public static func start(in directory: String) async throws -> TestDockerEngine {
-        try await runChecked(RepositoryLayout.cluster("dockerd.sh"), ["start", directory])
+    /// Starts an engine in `directory`; `netns`: inside that network namespace (a jailed node's
+    /// engine shares its follower's loopback, where the pull handoff's registry listens).
+    public static func start(in directory: String, netns: String? = nil) async throws -> TestDockerEngine {
+        try await runChecked(RepositoryLayout.cluster("dockerd.sh"), ["start", directory] + (netns.map { ["--netns", $0] } ?? []))
         return TestDockerEngine(directory: directory)
     }
 
