@@ -19,6 +19,9 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
 
     /// How long connecting and migrating at start may take before the proxy gives up.
     public static let startTimeout: Duration = .seconds(15)
+    /// How long one query (with waiting for a connection) may take: past it the request fails with
+    /// `503 BUSY`. The pool keeps retrying a lost server; without this a request would wait for it.
+    public static let queryTimeout: Duration = .seconds(10)
 
     private init(client: PostgresClient, url: ProxyDatabaseURL, secrets: ProxySharedSecrets, logger: Logger) {
         self.client = client
@@ -122,18 +125,22 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
     }
 
     static func withStartTimeout<T: Sendable>(_ url: ProxyDatabaseURL, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let result = try await within(startTimeout, body) else {
+            throw FerryError(.configuration, "cannot use the proxy database \(url.redacted): no answer within \(startTimeout); check the host and port")
+        }
+        return result
+    }
+
+    /// `body`'s result, or nil once `limit` passed (`body` is then cancelled).
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: startTimeout)
+                try await Task.sleep(for: limit)
                 return nil
             }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            guard let first else {
-                throw FerryError(.configuration, "cannot use the proxy database \(url.redacted): no answer within \(startTimeout); check the host and port")
-            }
-            return first
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
     }
 
@@ -154,7 +161,7 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
     func run<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as FerryError {
+        } catch let error as FerryError where error.code != .busy {
             throw error
         } catch {
             // The details stay in the vendor's log; a customer learns only that the proxy is unavailable.
@@ -163,8 +170,14 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
         }
     }
 
-    /// The rows of `query`, all read.
+    /// The rows of `query`, all read, within ``queryTimeout``.
     func rows(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await run(what) { try await client.query(query, logger: logger).collect() }
+        try await run(what) {
+            let (client, logger) = (self.client, self.logger)
+            guard let rows = try await Self.within(Self.queryTimeout, { try await client.query(query, logger: logger).collect() }) else {
+                throw FerryError(.busy, "no answer from the database within \(Self.queryTimeout)")
+            }
+            return rows
+        }
     }
 }

@@ -185,4 +185,38 @@ struct ProxyPostgresTests {
             }
         }
     }
+
+    @Test("The database goes away while a replica runs: requests answer 503 BUSY (no hang, nothing about the server), and pull again once it is back")
+    func databaseOutage() async throws {
+        try await TestPostgres.with("proxy-pg-outage") { postgres in
+            let dir = try TemporaryDirectory("proxy-pg-outage")
+            defer { dir.remove() }
+            let auth = dir.sub("upstream.json")
+            #expect(FileManager.default.createFile(atPath: auth, contents: Data(#"{"auths":{}}"#.utf8), attributes: [.posixPermissions: 0o600]))
+            let replica = try await Self.startReplica(dir, "a", upstreamAuth: auth, environment: ["FERRY_DATABASE": postgres.url])
+            do {
+                try await replica.manage(["app", "add", "shop", "--registry", "vendor=127.0.0.1:9"])
+                let created = try JSONDecoder().decode(
+                    ProxyFixture.Created.self, from: Data(try await replica.manage(["licence", "create", "shop", "--customer", "acme", "--json"]).utf8))
+                #expect(try await replica.request("GET", "/v2/", authorization: Self.basic(created.licenceID)).status == 200)
+
+                try await postgres.pause()
+                let started = ContinuousClock.now
+                let down = try await replica.request("GET", "/v2/", authorization: Self.basic(created.licenceID))
+                #expect(down.status == 503 && down.errorCodes == ["BUSY"], "\(down.status) \(down.text)")
+                #expect(ContinuousClock.now - started < .seconds(45), "answered after \(ContinuousClock.now - started)")
+                #expect(!down.text.contains("127.0.0.1:\(postgres.port)") && !ProxyFixture.holds(Data(down.body), postgres.password), "\(down.text)")
+
+                try await postgres.resume()
+                try await waitUntil("the replica to use the database again") {
+                    try await replica.request("GET", "/v2/", authorization: Self.basic(created.licenceID)).status == 200
+                }
+                #expect(!ProxyFixture.holds(Data(replica.process.log.utf8), postgres.password))
+            } catch {
+                await replica.process.stop()
+                throw error
+            }
+            await replica.process.stop()
+        }
+    }
 }

@@ -45,10 +45,7 @@ public struct TestPostgres: Sendable {
             directory: directory, port: try freePort(), password: "pg-" + UUID().uuidString.lowercased(), binaries: binaries, runAs: runAs)
         do {
             try await server.initialise()
-            try await server.run("pg_ctl", [
-                "-D", server.dataDirectory, "-l", directory.sub("postgres.log"), "-w", "-t", "60",
-                "-o", "-p \(server.port) -k \(directory.path) -c listen_addresses=127.0.0.1", "start",
-            ])
+            try await server.resume()
             return server
         } catch {
             let log = (try? String(contentsOfFile: directory.sub("postgres.log"), encoding: .utf8)) ?? ""
@@ -81,6 +78,19 @@ public struct TestPostgres: Sendable {
         } else {
             try await runChecked("\(binaries)/\(program)", arguments)
         }
+    }
+
+    /// Starts the (initialised) server on its port and waits until it accepts connections.
+    public func resume() async throws {
+        try await run("pg_ctl", [
+            "-D", dataDirectory, "-l", directory.sub("postgres.log"), "-w", "-t", "60",
+            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1", "start",
+        ])
+    }
+
+    /// Stops the server (fast shutdown: connections are closed), keeping its data for ``resume()``.
+    public func pause() async throws {
+        try await run("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])
     }
 
     /// Stops the server (fast shutdown) and removes its files.
