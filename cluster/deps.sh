@@ -10,7 +10,7 @@ usage() {
   cat <<USAGE
 Usage: $PROG [--check] [--dev] [--package]
 
-Checks for docker-registry, skopeo, dockerd, containerd and ctr, busybox (busybox-static), htpasswd, systemd-analyze,
+Checks for docker-registry, skopeo, dockerd, the PostgreSQL server (initdb, pg_ctl), containerd and ctr, busybox (busybox-static), htpasswd, systemd-analyze,
 jq, openssl, curl, ip, tc, zstd, the sqlite3 and libcurl development headers and
 ca-certificates. If anything is missing, runs 'apt-get update' once and installs
 the Debian packages (via sudo when not root).
@@ -39,7 +39,7 @@ while (($#)); do
 done
 
 readonly PACKAGES=(docker-registry skopeo docker.io containerd busybox-static apache2-utils jq openssl curl
-  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd systemd)
+  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd systemd postgresql)
 
 # Prints one line per missing item.
 missing_items() {
@@ -60,6 +60,8 @@ missing_items() {
     echo "header curl/curl.h (libcurl4-openssl-dev)"
   fi
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] || echo "package ca-certificates"
+  # ProxyTests+Postgres start their own PostgreSQL server (initdb, pg_ctl) for two proxy replicas.
+  compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || echo "command pg_ctl (postgresql)"
   [[ -x /usr/bin/time ]] || echo "package time"
   command -v bc >/dev/null 2>&1 || echo "package bc"
   # The unit tests run systemd-analyze verify on packaging/systemd/*.service.

@@ -15,7 +15,7 @@ import NIOCore
 /// `/v2/proxy/<app>/<registry>/<repository>/{manifests,blobs,tags/list}`, and `/token`.
 /// Writes answer `405 UNSUPPORTED` to a valid licence, `401` to anyone else.
 public struct ProxyAPI: Sendable {
-    let database: ProxyDatabase
+    let database: any ProxyStore
     let authenticator: ProxyAuthenticator
     let upstream: ProxyUpstream
     let configuration: ProxyConfiguration
@@ -23,7 +23,7 @@ public struct ProxyAPI: Sendable {
     let limiters = LicenceLimiters()
     let logger: Logger
 
-    init(database: ProxyDatabase, key: SymmetricKey, upstream: ProxyUpstream, configuration: ProxyConfiguration, logger: Logger) {
+    init(database: any ProxyStore, key: SymmetricKey, upstream: ProxyUpstream, configuration: ProxyConfiguration, logger: Logger) {
         self.database = database
         self.authenticator = ProxyAuthenticator(database: database, key: key, configuration: configuration)
         self.upstream = upstream

@@ -15,7 +15,7 @@ struct ProxyCaller: Sendable {
 /// Reads the credentials of a request. Unknown licences and bad tokens are `401`; a known licence
 /// that is revoked or expired is `403 DENIED` saying which.
 struct ProxyAuthenticator: Sendable {
-    let database: ProxyDatabase
+    let database: any ProxyStore
     let key: SymmetricKey
     let configuration: ProxyConfiguration
 

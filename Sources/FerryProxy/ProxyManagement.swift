@@ -61,9 +61,9 @@ public struct LicenceUsage: Sendable, Hashable, Codable {
 /// Management on the proxy's database: the one implementation of the checks, used by the CLI
 /// with `--data-dir` and behind the admin API.
 public struct LocalProxyManagement: ProxyManagement {
-    public let database: ProxyDatabase
+    public let database: any ProxyStore
 
-    public init(database: ProxyDatabase) {
+    public init(database: any ProxyStore) {
         self.database = database
     }
 
@@ -76,7 +76,7 @@ public struct LocalProxyManagement: ProxyManagement {
             throw FerryError(
                 .invalidArgument, "invalid registry '\(name.prefix(80))=\(host.prefix(200))': expected NAME=HOST[:PORT], e.g. vendor=registry.vendor.example")
         }
-        try await database.putApp(app)
+        try await database.putApp(app, now: Date())
         return app
     }
 
@@ -90,7 +90,7 @@ public struct LocalProxyManagement: ProxyManagement {
         let id = LicenceID.generate()
         let licence = try await database.createLicence(
             hash: id.hash, app: request.app, customer: request.customer, images: request.images, expiresAt: request.expiresAt,
-            maxRate: request.maxRate)
+            maxRate: request.maxRate, now: Date())
         return CreatedLicence(licenceID: id.secret, licence: licence)
     }
 
@@ -100,10 +100,10 @@ public struct LocalProxyManagement: ProxyManagement {
         guard let licence = try await database.licence(id: id) else {
             throw FerryError(.notFound, "no licence \(id); see `ferry proxy licence list`")
         }
-        return LicenceUsage(licence: licence, usage: ProxyUsage(try await database.pulls(licence: id)).rows)
+        return LicenceUsage(licence: licence, usage: ProxyUsage(try await database.pulls(licence: id, since: .distantPast)).rows)
     }
 
-    public func revokeLicence(id: Int64) async throws -> Licence { try await database.revokeLicence(id: id) }
+    public func revokeLicence(id: Int64) async throws -> Licence { try await database.revokeLicence(id: id, now: Date()) }
 
     public func usage(licence: Int64?, since: Date) async throws -> [ProxyUsage.Row] {
         ProxyUsage(try await database.pulls(licence: licence, since: since)).rows

@@ -21,7 +21,8 @@ import Glibc
 #endif
 
 /// The files of a proxy's data directory: `proxy.sqlite`, `store/` (the content store),
-/// `token-key` (the HMAC key of issued tokens, 0600), `address` (its URL while it runs).
+/// `token-key` (the HMAC key of issued tokens, 0600), `address` (its URL while it runs), and with
+/// `--database` `database` (the PostgreSQL server's URL without its password).
 public struct ProxyDirectory: Sendable {
     public let path: String
 
@@ -37,6 +38,8 @@ public struct ProxyDirectory: Sendable {
     public var databasePath: String { path + "/proxy.sqlite" }
     public var storePath: String { path + "/store" }
     public var addressPath: String { path + "/address" }
+    /// Present when the proxy keeps its state in PostgreSQL: the URL without its password.
+    public var databaseMarkerPath: String { path + "/database" }
 
     /// The admin token (`DIR/admin-token`, 0600), created on first use: `/metrics` and management.
     public func adminToken() throws(FerryError) -> String {
@@ -54,6 +57,16 @@ public struct ProxyDirectory: Sendable {
     }
 
     public func openDatabase() throws(FerryError) -> ProxyDatabase { try ProxyDatabase.open(path: databasePath) }
+
+    /// Replaces the token key and admin token with the ones shared by every replica (0600).
+    public func storeSharedSecrets(tokenKey: SymmetricKey, adminToken: String) throws(FerryError) {
+        for (name, data) in [("token-key", tokenKey.withUnsafeBytes { Data($0) }), ("admin-token", Data((adminToken + "\n").utf8))] {
+            let file = path + "/" + name
+            guard (try? data.write(to: URL(fileURLWithPath: file), options: .atomic)) != nil, chmod(file, 0o600) == 0 else {
+                throw FerryError(.configuration, "cannot write the \(name) in '\(path)'")
+            }
+        }
+    }
 
     /// The token key, created (32 random bytes, 0600) on first use.
     public func tokenKey() throws(FerryError) -> SymmetricKey {
@@ -79,11 +92,14 @@ public struct ProxyServerOptions: Sendable {
     public var configuration: ProxyConfiguration
     public var registry: RegistryClientConfiguration
     public var credentials: RegistryCredentials
+    /// The PostgreSQL server holding the state; nil: SQLite in the data directory.
+    public var database: ProxyDatabaseURL?
 
     public init(
         directory: ProxyDirectory, host: String, port: Int, tlsCertificate: String? = nil, tlsKey: String? = nil, configuration: ProxyConfiguration = .init(),
-        registry: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init()
+        registry: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init(), database: ProxyDatabaseURL? = nil
     ) {
+        self.database = database
         self.directory = directory
         self.host = host
         self.port = port
@@ -100,7 +116,7 @@ public enum ProxyServer {
     /// The proxy's router: `/healthz` (open), the registry API and `/token` (licences), the
     /// management API and `/metrics` (the admin token).
     static func router(
-        api: ProxyAPI, database: ProxyDatabase, adminToken: String, metrics: @escaping @Sendable () -> [UInt8]
+        api: ProxyAPI, database: any ProxyStore, adminToken: String, metrics: @escaping @Sendable () -> [UInt8]
     ) -> Router<FerryRequestContext> {
         let router = Router(context: FerryRequestContext.self)
         router.add(middleware: ProxyErrorMiddleware())
@@ -142,10 +158,26 @@ public enum ProxyServer {
     public static func run(
         _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
     ) async throws {
-        let database = try options.directory.openDatabase()
+        let directory = options.directory
+        var key = try directory.tokenKey()
+        var adminToken = try directory.adminToken()
+        let database: any ProxyStore
+        var databaseServices: [any Service] = []
+        if let url = options.database {
+            let postgres = try await ProxyPostgresDatabase.connect(
+                url, proposing: ProxySharedSecrets(tokenKey: key, adminToken: adminToken), logger: logger)
+            databaseServices = [postgres]
+            database = postgres
+            (key, adminToken) = (postgres.secrets.tokenKey, postgres.secrets.adminToken)
+            try directory.storeSharedSecrets(tokenKey: key, adminToken: adminToken)
+            _ = FileManager.default.createFile(
+                atPath: directory.databaseMarkerPath, contents: Data((url.redacted + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        } else {
+            database = try directory.openDatabase()
+            unlink(directory.databaseMarkerPath)
+        }
         let store = try BlobStore(root: options.directory.storePath)
         let client = try RegistryClient(configuration: options.registry, credentials: options.credentials)
-        let key = try options.directory.tokenKey()
         let configuration = {
             var configuration = options.configuration
             configuration.tls = options.tlsCertificate != nil
@@ -154,7 +186,7 @@ public enum ProxyServer {
         let upstream = ProxyUpstream(client: client, store: store, database: database, configuration: configuration, logger: logger)
         let api = ProxyAPI(database: database, key: key, upstream: upstream, configuration: configuration, logger: logger)
         let metrics = MetricsExport.bootstrap()
-        let router = Self.router(api: api, database: database, adminToken: try options.directory.adminToken()) { metrics.emitToBuffer() }
+        let router = Self.router(api: api, database: database, adminToken: adminToken) { metrics.emitToBuffer() }
         let limits = HTTPLimits()
         let server: HTTPServerBuilder
         if let certificate = options.tlsCertificate, let keyFile = options.tlsKey {
@@ -182,10 +214,12 @@ public enum ProxyServer {
             },
             logger: logger)
         defer { unlink(addressPath) }
-        // The extra services run last so that they are the first to hear of a shutdown.
+        // Shutdown goes from the last service to the first: the extra services hear of it first, the
+        // database pool (first) stops only after the server has finished its requests.
         let group = ServiceGroup(
             configuration: .init(
-                services: [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
+                services: databaseServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                    + [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
                     + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -16,7 +16,7 @@ import Synchronization
 final class ProxyUpstream: Sendable {
     let client: RegistryClient
     let store: BlobStore
-    let database: ProxyDatabase
+    let database: any ProxyStore
     let configuration: ProxyConfiguration
     let logger: Logger
     private let blobFlights = SingleFlight<Digest, Void>()
@@ -25,7 +25,7 @@ final class ProxyUpstream: Sendable {
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
 
-    init(client: RegistryClient, store: BlobStore, database: ProxyDatabase, configuration: ProxyConfiguration, logger: Logger) {
+    init(client: RegistryClient, store: BlobStore, database: any ProxyStore, configuration: ProxyConfiguration, logger: Logger) {
         self.client = client
         self.store = store
         self.database = database

@@ -1,6 +1,7 @@
 import FerryConfig
 import FerryCore
 import FerryCoordinator
+import FerryProxy
 import FerryRegistry
 
 /// One key of a daemon's configuration: how the file, the environment and the flag give it
@@ -51,6 +52,7 @@ enum SettingCheck {
     static let positive: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
         guard let number = Int(text), number > 0 else { throw FerryError(.configuration, "expected a whole number above 0, found \(text)") }
     }
+    static let database: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try ProxyDatabaseURL(parsing: text) }
     static let mirror: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try RegistryMirror(parsing: text) }
     static func oneOf(_ choices: [String]) -> @Sendable (String) throws(FerryError) -> Void {
         { text throws(FerryError) in
@@ -157,5 +159,6 @@ extension ProxyServeCommand {
         .flag("no-cache") { $0.noCache },
         .string("public-url") { $0.publicURL },
         .integer("max-streams", check: SettingCheck.positive) { $0.maxStreams },
+        .string("database", secret: true, check: SettingCheck.database) { $0.database },
     ] + ServiceOptions.settings.map { setting in setting.lifted { $0.service } }
 }

@@ -55,10 +55,29 @@ struct ProxyConnectionOptions: ParsableArguments {
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")
         }
+        if FileManager.default.fileExists(atPath: dataDirectory + "/database") {
+            return try runningPostgresProxy(dataDirectory)
+        }
         guard FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite") else {
             throw FerryError(.configuration, "no proxy state in '\(dataDirectory)': start `ferry proxy serve --data-dir \(dataDirectory)` first")
         }
         return LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
+    }
+
+    /// A proxy on this machine that keeps its state in PostgreSQL: reached through its admin API
+    /// at `DIR/address` with `DIR/admin-token` (shared by every replica), so the checks and the
+    /// database credentials stay in the proxy.
+    func runningPostgresProxy(_ dataDirectory: String) throws(FerryError) -> any ProxyManagement {
+        let server = (try? String(contentsOfFile: dataDirectory + "/database", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "PostgreSQL"
+        guard let address = try? String(contentsOfFile: dataDirectory + "/address", encoding: .utf8),
+            case let url = address.trimmingCharacters(in: .whitespacesAndNewlines), !url.isEmpty
+        else {
+            throw FerryError(
+                .configuration,
+                "the proxy in '\(dataDirectory)' keeps its state in \(server) and is not running: start it, or manage it through any replica with --proxy URL --token-file \(dataDirectory)/admin-token")
+        }
+        let secret = try LeaderConnection.readSecret(dataDirectory + "/admin-token", what: "admin token")
+        return ProxyAdminClient(baseURL: url, token: secret, caFile: caFile)
     }
 
     func printJSON(_ value: some Encodable) throws {
@@ -105,6 +124,11 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-streams"), help: "Concurrent blob downloads per licence.")
     var maxStreams: Int = 16
 
+    @Option(
+        name: .customLong("database"),
+        help: "Keep the state in PostgreSQL, shared by replicas: postgres://USER:PASSWORD@HOST[:PORT]/DB[?sslmode=…]. Prefer the config key or FERRY_DATABASE (flags show in `ps`). Default: SQLite in --data-dir.")
+    var database: String?
+
     @OptionGroup
     var service: ServiceOptions
 
@@ -133,10 +157,11 @@ struct ProxyServeCommand: AsyncParsableCommand {
             let configuration = ProxyConfiguration(
                 tagTTL: .seconds(tagTTL), cache: true, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
                 maxStreamsPerLicence: max(maxStreams, 1))
+            let databaseURL = try database.map { text throws(FerryError) in try ProxyDatabaseURL(parsing: text) }
             service.bootstrap()
             let options = ProxyServerOptions(
                 directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
-                configuration: configuration, registry: registry, credentials: credentials)
+                configuration: configuration, registry: registry, credentials: credentials, database: databaseURL)
             // READY=1 once the socket is bound, STOPPING=1 at the start of a graceful shutdown (Type=notify).
             let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
             try await ProxyServer.run(

@@ -1,0 +1,36 @@
+import FerryCore
+import FerryFormats
+import Foundation
+
+/// The proxy's shared state: apps, licences (their IDs only as SHA-256), manifests' media types,
+/// the repositories served, the audit of pulls. ``ProxyDatabase`` keeps it in SQLite in the data
+/// directory (the default); ``ProxyPostgresDatabase`` in PostgreSQL, shared by several replicas.
+/// Nothing is cached in front of it: licence checks read it on every request, so a revoke through
+/// one replica is seen by all on their next request.
+public protocol ProxyStore: Sendable {
+    /// Adds an app, or replaces its registries and globs.
+    func putApp(_ app: ProxyApp, now: Date) async throws
+    func app(_ name: String) async throws -> ProxyApp?
+    func apps() async throws -> [ProxyApp]
+
+    /// Records a new licence under its ID's hash and returns it (`notFound` without the app).
+    func createLicence(
+        hash: String, app: String, customer: String, images: [ImageGlob], expiresAt: Date?, maxRate: Int64?, now: Date
+    ) async throws -> Licence
+    /// The licence whose ID hashes to `hash`.
+    func licence(hash: String) async throws -> Licence?
+    func licence(id: Int64) async throws -> Licence?
+    func licences() async throws -> [Licence]
+    /// Revokes a licence (once: a second revoke keeps the first time); `notFound` if there is none.
+    func revokeLicence(id: Int64, now: Date) async throws -> Licence
+
+    func recordManifest(_ digest: Digest, mediaType: String, repository: String) async throws
+    func manifestMediaType(_ digest: Digest) async throws -> String?
+    /// Repositories the proxy has served a manifest of.
+    func knownRepositories() async throws -> [String]
+    func recordPull(_ pull: PullRecord) async throws
+    /// Audited pulls since `since`, of one licence or all, oldest first.
+    func pulls(licence: Int64?, since: Date) async throws -> [PullRecord]
+}
+
+extension ProxyDatabase: ProxyStore {}
