@@ -40,12 +40,8 @@ extension BlobStore {
         let digest = progress.digest
         beginReading(digest)
         defer { endReading(digest) }
-        let partial = FilePath(ingestPath(for: digest))
-        let handle: ReadFileHandle
-        do {
-            // Opened once: a commit renames the file, and this handle keeps reading it.
-            handle = try await FileSystem.shared.openFile(forReadingAt: partial)
-        } catch {
+        // Opened once: a commit renames the file, and this handle keeps reading it.
+        guard let handle = try await openPartial(progress, patience: min(stallTimeout, .seconds(5))) else {
             if size(of: digest) != nil { return try await read(digest, range: range, consume) }
             throw FerryError(.blobUnknown, "blob \(digest) is no longer being received here")
         }
@@ -85,5 +81,23 @@ extension BlobStore {
             throw error
         }
         try? await handle.close()
+    }
+
+    /// Opens the partial file of the ingest `progress` follows, or nil once it is not there.
+    /// An ingest is announced (``ingestsStarted``, ``Availability/growing(_:)``) a moment before
+    /// its file exists, so while the writer is still on and within `patience`, a failed open is
+    /// tried again at the writer's next change: a reader that came early (the engine pulling
+    /// from the loopback registry, a peer) waits instead of having its response cut.
+    private func openPartial(_ progress: IngestProgress, patience: Duration) async throws -> ReadFileHandle? {
+        let path = FilePath(ingestPath(for: progress.digest))
+        let deadline = ContinuousClock.now + patience
+        while true {
+            let generation = progress.signal.generation
+            if let handle = try? await FileSystem.shared.openFile(forReadingAt: path) { return handle }
+            let left = deadline - .now
+            guard progress.snapshot.status == .active, left > .zero else { return nil }
+            await progress.signal.wait(after: generation, timeout: min(left, .milliseconds(50)))
+            try Task.checkCancellation()
+        }
     }
 }
