@@ -68,4 +68,26 @@ extension RouteAuthTests {
             #expect(try await proxy.request("GET", "/healthz").status == 200)
         }
     }
+
+    @Test("A path no route of the proxy serves answers 401 with a challenge without valid credentials (as the leader), 404 only with them")
+    func unknownProxyPathsNeedCredentials() async throws {
+        try await ProxyFixture.with("routes-proxy-unknown", images: [ProxyFixture.app: [.init("ru", "1M")]]) { proxy in
+            let wrong = "Basic " + Data("x:ferrylic_\(String(repeating: "cd", count: 32))".utf8).base64EncodedString()
+            for path in Self.unknownPaths {
+                for method in ["GET", "POST", "HEAD"] {
+                    for authorization in [nil, wrong, "Bearer nope"] {
+                        let response = try await proxy.request(method, path, authorization: authorization)
+                        #expect(response.status == 401, "\(method) \(path) with \(authorization ?? "nothing"): \(response.statusLine)")
+                        #expect(response.headers["www-authenticate"] != nil, "\(method) \(path): no challenge")
+                    }
+                }
+            }
+            // Past the credential check, an unknown path is what it is.
+            let licence = try await proxy.createLicence()
+            let adminToken = try String(contentsOfFile: proxy.dataDirectory + "/admin-token", encoding: .utf8).trimmingWhitespace()
+            #expect(try await proxy.request("GET", "/v3/", licence: licence.id).status == 404)
+            #expect(try await proxy.request("GET", "/admin/v1/nope", authorization: "Bearer \(adminToken)").status == 404)
+            #expect(try await proxy.request("GET", "/healthz").status == 200)
+        }
+    }
 }
