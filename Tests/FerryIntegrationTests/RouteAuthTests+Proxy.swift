@@ -90,4 +90,17 @@ extension RouteAuthTests {
             #expect(try await proxy.request("GET", "/healthz").status == 200)
         }
     }
+
+    @Test("A licence asking /token for a scope without an actions part gets a token for nothing, and the proxy lives on")
+    func tokenScopeWithoutActionsIsHarmless() async throws {
+        try await ProxyFixture.with("routes-proxy-scope", images: [ProxyFixture.app: [.init("rs", "1M")]]) { proxy in
+            let licence = try await proxy.createLicence()
+            for scope in ["repository:proxy/shull", "repository:", "repository::"] {
+                let response = try await proxy.request("GET", "/token?service=ferry-proxy&scope=\(scope)", licence: licence.id)
+                #expect(response.status == 200, "\(scope): \(response.statusLine)")
+            }
+            #expect(try await proxy.request("GET", "/healthz").status == 200)
+            #expect(try await proxy.request("GET", "\(ProxyTests.shopPath)/manifests/1.4", licence: licence.id).status == 200)
+        }
+    }
 }
