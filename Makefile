@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers clean
+.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers bench-proxy clean
 
 all: build
 
@@ -70,6 +70,12 @@ bench-install: deps
 bench-peers: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-peers.sh
+
+## skopeo copy from a password-protected registry direct vs through `ferry proxy` cold and warm, and
+## LICENCES (8) licences pulling at once through a cold proxy (upstream bytes ÷ image); docs/benchmarks.md.
+bench-proxy: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-proxy.sh
 
 ## Package.swift declares exactly what each target imports (no more, no less).
 .PHONY: check-imports

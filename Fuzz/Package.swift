@@ -55,5 +55,6 @@ let package = Package(
         fuzzTarget("peer-token", [ferryFormats, ferryCore, .product(name: "Crypto", package: "swift-crypto")]),
         fuzzTarget("proxy-path", [ferryFormats]),
         fuzzTarget("proxy-token", [ferryFormats, .product(name: "Crypto", package: "swift-crypto")]),
+        fuzzTarget("basic-auth", [ferryFormats]),
     ]
 )

@@ -69,9 +69,12 @@ public enum TokenScope {
     /// The repository names that asked for `pull`.
     public static func pullRepositories(_ scopes: [String]) -> [ProxyRepository] {
         scopes.flatMap { $0.split(separator: " ") }.compactMap { scope -> ProxyRepository? in
-            guard scope.hasPrefix("repository:"), let lastColon = scope.lastIndex(of: ":") else { return nil }
-            let name = scope[scope.index(scope.startIndex, offsetBy: "repository:".count)..<lastColon]
-            let actions = scope[scope.index(after: lastColon)...].split(separator: ",")
+            guard scope.hasPrefix("repository:") else { return nil }
+            // The last `:` after the prefix: a scope without one (`repository:name`) has no actions.
+            let rest = scope.dropFirst("repository:".count)
+            guard let lastColon = rest.lastIndex(of: ":") else { return nil }
+            let name = rest[..<lastColon]
+            let actions = rest[rest.index(after: lastColon)...].split(separator: ",")
             guard actions.contains("pull") || actions.contains("*") else { return nil }
             return ProxyRepository(name: name)
         }

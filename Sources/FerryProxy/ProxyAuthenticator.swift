@@ -74,13 +74,7 @@ struct ProxyAuthenticator: Sendable {
     }
 
     /// The password of an `Authorization: Basic` value (any user name).
-    static func basicPassword(_ header: String) -> String? {
-        guard header.count < 4096, header.lowercased().hasPrefix("basic ") else { return nil }
-        guard let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
-        else { return nil }
-        return String(text[text.index(after: colon)...])
-    }
+    static func basicPassword(_ header: String) -> String? { BasicAuthorization(header: header)?.password }
 
     /// Compares two secrets in time independent of where they differ.
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {

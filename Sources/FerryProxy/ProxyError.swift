@@ -49,7 +49,13 @@ struct ProxyError: Error, HTTPResponseError {
 }
 
 /// Any error thrown by a route becomes a ``ProxyError`` response; nothing else reaches the client.
+/// A path no route serves is `404` only to a caller `credentials` accepts (a licence or the admin
+/// token); anyone else gets its refusal (`401` with a challenge), as the leader answers, so an
+/// anonymous client learns nothing about which routes exist.
 struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Throws the refusal for a request without valid credentials.
+    let credentials: @Sendable (Request) async throws -> Void
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -58,6 +64,7 @@ struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as FerryError {
             throw ProxyError(error)
         } catch let error as HTTPError where error.status == .notFound {
+            try await credentials(request)
             throw ProxyError(FerryError(.notFound, "no such route: \(request.method) \(request.uri.path.prefix(200))"))
         } catch is CancellationError {
             throw CancellationError()

@@ -119,7 +119,15 @@ public enum ProxyServer {
         api: ProxyAPI, database: any ProxyStore, adminToken: String, metrics: @escaping @Sendable () -> [UInt8]
     ) -> Router<FerryRequestContext> {
         let router = Router(context: FerryRequestContext.self)
-        router.add(middleware: ProxyErrorMiddleware())
+        router.add(
+            middleware: ProxyErrorMiddleware { request in
+                if let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+                    ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+                {
+                    return
+                }
+                _ = try await api.authenticator.caller(request, repository: nil)
+            })
         router.get("/healthz") { _, _ in "ok\n" }
         api.addRoutes(to: router)
         ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)

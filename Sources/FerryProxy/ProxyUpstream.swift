@@ -21,6 +21,8 @@ final class ProxyUpstream: Sendable {
     let logger: Logger
     private let blobFlights = SingleFlight<Digest, Void>()
     private let manifestFlights = SingleFlight<String, FetchedManifest>()
+    /// One store write per manifest digest, however many requests (of any repository) fetched it at once.
+    private let manifestWrites = SingleFlight<Digest, Void>()
     private let tags = Mutex<[String: (digest: Digest, at: ContinuousClock.Instant)]>([:])
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
@@ -62,7 +64,9 @@ final class ProxyUpstream: Sendable {
         let reference = ImageReference(registry: upstream.registry, repository: upstream.repository, digest: digest)
         let fetched = try await manifestFlights.run(pair) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
         if configuration.cache {
-            if !store.contains(digest) { try await store.write(fetched.bytes, as: digest) }
+            try await manifestWrites.run(digest) { [store] in
+                if !store.contains(digest) { try await store.write(fetched.bytes, as: digest) }
+            }
             try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
             _ = confirmed.withLock { $0.insert(pair) }
         }
@@ -81,10 +85,11 @@ final class ProxyUpstream: Sendable {
     /// Streams `range` of a blob of `size` bytes to `consume`: from the store, or while it arrives
     /// from upstream into the store (one download per digest, however many ask). The last byte
     /// is sent only once the whole blob is verified: on a mismatch the stream is cut, the partial
-    /// discarded, and nothing cached.
+    /// discarded, and nothing cached. With `--no-cache`, ``streamUncached(_:digest:size:range:_:)``.
     func streamBlob(
         _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
+        guard configuration.cache else { return try await streamUncached(upstream, digest: digest, size: size, range: range, consume) }
         if store.contains(digest) { return try await store.read(digest, range: range, consume) }
         let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: size)
         let download: @Sendable () async throws -> Void = { [blobFlights, store, client, logger] in

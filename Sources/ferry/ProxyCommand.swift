@@ -115,7 +115,7 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tag-ttl"), help: "Seconds a tag's upstream resolution is reused.")
     var tagTTL: Int = 30
 
-    @Flag(name: .customLong("no-cache"), help: "Stream only: keep no blobs or manifests.")
+    @Flag(name: .customLong("no-cache"), help: "Stream only: keep no blobs or manifests (each verified while it streams).")
     var noCache = false
 
     @Option(name: .customLong("public-url"), help: "The URL clients reach the proxy at (the token realm). Default: from each request's Host.")
@@ -151,11 +151,8 @@ struct ProxyServeCommand: AsyncParsableCommand {
             registry.insecureRegistries = Set(insecureRegistries)
             registry.caFile = caFile
             guard tagTTL >= 0 else { throw FerryError(.configuration, "--tag-ttl must be 0 or more seconds") }
-            guard !noCache else {
-                throw FerryError(.configuration, "--no-cache is not supported yet: the proxy always caches content by digest")
-            }
             let configuration = ProxyConfiguration(
-                tagTTL: .seconds(tagTTL), cache: true, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+                tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
                 maxStreamsPerLicence: max(maxStreams, 1))
             let databaseURL = try database.map { text throws(FerryError) in try ProxyDatabaseURL(parsing: text) }
             service.bootstrap()

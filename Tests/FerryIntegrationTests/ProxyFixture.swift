@@ -20,18 +20,27 @@ final class ProxyFixture: Sendable {
     let dataDirectory: String
     /// `http://127.0.0.1:PORT`.
     let url: String
+    /// A ``FaultProxy`` between the proxy and the registry (`faults:` of ``with(_:images:faults:arguments:_:)``).
+    let faults: FaultProxy?
 
     var host: String { String(url.dropFirst("http://".count)) }
     var logPath: String { dir.sub("proxy.log") }
     var upstreamAuthFile: String { dir.sub("upstream.json") }
 
-    private init(password: String, dir: TemporaryDirectory, registry: TestRegistry, process: BackgroundProcess, dataDirectory: String, url: String) {
+    /// The upstream host the apps name: the registry's, or the fault proxy's in front of it.
+    var upstreamHost: String { faults?.host ?? registry.host }
+    var storePath: String { dataDirectory + "/store" }
+
+    private init(
+        password: String, dir: TemporaryDirectory, registry: TestRegistry, process: BackgroundProcess, dataDirectory: String, url: String, faults: FaultProxy?
+    ) {
         self.password = password
         self.dir = dir
         self.registry = registry
         self.process = process
         self.dataDirectory = dataDirectory
         self.url = url
+        self.faults = faults
     }
 
     /// The images the vendor's registry holds (pushed by `with`).
@@ -39,8 +48,13 @@ final class ProxyFixture: Sendable {
     static let tool = "team/tool:2"
     static let secret = "other/secret:1"
 
-    /// Runs `body` with a registry, its images and a running proxy; stops them afterwards.
-    static func with<T>(_ label: String, images: [String: [TestImages.Layer]]? = nil, _ body: (ProxyFixture) async throws -> T) async throws -> T {
+    /// Runs `body` with a registry, its images and a running proxy; stops them afterwards. With
+    /// `faults`, the proxy reaches the registry through a ``FaultProxy`` with that plan;
+    /// `arguments` go to `ferry proxy serve`.
+    static func with<T>(
+        _ label: String, images: [String: [TestImages.Layer]]? = nil, faults: FaultProxy.Plan? = nil, arguments: [String] = [],
+        _ body: (ProxyFixture) async throws -> T
+    ) async throws -> T {
         let dir = try TemporaryDirectory(label)
         let password = "upstream-" + UUID().uuidString.lowercased()
         let registry: TestRegistry
@@ -51,20 +65,23 @@ final class ProxyFixture: Sendable {
             throw error
         }
         var fixture: ProxyFixture?
+        var faultProxy: FaultProxy?
         do {
             let pushes = images ?? [app: [.init("pa", "2M"), .init("pb", "1M")], tool: [.init("pt", "1M")], secret: [.init("ps", "1M")]]
             for (repoTag, layers) in pushes.sorted(by: { $0.key < $1.key }) {
                 try await TestImages.make("\(registry.host)/\(repoTag)", in: dir.path, layers: layers, busybox: true, credentials: (user, password))
             }
+            if let faults { faultProxy = try await FaultProxy.start(upstream: registry.url, plan: faults) }
+            let upstreamHost = faultProxy?.host ?? registry.host
             let auth = dir.sub("upstream.json")
             let entry = Data("\(user):\(password)".utf8).base64EncodedString()
             guard FileManager.default.createFile(
-                atPath: auth, contents: Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(entry)"}}}"#.utf8), attributes: [.posixPermissions: 0o600])
+                atPath: auth, contents: Data(#"{"auths":{"\#(upstreamHost)":{"auth":"\#(entry)"}}}"#.utf8), attributes: [.posixPermissions: 0o600])
             else { throw FerryError(.internal, "cannot write \(auth)") }
             let data = dir.sub("proxy")
             let process = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary,
-                ["proxy", "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--upstream-auth", auth, "--log-level", "trace"],
+                ["proxy", "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--upstream-auth", auth, "--log-level", "trace"] + arguments,
                 logPath: dir.sub("proxy.log"))
             var url: String?
             try await waitUntil("the proxy to listen") {
@@ -73,21 +90,28 @@ final class ProxyFixture: Sendable {
                 guard kill(process.pid, 0) == 0 else { throw FerryError(.internal, "ferry proxy serve exited: \(process.log.suffix(2000))") }
                 return false
             }
-            let made = ProxyFixture(password: password, dir: dir, registry: registry, process: process, dataDirectory: data, url: url!)
+            let made = ProxyFixture(password: password, dir: dir, registry: registry, process: process, dataDirectory: data, url: url!, faults: faultProxy)
             fixture = made
-            try await made.manage(["app", "add", "shop", "--registry", "vendor=\(registry.host)", "--images", "vendor/team/**"])
-            try await made.manage(["app", "add", "other", "--registry", "vendor=\(registry.host)", "--images", "vendor/other/**"])
+            try await made.manage(["app", "add", "shop", "--registry", "vendor=\(upstreamHost)", "--images", "vendor/team/**"])
+            try await made.manage(["app", "add", "other", "--registry", "vendor=\(upstreamHost)", "--images", "vendor/other/**"])
             let result = try await body(made)
             await made.stop()
             return result
         } catch {
-            if let fixture { await fixture.stop() } else { await registry.stop(); dir.remove() }
+            if let fixture {
+                await fixture.stop()
+            } else {
+                await faultProxy?.stop()
+                await registry.stop()
+                dir.remove()
+            }
             throw error
         }
     }
 
     func stop() async {
         await process.stop()
+        await faults?.stop()
         await registry.stop()
         dir.remove()
     }
@@ -123,16 +147,66 @@ final class ProxyFixture: Sendable {
     }
 
     /// Sends one request as written (no path normalisation) and reads the response.
-    func request(_ method: String, _ path: String, licence: String? = nil, authorization: String? = nil) async throws -> RawHTTPResponse {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
-        if let licence { text += "Authorization: Basic \(Data("customer:\(licence)".utf8).base64EncodedString())\r\n" }
-        if let authorization { text += "Authorization: \(authorization)\r\n" }
-        if ["PUT", "POST", "PATCH"].contains(method) { text += "Content-Length: 0\r\n" }
-        text += "\r\n"
-        guard let response = try await RawHTTPConnection.exchange(url: url, text, head: method == "HEAD") else {
+    func request(
+        _ method: String, _ path: String, licence: String? = nil, authorization: String? = nil, headers: [String: String] = [:],
+        timeout: Duration = .seconds(30)
+    ) async throws -> RawHTTPResponse {
+        guard let response = try await exchange(method, path, licence: licence, authorization: authorization, headers: headers, timeout: timeout) else {
             throw FerryError(.internal, "no response to \(method) \(path)")
         }
         return response
+    }
+
+    /// As ``request(_:_:licence:authorization:headers:timeout:)``, nil when the connection ended
+    /// before a whole response arrived (a cut transfer).
+    func exchange(
+        _ method: String, _ path: String, licence: String? = nil, authorization: String? = nil, headers: [String: String] = [:],
+        timeout: Duration = .seconds(30)
+    ) async throws -> RawHTTPResponse? {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        if let licence { text += "Authorization: Basic \(Data("customer:\(licence)".utf8).base64EncodedString())\r\n" }
+        if let authorization { text += "Authorization: \(authorization)\r\n" }
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
+        if ["PUT", "POST", "PATCH"].contains(method) { text += "Content-Length: 0\r\n" }
+        text += "\r\n"
+        return try await RawHTTPConnection.exchange(url: url, text, head: method == "HEAD", timeout: timeout)
+    }
+
+    /// The blobs (config and layers) of `repoTag` (of ``app`` by default) as the proxy serves its
+    /// manifest to `licence`, largest first.
+    func blobs(licence: String, _ repoTag: String = ProxyFixture.app) async throws -> [Descriptor] {
+        let parts = repoTag.split(separator: ":")
+        let response = try await request(
+            "GET", "/v2/proxy/shop/vendor/\(parts[0])/manifests/\(parts[1])", licence: licence,
+            headers: ["Accept": "\(MediaType.dockerManifest), \(MediaType.ociManifest)"])
+        guard response.status == 200 else { throw FerryError(.internal, "manifest of \(repoTag): \(response.statusLine) \(response.text)") }
+        guard case .image(let manifest, _) = try ParsedManifest.decode(response.body, contentType: response.headers["content-type"] ?? "") else {
+            throw FerryError(.internal, "\(repoTag) is not a single image")
+        }
+        return manifest.blobs.sorted { $0.size > $1.size }
+    }
+
+    /// `GET` of a blob of ``app`` with `licence`: the response, nil when the transfer was cut.
+    func blob(_ digest: Digest, licence: String, headers: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> RawHTTPResponse? {
+        try await exchange("GET", "/v2/proxy/shop/vendor/team/app/blobs/\(digest)", licence: licence, headers: headers, timeout: timeout)
+    }
+
+    /// The value of a metric of `/metrics` (the sum over its label sets matching `labels`), 0 when absent.
+    func metric(_ name: String, _ labels: [String] = []) async throws -> Double {
+        let token = try String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8).trimmingWhitespace()
+        let response = try await request("GET", "/metrics", authorization: "Bearer \(token)")
+        var total = 0.0
+        for line in response.text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            guard labels.allSatisfy({ line.contains($0) }), let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            total += value
+        }
+        return total
+    }
+
+    /// The committed blobs and the partial ingests in the proxy's content store.
+    func storedBlobs() -> (committed: [String], partial: [String]) {
+        func files(_ folder: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: storePath + "/" + folder + "/sha256")) ?? [] }
+        return (files("blobs"), files("ingest"))
     }
 
     /// The access-log lines of the vendor's registry (each request it answered).

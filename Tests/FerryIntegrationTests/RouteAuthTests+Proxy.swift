@@ -68,4 +68,39 @@ extension RouteAuthTests {
             #expect(try await proxy.request("GET", "/healthz").status == 200)
         }
     }
+
+    @Test("A path no route of the proxy serves answers 401 with a challenge without valid credentials (as the leader), 404 only with them")
+    func unknownProxyPathsNeedCredentials() async throws {
+        try await ProxyFixture.with("routes-proxy-unknown", images: [ProxyFixture.app: [.init("ru", "1M")]]) { proxy in
+            let wrong = "Basic " + Data("x:ferrylic_\(String(repeating: "cd", count: 32))".utf8).base64EncodedString()
+            for path in Self.unknownPaths {
+                for method in ["GET", "POST", "HEAD"] {
+                    for authorization in [nil, wrong, "Bearer nope"] {
+                        let response = try await proxy.request(method, path, authorization: authorization)
+                        #expect(response.status == 401, "\(method) \(path) with \(authorization ?? "nothing"): \(response.statusLine)")
+                        #expect(response.headers["www-authenticate"] != nil, "\(method) \(path): no challenge")
+                    }
+                }
+            }
+            // Past the credential check, an unknown path is what it is.
+            let licence = try await proxy.createLicence()
+            let adminToken = try String(contentsOfFile: proxy.dataDirectory + "/admin-token", encoding: .utf8).trimmingWhitespace()
+            #expect(try await proxy.request("GET", "/v3/", licence: licence.id).status == 404)
+            #expect(try await proxy.request("GET", "/admin/v1/nope", authorization: "Bearer \(adminToken)").status == 404)
+            #expect(try await proxy.request("GET", "/healthz").status == 200)
+        }
+    }
+
+    @Test("A licence asking /token for a scope without an actions part gets a token for nothing, and the proxy lives on")
+    func tokenScopeWithoutActionsIsHarmless() async throws {
+        try await ProxyFixture.with("routes-proxy-scope", images: [ProxyFixture.app: [.init("rs", "1M")]]) { proxy in
+            let licence = try await proxy.createLicence()
+            for scope in ["repository:proxy/shull", "repository:", "repository::"] {
+                let response = try await proxy.request("GET", "/token?service=ferry-proxy&scope=\(scope)", licence: licence.id)
+                #expect(response.status == 200, "\(scope): \(response.statusLine)")
+            }
+            #expect(try await proxy.request("GET", "/healthz").status == 200)
+            #expect(try await proxy.request("GET", "\(ProxyTests.shopPath)/manifests/1.4", licence: licence.id).status == 200)
+        }
+    }
 }

@@ -102,4 +102,11 @@ struct ProxyTokenTests {
         ])
         #expect(repositories.map(\.description) == ["proxy/shop/vendor/team/app", "proxy/shop/vendor/a", "proxy/shop/vendor/b"])
     }
+
+    /// Found by `make fuzz` (proxy-token): a scope without an actions part trapped (a range whose
+    /// end, the prefix's own colon, came before its start), taking the proxy's process down.
+    @Test func scopesWithoutActionsAreIgnored() {
+        #expect(TokenScope.pullRepositories(["repository:proxy/shull", "repository:", "repository::", "repository:pull", "repository"]).isEmpty)
+        #expect(TokenScope.pullRepositories(["repository::pull"]).isEmpty)
+    }
 }

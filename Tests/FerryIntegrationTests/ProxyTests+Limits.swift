@@ -1,0 +1,97 @@
+import FerryCoordinator
+import FerryCore
+import FerryMesh
+import FerryPolicy
+import FerryRegistry
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Per-licence limits of the proxy: the concurrent-stream cap (`--max-streams`) and the rate
+/// (`licence create --max-rate`), against the real registry.
+extension ProxyTests {
+    @Test("Past --max-streams a licence's next blob stream gets 429 TOOMANYREQUESTS with Retry-After; other licences are not held up")
+    func streamCapAnswersTooManyRequests() async throws {
+        var plan = FaultProxy.Plan()
+        plan.blobRate = 1_000_000  // a slow upstream, so the first stream stays open
+        try await ProxyFixture.with("proxy-streams", images: Self.faultImages, faults: plan, arguments: ["--max-streams", "1"]) { proxy in
+            let licence = try await proxy.createLicence()
+            let other = try await proxy.createLicence(customer: "other")
+            let layer = try #require(try await proxy.blobs(licence: licence.id).first)
+            let path = "\(Self.shopPath)/blobs/\(layer.digest)"
+            let first = Task { try await proxy.blob(layer.digest, licence: licence.id) }
+            try await waitUntil("the first stream to reach upstream") {
+                proxy.faults!.requests.contains { $0.method == "GET" && $0.path.hasSuffix("/blobs/\(layer.digest)") }
+            }
+            let refused = try await proxy.request("GET", path, licence: licence.id)
+            #expect(refused.status == 429 && refused.errorCodes == ["TOOMANYREQUESTS"], "\(refused.statusLine) \(refused.text)")
+            #expect(refused.headers["retry-after"] == "1")
+            // Another licence streams meanwhile (joining the same upstream download).
+            let beside = try #require(try await proxy.blob(layer.digest, licence: other.id))
+            #expect(beside.status == 200 && Digest.sha256(of: beside.body) == layer.digest)
+            let done = try #require(try await first.value)
+            #expect(done.status == 200 && Digest.sha256(of: done.body) == layer.digest)
+            // The slot is free again once the stream ended.
+            try await waitUntil("the licence's slot to be released", every: .milliseconds(100)) {
+                try await proxy.request("GET", path, licence: licence.id).status == 200
+            }
+            #expect(try await proxy.metric("ferry_proxy_pulls_total", [#"kind="blob""#, #"status="429""#]) >= 1)
+        }
+    }
+
+    @Test("A Ferry leader fetching through a proxy with --max-streams 1 gets 429s, retries them (Retry-After) and gets the whole image")
+    func leaderHonoursTheProxysRetryAfter() async throws {
+        var plan = FaultProxy.Plan()
+        plan.blobRate = 4_000_000
+        let images = [ProxyFixture.app: [TestImages.Layer("lr1", "2M"), TestImages.Layer("lr2", "2M"), TestImages.Layer("lr3", "2M")]]
+        try await ProxyFixture.with("proxy-leader-429", images: images, faults: plan, arguments: ["--max-streams", "1"]) { proxy in
+            let licence = try await proxy.createLicence()
+            let auth = proxy.dir.sub("customer-auth.json")
+            try #"{"auths":{"\#(proxy.host)":{"username":"acme","password":"\#(licence.id)"}}}"#.write(toFile: auth, atomically: true, encoding: .utf8)
+            let mirror = try RegistryMirror(parsing: "registry.vendor.example=\(proxy.host)/proxy/shop/vendor")
+            try await LeaderHarness.with(dataDirectory: proxy.dir.sub("leader")) { configuration in
+                configuration.registryAuthFile = auth
+                configuration.registry.mirrors = [mirror.original: mirror]
+                // Enough attempts to outlast the other streams; the delays are the proxy's Retry-After.
+                configuration.registry.retry = RetryPolicy(maxAttempts: 40, baseDelay: .milliseconds(50), maxDelay: .milliseconds(500), maxRetryAfter: .seconds(5))
+            } _: { leader in
+                let status = try #require(try await leader.fetch(["registry.vendor.example/\(ProxyFixture.app)"]).first)
+                #expect(status.state == .present, "\(status.error?.message ?? "")")
+                #expect(try await expectStoreConsistent(leader.store))
+            }
+            let throttled = try await proxy.metric("ferry_proxy_pulls_total", [#"kind="blob""#, #"status="429""#])
+            #expect(throttled >= 1, "the leader's concurrent blob downloads never met the cap")
+        }
+    }
+
+    @Test("--max-rate caps a licence's throughput (loosely: a large blob at a low rate is far slower than unlimited), over all its streams")
+    func maxRateLimitsALicence() async throws {
+        try await ProxyFixture.with("proxy-rate", images: Self.faultImages) { proxy in
+            let slow = try await proxy.createLicence(customer: "slow", ["--max-rate", "2MiB/s"])
+            let fast = try await proxy.createLicence(customer: "fast")
+            let layer = try #require(try await proxy.blobs(licence: fast.id).first)
+            // Warm the cache, then time the same blob for both licences.
+            _ = try #require(try await proxy.blob(layer.digest, licence: fast.id))
+            func timed(_ licence: String) async throws -> (RawHTTPResponse?, Duration) {
+                let started = ContinuousClock.now
+                let response = try await proxy.blob(layer.digest, licence: licence)
+                return (response, ContinuousClock.now - started)
+            }
+            let (fastResponse, fastTime) = try await timed(fast.id)
+            let (slowResponse, slowTime) = try await timed(slow.id)
+            #expect(fastResponse?.status == 200 && slowResponse?.status == 200)
+            #expect(slowResponse.map { Digest.sha256(of: $0.body) } == layer.digest)
+            // 4 MiB at 2 MiB/s is about 2 s (less a quarter-second burst).
+            #expect(slowTime >= .milliseconds(1500), "\(slowTime) for \(layer.size) bytes at 2 MiB/s")
+            #expect(slowTime >= fastTime * 2, "limited \(slowTime), unlimited \(fastTime)")
+            // Two streams of the licence share its rate: together about twice as long as one.
+            let started = ContinuousClock.now
+            async let one = proxy.blob(layer.digest, licence: slow.id)
+            async let two = proxy.blob(layer.digest, licence: slow.id)
+            let both = try await [one, two]
+            let together = ContinuousClock.now - started
+            #expect(both.allSatisfy { $0?.status == 200 })
+            #expect(together >= .milliseconds(3000), "two streams in \(together): the rate is not shared")
+        }
+    }
+}

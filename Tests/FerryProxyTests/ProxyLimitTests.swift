@@ -1,0 +1,82 @@
+import FerryCore
+import FerryPolicy
+import NIOCore
+import Testing
+
+@testable import FerryProxy
+
+@Suite("Proxy limits and the uncached stream")
+struct ProxyLimitTests {
+    @Test func streamCounterCapsEachLicenceAlone() {
+        let counter = StreamCounter(limit: 2)
+        let first = counter.acquire(1), second = counter.acquire(1)
+        #expect(first != nil && second != nil)
+        #expect(counter.acquire(1) == nil, "a third stream of licence 1")
+        #expect(counter.acquire(2) != nil, "another licence is not held up")
+        first?.release()
+        #expect(counter.count(1) == 1)
+        #expect(counter.acquire(1) != nil)
+    }
+
+    @Test func licenceLimitersAreSharedPerLicenceAndFollowTheRate() {
+        let limiters = LicenceLimiters()
+        #expect(limiters.limiter(1, rate: 1000) === limiters.limiter(1, rate: 1000))
+        #expect(limiters.limiter(1, rate: 1000) !== limiters.limiter(2, rate: 1000))
+        #expect(limiters.limiter(1, rate: 2000).rate == 2000, "a changed --max-rate takes effect")
+    }
+
+    /// Feeds `blob` to a sink in `chunk`-byte pieces; what the consumer got before and after `finish`.
+    static func stream(
+        _ blob: [UInt8], digest: Digest, range: Range<Int64>? = nil, chunk: Int = 7, restartAfter: Int? = nil
+    ) async throws -> (beforeFinish: [UInt8], all: [UInt8]) {
+        var received: [UInt8] = []
+        let sink = VerifyingStreamSink(
+            digest: digest, size: Int64(blob.count), range: range ?? 0..<Int64(blob.count), consume: { received += Array(buffer: $0) })
+        var offset = 0
+        var restarted = false
+        while offset < blob.count {
+            if let restartAfter, !restarted, offset >= restartAfter {
+                // The registry ignored Range: the download starts over from byte 0.
+                restarted = true
+                try await sink.reset()
+                offset = 0
+            }
+            let end = min(offset + chunk, blob.count)
+            try await sink.write(ByteBuffer(bytes: blob[offset..<end]))
+            offset = end
+        }
+        let before = received
+        try await sink.finish()
+        return (before, received)
+    }
+
+    @Test func uncachedStreamHoldsTheLastByteUntilVerified() async throws {
+        let blob = (0..<100).map { UInt8($0) }
+        let digest = Digest.sha256(of: blob)
+        let whole = try await Self.stream(blob, digest: digest)
+        #expect(whole.beforeFinish == Array(blob.dropLast()))
+        #expect(whole.all == blob)
+        let middle = try await Self.stream(blob, digest: digest, range: 10..<20)
+        #expect(middle.all == Array(blob[10..<20]))
+        let tail = try await Self.stream(blob, digest: digest, range: 95..<100)
+        #expect(tail.beforeFinish == Array(blob[95..<99]) && tail.all == Array(blob[95..<100]))
+        // A restart from zero re-hashes, and sends no byte twice.
+        let restarted = try await Self.stream(blob, digest: digest, restartAfter: 40)
+        #expect(restarted.all == blob)
+    }
+
+    @Test func uncachedStreamRefusesWrongBytesBeforeTheLastOne() async throws {
+        let blob = (0..<100).map { UInt8($0) }
+        var wrong = blob
+        wrong[50] ^= 0xff
+        await #expect(throws: FerryError.self) { _ = try await Self.stream(wrong, digest: Digest.sha256(of: blob)) }
+        // Too few or too many bytes.
+        var received = 0
+        let short = VerifyingStreamSink(digest: Digest.sha256(of: blob), size: 100, range: 0..<100, consume: { received += $0.readableBytes })
+        try await short.write(ByteBuffer(bytes: blob[0..<60]))
+        await #expect(throws: FerryError.self) { try await short.finish() }
+        #expect(received == 60)
+        let long = VerifyingStreamSink(digest: Digest.sha256(of: blob), size: 100, range: 0..<100, consume: { _ in })
+        await #expect(throws: FerryError.self) { try await long.write(ByteBuffer(bytes: blob + [1])) }
+    }
+}
