@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers clean
+.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers bench-rollout clean
 
 all: build
 
@@ -70,6 +70,12 @@ bench-install: deps
 bench-peers: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-peers.sh
+
+## A rolling update (a 200 MiB update onto NODES (8) nodes, one container each): the naive script (docker
+## pull, stop, recreate, node by node) vs ferry rollout stop-first and start-first; docs/benchmarks.md.
+bench-rollout: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-rollout.sh
 
 ## Package.swift declares exactly what each target imports (no more, no less).
 .PHONY: check-imports
