@@ -197,7 +197,9 @@ start_ferry() {
 }
 
 # --- one way -----------------------------------------------------------------------------------
-declare -A total_s phase1 phase2 down_med down_max
+# Body bytes of blob GETs in the upstream registry's access log so far.
+upstream_log_bytes() { "$cluster/registry.sh" blob-gets "$net/upstream" --bytes | awk '{s += $2} END {printf "%.0f\n", s}'; }
+declare -A total_s phase1 phase2 down_med down_max upb
 declare -a downs
 
 # naive: on each node in turn, pull, then stop, remove and run again; downtime until healthy.
@@ -243,9 +245,12 @@ way_ferry() {
   phase1[$w]=$switching
   phase2[$w]=$(echo "${total_s[$w]} - $switching" | bc -l)
   mapfile -t downs < <(jq -r '.nodes[].downtimeMilliseconds // 0 | . / 1000' <<<"$status")
-  echo "timeline of ($w) (s after ferry rollout started): distribution until $(printf '%.2f' "$switching")"
+  echo "timeline of ($w) (s after ferry rollout started): blobs and loads, then switches from $(printf '%.2f' "$switching")"
+  local logs=() n
+  for n in "${node_names[@]}"; do logs+=("$work/logs/$w-$n.log"); done
+  timeline "$t0" "$log" "${logs[@]}"
   printf '    %-8s %10s %10s %10s\n' node switch-from switch-to downtime
-  local n from to
+  local from to
   for n in "${node_names[@]}"; do
     from=$(log_time "$t0" "$work/logs/$w-$n.log" "rollout work started" first)
     to=$(log_time "$t0" "$work/logs/$w-$n.log" "rollout work ended" first)
@@ -257,15 +262,17 @@ way_ferry() {
 
 for w in "${ways[@]}"; do
   reset_engines
+  up0=$(upstream_log_bytes)
   case "$w" in
     naive) way_naive ;;
     *) way_ferry "$w" ;;
   esac
   check_engines "$w"
+  upb[$w]=$(($(upstream_log_bytes) - up0))
   down_med[$w]=$(printf '%s\n' "${downs[@]}" | median)
   down_max[$w]=$(printf '%s\n' "${downs[@]}" | sort -g | tail -1)
-  printf '%s: total %.1f s (phase 1 %.1f s, switches %.1f s), downtime median %.2f s, max %.2f s\n' "$w" "${total_s[$w]}" \
-    "${phase1[$w]}" "${phase2[$w]}" "${down_med[$w]}" "${down_max[$w]}"
+  printf '%s: total %.1f s (phase 1 %.1f s, switches %.1f s), downtime median %.2f s, max %.2f s, upstream %.2f x update\n' "$w" \
+    "${total_s[$w]}" "${phase1[$w]}" "${phase2[$w]}" "${down_med[$w]}" "${down_max[$w]}" "$(echo "${upb[$w]} / $update_bytes" | bc -l)"
 done
 
 # --- report ------------------------------------------------------------------------------------
@@ -293,13 +300,15 @@ section=$(mktemp)
   echo "(naive, added up) or the distribution (Ferry: rollout started → first switch handed out, leader's log);"
   echo "phase 2: the switches (added up, or first switch handed out → rollout over). Downtime per node: the old"
   echo "container stopped → the new one healthy (naive: \`docker stop\` issued → \`healthy\`; Ferry: its"
-  echo "\`downtimeMilliseconds\`, zero gap with start-first)."
+  echo "\`downtimeMilliseconds\`, zero gap with start-first). Upstream: body bytes of the blob GETs in the"
+  echo "upstream registry's access log during the way, over the update's new blobs (Ferry's leader starts from an"
+  echo "empty store each way, so it also fetches the busybox and 1 MiB layers the engines already hold)."
   echo
-  echo "| way | total (s) | phase 1 (s) | phase 2 (s) | downtime median (s) | downtime max (s) |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| way | total (s) | phase 1 (s) | phase 2 (s) | downtime median (s) | downtime max (s) | upstream ÷ update |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for w in "${ways[@]}"; do
-    printf '| %s | %.1f | %.1f | %.1f | %.2f | %.2f |\n' "${label[$w]}" "${total_s[$w]}" "${phase1[$w]}" "${phase2[$w]}" \
-      "${down_med[$w]}" "${down_max[$w]}"
+    printf '| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |\n' "${label[$w]}" "${total_s[$w]}" "${phase1[$w]}" "${phase2[$w]}" \
+      "${down_med[$w]}" "${down_max[$w]}" "$(echo "${upb[$w]} / $update_bytes" | bc -l)"
   done
 } >"$section"
 
