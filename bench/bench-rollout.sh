@@ -287,7 +287,7 @@ section=$(mktemp)
   echo "## Rollout: a $mib MiB update onto $nodes nodes — the naive script and \`ferry rollout\`"
   echo
   build=""
-  [[ $FERRY != */release/* ]] || build=", release build"
+  if [[ $FERRY == */release/* ]]; then build=", release build"; elif [[ $FERRY == */debug/* ]]; then build=", debug build"; fi
   echo "\`make bench-rollout\` ($(date -u +%Y-%m-%d), $(nproc) cores, ferry $rev$build): one run;"
   echo "load average $load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (the machine may be shared)."
   echo
