@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN := .build/debug/ferry
 
-.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers bench-proxy clean
+.PHONY: all deps build release test test-unit test-integration test-faults demo bench-fetch bench-install bench-peers bench-proxy bench-rollout clean
 
 all: build
 
@@ -76,6 +76,12 @@ bench-peers: deps
 bench-proxy: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 	@bench/bench-proxy.sh
+
+## A rolling update (a 200 MiB update onto NODES (8) nodes, one container each): the naive script (docker
+## pull, stop, recreate, node by node) vs ferry rollout stop-first and start-first; docs/benchmarks.md.
+bench-rollout: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	@bench/bench-rollout.sh
 
 ## Package.swift declares exactly what each target imports (no more, no less).
 .PHONY: check-imports
