@@ -73,8 +73,9 @@ enum InstallOutput {
         let output = FileOutput.standardOutput
         var renderer = InstallProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
         var warnings = WarningPrinter()
+        var poll = LeaderPoll()
         while true {
-            let status = try await client.install(id: id)
+            let status = try await poll.next { try await client.install(id: id) }
             if !json { warnings.print(status.warnings ?? []) }
             output.write(renderer.render(status))
             if status.isFinished {

@@ -235,8 +235,9 @@ enum RolloutOutput {
     static func follow(_ id: String, client: AdminClient, json: Bool) async throws -> RolloutStatus {
         let output = FileOutput.standardOutput
         var renderer = RolloutProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var poll = LeaderPoll()
         while true {
-            let status = try await client.rollout(id: id)
+            let status = try await poll.next { try await client.rollout(id: id) }
             output.write(renderer.render(status))
             if status.isFinal || status.phase == .paused {
                 output.write(renderer.finish(status))
