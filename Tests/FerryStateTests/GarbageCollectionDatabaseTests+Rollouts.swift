@@ -1,42 +1,34 @@
 import FerryCore
 import FerryState
-import Foundation
 import Testing
 
 extension GarbageCollectionDatabaseTests {
-    @Test("an image a rollout replaced on this node is kept until the rollout forgets it")
-    func aRolloutsOldImageIsKept() async throws {
+    /// `ferry gc` never collects an image a rollout may return to: while a rollout of a
+    /// repository can still be rolled back (any phase but succeeded, aborted, rolled back), every
+    /// version of that repository is pinned; once it is over, retention applies again.
+    /// (Phases as stored: `RolloutState.Phase`'s raw values.)
+    @Test(arguments: ["distributing", "switching", "waiting", "paused", "rollingBack", "failed"])
+    func aRolloutThatCanBeRolledBackPinsItsRepository(_ phase: String) async throws {
         let database = try FerryDatabase.inMemory()
         let store = MemoryStore()
         let images = try await Self.fetchVersions(3, into: database, store: store)
-        // Docker's image ID is the config digest.
-        let oldImageID = Self.version(1).blobs[0].digest.description
-        try await database.saveReplacedContainer(rollout: "r1", name: "web", oldImageID: oldImageID, entryJSON: "{}")
-        #expect(try await database.pinnedRollbackImages() == [oldImageID])
+        let state = #"{"registry":"registry.example.com","repository":"team/app"}"#
+        try await database.saveRollout(id: "r1", image: images[2].reference, phase: phase, stateJSON: state)
 
+        let pinned = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store)
+        #expect(pinned.images.isEmpty, "every version of the rollout's repository is kept while it can be rolled back")
+        #expect(Set(store.files.keys).isSuperset(of: Self.version(1).blobs.map(\.digest)))
+
+        for over in ["succeeded", "aborted", "rolledBack"] {
+            try await database.saveRollout(id: "r1", image: images[2].reference, phase: over, stateJSON: state)
+            let dry = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store, dryRun: true)
+            #expect(dry.images.map(\.id) == [images[0].id!, images[1].id!], "\(over): retention applies again")
+        }
+        // A rollout of another repository pins nothing here.
+        try await database.saveRollout(
+            id: "r2", image: "registry.example.com/team/other:1", phase: phase,
+            stateJSON: #"{"registry":"registry.example.com","repository":"team/other"}"#)
         let outcome = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store)
-        #expect(outcome.images.map(\.id) == [images[1].id!])
-        #expect(store.files[Self.version(1).blobs[2].digest] != nil)
-
-        try await database.forgetReplacedContainers(rollout: "r1")
-        let later = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store)
-        #expect(later.images.map(\.id) == [images[0].id!])
-    }
-}
-
-extension GarbageCollectionDatabaseTests {
-    @Test("the leader keeps every image of a rollout's repository while the rollout may return to them")
-    func aRolloutsRepositoryIsKeptOnTheLeader() async throws {
-        let database = try FerryDatabase.inMemory()
-        let store = MemoryStore()
-        let images = try await Self.fetchVersions(3, into: database, store: store)
-        let record = #"{"registry":"registry.example.com","repository":"team/app","state":{}}"#
-        try await database.saveRollout(id: "r000000000001", image: "registry.example.com/team/app:3", phase: "paused", stateJSON: record)
-        let kept = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store, dryRun: true)
-        #expect(kept.images.isEmpty, "a paused rollout may still roll back to versions 1 and 2")
-
-        try await database.saveRollout(id: "r000000000001", image: "registry.example.com/team/app:3", phase: "succeeded", stateJSON: record)
-        let later = try await database.collectGarbage(GarbageCollection.Policy(keep: 1), store: store)
-        #expect(later.images.map(\.id) == [images[0].id!, images[1].id!])
+        #expect(outcome.images.map(\.id) == [images[0].id!, images[1].id!])
     }
 }
