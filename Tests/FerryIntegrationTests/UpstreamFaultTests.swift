@@ -209,10 +209,14 @@ struct UpstreamFaultTests {
                     #expect(try await expectStoreConsistent(leader.store))
                 }
             } catch {
-                _ = try? await runProcess("/bin/umount", [mountPoint])
+                _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
                 throw error
             }
-            try await runChecked("/bin/umount", [mountPoint])
+            // Lazily if busy: a process started meanwhile by a test running in parallel may hold
+            // the mount (seen once as `umount` exit 32); the checks above are what this test is about.
+            if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
+                try await runChecked("/bin/umount", ["-l", mountPoint])
+            }
         }
     }
 }
