@@ -59,33 +59,10 @@ daemons=()   # pids of the ferry processes of the current way
 started=$(now)
 load0=$(cut -d' ' -f1 /proc/loadavg)
 
-stop_daemons() {
-  ((${#daemons[@]})) || return 0
-  kill -TERM "${daemons[@]}" 2>/dev/null || true
-  local pid any
-  for _ in $(seq 100); do
-    any=0
-    for pid in "${daemons[@]}"; do pid_alive "$pid" && any=1; done
-    ((any)) || break
-    sleep 0.1
-  done
-  kill -KILL "${daemons[@]}" 2>/dev/null || true
-  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
-  daemons=()
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if ((rc)); then
-    echo "bench-peers.sh: failed (exit $rc); last lines of the logs:" >&2
-    for f in "$work"/logs/*.log; do
-      [[ -s $f ]] || continue
-      echo "== $f" >&2
-      tail -n 3 -- "$f" >&2
-    done
-    ((keep)) || echo "(KEEP=1 keeps $work: engine logs in n/dN/dockerd.log)" >&2
-  fi
+  ((rc == 0)) || report_failure bench-peers.sh "$rc" "$work" "$keep"
   stop_daemons
   [[ ! -d $work/proxy ]] || "$cluster/registry.sh" stop "$work/proxy" >/dev/null 2>&1 || true
   if ((keep)); then

@@ -82,3 +82,32 @@ timeline() {
       "$(log_time "$t0" "$f" "image installed" "the leader ended the target; stopping it" first)"
   done
 }
+
+# Stops the ferry processes whose pids the caller keeps in its array `daemons`: SIGTERM, up to
+# 10 s, then SIGKILL; reaps them and empties the array. Needs cluster/lib.sh's pid_alive.
+stop_daemons() {
+  ((${#daemons[@]})) || return 0
+  kill -TERM "${daemons[@]}" 2>/dev/null || true
+  local pid any
+  for _ in $(seq 100); do
+    any=0
+    for pid in "${daemons[@]}"; do pid_alive "$pid" && any=1; done
+    ((any)) || break
+    sleep 0.1
+  done
+  kill -KILL "${daemons[@]}" 2>/dev/null || true
+  for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
+  daemons=()
+}
+
+# report_failure SCRIPT RC WORK KEEP: on a failed run, the last lines of every log in WORK/logs.
+report_failure() {
+  local script=$1 rc=$2 work=$3 keep=$4 f
+  echo "$script: failed (exit $rc); last lines of the logs:" >&2
+  for f in "$work"/logs/*.log; do
+    [[ -s $f ]] || continue
+    echo "== $f" >&2
+    tail -n 3 -- "$f" >&2
+  done
+  ((keep)) || echo "(KEEP=1 keeps $work: engine logs in n/dN/dockerd.log)" >&2
+}
