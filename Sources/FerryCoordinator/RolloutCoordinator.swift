@@ -27,9 +27,9 @@ final class RolloutCoordinator: Sendable {
     let reachable: @Sendable (NodeRecord, Date) -> Bool
 
     /// Rollouts with something left to do, by ID.
-    private let active = Mutex<[String: RolloutRecord]>([:])
+    let active = Mutex<[String: RolloutRecord]>([:])
     /// One event at a time: change, store, in that order.
-    private let gate = AsyncSemaphore(limit: 1)
+    let gate = AsyncSemaphore(limit: 1)
 
     init(
         database: FerryDatabase, installs: InstallCoordinator, logger: Logger,
@@ -117,80 +117,6 @@ final class RolloutCoordinator: Sendable {
         if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }
     }
 
-    // MARK: Admin
-
-    /// Creates a rollout: checks the request, creates the install of phase 1, stores the record.
-    func create(_ request: RolloutRequest) async throws -> RolloutStatus {
-        let plan = request.plan ?? RolloutPlan()
-        try plan.validate()
-        let image = try ImageReference(parsing: request.image)
-        guard image.digest == nil, image.tag != nil else {
-            throw FerryError(
-                .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
-        }
-        let replace = try request.replace.map { text throws(FerryError) in try Self.repository(text) } ?? ImageReference(registry: image.registry, repository: image.repository)
-        let known = try await database.nodes()
-        let asked = (request.nodes ?? []).filter { $0 != "all" }
-        var names = asked.isEmpty ? known.map(\.name) : []
-        for name in asked where !names.contains(name) { names.append(name) }
-        let install = try await installs.createInstall(InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names))
-        let now = Date()
-        var record = RolloutRecord(
-            state: RolloutState(id: Self.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
-            repository: replace.repository, installID: install.id, createdAt: now, updatedAt: now)
-        _ = record.state.start()
-        try await gate.withPermit {
-            active.withLock { $0[record.id] = record }
-            try await save(record)
-        }
-        logger.notice(
-            "rollout created",
-            metadata: [
-                "rollout": "\(record.id)", "image": "\(image)", "replace": "\(record.qualifiedRepository)", "nodes": "\(names.count)",
-                "install": "\(install.id ?? 0)", "max_parallel": "\(plan.maxParallel)", "canary": "\(plan.canary)", "order": "\(plan.order.rawValue)",
-            ])
-        updateMetrics(try await database.rollouts())
-        return try await status(of: record)
-    }
-
-    /// Every rollout, newest first.
-    func rollouts() async throws -> RolloutList {
-        var list: [RolloutStatus] = []
-        for stored in try await database.rollouts().reversed() {
-            guard let record = try? Self.decode(stored.stateJSON) else { continue }
-            list.append(try await status(of: active.withLock { $0[record.id] } ?? record))
-        }
-        return RolloutList(rollouts: list)
-    }
-
-    /// The rollout `id`, or nil.
-    func rollout(id: String) async throws -> RolloutStatus? {
-        guard let record = try await record(id) else { return nil }
-        return try await status(of: record)
-    }
-
-    /// Pause, resume, abort or roll back rollout `id`.
-    func control(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
-        guard try await record(id) != nil else { throw Self.unknown(id) }
-        let now = clock()
-        let record = try await update(id) { record throws(FerryError) in
-            switch control {
-            case .pause: return try record.state.pause()
-            case .resume: return try record.state.resume(now: now)
-            case .abort: return try record.state.abort()
-            case .rollback:
-                guard ![.succeeded, .aborted].contains(record.state.phase) else {
-                    throw FerryError(
-                        .conflict,
-                        "rollout \(id) is \(record.state.phase.rawValue): its nodes no longer keep what it replaced; roll the old image out with a new rollout")
-                }
-                return try record.state.rollback()
-            }
-        }
-        logger.notice("rollout \(control.rawValue)", metadata: ["rollout": "\(id)", "phase": "\(record.state.phase.rawValue)"])
-        return try await status(of: record)
-    }
-
     // MARK: Mesh
 
     /// Node `name`'s rollout work.
@@ -220,7 +146,7 @@ final class RolloutCoordinator: Sendable {
 
     /// Applies an event to rollout `id` and stores the result (memory first: see the type's comment).
     @discardableResult
-    private func update(_ id: String, _ event: @Sendable (inout RolloutRecord) throws(FerryError) -> [RolloutState.Action]) async throws
+    func update(_ id: String, _ event: @Sendable (inout RolloutRecord) throws(FerryError) -> [RolloutState.Action]) async throws
         -> RolloutRecord
     {
         try await gate.withPermit {
@@ -245,18 +171,18 @@ final class RolloutCoordinator: Sendable {
     }
 
     /// The record of `id`: in memory when active, else as stored.
-    private func record(_ id: String) async throws -> RolloutRecord? {
+    func record(_ id: String) async throws -> RolloutRecord? {
         if let record = active.withLock({ $0[id] }) { return record }
         guard Self.isValidID(id), let stored = try await database.rollout(id: id) else { return nil }
         return try Self.decode(stored.stateJSON)
     }
 
-    private func save(_ record: RolloutRecord) async throws {
+    func save(_ record: RolloutRecord) async throws {
         let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
         try await database.saveRollout(id: record.id, image: record.state.image, phase: record.state.phase.rawValue, stateJSON: json)
     }
 
-    private func status(of record: RolloutRecord) async throws -> RolloutStatus {
+    func status(of record: RolloutRecord) async throws -> RolloutStatus {
         var progress: [String: (done: Int64, total: Int64)] = [:]
         if let installID = record.installID, record.state.phase == .distributing || record.state.nodes.contains(where: { $0.status == .distributing }) {
             let names = try await database.nodeNames()
@@ -281,7 +207,7 @@ final class RolloutCoordinator: Sendable {
         }
     }
 
-    private func updateMetrics(_ stored: [FerryDatabase.StoredRollout]) {
+    func updateMetrics(_ stored: [FerryDatabase.StoredRollout]) {
         var counts = Dictionary(uniqueKeysWithValues: RolloutState.Phase.allCases.map { ($0.rawValue, 0) })
         for rollout in stored { counts[rollout.phase, default: 0] += 1 }
         for (phase, count) in counts { FerryMetrics.setRollouts(phase: phase, count: count) }

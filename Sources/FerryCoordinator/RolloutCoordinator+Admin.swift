@@ -1,0 +1,84 @@
+import FerryConcurrency
+import FerryCore
+import FerryMesh
+import FerryPolicy
+import FerryState
+import Foundation
+import Logging
+import Synchronization
+
+/// What the admin API asks of rollouts: create one, list them, show one, pause, resume, abort
+/// or roll back.
+extension RolloutCoordinator {
+    /// Creates a rollout: checks the request, creates the install of phase 1, stores the record.
+    func create(_ request: RolloutRequest) async throws -> RolloutStatus {
+        let plan = request.plan ?? RolloutPlan()
+        try plan.validate()
+        let image = try ImageReference(parsing: request.image)
+        guard image.digest == nil, image.tag != nil else {
+            throw FerryError(
+                .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
+        }
+        let replace = try request.replace.map { text throws(FerryError) in try Self.repository(text) } ?? ImageReference(registry: image.registry, repository: image.repository)
+        let known = try await database.nodes()
+        let asked = (request.nodes ?? []).filter { $0 != "all" }
+        var names = asked.isEmpty ? known.map(\.name) : []
+        for name in asked where !names.contains(name) { names.append(name) }
+        let install = try await installs.createInstall(InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names))
+        let now = Date()
+        var record = RolloutRecord(
+            state: RolloutState(id: Self.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
+            repository: replace.repository, installID: install.id, createdAt: now, updatedAt: now)
+        _ = record.state.start()
+        try await gate.withPermit {
+            active.withLock { $0[record.id] = record }
+            try await save(record)
+        }
+        logger.notice(
+            "rollout created",
+            metadata: [
+                "rollout": "\(record.id)", "image": "\(image)", "replace": "\(record.qualifiedRepository)", "nodes": "\(names.count)",
+                "install": "\(install.id ?? 0)", "max_parallel": "\(plan.maxParallel)", "canary": "\(plan.canary)", "order": "\(plan.order.rawValue)",
+            ])
+        updateMetrics(try await database.rollouts())
+        return try await status(of: record)
+    }
+
+    /// Every rollout, newest first.
+    func rollouts() async throws -> RolloutList {
+        var list: [RolloutStatus] = []
+        for stored in try await database.rollouts().reversed() {
+            guard let record = try? Self.decode(stored.stateJSON) else { continue }
+            list.append(try await status(of: active.withLock { $0[record.id] } ?? record))
+        }
+        return RolloutList(rollouts: list)
+    }
+
+    /// The rollout `id`, or nil.
+    func rollout(id: String) async throws -> RolloutStatus? {
+        guard let record = try await record(id) else { return nil }
+        return try await status(of: record)
+    }
+
+    /// Pause, resume, abort or roll back rollout `id`.
+    func control(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
+        guard try await record(id) != nil else { throw Self.unknown(id) }
+        let now = clock()
+        let record = try await update(id) { record throws(FerryError) in
+            switch control {
+            case .pause: return try record.state.pause()
+            case .resume: return try record.state.resume(now: now)
+            case .abort: return try record.state.abort()
+            case .rollback:
+                guard ![.succeeded, .aborted].contains(record.state.phase) else {
+                    throw FerryError(
+                        .conflict,
+                        "rollout \(id) is \(record.state.phase.rawValue): its nodes no longer keep what it replaced; roll the old image out with a new rollout")
+                }
+                return try record.state.rollback()
+            }
+        }
+        logger.notice("rollout \(control.rawValue)", metadata: ["rollout": "\(id)", "phase": "\(record.state.phase.rawValue)"])
+        return try await status(of: record)
+    }
+}
