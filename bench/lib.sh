@@ -8,8 +8,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
 
 # replace_section OUT PREFIX FILE: put FILE's text in place of the section of OUT whose heading
 # starts with PREFIX (up to the next '## ' heading), or append it; OUT gets a title if new.
+# OUT=/dev/null (any existing OUT that is not a regular file) leaves everything alone: the file is
+# replaced by a rename, which would put a regular file in place of the device.
 replace_section() {
   local out=$1 prefix=$2 file=$3
+  [[ ! -e $out || -f $out ]] || return 0
   [[ -s $out ]] || printf '# Benchmarks\n\nLatest results of the benchmark goals (`make bench-fetch`, `make bench-install`,\n`make bench-peers`). This machine is shared and noisy: compare the ratios of each table,\nmeasured side by side in one run, not absolute times.\n\n' >"$out"
   awk -v file="$file" -v prefix="$prefix" '
     index($0, prefix) == 1 { skip = 1; found = 1; while ((getline line < file) > 0) print line; print ""; next }
