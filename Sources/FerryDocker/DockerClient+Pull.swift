@@ -62,9 +62,10 @@ extension DockerClient {
     /// `DELETE /images/{name}?noprune=1`: removes one name of an image (a tag or a
     /// `name@digest`); the image stays while it has other names, and no parent is pruned.
     /// A name the engine does not know is not an error.
-    public func removeName(_ name: String, logger: Logger = .disabled) async throws {
+    /// `timeout`: how long the engine may take (default ``Configuration/requestTimeout``).
+    public func removeName(_ name: String, timeout: Duration? = nil, logger: Logger = .disabled) async throws {
         let uri = try await versioned("/images/\(Self.pathComponent(name))?noprune=1", logger: logger)
-        let response = try await send(.DELETE, uri, timeout: configuration.requestTimeout, logger: logger)
+        let response = try await send(.DELETE, uri, timeout: timeout ?? configuration.requestTimeout, logger: logger)
         switch response.status {
         case .ok, .notFound:
             _ = try? await response.body.collect(upTo: 1024 * 1024)

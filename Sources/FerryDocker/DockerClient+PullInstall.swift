@@ -23,6 +23,9 @@ extension DockerClient {
         func pulledName(_ digest: Digest) -> String { "\(address)/\(repository)@\(digest)" }
     }
 
+    /// How long the loopback name's removal may take after a cancelled pull.
+    static let cancelledCleanupTimeout: Duration = .seconds(3)
+
     /// Puts `image` into the engine by having it **pull** from `registry` (the node's own
     /// follower), instead of loading an archive: the engine downloads the layers in parallel,
     /// verifies each blob's digest and extracts each layer as it arrives.
@@ -55,8 +58,11 @@ extension DockerClient {
             try await pull("\(registry.address)/\(registry.repository)", reference: image.manifestDigest.description, auth: registry.auth, logger: logger)
             if let reference = image.reference { try await tag(imageID, as: reference, logger: logger) }
         } catch {
-            // Also when the pull was cancelled (its transfer failed): outside this task's cancellation.
-            await Task { try? await self.removeName(pulledName, logger: logger) }.value
+            // Also when the pull was cancelled (its transfer failed, the follower stops): outside
+            // this task's cancellation, but then briefly, so that an engine that stopped
+            // answering cannot hold up a shutdown for a whole request timeout.
+            let timeout: Duration? = Task.isCancelled ? Self.cancelledCleanupTimeout : nil
+            await Task { try? await self.removeName(pulledName, timeout: timeout, logger: logger) }.value
             throw error
         }
         try await removeName(pulledName, logger: logger)
