@@ -361,7 +361,7 @@ section=$(mktemp)
   done
 } >"$section"
 
-[[ $out == /dev/null ]] || replace_section "$out" "## Peers:" "$section"
+replace_section "$out" "## Peers:" "$section"
 cat "$section"
 rm -f -- "$section"
 printf 'bench-peers: done in %.0f s\n' "$(echo "$(now) - $started" | bc -l)"

@@ -289,7 +289,7 @@ section=$(mktemp)
   done
 } >"$section"
 
-[[ $out == /dev/null ]] || replace_section "$out" "## Rollout:" "$section"
+replace_section "$out" "## Rollout:" "$section"
 cat "$section"
 rm -f -- "$section"
 printf 'bench-rollout: done in %.0f s\n' "$(echo "$(now) - $started" | bc -l)"
