@@ -16,22 +16,32 @@ import Logging
 /// A blob already committed in the store is never fetched again. A partial download left by a
 /// crash resumes from where it stopped. Bytes that fail their digest are discarded and fetched
 /// once more from the start before the blob is reported failed.
+///
+/// A blob of at least `serialDownloadSize` bytes takes every download slot of its registry, so
+/// large layers arrive one after the other, in the order their images ask for them, instead of
+/// all finishing at the end: an engine unpacks each while the next arrives. Small blobs share the
+/// slots.
 public actor BlobFetcher {
     private let client: RegistryClient
     private let store: BlobStore
     private let database: FerryDatabase
     private let progress: ProgressBoard
     private let downloadsPerRegistry: Int
+    private let serialDownloadSize: Int64
     private var limits: [String: AsyncSemaphore] = [:]
     private let flights = SingleFlight<Digest, Void>()
     private let logger: Logger
 
-    public init(client: RegistryClient, store: BlobStore, database: FerryDatabase, progress: ProgressBoard, downloadsPerRegistry: Int, logger: Logger) {
+    public init(
+        client: RegistryClient, store: BlobStore, database: FerryDatabase, progress: ProgressBoard, downloadsPerRegistry: Int,
+        serialDownloadSize: Int64 = 0, logger: Logger
+    ) {
         self.client = client
         self.store = store
         self.database = database
         self.progress = progress
         self.downloadsPerRegistry = max(downloadsPerRegistry, 1)
+        self.serialDownloadSize = serialDownloadSize
         self.logger = logger
     }
 
@@ -39,6 +49,7 @@ public actor BlobFetcher {
     /// Concurrent calls for the same digest share one download.
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
         let limit = limit(for: repository.registry)
+        let slots = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize ? limit.limit : 1
         try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
             if store.size(of: descriptor.digest) == descriptor.size {
                 try await database.setBlobState(descriptor.digest, .present)
@@ -46,7 +57,7 @@ public actor BlobFetcher {
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
-                progress: progress, limit: limit, logger: logger)
+                progress: progress, limit: limit, slots: slots, logger: logger)
         }
     }
 
@@ -74,13 +85,14 @@ public actor BlobFetcher {
         database: FerryDatabase,
         progress: ProgressBoard,
         limit: AsyncSemaphore,
+        slots: Int,
         logger: Logger
     ) async throws {
         let digest = descriptor.digest
         var logger = logger
         logger[metadataKey: "digest"] = "\(digest)"
         do {
-            try await limit.withPermit {
+            try await limit.withPermit(slots) {
                 var attempts = 0
                 while true {
                     attempts += 1

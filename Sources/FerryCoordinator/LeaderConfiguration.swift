@@ -9,6 +9,7 @@ public struct LeaderConfiguration: Sendable {
     /// Defaults, named once for the initialiser and the `ferry leader` flags.
     public static let defaultPort = 5050
     public static let defaultDownloadsPerRegistry = 4
+    public static let defaultSerialDownloadSize: Int64 = 16 << 20
 
     /// Where the leader keeps its state (`state.db`), store (`store/`) and tokens. Required.
     public var dataDirectory: String
@@ -24,6 +25,10 @@ public struct LeaderConfiguration: Sendable {
     public var platform: Platform
     /// Blob downloads in flight per upstream registry. Default 4.
     public var maxConcurrentDownloadsPerRegistry: Int
+    /// Blobs at least this large are downloaded alone (taking every download slot of their
+    /// registry), one after the other in layer order, so the engines unpack each while the next
+    /// arrives; 0: never. Default 16 MiB (`--serial-download-size`).
+    public var serialDownloadSize: Int64 = defaultSerialDownloadSize
     /// Upstream client settings: insecure registries, CA file, retries, rate limit.
     public var registry: RegistryClientConfiguration
     /// Store settings: reserved disk space, buffer sizes.

@@ -82,7 +82,8 @@ public final class LeaderService: Service, Sendable {
         MetricsExport.bootstrap()
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
-            downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry, logger: logger)
+            downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry,
+            serialDownloadSize: configuration.serialDownloadSize, logger: logger)
         let queue = AsyncStream.makeStream(of: Int64.self)
         let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
         self.installs = installs

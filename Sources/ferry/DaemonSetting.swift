@@ -112,6 +112,7 @@ extension LeaderCommand {
         .list("mirror", check: SettingCheck.mirror) { $0.mirrors },
         .string("platform", check: SettingCheck.platform) { $0.platform },
         .integer("max-downloads", check: SettingCheck.positive) { $0.maxDownloads },
+        .string("serial-download-size", check: SettingCheck.size) { $0.serialDownloadSize },
         .flag("insecure-mesh") { $0.insecureMesh },
         .list("tls-name") { $0.tlsNames },
         .flag("no-peers") { $0.noPeers },

@@ -59,6 +59,11 @@ struct LeaderCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-downloads"), help: "Blob downloads in flight per upstream registry.")
     var maxDownloads: Int = LeaderConfiguration.defaultDownloadsPerRegistry
 
+    @Option(
+        name: .customLong("serial-download-size"),
+        help: "Blobs at least this large are downloaded one at a time, in layer order, so engines unpack each while the next arrives (0: never).")
+    var serialDownloadSize: String = "\(LeaderConfiguration.defaultSerialDownloadSize >> 20)MiB"
+
     @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
     var insecureMesh = false
 
@@ -126,6 +131,7 @@ struct LeaderCommand: AsyncParsableCommand {
                 tlsNames: tlsNames
             )
             configuration.http.idleTimeout = try daemon.idle()
+            configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
             configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
             guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
                 throw FerryError(
