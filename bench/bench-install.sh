@@ -8,7 +8,7 @@
 # blob received, last blob verified, engine load start and end) is printed.
 #
 #   RUNS=3 CASES="2x50M 40x1M" NODE_COUNTS="1 4" UPSTREAM_RATE=100mbit LEADER_RATE=200mbit \
-#     HANDOFF=load KEEP=1 bench/bench-install.sh
+#     HANDOFF=load LEADER_ARGS="--max-downloads 2" KEEP=1 bench/bench-install.sh
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -23,6 +23,7 @@ node_counts=${NODE_COUNTS:-1 4}
 upstream_rate=${UPSTREAM_RATE:-100mbit}
 leader_rate=${LEADER_RATE:-200mbit}
 handoff=${HANDOFF:-}
+read -r -a leader_args <<<"${LEADER_ARGS:-}"
 keep=${KEEP:-0}
 out=${OUT:-$root/docs/benchmarks.md}
 kept=${KEPT:-$root/bench/out/install}
@@ -64,6 +65,7 @@ up() {
   local count=$1 tar=$2 args=(--leader-arg --log-format --leader-arg json --leader-arg --log-level --leader-arg info
     --follower-arg --log-format --follower-arg json --follower-arg --log-level --follower-arg info)
   [[ -z $handoff ]] || args+=(--follower-arg --handoff --follower-arg "$handoff")
+  for a in "${leader_args[@]}"; do args+=(--leader-arg "$a"); done
   "$cluster/cluster.sh" down "$work/c" >/dev/null 2>&1 || true
   unshape
   eval "$("$cluster/cluster.sh" up "$work/c" --nodes "$count" "${args[@]}")"
@@ -82,7 +84,7 @@ for case in $cases; do
   tar=$work/image-$case.tar
   "$cluster/gen-image.sh" --out "$tar" --tag bench/app:1 --busybox "${layer_args[@]}"
   for nodes in $node_counts; do
-    ferry_wall=() ferry_bytes=() docker_wall=() docker_bytes=()
+    ferry_wall=() ferry_bytes=() docker_wall=() docker_bytes=() engine_wall=()
     image_bytes=
     for run in $(seq "$runs"); do
       up "$nodes" "$tar"
@@ -110,16 +112,27 @@ for case in $cases; do
       for pid in "${pids[@]}"; do wait "$pid"; done
       t1=$(now); b1=$(upstream_bytes)
       docker_wall+=("$(echo "$t1 - $t0" | bc -l)"); docker_bytes+=("$((b1 - b0))")
-      printf '%s, %d node(s), run %d: ferry %.2fs %s B   docker pull x%d %.2fs %s B\n' "$case" "$nodes" "$run" \
-        "${ferry_wall[-1]}" "${ferry_bytes[-1]}" "$nodes" "${docker_wall[-1]}" "${docker_bytes[-1]}"
+      # (c) the engines alone: every node's dockerd loads the image from a local archive (what
+      # `docker save` wrote), all at once, no network: what unpacking costs on this machine.
+      saved=$work/saved-$case.tar
+      [[ -f $saved ]] || { v="DOCKER_HOST_${NODES%% *}"; docker -H "${!v}" save -o "$saved" "$UPSTREAM/bench/app:1"; }
+      for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" rmi -f "$UPSTREAM/bench/app:1" >/dev/null; done
+      t0=$(now)
+      pids=()
+      for node in $NODES; do v="DOCKER_HOST_$node"; docker -H "${!v}" load -q -i "$saved" >/dev/null & pids+=($!); done
+      for pid in "${pids[@]}"; do wait "$pid"; done
+      t1=$(now)
+      engine_wall+=("$(echo "$t1 - $t0" | bc -l)")
+      printf '%s, %d node(s), run %d: ferry %.2fs %s B   docker pull x%d %.2fs %s B   engines alone %.2fs\n' "$case" "$nodes" "$run" \
+        "${ferry_wall[-1]}" "${ferry_bytes[-1]}" "$nodes" "${docker_wall[-1]}" "${docker_bytes[-1]}" "${engine_wall[-1]}"
     done
     fw=$(printf '%s\n' "${ferry_wall[@]}" | median); dw=$(printf '%s\n' "${docker_wall[@]}" | median)
-    fb=$(printf '%s\n' "${ferry_bytes[@]}" | median)
+    fb=$(printf '%s\n' "${ferry_bytes[@]}" | median); ew=$(printf '%s\n' "${engine_wall[@]}" | median)
     limit=$(echo "$image_bytes / $upstream_bps" | bc -l)
     mb=$(echo "$image_bytes / 1000000" | bc -l)
-    rows+=("$(printf '| busybox + %d × %s (%.0f MB, limit %.1f s) | %d | %.2f s (%.2f×) | %.2f s (%.2f×) | **%.2f** | %.2f | %s / %s |' \
+    rows+=("$(printf '| busybox + %d × %s (%.0f MB, limit %.1f s) | %d | %.2f s (%.2f×) | %.2f s (%.2f×) | **%.2f** | %.2f s (%.2f) | %.2f | %s / %s |' \
       "$count" "$size" "$mb" "$limit" "$nodes" "$dw" "$(echo "$dw / $limit" | bc -l)" "$fw" "$(echo "$fw / $limit" | bc -l)" \
-      "$(echo "$fw / $dw" | bc -l)" "$(echo "$fb / $image_bytes" | bc -l)" \
+      "$(echo "$fw / $dw" | bc -l)" "$ew" "$(echo "$ew / $dw" | bc -l)" "$(echo "$fb / $image_bytes" | bc -l)" \
       "$(printf '%.2f ' "${ferry_wall[@]}" | sed 's/ $//')" "$(printf '%.2f ' "${docker_wall[@]}" | sed 's/ $//')")")
   done
 done
@@ -128,15 +141,17 @@ section=$(mktemp)
 {
   echo "## Install: ferry install vs docker pull on every node"
   echo
-  echo "\`make bench-install\` ($(date -u +%Y-%m-%d), release build, handoff \`${handoff:-default}\`): each case on a fresh"
+  echo "\`make bench-install\` ($(date -u +%Y-%m-%d), release build, handoff \`${handoff:-default}\`${leader_args:+, leader with \`${leader_args[*]}\`}): each case on a fresh"
   echo "cluster of processes on loopback, every node with its own dockerd (Debian docker.io) and empty engine;"
   echo "the registry's replies shaped to $upstream_rate and the leader's to $leader_rate with \`tc htb\`."
   echo "Ferry: one \`ferry install\` to every node; docker: every node's \`docker pull\` at the same time,"
   echo "after Ferry's image was removed. Limit: one copy of the image over the upstream link. Median of $runs"
-  echo "runs; upstream: bytes the registry sent for Ferry's install ÷ the image."
+  echo "runs; upstream: bytes the registry sent for Ferry's install ÷ the image. Engines alone: every node's"
+  echo "dockerd loading the image from a local archive (\`docker save\` of it) at the same time, no network: what"
+  echo "unpacking the image costs on this machine's shared cores, a floor for any way (÷ docker in brackets)."
   echo
-  echo "| image | nodes | \`docker pull\` on every node | \`ferry install\` | ferry ÷ docker | upstream × image | runs ferry / docker (s) |"
-  echo "|---|---:|---:|---:|---:|---:|---|"
+  echo "| image | nodes | \`docker pull\` on every node | \`ferry install\` | ferry ÷ docker | engines alone (÷ docker) | upstream × image | runs ferry / docker (s) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Timelines of each case's last run:"
