@@ -289,7 +289,7 @@ engines_alone() {
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((!failed)) || die "a docker load failed (see $work/logs/load-*.log)"
-  engines[e:$run]=$(echo "$(now) - $t0" | bc -l)
+  engines[e:$run]=$(printf '%.1f' "$(echo "$(now) - $t0" | bc -l)")
   printf 'run %d (engines alone): %6.1f s  %.2f x limit\n' "$run" "${engines[e:$run]}" "$(echo "${engines[e:$run]} / $limit" | bc -l)"
 }
 
