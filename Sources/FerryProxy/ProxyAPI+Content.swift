@@ -18,12 +18,11 @@ extension ProxyAPI {
     ) async throws -> Response {
         let manifest: ProxyUpstream.Manifest
         do {
-            let digest: Digest
             switch reference {
-            case .digest(let pinned): digest = pinned
-            case .tag(let tag): digest = try await upstream.resolve(image, tag: tag)
+            case .digest(let pinned): manifest = try await upstream.manifest(image, digest: pinned)
+            case .tag(let tag) where request.method == .get: manifest = try await upstream.manifest(image, tag: tag)
+            case .tag(let tag): manifest = try await upstream.manifest(image, digest: try await upstream.resolve(image, tag: tag))
             }
-            manifest = try await upstream.manifest(image, digest: digest)
         } catch {
             let failure = customerError(error, what: "manifest \(repository):\(reference)")
             if request.method == .get { await audit(request, context, caller, repository, kind: "manifest", digest: reference.description, bytes: 0, status: failure.status.code) }

@@ -2,12 +2,14 @@ import FerryCore
 import Foundation
 
 /// Where a PostgreSQL-backed proxy keeps its state: `--database` (or the `database` key,
-/// `FERRY_DATABASE`), `postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=…]`, or a unix
-/// socket directory with `?host=/run/postgresql`. The password is never shown: ``redacted`` is what
+/// `FERRY_DATABASE`), `postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=FILE]`,
+/// or over a unix socket `postgres://USER@/DATABASE?host=/run/postgresql[&port=PORT]` (the socket
+/// `<host>/.s.PGSQL.<port>`; no TLS, as libpq). The password is never shown: ``redacted`` is what
 /// logs, errors and `DIR/database` carry.
 public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
     /// How the connection uses TLS (libpq's `sslmode`): `disable`, `prefer` (the default: TLS if the
-    /// server offers it) or `require` (TLS with the server's certificate verified; also `verify-full`).
+    /// server offers it) or `require` (TLS with the server's certificate and host name verified,
+    /// against the system's roots or ``rootCertificates``; `verify-ca` and `verify-full` mean the same).
     public enum TLSMode: String, Sendable, Hashable {
         case disable, prefer, require
     }
@@ -20,8 +22,12 @@ public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var tls: TLSMode
+    /// `sslrootcert`: a PEM file of the certificate authorities (or the self-signed certificate) the
+    /// server's certificate must chain to, instead of the system's roots.
+    public var rootCertificates: String?
 
-    static let usage = "expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]"
+    static let usage = "expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&sslrootcert=FILE] or postgres://USER@/DATABASE?host=/SOCKET/DIR[&port=PORT]"
+    static let parameters = ["host", "port", "sslmode", "sslrootcert"]
 
     /// Parses `text`; errors never repeat it (it may hold a password).
     public init(parsing text: String) throws(FerryError) {
@@ -34,7 +40,12 @@ public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
         socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? ""
         guard !host.isEmpty || socketDirectory != nil else { throw invalid }
-        port = components.port ?? 5432
+        if let text = query["port"] {
+            guard let port = Int(text) else { throw invalid }
+            self.port = port
+        } else {
+            port = components.port ?? 5432
+        }
         guard (1...65535).contains(port) else { throw invalid }
         guard let user = components.percentEncodedUser?.removingPercentEncoding, !user.isEmpty else {
             throw FerryError(.configuration, "invalid --database URL: no user name; \(Self.usage)")
@@ -52,8 +63,12 @@ public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
         case "require", "verify-ca", "verify-full": tls = .require
         default: throw FerryError(.configuration, "invalid --database URL: sslmode must be disable, prefer or require")
         }
-        for name in query.keys where !["host", "sslmode"].contains(name) {
-            throw FerryError(.configuration, "invalid --database URL: unknown parameter '\(name.prefix(40))' (known: host, sslmode)")
+        rootCertificates = query["sslrootcert"]
+        if let file = rootCertificates, !file.hasPrefix("/") {
+            throw FerryError(.configuration, "invalid --database URL: sslrootcert must be an absolute path")
+        }
+        for name in query.keys where !Self.parameters.contains(name) {
+            throw FerryError(.configuration, "invalid --database URL: unknown parameter '\(name.prefix(40))' (known: \(Self.parameters.joined(separator: ", ")))")
         }
     }
 
@@ -64,7 +79,7 @@ public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL without its password: what logs, errors and `DIR/database` show.
     public var redacted: String {
-        let endpoint = socketDirectory.map { "@/\(database)?host=\($0)" } ?? "@\(host):\(port)/\(database)"
+        let endpoint = socketDirectory.map { "@/\(database)?host=\($0)" + (port == 5432 ? "" : "&port=\(port)") } ?? "@\(host):\(port)/\(database)"
         return "postgres://\(user)\(endpoint)"
     }
 

@@ -90,8 +90,8 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
             let tls: PostgresConnection.Configuration.TLS
             switch url.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration(url)))
+            case .require: tls = .require(try NIOSSLContext(configuration: tlsConfiguration(url)))
             }
             configuration = .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
         }
@@ -102,9 +102,16 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
     static func clientTLS(_ url: ProxyDatabaseURL) -> PostgresClient.Configuration.TLS {
         switch url.tls {
         case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
+        case .prefer: .prefer(tlsConfiguration(url))
+        case .require: .require(tlsConfiguration(url))
         }
+    }
+
+    /// The server's certificate and name are verified, against `sslrootcert` if the URL gives one.
+    static func tlsConfiguration(_ url: ProxyDatabaseURL) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let roots = url.rootCertificates { tls.trustRoots = .file(roots) }
+        return tls
     }
 
     /// Stores `proposing` unless the secrets are there already, and returns the stored ones.
@@ -148,6 +155,12 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
     /// connection's error; PostgresNIO's own descriptions hide everything.
     static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
+            if error.code == .sslUnsupported {
+                return "the server does not offer TLS (sslmode=require); turn ssl on in the server, or use sslmode=prefer or disable"
+            }
+            if let underlying = error.underlying as? NIOSSLError {
+                return "the TLS handshake failed (\(underlying)); is the server's certificate for this host, and its CA the system's or sslrootcert's?"
+            }
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
             }

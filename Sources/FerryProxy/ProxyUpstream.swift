@@ -52,25 +52,60 @@ final class ProxyUpstream: Sendable {
         return descriptor.digest
     }
 
+    /// A manifest by tag, for a `GET`: by the digest the tag named within the tag TTL; else, if
+    /// the tag's last digest is cached for this repository, a `HEAD` says whether it still holds
+    /// (Docker Hub does not count it as a pull); else one `GET` by tag (its digest computed over
+    /// the bytes, checked against `Docker-Content-Digest`) rather than a `HEAD` and a `GET` by digest.
+    func manifest(_ upstream: ImageReference, tag: String) async throws -> Manifest {
+        let key = "\(upstream.name):\(tag)"
+        let now = ContinuousClock.now
+        if let hit = tags.withLock({ $0[key] }) {
+            if now - hit.at < configuration.tagTTL || isCached(upstream, hit.digest) {
+                return try await manifest(upstream, digest: try await resolve(upstream, tag: tag))
+            }
+        }
+        let reference = ImageReference(registry: upstream.registry, repository: upstream.repository, tag: tag)
+        let fetched = try await manifestFlights.run(key) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
+        tags.withLock { $0[key] = (fetched.digest, now) }
+        try await keep(fetched, upstream)
+        return Manifest(bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType)
+    }
+
+    /// Whether a manifest is served from the store for this upstream repository.
+    private func isCached(_ upstream: ImageReference, _ digest: Digest) -> Bool {
+        configuration.cache && confirmed.withLock { $0.contains("\(digest) \(upstream.name)") } && store.contains(digest)
+    }
+
     /// A manifest by digest: from the store if this upstream repository is known to hold it,
     /// else fetched (and verified by the registry client) and kept.
     func manifest(_ upstream: ImageReference, digest: Digest) async throws -> Manifest {
         let pair = "\(digest) \(upstream.name)"
-        if configuration.cache, confirmed.withLock({ $0.contains(pair) }), store.contains(digest),
-            let mediaType = try await database.manifestMediaType(digest)
-        {
+        if isCached(upstream, digest), let mediaType = try await database.manifestMediaType(digest) {
             return Manifest(bytes: try await store.bytes(of: digest, limit: 4 * 1024 * 1024), digest: digest, mediaType: mediaType)
         }
         let reference = ImageReference(registry: upstream.registry, repository: upstream.repository, digest: digest)
         let fetched = try await manifestFlights.run(pair) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
-        if configuration.cache {
-            try await manifestWrites.run(digest) { [store] in
-                if !store.contains(digest) { try await store.write(fetched.bytes, as: digest) }
-            }
-            try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
-            _ = confirmed.withLock { $0.insert(pair) }
-        }
+        try await keep(fetched, upstream)
         return Manifest(bytes: fetched.bytes, digest: digest, mediaType: fetched.mediaType)
+    }
+
+    /// Records a fetched manifest (with the cache) as this upstream repository's.
+    private func keep(_ fetched: FetchedManifest, _ upstream: ImageReference) async throws {
+        guard configuration.cache else { return }
+        let digest = fetched.digest
+        try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
+        _ = confirmed.withLock { $0.insert("\(digest) \(upstream.name)") }
+        // Kept in the store after the answer, as a blob's commit follows its last byte: the
+        // bytes are verified already, and until they are stored a request fetches them again.
+        Task { [manifestWrites, store, logger] in
+            do {
+                try await manifestWrites.run(digest) {
+                    if !store.contains(digest) { try await store.write(fetched.bytes, as: digest) }
+                }
+            } catch {
+                logger.warning("cannot keep a manifest in the store", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            }
+        }
     }
 
     /// A blob's size, confirming that this upstream repository holds it.
@@ -85,65 +120,85 @@ final class ProxyUpstream: Sendable {
     /// Streams `range` of a blob of `size` bytes to `consume`: from the store, or while it arrives
     /// from upstream into the store (one download per digest, however many ask). The last byte
     /// is sent only once the whole blob is verified: on a mismatch the stream is cut, the partial
-    /// discarded, and nothing cached. With `--no-cache`, ``streamUncached(_:digest:size:range:_:)``.
+    /// discarded, and nothing cached. The store's commit (fsync, rename) follows the last byte
+    /// instead of delaying it; until it is done the blob is not in the store, and a crash leaves
+    /// only a partial to resume. With `--no-cache`, ``streamUncached(_:digest:size:range:_:)``.
     func streamBlob(
         _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
         guard configuration.cache else { return try await streamUncached(upstream, digest: digest, size: size, range: range, consume) }
         if store.contains(digest) { return try await store.read(digest, range: range, consume) }
         let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: size)
-        let download: @Sendable () async throws -> Void = { [blobFlights, store, client, logger] in
+        let finished = DownloadFlag()
+        // Unstructured, so that a response whose bytes are all sent ends without waiting for the
+        // commit; a response that fails (the customer left) cancels it, as a waiter of the flight.
+        let download = Task { [blobFlights, store, client, logger] in
+            defer { finished.set() }
             try await blobFlights.run(digest) {
                 if store.contains(digest) { return }
                 try await store.withIngest(digest, expectedSize: size) { ingest in
                     try await client.downloadBlob(repository: upstream, descriptor: descriptor, into: IngestSink(ingest: ingest), logger: logger)
+                    try await ingest.verify()  // readers may send the last byte from here on
                     try await ingest.commit()
                 }
             }
         }
-        let finished = DownloadFlag()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { finished.set() }
-                try await download()
+        do {
+            try await withTaskCancellationHandler {
+                try await follow(digest, range: range, download: download, finished: finished, consume)
+            } onCancel: {
+                download.cancel()
             }
-            // Everything but the last byte as it arrives; the last byte after the commit.
-            let early = range.lowerBound..<max(range.lowerBound, min(range.upperBound, size - 1))
-            var sent = early.lowerBound
-            if !early.isEmpty {
-                while true {
-                    switch store.availability(of: digest) {
-                    case .complete:
-                        break
-                    case .growing(let progress):
-                        var consumerFailed = false
+        } catch {
+            download.cancel()
+            throw error
+        }
+    }
+
+    /// Sends `range` of a blob that `download` brings into the store: cut-through while it grows
+    /// (every byte but the last as it lands, the last once verified), else from the store once
+    /// the download's outcome is known.
+    private func follow(
+        _ digest: Digest, range: Range<Int64>, download: Task<Void, any Error>, finished: DownloadFlag, _ consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        var sent = range.lowerBound
+        var followed = false
+        while sent < range.upperBound {
+            switch store.availability(of: digest) {
+            case .complete:
+                try await store.read(digest, range: sent..<range.upperBound, consume)
+                return
+            case .growing(let progress) where !followed:
+                var consumerFailed = false
+                do {
+                    try await store.readGrowing(progress, range: sent..<range.upperBound, holdingBackUntilVerified: true) { chunk in
                         do {
-                            try await store.readGrowing(progress, range: sent..<early.upperBound) { chunk in
-                                do {
-                                    try await consume(chunk)
-                                } catch {
-                                    consumerFailed = true
-                                    throw error
-                                }
-                                sent += Int64(chunk.readableBytes)
-                            }
+                            try await consume(chunk)
                         } catch {
-                            if consumerFailed || error is CancellationError { throw error }
-                            // The ingest ended under this reader (committed and closed, or failed):
-                            // the download's outcome decides, below; a commit is read from the store.
-                            logger.debug("cut-through read ended", metadata: ["digest": "\(digest)", "at": "\(sent)", "reason": "\(error)"])
+                            consumerFailed = true
+                            throw error
                         }
-                    case .absent:
-                        // The download has not opened its ingest yet (or failed before it did).
-                        if finished.isSet { break }
-                        try await Task.sleep(for: .milliseconds(5))
-                        continue
+                        sent += Int64(chunk.readableBytes)
                     }
-                    break
+                } catch {
+                    if consumerFailed || error is CancellationError { throw error }
+                    // The ingest ended under this reader (failed, or started over): the download's
+                    // outcome decides, below; a commit is read from the store.
+                    logger.debug("cut-through read ended", metadata: ["digest": "\(digest)", "at": "\(sent)", "reason": "\(error)"])
+                    followed = true
+                }
+            case .growing, .absent:
+                // The download has not opened its ingest yet, or this reader is done following it.
+                guard followed || finished.isSet else {
+                    // The download opens it within a millisecond or two: poll at that pace.
+                    try await Task.sleep(for: .milliseconds(1))
+                    continue
+                }
+                try await download.value
+                guard store.contains(digest) else {
+                    throw FerryError(.upstreamError, "blob \(digest) was fetched but is not in the store")
                 }
             }
-            _ = try await group.next()
-            if sent < range.upperBound { try await store.read(digest, range: sent..<range.upperBound, consume) }
         }
     }
 }

@@ -22,6 +22,8 @@ public actor BlobIngest {
     private var written: Int64
     private var pending = ByteBuffer()
     private var closed = false
+    /// Size and digest checked (``verify()``): nothing more may be written.
+    private var verified = false
     private let progress: IngestProgress
 
     private init(
@@ -106,6 +108,7 @@ public actor BlobIngest {
     /// Discards everything written so far.
     public func reset() async throws {
         guard let handle else { return }
+        guard !verified else { throw FerryError(.internal, "reset of a verified ingest of \(digest)") }
         pending = ByteBuffer()
         try await handle.resize(to: .bytes(0))
         written = 0
@@ -113,10 +116,14 @@ public actor BlobIngest {
         progress.restarted()
     }
 
-    /// Verifies size and digest, fsyncs, and moves the blob into `blobs/`. On a mismatch the
-    /// partial is discarded (so the next attempt starts clean) and the error says which.
-    public func commit() async throws {
-        guard !closed, let handle else { throw FerryError(.internal, "commit of a closed ingest of \(digest)") }
+    /// Verifies size and digest of what was written (flushed to the partial file first). On a
+    /// mismatch the partial is discarded (so the next attempt starts clean) and the error says
+    /// which. Once verified, cut-through readers that hold the last byte back until verification
+    /// may send it: the bytes are the blob's, though not yet durable; the blob is in the store (and
+    /// survives a crash) only after ``commit()``. Optional: ``commit()`` verifies if this was not called.
+    public func verify() async throws {
+        guard !closed, handle != nil else { throw FerryError(.internal, "verify of a closed ingest of \(digest)") }
+        guard !verified else { return }
         try await flush()
         let size = written
         let actual = digester.finalize()
@@ -127,6 +134,16 @@ public actor BlobIngest {
             }
             throw FerryError(.digestMismatch, "blob \(digest) does not match its digest (got \(actual)); discarded")
         }
+        verified = true
+        progress.verified()
+    }
+
+    /// Verifies size and digest (``verify()``), fsyncs, and moves the blob into `blobs/`. On a
+    /// mismatch the partial is discarded (so the next attempt starts clean) and the error says which.
+    public func commit() async throws {
+        guard !closed, handle != nil else { throw FerryError(.internal, "commit of a closed ingest of \(digest)") }
+        try await verify()
+        guard let handle else { throw FerryError(.internal, "commit of a closed ingest of \(digest)") }
         try await handle.synchronize()
         try await handle.close()
         self.handle = nil

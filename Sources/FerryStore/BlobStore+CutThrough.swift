@@ -26,7 +26,8 @@ extension BlobStore {
     /// verified here (they cannot be yet); every receiver verifies what it got.
     ///
     /// With `holdingBackUntilVerified` the blob's last byte is sent only once the ingest has
-    /// committed (size and digest verified): a reader that is not to be trusted to verify, or
+    /// verified size and digest (``BlobIngest/verify()``, or its commit), not waiting for the
+    /// commit's fsync and rename: a reader that is not to be trusted to verify, or
     /// must never see a whole wrong blob (the Docker engine pulling from the node), gets every
     /// byte but the last as it lands, and a throw instead of the last byte if the blob fails
     /// verification.
@@ -56,7 +57,7 @@ extension BlobStore {
                     throw FerryError(.upstreamUnreachable, "blob \(digest) stopped arriving here; resume from another source")
                 }
                 let available =
-                    state.status == .committed
+                    state.status == .committed || state.verified
                     ? progress.expectedSize : holdingBackUntilVerified ? min(state.durable, progress.expectedSize - 1) : state.durable
                 if offset < available {
                     let length = min(available, range.upperBound) - offset

@@ -20,6 +20,9 @@ public final class IngestProgress: Sendable {
         public var status: Status
         /// Bumped when the ingest starts over from zero: bytes read before are not the blob's.
         public var epoch: Int
+        /// Every byte is in the partial file and matched the size and digest (``BlobIngest/verify()``);
+        /// the commit (fsync, rename) may still be under way.
+        public var verified = false
     }
 
     public let digest: Digest
@@ -38,6 +41,11 @@ public final class IngestProgress: Sendable {
 
     func wrote(upTo durable: Int64) {
         state.withLock { $0.durable = durable }
+        signal.notify()
+    }
+
+    func verified() {
+        state.withLock { $0.verified = true }
         signal.notify()
     }
 

@@ -34,7 +34,8 @@ extension ProxyTests {
             }
             #expect(good?.body.count == Int(layer.size))
             #expect(good.map { Digest.sha256(of: $0.body) } == layer.digest)
-            #expect(proxy.storedBlobs().committed.contains(layer.digest.encoded))
+            // The store's commit (fsync, rename) follows the last byte sent.
+            try await waitUntil("the blob to be committed to the store") { proxy.storedBlobs().committed.contains(layer.digest.encoded) }
             let stored = try #require(FileManager.default.contents(atPath: "\(proxy.storePath)/blobs/sha256/\(layer.digest.encoded)"))
             #expect(Digest.sha256(of: stored) == layer.digest)
             // Fetched upstream again: the wrong copy was not kept.

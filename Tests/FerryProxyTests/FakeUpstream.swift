@@ -16,6 +16,8 @@ final class FakeUpstream: Sendable {
     let corrupt = Mutex<Set<Digest>>([])
     let blobGets = Mutex<[Digest: Int]>([:])
     let paths = Mutex<[String]>([])
+    /// `METHOD path` of every request.
+    let requests = Mutex<[String]>([])
 
     /// Adds an image of one layer under `tag`; returns the manifest digest and the layer.
     @discardableResult
@@ -51,6 +53,7 @@ final class FakeUpstream: Sendable {
     func handle(_ request: Request) async throws -> Response {
         let path = request.uri.path
         paths.withLock { $0.append(path) }
+        requests.withLock { $0.append("\(request.method) \(path)") }
         let expected = "Basic " + Data("vendor:\(Self.password)".utf8).base64EncodedString()
         guard request.headers[.authorization] == expected else {
             var headers = HTTPFields()

@@ -35,6 +35,67 @@ extension CutThroughTests {
         }
     }
 
+    @Test func verifyReleasesTheLastByteBeforeTheCommitAndTheBlobIsStoredOnlyByTheCommit() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(100)
+            let digest = Digest.sha256(of: bytes)
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            let reader = Task {
+                var out: [UInt8] = []
+                try await store.readGrowing(progress, range: 0..<100, holdingBackUntilVerified: true) { out.append(contentsOf: $0.readableBytesView) }
+                return out
+            }
+            try await ingest.write(buffer(bytes))
+            try await ingest.verify()
+            // The whole blob reaches the reader with no commit (no fsync, no rename) yet...
+            #expect(try await reader.value == bytes)
+            #expect(progress.snapshot.verified && progress.snapshot.status == .active)
+            // ...while the store does not hold it: not complete, not readable, nothing more may be written.
+            #expect(!store.contains(digest) && store.size(of: digest) == nil)
+            await #expect(throws: FerryError.self) { try await ingest.write(buffer([1])) }
+            await #expect(throws: FerryError.self) { try await ingest.reset() }
+            try await ingest.commit()
+            #expect(store.contains(digest) && progress.snapshot.status == .committed)
+            #expect(try await store.bytes(of: digest, limit: 1000) == bytes)
+        }
+    }
+
+    @Test func aVerifiedIngestThatIsNeverCommittedLeavesOnlyAPartialToResume() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(80)
+            let digest = Digest.sha256(of: bytes)
+            let ingest = try await store.ingest(digest, expectedSize: 80)
+            try await ingest.write(buffer(bytes))
+            try await ingest.verify()
+            // The writer goes away between verification and commit (as a crash would).
+            await ingest.close()
+            #expect(!store.contains(digest))
+            guard case .absent = store.availability(of: digest) else { Issue.record("absent once the writer gave up"); return }
+            let again = try await store.ingest(digest, expectedSize: 80)
+            #expect(await again.offset() == 80, "the partial is resumed, re-hashed")
+            try await again.commit()
+            #expect(try await store.bytes(of: digest, limit: 1000) == bytes)
+        }
+    }
+
+    @Test func verifyRefusesAWrongBlobAndDiscardsIt() async throws {
+        try await withTemporaryStore { store in
+            var bytes = content(64)
+            let digest = Digest.sha256(of: bytes)
+            bytes[3] ^= 0xff
+            let ingest = try await store.ingest(digest, expectedSize: 64)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            try await ingest.write(buffer(bytes))
+            let error = await #expect(throws: FerryError.self) { try await ingest.verify() }
+            #expect(error?.code == .digestMismatch)
+            #expect(!progress.snapshot.verified && progress.snapshot.status == .closed)
+            let again = try await store.ingest(digest, expectedSize: 64)
+            #expect(await again.offset() == 0, "the wrong bytes were discarded")
+            await again.close()
+        }
+    }
+
     @Test func aVerifiedReaderOfABlobThatFailsVerificationNeverGetsItsLastByte() async throws {
         try await withTemporaryStore { store in
             let bytes = content(64)
