@@ -36,7 +36,7 @@ rate_bps "$leader_rate" >/dev/null || { echo "bench-install.sh: bad LEADER_RATE 
 work=$(mktemp -d /tmp/fbi.XXXXXX)
 shaped=
 cleanup() {
-  [[ -n $shaped ]] && tc qdisc del dev lo root 2>/dev/null || true
+  [[ -z $shaped ]] || lo_unshape
   "$cluster/cluster.sh" down "$work/c" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -48,17 +48,11 @@ upstream_bytes() { "$cluster/registry.sh" blob-gets "$work/c/registry" --bytes |
 # Shape on loopback what the registry sends (its source port: the upstream link) and what the
 # leader sends (its port: the leader's link); everything else is unshaped.
 shape() {
-  local registry_port=$1 leader_port=$2
-  tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
-  tc class add dev lo parent 1: classid 1:10 htb rate 100gbit quantum 200000
-  tc class add dev lo parent 1: classid 1:20 htb rate "$upstream_rate" ceil "$upstream_rate" quantum 60000
-  tc class add dev lo parent 1: classid 1:30 htb rate "$leader_rate" ceil "$leader_rate" quantum 60000
-  tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$registry_port" 0xffff flowid 1:20
-  tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$leader_port" 0xffff flowid 1:30
+  lo_shape "$1:$upstream_rate" "$2:$leader_rate"
   shaped=1
 }
 
-unshape() { [[ -z $shaped ]] || { tc qdisc del dev lo root 2>/dev/null || true; shaped=; }; }
+unshape() { [[ -z $shaped ]] || { lo_unshape; shaped=; }; }
 
 # up NODES IMAGE_TAR: a fresh cluster (empty engines, empty leader) with the image pushed, shaped.
 up() {

@@ -114,3 +114,19 @@ report_failure() {
   done
   ((keep)) || echo "(KEEP=1 keeps $work: engine logs in n/dN/dockerd.log)" >&2
 }
+
+# lo_shape PORT:RATE...: shape on loopback what each PORT sends (its source port: the replies of
+# the server listening there) to RATE, each port a link of its own (`tc htb`); everything else on
+# loopback is unshaped. lo_unshape removes it.
+lo_shape() {
+  local spec port rate class=20
+  tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
+  tc class add dev lo parent 1: classid 1:10 htb rate 100gbit quantum 200000
+  for spec in "$@"; do
+    port=${spec%%:*} rate=${spec#*:}
+    tc class add dev lo parent 1: classid "1:$class" htb rate "$rate" ceil "$rate" quantum 60000
+    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$port" 0xffff flowid "1:$class"
+    class=$((class + 10))
+  done
+}
+lo_unshape() { tc qdisc del dev lo root 2>/dev/null || true; }
