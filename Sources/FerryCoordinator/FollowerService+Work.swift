@@ -25,7 +25,7 @@ extension FollowerService {
                     let changes = work.withLock { $0.answered(answer.items) }
                     for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
                         group.addTask {
-                            await self.runSwitch(item)
+                            await self.rollouts.run(item)
                             self.work.withLock { $0.switchEnded(item.key) }
                         }
                     }

@@ -133,6 +133,11 @@ public final class FollowerService: Service, Sendable {
         MeshClient(baseURL: configuration.leaderURL, credential: identity.withLock { $0?.credential ?? "" }, caFile: caFile)
     }
 
+    /// This node's part of rollouts.
+    var rollouts: FollowerRollouts {
+        FollowerRollouts(database: database, docker: docker, mesh: { [self] in mesh }, logger: logger)
+    }
+
     /// Serves, heartbeats and works until cancelled or shut down gracefully. On graceful shutdown
     /// the work stops at once (every target's task is cancelled: downloads, waits for sources or
     /// load slots, loads into Docker); the server lets requests in flight finish, until the
@@ -149,7 +154,7 @@ public final class FollowerService: Service, Sendable {
 
     private func serve() async throws {
         try await join()
-        await recoverContainerSwitches()
+        await rollouts.recoverInterrupted()
         let me = identity.withLock { $0! }
         let credential = me.credential
         let certificate = try secure ? NodeCertificate(directory: directory) : nil
@@ -159,7 +164,7 @@ public final class FollowerService: Service, Sendable {
             logger: logger)
         // The node's containerd asks its own follower about tags; what this node has no record
         // of, the leader is asked once (it answers only about this node's own images).
-        let leaderManifests = Self.leaderManifests(transfers, logger: logger)
+        let leaderManifests = LeaderManifestFallback.leaderManifests(transfers, logger: logger)
         let servers: (main: MeshServer, localRegistry: MeshServer?)
         do {
             servers = try makeServers(me, certificate: certificate, leaderManifests: leaderManifests)

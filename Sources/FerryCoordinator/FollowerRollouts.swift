@@ -2,13 +2,22 @@ import FerryCore
 import FerryDocker
 import FerryMesh
 import FerryPolicy
+import FerryState
 import Logging
 
-extension FollowerService {
+/// This node's part of rollouts: switch work carried out through the engine and reported to the
+/// leader, and the recovery of switches a crash interrupted, from the node's own records.
+struct FollowerRollouts: Sendable {
+    let database: FerryDatabase
+    let docker: DockerClient
+    /// The client to the leader, made with the node's current credential.
+    let mesh: @Sendable () -> MeshClient
+    let logger: Logger
+
     /// Finishes or undoes the container switches a crash interrupted, from this node's own
     /// records (`container_switches`), before the node takes new work. An engine that cannot be
     /// reached leaves the records for the next start.
-    func recoverContainerSwitches() async {
+    func recoverInterrupted() async {
         let journal = DatabaseSwitchJournal(database: database)
         do {
             guard !(try await journal.unfinished()).isEmpty else { return }
@@ -28,12 +37,12 @@ extension FollowerService {
 
     /// Runs one piece of rollout work on this node and reports how it ended, retrying the report
     /// while the leader cannot be reached. Returns once the leader took (or refused) the report.
-    func runSwitch(_ item: SwitchWorkItem) async {
+    func run(_ item: SwitchWorkItem) async {
         var logger = logger
         logger[metadataKey: "rollout"] = "\(item.rolloutID)"
         logger[metadataKey: "rollout.action"] = "\(item.action.rawValue)"
         logger.notice("rollout work started", metadata: ["image": "\(item.image)"])
-        let report = await switchReport(for: item, logger: logger)
+        let report = await report(for: item, logger: logger)
         logger.notice(
             "rollout work ended",
             metadata: [
@@ -43,7 +52,7 @@ extension FollowerService {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await mesh.switchReport(rollout: item.rolloutID, report)
+                try await mesh().switchReport(rollout: item.rolloutID, report)
                 return
             } catch let error as FerryError where !error.isTransient {
                 logger.warning("the leader refused the rollout report", metadata: ["error": "\(error.message)"])
@@ -53,7 +62,7 @@ extension FollowerService {
                 if failures == 1 || failures % 10 == 0 {
                     logger.warning("cannot send the rollout report yet", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
                 }
-                try? await Task.sleep(for: Self.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
+                try? await Task.sleep(for: FollowerService.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
             }
         }
     }
@@ -61,7 +70,7 @@ extension FollowerService {
     /// Carries out `item` through the engine. Running it again gives the same report: a switch
     /// whose containers already run the new image reports what the rollout replaced here, a
     /// restore or forget with nothing left to do reports success.
-    func switchReport(for item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
+    func report(for item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
         let journal = DatabaseSwitchJournal(database: database)
         let options = ContainerSwitch.Options(
             order: item.order == .startFirst ? .startFirst : .stopFirst,
