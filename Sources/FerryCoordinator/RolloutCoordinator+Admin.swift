@@ -27,12 +27,12 @@ extension RolloutCoordinator {
         let install = try await installs.createInstall(InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names))
         let now = Date()
         var record = RolloutRecord(
-            state: RolloutState(id: Self.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
+            state: RolloutState(id: RolloutStore.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
             repository: replace.repository, installID: install.id, createdAt: now, updatedAt: now)
         _ = record.state.start()
         try await gate.withPermit {
             active.withLock { $0[record.id] = record }
-            try await save(record)
+            try await store.save(record)
         }
         logger.notice(
             "rollout created",
@@ -40,7 +40,7 @@ extension RolloutCoordinator {
                 "rollout": "\(record.id)", "image": "\(image)", "replace": "\(record.qualifiedRepository)", "nodes": "\(names.count)",
                 "install": "\(install.id ?? 0)", "max_parallel": "\(plan.maxParallel)", "canary": "\(plan.canary)", "order": "\(plan.order.rawValue)",
             ])
-        updateMetrics(try await database.rollouts())
+        try await store.updateMetrics()
         return try await status(of: record)
     }
 
@@ -48,7 +48,7 @@ extension RolloutCoordinator {
     func rollouts() async throws -> RolloutList {
         var list: [RolloutStatus] = []
         for stored in try await database.rollouts().reversed() {
-            guard let record = try? Self.decode(stored.stateJSON) else { continue }
+            guard let record = try? RolloutStore.decode(stored.stateJSON) else { continue }
             list.append(try await status(of: active.withLock { $0[record.id] } ?? record))
         }
         return RolloutList(rollouts: list)
@@ -62,7 +62,7 @@ extension RolloutCoordinator {
 
     /// Pause, resume, abort or roll back rollout `id`.
     func control(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
-        guard try await record(id) != nil else { throw Self.unknown(id) }
+        guard try await record(id) != nil else { throw RolloutStore.unknown(id) }
         let now = clock()
         let record = try await update(id) { record throws(FerryError) in
             switch control {

@@ -51,14 +51,14 @@ final class RolloutCoordinator: Sendable {
     func recover() async throws {
         var loaded: [String: RolloutRecord] = [:]
         for stored in try await database.rollouts() {
-            guard let record = try? Self.decode(stored.stateJSON) else {
+            guard let record = try? RolloutStore.decode(stored.stateJSON) else {
                 logger.error("cannot read a stored rollout; it is left as it is", metadata: ["rollout": "\(stored.id)"])
                 continue
             }
             if record.isActive { loaded[record.id] = record }
         }
         active.withLock { $0 = loaded }
-        updateMetrics(try await database.rollouts())
+        try await store.updateMetrics()
         if !loaded.isEmpty { logger.notice("rollouts resumed", metadata: ["rollouts": "\(loaded.keys.sorted())"]) }
     }
 
@@ -127,7 +127,7 @@ final class RolloutCoordinator: Sendable {
     /// Node `node`'s report of its part of rollout `id`.
     func report(node: Int64, rollout id: String, _ report: SwitchReport) async throws {
         guard let name = try await database.node(id: node)?.name else { throw FerryError(.notFound, "unknown node") }
-        guard try await record(id) != nil else { throw Self.unknown(id) }
+        guard try await record(id) != nil else { throw RolloutStore.unknown(id) }
         let now = clock()
         let record = try await update(id) { record throws(FerryError) in try record.apply(report, from: name, now: now) }
         if report.action == .switch {
@@ -150,7 +150,7 @@ final class RolloutCoordinator: Sendable {
         -> RolloutRecord
     {
         try await gate.withPermit {
-            guard let before = try await record(id) else { throw Self.unknown(id) }
+            guard let before = try await record(id) else { throw RolloutStore.unknown(id) }
             var record = before
             let now = clock()
             let actions = try event(&record)
@@ -159,13 +159,13 @@ final class RolloutCoordinator: Sendable {
             record.updatedAt = Date()
             active.withLock { $0[id] = record }
             do {
-                try await save(record)
+                try await store.save(record)
             } catch {
                 active.withLock { $0[id] = before }
                 throw error
             }
             for action in actions { log(action, record) }
-            if record.state.phase != before.state.phase { updateMetrics(try await database.rollouts()) }
+            if record.state.phase != before.state.phase { try await store.updateMetrics() }
             return record
         }
     }
@@ -173,14 +173,11 @@ final class RolloutCoordinator: Sendable {
     /// The record of `id`: in memory when active, else as stored.
     func record(_ id: String) async throws -> RolloutRecord? {
         if let record = active.withLock({ $0[id] }) { return record }
-        guard Self.isValidID(id), let stored = try await database.rollout(id: id) else { return nil }
-        return try Self.decode(stored.stateJSON)
+        return try await store.load(id)
     }
 
-    func save(_ record: RolloutRecord) async throws {
-        let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
-        try await database.saveRollout(id: record.id, image: record.state.image, phase: record.state.phase.rawValue, stateJSON: json)
-    }
+    /// Where the records are kept.
+    var store: RolloutStore { RolloutStore(database: database) }
 
     func status(of record: RolloutRecord) async throws -> RolloutStatus {
         var progress: [String: (done: Int64, total: Int64)] = [:]
@@ -207,28 +204,7 @@ final class RolloutCoordinator: Sendable {
         }
     }
 
-    func updateMetrics(_ stored: [FerryDatabase.StoredRollout]) {
-        var counts = Dictionary(uniqueKeysWithValues: RolloutState.Phase.allCases.map { ($0.rawValue, 0) })
-        for rollout in stored { counts[rollout.phase, default: 0] += 1 }
-        for (phase, count) in counts { FerryMetrics.setRollouts(phase: phase, count: count) }
-    }
-
     // MARK: Helpers
-
-    static func decode(_ json: String) throws -> RolloutRecord { try JSONDecoder().decode(RolloutRecord.self, from: Data(json.utf8)) }
-
-    /// `r` and 12 lowercase hex digits.
-    static func newID() -> String {
-        "r" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
-
-    static func isValidID(_ id: String) -> Bool {
-        id.count == 13 && id.first == "r" && id.dropFirst().allSatisfy { $0.isHexDigit && !$0.isUppercase }
-    }
-
-    static func unknown(_ id: String) -> FerryError {
-        FerryError(.notFound, "no rollout with ID '\(TerminalText.escape(id, limit: 64))'; `ferry rollout status` lists them")
-    }
 
     /// `--replace`: a repository, without tag or digest.
     static func repository(_ text: String) throws(FerryError) -> ImageReference {
