@@ -62,7 +62,7 @@ struct FollowerRollouts: Sendable {
                 if failures == 1 || failures % 10 == 0 {
                     logger.warning("cannot send the rollout report yet", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
                 }
-                try? await Task.sleep(for: FollowerService.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
+                try? await Task.sleep(for: FollowerWorkLoop.workRetry.delay(beforeRetry: min(failures, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
             }
         }
     }

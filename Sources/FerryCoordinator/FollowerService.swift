@@ -34,9 +34,6 @@ public final class FollowerService: Service, Sendable {
     let logger: Logger
     private let directoryLock: DirectoryLock
     let identity: Mutex<NodeIdentity?>
-    /// The targets this process runs (``FollowerWork``) and how to stop each.
-    let work = Mutex(FollowerWork())
-    let stops = Mutex<[Int64: StopSignal]>([:])
     /// The credential of a `node.json` under this name kept for another leader URL: sent as proof
     /// when the node joins again.
     private let previousCredential: String?
@@ -242,7 +239,12 @@ public final class FollowerService: Service, Sendable {
                 // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
                 // hung engine or leader, a target in any state.
                 group.addTask { try await cancelWhenGracefulShutdown { try await heartbeat.run() } }
-                group.addTask { await cancelWhenGracefulShutdown { await self.runWork(transfers: transfers) } }
+                let work = FollowerWorkLoop(
+                    maxConcurrentImages: configuration.maxConcurrentImages, mesh: { [self] in mesh }, rollouts: rollouts, logger: logger
+                ) { [self] item in
+                    await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
+                }
+                group.addTask { await cancelWhenGracefulShutdown { await work.run() } }
                 group.addTask { await self.runGarbageCollection() }
             }
         } cleanup: {

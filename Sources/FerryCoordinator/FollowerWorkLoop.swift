@@ -6,21 +6,44 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-extension FollowerService {
+/// A follower's work: long-polls the leader for install targets and rollout work, runs each
+/// target in a task of its own, at most `maxConcurrentImages` at a time, and stops a target the
+/// leader no longer lists at once, freeing its slot.
+final class FollowerWorkLoop: Sendable {
     /// Backoff while the leader does not answer work requests: 0.5 s doubling to 5 s.
     static let workRetry = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(5))
 
-    /// Long-polls the leader for work and runs each target in a task of its own, at most
-    /// `maxConcurrentImages` at a time; a target the leader no longer lists is stopped at once,
-    /// freeing its slot. Ends when cancelled (graceful shutdown), every target with it.
-    func runWork(transfers: TransferClient) async {
-        let slots = AsyncSemaphore(limit: max(configuration.maxConcurrentImages, 1))
+    let maxConcurrentImages: Int
+    /// The client to the leader, made with the node's current credential.
+    let mesh: @Sendable () -> MeshClient
+    let rollouts: FollowerRollouts
+    /// Runs one install target on this node to its end.
+    let runTarget: @Sendable (WorkItem) async -> Void
+    let logger: Logger
+    /// The targets and rollout work running (``FollowerWork``) and how to stop each target.
+    let work = Mutex(FollowerWork())
+    let stops = Mutex<[Int64: StopSignal]>([:])
+
+    init(
+        maxConcurrentImages: Int, mesh: @escaping @Sendable () -> MeshClient, rollouts: FollowerRollouts, logger: Logger,
+        runTarget: @escaping @Sendable (WorkItem) async -> Void
+    ) {
+        self.maxConcurrentImages = maxConcurrentImages
+        self.mesh = mesh
+        self.rollouts = rollouts
+        self.logger = logger
+        self.runTarget = runTarget
+    }
+
+    /// Runs until cancelled (graceful shutdown), every target with it.
+    func run() async {
+        let slots = AsyncSemaphore(limit: max(maxConcurrentImages, 1))
         await withDiscardingTaskGroup { group in
             var failures = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     let (known, switches) = work.withLock { ($0.known, $0.knownSwitches) }
-                    let answer = try await self.mesh.work(wait: .seconds(25), known: known, switches: switches)
+                    let answer = try await self.mesh().work(wait: .seconds(25), known: known, switches: switches)
                     failures = 0
                     let changes = work.withLock { $0.answered(answer.items) }
                     for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
@@ -44,7 +67,7 @@ extension FollowerService {
                             await stop.run {
                                 do {
                                     try await slots.withPermit {
-                                        await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
+                                        await self.runTarget(item)
                                     }
                                 } catch {
                                     // Stopped or cancelled while waiting for a slot.
