@@ -25,7 +25,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 cluster=$root/cluster
-netns=$cluster/netns.sh
+# shellcheck source=bench/netns-ferry.sh
+source "$root/bench/netns-ferry.sh"
 FERRY=${FERRY:-$root/.build/release/ferry}
 nodes=${NODES:-8}
 image_size=${IMAGE_SIZE:-200MiB}
@@ -61,24 +62,10 @@ daemons=()   # pids of the ferry processes of the current way
 started=$(now)
 load0=$(cut -d' ' -f1 /proc/loadavg)
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  ((rc == 0)) || report_failure bench-peers.sh "$rc" "$work" "$keep"
-  stop_daemons
-  [[ ! -d $work/proxy ]] || "$cluster/registry.sh" stop "$work/proxy" >/dev/null 2>&1 || true
-  if ((keep)); then
-    "$netns" down "$net" --keep-files >/dev/null 2>&1 || true
-    echo "bench-peers.sh: kept $work" >&2
-  else
-    "$netns" down "$net" >/dev/null 2>&1 || true
-    rm -rf -- "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+follower_args=()
+[[ -z $handoff ]] || follower_args=(--handoff "$handoff")
+bench_cleanup() { [[ ! -d $work/proxy ]] || "$cluster/registry.sh" stop "$work/proxy" >/dev/null 2>&1 || true; }
+netns_trap bench-peers.sh
 
 mkdir -p "$work/logs"
 
@@ -88,14 +75,7 @@ for i in $(seq "$layers"); do layer_args+=(--layer "bp$i:$((total / layers))"); 
 "$cluster/gen-image.sh" --out "$work/image.tar" --tag bench/peers:1 "${layer_args[@]}"
 
 # --- the network -------------------------------------------------------------------------------
-t0=$(now)
-# NODES, UPSTREAM, IP_<host>, NS_<host>, DOCKER_HOST_<node> (see netns.sh env).
-env_text=$("$netns" up "$net" --nodes "$nodes" --upstream-rate "$up_rate" --node-rate "$node_rate")
-eval "$env_text"
-setup_s=$(echo "$(now) - $t0" | bc -l)
-read -r -a node_names <<<"$NODES"
-in_ns() { local host=$1; shift; "$netns" exec "$net" "$host" "$@"; }
-var() { local v="$1_$2"; echo "${!v}"; }
+netns_up "$up_rate" "$node_rate"
 
 image=$UPSTREAM/bench/peers:1
 in_ns upstream "$cluster/push-image.sh" "$work/image.tar" "$image" >/dev/null
@@ -158,47 +138,6 @@ pull_all() {
 }
 
 # --- ferry -------------------------------------------------------------------------------------
-# daemon HOST LOG CMD...: start CMD detached in HOST's namespace (netns.sh exec execs nsenter,
-# which execs CMD: the pid is CMD's).
-daemon() {
-  local host=$1 log=$2
-  shift 2
-  setsid "$netns" exec "$net" "$host" "$@" >>"$log" 2>&1 </dev/null &
-  daemons+=($!)
-}
-wait_file() {
-  for _ in $(seq 300); do [[ -s $1 ]] && return 0; sleep 0.1; done
-  die "$2 did not start (no $1)"
-}
-# start_ferry TAG [LEADER-ARG...]: a fresh leader and followers; returns once every node is
-# reachable with its engine's version known.
-start_ferry() {
-  local tag=$1 n ip
-  shift
-  rm -rf -- "$work/f"
-  mkdir -p "$work/f"
-  daemon leader "$work/logs/$tag-leader.log" "$FERRY" leader --data-dir "$work/f/leader" \
-    --listen "$IP_leader:$LEADER_PORT" --tls-name "$IP_leader" --insecure-registry "$UPSTREAM" --log-level info --log-format json "$@"
-  wait_file "$work/f/leader/address" "the leader"
-  # Tokens are passed as files, never on command lines (`ps` shows those).
-  admin=$work/f/leader/admin-token
-  ca=$work/f/leader/ca.pem
-  for n in "${node_names[@]}"; do
-    ip=$(var IP "$n")
-    daemon "$n" "$work/logs/$tag-$n.log" "$FERRY" follower --data-dir "$work/f/$n" \
-      --listen "$ip:$FOLLOWER_PORT" --advertise "https://$ip:$FOLLOWER_PORT" \
-      --leader "https://$IP_leader:$LEADER_PORT" --join-token-file "$work/f/leader/join-token" --name "$n" \
-      --docker-host "$(var DOCKER_HOST "$n")" --log-level info --log-format json ${handoff:+--handoff "$handoff"}
-  done
-  local ready=0
-  for _ in $(seq 300); do
-    ready=$(in_ns leader "$FERRY" nodes --leader "https://$IP_leader:$LEADER_PORT" --token-file "$admin" --ca "$ca" --json 2>/dev/null \
-      | jq '[.nodes[] | select(.state == "reachable" and .dockerVersion != null)] | length' 2>/dev/null) || ready=0
-    ((ready == nodes)) && return 0
-    sleep 0.2
-  done
-  die "only $ready of $nodes followers ready (see $work/logs/$tag-*.log)"
-}
 ferry_install() {
   in_ns leader "$FERRY" install "$image" --leader "https://$IP_leader:$LEADER_PORT" --token-file "$admin" --ca "$ca" \
     --max-parallel "$nodes" >>"$work/logs/$1-install.log" 2>&1 \

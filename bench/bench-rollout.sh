@@ -26,7 +26,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 cluster=$root/cluster
-netns=$cluster/netns.sh
+# shellcheck source=bench/netns-ferry.sh
+source "$root/bench/netns-ferry.sh"
 FERRY=${FERRY:-$root/.build/release/ferry}
 nodes=${NODES:-8}
 image_size=${IMAGE_SIZE:-200MiB}
@@ -57,23 +58,8 @@ daemons=()   # pids of the ferry processes of the current way
 started=$(now)
 load0=$(cut -d' ' -f1 /proc/loadavg)
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  ((rc == 0)) || report_failure bench-rollout.sh "$rc" "$work" "$keep"
-  stop_daemons
-  if ((keep)); then
-    "$netns" down "$net" --keep-files >/dev/null 2>&1 || true
-    echo "bench-rollout.sh: kept $work" >&2
-  else
-    "$netns" down "$net" >/dev/null 2>&1 || true
-    rm -rf -- "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+follower_args=()
+netns_trap bench-rollout.sh
 
 mkdir -p "$work/logs"
 
@@ -86,13 +72,7 @@ for i in $(seq "$layers"); do layer_args+=(--layer "br$i:$((total / layers))"); 
 "$cluster/gen-image.sh" --out "$work/v2.tar" --tag bench/rollout:2 --busybox --layer base:1M "${layer_args[@]}" --cmd "$cmd"
 
 # --- the network -------------------------------------------------------------------------------
-t0=$(now)
-env_text=$("$netns" up "$net" --nodes "$nodes" --upstream-rate "$up_rate" --node-rate "$node_rate")
-eval "$env_text"
-setup_s=$(echo "$(now) - $t0" | bc -l)
-read -r -a node_names <<<"$NODES"
-in_ns() { local host=$1; shift; "$netns" exec "$net" "$host" "$@"; }
-var() { local v="$1_$2"; echo "${!v}"; }
+netns_up "$up_rate" "$node_rate"
 dk() { local n=$1; shift; docker -H "$(var DOCKER_HOST "$n")" "$@"; }
 
 old=$UPSTREAM/bench/rollout:1
@@ -134,43 +114,6 @@ check_engines() {
     healthy "$n" || die "way $1: $n's app is not healthy"
     [[ $(dk "$n" ps -aq | wc -l) == 1 ]] || die "way $1: $n has more than one container"
   done
-}
-
-# --- ferry -------------------------------------------------------------------------------------
-daemon() {
-  local host=$1 log=$2
-  shift 2
-  setsid "$netns" exec "$net" "$host" "$@" >>"$log" 2>&1 </dev/null &
-  daemons+=($!)
-}
-wait_file() {
-  for _ in $(seq 300); do [[ -s $1 ]] && return 0; sleep 0.1; done
-  die "$2 did not start (no $1)"
-}
-start_ferry() {
-  local tag=$1 n ip
-  rm -rf -- "$work/f"
-  mkdir -p "$work/f"
-  daemon leader "$work/logs/$tag-leader.log" "$FERRY" leader --data-dir "$work/f/leader" \
-    --listen "$IP_leader:$LEADER_PORT" --tls-name "$IP_leader" --insecure-registry "$UPSTREAM" --log-level info --log-format json
-  wait_file "$work/f/leader/address" "the leader"
-  admin=$work/f/leader/admin-token
-  ca=$work/f/leader/ca.pem
-  for n in "${node_names[@]}"; do
-    ip=$(var IP "$n")
-    daemon "$n" "$work/logs/$tag-$n.log" "$FERRY" follower --data-dir "$work/f/$n" \
-      --listen "$ip:$FOLLOWER_PORT" --advertise "https://$ip:$FOLLOWER_PORT" \
-      --leader "https://$IP_leader:$LEADER_PORT" --join-token-file "$work/f/leader/join-token" --name "$n" \
-      --docker-host "$(var DOCKER_HOST "$n")" --log-level info --log-format json
-  done
-  local ready=0
-  for _ in $(seq 300); do
-    ready=$(in_ns leader "$FERRY" nodes --leader "https://$IP_leader:$LEADER_PORT" --token-file "$admin" --ca "$ca" --json 2>/dev/null \
-      | jq '[.nodes[] | select(.state == "reachable" and .dockerVersion != null)] | length' 2>/dev/null) || ready=0
-    ((ready == nodes)) && return 0
-    sleep 0.2
-  done
-  die "only $ready of $nodes followers ready (see $work/logs/$tag-*.log)"
 }
 
 # --- one way -----------------------------------------------------------------------------------
