@@ -14,6 +14,7 @@ struct DaemonConfigTests {
         ("idle-timeout = \"soon\"\n", ":1: key 'idle-timeout': expected a whole number"),
         ("\n\nlisten = \"nowhere\"\n", ":3: key 'listen': invalid --listen 'nowhere'"),
         ("reserved-space = \"lots\"\n", ":1: key 'reserved-space': invalid size"),
+        ("serial-download-size = \"lots\"\n", ":1: key 'serial-download-size': invalid size"),
         ("log-format = \"xml\"\n", ":1: key 'log-format': expected one of text, json"),
         ("listen = \n", ":1: "),
     ])
@@ -23,6 +24,15 @@ struct DaemonConfigTests {
             try text.write(toFile: file, atomically: true, encoding: .utf8)
             let result = try await ferry(["leader", "--data-dir", dir.sub("data"), "--config", file], environment: Self.clean)
             CLITests.expectOneLineError(result, containing: file + message)
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
+        }
+    }
+
+    @Test("A bad --serial-download-size is refused in one line before anything starts")
+    func refusedSerialDownloadSize() async throws {
+        try await withTemporaryDirectory("config-serial") { dir in
+            let result = try await ferry(["leader", "--data-dir", dir.sub("data"), "--serial-download-size", "lots"], environment: Self.clean)
+            CLITests.expectOneLineError(result, containing: "invalid size 'lots'")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
         }
     }
