@@ -1,20 +1,12 @@
-import Crypto
-import FerryConcurrency
 import FerryCore
-import FerryDiagnostics
 import FerryDocker
 import FerryMesh
-import FerryPolicy
 import FerryRegistry
 import FerryServer
 import FerryState
 import FerryStore
 import Foundation
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
 import Logging
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -54,24 +46,7 @@ public final class FollowerService: Service, Sendable {
     /// (or ``join()``), so that a wrong join token is reported before anything else starts.
     public init(configuration: FollowerConfiguration, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.onListening = listening
-        guard JoinRequest.isValidName(configuration.name) else {
-            throw FerryError(
-                .configuration,
-                "invalid node name '\(configuration.name.prefix(80))': use lowercase letters, digits, '.', '_' and '-' (give one with --name)")
-        }
-        let leader = try NodeAddress(leaderURL: configuration.leaderURL)
-        guard leader.scheme == .https || configuration.insecureMesh else {
-            throw FerryError(
-                .configuration,
-                "the leader URL '\(configuration.leaderURL)' is plain HTTP: use https://, or pass --insecure-mesh (local development only)")
-        }
-        if let advertise = configuration.advertiseURL {
-            do {
-                _ = try NodeAddress(parsing: advertise, allowPlainHTTP: leader.scheme == .http)
-            } catch {
-                throw FerryError(.configuration, "invalid --advertise URL: \(error.message)")
-            }
-        }
+        try configuration.validate()
         self.configuration = configuration
         self.logger = logger
         self.docker = try DockerClient(host: configuration.dockerHost)
@@ -162,9 +137,18 @@ public final class FollowerService: Service, Sendable {
         // The node's containerd asks its own follower about tags; what this node has no record
         // of, the leader is asked once (it answers only about this node's own images).
         let leaderManifests = LeaderManifestFallback.leaderManifests(transfers, logger: logger)
-        let servers: (main: MeshServer, localRegistry: MeshServer?)
+        let servers: FollowerServers
         do {
-            servers = try makeServers(me, certificate: certificate, leaderManifests: leaderManifests)
+            servers = try FollowerServers(
+                follower: self, identity: me, certificate: certificate, leaderManifests: leaderManifests,
+                listening: { [self] url in
+                    boundAddress.withLock { $0 = url }
+                    onListening(url)
+                },
+                localRegistryListening: { [self] url in
+                    localRegistryAddress.withLock { $0 = url }
+                    Task { await writeContainerdHosts() }
+                })
         } catch {
             await transfers.shutdown()
             throw error
@@ -174,61 +158,6 @@ public final class FollowerService: Service, Sendable {
             protocolVersion: configuration.meshProtocol, address: { [self] in advertisedURL },
             addressKnown: { [self] in address != nil || configuration.advertiseURL != nil }, logger: logger)
         try await run(server: servers.main, localRegistry: servers.localRegistry, heartbeat: heartbeat, transfers: transfers)
-    }
-
-    /// The follower's server (TLS unless the mesh is plain HTTP) and, with
-    /// `--containerd-hosts-dir`, its loopback registry (plain HTTP on 127.0.0.1 only).
-    private func makeServers(
-        _ me: NodeIdentity, certificate: NodeCertificate?, leaderManifests: @escaping RegistryReadAPI.ManifestFallback
-    ) throws -> (main: MeshServer, localRegistry: MeshServer?) {
-        let credential = me.credential
-        let router = buildFerryRouter(
-            verifier: NodeCredentialVerifier(
-                credential: credential, nodeName: configuration.name,
-                peerKey: me.peerKey.flatMap { Data(base64Encoded: $0) }.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
-            registry: RegistryReadAPI(
-                database: database, store: store, defaultRegistry: nil,
-                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, manifestFallback: leaderManifests),
-            apis: .follower(local: LocalAdminRoutes(backend: self)), revocations: revocations)
-        var identity: MeshServer.Identity?
-        if let certificate {
-            let key = (try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8)) ?? ""
-            identity = MeshServer.Identity(
-                certificates: [certificate.certificatePEM, certificate.clusterCA], key: key, clientCA: certificate.clusterCA,
-                current: certificate.serverCallback)
-        }
-        let server = try MeshServer(
-            router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
-            directory: directory, role: "follower", metadata: ["leader": "\(configuration.leaderURL)"], logger: logger,
-            listening: { [self] url in
-                boundAddress.withLock { $0 = url }
-                onListening(url)
-            })
-        var localRegistry: MeshServer?
-        if configuration.runsLocalRegistry {
-            localRegistry = try MeshServer(
-                router: buildFerryRouter(
-                    verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name, peerKey: nil),
-                    registry: localRegistryAPI(leaderManifests),
-                    admin: nil),
-                limits: configuration.http, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
-                directory: directory, role: "follower-registry", publishes: false, logger: logger,
-                listening: { [self] url in
-                    localRegistryAddress.withLock { $0 = url }
-                    Task { await writeContainerdHosts() }
-                })
-        }
-        return (server, localRegistry)
-    }
-
-    /// What the loopback registry serves: the node's images to its Docker engine and containerd,
-    /// which pull while the blobs arrive (verified cut-through, docs/docker-handoff.md).
-    private func localRegistryAPI(_ leaderManifests: @escaping RegistryReadAPI.ManifestFallback) -> RegistryReadAPI {
-        var api = RegistryReadAPI(
-            database: database, store: store, defaultRegistry: nil, manifestFallback: leaderManifests, cutThrough: .verified)
-        // The crash point of the engine's handoff, as in the load's archive stream.
-        if Failpoint.followerLoadStreaming.isArmed { api.servingFailpoint = .followerLoadStreaming }
-        return api
     }
 
     private func run(server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, transfers: TransferClient) async throws {

@@ -19,7 +19,7 @@ extension RolloutCoordinator {
             throw FerryError(
                 .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
         }
-        let replace = try request.replace.map { text throws(FerryError) in try Self.repository(text) } ?? ImageReference(registry: image.registry, repository: image.repository)
+        let replace = try request.replacedRepository(of: image)
         let known = try await database.nodes()
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         var names = asked.isEmpty ? known.map(\.name) : []

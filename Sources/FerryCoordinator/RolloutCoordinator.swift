@@ -90,9 +90,8 @@ final class RolloutCoordinator: Sendable {
         let now = clock()
         // Phase 1: each target that ended feeds `distributed`.
         if let installID = record.installID, record.state.nodes.contains(where: { $0.status == .distributing }) {
-            let names = try await database.nodeNames()
-            let ended = try await database.targets(ofInstall: installID).compactMap { target -> (String, String?)? in
-                guard target.state.isFinished, let name = names[target.nodeId], record.state.node(name)?.status == .distributing else { return nil }
+            let ended = try await database.targetsByNode(ofInstall: installID).compactMap { name, target -> (String, String?)? in
+                guard target.state.isFinished, record.state.node(name)?.status == .distributing else { return nil }
                 return (name, target.state == .done ? nil : (target.errorMessage ?? "the image did not reach the node"))
             }
             if !ended.isEmpty {
@@ -164,7 +163,7 @@ final class RolloutCoordinator: Sendable {
                 active.withLock { $0[id] = before }
                 throw error
             }
-            for action in actions { log(action, record) }
+            for action in actions { record.log(action, to: logger) }
             if record.state.phase != before.state.phase { try await store.updateMetrics() }
             return record
         }
@@ -182,37 +181,10 @@ final class RolloutCoordinator: Sendable {
     func status(of record: RolloutRecord) async throws -> RolloutStatus {
         var progress: [String: (done: Int64, total: Int64)] = [:]
         if let installID = record.installID, record.state.phase == .distributing || record.state.nodes.contains(where: { $0.status == .distributing }) {
-            let names = try await database.nodeNames()
-            for target in try await database.targets(ofInstall: installID) {
-                guard let name = names[target.nodeId] else { continue }
+            for (name, target) in try await database.targetsByNode(ofInstall: installID) {
                 progress[name] = (target.state == .done ? target.bytesTotal : target.bytesDone, target.bytesTotal)
             }
         }
         return record.status(progress: progress)
-    }
-
-    private func log(_ action: RolloutState.Action, _ record: RolloutRecord) {
-        switch action {
-        case .distribute(let names): logger.info("rollout distributes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)"])
-        case .switchNodes(let names): logger.notice("rollout switches nodes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)", "wave": "\(record.state.wave)"])
-        case .restoreNodes(let names): logger.notice("rollout restores nodes", metadata: ["rollout": "\(record.id)", "nodes": "\(names)"])
-        case .wakeAt(let time): logger.info("rollout waits", metadata: ["rollout": "\(record.id)", "until_ms": "\(time)"])
-        case .finished(let phase):
-            logger.notice(
-                "rollout finished",
-                metadata: ["rollout": "\(record.id)", "phase": "\(phase.rawValue)", "failed": "\(record.state.failedNodes.map(\.name))"])
-        }
-    }
-
-    // MARK: Helpers
-
-    /// `--replace`: a repository, without tag or digest.
-    static func repository(_ text: String) throws(FerryError) -> ImageReference {
-        let parsed = try ImageReference(parsing: text)
-        // Parsing gives a bare name the tag `latest`: look at the text for a tag of its own.
-        guard parsed.digest == nil, !(text.split(separator: "/").last ?? "").contains(":") else {
-            throw FerryError(.invalidArgument, "--replace takes a repository without a tag or digest, such as \(parsed.name) (got \(text))")
-        }
-        return ImageReference(registry: parsed.registry, repository: parsed.repository)
     }
 }

@@ -36,7 +36,7 @@ extension TargetRunner {
                 return .transferred
             }
             group.addTask {
-                try await waitForLoadSlot()
+                try await leader.waitForLoadSlot()
                 do {
                     return .pulled(try await handOff(image, while: "pulling into the Docker engine while the blobs arrive"))
                 } catch {

@@ -21,6 +21,9 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     /// How long one load-slot request waits at the leader.
     var loadSlotWait: Duration = .seconds(20)
 
+    /// Reports and load-slot requests for this target.
+    var leader: TargetReporter<Environment> { TargetReporter(environment: environment, targetID: item.targetID, loadSlotWait: loadSlotWait) }
+
     var logger: Logger {
         var logger = environment.logger
         logger[metadataKey: "target"] = "\(item.targetID)"
@@ -50,7 +53,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
                     try? await Task.sleep(for: delay)
                 case .fail(let failure):
                     logger.warning("install failed on this node", metadata: ["code": "\(failure.code)", "error": "\(failure.message)"])
-                    try? await report(TargetReport(state: .failed, error: ErrorEntry(failure)))
+                    try? await leader.report(TargetReport(state: .failed, error: ErrorEntry(failure)))
                     return
                 }
             }
@@ -60,25 +63,25 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     private func attempt() async throws {
         let manifest = try await manifestAndConfig()
         let image = LoadableImage(
-            reference: Self.dockerReference(item.reference), manifest: manifest.manifest, manifestBytes: manifest.bytes,
+            reference: item.engineTag, manifest: manifest.manifest, manifestBytes: manifest.bytes,
             manifestDigest: item.manifestDigest, config: manifest.config)
         // Idempotent: an engine that already holds the image only needs its tag checked.
         if try await environment.engineHas(image) {
             let outcome = try await environment.install(image, logger: logger)
             await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
-            try await report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
+            try await leader.report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
             return
         }
         let blobs = manifest.manifest.blobs
         let total = blobs.reduce(0) { $0 + $1.size }
-        try await report(TargetReport(state: .transferring, bytesDone: 0, bytesTotal: total, starting: true))
+        try await leader.report(TargetReport(state: .transferring, bytesDone: 0, bytesTotal: total, starting: true))
         logger.notice("transfer started", metadata: ["blobs": "\(blobs.count)", "bytes": "\(total)"])
         let outcome: LoadOutcome
         if environment.handoffOverlapsTransfer {
             outcome = try await transferWhilePulling(image, blobs: blobs, total: total)
         } else {
             try await transferAndReport(blobs, total: total)
-            try await waitForLoadSlot()
+            try await leader.waitForLoadSlot()
             outcome = try await handOff(image, while: "loading into the Docker engine")
         }
         var note = "loaded"
@@ -86,7 +89,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
         }
         await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
-        try await report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
+        try await leader.report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
         logger.notice("image installed", metadata: ["note": "\(note)"])
     }
 
@@ -94,14 +97,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     func transferAndReport(_ blobs: [Descriptor], total: Int64, inFlight: Int? = nil) async throws {
         try await transfer(blobs, total: total, inFlight: inFlight)
         logger.notice("every blob held")
-        try await report(TargetReport(state: .ready, bytesDone: total, bytesTotal: total))
-    }
-
-    /// Asks for a load slot until the leader grants one.
-    func waitForLoadSlot() async throws {
-        while !(try await requestLoad()) {
-            try Task.checkCancellation()
-        }
+        try await leader.report(TargetReport(state: .ready, bytesDone: total, bytesTotal: total))
     }
 
     /// The handoff into the engine, timed.
@@ -146,7 +142,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
                 while !Task.isCancelled {
                     try await Task.sleep(for: progressInterval)
                     do {
-                        try await report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
+                        try await leader.report(TargetReport(state: .transferring, bytesDone: done(), bytesTotal: total))
                     } catch is TargetSuperseded {
                         throw TargetSuperseded()
                     } catch {}
@@ -186,42 +182,5 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
     private func ensure(_ blob: Descriptor) async throws {
         if environment.holds(blob) { return }
         try await environment.fetch(blob, repository: item.repository)
-    }
-
-    /// Backoff between attempts of a report: 0.2 s doubling to 5 s, until the leader answers.
-    static var reportRetry: RetryPolicy { RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(5)) }
-
-    /// Sends a report, waiting out a leader that is away; a refused transition means the
-    /// target was finished or reassigned.
-    private func report(_ report: TargetReport) async throws {
-        var attempt = 0
-        while true {
-            do {
-                try await environment.report(target: item.targetID, report)
-                return
-            } catch let error as FerryError where error.code == .conflict || error.code == .notFound {
-                throw TargetSuperseded()
-            } catch let error as FerryError where error.code == .upstreamUnreachable || error.code == .upstreamError {
-                if report.state == .transferring && report.bytesDone != 0 { return }  // progress: the next one will do
-                try Task.checkCancellation()
-                attempt += 1
-                try await Task.sleep(for: Self.reportRetry.delay(beforeRetry: min(attempt, 8), random: Double.random(in: 0...1)) ?? .seconds(5))
-            }
-        }
-    }
-
-    /// One load-slot request; the leader answering that the target is over ends the runner.
-    private func requestLoad() async throws -> Bool {
-        do {
-            return try await environment.requestLoad(target: item.targetID, wait: loadSlotWait)
-        } catch let error as FerryError where error.code == .conflict || error.code == .notFound {
-            throw TargetSuperseded()
-        }
-    }
-
-    /// The tag to give the image in the engine: the reference without a digest, or nil.
-    static func dockerReference(_ reference: String) -> String? {
-        guard let parsed = try? ImageReference(parsing: reference), let tag = parsed.tag, parsed.digest == nil else { return nil }
-        return "\(parsed.registry)/\(parsed.repository):\(tag)"
     }
 }

@@ -45,6 +45,12 @@ extension FerryDatabase {
         }
     }
 
+    /// The targets of an install with their node's name (targets of removed nodes left out).
+    public func targetsByNode(ofInstall installID: Int64) async throws -> [(node: String, target: InstallTargetRecord)] {
+        let names = try await nodeNames()
+        return try await targets(ofInstall: installID).compactMap { target in names[target.nodeId].map { ($0, target) } }
+    }
+
     public func target(id: Int64) async throws -> InstallTargetRecord? {
         try await writer.read { db in try InstallTargetRecord.fetchOne(db, key: id) }
     }
