@@ -20,7 +20,8 @@ import Logging
 /// A blob of at least `serialDownloadSize` bytes takes every download slot of its registry, so
 /// large layers arrive one after the other, in the order their images ask for them, instead of
 /// all finishing at the end: an engine unpacks each while the next arrives. Small blobs share the
-/// slots.
+/// slots, and is downloaded over `blobConnections` of them at once, in ordered pieces
+/// (``PiecedDownload``).
 public actor BlobFetcher {
     private let client: RegistryClient
     private let store: BlobStore
@@ -28,13 +29,14 @@ public actor BlobFetcher {
     private let progress: ProgressBoard
     private let downloadsPerRegistry: Int
     private let serialDownloadSize: Int64
+    private let blobConnections: Int
     private var limits: [String: AsyncSemaphore] = [:]
     private let flights = SingleFlight<Digest, Void>()
     private let logger: Logger
 
     public init(
         client: RegistryClient, store: BlobStore, database: FerryDatabase, progress: ProgressBoard, downloadsPerRegistry: Int,
-        serialDownloadSize: Int64 = 0, logger: Logger
+        serialDownloadSize: Int64 = 0, blobConnections: Int = 1, logger: Logger
     ) {
         self.client = client
         self.store = store
@@ -42,6 +44,7 @@ public actor BlobFetcher {
         self.progress = progress
         self.downloadsPerRegistry = max(downloadsPerRegistry, 1)
         self.serialDownloadSize = serialDownloadSize
+        self.blobConnections = max(blobConnections, 1)
         self.logger = logger
     }
 
@@ -50,6 +53,7 @@ public actor BlobFetcher {
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
         let limit = limit(for: repository.registry)
         let slots = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize ? limit.limit : 1
+        let connections = slots > 1 ? min(blobConnections, slots) : 1
         try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
             if store.size(of: descriptor.digest) == descriptor.size {
                 try await database.setBlobState(descriptor.digest, .present)
@@ -57,7 +61,7 @@ public actor BlobFetcher {
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
-                progress: progress, limit: limit, slots: slots, logger: logger)
+                progress: progress, limit: limit, slots: slots, connections: connections, logger: logger)
         }
     }
 
@@ -86,6 +90,7 @@ public actor BlobFetcher {
         progress: ProgressBoard,
         limit: AsyncSemaphore,
         slots: Int,
+        connections: Int,
         logger: Logger
     ) async throws {
         let digest = descriptor.digest
@@ -104,6 +109,11 @@ public actor BlobFetcher {
                             try await database.setBlobState(digest, .fetching, bytesDone: have)
                             logger.info("fetching blob", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"])
                             progress.set(digest, have)
+                            if connections > 1, descriptor.size - have > PiecedDownload.pieceSize {
+                                try await downloadInPieces(
+                                    descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,
+                                    connections: connections, logger: logger)
+                            }
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
                                 progress: { progress.set(digest, $0) }, logger: logger)
@@ -130,5 +140,25 @@ public actor BlobFetcher {
             try? await database.setBlobState(digest, .failed, error: failure)
             throw failure
         }
+    }
+
+    /// ``PiecedDownload`` into `ingest`; a registry that ignores `Range` leaves the ingest as it
+    /// was, for the download over one connection that follows (which then has nothing left to do
+    /// when the pieces completed).
+    private static func downloadInPieces(
+        _ descriptor: Descriptor, from repository: ImageReference, client: RegistryClient, store: BlobStore, into ingest: BlobIngest,
+        progress: ProgressBoard, connections: Int, logger: Logger
+    ) async throws {
+        let spool = try await BlobSpool.create(in: store, for: descriptor.digest)
+        do {
+            try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
+                .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
+        } catch let error as FerryError where error.code == .unsupported {
+            logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
+        } catch {
+            await spool.close()
+            throw error
+        }
+        await spool.close()
     }
 }

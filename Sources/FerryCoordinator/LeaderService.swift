@@ -83,7 +83,7 @@ public final class LeaderService: Service, Sendable {
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry,
-            serialDownloadSize: configuration.serialDownloadSize, logger: logger)
+            serialDownloadSize: configuration.serialDownloadSize, blobConnections: configuration.blobConnections, logger: logger)
         let queue = AsyncStream.makeStream(of: Int64.self)
         let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
         self.installs = installs

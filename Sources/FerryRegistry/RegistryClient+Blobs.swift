@@ -14,10 +14,15 @@ extension RegistryClient {
     /// restarts from zero. Retries back off as the policy says, and start over whenever bytes
     /// arrived. Returns when the sink holds exactly `descriptor.size` bytes; checking the digest
     /// is the sink's job when it commits.
+    ///
+    /// `end`: only the bytes before this offset (a piece of the blob, ``BlobPieces``), asked with
+    /// `Range: bytes=N-(end-1)`; a registry that answers with the whole blob instead fails the
+    /// piece with ``FerryError/Code/unsupported`` before anything is written.
     public func downloadBlob(
         repository: ImageReference,
         descriptor: Descriptor,
         into sink: some BlobSink,
+        upTo end: Int64? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil,
         logger: Logger = .disabled
     ) async throws {
@@ -25,18 +30,24 @@ extension RegistryClient {
         let host = repository.registry
         let what = "blob \(descriptor.digest) of \(repository.name)"
         let size = descriptor.size
+        let piece = end != nil
+        let end = min(end ?? size, size)
         try await withRetries(what: what, logger: logger) { madeProgress in
             var have = try await sink.offset()
-            if have > size {
+            if have > end {
                 try await sink.reset()
                 have = 0
             }
-            if have == size {
+            if have == end {
                 progress?(have)
                 return
             }
             var headers: HTTPHeaders = [:]
-            if have > 0 { headers.add(name: "Range", value: "bytes=\(have)-") }
+            if piece {
+                headers.add(name: "Range", value: "bytes=\(have)-\(end - 1)")
+            } else if have > 0 {
+                headers.add(name: "Range", value: "bytes=\(have)-")
+            }
             let upstream = try await send(
                 .GET, host: host, path: "/v2/\(repository.repository)/blobs/\(descriptor.digest)",
                 repository: repository.repository, headers: headers,
@@ -45,6 +56,10 @@ extension RegistryClient {
             // Where the bytes come from: the registry, or the storage it redirected to (whose
             // lengths and failures are not echoed).
             let source = upstream.redirectedTo.map { "\($0) (redirected by registry \(host))" } ?? "registry \(host)"
+            if piece && response.status != .partialContent && (200..<300).contains(response.status.code) {
+                _ = try? await response.body.collect(upTo: 0)
+                throw FerryError(.unsupported, "\(source) ignored Range for a piece of \(what)")
+            }
             switch try await RangedDownload.start(status: response.status, headers: response.headers, offset: have, size: size, sink: sink) {
             case .success(.restarted):
                 logger.debug("registry ignored Range; restarting blob", metadata: ["digest": "\(descriptor.digest)"])
@@ -62,13 +77,16 @@ extension RegistryClient {
             case .failure(.status):
                 throw await failure(upstream, host: host, what: what)
             }
-            if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != size {
+            if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != end {
+                if piece {
+                    throw FerryError(.sizeMismatch, "\(source) answered bytes \(have)-\(end - 1) of \(what) with \(length) bytes")
+                }
                 if upstream.redirectedTo != nil {
                     throw FerryError(.sizeMismatch, "\(source) announced a length for \(what) that is not its descriptor's \(size) bytes")
                 }
                 throw FerryError(.sizeMismatch, "registry \(host) announced \(have + length) bytes for \(what), but its descriptor says \(size)")
             }
-            let outcome = try await RangedDownload.receive(response.body, into: sink, from: have, size: size, rateLimiter: rateLimiter) { chunk, held in
+            let outcome = try await RangedDownload.receive(response.body, into: sink, from: have, size: end, rateLimiter: rateLimiter) { chunk, held in
                 FerryMetrics.countUpstream(chunk)
                 madeProgress()
                 progress?(held)
@@ -77,7 +95,7 @@ extension RegistryClient {
             case .complete:
                 return
             case .overflow:
-                throw FerryError(.sizeMismatch, "\(source) sent more than the \(size) bytes of \(what)")
+                throw FerryError(.sizeMismatch, "\(source) sent more than the \(piece ? "\(end - have) bytes asked" : "\(size) bytes") of \(what)")
             case .broke where upstream.redirectedTo != nil, .endedEarly where upstream.redirectedTo != nil:
                 throw TransientFailure(FerryError(.upstreamUnreachable, "the download of \(what) from \(source) broke off"))
             case .broke(let at, let problem):

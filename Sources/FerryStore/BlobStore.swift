@@ -16,6 +16,7 @@ import Glibc
 /// ```
 /// blobs/sha256/<hex>        committed, verified content (read-only once there)
 /// ingest/sha256/<hex>.partial  downloads in progress, resumable after a restart
+/// spool/sha256-<hex>        pieces downloaded ahead of their ingest (``BlobSpool``), removed at start
 /// ```
 /// A blob reaches `blobs/` only through ``BlobIngest/commit()``: size and digest checked,
 /// data fsynced, then renamed atomically and the directory fsynced. Directories are 0700 and
@@ -51,6 +52,7 @@ public final class BlobStore: Sendable {
                 }
             }
         }
+        try resetSpoolDirectory()
     }
 
     /// The path of a committed blob (which may not exist).

@@ -113,6 +113,7 @@ extension LeaderCommand {
         .string("platform", check: SettingCheck.platform) { $0.platform },
         .integer("max-downloads", check: SettingCheck.positive) { $0.maxDownloads },
         .string("serial-download-size", check: SettingCheck.size) { $0.serialDownloadSize },
+        .integer("blob-connections", check: SettingCheck.positive) { $0.blobConnections },
         .flag("insecure-mesh") { $0.insecureMesh },
         .list("tls-name") { $0.tlsNames },
         .flag("no-peers") { $0.noPeers },

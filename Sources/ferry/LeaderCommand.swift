@@ -64,6 +64,11 @@ struct LeaderCommand: AsyncParsableCommand {
         help: "Blobs at least this large are downloaded one at a time, in layer order, so engines unpack each while the next arrives (0: never).")
     var serialDownloadSize: String = "\(LeaderConfiguration.defaultSerialDownloadSize >> 20)MiB"
 
+    @Option(
+        name: .customLong("blob-connections"),
+        help: "Connections each of those large blobs is downloaded over at once, in ordered pieces (1: one connection).")
+    var blobConnections: Int = LeaderConfiguration.defaultBlobConnections
+
     @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
     var insecureMesh = false
 
@@ -132,6 +137,10 @@ struct LeaderCommand: AsyncParsableCommand {
             )
             configuration.http.idleTimeout = try daemon.idle()
             configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
+            guard blobConnections >= 1 else {
+                throw FerryError(.configuration, "--blob-connections \(blobConnections) is not a number of connections: give 1 (one connection per blob) or more")
+            }
+            configuration.blobConnections = blobConnections
             configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
             guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
                 throw FerryError(

@@ -15,6 +15,7 @@ struct DaemonConfigTests {
         ("\n\nlisten = \"nowhere\"\n", ":3: key 'listen': invalid --listen 'nowhere'"),
         ("reserved-space = \"lots\"\n", ":1: key 'reserved-space': invalid size"),
         ("serial-download-size = \"lots\"\n", ":1: key 'serial-download-size': invalid size"),
+        ("blob-connections = 0\n", ":1: key 'blob-connections': expected a whole number above 0, found 0"),
         ("log-format = \"xml\"\n", ":1: key 'log-format': expected one of text, json"),
         ("listen = \n", ":1: "),
     ])
@@ -28,11 +29,13 @@ struct DaemonConfigTests {
         }
     }
 
-    @Test("A bad --serial-download-size is refused in one line before anything starts")
+    @Test("A bad --serial-download-size or --blob-connections is refused in one line before anything starts")
     func refusedSerialDownloadSize() async throws {
         try await withTemporaryDirectory("config-serial") { dir in
             let result = try await ferry(["leader", "--data-dir", dir.sub("data"), "--serial-download-size", "lots"], environment: Self.clean)
             CLITests.expectOneLineError(result, containing: "invalid size 'lots'")
+            let connections = try await ferry(["leader", "--data-dir", dir.sub("data"), "--blob-connections", "0"], environment: Self.clean)
+            CLITests.expectOneLineError(connections, containing: "--blob-connections 0 is not a number of connections")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
         }
     }

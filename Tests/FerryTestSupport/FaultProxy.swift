@@ -50,6 +50,8 @@ public final class FaultProxy: Sendable {
         public var authorized: Bool
         /// Body bytes of a blob GET sent to the client, so far.
         public var bytes: Int64 = 0
+        /// When the last of those bytes was sent.
+        public var lastByteAt: ContinuousClock.Instant?
 
         /// Where a blob GET started in the blob: the `N` of `Range: bytes=N-`, 0 without one.
         public var start: Int64 {
@@ -110,7 +112,10 @@ public final class FaultProxy: Sendable {
 
     private func sent(_ count: Int, for index: Int) {
         blobBytes.withLock { $0 += Int64(count) }
-        seen.withLock { $0[index].bytes += Int64(count) }
+        seen.withLock {
+            $0[index].bytes += Int64(count)
+            $0[index].lastByteAt = .now
+        }
     }
 
     private func forward(_ request: Request) async throws -> Response {
