@@ -10,7 +10,7 @@ public struct LeaderConfiguration: Sendable {
     public static let defaultPort = 5050
     public static let defaultDownloadsPerRegistry = 4
     public static let defaultSerialDownloadSize: Int64 = 16 << 20
-    public static let defaultBlobConnections = 2
+    public static let defaultBlobConnections = 1
 
     /// Where the leader keeps its state (`state.db`), store (`store/`) and tokens. Required.
     public var dataDirectory: String
@@ -31,9 +31,9 @@ public struct LeaderConfiguration: Sendable {
     /// arrives; 0: never. Default 16 MiB (`--serial-download-size`).
     public var serialDownloadSize: Int64 = defaultSerialDownloadSize
     /// Connections one such large blob is downloaded over at once, in pieces of 8 MiB taken in
-    /// order (``PiecedDownload``; at most `maxConcurrentDownloadsPerRegistry`):
-    /// one connection through a shaped or long link carries less than the link. 1: one
-    /// connection. Default 2 (`--blob-connections`).
+    /// order (``PiecedDownload``; at most `maxConcurrentDownloadsPerRegistry`), for an upstream
+    /// that caps each connection below the link (storage behind a registry, a long lossy path).
+    /// Default 1: one connection, which fills a link it alone uses (`--blob-connections`).
     public var blobConnections: Int = defaultBlobConnections
     /// Upstream client settings: insecure registries, CA file, retries, rate limit.
     public var registry: RegistryClientConfiguration

@@ -131,12 +131,7 @@ struct FollowerCommand: AsyncParsableCommand {
             try await follower.join()
             stopWhileJoining.cancel()
             // SIGTERM stops the work at once; requests other nodes are making get a short grace.
-            // The notice runs last so that it is the first to hear of a shutdown.
-            var group = ServiceGroupConfiguration(
-                services: [ServiceGroupConfiguration.ServiceConfiguration(service: follower), .init(service: notifier.stoppingNotice(), successTerminationBehavior: .ignore)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            group.maximumGracefulShutdownDuration = FollowerService.shutdownGrace
-            try await ServiceGroup(configuration: group).run()
+            try await notifier.run(follower, logger: logger, grace: FollowerService.shutdownGrace)
         }
     }
 

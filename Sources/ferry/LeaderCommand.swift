@@ -66,7 +66,7 @@ struct LeaderCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("blob-connections"),
-        help: "Connections each of those large blobs is downloaded over at once, in ordered pieces (1: one connection).")
+        help: "Connections each of those large blobs is downloaded over at once, in ordered pieces, for an upstream that caps each connection (1: one).")
     var blobConnections: Int = LeaderConfiguration.defaultBlobConnections
 
     @Flag(name: .customLong("insecure-mesh"), help: "Serve plain HTTP instead of TLS (local development only).")
@@ -152,12 +152,7 @@ struct LeaderCommand: AsyncParsableCommand {
             let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
             let leader = try LeaderService(
                 configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
-            // The notice runs last so that it is the first to hear of a shutdown.
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [ServiceGroupConfiguration.ServiceConfiguration(service: leader), .init(service: notifier.stoppingNotice(), successTerminationBehavior: .ignore)],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            try await notifier.run(leader, logger: logger)
         }
     }
 

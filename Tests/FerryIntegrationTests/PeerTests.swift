@@ -78,7 +78,7 @@ struct PeerTests {
         }
     }
 
-    @Test("A peer that dies mid-transfer: the receiver resumes from another source at its offset")
+    @Test("A peer that dies mid-transfer: the receiver leaves it at once and resumes from another source at its offset")
     func peerDiesMidTransfer() async throws {
         try await TestCluster.with("pdie", nodes: ["a", "b"]) { cluster in
             let reference = try await cluster.push("demo/app:1", layers: [.init("pd", "24M")])
@@ -96,7 +96,19 @@ struct PeerTests {
             _ = try await cluster.install(accepted.id, until: "b holds 4 MiB") {
                 $0.targets.first?.bytesDone ?? 0 >= 4 * 1024 * 1024
             }
+            // SIGKILL: the kernel closes a's connections, and its port refuses new ones. b leaves
+            // it at once (a broken stream or a refused connection), not after the 5 s stall timeout.
+            func failures(_ kind: String) async throws -> Double {
+                try await cluster.metrics(of: "b")["ferry_source_failures_total{kind=\"\(kind)\"}"] ?? 0
+            }
+            let before = try await failures("failed") + failures("truncated")
+            let killed = ContinuousClock.now
             await cluster.killFollower("a")
+            try await waitUntil("b leaves the dead peer", timeout: .seconds(60), every: .milliseconds(20)) {
+                try await failures("failed") + failures("truncated") > before
+            }
+            print("measured: b left the dead peer \(ContinuousClock.now - killed) after the SIGKILL")
+            #expect(try await failures("stalled") == 0, "b waited for the stall timeout instead of leaving the dead peer at once")
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
             #expect(followed.status == 0, "\(followed.stderr)")
             #expect(try await cluster.engine("b").run(reference).stdout.contains("ok"))
