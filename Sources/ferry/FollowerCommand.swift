@@ -8,7 +8,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-struct FollowerCommand: AsyncParsableCommand {
+struct FollowerCommand: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "follower",
         abstract: "Run a follower: join the leader and install images into this node's Docker engine.",
@@ -79,61 +79,60 @@ struct FollowerCommand: AsyncParsableCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
-    func run() async throws {
-        if daemon.service.printedConfiguration(of: self, settings: Self.settings) { return }
-        try await reportingErrors {
-            let (host, port) = try LeaderCommand.parseListen(listen)
-            var configuration = FollowerConfiguration(
-                dataDirectory: dataDirectory,
-                leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
-                joinToken: try joinTokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "join token") }
-                    ?? joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
-                name: name ?? Self.hostName(),
-                host: host,
-                port: port,
-                dockerHost: dockerHost,
-                advertiseURL: advertise,
-                maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
-                maxUploadRate: try daemon.uploadRate(),
-                store: try daemon.store(),
-                insecureMesh: insecureMesh
-            )
-            configuration.http.idleTimeout = try daemon.idle()
-            if let meshProtocol { configuration.meshProtocol = meshProtocol }
-            guard (0...65535).contains(localRegistryPort) else {
-                throw FerryError(.configuration, "invalid --local-registry-port \(localRegistryPort): use 1-65535, or 0 for a free port")
-            }
-            configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
-            configuration.localRegistryPort = localRegistryPort
-            guard let handoff = FollowerConfiguration.Handoff(rawValue: handoff) else {
-                throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
-            }
-            configuration.handoff = handoff
-            daemon.service.bootstrap()
-            let logger = Logger(label: "ferry.follower")
-            // Only the command line shows in `ps` (not FERRY_JOIN_TOKEN or a configuration file).
-            if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
-                logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
-            }
-            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            let follower = try FollowerService(
-                configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
-            // Join first, so that a refused join token ends the command with one clear line. A
-            // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
-            // follower at once, with status 0 (nothing of this node runs yet).
-            let stopWhileJoining = Task {
-                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                    logger.notice("stopped before joining the leader", metadata: ["signal": "\(signal)"])
-                    Foundation.exit(0)
-                }
-            }
-            defer { stopWhileJoining.cancel() }
-            try await follower.join()
-            stopWhileJoining.cancel()
-            // SIGTERM stops the work at once; requests other nodes are making get a short grace.
-            try await notifier.run(follower, logger: logger, grace: FollowerService.shutdownGrace)
+    var service: ServiceOptions { daemon.service }
+
+    func serve() async throws {
+        let (host, port) = try LeaderCommand.parseListen(listen)
+        var configuration = FollowerConfiguration(
+            dataDirectory: dataDirectory,
+            leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
+            joinToken: try joinTokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "join token") }
+                ?? joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+            name: name ?? Self.hostName(),
+            host: host,
+            port: port,
+            dockerHost: dockerHost,
+            advertiseURL: advertise,
+            maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
+            maxUploadRate: try daemon.uploadRate(),
+            store: try daemon.store(),
+            insecureMesh: insecureMesh
+        )
+        configuration.http.idleTimeout = try daemon.idle()
+        if let meshProtocol { configuration.meshProtocol = meshProtocol }
+        guard (0...65535).contains(localRegistryPort) else {
+            throw FerryError(.configuration, "invalid --local-registry-port \(localRegistryPort): use 1-65535, or 0 for a free port")
         }
-    }
+        configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
+        configuration.localRegistryPort = localRegistryPort
+        guard let handoff = FollowerConfiguration.Handoff(rawValue: handoff) else {
+            throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
+        }
+        configuration.handoff = handoff
+        daemon.service.bootstrap()
+        let logger = Logger(label: "ferry.follower")
+        // Only the command line shows in `ps` (not FERRY_JOIN_TOKEN or a configuration file).
+        if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
+            logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
+        }
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        let follower = try FollowerService(
+            configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
+        // Join first, so that a refused join token ends the command with one clear line. A
+        // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
+        // follower at once, with status 0 (nothing of this node runs yet).
+        let stopWhileJoining = Task {
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                logger.notice("stopped before joining the leader", metadata: ["signal": "\(signal)"])
+                Foundation.exit(0)
+            }
+        }
+        defer { stopWhileJoining.cancel() }
+        try await follower.join()
+        stopWhileJoining.cancel()
+        // SIGTERM stops the work at once; requests other nodes are making get a short grace.
+        try await notifier.run(follower, logger: logger, grace: FollowerService.shutdownGrace)
+        }
 
     static func hostName() -> String {
         ProcessInfo.processInfo.hostName.split(separator: ".").first.map { String($0).lowercased() } ?? "node"

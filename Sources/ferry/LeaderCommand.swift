@@ -10,7 +10,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-struct LeaderCommand: AsyncParsableCommand {
+struct LeaderCommand: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "leader",
         abstract: "Run the leader: fetch images from upstream once, serve them to the cluster.",
@@ -98,63 +98,62 @@ struct LeaderCommand: AsyncParsableCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
-    func run() async throws {
-        if daemon.service.printedConfiguration(of: self, settings: Self.settings) { return }
-        try await reportingErrors {
-            let (host, port) = try Self.parseListen(listen)
-            var registry = RegistryClientConfiguration()
-            registry.insecureRegistries = Set(insecureRegistries)
-            registry.caFile = caFile
-            registry.rateLimit = try upstreamRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
-            for entry in hostOverrides {
-                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw FerryError(.configuration, "invalid --host-override '\(entry)': expected NAME=ADDRESS, e.g. registry.example.com=10.0.0.5")
-                }
-                registry.hostOverrides[parts[0]] = parts[1]
+    var service: ServiceOptions { daemon.service }
+
+    func serve() async throws {
+        let (host, port) = try Self.parseListen(listen)
+        var registry = RegistryClientConfiguration()
+        registry.insecureRegistries = Set(insecureRegistries)
+        registry.caFile = caFile
+        registry.rateLimit = try upstreamRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
+        for entry in hostOverrides {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw FerryError(.configuration, "invalid --host-override '\(entry)': expected NAME=ADDRESS, e.g. registry.example.com=10.0.0.5")
             }
-            for entry in mirrors {
-                let mirror = try RegistryMirror(parsing: entry)
-                guard registry.mirrors[mirror.original] == nil else {
-                    throw FerryError(.configuration, "--mirror names \(mirror.original) twice: give one mirror per registry")
-                }
-                registry.mirrors[mirror.original] = mirror
-            }
-            var configuration = LeaderConfiguration(
-                dataDirectory: dataDirectory,
-                host: host,
-                port: port,
-                registryAuthFile: registryAuth,
-                defaultRegistry: defaultRegistry,
-                platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
-                maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
-                registry: registry,
-                store: try daemon.store(),
-                sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
-                maxUploadRate: try daemon.uploadRate(),
-                insecureMesh: insecureMesh,
-                tlsNames: tlsNames
-            )
-            configuration.http.idleTimeout = try daemon.idle()
-            configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
-            guard blobConnections >= 1 else {
-                throw FerryError(.configuration, "--blob-connections \(blobConnections) is not a number of connections: give 1 (one connection per blob) or more")
-            }
-            configuration.blobConnections = blobConnections
-            configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
-            guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
-                throw FerryError(
-                    .configuration,
-                    "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
-            }
-            daemon.service.bootstrap()
-            let logger = Logger(label: "ferry.leader")
-            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            let leader = try LeaderService(
-                configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
-            try await notifier.run(leader, logger: logger)
+            registry.hostOverrides[parts[0]] = parts[1]
         }
-    }
+        for entry in mirrors {
+            let mirror = try RegistryMirror(parsing: entry)
+            guard registry.mirrors[mirror.original] == nil else {
+                throw FerryError(.configuration, "--mirror names \(mirror.original) twice: give one mirror per registry")
+            }
+            registry.mirrors[mirror.original] = mirror
+        }
+        var configuration = LeaderConfiguration(
+            dataDirectory: dataDirectory,
+            host: host,
+            port: port,
+            registryAuthFile: registryAuth,
+            defaultRegistry: defaultRegistry,
+            platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
+            maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
+            registry: registry,
+            store: try daemon.store(),
+            sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
+            maxUploadRate: try daemon.uploadRate(),
+            insecureMesh: insecureMesh,
+            tlsNames: tlsNames
+        )
+        configuration.http.idleTimeout = try daemon.idle()
+        configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
+        guard blobConnections >= 1 else {
+            throw FerryError(.configuration, "--blob-connections \(blobConnections) is not a number of connections: give 1 (one connection per blob) or more")
+        }
+        configuration.blobConnections = blobConnections
+        configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
+        guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
+            throw FerryError(
+                .configuration,
+                "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
+        }
+        daemon.service.bootstrap()
+        let logger = Logger(label: "ferry.leader")
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        let leader = try LeaderService(
+            configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
+        try await notifier.run(leader, logger: logger)
+        }
 
     static func parseListen(_ text: String) throws(FerryError) -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {

@@ -88,7 +88,7 @@ struct ProxyConnectionOptions: ParsableArguments {
     }
 }
 
-struct ProxyServeCommand: AsyncParsableCommand {
+struct ProxyServeCommand: DaemonCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the proxy's registry API.")
 
     @Option(name: .customLong("data-dir"), help: "Directory for state, content store and keys.")
@@ -132,40 +132,37 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @OptionGroup
     var service: ServiceOptions
 
-    func run() async throws {
-        if service.printedConfiguration(of: self, settings: Self.settings) { return }
-        try await reportingErrors {
-            let (host, port) = try LeaderCommand.parseListen(listen)
-            guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
-            var credentials = RegistryCredentials()
-            if let upstreamAuth {
-                let attributes = try? FileManager.default.attributesOfItem(atPath: upstreamAuth)
-                let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0
-                guard attributes != nil else { throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'") }
-                guard mode & 0o077 == 0 else {
-                    throw FerryError(.configuration, "--upstream-auth '\(upstreamAuth)' is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
-                }
-                credentials = try RegistryCredentials(contentsOf: upstreamAuth)
+    func serve() async throws {
+        let (host, port) = try LeaderCommand.parseListen(listen)
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
+        var credentials = RegistryCredentials()
+        if let upstreamAuth {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: upstreamAuth)
+            let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            guard attributes != nil else { throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'") }
+            guard mode & 0o077 == 0 else {
+                throw FerryError(.configuration, "--upstream-auth '\(upstreamAuth)' is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
             }
-            var registry = RegistryClientConfiguration()
-            registry.insecureRegistries = Set(insecureRegistries)
-            registry.caFile = caFile
-            guard tagTTL >= 0 else { throw FerryError(.configuration, "--tag-ttl must be 0 or more seconds") }
-            let configuration = ProxyConfiguration(
-                tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
-                maxStreamsPerLicence: max(maxStreams, 1))
-            let databaseURL = try database.map { text throws(FerryError) in try ProxyDatabaseURL(parsing: text) }
-            service.bootstrap()
-            let options = ProxyServerOptions(
-                directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
-                configuration: configuration, registry: registry, credentials: credentials, database: databaseURL)
-            // READY=1 once the socket is bound, STOPPING=1 at the start of a graceful shutdown (Type=notify).
-            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-            try await ProxyServer.run(
-                options, logger: Logger(label: "ferry.proxy"), listening: { url in notifier.ready(status: "listening on \(url)") },
-                services: [notifier.stoppingNotice()])
+            credentials = try RegistryCredentials(contentsOf: upstreamAuth)
         }
-    }
+        var registry = RegistryClientConfiguration()
+        registry.insecureRegistries = Set(insecureRegistries)
+        registry.caFile = caFile
+        guard tagTTL >= 0 else { throw FerryError(.configuration, "--tag-ttl must be 0 or more seconds") }
+        let configuration = ProxyConfiguration(
+            tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+            maxStreamsPerLicence: max(maxStreams, 1))
+        let databaseURL = try database.map { text throws(FerryError) in try ProxyDatabaseURL(parsing: text) }
+        service.bootstrap()
+        let options = ProxyServerOptions(
+            directory: try ProxyDirectory(dataDirectory), host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey,
+            configuration: configuration, registry: registry, credentials: credentials, database: databaseURL)
+        // READY=1 once the socket is bound, STOPPING=1 at the start of a graceful shutdown (Type=notify).
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        try await ProxyServer.run(
+            options, logger: Logger(label: "ferry.proxy"), listening: { url in notifier.ready(status: "listening on \(url)") },
+            services: [notifier.stoppingNotice()])
+        }
 }
 
 struct ProxyAppCommand: AsyncParsableCommand {
