@@ -109,7 +109,10 @@ public actor BlobFetcher {
                             try await database.setBlobState(digest, .fetching, bytesDone: have)
                             logger.info("fetching blob", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"])
                             progress.set(digest, have)
-                            if connections > 1, descriptor.size - have > PiecedDownload.pieceSize {
+                            // Pieces ahead of the ingest wait in a spool: up to the rest of the blob again.
+                            if connections > 1, descriptor.size - have > PiecedDownload.pieceSize,
+                                (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "")) != nil
+                            {
                                 try await downloadInPieces(
                                     descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,
                                     connections: connections, logger: logger)

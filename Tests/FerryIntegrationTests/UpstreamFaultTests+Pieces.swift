@@ -113,4 +113,39 @@ extension UpstreamFaultTests {
             #expect(leader.store.allBlobs().allSatisfy { leader.store.size(of: $0) ?? 0 < 1 << 20 }, "the layer was committed")
         }
     }
+
+    @Test("A blob whose pieces would not fit beside it on disk comes over one connection", .requiresRoot("mounting a tmpfs"))
+    func piecesNeedRoom() async throws {
+        try await withTemporaryDirectory("pieces-room") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                try await TestImages.make("\(registry.host)/demo/big:1", in: dir.path, layers: [.init("big", "20M")], busybox: false)
+                let proxy = try await FaultProxy.start(upstream: registry.url)
+                let mountPoint = dir.sub("small")
+                try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+                // Room for the 20 MiB layer once, not twice.
+                try await runChecked("/bin/mount", ["-t", "tmpfs", "-o", "size=34m", "tmpfs", mountPoint])
+                do {
+                    try await LeaderHarness.with(dataDirectory: "\(mountPoint)/leader", {
+                        $0.serialDownloadSize = 1 << 20
+                        $0.blobConnections = 2
+                        $0.store = BlobStoreConfiguration(reservedSpace: 0)
+                    }) { leader in
+                        let status = try #require(try await leader.fetch(["\(proxy.host)/demo/big:1"]).first)
+                        #expect(status.state == .present, "\(status.error?.message ?? "")")
+                        #expect(try await expectStoreConsistent(leader.store))
+                        let (size, gets) = try Self.layerGets(proxy, status)
+                        #expect(gets.count == 1 && gets.first?.range == nil && gets.first?.bytes == size, "\(gets.map(\.range))")
+                    }
+                    await proxy.stop()
+                } catch {
+                    await proxy.stop()
+                    _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
+                    throw error
+                }
+                if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
+                    try await runChecked("/bin/umount", ["-l", mountPoint])
+                }
+            }
+        }
+    }
 }
