@@ -14,8 +14,10 @@ import Synchronization
 /// into a ``BlobSpool``; the bytes go into the ingest in order as they arrive, so the ingest (what
 /// cut-through readers follow, and what hashes and commits) grows while the piece at its end
 /// arrives, at most a piece or so behind the fastest connection. Upstream sends each byte once. A
-/// registry that ignores `Range` fails the download with ``FerryError/Code/unsupported`` before
-/// a byte is written, and the caller downloads the blob over one connection instead.
+/// registry that answers a piece with the whole blob (it ignores `Range`) fails the download with
+/// ``FerryError/Code/unsupported``, and the caller downloads the rest over one connection (pieces
+/// already in the spool are then asked for again: only a registry that honours `Range` for some
+/// requests and not others costs bytes twice).
 struct PiecedDownload: Sendable {
     let client: RegistryClient
     let repository: ImageReference

@@ -77,7 +77,9 @@ extension RegistryClient {
             case .failure(.status):
                 throw await failure(upstream, host: host, what: what)
             }
-            if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), have + length != end {
+            // A piece may come back shorter than asked (a server that caps a 206): the rest is
+            // asked for again from where it ended, as after a dropped connection.
+            if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), piece ? have + length > end : have + length != end {
                 if piece {
                     throw FerryError(.sizeMismatch, "\(source) answered bytes \(have)-\(end - 1) of \(what) with \(length) bytes")
                 }

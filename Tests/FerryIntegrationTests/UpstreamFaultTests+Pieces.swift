@@ -67,7 +67,7 @@ extension UpstreamFaultTests {
         }
     }
 
-    @Test("A piece cut off mid-stream resumes within its bounds; a registry that ignores Range gets one plain GET")
+    @Test("A piece cut off mid-stream, or answered short, resumes within its bounds; a registry that ignores Range gets one plain GET")
     func piecesResumeAndFallBack() async throws {
         var drops = FaultProxy.Plan()
         drops.dropBlobAfter = 3 << 20
@@ -88,6 +88,17 @@ extension UpstreamFaultTests {
             #expect(bounds.allSatisfy { $0.0 / Self.piece == $0.1 / Self.piece })
             #expect(gets.count == 5, "3 pieces + 2 resumes: \(gets.map(\.range))")
             #expect(gets.reduce(0) { $0 + $1.bytes } < size + 2 * (3 << 20))
+        }
+        var capped = FaultProxy.Plan()
+        capped.capRange = 3 << 20
+        try await Self.withLargeLayer("pieces-short", plan: capped) { leader, proxy, reference in
+            let status = try #require(try await leader.fetch([reference]).first)
+            #expect(status.state == .present, "\(status.error?.message ?? "")")
+            #expect(try await expectStoreConsistent(leader.store))
+            // Each 206 carried at most 3 MiB: every piece was asked for again from where its answer ended.
+            let (size, gets) = try Self.layerGets(proxy, status)
+            #expect(gets.count >= 7 && gets.allSatisfy { $0.status == 206 }, "\(gets.map(\.range))")
+            #expect(gets.reduce(0) { $0 + $1.bytes } == size, "upstream sent the layer once")
         }
         var ignored = FaultProxy.Plan()
         ignored.ignoreRange = true

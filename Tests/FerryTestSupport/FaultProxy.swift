@@ -27,6 +27,9 @@ public final class FaultProxy: Sendable {
         public var oversizedManifest = false
         /// Strip `Range` from blob requests, so resumes come back as 200.
         public var ignoreRange = false
+        /// Shorten every bounded `Range: bytes=N-M` to at most this many bytes, so the 206 carries
+        /// less than asked (as a server that caps a 206 does).
+        public var capRange: Int64?
         /// Throttle blob bodies to this many bytes per second.
         public var blobRate: Int64?
         /// Answer this many requests (manifests or blobs) with 503 first.
@@ -159,6 +162,13 @@ public final class FaultProxy: Sendable {
         for field in request.headers where [.accept, .authorization, .range].contains(field.name) {
             if field.name == .range && current.ignoreRange { continue }
             if field.name == .authorization && current.upstreamAuthorization != nil { continue }
+            if field.name == .range, let cap = current.capRange, field.value.hasPrefix("bytes="),
+                case let bounds = field.value.dropFirst(6).split(separator: "-"), bounds.count == 2,
+                let first = Int64(bounds[0]), let last = Int64(bounds[1])
+            {
+                outgoing.headers.add(name: "Range", value: "bytes=\(first)-\(min(last, first + cap - 1))")
+                continue
+            }
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
         if let authorization = current.upstreamAuthorization { outgoing.headers.add(name: "Authorization", value: authorization) }
