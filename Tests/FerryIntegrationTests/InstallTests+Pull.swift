@@ -27,8 +27,10 @@ extension InstallTests {
     func pullOverlapsTransfer() async throws {
         try await TestCluster.with("pullov", nodes: ["n1"]) { cluster in
             await cluster.killFollower("n1")
-            // A transfer slow enough to watch (about 3 s): the engine's reads are sampled meanwhile.
-            try await cluster.startFollower("n1", extraArguments: ["--handoff", "pull", "--max-download-rate", "4MiB/s"])
+            // A transfer slow enough to watch (about 6 s): the engine's reads are sampled meanwhile.
+            // (At 4 MiB/s, 3 s, a full parallel `make test` once saw the engine start reading only
+            // after the transfer: its pull and the scrapes were that slow on 2 loaded cores.)
+            try await cluster.startFollower("n1", extraArguments: ["--handoff", "pull", "--max-download-rate", "2MiB/s"])
             let reference = try await cluster.push("demo/overlap:1", layers: [.init("ov-a", "6M"), .init("ov-b", "6M")])
             let total = try await runChecked(
                 "/bin/sh", ["-c", "curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \(cluster.registry.url)/v2/demo/overlap/manifests/1 | jq '[.config.size] + [.layers[].size] | add'"])
