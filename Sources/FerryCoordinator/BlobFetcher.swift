@@ -153,15 +153,15 @@ public actor BlobFetcher {
         progress: ProgressBoard, connections: Int, logger: Logger
     ) async throws {
         let spool = try await BlobSpool.create(in: store, for: descriptor.digest)
-        do {
-            try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
-                .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
-        } catch let error as FerryError where error.code == .unsupported {
-            logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
-        } catch {
+        try await withAsyncCleanup {
+            do {
+                try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
+                    .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
+            } catch let error as FerryError where error.code == .unsupported {
+                logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
+            }
+        } cleanup: {
             await spool.close()
-            throw error
         }
-        await spool.close()
     }
 }

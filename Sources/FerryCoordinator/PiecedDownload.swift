@@ -23,7 +23,6 @@ struct PiecedDownload: Sendable {
     let repository: ImageReference
     let descriptor: Descriptor
     let connections: Int
-    var pieceSize: Int64 = Self.pieceSize
     let logger: Logger
 
     /// The pieces' size: each a `Range` GET of its own, and about how far the ingest may lag
@@ -34,7 +33,7 @@ struct PiecedDownload: Sendable {
     /// ingest's offset. Throws the first piece's failure (after the client's retries); the
     /// ingest then holds the bytes handed over so far, for a resume.
     func run(into ingest: BlobIngest, spool: BlobSpool, progress: @escaping @Sendable (Int64) -> Void) async throws {
-        let pieces = PieceBoard(BlobPieces(start: await ingest.offset(), size: descriptor.size, pieceSize: pieceSize))
+        let pieces = PieceBoard(BlobPieces(start: await ingest.offset(), size: descriptor.size, pieceSize: Self.pieceSize))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<max(connections, 1) {
                 group.addTask { [client, repository, descriptor, logger] in

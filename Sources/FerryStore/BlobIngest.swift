@@ -161,7 +161,7 @@ public actor BlobIngest {
 
     /// Closes `handle` even when the calling task is cancelled: NIOFileSystem starts no work,
     /// not even a close, in a cancelled task, and a handle that is never closed leaks its descriptor.
-    static func closeEvenIfCancelled(_ handle: WriteFileHandle) async {
+    static func closeEvenIfCancelled(_ handle: some FileHandleProtocol & Sendable) async {
         await Task { try? await handle.close() }.value
     }
 

@@ -41,7 +41,7 @@ public final class BlobSpool: Sendable {
 
     /// Closes and removes the file.
     public func close() async {
-        await Task { try? await handle.close() }.value
+        await BlobIngest.closeEvenIfCancelled(handle)
         unlink(path)
     }
 }
