@@ -18,3 +18,17 @@ extension DaemonCommand {
         try await reportingErrors { try await serve() }
     }
 }
+
+/// `ferry leader` and `ferry follower`: a daemon with the node options they share
+/// (``DaemonOptions``), whose keys follow its own in `--print-config`.
+protocol NodeDaemonCommand: DaemonCommand {
+    var daemon: DaemonOptions { get }
+    /// The keys of this command alone.
+    static var ownSettings: [DaemonSetting<Self>] { get }
+}
+
+extension NodeDaemonCommand {
+    var service: ServiceOptions { daemon.service }
+
+    static var settings: [DaemonSetting<Self>] { ownSettings + DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } } }
+}

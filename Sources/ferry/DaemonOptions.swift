@@ -3,9 +3,13 @@ import FerryCore
 import FerryServer
 import FerryStore
 
-/// The options `ferry leader` and `ferry follower` share: disk reserve, connection idle timeout,
-/// upload cap, and the ``ServiceOptions`` (configuration file, logging).
+/// The options `ferry leader` and `ferry follower` share: automatic garbage collection, disk
+/// reserve, connection idle timeout, upload cap, and the ``ServiceOptions`` (configuration file,
+/// logging).
 struct DaemonOptions: ParsableArguments {
+    @OptionGroup(title: "Garbage collection")
+    var gc: GarbageCollectionOptions
+
     @OptionGroup
     var service: ServiceOptions
 

@@ -70,8 +70,8 @@ enum SettingCheck {
 }
 
 extension DaemonOptions {
-    /// The keys every daemon has.
-    static let settings: [DaemonSetting<DaemonOptions>] = [
+    /// The keys `ferry leader` and `ferry follower` share.
+    static let settings: [DaemonSetting<DaemonOptions>] = GarbageCollectionOptions.settings.map { setting in setting.lifted { $0.gc } } + [
         .string("max-upload-rate", check: SettingCheck.rate) { $0.maxUploadRate },
         .string("reserved-space", check: SettingCheck.size) { $0.reservedSpace },
         .integer("idle-timeout", check: SettingCheck.positive) { $0.idleTimeout },
@@ -95,12 +95,8 @@ extension GarbageCollectionOptions {
 }
 
 extension LeaderCommand {
-    /// Every key of `ferry leader`'s configuration, in the order `--print-config` shows them.
-    static let settings: [DaemonSetting<LeaderCommand>] = own + gcSettings + daemonSettings
-    static let gcSettings: [DaemonSetting<LeaderCommand>] = GarbageCollectionOptions.settings.map { setting in setting.lifted { $0.gc } }
-    static let daemonSettings: [DaemonSetting<LeaderCommand>] = DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } }
-
-    private static let own: [DaemonSetting<LeaderCommand>] = [
+    /// Its own keys, in the order `--print-config` shows them (``NodeDaemonCommand/settings`` adds the shared ones).
+    static let ownSettings: [DaemonSetting<LeaderCommand>] = [
         .string("data-dir") { $0.dataDirectory },
         .string("listen", check: SettingCheck.listen) { $0.listen },
         .string("registry-auth") { $0.registryAuth },
@@ -125,12 +121,8 @@ extension LeaderCommand {
 }
 
 extension FollowerCommand {
-    /// Every key of `ferry follower`'s configuration, in the order `--print-config` shows them.
-    static let settings: [DaemonSetting<FollowerCommand>] = own + gcSettings + daemonSettings
-    static let gcSettings: [DaemonSetting<FollowerCommand>] = GarbageCollectionOptions.settings.map { setting in setting.lifted { $0.gc } }
-    static let daemonSettings: [DaemonSetting<FollowerCommand>] = DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } }
-
-    private static let own: [DaemonSetting<FollowerCommand>] = [
+    /// Its own keys, in the order `--print-config` shows them (``NodeDaemonCommand/settings`` adds the shared ones).
+    static let ownSettings: [DaemonSetting<FollowerCommand>] = [
         .string("data-dir") { $0.dataDirectory },
         .string("listen", check: SettingCheck.listen) { $0.listen },
         .string("leader") { $0.leader },

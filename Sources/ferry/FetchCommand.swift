@@ -50,7 +50,7 @@ struct FetchCommand: AsyncParsableCommand {
 
     private func wait(for ids: [Int64], client: AdminClient) async throws -> [ImageStatus] {
         let output = FileOutput.standardOutput
-        var renderer = FetchProgressRenderer(mode: request.json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var renderer = FetchProgressRenderer(mode: .of(output, json: request.json))
         var warnings = WarningPrinter()
         while true {
             var statuses: [ImageStatus] = []

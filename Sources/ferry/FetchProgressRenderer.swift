@@ -3,31 +3,12 @@ import FerryMesh
 
 /// Draws fetch progress: a bar per blob redrawn in place on a terminal, or one plain line per
 /// event (resolved, blob done, image done) otherwise. Pure: returns the text to write.
-struct FetchProgressRenderer {
-    enum Mode {
-        case terminal(width: Int)
-        case lines
-        case silent
-    }
-
-    let mode: Mode
-    private var drawnLines = 0
+struct FetchProgressRenderer: ProgressRenderer {
+    let mode: ProgressMode
+    var canvas = TerminalCanvas()
     private var reported = Set<String>()
 
-    init(mode: Mode) { self.mode = mode }
-
-    var isTerminal: Bool {
-        if case .terminal = mode { return true }
-        return false
-    }
-
-    mutating func render(_ images: [ImageStatus]) -> String {
-        switch mode {
-        case .silent: return ""
-        case .terminal(let width): return redraw(images, width: width)
-        case .lines: return events(images)
-        }
-    }
+    init(mode: ProgressMode) { self.mode = mode }
 
     mutating func finish(_ images: [ImageStatus]) -> String {
         guard case .silent = mode else {
@@ -38,29 +19,23 @@ struct FetchProgressRenderer {
         return ""
     }
 
-    private mutating func redraw(_ images: [ImageStatus], width: Int) -> String {
+    func screen(_ images: [ImageStatus], width: Int) -> [String] {
         var lines: [String] = []
         for image in images {
             let total = image.size > 0 ? " \(ByteSize.format(image.bytesDone))/\(ByteSize.format(image.size))" : ""
             lines.append("\(image.reference) [\(image.resolvedPlatform ?? image.platform)] \(image.state)\(total)")
             for blob in image.blobs ?? [] {
-                let barWidth = max(10, min(30, width - 60))
-                let fraction = blob.size > 0 ? Double(blob.bytesDone) / Double(blob.size) : 1
-                let filled = Int((fraction * Double(barWidth)).rounded(.down))
-                let bar = String(repeating: "=", count: filled) + (filled < barWidth ? ">" + String(repeating: " ", count: barWidth - filled - 1) : "")
+                let bar = TerminalCanvas.bar(blob.size > 0 ? Double(blob.bytesDone) / Double(blob.size) : 1, width: max(10, min(30, width - 60)))
                 let id = String(blob.digest.split(separator: ":").last?.prefix(12) ?? "")
                 let sizes = "\(ByteSize.format(blob.bytesDone))/\(ByteSize.format(blob.size))"
                 lines.append("  \(id) [\(bar)] \(sizes.padding(to: 22)) \(blob.state)")
             }
             if let error = image.error { lines.append("  error: \(TerminalText.escape(error.message))") }
         }
-        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
-        for line in lines { out += "\u{1B}[2K" + String(line.prefix(max(width - 1, 20))) + "\n" }
-        drawnLines = lines.count
-        return out
+        return lines
     }
 
-    private mutating func events(_ images: [ImageStatus]) -> String {
+    mutating func changes(_ images: [ImageStatus]) -> String {
         var out = ""
         for image in images {
             if image.state != .pending, reported.insert("\(image.id)/resolved").inserted, let digest = image.manifestDigest {

@@ -8,7 +8,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-struct FollowerCommand: DaemonCommand {
+struct FollowerCommand: NodeDaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "follower",
         abstract: "Run a follower: join the leader and install images into this node's Docker engine.",
@@ -73,13 +73,8 @@ struct FollowerCommand: DaemonCommand {
     @Option(name: .customLong("mesh-protocol"), help: ArgumentHelp("Mesh protocol version to claim (tests only).", visibility: .private))
     var meshProtocol: Int?
 
-    @OptionGroup(title: "Garbage collection")
-    var gc: GarbageCollectionOptions
-
     @OptionGroup
     var daemon: DaemonOptions
-
-    var service: ServiceOptions { daemon.service }
 
     func serve() async throws {
         let (host, port) = try LeaderCommand.parseListen(listen)
@@ -117,7 +112,7 @@ struct FollowerCommand: DaemonCommand {
         }
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         let follower = try FollowerService(
-            configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
+            configuration: try daemon.gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
         // Join first, so that a refused join token ends the command with one clear line. A
         // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
         // follower at once, with status 0 (nothing of this node runs yet).

@@ -18,7 +18,7 @@ struct GCCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var connection: LeaderConnection
+    @OptionGroup var output: AdminOutputOptions
 
     @Option(help: "Keep only the last N fetched versions of each repository (per registry and platform). Default: keep every image.")
     var keep: Int?
@@ -26,24 +26,17 @@ struct GCCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed; remove nothing.")
     var dryRun = false
 
-    @Flag(help: "Print JSON.")
-    var json = false
-
     func run() async throws {
         try await reportingErrors {
             if let keep, keep < 1 { throw FerryError(.invalidArgument, "--keep must be at least 1") }
             let request = GarbageCollectionRequest(keep: keep, dryRun: dryRun)
             let report: GarbageCollectionReport
-            if let directory = connection.dataDirectory, let follower = try LocalAdminEndpoint.follower(dataDirectory: directory) {
+            if let directory = output.connection.dataDirectory, let follower = try LocalAdminEndpoint.follower(dataDirectory: directory) {
                 report = try await Self.collectOnFollower(request, url: follower.url, credential: follower.credential, directory: directory)
             } else {
-                report = try await connection.client().collectGarbage(request)
+                report = try await output.connection.client().collectGarbage(request)
             }
-            if json {
-                try FileOutput.standardOutput.writeJSON(report)
-            } else {
-                FileOutput.standardOutput.write(Self.render(report))
-            }
+            try output.print(report, text: Self.render)
         }
     }
 

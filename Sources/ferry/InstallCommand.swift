@@ -71,7 +71,7 @@ struct InstallCommand: AsyncParsableCommand {
 enum InstallOutput {
     static func follow(install id: Int64, client: AdminClient, json: Bool) async throws -> InstallStatus {
         let output = FileOutput.standardOutput
-        var renderer = InstallProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var renderer = InstallProgressRenderer(mode: .of(output, json: json))
         var warnings = WarningPrinter()
         var poll = LeaderPoll()
         while true {

@@ -4,20 +4,12 @@ import FerryMesh
 /// Draws an install: one line per node with a bar and state, redrawn in place on a terminal, or
 /// one plain line per change otherwise. Pure: returns the text to write. What nodes said (names,
 /// errors, notes) is escaped (``TerminalText``) before the renderer adds its own cursor codes.
-struct InstallProgressRenderer {
-    let mode: FetchProgressRenderer.Mode
-    private var drawnLines = 0
+struct InstallProgressRenderer: ProgressRenderer {
+    let mode: ProgressMode
+    var canvas = TerminalCanvas()
     private var lastState: [Int64: TargetState] = [:]
 
-    init(mode: FetchProgressRenderer.Mode) { self.mode = mode }
-
-    mutating func render(_ install: InstallStatus) -> String {
-        switch mode {
-        case .silent: return ""
-        case .terminal(let width): return redraw(install, width: width)
-        case .lines: return changes(install)
-        }
-    }
+    init(mode: ProgressMode) { self.mode = mode }
 
     mutating func finish(_ install: InstallStatus) -> String {
         if case .silent = mode { return "" }
@@ -45,26 +37,20 @@ struct InstallProgressRenderer {
         }
     }
 
-    private mutating func redraw(_ install: InstallStatus, width: Int) -> String {
+    func screen(_ install: InstallStatus, width: Int) -> [String] {
         var lines = ["install \(install.id) \(install.state) (max \(install.maxParallel) loading at once)"]
         let nodes = Self.nodeLines(install)
         let nameWidth = min(max(nodes.map(\.node.count).max() ?? 4, 4), 24)
         for line in nodes {
-            let barWidth = max(10, min(30, width - nameWidth - 60))
-            let fraction = line.total > 0 ? min(Double(line.done) / Double(line.total), 1) : (line.state == .done ? 1 : 0)
-            let filled = Int((fraction * Double(barWidth)).rounded(.down))
-            let bar = String(repeating: "=", count: filled) + (filled < barWidth ? ">" + String(repeating: " ", count: barWidth - filled - 1) : "")
+            let fraction = line.total > 0 ? Double(line.done) / Double(line.total) : (line.state == .done ? 1 : 0)
+            let bar = TerminalCanvas.bar(fraction, width: max(10, min(30, width - nameWidth - 60)))
             let sizes = "\(ByteSize.format(line.done))/\(ByteSize.format(line.total))"
-            let text = "  \(line.node.padding(to: nameWidth)) [\(bar)] \(sizes.padding(to: 22)) \(line.state.rawValue.padding(to: 12)) \(line.detail)"
-            lines.append(String(text.prefix(max(width - 1, 20))))
+            lines.append("  \(line.node.padding(to: nameWidth)) [\(bar)] \(sizes.padding(to: 22)) \(line.state.rawValue.padding(to: 12)) \(line.detail)")
         }
-        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
-        for line in lines { out += "\u{1B}[2K" + line + "\n" }
-        drawnLines = lines.count
-        return out
+        return lines
     }
 
-    private mutating func changes(_ install: InstallStatus) -> String {
+    mutating func changes(_ install: InstallStatus) -> String {
         var out = ""
         for target in install.targets where lastState[target.id] != target.state {
             lastState[target.id] = target.state

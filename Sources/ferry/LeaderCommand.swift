@@ -10,7 +10,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-struct LeaderCommand: DaemonCommand {
+struct LeaderCommand: NodeDaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "leader",
         abstract: "Run the leader: fetch images from upstream once, serve them to the cluster.",
@@ -92,13 +92,8 @@ struct LeaderCommand: DaemonCommand {
     @Option(name: .customLong("upload-limit"), help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
     var uploadLimit: Int = SourceSelector.defaultUploadLimit
 
-    @OptionGroup(title: "Garbage collection")
-    var gc: GarbageCollectionOptions
-
     @OptionGroup
     var daemon: DaemonOptions
-
-    var service: ServiceOptions { daemon.service }
 
     func serve() async throws {
         let (host, port) = try Self.parseListen(listen)
@@ -151,7 +146,7 @@ struct LeaderCommand: DaemonCommand {
         let logger = Logger(label: "ferry.leader")
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         let leader = try LeaderService(
-            configuration: try gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
+            configuration: try daemon.gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
         try await notifier.run(leader, logger: logger)
         }
 

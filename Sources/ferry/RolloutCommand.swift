@@ -139,54 +139,47 @@ struct RolloutStartCommand: AsyncParsableCommand {
 struct RolloutStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show rollouts: all of them, or one per node.")
 
-    @OptionGroup var connection: LeaderConnection
+    @OptionGroup var output: AdminOutputOptions
 
     @Argument(help: "A rollout ID; without one, every rollout is listed.")
     var id: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
 
     @Flag(help: "Follow the rollout until it ends or pauses; exit as `ferry rollout` does.")
     var follow = false
 
     func run() async throws {
         try await reportingErrors {
-            let client = try connection.client()
+            let client = try output.connection.client()
             guard let id else {
-                let list = try await client.rollouts()
-                if json { return try FileOutput.standardOutput.writeJSON(list) }
-                var rows = [["ROLLOUT", "PHASE", "IMAGE", "SWITCHED", "FAILED", "WAVE", "CREATED"]]
-                for status in list.rollouts {
-                    rows.append([
-                        status.id, status.phase.rawValue, status.image,
-                        "\(status.nodes.filter { $0.status == .switched || $0.status == .noContainers }.count)/\(status.nodes.count)",
-                        "\(status.nodes.filter { $0.status == .failed }.count)", status.waves == 0 ? "-" : "\(min(status.wave + 1, status.waves))/\(status.waves)",
-                        status.createdAt.formatted(.iso8601),
-                    ])
+                return try output.print(try await client.rollouts(), header: ["ROLLOUT", "PHASE", "IMAGE", "SWITCHED", "FAILED", "WAVE", "CREATED"]) { list in
+                    list.rollouts.map { status in
+                        [
+                            status.id, status.phase.rawValue, status.image,
+                            "\(status.nodes.filter { $0.status == .switched || $0.status == .noContainers }.count)/\(status.nodes.count)",
+                            "\(status.nodes.filter { $0.status == .failed }.count)",
+                            status.waves == 0 ? "-" : "\(min(status.wave + 1, status.waves))/\(status.waves)", status.createdAt.formatted(.iso8601),
+                        ]
+                    }
                 }
-                printTable(rows)
-                return
             }
             let checked = try RolloutOutput.checkID(id)
             if follow {
-                let final = try await RolloutOutput.follow(checked, client: client, json: json)
-                if json { try FileOutput.standardOutput.writeJSON(final) }
-                return try RolloutOutput.exitStatus(final, json: json)
+                let final = try await RolloutOutput.follow(checked, client: client, json: output.json)
+                if output.json { try FileOutput.standardOutput.writeJSON(final) }
+                return try RolloutOutput.exitStatus(final, json: output.json)
             }
-            let status = try await client.rollout(id: checked)
-            if json { return try FileOutput.standardOutput.writeJSON(status) }
-            FileOutput.standardOutput.write(RolloutProgressRenderer.headline(status) + "\n")
-            RolloutOutput.printNodes(status)
+            try output.print(try await client.rollout(id: checked), header: RolloutOutput.nodeHeader) { status in
+                FileOutput.standardOutput.write(RolloutProgressRenderer.headline(status) + "\n")
+                return RolloutOutput.nodeRows(status)
+            }
         }
     }
 }
 
 /// What `ferry rollout pause|resume|abort|rollback` take: the leader, the rollout, the output.
 struct RolloutControlOptions: ParsableArguments {
-    @OptionGroup var connection: LeaderConnection
+    @OptionGroup var output: AdminOutputOptions
     @Argument(help: "The rollout ID.") var id: String
-    @Flag(help: "Print JSON.") var json = false
 }
 
 /// `ferry rollout pause|resume|abort|rollback ID`.
@@ -198,9 +191,8 @@ protocol RolloutControlCommand: AsyncParsableCommand {
 extension RolloutControlCommand {
     func run() async throws {
         try await reportingErrors {
-            let status = try await options.connection.client().controlRollout(id: try RolloutOutput.checkID(options.id), Self.control)
-            if options.json { return try FileOutput.standardOutput.writeJSON(status) }
-            FileOutput.standardOutput.write(RolloutProgressRenderer.headline(status) + "\n")
+            let status = try await options.output.connection.client().controlRollout(id: try RolloutOutput.checkID(options.id), Self.control)
+            try options.output.print(status) { RolloutProgressRenderer.headline($0) + "\n" }
         }
     }
 }
@@ -234,7 +226,7 @@ enum RolloutOutput {
     /// Follows rollout `id` until it is over or paused.
     static func follow(_ id: String, client: AdminClient, json: Bool) async throws -> RolloutStatus {
         let output = FileOutput.standardOutput
-        var renderer = RolloutProgressRenderer(mode: json ? .silent : (output.isTerminal ? .terminal(width: output.columns) : .lines))
+        var renderer = RolloutProgressRenderer(mode: .of(output, json: json))
         var poll = LeaderPoll()
         while true {
             let status = try await poll.next { try await client.rollout(id: id) }
@@ -273,11 +265,12 @@ enum RolloutOutput {
         return id
     }
 
-    static func printNodes(_ status: RolloutStatus) {
-        var rows = [["NODE", "STATUS", "CONTAINERS", "DOWNTIME", "DETAIL"]]
-        for node in status.nodes {
-            rows.append([node.name, node.status.rawValue, "\(node.containers)", RolloutProgressRenderer.downtime(node), RolloutProgressRenderer.detail(node)])
+    /// The per-node table of a rollout: ``nodeHeader``, then ``nodeRows(_:)``.
+    static let nodeHeader = ["NODE", "STATUS", "CONTAINERS", "DOWNTIME", "DETAIL"]
+
+    static func nodeRows(_ status: RolloutStatus) -> [[String]] {
+        status.nodes.map { node in
+            [node.name, node.status.rawValue, "\(node.containers)", RolloutProgressRenderer.downtime(node), RolloutProgressRenderer.detail(node)]
         }
-        printTable(rows)
     }
 }

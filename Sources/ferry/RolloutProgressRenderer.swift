@@ -5,21 +5,13 @@ import FerryPolicy
 /// Draws a rollout: one line per node (status, containers replaced, downtime, detail), redrawn in
 /// place on a terminal, or one plain line per change otherwise. Pure: returns the text to write.
 /// What nodes said is escaped (``TerminalText``) before the renderer adds its cursor codes.
-struct RolloutProgressRenderer {
-    let mode: FetchProgressRenderer.Mode
-    private var drawnLines = 0
+struct RolloutProgressRenderer: ProgressRenderer {
+    let mode: ProgressMode
+    var canvas = TerminalCanvas()
     private var lastPhase: String?
     private var lastNodes: [String: String] = [:]
 
-    init(mode: FetchProgressRenderer.Mode) { self.mode = mode }
-
-    mutating func render(_ status: RolloutStatus) -> String {
-        switch mode {
-        case .silent: return ""
-        case .terminal(let width): return redraw(status, width: width)
-        case .lines: return changes(status)
-        }
-    }
+    init(mode: ProgressMode) { self.mode = mode }
 
     mutating func finish(_ status: RolloutStatus) -> String {
         if case .silent = mode { return "" }
@@ -49,7 +41,7 @@ struct RolloutProgressRenderer {
         return ""
     }
 
-    private mutating func redraw(_ status: RolloutStatus, width: Int) -> String {
+    func screen(_ status: RolloutStatus, width: Int) -> [String] {
         var lines = [Self.headline(status)]
         let nameWidth = min(max(status.nodes.map(\.name.count).max() ?? 4, 4), 24)
         for node in status.nodes {
@@ -57,15 +49,12 @@ struct RolloutProgressRenderer {
             let text =
                 "  \(TerminalText.escape(node.name, limit: 64).padding(to: nameWidth)) \(node.status.rawValue.padding(to: 14)) "
                 + "\(containers.padding(to: 12)) \(Self.downtime(node).padding(to: 9)) \(Self.detail(node))"
-            lines.append(String(text.prefix(max(width - 1, 20))))
+            lines.append(text)
         }
-        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
-        for line in lines { out += "\u{1B}[2K" + line + "\n" }
-        drawnLines = lines.count
-        return out
+        return lines
     }
 
-    private mutating func changes(_ status: RolloutStatus) -> String {
+    mutating func changes(_ status: RolloutStatus) -> String {
         var out = ""
         let headline = Self.headline(status)
         if lastPhase != status.phase.rawValue {

@@ -9,53 +9,45 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show installs: all of them, or one in detail per node and image."
     )
 
-    @OptionGroup var connection: LeaderConnection
+    @OptionGroup var output: AdminOutputOptions
 
     @Argument(help: "An install id; without one, every install is listed.")
     var install: Int64?
-
-    @Flag(help: "Print JSON.")
-    var json = false
 
     @Flag(help: "Follow an install until it finishes.")
     var follow = false
 
     func run() async throws {
         try await reportingErrors {
-            let client = try connection.client()
+            let client = try output.connection.client()
             guard let install else {
-                let list = try await client.installs()
-                if json { return try FileOutput.standardOutput.writeJSON(list) }
-                var rows = [["INSTALL", "STATE", "DONE", "FAILED", "NODES", "IMAGES", "CREATED"]]
-                for status in list.installs {
-                    rows.append([
-                        "\(status.id)", status.state.rawValue, "\(status.targets.filter { $0.state == .done }.count)/\(status.targets.count)",
-                        "\(status.targets.filter { $0.state == .failed }.count)", "\(status.nodes.count)",
-                        status.images.joined(separator: ","), status.createdAt.formatted(.iso8601),
-                    ])
+                return try output.print(try await client.installs(), header: ["INSTALL", "STATE", "DONE", "FAILED", "NODES", "IMAGES", "CREATED"]) { list in
+                    list.installs.map { status in
+                        [
+                            "\(status.id)", status.state.rawValue, "\(status.targets.filter { $0.state == .done }.count)/\(status.targets.count)",
+                            "\(status.targets.filter { $0.state == .failed }.count)", "\(status.nodes.count)",
+                            status.images.joined(separator: ","), status.createdAt.formatted(.iso8601),
+                        ]
+                    }
                 }
-                printTable(rows)
-                return
             }
             if follow {
-                let final = try await InstallOutput.follow(install: install, client: client, json: json)
-                if json { try FileOutput.standardOutput.writeJSON(final) }
-                return try InstallOutput.exitStatus(final, json: json)
+                let final = try await InstallOutput.follow(install: install, client: client, json: output.json)
+                if output.json { try FileOutput.standardOutput.writeJSON(final) }
+                return try InstallOutput.exitStatus(final, json: output.json)
             }
-            let status = try await client.install(id: install)
-            if json { return try FileOutput.standardOutput.writeJSON(status) }
-            FileOutput.standardOutput.write("install \(status.id): \(status.state), max \(status.maxParallel) loading at once\n")
-            for warning in status.warnings ?? [] {
-                FileOutput.standardOutput.write("warning: \(TerminalText.escape(warning.replacingOccurrences(of: "\n", with: " "), limit: 1000))\n")
+            try output.print(try await client.install(id: install), header: ["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]) { status in
+                FileOutput.standardOutput.write("install \(status.id): \(status.state), max \(status.maxParallel) loading at once\n")
+                for warning in status.warnings ?? [] {
+                    FileOutput.standardOutput.write("warning: \(TerminalText.escape(warning.replacingOccurrences(of: "\n", with: " "), limit: 1000))\n")
+                }
+                return status.targets.map { target in
+                    [
+                        target.node, target.image, target.state.rawValue, "\(ByteSize.format(target.bytesDone))/\(ByteSize.format(target.bytesTotal))",
+                        "\(target.attempts)", target.error.map { "\($0.code): \($0.message)" } ?? target.note ?? "",
+                    ]
+                }
             }
-            var rows = [["NODE", "IMAGE", "STATE", "PROGRESS", "ATTEMPTS", "DETAIL"]]
-            for target in status.targets {
-                rows.append([
-                    target.node, target.image, target.state.rawValue, "\(ByteSize.format(target.bytesDone))/\(ByteSize.format(target.bytesTotal))",
-                    "\(target.attempts)", target.error.map { "\($0.code): \($0.message)" } ?? target.note ?? "",
-                ])
-            }
-            printTable(rows)
         }
     }
 
@@ -78,32 +70,27 @@ struct NodesCommand: AsyncParsableCommand {
         subcommands: [NodesRemoveCommand.self]
     )
 
-    @OptionGroup var connection: LeaderConnection
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: AdminOutputOptions
 
     func run() async throws {
         try await reportingErrors {
-            let list = try await connection.client().nodes()
-            if json { return try FileOutput.standardOutput.writeJSON(list) }
-            let now = Date()
-            if let ca = list.caExpiresAt, ca.timeIntervalSince(now) < 365 * 24 * 3600 {
-                FileOutput.standardError.write(
-                    "warning: the cluster CA expires \(StatusCommand.remaining(until: ca, now: now)) (\(ca)): plan a new cluster before then (docs/operations.md, Certificates)\n")
+            let header = ["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "CERT EXPIRES", "IMAGES"]
+            try output.print(try await output.connection.client().nodes(), header: header) { list in
+                let now = Date()
+                if let ca = list.caExpiresAt, ca.timeIntervalSince(now) < 365 * 24 * 3600 {
+                    FileOutput.standardError.write(
+                        "warning: the cluster CA expires \(StatusCommand.remaining(until: ca, now: now)) (\(ca)): plan a new cluster before then (docs/operations.md, Certificates)\n")
+                }
+                return list.nodes.map { node in
+                    [
+                        node.name, node.address ?? "-", "\(max(Int(now.timeIntervalSince(node.lastSeen)), 0))s ago", node.state.rawValue,
+                        node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
+                        node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
+                        node.certificateExpiresAt.map { StatusCommand.remaining(until: $0, now: now) } ?? "-",
+                        node.images.isEmpty ? "-" : node.images.joined(separator: ","),
+                    ]
+                }
             }
-            var rows = [["NAME", "ADDRESS", "LAST SEEN", "STATE", "DOCKER", "FLAGS", "CERT EXPIRES", "IMAGES"]]
-            for node in list.nodes {
-                let ago = max(Int(Date().timeIntervalSince(node.lastSeen)), 0)
-                rows.append([
-                    node.name, node.address ?? "-", "\(ago)s ago", node.state.rawValue,
-                    node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
-                    node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
-                    node.certificateExpiresAt.map { StatusCommand.remaining(until: $0, now: now) } ?? "-",
-                    node.images.isEmpty ? "-" : node.images.joined(separator: ","),
-                ])
-            }
-            printTable(rows)
         }
     }
 }

@@ -53,24 +53,20 @@ struct TokenListCommand: AsyncParsableCommand {
         commandName: "list",
         abstract: "List join tokens: id, description, created, expires, uses left, state (never the token).")
 
-    @OptionGroup var connection: LeaderConnection
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var output: AdminOutputOptions
 
     func run() async throws {
         try await reportingErrors {
-            let list = try await connection.client().joinTokens()
-            if json { return try FileOutput.standardOutput.writeJSON(list) }
-            var rows = [["ID", "STATE", "CREATED", "EXPIRES", "USES LEFT", "USED", "DESCRIPTION"]]
-            for token in list.tokens {
-                rows.append([
-                    "\(token.id)", token.state == .revoked ? "revoked" : token.state.rawValue, token.createdAt.formatted(.iso8601),
-                    token.expiresAt.map { $0.formatted(.iso8601) } ?? "never", token.usesLeft.map { "\($0)" } ?? "unlimited", "\(token.uses)",
-                    token.description.isEmpty ? "-" : token.description,
-                ])
+            let header = ["ID", "STATE", "CREATED", "EXPIRES", "USES LEFT", "USED", "DESCRIPTION"]
+            try output.print(try await output.connection.client().joinTokens(), header: header) { list in
+                list.tokens.map { token in
+                    [
+                        "\(token.id)", token.state == .revoked ? "revoked" : token.state.rawValue, token.createdAt.formatted(.iso8601),
+                        token.expiresAt.map { $0.formatted(.iso8601) } ?? "never", token.usesLeft.map { "\($0)" } ?? "unlimited", "\(token.uses)",
+                        token.description.isEmpty ? "-" : token.description,
+                    ]
+                }
             }
-            printTable(rows)
         }
     }
 }
