@@ -6,26 +6,10 @@ import GRDB
 
 /// The proxy's state in SQLite (`DIR/proxy.sqlite`, its own file and migrations): apps,
 /// licences (their IDs only as SHA-256), manifests' media types, the audit of pulls.
-public struct ProxyDatabase: Sendable {
+public struct ProxyDatabase: SQLiteDatabase, Sendable {
     public let writer: any DatabaseWriter
 
-    /// Opens (creating 0600 and migrating) the database at `path`, in WAL mode.
-    public static func open(path: String) throws(FerryError) -> ProxyDatabase {
-        do {
-            return try ProxyDatabase(SQLiteFile.openPool(path: path, what: "the proxy database"))
-        } catch let error as FerryError {
-            throw error
-        } catch let error as DatabaseError {
-            throw FerryError(.configuration, "cannot open the proxy database '\(path)': \(error.message ?? "\(error.resultCode)")")
-        } catch {
-            throw FerryError(.configuration, "cannot open the proxy database '\(path)': \(error)")
-        }
-    }
-
-    /// An empty in-memory database, for tests.
-    public static func inMemory() throws -> ProxyDatabase {
-        try ProxyDatabase(DatabaseQueue())
-    }
+    public static let displayName = "the proxy database"
 
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer

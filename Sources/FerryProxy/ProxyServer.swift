@@ -4,6 +4,7 @@ import FerryFormats
 import FerryMesh
 import FerryRegistry
 import FerryServer
+import FerryState
 import FerryStore
 import Foundation
 import HTTPTypes

@@ -5,10 +5,53 @@ import GRDB
 import Glibc
 #endif
 
+/// A database Ferry keeps in its own SQLite file (the node's state, the proxy's), opened by
+/// ``SQLiteFile``; `init` migrates it.
+public protocol SQLiteDatabase {
+    /// What it is, for errors: `the state database`.
+    static var displayName: String { get }
+    /// The database over `writer`, migrated.
+    init(_ writer: any DatabaseWriter) throws
+}
+
+extension SQLiteDatabase {
+    /// Opens (creating 0600 and migrating) the database at `path`, in WAL mode.
+    public static func open(path: String) throws(FerryError) -> Self {
+        try SQLiteFile.open(path: path, what: displayName, Self.init)
+    }
+
+    /// An empty in-memory database, for tests.
+    public static func inMemory() throws -> Self {
+        try Self(SQLiteFile.inMemory())
+    }
+}
+
 /// Opening a daemon's SQLite file, the same way for every database Ferry keeps (the node's
 /// state, the proxy's): created 0600 first (SQLite gives its `-wal` and `-shm` files the
 /// database file's mode), a WAL `DatabasePool`, foreign keys on, 10 s busy timeout.
 public enum SQLiteFile {
+    /// Opens the database at `path` (``openPool(path:what:)``) and hands it to `make`, which
+    /// migrates it; a failure of either is one ``FerryError`` naming `what` and `path`.
+    public static func open<Database>(
+        path: String, what: String, _ make: (any DatabaseWriter) throws -> Database
+    ) throws(FerryError) -> Database {
+        let pool = try openPool(path: path, what: what)
+        do {
+            return try make(pool)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw openError(error, what: what, path: path)
+        }
+    }
+
+    /// An empty in-memory database configured as a file's is (foreign keys on), for tests.
+    public static func inMemory() throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        return try DatabaseQueue(configuration: configuration)
+    }
+
     /// Opens the database at `path`; `what` names it in the error (`the state database`).
     public static func openPool(path: String, what: String) throws(FerryError) -> DatabasePool {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
@@ -18,10 +61,13 @@ public enum SQLiteFile {
         configuration.foreignKeysEnabled = true
         do {
             return try DatabasePool(path: path, configuration: configuration)
-        } catch let error as DatabaseError {
-            throw FerryError(.configuration, "cannot open \(what) '\(path)': \(error.message ?? "\(error.resultCode)")")
         } catch {
-            throw FerryError(.configuration, "cannot open \(what) '\(path)': \(error)")
+            throw openError(error, what: what, path: path)
         }
+    }
+
+    private static func openError(_ error: any Error, what: String, path: String) -> FerryError {
+        let reason = (error as? DatabaseError).map { $0.message ?? "\($0.resultCode)" } ?? "\(error)"
+        return FerryError(.configuration, "cannot open \(what) '\(path)': \(reason)")
     }
 }
