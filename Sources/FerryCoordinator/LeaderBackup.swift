@@ -167,20 +167,9 @@ public enum LeaderBackup {
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw FerryError(.configuration, "cannot create '\(target)': \(String(cString: strerror(errno)))") }
         defer { close(output) }
-        var hasher = SHA256()
-        var size: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            guard count >= 0 else { throw FerryError(.configuration, "cannot read '\(source)/\(path)': \(String(cString: strerror(errno)))") }
-            if count == 0 { break }
-            let written = buffer.withUnsafeBytes { write(output, $0.baseAddress, count) }
-            guard written == count else { throw FerryError(.insufficientSpace, "cannot write '\(target)': \(String(cString: strerror(errno)))") }
-            hasher.update(data: buffer[0..<count])
-            size += Int64(count)
-        }
+        let found = try digest(input, named: "\(source)/\(path)", copyingTo: (output, target))
         guard fsync(output) == 0 else { throw FerryError(.configuration, "cannot write '\(target)': \(String(cString: strerror(errno)))") }
-        return BackupManifest.Entry(path: path, size: size, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return BackupManifest.Entry(path: path, size: found.size, sha256: found.sha256)
     }
 
     static func entry(_ path: String, at file: String) throws(FerryError) -> BackupManifest.Entry {
@@ -193,13 +182,25 @@ public enum LeaderBackup {
         let input = open(file, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw FerryError(.configuration, "cannot read '\(file)': \(String(cString: strerror(errno)))") }
         defer { close(input) }
+        return try digest(input, named: file)
+    }
+
+    /// Size and SHA-256 of what is left to read from `input` (`name` in errors), written on to
+    /// `copy` as it is read when one is given.
+    private static func digest(_ input: Int32, named name: String, copyingTo copy: (output: Int32, name: String)? = nil) throws(FerryError)
+        -> (size: Int64, sha256: String)
+    {
         var hasher = SHA256()
         var size: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            guard count >= 0 else { throw FerryError(.configuration, "cannot read '\(file)': \(String(cString: strerror(errno)))") }
+            guard count >= 0 else { throw FerryError(.configuration, "cannot read '\(name)': \(String(cString: strerror(errno)))") }
             if count == 0 { break }
+            if let copy {
+                let written = buffer.withUnsafeBytes { write(copy.output, $0.baseAddress, count) }
+                guard written == count else { throw FerryError(.insufficientSpace, "cannot write '\(copy.name)': \(String(cString: strerror(errno)))") }
+            }
             hasher.update(data: buffer[0..<count])
             size += Int64(count)
         }
