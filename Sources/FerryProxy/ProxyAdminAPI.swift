@@ -26,32 +26,18 @@ struct ProxyAdminAPI: Sendable {
     let adminToken: String
 
     func addRoutes(to router: Router<FerryRequestContext>) {
-        router.get(RouterPath(ProxyAdminPath.apps)) { request, _ in
-            try authorize(request)
-            return try Self.json(try await management.apps())
+        let admin = router.group(context: ProxyAdminRequestContext.self).add(middleware: ProxyAdminTokenCheck(adminToken: adminToken))
+        admin.get(RouterPath(ProxyAdminPath.apps)) { _, _ in try Self.json(try await management.apps()) }
+        admin.post(RouterPath(ProxyAdminPath.apps)) { request, context in
+            try Self.json(try await management.putApp(try await request.decode(as: ProxyApp.self, context: context)))
         }
-        router.post(RouterPath(ProxyAdminPath.apps)) { request, _ in
-            try authorize(request)
-            return try Self.json(try await management.putApp(try await Self.decode(ProxyApp.self, request)))
+        admin.get(RouterPath(ProxyAdminPath.licences)) { _, _ in try Self.json(try await management.licences()) }
+        admin.post(RouterPath(ProxyAdminPath.licences)) { request, context in
+            try Self.json(try await management.createLicence(try await request.decode(as: LicenceRequest.self, context: context)))
         }
-        router.get(RouterPath(ProxyAdminPath.licences)) { request, _ in
-            try authorize(request)
-            return try Self.json(try await management.licences())
-        }
-        router.post(RouterPath(ProxyAdminPath.licences)) { request, _ in
-            try authorize(request)
-            return try Self.json(try await management.createLicence(try await Self.decode(LicenceRequest.self, request)))
-        }
-        router.get(RouterPath(ProxyAdminPath.licence)) { request, context in
-            try authorize(request)
-            return try Self.json(try await management.licence(id: try Self.id(context)))
-        }
-        router.post(RouterPath(ProxyAdminPath.revoke)) { request, context in
-            try authorize(request)
-            return try Self.json(try await management.revokeLicence(id: try Self.id(context)))
-        }
-        router.get(RouterPath(ProxyAdminPath.usage)) { request, _ in
-            try authorize(request)
+        admin.get(RouterPath(ProxyAdminPath.licence)) { _, context in try Self.json(try await management.licence(id: try Self.id(context))) }
+        admin.post(RouterPath(ProxyAdminPath.revoke)) { _, context in try Self.json(try await management.revokeLicence(id: try Self.id(context))) }
+        admin.get(RouterPath(ProxyAdminPath.usage)) { request, _ in
             let parameters = request.uri.queryParameters
             let licence = try parameters.get("licence").map { text throws(FerryError) in
                 guard let number = Int64(text) else { throw FerryError(.invalidArgument, "invalid licence number '\(text.prefix(40))'") }
@@ -67,29 +53,11 @@ struct ProxyAdminAPI: Sendable {
         }
     }
 
-    /// Refuses (`401`) a request without the admin token, compared in constant time.
-    func authorize(_ request: Request) throws {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
-        else {
-            throw ProxyError(FerryError(.unauthorized, "the management API needs the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
-        }
-    }
-
-    static func id(_ context: FerryRequestContext) throws -> Int64 {
+    static func id(_ context: ProxyAdminRequestContext) throws -> Int64 {
         guard let text = context.parameters.get("id"), let id = Int64(text) else {
             throw FerryError(.invalidArgument, "invalid licence number: expected a whole number")
         }
         return id
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        let body = try await request.body.collect(upTo: 1024 * 1024)
-        do {
-            return try FerryJSON.decoder().decode(type, from: Data(body.readableBytesView))
-        } catch {
-            throw FerryError(.invalidArgument, "the request body is not a valid \(type): \(String("\(error)".prefix(200)))")
-        }
     }
 
     static func json(_ value: some Encodable) throws -> Response {
@@ -98,4 +66,40 @@ struct ProxyAdminAPI: Sendable {
         headers[.cacheControl] = "no-store"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try FerryJSON.encoder().encode(value))))
     }
+}
+
+/// The context of the management API's routes: Ferry's JSON (ISO 8601 dates, 413 past
+/// ``FerryRequestContext/maxBodySize``, 400 naming the expected shape).
+struct ProxyAdminRequestContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+
+    init(context: FerryRequestContext) { self.coreContext = context.coreContext }
+
+    var requestDecoder: FerryRequestDecoder { FerryRequestDecoder() }
+    var responseEncoder: FerryResponseEncoder { FerryResponseEncoder() }
+}
+
+/// Refuses (`401`, with a challenge) every request to the management API without the proxy's
+/// admin token, compared in constant time.
+struct ProxyAdminTokenCheck: RouterMiddleware {
+    let adminToken: String
+
+    func handle(
+        _ request: Request, context: ProxyAdminRequestContext, next: (Request, ProxyAdminRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+        else {
+            throw ProxyError(FerryError(.unauthorized, "the management API needs the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
+        }
+        return try await next(request, context)
+    }
+}
+
+extension ProxyApp: APIRequestBody {
+    public static var expectedShape: String { #"{"name": "APP", "registries": {"NAME": "HOST[:PORT]"}, "images": ["GLOB", …]}"# }
+}
+
+extension LicenceRequest: APIRequestBody {
+    public static var expectedShape: String { #"{"app": "APP", "customer": "…", "images": ["GLOB", …], "expiresAt": "RFC 3339", "maxRate": N}"# }
 }

@@ -1,6 +1,7 @@
 import FerryCore
 import FerryFormats
 import FerryMesh
+import FerryServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -20,21 +21,8 @@ struct ProxyError: Error, HTTPResponseError {
         self.retryAfter = retryAfter
     }
 
-    var status: HTTPResponse.Status {
-        switch error.code {
-        case .invalidReference, .invalidDigest, .manifestInvalid, .invalidArgument, .unsupportedManifest: .badRequest
-        case .unsupported: .methodNotAllowed
-        case .unauthorized: .unauthorized
-        case .denied: .forbidden
-        case .manifestUnknown, .blobUnknown, .nameUnknown, .notFound: .notFound
-        case .rangeNotSatisfiable: .rangeNotSatisfiable
-        case .tooManyRequests: .tooManyRequests
-        case .upstreamUnreachable, .upstreamError, .digestMismatch, .sizeMismatch: .badGateway
-        case .busy: .serviceUnavailable
-        case .manifestTooLarge: .contentTooLarge
-        default: .internalServerError
-        }
-    }
+    /// The status the leader's APIs give the same error (``FerryError/status``).
+    var status: HTTPResponse.Status { error.status }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = HTTPFields()

@@ -30,22 +30,28 @@ struct ProxyServerTests {
         let directory: TemporaryDirectory
         let database: ProxyDatabase
         let licence: LicenceID
+        /// The management API's token.
+        let adminToken: String
         let replies = Mutex<[Reply]>([])
 
-        init(upstream: FakeUpstream, url: String, directory: TemporaryDirectory, database: ProxyDatabase, licence: LicenceID) {
+        init(upstream: FakeUpstream, url: String, directory: TemporaryDirectory, database: ProxyDatabase, licence: LicenceID, adminToken: String) {
             self.upstream = upstream
             self.url = url
             self.directory = directory
             self.database = database
             self.licence = licence
+            self.adminToken = adminToken
         }
 
         func basic(_ password: String) -> String { "Basic " + Data("customer:\(password)".utf8).base64EncodedString() }
 
-        func get(_ path: String, method: HTTPMethod = .GET, authorization: String? = nil, headers extra: HTTPHeaders = [:]) async throws -> Reply {
+        func get(
+            _ path: String, method: HTTPMethod = .GET, authorization: String? = nil, headers extra: HTTPHeaders = [:], body: [UInt8]? = nil
+        ) async throws -> Reply {
             var request = HTTPClientRequest(url: url + path)
             request.method = method
             request.headers = extra
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
             if let authorization { request.headers.add(name: "Authorization", value: authorization) }
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
@@ -81,7 +87,8 @@ struct ProxyServerTests {
         defer { task.cancel() }
         var iterator = urls.makeAsyncIterator()
         guard let url = await iterator.next() else { throw CancellationError() }
-        let harness = Harness(upstream: upstream, url: url, directory: directory, database: database, licence: licence)
+        let harness = Harness(
+            upstream: upstream, url: url, directory: directory, database: database, licence: licence, adminToken: try proxyDirectory.adminToken())
         do {
             try await body(harness)
         } catch {
@@ -131,6 +138,32 @@ struct ProxyServerTests {
                 try await proxy.database.pulls().filter { $0.kind == "blob" && $0.status / 100 == 2 }.count == 2
             }
             #expect(try await proxy.database.pulls().contains { $0.kind == "manifest" && $0.digest == image.manifest.description })
+        }
+    }
+
+    /// Bad bodies to the management API, with the admin token: 400 naming the expected JSON, 413
+    /// past the size limit (as the leader's admin API answers), registry-style; nothing stored.
+    @Test func managementAPIRefusesBadBodies() async throws {
+        try await Self.withProxy { proxy in
+            let admin = "Bearer \(proxy.adminToken)"
+            for path in ["/admin/v1/proxy/apps", "/admin/v1/proxy/licences"] {
+                for body in ["", "{", #"{"name": 7}"#, "[]"] {
+                    let reply = try await proxy.get(path, method: .POST, authorization: admin, body: Array(body.utf8))
+                    #expect(reply.status == 400, "\(path) \(body): \(reply.text)")
+                    #expect(reply.text.contains(#""code":"INVALID_ARGUMENT""#) || reply.text.contains(#""code" : "INVALID_ARGUMENT""#), "\(reply.text)")
+                    #expect(reply.text.contains(path.hasSuffix("apps") ? "registries" : "customer"), "the expected shape is named: \(reply.text)")
+                }
+                let large = try await proxy.get(path, method: .POST, authorization: admin, body: Array(repeating: UInt8(ascii: " "), count: 9 << 20))
+                #expect(large.status == 413, "\(path): \(large.text)")
+            }
+            #expect(try await proxy.database.apps().map(\.name).sorted() == ["other", "shop"])
+            #expect(try await proxy.database.licences().count == 1)
+            // The token opens it; a good body is taken.
+            let good = try await proxy.get(
+                "/admin/v1/proxy/apps", method: .POST, authorization: admin,
+                body: Array(#"{"name": "third", "registries": {"vendor": "127.0.0.1:9"}, "images": []}"#.utf8))
+            #expect(good.status == 200, "\(good.text)")
+            #expect(try await proxy.database.apps().map(\.name).sorted() == ["other", "shop", "third"])
         }
     }
 
