@@ -49,20 +49,7 @@ extension PeerTests {
     @Test("A peer that goes silent mid-transfer (SIGSTOP) is left as stalled within the stall timeout")
     func silentPeerIsLeftQuickly() async throws {
         try await TestCluster.with("psilent", nodes: ["a", "b"]) { cluster in
-            let reference = try await cluster.push("demo/app:1", layers: [.init("psl", "24M")])
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
-            // a now holds the image and serves it slowly; b will be sent to a (a complete peer).
-            await cluster.killFollower("a", signal: SIGTERM)
-            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "4MiB/s"])
-            let address = cluster.followerAddress("a")
-            try await waitUntil("the leader lists a reachable at \(address)", every: .milliseconds(100)) {
-                let node = try await cluster.admin.nodes().nodes.first { $0.name == "a" }
-                return node?.address == address && node?.state == .reachable
-            }
-            let accepted = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["b"]))
-            _ = try await cluster.install(accepted.id, until: "b holds 4 MiB") {
-                $0.targets.first?.bytesDone ?? 0 >= 4 * 1024 * 1024
-            }
+            let (reference, accepted) = try await PeerTests.receivingFromSlowPeer(cluster, layer: "psl")
             // a hangs: its connections stay open and send nothing more.
             let stopped = ContinuousClock.now
             cluster.nodes["a"]?.process?.signal(SIGSTOP)

@@ -78,24 +78,30 @@ struct PeerTests {
         }
     }
 
+    /// Nodes a and b: a holds a 24 MiB image and serves it at 4 MiB/s; b is installing it, is sent
+    /// to a (a complete peer), and holds 4 MiB of it. Returns the image and b's install.
+    static func receivingFromSlowPeer(_ cluster: TestCluster, layer: String) async throws -> (reference: String, install: InstallStatus) {
+        let reference = try await cluster.push("demo/app:1", layers: [.init(layer, "24M")])
+        #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
+        await cluster.killFollower("a", signal: SIGTERM)
+        try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "4MiB/s"])
+        // a listens on a new port: b can be sent there once a's heartbeat told the leader.
+        let address = cluster.followerAddress("a")
+        try await waitUntil("the leader lists a reachable at \(address)", every: .milliseconds(100)) {
+            let node = try await cluster.admin.nodes().nodes.first { $0.name == "a" }
+            return node?.address == address && node?.state == .reachable
+        }
+        let accepted = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["b"]))
+        _ = try await cluster.install(accepted.id, until: "b holds 4 MiB") {
+            $0.targets.first?.bytesDone ?? 0 >= 4 * 1024 * 1024
+        }
+        return (reference, accepted)
+    }
+
     @Test("A peer that dies mid-transfer: the receiver leaves it at once and resumes from another source at its offset")
     func peerDiesMidTransfer() async throws {
         try await TestCluster.with("pdie", nodes: ["a", "b"]) { cluster in
-            let reference = try await cluster.push("demo/app:1", layers: [.init("pd", "24M")])
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
-            // a now holds the image and serves it slowly; b will be sent to a (a complete peer).
-            await cluster.killFollower("a", signal: SIGTERM)
-            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "4MiB/s"])
-            // a listens on a new port: b can be sent there once a's heartbeat told the leader.
-            let address = cluster.followerAddress("a")
-            try await waitUntil("the leader lists a reachable at \(address)", every: .milliseconds(100)) {
-                let node = try await cluster.admin.nodes().nodes.first { $0.name == "a" }
-                return node?.address == address && node?.state == .reachable
-            }
-            let accepted = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["b"]))
-            _ = try await cluster.install(accepted.id, until: "b holds 4 MiB") {
-                $0.targets.first?.bytesDone ?? 0 >= 4 * 1024 * 1024
-            }
+            let (reference, accepted) = try await Self.receivingFromSlowPeer(cluster, layer: "pd")
             // SIGKILL: the kernel closes a's connections, and its port refuses new ones. b leaves
             // it at once (a broken stream or a refused connection), not after the 5 s stall timeout.
             func failures(_ kind: String) async throws -> Double {
