@@ -68,15 +68,15 @@ struct ProxyAdminAPI: Sendable {
     }
 }
 
-/// The context of the management API's routes: Ferry's JSON (ISO 8601 dates, 413 past
-/// ``FerryRequestContext/maxBodySize``, 400 naming the expected shape).
+/// The context of the management API's routes: bodies decode as Ferry's JSON (ISO 8601 dates,
+/// 413 past ``FerryRequestContext/maxBodySize``, 400 naming the expected shape); answers are
+/// written by ``ProxyAdminAPI/json(_:)`` (`Cache-Control: no-store`).
 struct ProxyAdminRequestContext: ChildRequestContext {
     var coreContext: CoreRequestContextStorage
 
     init(context: FerryRequestContext) { self.coreContext = context.coreContext }
 
     var requestDecoder: FerryRequestDecoder { FerryRequestDecoder() }
-    var responseEncoder: FerryResponseEncoder { FerryResponseEncoder() }
 }
 
 /// Refuses (`401`, with a challenge) every request to the management API without the proxy's

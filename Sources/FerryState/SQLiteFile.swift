@@ -17,7 +17,14 @@ public protocol SQLiteDatabase {
 extension SQLiteDatabase {
     /// Opens (creating 0600 and migrating) the database at `path`, in WAL mode.
     public static func open(path: String) throws(FerryError) -> Self {
-        try SQLiteFile.open(path: path, what: displayName, Self.init)
+        let pool = try SQLiteFile.openPool(path: path, what: displayName)
+        do {
+            return try Self(pool)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw SQLiteFile.openError(error, what: displayName, path: path)
+        }
     }
 
     /// An empty in-memory database, for tests.
@@ -30,21 +37,6 @@ extension SQLiteDatabase {
 /// state, the proxy's): created 0600 first (SQLite gives its `-wal` and `-shm` files the
 /// database file's mode), a WAL `DatabasePool`, foreign keys on, 10 s busy timeout.
 public enum SQLiteFile {
-    /// Opens the database at `path` (``openPool(path:what:)``) and hands it to `make`, which
-    /// migrates it; a failure of either is one ``FerryError`` naming `what` and `path`.
-    public static func open<Database>(
-        path: String, what: String, _ make: (any DatabaseWriter) throws -> Database
-    ) throws(FerryError) -> Database {
-        let pool = try openPool(path: path, what: what)
-        do {
-            return try make(pool)
-        } catch let error as FerryError {
-            throw error
-        } catch {
-            throw openError(error, what: what, path: path)
-        }
-    }
-
     /// An empty in-memory database configured as a file's is (foreign keys on), for tests.
     public static func inMemory() throws -> DatabaseQueue {
         var configuration = Configuration()
@@ -66,7 +58,8 @@ public enum SQLiteFile {
         }
     }
 
-    private static func openError(_ error: any Error, what: String, path: String) -> FerryError {
+    /// A failed open or migration of `what` at `path`, as one configuration error.
+    static func openError(_ error: any Error, what: String, path: String) -> FerryError {
         let reason = (error as? DatabaseError).map { $0.message ?? "\($0.resultCode)" } ?? "\(error)"
         return FerryError(.configuration, "cannot open \(what) '\(path)': \(reason)")
     }

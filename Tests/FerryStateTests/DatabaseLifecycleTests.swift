@@ -15,6 +15,28 @@ struct DatabaseLifecycleTests {
         #expect(foreignKeys == true)
     }
 
+    /// A file that is not a database, or one in a directory that does not exist: one
+    /// configuration error naming the database and the path, and the garbage file left as it was.
+    @Test func unopenableFileIsOneClearError() async throws {
+        try await withTemporaryDirectory { directory in
+            let garbage = "\(directory)/state.sqlite"
+            let bytes = Data(repeating: 0x5A, count: 8192)
+            try bytes.write(to: URL(fileURLWithPath: garbage))
+            for path in [garbage, "\(directory)/missing/state.sqlite"] {
+                do {
+                    _ = try FerryDatabase.open(path: path)
+                    Issue.record("\(path) opened")
+                } catch let error as FerryError {
+                    #expect(error.code == .configuration)
+                    #expect(error.message.hasPrefix("cannot open the state database '\(path)': "), "\(error.message)")
+                } catch {
+                    Issue.record("\(path): \(error), not a FerryError")
+                }
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: garbage)) == bytes)
+        }
+    }
+
     @Test func fileDatabaseUsesWALAndKeepsStateAcrossReopen() async throws {
         try await withTemporaryDirectory { directory in
             let path = "\(directory)/state.sqlite"
