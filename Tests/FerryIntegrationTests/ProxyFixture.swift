@@ -125,7 +125,10 @@ final class ProxyFixture: Sendable {
     }
 
     struct Created: Decodable {
-        struct Printed: Decodable { var id: Int64 }
+        struct Printed: Decodable {
+            var id: Int64
+            var customer: String
+        }
         var licenceID: String
         var licence: Printed
     }

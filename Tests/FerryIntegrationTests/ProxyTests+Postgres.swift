@@ -93,8 +93,13 @@ struct ProxyPostgresTests {
 
                 // The app and the licence are made through A's admin API; B serves them.
                 try await a.manage(["app", "add", "shop", "--registry", "vendor=\(registry.host)", "--images", "vendor/team/**"])
+                // The customer's name is SQL-hostile text: bound as a parameter, it is stored and shown as given.
+                let customer = #"acme'); DROP TABLE licences; -- "quoted" \ $1"#
                 let created = try JSONDecoder().decode(
-                    ProxyFixture.Created.self, from: Data(try await a.manage(["licence", "create", "shop", "--customer", "acme", "--json"]).utf8))
+                    ProxyFixture.Created.self, from: Data(try await a.manage(["licence", "create", "shop", "--customer", customer, "--json"]).utf8))
+                #expect(created.licence.customer == customer)
+                let listed = try JSONDecoder().decode([ProxyFixture.Created.Printed].self, from: Data(try await b.manage(["licence", "list", "--json"]).utf8))
+                #expect(listed.map(\.customer) == [customer])
                 let licence = created.licenceID
                 try await ProxyTests.skopeo(["--src-creds", "x:\(licence)", "docker://\(b.host)/proxy/shop/vendor/\(ProxyFixture.app)", "dir:\(dir.sub("through-b"))"])
                 let manifest = "/v2/proxy/shop/vendor/team/app/manifests/1.4"

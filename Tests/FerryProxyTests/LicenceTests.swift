@@ -2,6 +2,7 @@ import Crypto
 import FerryCore
 import FerryFormats
 import FerryProxy
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -24,6 +25,29 @@ struct LicenceTests {
         #expect(!"\(a)".contains(a.secret))
         #expect(LicenceID("ferrylic_" + String(repeating: "G", count: 64)) == nil)
         #expect(LicenceID("password") == nil)
+    }
+
+    /// A customer's name is one line of text: `licence list` prints it between tabs, logs quote it.
+    /// Anything else is refused with `INVALID_ARGUMENT`, and no licence is made; SQL-hostile text is
+    /// kept as given (every query binds its values).
+    @Test func customerNamesAreOneLineAndStoredAsGiven() async throws {
+        let directory = try TemporaryDirectory("ferry-licences")
+        defer { directory.remove() }
+        let management = LocalProxyManagement(database: try ProxyDirectory(directory.sub("proxy")).openDatabase())
+        _ = try await management.putApp(app)
+        for bad in ["", "acme\nevil\t1\tshop", "acme\r", "tab\there", "bell\u{07}", String(repeating: "x", count: 201)] {
+            do {
+                _ = try await management.createLicence(LicenceRequest(app: "shop", customer: bad))
+                Issue.record("customer \(bad.debugDescription) was taken")
+            } catch let error as FerryError {
+                #expect(error.code == .invalidArgument && error.message.contains("one line"), "\(error)")
+            }
+        }
+        #expect(try await management.licences().isEmpty)
+        let hostile = #"Acme "Café" Ltd'); DROP TABLE licences; --"#
+        let created = try await management.createLicence(LicenceRequest(app: "shop", customer: hostile))
+        #expect(try await management.licences().map(\.customer) == [hostile])
+        #expect(try await management.licence(id: created.licence.id).licence.customer == hostile)
     }
 
     @Test func revokedAndExpiredSayWhich() {

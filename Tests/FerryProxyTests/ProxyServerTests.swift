@@ -180,6 +180,44 @@ struct ProxyServerTests {
         }
     }
 
+    /// Cache poisoning across repositories by digest: once `team/app`'s manifest and layer are in
+    /// the proxy's store, asking for the same digests under a repository whose registry does not
+    /// hold them (`team/secret`) goes upstream and answers 404, never the cached bytes.
+    @Test func anotherRepositorysCacheNeverAnswers() async throws {
+        try await Self.withProxy { proxy in
+            let layer = Array("the layer of team/app only".utf8)
+            let image = proxy.upstream.addImage(tag: "3.0", layer: layer)
+            let auth = proxy.basic(proxy.licence.secret)
+            let held = "/v2/proxy/shop/vendor/team/app"
+            #expect(try await proxy.get("\(held)/manifests/3.0", authorization: auth).status == 200)
+            #expect(try await proxy.get("\(held)/blobs/\(image.layer)", authorization: auth).body == layer)
+            // Cached now: the same repository is answered without another blob GET.
+            #expect(try await proxy.get("\(held)/blobs/\(image.layer)", authorization: auth).body == layer)
+            #expect(proxy.upstream.blobGets.withLock { $0[image.layer] } == 1)
+
+            let foreign = "/v2/proxy/shop/vendor/team/secret"
+            for method in [HTTPMethod.GET, .HEAD] {
+                let blob = try await proxy.get("\(foreign)/blobs/\(image.layer)", method: method, authorization: auth)
+                #expect(blob.status == 404, "\(method) blob: \(blob.text)")
+                let ranged = try await proxy.get(
+                    "\(foreign)/blobs/\(image.layer)", method: method, authorization: auth, headers: ["Range": "bytes=0-3"])
+                #expect(ranged.status == 404, "\(method) ranged blob: \(ranged.text)")
+                let manifest = try await proxy.get("\(foreign)/manifests/\(image.manifest)", authorization: auth)
+                #expect(manifest.status == 404, "manifest: \(manifest.text)")
+                if method == .GET {
+                    #expect(blob.text.contains("BLOB_UNKNOWN"), "\(blob.text)")
+                    #expect(manifest.text.contains("MANIFEST_UNKNOWN"), "\(manifest.text)")
+                }
+                #expect(!blob.text.contains("team/app only") && ranged.body != Array(layer.prefix(4)))
+            }
+            // Each answer came from asking the registry about team/secret, not from the store.
+            let asked = proxy.upstream.requests.withLock { $0.filter { $0.contains("/v2/team/secret/") } }
+            #expect(asked.contains("HEAD /v2/team/secret/blobs/\(image.layer)"), "\(asked)")
+            #expect(asked.contains { $0.hasSuffix("/v2/team/secret/manifests/\(image.manifest)") }, "\(asked)")
+            #expect(proxy.upstream.blobGets.withLock { $0[image.layer] } == 1)
+        }
+    }
+
     @Test func refusesWrongRevokedExpiredAndOutsideAllowance() async throws {
         try await Self.withProxy { proxy in
             proxy.upstream.addImage(tag: "1.0", layer: [1, 2, 3])
