@@ -1,4 +1,5 @@
 import FerryCore
+import FerryRegistry
 import Foundation
 
 /// containerd's registry host configuration (`DIR/<registry>/hosts.toml`, containerd
@@ -19,11 +20,15 @@ struct ContainerdHosts: Sendable, Equatable {
     var credential: String
     /// A CA file to trust for an `https://` mirror; nil for the loopback one.
     var caFile: String? = nil
+    /// The registry speaks plain HTTP (`--insecure-registry`; loopback hosts always count).
+    var plainHTTP: Bool = false
 
     /// The upstream containerd falls back to: Docker Hub's API host for `docker.io`, else
-    /// `https://<registry>`.
+    /// `http://<registry>` for a loopback or plain-HTTP registry (as Docker and Ferry's own
+    /// registry client reach them), else `https://<registry>`.
     var server: String {
-        registry == ImageReference.dockerHub ? "https://registry-1.docker.io" : "https://\(registry)"
+        if registry == ImageReference.dockerHub { return "https://registry-1.docker.io" }
+        return (plainHTTP || RegistryClientConfiguration.isLoopback(registry) ? "http://" : "https://") + registry
     }
 
     /// The directory name under the hosts directory: the registry host as containerd looks it up.

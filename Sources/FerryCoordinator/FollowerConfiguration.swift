@@ -54,6 +54,9 @@ public struct FollowerConfiguration: Sendable {
     /// runs its loopback registry and writes `DIR/<registry>/hosts.toml` for every registry its
     /// images come from, making itself containerd's mirror (``ContainerdHosts``). Default: none.
     public var containerdHostsDirectory: String? = nil
+    /// Registry hosts (`host[:port]`) that speak plain HTTP: containerd's `hosts.toml` names
+    /// `http://` as their upstream `server`, as it does for loopback hosts. Default: none.
+    public var insecureRegistries: Set<String> = []
     /// How images reach the Docker engine: ``Handoff/load`` or ``Handoff/pull``. Default ``defaultHandoff``.
     public var handoff: Handoff = defaultHandoff
     /// Port of the loopback registry (plain HTTP on `127.0.0.1` only, this node's images, the

@@ -27,7 +27,8 @@ extension FollowerService {
         else { return }
         do {
             for registry in try await database.servedRegistries() {
-                let hosts = ContainerdHosts(registry: registry, mirrorURL: mirror, credential: credential)
+                let hosts = ContainerdHosts(
+                    registry: registry, mirrorURL: mirror, credential: credential, plainHTTP: configuration.insecureRegistries.contains(registry))
                 if try hosts.write(under: directory) {
                     logger.notice("wrote containerd's mirror configuration", metadata: ["registry": "\(registry)", "directory": "\(directory)"])
                 }

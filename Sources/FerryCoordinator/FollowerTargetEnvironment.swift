@@ -104,13 +104,27 @@ struct FollowerTargetEnvironment: TargetEnvironment {
             let reference = try ImageReference(parsing: item.reference)
             try await database.recordHeldImage(
                 reference, platform: platform,
-                manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), blobs: manifest.blobs)
+                manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), index: try await index(of: item),
+                blobs: manifest.blobs)
             await held()
         } catch {
             logger.warning(
                 "could not record the installed image; garbage collection will not count it as held",
                 metadata: ["image": "\(item.reference)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
         }
+    }
+
+    /// The index the item's reference resolved to, when it did to one that names the installed
+    /// manifest: kept so that the node's mirror answers the tag as the upstream does (the index,
+    /// from which each client picks its platform), not as this node's platform.
+    private func index(of item: WorkItem) async throws -> ManifestRecord? {
+        guard let top = item.topDigest, top != item.manifestDigest else { return nil }
+        if let saved = try await database.manifest(top) { return saved }
+        let fetched = try await transfers.client.fetchManifest(transfers.repository(item).with(digest: top), logger: logger)
+        guard case .index(let index, _) = fetched.parsed, index.manifests.contains(where: { $0.digest == item.manifestDigest }) else {
+            return nil
+        }
+        return ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes)
     }
 
     func report(target: Int64, _ report: TargetReport) async throws {

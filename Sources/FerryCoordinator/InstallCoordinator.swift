@@ -102,7 +102,7 @@ struct InstallCoordinator: Sendable {
             return WorkItem(
                 targetID: work.target.id!, installID: work.target.installId, reference: work.image.reference,
                 registry: work.image.registry, repository: work.image.repository, manifestDigest: manifest,
-                size: work.image.size, state: work.target.state)
+                size: work.image.size, state: work.target.state, topDigest: work.image.topDigest)
         }, switches: switchItems.isEmpty ? nil : switchItems)
     }
 

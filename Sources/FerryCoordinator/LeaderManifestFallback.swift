@@ -10,7 +10,7 @@ enum LeaderManifestFallback {
     /// How long the mirror waits for the leader's answer about a manifest it has no record of.
     static let leaderQuestionTimeout: Duration = .seconds(10)
 
-    /// Asks the leader's `/v2/` for a manifest (`?ns=<registry>`) with the node credential: the
+    /// Asks the leader's `/v2/` for a manifest (`?ns=<registry>` when known) with the node credential: the
     /// leader answers only about images the node is installing or holds. Digest and size are
     /// checked by the registry client; the answer is relayed, not kept.
     static func leaderManifests(_ transfers: TransferClient, logger: Logger) -> RegistryReadAPI.ManifestFallback {
@@ -30,7 +30,7 @@ enum LeaderManifestFallback {
                 }
                 group.addTask {
                     try await Task.sleep(for: leaderQuestionTimeout)
-                    throw FerryError(.upstreamUnreachable, "the leader did not answer about \(registry)/\(repository):\(reference) in time")
+                    throw FerryError(.upstreamUnreachable, "the leader did not answer about \(registry.map { "\($0)/" } ?? "")\(repository):\(reference) in time")
                 }
                 defer { group.cancelAll() }
                 return try await group.next() ?? nil

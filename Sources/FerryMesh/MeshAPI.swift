@@ -251,10 +251,14 @@ public struct WorkItem: Codable, Sendable, Hashable {
     public var size: Int64
     /// Where the leader thinks the target stands.
     public var state: TargetState
+    /// What the reference resolved to: an index (manifest list) that names ``manifestDigest``, or
+    /// ``manifestDigest`` itself. The node's mirror serves the tag as this, as the upstream does.
+    /// Nil from leaders before it was sent.
+    public var topDigest: Digest?
 
     public init(
         targetID: Int64, installID: Int64, reference: String, registry: String, repository: String, manifestDigest: Digest,
-        size: Int64, state: TargetState
+        size: Int64, state: TargetState, topDigest: Digest? = nil
     ) {
         self.targetID = targetID
         self.installID = installID
@@ -264,6 +268,7 @@ public struct WorkItem: Codable, Sendable, Hashable {
         self.manifestDigest = manifestDigest
         self.size = size
         self.state = state
+        self.topDigest = topDigest
     }
 }
 

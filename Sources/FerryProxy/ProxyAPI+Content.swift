@@ -52,7 +52,7 @@ extension ProxyAPI {
             throw failure
         }
         guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
-            throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"))
+            throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"), size: size)
         }
         let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
@@ -100,7 +100,10 @@ extension ProxyAPI {
         do {
             tags = try await upstream.client.listTags(repository: image, logger: logger)
         } catch {
-            throw customerError(error, what: "the tags of \(repository)")
+            let failure = customerError(error, what: "the tags of \(repository)")
+            // Tags are asked of a repository: the one the upstream does not know is NAME_UNKNOWN.
+            guard failure.error.code == .manifestUnknown else { throw failure }
+            throw ProxyError(FerryError(.nameUnknown, "repository \(repository) is not known upstream"))
         }
         let parameters = request.uri.queryParameters
         if let last = parameters.get("last") { tags = tags.filter { $0 > last } }
@@ -127,7 +130,8 @@ extension ProxyAPI {
             return ProxyError(FerryError(.upstreamError, "the proxy could not fetch \(what) from upstream; try again later"))
         }
         switch error.code {
-        case .manifestUnknown, .nameUnknown: return ProxyError(FerryError(.manifestUnknown, "\(what) is not known upstream"))
+        case .manifestUnknown: return ProxyError(FerryError(.manifestUnknown, "\(what) is not known upstream"))
+        case .nameUnknown: return ProxyError(FerryError(.nameUnknown, "\(what) is not known upstream"))
         case .blobUnknown: return ProxyError(FerryError(.blobUnknown, "\(what) is not known upstream"))
         case .tooManyRequests: return ProxyError(FerryError(.tooManyRequests, "the upstream registry is rate limiting; retry later"), retryAfter: 10)
         case .digestMismatch, .sizeMismatch: return ProxyError(FerryError(.upstreamError, "the upstream registry sent wrong bytes for \(what); nothing was cached"))

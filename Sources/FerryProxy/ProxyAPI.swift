@@ -95,7 +95,9 @@ public struct ProxyAPI: Sendable {
             switch problem {
             case .notFound: throw ProxyError(FerryError(.notFound, "no such route in the proxy's registry API: \(request.uri.path.prefix(200))"))
             case .invalidName: throw ProxyError(FerryError(.invalidReference, "invalid repository name: expected proxy/<app>/<registry>/<repository>"))
-            case .invalidReference: throw ProxyError(FerryError(.invalidReference, "invalid tag"))
+            // No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance
+            // suite expects (and as the leader answers), not 400.
+            case .invalidReference: throw ProxyError(FerryError(.manifestUnknown, "manifest unknown: not a valid tag"))
             case .invalidDigest: throw ProxyError(FerryError(.invalidDigest, "invalid digest"))
             }
         }

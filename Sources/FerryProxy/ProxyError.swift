@@ -8,17 +8,20 @@ import Hummingbird
 import NIOCore
 
 /// An error the proxy answers: registry-style JSON, with the header each case needs: a Bearer
-/// challenge on `401`, `Retry-After` on `429`.
+/// challenge on `401`, `Retry-After` on `429`, `Allow` on `405`, `Content-Range` on `416`.
 struct ProxyError: Error, HTTPResponseError {
     var error: FerryError
     /// For a 401: the realm and service to challenge with, and the scope if a repository was asked for.
     var challenge: String?
     var retryAfter: Int?
+    /// For a 416: the blob's size (`Content-Range: bytes */SIZE`).
+    var size: Int64?
 
-    init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil) {
+    init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil, size: Int64? = nil) {
         self.error = error
         self.challenge = challenge
         self.retryAfter = retryAfter
+        self.size = size
     }
 
     /// The status the leader's APIs give the same error (``FerryError/status``).
@@ -30,8 +33,14 @@ struct ProxyError: Error, HTTPResponseError {
         headers[ProxyHeader.apiVersion] = "registry/2.0"
         if error.code == .unauthorized { headers[.wwwAuthenticate] = challenge ?? #"Basic realm="ferry-proxy""# }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if error.code == .unsupported { headers[.allow] = "GET, HEAD" }
+        if let size, error.code == .rangeNotSatisfiable { headers[.contentRange] = "bytes */\(size)" }
         let body = (try? ProxyJSON.encoder.encode(ErrorResponse(errors: [ErrorEntry(code: error.code.rawValue, message: error.message)]))) ?? Data()
-        if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
+        if request.method == .head {
+            // The length a GET would have (RFC 9110 §8.6), without the body.
+            headers[.contentLength] = String(body.count)
+            return Response(status: status, headers: headers, body: .init())
+        }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

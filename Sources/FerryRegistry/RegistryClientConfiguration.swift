@@ -63,7 +63,8 @@ public struct RegistryClientConfiguration: Sendable {
         insecureRegistries.contains(host) || (clusterCA == nil && Self.isLoopback(host))
     }
 
-    static func isLoopback(_ host: String) -> Bool {
+    /// Whether `host` (`name[:port]`) is `localhost`, in `127.0.0.0/8` or `[::1]`.
+    public static func isLoopback(_ host: String) -> Bool {
         var name = Substring(host)
         if name.hasPrefix("[") {
             name = name.dropFirst().prefix { $0 != "]" }

@@ -37,6 +37,8 @@ extension FerryError: HTTPResponseError {
         }
         let body = (try? FerryJSON.encoder().encode(ErrorResponse(errors: [ErrorEntry(self)]))) ?? Data()
         if request.method == .head {
+            // The length a GET would have (RFC 9110 §8.6), without the body.
+            headers[.contentLength] = String(body.count)
             return Response(status: status, headers: headers, body: .init())
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -55,10 +55,11 @@ public struct RegistryReadAPI: Sendable {
     }
 
     /// Asked for a manifest this node has no record of: (registry, repository, tag or digest) →
-    /// the manifest, or nil when it is unknown there too. A follower asks its leader (one
+    /// the manifest, or nil when it is unknown there too. The registry is nil for a digest asked
+    /// without `?ns=` (content by digest needs no upstream). A follower asks its leader (one
     /// question, whose answer is not kept), so that its containerd resolves tags of images the
     /// node is installing; the leader answers only about the node's own images.
-    public typealias ManifestFallback = @Sendable (_ registry: String, _ repository: String, _ reference: String) async throws -> ManifestRecord?
+    public typealias ManifestFallback = @Sendable (_ registry: String?, _ repository: String, _ reference: String) async throws -> ManifestRecord?
 
     public init(
         database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil,
@@ -81,7 +82,10 @@ public struct RegistryReadAPI: Sendable {
                 router.on(path, method: method) { request, context -> Response in
                     // Whoever may not read learns nothing more about the API than a refusal.
                     try Self.requireReader(request, context: context)
-                    throw FerryError(.unsupported, "this registry is read-only: \(request.method) is not supported; push to the upstream instead")
+                    var refusal = try FerryError(.unsupported, "this registry is read-only: \(request.method) is not supported; push to the upstream instead")
+                        .response(from: request, context: context)
+                    refusal.headers[.allow] = "GET, HEAD"
+                    return refusal
                 }
             }
         }
@@ -124,8 +128,11 @@ public struct RegistryReadAPI: Sendable {
             if reference.contains(":") {
                 try Self.validate(name)
                 let digest = try Self.digest(reference)
-                if manifestFallback != nil, try await database.manifest(digest) == nil, let upstream = try? repository(name, request),
-                    let asked = try await askFallback(upstream, reference: digest.description), asked.digest == digest
+                // Without `?ns=` (Docker, skopeo) the leader is asked by digest alone.
+                let upstream = try? repository(name, request)
+                if manifestFallback != nil, try await database.manifest(digest) == nil,
+                    let asked = try await askFallback((upstream?.registry, upstream?.repository ?? name), reference: digest.description),
+                    asked.digest == digest
                 {
                     return try serve(asked, request)
                 }
@@ -197,7 +204,7 @@ public struct RegistryReadAPI: Sendable {
     }
 
     /// The fallback's answer, if there is a fallback; its failures (the leader away) count as unknown.
-    func askFallback(_ repository: (registry: String, repository: String), reference: String) async throws -> ManifestRecord? {
+    func askFallback(_ repository: (registry: String?, repository: String), reference: String) async throws -> ManifestRecord? {
         guard let manifestFallback else { return nil }
         return try? await manifestFallback(repository.registry, repository.repository, reference)
     }

@@ -97,14 +97,18 @@ extension FerryDatabase {
 
     /// Records an image a follower now holds (its install finished): the row, manifest, blobs and
     /// links its garbage collection keeps. `fetched_at` is the time of the install.
-    public func recordHeldImage(_ reference: ImageReference, platform: Platform, manifest: ManifestRecord, blobs: [Descriptor]) async throws {
+    public func recordHeldImage(
+        _ reference: ImageReference, platform: Platform, manifest: ManifestRecord, index: ManifestRecord? = nil, blobs: [Descriptor]
+    ) async throws {
         try await writer.write { db in
             let now = Date()
             var image =
                 try ImageRecord
                 .filter(ImageRecord.Columns.reference == reference.description && ImageRecord.Columns.platform == platform.description)
                 .fetchOne(db) ?? ImageRecord(reference: reference, platform: platform, now: now)
-            if try !ManifestRecord.exists(db, key: manifest.digest) { try manifest.insert(db) }
+            for record in [index, manifest].compactMap({ $0 }) where try !ManifestRecord.exists(db, key: record.digest) {
+                try record.insert(db)
+            }
             for blob in blobs {
                 if var row = try BlobRecord.fetchOne(db, key: blob.digest) {
                     row.state = .present
@@ -116,10 +120,11 @@ extension FerryDatabase {
                         .insert(db)
                 }
             }
-            image.topDigest = manifest.digest
+            image.topDigest = index?.digest ?? manifest.digest
             image.manifestDigest = manifest.digest
-            // The node's own `/v2/` (a mirror for its containerd) serves the tag as this manifest.
-            image.servedDigest = manifest.digest
+            // The node's own `/v2/` (a mirror for its containerd) serves the tag as the upstream
+            // does: the index it resolved to (each client picks its platform), else this manifest.
+            image.servedDigest = image.topDigest
             image.state = .present
             image.size = blobs.reduce(0) { $0 + $1.size }
             image.errorCode = nil
@@ -133,7 +138,9 @@ extension FerryDatabase {
                 try ImageBlobRecord(imageId: id, digest: blob.digest, position: position).insert(db, onConflict: .ignore)
             }
             try ImageManifestRecord.filter(Column("image_id") == id).deleteAll(db)
-            try ImageManifestRecord(imageId: id, digest: manifest.digest, position: 0).insert(db)
+            for (position, record) in [index, manifest].compactMap({ $0 }).enumerated() {
+                try ImageManifestRecord(imageId: id, digest: record.digest, position: position).insert(db)
+            }
         }
     }
 

@@ -134,6 +134,7 @@ extension FollowerCommand {
         .string("max-download-rate", check: SettingCheck.rate) { $0.maxDownloadRate },
         .flag("insecure-mesh") { $0.insecureMesh },
         .string("containerd-hosts-dir") { $0.containerdHostsDirectory },
+        .list("insecure-registry") { $0.insecureRegistries },
         .string("handoff", check: SettingCheck.oneOf(FollowerConfiguration.Handoff.allCases.map(\.rawValue))) { $0.handoff },
         .integer("local-registry-port") { $0.localRegistryPort },
     ]

@@ -59,6 +59,11 @@ struct FollowerCommand: NodeDaemonCommand {
     var containerdHostsDirectory: String?
 
     @Option(
+        name: .customLong("insecure-registry"),
+        help: "With --containerd-hosts-dir: a registry host:port that speaks plain HTTP, so containerd's fallback to it uses http:// (repeatable). Loopback always does.")
+    var insecureRegistries: [String] = []
+
+    @Option(
         help: "How images reach the Docker engine: 'load' (a docker-archive streamed into POST /images/load) or 'pull' (the engine pulls from this follower's loopback registry).")
     var handoff: String = FollowerConfiguration.defaultHandoff.rawValue
 
@@ -100,6 +105,7 @@ struct FollowerCommand: NodeDaemonCommand {
         }
         configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
         configuration.localRegistryPort = localRegistryPort
+        configuration.insecureRegistries = Set(insecureRegistries)
         guard let handoff = FollowerConfiguration.Handoff(rawValue: handoff) else {
             throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
         }

@@ -23,6 +23,13 @@ struct ContainerdHostsTests {
 
                 """)
         #expect(ContainerdHosts(registry: "docker.io", mirrorURL: "http://127.0.0.1:1", credential: "c").server == "https://registry-1.docker.io")
+        // Plain HTTP upstreams: loopback hosts always, others given with --insecure-registry.
+        #expect(ContainerdHosts(registry: "127.0.0.1:5000", mirrorURL: "http://127.0.0.1:1", credential: "c").server == "http://127.0.0.1:5000")
+        #expect(ContainerdHosts(registry: "localhost:5000", mirrorURL: "http://127.0.0.1:1", credential: "c").server == "http://localhost:5000")
+        #expect(
+            ContainerdHosts(registry: "registry.lan:5000", mirrorURL: "http://127.0.0.1:1", credential: "c", plainHTTP: true).server
+                == "http://registry.lan:5000")
+        #expect(ContainerdHosts(registry: "registry.lan:5000", mirrorURL: "http://127.0.0.1:1", credential: "c").server == "https://registry.lan:5000")
         let withCA = ContainerdHosts(registry: "r.example", mirrorURL: "https://node-1:5051", credential: "c", caFile: "/d/ca.pem")
         #expect(withCA.text.contains("  ca = \"/d/ca.pem\"\n"))
     }

@@ -31,7 +31,8 @@ struct MirrorTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: hostsFile)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             let hosts = try String(contentsOfFile: hostsFile, encoding: .utf8)
-            #expect(hosts.contains("server = \"https://\(cluster.registry.host)\""), "\(hosts)")
+            // A loopback registry speaks plain HTTP (as Docker and Ferry's own client assume).
+            #expect(hosts.contains("server = \"http://\(cluster.registry.host)\""), "\(hosts)")
             #expect(hosts.contains("capabilities = [\"pull\", \"resolve\"]"), "\(hosts)")
             #expect(hosts.contains("Authorization = \"Bearer "), "\(hosts)")
             let mirror = try #require(hosts.split(separator: "\n").first { $0.hasPrefix("[host.\"http://127.0.0.1:") }
@@ -59,6 +60,72 @@ struct MirrorTests {
                     #expect(held?.manifestDigest.map { row.contains($0) } == true, "\(row) vs \(String(describing: held))")
                     let inspect = try await containerd.ctr(["content", "get", engineID])
                     #expect(inspect.succeeded, "the engine's image ID is the config containerd pulled: \(inspect.stderr)")
+                } catch {
+                    await containerd.stop()
+                    throw error
+                }
+                await containerd.stop()
+            }
+        }
+    }
+
+    /// The mirror answers a tag as the upstream does. Before, it answered with the manifest of
+    /// the node's own platform, so `ctr pull --platform linux/arm64` through it unpacked the
+    /// amd64 image without a word; the index by digest needed `?ns=`, which Docker and skopeo
+    /// never send; and containerd's fallback to a plain-HTTP registry used `https://`.
+    @Test("A multi-platform tag through the follower: the index (as upstream), by digest without ?ns=, other platforms from upstream")
+    func mirrorServesTheIndex() async throws {
+        try await TestCluster.with("mirror-index", nodes: ["n1"]) { cluster in
+            let hostsDirectory = cluster.dir.sub("certs.d")
+            await cluster.killFollower("n1")
+            try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", hostsDirectory])
+            let host = cluster.registry.host
+            let amd = try await TestImages.make("\(host)/demo/multi:amd64", in: cluster.dir.path, layers: [.init("ma", "1M")], arch: "amd64")
+            let arm = try await TestImages.make(
+                "\(host)/demo/multi:arm64", in: cluster.dir.path, layers: [.init("mb", "1M")], arch: "arm64", variant: "v8")
+            let index = try await TestImages.pushIndex(registry: host, repository: "demo/multi", tag: "1", of: ["amd64", "arm64"])
+            let reference = "\(host)/demo/multi:1"
+            let install = try await cluster.ferry(["install", reference])
+            #expect(install.status == 0, "\(install.stdout)\n\(install.stderr)")
+
+            let hostsFile = "\(hostsDirectory)/\(host)/hosts.toml"
+            try await waitUntil("the follower to write \(hostsFile)") { FileManager.default.fileExists(atPath: hostsFile) }
+            let hosts = try String(contentsOfFile: hostsFile, encoding: .utf8)
+            let mirror = try #require(hosts.split(separator: "\n").first { $0.hasPrefix("[host.\"http://127.0.0.1:") }
+                .map { String($0.dropFirst("[host.\"".count).prefix { $0 != "\"" }) })
+            let authorization = try #require(hosts.split(separator: "\n").first { $0.contains("Authorization = ") }
+                .map { String($0.split(separator: "\"")[1]) })
+            func digest(_ path: String) async throws -> String {
+                let answer = try await runProcess(
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", "-H", "Authorization: \(authorization)", "-H", "Accept: \(MediaType.manifestAccept)", "\(mirror)\(path)"])
+                return answer.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("docker-content-digest:") }
+                    .map { $0.split(separator: " ").last.map(String.init) ?? "" } ?? "none: \(answer.stdout)"
+            }
+            // The tag is the index, as upstream; the index by digest is served without ?ns=.
+            #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)") == index.description)
+            #expect(try await digest("/v2/demo/multi/manifests/\(index)") == index.description)
+            #expect(try await digest("/v2/demo/multi/manifests/\(amd)") == amd.description)
+
+            try await withTemporaryDirectory("ctd-index") { scratch in
+                let containerd = try await TestContainerd.start(in: scratch.sub("c"))
+                do {
+                    // The node's platform: all of it from the mirror.
+                    let before = Self.upstreamRequests(cluster.registry)
+                    let pull = try await containerd.ctr(
+                        ["images", "pull", "--hosts-dir", hostsDirectory, "--snapshotter", "native", "--platform", "linux/amd64", reference])
+                    #expect(pull.succeeded, "\(pull.stdout)\n\(pull.stderr)")
+                    #expect(Self.upstreamRequests(cluster.registry) == before, "containerd went upstream")
+                    let listing = try await containerd.ctr(["images", "ls"])
+                    #expect(listing.stdout.contains(index.description), "the image is the tag's index: \(listing.stdout)")
+
+                    // Another platform: the index from the mirror, the arm64 manifest and layers
+                    // from the plain-HTTP upstream (the mirror does not hold them).
+                    let other = try await containerd.ctr(
+                        ["images", "pull", "--hosts-dir", hostsDirectory, "--snapshotter", "native", "--platform", "linux/arm64/v8", reference])
+                    #expect(other.succeeded, "\(other.stdout)\n\(other.stderr)")
+                    #expect(Self.upstreamRequests(cluster.registry) > before, "arm64 came from upstream")
+                    let armManifest = try await containerd.ctr(["content", "get", arm.description])
+                    #expect(armManifest.succeeded, "containerd holds the arm64 manifest: \(armManifest.stderr)")
                 } catch {
                     await containerd.stop()
                     throw error

@@ -218,6 +218,38 @@ struct ProxyServerTests {
         }
     }
 
+    /// What real clients and the OCI conformance suite check, answered as the leader answers:
+    /// an invalid tag is 404 MANIFEST_UNKNOWN (not 400), an unknown repository's tags NAME_UNKNOWN,
+    /// a 416 names the size in `Content-Range`, a 405 says `Allow`, and a HEAD error carries the
+    /// length its GET body has.
+    @Test func answersAsRegistryClientsExpect() async throws {
+        try await Self.withProxy { proxy in
+            let image = proxy.upstream.addImage(tag: "5.0", layer: Array(repeating: 5, count: 1000))
+            let auth = proxy.basic(proxy.licence.secret)
+            let name = "/v2/proxy/shop/vendor/team/app"
+            for method in [HTTPMethod.GET, .HEAD] {
+                let invalid = try await proxy.get("\(name)/manifests/.INVALID_MANIFEST_NAME", method: method, authorization: auth)
+                #expect(invalid.status == 404, "\(method): \(invalid.text)")
+                let unknown = try await proxy.get("\(name)/manifests/no-such-tag", method: method, authorization: auth)
+                #expect(unknown.status == 404, "\(method): \(unknown.text)")
+                let range = try await proxy.get("\(name)/blobs/\(image.layer)", method: method, authorization: auth, headers: ["Range": "bytes=5000-"])
+                #expect(range.status == 416, "\(method): \(range.text)")
+                #expect(range.headers.first(name: "Content-Range") == "bytes */1000", "\(method): \(range.headers)")
+            }
+            let invalid = try await proxy.get("\(name)/manifests/.INVALID_MANIFEST_NAME", authorization: auth)
+            #expect(invalid.text.contains("MANIFEST_UNKNOWN"), "\(invalid.text)")
+            let tags = try await proxy.get("/v2/proxy/shop/vendor/team/nothing/tags/list", authorization: auth)
+            #expect(tags.status == 404 && tags.text.contains("NAME_UNKNOWN"), "\(tags.status) \(tags.text)")
+            let put = try await proxy.get("\(name)/manifests/5.0", method: .PUT, authorization: auth, body: [1])
+            #expect(put.status == 405 && put.headers.first(name: "Allow") == "GET, HEAD", "\(put.status) \(put.headers)")
+            // A HEAD error announces the length of the GET's body (RFC 9110 §8.6), and sends none.
+            let get = try await proxy.get("\(name)/blobs/sha256:\(String(repeating: "0", count: 64))", authorization: auth)
+            let head = try await proxy.get("\(name)/blobs/sha256:\(String(repeating: "0", count: 64))", method: .HEAD, authorization: auth)
+            #expect(get.status == 404 && head.status == 404)
+            #expect(head.headers.first(name: "Content-Length") == String(get.body.count) && head.body.isEmpty, "\(head.headers) vs \(get.body.count)")
+        }
+    }
+
     @Test func refusesWrongRevokedExpiredAndOutsideAllowance() async throws {
         try await Self.withProxy { proxy in
             proxy.upstream.addImage(tag: "1.0", layer: [1, 2, 3])

@@ -90,12 +90,26 @@ struct NamespaceAndErrorRoutesTests {
         }
     }
 
+    /// A HEAD that fails announces the length its GET's error body has (RFC 9110 §8.6), and sends none.
+    @Test func headErrorsAnnounceTheGetLength() async throws {
+        try await S.withServer { _, client in
+            for uri in ["/v2/lib/app/blobs/sha256:\(String(repeating: "0", count: 64))", "/v2/lib/app/manifests/nope", "/v2/lib/app/blobs/sha256:bad"] {
+                let get = try await client.get(uri)
+                let head = try await client.get(uri, method: .head)
+                #expect(get.status == head.status && get.status.code >= 400, "\(uri)")
+                #expect(head.headers[.contentLength] == String(get.body.readableBytes), "\(uri): \(head.headers)")
+                #expect(head.body.readableBytes == 0, "\(uri)")
+            }
+        }
+    }
+
     @Test func writeMethodsAreNotServed() async throws {
         try await S.withServer { fixture, client in
             for method: HTTPRequest.Method in [.put, .post, .delete, .patch] {
                 let response = try await client.get("/v2/lib/app/manifests/v1", method: method)
                 #expect(response.status == .methodNotAllowed, "\(method)")
                 #expect(response.errorCodes == ["UNSUPPORTED"], "\(method)")
+                #expect(response.headers[.allow] == "GET, HEAD", "\(method): RFC 9110 §15.5.6")
             }
             #expect(try await client.get("/v2/lib/app/manifests/v1").headers[.dockerContentDigest] == fixture.indexDigest.description)
         }
