@@ -37,8 +37,11 @@ struct ProxyConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    /// The proxy these options name: over HTTP with `--proxy`/`FERRY_PROXY`, else the database in `--data-dir`.
-    func management() throws(FerryError) -> any ProxyManagement {
+    /// The proxy these options name: over HTTP with `--proxy`/`FERRY_PROXY`, else the database in
+    /// `--data-dir`. `creating` (`app add`, the first step of provisioning): a directory without
+    /// state gets a new database, so a proxy can be provisioned before its service first starts;
+    /// every other command refuses one (a mistyped path shows, instead of an empty proxy).
+    func management(creating: Bool = false) throws(FerryError) -> any ProxyManagement {
         let environment = ProcessInfo.processInfo.environment
         func nonEmpty(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         if let url = proxy ?? nonEmpty("FERRY_PROXY") {
@@ -59,7 +62,14 @@ struct ProxyConnectionOptions: ParsableArguments {
             return try runningPostgresProxy(dataDirectory)
         }
         guard FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite") else {
-            throw FerryError(.configuration, "no proxy state in '\(dataDirectory)': start `ferry proxy serve --data-dir \(dataDirectory)` first")
+            guard creating else {
+                throw FerryError(
+                    .configuration,
+                    "no proxy state in '\(dataDirectory)': add an app first (`ferry proxy app add … --data-dir \(dataDirectory)`) or start `ferry proxy serve --data-dir \(dataDirectory)`")
+            }
+            let management = LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
+            FileHandle.standardError.write(Data("ferry: created the proxy's state in '\(dataDirectory)'\n".utf8))
+            return management
         }
         return LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
     }
@@ -188,7 +198,7 @@ struct ProxyAppCommand: AsyncParsableCommand {
                 let globs = try images.map { text throws(FerryError) in
                     do { return try ImageGlob(text) } catch { throw FerryError(.configuration, "\(error)") }
                 }
-                let proxyApp = try await connection.management().putApp(ProxyApp(name: app, registries: map, images: globs))
+                let proxyApp = try await connection.management(creating: true).putApp(ProxyApp(name: app, registries: map, images: globs))
                 if connection.json { try connection.printJSON(proxyApp) } else { print("app \(app): \(map.keys.sorted().map { "\($0)=\(map[$0]!)" }.joined(separator: ", "))") }
             }
         }

@@ -79,6 +79,16 @@ final class ProxyFixture: Sendable {
                 atPath: auth, contents: Data(#"{"auths":{"\#(upstreamHost)":{"auth":"\#(entry)"}}}"#.utf8), attributes: [.posixPermissions: 0o600])
             else { throw FerryError(.internal, "cannot write \(auth)") }
             let data = dir.sub("proxy")
+            // Provisioned before the service first starts (docs/proxy.md): `app add` makes the
+            // state; any other command on a directory without one is refused and makes nothing.
+            let early = try await ferry(["proxy", "licence", "list", "--data-dir", data])
+            guard early.status == 1, early.stderr.contains("no proxy state"), early.stderr.split(separator: "\n").count == 1,
+                !FileManager.default.fileExists(atPath: data + "/proxy.sqlite")
+            else { throw FerryError(.internal, "licence list on a directory without state: \(early.status) \(early.stderr)") }
+            for (app, glob) in [("shop", "vendor/team/**"), ("other", "vendor/other/**")] {
+                let added = try await ferry(["proxy", "app", "add", app, "--registry", "vendor=\(upstreamHost)", "--images", glob, "--data-dir", data])
+                guard added.succeeded else { throw FerryError(.internal, "app add before the first start failed: \(added.stderr)") }
+            }
             let process = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary,
                 ["proxy", "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--upstream-auth", auth, "--log-level", "trace"] + arguments,
@@ -92,8 +102,6 @@ final class ProxyFixture: Sendable {
             }
             let made = ProxyFixture(password: password, dir: dir, registry: registry, process: process, dataDirectory: data, url: url!, faults: faultProxy)
             fixture = made
-            try await made.manage(["app", "add", "shop", "--registry", "vendor=\(upstreamHost)", "--images", "vendor/team/**"])
-            try await made.manage(["app", "add", "other", "--registry", "vendor=\(upstreamHost)", "--images", "vendor/other/**"])
             let result = try await body(made)
             await made.stop()
             return result
