@@ -2,6 +2,7 @@ import FerryCore
 import FerryMesh
 import FerryTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// A follower as its node's registry mirror: containerd (`hosts.toml` written by
@@ -15,28 +16,54 @@ struct MirrorTests {
         return log.split(separator: "\n").filter { $0.contains("\"GET /v2") || $0.contains("\"HEAD /v2") }.count
     }
 
-    @Test("containerd pulls an image the node holds through its follower, by tag, with zero requests upstream")
-    func containerdPullsThroughFollower() async throws {
-        try await TestCluster.with("mirror", nodes: ["n1"]) { cluster in
+    /// A node's follower as containerd's mirror, once it holds an image.
+    struct InstalledMirror {
+        /// `--containerd-hosts-dir`, and the registry's `hosts.toml` in it with its text.
+        let hostsDirectory: String
+        let hostsFile: String
+        let hosts: String
+        /// The loopback registry (`http://127.0.0.1:PORT`) and the `Authorization` header containerd sends it, from `hosts.toml`.
+        let url: String
+        let authorization: String
+    }
+
+    /// A one-node cluster whose follower runs with `--containerd-hosts-dir`, `push`'s image
+    /// installed on it, and the `hosts.toml` the follower wrote for its registry.
+    static func withMirror(
+        _ label: String, push: (TestCluster) async throws -> String, _ body: (TestCluster, String, InstalledMirror) async throws -> Void
+    ) async throws {
+        try await TestCluster.with(label, nodes: ["n1"]) { cluster in
             let hostsDirectory = cluster.dir.sub("certs.d")
             await cluster.killFollower("n1")
             try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", hostsDirectory])
-            let reference = try await cluster.push("demo/mirror:1", layers: [.init("m1", "1M"), .init("m2", "512K")])
+            let reference = try await push(cluster)
             let install = try await cluster.ferry(["install", reference])
             #expect(install.status == 0, "\(install.stdout)\n\(install.stderr)")
-
-            // The follower writes the registry's hosts.toml once the image is held: owner-only.
+            // The follower writes the registry's hosts.toml once the image is held.
             let hostsFile = "\(hostsDirectory)/\(cluster.registry.host)/hosts.toml"
             try await waitUntil("the follower to write \(hostsFile)") { FileManager.default.fileExists(atPath: hostsFile) }
-            let attributes = try FileManager.default.attributesOfItem(atPath: hostsFile)
-            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             let hosts = try String(contentsOfFile: hostsFile, encoding: .utf8)
+            let lines = hosts.split(separator: "\n")
+            let url = try #require(lines.first { $0.hasPrefix("[host.\"http://127.0.0.1:") }.map { String($0.dropFirst("[host.\"".count).prefix { $0 != "\"" }) })
+            let authorization = try #require(lines.first { $0.contains("Authorization = ") }.map { String($0.split(separator: "\"")[1]) })
+            try await body(
+                cluster, reference,
+                InstalledMirror(hostsDirectory: hostsDirectory, hostsFile: hostsFile, hosts: hosts, url: url, authorization: authorization))
+        }
+    }
+
+    @Test("containerd pulls an image the node holds through its follower, by tag, with zero requests upstream")
+    func containerdPullsThroughFollower() async throws {
+        try await Self.withMirror("mirror", push: { try await $0.push("demo/mirror:1", layers: [.init("m1", "1M"), .init("m2", "512K")]) }) {
+            cluster, reference, installed in
+            let (hostsDirectory, hosts, mirror) = (installed.hostsDirectory, installed.hosts, installed.url)
+            // hosts.toml holds the credential: owner-only.
+            let attributes = try FileManager.default.attributesOfItem(atPath: installed.hostsFile)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             // A loopback registry speaks plain HTTP (as Docker and Ferry's own client assume).
             #expect(hosts.contains("server = \"http://\(cluster.registry.host)\""), "\(hosts)")
             #expect(hosts.contains("capabilities = [\"pull\", \"resolve\"]"), "\(hosts)")
-            #expect(hosts.contains("Authorization = \"Bearer "), "\(hosts)")
-            let mirror = try #require(hosts.split(separator: "\n").first { $0.hasPrefix("[host.\"http://127.0.0.1:") }
-                .map { String($0.dropFirst("[host.\"".count).prefix { $0 != "\"" }) })
+            #expect(installed.authorization.hasPrefix("Bearer "), "\(hosts)")
 
             // The loopback registry refuses a request without the node's credential.
             let anonymous = try await runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "\(mirror)/v2/"])
@@ -75,26 +102,18 @@ struct MirrorTests {
     /// never send; and containerd's fallback to a plain-HTTP registry used `https://`.
     @Test("A multi-platform tag through the follower: the index (as upstream), by digest without ?ns=, other platforms from upstream")
     func mirrorServesTheIndex() async throws {
-        try await TestCluster.with("mirror-index", nodes: ["n1"]) { cluster in
-            let hostsDirectory = cluster.dir.sub("certs.d")
-            await cluster.killFollower("n1")
-            try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", hostsDirectory])
+        let images = Mutex<(amd: Digest, arm: Digest, index: Digest)?>(nil)
+        try await Self.withMirror("mirror-index", push: { cluster in
             let host = cluster.registry.host
             let amd = try await TestImages.make("\(host)/demo/multi:amd64", in: cluster.dir.path, layers: [.init("ma", "1M")], arch: "amd64")
             let arm = try await TestImages.make(
                 "\(host)/demo/multi:arm64", in: cluster.dir.path, layers: [.init("mb", "1M")], arch: "arm64", variant: "v8")
             let index = try await TestImages.pushIndex(registry: host, repository: "demo/multi", tag: "1", of: ["amd64", "arm64"])
-            let reference = "\(host)/demo/multi:1"
-            let install = try await cluster.ferry(["install", reference])
-            #expect(install.status == 0, "\(install.stdout)\n\(install.stderr)")
-
-            let hostsFile = "\(hostsDirectory)/\(host)/hosts.toml"
-            try await waitUntil("the follower to write \(hostsFile)") { FileManager.default.fileExists(atPath: hostsFile) }
-            let hosts = try String(contentsOfFile: hostsFile, encoding: .utf8)
-            let mirror = try #require(hosts.split(separator: "\n").first { $0.hasPrefix("[host.\"http://127.0.0.1:") }
-                .map { String($0.dropFirst("[host.\"".count).prefix { $0 != "\"" }) })
-            let authorization = try #require(hosts.split(separator: "\n").first { $0.contains("Authorization = ") }
-                .map { String($0.split(separator: "\"")[1]) })
+            images.withLock { $0 = (amd, arm, index) }
+            return "\(host)/demo/multi:1"
+        }) { cluster, reference, installed in
+            let (amd, arm, index) = try #require(images.withLock { $0 })
+            let (host, hostsDirectory, mirror, authorization) = (cluster.registry.host, installed.hostsDirectory, installed.url, installed.authorization)
             func digest(_ path: String) async throws -> String {
                 let answer = try await runProcess(
                     "/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", "-H", "Authorization: \(authorization)", "-H", "Accept: \(MediaType.manifestAccept)", "\(mirror)\(path)"])
