@@ -34,6 +34,9 @@ extension ProxyAPI {
         headers[ProxyHeader.contentDigest] = manifest.digest.description
         headers[.eTag] = "\"\(manifest.digest)\""
         headers[ProxyHeader.apiVersion] = "registry/2.0"
+        if let notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+            return Response(status: .notModified, headers: notModified)
+        }
         if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
         await audit(request, context, caller, repository, kind: "manifest", digest: manifest.digest.description, bytes: Int64(manifest.bytes.count), status: 200)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
@@ -50,6 +53,9 @@ extension ProxyAPI {
             let failure = customerError(error, what: "blob \(digest) of \(repository)")
             if request.method == .get { await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: failure.status.code) }
             throw failure
+        }
+        if let notModified = BlobResponseHead.notModified(digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+            return Response(status: .notModified, headers: notModified)
         }
         guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
             throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"), size: size)

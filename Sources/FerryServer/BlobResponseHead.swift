@@ -10,6 +10,17 @@ public struct BlobResponseHead: Sendable {
     /// The bytes of the blob the body carries.
     public var range: Range<Int64>
 
+    /// The headers of a `304 Not Modified` when `ifNoneMatch` names the content's ETag
+    /// (`"<digest>"`; content addressed by digest never changes), else nil.
+    public static func notModified(_ digest: Digest, ifNoneMatch: String?) -> HTTPFields? {
+        guard let ifNoneMatch, ifNoneMatch.contains(digest.description) else { return nil }
+        var headers = HTTPFields()
+        headers[.dockerContentDigest] = digest.description
+        headers[.eTag] = "\"\(digest)\""
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        return headers
+    }
+
     /// Nil when the `Range` header cannot be satisfied for a blob of `size` bytes.
     public init?(digest: Digest, size: Int64, rangeHeader: String?) {
         var headers = HTTPFields()

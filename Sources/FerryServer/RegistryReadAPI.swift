@@ -255,6 +255,9 @@ public struct RegistryReadAPI: Sendable {
             size = announced
             expected = true
         }
+        if let headers = BlobResponseHead.notModified(digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+            return Response(status: .notModified, headers: headers)
+        }
         guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
             var headers = HTTPFields()
             headers[.contentRange] = "bytes */\(size)"

@@ -247,6 +247,13 @@ struct ProxyServerTests {
             let head = try await proxy.get("\(name)/blobs/sha256:\(String(repeating: "0", count: 64))", method: .HEAD, authorization: auth)
             #expect(get.status == 404 && head.status == 404)
             #expect(head.headers.first(name: "Content-Length") == String(get.body.count) && head.body.isEmpty, "\(head.headers) vs \(get.body.count)")
+            // Conditional requests: content by digest never changes, so its ETag answers 304.
+            for path in ["\(name)/manifests/5.0", "\(name)/manifests/\(image.manifest)", "\(name)/blobs/\(image.layer)"] {
+                let etag = try #require(try await proxy.get(path, method: .HEAD, authorization: auth).headers.first(name: "ETag"), "\(path)")
+                let conditional = try await proxy.get(path, authorization: auth, headers: ["If-None-Match": etag])
+                #expect(conditional.status == 304 && conditional.body.isEmpty, "\(path): \(conditional.status)")
+                #expect(try await proxy.get(path, authorization: auth, headers: ["If-None-Match": "\"sha256:other\""]).status == 200, "\(path)")
+            }
         }
     }
 

@@ -58,6 +58,12 @@ struct ManifestRoutesTests {
             let response = try await client.get("/v2/lib/app/manifests/v1", headers: [.ifNoneMatch: "\"\(fixture.indexDigest)\""])
             #expect(response.status == .notModified)
             #expect(response.body.readableBytes == 0)
+            // Blobs too, as the CNCF registry answers (content by digest never changes).
+            let blob = try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)", headers: [.ifNoneMatch: "\"\(fixture.layerDigest)\""])
+            #expect(blob.status == .notModified && blob.body.readableBytes == 0)
+            #expect(blob.headers[.eTag] == "\"\(fixture.layerDigest)\"")
+            let other = try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)", headers: [.ifNoneMatch: "\"\(fixture.indexDigest)\""])
+            #expect(other.status == .ok && other.body.readableBytes == fixture.layer.count)
         }
     }
 
