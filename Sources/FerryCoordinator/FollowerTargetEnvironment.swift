@@ -104,7 +104,7 @@ struct FollowerTargetEnvironment: TargetEnvironment {
             let reference = try ImageReference(parsing: item.reference)
             try await database.recordHeldImage(
                 reference, platform: platform,
-                manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), index: try await index(of: item),
+                manifest: ManifestRecord(digest: item.manifestDigest, mediaType: mediaType, bytes: bytes), index: await index(of: item),
                 blobs: manifest.blobs)
             await held()
         } catch {
@@ -117,14 +117,28 @@ struct FollowerTargetEnvironment: TargetEnvironment {
     /// The index the item's reference resolved to, when it did to one that names the installed
     /// manifest: kept so that the node's mirror answers the tag as the upstream does (the index,
     /// from which each client picks its platform), not as this node's platform.
-    private func index(of item: WorkItem) async throws -> ManifestRecord? {
+    /// Nil when there is none, or it cannot be had (the leader away, the tag moved on): the image
+    /// is then recorded with the tag as the manifest, as before, rather than not at all.
+    private func index(of item: WorkItem) async -> ManifestRecord? {
         guard let top = item.topDigest, top != item.manifestDigest else { return nil }
-        if let saved = try await database.manifest(top) { return saved }
-        let fetched = try await transfers.client.fetchManifest(transfers.repository(item).with(digest: top), logger: logger)
-        guard case .index(let index, _) = fetched.parsed, index.manifests.contains(where: { $0.digest == item.manifestDigest }) else {
+        do {
+            let record: ManifestRecord
+            if let saved = try await database.manifest(top) {
+                record = saved
+            } else {
+                let fetched = try await transfers.client.fetchManifest(transfers.repository(item).with(digest: top), logger: logger)
+                record = ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes)
+            }
+            guard case .index(let index, _) = try ParsedManifest.decode(record.bytes, contentType: record.mediaType),
+                index.manifests.contains(where: { $0.digest == item.manifestDigest })
+            else { return nil }
+            return record
+        } catch {
+            logger.warning(
+                "could not keep the index of the installed image; the node's mirror answers its tag with the installed manifest",
+                metadata: ["image": "\(item.reference)", "index": "\(top)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
             return nil
         }
-        return ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes)
     }
 
     func report(target: Int64, _ report: TargetReport) async throws {

@@ -83,9 +83,9 @@ public struct LocalProxyManagement: ProxyManagement {
     public func apps() async throws -> [ProxyApp] { try await database.apps() }
 
     public func createLicence(_ request: LicenceRequest) async throws -> CreatedLicence {
-        guard !request.customer.isEmpty, request.customer.utf8.count <= 200, !request.customer.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        guard !request.customer.isEmpty, request.customer.utf8.count <= 200, !request.customer.unicodeScalars.contains(where: { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) })
         else {
-            throw FerryError(.invalidArgument, "a licence needs a customer name of at most 200 bytes on one line, without control characters")
+            throw FerryError(.invalidArgument, "a licence needs a customer name of at most 200 bytes on one line, without control or format characters")
         }
         if let rate = request.maxRate, rate <= 0 { throw FerryError(.invalidArgument, "--max-rate must be above 0") }
         let id = LicenceID.generate()

@@ -11,9 +11,11 @@ public struct BlobResponseHead: Sendable {
     public var range: Range<Int64>
 
     /// The headers of a `304 Not Modified` when `ifNoneMatch` names the content's ETag
-    /// (`"<digest>"`; content addressed by digest never changes), else nil.
+    /// (`"<digest>"`; content addressed by digest never changes) or is `*`, else nil.
     public static func notModified(_ digest: Digest, ifNoneMatch: String?) -> HTTPFields? {
-        guard let ifNoneMatch, ifNoneMatch.contains(digest.description) else { return nil }
+        guard let ifNoneMatch, ifNoneMatch.contains(digest.description) || ifNoneMatch.filter({ $0 != " " }) == "*" else {
+            return nil
+        }
         var headers = HTTPFields()
         headers[.dockerContentDigest] = digest.description
         headers[.eTag] = "\"\(digest)\""

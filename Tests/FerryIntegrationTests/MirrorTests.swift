@@ -98,9 +98,9 @@ struct MirrorTests {
 
     /// The mirror answers a tag as the upstream does. Before, it answered with the manifest of
     /// the node's own platform, so `ctr pull --platform linux/arm64` through it unpacked the
-    /// amd64 image without a word; the index by digest needed `?ns=`, which Docker and skopeo
-    /// never send; and containerd's fallback to a plain-HTTP registry used `https://`.
-    @Test("A multi-platform tag through the follower: the index (as upstream), by digest without ?ns=, other platforms from upstream")
+    /// amd64 image without a word; and containerd's fallback to a plain-HTTP registry used
+    /// `https://`.
+    @Test("A multi-platform tag through the follower: the index (as upstream), by digest, other platforms from upstream")
     func mirrorServesTheIndex() async throws {
         let images = Mutex<(amd: Digest, arm: Digest, index: Digest)?>(nil)
         try await Self.withMirror("mirror-index", push: { cluster in
@@ -120,7 +120,8 @@ struct MirrorTests {
                 return answer.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("docker-content-digest:") }
                     .map { $0.split(separator: " ").last.map(String.init) ?? "" } ?? "none: \(answer.stdout)"
             }
-            // The tag is the index, as upstream; the index by digest is served without ?ns=.
+            // The tag is the index, as upstream; the node's manifests by digest, without ?ns=
+            // (the leader fallback for a digest without ?ns= is ManifestRoutesTests').
             #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)") == index.description)
             #expect(try await digest("/v2/demo/multi/manifests/\(index)") == index.description)
             #expect(try await digest("/v2/demo/multi/manifests/\(amd)") == amd.description)

@@ -35,7 +35,7 @@ struct LicenceTests {
         defer { directory.remove() }
         let management = LocalProxyManagement(database: try ProxyDirectory(directory.sub("proxy")).openDatabase())
         _ = try await management.putApp(app)
-        for bad in ["", "acme\nevil\t1\tshop", "acme\r", "tab\there", "bell\u{07}", String(repeating: "x", count: 201)] {
+        for bad in ["", "acme\nevil\t1\tshop", "acme\r", "tab\there", "bell\u{07}", "line\u{2028}break", "para\u{2029}graph", "right\u{202E}left", String(repeating: "x", count: 201)] {
             do {
                 _ = try await management.createLicence(LicenceRequest(app: "shop", customer: bad))
                 Issue.record("customer \(bad.debugDescription) was taken")

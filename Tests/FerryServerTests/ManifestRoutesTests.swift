@@ -1,8 +1,11 @@
 import FerryCore
+import FerryServer
+import FerryState
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 
 @Suite("Manifest routes")
@@ -51,6 +54,36 @@ struct ManifestRoutesTests {
             #expect(head.headers[.contentLength] == String(fixture.manifest.count))
             #expect(head.headers[.dockerContentDigest] == fixture.manifestDigest.description)
         }
+    }
+
+    /// A follower asked for a manifest it has no record of asks its leader (the fallback): by
+    /// digest alone when the request names no upstream (Docker and skopeo send no `?ns=`), with
+    /// the upstream when it does; a tag without an upstream is never asked.
+    @Test func aDigestWithoutNamespaceIsAskedOfTheFallback() async throws {
+        let bytes = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.utf8)
+        let record = ManifestRecord(digest: .sha256(of: bytes), mediaType: MediaType.ociIndex, bytes: bytes)
+        let asked = Mutex<[String]>([])
+        try await S.withServer(
+            defaultRegistry: nil,
+            manifestFallback: { registry, repository, reference in
+                asked.withLock { $0.append("\(registry ?? "-") \(repository) \(reference)") }
+                return reference == record.digest.description ? record : nil
+            }
+        ) { _, client in
+            let plain = try await client.get("/v2/lib/app/manifests/\(record.digest)")
+            #expect(plain.status == .ok && plain.headers[.dockerContentDigest] == record.digest.description)
+            #expect(Array(plain.body.readableBytesView) == bytes)
+            let namespaced = try await client.get("/v2/lib/app/manifests/\(record.digest)?ns=registry.test")
+            #expect(namespaced.status == .ok)
+            let unknown = try await client.get("/v2/lib/app/manifests/sha256:\(String(repeating: "1", count: 64))")
+            #expect(unknown.status == .notFound && unknown.errorCodes == ["MANIFEST_UNKNOWN"])
+            let tag = try await client.get("/v2/lib/app/manifests/v9")
+            #expect(tag.status == .notFound && tag.errorCodes == ["NAME_UNKNOWN"])
+        }
+        #expect(
+            asked.withLock { $0 } == [
+                "- lib/app \(record.digest)", "registry.test lib/app \(record.digest)", "- lib/app sha256:\(String(repeating: "1", count: 64))",
+            ])
     }
 
     @Test func ifNoneMatchGives304() async throws {

@@ -71,7 +71,7 @@ struct ServerFixture: Sendable {
 
     /// Runs `body` against the router, in process.
     static func withServer(
-        defaultRegistry: String? = "registry.test",
+        defaultRegistry: String? = "registry.test", manifestFallback: RegistryReadAPI.ManifestFallback? = nil,
         _ body: @Sendable (ServerFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-server-\(UUID().uuidString)").path
@@ -83,7 +83,7 @@ struct ServerFixture: Sendable {
 
         let router = buildFerryRouter(
             verifier: AdminTokenVerifier(adminToken: token),
-            registry: RegistryReadAPI(database: fixture.database, store: fixture.store, defaultRegistry: defaultRegistry),
+            registry: RegistryReadAPI(database: fixture.database, store: fixture.store, defaultRegistry: defaultRegistry, manifestFallback: manifestFallback),
             admin: nil)
         let app = Application(router: router)
         try await app.test(.router) { client in try await body(fixture, client) }
