@@ -224,8 +224,8 @@ public struct RegistryReadAPI: Sendable {
         headers[.dockerContentDigest] = manifest.digest.description
         headers[.eTag] = "\"\(manifest.digest)\""
         headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        if let match = request.headers[.ifNoneMatch], match.contains(manifest.digest.description) {
-            return Response(status: .notModified, headers: headers)
+        if let notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+            return Response(status: .notModified, headers: notModified)
         }
         if request.method == .head {
             return Response(status: .ok, headers: headers, body: .init())

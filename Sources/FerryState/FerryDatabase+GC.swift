@@ -106,7 +106,9 @@ extension FerryDatabase {
                 try ImageRecord
                 .filter(ImageRecord.Columns.reference == reference.description && ImageRecord.Columns.platform == platform.description)
                 .fetchOne(db) ?? ImageRecord(reference: reference, platform: platform, now: now)
-            for record in [index, manifest].compactMap({ $0 }) where try !ManifestRecord.exists(db, key: record.digest) {
+            // The tag's chain, top first: the index if any, then the installed manifest.
+            let chain = [index, manifest].compactMap { $0 }
+            for record in chain where try !ManifestRecord.exists(db, key: record.digest) {
                 try record.insert(db)
             }
             for blob in blobs {
@@ -138,7 +140,7 @@ extension FerryDatabase {
                 try ImageBlobRecord(imageId: id, digest: blob.digest, position: position).insert(db, onConflict: .ignore)
             }
             try ImageManifestRecord.filter(Column("image_id") == id).deleteAll(db)
-            for (position, record) in [index, manifest].compactMap({ $0 }).enumerated() {
+            for (position, record) in chain.enumerated() {
                 try ImageManifestRecord(imageId: id, digest: record.digest, position: position).insert(db)
             }
         }

@@ -61,17 +61,15 @@ struct ProxyConnectionOptions: ParsableArguments {
         if FileManager.default.fileExists(atPath: dataDirectory + "/database") {
             return try runningPostgresProxy(dataDirectory)
         }
-        guard FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite") else {
-            guard creating else {
-                throw FerryError(
-                    .configuration,
-                    "no proxy state in '\(dataDirectory)': add an app first (`ferry proxy app add … --data-dir \(dataDirectory)`) or start `ferry proxy serve --data-dir \(dataDirectory)`")
-            }
-            let management = LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
-            FileHandle.standardError.write(Data("ferry: created the proxy's state in '\(dataDirectory)'\n".utf8))
-            return management
+        let exists = FileManager.default.fileExists(atPath: dataDirectory + "/proxy.sqlite")
+        guard exists || creating else {
+            throw FerryError(
+                .configuration,
+                "no proxy state in '\(dataDirectory)': add an app first (`ferry proxy app add … --data-dir \(dataDirectory)`) or start `ferry proxy serve --data-dir \(dataDirectory)`")
         }
-        return LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
+        let management = LocalProxyManagement(database: try ProxyDirectory(dataDirectory).openDatabase())
+        if !exists { FileHandle.standardError.write(Data("ferry: created the proxy's state in '\(dataDirectory)'\n".utf8)) }
+        return management
     }
 
     /// A proxy on this machine that keeps its state in PostgreSQL: reached through its admin API
