@@ -78,10 +78,12 @@ extension BlobStore {
                 }
             }
         } catch {
-            try? await handle.close()
+            // Most often the reader's task was cancelled (the client left): a plain close would
+            // then do nothing, and a handle dropped open ends the process.
+            await BlobIngest.closeEvenIfCancelled(handle)
             throw error
         }
-        try? await handle.close()
+        await BlobIngest.closeEvenIfCancelled(handle)
     }
 
     /// Opens the partial file of the ingest `progress` follows, or nil once it is not there.

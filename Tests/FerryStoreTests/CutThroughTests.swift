@@ -60,4 +60,35 @@ struct CutThroughTests {
             guard case .absent = store.availability(of: digest) else { Issue.record("absent once the writer gave up"); return }
         }
     }
+
+    /// A reader whose client leaves is cancelled mid-read: NIOFileSystem does nothing, not even a
+    /// close, in a cancelled task, and a file handle dropped open ends the process (a fatalError
+    /// in release builds too). Its file must still be closed.
+    @Test func aCancelledReaderClosesItsFile() async throws {
+        try await withTemporaryStore { store in
+            let bytes = content(100)
+            let digest = Digest.sha256(of: bytes)
+            let ingest = try await store.ingest(digest, expectedSize: 100)
+            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
+            try await ingest.write(buffer(bytes[0..<40]))
+            let partial = try #require(store.ingestFiles().first)
+            let reader = Task { try await store.readGrowing(progress, range: 0..<100) { _ in } }
+            try await waitUntil("the reader has the file open and waits for bytes") {
+                progress.signal.waiterCount == 1 && Self.openDescriptors(endingWith: partial) == 2
+            }
+            reader.cancel()
+            await #expect(throws: CancellationError.self) { try await reader.value }
+            #expect(Self.openDescriptors(endingWith: partial) == 1, "only the writer's descriptor is left")
+            await ingest.close()
+            #expect(Self.openDescriptors(endingWith: partial) == 0)
+        }
+    }
+
+    /// This process's open descriptors on a file whose path ends with `suffix`.
+    static func openDescriptors(endingWith suffix: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.filter { name in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"))?.hasSuffix(suffix) == true
+        }.count
+    }
 }
