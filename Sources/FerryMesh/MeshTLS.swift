@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryTransfer
 import Foundation
 import NIOCore
 import NIOPosix
@@ -164,7 +165,8 @@ public enum MeshTLS {
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
-            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(host):\(port): \(error)")
+            let reason = TransportProblem(error).map { "\($0)" } ?? "\(error)"
+            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(host):\(port): \(reason); is `ferry leader` running there?")
         }
         defer { channel.close(promise: nil) }
         do {
@@ -211,5 +213,11 @@ private final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHand
     func channelInactive(context: ChannelHandlerContext) {
         promise?.fail(ChannelError.ioOnClosedChannel)
         context.fireChannelInactive()
+    }
+
+    /// A connect that fails never makes the channel active: the handler is removed with the
+    /// promise still open, which must not leak.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
     }
 }
