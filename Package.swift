@@ -206,7 +206,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryCore", "FerryFormats", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore", "FerryProxy",
-                "FerryConfig", "FerryDiagnostics",
+                "FerryConfig", "FerryDiagnostics", "FerryTransfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -300,7 +300,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryRegistryTests", dependencies: ["FerryRegistry", "FerryCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryRegistryTests",
+            dependencies: [
+                "FerryRegistry", "FerryCore", "FerryTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FerryStoreTests",
             dependencies: ["FerryConcurrency",

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import FerryTransfer
 import Foundation
 import Logging
@@ -34,7 +35,7 @@ extension DockerClient {
         request.headers.replaceOrAdd(name: "User-Agent", value: "ferry/\(FerryVersion.current)")
         request.body = body
         do {
-            return try await http.execute(request, timeout: TimeAmount(timeout), logger: logger)
+            return try await http.execute(request, timeout: TimeAmount(timeout), logger: logger.forHTTPClient)
         } catch {
             throw unreachable(error)
         }

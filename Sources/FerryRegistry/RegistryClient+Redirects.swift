@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDiagnostics
 import Foundation
 import Logging
 import NIOCore
@@ -41,7 +42,7 @@ extension RegistryClient {
         for hop in 1... {
             let response: HTTPClientResponse
             do {
-                response = try await http.execute(current, deadline: deadline, logger: logger)
+                response = try await http.execute(current, deadline: deadline, logger: logger.forHTTPClient)
             } catch {
                 if error is CancellationError { throw error }
                 guard let redirectedTo else { throw TransientFailure.connectionFailure(error, host: first ?? registry) }
