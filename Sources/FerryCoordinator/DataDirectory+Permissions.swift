@@ -33,6 +33,18 @@ enum DataDirectoryPermissions {
         guard mode & open != 0 else { return .fine }
         return .tighten(to: mode & 0o700)
     }
+
+    /// Whether a directory that already exists may be taken over as a data directory, given its
+    /// entries: one a Ferry daemon already used (it holds `state.db` or `lock`) may, and so may one
+    /// holding only files (a log the operator sends there, say), which are then tightened like
+    /// Ferry's own. A subdirectory Ferry does not make (anything but `store`, or a mount point's
+    /// `lost+found`) shows the directory is someone else's tree — a mistyped `--data-dir /srv` —
+    /// whose permissions must not be touched: it is returned.
+    static func strangerEntry(among entries: [(name: String, isDirectory: Bool)]) -> String? {
+        let names = Set(entries.map(\.name))
+        if names.contains("state.db") || names.contains("lock") { return nil }
+        return entries.filter { $0.isDirectory && $0.name != "store" && $0.name != "lost+found" }.map(\.name).sorted().first
+    }
 }
 
 extension DataDirectory {

@@ -15,9 +15,27 @@ public struct DataDirectory: Sendable {
 
     /// Opens the directory, creating it (0700) if needed, and secures what is in it
     /// (``securePermissions()``): an entry owned by another user is refused, one open to group
-    /// or others is tightened, with a notice in `logger`.
+    /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
+    /// subdirectory Ferry did not make, is refused before anything in it is touched.
     public init(_ path: String, logger: Logger? = nil) throws(FerryError) {
         self.path = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw FerryError(.configuration, "the data directory '\(path)' is a file, not a directory: choose a directory for --data-dir (it is created if missing)")
+            }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            let entries = names.map { name in
+                // Not following a link: a link to a directory is not a subdirectory of this tree.
+                let type = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)"))?[.type] as? FileAttributeType
+                return (name: name, isDirectory: type == .typeDirectory)
+            }
+            if let stranger = DataDirectoryPermissions.strangerEntry(among: entries) {
+                throw FerryError(
+                    .configuration,
+                    "the data directory '\(path)' holds a directory Ferry did not make ('\(stranger)'): choose a new or empty directory for --data-dir, or the one an earlier Ferry used")
+            }
+        }
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

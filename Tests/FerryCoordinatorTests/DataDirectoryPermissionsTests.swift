@@ -51,4 +51,29 @@ struct DataDirectoryPermissionsTests {
         #expect(Self.mode("\(root)/address") == 0o600)
         #expect(try directory.securePermissions().isEmpty, "nothing left to tighten")
     }
+
+    @Test("a tree that is not Ferry's is refused untouched; a file is refused untouched; empty, files only, lost+found and Ferry's own are taken")
+    func strangers() throws {
+        typealias P = DataDirectoryPermissions
+        #expect(P.strangerEntry(among: []) == nil)
+        #expect(P.strangerEntry(among: [("lost+found", true)]) == nil)
+        #expect(P.strangerEntry(among: [("leader.log", false), ("store", true)]) == nil)
+        #expect(P.strangerEntry(among: [("state.db", false), ("store", true), ("docker", true)]) == nil)
+        #expect(P.strangerEntry(among: [("lock", false), ("admin-token", false)]) == nil)
+        #expect(P.strangerEntry(among: [("www", true), ("etc", true), ("lost+found", true), ("a.txt", false)]) == "etc")
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-stranger-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/site/www", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        _ = FileManager.default.createFile(atPath: "\(root)/site/www/index.html", contents: Data("hi".utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: "\(root)/notes.txt", contents: Data("hi".utf8), attributes: [.posixPermissions: 0o644])
+        chmod("\(root)/site", 0o755)
+        let refused = #expect(throws: FerryError.self) { try DataDirectory("\(root)/site") }
+        #expect(refused?.message.contains("holds a directory Ferry did not make ('www')") == true, "\(String(describing: refused))")
+        let file = #expect(throws: FerryError.self) { try DataDirectory("\(root)/notes.txt") }
+        #expect(file?.message.contains("is a file, not a directory") == true, "\(String(describing: file))")
+        for (path, mode) in [("\(root)/site", 0o755), ("\(root)/site/www", 0o755), ("\(root)/site/www/index.html", 0o644), ("\(root)/notes.txt", 0o644)] {
+            #expect(Self.mode(path) == mode_t(mode), "\(path) was changed")
+        }
+    }
 }
