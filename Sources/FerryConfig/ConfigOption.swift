@@ -35,6 +35,15 @@ public struct ConfigOption: Sendable {
     /// `--key`.
     public var flag: String { "--\(key)" }
 
+    /// Runs ``check`` on each text of `value` (as given by a flag): a bad one is refused naming the flag.
+    public func validate(_ value: ConfigValue) throws(FerryError) {
+        do {
+            try ConfigMerge.check(value, self)
+        } catch {
+            throw FerryError(.configuration, "invalid \(flag): \(error.message)")
+        }
+    }
+
     /// `FERRY_KEY`.
     public var environmentVariable: String {
         "FERRY_" + String(key.uppercased().map { $0 == "-" ? "_" : $0 })
@@ -60,7 +69,7 @@ public enum ConfigValue: Sendable, Equatable {
     }
 
     /// The texts a check sees.
-    var texts: [String] {
+    public var texts: [String] {
         switch self {
         case .string(let text): [text]
         case .integer(let number): [String(number)]

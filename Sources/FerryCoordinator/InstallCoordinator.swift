@@ -180,6 +180,8 @@ struct InstallCoordinator: Sendable {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
             }
             try await closeFinishedInstalls()
+        } catch is CancellationError {
+            // Shutting down: the next start does the housekeeping.
         } catch {
             logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
         }

@@ -49,7 +49,12 @@ public enum ByteSize {
             guard bytes >= 1 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': below 1 byte per second") }
             return Int64(bytes)
         }
-        let bytes = try parse(text)
+        let bytes: Int64
+        do {
+            bytes = try parse(text)
+        } catch {
+            throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': expected bytes per second with a unit, e.g. 10MiB/s, or bits, e.g. 100Mbit/s")
+        }
         guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }
         return bytes
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FerryCore
 import FerryMesh
+import FerryTransfer
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -65,7 +66,8 @@ public struct ProxyAdminClient: ProxyManagement {
         switch exchanged {
         case .success(let answer): (status, data) = answer
         case .failure(let error):
-            throw FerryError(.upstreamUnreachable, "cannot reach the proxy at \(baseURL) (\(String("\(error)".prefix(160)))); is `ferry proxy serve` running there?")
+            let reason = TransportProblem(error).map { "\($0)" } ?? String("\(error)".prefix(160))
+            throw FerryError(.upstreamUnreachable, "cannot reach the proxy at \(baseURL): \(reason); is `ferry proxy serve` running there?")
         }
         guard (200..<300).contains(status.code) else {
             if status == .unauthorized {

@@ -1,4 +1,11 @@
 import ArgumentParser
+import FerryConfig
+import FerryCore
+import FerryTransfer
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A long-running command (`ferry leader`, `ferry follower`, `ferry proxy serve`): with
 /// `--print-config` it prints its effective configuration and ends; otherwise ``serve()`` runs,
@@ -14,8 +21,30 @@ protocol DaemonCommand: AsyncParsableCommand {
 
 extension DaemonCommand {
     func run() async throws {
-        if service.printedConfiguration(of: self, settings: Self.settings) { return }
-        try await reportingErrors { try await serve() }
+        try await reportingErrors {
+            if try service.printedConfiguration(of: self, settings: Self.settings) { return }
+            do {
+                try await serve()
+            } catch {
+                throw listenFailure(error) ?? error
+            }
+        }
+    }
+
+    /// A listening socket that could not be bound, as one line naming the addresses this daemon
+    /// listens on and what to do; nil for any other error.
+    func listenFailure(_ error: any Error) -> FerryError? {
+        let addresses = Self.settings.filter { ["listen", "local-registry-port"].contains($0.option.key) }
+            .compactMap { setting in setting.value(self)?.texts.first.map { "\(setting.option.flag) \($0)" } }
+            .joined(separator: ", ")
+        switch TransportProblem(error) {
+        case .system(errno: EADDRINUSE):
+            return FerryError(.configuration, "cannot listen (\(addresses)): the address is in use by another process; stop that process or choose another address")
+        case .system(errno: EADDRNOTAVAIL):
+            return FerryError(.configuration, "cannot listen (\(addresses)): no interface of this machine has that address; choose one it has, or 0.0.0.0")
+        default:
+            return nil
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCore
 import FerryStore
+import Foundation
 
 struct DigestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,12 @@ struct DigestCommand: AsyncParsableCommand {
                 do {
                     digest = try await BlobStore.digest(ofFileAt: file)
                 } catch {
-                    throw FerryError(.notFound, "cannot read '\(file)'")
+                    var isDirectory: ObjCBool = false
+                    let reason =
+                        !FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) ? "no such file"
+                        : isDirectory.boolValue ? "it is a directory; name the files in it"
+                        : !FileManager.default.isReadableFile(atPath: file) ? "permission denied" : "\(error)"
+                    throw FerryError(.notFound, "cannot read '\(file)': \(reason)")
                 }
                 FileOutput.standardOutput.write("\(digest.encoded)  \(file)\n")
             }

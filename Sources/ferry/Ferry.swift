@@ -23,7 +23,31 @@ struct Ferry: AsyncParsableCommand {
             printError(error.message)
             Self.exit(withError: ExitCode(1))
         }
-        await Self.main(arguments)
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exitBriefly(withError: error)
+        }
+    }
+
+    /// Ends the process for `error` as ArgumentParser does (help and version printed, exit codes
+    /// kept), except that a command line it cannot parse is one `ferry: error:` line naming the
+    /// help to read, not the usage dump, with status 64 (EX_USAGE).
+    static func exitBriefly(withError error: any Error) -> Never {
+        let code = exitCode(for: error)
+        let brief = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard code == .validationFailure, !brief.isEmpty else { exit(withError: error) }
+        // ArgumentParser's last line, "See 'ferry leader --help' for more information.", names the help.
+        let help = fullMessage(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .last { $0.hasPrefix("See '") }
+            .flatMap { $0.split(separator: "'").dropFirst().first }
+        printError(brief + (help.map { " (see '\($0)')" } ?? ""))
+        Foundation.exit(code.rawValue)
     }
 }
 

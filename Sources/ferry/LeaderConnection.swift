@@ -43,6 +43,9 @@ struct LeaderConnection: ParsableArguments {
         var token = try tokenFile.map { file throws(FerryError) in try Self.readSecret(file, what: "admin token") }
             ?? self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let dataDirectory {
+            if FileManager.default.fileExists(atPath: dataDirectory), let problem = DirectoryAccess.problem(dataDirectory) {
+                throw FerryError(.configuration, "cannot use the data directory '\(dataDirectory)': \(problem)")
+            }
             if url == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/address", encoding: .utf8) else {
                     throw FerryError(.configuration, "no leader is running with data directory '\(dataDirectory)' (no address file); start `ferry leader` or pass --leader")

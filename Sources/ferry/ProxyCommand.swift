@@ -58,6 +58,9 @@ struct ProxyConnectionOptions: ParsableArguments {
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")
         }
+        if FileManager.default.fileExists(atPath: dataDirectory), let problem = DirectoryAccess.problem(dataDirectory, writing: creating) {
+            throw FerryError(.configuration, "cannot use the proxy's data directory '\(dataDirectory)': \(problem)")
+        }
         if FileManager.default.fileExists(atPath: dataDirectory + "/database") {
             return try runningPostgresProxy(dataDirectory)
         }
@@ -299,7 +302,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a licence and its usage.")
-        @Argument(help: "The licence's number (from `licence list`).") var id: Int64
+        @Argument(help: ArgumentHelp("The licence's number (the first column of `licence list`), not the ferrylic_… ID the customer was given.", valueName: "number")) var id: Int64
         @OptionGroup var connection: ProxyConnectionOptions
 
         func run() async throws {
@@ -320,7 +323,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a licence: its next request is refused.")
-        @Argument(help: "The licence's number (from `licence list`).") var id: Int64
+        @Argument(help: ArgumentHelp("The licence's number (the first column of `licence list`), not the ferrylic_… ID the customer was given.", valueName: "number")) var id: Int64
         @OptionGroup var connection: ProxyConnectionOptions
 
         func run() async throws {
@@ -343,10 +346,21 @@ struct ProxyUsageCommand: AsyncParsableCommand {
         try await reportingErrors {
             let now = Date()
             let start = try since.map { text throws(FerryError) in
-                let ahead = try LicenceExpiry.parse(text, now: now)
-                return now.addingTimeInterval(-ahead.timeIntervalSince(now))
+                let parsed: Date
+                do {
+                    parsed = try LicenceExpiry.parse(text, now: now)
+                } catch {
+                    throw FerryError(
+                        .configuration,
+                        "invalid --since '\(text.prefix(60))': expected a duration back from now (24h, 7d) or an RFC 3339 time (2026-12-01T00:00:00Z)")
+                }
+                // A duration comes back as a time ahead of now: count it back instead; a time is taken as given.
+                return parsed > now ? now.addingTimeInterval(-parsed.timeIntervalSince(now)) : parsed
             } ?? .distantPast
-            let rows = try await connection.management().usage(licence: licence, since: start)
+            let management = try connection.management()
+            // An unknown licence is an error, as `licence show` says, not an empty table.
+            if let licence { _ = try await management.licence(id: licence) }
+            let rows = try await management.usage(licence: licence, since: start)
             if connection.json { return try connection.printJSON(rows) }
             for row in rows { print(row.line) }
         }

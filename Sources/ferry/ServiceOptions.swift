@@ -1,4 +1,6 @@
 import ArgumentParser
+import FerryConfig
+import FerryCore
 
 /// The options every long-running command shares (`ferry leader`, `ferry follower`, `ferry proxy
 /// serve`): its configuration file, `--print-config` and logging.
@@ -18,9 +20,14 @@ struct ServiceOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: "text, or json: one JSON object per line with its metadata, for log shippers.")
     var logFormat: LogFormatOption = .text
 
-    /// With `--print-config`: prints `command`'s effective configuration and returns true (the
-    /// command then ends); else false.
-    func printedConfiguration<Command>(of command: Command, settings: [DaemonSetting<Command>]) -> Bool {
+    /// Checks every value of `command` (flags included: the file's and the environment's were
+    /// checked as they were read), so that a bad one is refused naming its flag before anything
+    /// starts; then, with `--print-config`, prints the effective configuration and returns true
+    /// (the command then ends); else false.
+    func printedConfiguration<Command>(of command: Command, settings: [DaemonSetting<Command>]) throws(FerryError) -> Bool {
+        for setting in settings {
+            if let value = setting.value(command) { try setting.option.validate(value) }
+        }
         guard printConfig else { return false }
         FileOutput.standardOutput.write(DaemonConfiguration.render(command, settings: settings))
         return true

@@ -29,7 +29,11 @@ struct CLITests {
         (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid leader URL"),
         (["images", "--data-dir", "/nonexistent/ferry"], "no leader is running"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nowhere"], "invalid --listen"),
-        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "fast"], "invalid size"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "fast"], "invalid --upstream-rate: invalid rate 'fast'"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "0"], "invalid --max-downloads"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listn", "127.0.0.1:0"], "Unknown option '--listn'. Did you mean '--listen'? (see 'ferry leader --help')"),
+        (["token", "revoke", "abc"], "'abc' is invalid"),
+        (["digest", "/nonexistent/file"], "cannot read '/nonexistent/file': no such file"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "127.0.0.1:0", "--registry-auth", "/nonexistent.json"], "cannot read registry auth file"),
     ])
     func badInput(arguments: [String], message: String) async throws {

@@ -35,8 +35,22 @@ struct DaemonConfigTests {
             let result = try await ferry(["leader", "--data-dir", dir.sub("data"), "--serial-download-size", "lots"], environment: Self.clean)
             CLITests.expectOneLineError(result, containing: "invalid size 'lots'")
             let connections = try await ferry(["leader", "--data-dir", dir.sub("data"), "--blob-connections", "0"], environment: Self.clean)
-            CLITests.expectOneLineError(connections, containing: "--blob-connections 0 is not a number of connections")
+            CLITests.expectOneLineError(connections, containing: "invalid --blob-connections: expected a whole number above 0, found 0")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
+        }
+    }
+
+    @Test("--print-config refuses a bad value given as a flag, as a start would, naming the flag", arguments: [
+        (["leader", "--max-upload-rate", "fast"], "invalid --max-upload-rate: invalid"),
+        (["leader", "--listen", "bogus"], "invalid --listen: invalid --listen 'bogus'"),
+        (["leader", "--gc-high-watermark", "150%"], "invalid --gc-high-watermark"),
+        (["proxy", "serve", "--listen", "bogus"], "invalid --listen"),
+    ])
+    func printConfigChecksFlags(command: [String], message: String) async throws {
+        try await withTemporaryDirectory("config-print-bad") { dir in
+            let result = try await ferry(command + ["--data-dir", dir.sub("data"), "--print-config"], environment: Self.clean)
+            CLITests.expectOneLineError(result, containing: message)
+            #expect(!result.stdout.contains("listen ="), "nothing printed: \(result.stdout)")
         }
     }
 
