@@ -40,7 +40,8 @@ public struct ConfigOption: Sendable {
         do {
             try ConfigMerge.check(value, self)
         } catch {
-            throw FerryError(.configuration, "invalid \(flag): \(error.message)")
+            // Some checks name the flag themselves ("invalid --listen 'x'").
+            throw FerryError(.configuration, error.message.contains(flag) ? error.message : "invalid \(flag): \(error.message)")
         }
     }
 

@@ -53,7 +53,9 @@ public enum ByteSize {
         do {
             bytes = try parse(text)
         } catch {
-            throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': expected bytes per second with a unit, e.g. 10MiB/s, or bits, e.g. 100Mbit/s")
+            // The size's own reason (no number, an unknown unit, too large), worded for a rate.
+            let reason = error.message.split(separator: ": ", maxSplits: 1).dropFirst().first.map(String.init) ?? error.message
+            throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': \(reason); a rate is e.g. 10MiB/s, or bits, 100Mbit/s")
         }
         guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }
         return bytes

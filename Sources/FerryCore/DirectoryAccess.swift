@@ -10,13 +10,26 @@ public enum DirectoryAccess {
     public static func problem(_ path: String, writing: Bool = false) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            return errno == ENOENT ? "it does not exist" : String(cString: strerror(errno))
+            switch errno {
+            case ENOENT: return missing
+            case EACCES: return "permission denied: a directory above it is closed to uid \(geteuid()); run as the user that runs the daemon"
+            default: return Self.lowercased(strerror(errno))
+            }
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { return "it is not a directory" }
         guard access(path, R_OK | X_OK | (writing ? W_OK : 0)) == 0 else {
-            let reason = String(cString: strerror(errno))
-            return "\(reason.prefix(1).lowercased() + reason.dropFirst()): it belongs to uid \(info.st_uid) and this is uid \(geteuid()); run as that user"
+            let reason = Self.lowercased(strerror(errno))
+            guard errno == EACCES, info.st_uid != geteuid() else { return reason }
+            return "\(reason): it belongs to uid \(info.st_uid) and this is uid \(geteuid()); run as that user"
         }
         return nil
+    }
+
+    /// What ``problem(_:writing:)`` says of a path that does not exist.
+    public static let missing = "it does not exist"
+
+    private static func lowercased(_ message: UnsafeMutablePointer<CChar>?) -> String {
+        let text = message.map { String(cString: $0) } ?? "unknown error"
+        return text.prefix(1).lowercased() + text.dropFirst()
     }
 }

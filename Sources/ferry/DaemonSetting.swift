@@ -61,6 +61,20 @@ enum SettingCheck {
             }
         }
     }
+    static let port: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        guard let number = Int(text), (0...65535).contains(number) else {
+            throw FerryError(.configuration, "expected a port from 1 to 65535, or 0 for a free one, found \(text)")
+        }
+    }
+    static let notNegative: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        guard let number = Int(text), number >= 0 else { throw FerryError(.configuration, "expected a whole number of 0 or more, found \(text)") }
+    }
+    static let certificateValidity: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        let minimum = LeaderConfiguration.minimumNodeCertificateValidity
+        guard try TimeToLive.parse(text) >= minimum else {
+            throw FerryError(.configuration, "\(text) is too short: give at least \(minimum.components.seconds)s")
+        }
+    }
     static let hostOverride: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
         let parts = text.split(separator: "=", maxSplits: 1)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -116,7 +130,7 @@ extension LeaderCommand {
         .integer("leader-slots", check: SettingCheck.positive) { $0.leaderSlots },
         .integer("peer-slots", check: SettingCheck.positive) { $0.peerSlots },
         .integer("upload-limit", check: SettingCheck.positive) { $0.uploadLimit },
-        .string("node-cert-validity") { $0.nodeCertValidity },
+        .string("node-cert-validity", check: SettingCheck.certificateValidity) { $0.nodeCertValidity },
     ]
 }
 
@@ -136,7 +150,7 @@ extension FollowerCommand {
         .string("containerd-hosts-dir") { $0.containerdHostsDirectory },
         .list("insecure-registry") { $0.insecureRegistries },
         .string("handoff", check: SettingCheck.oneOf(FollowerConfiguration.Handoff.allCases.map(\.rawValue))) { $0.handoff },
-        .integer("local-registry-port") { $0.localRegistryPort },
+        .integer("local-registry-port", check: SettingCheck.port) { $0.localRegistryPort },
     ]
 }
 
@@ -150,7 +164,7 @@ extension ProxyServeCommand {
         .string("upstream-auth") { $0.upstreamAuth },
         .list("insecure-registry") { $0.insecureRegistries },
         .string("ca-file") { $0.caFile },
-        .integer("tag-ttl") { $0.tagTTL },
+        .integer("tag-ttl", check: SettingCheck.notNegative) { $0.tagTTL },
         .flag("no-cache") { $0.noCache },
         .string("public-url") { $0.publicURL },
         .integer("max-streams", check: SettingCheck.positive) { $0.maxStreams },

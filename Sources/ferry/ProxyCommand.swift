@@ -58,7 +58,7 @@ struct ProxyConnectionOptions: ParsableArguments {
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")
         }
-        if FileManager.default.fileExists(atPath: dataDirectory), let problem = DirectoryAccess.problem(dataDirectory, writing: creating) {
+        if let problem = DirectoryAccess.problem(dataDirectory, writing: creating), problem != DirectoryAccess.missing {
             throw FerryError(.configuration, "cannot use the proxy's data directory '\(dataDirectory)': \(problem)")
         }
         if FileManager.default.fileExists(atPath: dataDirectory + "/database") {
@@ -346,16 +346,17 @@ struct ProxyUsageCommand: AsyncParsableCommand {
         try await reportingErrors {
             let now = Date()
             let start = try since.map { text throws(FerryError) in
-                let parsed: Date
-                do {
-                    parsed = try LicenceExpiry.parse(text, now: now)
-                } catch {
+                // A time is taken as given; a duration (which LicenceExpiry reads as ahead of now) counts back.
+                let time = ISO8601DateFormatter()
+                if let date = time.date(from: text) { return date }
+                time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                if let date = time.date(from: text) { return date }
+                guard let ahead = try? LicenceExpiry.parse(text, now: now) else {
                     throw FerryError(
                         .configuration,
                         "invalid --since '\(text.prefix(60))': expected a duration back from now (24h, 7d) or an RFC 3339 time (2026-12-01T00:00:00Z)")
                 }
-                // A duration comes back as a time ahead of now: count it back instead; a time is taken as given.
-                return parsed > now ? now.addingTimeInterval(-parsed.timeIntervalSince(now)) : parsed
+                return now.addingTimeInterval(-ahead.timeIntervalSince(now))
             } ?? .distantPast
             let management = try connection.management()
             // An unknown licence is an error, as `licence show` says, not an empty table.

@@ -42,7 +42,9 @@ struct DaemonConfigTests {
 
     @Test("--print-config refuses a bad value given as a flag, as a start would, naming the flag", arguments: [
         (["leader", "--max-upload-rate", "fast"], "invalid --max-upload-rate: invalid"),
-        (["leader", "--listen", "bogus"], "invalid --listen: invalid --listen 'bogus'"),
+        (["leader", "--listen", "bogus"], "ferry: error: invalid --listen 'bogus'"),
+        (["leader", "--node-cert-validity", "1s"], "invalid --node-cert-validity: 1s is too short"),
+        (["proxy", "serve", "--tag-ttl=-1"], "invalid --tag-ttl: expected a whole number of 0 or more"),
         (["leader", "--gc-high-watermark", "150%"], "invalid --gc-high-watermark"),
         (["proxy", "serve", "--listen", "bogus"], "invalid --listen"),
     ])
