@@ -59,14 +59,11 @@ public final class LeaderService: Service, Sendable {
         self.logger = logger
         // Check what the operator gave before touching the data directory.
         let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
-        if let file = configuration.registryAuthFile,
-            let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? NSNumber,
-            mode.intValue & 0o077 != 0
-        {
-            // A warning, not a refusal: a file earlier releases accepted keeps working.
+        if let file = configuration.registryAuthFile, let mode = PathAccess.openToOthers(file) {
+            // A warning, not a refusal (as the proxy's --upstream-auth): a file earlier releases accepted keeps working.
             logger.warning(
                 "the upstream credentials file is readable by other users: chmod 600 it",
-                metadata: ["file": "\(file)", "mode": "\(String(mode.intValue, radix: 8))"])
+                metadata: ["file": "\(file)", "mode": "\(String(mode, radix: 8))"])
         }
         let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
         self.directory = directory

@@ -2,10 +2,14 @@
 public enum ByteSize {
     /// Parses a size. `k`, `m`, `g`, `t` and `KiB`…`TiB` are binary (1024); `KB`…`TB` are decimal.
     public static func parse(_ input: String) throws(FerryError) -> Int64 {
-        let text = input.trimmingWhitespace()
+        try parse(input.trimmingWhitespace(), shown: input, as: "size", example: "512MiB")
+    }
+
+    /// A size in `text`; errors name it as `what` with `input` as the operator wrote it.
+    private static func parse(_ text: String, shown input: String, as what: String, example: String) throws(FerryError) -> Int64 {
         let numberEnd = text.firstIndex { !($0.isNumber || $0 == ".") } ?? text.endIndex
         guard let value = Double(text[..<numberEnd]), value >= 0, value.isFinite else {
-            throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': expected a number with an optional unit, e.g. 512MiB")
+            throw FerryError(.invalidArgument, "invalid \(what) '\(input.prefix(40))': expected a number with an optional unit, e.g. \(example)")
         }
         let unit = text[numberEnd...].trimmingWhitespace().lowercased()
         let multiplier: Double
@@ -20,10 +24,10 @@ public enum ByteSize {
         case "gb": multiplier = 1e9
         case "tb": multiplier = 1e12
         default:
-            throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': unknown unit '\(unit)' (use B, KiB, MiB, GiB, KB, MB, GB)")
+            throw FerryError(.invalidArgument, "invalid \(what) '\(input.prefix(40))': unknown unit '\(unit)' (use B, KiB, MiB, GiB, KB, MB, GB; e.g. \(example))")
         }
         let bytes = value * multiplier
-        guard bytes < 9e18 else { throw FerryError(.invalidArgument, "invalid size '\(input.prefix(40))': too large") }
+        guard bytes < 9e18 else { throw FerryError(.invalidArgument, "invalid \(what) '\(input.prefix(40))': too large") }
         return Int64(bytes)
     }
 
@@ -49,14 +53,7 @@ public enum ByteSize {
             guard bytes >= 1 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': below 1 byte per second") }
             return Int64(bytes)
         }
-        let bytes: Int64
-        do {
-            bytes = try parse(text)
-        } catch {
-            // The size's own reason (no number, an unknown unit, too large), worded for a rate.
-            let reason = error.message.split(separator: ": ", maxSplits: 1).dropFirst().first.map(String.init) ?? error.message
-            throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': \(reason); a rate is e.g. 10MiB/s, or bits, 100Mbit/s")
-        }
+        let bytes = try parse(text, shown: input, as: "rate", example: "10MiB/s, or bits, 100Mbit/s")
         guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }
         return bytes
     }

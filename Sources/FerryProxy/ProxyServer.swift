@@ -76,7 +76,7 @@ public struct ProxyDirectory: Sendable {
         let key = SymmetricKey(size: .bits256)
         let data = key.withUnsafeBytes { Data($0) }
         guard FileManager.default.createFile(atPath: file, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            let problem = DirectoryAccess.problem(path, writing: true) ?? "the file cannot be created"
+            let problem = PathAccess.problem(path, writing: true) ?? "the file cannot be created"
             throw FerryError(.configuration, "cannot write the token key in '\(path)': \(problem)")
         }
         return key

@@ -100,9 +100,6 @@ struct FollowerCommand: NodeDaemonCommand {
         )
         configuration.http.idleTimeout = try daemon.idle()
         if let meshProtocol { configuration.meshProtocol = meshProtocol }
-        guard (0...65535).contains(localRegistryPort) else {
-            throw FerryError(.configuration, "invalid --local-registry-port \(localRegistryPort): use 1-65535, or 0 for a free port")
-        }
         configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
         configuration.localRegistryPort = localRegistryPort
         configuration.insecureRegistries = Set(insecureRegistries)

@@ -132,16 +132,9 @@ struct LeaderCommand: NodeDaemonCommand {
         )
         configuration.http.idleTimeout = try daemon.idle()
         configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
-        guard blobConnections >= 1 else {
-            throw FerryError(.configuration, "--blob-connections \(blobConnections) is not a number of connections: give 1 (one connection per blob) or more")
-        }
+        // Every value's own check (DaemonSetting) has run before serve().
         configuration.blobConnections = blobConnections
         configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
-        guard configuration.nodeCertificateValidity >= LeaderConfiguration.minimumNodeCertificateValidity else {
-            throw FerryError(
-                .configuration,
-                "--node-cert-validity \(nodeCertValidity) is too short: give at least \(LeaderConfiguration.minimumNodeCertificateValidity.components.seconds)s")
-        }
         daemon.service.bootstrap()
         let logger = Logger(label: "ferry.leader")
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)

@@ -43,7 +43,7 @@ struct LeaderConnection: ParsableArguments {
         var token = try tokenFile.map { file throws(FerryError) in try Self.readSecret(file, what: "admin token") }
             ?? self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let dataDirectory {
-            if let problem = DirectoryAccess.problem(dataDirectory), problem != DirectoryAccess.missing {
+            if let problem = PathAccess.problem(dataDirectory), problem != PathAccess.missing {
                 throw FerryError(.configuration, "cannot use the data directory '\(dataDirectory)': \(problem)")
             }
             if url == nil {

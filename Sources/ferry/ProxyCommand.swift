@@ -58,7 +58,7 @@ struct ProxyConnectionOptions: ParsableArguments {
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")
         }
-        if let problem = DirectoryAccess.problem(dataDirectory, writing: creating), problem != DirectoryAccess.missing {
+        if let problem = PathAccess.problem(dataDirectory, writing: creating), problem != PathAccess.missing {
             throw FerryError(.configuration, "cannot use the proxy's data directory '\(dataDirectory)': \(problem)")
         }
         if FileManager.default.fileExists(atPath: dataDirectory + "/database") {
@@ -148,10 +148,10 @@ struct ProxyServeCommand: DaemonCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }
         var credentials = RegistryCredentials()
         if let upstreamAuth {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: upstreamAuth)
-            let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0
-            guard attributes != nil else { throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'") }
-            guard mode & 0o077 == 0 else {
+            guard FileManager.default.fileExists(atPath: upstreamAuth) else {
+                throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'")
+            }
+            if let mode = PathAccess.openToOthers(upstreamAuth) {
                 throw FerryError(.configuration, "--upstream-auth '\(upstreamAuth)' is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
             }
             credentials = try RegistryCredentials(contentsOf: upstreamAuth)
@@ -159,7 +159,6 @@ struct ProxyServeCommand: DaemonCommand {
         var registry = RegistryClientConfiguration()
         registry.insecureRegistries = Set(insecureRegistries)
         registry.caFile = caFile
-        guard tagTTL >= 0 else { throw FerryError(.configuration, "--tag-ttl must be 0 or more seconds") }
         let configuration = ProxyConfiguration(
             tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
             maxStreamsPerLicence: max(maxStreams, 1))

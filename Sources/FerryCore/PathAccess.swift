@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-/// Why a directory named on the command line cannot be used, in words an operator acts on.
-public enum DirectoryAccess {
+/// Why a path named on the command line cannot be used, in words an operator acts on.
+public enum PathAccess {
     /// Nil when `path` is a directory this process may read (and write, with `writing`);
     /// otherwise what is wrong ("it does not exist", "it is not a directory", a permission problem
     /// naming the owner).
@@ -23,6 +23,14 @@ public enum DirectoryAccess {
             return "\(reason): it belongs to uid \(info.st_uid) and this is uid \(geteuid()); run as that user"
         }
         return nil
+    }
+
+    /// The permission bits of the file at `path` (e.g. `0o644`) when group or others may use it;
+    /// nil when they may not, or when it cannot be read (that is the caller's error to word).
+    public static func openToOthers(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        return info.st_mode & 0o7777
     }
 
     /// What ``problem(_:writing:)`` says of a path that does not exist.
