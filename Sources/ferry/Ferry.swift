@@ -23,6 +23,12 @@ struct Ferry: AsyncParsableCommand {
             printError(error.message)
             Self.exit(withError: ExitCode(1))
         }
+        if let command = helpRequested(in: arguments) {
+            // ArgumentParser answers `--help` on a subcommand whose parent has a required option
+            // (`ferry leader backup --help`) with the parent's help; name the deepest command given.
+            print(helpMessage(for: command))
+            Foundation.exit(0)
+        }
         do {
             var command = try parseAsRoot(arguments)
             if var command = command as? any AsyncParsableCommand {
@@ -33,6 +39,20 @@ struct Ferry: AsyncParsableCommand {
         } catch {
             exitBriefly(withError: error)
         }
+    }
+
+    /// The command whose help `arguments` ask for (`--help` or `-h` before any `--`): the deepest
+    /// subcommand named on the line, or nil when no help is asked for.
+    static func helpRequested(in arguments: [String]) -> (any ParsableCommand.Type)? {
+        let words = arguments.prefix { $0 != "--" }
+        guard words.contains(where: { $0 == "--help" || $0 == "-h" }) else { return nil }
+        var command: any ParsableCommand.Type = Ferry.self
+        for word in words {
+            if let subcommand = command.configuration.subcommands.first(where: { $0._commandName == word }) {
+                command = subcommand
+            }
+        }
+        return command
     }
 
     /// Ends the process for `error` as ArgumentParser does (help and version printed, exit codes

@@ -7,6 +7,7 @@ struct LeaderBackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Back up a leader's data directory (--data-dir DIR), while it runs, into a new directory.",
+        usage: "ferry leader --data-dir <data-dir> backup [--with-store] <output>",
         discussion: """
             ferry leader backup --data-dir DIR [--with-store] OUT. Copies the state (SQLite online backup: one consistent snapshot), the admin and join tokens, \
             the cluster CA and the leader's TLS and peer keys; with --with-store also the blob store. \
@@ -39,6 +40,7 @@ struct LeaderRestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a leader backup into a new data directory (--data-dir NEW).",
+        usage: "ferry leader --data-dir <data-dir> restore <backup>",
         discussion: """
             ferry leader restore OUT --data-dir NEW. Checks every file of the backup against its backup.json first, then copies it into the \
             data directory, which must be missing or empty. Start the leader on it as before (same \

@@ -14,6 +14,7 @@ struct LeaderCommand: NodeDaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "leader",
         abstract: "Run the leader: fetch images from upstream once, serve them to the cluster.",
+        usage: "ferry leader [<options>] --data-dir <data-dir> [backup | restore ...]",
         discussion: """
             On first start the leader creates a cluster CA (ca.pem) and writes an admin token and a \
             join token into the data directory (files admin-token and join-token, mode 0600). The mesh \

@@ -9,6 +9,7 @@ struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout",
         abstract: "Roll a new image version out: install it on every node, then switch the nodes' containers in waves.",
+        usage: "ferry rollout [start] [<options>] <image>\nferry rollout status | pause | resume | abort | rollback ...",
         discussion: """
             ferry rollout IMAGE starts a rollout and follows it; ferry rollout status [ID] shows rollouts; \
             ferry rollout pause|resume|abort|rollback ID steers one. Exits 0 only when every target node \

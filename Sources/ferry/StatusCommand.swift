@@ -67,6 +67,7 @@ struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes",
         abstract: "List the nodes that joined: address, last seen, state, Docker engine, certificate expiry, images held.",
+        usage: "ferry nodes [<options>] [remove ...]",
         subcommands: [NodesRemoveCommand.self]
     )
 

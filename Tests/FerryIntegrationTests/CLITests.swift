@@ -46,6 +46,21 @@ struct CLITests {
         }
     }
 
+    @Test("--help shows the help of the deepest command named, exit 0", arguments: [
+        (["leader", "backup", "--help"], "USAGE: ferry leader --data-dir <data-dir> backup"),
+        (["leader", "--data-dir", "/tmp/x", "restore", "-h"], "USAGE: ferry leader --data-dir <data-dir> restore"),
+        (["leader", "--help"], "USAGE: ferry leader [<options>] --data-dir <data-dir> [backup | restore ...]"),
+        (["nodes", "remove", "--help"], "USAGE: ferry nodes remove"),
+        (["proxy", "licence", "create", "app", "--help"], "USAGE: ferry proxy licence create <app>"),
+        (["rollout", "--help"], "USAGE: ferry rollout [start] [<options>] <image>"),
+    ])
+    func help(arguments: [String], usage: String) async throws {
+        let result = try await ferry(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(usage), "\(result.stdout)")
+        #expect(result.stderr.isEmpty)
+    }
+
     @Test("An unreachable leader and a wrong token are reported clearly")
     func unreachableLeaderAndWrongToken() async throws {
         let port = try freePort()
