@@ -41,6 +41,15 @@ struct Ferry: AsyncParsableCommand {
         }
     }
 
+    /// ArgumentParser's message on one line: a list of allowed values ("…one of the following:" then
+    /// a "- value" line each) becomes "…: a, b, c".
+    static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let items = lines.filter { $0.hasPrefix("- ") }.map { $0.dropFirst(2) }
+        let text = lines.filter { !$0.hasPrefix("- ") }.joined(separator: " ")
+        return items.isEmpty ? text : text + " " + items.joined(separator: ", ")
+    }
+
     /// The command whose help `arguments` ask for (`--help` or `-h` before any `--`): the deepest
     /// subcommand named on the line, or nil when no help is asked for.
     static func helpRequested(in arguments: [String]) -> (any ParsableCommand.Type)? {
@@ -60,7 +69,7 @@ struct Ferry: AsyncParsableCommand {
     /// help to read, not the usage dump, with status 64 (EX_USAGE).
     static func exitBriefly(withError error: any Error) -> Never {
         let code = exitCode(for: error)
-        let brief = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+        let brief = oneLine(message(for: error))
         guard code == .validationFailure, !brief.isEmpty else { exit(withError: error) }
         // ArgumentParser's last line, "See 'ferry leader --help' for more information.", names the help.
         let help = fullMessage(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
