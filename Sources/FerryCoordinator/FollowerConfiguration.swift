@@ -59,6 +59,11 @@ public struct FollowerConfiguration: Sendable {
     public var insecureRegistries: Set<String> = []
     /// How images reach the Docker engine: ``Handoff/load`` or ``Handoff/pull``. Default ``defaultHandoff``.
     public var handoff: Handoff = defaultHandoff
+    /// The upstream the node's `/v2/` API (mesh port and loopback registry) resolves a tag or
+    /// lists tags for when the request has no `?ns=`, as for the leader's `--default-registry`:
+    /// lets clients that cannot add `?ns=` (skopeo, `docker pull 127.0.0.1:PORT/…`) use tags.
+    /// Default: none (such a request gets `404 NAME_UNKNOWN`).
+    public var defaultRegistry: String? = nil
     /// Port of the loopback registry (plain HTTP on `127.0.0.1` only, this node's images, the
     /// node credential required); 0 picks a free one. Default 0.
     public var localRegistryPort: Int = 0

@@ -27,7 +27,7 @@ struct FollowerServers {
                 credential: credential, nodeName: configuration.name,
                 peerKey: me.peerKey.flatMap { Data(base64Encoded: $0) }.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
             registry: RegistryReadAPI(
-                database: follower.database, store: follower.store, defaultRegistry: nil,
+                database: follower.database, store: follower.store, defaultRegistry: configuration.defaultRegistry,
                 uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, manifestFallback: leaderManifests),
             apis: .follower(local: LocalAdminRoutes(backend: follower)), revocations: follower.revocations)
         var identity: MeshServer.Identity?
@@ -48,7 +48,7 @@ struct FollowerServers {
         // What the loopback registry serves: the node's images to its Docker engine and
         // containerd, which pull while the blobs arrive (verified cut-through, docs/docker-handoff.md).
         var api = RegistryReadAPI(
-            database: follower.database, store: follower.store, defaultRegistry: nil, manifestFallback: leaderManifests, cutThrough: .verified)
+            database: follower.database, store: follower.store, defaultRegistry: configuration.defaultRegistry, manifestFallback: leaderManifests, cutThrough: .verified)
         // The crash point of the engine's handoff, as in the load's archive stream.
         if Failpoint.followerLoadStreaming.isArmed { api.servingFailpoint = .followerLoadStreaming }
         localRegistry = try MeshServer(

@@ -45,6 +45,10 @@ extension ImageReference {
         return true
     }
 
+    /// Whether `host` is a registry host as a reference names it: `host[:port]`, with host a DNS
+    /// name, IPv4 address, or bracketed IPv6 address (`registry.example.com`, `127.0.0.1:5000`).
+    public static func isValidRegistry(_ host: String) -> Bool { isValidDomain(Substring(host)) }
+
     /// Whether `domain` is `host[:port]` with host a DNS name, IPv4 address, or bracketed IPv6 address.
     static func isValidDomain(_ domain: Substring) -> Bool {
         var host = domain

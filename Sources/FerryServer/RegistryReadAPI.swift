@@ -160,7 +160,7 @@ public struct RegistryReadAPI: Sendable {
         try Self.validate(name)
         let ns = request.uri.queryParameters.get("ns")
         guard var registry = ns ?? defaultRegistry else {
-            throw FerryError(.nameUnknown, "repository '\(name)' names no upstream: add ?ns=<registry host> (no default upstream is configured)")
+            throw FerryError(.nameUnknown, "repository '\(name)' names no upstream: add ?ns=<registry host>, or start this server with --default-registry")
         }
         if ["index.docker.io", "registry-1.docker.io"].contains(registry) { registry = ImageReference.dockerHub }
         var repository = name

@@ -53,6 +53,11 @@ enum SettingCheck {
         guard let number = Int(text), number > 0 else { throw FerryError(.configuration, "expected a whole number above 0, found \(text)") }
     }
     static let database: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try ProxyDatabaseURL(parsing: text) }
+    static let registry: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        guard ImageReference.isValidRegistry(text) else {
+            throw FerryError(.configuration, "'\(text.prefix(100))' is not a registry host: give host or host:port, without a scheme or path")
+        }
+    }
     static let mirror: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in _ = try RegistryMirror(parsing: text) }
     static func oneOf(_ choices: [String]) -> @Sendable (String) throws(FerryError) -> Void {
         { text throws(FerryError) in
@@ -115,7 +120,7 @@ extension LeaderCommand {
         .string("listen", check: SettingCheck.listen) { $0.listen },
         .string("registry-auth") { $0.registryAuth },
         .string("upstream-rate", check: SettingCheck.rate) { $0.upstreamRate },
-        .string("default-registry") { $0.defaultRegistry },
+        .string("default-registry", check: SettingCheck.registry) { $0.defaultRegistry },
         .list("insecure-registry") { $0.insecureRegistries },
         .string("ca-file") { $0.caFile },
         .list("host-override", check: SettingCheck.hostOverride) { $0.hostOverrides },
@@ -149,6 +154,7 @@ extension FollowerCommand {
         .flag("insecure-mesh") { $0.insecureMesh },
         .string("containerd-hosts-dir") { $0.containerdHostsDirectory },
         .list("insecure-registry") { $0.insecureRegistries },
+        .string("default-registry", check: SettingCheck.registry) { $0.defaultRegistry },
         .string("handoff", check: SettingCheck.oneOf(FollowerConfiguration.Handoff.allCases.map(\.rawValue))) { $0.handoff },
         .integer("local-registry-port", check: SettingCheck.port) { $0.localRegistryPort },
     ]

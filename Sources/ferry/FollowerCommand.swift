@@ -64,6 +64,11 @@ struct FollowerCommand: NodeDaemonCommand {
     var insecureRegistries: [String] = []
 
     @Option(
+        name: .customLong("default-registry"),
+        help: "Upstream for tags asked of this node's /v2/ without ?ns=, e.g. registry.example.com (for skopeo or docker pulling from the node).")
+    var defaultRegistry: String?
+
+    @Option(
         help: "How images reach the Docker engine: 'load' (a docker-archive streamed into POST /images/load) or 'pull' (the engine pulls from this follower's loopback registry).")
     var handoff: String = FollowerConfiguration.defaultHandoff.rawValue
 
@@ -103,6 +108,7 @@ struct FollowerCommand: NodeDaemonCommand {
         configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
         configuration.localRegistryPort = localRegistryPort
         configuration.insecureRegistries = Set(insecureRegistries)
+        configuration.defaultRegistry = defaultRegistry
         guard let handoff = FollowerConfiguration.Handoff(rawValue: handoff) else {
             throw FerryError(.configuration, "invalid --handoff '\(handoff.prefix(40))': use 'load' or 'pull'")
         }
