@@ -8,7 +8,7 @@ import NIOCore
 extension ProxyUpstream {
     /// `--no-cache`: streams `range` of a blob straight from upstream to `consume`, hashing every
     /// byte as it passes (resumes with `Range` included), nothing written to the store. As with
-    /// the cache, the blob's last byte is sent only once the whole blob verified: on a mismatch the
+    /// the cache, the response's last byte is sent only once the whole blob verified: on a mismatch the
     /// stream is cut.
     func streamUncached(
         _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, _ consume: (ByteBuffer) async throws -> Void
@@ -25,7 +25,7 @@ extension ProxyUpstream {
 }
 
 /// A download sink that forwards the bytes of `range` to a consumer as they arrive, hashing the
-/// whole blob, and holds the blob's last byte back until ``finish()`` verified size and digest.
+/// whole blob, and holds the range's last byte back until ``finish()`` verified size and digest.
 /// A restart from zero (the registry ignored `Range`) re-hashes without sending bytes twice.
 final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
     let digest: Digest
@@ -37,7 +37,7 @@ final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
     private var position: Int64 = 0
     /// Bytes before this blob offset have been sent to the consumer (or lie before `range`).
     private var sentUpTo: Int64
-    /// The blob's last byte, once it arrived (sent by ``finish()``).
+    /// The range's last byte, once it arrived (sent by ``finish()``).
     private var lastByte: ByteBuffer?
 
     init(digest: Digest, size: Int64, range: Range<Int64>, consume: @escaping (ByteBuffer) async throws -> Void) {
@@ -63,9 +63,12 @@ final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
         guard end <= size else { throw FerryError(.sizeMismatch, "upstream sent more than the \(size) bytes of blob \(digest)") }
         chunk.withUnsafeReadableBytes { digester.update($0) }
         position = end
-        if end == size, range.contains(size - 1) { lastByte = chunk.getSlice(at: chunk.readerIndex + chunk.readableBytes - 1, length: 1) }
-        // What of this chunk is in the range, not yet sent, and not the blob's last byte.
-        let from = max(start, sentUpTo), to = min(end, range.upperBound, size - 1)
+        // The response's last byte (the range's, not the blob's: a range is no less a complete
+        // answer) waits for the whole blob's verification.
+        let last = range.upperBound - 1
+        if !range.isEmpty, start <= last, last < end { lastByte = chunk.getSlice(at: chunk.readerIndex + Int(last - start), length: 1) }
+        // What of this chunk is in the range, not yet sent, and not the response's last byte.
+        let from = max(start, sentUpTo), to = min(end, last)
         guard from < to else { return }
         try await consume(chunk.getSlice(at: chunk.readerIndex + Int(from - start), length: Int(to - from))!)
         sentUpTo = to

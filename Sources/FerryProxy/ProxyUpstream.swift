@@ -118,8 +118,8 @@ final class ProxyUpstream: Sendable {
     }
 
     /// Streams `range` of a blob of `size` bytes to `consume`: from the store, or while it arrives
-    /// from upstream into the store (one download per digest, however many ask). The last byte
-    /// is sent only once the whole blob is verified: on a mismatch the stream is cut, the partial
+    /// from upstream into the store (one download per digest, however many ask). The response's
+    /// last byte (of the range asked for) is sent only once the whole blob is verified: on a mismatch the stream is cut, the partial
     /// discarded, and nothing cached. The store's commit (fsync, rename) follows the last byte
     /// instead of delaying it; until it is done the blob is not in the store, and a crash leaves
     /// only a partial to resume. With `--no-cache`, ``streamUncached(_:digest:size:range:_:)``.
@@ -156,7 +156,7 @@ final class ProxyUpstream: Sendable {
     }
 
     /// Sends `range` of a blob that `download` brings into the store: cut-through while it grows
-    /// (every byte but the last as it lands, the last once verified), else from the store once
+    /// (every byte of the range but its last as it lands, the last once the blob verified), else from the store once
     /// the download's outcome is known.
     private func follow(
         _ digest: Digest, range: Range<Int64>, download: Task<Void, any Error>, finished: DownloadFlag, _ consume: (ByteBuffer) async throws -> Void
