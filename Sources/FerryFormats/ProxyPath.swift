@@ -57,6 +57,14 @@ public enum ProxyPath: Sendable, Hashable {
             case .digest(let digest): digest.description
             }
         }
+
+        /// The reference as it follows a repository name: `:tag` or `@digest`.
+        public var suffix: String {
+            switch self {
+            case .tag(let tag): ":" + tag
+            case .digest(let digest): "@" + digest.description
+            }
+        }
     }
 
     /// Why a path is refused.
@@ -86,7 +94,8 @@ public enum ProxyPath: Sendable, Hashable {
         guard rest.hasPrefix("/") else { return .failure(.notFound) }
         if rest == "/_catalog" { return .success(.catalog) }
         let components = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard components.count >= 3, components[0] == "proxy" else { return .failure(.notFound) }
+        // Empty parts (`/v2//proxy/…`) make an invalid name, below, not an unknown route.
+        guard components.count >= 3, components.drop(while: \.isEmpty).first == "proxy" else { return .failure(.notFound) }
         if path.contains("%") { return .failure(.invalidName) }
         let kind = components[components.count - 2]
         let last = components[components.count - 1]

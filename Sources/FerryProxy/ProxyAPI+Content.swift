@@ -24,7 +24,7 @@ extension ProxyAPI {
             case .tag(let tag): manifest = try await upstream.manifest(image, digest: try await upstream.resolve(image, tag: tag))
             }
         } catch {
-            let failure = customerError(error, what: "manifest \(repository):\(reference)")
+            let failure = customerError(error, what: "manifest \(repository)\(reference.suffix)")
             if request.method == .get { await audit(request, context, caller, repository, kind: "manifest", digest: reference.description, bytes: 0, status: failure.status.code) }
             throw failure
         }
@@ -67,14 +67,22 @@ extension ProxyAPI {
             throw ProxyError(FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running; retry later"), retryAfter: 1)
         }
         let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
-        let upstream = self.upstream
+        let (upstream, database, licenceID) = (self.upstream, self.database, caller.licence.id)
         let appName = app.name
         let (bytesRange, statusCode) = (range, Int(status.code))
         let body = ResponseBody(contentLength: Int(range.count)) { writer in
             defer { slot.release() }
             var sent: Int64 = 0
+            var checked = ContinuousClock.now
             do {
                 try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange) { chunk in
+                    if ContinuousClock.now - checked >= Self.licenceRecheckInterval {
+                        // A licence revoked (or expired) while its download runs cuts it.
+                        checked = .now
+                        if let licence = try await database.licence(id: licenceID), let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) {
+                            throw refusal
+                        }
+                    }
                     if let limiter { try await limiter.acquire(chunk.readableBytes) }
                     try await writer.write(chunk)
                     sent += Int64(chunk.readableBytes)
@@ -87,7 +95,9 @@ extension ProxyAPI {
                 }
                 logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
-                await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: 502)
+                // 403 for a licence refused mid-stream; else the upstream's failure (or the customer left).
+                let status = (error as? ProxyError)?.refused != nil ? 403 : 502
+                await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: status)
                 throw error
             }
             let bytes = sent
@@ -147,11 +157,22 @@ extension ProxyAPI {
     }
 
     /// One audited pull and its per-app metric (never per licence).
+    /// How often a running blob download checks that its licence is still valid: a revoke or an
+    /// expiry cuts downloads under way within about this long.
+    static let licenceRecheckInterval: Duration = .seconds(1)
+
     func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
+        await audit(request, context, licence: caller.licence.id, repository, kind: kind, digest: digest, bytes: bytes, status: status)
+    }
+
+    /// A row in `pulls` for a manifest or blob `GET` of `licence`: sent, failed or refused.
+    func audit(
+        _ request: Request, _ context: FerryRequestContext, licence: Int64, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int
+    ) async {
         Counter(label: "ferry_proxy_pulls_total", dimensions: [("app", repository.app), ("kind", kind), ("status", String(status))]).increment()
         let client = context.channel?.remoteAddress?.ipAddress ?? ""
         let record = PullRecord(
-            at: Date(), licence: caller.licence.id, app: repository.app, repository: repository.description, kind: kind, digest: digest, bytes: bytes,
+            at: Date(), licence: licence, app: repository.app, repository: repository.description, kind: kind, digest: digest, bytes: bytes,
             status: status, client: client)
         do {
             try await database.recordPull(record)

@@ -21,6 +21,7 @@ public struct ProxyAPI: Sendable {
     let configuration: ProxyConfiguration
     let streams: StreamCounter
     let limiters = LicenceLimiters()
+    let authFailures: ProxyAuthFailures
     let logger: Logger
 
     init(database: any ProxyStore, key: SymmetricKey, upstream: ProxyUpstream, configuration: ProxyConfiguration, logger: Logger) {
@@ -29,6 +30,7 @@ public struct ProxyAPI: Sendable {
         self.upstream = upstream
         self.configuration = configuration
         self.streams = StreamCounter(limit: configuration.maxStreamsPerLicence)
+        self.authFailures = ProxyAuthFailures(logger: logger)
         self.logger = logger
     }
 
@@ -64,7 +66,15 @@ public struct ProxyAPI: Sendable {
                 challenge: #"Basic realm="ferry-proxy""#)
         }
         let now = Date()
-        let licence = try await authenticator.licence(password: password, request: request, repository: nil, now: now)
+        let licence: Licence
+        do {
+            licence = try await authenticator.licence(password: password, request: request, repository: nil, now: now)
+        } catch var error as ProxyError where error.error.code == .unauthorized {
+            // This endpoint takes Basic: a refused login is challenged to log in again, not sent
+            // for a Bearer token to the endpoint that just refused it.
+            error.challenge = #"Basic realm="ferry-proxy""#
+            throw error
+        }
         let asked = TokenScope.pullRepositories(request.uri.queryParameters.getAll("scope"))
         var granted: [String] = []
         for repository in asked.prefix(32) {
@@ -101,21 +111,53 @@ public struct ProxyAPI: Sendable {
             case .invalidDigest: throw ProxyError(FerryError(.invalidDigest, "invalid digest"))
             }
         }
-        let caller = try await authenticator.caller(request, repository: route.repository)
+        // A refused pull of a manifest or blob by a known licence is audited as any pull.
+        let audited: (repository: ProxyRepository, kind: String, digest: String)? =
+            switch route {
+            case .manifest(let repository, let reference) where request.method == .get: (repository, "manifest", reference.description)
+            case .blob(let repository, let digest) where request.method == .get: (repository, "blob", digest.description)
+            default: nil
+            }
+        let caller: ProxyCaller
+        do {
+            caller = try await authenticator.caller(request, repository: route.repository)
+        } catch let error as ProxyError {
+            if let audited, let licence = error.refused?.licence {
+                await audit(request, context, licence: licence, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0, status: error.status.code)
+            }
+            throw error
+        }
         switch route {
         case .base:
             return Self.json(request, "{}")
         case .catalog:
             return try await catalog(request, caller: caller)
         case .manifest(let repository, let reference):
-            let (app, image) = try await authorize(request, caller: caller, repository: repository)
+            let (app, image) = try await authorize(request, caller: caller, repository: repository, audited: audited, context: context)
             return try await manifest(request, context: context, caller: caller, app: app, repository: repository, upstream: image, reference: reference)
         case .blob(let repository, let digest):
-            let (app, image) = try await authorize(request, caller: caller, repository: repository)
+            let (app, image) = try await authorize(request, caller: caller, repository: repository, audited: audited, context: context)
             return try await blob(request, context: context, caller: caller, app: app, repository: repository, upstream: image, digest: digest)
         case .tags(let repository):
             let (_, image) = try await authorize(request, caller: caller, repository: repository)
             return try await tags(request, repository: repository, upstream: image)
+        }
+    }
+
+    /// ``authorize(_:caller:repository:)``, with its refusal of a manifest or blob `GET` audited.
+    func authorize(
+        _ request: Request, caller: ProxyCaller, repository: ProxyRepository, audited: (repository: ProxyRepository, kind: String, digest: String)?,
+        context: FerryRequestContext
+    ) async throws -> (ProxyApp, ImageReference) {
+        do {
+            return try await authorize(request, caller: caller, repository: repository)
+        } catch let error as ProxyError {
+            if let audited {
+                await audit(
+                    request, context, licence: caller.licence.id, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
+                    status: error.status.code)
+            }
+            throw error
         }
     }
 

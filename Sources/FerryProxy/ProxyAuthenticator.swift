@@ -35,8 +35,18 @@ struct ProxyAuthenticator: Sendable {
         return (configuration.tls ? "https://" : "http://") + authority + "/token"
     }
 
-    func unauthorized(_ request: Request, repository: ProxyRepository?, _ message: String, error: String? = nil) -> ProxyError {
-        ProxyError(FerryError(.unauthorized, message), challenge: challenge(request, repository: repository, error: error))
+    /// A `401` with the Bearer challenge; `refused` names why presented credentials were refused.
+    func unauthorized(_ request: Request, repository: ProxyRepository?, _ message: String, error: String? = nil, refused: String? = nil) -> ProxyError {
+        ProxyError(
+            FerryError(.unauthorized, message), challenge: challenge(request, repository: repository, error: error),
+            refused: refused.map { ProxyError.Refusal(reason: $0) })
+    }
+
+    /// The `403` for a known licence that is revoked or expired, or nil while it is valid.
+    static func refusal(of licence: Licence, now: Date) -> ProxyError? {
+        LicencePolicy.refusal(of: licence, now: now).map { error in
+            ProxyError(error, refused: .init(reason: licence.revokedAt != nil ? "revoked" : "expired", licence: licence.id))
+        }
     }
 
     /// The caller, or a 401 (no or wrong credentials) / 403 (revoked, expired).
@@ -51,25 +61,26 @@ struct ProxyAuthenticator: Sendable {
             switch ProxyToken.verify(header.dropFirst("Bearer ".count), key: key, now: now) {
             case .success(let token):
                 guard let licence = try await database.licence(id: token.licence) else {
-                    throw unauthorized(request, repository: repository, "this token's licence is unknown", error: "invalid_token")
+                    throw unauthorized(request, repository: repository, "this token's licence is unknown", error: "invalid_token", refused: "invalid-token")
                 }
-                if let refusal = LicencePolicy.refusal(of: licence, now: now) { throw ProxyError(refusal) }
+                if let refusal = Self.refusal(of: licence, now: now) { throw refusal }
                 return ProxyCaller(licence: licence, tokenRepositories: Set(token.repositories))
             case .failure(.expired):
-                throw unauthorized(request, repository: repository, "the token has expired", error: "invalid_token")
+                throw unauthorized(request, repository: repository, "the token has expired", error: "invalid_token", refused: "expired-token")
             case .failure:
-                throw unauthorized(request, repository: repository, "the token is not valid", error: "invalid_token")
+                throw unauthorized(request, repository: repository, "the token is not valid", error: "invalid_token", refused: "invalid-token")
             }
         }
-        throw unauthorized(request, repository: repository, "unsupported authentication: use Basic with the licence ID as the password")
+        throw unauthorized(
+            request, repository: repository, "unsupported authentication: use Basic with the licence ID as the password", refused: "unsupported-scheme")
     }
 
     /// The licence a password names, checked valid now.
     func licence(password: String, request: Request, repository: ProxyRepository?, now: Date) async throws -> Licence {
         guard let id = LicenceID(password), let licence = try await database.licence(hash: id.hash) else {
-            throw unauthorized(request, repository: repository, "the licence ID is not valid")
+            throw unauthorized(request, repository: repository, "the licence ID is not valid", refused: "unknown-licence")
         }
-        if let refusal = LicencePolicy.refusal(of: licence, now: now) { throw ProxyError(refusal) }
+        if let refusal = Self.refusal(of: licence, now: now) { throw refusal }
         return licence
     }
 

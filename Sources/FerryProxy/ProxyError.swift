@@ -16,12 +16,22 @@ struct ProxyError: Error, HTTPResponseError {
     var retryAfter: Int?
     /// For a 416: the blob's size (`Content-Range: bytes */SIZE`).
     var size: Int64?
+    /// Credentials that were presented and refused (``ProxyAuthFailures``); nil for every other
+    /// error, a request without credentials included (the first step of every client's login).
+    var refused: Refusal?
 
-    init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil, size: Int64? = nil) {
+    /// Why presented credentials were refused, and the licence when it is known (revoked, expired).
+    struct Refusal: Sendable {
+        var reason: String
+        var licence: Int64?
+    }
+
+    init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil, size: Int64? = nil, refused: Refusal? = nil) {
         self.error = error
         self.challenge = challenge
         self.retryAfter = retryAfter
         self.size = size
+        self.refused = refused
     }
 
     /// The status the leader's APIs give the same error (``FerryError/status``).
@@ -52,16 +62,24 @@ struct ProxyError: Error, HTTPResponseError {
 struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Throws the refusal for a request without valid credentials.
     let credentials: @Sendable (Request) async throws -> Void
+    /// Told of every request whose credentials were refused (``ProxyError/refused``).
+    let refused: @Sendable (ProxyError.Refusal, Context) -> Void
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as ProxyError {
+            if let refusal = error.refused { refused(refusal, context) }
             throw error
         } catch let error as FerryError {
             throw ProxyError(error)
         } catch let error as HTTPError where error.status == .notFound {
-            try await credentials(request)
+            do {
+                try await credentials(request)
+            } catch let error as ProxyError {
+                if let refusal = error.refused { refused(refusal, context) }
+                throw error
+            }
             throw ProxyError(FerryError(.notFound, "no such route: \(request.method) \(request.uri.path.prefix(200))"))
         } catch is CancellationError {
             throw CancellationError()

@@ -88,6 +88,9 @@ public struct LocalProxyManagement: ProxyManagement {
             throw FerryError(.invalidArgument, "a licence needs a customer name of at most 200 bytes on one line, without control or format characters")
         }
         if let rate = request.maxRate, rate <= 0 { throw FerryError(.invalidArgument, "--max-rate must be above 0") }
+        if let expiry = request.expiresAt, expiry <= Date() {
+            throw FerryError(.invalidArgument, "--expires \(expiry.formatted(.iso8601)) is in the past: the licence would be refused at once")
+        }
         let id = LicenceID.generate()
         let licence = try await database.createLicence(
             hash: id.hash, app: request.app, customer: request.customer, images: request.images, expiresAt: request.expiresAt,

@@ -129,6 +129,8 @@ public enum ProxyServer {
                     return
                 }
                 _ = try await api.authenticator.caller(request, repository: nil)
+            } refused: { refusal, context in
+                api.authFailures.record(refusal, client: context.channel?.remoteAddress?.ipAddress)
             })
         router.get("/healthz") { _, _ in "ok\n" }
         api.addRoutes(to: router)

@@ -53,8 +53,8 @@ extension RegistryClient {
                     let what = credential == nil ? "an anonymous token" : "a token with the configured credentials"
                     let advice =
                         credential == nil
-                        ? "add credentials for \(host) to the --registry-auth file"
-                        : "check the entry for \(host) in the --registry-auth file"
+                        ? "add credentials for \(host) to the \(configuration.credentialsFlag) file"
+                        : "check the entry for \(host) in the \(configuration.credentialsFlag) file"
                     throw FerryError(.unauthorized, "the token service of registry \(host) refused \(what) (HTTP \(response.status.code)); \(advice)")
                 }
                 throw await failure(upstream, host: realmAuthority, what: "token for \(host)")

@@ -146,9 +146,9 @@ public final class RegistryClient: Sendable {
         switch status.code {
         case 401:
             if credentials.credential(for: host) == nil {
-                return FerryError(.unauthorized, "registry \(host) requires authentication for \(what)\(said); add credentials for \(host) to the --registry-auth file")
+                return FerryError(.unauthorized, "registry \(host) requires authentication for \(what)\(said); add credentials for \(host) to the \(configuration.credentialsFlag) file")
             }
-            return FerryError(.unauthorized, "registry \(host) refused the credentials for \(what)\(said); check the entry for \(host) in the --registry-auth file")
+            return FerryError(.unauthorized, "registry \(host) refused the credentials for \(what)\(said); check the entry for \(host) in the \(configuration.credentialsFlag) file")
         case 403:
             return FerryError(.denied, "registry \(host) denied access to \(what)\(said)")
         case 404:

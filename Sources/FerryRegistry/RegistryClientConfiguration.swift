@@ -29,6 +29,9 @@ public struct RegistryClientConfiguration: Sendable {
     /// Registries fetched through a mirror, by original host (``RegistryMirror``): the leader's
     /// `--mirror`. Default: none.
     public var mirrors: [String: RegistryMirror]
+    /// The flag that names the upstream credentials file, as messages tell the operator to check
+    /// it. Default `--registry-auth` (the leader's); the proxy's is `--upstream-auth`.
+    public var credentialsFlag = "--registry-auth"
 
     public init(
         insecureRegistries: Set<String> = [],

@@ -159,6 +159,7 @@ struct ProxyServeCommand: DaemonCommand {
         var registry = RegistryClientConfiguration()
         registry.insecureRegistries = Set(insecureRegistries)
         registry.caFile = caFile
+        registry.credentialsFlag = "--upstream-auth"
         let configuration = ProxyConfiguration(
             tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
             maxStreamsPerLicence: max(maxStreams, 1))

@@ -1,6 +1,8 @@
 import FerryCore
 import FerryPolicy
+import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import FerryProxy
@@ -82,5 +84,35 @@ struct ProxyLimitTests {
         #expect(received == 60)
         let long = VerifyingStreamSink(digest: Digest.sha256(of: blob), size: 100, range: 0..<100, consume: { _ in })
         await #expect(throws: FerryError.self) { try await long.write(ByteBuffer(bytes: blob + [1])) }
+    }
+}
+
+/// Refused credentials are counted and logged, a flood in a few lines.
+@Suite("Proxy auth failures")
+struct ProxyAuthFailuresTests {
+    final class Capture: LogHandler, @unchecked Sendable {
+        let records = Mutex<[String]>([])
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            records.withLock { $0.append("\(event.message) \(event.metadata ?? [:])") }
+        }
+    }
+
+    @Test func aFloodOfRefusalsIsLoggedOncePerIntervalWithACount() async throws {
+        let capture = Capture()
+        let failures = ProxyAuthFailures(logger: Logger(label: "test") { _ in capture }, interval: .milliseconds(300))
+        for _ in 0..<5 { failures.record(.init(reason: "unknown-licence"), client: "192.0.2.7") }
+        #expect(capture.records.withLock { $0.count } == 1)
+        try await Task.sleep(for: .milliseconds(350))
+        failures.record(.init(reason: "revoked", licence: 12), client: nil)
+        let lines = capture.records.withLock { $0 }
+        #expect(lines.count == 2)
+        #expect(lines[0].contains("refused credentials") && lines[0].contains("unknown-licence") && lines[0].contains("192.0.2.7"), "\(lines)")
+        #expect(lines[1].contains("revoked") && lines[1].contains("\"licence\": 12") && lines[1].contains("\"refused_before_unlogged\": 4"), "\(lines)")
     }
 }

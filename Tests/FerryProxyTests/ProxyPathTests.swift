@@ -48,6 +48,8 @@ struct ProxyPathTests {
         #expect(ProxyPath.parse("/v2/proxy/shop/vendor/app/blobs/latest") == .failure(.invalidDigest))
         #expect(ProxyPath.parse("/v2/proxy/shop/vendor/app/manifests/-bad") == .failure(.invalidReference))
         #expect(ProxyPath.parse("/v2/other/app/manifests/1") == .failure(.notFound))
+        // Empty parts before `proxy` make an invalid name (400), as after it, not an unknown route.
+        #expect(ProxyPath.parse("/v2//proxy/shop/vendor/app/manifests/1") == .failure(.invalidName))
         #expect(ProxyPath.parse("/v2/proxy/shop/vendor/app/uploads/") == .failure(.notFound))
         #expect(ProxyPath.parse("/v3/") == .failure(.notFound))
     }
