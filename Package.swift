@@ -162,7 +162,8 @@ let package = Package(
         .target(
             name: "FerryProxy",
             dependencies: [
-                "FerryCore", "FerryFormats", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryState", "FerryStore", "FerryMesh", "FerryServer",
+                "FerryConcurrency", "FerryCore", "FerryFormats", "FerryPolicy", "FerryTransfer", "FerryRegistry", "FerryState", "FerryStore", "FerryMesh",
+                "FerryServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -372,7 +373,7 @@ let package = Package(
         .testTarget(
             name: "FerryDockerIntegrationTests",
             dependencies: [
-                "FerryDocker", "FerryFormats", "FerryTestSupport", "FerryCore",
+                "FerryConcurrency", "FerryDocker", "FerryFormats", "FerryTestSupport", "FerryCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import FerryDocker
 import FerryMesh
@@ -37,12 +38,21 @@ struct FollowerRollouts: Sendable {
 
     /// Runs one piece of rollout work on this node and reports how it ended, retrying the report
     /// while the leader cannot be reached. Returns once the leader took (or refused) the report.
-    func run(_ item: SwitchWorkItem) async {
+    ///
+    /// Not to be cancelled (a switch stopped between two engine calls would leave a container
+    /// stopped): `stopping` is set instead when the follower stops. A container in its gate then
+    /// fails it at once and its old container is put back, and nothing is reported: the leader
+    /// hands the work out again when the node is back, or counts the node failed if it stays away.
+    func run(_ item: SwitchWorkItem, stopping: Latch) async {
         var logger = logger
         logger[metadataKey: "rollout"] = "\(item.rolloutID)"
         logger[metadataKey: "rollout.action"] = "\(item.action.rawValue)"
         logger.notice("rollout work started", metadata: ["image": "\(item.image)"])
-        let report = await report(for: item, logger: logger)
+        let report = await report(for: item, interrupted: { stopping.isSet }, logger: logger)
+        if stopping.isSet {
+            logger.notice("rollout work interrupted: the follower is stopping", metadata: ["reason": "\(report.reason ?? "")"])
+            return
+        }
         logger.notice(
             "rollout work ended",
             metadata: [
@@ -50,7 +60,7 @@ struct FollowerRollouts: Sendable {
                 "downtime_ms": "\(report.downtimeMilliseconds.map(String.init) ?? "none")", "reason": "\(report.reason ?? "")",
             ])
         var failures = 0
-        while !Task.isCancelled {
+        while !stopping.isSet {
             do {
                 try await mesh().switchReport(rollout: item.rolloutID, report)
                 return
@@ -70,12 +80,12 @@ struct FollowerRollouts: Sendable {
     /// Carries out `item` through the engine. Running it again gives the same report: a switch
     /// whose containers already run the new image reports what the rollout replaced here, a
     /// restore or forget with nothing left to do reports success.
-    func report(for item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
+    func report(for item: SwitchWorkItem, interrupted: @escaping @Sendable () -> Bool = { false }, logger: Logger) async -> SwitchReport {
         let journal = DatabaseSwitchJournal(database: database)
         let options = ContainerSwitch.Options(
             order: item.order == .startFirst ? .startFirst : .stopFirst,
             minHealthy: .milliseconds(item.minHealthyMilliseconds), healthyDeadline: .milliseconds(item.healthyDeadlineMilliseconds))
-        let node = NodeRollout(switcher: ContainerSwitch(client: docker, journal: journal, options: options))
+        let node = NodeRollout(switcher: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: interrupted))
         do {
             switch item.action {
             case .switch:

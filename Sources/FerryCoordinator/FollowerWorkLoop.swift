@@ -48,7 +48,14 @@ final class FollowerWorkLoop: Sendable {
                     let changes = work.withLock { $0.answered(answer.items) }
                     for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
                         group.addTask {
-                            await self.rollouts.run(item)
+                            // Never cancelled half-way (FollowerRollouts.run): told to stop instead.
+                            let stopping = Latch()
+                            let switching = Task { await self.rollouts.run(item, stopping: stopping) }
+                            await withGracefulShutdownHandler {
+                                await withTaskCancellationHandler { await switching.value } onCancel: { stopping.set() }
+                            } onGracefulShutdown: {
+                                stopping.set()
+                            }
                             self.work.withLock { $0.switchEnded(item.key) }
                         }
                     }

@@ -11,7 +11,12 @@ import Synchronization
 /// or roll back.
 extension RolloutCoordinator {
     /// Creates a rollout: checks the request, creates the install of phase 1, stores the record.
+    /// Refused (`409`) while another rollout of the same repository is not over.
     func create(_ request: RolloutRequest) async throws -> RolloutStatus {
+        try await creating.withPermit { try await createAlone(request) }
+    }
+
+    private func createAlone(_ request: RolloutRequest) async throws -> RolloutStatus {
         let plan = request.plan ?? RolloutPlan()
         try plan.validate()
         let image = try ImageReference(parsing: request.image)
@@ -20,6 +25,14 @@ extension RolloutCoordinator {
                 .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
         }
         let replace = try request.replacedRepository(of: image)
+        // One rollout per repository at a time, as Swarm updates a service: two would switch the
+        // same containers at once, each taking the other's for leftovers.
+        let qualified = "\(replace.registry)/\(replace.repository)"
+        if let running = active.withLock({ $0.values.filter { $0.qualifiedRepository == qualified && $0.touchesContainers }.min { $0.id < $1.id } }) {
+            throw FerryError(
+                .conflict,
+                "rollout \(running.id) of \(qualified) is \(running.state.phase.rawValue): wait for it, or end it with 'ferry rollout abort \(running.id)' (or rollback), before starting another")
+        }
         let known = try await database.nodes()
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         var names = asked.isEmpty ? known.map(\.name) : []

@@ -30,6 +30,9 @@ final class RolloutCoordinator: Sendable {
     let active = Mutex<[String: RolloutRecord]>([:])
     /// One event at a time: change, store, in that order.
     let gate = AsyncSemaphore(limit: 1)
+    /// One ``create(_:)`` at a time: its check for a rollout of the same repository and its
+    /// insertion are one step.
+    let creating = AsyncSemaphore(limit: 1)
 
     init(
         database: FerryDatabase, installs: InstallCoordinator, logger: Logger,

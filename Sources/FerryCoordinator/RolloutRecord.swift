@@ -43,9 +43,12 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     var forgets: Bool { [.succeeded, .aborted, .rolledBack].contains(state.phase) }
 
     /// Whether anything is left to do: a phase that is not final, or nodes still to hear from.
-    var isActive: Bool {
+    var isActive: Bool { touchesContainers || !pendingForgets.isEmpty }
+
+    /// Whether it may still switch or restore containers: not over, or nodes still switching or
+    /// putting back (another rollout of its repository waits for that).
+    var touchesContainers: Bool {
         !state.phase.isFinal || !lateRestores.isEmpty || state.nodes.contains { $0.status == .switching || $0.status == .restoring }
-            || !pendingForgets.isEmpty
     }
 
     /// Nodes still to be told to forget the rollout.

@@ -60,6 +60,21 @@ public enum ContainerRecreation {
 
     /// Why the new container cannot start beside the old one (`start-first`), or nil when it can:
     /// a fixed host port, a fixed address or the host's network namespace cannot be shared.
+    /// Why `container` cannot be switched at all, or nil: one started with `--rm` (`AutoRemove`)
+    /// is deleted by the engine when it stops, so it could not be put back if its new container
+    /// failed its gate.
+    public static func switchObstacle(for container: DockerContainer) -> String? {
+        guard container.hostConfig["AutoRemove"]?.boolValue == true else { return nil }
+        return "container \(container.name) was started with --rm: the engine deletes it when it stops, so it could not be put back if the new one failed; recreate it without --rm to roll it"
+    }
+
+    /// How long `container` is given to stop before it is killed: its own `--stop-timeout`
+    /// (`Config.StopTimeout`, as `docker stop` uses it), else `fallback`.
+    public static func stopTimeout(of container: DockerContainer, fallback: Duration) -> Duration {
+        guard let seconds = container.config["StopTimeout"]?.intValue, seconds >= 0 else { return fallback }
+        return .seconds(seconds)
+    }
+
     public static func startFirstObstacle(for container: DockerContainer) -> String? {
         let hostConfig = container.hostConfig
         if let bindings = hostConfig["PortBindings"]?.objectValue {

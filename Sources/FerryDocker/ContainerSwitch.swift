@@ -25,7 +25,8 @@ public struct ContainerSwitch: Sendable {
         public var minHealthy: Duration
         /// `--healthy-deadline`: how long a HEALTHCHECK has to report healthy (default 2 min).
         public var healthyDeadline: Duration
-        /// How long the old container is given to stop before it is killed (default 10 s).
+        /// How long the old container is given to stop before it is killed when it sets no
+        /// `--stop-timeout` of its own (default 10 s, as `docker stop`).
         public var stopTimeout: Duration
         /// How often the new container's state is read during its gate (default 250 ms).
         public var pollInterval: Duration
@@ -59,11 +60,18 @@ public struct ContainerSwitch: Sendable {
     public let client: DockerClient
     public let journal: any SwitchJournal
     public let options: Options
+    /// Whether to give up the switch under way (the follower is stopping): a new container
+    /// still in its gate fails it at once, and the old container is put back.
+    public let interrupted: @Sendable () -> Bool
 
-    public init(client: DockerClient, journal: any SwitchJournal, options: Options = .init()) {
+    /// The reason a gate gives when ``interrupted`` says so.
+    public static let interruptedReason = "interrupted: the follower is stopping; the old container was put back"
+
+    public init(client: DockerClient, journal: any SwitchJournal, options: Options = .init(), interrupted: @escaping @Sendable () -> Bool = { false }) {
         self.client = client
         self.journal = journal
         self.options = options
+        self.interrupted = interrupted
     }
 
     /// The running containers whose image is of `repository` but not `newImageID` (the
@@ -85,9 +93,11 @@ public struct ContainerSwitch: Sendable {
     public func switchContainer(_ old: DockerContainer, to newImage: String, rollout: String, logger: Logger = .disabled) async throws -> Outcome {
         var logger = logger
         logger[metadataKey: "docker.container"] = "\(old.name)"
+        if let obstacle = ContainerRecreation.switchObstacle(for: old) { throw FerryError(.invalidArgument, obstacle) }
         if options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: old) {
             throw FerryError(.invalidArgument, obstacle)
         }
+        let stopTimeout = ContainerRecreation.stopTimeout(of: old, fallback: options.stopTimeout)
         guard let oldImageConfig = try await client.imageConfig(old.imageID, logger: logger) else {
             throw FerryError(.notFound, "the image \(old.imageID) of container \(old.name) is no longer in the engine")
         }
@@ -109,7 +119,7 @@ public struct ContainerSwitch: Sendable {
         switch options.order {
         case .stopFirst:
             let stopped = clock.now
-            try await client.stopContainer(old.id, timeout: options.stopTimeout, logger: logger)
+            try await client.stopContainer(old.id, timeout: stopTimeout, logger: logger)
             try await advance(&record, to: .oldStopped)
             Failpoint.followerSwitchOldStopped.reach()
             try await swapNames(&record, logger: logger)
@@ -134,7 +144,7 @@ public struct ContainerSwitch: Sendable {
                 return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: failure, downtime: nil)
             }
             let stopped = clock.now
-            try await client.stopContainer(old.id, timeout: options.stopTimeout, logger: logger)
+            try await client.stopContainer(old.id, timeout: stopTimeout, logger: logger)
             try await advance(&record, to: .oldStopped)
             try await swapNames(&record, logger: logger)
             let downtime = clock.now - stopped
@@ -204,6 +214,7 @@ public struct ContainerSwitch: Sendable {
         let started = clock.now
         var hasHealthcheck: Bool?
         while true {
+            if interrupted() { return Self.interruptedReason }
             guard let container = try await client.inspectContainer(id, logger: logger) else {
                 return "the new container disappeared"
             }

@@ -30,10 +30,10 @@ public struct NodeRollout: Sendable {
         }
         let containers = try await switcher.candidates(repository: repository, newImageID: newImage.id, logger: logger)
         guard !containers.isEmpty else { return .noContainers }
-        if switcher.options.order == .startFirst {
-            for container in containers {
-                if let obstacle = ContainerRecreation.startFirstObstacle(for: container) { return .failed(obstacle) }
-            }
+        // Refused before any container is touched.
+        for container in containers {
+            if let obstacle = ContainerRecreation.switchObstacle(for: container) { return .failed(obstacle) }
+            if switcher.options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: container) { return .failed(obstacle) }
         }
         var longest: Duration?
         for container in containers {

@@ -116,7 +116,8 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     /// Parses `90s`, `2m`, `1h`, `500ms`, `1m30s` (or a plain number of seconds) into milliseconds.
     public static func milliseconds(parsing text: String, option: String) throws(FerryError) -> Int64 {
         let input = text.trimmingWhitespace()
-        if let seconds = Double(input), seconds.isFinite, seconds >= 0 {
+        // A plain number of seconds: digits and one point only (Double would take 1e3 and 0x10).
+        if input.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let seconds = Double(input), seconds.isFinite, seconds >= 0 {
             guard seconds * 1000 <= Double(longestMilliseconds) else {
                 throw FerryError(.invalidArgument, "\(option) must be between 0s and 24h (got '\(text)')")
             }

@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import FerryFormats
 import FerryRegistry
@@ -129,7 +130,7 @@ final class ProxyUpstream: Sendable {
         guard configuration.cache else { return try await streamUncached(upstream, digest: digest, size: size, range: range, consume) }
         if store.contains(digest) { return try await store.read(digest, range: range, consume) }
         let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: size)
-        let finished = DownloadFlag()
+        let finished = Latch()
         // Unstructured, so that a response whose bytes are all sent ends without waiting for the
         // commit; a response that fails (the customer left) cancels it, as a waiter of the flight.
         let download = Task { [blobFlights, store, client, logger] in
@@ -159,7 +160,7 @@ final class ProxyUpstream: Sendable {
     /// (every byte of the range but its last as it lands, the last once the blob verified), else from the store once
     /// the download's outcome is known.
     private func follow(
-        _ digest: Digest, range: Range<Int64>, download: Task<Void, any Error>, finished: DownloadFlag, _ consume: (ByteBuffer) async throws -> Void
+        _ digest: Digest, range: Range<Int64>, download: Task<Void, any Error>, finished: Latch, _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
         var sent = range.lowerBound
         var followed = false
@@ -201,11 +202,4 @@ final class ProxyUpstream: Sendable {
             }
         }
     }
-}
-
-/// Set once a download task has ended (for a reader waiting for its ingest to open).
-final class DownloadFlag: Sendable {
-    private let state = Mutex(false)
-    func set() { state.withLock { $0 = true } }
-    var isSet: Bool { state.withLock { $0 } }
 }

@@ -15,8 +15,11 @@ struct RolloutProgressRenderer: ProgressRenderer {
 
     mutating func finish(_ status: RolloutStatus) -> String {
         if case .silent = mode { return "" }
-        let passed = status.nodes.filter { $0.status == .switched || $0.status == .noContainers }.count
-        return "rollout \(status.id) \(status.phase.rawValue): \(passed)/\(status.nodes.count) nodes switched\n"
+        let switched = status.nodes.filter { $0.status == .switched }.count
+        let none = status.nodes.filter { $0.status == .noContainers }.count
+        // A node with no container to switch (none of the repository, or all on the image already) is not counted as switched.
+        return "rollout \(status.id) \(status.phase.rawValue): \(switched)/\(status.nodes.count) nodes switched"
+            + (none > 0 ? ", \(none) with no container to switch" : "") + "\n"
     }
 
     /// `rollout ID PHASE IMAGE (wave k/n)` and why it is paused.

@@ -245,6 +245,25 @@ struct RolloutCoordinatorTests {
         #expect(fixture.actions("n2").isEmpty)
     }
 
+    @Test("one rollout per repository at a time: a second is refused until the first is over; other repositories go on")
+    func oneRolloutPerRepository() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let first = try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        await expectError(.conflict, mentioning: "ferry rollout abort \(first.id)") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
+        }
+        // The same containers through --replace, named another way, are the same repository.
+        await expectError(.conflict) {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app-next:2.0", replace: "registry.test/team/app"))
+        }
+        // Another repository is not held up.
+        _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/other:1.0"))
+        _ = try await fixture.rollouts.control(first.id, .abort)
+        let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
+        #expect(second.id != first.id)
+        #expect(try await fixture.rollouts.rollouts().rollouts.count == 3)
+    }
+
     @Test("bad requests name what is wrong and create nothing")
     func badRequests() async throws {
         let fixture = try await Fixture.make(nodes: 1)

@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import FerryDocker
 import FerryFormats
@@ -210,6 +211,53 @@ extension ContainerSwitchTests {
             let after = try #require(try await engine.client.inspectContainer(old.name))
             #expect(after.imageID == old.imageID && after.state.running && after.hostConfig == old.hostConfig)
         }
+    }
+}
+
+extension ContainerSwitchTests {
+    @Test("a --rm container is refused before anything is touched: the engine would delete it at stop, with no way back")
+    func autoRemoveContainerIsLeftAlone() async throws {
+        let engine = try DockerEngineFixture.shared
+        try await Self.images(engine)
+        try await Self.tagged(engine, as: "rm/app")
+        try await Self.check(engine.docker(["run", "-d", "--rm", "--name", "rm-web", "--network", "none", "rm/app:1.0"]))
+        let before = try #require(try await engine.client.inspectContainer("rm-web"))
+        let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: Self.options()))
+        let result = try await node.switchNode(rollout: "r6", image: "rm/app:1.1", repository: try ImageReference(parsing: "rm/app"))
+        guard case .failed(let reason) = result else {
+            Issue.record("expected a refusal, got \(result)")
+            return
+        }
+        #expect(reason.contains("--rm"), "\(reason)")
+        let after = try #require(try await engine.client.inspectContainer("rm-web"))
+        #expect(after.id == before.id && after.state.running && after.imageID == before.imageID)
+        #expect(try await Self.names(engine, prefix: "rm-") == ["rm-web"])
+        try await Self.check(engine.docker(["stop", "-t", "1", "rm-web"]))
+    }
+
+    @Test("a switch told to stop during its gate (the follower stopping) puts the old container back at once")
+    func interruptedSwitchPutsTheOldOneBack() async throws {
+        let engine = try DockerEngineFixture.shared
+        try await Self.images(engine)
+        let names = try await Self.run(engine, prefix: "stopping")
+        let old = try #require(try await engine.client.inspectContainer(names[0]))
+        let stopping = Latch()
+        // A gate of 60 s (no HEALTHCHECK: it must run that long) that the stop cuts short.
+        let options = ContainerSwitch.Options(
+            order: .stopFirst, minHealthy: .seconds(60), healthyDeadline: .seconds(120), stopTimeout: .seconds(5), pollInterval: .milliseconds(100))
+        let journal = MemorySwitchJournal()
+        let switcher = ContainerSwitch(client: engine.client, journal: journal, options: options, interrupted: { stopping.isSet })
+        let switching = Task { try await switcher.switchContainer(old, to: "rollout/app:1.1", rollout: "r7") }
+        try await waitUntil("the new container in its gate") {
+            try await engine.client.inspectContainer(old.name).map { $0.id != old.id && $0.state.running } == true
+        }
+        stopping.set()
+        let outcome = try await switching.value
+        #expect(outcome.failure == ContainerSwitch.interruptedReason)
+        let after = try #require(try await engine.client.inspectContainer(old.name))
+        #expect(after.id == old.id && after.state.running && after.imageID == old.imageID)
+        #expect(try await Self.names(engine, prefix: "stopping") == names)
+        #expect(try await journal.unfinished().isEmpty)
     }
 }
 

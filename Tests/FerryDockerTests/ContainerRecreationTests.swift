@@ -115,6 +115,17 @@ struct ContainerRecreationTests {
         #expect(ContainerRecreation.startFirstObstacle(for: try Self.inspect()) == nil)
     }
 
+    @Test("a --rm container is not switched; a container's own --stop-timeout is used")
+    func autoRemoveAndStopTimeout() throws {
+        let removing = try Self.inspect(hostConfig: #"{"NetworkMode":"default","AutoRemove":true}"#)
+        #expect(ContainerRecreation.switchObstacle(for: removing)?.contains("--rm") == true)
+        #expect(ContainerRecreation.switchObstacle(for: try Self.inspect(hostConfig: #"{"NetworkMode":"default","AutoRemove":false}"#)) == nil)
+        #expect(ContainerRecreation.switchObstacle(for: try Self.inspect()) == nil)
+        #expect(ContainerRecreation.stopTimeout(of: try Self.inspect(), fallback: .seconds(10)) == .seconds(10))
+        let patient = try Self.inspect(config: #"{"Image":"reg:5000/demo/app:1.0","StopTimeout":30}"#)
+        #expect(ContainerRecreation.stopTimeout(of: patient, fallback: .seconds(10)) == .seconds(30))
+    }
+
     @Test("containers match by repository, whatever the tag or digest")
     func matching() throws {
         let container = try Self.inspect()

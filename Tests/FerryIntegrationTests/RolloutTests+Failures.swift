@@ -101,6 +101,19 @@ extension RolloutTests {
             #expect(after.keys.sorted() == ["front", "web", "worker"], "one container per name, no switch leftovers: \(after)")
             #expect(after.values.allSatisfy { $0.hasSuffix("\(newImage) running") }, "\(after)")
             #expect(try await Self.containers(cluster, on: "n2").isEmpty)
+
+            // (h) The follower stopped (SIGTERM, as `systemctl stop`) while a new container is in
+            // its gate: the old container is put back before the follower exits, not when it
+            // is next started (before: the container stayed stopped until then).
+            let back = try await cluster.ferry(["rollout", "\(repository):1.0", "--no-wait", "--min-healthy", "60s", "--healthy-deadline", "120s"])
+            #expect(back.status == 0, "\(back.stderr)")
+            try await waitUntil("n1's first container in its gate", timeout: .seconds(60)) {
+                try await Self.containers(cluster, on: "n1")["front"].map { $0.hasSuffix("running") && $0 != after["front"] } == true
+            }
+            await cluster.killFollower("n1", signal: SIGTERM)
+            #expect(try await Self.containers(cluster, on: "n1") == after, "every container as before the rollout, running")
+            status = try await Self.newestRollout(cluster)
+            if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }
         }
     }
 

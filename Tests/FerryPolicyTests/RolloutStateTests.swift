@@ -210,7 +210,7 @@ struct RolloutPlanTests {
         #expect(try RolloutPlan.milliseconds(parsing: "1m30s", option: "--delay") == 90_000)
         #expect(try RolloutPlan.milliseconds(parsing: "1.5", option: "--delay") == 1500)
         #expect(try RolloutPlan.milliseconds(parsing: "1h", option: "--delay") == 3_600_000)
-        for bad in ["", "s", "5x", "-1s", "25h", "90000", "1 s", "abc", "inf"] {
+        for bad in ["", "s", "5x", "-1s", "25h", "90000", "1 s", "abc", "inf", "1e3", "0x10", "1e3s", "nan"] {
             #expect(throws: FerryError.self, "\(bad)") { try RolloutPlan.milliseconds(parsing: bad, option: "--delay") }
         }
     }
