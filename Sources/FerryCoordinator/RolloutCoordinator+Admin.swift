@@ -37,7 +37,9 @@ extension RolloutCoordinator {
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
-        let install = try await installs.createInstall(InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names))
+        let deadline = plan.distributeDeadlineMilliseconds.map { Int(($0 + 999) / 1000) }
+        let install = try await installs.createInstall(
+            InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names, deadlineSeconds: deadline))
         let now = Date()
         var record = RolloutRecord(
             state: RolloutState(id: RolloutStore.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,

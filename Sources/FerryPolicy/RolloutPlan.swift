@@ -36,6 +36,10 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     public var maxFailureRatio: Double
     /// `--on-failure` (default pause).
     public var onFailure: FailureAction
+    /// `--distribute-deadline`: a node the image has not reached this long after the rollout
+    /// started counts failed (an install deadline); nil (default) waits for every node, an
+    /// offline one included.
+    public var distributeDeadlineMilliseconds: Int64? = nil
 
     /// The longest duration an option takes: 24 hours.
     public static let longestMilliseconds: Int64 = 24 * 3600 * 1000
@@ -58,7 +62,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case maxParallel, canary, canaryWaitMilliseconds, delayMilliseconds, order, minHealthyMilliseconds, healthyDeadlineMilliseconds
-        case maxFailureRatio, onFailure
+        case maxFailureRatio, onFailure, distributeDeadlineMilliseconds
     }
 
     /// Decodes a plan; a key left out takes its default (the admin API's callers give only what they change).
@@ -75,6 +79,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
             try container.decodeIfPresent(Int64.self, forKey: .healthyDeadlineMilliseconds) ?? defaults.healthyDeadlineMilliseconds
         maxFailureRatio = try container.decodeIfPresent(Double.self, forKey: .maxFailureRatio) ?? defaults.maxFailureRatio
         onFailure = try container.decodeIfPresent(FailureAction.self, forKey: .onFailure) ?? defaults.onFailure
+        distributeDeadlineMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .distributeDeadlineMilliseconds)
     }
 
     /// Throws ``FerryError/Code/invalidArgument`` naming the first option out of range.
@@ -87,6 +92,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         let durations: [(String, Int64?)] = [
             ("--canary-wait", canaryWaitMilliseconds), ("--delay", delayMilliseconds),
             ("--min-healthy", minHealthyMilliseconds), ("--healthy-deadline", healthyDeadlineMilliseconds),
+            ("--distribute-deadline", distributeDeadlineMilliseconds),
         ]
         for (option, value) in durations {
             guard let value else { continue }
@@ -95,6 +101,9 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
             }
         }
         guard healthyDeadlineMilliseconds > 0 else { throw FerryError(.invalidArgument, "--healthy-deadline must be more than 0s") }
+        if let deadline = distributeDeadlineMilliseconds, deadline < 1000 {
+            throw FerryError(.invalidArgument, "--distribute-deadline must be at least 1s (got \(deadline) ms)")
+        }
     }
 
     /// The waves in which `nodes` (in this order) are switched: the canary wave first when

@@ -69,6 +69,11 @@ struct RolloutStartCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-failure-ratio"), help: "Failures tolerated, failed / (failed + switched), 0 to 1 (default 0).")
     var maxFailureRatio: String?
 
+    @Option(
+        name: .customLong("distribute-deadline"),
+        help: "A node the image has not reached by then counts failed, e.g. 30m (default: wait for every node, an offline one too).")
+    var distributeDeadline: String?
+
     @Option(name: .customLong("on-failure"), help: "Past the ratio: pause (default), rollback or continue.")
     var onFailure: String?
 
@@ -114,6 +119,9 @@ struct RolloutStartCommand: AsyncParsableCommand {
         if let minHealthy { plan.minHealthyMilliseconds = try RolloutPlan.milliseconds(parsing: minHealthy, option: "--min-healthy") }
         if let healthyDeadline {
             plan.healthyDeadlineMilliseconds = try RolloutPlan.milliseconds(parsing: healthyDeadline, option: "--healthy-deadline")
+        }
+        if let distributeDeadline {
+            plan.distributeDeadlineMilliseconds = try RolloutPlan.milliseconds(parsing: distributeDeadline, option: "--distribute-deadline")
         }
         if let maxFailureRatio {
             guard let ratio = Double(maxFailureRatio.trimmingWhitespace()), ratio.isFinite else {

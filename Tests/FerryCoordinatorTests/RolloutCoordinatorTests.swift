@@ -291,6 +291,24 @@ struct RolloutCoordinatorTests {
         var expected = RolloutPlan(maxParallel: 3)
         expected.order = .startFirst
         #expect(plan == expected)
+        #expect(plan.distributeDeadlineMilliseconds == nil, "a plan stored before --distribute-deadline waits for every node")
+    }
+
+    @Test("--distribute-deadline is the rollout's install deadline: a node the image has not reached by then counts failed")
+    func distributeDeadline() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        var plan = RolloutPlan()
+        plan.distributeDeadlineMilliseconds = 1_800_500
+        let before = Date()
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: plan))
+        let install = try #require(try await fixture.database.installs().first)
+        let deadline = try #require(install.deadlineAt)
+        #expect(deadline.timeIntervalSince(before) >= 1801 && deadline.timeIntervalSince(before) < 1810, "rounded up to whole seconds")
+        _ = try await fixture.rollouts.control(created.id, .abort)
+        plan.distributeDeadlineMilliseconds = 500
+        await expectError(.invalidArgument, mentioning: "--distribute-deadline") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: plan))
+        }
     }
 }
 

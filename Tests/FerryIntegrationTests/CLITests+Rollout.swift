@@ -9,6 +9,8 @@ extension CLITests {
         (["--max-failure-ratio", "lots"], "--max-failure-ratio"),
         (["--healthy-deadline", "25h"], "--healthy-deadline"),
         (["--healthy-deadline", "0s"], "--healthy-deadline"),
+        (["--distribute-deadline", "0s"], "--distribute-deadline"),
+        (["--delay", "1e3"], "--delay"),
         (["--min-healthy=-3s"], "--min-healthy"),
         (["--delay", "5 parsecs"], "--delay"),
         (["--canary-wait", "soon"], "--canary-wait"),
