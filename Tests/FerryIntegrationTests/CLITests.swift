@@ -33,6 +33,8 @@ struct CLITests {
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "0"], "invalid --max-downloads"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listn", "127.0.0.1:0"], "Unknown option '--listn'. Did you mean '--listen'? (see 'ferry leader --help')"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--log-level", "loud"], "one of the following: trace, debug, info, notice, warning, error (see"),
+        (["follower", "--data-dir", "/tmp/ferry-cli-unused", "--leader", "https://127.0.0.1:9", "--default-registry", "https://reg.example"],
+         "invalid --default-registry: 'https://reg.example' is not a registry host"),
         (["token", "revoke", "abc"], "'abc' is invalid"),
         (["digest", "/nonexistent/file"], "cannot read '/nonexistent/file': no such file"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "127.0.0.1:0", "--registry-auth", "/nonexistent.json"], "cannot read registry auth file"),

@@ -30,12 +30,13 @@ struct MirrorTests {
     /// A one-node cluster whose follower runs with `--containerd-hosts-dir`, `push`'s image
     /// installed on it, and the `hosts.toml` the follower wrote for its registry.
     static func withMirror(
-        _ label: String, push: (TestCluster) async throws -> String, _ body: (TestCluster, String, InstalledMirror) async throws -> Void
+        _ label: String, followerArguments: (TestCluster) -> [String] = { _ in [] }, push: (TestCluster) async throws -> String,
+        _ body: (TestCluster, String, InstalledMirror) async throws -> Void
     ) async throws {
         try await TestCluster.with(label, nodes: ["n1"]) { cluster in
             let hostsDirectory = cluster.dir.sub("certs.d")
             await cluster.killFollower("n1")
-            try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", hostsDirectory])
+            try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", hostsDirectory] + followerArguments(cluster))
             let reference = try await push(cluster)
             let install = try await cluster.ferry(["install", reference])
             #expect(install.status == 0, "\(install.stdout)\n\(install.stderr)")
@@ -152,6 +153,35 @@ struct MirrorTests {
                 }
                 await containerd.stop()
             }
+        }
+    }
+
+    /// skopeo cannot add `?ns=` to a tag: with `--default-registry` the follower resolves it,
+    /// from its own records (before, `404 NAME_UNKNOWN`, and `skopeo inspect` failed even by
+    /// digest, on its `tags/list`).
+    @Test("skopeo inspects and copies an image the node holds, by tag, from a follower with --default-registry, zero requests upstream")
+    func skopeoByTagWithDefaultRegistry() async throws {
+        try await Self.withMirror(
+            "mirror-skopeo", followerArguments: { ["--default-registry", $0.registry.host] },
+            push: { try await $0.push("demo/skopeo:1", layers: [.init("s1", "1M")]) }
+        ) { cluster, reference, installed in
+            let credential = String(installed.authorization.dropFirst("Bearer ".count))
+            let local = "docker://\(installed.url.dropFirst("http://".count))/\(reference.dropFirst(cluster.registry.host.count + 1))"
+            let held = try #require(try await cluster.admin.images().images.first { $0.reference == reference }?.manifestDigest)
+            let before = Self.upstreamRequests(cluster.registry)
+            let inspect = try await runProcess("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "--creds", "x:\(credential)", local])
+            #expect(inspect.succeeded, "\(inspect.stderr)")
+            #expect(inspect.stdout.contains("\"Digest\": \"\(held)\""), "\(inspect.stdout)")
+            #expect(inspect.stdout.contains("\"1\""), "the tag is listed: \(inspect.stdout)")
+            try await withTemporaryDirectory("skopeo-out") { out in
+                let copy = try await runProcess(
+                    "/usr/bin/skopeo",
+                    ProxyTests.skopeoGlobal + ["copy", "--src-tls-verify=false", "--src-creds", "x:\(credential)", local, "dir:\(out.sub("image"))"])
+                #expect(copy.succeeded, "\(copy.stderr)")
+                let manifest = try #require(FileManager.default.contents(atPath: out.sub("image/manifest.json")))
+                #expect(Digest.sha256(of: manifest).description == held, "the manifest's bytes are the ones installed")
+            }
+            #expect(Self.upstreamRequests(cluster.registry) == before, "skopeo's requests went upstream")
         }
     }
 }
