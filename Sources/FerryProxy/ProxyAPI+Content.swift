@@ -75,7 +75,7 @@ extension ProxyAPI {
             var sent: Int64 = 0
             var checked = ContinuousClock.now
             do {
-                try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange) { chunk in
+                try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange, app: appName) { chunk in
                     if ContinuousClock.now - checked >= Self.licenceRecheckInterval {
                         // A licence revoked (or expired) while its download runs cuts it.
                         checked = .now
@@ -90,9 +90,6 @@ extension ProxyAPI {
                 try await writer.finish(nil)
             } catch {
                 let bytes = sent
-                if let problem = error as? FerryError, problem.code == .digestMismatch || problem.code == .sizeMismatch {
-                    Counter(label: "ferry_proxy_digest_mismatches_total", dimensions: [("app", appName)]).increment()
-                }
                 logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
                 // 403 for a licence refused mid-stream; else the upstream's failure (or the customer left).

@@ -1,6 +1,7 @@
 import FerryCore
 import FerryFormats
 import FerryRegistry
+import FerryStore
 import FerryTransfer
 import Foundation
 import NIOCore
@@ -8,24 +9,29 @@ import NIOCore
 extension ProxyUpstream {
     /// `--no-cache`: streams `range` of a blob straight from upstream to `consume`, hashing every
     /// byte as it passes (resumes with `Range` included), nothing written to the store. As with
-    /// the cache, the response's last byte is sent only once the whole blob verified: on a mismatch the
+    /// the cache, the blob's last byte is sent only once the whole blob verified: on a mismatch the
     /// stream is cut.
     func streamUncached(
-        _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, _ consume: (ByteBuffer) async throws -> Void
+        _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, app: String, _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
         let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: size)
-        try await withoutActuallyEscaping(consume) { consume in
-            // The sink lives only for this call and is driven by the download in this task, one
-            // write at a time: the non-Sendable consumer never crosses a task.
-            let sink = VerifyingStreamSink(digest: digest, size: size, range: range, consume: consume)
-            try await client.downloadBlob(repository: upstream, descriptor: descriptor, into: sink, logger: logger)
-            try await sink.finish()
+        do {
+            try await withoutActuallyEscaping(consume) { consume in
+                // The sink lives only for this call and is driven by the download in this task, one
+                // write at a time: the non-Sendable consumer never crosses a task.
+                let sink = VerifyingStreamSink(digest: digest, size: size, range: range, consume: consume)
+                try await client.downloadBlob(repository: upstream, descriptor: descriptor, into: sink, logger: logger)
+                try await sink.finish()
+            }
+        } catch where BlobStore.bytesAreBad(error) {
+            Self.countMismatch(error, digest: digest, app: app, logger: logger)
+            throw error
         }
     }
 }
 
 /// A download sink that forwards the bytes of `range` to a consumer as they arrive, hashing the
-/// whole blob, and holds the range's last byte back until ``finish()`` verified size and digest.
+/// whole blob, and holds the blob's last byte back until ``finish()`` verified size and digest.
 /// A restart from zero (the registry ignored `Range`) re-hashes without sending bytes twice.
 final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
     let digest: Digest
@@ -37,7 +43,7 @@ final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
     private var position: Int64 = 0
     /// Bytes before this blob offset have been sent to the consumer (or lie before `range`).
     private var sentUpTo: Int64
-    /// The range's last byte, once it arrived (sent by ``finish()``).
+    /// The blob's last byte, once it arrived (sent by ``finish()``).
     private var lastByte: ByteBuffer?
 
     init(digest: Digest, size: Int64, range: Range<Int64>, consume: @escaping (ByteBuffer) async throws -> Void) {
@@ -51,7 +57,12 @@ final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
 
     func offset() async throws -> Int64 { position }
 
+    /// The download starts over from byte 0 (the registry ignored `Range`): the blob is hashed
+    /// again. Refused once bytes were sent: they would never be compared with the new ones.
     func reset() async throws {
+        guard sentUpTo == range.lowerBound else {
+            throw FerryError(.upstreamError, "blob \(digest) started over upstream after part of it was sent; retry")
+        }
         digester = Digester(digest.algorithm)
         position = 0
         lastByte = nil
@@ -63,12 +74,9 @@ final class VerifyingStreamSink: BlobSink, @unchecked Sendable {
         guard end <= size else { throw FerryError(.sizeMismatch, "upstream sent more than the \(size) bytes of blob \(digest)") }
         chunk.withUnsafeReadableBytes { digester.update($0) }
         position = end
-        // The response's last byte (the range's, not the blob's: a range is no less a complete
-        // answer) waits for the whole blob's verification.
-        let last = range.upperBound - 1
-        if !range.isEmpty, start <= last, last < end { lastByte = chunk.getSlice(at: chunk.readerIndex + Int(last - start), length: 1) }
-        // What of this chunk is in the range, not yet sent, and not the response's last byte.
-        let from = max(start, sentUpTo), to = min(end, last)
+        if end == size, range.contains(size - 1) { lastByte = chunk.getSlice(at: chunk.readerIndex + chunk.readableBytes - 1, length: 1) }
+        // What of this chunk is in the range, not yet sent, and not the blob's last byte.
+        let from = max(start, sentUpTo), to = min(end, range.upperBound, size - 1)
         guard from < to else { return }
         try await consume(chunk.getSlice(at: chunk.readerIndex + Int(from - start), length: Int(to - from))!)
         sentUpTo = to

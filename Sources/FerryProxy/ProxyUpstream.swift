@@ -6,6 +6,7 @@ import FerryStore
 import FerryTransfer
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -119,15 +120,19 @@ final class ProxyUpstream: Sendable {
     }
 
     /// Streams `range` of a blob of `size` bytes to `consume`: from the store, or while it arrives
-    /// from upstream into the store (one download per digest, however many ask). The response's
-    /// last byte (of the range asked for) is sent only once the whole blob is verified: on a mismatch the stream is cut, the partial
-    /// discarded, and nothing cached. The store's commit (fsync, rename) follows the last byte
+    /// from upstream into the store (one download per digest, however many ask). The blob's last
+    /// byte is sent only once the whole blob is verified: on a mismatch the stream is cut, the
+    /// partial discarded, nothing cached, and the mismatch logged and counted once per download
+    /// (`app`'s). A range ending before the blob's end is sent as it arrives (its client, such as a
+    /// pieced download, verifies the whole blob it assembles; holding it for the whole blob
+    /// would stall such a client). The store's commit (fsync, rename) follows the last byte
     /// instead of delaying it; until it is done the blob is not in the store, and a crash leaves
-    /// only a partial to resume. With `--no-cache`, ``streamUncached(_:digest:size:range:_:)``.
+    /// only a partial to resume. With `--no-cache`, ``streamUncached(_:digest:size:range:app:_:)``.
     func streamBlob(
-        _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, _ consume: (ByteBuffer) async throws -> Void
+        _ upstream: ImageReference, digest: Digest, size: Int64, range: Range<Int64>, app: String, _ consume: (ByteBuffer) async throws -> Void
     ) async throws {
-        guard configuration.cache else { return try await streamUncached(upstream, digest: digest, size: size, range: range, consume) }
+        try Self.checkEmpty(digest, size: size)
+        guard configuration.cache else { return try await streamUncached(upstream, digest: digest, size: size, range: range, app: app, consume) }
         if store.contains(digest) { return try await store.read(digest, range: range, consume) }
         let descriptor = Descriptor(mediaType: "application/octet-stream", digest: digest, size: size)
         let finished = Latch()
@@ -137,10 +142,15 @@ final class ProxyUpstream: Sendable {
             defer { finished.set() }
             try await blobFlights.run(digest) {
                 if store.contains(digest) { return }
-                try await store.withIngest(digest, expectedSize: size) { ingest in
-                    try await client.downloadBlob(repository: upstream, descriptor: descriptor, into: IngestSink(ingest: ingest), logger: logger)
-                    try await ingest.verify()  // readers may send the last byte from here on
-                    try await ingest.commit()
+                do {
+                    try await store.withIngest(digest, expectedSize: size) { ingest in
+                        try await client.downloadBlob(repository: upstream, descriptor: descriptor, into: IngestSink(ingest: ingest), logger: logger)
+                        try await ingest.verify()  // readers may send the last byte from here on
+                        try await ingest.commit()
+                    }
+                } catch where BlobStore.bytesAreBad(error) {
+                    Self.countMismatch(error, digest: digest, app: app, logger: logger)
+                    throw error
                 }
             }
         }
@@ -156,8 +166,22 @@ final class ProxyUpstream: Sendable {
         }
     }
 
+    /// A mismatch of a blob downloaded from upstream: logged and counted.
+    static func countMismatch(_ error: any Error, digest: Digest, app: String, logger: Logger) {
+        Counter(label: "ferry_proxy_digest_mismatches_total", dimensions: [("app", app)]).increment()
+        logger.warning("blob from upstream failed verification; discarded", metadata: ["digest": "\(digest)", "app": "\(app)", "error": "\(error)"])
+    }
+
+    /// An empty blob is sent before anything could be verified: only the empty blob's digest is one.
+    static func checkEmpty(_ digest: Digest, size: Int64) throws(FerryError) {
+        guard size == 0 else { return }
+        guard Digester(digest.algorithm).finalize() == digest else {
+            throw FerryError(.digestMismatch, "upstream says blob \(digest) is empty, which is not that digest's content")
+        }
+    }
+
     /// Sends `range` of a blob that `download` brings into the store: cut-through while it grows
-    /// (every byte of the range but its last as it lands, the last once the blob verified), else from the store once
+    /// (every byte but the last as it lands, the last once verified), else from the store once
     /// the download's outcome is known.
     private func follow(
         _ digest: Digest, range: Range<Int64>, download: Task<Void, any Error>, finished: Latch, _ consume: (ByteBuffer) async throws -> Void
@@ -171,6 +195,7 @@ final class ProxyUpstream: Sendable {
                 return
             case .growing(let progress) where !followed:
                 var consumerFailed = false
+                let epoch = progress.snapshot.epoch
                 do {
                     try await store.readGrowing(progress, range: sent..<range.upperBound, holdingBackUntilVerified: true) { chunk in
                         do {
@@ -187,6 +212,11 @@ final class ProxyUpstream: Sendable {
                     // outcome decides, below; a commit is read from the store.
                     logger.debug("cut-through read ended", metadata: ["digest": "\(digest)", "at": "\(sent)", "reason": "\(error)"])
                     followed = true
+                    if sent > range.lowerBound, progress.snapshot.epoch != epoch {
+                        // Started over (the upstream ignored Range): what was sent came from bytes
+                        // that were discarded, and the new ones are not compared with them.
+                        throw FerryError(.upstreamError, "blob \(digest) started over upstream after part of it was sent; retry")
+                    }
                 }
             case .growing, .absent:
                 // The download has not opened its ingest yet, or this reader is done following it.

@@ -25,13 +25,12 @@ extension BlobStore {
     /// `stallTimeout`: the receiver then resumes from another source. The bytes are not
     /// verified here (they cannot be yet); every receiver verifies what it got.
     ///
-    /// With `holdingBackUntilVerified` the last byte of `range` (the blob's, for the whole blob)
-    /// is sent only once the ingest has verified size and digest (``BlobIngest/verify()``, or its
-    /// commit), not waiting for the commit's fsync and rename: a reader that is not to be trusted
-    /// to verify, or must never see a complete wrong answer (the Docker engine pulling from the
-    /// node, a proxy customer's `Range` request), gets every byte but the last as it lands, and a
-    /// throw instead of the last byte if the blob fails verification. While it waits for that, the
-    /// blob still arriving counts as progress (a range near the start of a large blob is not a stall).
+    /// With `holdingBackUntilVerified` the blob's last byte is sent only once the ingest has
+    /// verified size and digest (``BlobIngest/verify()``, or its commit), not waiting for the
+    /// commit's fsync and rename: a reader that is not to be trusted to verify, or
+    /// must never see a whole wrong blob (the Docker engine pulling from the node), gets every
+    /// byte but the last as it lands, and a throw instead of the last byte if the blob fails
+    /// verification.
     public func readGrowing(
         _ progress: IngestProgress,
         range: Range<Int64>,
@@ -51,7 +50,6 @@ extension BlobStore {
             let epoch = progress.snapshot.epoch
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
-            var seenDurable = progress.snapshot.durable
             while offset < range.upperBound {
                 let generation = progress.signal.generation
                 let state = progress.snapshot
@@ -60,7 +58,7 @@ extension BlobStore {
                 }
                 let available =
                     state.status == .committed || state.verified
-                    ? progress.expectedSize : holdingBackUntilVerified ? min(state.durable, range.upperBound - 1) : state.durable
+                    ? progress.expectedSize : holdingBackUntilVerified ? min(state.durable, progress.expectedSize - 1) : state.durable
                 if offset < available {
                     let length = min(available, range.upperBound) - offset
                     let chunk = try await handle.readChunk(
@@ -72,11 +70,6 @@ extension BlobStore {
                     lastProgress = .now
                     try await consume(chunk)
                 } else {
-                    if state.durable > seenDurable {
-                        // Held back, and the blob is still arriving: not stalled.
-                        seenDurable = state.durable
-                        lastProgress = .now
-                    }
                     guard ContinuousClock.now - lastProgress < stallTimeout else {
                         throw FerryError(.upstreamUnreachable, "blob \(digest) stalled here; resume from another source")
                     }

@@ -318,25 +318,22 @@ struct ProxyServerTests {
         }
     }
 
-    /// A `Range` request is a complete answer too: its last byte waits for the whole blob's
-    /// verification (before, a range that did not reach the blob's end was sent whole, unverified).
-    @Test func aRangeOfACorruptBlobIsNeverSentWhole() async throws {
+    /// A range that reaches the blob's end holds its last byte until the blob verified; one that
+    /// ends before is sent as it arrives (its client verifies what it assembles).
+    @Test func aRangeToTheEndOfACorruptBlobIsNeverSentWhole() async throws {
         try await Self.withProxy { proxy in
-            let image = proxy.upstream.addImage(tag: "bad-range", layer: Array(repeating: 7, count: 2_000_000))
+            let image = proxy.upstream.addImage(tag: "bad-tail", layer: Array(repeating: 7, count: 2_000_000))
             proxy.upstream.corrupt.withLock { _ = $0.insert(image.layer) }
-            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
             do {
-                let reply = try await proxy.get(path, authorization: proxy.basic(proxy.licence.secret), headers: ["Range": "bytes=100-199"])
-                #expect(reply.status != 206 || reply.body.count < 100, "a complete range of an unverified blob: \(reply.status)")
+                let reply = try await proxy.get(
+                    "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)", authorization: proxy.basic(proxy.licence.secret),
+                    headers: ["Range": "bytes=1999000-"])
+                #expect(reply.status != 206 || reply.body.count < 1000, "a complete tail of an unverified blob: \(reply.status)")
             } catch {
                 // The connection was cut mid-body: what a client must see.
             }
-            #expect(!(try BlobStoreProbe(proxy.directory.sub("proxy/store"))).holds(image.layer))
-            // A good blob: the range is whole, once the blob verified.
-            let good = proxy.upstream.addImage(tag: "good-range", layer: (0..<300_000).map { UInt8($0 % 251) })
-            let reply = try await proxy.get(
-                "/v2/proxy/shop/vendor/team/app/blobs/\(good.layer)", authorization: proxy.basic(proxy.licence.secret), headers: ["Range": "bytes=100-199"])
-            #expect(reply.status == 206 && reply.body == (100..<200).map { UInt8($0 % 251) })
+            let store = try BlobStoreProbe(proxy.directory.sub("proxy/store"))
+            #expect(!store.holds(image.layer))
         }
     }
 

@@ -35,34 +35,6 @@ extension CutThroughTests {
         }
     }
 
-    /// A range is a complete answer: its last byte waits for the whole blob, and the blob still
-    /// arriving meanwhile is not a stall.
-    @Test func aVerifiedRangeReaderGetsItsLastByteOnlyOnceTheWholeBlobVerified() async throws {
-        try await withTemporaryStore { store in
-            let bytes = content(100)
-            let digest = Digest.sha256(of: bytes)
-            let ingest = try await store.ingest(digest, expectedSize: 100)
-            guard case .growing(let progress) = store.availability(of: digest) else { Issue.record("an open ingest is growing"); return }
-            let received = Mutex<[UInt8]>([])
-            let reader = Task {
-                try await store.readGrowing(progress, range: 0..<10, stallTimeout: .milliseconds(300), holdingBackUntilVerified: true) { chunk in
-                    received.withLock { $0.append(contentsOf: chunk.readableBytesView) }
-                }
-            }
-            try await ingest.write(buffer(Array(bytes[0..<20])))
-            try await waitUntil("9 bytes sent") { received.withLock { $0.count } == 9 }
-            // The rest arrives slowly, for longer than the stall timeout in all.
-            for start in stride(from: 20, to: 100, by: 20) {
-                try await Task.sleep(for: .milliseconds(100))
-                #expect(received.withLock { $0.count } == 9, "the range's last byte waits for the digest")
-                try await ingest.write(buffer(Array(bytes[start..<(start + 20)])))
-            }
-            try await ingest.commit()
-            try await reader.value
-            #expect(received.withLock { $0 } == Array(bytes[0..<10]))
-        }
-    }
-
     @Test func verifyReleasesTheLastByteBeforeTheCommitAndTheBlobIsStoredOnlyByTheCommit() async throws {
         try await withTemporaryStore { store in
             let bytes = content(100)
