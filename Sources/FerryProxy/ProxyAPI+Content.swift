@@ -67,33 +67,36 @@ extension ProxyAPI {
             throw ProxyError(FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running; retry later"), retryAfter: 1)
         }
         let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
-        let (upstream, database, licenceID) = (self.upstream, self.database, caller.licence.id)
+        let upstream = self.upstream
+        let watch = LicenceWatch(
+            licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime, logger: logger)
         let appName = app.name
         let (bytesRange, statusCode) = (range, Int(status.code))
         let body = ResponseBody(contentLength: Int(range.count)) { writer in
             defer { slot.release() }
             var sent: Int64 = 0
-            var checked = ContinuousClock.now
             do {
                 try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange, app: appName) { chunk in
-                    if ContinuousClock.now - checked >= Self.licenceRecheckInterval {
-                        // A licence revoked (or expired) while its download runs cuts it.
-                        checked = .now
-                        if let licence = try await database.licence(id: licenceID), let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) {
-                            throw refusal
-                        }
+                    // A licence revoked (or expired) while its download runs cuts it: checked
+                    // before each write, and at a limited rate in slices, so that waiting for the
+                    // rate does not delay the cut by more than a slice.
+                    var chunk = chunk
+                    while chunk.readableBytes > 0 {
+                        let slice = chunk.readSlice(length: limiter == nil ? chunk.readableBytes : min(chunk.readableBytes, Self.limitedSlice))!
+                        try watch.check()
+                        if let limiter { try await limiter.acquire(slice.readableBytes) }
+                        try watch.check()
+                        try await writer.write(slice)
+                        sent += Int64(slice.readableBytes)
                     }
-                    if let limiter { try await limiter.acquire(chunk.readableBytes) }
-                    try await writer.write(chunk)
-                    sent += Int64(chunk.readableBytes)
                 }
                 try await writer.finish(nil)
             } catch {
                 let bytes = sent
                 logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
-                // 403 for a licence refused mid-stream; else the upstream's failure (or the customer left).
-                let status = (error as? ProxyError)?.refused != nil ? 403 : 502
+                // 403 for a licence refused mid-stream (503 not checked for too long); else the upstream's failure (or the customer left).
+                let status = (error as? ProxyError).map { Int($0.status.code) } ?? 502
                 await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: status)
                 throw error
             }
@@ -154,19 +157,23 @@ extension ProxyAPI {
     }
 
     /// One audited pull and its per-app metric (never per licence).
-    /// How often a running blob download checks that its licence is still valid: a revoke or an
-    /// expiry cuts downloads under way within about this long.
+    /// How often a running blob download re-reads its licence (``LicenceWatch``): a revoke cuts
+    /// downloads under way within about this long (an expiry at once).
     static let licenceRecheckInterval: Duration = .seconds(1)
+    /// The largest piece a rate-limited stream writes at once (a revoke waits for at most one).
+    static let limitedSlice = 64 * 1024
 
     func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
-        await audit(request, context, licence: caller.licence.id, repository, kind: kind, digest: digest, bytes: bytes, status: status)
+        await audit(request, context, licence: caller.licence.id, app: caller.licence.app, repository, kind: kind, digest: digest, bytes: bytes, status: status)
     }
 
-    /// A row in `pulls` for a manifest or blob `GET` of `licence`: sent, failed or refused.
+    /// A row in `pulls` for a manifest or blob `GET` of `licence` (of `app`, the metric's label:
+    /// a refused request may name any app): sent, failed or refused.
     func audit(
-        _ request: Request, _ context: FerryRequestContext, licence: Int64, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int
+        _ request: Request, _ context: FerryRequestContext, licence: Int64, app: String, _ repository: ProxyRepository, kind: String, digest: String,
+        bytes: Int64, status: Int
     ) async {
-        Counter(label: "ferry_proxy_pulls_total", dimensions: [("app", repository.app), ("kind", kind), ("status", String(status))]).increment()
+        Counter(label: "ferry_proxy_pulls_total", dimensions: [("app", app), ("kind", kind), ("status", String(status))]).increment()
         let client = context.channel?.remoteAddress?.ipAddress ?? ""
         let record = PullRecord(
             at: Date(), licence: licence, app: repository.app, repository: repository.description, kind: kind, digest: digest, bytes: bytes,

@@ -122,8 +122,10 @@ public struct ProxyAPI: Sendable {
         do {
             caller = try await authenticator.caller(request, repository: route.repository)
         } catch let error as ProxyError {
-            if let audited, let licence = error.refused?.licence {
-                await audit(request, context, licence: licence, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0, status: error.status.code)
+            if let audited, let licence = error.refused?.licence, let app = error.refused?.app {
+                await audit(
+                    request, context, licence: licence, app: app, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
+                    status: error.status.code)
             }
             throw error
         }
@@ -154,8 +156,8 @@ public struct ProxyAPI: Sendable {
         } catch let error as ProxyError {
             if let audited {
                 await audit(
-                    request, context, licence: caller.licence.id, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
-                    status: error.status.code)
+                    request, context, licence: caller.licence.id, app: caller.licence.app, audited.repository, kind: audited.kind,
+                    digest: audited.digest, bytes: 0, status: error.status.code)
             }
             throw error
         }

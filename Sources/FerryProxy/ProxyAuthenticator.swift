@@ -45,7 +45,7 @@ struct ProxyAuthenticator: Sendable {
     /// The `403` for a known licence that is revoked or expired, or nil while it is valid.
     static func refusal(of licence: Licence, now: Date) -> ProxyError? {
         LicencePolicy.refusal(of: licence, now: now).map { error in
-            ProxyError(error, refused: .init(reason: licence.revokedAt != nil ? "revoked" : "expired", licence: licence.id))
+            ProxyError(error, refused: .init(reason: licence.revokedAt != nil ? "revoked" : "expired", licence: licence.id, app: licence.app))
         }
     }
 

@@ -24,6 +24,8 @@ struct ProxyError: Error, HTTPResponseError {
     struct Refusal: Sendable {
         var reason: String
         var licence: Int64?
+        /// The licence's app, when the licence is known.
+        var app: String?
     }
 
     init(_ error: FerryError, challenge: String? = nil, retryAfter: Int? = nil, size: Int64? = nil, refused: Refusal? = nil) {

@@ -44,8 +44,8 @@ struct ProxyTests {
             // An expiry in the past is refused (it made a licence that could never pull).
             let past = await #expect(throws: (any Error).self) { try await proxy.createLicence(customer: "past", ["--expires", "2020-01-01T00:00:00Z"]) }
             #expect("\(past.map { "\($0)" } ?? "")".contains("is in the past"), "\(String(describing: past))")
-            let expired = try await proxy.createLicence(customer: "late", ["--expires", "1s"])
-            try await Task.sleep(for: .milliseconds(1100))
+            let expired = try await proxy.createLicence(customer: "late", ["--expires", "2s"])
+            try await Task.sleep(for: .milliseconds(2100))
             let narrow = try await proxy.createLicence(customer: "narrow", ["--images", "vendor/team/app"])
             let manifest = "\(Self.shopPath)/manifests/1.4"
             var responses: [RawHTTPResponse] = []

@@ -3,6 +3,8 @@ import FerryPolicy
 import Logging
 import NIOCore
 import Synchronization
+import FerryTestSupport
+import Foundation
 import Testing
 
 @testable import FerryProxy
@@ -112,11 +114,48 @@ struct ProxyAuthFailuresTests {
         let failures = ProxyAuthFailures(logger: Logger(label: "test") { _ in capture }, interval: .milliseconds(300))
         for _ in 0..<5 { failures.record(.init(reason: "unknown-licence"), client: "192.0.2.7") }
         #expect(capture.records.withLock { $0.count } == 1)
-        try await Task.sleep(for: .milliseconds(350))
+        // A revoked licence in use is not hidden by the flood: its own line.
         failures.record(.init(reason: "revoked", licence: 12), client: nil)
+        failures.record(.init(reason: "revoked", licence: 12), client: nil)
+        #expect(capture.records.withLock { $0.count } == 2)
+        try await Task.sleep(for: .milliseconds(350))
+        failures.record(.init(reason: "unknown-licence"), client: "192.0.2.8")
         let lines = capture.records.withLock { $0 }
-        #expect(lines.count == 2)
+        #expect(lines.count == 3)
         #expect(lines[0].contains("refused credentials") && lines[0].contains("unknown-licence") && lines[0].contains("192.0.2.7"), "\(lines)")
-        #expect(lines[1].contains("revoked") && lines[1].contains("\"licence\": 12") && lines[1].contains("\"refused_before_unlogged\": 4"), "\(lines)")
+        #expect(lines[1].contains("revoked") && lines[1].contains("\"licence\": 12"), "\(lines)")
+        #expect(lines[2].contains("192.0.2.8") && lines[2].contains("\"refused_before_unlogged\": 4"), "\(lines)")
+    }
+}
+
+/// A stream's licence check: a revoke seen within the re-read interval, an expiry at once, the
+/// database never in the way of a write.
+@Suite("Licence watch")
+struct LicenceWatchTests {
+    @Test func aRevokeIsSeenWithinTheIntervalAndAnExpiryAtOnce() async throws {
+        let directory = try TemporaryDirectory("licence-watch")
+        defer { directory.remove() }
+        let database = try ProxyDirectory(directory.sub("proxy")).openDatabase()
+        try await database.putApp(ProxyApp(name: "shop", registries: ["vendor": "127.0.0.1:1"]))
+        let licence = try await database.createLicence(
+            hash: LicenceID.generate().hash, app: "shop", customer: "c", images: [], expiresAt: nil, maxRate: nil)
+        let watch = LicenceWatch(licence: licence, database: database, interval: .milliseconds(50), tolerance: .seconds(300), logger: Logger(label: "test"))
+        try watch.check()
+        _ = try await database.revokeLicence(id: licence.id)
+        try await waitUntil("the revoke seen") {
+            do {
+                try watch.check()
+                return false
+            } catch let error as ProxyError {
+                return error.refused?.reason == "revoked" && error.error.code == .denied
+            }
+        }
+        // Expiry from the licence held: no database read (an interval of an hour) needed.
+        let expiring = try await database.createLicence(
+            hash: LicenceID.generate().hash, app: "shop", customer: "d", images: [], expiresAt: Date().addingTimeInterval(1), maxRate: nil)
+        let held = LicenceWatch(licence: expiring, database: database, interval: .seconds(3600), tolerance: .seconds(300), logger: Logger(label: "test"))
+        try held.check()
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect(throws: ProxyError.self) { try held.check() }
     }
 }

@@ -1,0 +1,67 @@
+import FerryCore
+import Foundation
+import Logging
+import Synchronization
+
+/// Whether a licence may go on downloading, for a blob stream under way. Expiry is checked at
+/// once from the licence held; revocation is re-read from the database at most every
+/// ``interval``, by a refresh task off the data path (a stream never waits for the database).
+/// A read that fails keeps the last answer; only a licence not confirmed for ``tolerance`` (the
+/// token lifetime: what an issued token would be trusted for anyway) is refused.
+final class LicenceWatch: Sendable {
+    let interval: Duration
+    let tolerance: Duration
+    private let id: Int64
+    private let database: any ProxyStore
+    private let logger: Logger
+    private struct State {
+        var licence: Licence
+        var confirmed: ContinuousClock.Instant
+        var asked: ContinuousClock.Instant
+        var refreshing = false
+    }
+    private let state: Mutex<State>
+
+    init(licence: Licence, database: any ProxyStore, interval: Duration = .seconds(1), tolerance: Duration, logger: Logger) {
+        let now = ContinuousClock.now
+        self.id = licence.id
+        self.interval = interval
+        self.tolerance = tolerance
+        self.database = database
+        self.logger = logger
+        self.state = Mutex(State(licence: licence, confirmed: now, asked: now))
+    }
+
+    /// Throws the refusal (`403`) once the licence is revoked or expired, `503` once it could not
+    /// be read for ``tolerance``; starts a refresh when the last one is older than ``interval``.
+    func check() throws(ProxyError) {
+        let now = ContinuousClock.now
+        let (licence, confirmed, refresh) = state.withLock { state in
+            let due = !state.refreshing && now - state.asked >= interval
+            if due {
+                state.refreshing = true
+                state.asked = now
+            }
+            return (state.licence, state.confirmed, due)
+        }
+        if let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) { throw refusal }
+        guard now - confirmed <= tolerance else {
+            throw ProxyError(FerryError(.busy, "the licence could not be checked for \(tolerance.components.seconds) s (the proxy's database does not answer); retry later"))
+        }
+        if refresh { Task { await self.refresh() } }
+    }
+
+    private func refresh() async {
+        do {
+            let current = try await database.licence(id: id)
+            state.withLock { state in
+                if let current { state.licence = current }
+                state.confirmed = .now
+                state.refreshing = false
+            }
+        } catch {
+            state.withLock { $0.refreshing = false }
+            logger.warning("cannot re-check a licence during its download; serving on", metadata: ["licence": "\(id)", "error": "\(error)"])
+        }
+    }
+}
