@@ -114,7 +114,7 @@ struct FollowerRollouts: Sendable {
         } catch {
             // The engine could not be driven: finish or undo what the journal says was under way.
             let reason = (error as? FerryError)?.message ?? "\(error)"
-            if item.action == .switch { _ = try? await node.switcher.recover(logger: logger) }
+            if item.action == .switch { _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger) }
             return SwitchReport(action: item.action, outcome: .failed, reason: reason)
         }
     }

@@ -25,15 +25,8 @@ extension RolloutCoordinator {
                 .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
         }
         let replace = try request.replacedRepository(of: image)
-        // One rollout per repository at a time, as Swarm updates a service: two would switch the
-        // same containers at once, each taking the other's for leftovers.
-        let qualified = "\(replace.registry)/\(replace.repository)"
-        if let running = active.withLock({ $0.values.filter { $0.qualifiedRepository == qualified && $0.touchesContainers }.min { $0.id < $1.id } }) {
-            throw FerryError(
-                .conflict,
-                "rollout \(running.id) of \(qualified) is \(running.state.phase.rawValue): wait for it, or end it with 'ferry rollout abort \(running.id)' (or rollback), before starting another")
-        }
         let known = try await database.nodes()
+        try checkRepositoryFree("\(replace.registry)/\(replace.repository)", known: Set(known.map(\.name)))
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
@@ -59,6 +52,17 @@ extension RolloutCoordinator {
         return try await status(of: record)
     }
 
+    /// One rollout per repository at a time, as Swarm updates a service: two would switch the
+    /// same containers at once, each taking the other's for leftovers. Throws `409` naming the
+    /// rollout (other than `except`) that holds `repository`, and how to end the wait.
+    func checkRepositoryFree(_ repository: String, known: Set<String>, except: String? = nil) throws(FerryError) {
+        let holding = active.withLock { active in
+            active.values.filter { $0.qualifiedRepository == repository && $0.id != except }.sorted { $0.id < $1.id }
+                .lazy.compactMap { $0.holdsRepository(known: known) }.first
+        }
+        if let holding { throw FerryError(.conflict, holding + ", before starting another") }
+    }
+
     /// Every rollout, newest first.
     func rollouts() async throws -> RolloutList {
         var list: [RolloutStatus] = []
@@ -77,6 +81,16 @@ extension RolloutCoordinator {
 
     /// Pause, resume, abort or roll back rollout `id`.
     func control(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
+        // A rollback switches containers again: it waits for the repository as a new rollout does.
+        guard control == .rollback else { return try await apply(id, control) }
+        return try await creating.withPermit {
+            guard let record = try await record(id) else { throw RolloutStore.unknown(id) }
+            try checkRepositoryFree(record.qualifiedRepository, known: Set(try await database.nodes().map(\.name)), except: id)
+            return try await apply(id, control)
+        }
+    }
+
+    private func apply(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {
         guard try await record(id) != nil else { throw RolloutStore.unknown(id) }
         let now = clock()
         let record = try await update(id) { record throws(FerryError) in

@@ -45,8 +45,21 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     /// Whether anything is left to do: a phase that is not final, or nodes still to hear from.
     var isActive: Bool { touchesContainers || !pendingForgets.isEmpty }
 
+    /// Why another rollout of its repository must wait (one line naming how to end the wait),
+    /// or nil: it is not over, or nodes still in the cluster (`known`) are still switching or
+    /// have containers to put back. A node removed from the cluster holds nothing.
+    func holdsRepository(known: Set<String>) -> String? {
+        if !state.phase.isFinal {
+            return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue): wait for it, or end it with 'ferry rollout abort \(id)' (or rollback)"
+        }
+        let busy = Set(state.nodes.filter { $0.status == .switching || $0.status == .restoring }.map(\.name)).union(lateRestores)
+            .intersection(known).sorted()
+        guard !busy.isEmpty else { return nil }
+        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back: start their followers, or remove them with 'ferry nodes remove NAME'"
+    }
+
     /// Whether it may still switch or restore containers: not over, or nodes still switching or
-    /// putting back (another rollout of its repository waits for that).
+    /// putting back.
     var touchesContainers: Bool {
         !state.phase.isFinal || !lateRestores.isEmpty || state.nodes.contains { $0.status == .switching || $0.status == .restoring }
     }

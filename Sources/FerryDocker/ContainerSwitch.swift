@@ -65,7 +65,7 @@ public struct ContainerSwitch: Sendable {
     public let interrupted: @Sendable () -> Bool
 
     /// The reason a gate gives when ``interrupted`` says so.
-    public static let interruptedReason = "interrupted: the follower is stopping; the old container was put back"
+    public static let interruptedReason = "interrupted: the follower is stopping; the old container keeps running"
 
     public init(client: DockerClient, journal: any SwitchJournal, options: Options = .init(), interrupted: @escaping @Sendable () -> Bool = { false }) {
         self.client = client
@@ -93,6 +93,8 @@ public struct ContainerSwitch: Sendable {
     public func switchContainer(_ old: DockerContainer, to newImage: String, rollout: String, logger: Logger = .disabled) async throws -> Outcome {
         var logger = logger
         logger[metadataKey: "docker.container"] = "\(old.name)"
+        // Told to stop before this container was touched: it stays as it is.
+        if interrupted() { return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: Self.interruptedReason, downtime: nil) }
         if let obstacle = ContainerRecreation.switchObstacle(for: old) { throw FerryError(.invalidArgument, obstacle) }
         if options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: old) {
             throw FerryError(.invalidArgument, obstacle)
@@ -122,6 +124,11 @@ public struct ContainerSwitch: Sendable {
             try await client.stopContainer(old.id, timeout: stopTimeout, logger: logger)
             try await advance(&record, to: .oldStopped)
             Failpoint.followerSwitchOldStopped.reach()
+            if interrupted() {
+                // Told to stop while the old one stopped: started again, the new one not at all.
+                try await restore(record, logger: logger)
+                return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: Self.interruptedReason, downtime: nil)
+            }
             try await swapNames(&record, logger: logger)
             try await client.startContainer(record.newID!, logger: logger)
             try await advance(&record, to: .started)
@@ -159,9 +166,10 @@ public struct ContainerSwitch: Sendable {
     /// is put back under its name (and started if it ran); once it is gone (its new container
     /// had passed), the new one keeps the name and is started. Either way exactly one
     /// container holds the name afterwards.
-    public func recover(logger: Logger = .disabled) async throws -> [Outcome] {
+    /// With `rollout`, only that rollout's switches (another may be in its gate beside it).
+    public func recover(rollout: String? = nil, logger: Logger = .disabled) async throws -> [Outcome] {
         var outcomes: [Outcome] = []
-        for record in try await journal.unfinished() {
+        for record in try await journal.unfinished() where rollout == nil || record.rollout == rollout {
             if try await client.inspectContainer(record.oldID, logger: logger) != nil {
                 try await restore(record, logger: logger)
                 outcomes.append(Outcome(name: record.name, oldImageID: record.oldImageID, containerID: record.oldID, failure: "interrupted; the old container was put back", downtime: nil))

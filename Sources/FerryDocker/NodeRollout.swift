@@ -38,6 +38,11 @@ public struct NodeRollout: Sendable {
         var longest: Duration?
         for container in containers {
             let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
+            if outcome.failure == ContainerSwitch.interruptedReason {
+                // The follower is stopping: the containers switched so far keep their new image
+                // (they passed their gates; the journal keeps them for a later report or rollback).
+                return .failed("\(container.name): \(ContainerSwitch.interruptedReason)")
+            }
             guard outcome.passed else {
                 let failures = try await rollbackNode(rollout: rollout, logger: logger)
                 let undone = failures.isEmpty ? "" : "; putting back the others failed: \(failures.joined(separator: "; "))"
@@ -55,6 +60,11 @@ public struct NodeRollout: Sendable {
         var failures: [String] = []
         let back = "\(rollout)-rollback"
         for entry in try await switcher.journal.replacedContainers(rollout: rollout).reversed() {
+            if switcher.interrupted() {
+                // The follower is stopping: what is left waits for the next restore work.
+                failures.append("\(entry.name): \(ContainerSwitch.interruptedReason)")
+                break
+            }
             guard let current = try await client.inspectContainer(entry.name, logger: logger), current.imageID != entry.oldImageID else { continue }
             let target = try await client.inspectImage(entry.oldReference, logger: logger)?.id == entry.oldImageID ? entry.oldReference : entry.oldImageID
             do {

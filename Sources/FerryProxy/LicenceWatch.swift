@@ -19,6 +19,8 @@ final class LicenceWatch: Sendable {
         var confirmed: ContinuousClock.Instant
         var asked: ContinuousClock.Instant
         var refreshing = false
+        /// Since when re-reads fail (nil while the last one answered).
+        var failingSince: ContinuousClock.Instant?
     }
     private let state: Mutex<State>
 
@@ -36,16 +38,18 @@ final class LicenceWatch: Sendable {
     /// be read for ``tolerance``; starts a refresh when the last one is older than ``interval``.
     func check() throws(ProxyError) {
         let now = ContinuousClock.now
-        let (licence, confirmed, refresh) = state.withLock { state in
+        let (licence, confirmed, failing, refresh) = state.withLock { state in
             let due = !state.refreshing && now - state.asked >= interval
             if due {
                 state.refreshing = true
                 state.asked = now
             }
-            return (state.licence, state.confirmed, due)
+            return (state.licence, state.confirmed, state.failingSince != nil, due)
         }
         if let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) { throw refusal }
-        guard now - confirmed <= tolerance else {
+        // Only a database that keeps failing: a stream that paused (a slow upstream or reader)
+        // has a stale confirmation, not a failing one.
+        guard !failing || now - confirmed <= tolerance else {
             throw ProxyError(FerryError(.busy, "the licence could not be checked for \(tolerance.components.seconds) s (the proxy's database does not answer); retry later"))
         }
         if refresh { Task { await self.refresh() } }
@@ -58,9 +62,13 @@ final class LicenceWatch: Sendable {
                 if let current { state.licence = current }
                 state.confirmed = .now
                 state.refreshing = false
+                state.failingSince = nil
             }
         } catch {
-            state.withLock { $0.refreshing = false }
+            state.withLock { state in
+                state.refreshing = false
+                if state.failingSince == nil { state.failingSince = .now }
+            }
             logger.warning("cannot re-check a licence during its download; serving on", metadata: ["licence": "\(id)", "error": "\(error)"])
         }
     }

@@ -188,16 +188,25 @@ final class ProxyUpstream: Sendable {
     ) async throws {
         var sent = range.lowerBound
         var followed = false
+        // The ingest and its epoch the bytes sent came from: if it started over (the upstream
+        // ignored Range), those bytes were discarded and the new ones are not compared with them.
+        var sentFrom: (progress: IngestProgress, epoch: Int)?
+        func checkNotRestarted() throws {
+            if let sentFrom, sentFrom.progress.snapshot.epoch != sentFrom.epoch {
+                throw FerryError(.upstreamError, "blob \(digest) started over upstream after part of it was sent; retry")
+            }
+        }
         while sent < range.upperBound {
             switch store.availability(of: digest) {
             case .complete:
+                try checkNotRestarted()
                 try await store.read(digest, range: sent..<range.upperBound, consume)
                 return
             case .growing(let progress) where !followed:
                 var consumerFailed = false
-                let epoch = progress.snapshot.epoch
                 do {
                     try await store.readGrowing(progress, range: sent..<range.upperBound, holdingBackUntilVerified: true) { chunk in
+                        if sentFrom == nil { sentFrom = (progress, progress.snapshot.epoch) }
                         do {
                             try await consume(chunk)
                         } catch {
@@ -212,11 +221,7 @@ final class ProxyUpstream: Sendable {
                     // outcome decides, below; a commit is read from the store.
                     logger.debug("cut-through read ended", metadata: ["digest": "\(digest)", "at": "\(sent)", "reason": "\(error)"])
                     followed = true
-                    if sent > range.lowerBound, progress.snapshot.epoch != epoch {
-                        // Started over (the upstream ignored Range): what was sent came from bytes
-                        // that were discarded, and the new ones are not compared with them.
-                        throw FerryError(.upstreamError, "blob \(digest) started over upstream after part of it was sent; retry")
-                    }
+                    try checkNotRestarted()
                 }
             case .growing, .absent:
                 // The download has not opened its ingest yet, or this reader is done following it.

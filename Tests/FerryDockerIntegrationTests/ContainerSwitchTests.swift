@@ -239,7 +239,8 @@ extension ContainerSwitchTests {
     func interruptedSwitchPutsTheOldOneBack() async throws {
         let engine = try DockerEngineFixture.shared
         try await Self.images(engine)
-        let names = try await Self.run(engine, prefix: "stopping")
+        try await Self.tagged(engine, as: "stop/app")
+        let names = try await Self.run(engine, prefix: "stopping", repository: "stop/app")
         let old = try #require(try await engine.client.inspectContainer(names[0]))
         let stopping = Latch()
         // A gate of 60 s (no HEALTHCHECK: it must run that long) that the stop cuts short.
@@ -247,7 +248,7 @@ extension ContainerSwitchTests {
             order: .stopFirst, minHealthy: .seconds(60), healthyDeadline: .seconds(120), stopTimeout: .seconds(5), pollInterval: .milliseconds(100))
         let journal = MemorySwitchJournal()
         let switcher = ContainerSwitch(client: engine.client, journal: journal, options: options, interrupted: { stopping.isSet })
-        let switching = Task { try await switcher.switchContainer(old, to: "rollout/app:1.1", rollout: "r7") }
+        let switching = Task { try await switcher.switchContainer(old, to: "stop/app:1.1", rollout: "r7") }
         try await waitUntil("the new container in its gate") {
             try await engine.client.inspectContainer(old.name).map { $0.id != old.id && $0.state.running } == true
         }
@@ -258,6 +259,14 @@ extension ContainerSwitchTests {
         #expect(after.id == old.id && after.state.running && after.imageID == old.imageID)
         #expect(try await Self.names(engine, prefix: "stopping") == names)
         #expect(try await journal.unfinished().isEmpty)
+        // Told to stop before a container is touched: it is left as it is, and a node's switch stops there.
+        let untouched = try await switcher.switchContainer(after, to: "stop/app:1.1", rollout: "r7")
+        #expect(untouched.failure == ContainerSwitch.interruptedReason && untouched.containerID == old.id)
+        let node = try await NodeRollout(switcher: switcher).switchNode(rollout: "r7", image: "stop/app:1.1", repository: try ImageReference(parsing: "stop/app"))
+        #expect(node == .failed("\(names.sorted()[0]): \(ContainerSwitch.interruptedReason)"), "\(node)")
+        let still = try #require(try await engine.client.inspectContainer(old.name))
+        #expect(still.id == old.id && still.state.running)
+        #expect(try await Self.names(engine, prefix: "stopping") == names)
     }
 }
 
