@@ -60,6 +60,14 @@ struct ContainerSwitchTests {
         for tag in ["1.0", "1.1", "bad"] { try await check(engine.docker(["tag", "rollout/app:\(tag)", "\(repository):\(tag)"])) }
     }
 
+    /// The shared engine with the test images, tagged into `repository` too.
+    static func engine(taggedAs repository: String) async throws -> DockerEngineFixture {
+        let engine = try DockerEngineFixture.shared
+        try await images(engine)
+        try await tagged(engine, as: repository)
+        return engine
+    }
+
     static func options(_ order: ContainerSwitch.Order = .stopFirst, deadline: Duration = .seconds(30)) -> ContainerSwitch.Options {
         .init(order: order, minHealthy: .seconds(1), healthyDeadline: deadline, stopTimeout: .seconds(5), pollInterval: .milliseconds(100))
     }
@@ -159,9 +167,7 @@ struct ContainerSwitchTests {
 extension ContainerSwitchTests {
     @Test("a node switched, then rolled back: each container runs its old image ID with its old configuration")
     func nodeSwitchAndRollback() async throws {
-        let engine = try DockerEngineFixture.shared
-        try await Self.images(engine)
-        try await Self.tagged(engine, as: "node/app")
+        let engine = try await Self.engine(taggedAs: "node/app")
         let names = try await Self.run(engine, prefix: "node", repository: "node/app")
         let before = try await names.asyncMap { try #require(try await engine.client.inspectContainer($0)) }
         let journal = MemorySwitchJournal()
@@ -192,9 +198,7 @@ extension ContainerSwitchTests {
 
     @Test("a node whose new image fails its gate is put back whole; an image the engine lacks touches nothing")
     func failingNodeIsPutBack() async throws {
-        let engine = try DockerEngineFixture.shared
-        try await Self.images(engine)
-        try await Self.tagged(engine, as: "fail/app")
+        let engine = try await Self.engine(taggedAs: "fail/app")
         let names = try await Self.run(engine, prefix: "fail", repository: "fail/app")
         let before = try await names.asyncMap { try #require(try await engine.client.inspectContainer($0)) }
         let node = NodeRollout(
@@ -217,9 +221,7 @@ extension ContainerSwitchTests {
 extension ContainerSwitchTests {
     @Test("a --rm container is refused before anything is touched: the engine would delete it at stop, with no way back")
     func autoRemoveContainerIsLeftAlone() async throws {
-        let engine = try DockerEngineFixture.shared
-        try await Self.images(engine)
-        try await Self.tagged(engine, as: "rm/app")
+        let engine = try await Self.engine(taggedAs: "rm/app")
         try await Self.check(engine.docker(["run", "-d", "--rm", "--name", "rm-web", "--network", "none", "rm/app:1.0"]))
         let before = try #require(try await engine.client.inspectContainer("rm-web"))
         let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: Self.options()))
@@ -237,9 +239,7 @@ extension ContainerSwitchTests {
 
     @Test("a switch told to stop during its gate (the follower stopping) puts the old container back at once")
     func interruptedSwitchPutsTheOldOneBack() async throws {
-        let engine = try DockerEngineFixture.shared
-        try await Self.images(engine)
-        try await Self.tagged(engine, as: "stop/app")
+        let engine = try await Self.engine(taggedAs: "stop/app")
         let names = try await Self.run(engine, prefix: "stopping", repository: "stop/app")
         let old = try #require(try await engine.client.inspectContainer(names[0]))
         let stopping = Latch()

@@ -96,21 +96,8 @@ struct ProxyLimitTests {
 /// Refused credentials are counted and logged, a flood in a few lines.
 @Suite("Proxy auth failures")
 struct ProxyAuthFailuresTests {
-    final class Capture: LogHandler, @unchecked Sendable {
-        let records = Mutex<[String]>([])
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            records.withLock { $0.append("\(event.message) \(event.metadata ?? [:])") }
-        }
-    }
-
     @Test func aFloodOfRefusalsIsLoggedOncePerIntervalWithACount() async throws {
-        let capture = Capture()
+        let capture = CapturingLogHandler()
         let failures = ProxyAuthFailures(logger: Logger(label: "test") { _ in capture }, interval: .milliseconds(300))
         for _ in 0..<5 { failures.record(.init(reason: "unknown-licence"), client: "192.0.2.7") }
         #expect(capture.records.withLock { $0.count } == 1)

@@ -13,23 +13,6 @@ import Testing
 /// What the upstream client logs at the most verbose level.
 @Suite("RegistryClient logging")
 struct RegistryClientLoggingTests {
-    /// Keeps every record, message and metadata, as text.
-    final class Capture: LogHandler, @unchecked Sendable {
-        let records = Mutex<[String]>([])
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            records.withLock { $0.append("\(event.message) \(merged)") }
-        }
-    }
-
     /// A registry that wants a Bearer token from its own `/token`, and answers a manifest HEAD with one.
     static func registry(token: String) -> Router<BasicRequestContext> {
         let router = Router()
@@ -55,7 +38,7 @@ struct RegistryClientLoggingTests {
     func tokensStayOutOfTraceLogs() async throws {
         let token = "tok-5ecret-9q"
         let server = try await BackgroundServer.start(Self.registry(token: token))
-        let capture = Capture()
+        let capture = CapturingLogHandler()
         let logger = Logger(label: "test", factory: { _ in capture })
         let client = try RegistryClient()
         do {
