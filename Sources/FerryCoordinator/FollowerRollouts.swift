@@ -80,7 +80,7 @@ struct FollowerRollouts: Sendable {
     /// Carries out `item` through the engine. Running it again gives the same report: a switch
     /// whose containers already run the new image reports what the rollout replaced here, a
     /// restore or forget with nothing left to do reports success.
-    func report(for item: SwitchWorkItem, interrupted: @escaping @Sendable () -> Bool = { false }, logger: Logger) async -> SwitchReport {
+    func report(for item: SwitchWorkItem, interrupted: @escaping @Sendable () -> Bool, logger: Logger) async -> SwitchReport {
         let journal = DatabaseSwitchJournal(database: database)
         let options = ContainerSwitch.Options(
             order: item.order == .startFirst ? .startFirst : .stopFirst,

@@ -52,16 +52,18 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         if !state.phase.isFinal {
             return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue): wait for it, or end it with 'ferry rollout abort \(id)' (or rollback)"
         }
-        let busy = Set(state.nodes.filter { $0.status == .switching || $0.status == .restoring }.map(\.name)).union(lateRestores)
-            .intersection(known).sorted()
+        let busy = busyNodes.intersection(known).sorted()
         guard !busy.isEmpty else { return nil }
         return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back: start their followers, or remove them with 'ferry nodes remove NAME'"
     }
 
     /// Whether it may still switch or restore containers: not over, or nodes still switching or
     /// putting back.
-    var touchesContainers: Bool {
-        !state.phase.isFinal || !lateRestores.isEmpty || state.nodes.contains { $0.status == .switching || $0.status == .restoring }
+    var touchesContainers: Bool { !state.phase.isFinal || !busyNodes.isEmpty }
+
+    /// Nodes still switching or putting containers back, or to be told to put them back.
+    var busyNodes: Set<String> {
+        Set(state.nodes.filter { $0.status == .switching || $0.status == .restoring }.map(\.name)).union(lateRestores)
     }
 
     /// Nodes still to be told to forget the rollout.

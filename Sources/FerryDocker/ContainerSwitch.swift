@@ -54,7 +54,23 @@ public struct ContainerSwitch: Sendable {
         /// Old container stopped → new container passed its gate (zero with start-first).
         public var downtime: Duration?
 
+        /// The switch gave up because ``ContainerSwitch/interrupted`` said so (`failure` is
+        /// ``ContainerSwitch/interruptedReason``); the old container runs.
+        public var interrupted = false
+
         public var passed: Bool { failure == nil }
+
+        /// `old` still (or again) holds its name: the switch failed for `failure`.
+        static func kept(_ old: DockerContainer, failure: String) -> Outcome {
+            Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: failure, downtime: nil)
+        }
+
+        /// `old` kept because the switch was told to stop.
+        static func interrupted(_ old: DockerContainer) -> Outcome {
+            var outcome = kept(old, failure: ContainerSwitch.interruptedReason)
+            outcome.interrupted = true
+            return outcome
+        }
     }
 
     public let client: DockerClient
@@ -94,7 +110,7 @@ public struct ContainerSwitch: Sendable {
         var logger = logger
         logger[metadataKey: "docker.container"] = "\(old.name)"
         // Told to stop before this container was touched: it stays as it is.
-        if interrupted() { return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: Self.interruptedReason, downtime: nil) }
+        if interrupted() { return Outcome.interrupted(old) }
         if let obstacle = ContainerRecreation.switchObstacle(for: old) { throw FerryError(.invalidArgument, obstacle) }
         if options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: old) {
             throw FerryError(.invalidArgument, obstacle)
@@ -127,14 +143,14 @@ public struct ContainerSwitch: Sendable {
             if interrupted() {
                 // Told to stop while the old one stopped: started again, the new one not at all.
                 try await restore(record, logger: logger)
-                return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: Self.interruptedReason, downtime: nil)
+                return Outcome.interrupted(old)
             }
             try await swapNames(&record, logger: logger)
             try await client.startContainer(record.newID!, logger: logger)
             try await advance(&record, to: .started)
             if let failure = try await watchGate(record.newID!, logger: logger) {
                 try await restore(record, logger: logger)
-                return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: failure, downtime: nil)
+                return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
             let downtime = clock.now - stopped
             try await journal.replaced(replacedEntry(record))
@@ -148,7 +164,7 @@ public struct ContainerSwitch: Sendable {
             try await advance(&record, to: .startedBeside)
             if let failure = try await watchGate(record.newID!, logger: logger) {
                 try await restore(record, logger: logger)
-                return Outcome(name: old.name, oldImageID: old.imageID, containerID: old.id, failure: failure, downtime: nil)
+                return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
             let stopped = clock.now
             try await client.stopContainer(old.id, timeout: stopTimeout, logger: logger)

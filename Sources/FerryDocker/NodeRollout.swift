@@ -38,7 +38,7 @@ public struct NodeRollout: Sendable {
         var longest: Duration?
         for container in containers {
             let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
-            if outcome.failure == ContainerSwitch.interruptedReason {
+            if outcome.interrupted {
                 // The follower is stopping: the containers switched so far keep their new image
                 // (they passed their gates; the journal keeps them for a later report or rollback).
                 return .failed("\(container.name): \(ContainerSwitch.interruptedReason)")

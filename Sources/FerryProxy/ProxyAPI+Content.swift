@@ -84,8 +84,10 @@ extension ProxyAPI {
                     while chunk.readableBytes > 0 {
                         let slice = chunk.readSlice(length: limiter == nil ? chunk.readableBytes : min(chunk.readableBytes, Self.limitedSlice))!
                         try watch.check()
-                        if let limiter { try await limiter.acquire(slice.readableBytes) }
-                        try watch.check()
+                        if let limiter {
+                            try await limiter.acquire(slice.readableBytes)
+                            try watch.check()  // again after the rate's wait
+                        }
                         try await writer.write(slice)
                         sent += Int64(slice.readableBytes)
                     }
@@ -156,13 +158,13 @@ extension ProxyAPI {
         }
     }
 
-    /// One audited pull and its per-app metric (never per licence).
     /// How often a running blob download re-reads its licence (``LicenceWatch``): a revoke cuts
     /// downloads under way within about this long (an expiry at once).
     static let licenceRecheckInterval: Duration = .seconds(1)
     /// The largest piece a rate-limited stream writes at once (a revoke waits for at most one).
     static let limitedSlice = 64 * 1024
 
+    /// One audited pull and its per-app metric (never per licence).
     func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
         await audit(request, context, licence: caller.licence.id, app: caller.licence.app, repository, kind: kind, digest: digest, bytes: bytes, status: status)
     }

@@ -119,47 +119,35 @@ public struct ProxyAPI: Sendable {
             default: nil
             }
         let caller: ProxyCaller
+        let authorized: (app: ProxyApp, image: ImageReference)?
+        var known: Licence?
         do {
             caller = try await authenticator.caller(request, repository: route.repository)
+            known = caller.licence
+            authorized = if let repository = route.repository { try await authorize(request, caller: caller, repository: repository) } else { nil }
         } catch let error as ProxyError {
-            if let audited, let licence = error.refused?.licence, let app = error.refused?.app {
+            // The licence: the caller's (refused a repository), or the one refused (revoked, expired).
+            if let audited, let licence = known?.id ?? error.refused?.licence, let app = known?.app ?? error.refused?.app {
                 await audit(
                     request, context, licence: licence, app: app, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
                     status: error.status.code)
             }
             throw error
         }
-        switch route {
-        case .base:
+        switch (route, authorized) {
+        case (.base, _):
             return Self.json(request, "{}")
-        case .catalog:
+        case (.catalog, _):
             return try await catalog(request, caller: caller)
-        case .manifest(let repository, let reference):
-            let (app, image) = try await authorize(request, caller: caller, repository: repository, audited: audited, context: context)
-            return try await manifest(request, context: context, caller: caller, app: app, repository: repository, upstream: image, reference: reference)
-        case .blob(let repository, let digest):
-            let (app, image) = try await authorize(request, caller: caller, repository: repository, audited: audited, context: context)
-            return try await blob(request, context: context, caller: caller, app: app, repository: repository, upstream: image, digest: digest)
-        case .tags(let repository):
-            let (_, image) = try await authorize(request, caller: caller, repository: repository)
-            return try await tags(request, repository: repository, upstream: image)
-        }
-    }
-
-    /// ``authorize(_:caller:repository:)``, with its refusal of a manifest or blob `GET` audited.
-    func authorize(
-        _ request: Request, caller: ProxyCaller, repository: ProxyRepository, audited: (repository: ProxyRepository, kind: String, digest: String)?,
-        context: FerryRequestContext
-    ) async throws -> (ProxyApp, ImageReference) {
-        do {
-            return try await authorize(request, caller: caller, repository: repository)
-        } catch let error as ProxyError {
-            if let audited {
-                await audit(
-                    request, context, licence: caller.licence.id, app: caller.licence.app, audited.repository, kind: audited.kind,
-                    digest: audited.digest, bytes: 0, status: error.status.code)
-            }
-            throw error
+        case (.manifest(let repository, let reference), let authorized?):
+            return try await manifest(
+                request, context: context, caller: caller, app: authorized.app, repository: repository, upstream: authorized.image, reference: reference)
+        case (.blob(let repository, let digest), let authorized?):
+            return try await blob(request, context: context, caller: caller, app: authorized.app, repository: repository, upstream: authorized.image, digest: digest)
+        case (.tags(let repository), let authorized?):
+            return try await tags(request, repository: repository, upstream: authorized.image)
+        case (.manifest, nil), (.blob, nil), (.tags, nil):
+            throw ProxyError(FerryError(.internal, "a route with a repository was not authorized"))
         }
     }
 
