@@ -21,7 +21,7 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may wait for a complete request before it is closed.")
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a connection may wait for a complete request before it is closed.")
     var idleTimeout: Int = Int(HTTPLimits.defaultIdleTimeout.components.seconds)
 
     /// The store configuration `--reserved-space` asks for.

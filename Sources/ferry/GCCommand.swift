@@ -20,7 +20,7 @@ struct GCCommand: AsyncParsableCommand {
 
     @OptionGroup var output: AdminOutputOptions
 
-    @Option(help: "Keep only the last N fetched versions of each repository (per registry and platform). Default: keep every image.")
+    @Option(parsing: .unconditional, help: "Keep only the last N fetched versions of each repository (per registry and platform). Default: keep every image.")
     var keep: Int?
 
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed; remove nothing.")

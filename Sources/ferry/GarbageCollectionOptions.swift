@@ -14,7 +14,7 @@ struct GarbageCollectionOptions: ParsableArguments {
     var lowWatermark: String = GarbageCollectionConfiguration.format(GarbageCollectionConfiguration.defaultLowWatermark)
 
     @Option(
-        name: .customLong("gc-keep"),
+        name: .customLong("gc-keep"), parsing: .unconditional,
         help: "Versions of each repository automatic collection keeps. Default: every image (only unreferenced blobs go).")
     var keep: Int?
 

@@ -21,13 +21,13 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated node names, or all.")
     var nodes: String = "all"
 
-    @Option(name: .customLong("max-parallel"), help: "How many nodes may load into Docker at the same time.")
+    @Option(name: .customLong("max-parallel"), parsing: .unconditional, help: "How many nodes may load into Docker at the same time.")
     var maxParallel: Int = InstallRequest.defaultMaxParallel
 
     @Option(help: "Platform to install, os/arch[/variant]. Default: each node's own.")
     var platform: String?
 
-    @Option(help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
+    @Option(parsing: .unconditional, help: "Give up on nodes not done within this time, e.g. 30m or 2h.")
     var deadline: String?
 
     func run() async throws {
@@ -35,11 +35,11 @@ struct InstallCommand: AsyncParsableCommand {
             try request.checkLocally(platform: platform)
             guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
             let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
-            let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+            let names = try NodeList.parse(nodes)
             let client = try connection.client()
             let accepted = try await client.install(
                 InstallRequest(
-                    images: request.images, nodes: names == ["all"] ? nil : names, maxParallel: maxParallel, platform: platform,
+                    images: request.images, nodes: names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds, pull: request.pull))
             if request.noWait {
                 if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }

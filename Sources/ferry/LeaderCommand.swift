@@ -57,7 +57,7 @@ struct LeaderCommand: NodeDaemonCommand {
     @Option(help: "Default platform to fetch, os/arch[/variant]. Default: this machine's.")
     var platform: String?
 
-    @Option(name: .customLong("max-downloads"), help: "Blob downloads in flight per upstream registry.")
+    @Option(name: .customLong("max-downloads"), parsing: .unconditional, help: "Blob downloads in flight per upstream registry.")
     var maxDownloads: Int = LeaderConfiguration.defaultDownloadsPerRegistry
 
     @Option(
@@ -84,13 +84,13 @@ struct LeaderCommand: NodeDaemonCommand {
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
     var noPeers = false
 
-    @Option(name: .customLong("leader-slots"), help: "Concurrent uploads of one blob the leader serves before peers are preferred.")
+    @Option(name: .customLong("leader-slots"), parsing: .unconditional, help: "Concurrent uploads of one blob the leader serves before peers are preferred.")
     var leaderSlots: Int = SourceSelector.defaultLeaderSlots
 
-    @Option(name: .customLong("peer-slots"), help: "Concurrent uploads of one blob a follower serves before others are preferred.")
+    @Option(name: .customLong("peer-slots"), parsing: .unconditional, help: "Concurrent uploads of one blob a follower serves before others are preferred.")
     var peerSlots: Int = SourceSelector.defaultPeerSlots
 
-    @Option(name: .customLong("upload-limit"), help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
+    @Option(name: .customLong("upload-limit"), parsing: .unconditional, help: "Concurrent uploads of all blobs together past which a node (leader or follower) counts as busy.")
     var uploadLimit: Int = SourceSelector.defaultUploadLimit
 
     @OptionGroup

@@ -123,7 +123,7 @@ struct ProxyServeCommand: DaemonCommand {
     @Option(name: .customLong("ca-file"), help: "PEM file of extra CA certificates for upstream TLS.")
     var caFile: String?
 
-    @Option(name: .customLong("tag-ttl"), help: "Seconds a tag's upstream resolution is reused.")
+    @Option(name: .customLong("tag-ttl"), parsing: .unconditional, help: "Seconds a tag's upstream resolution is reused.")
     var tagTTL: Int = 30
 
     @Flag(name: .customLong("no-cache"), help: "Stream only: keep no blobs or manifests (each verified while it streams).")
@@ -132,7 +132,7 @@ struct ProxyServeCommand: DaemonCommand {
     @Option(name: .customLong("public-url"), help: "The URL clients reach the proxy at (the token realm). Default: from each request's Host.")
     var publicURL: String?
 
-    @Option(name: .customLong("max-streams"), help: "Concurrent blob downloads per licence.")
+    @Option(name: .customLong("max-streams"), parsing: .unconditional, help: "Concurrent blob downloads per licence.")
     var maxStreams: Int = 16
 
     @Option(
@@ -338,7 +338,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
 
 struct ProxyUsageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "usage", abstract: "Pulls and bytes per licence and image.")
-    @Option(help: "Only this licence (its number).") var licence: Int64?
+    @Option(parsing: .unconditional, help: "Only this licence (its number).") var licence: Int64?
     @Option(help: "Only pulls in the last DURATION (e.g. 24h, 7d).") var since: String?
     @OptionGroup var connection: ProxyConnectionOptions
 

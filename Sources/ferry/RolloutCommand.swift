@@ -45,32 +45,32 @@ struct RolloutStartCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated node names, or all.")
     var nodes: String = "all"
 
-    @Option(name: .customLong("max-parallel"), help: "Nodes switched at once (default 1).")
+    @Option(name: .customLong("max-parallel"), parsing: .unconditional, help: "Nodes switched at once (default 1).")
     var maxParallel: String?
 
-    @Option(help: "Nodes in the first wave, after which the rollout waits --canary-wait (default 0: none).")
+    @Option(parsing: .unconditional, help: "Nodes in the first wave, after which the rollout waits --canary-wait (default 0: none).")
     var canary: String?
 
-    @Option(name: .customLong("canary-wait"), help: "How long to wait after the canary wave, or manual: until `ferry rollout resume` (default).")
+    @Option(name: .customLong("canary-wait"), parsing: .unconditional, help: "How long to wait after the canary wave, or manual: until `ferry rollout resume` (default).")
     var canaryWait: String?
 
-    @Option(help: "Pause between waves (default 0).")
+    @Option(parsing: .unconditional, help: "Pause between waves (default 0).")
     var delay: String?
 
     @Option(help: "stop-first (default) or start-first.")
     var order: String?
 
-    @Option(name: .customLong("min-healthy"), help: "Without a HEALTHCHECK: the new container must run this long (default 10s).")
+    @Option(name: .customLong("min-healthy"), parsing: .unconditional, help: "Without a HEALTHCHECK: the new container must run this long (default 10s).")
     var minHealthy: String?
 
-    @Option(name: .customLong("healthy-deadline"), help: "With a HEALTHCHECK: the new container must be healthy within this (default 2m).")
+    @Option(name: .customLong("healthy-deadline"), parsing: .unconditional, help: "With a HEALTHCHECK: the new container must be healthy within this (default 2m).")
     var healthyDeadline: String?
 
-    @Option(name: .customLong("max-failure-ratio"), help: "Failures tolerated, failed / (failed + switched), 0 to 1 (default 0).")
+    @Option(name: .customLong("max-failure-ratio"), parsing: .unconditional, help: "Failures tolerated, failed / (failed + switched), 0 to 1 (default 0).")
     var maxFailureRatio: String?
 
     @Option(
-        name: .customLong("distribute-deadline"),
+        name: .customLong("distribute-deadline"), parsing: .unconditional,
         help: "A node the image has not reached by then counts failed, e.g. 30m (default: wait for every node, an offline one too).")
     var distributeDeadline: String?
 
@@ -87,10 +87,9 @@ struct RolloutStartCommand: AsyncParsableCommand {
         try await reportingErrors {
             let plan = try self.plan()
             _ = try ImageReference(parsing: image)
-            let names = nodes.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+            let names = try NodeList.parse(nodes)
             let client = try connection.client()
-            let accepted = try await client.createRollout(
-                RolloutRequest(image: image, replace: replace, nodes: names.isEmpty || names == ["all"] ? nil : names, plan: plan))
+            let accepted = try await client.createRollout(RolloutRequest(image: image, replace: replace, nodes: names, plan: plan))
             if noWait {
                 if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("rollout \(accepted.id) accepted\n") }
                 return

@@ -16,6 +16,9 @@ extension CLITests {
         (["--canary-wait", "soon"], "--canary-wait"),
         (["--max-parallel", "0"], "--max-parallel"),
         (["--canary=-1"], "--canary"),
+        (["--canary", "-1"], "--canary must be 0 or more"),
+        (["--delay", "-5s"], "--delay"),
+        (["--nodes", ""], "--nodes needs node names"),
         (["--order", "sideways"], "--order"),
         (["--on-failure", "explode"], "--on-failure"),
     ])

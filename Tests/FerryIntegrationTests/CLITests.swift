@@ -31,6 +31,14 @@ struct CLITests {
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nowhere"], "invalid --listen"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "fast"], "invalid --upstream-rate: invalid rate 'fast'"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "0"], "invalid --max-downloads"),
+        // A negative number after a space is the option's value, not an unknown option.
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "-2"], "invalid --max-downloads"),
+        (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--max-parallel", "-1", "alpine"], "--max-parallel must be at least 1"),
+        (["gc", "--leader", "http://127.0.0.1:9", "--token", "t", "--keep", "-3"], "--keep"),
+        // An empty --nodes (an unset variable in a script) is not every node.
+        (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "", "alpine"], "--nodes needs node names"),
+        (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,,b", "alpine"], "--nodes needs node names"),
+        (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,all", "alpine"], "either all or node names"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listn", "127.0.0.1:0"], "Unknown option '--listn'. Did you mean '--listen'? (see 'ferry leader --help')"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--log-level", "loud"], "one of the following: trace, debug, info, notice, warning, error (see"),
         (["follower", "--data-dir", "/tmp/ferry-cli-unused", "--leader", "https://127.0.0.1:9", "--default-registry", "https://reg.example"],
