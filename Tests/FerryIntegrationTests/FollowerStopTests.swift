@@ -59,20 +59,29 @@ struct FollowerStopTests {
     func waitingForLoadSlot() async throws {
         try await TestCluster.with("stop-slot", nodes: ["n1"]) { cluster in
             let reference = try await Self.pushHeld(cluster, "demo/app:1", size: "2M")
+            // Mallory takes the install's only load slot and keeps it. n1 is away meanwhile: with
+            // the pull handoff it asks for the slot as soon as its transfer starts, and would
+            // otherwise take it first (then load, and never wait).
             await cluster.killFollower("n1", signal: SIGTERM)
-            try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "1MiB/s"])
-            // Mallory takes the install's only load slot and keeps it.
             let mallory = try await MaliciousNode.join(cluster, name: "mallory")
             try await mallory.heartbeat(address: nil)
+            // Her heartbeats go on, so the leader never counts her gone and frees her slot.
+            let beating = Task {
+                while !Task.isCancelled {
+                    _ = try? await mallory.heartbeat(address: nil)
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+            defer { beating.cancel() }
             let install = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["n1", "mallory"], maxParallel: 1))
             let target = try #require(try await mallory.mesh.work(wait: .seconds(30)).items.first).targetID
             try await mallory.mesh.report(target: target, TargetReport(state: .transferring, bytesDone: 0, bytesTotal: 1, starting: true))
             try await mallory.mesh.report(target: target, TargetReport(state: .ready, bytesDone: 1, bytesTotal: 1))
             #expect(try await mallory.mesh.requestLoad(target: target, wait: .seconds(5)).granted)
+            try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "1MiB/s"])
             _ = try await cluster.install(install.id, until: "n1 is ready, waiting for the slot") { status in
                 status.targets.first { $0.node == "n1" }?.state == .ready
             }
-            try await mallory.heartbeat(address: nil)
             let status = try await cluster.terminateFollower("n1")
             #expect(status == 0, "exit status \(status.map(String.init) ?? "none: still running")")
         }
