@@ -114,8 +114,10 @@ public enum GarbageCollection {
     public static func retained(_ images: [Image], keep: Int?) -> Set<Int64> {
         let live = images.filter { $0.state != .removed }
         guard let keep else { return Set(live.map(\.id)) }
+        // In use: kept on top of the last `keep`, never counted among them (an install of an
+        // old version re-resolves it, which makes it the newest fetched).
         var kept = Set(live.filter { $0.inProgress || $0.pinned }.map(\.id))
-        let versions = Dictionary(grouping: live.filter { $0.fetchedAt != nil }) { VersionKey(registry: $0.registry, repository: $0.repository, platform: $0.platform) }
+        let versions = Dictionary(grouping: live.filter { $0.fetchedAt != nil && !kept.contains($0.id) }) { VersionKey(registry: $0.registry, repository: $0.repository, platform: $0.platform) }
         for (_, images) in versions {
             let newest = images.sorted { ($0.fetchedAt!, $0.id) > ($1.fetchedAt!, $1.id) }
             kept.formUnion(newest.prefix(max(keep, 0)).map(\.id))

@@ -89,6 +89,17 @@ struct GarbageCollectionPlannerTests {
         #expect(plan.blobs.map(\.digest) == [Self.digest("never fetched")])
     }
 
+    @Test func anImageInUseIsNotCountedAmongTheLastK() {
+        // An install of version 1 re-resolved its tag, which made it the newest fetched: it is kept
+        // for the install, and the newest of the others (3) is kept as the last 1.
+        let images = [
+            Self.image(1, fetched: 900, pinned: true, roots: ["v1"]), Self.image(2, fetched: 200, roots: ["v2"]),
+            Self.image(3, fetched: 300, roots: ["v3"]), Self.image(4, state: .fetching, fetched: 950, roots: ["refetch"]),
+        ]
+        #expect(GC.retained(images, keep: 1) == [1, 3, 4])
+        #expect(GC.retained(images, keep: 2) == [1, 2, 3, 4])
+    }
+
     @Test func removedImagesAreNeitherVersionsNorDroppedAgain() {
         let images = [Self.image(1, state: .removed, fetched: 900, roots: []), Self.image(2, roots: ["b"]), Self.image(3, roots: ["c"])]
         #expect(GC.retained(images, keep: 2) == [2, 3])
