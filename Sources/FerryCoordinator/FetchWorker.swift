@@ -39,19 +39,25 @@ final class FetchWorker: Sendable {
     /// Queues an image (its row exists).
     func enqueue(_ id: Int64) { continuation.yield(id) }
 
-    /// Brings the database in line with the store after a restart, then queues every unfinished image.
+    /// Brings the database in line with the store after a restart, then queues every unfinished
+    /// image. An image whose blobs the store lacks (a backup restored without its store, a lost
+    /// file) is fetched again at once only if a running install or rollout needs it; any other is
+    /// released, to be fetched again when an install asks for it.
     func recover() async throws {
-        var reopened = Set<Int64>()
-        for blob in try await database.presentBlobs() where store.size(of: blob.digest) != blob.size {
-            logger.warning("blob recorded present is missing from the store; it will be fetched again", metadata: ["digest": "\(blob.digest)"])
-            try await database.setBlobState(blob.digest, .missing)
-            for image in try await database.images() where image.state == .present {
-                let uses = try await database.blobs(ofImage: image.id!).contains { $0.digest == blob.digest }
-                if uses, reopened.insert(image.id!).inserted {
-                    _ = try await database.requestImage(
-                        try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform), pull: image.pullPolicy)
-                }
-            }
+        let missing = try await database.presentBlobs().filter { store.size(of: $0.digest) != $0.size }
+        if !missing.isEmpty {
+            logger.warning("blobs recorded present are missing from the store", metadata: ["count": "\(missing.count)"])
+        }
+        let outcome = try await database.releaseImages(missing: missing.map(\.digest))
+        for image in outcome.released {
+            logger.notice(
+                "image no longer held (blobs missing from the store); it is fetched again when an install asks for it",
+                metadata: ["image": "\(image.reference)", "platform": "\(image.platform)"])
+        }
+        for image in outcome.refetch {
+            logger.notice("image in use lacks blobs in the store; fetching it again", metadata: ["image": "\(image.reference)"])
+            _ = try await database.requestImage(
+                try ImageReference(parsing: image.reference), platform: try Platform(parsing: image.platform), pull: image.pullPolicy)
         }
         let partials = store.partialIngests()
         if !partials.isEmpty {

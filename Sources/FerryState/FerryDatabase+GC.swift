@@ -146,8 +146,10 @@ extension FerryDatabase {
         }
     }
 
-    static func garbageCollectionInput(_ db: Database, store: some CollectableStore, uses: [Digest: BlobUse]) throws -> GarbageCollection.Input {
-        let pinned = Set(
+    /// The images in use: targeted by a running install, the old image of a container a rollout
+    /// replaced, or of the repository of a rollout not over.
+    static func pinnedImageIDs(_ db: Database) throws -> Set<Int64> {
+        Set(
             try Int64.fetchAll(
                 db,
                 sql: """
@@ -160,6 +162,30 @@ extension FerryDatabase {
                     ON i.registry = json_extract(r.state_json, '$.registry') AND i.repository = json_extract(r.state_json, '$.repository')
                     WHERE r.phase NOT IN ('succeeded', 'aborted', 'rolledBack')
                     """))
+    }
+
+    /// An image whose content goes (retention, or a store that lost it): kept as
+    /// ``ImageState/removed`` without links or served digest, or with `deleteUnnamed` deleted
+    /// unless an install names it (install history still reads). Asked for again, a removed
+    /// image goes back to `pending`.
+    static func release(imageID: Int64, _ db: Database, now: Date, deleteUnnamed: Bool) throws {
+        let named = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM install_targets WHERE image_id = ?)", arguments: [imageID]) ?? false
+        if deleteUnnamed, !named {
+            try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [imageID])
+            return
+        }
+        try db.execute(sql: "DELETE FROM image_blobs WHERE image_id = ?", arguments: [imageID])
+        try db.execute(sql: "DELETE FROM image_manifests WHERE image_id = ?", arguments: [imageID])
+        try db.execute(
+            sql: """
+                UPDATE images SET state = 'removed', served_digest = NULL, error_code = NULL, error_message = NULL, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [now, imageID])
+    }
+
+    static func garbageCollectionInput(_ db: Database, store: some CollectableStore, uses: [Digest: BlobUse]) throws -> GarbageCollection.Input {
+        let pinned = try pinnedImageIDs(db)
         var roots: [Int64: Set<Digest>] = [:]
         for table in ["image_blobs", "image_manifests"] {
             for row in try Row.fetchAll(db, sql: "SELECT image_id, digest FROM \(table)") {
@@ -204,19 +230,7 @@ extension FerryDatabase {
         var outcome = GarbageCollection.Outcome(dryRun: false)
         let now = Date()
         for image in plan.images {
-            let named = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM install_targets WHERE image_id = ?)", arguments: [image.id]) ?? false
-            if named {
-                try db.execute(sql: "DELETE FROM image_blobs WHERE image_id = ?", arguments: [image.id])
-                try db.execute(sql: "DELETE FROM image_manifests WHERE image_id = ?", arguments: [image.id])
-                try db.execute(
-                    sql: """
-                        UPDATE images SET state = 'removed', served_digest = NULL, error_code = NULL, error_message = NULL, updated_at = ?
-                        WHERE id = ?
-                        """,
-                    arguments: [now, image.id])
-            } else {
-                try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [image.id])
-            }
+            try release(imageID: image.id, db, now: now, deleteUnnamed: true)
             outcome.images.append(image)
         }
         for blob in plan.blobs {

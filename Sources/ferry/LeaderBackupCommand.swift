@@ -59,7 +59,7 @@ struct LeaderRestoreCommand: AsyncParsableCommand {
         try await reportingErrors {
             let manifest = try LeaderBackup.restore(from: backup, to: leader.dataDirectory)
             FileOutput.standardOutput.write(
-                "restored the backup of \(manifest.createdAt.formatted(.iso8601)) into \(leader.dataDirectory): \(manifest.entries.count) files\(manifest.withStore ? "" : " (no store: images are fetched again when needed)")\n")
+                "restored the backup of \(manifest.createdAt.formatted(.iso8601)) into \(leader.dataDirectory): \(manifest.entries.count) files\(manifest.withStore ? "" : " (no store: the images it held are fetched again when an install asks for them)")\n")
         }
     }
 }

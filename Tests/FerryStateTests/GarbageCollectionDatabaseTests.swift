@@ -180,6 +180,26 @@ struct GarbageCollectionDatabaseTests {
         #expect(try await database.image(id: images[1].id!)?.state == .pending)
     }
 
+    @Test func blobsMissingFromTheStoreReleaseTheirImagesUnlessAnInstallNeedsThem() async throws {
+        let database = try FerryDatabase.inMemory()
+        let store = MemoryStore()
+        let images = try await Self.fetchVersions(3, into: database, store: store)
+        let node = try await database.join(name: "n1", address: nil, platform: "linux/amd64", credentialHash: "h").id!
+        _ = try await database.createInstall(InstallRecord(maxParallel: 1, platform: nil, deadlineAt: nil), targets: [(node, [images[0].id!])])
+        // The layer every version shares, and version 3's own, are gone from the store.
+        let shared = Self.version(1).blobs[1].digest
+        let outcome = try await database.releaseImages(missing: [shared, Self.version(3).blobs[2].digest])
+        #expect(outcome.refetch.map(\.id) == [images[0].id], "the running install's image is fetched again")
+        #expect(outcome.released.map(\.id) == [images[1].id, images[2].id])
+        for image in images[1...] {
+            let released = try #require(try await database.image(id: image.id!))
+            #expect(released.state == .removed && released.servedDigest == nil)
+        }
+        #expect(try await database.image(id: images[0].id!)?.state == .present, "left for requestImage")
+        #expect(try await database.presentBlobs().contains { $0.digest == shared } == false)
+        #expect(try await database.releaseImages(missing: []).released.isEmpty)
+    }
+
     @Test func aBlobFoundInUseAtRemovalKeepsItsRowAndIsReported() async throws {
         let database = try FerryDatabase.inMemory()
         let store = MemoryStore()
