@@ -78,10 +78,15 @@ final class FetchWorker: Sendable {
                 group.addTask {
                     defer { _ = self.running.withLock { $0.remove(id) } }
                     // An image asked for again while its last run was still finishing blobs
-                    // (after it had failed) runs again now, instead of waiting for a restart.
+                    // (after it had failed) runs again, instead of waiting for a restart; after a
+                    // pause that grows, so that a run whose end the database could not record
+                    // never turns into a loop of requests upstream.
+                    var runs = 0
                     while !Task.isCancelled {
                         await self.fetchImage(id: id)
                         guard let image = try? await self.database.image(id: id), image.state == .pending else { break }
+                        runs += 1
+                        try? await Task.sleep(for: Self.rerun.delay(beforeRetry: runs, random: Double.random(in: 0...1)) ?? .seconds(60))
                     }
                 }
             }
@@ -188,10 +193,32 @@ final class FetchWorker: Sendable {
         }
     }
 
+    /// The pause before an image runs again: 1 s, doubling to a minute.
+    static var rerun: RetryPolicy { RetryPolicy(maxAttempts: .max, baseDelay: .seconds(1), maxDelay: .seconds(60)) }
+
+    /// Records a failed fetch; a database that cannot write (a full disk) is retried with
+    /// ``rerun``'s pauses until it can, so that the failure is never lost and its waiters learn of it.
     private func recordFailure(_ error: any Error, imageID id: Int64, logger: Logger) async {
-        let failure = (error as? FerryError) ?? FerryError(.internal, "\(error)")
+        let failure = (error as? FerryError) ?? FerryError(database: error) ?? FerryError(.internal, "\(error)")
         logger.warning("image fetch failed", metadata: ["code": "\(failure.code)", "reason": "\(failure.message)"])
-        try? await database.markImageFailed(imageID: id, error: failure)
+        var attempt = 0
+        while true {
+            do {
+                try await database.markImageFailed(imageID: id, error: failure)
+                break
+            } catch {
+                attempt += 1
+                if attempt == 1 {
+                    let reason = FerryError(database: error)?.message ?? "\(error)"
+                    logger.error("cannot record the failed fetch; retrying until the database can write", metadata: ["error": "\(reason)"])
+                }
+                do {
+                    try await Task.sleep(for: Self.rerun.delay(beforeRetry: attempt, random: Double.random(in: 0...1)) ?? .seconds(60))
+                } catch {
+                    return
+                }
+            }
+        }
         await installs.imageFinished(id, failure: failure)
     }
 }

@@ -2,9 +2,11 @@ import FerryCore
 import FerryFormats
 import FerryMesh
 import FerryServer
+import FerryState
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// An error the proxy answers: registry-style JSON, with the header each case needs: a Bearer
@@ -86,7 +88,13 @@ struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw ProxyError(FerryError(.internal, "the proxy failed on this request"))
+            // A database that cannot write (a full disk) says so; anything else stays opaque to
+            // the client. Both are logged.
+            let answer = FerryError(database: error) ?? FerryError(.internal, "the proxy failed on this request")
+            context.logger.error(
+                "request failed",
+                metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
+            throw ProxyError(answer)
         }
     }
 }

@@ -4,6 +4,7 @@ import FerryState
 import FerryStore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// Builds the router of a Ferry node: `/healthz` (open), then, behind the token check, the
@@ -18,7 +19,7 @@ public func buildFerryRouter(
     revocations: CertificateRevocations? = nil
 ) -> Router<FerryRequestContext> {
     let router = Router(context: FerryRequestContext.self)
-    router.add(middleware: NotFoundMiddleware())
+    router.add(middleware: ErrorMiddleware())
     router.get("/healthz") { _, _ in "ok\n" }
     router.add(middleware: TokenAuthMiddleware(verifier: verifier, revocations: revocations))
     registry.addRoutes(to: router)
@@ -48,15 +49,29 @@ public func buildFerryRouter(
     }
 }
 
-/// Turns Hummingbird's bare 404 for unknown routes into a registry-style error body.
-struct NotFoundMiddleware: RouterMiddleware {
-    typealias Context = FerryRequestContext
+/// Registry-style error bodies for what handlers do not answer themselves: Hummingbird's bare 404
+/// for unknown routes, and any error that is not an HTTP error (a database that cannot write, a
+/// bug), which is logged and answered with a code and a message instead of an empty 500.
+public struct ErrorMiddleware: RouterMiddleware {
+    public typealias Context = FerryRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             throw FerryError(.notFound, "no such route: \(request.method) \(request.uri.path.prefix(200))")
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            let answer = FerryError(database: error) ?? FerryError(.internal, "internal error (\(type(of: error))): the node's log has the details")
+            context.logger.error(
+                "request failed",
+                metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
+            throw answer
         }
     }
 }

@@ -221,6 +221,49 @@ struct UpstreamFaultTests {
     }
 }
 
+extension UpstreamFaultTests {
+    @Test("A disk so full the database cannot write: admin writes get 507 saying what to do, a fetch whose end cannot be recorded is not retried in a loop upstream, and is recorded once space returns",
+          .requiresRoot("mounting a tmpfs"))
+    func fullDisk() async throws {
+        var plan = FaultProxy.Plan()
+        plan.tooManyRequests = 1
+        plan.retryAfter = 3
+        try await Self.withFaultyUpstream("fault-full", plan: plan) { dir, _, proxy, reference in
+            let mountPoint = dir.sub("full")
+            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+            try await runChecked("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mountPoint])
+            do {
+                try await LeaderHarness.with(dataDirectory: "\(mountPoint)/leader") { leader in
+                    let id = try #require(try await leader.client.fetch(FetchRequest(images: [reference])).images.first?.id)
+                    // While the leader waits out the 429's Retry-After, something else fills the disk.
+                    _ = try await runProcess("/bin/dd", ["if=/dev/zero", "of=\(mountPoint)/ballast", "bs=1M", "count=64"])
+                    do {
+                        _ = try await leader.client.fetch(FetchRequest(images: ["\(proxy.host)/demo/other:1"]))
+                        Issue.record("a fetch request was accepted on a full disk")
+                    } catch let error as FerryError {
+                        #expect(error.code == .insufficientSpace && error.message.contains("free some space"), "\(error)")
+                    }
+                    try await Task.sleep(for: .seconds(6))
+                    let manifestRequests = proxy.requests.filter { $0.path.contains("/manifests/") }
+                    #expect(manifestRequests.count <= 6, "\(manifestRequests.count) manifest requests upstream while the disk was full")
+                    // Space returns: what happened is recorded, and the image can be fetched.
+                    try FileManager.default.removeItem(atPath: "\(mountPoint)/ballast")
+                    try await waitUntil("the fetch's end is recorded", timeout: .seconds(90)) { try await leader.client.image(id: id).isFinished }
+                    let again = try #require(try await leader.fetch([reference]).first)
+                    #expect(again.state == .present, "\(again.error?.message ?? "")")
+                    #expect(try await expectStoreConsistent(leader.store))
+                }
+            } catch {
+                _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
+                throw error
+            }
+            if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
+                try await runChecked("/bin/umount", ["-l", mountPoint])
+            }
+        }
+    }
+}
+
 extension TestRegistry {
     /// The total size of the blobs of `reference`'s manifest, read through `proxy`.
     static func blobSizes(of proxy: FaultProxy, reference: String) async throws -> Int64? {

@@ -1,0 +1,21 @@
+import FerryCore
+import GRDB
+
+extension FerryError {
+    /// `error` as a ``FerryError`` when it is SQLite's: a full disk is ``FerryError/Code/insufficientSpace``
+    /// (HTTP 507) with what to do, any other database error ``FerryError/Code/internal`` with
+    /// SQLite's reason. Nil for an error that is not the database's.
+    public init?(database error: any Error) {
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            self.init(
+                .insufficientSpace,
+                "the disk holding the data directory is full: the database cannot record anything; free some space on it (other files, or `docker image prune`), then retry; `ferry gc` needs a little free space too")
+        case .SQLITE_READONLY:
+            self.init(.internal, "the database is read-only (\(error.message ?? "SQLITE_READONLY")): check the data directory's file system and permissions")
+        default:
+            self.init(.internal, "database error: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+}
