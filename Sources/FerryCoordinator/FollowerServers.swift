@@ -28,7 +28,8 @@ struct FollowerServers {
                 peerKey: me.peerKey.flatMap { Data(base64Encoded: $0) }.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
             registry: RegistryReadAPI(
                 database: follower.database, store: follower.store, defaultRegistry: configuration.defaultRegistry,
-                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, manifestFallback: leaderManifests),
+                uploadLimiter: configuration.maxUploadRate.map { RateLimiter(bytesPerSecond: $0) }, manifestFallback: leaderManifests,
+                cutThrough: .verifiedEnd),
             apis: .follower(local: LocalAdminRoutes(backend: follower)), revocations: follower.revocations)
         var identity: MeshServer.Identity?
         if let certificate {

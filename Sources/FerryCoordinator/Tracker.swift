@@ -67,7 +67,7 @@ actor Tracker {
     /// Forgets what a node was receiving and serving (it went away); what it holds stays known.
     func forget(_ node: String) { state.forget(node) }
 
-    /// Nodes excluded for everyone now, with their accusers' count, for `ferry nodes`.
+    /// Nodes reported by the quorum of accusers, with their count, for `ferry nodes`.
     var flagged: [String: Int] { state.flagged(now: now) }
 
     func holders(of digest: Digest) -> [String] { state.holders(of: digest) }

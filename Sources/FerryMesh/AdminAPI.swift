@@ -147,8 +147,9 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var dockerError: String?
     /// References of the images installed on the node.
     public var images: [String]
-    /// Transfers it served whose bytes failed the receiver's verification (it is no longer
-    /// chosen as a source for those blobs).
+    /// Distinct nodes that reported it (corrupt, too many bytes, a stall) first hand within the
+    /// last 10 minutes, once they are 2 or more; 0 otherwise. Each of them avoids it; no one else
+    /// does on their word (docs/mesh.md, *Evidence*).
     public var corruptTransfers: Int
     /// When its TLS certificate expires (nil: not recorded, or a plain-HTTP mesh). It renews it
     /// after two thirds of its life.

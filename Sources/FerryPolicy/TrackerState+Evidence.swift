@@ -3,11 +3,12 @@ import FerryCore
 /// How much the tracker believes what one node says about another (TrackerState+Evidence).
 /// Times in seconds.
 public struct EvidenceRules: Sendable, Hashable {
-    /// Distinct accusers, each with first-hand evidence, that exclude a source for everyone. Default 2.
+    /// Distinct accusers, each with first-hand evidence, after which `ferry nodes` flags a source
+    /// as reported (for the operator to look at; it changes no one else's sources). Default 2.
     public var quorum: Int
     /// How long an accusation counts towards the quorum. Default 600 s.
     public var window: Double
-    /// How long an exclusion lasts (for one accuser, or for everyone), and the flag in `ferry nodes`. Default 600 s.
+    /// How long an exclusion lasts (for the accuser), and the flag in `ferry nodes`. Default 600 s.
     public var exclusion: Double
     /// Weak reports (a corrupt blob with several contributors, a transfer that ended early) from
     /// one accuser against one source, within ``window``, that count as one conclusive report. Default 2.
@@ -56,12 +57,15 @@ public enum Misbehaviour: String, Sendable, Hashable {
 /// - One conclusive report (a single source named) excludes the source *for the accuser*, for
 ///   every blob, for ``EvidenceRules/exclusion``. Weak reports (several sources in one corrupt
 ///   report, a transfer that ended early) are strikes; ``EvidenceRules/strikes`` of them from one
-///   accuser make one conclusive report. A source is excluded for everyone, and flagged, once
-///   ``EvidenceRules/quorum`` distinct accusers have reported it conclusively within
-///   ``EvidenceRules/window``; the exclusion and the flag decay.
+///   accuser make one conclusive report.
+/// - No report excludes a source for anyone but its accuser: one join token can join any number
+///   of names, so no count of accusers proves anything (and a liar can serve right bytes to
+///   whoever checks). A source reported conclusively by ``EvidenceRules/quorum`` distinct
+///   accusers within ``EvidenceRules/window`` is only flagged in `ferry nodes`, for the operator;
+///   the flag decays.
 ///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
-/// that meets a liar avoids it from then on.
+/// that meets a liar avoids it from then on, paying one failed transfer.
 extension TrackerState {
     /// What came of an accusation.
     public struct Verdict: Sendable, Hashable {
@@ -69,8 +73,8 @@ extension TrackerState {
         public var checkLeader: Bool
         /// Sources the report counted against (handed to the accuser).
         public var counted: [String]
-        /// Sources excluded for everyone by this report.
-        public var excluded: [String]
+        /// Sources this report made flagged (reported by the quorum).
+        public var flagged: [String]
     }
 
     /// A `receiving` claim: counts only if the tracker handed the node a source for the blob.
@@ -120,7 +124,7 @@ extension TrackerState {
         _ accuser: String, digest: Digest, sources: [String], _ kind: Misbehaviour, now: Double
     ) -> Verdict {
         let who = intern(accuser)
-        var verdict = Verdict(checkLeader: false, counted: [], excluded: [])
+        var verdict = Verdict(checkLeader: false, counted: [], flagged: [])
         let handed = books[digest]?.handed[who] ?? []
         if kind == .corrupt || kind == .overflow {
             withBook(digest) { state, book in
@@ -151,39 +155,36 @@ extension TrackerState {
             var by = (accusations[source] ?? [:]).filter { now - $0.value < evidence.window }
             by[who] = now
             accusations[source] = by
-            if by.count >= evidence.quorum, (excludedUntil[source] ?? -.infinity) <= now {
-                verdict.excluded.append(names[Int(source)])
+            if by.count >= evidence.quorum, (flaggedUntil[source] ?? -.infinity) <= now {
+                verdict.flagged.append(names[Int(source)])
             }
-            if by.count >= evidence.quorum { excludedUntil[source] = now + evidence.exclusion }
+            if by.count >= evidence.quorum { flaggedUntil[source] = now + evidence.exclusion }
         }
         return verdict
     }
 
-    /// Sources no request of `requester` may be given now: `failed`, those it reported, and those
-    /// excluded for everyone. Never the leader (its own checks decide about its copy).
+    /// Sources no request of `requester` may be given now: `failed`, and those it reported.
+    /// Never the leader (its own checks decide about its copy).
     func excludedIDs(for requester: Int32, failed: [String], now: Double) -> Set<Int32> {
         var excluded = Set(failed.compactMap { ids[$0] })
         if let mine = personal[requester] {
             for (source, until) in mine where until > now { excluded.insert(source) }
         }
-        for (source, until) in excludedUntil where until > now { excluded.insert(source) }
         excluded.remove(0)
         return excluded
     }
 
     /// Whether `source` is excluded for `requester` now (for tests and status).
     public func isExcluded(_ source: String, for requester: String, now: Double) -> Bool {
-        guard let id = ids[source], id != 0 else { return false }
-        if (excludedUntil[id] ?? -.infinity) > now { return true }
-        guard let who = ids[requester] else { return false }
+        guard let id = ids[source], id != 0, let who = ids[requester] else { return false }
         return (personal[who]?[id] ?? -.infinity) > now
     }
 
-    /// Nodes excluded for everyone now, with how many distinct accusers reported them: the flag
-    /// of `ferry nodes`. It decays with the exclusion.
+    /// Nodes the quorum reported, with how many distinct accusers did: the flag of `ferry nodes`.
+    /// It decays after ``EvidenceRules/exclusion``.
     public func flagged(now: Double) -> [String: Int] {
         var flags: [String: Int] = [:]
-        for (source, until) in excludedUntil where until > now {
+        for (source, until) in flaggedUntil where until > now {
             flags[names[Int(source)]] = max(accusations[source]?.count ?? 0, evidence.quorum)
         }
         return flags

@@ -72,7 +72,7 @@ public struct TrackerState: Sendable {
     var accusations: [Int32: [Int32: Double]] = [:]
     var strikes: [Int32: [Int32: [Double]]] = [:]
     var personal: [Int32: [Int32: Double]] = [:]
-    var excludedUntil: [Int32: Double] = [:]
+    var flaggedUntil: [Int32: Double] = [:]
     var leaderChecks: [Digest: Double] = [:]
     /// When ``sweepHanded(now:)`` last ran.
     var lastHandedSweep = -Double.infinity

@@ -43,9 +43,15 @@ public struct RegistryReadAPI: Sendable {
 
     /// How a blob still arriving in the store is served.
     public enum CutThrough: Sendable, Equatable {
-        /// What has arrived, as it lands; the reader verifies (peers, followers).
+        /// What has arrived, as it lands; the reader verifies: the leader's, relaying upstream
+        /// bytes to followers (an accusation against it makes it re-hash its own copy).
         case unverified
-        /// As it lands but the last byte only once the blob verified, and a blob the node
+        /// As it lands but the blob's last byte only once the blob verified: what a follower
+        /// serves its peers. A node relaying what a lying source sends it never passes on a
+        /// whole wrong blob (its receiver's transfer breaks off instead), so a receiver's
+        /// first-hand report of corrupt bytes never names an honest relay (docs/mesh.md, *Evidence*).
+        case verifiedEnd
+        /// ``verifiedEnd``, and a blob the node
         /// expects (``BlobStore/expectArrivals(_:of:)``) but has not started receiving is waited
         /// for rather than unknown: what the follower's loopback registry serves the node's
         /// Docker engine (and containerd), which pull while the blobs arrive and must never get
@@ -276,7 +282,7 @@ public struct RegistryReadAPI: Sendable {
         let limiter = uploadLimiter
         let failpoint = servingFailpoint
         let following = growing
-        let verified = cutThrough == .verified
+        let verified = cutThrough != .unverified
         let waitForArrival = expected
         let body = ResponseBody(contentLength: Int(length)) { writer in
             FerryMetrics.uploadStarted()

@@ -86,7 +86,7 @@ struct NodesCommand: AsyncParsableCommand {
                     [
                         node.name, node.address ?? "-", "\(max(Int(now.timeIntervalSince(node.lastSeen)), 0))s ago", node.state.rawValue,
                         node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
-                        node.corruptTransfers > 0 ? "served corrupt bytes ×\(node.corruptTransfers)" : "-",
+                        node.corruptTransfers > 0 ? "reported by \(node.corruptTransfers) nodes" : "-",
                         node.certificateExpiresAt.map { StatusCommand.remaining(until: $0, now: now) } ?? "-",
                         node.images.isEmpty ? "-" : node.images.joined(separator: ","),
                     ]

@@ -104,7 +104,7 @@ extension SecurityTests {
             #expect(server.requests == 0, "an honest node was sent to the liar")
             #expect(ContinuousClock.now - started < .seconds(20))
             // Asking for sources without downloading lists it as receiving: an honest node sent to it
-            // sees it stall once and reports it; with two such reports it is excluded for everyone.
+            // sees it stall once, reports it and avoids it; two such reports flag it in `ferry nodes`.
             for blob in blobs[1] { _ = try await liar.sources(for: blob.digest, size: blob.size, repository: "demo/app") }
             let second = try await cluster.ferry(["install", references[1], "--nodes", "a,b", "--deadline", "60s"])
             #expect(second.status == 0, "\(second.stderr)")

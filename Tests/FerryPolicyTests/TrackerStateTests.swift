@@ -70,8 +70,8 @@ struct TrackerStateTests {
         #expect(!state.isExcluded("bad", for: "victim", now: 2 + 601))
     }
 
-    @Test("a quorum of distinct accusers excludes the source for everyone and flags it, until it decays")
-    func quorumExcludesForAll() {
+    @Test("a quorum of distinct accusers flags the source for the operator, until it decays, and excludes it for no one else: one join token joins any number of names")
+    func quorumFlagsButExcludesOnlyTheAccusers() {
         var state = Self.tracker(holders: ["bad"])
         for victim in ["v1", "v2"] {
             #expect(Self.first(&state, for: victim) == "bad")
@@ -81,12 +81,14 @@ struct TrackerStateTests {
         state.accuse("v1", digest: Self.digest, sources: ["bad"], .overflow, now: 3)  // the same accuser again: still one
         #expect(state.flagged(now: 4).isEmpty)
         let verdict = state.accuse("v2", digest: Self.digest, sources: ["bad"], .stalled, now: 5)
-        #expect(verdict.excluded == ["bad"])
+        #expect(verdict.flagged == ["bad"])
         #expect(state.flagged(now: 6) == ["bad": 2])
-        #expect(state.isExcluded("bad", for: "anyone", now: 6))
-        #expect(Self.first(&state, for: "anyone", now: 6) == "leader")
+        // Two names prove nothing (a join token joins any number): for anyone else the source
+        // stays what it was, while each accuser avoids it.
+        #expect(!state.isExcluded("bad", for: "anyone", now: 6))
+        #expect(Self.first(&state, for: "anyone", now: 6) == "bad")
+        #expect(state.isExcluded("bad", for: "v1", now: 6) && state.isExcluded("bad", for: "v2", now: 6))
         #expect(state.flagged(now: 5 + 601).isEmpty)
-        #expect(Self.first(&state, for: "late", now: 5 + 601) == "bad")
     }
 
     @Test("weak reports are strikes: several sources in one corrupt report, or a transfer that ended early")
