@@ -53,6 +53,11 @@ public enum ByteSize {
             guard bytes >= 1 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': below 1 byte per second") }
             return Int64(bytes)
         }
+        // A bare number is refused: read as bytes per second, `--max-download-rate 5` meant as
+        // 5 MB/s would crawl. `5/s` or `5B/s` says bytes.
+        if text == trimmed.lowercased(), text.allSatisfy({ $0.isNumber || $0 == "." }) {
+            throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': give a unit, e.g. \(trimmed)MiB/s or \(trimmed)Mbit/s (\(trimmed)B/s for bytes)")
+        }
         let bytes = try parse(text, shown: input, as: "rate", example: "10MiB/s, or bits, 100Mbit/s")
         guard bytes > 0 else { throw FerryError(.invalidArgument, "invalid rate '\(input.prefix(40))': must be above zero") }
         return bytes

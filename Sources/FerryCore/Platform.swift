@@ -38,13 +38,35 @@ public struct Platform: Hashable, Sendable, CustomStringConvertible, Codable {
             throw FerryError(.invalidArgument, "invalid platform '\(string.prefix(100))': expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8")
         }
         if parts.count == 1 {
-            // A bare architecture means linux, as containerd's parser does for known architectures.
-            self.init(os: Platform.host.os, architecture: parts[0])
+            // One word, as containerd's parser takes it: a known OS on the host's architecture,
+            // or a known architecture on the host's OS; anything else is refused.
+            if Self.knownOperatingSystems.contains(parts[0]) {
+                self.init(os: parts[0], architecture: Platform.host.architecture, variant: Platform.host.variant)
+            } else {
+                self.init(os: Platform.host.os, architecture: parts[0])
+                guard Self.knownArchitectures.contains(normalized().architecture) else {
+                    throw FerryError(
+                        .invalidArgument,
+                        "invalid platform '\(string.prefix(100))': not a known operating system or architecture; expected os/arch[/variant], e.g. linux/amd64")
+                }
+            }
         } else {
             self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
         }
         self = normalized()
     }
+
+    /// The operating systems containerd's parser knows (Go's `GOOS` values).
+    static let knownOperatingSystems: Set<String> = [
+        "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl", "netbsd", "openbsd",
+        "plan9", "solaris", "wasip1", "windows", "zos",
+    ]
+
+    /// The architectures containerd's parser knows (Go's `GOARCH` values), after normalisation.
+    static let knownArchitectures: Set<String> = [
+        "386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32",
+        "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm",
+    ]
 
     public var description: String {
         [os, architecture, variant].compactMap { $0 }.joined(separator: "/")

@@ -14,11 +14,11 @@ struct DaemonOptions: ParsableArguments {
     var service: ServiceOptions
 
     @Option(
-        name: .customLong("max-upload-rate"),
+        name: .customLong("max-upload-rate"), parsing: .unconditional,
         help: "Cap on bytes per second this node serves (the leader to followers, a follower to peers), e.g. 100MiB/s.")
     var maxUploadRate: String?
 
-    @Option(name: .customLong("reserved-space"), help: "Disk space to keep free in the data directory, e.g. 1GiB.")
+    @Option(name: .customLong("reserved-space"), parsing: .unconditional, help: "Disk space to keep free in the data directory, e.g. 1GiB.")
     var reservedSpace: String = "256MiB"
 
     @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a connection may wait for a complete request before it is closed.")

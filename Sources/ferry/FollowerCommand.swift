@@ -50,7 +50,7 @@ struct FollowerCommand: NodeDaemonCommand {
     @Option(help: "The URL other nodes reach this one at.")
     var advertise: String?
 
-    @Option(name: .customLong("max-download-rate"), help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
+    @Option(name: .customLong("max-download-rate"), parsing: .unconditional, help: "Cap on bytes received from the mesh, e.g. 50MiB/s or 1Gbit/s.")
     var maxDownloadRate: String?
 
     @Option(

@@ -34,7 +34,7 @@ struct LeaderCommand: NodeDaemonCommand {
     @Option(name: .customLong("registry-auth"), help: "Docker config.json-style file with upstream credentials.")
     var registryAuth: String?
 
-    @Option(name: .customLong("upstream-rate"), help: "Cap on upstream download rate, e.g. 10MiB/s or 100Mbit/s.")
+    @Option(name: .customLong("upstream-rate"), parsing: .unconditional, help: "Cap on upstream download rate, e.g. 10MiB/s or 100Mbit/s.")
     var upstreamRate: String?
 
     @Option(name: .customLong("default-registry"), help: "Upstream for /v2/ requests without ?ns=, e.g. registry.example.com.")

@@ -262,7 +262,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
         @Option(help: "The customer's name.") var customer: String
         @Option(name: .customLong("images"), help: "A glob over REGISTRY-NAME/REPOSITORY this licence may pull (repeatable). Default: all of the app's.") var images: [String] = []
         @Option(help: "Expiry: an RFC 3339 time or a duration (90d, 12h).") var expires: String?
-        @Option(name: .customLong("max-rate"), help: "Cap on this licence's download rate, e.g. 50MiB/s.") var maxRate: String?
+        @Option(name: .customLong("max-rate"), parsing: .unconditional, help: "Cap on this licence's download rate, e.g. 50MiB/s.") var maxRate: String?
         @OptionGroup var connection: ProxyConnectionOptions
 
         func run() async throws {

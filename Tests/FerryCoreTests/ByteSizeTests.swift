@@ -42,6 +42,8 @@ struct ByteSizeTests {
         ("10MiB/s", 10_485_760),
         ("10MiB", 10_485_760),
         ("1k/s", 1024),
+        ("5/s", 5),
+        ("5B/s", 5),
         ("100Mbit/s", 12_500_000),
         ("100mbit", 12_500_000),
         ("1Gbit/s", 125_000_000),
@@ -61,7 +63,7 @@ struct ByteSizeTests {
         #expect(try ByteSize.parseRate(input) == expected)
     }
 
-    @Test("rejects bad rates", arguments: ["", "0", "0/s", "0Mbit/s", "-1Mbit/s", "fast", "Mbit/s", "10 parsecs"])
+    @Test("rejects bad rates; a bare number needs a unit", arguments: ["", "0", "0/s", "0Mbit/s", "-1Mbit/s", "fast", "Mbit/s", "10 parsecs", "5", "2.5"])
     func parseRateRejects(_ input: String) {
         do {
             let value = try ByteSize.parseRate(input)

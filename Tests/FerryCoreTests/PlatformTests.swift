@@ -47,7 +47,16 @@ struct PlatformTests {
         #expect(platform.architecture == "arm64")
     }
 
-    @Test("rejects malformed platforms", arguments: ["", "/", "linux/", "/amd64", "linux//v7", "linux/amd64/v8/extra", "linux/amd 64", "linux/amd64?"])
+    @Test func bareOperatingSystemTakesTheHostArchitecture() throws {
+        let platform = try Platform(parsing: "linux")
+        #expect(platform.os == "linux")
+        #expect(platform.architecture == Platform.host.architecture)
+        #expect(try Platform(parsing: "Windows").os == "windows")
+    }
+
+    @Test("rejects malformed platforms", arguments: [
+        "", "/", "linux/", "/amd64", "linux//v7", "linux/amd64/v8/extra", "linux/amd 64", "linux/amd64?", "potato", "amd65",
+    ])
     func rejects(_ input: String) {
         do {
             let platform = try Platform(parsing: input)

@@ -35,6 +35,8 @@ struct CLITests {
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "-2"], "invalid --max-downloads"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--max-parallel", "-1", "alpine"], "--max-parallel must be at least 1"),
         (["gc", "--leader", "http://127.0.0.1:9", "--token", "t", "--keep", "-3"], "--keep"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--reserved-space", "-5"], "--reserved-space"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "10"], "give a unit, e.g. 10MiB/s"),
         // An empty --nodes (an unset variable in a script) is not every node.
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "", "alpine"], "--nodes needs node names"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,,b", "alpine"], "--nodes needs node names"),
