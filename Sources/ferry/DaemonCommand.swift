@@ -17,11 +17,19 @@ protocol DaemonCommand: AsyncParsableCommand {
     static var settings: [DaemonSetting<Self>] { get }
     /// Checks the options, starts the daemon and runs it until it stops.
     func serve() async throws
+    /// Checks what one option alone cannot (a pair that contradicts itself), before
+    /// `--print-config` prints anything. Default: nothing.
+    func checkCombinations() throws(FerryError)
+}
+
+extension DaemonCommand {
+    func checkCombinations() throws(FerryError) {}
 }
 
 extension DaemonCommand {
     func run() async throws {
         try await reportingErrors {
+            try checkCombinations()
             if try service.printedConfiguration(of: self, settings: Self.settings) { return }
             do {
                 try await serve()
@@ -58,6 +66,9 @@ protocol NodeDaemonCommand: DaemonCommand {
 
 extension NodeDaemonCommand {
     var service: ServiceOptions { daemon.service }
+
+    /// The collection's watermarks and retention, checked together.
+    func checkCombinations() throws(FerryError) { _ = try daemon.gc.configuration() }
 
     static var settings: [DaemonSetting<Self>] { ownSettings + DaemonOptions.settings.map { setting in setting.lifted { $0.daemon } } }
 }

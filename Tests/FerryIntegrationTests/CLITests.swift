@@ -36,6 +36,9 @@ struct CLITests {
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--max-parallel", "-1", "alpine"], "--max-parallel must be at least 1"),
         (["gc", "--leader", "http://127.0.0.1:9", "--token", "t", "--keep", "-3"], "--keep"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--reserved-space", "-5"], "--reserved-space"),
+        // Checked together before --print-config shows a configuration the daemon would refuse.
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--gc-high-watermark", "70%", "--gc-low-watermark", "80%", "--print-config"],
+         "the low watermark (80%) must be below the high watermark (70%)"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "10"], "give a unit, e.g. 10MiB/s"),
         // An empty --nodes (an unset variable in a script) is not every node.
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "", "alpine"], "--nodes needs node names"),
