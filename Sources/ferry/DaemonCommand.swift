@@ -29,7 +29,6 @@ extension DaemonCommand {
 extension DaemonCommand {
     func run() async throws {
         try await reportingErrors {
-            try checkCombinations()
             if try service.printedConfiguration(of: self, settings: Self.settings) { return }
             do {
                 try await serve()

@@ -22,12 +22,13 @@ struct ServiceOptions: ParsableArguments {
 
     /// Checks every value of `command` (flags included: the file's and the environment's were
     /// checked as they were read), so that a bad one is refused naming its flag before anything
-    /// starts; then, with `--print-config`, prints the effective configuration and returns true
+    /// starts, then those that must agree (``DaemonCommand/checkCombinations()``); then, with `--print-config`, prints the effective configuration and returns true
     /// (the command then ends); else false.
-    func printedConfiguration<Command>(of command: Command, settings: [DaemonSetting<Command>]) throws(FerryError) -> Bool {
+    func printedConfiguration<Command: DaemonCommand>(of command: Command, settings: [DaemonSetting<Command>]) throws(FerryError) -> Bool {
         for setting in settings {
             if let value = setting.value(command) { try setting.option.validate(value) }
         }
+        try command.checkCombinations()
         guard printConfig else { return false }
         FileOutput.standardOutput.write(DaemonConfiguration.render(command, settings: settings))
         return true
