@@ -69,7 +69,10 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
         if try await environment.engineHas(image) {
             let outcome = try await environment.install(image, logger: logger)
             await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
-            try await leader.report(TargetReport(state: .done, note: outcome == .alreadyPresent ? "already in the engine" : nil))
+            let note = outcome == .alreadyPresent ? "already in the engine" : nil
+            let untagged = item.engineTag == nil
+            try await leader.report(
+                TargetReport(state: .done, note: untagged ? Self.noted(note ?? "in the engine", untagged: true, image: manifest.manifest.config.digest) : note))
             return
         }
         let blobs = manifest.manifest.blobs
@@ -89,8 +92,17 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
             note = fallback ? "loaded (full archive after a partial one failed)" : "loaded (\(omitted) layers already in the engine)"
         }
         await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
+        note = Self.noted(note, untagged: item.engineTag == nil, image: manifest.manifest.config.digest)
         try await leader.report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
         logger.notice("image installed", metadata: ["note": "\(note)"])
+    }
+
+    /// `note`, saying for an image installed by digest how to run it: Docker records a digest
+    /// only for an image it pulled from the registry itself, so `docker run NAME@DIGEST` does not
+    /// find it (docs/installs.md).
+    static func noted(_ note: String, untagged: Bool, image: Digest) -> String {
+        guard untagged else { return note }
+        return "\(note); installed by digest, so untagged: run it by image ID \(image.encoded.prefix(12)) (Docker cannot find it by digest)"
     }
 
     /// The transfer, then `ready` reported (progress only if the target took its slot meanwhile).
