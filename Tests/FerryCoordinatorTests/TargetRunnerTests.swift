@@ -26,6 +26,21 @@ struct TargetRunnerTests {
         #expect(state.heldRecords == 1)
     }
 
+    @Test("an image installed by digest: the note says it is untagged in the engine and gives the image ID to run it by")
+    func installedByDigest() async {
+        let node = FakeTargetEnvironment(image: SyntheticImage(layers: 1))
+        node.update { $0.engineHasImage = true }
+        var item = node.image.item
+        item.reference = "registry.test/demo/app@\(item.manifestDigest)"
+        var runner = TargetRunner(environment: node, item: item)
+        runner.progressInterval = .milliseconds(10)
+        await runner.run()
+        let note = node.snapshot.reports.last?.note ?? ""
+        #expect(note.hasPrefix("already in the engine; installed by digest, so untagged"), "\(note)")
+        #expect(note.contains(String(node.image.config.digest.encoded.prefix(12))))
+        #expect(TargetRunner<FakeTargetEnvironment>.noted("loaded", untagged: false, image: node.image.config.digest) == "loaded")
+    }
+
     @Test("the whole way: transferring, ready, a load slot after two refusals, loaded, done; each blob fetched once")
     func wholeWay() async {
         let node = FakeTargetEnvironment(image: SyntheticImage(layers: 3))
