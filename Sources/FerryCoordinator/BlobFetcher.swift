@@ -105,13 +105,13 @@ public actor BlobFetcher {
                         // Closed whatever happens; the partial stays for a resume unless its bytes are bad.
                         try await store.withIngest(digest, expectedSize: descriptor.size) { ingest in
                             let have = await ingest.offset()
-                            try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)")
+                            try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)", digest: digest)
                             try await database.setBlobState(digest, .fetching, bytesDone: have)
                             logger.info("fetching blob", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"])
                             progress.set(digest, have)
                             // Pieces ahead of the ingest wait in a spool: up to the rest of the blob again.
                             if connections > 1, descriptor.size - have > PiecedDownload.pieceSize,
-                                (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "")) != nil
+                                (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "", excluding: digest)) != nil
                             {
                                 try await downloadInPieces(
                                     descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,

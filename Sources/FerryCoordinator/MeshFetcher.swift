@@ -105,7 +105,7 @@ actor MeshFetcher {
                             }
                         case .askSources(let have, let failed):
                             if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
-                            try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)")
+                            try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)", digest: blob.digest)
                             let sources = try await mesh.sources(
                                 SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
                             action = machine.answered(sources, have: have, random: Double.random(in: 0...1))

@@ -148,8 +148,9 @@ extension BlobStore: CollectableStore {
     /// Before a download of `bytes`: lets the garbage collector free space first
     /// (``makeRoom(for:)``), then refuses with a clear error if the disk still lacks room
     /// (``ensureSpace(for:what:)``). What every download calls.
-    public func prepareDownload(of bytes: Int64, what: String) async throws(FerryError) {
+    /// `digest`: the blob being downloaded, whose own ingest is not counted among the others.
+    public func prepareDownload(of bytes: Int64, what: String, digest: Digest? = nil) async throws(FerryError) {
         await makeRoom(for: bytes)
-        try ensureSpace(for: bytes, what: what)
+        try ensureSpace(for: bytes, what: what, excluding: digest)
     }
 }

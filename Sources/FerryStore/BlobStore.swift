@@ -82,16 +82,28 @@ public final class BlobStore: Sendable {
     }
 
     /// Throws ``FerryError/Code/insufficientSpace`` unless `bytes` more fit while leaving the
-    /// configured reserve free.
-    public func ensureSpace(for bytes: Int64, what: String) throws(FerryError) {
+    /// configured reserve free and room for what the other downloads under way (all open
+    /// ingests but `digest`'s) still have to write.
+    public func ensureSpace(for bytes: Int64, what: String, excluding digest: Digest? = nil) throws(FerryError) {
         guard bytes > 0, let free = freeSpace() else { return }
+        let pending = withUsage { usage in
+            usage.writers.reduce(Int64(0)) { sum, writer in
+                guard writer.key != digest else { return sum }
+                let left = max(writer.value.expectedSize - writer.value.snapshot.durable, 0)
+                return sum.addingReportingOverflow(left).overflow ? Int64.max : sum + left
+            }
+        }
         // Saturate: `bytes` may come from an untrusted descriptor and be near Int64.max.
-        let (sum, overflow) = bytes.addingReportingOverflow(max(configuration.reservedSpace, 0))
-        let needed = overflow ? Int64.max : sum
+        var needed = bytes
+        for more in [max(configuration.reservedSpace, 0), pending] {
+            let (sum, overflow) = needed.addingReportingOverflow(more)
+            needed = overflow ? Int64.max : sum
+        }
         if free < needed {
+            let others = pending > 0 ? ", other downloads under way \(ByteSize.format(pending))" : ""
             throw FerryError(
                 .insufficientSpace,
-                "not enough disk space in \(root) for \(what): it needs \(ByteSize.format(bytes)) plus \(ByteSize.format(configuration.reservedSpace)) kept in reserve, but only \(ByteSize.format(free)) is free; free some space or move the data directory"
+                "not enough disk space in \(root) for \(what): it needs \(ByteSize.format(bytes)) plus \(ByteSize.format(configuration.reservedSpace)) kept in reserve\(others), but only \(ByteSize.format(free)) is free; free some space or move the data directory"
             )
         }
     }

@@ -119,6 +119,25 @@ struct BlobStoreTests {
         }
     }
 
+    @Test func ensureSpaceCountsWhatOtherDownloadsStillHaveToWrite() async throws {
+        try await withTemporaryStore { store in
+            // A download under way that still has a petabyte to write.
+            let other = Digest.sha256(of: [7])
+            let ingest = try await store.ingest(other, expectedSize: 1 << 50)
+            do {
+                try store.ensureSpace(for: 1024, what: "blob sha256:abc")
+                Issue.record("a kilobyte fitted beside a petabyte still to come")
+            } catch let error as FerryError {
+                #expect(error.code == .insufficientSpace)
+                #expect(error.message.contains("other downloads under way 1024.0 TiB"), "\(error.message)")
+            }
+            // Its own remaining bytes are not counted twice.
+            try store.ensureSpace(for: 1024, what: "blob \(other)", excluding: other)
+            await ingest.close(discard: true)
+            try store.ensureSpace(for: 1024, what: "blob sha256:abc")
+        }
+    }
+
     @Test func ensureSpaceSaturatesInsteadOfOverflowing() async throws {
         try await withTemporaryStore(.init(reservedSpace: .max)) { store in
             #expect(throws: FerryError.self) { try store.ensureSpace(for: .max, what: "a hostile descriptor") }
