@@ -205,7 +205,10 @@ final class FetchWorker: Sendable {
         while true {
             do {
                 try await database.markImageFailed(imageID: id, error: failure)
+                if attempt > 0 { logger.notice("recorded the failed fetch", metadata: ["attempts": "\(attempt + 1)"]) }
                 break
+            } catch is CancellationError {
+                return  // shutting down: the fetch resumes at the next start
             } catch {
                 attempt += 1
                 if attempt == 1 {

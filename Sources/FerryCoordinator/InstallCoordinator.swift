@@ -34,6 +34,9 @@ struct InstallCoordinator: Sendable {
         if let deadline = request.deadlineSeconds, deadline <= 0 {
             throw FerryError(.invalidArgument, "the deadline must be positive")
         }
+        if let nodes = request.nodes, nodes.isEmpty {
+            throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
+        }
         let known = try await database.nodes()
         guard !known.isEmpty else {
             throw FerryError(.nodeUnknown, "no node has joined yet: start `ferry follower --leader … --join-token-file …` on the nodes first")

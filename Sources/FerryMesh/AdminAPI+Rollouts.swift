@@ -31,7 +31,7 @@ public struct RolloutRequest: Codable, Sendable, Hashable {
     public var image: String
     /// The repository whose containers are replaced; nil means the image's own.
     public var replace: String?
-    /// Node names; nil, empty or `["all"]` means every node.
+    /// Node names; nil or `["all"]` means every node (an empty list is refused).
     public var nodes: [String]?
     /// How the rollout proceeds; nil means the defaults (a key left out of it takes its default).
     public var plan: RolloutPlan?

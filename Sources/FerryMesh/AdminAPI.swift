@@ -34,7 +34,7 @@ public struct InstallRequest: Codable, Sendable, Hashable {
     public static let defaultMaxParallel = 4
 
     public var images: [String]
-    /// Node names; nil or empty means every node.
+    /// Node names; nil means every node (an empty list is refused).
     public var nodes: [String]?
     /// How many nodes may load into Docker at the same time. Default 4 when nil (the leader's
     /// default, as `ferry install --max-parallel`'s).

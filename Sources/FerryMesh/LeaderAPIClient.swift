@@ -18,6 +18,9 @@ struct LeaderAPIClient: Sendable {
     /// Whether the server must present the leader's certificate (false: a follower's local admin
     /// route, whose certificate is checked by chain only).
     var expectsLeader = true
+    /// Whether a server error (5xx) is thrown as transient whatever its code: a follower waits out
+    /// a leader that cannot write now (a full disk answers 507), while the CLI shows the code.
+    var serverErrorsAreTransient = false
 
     /// Sends a request and decodes the answer; a 204 decodes as ``Empty``.
     func call<Response: Decodable>(
@@ -57,7 +60,11 @@ struct LeaderAPIClient: Sendable {
                 throw FerryError(.unauthorized, "the leader at \(baseURL) refused the \(credentialName); \(credentialAdvice)")
             }
             if let error = try? FerryJSON.decoder().decode(ErrorResponse.self, from: data).errors.first {
-                throw error.ferryError
+                let answer = error.ferryError
+                if serverErrorsAreTransient, response.status.code >= 500, !answer.isTransient {
+                    throw FerryError(.upstreamError, "the leader at \(baseURL) answered HTTP \(response.status.code): \(answer.message)")
+                }
+                throw answer
             }
             throw FerryError(.upstreamError, "the leader at \(baseURL) answered HTTP \(response.status.code)")
         }

@@ -12,7 +12,7 @@ public struct MeshClient: Sendable {
         api = LeaderAPIClient(
             baseURL: baseURL, token: credential, credentialName: "node credential",
             credentialAdvice: "the node may have been removed (`ferry nodes remove`): delete DATA_DIR/node.json on the follower and join again with a join token",
-            caFile: caFile)
+            caFile: caFile, serverErrorsAreTransient: true)
     }
 
     /// Joins with the join token's secret; the answer carries the node's own credential.

@@ -67,9 +67,12 @@ public struct ErrorMiddleware: RouterMiddleware {
         } catch let error as CancellationError {
             throw error
         } catch {
-            let answer = FerryError(database: error) ?? FerryError(.internal, "internal error (\(type(of: error))): the node's log has the details")
-            context.logger.error(
-                "request failed",
+            let database = FerryError(database: error)
+            let answer = database ?? FerryError(.internal, "internal error (\(type(of: error))): the node's log has the details")
+            // A client that went away mid-request is routine; anything else is worth a look.
+            let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
+            context.logger.log(
+                level: level, "request failed",
                 metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
             throw answer
         }

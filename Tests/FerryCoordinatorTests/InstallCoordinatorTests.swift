@@ -72,6 +72,9 @@ struct InstallCoordinatorTests {
         await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["UPPER/Case"])) }
         await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["a/b:1"], nodes: ["nope"])) }
         await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["a/b:1"], maxParallel: 0)) }
+        // An empty node list is not every node (nil is).
+        let empty = await #expect(throws: FerryError.self) { try await fixture.coordinator.createInstall(InstallRequest(images: ["a/b:1"], nodes: [])) }
+        #expect(empty?.code == .invalidArgument && empty?.message.contains("node list is empty") == true)
         #expect(try await fixture.database.installs().isEmpty)
         #expect(fixture.fetched.ids.withLock { $0 }.isEmpty)
     }

@@ -17,7 +17,7 @@ extension CLITests {
         (["--max-parallel", "0"], "--max-parallel"),
         (["--canary=-1"], "--canary"),
         (["--canary", "-1"], "--canary must be 0 or more"),
-        (["--delay", "-5s"], "--delay"),
+        (["--delay", "-5s"], "--delay: '-5s' is not a duration"),
         (["--nodes", ""], "--nodes needs node names"),
         (["--order", "sideways"], "--order"),
         (["--on-failure", "explode"], "--on-failure"),

@@ -34,8 +34,8 @@ struct CLITests {
         // A negative number after a space is the option's value, not an unknown option.
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--max-downloads", "-2"], "invalid --max-downloads"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--max-parallel", "-1", "alpine"], "--max-parallel must be at least 1"),
-        (["gc", "--leader", "http://127.0.0.1:9", "--token", "t", "--keep", "-3"], "--keep"),
-        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--reserved-space", "-5"], "--reserved-space"),
+        (["gc", "--leader", "http://127.0.0.1:9", "--token", "t", "--keep", "-3"], "--keep must be at least 1"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--reserved-space", "-5"], "invalid --reserved-space: invalid size '-5'"),
         // Checked together before --print-config shows a configuration the daemon would refuse.
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--gc-high-watermark", "70%", "--gc-low-watermark", "80%", "--print-config"],
          "the low watermark (80%) must be below the high watermark (70%)"),
