@@ -48,8 +48,8 @@ public struct RegistryReadAPI: Sendable {
         case unverified
         /// As it lands but the blob's last byte only once the blob verified: what a follower
         /// serves its peers. A node relaying what a lying source sends it never passes on a
-        /// whole wrong blob (its receiver's transfer breaks off instead), so a receiver's
-        /// first-hand report of corrupt bytes never names an honest relay (docs/mesh.md, *Evidence*).
+        /// whole wrong blob (its receiver's transfer breaks off instead), so no conclusive report
+        /// of corrupt bytes names an honest relay (docs/mesh.md, *Evidence*).
         case verifiedEnd
         /// ``verifiedEnd``, and a blob the node
         /// expects (``BlobStore/expectArrivals(_:of:)``) but has not started receiving is waited

@@ -146,9 +146,22 @@ extension FerryDatabase {
         }
     }
 
-    /// The images in use: targeted by a running install, the old image of a container a rollout
-    /// replaced, or of the repository of a rollout not over.
+    /// The images in use: ``neededImageIDs(_:)``, and every image of the repository of a rollout
+    /// not over (a rollback may return to any of them).
     static func pinnedImageIDs(_ db: Database) throws -> Set<Int64> {
+        try neededImageIDs(db).union(
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT i.id FROM images i JOIN rollouts r
+                    ON i.registry = json_extract(r.state_json, '$.registry') AND i.repository = json_extract(r.state_json, '$.repository')
+                    WHERE r.phase NOT IN ('succeeded', 'aborted', 'rolledBack')
+                    """))
+    }
+
+    /// The images needed now: targeted by a running install (a rollout's new image is), or the
+    /// old image of a container a rollout replaced (its rollback loads it).
+    static func neededImageIDs(_ db: Database) throws -> Set<Int64> {
         Set(
             try Int64.fetchAll(
                 db,
@@ -157,20 +170,15 @@ extension FerryDatabase {
                     WHERE s.state = 'running'
                     UNION
                     SELECT DISTINCT b.image_id FROM image_blobs b JOIN replaced_containers r ON r.old_image_id = b.digest
-                    UNION
-                    SELECT i.id FROM images i JOIN rollouts r
-                    ON i.registry = json_extract(r.state_json, '$.registry') AND i.repository = json_extract(r.state_json, '$.repository')
-                    WHERE r.phase NOT IN ('succeeded', 'aborted', 'rolledBack')
                     """))
     }
 
-    /// An image whose content goes (retention, or a store that lost it): kept as
-    /// ``ImageState/removed`` without links or served digest, or with `deleteUnnamed` deleted
-    /// unless an install names it (install history still reads). Asked for again, a removed
-    /// image goes back to `pending`.
-    static func release(imageID: Int64, _ db: Database, now: Date, deleteUnnamed: Bool) throws {
+    /// An image retention drops: deleted, or, when an install names it, kept as
+    /// ``ImageState/removed`` without links or served digest (install history still reads).
+    /// Asked for again, a removed image goes back to `pending`.
+    static func release(imageID: Int64, _ db: Database, now: Date) throws {
         let named = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM install_targets WHERE image_id = ?)", arguments: [imageID]) ?? false
-        if deleteUnnamed, !named {
+        if !named {
             try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [imageID])
             return
         }
@@ -230,7 +238,7 @@ extension FerryDatabase {
         var outcome = GarbageCollection.Outcome(dryRun: false)
         let now = Date()
         for image in plan.images {
-            try release(imageID: image.id, db, now: now, deleteUnnamed: true)
+            try release(imageID: image.id, db, now: now)
             outcome.images.append(image)
         }
         for blob in plan.blobs {

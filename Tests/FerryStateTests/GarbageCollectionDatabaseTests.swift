@@ -192,8 +192,11 @@ struct GarbageCollectionDatabaseTests {
         #expect(outcome.refetch.map(\.id) == [images[0].id], "the running install's image is fetched again")
         #expect(outcome.released.map(\.id) == [images[1].id, images[2].id])
         for image in images[1...] {
+            // No longer held, saying why; its links, other blobs and served digest stay.
             let released = try #require(try await database.image(id: image.id!))
-            #expect(released.state == .removed && released.servedDigest == nil)
+            #expect(released.state == .failed && released.errorCode == FerryDatabase.missingBlobsError.code.rawValue)
+            #expect(released.servedDigest != nil && released.servedDigest == image.servedDigest)
+            #expect(try await database.blobs(ofImage: image.id!).count == 3)
         }
         #expect(try await database.image(id: images[0].id!)?.state == .present, "left for requestImage")
         #expect(try await database.presentBlobs().contains { $0.digest == shared } == false)
