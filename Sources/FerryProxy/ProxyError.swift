@@ -90,9 +90,11 @@ struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             // A database that cannot write (a full disk) says so; anything else stays opaque to
             // the client. Both are logged.
-            let answer = FerryError(database: error) ?? FerryError(.internal, "the proxy failed on this request")
-            context.logger.error(
-                "request failed",
+            let database = FerryError(database: error)
+            let answer = database ?? FerryError(.internal, "the proxy failed on this request")
+            let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
+            context.logger.log(
+                level: level, "request failed",
                 metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
             throw ProxyError(answer)
         }

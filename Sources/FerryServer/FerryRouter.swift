@@ -50,8 +50,8 @@ public func buildFerryRouter(
 }
 
 /// Registry-style error bodies for what handlers do not answer themselves: Hummingbird's bare 404
-/// for unknown routes, and any error that is not an HTTP error (a database that cannot write, a
-/// bug), which is logged and answered with a code and a message instead of an empty 500.
+/// for unknown routes, and a database that cannot write (a full disk: 507 saying what to do,
+/// instead of an empty 500). Every other error that is not an HTTP error is logged and goes on.
 public struct ErrorMiddleware: RouterMiddleware {
     public typealias Context = FerryRequestContext
 
@@ -67,14 +67,15 @@ public struct ErrorMiddleware: RouterMiddleware {
         } catch let error as CancellationError {
             throw error
         } catch {
-            let database = FerryError(database: error)
-            let answer = database ?? FerryError(.internal, "internal error (\(type(of: error))): the node's log has the details")
-            // A client that went away mid-request is routine; anything else is worth a look.
-            let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
-            context.logger.log(
-                level: level, "request failed",
-                metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
-            throw answer
+            let metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "error": "\(error)"]
+            if let answer = FerryError(database: error) {
+                context.logger.error("request failed", metadata: metadata.merging(["code": "\(answer.code)"]) { $1 })
+                throw answer
+            }
+            // Anything else goes on as it was (a body cut short or badly framed closes the
+            // connection); logged, but a client that went away is routine.
+            context.logger.log(level: error is IOError || error is ChannelError ? .debug : .warning, "request failed", metadata: metadata)
+            throw error
         }
     }
 }
