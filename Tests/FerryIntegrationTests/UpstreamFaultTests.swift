@@ -198,25 +198,31 @@ struct UpstreamFaultTests {
           .requiresRoot("mounting a tmpfs"))
     func smallFilesystem() async throws {
         try await Self.withFaultyUpstream("fault-tmpfs") { dir, _, _, reference in
-            let mountPoint = dir.sub("small")
-            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-            try await runChecked("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint])
-            do {
+            try await Self.withTmpfs(at: dir.sub("small"), size: "3m") { mountPoint in
                 try await LeaderHarness.with(dataDirectory: "\(mountPoint)/leader") { leader in
                     let status = try #require(try await leader.fetch([reference]).first)
                     #expect(status.state == .failed)
                     #expect(status.error?.code == "INSUFFICIENT_SPACE", "\(status.error?.message ?? "")")
                     #expect(try await expectStoreConsistent(leader.store))
                 }
-            } catch {
-                _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
-                throw error
             }
-            // Lazily if busy: a process started meanwhile by a test running in parallel may hold
-            // the mount (seen once as `umount` exit 32); the checks above are what this test is about.
-            if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
-                try await runChecked("/bin/umount", ["-l", mountPoint])
-            }
+        }
+    }
+
+    /// `body` with a tmpfs of `size` mounted at `mountPoint`, unmounted after whatever happens.
+    static func withTmpfs(at mountPoint: String, size: String, _ body: (String) async throws -> Void) async throws {
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try await runChecked("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint])
+        do {
+            try await body(mountPoint)
+        } catch {
+            _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
+            throw error
+        }
+        // Lazily if busy: a process started meanwhile by a test running in parallel may hold
+        // the mount (seen once as `umount` exit 32); the checks in `body` are what the test is about.
+        if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
+            try await runChecked("/bin/umount", ["-l", mountPoint])
         }
     }
 }
@@ -229,10 +235,7 @@ extension UpstreamFaultTests {
         plan.tooManyRequests = 1
         plan.retryAfter = 3
         try await Self.withFaultyUpstream("fault-full", plan: plan) { dir, _, proxy, reference in
-            let mountPoint = dir.sub("full")
-            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-            try await runChecked("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mountPoint])
-            do {
+            try await Self.withTmpfs(at: dir.sub("full"), size: "16m") { mountPoint in
                 try await LeaderHarness.with(dataDirectory: "\(mountPoint)/leader") { leader in
                     let id = try #require(try await leader.client.fetch(FetchRequest(images: [reference])).images.first?.id)
                     // While the leader waits out the 429's Retry-After, something else fills the disk.
@@ -253,12 +256,6 @@ extension UpstreamFaultTests {
                     #expect(again.state == .present, "\(again.error?.message ?? "")")
                     #expect(try await expectStoreConsistent(leader.store))
                 }
-            } catch {
-                _ = try? await runProcess("/bin/umount", ["-l", mountPoint])
-                throw error
-            }
-            if try await !runProcess("/bin/umount", [mountPoint]).succeeded {
-                try await runChecked("/bin/umount", ["-l", mountPoint])
             }
         }
     }
