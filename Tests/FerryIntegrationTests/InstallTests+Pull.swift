@@ -61,10 +61,8 @@ extension InstallTests {
     @Test("With --handoff pull a layer arriving corrupt (from a peer) while the engine pulls it never completes in the engine: the pull is retried from the verified store and the image lands, no loopback name left")
     func pullWithCorruptPeer() async throws {
         try await TestCluster.with("pullbad", nodes: ["a", "b"]) { cluster in
-            let reference = try await cluster.push("demo/badpeer:1", layers: [.init("pbp", "8M")])
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
-            // Damage a's copy of the big layer behind its back: it still believes it holds it.
-            try cluster.damageLargestBlob(on: "a")
+            // a's copy of the big layer damaged behind its back: it still believes it holds it.
+            let reference = try await cluster.pushInstalledAndDamaged("demo/badpeer:1", layer: "pbp", size: "8M", on: "a")
             await cluster.killFollower("b")
             // Slow enough that the engine is reading the corrupt copy when it fails verification.
             try await cluster.startFollower("b", join: false, extraArguments: ["--handoff", "pull", "--max-download-rate", "4MiB/s"])

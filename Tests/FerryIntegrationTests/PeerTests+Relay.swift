@@ -16,11 +16,9 @@ extension PeerTests {
     @Test("An honest relay of a lying peer's bytes never sends the whole wrong blob: its reader's transfer breaks off before the last byte")
     func honestRelayHoldsBackTheLastByte() async throws {
         try await TestCluster.with("prelay", nodes: ["a", "r"]) { cluster in
-            let reference = try await cluster.push("demo/app:1", layers: [.init("prl", "4M")])
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
             // a lies (its copy damaged behind its back) and serves slowly, so that r is still
             // receiving from it when r's own reader comes.
-            try cluster.damageLargestBlob(on: "a")
+            let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "prl", size: "4M", on: "a")
             await cluster.killFollower("a", signal: SIGTERM)
             try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
             let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })

@@ -132,10 +132,8 @@ struct PeerTests {
     @Test("A peer serving corrupt bytes: each receiver discards them and stops choosing it; two receivers' reports flag it")
     func corruptPeer() async throws {
         try await TestCluster.with("pbad", nodes: ["a", "b", "c"]) { cluster in
-            let reference = try await cluster.push("demo/app:1", layers: [.init("pc", "4M")])
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "a"]).status == 0)
-            // Damage a's copy behind its back: it still believes it holds the blob.
-            try cluster.damageLargestBlob(on: "a")
+            // a's copy damaged behind its back: it still believes it holds the blob.
+            let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "pc", size: "4M", on: "a")
 
             // One receiver's word excludes a for that receiver only: nobody is flagged yet.
             let first = try await cluster.ferry(["install", reference, "--nodes", "b"])

@@ -1,7 +1,19 @@
+import FerryCore
 import FerryTestSupport
 import Foundation
 
 extension TestCluster {
+    /// Pushes `repository` (busybox and one layer of `size`), installs it on `node` alone, then
+    /// damages `node`'s copy of the layer (``damageLargestBlob(on:)``): a lying peer. Returns
+    /// the reference.
+    func pushInstalledAndDamaged(_ repository: String, layer name: String, size: String, on node: String) async throws -> String {
+        let reference = try await push(repository, layers: [.init(name, size)])
+        let installed = try await ferry(["install", reference, "--nodes", node])
+        guard installed.status == 0 else { throw FerryError(.internal, "cannot install \(reference) on \(node): \(installed.stderr)") }
+        try damageLargestBlob(on: node)
+        return reference
+    }
+
     /// Overwrites 16 bytes at offset 4096 of `node`'s largest stored blob behind its back: the
     /// node still believes it holds the blob (a corrupt peer, as a disk error would make one).
     func damageLargestBlob(on node: String) throws {
