@@ -14,7 +14,7 @@ extension FerryDatabase {
 
     /// Why a released image is no longer held.
     public static let missingBlobsError = FerryError(
-        .blobUnknown,
+        FerryError.Code("STORE_INCOMPLETE"),
         "blobs of this image are missing from the store (a backup restored without --with-store, or a lost file); it is fetched again when an install or fetch asks for it")
 
     /// After a restart: `digests` were recorded present but the store lacks them (a backup

@@ -8,6 +8,10 @@ extension FerryDatabase {
         try await writer.read { db in try ManifestRecord.fetchOne(db, key: digest) }
     }
 
+    /// SQL on `images`: not an image released because the store lost its blobs
+    /// (``releaseImages(missing:)``), whose served digest is kept only for `--pull missing`.
+    static var heldInStore: String { "NOT (state = 'failed' AND error_code = '\(missingBlobsError.code.rawValue)')" }
+
     /// The digest a tag of a repository resolved to at its latest completed fetch. A refetch in
     /// progress (or one that failed) does not take the tag away.
     public func digest(registry: String, repository: String, tag: String) async throws -> Digest? {
@@ -16,7 +20,7 @@ extension FerryDatabase {
                 db,
                 sql: """
                     SELECT served_digest FROM images
-                    WHERE registry = ? AND repository = ? AND tag = ? AND served_digest IS NOT NULL AND reference NOT LIKE '%@%'
+                    WHERE registry = ? AND repository = ? AND tag = ? AND served_digest IS NOT NULL AND reference NOT LIKE '%@%' AND \(Self.heldInStore)
                     ORDER BY fetched_at DESC, id DESC LIMIT 1
                     """,
                 arguments: [registry, repository, tag])
@@ -29,7 +33,7 @@ extension FerryDatabase {
     public func tags(registry: String, repository: String) async throws -> [String]? {
         try await writer.read { db in
             let known = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE registry = ? AND repository = ? AND served_digest IS NOT NULL)",
+                db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE registry = ? AND repository = ? AND served_digest IS NOT NULL AND \(Self.heldInStore))",
                 arguments: [registry, repository]) ?? false
             guard known else { return nil }
             return try String.fetchAll(
@@ -37,6 +41,7 @@ extension FerryDatabase {
                 sql: """
                     SELECT DISTINCT tag FROM images
                     WHERE registry = ? AND repository = ? AND served_digest IS NOT NULL AND tag IS NOT NULL AND reference NOT LIKE '%@%'
+                    AND \(Self.heldInStore)
                     ORDER BY tag
                     """,
                 arguments: [registry, repository])
@@ -49,7 +54,7 @@ extension FerryDatabase {
     /// containerd mirror configuration).
     public func servedRegistries() async throws -> [String] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT registry FROM images WHERE served_digest IS NOT NULL ORDER BY registry")
+            try String.fetchAll(db, sql: "SELECT DISTINCT registry FROM images WHERE served_digest IS NOT NULL AND \(Self.heldInStore) ORDER BY registry")
         }
     }
 

@@ -150,7 +150,10 @@ extension BlobStore: CollectableStore {
     /// (``ensureSpace(for:what:)``). What every download calls.
     /// `digest`: the blob being downloaded, whose own ingest is not counted among the others.
     public func prepareDownload(of bytes: Int64, what: String, digest: Digest? = nil) async throws(FerryError) {
-        await makeRoom(for: bytes)
+        // The collector is asked for what the check then demands, other downloads' room included.
+        let pending = withUsage { $0.reserved(excluding: digest) }
+        let (incoming, overflow) = bytes.addingReportingOverflow(pending)
+        await makeRoom(for: overflow ? .max : incoming)
         try ensureSpace(for: bytes, what: what, excluding: digest)
     }
 }

@@ -82,31 +82,37 @@ public final class BlobStore: Sendable {
     }
 
     /// Throws ``FerryError/Code/insufficientSpace`` unless `bytes` more fit while leaving the
-    /// configured reserve free and room for what the other downloads under way (all open
-    /// ingests but `digest`'s) still have to write.
+    /// configured reserve free and room for what the downloads already granted room still have
+    /// to write (not `digest`'s own). With `digest` (the blob of an open ingest), a check that
+    /// passes reserves that room for it until its ingest ends, so that two downloads never count
+    /// on the same free space, and one refused, or not checked yet, holds none.
     public func ensureSpace(for bytes: Int64, what: String, excluding digest: Digest? = nil) throws(FerryError) {
         guard bytes > 0, let free = freeSpace() else { return }
-        let pending = withUsage { usage in
-            usage.writers.reduce(Int64(0)) { sum, writer in
-                guard writer.key != digest else { return sum }
-                let left = max(writer.value.expectedSize - writer.value.snapshot.durable, 0)
-                return sum.addingReportingOverflow(left).overflow ? Int64.max : sum + left
+        let refusal: FerryError? = withUsage { usage in
+            let pending = usage.reserved(excluding: digest)
+            // Saturate: `bytes` may come from an untrusted descriptor and be near Int64.max.
+            var needed = bytes
+            for more in [max(configuration.reservedSpace, 0), pending] {
+                let (sum, overflow) = needed.addingReportingOverflow(more)
+                needed = overflow ? Int64.max : sum
             }
-        }
-        // Saturate: `bytes` may come from an untrusted descriptor and be near Int64.max.
-        var needed = bytes
-        for more in [max(configuration.reservedSpace, 0), pending] {
-            let (sum, overflow) = needed.addingReportingOverflow(more)
-            needed = overflow ? Int64.max : sum
-        }
-        if free < needed {
+            guard free < needed else {
+                if let digest, let writer = usage.writers[digest] {
+                    usage.reservations[digest] = BlobUsage.Reservation(bytes: bytes, from: writer.snapshot.durable)
+                }
+                return nil
+            }
             let others = pending > 0 ? ", other downloads under way \(ByteSize.format(pending))" : ""
-            throw FerryError(
+            return FerryError(
                 .insufficientSpace,
                 "not enough disk space in \(root) for \(what): it needs \(ByteSize.format(bytes)) plus \(ByteSize.format(configuration.reservedSpace)) kept in reserve\(others), but only \(ByteSize.format(free)) is free; free some space or move the data directory"
             )
         }
+        if let refusal { throw refusal }
     }
+
+    /// What the downloads granted room still have to write (``ensureSpace(for:what:excluding:)``).
+    public var reservedForDownloads: Int64 { withUsage { $0.reserved(excluding: nil) } }
 
     /// Opens an ingest for `digest`, resuming a partial download left by an earlier run.
     /// Only one ingest per digest may be open at a time; a second gets ``FerryError/Code/busy``.

@@ -13,6 +13,25 @@ import FerryCore
 struct BlobUsage: Sendable {
     /// Open ingests, with the progress cut-through readers follow.
     var writers: [Digest: IngestProgress] = [:]
+    /// Room a download of an open ingest was granted (``BlobStore/ensureSpace(for:what:excluding:)``):
+    /// the bytes, and how far its ingest was then; ended with the ingest.
+    var reservations: [Digest: Reservation] = [:]
+
+    struct Reservation: Sendable {
+        var bytes: Int64
+        var from: Int64
+    }
+
+    /// What the downloads granted room, other than `digest`'s, still have to write.
+    func reserved(excluding digest: Digest?) -> Int64 {
+        reservations.reduce(Int64(0)) { sum, entry in
+            guard entry.key != digest else { return sum }
+            let written = max((writers[entry.key]?.snapshot.durable ?? entry.value.from) - entry.value.from, 0)
+            let left = max(entry.value.bytes - written, 0)
+            let (total, overflow) = sum.addingReportingOverflow(left)
+            return overflow ? .max : total
+        }
+    }
     /// Open reads per digest.
     var readers: [Digest: Int] = [:]
     /// Lease name → the digests it protects.
@@ -94,6 +113,7 @@ struct BlobUsage: Sendable {
 
     mutating func endWriting(_ digest: Digest) {
         writers[digest] = nil
+        reservations[digest] = nil
     }
 
     mutating func startReading(_ digest: Digest) {

@@ -199,6 +199,10 @@ struct GarbageCollectionDatabaseTests {
             #expect(try await database.blobs(ofImage: image.id!).count == 3)
         }
         #expect(try await database.image(id: images[0].id!)?.state == .present, "left for requestImage")
+        // The leader's /v2/ no longer serves the released tags (their blobs are gone).
+        #expect(try await database.digest(registry: "registry.example.com", repository: "team/app", tag: "2") == nil)
+        #expect(try await database.digest(registry: "registry.example.com", repository: "team/app", tag: "1") != nil)
+        #expect(try await database.tags(registry: "registry.example.com", repository: "team/app") == ["1"])
         #expect(try await database.presentBlobs().contains { $0.digest == shared } == false)
         #expect(try await database.releaseImages(missing: []).released.isEmpty)
     }

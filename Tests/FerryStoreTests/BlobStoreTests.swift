@@ -119,22 +119,33 @@ struct BlobStoreTests {
         }
     }
 
-    @Test func ensureSpaceCountsWhatOtherDownloadsStillHaveToWrite() async throws {
+    @Test func ensureSpaceReservesRoomForADownloadAndCountsItForTheOthers() async throws {
         try await withTemporaryStore { store in
-            // A download under way that still has a petabyte to write.
-            let other = Digest.sha256(of: [7])
-            let ingest = try await store.ingest(other, expectedSize: 1 << 50)
+            let free = try #require(store.freeSpace())
+            try #require(free > 2 << 30, "needs 2 GiB free")
+            // A download asking more than the disk has is refused and holds nothing.
+            let huge = Digest.sha256(of: [7])
+            let hugeIngest = try await store.ingest(huge, expectedSize: 1 << 50)
+            #expect(throws: FerryError.self) { try store.ensureSpace(for: 1 << 50, what: "blob \(huge)", excluding: huge) }
+            #expect(store.reservedForDownloads == 0)
+            try store.ensureSpace(for: 1024, what: "blob sha256:abc")
+            await hugeIngest.close(discard: true)
+            // One granted all but 512 MiB of the free space: another asking 1 GiB is refused,
+            // naming it; a small one still fits; once it ends, its room is free again.
+            let big = Digest.sha256(of: [8])
+            let bigIngest = try await store.ingest(big, expectedSize: free)
+            try store.ensureSpace(for: free - (512 << 20), what: "blob \(big)", excluding: big)
+            #expect(store.reservedForDownloads == free - (512 << 20))
             do {
-                try store.ensureSpace(for: 1024, what: "blob sha256:abc")
-                Issue.record("a kilobyte fitted beside a petabyte still to come")
+                try store.ensureSpace(for: 1 << 30, what: "blob sha256:abc")
+                Issue.record("a GiB fitted beside a download granted all but 512 MiB")
             } catch let error as FerryError {
                 #expect(error.code == .insufficientSpace)
-                #expect(error.message.contains("other downloads under way 1024.0 TiB"), "\(error.message)")
+                #expect(error.message.contains("other downloads under way"), "\(error.message)")
             }
-            // Its own remaining bytes are not counted twice.
-            try store.ensureSpace(for: 1024, what: "blob \(other)", excluding: other)
-            await ingest.close(discard: true)
-            try store.ensureSpace(for: 1024, what: "blob sha256:abc")
+            try store.ensureSpace(for: 1 << 20, what: "blob sha256:abc")
+            await bigIngest.close(discard: true)
+            #expect(store.reservedForDownloads == 0)
         }
     }
 
