@@ -215,11 +215,8 @@ final class FetchWorker: Sendable {
                     let reason = FerryError(database: error)?.message ?? "\(error)"
                     logger.error("cannot record the failed fetch; retrying until the database can write", metadata: ["error": "\(reason)"])
                 }
-                do {
-                    try await Task.sleep(for: Self.rerun.delay(beforeRetry: attempt, random: Double.random(in: 0...1)) ?? .seconds(60))
-                } catch {
-                    return
-                }
+                guard (try? await Task.sleep(for: Self.rerun.delay(beforeRetry: attempt, random: Double.random(in: 0...1)) ?? .seconds(60))) != nil
+                else { return }
             }
         }
         await installs.imageFinished(id, failure: failure)

@@ -34,9 +34,7 @@ struct InstallCoordinator: Sendable {
         if let deadline = request.deadlineSeconds, deadline <= 0 {
             throw FerryError(.invalidArgument, "the deadline must be positive")
         }
-        if let nodes = request.nodes, nodes.isEmpty {
-            throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
-        }
+        try Self.refuseEmptyNodeList(request.nodes)
         let known = try await database.nodes()
         guard !known.isEmpty else {
             throw FerryError(.nodeUnknown, "no node has joined yet: start `ferry follower --leader … --join-token-file …` on the nodes first")
@@ -187,6 +185,14 @@ struct InstallCoordinator: Sendable {
             // Shutting down: the next start does the housekeeping.
         } catch {
             logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// An install's or a rollout's node list: nil is every node; an empty list is refused
+    /// rather than taken as none or all.
+    static func refuseEmptyNodeList(_ nodes: [String]?) throws(FerryError) {
+        if let nodes, nodes.isEmpty {
+            throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
         }
     }
 }

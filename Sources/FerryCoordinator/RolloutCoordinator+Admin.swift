@@ -19,9 +19,7 @@ extension RolloutCoordinator {
     private func createAlone(_ request: RolloutRequest) async throws -> RolloutStatus {
         let plan = request.plan ?? RolloutPlan()
         try plan.validate()
-        if let nodes = request.nodes, nodes.isEmpty {
-            throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
-        }
+        try InstallCoordinator.refuseEmptyNodeList(request.nodes)
         let image = try ImageReference(parsing: request.image)
         guard image.digest == nil, image.tag != nil else {
             throw FerryError(

@@ -2,11 +2,9 @@ import FerryCore
 import FerryFormats
 import FerryMesh
 import FerryServer
-import FerryState
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
 
 /// An error the proxy answers: registry-style JSON, with the header each case needs: a Bearer
@@ -90,13 +88,7 @@ struct ProxyErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             // A database that cannot write (a full disk) says so; anything else stays opaque to
             // the client. Both are logged.
-            let database = FerryError(database: error)
-            let answer = database ?? FerryError(.internal, "the proxy failed on this request")
-            let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
-            context.logger.log(
-                level: level, "request failed",
-                metadata: ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "code": "\(answer.code)", "error": "\(error)"])
-            throw ProxyError(answer)
+            throw ProxyError(ErrorMiddleware.logged(error, of: request, logger: context.logger) ?? FerryError(.internal, "the proxy failed on this request"))
         }
     }
 }

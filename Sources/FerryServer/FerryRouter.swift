@@ -67,16 +67,21 @@ public struct ErrorMiddleware: RouterMiddleware {
         } catch let error as CancellationError {
             throw error
         } catch {
-            let metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "error": "\(error)"]
-            if let answer = FerryError(database: error) {
-                context.logger.error("request failed", metadata: metadata.merging(["code": "\(answer.code)"]) { $1 })
-                throw answer
-            }
-            // Anything else goes on as it was (a body cut short or badly framed closes the
-            // connection); logged, but a client that went away is routine.
-            context.logger.log(level: error is IOError || error is ChannelError ? .debug : .warning, "request failed", metadata: metadata)
-            throw error
+            // Anything but the database's goes on as it was (a body cut short or badly framed
+            // closes the connection).
+            throw Self.logged(error, of: request, logger: context.logger) ?? error
         }
+    }
+
+    /// Logs an error no handler answered (a database error at `error`, a client that went away
+    /// at `debug`, anything else at `warning`) and returns the database's as a ``FerryError``.
+    public static func logged(_ error: any Error, of request: Request, logger: Logger) -> FerryError? {
+        let database = FerryError(database: error)
+        let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
+        var metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "error": "\(error)"]
+        if let database { metadata["code"] = "\(database.code)" }
+        logger.log(level: level, "request failed", metadata: metadata)
+        return database
     }
 }
 
