@@ -143,6 +143,15 @@ struct LeaderMesh: MeshBackend {
         let reachable = Set(
             nodes.filter { $0.address != nil && InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
                 .map(\.name))
+        // Bytes relayed by a node that since threw its own copy away: start over (ranked for that).
+        var request = request
+        let discard = await tracker.holdsSuspectBytes(requester.name, request: request)
+        if discard {
+            request.have = 0
+            logger.info(
+                "a node's partial blob came in part from a source that reported it bad; telling it to start over",
+                metadata: ["node": "\(requester.name)", "digest": "\(request.digest)", "failed": "\(request.failed.prefix(8))"])
+        }
         var ranked = await tracker.choose(for: requester.name, request: request, leader: leaderHolding(request), reachable: reachable)
         if ranked.isEmpty, try await leaderWillFetch(request.digest) {
             // Nobody holds it yet, but the leader is about to fetch it: answer as it starts.
@@ -158,7 +167,7 @@ struct LeaderMesh: MeshBackend {
         }
         let path = NodeAddress.blobPath(repository: request.repository, digest: request.digest)
         let expiry = Int64(now.timeIntervalSince1970) + PeerToken.lifetime
-        return SourceList(sources: try ranked.compactMap { candidate throws -> BlobSource? in
+        let sources = try ranked.compactMap { candidate throws -> BlobSource? in
             switch candidate.kind {
             case .leader:
                 // Relative: the follower already knows the leader's URL (its own view of it).
@@ -173,7 +182,8 @@ struct LeaderMesh: MeshBackend {
                     PeerToken.Claims(node: requester.name, digest: request.digest, exp: expiry, audience: candidate.node), with: peerKey)
                 return BlobSource(node: candidate.node, kind: .peer, url: address.blobURL(repository: request.repository, digest: request.digest), token: token)
             }
-        })
+        }
+        return SourceList(sources: sources, discard: discard ? true : nil)
     }
 
     /// What the leader holds of the blob asked for, for the tracker.

@@ -84,7 +84,7 @@ public final class LeaderService: Service, Sendable {
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
         self.credentials = LeaderCredentials(adminToken: admin.token, caFingerprint: ca.fingerprint, database: database)
         self.peerKey = try directory.peerSigningKey()
-        self.tracker = Tracker(selector: configuration.sources)
+        self.tracker = Tracker(selector: configuration.sources, logger: logger)
         MetricsExport.bootstrap()
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,

@@ -17,6 +17,8 @@ import FerryPolicy
 /// - After a corrupt blob that several sources contributed to (weak evidence: the tracker cannot
 ///   tell which lied), the blob is fetched again from one source only: a source failing part-way
 ///   makes the node start over, so the next corrupt report names one source and is conclusive.
+/// - When the tracker says part of the bytes held came from a source that has since thrown its
+///   own copy away (a relay fed by a liar), they are discarded and the blob fetched from the start.
 /// - While nothing can serve the blob (the leader has not started on it), wait and ask again,
 ///   backing off as ``waitPolicy`` says.
 struct MeshDownload: Sendable {
@@ -27,6 +29,9 @@ struct MeshDownload: Sendable {
         case askSources(have: Int64, failed: [String])
         /// Wait, then report ``waited(have:)``; discard the bytes held first when `discard` is set.
         case wait(Duration, discard: Bool)
+        /// Discard the bytes held (the tracker says part of them came from a source that has since
+        /// thrown its own copy away), then report ``discarded()``.
+        case discard
         /// GET the blob from `source` from offset `from`; first announce `receiving` if `announce`.
         case fetch(BlobSource, from: Int64, announce: Bool)
         /// Report `accused` to the tracker (`corrupt` or `overflow`), then open a fresh, empty ingest.
@@ -82,7 +87,12 @@ struct MeshDownload: Sendable {
     }
 
     /// The tracker answered; `have` is what the ingest holds. `random` in 0...1 jitters waits.
-    mutating func answered(_ sources: [BlobSource], have: Int64, random: Double) -> Action {
+    /// `discard`: the tracker says the bytes held are suspect (``SourceList/discard``).
+    mutating func answered(_ sources: [BlobSource], have: Int64, random: Double, discard: Bool = false) -> Action {
+        if discard, have > 0 {
+            contributors = []
+            return .discard
+        }
         guard let source = sources.first else {
             // Nothing can serve it yet (the leader has not started on it), or nothing can any
             // more: if bytes came from a source that failed and is no longer listed (say, the
@@ -99,6 +109,11 @@ struct MeshDownload: Sendable {
         announced = true
         contributors.insert(source.node)
         return .fetch(source, from: have, announce: announce)
+    }
+
+    /// The bytes held are discarded after a ``Action/discard``: ask again, from the start.
+    mutating func discarded() -> Action {
+        .askSources(have: 0, failed: failed)
     }
 
     /// The wait is over; `have` is what the ingest holds.

@@ -106,9 +106,13 @@ actor MeshFetcher {
                         case .askSources(let have, let failed):
                             if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
                             try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)", digest: blob.digest)
-                            let sources = try await mesh.sources(
-                                SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed)).sources
-                            action = machine.answered(sources, have: have, random: Double.random(in: 0...1))
+                            let answer = try await mesh.sources(
+                                SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed))
+                            action = machine.answered(answer.sources, have: have, random: Double.random(in: 0...1), discard: answer.discard ?? false)
+                        case .discard:
+                            logger.info("part of the bytes received came from a source that reported the blob bad itself; discarding them")
+                            try await ingest.reset()
+                            action = machine.discarded()
                         case .wait(let delay, let discard):
                             if discard {
                                 logger.info("no source holds the blob any more; discarding the bytes received")

@@ -1,6 +1,8 @@
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
 import FerryPolicy
+import Logging
 
 /// The leader's tracker: a thin driver of ``TrackerState`` (FerryPolicy, pure, run as is by the
 /// simulator) that supplies the clock and turns wire events into its calls. Rebuilt from the
@@ -12,10 +14,12 @@ actor Tracker {
     private var state: TrackerState
     private let clock = ContinuousClock()
     private let origin: ContinuousClock.Instant
+    private let logger: Logger
 
-    init(selector: SourceSelector, evidence: EvidenceRules = .init()) {
+    init(selector: SourceSelector, evidence: EvidenceRules = .init(), logger: Logger = Logger(label: "ferry.tracker")) {
         state = TrackerState(selector: selector, evidence: evidence)
         origin = clock.now
+        self.logger = logger
     }
 
     /// Seconds since the tracker started: the state's time.
@@ -31,6 +35,11 @@ actor Tracker {
         state.choose(
             for: requester, digest: request.digest, size: request.size, have: request.have, failed: request.failed,
             leader: leader, reachable: reachable, now: now)
+    }
+
+    /// Whether the bytes `requester` holds for the request are suspect (see ``TrackerState/holdsSuspectBytes(_:digest:have:failed:now:)``).
+    func holdsSuspectBytes(_ requester: String, request: SourceRequest) -> Bool {
+        state.holdsSuspectBytes(requester, digest: request.digest, have: request.have, failed: request.failed, now: now)
     }
 
     /// Records a node's blob events; returns the blobs of the leader's own store to re-verify
@@ -53,8 +62,20 @@ actor Tracker {
                 state.gone(node, digest: event.digest)
             case .corrupt, .overflow, .stalled, .truncated:
                 let kind = Misbehaviour(rawValue: event.kind.rawValue) ?? .corrupt
-                if state.accuse(node, digest: event.digest, sources: event.sources, kind, now: now).checkLeader {
-                    checks.append(event.digest)
+                let verdict = state.accuse(node, digest: event.digest, sources: event.sources, kind, now: now)
+                if verdict.checkLeader { checks.append(event.digest) }
+                FerryMetrics.countReports(.counted, verdict.counted.count)
+                FerryMetrics.countReports(.explained, verdict.explained.count)
+                FerryMetrics.countReports(.withdrawn, verdict.withdrawn.count)
+                if !verdict.explained.isEmpty {
+                    logger.info(
+                        "a report not counted: the source reported trouble with the blob itself",
+                        metadata: ["node": "\(node)", "digest": "\(event.digest)", "kind": "\(kind.rawValue)", "sources": "\(verdict.explained)"])
+                }
+                for withdrawal in verdict.withdrawn {
+                    logger.info(
+                        "an earlier report undone: its source reported trouble with the blob itself",
+                        metadata: ["node": "\(withdrawal.accuser)", "digest": "\(event.digest)", "source": "\(withdrawal.source)"])
                 }
             }
         }

@@ -169,7 +169,14 @@ public struct BlobSource: Codable, Sendable, Hashable {
 
 public struct SourceList: Codable, Sendable, Hashable {
     public var sources: [BlobSource]
-    public init(sources: [BlobSource]) { self.sources = sources }
+    /// Set when part of the bytes the node holds came from a source that has since thrown its own
+    /// copy away (it reported the blob bad): discard them and fetch from the start (`sources`
+    /// are ranked for that). Absent (older leaders): keep them.
+    public var discard: Bool?
+    public init(sources: [BlobSource], discard: Bool? = nil) {
+        self.sources = sources
+        self.discard = discard
+    }
 }
 
 /// What happened to blobs on a node.

@@ -23,6 +23,13 @@ public final class RateLimiter: Sendable {
         self.state = Mutex(State(tokens: Double(self.burst), last: clock.now))
     }
 
+    /// The most bytes to move per ``acquire(_:)`` when a transfer has more at hand: a reader
+    /// waits for its slice behind every other transfer's, so large slices would leave a transfer
+    /// silent for seconds at a low rate (and its receiver would take it for stalled, which
+    /// happens after 5 s). 64 KiB, or an eighth of a second of traffic at rates below 512 KiB/s
+    /// (at least 16 KiB).
+    public var slice: Int { Int(max(16 * 1024, min(64 * 1024, rate / 8))) }
+
     /// The time the caller must wait before moving `bytes` (zero when tokens are available).
     /// Reserves the tokens immediately.
     public func reserve(_ bytes: Int) -> Duration {

@@ -19,12 +19,17 @@ public struct EvidenceRules: Sendable, Hashable {
     /// receiver's claims and accusations about it count), from the last time it did: a receiver
     /// resuming asks again. Bounds the record to the receivers of the last few hours. Default 3 h.
     public var handedLifetime: Double
+    /// How close in time a source's own report of trouble with a blob (its feed stalled or broke
+    /// off) and a receiver's `stalled` or `truncated` report against that source for that blob
+    /// must be, in either order, for the first to explain the second. Default 30 s (six stall timeouts).
+    public var explanationGrace: Double
 
     public init(
         quorum: Int = 2, window: Double = 600, exclusion: Double = 600, strikes: Int = 2, leaderCheckInterval: Double = 300,
-        handedLifetime: Double = 3 * 3600
+        handedLifetime: Double = 3 * 3600, explanationGrace: Double = 30
     ) {
         self.handedLifetime = handedLifetime
+        self.explanationGrace = explanationGrace
         self.quorum = max(quorum, 1)
         self.window = window
         self.exclusion = exclusion
@@ -64,6 +69,16 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   accusers within ``EvidenceRules/window`` is only flagged in `ferry nodes`, for the operator;
 ///   the flag decays.
 ///
+/// - A relay's trouble explains its receivers' reports. A node that reports a blob's sources
+///   misbehaving (its feed of that blob failed it) is an honest relay's likely story when its own
+///   receivers report it, for that blob: a `stalled` or `truncated` within
+///   ``EvidenceRules/explanationGrace`` of the relay's report (before or after it: the two race to
+///   the leader), or a `corrupt` naming several contributors when one of them threw its bytes
+///   away (reported the blob `corrupt` or `overflow`) within ``EvidenceRules/window``. Such a
+///   report counts nothing; one that counted before the relay's report came is undone (what it
+///   changed, unless something later changed it again). At most once per accuser and source per
+///   window (one blob's story), so a liar cannot explain away a habit.
+///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
 /// that meets a liar avoids it from then on, paying one failed transfer.
 extension TrackerState {
@@ -75,6 +90,53 @@ extension TrackerState {
         public var counted: [String]
         /// Sources this report made flagged (reported by the quorum).
         public var flagged: [String]
+        /// Sources this report did not count against: their own trouble with the blob explains it.
+        public var explained: [String] = []
+        /// Earlier reports (accuser, source) this report explains, undone.
+        public var withdrawn: [Withdrawal] = []
+    }
+
+    /// An earlier report undone because the source's own report of trouble explains it.
+    public struct Withdrawal: Sendable, Hashable {
+        public var accuser: String
+        public var source: String
+        public init(accuser: String, source: String) {
+            self.accuser = accuser
+            self.source = source
+        }
+    }
+
+    /// A node's own report of trouble with a blob's sources (for explanations).
+    struct Trouble: Sendable, Hashable {
+        /// When it last reported trouble with the blob.
+        var at: Double
+        /// When it last threw its bytes of the blob away (`corrupt`, `overflow`), if it did.
+        var discardedAt: Double?
+    }
+
+    /// When a report of one accuser against one source was last explained away, and about which blob.
+    struct Excuse: Sendable, Hashable {
+        var at: Double
+        var digest: Digest
+    }
+
+    /// What one counted report changed, kept for ``EvidenceRules/explanationGrace`` so that the
+    /// source's own report of trouble can undo it.
+    struct CountedReport: Sendable, Hashable {
+        var accuser: Int32
+        var source: Int32
+        var digest: Digest
+        var at: Double
+        var before: Record
+        var after: Record
+    }
+
+    /// The evidence one (source, accuser) pair holds.
+    struct Record: Sendable, Hashable {
+        var strikes: [Double]?
+        var exclusion: Double?
+        var accusation: Double?
+        var flag: Double?
     }
 
     /// A `receiving` claim: counts only if the tracker handed the node a source for the blob.
@@ -139,9 +201,29 @@ extension TrackerState {
                 verdict.checkLeader = true
             }
         }
+        if !handed.isEmpty { verdict.withdrawn = troubled(who, digest: digest, discarded: kind == .corrupt || kind == .overflow, now: now) }
         let peers = named.subtracting([0, who]).sorted()
         let weak = kind == .truncated || (kind == .corrupt && Set(sources).count > 1)
+        let explainedByDiscard = kind == .corrupt && weak && peers.contains { discarded($0, digest: digest, now: now) }
         for source in peers {
+            let explainable =
+                switch kind {
+                case .stalled, .truncated: troubledRecently(source, digest: digest, now: now)
+                case .corrupt: explainedByDiscard
+                case .overflow: false
+                }
+            if explainable, excuse(who, source: source, digest: digest, now: now) {
+                verdict.explained.append(names[Int(source)])
+                continue
+            }
+            let before = record(source: source, accuser: who)
+            defer {
+                if kind == .stalled || kind == .truncated {
+                    reports.append(
+                        CountedReport(
+                            accuser: who, source: source, digest: digest, at: now, before: before, after: record(source: source, accuser: who)))
+                }
+            }
             verdict.counted.append(names[Int(source)])
             var conclusive = !weak
             if weak {
@@ -161,6 +243,91 @@ extension TrackerState {
             if by.count >= evidence.quorum { flaggedUntil[source] = now + evidence.exclusion }
         }
         return verdict
+    }
+
+    /// `node` reported trouble with its sources of `digest`: remembered (to explain its receivers'
+    /// reports against it), and the reports of the last ``EvidenceRules/explanationGrace`` against
+    /// it for that blob are undone. Returns those undone.
+    private mutating func troubled(_ node: Int32, digest: Digest, discarded: Bool, now: Double) -> [Withdrawal] {
+        var trouble = troubles[digest]?[node] ?? Trouble(at: now)
+        trouble.at = now
+        if discarded { trouble.discardedAt = now }
+        troubles[digest, default: [:]][node] = trouble
+        let grace = evidence.explanationGrace
+        reports.removeAll { now - $0.at > grace }
+        var withdrawn: [Withdrawal] = []
+        var kept: [CountedReport] = []
+        for report in reports {
+            guard report.source == node, report.digest == digest, excuse(report.accuser, source: node, digest: digest, now: now) else {
+                kept.append(report)
+                continue
+            }
+            undo(report)
+            withdrawn.append(Withdrawal(accuser: names[Int(report.accuser)], source: names[Int(node)]))
+        }
+        reports = kept
+        return withdrawn
+    }
+
+    private func troubledRecently(_ node: Int32, digest: Digest, now: Double) -> Bool {
+        guard let at = troubles[digest]?[node]?.at else { return false }
+        return abs(now - at) <= evidence.explanationGrace
+    }
+
+    private func discarded(_ node: Int32, digest: Digest, now: Double) -> Bool {
+        guard let at = troubles[digest]?[node]?.discardedAt else { return false }
+        return now - at < evidence.window
+    }
+
+    /// Whether a report of `accuser` against `source` about `digest` may be explained away now
+    /// (for one blob per window: its cut transfer and its bad blob are one story); records it if so.
+    private mutating func excuse(_ accuser: Int32, source: Int32, digest: Digest, now: Double) -> Bool {
+        if let last = excused[accuser]?[source], now - last.at < evidence.window, last.digest != digest { return false }
+        excused[accuser, default: [:]][source] = Excuse(at: now, digest: digest)
+        return true
+    }
+
+    private func record(source: Int32, accuser: Int32) -> Record {
+        Record(
+            strikes: strikes[source]?[accuser], exclusion: personal[accuser]?[source], accusation: accusations[source]?[accuser],
+            flag: flaggedUntil[source])
+    }
+
+    /// Puts back what `report` changed, field by field, unless something changed it again since.
+    private mutating func undo(_ report: CountedReport) {
+        let (source, accuser) = (report.source, report.accuser)
+        let now = record(source: source, accuser: accuser)
+        if now.strikes == report.after.strikes { strikes[source, default: [:]][accuser] = report.before.strikes }
+        if now.exclusion == report.after.exclusion { personal[accuser, default: [:]][source] = report.before.exclusion }
+        if now.accusation == report.after.accusation { accusations[source, default: [:]][accuser] = report.before.accusation }
+        if now.flag == report.after.flag { flaggedUntil[source] = report.before.flag }
+    }
+
+    /// Forgets troubles and excuses older than ``EvidenceRules/window`` (with the handed sweep).
+    mutating func sweepEvidence(now: Double) {
+        let window = evidence.window
+        for digest in Array(troubles.keys) {
+            troubles[digest] = troubles[digest]?.filter { now - $0.value.at < window }
+            if troubles[digest]?.isEmpty ?? false { troubles[digest] = nil }
+        }
+        for accuser in Array(excused.keys) {
+            excused[accuser] = excused[accuser]?.filter { now - $0.value.at < window }
+            if excused[accuser]?.isEmpty ?? false { excused[accuser] = nil }
+        }
+    }
+
+    /// Whether the `have` bytes `requester` holds of `digest` are suspect: a source in `failed`,
+    /// handed to it for the blob, threw its own copy away (reported the blob `corrupt` or
+    /// `overflow`) within ``EvidenceRules/explanationGrace``, so what it relayed was likely wrong.
+    /// The requester should discard them rather than resume elsewhere and fail verification.
+    public func holdsSuspectBytes(_ requester: String, digest: Digest, have: Int64, failed: [String], now: Double) -> Bool {
+        guard have > 0, let who = ids[requester], let handed = books[digest]?.handed[who] else { return false }
+        return failed.contains { name in
+            guard let source = ids[name], source != 0, handed.contains(source),
+                let at = troubles[digest]?[source]?.discardedAt
+            else { return false }
+            return now - at <= evidence.explanationGrace
+        }
     }
 
     /// Sources no request of `requester` may be given now: `failed`, and those it reported.

@@ -74,6 +74,12 @@ public struct TrackerState: Sendable {
     var personal: [Int32: [Int32: Double]] = [:]
     var flaggedUntil: [Int32: Double] = [:]
     var leaderChecks: [Digest: Double] = [:]
+    /// Per blob, per node: its own reports of trouble with the blob's sources.
+    var troubles: [Digest: [Int32: Trouble]] = [:]
+    /// Per accuser, per source: when a report was last explained away.
+    var excused: [Int32: [Int32: Excuse]] = [:]
+    /// Reports that counted in the last ``EvidenceRules/explanationGrace``, undoable.
+    var reports: [CountedReport] = []
     /// When ``sweepHanded(now:)`` last ran.
     var lastHandedSweep = -Double.infinity
 
@@ -130,6 +136,7 @@ public struct TrackerState: Sendable {
         let lifetime = evidence.handedLifetime
         guard now - lastHandedSweep >= lifetime / 10 else { return }
         lastHandedSweep = now
+        sweepEvidence(now: now)
         for digest in Array(books.keys) where !(books[digest]?.handed.isEmpty ?? true) {
             withBook(digest) { _, book in
                 for (receiver, at) in book.handedAt where now - at > lifetime {

@@ -82,7 +82,7 @@ extension ProxyAPI {
                     // rate does not delay the cut by more than a slice.
                     var chunk = chunk
                     while chunk.readableBytes > 0 {
-                        let slice = chunk.readSlice(length: limiter == nil ? chunk.readableBytes : min(chunk.readableBytes, Self.limitedSlice))!
+                        let slice = chunk.readSlice(length: min(chunk.readableBytes, limiter?.slice ?? chunk.readableBytes))!
                         try watch.check()
                         if let limiter {
                             try await limiter.acquire(slice.readableBytes)
@@ -161,8 +161,6 @@ extension ProxyAPI {
     /// How often a running blob download re-reads its licence (``LicenceWatch``): a revoke cuts
     /// downloads under way within about this long (an expiry at once).
     static let licenceRecheckInterval: Duration = .seconds(1)
-    /// The largest piece a rate-limited stream writes at once (a revoke waits for at most one).
-    static let limitedSlice = 64 * 1024
 
     /// One audited pull and its per-app metric (never per licence).
     func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {

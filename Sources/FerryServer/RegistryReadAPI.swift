@@ -288,9 +288,15 @@ public struct RegistryReadAPI: Sendable {
             FerryMetrics.uploadStarted()
             defer { FerryMetrics.uploadEnded() }
             let send: (ByteBuffer) async throws -> Void = { chunk in
-                if let limiter { try await limiter.acquire(chunk.readableBytes) }
-                try await writer.write(chunk)
-                FerryMetrics.countServed(chunk.readableBytes)
+                // At a limited rate in slices (RateLimiter.slice): a whole chunk's wait behind
+                // the other transfers' would leave this one silent long enough to look stalled.
+                var chunk = chunk
+                while chunk.readableBytes > 0 {
+                    let slice = chunk.readSlice(length: min(chunk.readableBytes, limiter?.slice ?? chunk.readableBytes))!
+                    if let limiter { try await limiter.acquire(slice.readableBytes) }
+                    try await writer.write(slice)
+                    FerryMetrics.countServed(slice.readableBytes)
+                }
                 failpoint?.reach()
             }
             var source: BlobStore.Availability = following.map { .growing($0) } ?? .complete(size: size)

@@ -21,6 +21,8 @@ public actor BlobIngest {
     private var digester: Digester
     private var written: Int64
     private var pending = ByteBuffer()
+    /// When buffered bytes were last written out (what cut-through readers see).
+    private var lastFlush = ContinuousClock.now
     private var closed = false
     /// Size and digest checked (``verify()``): nothing more may be written.
     private var verified = false
@@ -86,10 +88,15 @@ public actor BlobIngest {
         chunk.withUnsafeReadableBytes { digester.update($0) }
         var chunk = chunk
         pending.writeBuffer(&chunk)
-        if pending.readableBytes >= store.configuration.writeBufferSize { try await flush() }
+        // Written out at the buffer's size, or after the flush interval on a slow feed: readers
+        // of the growing blob (peers by cut-through) must not wait so long they take it for stalled.
+        if pending.readableBytes >= store.configuration.writeBufferSize || .now - lastFlush >= store.configuration.flushInterval {
+            try await flush()
+        }
     }
 
     private func flush() async throws {
+        lastFlush = .now
         guard pending.readableBytes > 0, let handle else { return }
         let buffer = pending
         pending = ByteBuffer()

@@ -7,8 +7,17 @@ public struct BlobStoreConfiguration: Sendable {
     public var writeBufferSize: Int
     /// Bytes per read when streaming a blob out. Default 1 MiB.
     public var readChunkSize: Int
+    /// The longest buffered bytes wait before they are written out, when they arrive slower than
+    /// ``writeBufferSize`` fills: readers of a growing blob (peers by cut-through) see them by
+    /// then. Default 250 ms (a 1 MiB buffer filled at 200 KiB/s would keep them waiting 5 s, a
+    /// stall timeout).
+    public var flushInterval: Duration
 
-    public init(reservedSpace: Int64 = 256 * 1024 * 1024, writeBufferSize: Int = 1024 * 1024, readChunkSize: Int = 1024 * 1024) {
+    public init(
+        reservedSpace: Int64 = 256 * 1024 * 1024, writeBufferSize: Int = 1024 * 1024, readChunkSize: Int = 1024 * 1024,
+        flushInterval: Duration = .milliseconds(250)
+    ) {
+        self.flushInterval = flushInterval
         self.reservedSpace = reservedSpace
         self.writeBufferSize = writeBufferSize
         self.readChunkSize = readChunkSize

@@ -43,6 +43,25 @@ struct MeshDownloadTests {
         #expect(download.contributors == ["n1", "n2", "leader"])
     }
 
+    @Test("told its bytes came in part from a source that reported the blob bad, the node discards them and starts over")
+    func suspectBytesAreDiscarded() {
+        var download = MeshDownload(digest: Self.digest, size: 100)
+        _ = download.started(held: 0)
+        _ = download.answered([Self.peer], have: 0, random: 0)
+        #expect(download.fetched(from: Self.peer, .truncated("ended early"), have: 60) == .accuse(.truncated, source: "n1"))
+        #expect(download.accused() == .askSources(have: 60, failed: ["n1"]))
+        #expect(download.answered([Self.leader], have: 60, random: 0, discard: true) == .discard)
+        #expect(download.contributors.isEmpty)
+        #expect(download.discarded() == .askSources(have: 0, failed: ["n1"]))
+        #expect(download.answered([Self.leader], have: 0, random: 0) == .fetch(Self.leader, from: 0, announce: false))
+        #expect(download.fetched(from: Self.leader, .complete, have: 100) == .commit)
+        #expect(download.contributors == ["leader"], "a failure now names the leader alone: conclusive")
+        // Nothing held: nothing to discard (an older leader never says so; a fresh start needs nothing).
+        var fresh = MeshDownload(digest: Self.digest, size: 100)
+        _ = fresh.started(held: 0)
+        #expect(fresh.answered([Self.peer], have: 0, random: 0, discard: true) == .fetch(Self.peer, from: 0, announce: true))
+    }
+
     @Test("a source that sends more than the blob's size is accused alone and everything held is discarded")
     func overflow() {
         var download = MeshDownload(digest: Self.digest, size: 100)

@@ -48,4 +48,33 @@ extension PeerTests {
             #expect(try await cluster.engine("r").run(reference).stdout.contains("ok"))
         }
     }
+
+    /// docs/mesh.md, *Evidence*, *Relays*: the relay's receiver sees its transfer break off (and
+    /// may then hold bad bytes); the relay's own report about the blob explains that, whichever
+    /// reaches the leader first, so the receiver does not count it against the relay.
+    @Test("A relay fed by a liar is not blamed by its own receiver: the relay's report explains the cut, and the receiver ends with the right blob")
+    func relayFedByALiarIsNotBlamed() async throws {
+        // One slot per blob: the liar serves the relay only, so the receiver is sent to the relay.
+        try await TestCluster.with("pblame", nodes: ["a", "r", "v"], leaderArguments: ["--peer-slots", "1"]) { cluster in
+            let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "pbl", size: "4M", on: "a")
+            await cluster.killFollower("a", signal: SIGTERM)
+            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
+            let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })
+            let layer = try FerryCore.Digest(parsing: largest.digest)
+            #expect(try await cluster.ferry(["install", reference, "--nodes", "r", "--no-wait"]).status == 0)
+            let partial = { (node: String) in cluster.dir.sub("node-\(node)/store/ingest/sha256/\(layer.encoded).partial") }
+            let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+            try await waitUntil("r receives the layer from a", timeout: .seconds(60)) { size(partial("r")) >= 256 * 1024 }
+            #expect(try await cluster.ferry(["install", reference, "--nodes", "v", "--no-wait"]).status == 0)
+            try await waitUntil("v receives the layer from r", timeout: .seconds(60)) { size(partial("v")) > 0 }
+            for id: Int64 in [2, 3] {
+                try await waitUntil("install \(id) ends", timeout: .seconds(120)) { try await cluster.admin.install(id: id).isFinished }
+                #expect(try await cluster.admin.install(id: id).state == .done)
+            }
+            for node in ["r", "v"] { #expect(try await cluster.engine(node).run(reference).stdout.contains("ok")) }
+            let leader = try await cluster.leaderMetrics()
+            let spared = (leader["ferry_mesh_reports_total{outcome=\"explained\"}"] ?? 0) + (leader["ferry_mesh_reports_total{outcome=\"withdrawn\"}"] ?? 0)
+            #expect(spared >= 1, "v's report against r was counted: \(leader.filter { $0.key.hasPrefix("ferry_mesh_reports") })")
+        }
+    }
 }
