@@ -13,15 +13,32 @@ struct FollowerRollouts: Sendable {
     let docker: DockerClient
     /// The client to the leader, made with the node's current credential.
     let mesh: @Sendable () -> MeshClient
+    /// One switch, restore or recovery at a time on the node: a record of a switch under way is
+    /// never taken for an interrupted one.
+    let permit: AsyncSemaphore
     let logger: Logger
 
-    /// Finishes or undoes the container switches a crash interrupted, from this node's own
-    /// records (`container_switches`), before the node takes new work. An engine that cannot be
-    /// reached leaves the records for the next start.
-    func recoverInterrupted() async {
+    /// How often the follower retries interrupted switches while any are left (the engine away).
+    static let recoveryInterval: Duration = .seconds(10)
+
+    /// Finishes or undoes the container switches a crash or an engine outage interrupted, from
+    /// this node's own records (`container_switches`): at the follower's start, before each
+    /// piece of rollout work, and every ``recoveryInterval`` while any are left. An engine that
+    /// cannot be reached leaves the records for the next try. Returns whether none are left.
+    /// `quietly`: a failure is logged at debug only (the periodic retries).
+    @discardableResult
+    func recoverInterrupted(quietly: Bool = false) async -> Bool {
+        do {
+            return try await permit.withPermit { await recoverUnderPermit(quietly: quietly) }
+        } catch {
+            return false  // cancelled while waiting
+        }
+    }
+
+    private func recoverUnderPermit(quietly: Bool) async -> Bool {
         let journal = DatabaseSwitchJournal(database: database)
         do {
-            guard !(try await journal.unfinished()).isEmpty else { return }
+            guard !(try await journal.unfinished()).isEmpty else { return true }
             let outcomes = try await ContainerSwitch(client: docker, journal: journal).recover(logger: logger)
             for outcome in outcomes {
                 logger.notice(
@@ -31,8 +48,12 @@ struct FollowerRollouts: Sendable {
                         "docker.id": "\(outcome.containerID?.prefix(12) ?? "none")",
                     ])
             }
+            return true
         } catch {
-            logger.warning("cannot recover interrupted container switches yet", metadata: ["error": "\(error)"])
+            logger.log(
+                level: quietly ? .debug : .warning, "cannot recover interrupted container switches yet; retrying while the follower runs",
+                metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
+            return false
         }
     }
 
@@ -48,7 +69,16 @@ struct FollowerRollouts: Sendable {
         logger[metadataKey: "rollout"] = "\(item.rolloutID)"
         logger[metadataKey: "rollout.action"] = "\(item.action.rawValue)"
         logger.notice("rollout work started", metadata: ["image": "\(item.image)"])
-        let report = await report(for: item, interrupted: { stopping.isSet }, logger: logger)
+        let report: SwitchReport
+        do {
+            report = try await permit.withPermit {
+                // What an engine outage left half-done first: this work may touch the same containers.
+                _ = await recoverUnderPermit(quietly: false)
+                return await self.report(for: item, interrupted: { stopping.isSet }, logger: logger)
+            }
+        } catch {
+            return  // cancelled while waiting for the permit: nothing was done
+        }
         if stopping.isSet {
             logger.notice("rollout work interrupted: the follower is stopping", metadata: ["reason": "\(report.reason ?? "")"])
             return
@@ -92,7 +122,10 @@ struct FollowerRollouts: Sendable {
                 let repository = try ImageReference(parsing: item.repository)
                 switch try await node.switchNode(rollout: item.rolloutID, image: item.image, repository: repository, logger: logger) {
                 case .passed(let containers, let downtime):
-                    return SwitchReport(action: .switch, outcome: .passed, containers: containers, downtimeMilliseconds: downtime.map(Self.milliseconds))
+                    // Counting those an earlier attempt of this rollout switched (work handed out again).
+                    let replaced = try await journal.replacedContainers(rollout: item.rolloutID).count
+                    return SwitchReport(
+                        action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(Self.milliseconds))
                 case .failed(let reason):
                     return SwitchReport(action: .switch, outcome: .failed, reason: reason)
                 case .noContainers:

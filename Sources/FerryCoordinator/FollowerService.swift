@@ -1,3 +1,4 @@
+import FerryConcurrency
 import FerryCore
 import FerryDocker
 import FerryMesh
@@ -34,6 +35,10 @@ public final class FollowerService: Service, Sendable {
     let revocations = CertificateRevocations()
     /// The loopback registry's URL, once it listens (with `--containerd-hosts-dir`).
     let localRegistryAddress = Mutex<String?>(nil)
+    /// One container switch, restore or recovery at a time on this node (``FollowerRollouts``).
+    let switchPermit = AsyncSemaphore(limit: 1)
+    /// Recovery attempts of interrupted switches that failed in a row (the engine away).
+    let failedRecoveries = Mutex(0)
 
     /// How long, after SIGTERM, requests other nodes are making may still finish before the
     /// follower closes them: work (downloads, load-slot waits, loads) stops at once regardless.
@@ -107,7 +112,7 @@ public final class FollowerService: Service, Sendable {
 
     /// This node's part of rollouts.
     var rollouts: FollowerRollouts {
-        FollowerRollouts(database: database, docker: docker, mesh: { [self] in mesh }, logger: logger)
+        FollowerRollouts(database: database, docker: docker, mesh: { [self] in mesh }, permit: switchPermit, logger: logger)
     }
 
     /// Serves, heartbeats and works until cancelled or shut down gracefully. On graceful shutdown
@@ -175,6 +180,14 @@ public final class FollowerService: Service, Sendable {
                 }
                 group.addTask { await cancelWhenGracefulShutdown { await work.run() } }
                 group.addTask { await self.runGarbageCollection() }
+                // A switch the engine interrupted (it stopped or restarted mid-switch) is finished
+                // or undone as soon as the engine answers again, not at the follower's next start.
+                group.addTask {
+                    await PeriodicTask(every: FollowerRollouts.recoveryInterval) { [self] in
+                        let recovered = await rollouts.recoverInterrupted(quietly: failedRecoveries.withLock { $0 % 30 != 0 })
+                        failedRecoveries.withLock { $0 = recovered ? 0 : $0 + 1 }
+                    }.run()
+                }
             }
         } cleanup: {
             await transfers.shutdown()

@@ -21,7 +21,9 @@ extension RolloutCoordinator {
         try plan.validate()
         try InstallCoordinator.refuseEmptyNodeList(request.nodes)
         let image = try ImageReference(parsing: request.image)
-        guard image.digest == nil, image.tag != nil else {
+        // The tag must be written out: an untagged name parses as `:latest`, rarely the version meant.
+        let tagged = request.image.split(separator: "/").last?.contains(":") ?? false
+        guard image.digest == nil, tagged, image.tag != nil else {
             throw FerryError(
                 .invalidArgument, "a rollout needs a tagged image such as \(image.name):1.2 (got \(request.image)): nodes' engines name the new image by its tag")
         }

@@ -166,11 +166,14 @@ public struct ContainerSwitch: Sendable {
                 try await restore(record, logger: logger)
                 return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
-            let stopped = clock.now
+            // The name moves to the new container while the old one still runs (Docker's DNS
+            // follows a rename), and only then is the old one stopped: clients that reach the
+            // container by name never meet the stopping one. The gap is the two renames.
+            let swapping = clock.now
+            try await swapNames(&record, logger: logger)
+            let downtime = clock.now - swapping
             try await client.stopContainer(old.id, timeout: stopTimeout, logger: logger)
             try await advance(&record, to: .oldStopped)
-            try await swapNames(&record, logger: logger)
-            let downtime = clock.now - stopped
             try await journal.replaced(replacedEntry(record))
             try await client.removeContainer(old.id, logger: logger)
             try await journal.finish(record)

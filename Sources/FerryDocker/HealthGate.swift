@@ -25,7 +25,11 @@ public struct HealthGate: Sendable, Hashable {
     /// The verdict on a container observed in `state`, `elapsed` after it started, having been
     /// restarted `restarts` times since.
     public func verdict(state: DockerContainerState, restarts: Int, elapsed: Duration) -> Verdict {
-        if restarts > 0 || state.restarting { return .failed("the new container restarted (\(state.status), exit code \(state.exitCode))") }
+        if restarts > 0 || state.restarting {
+            // A running container's exit code is its current run's (0): what failed is that it exited.
+            let times = restarts > 0 ? " \(restarts) time\(restarts == 1 ? "" : "s")" : ""
+            return .failed("the new container exited and its restart policy restarted it\(times) (now \(state.status)): see its `docker logs`")
+        }
         guard state.running else { return .failed("the new container exited with code \(state.exitCode)") }
         if hasHealthcheck {
             switch state.health {

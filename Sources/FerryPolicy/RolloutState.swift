@@ -112,13 +112,17 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// Nodes whose switch failed (or whose image never arrived).
     public var failedNodes: [Node] { nodes.filter { $0.status == .failed } }
 
-    /// Whether failures so far are past the plan's ratio: failed over the nodes whose outcome
-    /// is known (failed, switched), so the first failure with ratio 0 triggers.
+    /// Whether failures so far are past the plan's ratio: switch failures over the switches whose
+    /// outcome is known (failed, switched), so the first failure with ratio 0 triggers; or every
+    /// failure, nodes the image did not reach included, over all targets. A node the image did
+    /// not reach was judged over all targets when distribution ended: counted among the early
+    /// switch outcomes, it would make the first wave look like a failure (1 of 1).
     public var failureRatioExceeded: Bool {
-        let failed = nodes.filter { $0.status == .failed }.count
-        let decided = nodes.filter { $0.status == .failed || $0.status == .switched }.count
-        guard failed > 0, decided > 0 else { return false }
-        return Double(failed) / Double(decided) > plan.maxFailureRatio
+        let switching = Set(waves.joined())
+        let failed = nodes.filter { $0.status == .failed && switching.contains($0.name) }.count
+        let decided = nodes.filter { ($0.status == .failed || $0.status == .switched) && switching.contains($0.name) }.count
+        if failed > 0, decided > 0, Double(failed) / Double(decided) > plan.maxFailureRatio { return true }
+        return failureRatioOverTargets
     }
 
     // MARK: Events

@@ -159,11 +159,12 @@ struct RolloutStatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             let client = try output.connection.client()
             guard let id else {
-                return try output.print(try await client.rollouts(), header: ["ROLLOUT", "PHASE", "IMAGE", "SWITCHED", "FAILED", "WAVE", "CREATED"]) { list in
+                return try output.print(try await client.rollouts(), header: ["ROLLOUT", "PHASE", "IMAGE", "SWITCHED", "NO CONTAINERS", "FAILED", "WAVE", "CREATED"]) { list in
                     list.rollouts.map { status in
                         [
                             status.id, status.phase.rawValue, status.image,
-                            "\(status.nodes.filter { $0.status == .switched || $0.status == .noContainers }.count)/\(status.nodes.count)",
+                            "\(status.nodes.filter { $0.status == .switched }.count)/\(status.nodes.count)",
+                            "\(status.nodes.filter { $0.status == .noContainers }.count)",
                             "\(status.nodes.filter { $0.status == .failed }.count)",
                             status.waves == 0 ? "-" : "\(min(status.wave + 1, status.waves))/\(status.waves)", status.createdAt.formatted(.iso8601),
                         ]

@@ -264,6 +264,18 @@ struct RolloutCoordinatorTests {
         #expect(try await fixture.rollouts.rollouts().rollouts.count == 3)
     }
 
+    @Test("an image without a written tag (or with a digest) is refused before anything starts: an untagged name would roll out :latest")
+    func untaggedImageIsRefused() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        for image in ["registry.test/team/app", "registry.test:5000/team/app", "registry.test/team/app@sha256:" + String(repeating: "a", count: 64)] {
+            await expectError(.invalidArgument, mentioning: "a rollout needs a tagged image") {
+                _ = try await fixture.rollouts.create(RolloutRequest(image: image))
+            }
+        }
+        #expect(try await fixture.rollouts.rollouts().rollouts.isEmpty, "nothing created, no repository held")
+        _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test:5000/team/app:latest"))
+    }
+
     @Test("a rollout over but with a node still to put containers back holds its repository while that node is in the cluster")
     func aLateRestoreHoldsTheRepositoryWhileItsNodeIsKnown() throws {
         var state = RolloutState(id: "r1", image: Self.image, plan: RolloutPlan(), nodes: ["n1", "n3"])

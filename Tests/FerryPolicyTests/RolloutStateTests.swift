@@ -94,7 +94,7 @@ struct RolloutStateTests {
         #expect(state.node("c")?.status == .failed)
     }
 
-    @Test("--max-failure-ratio: failures counted over the nodes switched so far")
+    @Test("--max-failure-ratio: switch failures counted over the nodes switched so far")
     func failureRatio() {
         var (state, _) = distributed(RolloutPlan(maxFailureRatio: 0.34))
         _ = state.switched("a", Self.passed, now: 1)
@@ -123,6 +123,11 @@ struct RolloutStateTests {
         _ = state.distributed("b", failure: "node offline", now: 0)
         #expect(state.distributed("c", now: 0) == [.switchNodes(["a"])])
         #expect(state.waves == [["a"], ["c"]])
+        // b was judged over all targets (1 of 3): it does not make a's wave a failure (1 of 1).
+        #expect(state.switched("a", .noContainers, now: 1) == [.switchNodes(["c"])], "an audit saw this pause")
+        // c's switch fails (1 of 1 switches): past the ratio; and 2 of 3 targets failed in all.
+        #expect(state.switched("c", .failed("exit 3"), now: 2) == [])
+        #expect(state.phase == .paused)
 
         var strict = RolloutState(id: "r", image: "i", plan: RolloutPlan(), nodes: ["a", "b"])
         _ = strict.start()
