@@ -86,9 +86,13 @@ public final class FollowerService: Service, Sendable {
     public func join() async throws -> String {
         if let current = identity.withLock({ $0 }) { return current.credential }
         guard let text = configuration.joinToken, !text.isEmpty else {
+            let why =
+                previousCredential != nil
+                ? "this node joined another leader URL than \(configuration.leaderURL) (node.json): joining it needs a join token too (its credential is sent as proof that it is the same node, keeping its name)"
+                : "this node has not joined the leader yet"
             throw FerryError(
                 .configuration,
-                "this node has not joined the leader yet: give a join token with --join-token-file FILE or FERRY_JOIN_TOKEN (`ferry token create` on the leader, or its DATA_DIR/join-token)")
+                "\(why): give a join token with --join-token-file FILE or FERRY_JOIN_TOKEN (`ferry token create` on the leader, or its DATA_DIR/join-token)")
         }
         let joined = try await NodeJoin(
             leaderURL: configuration.leaderURL, name: configuration.name, platform: configuration.platform,
@@ -102,8 +106,16 @@ public final class FollowerService: Service, Sendable {
 
     var advertisedURL: String? {
         if let advertise = configuration.advertiseURL { return advertise }
-        guard configuration.port != 0, configuration.host != "0.0.0.0", configuration.host != "::" else { return address }
-        return "\(secure ? "https" : "http")://\(configuration.host):\(configuration.port)"
+        let scheme = secure ? "https" : "http"
+        if configuration.host == "0.0.0.0" || configuration.host == "::" {
+            // Every interface: the unspecified host, for which the leader puts in the address it
+            // sees this node's connections come from (NodeAddress.reachable). The port is the
+            // one bound (`--listen 0.0.0.0:0` picks one).
+            guard let address, let port = try? NodeAddress(parsing: address, allowPlainHTTP: true).port else { return nil }
+            return "\(scheme)://\(configuration.host == "::" ? "[::]" : "0.0.0.0"):\(port)"
+        }
+        guard configuration.port != 0 else { return address }
+        return "\(scheme)://\(configuration.host):\(configuration.port)"
     }
 
     var mesh: MeshClient {

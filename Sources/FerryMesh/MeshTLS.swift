@@ -67,6 +67,11 @@ public enum MeshTLS {
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
+            // swift-nio-ssl, with remote half-closure allowed (Hummingbird allows it), does not
+            // finish a close it started when the client answers close_notify and FIN: it waits
+            // `shutdownTimeout` per connection (5 s by default), which held every graceful
+            // shutdown with a client connected (an idle keep-alive one too) for 5 s.
+            configuration.shutdownTimeout = .milliseconds(500)
             configuration.sslContextCallback = current
             if let clientCA {
                 configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(clientCA.utf8), format: .pem)])

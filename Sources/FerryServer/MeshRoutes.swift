@@ -31,11 +31,15 @@ public struct MeshRoutes: Sendable {
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
         router.group(context: JoinRequestContext.self).post(RouterPath(MeshAPI.join)) { request, context in
-            try await backend.join(try await request.decode(as: JoinRequest.self, context: context), token: context.joinToken)
+            var join = try await request.decode(as: JoinRequest.self, context: context)
+            join.address = NodeAddress.reachable(join.address, seenFrom: context.remoteIP)
+            return try await backend.join(join, token: context.joinToken)
         }
         let nodes = router.group(context: NodeRequestContext.self)
         nodes.post(RouterPath(MeshAPI.heartbeat)) { request, context in
-            try await backend.heartbeat(node: context.node, try await request.decode(as: Heartbeat.self, context: context))
+            var heartbeat = try await request.decode(as: Heartbeat.self, context: context)
+            heartbeat.address = NodeAddress.reachable(heartbeat.address, seenFrom: context.remoteIP)
+            return try await backend.heartbeat(node: context.node, heartbeat)
         }
         nodes.post(RouterPath(MeshAPI.sources)) { request, context in
             try await backend.sources(node: context.node, try await request.decode(as: SourceRequest.self, context: context))
@@ -91,6 +95,8 @@ struct JoinRequestContext: ChildRequestContext {
     var coreContext: CoreRequestContextStorage
     /// The join token's id; nil for the admin token.
     let joinToken: Int64?
+    /// The IP address the request came from (``NodeAddress/reachable(_:seenFrom:)``).
+    let remoteIP: String?
 
     init(context: FerryRequestContext) throws {
         switch context.principal?.role {
@@ -99,6 +105,7 @@ struct JoinRequestContext: ChildRequestContext {
         default: throw FerryError(.denied, "joining needs the join token")
         }
         self.coreContext = context.coreContext
+        self.remoteIP = context.channel?.remoteAddress?.ipAddress
     }
 
     var requestDecoder: FerryRequestDecoder { FerryRequestDecoder() }

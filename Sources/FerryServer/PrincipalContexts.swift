@@ -1,5 +1,6 @@
 import FerryCore
 import Hummingbird
+import NIOCore
 
 /// The context of the admin API's routes: creating it checks the admin token, so that a route
 /// group, not each handler, refuses everyone else (403).
@@ -21,11 +22,14 @@ public struct NodeRequestContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The calling node's id (0 on a follower: itself).
     public let node: Int64
+    /// The IP address the request came from (``NodeAddress/reachable(_:seenFrom:)``).
+    public let remoteIP: String?
 
     public init(context: FerryRequestContext) throws {
         guard let node = context.principal?.nodeID else { throw FerryError(.denied, Self.denial) }
         self.coreContext = context.coreContext
         self.node = node
+        self.remoteIP = context.channel?.remoteAddress?.ipAddress
     }
 
     /// The refusal; the follower's local admin route names its credential file instead.

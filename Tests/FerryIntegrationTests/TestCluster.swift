@@ -112,14 +112,16 @@ final class TestCluster: @unchecked Sendable {
 
     /// Starts (or restarts) a follower process; waits until it listens. `environment` is added
     /// to this process's (e.g. `FERRY_FAILPOINTS`).
-    func startFollower(_ name: String, join: Bool = true, extraArguments: [String] = [], environment: [String: String] = [:]) async throws {
+    func startFollower(
+        _ name: String, join: Bool = true, listen: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]
+    ) async throws {
         guard var node = nodes[name] else { throw FerryError(.notFound, "no node \(name)") }
         try FileManager.default.createDirectory(atPath: node.directory, withIntermediateDirectories: true)
         let addressFile = "\(node.directory)/address"
         try? FileManager.default.removeItem(atPath: addressFile)
         let joinToken = leader.joinToken
         // A jailed follower listens on its namespace's address and reaches the leader across the link.
-        let listen = node.jail.map { "\($0.address):0" } ?? "127.0.0.1:0"
+        let listen = listen ?? node.jail.map { "\($0.address):0" } ?? "127.0.0.1:0"
         let leaderURL = node.jail.map { "https://\($0.hostAddress):\(leader.port)" } ?? leader.url
         let arguments =
             ["follower", "--data-dir", node.directory, "--listen", listen, "--leader", leaderURL,
