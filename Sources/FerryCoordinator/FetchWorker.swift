@@ -103,7 +103,10 @@ final class FetchWorker: Sendable {
         do {
             let reference = try ImageReference(parsing: image.reference)
             let platform = try Platform(parsing: image.platform)
-            let resolved = try await resolve(image, reference: reference, platform: platform, logger: logger)
+            var resolved = try await resolve(image, reference: reference, platform: platform, logger: logger)
+            if resolved.image.platform == nil {
+                resolved.image.platform = try await checkSinglePlatform(resolved.image, wanted: platform, reference: reference)
+            }
             try await database.recordResolution(
                 imageID: id,
                 ImageResolution(
@@ -149,6 +152,25 @@ final class FetchWorker: Sendable {
         } catch {
             await recordFailure(error, imageID: id, logger: logger)
         }
+    }
+
+    /// A single-platform image (no index) says its platform in its config only: fetched first
+    /// (it is small), and an image that cannot run on `wanted` is refused as containerd refuses
+    /// it (`PlatformMatcher`: amd64 runs 386, arm64 runs arm…), instead of being recorded under
+    /// the platform asked for. Returns the config's platform (nil: a config Ferry cannot read,
+    /// taken as it is).
+    private func checkSinglePlatform(_ image: ResolvedImage, wanted: Platform, reference: ImageReference) async throws -> Platform? {
+        let config = image.manifest.config
+        try await fetcher.ensure(config, from: reference)
+        guard let parsed = try? JSONDecoder().decode(ImageConfig.self, from: Data(try await store.bytes(of: config.digest, limit: 4 * 1024 * 1024)))
+        else { return nil }
+        let actual = parsed.platform
+        guard PlatformMatcher(wanted).rank(actual) != nil else {
+            throw FerryError(
+                .noMatchingPlatform,
+                "\(reference) is an image for \(actual) only, not for \(wanted.normalized()) (it has no index of platforms): choose --platform \(actual), or an image built for \(wanted.normalized())")
+        }
+        return actual
     }
 
     /// Resolves `reference` under the image's pull policy (``TagResolution``): upstream, or the

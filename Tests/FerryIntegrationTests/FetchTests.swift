@@ -143,6 +143,29 @@ struct FetchTests {
         }
     }
 
+    @Test("A single-platform image is fetched for a platform that runs it, refused for one that does not, as containerd does")
+    func singlePlatformImage() async throws {
+        try await withTemporaryDirectory("fetch-single") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                _ = try await TestImages.make("\(registry.host)/demo/armonly:1", in: dir.path, layers: [.init("armonly", "64K")], arch: "arm64", variant: "v8")
+                try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
+                    let reference = "\(registry.host)/demo/armonly:1"
+                    let arm = try #require(try await leader.fetch([reference], platform: "linux/arm64").first)
+                    #expect(arm.state == .present, "\(arm.error?.message ?? "")")
+                    #expect(arm.resolvedPlatform == "linux/arm64")
+                    // Before, recorded as linux/s390x (and as linux/amd64 for an amd64 node).
+                    let other = try #require(try await leader.fetch([reference], platform: "linux/s390x").first)
+                    #expect(other.state == .failed)
+                    #expect(other.error?.code == "NO_MATCHING_PLATFORM")
+                    #expect(other.error?.message.contains("is an image for linux/arm64 only, not for linux/s390x") == true, "\(other.error?.message ?? "")")
+                    let older = try #require(try await leader.fetch([reference], platform: "linux/amd64").first)
+                    #expect(older.state == .failed, "an amd64 node cannot run it")
+                    #expect(try await expectStoreConsistent(leader.store))
+                }
+            }
+        }
+    }
+
     @Test("OCI manifests and an OCI index with a BuildKit attestation entry")
     func ociFormats() async throws {
         try await withTemporaryDirectory("fetch-oci") { dir in
