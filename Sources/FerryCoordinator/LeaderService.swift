@@ -86,6 +86,7 @@ public final class LeaderService: Service, Sendable {
         self.peerKey = try directory.peerSigningKey()
         self.tracker = Tracker(selector: configuration.sources, logger: logger)
         MetricsExport.bootstrap()
+        FerryMetrics.registerLeaderCounters()
         self.fetcher = BlobFetcher(
             client: client, store: store, database: database, progress: progress,
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry,

@@ -1,6 +1,6 @@
 /// The version of this build of Ferry.
 public enum FerryVersion {
-    public static let current = "0.1.0"
+    public static let current = "0.2.0"
 
     /// The version of the mesh protocol (join, heartbeat, work, reports, sources) this build
     /// speaks, sent with every join and heartbeat. Ferry 0.1.0 spoke version 1 and sent none.

@@ -6,4 +6,10 @@ extension FerryMetrics {
     private static let pullFallbacks = Counter(label: "ferry_pull_fallbacks_total")
 
     public static func recordPullFallback() { pullFallbacks.increment() }
+
+    /// Makes the leader's own counters (pull fallbacks, mesh reports), exported at 0 until their first event.
+    public static func registerLeaderCounters() {
+        pullFallbacks.increment(by: 0)
+        for outcome in ReportOutcome.allCases { countReports(outcome, 0) }
+    }
 }

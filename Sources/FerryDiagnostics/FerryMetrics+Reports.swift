@@ -16,8 +16,8 @@ extension FerryMetrics {
     private static let reports = Dictionary(
         uniqueKeysWithValues: ReportOutcome.allCases.map { ($0, Counter(label: "ferry_mesh_reports_total", dimensions: [("outcome", $0.rawValue)])) })
 
+    /// Counts `count` reports (0: makes the counter, exported from then on).
     public static func countReports(_ outcome: ReportOutcome, _ count: Int) {
-        guard count > 0 else { return }
         reports[outcome]?.increment(by: count)
     }
 }

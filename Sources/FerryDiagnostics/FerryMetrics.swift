@@ -25,6 +25,14 @@ public enum FerryMetrics {
     private static let installDuration = Timer(label: "ferry_install_duration_seconds")
     private static let loadDuration = Timer(label: "ferry_load_duration_seconds")
 
+    /// Makes the counters every node has, so that they are exported (at 0) before their first
+    /// event, as Prometheus expects. Call once the metrics backend is bootstrapped.
+    public static func registerCounters() {
+        for counter in [upstreamBytes, servedBytes, receivedFromLeader, receivedFromPeers, verificationFailures] + sourceFailures.values {
+            counter.increment(by: 0)
+        }
+    }
+
     public static func countUpstream(_ bytes: Int) { upstreamBytes.increment(by: bytes) }
     public static func countServed(_ bytes: Int) { servedBytes.increment(by: bytes) }
     public static func countReceived(_ bytes: Int, fromPeer: Bool) {

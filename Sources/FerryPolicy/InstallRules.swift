@@ -24,7 +24,12 @@ public enum InstallRules {
 
     /// ``isReachable(lastSeen:now:heartbeat:)`` for the wall-clock times the leader records.
     public static func isReachable(lastSeen: Date, now: Date, heartbeat: Duration) -> Bool {
+        now.timeIntervalSince(lastSeen) <= reachableWindow(heartbeat: heartbeat)
+    }
+
+    /// How long after its last heartbeat a node still counts as reachable, in seconds.
+    public static func reachableWindow(heartbeat: Duration) -> Double {
         let (seconds, attoseconds) = (heartbeat * 3).components
-        return now.timeIntervalSince(lastSeen) <= Double(seconds) + Double(attoseconds) / 1e18
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
 import FerryState
 import FerryStore
@@ -27,6 +28,7 @@ public func buildFerryRouter(
     mesh?.addRoutes(to: router)
     local?.addRoutes(to: router)
     MetricsExport.addRoute(to: router)
+    FerryMetrics.registerCounters()
     return router
 }
 

@@ -56,12 +56,16 @@ extension FerryDatabase {
             if !force {
                 let reachable = InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: heartbeat)
                 let pending = try unfinished.fetchCount(db)
-                if reachable || pending > 0 {
-                    let why = [reachable ? "is still heartbeating" : nil, pending > 0 ? "has \(pending) unfinished install target\(pending == 1 ? "" : "s")" : nil]
-                        .compactMap { $0 }.joined(separator: " and ")
+                if reachable {
+                    let seconds = Int(InstallRules.reachableWindow(heartbeat: heartbeat))
                     throw FerryError(
                         .conflict,
-                        "node '\(name)' \(why); stop its follower first, or pass --force to cut it off now (a stolen node: its targets fail)")
+                        "node '\(name)' is still heartbeating (a node counts as stopped \(seconds) s after its last heartbeat); stop its follower first and retry then, or pass --force to cut it off now (a stolen node: its targets fail)")
+                }
+                if pending > 0 {
+                    throw FerryError(
+                        .conflict,
+                        "node '\(name)' has \(pending) unfinished install target\(pending == 1 ? "" : "s"): pass --force to fail \(pending == 1 ? "it" : "them") and remove the node, or let \(pending == 1 ? "it" : "them") finish (start the follower again)")
                 }
             }
             var failed = 0

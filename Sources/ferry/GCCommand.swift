@@ -65,8 +65,10 @@ struct GCCommand: AsyncParsableCommand {
         for blob in report.inUse { rows.append(["  kept", "\(blob.digest) (\(blob.reason ?? "in use"))", ByteSize.format(blob.size)]) }
         let widths = (0..<3).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            text += row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingWhitespace() + "\n"
+            // Trailing padding only: the leading indent is the layout (docs/gc.md).
+            var line = row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            text += line + "\n"
         }
         return text
     }

@@ -333,6 +333,9 @@ struct ClusterGCTests {
             let collected = try await cluster.ferry(["gc", "--data-dir", directory, "--keep", "1"])
             #expect(collected.status == 0, "\(collected.stderr)")
             #expect(collected.stdout.hasPrefix("a: removed 1 image, 2 blobs"), "\(collected.stdout)")
+            // One indented line per image and blob under the summary (docs/gc.md).
+            #expect(collected.stdout.contains("\n  image  \(v1) (linux/"), "\(collected.stdout)")
+            #expect(collected.stdout.split(separator: "\n").filter { $0.hasPrefix("  blob   sha256:") }.count == 2, "\(collected.stdout)")
             #expect(!unique.contains(where: store.contains))
             #expect(try await digests(v2).allSatisfy(store.contains))
 

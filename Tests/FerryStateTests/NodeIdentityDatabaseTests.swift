@@ -118,8 +118,15 @@ struct NodeIdentityDatabaseTests {
             Issue.record("removed a reachable node without force")
         } catch let error as FerryError {
             #expect(error.code == .conflict)
-            #expect(error.message.contains("is still heartbeating") && error.message.contains("1 unfinished install target"), "\(error.message)")
+            #expect(error.message.contains("is still heartbeating (a node counts as stopped 15 s after its last heartbeat)"), "\(error.message)")
             #expect(error.message.contains("--force"))
+        }
+        // Stopped (no heartbeat for longer than that), with a target left: stopping cannot help, --force can.
+        do {
+            _ = try await database.removeNode(named: "a", force: false, reachableWithin: .seconds(5), now: t0.addingTimeInterval(60))
+            Issue.record("removed a node with an unfinished target without force")
+        } catch let error as FerryError {
+            #expect(error.message == "node 'a' has 1 unfinished install target: pass --force to fail it and remove the node, or let it finish (start the follower again)")
         }
         do {
             _ = try await database.removeNode(named: "zz", force: true, reachableWithin: .seconds(5), now: t0)
