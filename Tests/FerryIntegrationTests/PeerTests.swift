@@ -59,6 +59,12 @@ struct PeerTests {
     @Test("Peers serve each other by cut-through: one copy upstream, the leader's uplink about two")
     func peersServeEachOther() async throws {
         try await TestCluster.with("pserve", nodes: ["a", "b", "c"], leaderArguments: ["--upstream-rate", "16MiB/s"]) { cluster in
+            // Counters are exported at 0 before their first event, as Prometheus expects.
+            let fresh = try await cluster.leaderMetrics()
+            for name in ["ferry_verification_failures_total", "ferry_pull_fallbacks_total", "ferry_mesh_reports_total{outcome=\"explained\"}"] {
+                #expect(fresh[name] == 0, "\(name) on the leader")
+            }
+            #expect(try await cluster.metrics(of: "a")["ferry_source_failures_total{kind=\"stalled\"}"] == 0)
             let reference = try await cluster.push("demo/app:1", layers: [.init("ps1", "24M"), .init("ps2", "8M")])
             let result = try await cluster.ferry(["install", reference])
             #expect(result.status == 0, "\(result.stderr)")
