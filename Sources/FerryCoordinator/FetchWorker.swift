@@ -103,10 +103,7 @@ final class FetchWorker: Sendable {
         do {
             let reference = try ImageReference(parsing: image.reference)
             let platform = try Platform(parsing: image.platform)
-            var resolved = try await resolve(image, reference: reference, platform: platform, logger: logger)
-            if resolved.image.platform == nil {
-                resolved.image.platform = try await checkSinglePlatform(resolved.image, wanted: platform, reference: reference)
-            }
+            let resolved = try await resolve(image, reference: reference, platform: platform, logger: logger)
             try await database.recordResolution(
                 imageID: id,
                 ImageResolution(
@@ -121,11 +118,17 @@ final class FetchWorker: Sendable {
             // The first blob to fail for good fails the image at once. Its other blobs already on
             // their way are finished (each fetched once, kept for a retry) rather than thrown away;
             // a shutdown cancels them, and they resume at the next start.
+            // A single-platform image says its platform in its config only: checked as soon as
+            // the config is here (recorded first, so that nodes start on the layers at once).
+            let checksConfig = resolvedImage.platform == nil
             let failure = await withTaskGroup(of: (any Error)?.self) { group in
                 for descriptor in resolvedImage.blobs {
                     group.addTask {
                         do {
                             try await self.fetcher.ensure(descriptor, from: reference)
+                            if checksConfig, descriptor.digest == resolvedImage.manifest.config.digest {
+                                try await self.checkSinglePlatform(resolvedImage, wanted: platform, reference: reference)
+                            }
                             return nil
                         } catch {
                             return error
@@ -154,23 +157,20 @@ final class FetchWorker: Sendable {
         }
     }
 
-    /// A single-platform image (no index) says its platform in its config only: fetched first
-    /// (it is small), and an image that cannot run on `wanted` is refused as containerd refuses
-    /// it (`PlatformMatcher`: amd64 runs 386, arm64 runs arm…), instead of being recorded under
-    /// the platform asked for. Returns the config's platform (nil: a config Ferry cannot read,
-    /// taken as it is).
-    private func checkSinglePlatform(_ image: ResolvedImage, wanted: Platform, reference: ImageReference) async throws -> Platform? {
+    /// A single-platform image (no index) says its platform in its config only (stored by
+    /// now): an image that cannot run on `wanted` is refused as containerd refuses it
+    /// (`PlatformMatcher`: amd64 runs 386, arm64 runs arm…), instead of being held under the
+    /// platform asked for. A config Ferry cannot read is taken as it is.
+    private func checkSinglePlatform(_ image: ResolvedImage, wanted: Platform, reference: ImageReference) async throws {
         let config = image.manifest.config
-        try await fetcher.ensure(config, from: reference)
         guard let parsed = try? JSONDecoder().decode(ImageConfig.self, from: Data(try await store.bytes(of: config.digest, limit: 4 * 1024 * 1024)))
-        else { return nil }
+        else { return }
         let actual = parsed.platform
         guard PlatformMatcher(wanted).rank(actual) != nil else {
             throw FerryError(
                 .noMatchingPlatform,
                 "\(reference) is an image for \(actual) only, not for \(wanted.normalized()) (it has no index of platforms): choose --platform \(actual), or an image built for \(wanted.normalized())")
         }
-        return actual
     }
 
     /// Resolves `reference` under the image's pull policy (``TagResolution``): upstream, or the
