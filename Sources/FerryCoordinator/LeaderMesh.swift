@@ -143,14 +143,15 @@ struct LeaderMesh: MeshBackend {
         let reachable = Set(
             nodes.filter { $0.address != nil && InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
                 .map(\.name))
-        // Bytes relayed by a node that since threw its own copy away: start over (ranked for that).
+        // Bytes relayed by a node that since threw its own copy away: the requester starts over
+        // if it holds some (ranked for that).
         var request = request
-        let discard = await tracker.holdsSuspectBytes(requester.name, request: request)
-        if discard {
+        let suspect = await tracker.suspectSources(requester.name, request: request)
+        if !suspect.isEmpty {
             request.have = 0
             logger.info(
-                "a node's partial blob came in part from a source that reported it bad; telling it to start over",
-                metadata: ["node": "\(requester.name)", "digest": "\(request.digest)", "failed": "\(request.failed.prefix(8))"])
+                "a node resuming a blob was sent bytes by sources that reported it bad since; telling it",
+                metadata: ["node": "\(requester.name)", "digest": "\(request.digest)", "suspect": "\(suspect.prefix(8))"])
         }
         var ranked = await tracker.choose(for: requester.name, request: request, leader: leaderHolding(request), reachable: reachable)
         if ranked.isEmpty, try await leaderWillFetch(request.digest) {
@@ -183,7 +184,7 @@ struct LeaderMesh: MeshBackend {
                 return BlobSource(node: candidate.node, kind: .peer, url: address.blobURL(repository: request.repository, digest: request.digest), token: token)
             }
         }
-        return SourceList(sources: sources, discard: discard ? true : nil)
+        return SourceList(sources: sources, suspect: suspect.isEmpty ? nil : suspect)
     }
 
     /// What the leader holds of the blob asked for, for the tracker.

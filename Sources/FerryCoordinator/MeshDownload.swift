@@ -87,9 +87,10 @@ struct MeshDownload: Sendable {
     }
 
     /// The tracker answered; `have` is what the ingest holds. `random` in 0...1 jitters waits.
-    /// `discard`: the tracker says the bytes held are suspect (``SourceList/discard``).
-    mutating func answered(_ sources: [BlobSource], have: Int64, random: Double, discard: Bool = false) -> Action {
-        if discard, have > 0 {
+    /// `suspect`: sources that have since reported the blob bad (``SourceList/suspect``); bytes
+    /// held from any of them are discarded.
+    mutating func answered(_ sources: [BlobSource], have: Int64, random: Double, suspect: [String] = []) -> Action {
+        if have > 0, !contributors.isDisjoint(with: suspect) {
             contributors = []
             return .discard
         }

@@ -108,7 +108,7 @@ actor MeshFetcher {
                             try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)", digest: blob.digest)
                             let answer = try await mesh.sources(
                                 SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed))
-                            action = machine.answered(answer.sources, have: have, random: Double.random(in: 0...1), discard: answer.discard ?? false)
+                            action = machine.answered(answer.sources, have: have, random: Double.random(in: 0...1), suspect: answer.suspect ?? [])
                         case .discard:
                             logger.info("part of the bytes received came from a source that reported the blob bad itself; discarding them")
                             try await ingest.reset()

@@ -105,7 +105,7 @@ extension RolloutCoordinator {
                 guard ![.succeeded, .aborted].contains(record.state.phase) else {
                     throw FerryError(
                         .conflict,
-                        "rollout \(id) is \(record.state.phase.rawValue): its nodes no longer keep what it replaced; roll the old image out with a new rollout")
+                        "rollout \(id) is \(record.state.phase.sentence): its nodes no longer keep what it replaced; roll the old image out with a new rollout")
                 }
                 return try record.state.rollback()
             }

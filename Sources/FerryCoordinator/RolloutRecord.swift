@@ -50,11 +50,11 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     /// have containers to put back. A node removed from the cluster holds nothing.
     func holdsRepository(known: Set<String>) -> String? {
         if !state.phase.isFinal {
-            return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue): wait for it, or end it with 'ferry rollout abort \(id)' (or rollback)"
+            return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence): wait for it, or end it with 'ferry rollout abort \(id)' (or rollback)"
         }
         let busy = busyNodes.intersection(known).sorted()
         guard !busy.isEmpty else { return nil }
-        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.rawValue) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back: start their followers, or remove them with 'ferry nodes remove NAME'"
+        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back: start their followers, or remove them with 'ferry nodes remove NAME'"
     }
 
     /// Whether it may still switch or restore containers: not over, or nodes still switching or

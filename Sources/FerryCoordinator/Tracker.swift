@@ -37,9 +37,9 @@ actor Tracker {
             leader: leader, reachable: reachable, now: now)
     }
 
-    /// Whether the bytes `requester` holds for the request are suspect (see ``TrackerState/holdsSuspectBytes(_:digest:have:failed:now:)``).
-    func holdsSuspectBytes(_ requester: String, request: SourceRequest) -> Bool {
-        state.holdsSuspectBytes(requester, digest: request.digest, have: request.have, failed: request.failed, now: now)
+    /// The sources of the request whose bytes are suspect (see ``TrackerState/suspectSources(_:digest:have:failed:now:)``).
+    func suspectSources(_ requester: String, request: SourceRequest) -> [String] {
+        state.suspectSources(requester, digest: request.digest, have: request.have, failed: request.failed, now: now)
     }
 
     /// Records a node's blob events; returns the blobs of the leader's own store to re-verify

@@ -169,13 +169,14 @@ public struct BlobSource: Codable, Sendable, Hashable {
 
 public struct SourceList: Codable, Sendable, Hashable {
     public var sources: [BlobSource]
-    /// Set when part of the bytes the node holds came from a source that has since thrown its own
-    /// copy away (it reported the blob bad): discard them and fetch from the start (`sources`
-    /// are ranked for that). Absent (older leaders): keep them.
-    public var discard: Bool?
-    public init(sources: [BlobSource], discard: Bool? = nil) {
+    /// Sources of the request's `failed` that have since thrown their own copy of the blob away
+    /// (they reported it bad): bytes from them are suspect, and a node holding some discards
+    /// what it holds and fetches from the start (`sources` are ranked for that). Absent (older
+    /// leaders, or none): keep them.
+    public var suspect: [String]?
+    public init(sources: [BlobSource], suspect: [String]? = nil) {
         self.sources = sources
-        self.discard = discard
+        self.suspect = suspect
     }
 }
 

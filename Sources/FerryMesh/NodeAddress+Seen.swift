@@ -11,7 +11,10 @@ extension NodeAddress {
     /// not at all).
     public static func reachable(_ advertised: String?, seenFrom remote: String?) -> String? {
         guard let advertised, let remote = remote.map(unmapped), ipv4(remote) || ipv6(remote),
-            let address = try? NodeAddress(parsing: advertised, allowPlainHTTP: true), isUnspecified(address.host)
+            let address = try? NodeAddress(parsing: advertised, allowPlainHTTP: true), isUnspecified(address.host),
+            // A node listening on 0.0.0.0 takes IPv4 only: its IPv6 address (a dual-stack leader
+            // reached over IPv6) would be one where nothing listens. `::` takes both.
+            ipv4(remote) || ipv6(address.host)
         else { return advertised }
         let host = ipv6(remote) ? "[\(remote.lowercased())]" : remote
         return "\(address.scheme.rawValue)://\(host):\(address.port)"

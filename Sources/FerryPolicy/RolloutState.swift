@@ -29,6 +29,16 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
         /// Whether nothing more happens.
         public var isFinal: Bool { [.succeeded, .failed, .aborted, .rolledBack].contains(self) }
+
+        /// The phase after "rollout ID is …" in messages: "over (succeeded)", "rolling back".
+        public var sentence: String {
+            switch self {
+            case .succeeded, .failed: "over (\(rawValue))"
+            case .rollingBack: "rolling back"
+            case .rolledBack: "rolled back"
+            default: rawValue
+            }
+        }
     }
 
     /// One node's progress.
@@ -203,7 +213,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     /// `pause`: no new wave starts (a wave in flight finishes).
     public mutating func pause(reason: String = "paused by request") throws(FerryError) -> [Action] {
-        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is \(phase.rawValue); there is nothing to pause") }
+        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is \(phase.sentence); there is nothing to pause") }
         guard phase != .rollingBack else { throw FerryError(.conflict, "rollout \(id) is rolling back; it cannot be paused") }
         if phase == .distributing || phase == .switching || phase == .waiting {
             phase = .paused
@@ -216,7 +226,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// `resume`: the next wave starts (after a pause or a manual canary wait).
     public mutating func resume(now: Int64) throws(FerryError) -> [Action] {
         guard phase == .paused || phase == .waiting else {
-            throw FerryError(.conflict, "rollout \(id) is \(phase.rawValue), not paused; only a paused rollout resumes")
+            throw FerryError(.conflict, "rollout \(id) is \(phase.sentence), not paused; only a paused rollout resumes")
         }
         pauseReason = nil
         wakeAt = nil
@@ -233,7 +243,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     /// `abort`: the rollout stops here, nodes left as they are (switches in flight finish).
     public mutating func abort() throws(FerryError) -> [Action] {
-        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is already \(phase.rawValue)") }
+        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is already \(phase.sentence)") }
         phase = .aborted
         wakeAt = nil
         return [.finished(.aborted)]
@@ -241,7 +251,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     /// `rollback`: every switched node is put back, in waves of `--max-parallel`.
     public mutating func rollback() throws(FerryError) -> [Action] {
-        guard phase != .rolledBack, phase != .rollingBack else { throw FerryError(.conflict, "rollout \(id) is already \(phase.rawValue)") }
+        guard phase != .rolledBack, phase != .rollingBack else { throw FerryError(.conflict, "rollout \(id) is already \(phase.sentence)") }
         return beginRollback()
     }
 

@@ -73,11 +73,13 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   misbehaving (its feed of that blob failed it) is an honest relay's likely story when its own
 ///   receivers report it, for that blob: a `stalled` or `truncated` within
 ///   ``EvidenceRules/explanationGrace`` of the relay's report (before or after it: the two race to
-///   the leader), or a `corrupt` naming several contributors when one of them threw its bytes
-///   away (reported the blob `corrupt` or `overflow`) within ``EvidenceRules/window``. Such a
-///   report counts nothing; one that counted before the relay's report came is undone (what it
-///   changed, unless something later changed it again). At most once per accuser and source per
-///   window (one blob's story), so a liar cannot explain away a habit.
+///   the leader), or a `corrupt` naming several contributors, against those of them that threw
+///   their bytes away (reported the blob `corrupt` or `overflow`) within ``EvidenceRules/window``.
+///   Such a report counts nothing against them; one that counted before the relay's report came
+///   is undone, newest first (what it changed, unless something later changed it again). Only a
+///   node without the whole blob can be in trouble with its feed of it, and one blob's story of
+///   at most two reports per accuser and source per window is believed, so a liar cannot explain
+///   away a habit.
 ///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
 /// that meets a liar avoids it from then on, paying one failed transfer.
@@ -118,6 +120,8 @@ extension TrackerState {
     struct Excuse: Sendable, Hashable {
         var at: Double
         var digest: Digest
+        /// Reports explained in this story.
+        var count: Int
     }
 
     /// What one counted report changed, kept for ``EvidenceRules/explanationGrace`` so that the
@@ -188,6 +192,8 @@ extension TrackerState {
         let who = intern(accuser)
         var verdict = Verdict(checkLeader: false, counted: [], flagged: [])
         let handed = books[digest]?.handed[who] ?? []
+        // A node holding the whole blob has no feed of it to be in trouble with.
+        let holdsIt = books[digest].map { Int(who) < $0.state.count && $0.state[Int(who)] == .complete } ?? false
         if kind == .corrupt || kind == .overflow {
             withBook(digest) { state, book in
                 state.release(who, in: &book)
@@ -201,15 +207,16 @@ extension TrackerState {
                 verdict.checkLeader = true
             }
         }
-        if !handed.isEmpty { verdict.withdrawn = troubled(who, digest: digest, discarded: kind == .corrupt || kind == .overflow, now: now) }
+        if !handed.isEmpty, !holdsIt {
+            verdict.withdrawn = troubled(who, digest: digest, discarded: kind == .corrupt || kind == .overflow, now: now)
+        }
         let peers = named.subtracting([0, who]).sorted()
         let weak = kind == .truncated || (kind == .corrupt && Set(sources).count > 1)
-        let explainedByDiscard = kind == .corrupt && weak && peers.contains { discarded($0, digest: digest, now: now) }
         for source in peers {
             let explainable =
                 switch kind {
                 case .stalled, .truncated: troubledRecently(source, digest: digest, now: now)
-                case .corrupt: explainedByDiscard
+                case .corrupt: weak && discarded(source, digest: digest, now: now)
                 case .overflow: false
                 }
             if explainable, excuse(who, source: source, digest: digest, now: now) {
@@ -256,16 +263,15 @@ extension TrackerState {
         let grace = evidence.explanationGrace
         reports.removeAll { now - $0.at > grace }
         var withdrawn: [Withdrawal] = []
-        var kept: [CountedReport] = []
-        for report in reports {
-            guard report.source == node, report.digest == digest, excuse(report.accuser, source: node, digest: digest, now: now) else {
-                kept.append(report)
-                continue
-            }
+        var undone = Set<Int>()
+        // Newest first: each undo puts back the state its report found, which the older ones left.
+        for (index, report) in reports.enumerated().reversed()
+        where report.source == node && report.digest == digest && excuse(report.accuser, source: node, digest: digest, now: now) {
             undo(report)
+            undone.insert(index)
             withdrawn.append(Withdrawal(accuser: names[Int(report.accuser)], source: names[Int(node)]))
         }
-        reports = kept
+        reports = reports.enumerated().filter { !undone.contains($0.offset) }.map(\.element)
         return withdrawn
     }
 
@@ -279,13 +285,21 @@ extension TrackerState {
         return now - at < evidence.window
     }
 
-    /// Whether a report of `accuser` against `source` about `digest` may be explained away now
-    /// (for one blob per window: its cut transfer and its bad blob are one story); records it if so.
+    /// Whether a report of `accuser` against `source` about `digest` may be explained away now,
+    /// and records it if so: one blob's story per window, of at most ``maxExcuses`` reports (its
+    /// cut transfer and its bad blob). The window runs from the story's first excuse.
     private mutating func excuse(_ accuser: Int32, source: Int32, digest: Digest, now: Double) -> Bool {
-        if let last = excused[accuser]?[source], now - last.at < evidence.window, last.digest != digest { return false }
-        excused[accuser, default: [:]][source] = Excuse(at: now, digest: digest)
+        if let last = excused[accuser]?[source], now - last.at < evidence.window {
+            guard last.digest == digest, last.count < Self.maxExcuses else { return false }
+            excused[accuser]?[source]?.count += 1
+            return true
+        }
+        excused[accuser, default: [:]][source] = Excuse(at: now, digest: digest, count: 1)
         return true
     }
+
+    /// Reports of one accuser against one source one blob's story may explain (a cut, a bad blob).
+    static let maxExcuses = 2
 
     private func record(source: Int32, accuser: Int32) -> Record {
         Record(
@@ -316,13 +330,14 @@ extension TrackerState {
         }
     }
 
-    /// Whether the `have` bytes `requester` holds of `digest` are suspect: a source in `failed`,
-    /// handed to it for the blob, threw its own copy away (reported the blob `corrupt` or
-    /// `overflow`) within ``EvidenceRules/explanationGrace``, so what it relayed was likely wrong.
-    /// The requester should discard them rather than resume elsewhere and fail verification.
-    public func holdsSuspectBytes(_ requester: String, digest: Digest, have: Int64, failed: [String], now: Double) -> Bool {
-        guard have > 0, let who = ids[requester], let handed = books[digest]?.handed[who] else { return false }
-        return failed.contains { name in
+    /// The sources in `failed`, handed to `requester` for the blob, that threw their own copy
+    /// away (reported the blob `corrupt` or `overflow`) within ``EvidenceRules/explanationGrace``:
+    /// what they relayed was likely wrong. A requester holding bytes from one of them should
+    /// discard them rather than resume elsewhere and fail verification (it knows which sources
+    /// its bytes came from; the tracker does not).
+    public func suspectSources(_ requester: String, digest: Digest, have: Int64, failed: [String], now: Double) -> [String] {
+        guard have > 0, let who = ids[requester], let handed = books[digest]?.handed[who] else { return [] }
+        return failed.filter { name in
             guard let source = ids[name], source != 0, handed.contains(source),
                 let at = troubles[digest]?[source]?.discardedAt
             else { return false }

@@ -23,6 +23,10 @@ public actor BlobIngest {
     private var pending = ByteBuffer()
     /// When buffered bytes were last written out (what cut-through readers see).
     private var lastFlush = ContinuousClock.now
+    /// A write-out is scheduled for bytes left buffered (``BlobStoreConfiguration/flushInterval``).
+    private var flushScheduled = false
+    /// What a scheduled write-out met (a full disk): thrown by the next write or verification.
+    private var deferredFailure: (any Error)?
     private var closed = false
     /// Size and digest checked (``verify()``): nothing more may be written.
     private var verified = false
@@ -82,16 +86,36 @@ public actor BlobIngest {
     /// Appends bytes. Refuses to grow past the expected size.
     public func write(_ chunk: ByteBuffer) async throws {
         guard !closed else { throw FerryError(.internal, "write to a closed ingest of \(digest)") }
+        if let deferredFailure { throw deferredFailure }
         guard offset() + Int64(chunk.readableBytes) <= expectedSize else {
             throw FerryError(.sizeMismatch, "blob \(digest) would grow past its expected \(expectedSize) bytes")
         }
         chunk.withUnsafeReadableBytes { digester.update($0) }
         var chunk = chunk
         pending.writeBuffer(&chunk)
-        // Written out at the buffer's size, or after the flush interval on a slow feed: readers
-        // of the growing blob (peers by cut-through) must not wait so long they take it for stalled.
-        if pending.readableBytes >= store.configuration.writeBufferSize || .now - lastFlush >= store.configuration.flushInterval {
+        // Written out at the buffer's size, or within the flush interval on a slow feed, even if
+        // no byte follows: readers of the growing blob (peers by cut-through) must not wait so
+        // long they take it for stalled.
+        let interval = store.configuration.flushInterval
+        if pending.readableBytes >= store.configuration.writeBufferSize || .now - lastFlush >= interval {
             try await flush()
+        } else if !flushScheduled {
+            flushScheduled = true
+            Task {
+                try? await Task.sleep(until: lastFlush + interval)
+                await flushLeftBytes()
+            }
+        }
+    }
+
+    /// The scheduled write-out of bytes left buffered; a failure is kept for the next write.
+    private func flushLeftBytes() async {
+        flushScheduled = false
+        guard !closed, !verified, deferredFailure == nil, pending.readableBytes > 0 else { return }
+        do {
+            try await flush()
+        } catch {
+            deferredFailure = error
         }
     }
 
@@ -131,6 +155,7 @@ public actor BlobIngest {
     public func verify() async throws {
         guard !closed, handle != nil else { throw FerryError(.internal, "verify of a closed ingest of \(digest)") }
         guard !verified else { return }
+        if let deferredFailure { throw deferredFailure }
         try await flush()
         let size = written
         let actual = digester.finalize()

@@ -50,16 +50,22 @@ struct MeshDownloadTests {
         _ = download.answered([Self.peer], have: 0, random: 0)
         #expect(download.fetched(from: Self.peer, .truncated("ended early"), have: 60) == .accuse(.truncated, source: "n1"))
         #expect(download.accused() == .askSources(have: 60, failed: ["n1"]))
-        #expect(download.answered([Self.leader], have: 60, random: 0, discard: true) == .discard)
+        // Another source's bad report: bytes held came from n1 only, so they are kept.
+        #expect(download.answered([Self.leader], have: 60, random: 0, suspect: ["n2"]) == .fetch(Self.leader, from: 60, announce: false))
+        _ = download.fetched(from: Self.leader, .failed("broke"), have: 70)
+        #expect(download.answered([Self.other], have: 70, random: 0, suspect: ["n1"]) == .discard)
         #expect(download.contributors.isEmpty)
-        #expect(download.discarded() == .askSources(have: 0, failed: ["n1"]))
+        #expect(download.discarded() == .askSources(have: 0, failed: ["n1", "leader"]))
         #expect(download.answered([Self.leader], have: 0, random: 0) == .fetch(Self.leader, from: 0, announce: false))
         #expect(download.fetched(from: Self.leader, .complete, have: 100) == .commit)
         #expect(download.contributors == ["leader"], "a failure now names the leader alone: conclusive")
         // Nothing held: nothing to discard (an older leader never says so; a fresh start needs nothing).
         var fresh = MeshDownload(digest: Self.digest, size: 100)
         _ = fresh.started(held: 0)
-        #expect(fresh.answered([Self.peer], have: 0, random: 0, discard: true) == .fetch(Self.peer, from: 0, announce: true))
+        #expect(fresh.answered([Self.peer], have: 0, random: 0, suspect: ["n1"]) == .fetch(Self.peer, from: 0, announce: true))
+        // Discarded once, the bytes fetched afterwards are not thrown away for the same source again.
+        #expect(download.contributors == ["leader"])
+        #expect(download.answered([Self.other], have: 50, random: 0, suspect: ["n1"]) != .discard)
     }
 
     @Test("a source that sends more than the blob's size is accused alone and everything held is discarded")

@@ -10,6 +10,9 @@ extension NodeAddressTests {
             ("https://[::]:5051", "2001:db8::7", "https://[2001:db8::7]:5051"),
             ("http://0.0.0.0:5051", "192.0.2.7", "http://192.0.2.7:5051"),
             ("https://0.0.0.0:5051", "127.0.0.1", "https://127.0.0.1:5051"),
+            ("https://[::]:5051", "192.0.2.7", "https://192.0.2.7:5051"),
+            // An IPv4 listener seen over IPv6: nothing listens there, kept.
+            ("https://0.0.0.0:5051", "2001:db8::7", "https://0.0.0.0:5051"),
             // Kept: a loopback listener, a real address, a name, nonsense.
             ("https://127.0.0.1:5051", "192.0.2.7", "https://127.0.0.1:5051"),
             ("https://node1.example:5051", "192.0.2.7", "https://node1.example:5051"),

@@ -44,13 +44,13 @@ extension TrackerStateTests {
     @Test("a receiver resuming after a relay that threw its copy away is told to discard what it holds, soon after only")
     func receiverOfADiscardingRelayStartsOver() {
         var state = Self.relayed()
-        #expect(!state.holdsSuspectBytes("receiver", digest: Self.digest, have: 600, failed: ["relay"], now: 9))
+        #expect(state.suspectSources("receiver", digest: Self.digest, have: 600, failed: ["relay"], now: 9).isEmpty)
         state.accuse("relay", digest: Self.digest, sources: ["liar"], .corrupt, now: 10)
-        #expect(state.holdsSuspectBytes("receiver", digest: Self.digest, have: 600, failed: ["relay"], now: 10.02))
-        #expect(!state.holdsSuspectBytes("receiver", digest: Self.digest, have: 0, failed: ["relay"], now: 10.02), "nothing held")
-        #expect(!state.holdsSuspectBytes("receiver", digest: Self.digest, have: 600, failed: [], now: 10.02), "the relay did not fail it")
-        #expect(!state.holdsSuspectBytes("bystander", digest: Self.digest, have: 600, failed: ["relay"], now: 10.02), "never handed the relay")
-        #expect(!state.holdsSuspectBytes("receiver", digest: Self.digest, have: 600, failed: ["relay"], now: 60), "long after")
+        #expect(state.suspectSources("receiver", digest: Self.digest, have: 600, failed: ["relay", "leader"], now: 10.02) == ["relay"])
+        #expect(state.suspectSources("receiver", digest: Self.digest, have: 0, failed: ["relay"], now: 10.02).isEmpty, "nothing held")
+        #expect(state.suspectSources("receiver", digest: Self.digest, have: 600, failed: [], now: 10.02).isEmpty, "the relay did not fail it")
+        #expect(state.suspectSources("bystander", digest: Self.digest, have: 600, failed: ["relay"], now: 10.02).isEmpty, "never handed the relay")
+        #expect(state.suspectSources("receiver", digest: Self.digest, have: 600, failed: ["relay"], now: 60).isEmpty, "long after")
     }
 
     @Test("the receiver's report came first: the relay's report undoes it")
@@ -97,5 +97,56 @@ extension TrackerStateTests {
         // After the window, a new story is believed again.
         again.accuse("relay", digest: Self.other, sources: ["liar"], .corrupt, now: 700)
         #expect(again.accuse("receiver", digest: Self.other, sources: ["relay"], .truncated, now: 700.01).explained == ["relay"])
+    }
+
+    @Test("a node holding the whole blob has no feed to be in trouble with: its own reports explain nothing (a liar stalling its receivers)")
+    func aHolderCannotExplainItsStalls() {
+        var state = Self.tracker(holders: ["liar"])
+        #expect(Self.first(&state, for: "receiver", now: 5) == "liar")
+        // The liar holds the blob, asks for sources for it again, and files a report of its own.
+        _ = state.choose(for: "liar", digest: Self.digest, size: 1000, leader: Self.whole, reachable: nil, now: 9)
+        state.accuse("liar", digest: Self.digest, sources: ["leader"], .stalled, now: 10)
+        let verdict = state.accuse("receiver", digest: Self.digest, sources: ["liar"], .stalled, now: 11)
+        #expect(verdict.counted == ["liar"] && verdict.explained.isEmpty)
+        #expect(state.isExcluded("liar", for: "receiver", now: 12))
+    }
+
+    @Test("one blob's story explains at most two reports per window, counted from its first excuse")
+    func oneStoryIsTwoReportsAtMost() {
+        var state = Self.relayed()
+        for (index, at) in [10.0, 40.0, 70.0].enumerated() {
+            state.accuse("relay", digest: Self.digest, sources: ["liar"], .stalled, now: at)
+            let verdict = state.accuse("receiver", digest: Self.digest, sources: ["relay"], .stalled, now: at + 1)
+            #expect(verdict.explained == (index < 2 ? ["relay"] : []), "report \(index + 1)")
+        }
+        #expect(state.isExcluded("relay", for: "receiver", now: 72), "the third stall counted")
+    }
+
+    @Test("a bad blob from several contributors is excused only against those that threw their copy away")
+    func onlyTheDiscardingContributorIsExcused() {
+        var state = Self.relayed()
+        // receiver was handed relay and leader; give it the liar too.
+        _ = state.choose(for: "receiver", digest: Self.digest, size: 1000, leader: Self.whole, reachable: nil, now: 6)
+        state.accuse("relay", digest: Self.digest, sources: ["liar"], .corrupt, now: 10)
+        let verdict = state.accuse("receiver", digest: Self.digest, sources: ["relay", "liar"], .corrupt, now: 20)
+        #expect(verdict.explained == ["relay"] && verdict.counted == ["liar"])
+    }
+
+    @Test("two reports undone by one explanation: newest first, so no strike of the older is left behind")
+    func undoIsNewestFirst() {
+        var state = Self.relayed()
+        state.accuse("receiver", digest: Self.digest, sources: ["relay"], .truncated, now: 10)
+        state.accuse("receiver", digest: Self.digest, sources: ["relay"], .truncated, now: 11)
+        #expect(state.isExcluded("relay", for: "receiver", now: 11.5), "two strikes: conclusive")
+        let own = state.accuse("relay", digest: Self.digest, sources: ["liar"], .corrupt, now: 12)
+        #expect(own.withdrawn.count == 2)
+        #expect(!state.isExcluded("relay", for: "receiver", now: 13))
+        // No strike left: one weak report about another blob is one strike, not a second.
+        _ = state.choose(for: "relay", digest: Self.other, size: 1000, leader: Self.whole, reachable: nil, now: 14)
+        _ = state.choose(for: "x", digest: Self.other, size: 1000, leader: Self.whole, reachable: nil, now: 14)
+        state.present("relay", digest: Self.other)
+        #expect(state.choose(for: "receiver", digest: Self.other, size: 1000, leader: Self.whole, reachable: nil, now: 15).map(\.node).contains("relay"))
+        state.accuse("receiver", digest: Self.other, sources: ["relay"], .truncated, now: 16)
+        #expect(!state.isExcluded("relay", for: "receiver", now: 17))
     }
 }
