@@ -138,6 +138,9 @@ final class FetchWorker: Sendable {
                 var first: (any Error)?
                 for await case let error? in group where first == nil && !(error is CancellationError) {
                     first = error
+                    // An image for another platform: nothing of it is wanted (the rest would be
+                    // fetched for nothing; partials stay resumable).
+                    if (error as? FerryError)?.code == .noMatchingPlatform { group.cancelAll() }
                     await recordFailure(error, imageID: id, logger: logger)
                 }
                 return first

@@ -144,11 +144,9 @@ struct LeaderMesh: MeshBackend {
             nodes.filter { $0.address != nil && InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
                 .map(\.name))
         // Bytes relayed by a node that since threw its own copy away: the requester starts over
-        // if it holds some (ranked for that).
-        var request = request
+        // if it holds some (and asks again from 0; this answer is ranked for what it holds).
         let suspect = await tracker.suspectSources(requester.name, request: request)
         if !suspect.isEmpty {
-            request.have = 0
             logger.info(
                 "a node resuming a blob was sent bytes by sources that reported it bad since; telling it",
                 metadata: ["node": "\(requester.name)", "digest": "\(request.digest)", "suspect": "\(suspect.prefix(8))"])

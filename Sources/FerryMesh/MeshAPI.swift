@@ -171,8 +171,7 @@ public struct SourceList: Codable, Sendable, Hashable {
     public var sources: [BlobSource]
     /// Sources of the request's `failed` that have since thrown their own copy of the blob away
     /// (they reported it bad): bytes from them are suspect, and a node holding some discards
-    /// what it holds and fetches from the start (`sources` are ranked for that). Absent (older
-    /// leaders, or none): keep them.
+    /// what it holds and asks again from the start. Absent (older leaders, or none): keep them.
     public var suspect: [String]?
     public init(sources: [BlobSource], suspect: [String]? = nil) {
         self.sources = sources

@@ -76,10 +76,11 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   the leader), or a `corrupt` naming several contributors, against those of them that threw
 ///   their bytes away (reported the blob `corrupt` or `overflow`) within ``EvidenceRules/window``.
 ///   Such a report counts nothing against them; one that counted before the relay's report came
-///   is undone, newest first (what it changed, unless something later changed it again). Only a
-///   node without the whole blob can be in trouble with its feed of it, and one blob's story of
-///   at most two reports per accuser and source per window is believed, so a liar cannot explain
-///   away a habit.
+///   is undone, newest first (what it changed, unless something later changed it again). One
+///   blob's story of at most two reports per accuser and source per window is believed, its
+///   window counted from the first, so a liar cannot explain away a habit. (A node listed as
+///   holding the whole blob may be in trouble too: one that found its copy damaged fetches it
+///   again while still listed.)
 ///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
 /// that meets a liar avoids it from then on, paying one failed transfer.
@@ -192,8 +193,6 @@ extension TrackerState {
         let who = intern(accuser)
         var verdict = Verdict(checkLeader: false, counted: [], flagged: [])
         let handed = books[digest]?.handed[who] ?? []
-        // A node holding the whole blob has no feed of it to be in trouble with.
-        let holdsIt = books[digest].map { Int(who) < $0.state.count && $0.state[Int(who)] == .complete } ?? false
         if kind == .corrupt || kind == .overflow {
             withBook(digest) { state, book in
                 state.release(who, in: &book)
@@ -207,7 +206,7 @@ extension TrackerState {
                 verdict.checkLeader = true
             }
         }
-        if !handed.isEmpty, !holdsIt {
+        if !handed.isEmpty {
             verdict.withdrawn = troubled(who, digest: digest, discarded: kind == .corrupt || kind == .overflow, now: now)
         }
         let peers = named.subtracting([0, who]).sorted()

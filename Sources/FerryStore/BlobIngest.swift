@@ -23,10 +23,6 @@ public actor BlobIngest {
     private var pending = ByteBuffer()
     /// When buffered bytes were last written out (what cut-through readers see).
     private var lastFlush = ContinuousClock.now
-    /// A write-out is scheduled for bytes left buffered (``BlobStoreConfiguration/flushInterval``).
-    private var flushScheduled = false
-    /// What a scheduled write-out met (a full disk): thrown by the next write or verification.
-    private var deferredFailure: (any Error)?
     private var closed = false
     /// Size and digest checked (``verify()``): nothing more may be written.
     private var verified = false
@@ -86,36 +82,19 @@ public actor BlobIngest {
     /// Appends bytes. Refuses to grow past the expected size.
     public func write(_ chunk: ByteBuffer) async throws {
         guard !closed else { throw FerryError(.internal, "write to a closed ingest of \(digest)") }
-        if let deferredFailure { throw deferredFailure }
         guard offset() + Int64(chunk.readableBytes) <= expectedSize else {
             throw FerryError(.sizeMismatch, "blob \(digest) would grow past its expected \(expectedSize) bytes")
         }
         chunk.withUnsafeReadableBytes { digester.update($0) }
         var chunk = chunk
         pending.writeBuffer(&chunk)
-        // Written out at the buffer's size, or within the flush interval on a slow feed, even if
-        // no byte follows: readers of the growing blob (peers by cut-through) must not wait so
-        // long they take it for stalled.
-        let interval = store.configuration.flushInterval
-        if pending.readableBytes >= store.configuration.writeBufferSize || .now - lastFlush >= interval {
+        // Written out at the buffer's size, or at the first write after the flush interval on a
+        // slow feed: readers of the growing blob (peers by cut-through) must not wait so long they
+        // take it for stalled. Only a write (or the verification) flushes: a flush of its own
+        // while a write's flush is in flight would write at the same offset (the actor is
+        // reentrant across the file write; a timer did that, and `make test` caught it).
+        if pending.readableBytes >= store.configuration.writeBufferSize || .now - lastFlush >= store.configuration.flushInterval {
             try await flush()
-        } else if !flushScheduled {
-            flushScheduled = true
-            Task {
-                try? await Task.sleep(until: lastFlush + interval)
-                await flushLeftBytes()
-            }
-        }
-    }
-
-    /// The scheduled write-out of bytes left buffered; a failure is kept for the next write.
-    private func flushLeftBytes() async {
-        flushScheduled = false
-        guard !closed, !verified, deferredFailure == nil, pending.readableBytes > 0 else { return }
-        do {
-            try await flush()
-        } catch {
-            deferredFailure = error
         }
     }
 
@@ -155,7 +134,6 @@ public actor BlobIngest {
     public func verify() async throws {
         guard !closed, handle != nil else { throw FerryError(.internal, "verify of a closed ingest of \(digest)") }
         guard !verified else { return }
-        if let deferredFailure { throw deferredFailure }
         try await flush()
         let size = written
         let actual = digester.finalize()

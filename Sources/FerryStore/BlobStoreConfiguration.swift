@@ -7,10 +7,10 @@ public struct BlobStoreConfiguration: Sendable {
     public var writeBufferSize: Int
     /// Bytes per read when streaming a blob out. Default 1 MiB.
     public var readChunkSize: Int
-    /// The longest buffered bytes wait before they are written out, when they arrive slower than
-    /// ``writeBufferSize`` fills: readers of a growing blob (peers by cut-through) see them by
-    /// then. Default 250 ms (a 1 MiB buffer filled at 200 KiB/s would keep them waiting 5 s, a
-    /// stall timeout).
+    /// When bytes arrive slower than ``writeBufferSize`` fills, the first write this long after
+    /// the last write-out writes out what is buffered: readers of a growing blob (peers by
+    /// cut-through) see it then. Default 250 ms (a 1 MiB buffer filled at 200 KiB/s would keep
+    /// them waiting 5 s, a stall timeout).
     public var flushInterval: Duration
 
     public init(

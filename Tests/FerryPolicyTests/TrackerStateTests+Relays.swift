@@ -99,18 +99,6 @@ extension TrackerStateTests {
         #expect(again.accuse("receiver", digest: Self.other, sources: ["relay"], .truncated, now: 700.01).explained == ["relay"])
     }
 
-    @Test("a node holding the whole blob has no feed to be in trouble with: its own reports explain nothing (a liar stalling its receivers)")
-    func aHolderCannotExplainItsStalls() {
-        var state = Self.tracker(holders: ["liar"])
-        #expect(Self.first(&state, for: "receiver", now: 5) == "liar")
-        // The liar holds the blob, asks for sources for it again, and files a report of its own.
-        _ = state.choose(for: "liar", digest: Self.digest, size: 1000, leader: Self.whole, reachable: nil, now: 9)
-        state.accuse("liar", digest: Self.digest, sources: ["leader"], .stalled, now: 10)
-        let verdict = state.accuse("receiver", digest: Self.digest, sources: ["liar"], .stalled, now: 11)
-        #expect(verdict.counted == ["liar"] && verdict.explained.isEmpty)
-        #expect(state.isExcluded("liar", for: "receiver", now: 12))
-    }
-
     @Test("one blob's story explains at most two reports per window, counted from its first excuse")
     func oneStoryIsTwoReportsAtMost() {
         var state = Self.relayed()
