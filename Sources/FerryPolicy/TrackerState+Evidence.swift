@@ -103,10 +103,6 @@ extension TrackerState {
     public struct Withdrawal: Sendable, Hashable {
         public var accuser: String
         public var source: String
-        public init(accuser: String, source: String) {
-            self.accuser = accuser
-            self.source = source
-        }
     }
 
     /// A node's own report of trouble with a blob's sources (for explanations).

@@ -11,6 +11,18 @@ import Glibc
 #endif
 
 extension PeerTests {
+    /// `a` lies (its copy of a 4 MiB layer damaged behind its back) and serves slowly; `r`
+    /// starts installing the image (from `a`, a peer before the leader). Returns the image, its
+    /// largest layer and that layer's digest.
+    static func relayOfASlowLiar(_ cluster: TestCluster, layer name: String) async throws -> (String, BlobStatus, FerryCore.Digest) {
+        let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: name, size: "4M", on: "a")
+        await cluster.killFollower("a", signal: SIGTERM)
+        try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
+        let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })
+        #expect(try await cluster.ferry(["install", reference, "--nodes", "r", "--no-wait"]).status == 0)
+        return (reference, largest, try FerryCore.Digest(parsing: largest.digest))
+    }
+
     /// docs/mesh.md, *Evidence*: an honest node relaying what a lying peer sends it must never
     /// pass on a whole wrong blob, or its own receivers' first-hand reports would name it.
     @Test("An honest relay of a lying peer's bytes never sends the whole wrong blob: its reader's transfer breaks off before the last byte")
@@ -18,12 +30,7 @@ extension PeerTests {
         try await TestCluster.with("prelay", nodes: ["a", "r"]) { cluster in
             // a lies (its copy damaged behind its back) and serves slowly, so that r is still
             // receiving from it when r's own reader comes.
-            let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "prl", size: "4M", on: "a")
-            await cluster.killFollower("a", signal: SIGTERM)
-            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
-            let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })
-            let layer = try FerryCore.Digest(parsing: largest.digest)
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "r", "--no-wait"]).status == 0)
+            let (reference, largest, layer) = try await Self.relayOfASlowLiar(cluster, layer: "prl")
             let partial = cluster.dir.sub("node-r/store/ingest/sha256/\(layer.encoded).partial")
             try await waitUntil("r receives the layer from a", timeout: .seconds(60)) {
                 ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0) >= 256 * 1024
@@ -56,12 +63,7 @@ extension PeerTests {
     func relayFedByALiarIsNotBlamed() async throws {
         // One slot per blob: the liar serves the relay only, so the receiver is sent to the relay.
         try await TestCluster.with("pblame", nodes: ["a", "r", "v"], leaderArguments: ["--peer-slots", "1"]) { cluster in
-            let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "pbl", size: "4M", on: "a")
-            await cluster.killFollower("a", signal: SIGTERM)
-            try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
-            let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })
-            let layer = try FerryCore.Digest(parsing: largest.digest)
-            #expect(try await cluster.ferry(["install", reference, "--nodes", "r", "--no-wait"]).status == 0)
+            let (reference, _, layer) = try await Self.relayOfASlowLiar(cluster, layer: "pbl")
             let partial = { (node: String) in cluster.dir.sub("node-\(node)/store/ingest/sha256/\(layer.encoded).partial") }
             let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
             try await waitUntil("r receives the layer from a", timeout: .seconds(60)) { size(partial("r")) >= 256 * 1024 }
@@ -74,7 +76,10 @@ extension PeerTests {
             for node in ["r", "v"] { #expect(try await cluster.engine(node).run(reference).stdout.contains("ok")) }
             let leader = try await cluster.leaderMetrics()
             let spared = (leader["ferry_mesh_reports_total{outcome=\"explained\"}"] ?? 0) + (leader["ferry_mesh_reports_total{outcome=\"withdrawn\"}"] ?? 0)
-            #expect(spared >= 1, "v's report against r was counted: \(leader.filter { $0.key.hasPrefix("ferry_mesh_reports") })")
+            let lines = (cluster.followerLog("v") + cluster.followerLog("r")).split(separator: "\n").filter {
+                $0.contains("receiving blob") || $0.contains("source failed") || $0.contains("failed verification") || $0.contains("discarding")
+            }
+            #expect(spared >= 1, "v's report against r was counted: \(leader.filter { $0.key.hasPrefix("ferry_mesh_reports") }); \(lines.suffix(16).joined(separator: "\n"))")
         }
     }
 }

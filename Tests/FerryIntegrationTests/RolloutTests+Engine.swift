@@ -26,8 +26,14 @@ extension RolloutTests {
             let engine = cluster.engine("n1")
             await engine.stop()
             _ = try await TestDockerEngine.start(in: engine.directory)
-            try await waitUntil("web is its old container again, running", timeout: .seconds(60)) {
-                try await Self.containers(cluster, on: "n1")["web"] == before["web"]
+            do {
+                try await waitUntil("web is its old container again, running", timeout: .seconds(90)) {
+                    try await Self.containers(cluster, on: "n1")["web"] == before["web"]
+                }
+            } catch {
+                let log = cluster.followerLog("n1").split(separator: "\n").filter { $0.contains("switch") || $0.contains("rollout") || $0.contains("recover") }
+                Issue.record("\(error); containers \(try await Self.containers(cluster, on: "n1")); follower: \(log.suffix(30).joined(separator: "\n"))")
+                throw error
             }
             let after = try await Self.containers(cluster, on: "n1")
             #expect(!after.keys.contains { $0.hasSuffix("-ferry-new") || $0.hasSuffix("-ferry-old") }, "\(after)")

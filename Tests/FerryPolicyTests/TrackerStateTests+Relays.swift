@@ -58,7 +58,7 @@ extension TrackerStateTests {
         var state = Self.relayed()
         state.accuse("receiver", digest: Self.digest, sources: ["relay"], .truncated, now: 10)
         let own = state.accuse("relay", digest: Self.digest, sources: ["liar"], .corrupt, now: 10.05)
-        #expect(own.withdrawn == [.init(accuser: "receiver", source: "relay")])
+        #expect(own.withdrawn.map { "\($0.accuser) against \($0.source)" } == ["receiver against relay"])
         state.accuse("receiver", digest: Self.digest, sources: ["relay", "leader"], .corrupt, now: 20)
         #expect(!state.isExcluded("relay", for: "receiver", now: 21))
     }
