@@ -62,6 +62,9 @@ struct FollowerTargetEnvironment: TargetEnvironment {
     func reverify(_ blob: Descriptor) async throws -> Bool {
         guard try await !store.verify(blob.digest) else { return true }
         try store.delete(blob.digest)
+        // The tracker lists the node as holding it, and would send other nodes here for the
+        // whole blob while it is fetched again.
+        await transfers.fetcher.discarded(blob)
         return false
     }
 

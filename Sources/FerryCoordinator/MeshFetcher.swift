@@ -168,6 +168,11 @@ actor MeshFetcher {
         }
     }
 
+    /// Tells the leader the node no longer holds `blob` (it found its copy damaged and deleted it).
+    func discarded(_ blob: Descriptor) async {
+        await events.post([BlobEvent(digest: blob.digest, kind: .gone, size: blob.size)])
+    }
+
     /// Streams `blob` from `source` into `ingest`, from `offset` on. What the source did wrong is
     /// the outcome; only the store's own errors and cancellation are thrown.
     private nonisolated func fetch(

@@ -23,7 +23,7 @@ protocol TargetEnvironment: Sendable {
     /// Pulls the blob into the store, verified on commit; one download per digest however many
     /// targets ask, and a caller that is cancelled only stops waiting.
     func fetch(_ blob: Descriptor, repository: String) async throws
-    /// Re-hashes a held blob; a corrupt one is deleted and `false` returned.
+    /// Re-hashes a held blob; a corrupt one is deleted, the leader told it is gone, and `false` returned.
     func reverify(_ blob: Descriptor) async throws -> Bool
     /// The bytes of a held blob (the image config).
     func bytes(of digest: Digest) async throws -> [UInt8]
