@@ -6,16 +6,19 @@ extension NodeAddress {
     /// The address a node advertises, as peers can use it. A follower listening on every
     /// interface (the default `--listen 0.0.0.0:5051`) without `--advertise` advertises the
     /// unspecified host (`0.0.0.0`, `::`), which names no machine: the leader puts in the address
-    /// it sees the node's connection come from (`remote`), keeping the port. Any other address is
-    /// kept as sent (a loopback one too: a node listening on loopback only is reached there or
-    /// not at all).
+    /// it sees the node's connection come from (`remote`), keeping the port. When it cannot (a
+    /// node on `0.0.0.0` seen over IPv6, where nothing of it listens, or no usable remote address)
+    /// the answer is nil: no address, so no peer is sent to it (a peer given `0.0.0.0` would
+    /// connect to itself). Any other address is kept as sent (a loopback one too: a node
+    /// listening on loopback only is reached there or not at all).
     public static func reachable(_ advertised: String?, seenFrom remote: String?) -> String? {
-        guard let advertised, let remote = remote.map(unmapped), ipv4(remote) || ipv6(remote),
-            let address = try? NodeAddress(parsing: advertised, allowPlainHTTP: true), isUnspecified(address.host),
+        guard let advertised, let address = try? NodeAddress(parsing: advertised, allowPlainHTTP: true), isUnspecified(address.host)
+        else { return advertised }
+        guard let remote = remote.map(unmapped), ipv4(remote) || ipv6(remote),
             // A node listening on 0.0.0.0 takes IPv4 only: its IPv6 address (a dual-stack leader
             // reached over IPv6) would be one where nothing listens. `::` takes both.
             ipv4(remote) || ipv6(address.host)
-        else { return advertised }
+        else { return nil }
         let host = ipv6(remote) ? "[\(remote.lowercased())]" : remote
         return "\(address.scheme.rawValue)://\(host):\(address.port)"
     }

@@ -3,6 +3,7 @@ import FerryMesh
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// What the coordination API asks of the leader.
@@ -32,7 +33,13 @@ public struct MeshRoutes: Sendable {
     public func addRoutes(to router: Router<FerryRequestContext>) {
         router.group(context: JoinRequestContext.self).post(RouterPath(MeshAPI.join)) { request, context in
             var join = try await request.decode(as: JoinRequest.self, context: context)
-            join.address = NodeAddress.reachable(join.address, seenFrom: context.remoteIP)
+            let advertised = join.address
+            join.address = NodeAddress.reachable(advertised, seenFrom: context.remoteIP)
+            if let advertised, join.address == nil {
+                context.logger.warning(
+                    "a joining node advertises every interface and its connection comes from no address it listens on: no peer will fetch from it; start it with --advertise",
+                    metadata: ["node": "\(join.name)", "advertised": "\(advertised)", "remote": "\(context.remoteIP ?? "-")"])
+            }
             return try await backend.join(join, token: context.joinToken)
         }
         let nodes = router.group(context: NodeRequestContext.self)
