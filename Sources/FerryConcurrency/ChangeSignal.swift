@@ -42,6 +42,22 @@ public final class ChangeSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// A long poll's loop: reads `read()`, and while `settled` says no, waits for a change and
+    /// reads again, until `wait` is over or the signal closes; returns the last value read. No
+    /// change between a read and its wait is lost (the generation is read before each read).
+    public func poll<Value>(
+        for wait: Duration, read: () async throws -> Value, until settled: (Value) throws -> Bool
+    ) async throws -> Value {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = self.generation
+            let value = try await read()
+            let left = deadline - .now
+            guard try !settled(value), left > .zero, !isClosed else { return value }
+            await self.wait(after: generation, timeout: left)
+        }
+    }
+
     /// Returns when ``notify()`` was called after `generation` was read, or after `timeout`.
     public func wait(after generation: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in

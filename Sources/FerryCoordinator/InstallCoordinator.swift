@@ -86,17 +86,10 @@ struct InstallCoordinator: Sendable {
         switches: @Sendable () -> [SwitchWorkItem] = { [] }
     ) async throws -> WorkResponse {
         try await database.heartbeat(nodeID: node)
-        let deadline = ContinuousClock.now + wait
-        var items: [TargetWork]
-        var switchItems: [SwitchWorkItem]
-        while true {
-            let generation = signal.generation
-            items = try await database.work(forNode: node)
-            switchItems = switches()
-            let left = deadline - .now
-            guard Set(items.compactMap(\.target.id)) == known, Set(switchItems.map(\.key)) == knownSwitches, left > .zero, !signal.isClosed
-            else { break }
-            await signal.wait(after: generation, timeout: left)
+        let (items, switchItems) = try await signal.poll(for: wait) {
+            (try await database.work(forNode: node), switches())
+        } until: { items, switchItems in
+            Set(items.compactMap(\.target.id)) != known || Set(switchItems.map(\.key)) != knownSwitches
         }
         return WorkResponse(items: items.compactMap { work in
             guard let manifest = work.image.manifestDigest else { return nil }
@@ -130,24 +123,18 @@ struct InstallCoordinator: Sendable {
 
     /// Grants a load slot when one is free, waiting up to `wait` for one.
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
-        let deadline = ContinuousClock.now + wait
-        while true {
-            let generation = signal.generation
-            switch try await database.loadSlot(targetID: target, nodeID: node) {
-            case .granted:
-                return LoadPermit(granted: true)
-            case .over(let state):
-                // A target that is over (failed by a deadline, say) never gets a slot: tell the node to stop.
-                throw FerryError(.conflict, "target \(target) is \(state.rawValue): it gets no load slot")
-            case .unknown:
-                throw FerryError(.notFound, "no target \(target) for this node")
-            case .wait:
-                break
+        let slot = try await signal.poll(for: wait) {
+            try await database.loadSlot(targetID: target, nodeID: node)
+        } until: { slot in
+            switch slot {
+            case .granted: true
+            // A target that is over (failed by a deadline, say) never gets a slot: tell the node to stop.
+            case .over(let state): throw FerryError(.conflict, "target \(target) is \(state.rawValue): it gets no load slot")
+            case .unknown: throw FerryError(.notFound, "no target \(target) for this node")
+            case .wait: false
             }
-            let left = deadline - .now
-            guard left > .zero, !signal.isClosed else { return LoadPermit(granted: false) }
-            await signal.wait(after: generation, timeout: left)
         }
+        return LoadPermit(granted: slot == .granted)
     }
 
     /// Called when an image's fetch ends: when it failed, its targets fail with its reason.

@@ -103,6 +103,14 @@ struct LeaderAdmin: AdminBackend {
         return try await status(of: install)
     }
 
+    func install(id: Int64, changedFrom known: String, wait: Duration) async throws -> InstallStatus? {
+        try await database.changes.poll(for: wait) {
+            try await install(id: id)
+        } until: { status in
+            status?.stateKey != known
+        }
+    }
+
     func nodes() async throws -> NodeList {
         let held = try await database.heldImages()
         let flagged = await tracker.flagged

@@ -17,11 +17,17 @@ public enum AdminAPI {
     /// `POST` an ``InstallRequest``; answers `202` with an ``InstallStatus``.
     public static let installs = "/admin/v1/installs"
     /// `GET` one install with per-node progress: an ``InstallStatus``. Router form with `:id`.
+    /// With `?known=KEY&wait=SECONDS` (a long poll, at most ``maxInstallWait``, fractions
+    /// allowed): answers once the install's ``InstallStatus/stateKey`` differs from `KEY`, else
+    /// when the wait is over, so that a follow sees a state change at once and byte counts at
+    /// the pace it asks.
     public static let install = "/admin/v1/installs/:id"
     /// `GET` the nodes: a ``NodeList``.
     public static let nodes = "/admin/v1/nodes"
 
     public static func install(id: Int64) -> String { "/admin/v1/installs/\(id)" }
+    /// The longest `wait` of an install long poll.
+    public static let maxInstallWait: Duration = .seconds(60)
 
     /// `POST` a ``GarbageCollectionRequest``; answers a ``GarbageCollectionReport``. On the leader
     /// with the admin token; on a follower (its local admin route) with that node's own credential.

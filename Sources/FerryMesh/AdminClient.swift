@@ -42,6 +42,15 @@ public struct AdminClient: Sendable {
         try await call(.GET, AdminAPI.install(id: id))
     }
 
+    /// The install once its ``InstallStatus/stateKey`` differs from `known`, or after `wait`
+    /// (an older leader answers at once).
+    public func install(id: Int64, changedFrom known: String, wait: Duration) async throws -> InstallStatus {
+        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+        return try await api.call(
+            .GET, "\(AdminAPI.install(id: id))?known=\(known)&wait=\(seconds)", body: Optional<Int>.none,
+            timeout: wait + .seconds(30))
+    }
+
     public func nodes() async throws -> NodeList {
         try await call(.GET, AdminAPI.nodes)
     }

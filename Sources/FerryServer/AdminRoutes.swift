@@ -13,6 +13,8 @@ public protocol AdminBackend: Sendable {
     func install(_ request: InstallRequest) async throws -> InstallStatus
     func installs() async throws -> InstallList
     func install(id: Int64) async throws -> InstallStatus?
+    /// The install once its ``InstallStatus/stateKey`` differs from `known`, or after `wait`.
+    func install(id: Int64, changedFrom known: String, wait: Duration) async throws -> InstallStatus?
     func nodes() async throws -> NodeList
     /// Removes a node (``AdminAPI/node``).
     func removeNode(_ name: String, force: Bool) async throws -> NodeRemovalReport
@@ -50,9 +52,16 @@ public struct AdminRoutes: Sendable {
             EditedResponse(status: .accepted, response: try await backend.install(try await request.decode(as: InstallRequest.self, context: context)))
         }
         admin.get(RouterPath(AdminAPI.installs)) { _, _ in try await backend.installs() }
-        admin.get(RouterPath(AdminAPI.install)) { _, context in
+        admin.get(RouterPath(AdminAPI.install)) { request, context in
             let id = try Self.id(context, "install")
-            guard let status = try await backend.install(id: id) else { throw FerryError(.notFound, "no install with id \(id)") }
+            let query = request.uri.queryParameters
+            let status: InstallStatus?
+            if let known = query.get("known") {
+                status = try await backend.install(id: id, changedFrom: known, wait: try Self.wait(query.get("wait")))
+            } else {
+                status = try await backend.install(id: id)
+            }
+            guard let status else { throw FerryError(.notFound, "no install with id \(id)") }
             return status
         }
         admin.get(RouterPath(AdminAPI.nodes)) { _, _ in try await backend.nodes() }
@@ -104,6 +113,16 @@ public struct AdminRoutes: Sendable {
     }
 
     /// The route's `{id}`, or `INVALID_ARGUMENT` naming what it identifies.
+    /// A long poll's `wait` in seconds (fractions allowed), at most ``AdminAPI/maxInstallWait``;
+    /// absent: no wait.
+    static func wait(_ text: String?) throws -> Duration {
+        guard let text else { return .zero }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            throw FerryError(.invalidArgument, "invalid wait '\(text)': expected seconds, e.g. 0.2 or 30")
+        }
+        return min(.milliseconds(Int64(seconds * 1000)), AdminAPI.maxInstallWait)
+    }
+
     static func id(_ context: some RequestContext, _ what: String) throws -> Int64 {
         guard let id = context.parameters.get("id", as: Int64.self) else { throw FerryError(.invalidArgument, "\(what) id must be an integer") }
         return id

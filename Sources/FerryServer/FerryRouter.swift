@@ -145,6 +145,7 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func install(_ request: InstallRequest) async throws -> InstallStatus { throw error }
     func installs() async throws -> InstallList { throw error }
     func install(id: Int64) async throws -> InstallStatus? { throw error }
+    func install(id: Int64, changedFrom known: String, wait: Duration) async throws -> InstallStatus? { throw error }
     func nodes() async throws -> NodeList { throw error }
     func collectGarbage(_ request: GarbageCollectionRequest) async throws -> GarbageCollectionReport { throw error }
     func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse { throw error }

@@ -69,20 +69,35 @@ struct InstallCommand: AsyncParsableCommand {
 
 /// Shows an install's progress and result; shared by `install` and `status`.
 enum InstallOutput {
+    /// How often a follow shows progress.
+    static let progressInterval: Duration = .milliseconds(200)
+
     static func follow(install id: Int64, client: AdminClient, json: Bool) async throws -> InstallStatus {
         let output = FileOutput.standardOutput
         var renderer = InstallProgressRenderer(mode: .of(output, json: json))
         var warnings = WarningPrinter()
         var poll = LeaderPoll()
+        var last: InstallStatus?
         while true {
-            let status = try await poll.next { try await client.install(id: id) }
+            // Progress five times a second; a change of state (a target done, the install over)
+            // at once: the leader answers as soon as the states differ from the last ones seen.
+            let asked = ContinuousClock.now
+            let status = try await poll.next {
+                guard let last else { return try await client.install(id: id) }
+                return try await client.install(id: id, changedFrom: last.stateKey, wait: progressInterval)
+            }
             if !json { warnings.print(status.warnings ?? []) }
             output.write(renderer.render(status))
             if status.isFinished {
                 output.write(renderer.finish(status))
                 return status
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Unchanged states come back early only from an older leader, which does not wait:
+            // keep the pace.
+            if let last, status.stateKey == last.stateKey {
+                try await Task.sleep(until: asked + progressInterval)
+            }
+            last = status
         }
     }
 

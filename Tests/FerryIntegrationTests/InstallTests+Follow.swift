@@ -1,0 +1,49 @@
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import Testing
+
+extension InstallTests {
+    /// docs/http-api.md: `GET /admin/v1/installs/ID?known=KEY&wait=SECONDS` answers once the
+    /// install's states differ from `KEY`, else when the wait is over; what `ferry install` and
+    /// `ferry status --follow` use, so that they see an install end at once.
+    @Test("An install's long poll answers at a change of state, waits while nothing changes, and refuses a bad wait")
+    func installLongPoll() async throws {
+        try await TestCluster.with("ipoll", nodes: ["n1"]) { cluster in
+            let reference = try await cluster.push("demo/app:1", layers: [.init("ip1", "1M")])
+            let accepted = try await cluster.admin.install(InstallRequest(images: [reference]))
+            // Each answer comes at a change (or at the end of a long wait): follow it to the end.
+            var status = accepted
+            var answers = 0
+            let started = ContinuousClock.now
+            while !status.isFinished, answers < 50 {
+                status = try await cluster.admin.install(id: accepted.id, changedFrom: status.stateKey, wait: .seconds(60))
+                answers += 1
+            }
+            #expect(status.state == .done)
+            #expect(ContinuousClock.now - started < .seconds(50), "the end of the install was answered at once, not at the end of a 60 s wait")
+
+            // Nothing changes any more: the poll waits for its whole wait.
+            let waited = ContinuousClock.now
+            let same = try await cluster.admin.install(id: accepted.id, changedFrom: status.stateKey, wait: .seconds(2))
+            #expect(ContinuousClock.now - waited >= .milliseconds(1900))
+            #expect(same.stateKey == status.stateKey)
+            // A key that is not the install's: answered at once.
+            let stale = ContinuousClock.now
+            #expect(try await cluster.admin.install(id: accepted.id, changedFrom: "0000000000000000", wait: .seconds(60)).state == .done)
+            #expect(ContinuousClock.now - stale < .seconds(30))
+
+            for wait in ["soon", "-1", "nan", "inf"] {
+                let answer = try await RawHTTPConnection.exchange(
+                    url: cluster.leader.url, caFile: cluster.leader.caFile,
+                    RawHTTP.request("GET", "\(AdminAPI.install(id: accepted.id))?known=x&wait=\(wait)", fields: [RawHTTP.bearer(cluster.leader.token)]))
+                #expect(answer?.status == 400 && answer?.errorCodes == ["INVALID_ARGUMENT"], "wait=\(wait): \(answer?.statusLine ?? "no answer")")
+            }
+            // An unknown install: 404 at once, whatever the wait.
+            await #expect(throws: FerryError.self) {
+                _ = try await cluster.admin.install(id: 99, changedFrom: "x", wait: .seconds(30))
+            }
+        }
+    }
+}
