@@ -13,7 +13,7 @@ public struct ProxyDatabase: SQLiteDatabase, Sendable {
 
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
-        try Self.migrator.migrate(writer)
+        try SQLiteFile.migrate(Self.migrator, writer, what: Self.displayName)
     }
 
     static var migrator: DatabaseMigrator {

@@ -1,3 +1,4 @@
+import FerryCore
 import Logging
 import PostgresNIO
 
@@ -31,7 +32,9 @@ extension ProxyPostgresDatabase {
     /// Applies the migrations not yet applied, in one transaction under an advisory lock, so
     /// replicas starting together migrate once.
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.withTransaction(logger: logger) { connection in
+        // Written by a newer Ferry (a migration this one does not know): its schema may mean
+        // something this one would misread; nothing is applied.
+        let unknown = try await connection.withTransaction(logger: logger) { connection -> String? in
             try await connection.query("SELECT pg_advisory_xact_lock(7302655400126187105)", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS ferry_proxy_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -40,6 +43,7 @@ extension ProxyPostgresDatabase {
             for try await name in try await connection.query("SELECT name FROM ferry_proxy_migrations", logger: logger).decode(String.self) {
                 applied.insert(name)
             }
+            if let newest = applied.subtracting(migrations.map(\.name)).sorted().last { return newest }
             for migration in migrations where !applied.contains(migration.name) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -47,6 +51,12 @@ extension ProxyPostgresDatabase {
                 try await connection.query("INSERT INTO ferry_proxy_migrations (name) VALUES (\(migration.name))", logger: logger)
                 logger.notice("proxy database migrated", metadata: ["migration": "\(migration.name)"])
             }
+            return nil
+        }
+        if let unknown {
+            throw FerryError(
+                .configuration,
+                "the proxy database was written by a newer Ferry (it holds the migration '\(unknown)', which this one does not know): run that version or a later one on every replica")
         }
     }
 }

@@ -19,7 +19,7 @@ public struct FerryDatabase: SQLiteDatabase, Sendable {
 
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
-        try Self.migrator.migrate(writer)
+        try SQLiteFile.migrate(Self.migrator, writer, what: Self.displayName)
         let changes = ChangeSignal()
         self.changes = changes
         writer.add(transactionObserver: WorkChangeObserver(signal: changes), extent: .databaseLifetime)

@@ -44,6 +44,21 @@ public enum SQLiteFile {
         return try DatabaseQueue(configuration: configuration)
     }
 
+    /// Applies `migrator`'s migrations not yet applied; refuses a database that holds
+    /// migrations this version does not know (written by a newer Ferry: its schema may mean
+    /// something this one would misread), before writing anything.
+    public static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter, what: String) throws {
+        let unknown = try writer.read { db in
+            try migrator.hasBeenSuperseded(db) ? try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) : []
+        }
+        if let newest = unknown.sorted().last {
+            throw FerryError(
+                .configuration,
+                "\(what) was written by a newer Ferry (it holds the migration '\(newest)', which this one does not know): run that version or a later one, or restore a backup made by this one")
+        }
+        try migrator.migrate(writer)
+    }
+
     /// Opens the database at `path`; `what` names it in the error (`the state database`).
     public static func openPool(path: String, what: String) throws(FerryError) -> DatabasePool {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)

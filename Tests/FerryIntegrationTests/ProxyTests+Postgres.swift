@@ -177,7 +177,11 @@ struct ProxyPostgresTests {
                 ("postgres://ferry:\(secret)@127.0.0.1:\(postgres.port)", "no database name"),
                 ("postgres//ferry:\(secret)@127.0.0.1/postgres", "invalid --database URL"),
             ]
-            for (index, bad) in cases.enumerated() {
+            // A database a newer Ferry migrated: refused, nothing applied.
+            try await postgres.sql(
+                "CREATE TABLE ferry_proxy_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO ferry_proxy_migrations (name) VALUES ('proxy-v999: from the future')")
+            let allCases = cases + [(postgres.url, "written by a newer Ferry (it holds the migration 'proxy-v999: from the future'")]
+            for (index, bad) in allCases.enumerated() {
                 let started = ContinuousClock.now
                 let result = try await ferry(
                     ["proxy", "serve", "--data-dir", dir.sub("data-\(index)"), "--listen", "127.0.0.1:0"], environment: ["FERRY_DATABASE": bad.url])
@@ -186,8 +190,12 @@ struct ProxyPostgresTests {
                 let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
                 #expect(lines.count == 1 && result.stderr.contains(bad.says), "\(bad.says): \(result.stderr)")
                 #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret))
+                #expect(!result.stderr.contains(postgres.password) && !result.stdout.contains(postgres.password))
                 #expect(elapsed < .seconds(30), "\(bad.says): took \(elapsed)")
             }
+            // The refused database is as it was: no migration of this version applied.
+            try await postgres.sql(
+                "DO $$ BEGIN IF (SELECT count(*) FROM ferry_proxy_migrations) <> 1 OR to_regclass('licences') IS NOT NULL THEN RAISE EXCEPTION 'migrated'; END IF; END $$")
         }
     }
 

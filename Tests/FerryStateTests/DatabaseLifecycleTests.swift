@@ -37,6 +37,33 @@ struct DatabaseLifecycleTests {
         }
     }
 
+    /// docs/operations.md, *Upgrades*: a database a newer Ferry migrated is refused (its schema
+    /// may mean something this version would misread), before anything is written.
+    @Test("a database written by a newer Ferry is refused with one clear error, and left as it was")
+    func newerDatabaseIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = "\(directory)/state.db"
+            do {
+                let database = try FerryDatabase.open(path: path)
+                try await database.writer.write { db in
+                    try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999: from the future')")
+                }
+            }
+            let applied = { try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") } }
+            let before = try applied()
+            do {
+                _ = try FerryDatabase.open(path: path)
+                Issue.record("the newer database opened")
+            } catch let error as FerryError {
+                #expect(error.code == .configuration)
+                #expect(
+                    error.message.hasPrefix("the state database was written by a newer Ferry (it holds the migration 'v999: from the future'"),
+                    "\(error.message)")
+            }
+            #expect(try applied() == before)
+        }
+    }
+
     @Test func fileDatabaseUsesWALAndKeepsStateAcrossReopen() async throws {
         try await withTemporaryDirectory { directory in
             let path = "\(directory)/state.sqlite"

@@ -80,6 +80,11 @@ public struct TestPostgres: Sendable {
         }
     }
 
+    /// Runs one SQL statement with `psql` as the superuser, over the server's Unix socket.
+    public func sql(_ statement: String) async throws {
+        try await run("psql", ["-h", directory.path, "-p", "\(port)", "-U", Self.user, "-d", Self.database, "-v", "ON_ERROR_STOP=1", "-c", statement])
+    }
+
     /// Starts the (initialised) server on its port and waits until it accepts connections.
     public func resume() async throws {
         try await run("pg_ctl", [
