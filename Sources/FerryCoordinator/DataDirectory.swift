@@ -68,23 +68,14 @@ public struct DataDirectory: Sendable {
     /// `--data-dir`, and returns it.
     @discardableResult
     public func publishAddress(scheme: String, host: String, port: Int) -> String {
-        let local = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-        let url = "\(scheme)://\(local.contains(":") ? "[\(local)]" : local):\(port)"
+        let url = NodeAddress.localURL(scheme: scheme, host: host, port: port)
         try? writeAtomically(url + "\n", to: addressPath)
         return url
     }
 
     /// Takes an exclusive `flock` on `DIR/lock` until the returned lock is released (or freed).
     /// Fails at once, with a clear message, when another daemon holds it.
-    public func lock() throws(FerryError) -> DirectoryLock {
-        let fd = open("\(path)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FerryError(.configuration, "cannot open '\(path)/lock': \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw FerryError(.busy, "another Ferry process is using the data directory '\(path)'; stop it or choose another --data-dir")
-        }
-        return DirectoryLock(descriptor: fd)
-    }
+    public func lock() throws(FerryError) -> DirectoryLock { try DirectoryLock.acquire(in: path) }
 
     /// Reads a secret file, or creates it (mode 0600) with a fresh random token.
     /// Returns the token and whether it was created now.

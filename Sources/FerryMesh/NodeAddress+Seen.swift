@@ -23,6 +23,13 @@ extension NodeAddress {
         return "\(address.scheme.rawValue)://\(host):\(address.port)"
     }
 
+    /// The URL a daemon listening on `host:port` is reached at from this machine: loopback for
+    /// the unspecified host, brackets around an IPv6 literal.
+    public static func localURL(scheme: String, host: String, port: Int) -> String {
+        let local = isUnspecified(host) ? "127.0.0.1" : host
+        return "\(scheme)://\(local.contains(":") ? "[\(local)]" : local):\(port)"
+    }
+
     /// `0.0.0.0` or `::`: every interface, no machine in particular.
     static func isUnspecified(_ host: String) -> Bool {
         var v4 = in_addr()

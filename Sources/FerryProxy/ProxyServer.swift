@@ -171,6 +171,9 @@ public enum ProxyServer {
         _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
     ) async throws {
         let directory = options.directory
+        // One proxy per directory: a second would share its store's ingests and remove its address file.
+        let lock = try DirectoryLock.acquire(in: directory.path)
+        defer { lock.release() }
         var key = try directory.tokenKey()
         var adminToken = try directory.adminToken()
         let database: any ProxyStore
@@ -218,8 +221,7 @@ public enum ProxyServer {
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "ferry-proxy"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
-                let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
-                let url = "\(scheme)://\(host):\(port)"
+                let url = NodeAddress.localURL(scheme: scheme, host: options.host, port: port)
                 _ = FileManager.default.createFile(atPath: addressPath, contents: Data((url + "\n").utf8), attributes: [.posixPermissions: 0o600])
                 logger.notice("proxy listening", metadata: ["url": "\(url)", "cache": "\(configuration.cache)"])
                 listening(url)

@@ -18,7 +18,7 @@ final class ProxyFixture: Sendable {
     let registry: TestRegistry
     let process: BackgroundProcess
     let dataDirectory: String
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (what the proxy wrote in `DIR/address`).
     let url: String
     /// A ``FaultProxy`` between the proxy and the registry (`faults:` of ``with(_:images:faults:arguments:_:)``).
     let faults: FaultProxy?
@@ -52,8 +52,8 @@ final class ProxyFixture: Sendable {
     /// `faults`, the proxy reaches the registry through a ``FaultProxy`` with that plan;
     /// `arguments` go to `ferry proxy serve`.
     static func with<T>(
-        _ label: String, images: [String: [TestImages.Layer]]? = nil, faults: FaultProxy.Plan? = nil, arguments: [String] = [],
-        _ body: (ProxyFixture) async throws -> T
+        _ label: String, images: [String: [TestImages.Layer]]? = nil, faults: FaultProxy.Plan? = nil, listen: String = "127.0.0.1:0",
+        arguments: [String] = [], _ body: (ProxyFixture) async throws -> T
     ) async throws -> T {
         let dir = try TemporaryDirectory(label)
         let password = "upstream-" + UUID().uuidString.lowercased()
@@ -91,7 +91,7 @@ final class ProxyFixture: Sendable {
             }
             let process = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary,
-                ["proxy", "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--upstream-auth", auth, "--log-level", "trace"] + arguments,
+                ["proxy", "serve", "--data-dir", data, "--listen", listen, "--upstream-auth", auth, "--log-level", "trace"] + arguments,
                 logPath: dir.sub("proxy.log"))
             var url: String?
             try await waitUntil("the proxy to listen") {
