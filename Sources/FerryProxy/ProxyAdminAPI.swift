@@ -1,4 +1,5 @@
 import FerryCore
+import FerryFormats
 import FerryMesh
 import FerryServer
 import Foundation
@@ -87,8 +88,8 @@ struct ProxyAdminTokenCheck: RouterMiddleware {
     func handle(
         _ request: Request, context: ProxyAdminRequestContext, next: (Request, ProxyAdminRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+        guard let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
+            ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
         else {
             throw ProxyError(FerryError(.unauthorized, "the management API needs the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
         }

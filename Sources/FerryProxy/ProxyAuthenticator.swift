@@ -57,8 +57,8 @@ struct ProxyAuthenticator: Sendable {
         if let password = Self.basicPassword(header) {
             return ProxyCaller(licence: try await licence(password: password, request: request, repository: repository, now: now), tokenRepositories: nil)
         }
-        if header.hasPrefix("Bearer ") {
-            switch ProxyToken.verify(header.dropFirst("Bearer ".count), key: key, now: now) {
+        if let bearer = BearerAuthorization.token(header) {
+            switch ProxyToken.verify(bearer, key: key, now: now) {
             case .success(let token):
                 guard let licence = try await database.licence(id: token.licence) else {
                     throw unauthorized(request, repository: repository, "this token's licence is unknown", error: "invalid_token", refused: "invalid-token")

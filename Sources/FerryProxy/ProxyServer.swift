@@ -123,8 +123,8 @@ public enum ProxyServer {
         let router = Router(context: FerryRequestContext.self)
         router.add(
             middleware: ProxyErrorMiddleware { request in
-                if let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-                    ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+                if let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
+                    ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
                 {
                     return
                 }
@@ -136,8 +136,8 @@ public enum ProxyServer {
         api.addRoutes(to: router)
         ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)
         router.get("/metrics") { request, _ -> Response in
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-                ProxyAuthenticator.constantTimeEqual(String(header.dropFirst(7)), adminToken)
+            guard let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
+                ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
             else {
                 throw ProxyError(FerryError(.unauthorized, "metrics need the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
             }

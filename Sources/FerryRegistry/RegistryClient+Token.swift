@@ -49,13 +49,15 @@ extension RegistryClient {
             let response = upstream.response
             guard response.status == .ok else {
                 if response.status == .unauthorized || response.status == .forbidden {
-                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    // The reason, as the Docker CLI shows it ("licence revoked").
+                    let body = (try? await response.body.collect(upTo: 64 * 1024)).map { Array($0.readableBytesView) } ?? []
+                    let said = RegistryErrorResponse.summary(of: body).map { ": \($0.text)" } ?? ""
                     let what = credential == nil ? "an anonymous token" : "a token with the configured credentials"
                     let advice =
                         credential == nil
                         ? "add credentials for \(host) to the \(configuration.credentialsFlag) file"
                         : "check the entry for \(host) in the \(configuration.credentialsFlag) file"
-                    throw FerryError(.unauthorized, "the token service of registry \(host) refused \(what) (HTTP \(response.status.code)); \(advice)")
+                    throw FerryError(.unauthorized, "the token service of registry \(host) refused \(what) (HTTP \(response.status.code)\(said)); \(advice)")
                 }
                 throw await failure(upstream, host: realmAuthority, what: "token for \(host)")
             }

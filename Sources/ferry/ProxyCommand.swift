@@ -253,6 +253,7 @@ struct ProxyLicenceCommand: AsyncParsableCommand {
         var line: String {
             let formatter = ISO8601DateFormatter()
             return "\(id)\t\(app)\t\(customer)\t\(state)\texpires=\(expiresAt.map { formatter.string(from: $0) } ?? "never")\timages=\(images.isEmpty ? "**" : images.joined(separator: ","))"
+                + (maxRate.map { "\tmax-rate=\(ByteSize.format($0))/s" } ?? "")
         }
     }
 

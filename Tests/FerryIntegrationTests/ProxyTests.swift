@@ -207,6 +207,8 @@ struct ProxyTests {
         let layers: [TestImages.Layer] = (1...6).map { .init("rv\($0)", "2M") }
         try await ProxyFixture.with("proxy-revoke", images: [ProxyFixture.app: layers]) { proxy in
             let licence = try await proxy.createLicence("shop", customer: "acme", ["--max-rate", "2MiB/s"])
+            let shown = try await proxy.manage(["licence", "show", String(licence.number)])
+            #expect(shown.contains("\tmax-rate=2.0 MiB/s"), "\(shown)")
             let auth = proxy.dir.sub("customer-auth.json")
             try #"{"auths":{"\#(proxy.host)":{"username":"acme","password":"\#(licence.id)"}}}"#.write(toFile: auth, atomically: true, encoding: .utf8)
             let original = "registry.vendor.example/\(ProxyFixture.app)"
@@ -222,6 +224,10 @@ struct ProxyTests {
                 #expect(result.status != 0)
                 #expect((result.stdout + result.stderr).contains("licence revoked"), "\(result.stdout)\n\(result.stderr)")
                 #expect(!ProxyFixture.holds(Data((result.stdout + result.stderr).utf8), licence.id))
+                // A repository the leader holds no token for: the token service's refusal, with its reason.
+                let other = try await cluster.ferry(["fetch", "registry.vendor.example/\(ProxyFixture.tool)"])
+                #expect(other.status != 0)
+                #expect(other.stderr.contains("refused a token with the configured credentials (HTTP 403: DENIED: licence revoked)"), "\(other.stderr)")
             }
         }
     }

@@ -117,6 +117,10 @@ struct ProxyServerTests {
             #expect(tokenReply.status == 200)
             struct TokenBody: Decodable { var token: String }
             let token = try JSONDecoder().decode(TokenBody.self, from: Data(tokenReply.body)).token
+            // The scheme in any case (RFC 9110 §11.1), as the registry and Docker take it.
+            for scheme in ["bearer", "BEARER", "Bearer  "] {
+                #expect(try await proxy.get("/v2/\(name)/manifests/1.4", authorization: "\(scheme) \(token)").status == 200, "\(scheme)")
+            }
             let manifest = try await proxy.get("/v2/\(name)/manifests/1.4", authorization: "Bearer \(token)")
             #expect(manifest.status == 200)
             #expect(Digest.sha256(of: manifest.body) == image.manifest)
