@@ -107,7 +107,7 @@ public struct ProxyAPI: Sendable {
             case .invalidName: throw ProxyError(FerryError(.invalidReference, "invalid repository name: expected proxy/<app>/<registry>/<repository>"))
             // No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance
             // suite expects (and as the leader answers), not 400.
-            case .invalidReference: throw ProxyError(FerryError(.manifestUnknown, "manifest unknown: not a valid tag"))
+            case .invalidReference: throw ProxyError(FerryError(.manifestUnknown, "not a valid tag"))
             case .invalidDigest: throw ProxyError(FerryError(.invalidDigest, "invalid digest"))
             }
         }

@@ -189,7 +189,7 @@ public struct RegistryReadAPI: Sendable {
     }
 
     static func unknownRepository(_ repository: (registry: String, repository: String)) -> FerryError {
-        FerryError(.nameUnknown, "repository name not known: \(repository.registry)/\(repository.repository)")
+        FerryError(.nameUnknown, "the repository \(repository.registry)/\(repository.repository) is not known here")
     }
 
     func manifest(
@@ -198,13 +198,13 @@ public struct RegistryReadAPI: Sendable {
         // No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance
         // suite expects (not 400).
         guard ImageReference.isValidTag(tag) else {
-            throw FerryError(.manifestUnknown, "manifest unknown: '\(tag.prefix(130))' is not a valid tag")
+            throw FerryError(.manifestUnknown, "'\(tag.prefix(130))' is not a valid tag")
         }
         guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag),
             try await visible(digest, to: scope)
         else {
             if let asked = try await askFallback(repository, reference: tag) { return try serve(asked, request) }
-            throw FerryError(.manifestUnknown, "manifest unknown: \(repository.registry)/\(repository.repository):\(tag) is not held here")
+            throw FerryError(.manifestUnknown, "\(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
         return try await manifest(request, digest: digest)
     }
@@ -217,7 +217,7 @@ public struct RegistryReadAPI: Sendable {
 
     func manifest(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
         guard let manifest = try await database.manifest(digest), try await visible(digest, to: scope) else {
-            throw FerryError(.manifestUnknown, "manifest unknown: \(digest) is not held here")
+            throw FerryError(.manifestUnknown, "\(digest) is not held here")
         }
         return try serve(manifest, request)
     }
@@ -241,7 +241,7 @@ public struct RegistryReadAPI: Sendable {
 
     func blob(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
         guard try await visible(digest, to: scope) else {
-            throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+            throw FerryError(.blobUnknown, "\(digest) is not held here")
         }
         let size: Int64
         var growing: IngestProgress?
@@ -256,7 +256,7 @@ public struct RegistryReadAPI: Sendable {
         case .absent:
             // About to arrive (verified cut-through only): answer now, wait in the body.
             guard cutThrough == .verified, let announced = store.expectedSize(of: digest) else {
-                throw FerryError(.blobUnknown, "blob unknown: \(digest) is not held here")
+                throw FerryError(.blobUnknown, "\(digest) is not held here")
             }
             size = announced
             expected = true

@@ -54,11 +54,21 @@ struct StatusCommand: AsyncParsableCommand {
     /// `in 364d`, `in 5h`, `in 40s`, or `expired`.
     static func remaining(until date: Date, now: Date) -> String {
         let seconds = Int(date.timeIntervalSince(now))
+        return seconds < 1 ? "expired" : "in \(span(seconds))"
+    }
+
+    /// `when` as `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+    static func ago(_ when: Date, now: Date) -> String {
+        "\(span(max(Int(now.timeIntervalSince(when)), 0))) ago"
+    }
+
+    /// Seconds below 2 minutes, minutes below 2 hours, hours below 2 days, then days.
+    static func span(_ seconds: Int) -> String {
         switch seconds {
-        case ..<1: return "expired"
-        case ..<(2 * 3600): return seconds < 120 ? "in \(seconds)s" : "in \(seconds / 60)m"
-        case ..<(2 * 86400): return "in \(seconds / 3600)h"
-        default: return "in \(seconds / 86400)d"
+        case ..<120: "\(seconds)s"
+        case ..<(2 * 3600): "\(seconds / 60)m"
+        case ..<(2 * 86400): "\(seconds / 3600)h"
+        default: "\(seconds / 86400)d"
         }
     }
 }
@@ -84,7 +94,7 @@ struct NodesCommand: AsyncParsableCommand {
                 }
                 return list.nodes.map { node in
                     [
-                        node.name, node.address ?? "-", "\(max(Int(now.timeIntervalSince(node.lastSeen)), 0))s ago", node.state.rawValue,
+                        node.name, node.address ?? "-", StatusCommand.ago(node.lastSeen, now: now), node.state.rawValue,
                         node.dockerVersion ?? (node.dockerError.map { "unreachable (\(TerminalText.escape($0, limit: 60)))" } ?? "-"),
                         node.corruptTransfers > 0 ? "reported by \(node.corruptTransfers) nodes" : "-",
                         node.certificateExpiresAt.map { StatusCommand.remaining(until: $0, now: now) } ?? "-",
