@@ -56,6 +56,20 @@ public struct ProxyDatabase: SQLiteDatabase, Sendable {
                 t.column("client", .text).notNull()
             }
         }
+        migrator.registerMigration("proxy-v2: content and tags confirmed upstream") { db in
+            try db.create(table: "confirmed") { t in
+                t.column("digest", .text).notNull()
+                t.column("repository", .text).notNull()
+                t.primaryKey(["digest", "repository"])
+            }
+            try db.create(table: "tags") { t in
+                t.column("repository", .text).notNull()
+                t.column("tag", .text).notNull()
+                t.column("digest", .text).notNull()
+                t.column("resolved_at", .datetime).notNull()
+                t.primaryKey(["repository", "tag"])
+            }
+        }
         return migrator
     }
 }
@@ -187,6 +201,37 @@ extension ProxyDatabase {
     /// Repositories the proxy has served a manifest of.
     public func knownRepositories() async throws -> [String] {
         try await writer.read { db in try String.fetchAll(db, sql: "SELECT name FROM repositories ORDER BY name") }
+    }
+
+    public func confirm(_ digest: Digest, repository: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO confirmed (digest, repository) VALUES (?, ?)", arguments: [digest.description, repository])
+        }
+    }
+
+    public func isConfirmed(_ digest: Digest, repository: String) async throws -> Bool {
+        try await writer.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM confirmed WHERE digest = ? AND repository = ?)", arguments: [digest.description, repository])
+                ?? false
+        }
+    }
+
+    public func recordTag(_ tag: String, repository: String, digest: Digest, at: Date) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO tags (repository, tag, digest, resolved_at) VALUES (?, ?, ?, ?)",
+                arguments: [repository, tag, digest.description, at])
+        }
+    }
+
+    public func lastTag(_ tag: String, repository: String) async throws -> (digest: Digest, at: Date)? {
+        try await writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT digest, resolved_at FROM tags WHERE repository = ? AND tag = ?", arguments: [repository, tag]),
+                let digest = try? Digest(parsing: row["digest"] as String)
+            else { return nil }
+            return (digest, row["resolved_at"])
+        }
     }
 
     public func recordPull(_ pull: PullRecord) async throws {

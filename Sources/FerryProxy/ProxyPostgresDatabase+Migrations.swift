@@ -26,7 +26,17 @@ extension ProxyPostgresDatabase {
                 "CREATE INDEX pulls_licence_id ON pulls (licence_id)",
                 "CREATE TABLE secrets (name text PRIMARY KEY, value text NOT NULL)",
             ]
-        )
+        ),
+        (
+            "proxy-v2: content and tags confirmed upstream",
+            [
+                "CREATE TABLE confirmed (digest text NOT NULL, repository text NOT NULL, PRIMARY KEY (digest, repository))",
+                """
+                CREATE TABLE tags (repository text NOT NULL, tag text NOT NULL, digest text NOT NULL, resolved_at timestamptz NOT NULL,
+                    PRIMARY KEY (repository, tag))
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet applied, in one transaction under an advisory lock, so

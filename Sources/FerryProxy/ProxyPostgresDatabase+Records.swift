@@ -100,6 +100,34 @@ extension ProxyPostgresDatabase {
         try await rows("repositories", "SELECT name FROM repositories ORDER BY name").map { try $0.decode(String.self) }
     }
 
+    public func confirm(_ digest: Digest, repository: String) async throws {
+        _ = try await rows(
+            "confirm content", "INSERT INTO confirmed (digest, repository) VALUES (\(digest.description), \(repository)) ON CONFLICT DO NOTHING")
+    }
+
+    public func isConfirmed(_ digest: Digest, repository: String) async throws -> Bool {
+        try await !rows(
+            "confirmed content", "SELECT 1 FROM confirmed WHERE digest = \(digest.description) AND repository = \(repository)"
+        ).isEmpty
+    }
+
+    public func recordTag(_ tag: String, repository: String, digest: Digest, at: Date) async throws {
+        _ = try await rows(
+            "record tag",
+            """
+            INSERT INTO tags (repository, tag, digest, resolved_at) VALUES (\(repository), \(tag), \(digest.description), \(at))
+            ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest, resolved_at = EXCLUDED.resolved_at
+            """)
+    }
+
+    public func lastTag(_ tag: String, repository: String) async throws -> (digest: Digest, at: Date)? {
+        guard let row = try await rows("last tag", "SELECT digest, resolved_at FROM tags WHERE repository = \(repository) AND tag = \(tag)").first
+        else { return nil }
+        let (text, at) = try row.decode((String, Date).self)
+        guard let digest = try? Digest(parsing: text) else { return nil }
+        return (digest, at)
+    }
+
     public func recordPull(_ pull: PullRecord) async throws {
         _ = try await rows(
             "record pull",

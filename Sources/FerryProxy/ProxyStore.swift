@@ -28,6 +28,14 @@ public protocol ProxyStore: Sendable {
     func manifestMediaType(_ digest: Digest) async throws -> String?
     /// Repositories the proxy has served a manifest of.
     func knownRepositories() async throws -> [String]
+
+    /// Records that the upstream `repository` (`registry/name`) holds `digest` (a manifest or a
+    /// blob): what the cache may serve for it while the upstream is down.
+    func confirm(_ digest: Digest, repository: String) async throws
+    func isConfirmed(_ digest: Digest, repository: String) async throws -> Bool
+    /// Records what `tag` of the upstream `repository` named when last resolved.
+    func recordTag(_ tag: String, repository: String, digest: Digest, at: Date) async throws
+    func lastTag(_ tag: String, repository: String) async throws -> (digest: Digest, at: Date)?
     func recordPull(_ pull: PullRecord) async throws
     /// Audited pulls since `since`, of one licence or all, oldest first.
     func pulls(licence: Int64?, since: Date) async throws -> [PullRecord]

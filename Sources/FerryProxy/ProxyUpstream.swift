@@ -28,6 +28,10 @@ final class ProxyUpstream: Sendable {
     private let tags = Mutex<[String: (digest: Digest, at: ContinuousClock.Instant)]>([:])
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
+    /// When an answer from the cache in the upstream's place was last logged, by item.
+    private let staleLogged = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// When each registry last failed to answer, and how.
+    private let outages = Mutex<[String: (at: ContinuousClock.Instant, error: FerryError)]>([:])
 
     init(client: RegistryClient, store: BlobStore, database: any ProxyStore, configuration: ProxyConfiguration, logger: Logger) {
         self.client = client
@@ -44,14 +48,108 @@ final class ProxyUpstream: Sendable {
         var mediaType: String
     }
 
-    /// The digest a tag names now (upstream, or remembered for at most the tag TTL).
+    /// The digest a tag names now (upstream, or remembered for at most the tag TTL; while the
+    /// upstream is down, what it last named if that manifest is cached for this repository).
     func resolve(_ upstream: ImageReference, tag: String) async throws -> Digest {
         let key = "\(upstream.name):\(tag)"
         let now = ContinuousClock.now
         if let hit = tags.withLock({ $0[key] }), now - hit.at < configuration.tagTTL { return hit.digest }
-        let descriptor = try await client.resolve(ImageReference(registry: upstream.registry, repository: upstream.repository, tag: tag), logger: logger)
+        if let down = recentOutage(upstream), let stale = try await staleTag(upstream, tag: tag, error: down) { return stale }
+        let descriptor: Descriptor
+        do {
+            descriptor = try await client.resolve(ImageReference(registry: upstream.registry, repository: upstream.repository, tag: tag), logger: logger)
+        } catch where Self.isOutage(error) {
+            noteOutage(upstream, error)
+            guard let stale = try await staleTag(upstream, tag: tag, error: error) else { throw error }
+            return stale
+        }
         tags.withLock { $0[key] = (descriptor.digest, now) }
+        try await recordTag(upstream, tag: tag, digest: descriptor.digest)
         return descriptor.digest
+    }
+
+    /// Whether `error` means the upstream gave no answer (unreachable, failing, overloaded), as
+    /// opposed to an answer (not found, refused) or wrong bytes: only then does the cache answer
+    /// in its place.
+    static func isOutage(_ error: any Error) -> Bool {
+        guard let error = error as? FerryError else { return false }
+        switch error.code {
+        case .upstreamUnreachable, .upstreamError, .tooManyRequests, .busy: return true
+        default: return false
+        }
+    }
+
+    /// While the upstream is down: the digest `tag` last named, if its manifest is cached and
+    /// confirmed for this repository (a restart in between included), as the CNCF registry's
+    /// pull-through cache answers; nil otherwise.
+    private func staleTag(_ upstream: ImageReference, tag: String, error: any Error) async throws -> Digest? {
+        guard configuration.cache else { return nil }
+        var remembered = tags.withLock { $0["\(upstream.name):\(tag)"]?.digest }
+        if remembered == nil { remembered = try await database.lastTag(tag, repository: upstream.name)?.digest }
+        guard let digest = remembered,
+            try await staleManifest(upstream, digest: digest) != nil
+        else { return nil }
+        stale(upstream, "tag \(tag)", error: error)
+        return digest
+    }
+
+    /// While the upstream is down: a manifest in the store that this repository was confirmed to
+    /// hold (by this process or, recorded, by an earlier one); nil otherwise.
+    private func staleManifest(_ upstream: ImageReference, digest: Digest) async throws -> Manifest? {
+        guard configuration.cache, store.contains(digest), let mediaType = try await database.manifestMediaType(digest),
+            try await isConfirmed(upstream, digest)
+        else { return nil }
+        return Manifest(bytes: try await store.bytes(of: digest, limit: 4 * 1024 * 1024), digest: digest, mediaType: mediaType)
+    }
+
+    private func isConfirmed(_ upstream: ImageReference, _ digest: Digest) async throws -> Bool {
+        if confirmed.withLock({ $0.contains("\(digest) \(upstream.name)") }) { return true }
+        return try await database.isConfirmed(digest, repository: upstream.name)
+    }
+
+    /// How long after a registry failed to answer the cache answers for it without asking it
+    /// again (each question to a registry that is down costs its retries, about 10 s).
+    static let outageHold: Duration = .seconds(10)
+
+    /// The error of the registry's last failure to answer, if within ``outageHold``.
+    private func recentOutage(_ upstream: ImageReference) -> (any Error)? {
+        guard configuration.cache, let last = outages.withLock({ $0[upstream.registry] }), ContinuousClock.now - last.at < Self.outageHold
+        else { return nil }
+        return last.error
+    }
+
+    private func noteOutage(_ upstream: ImageReference, _ error: any Error) {
+        let failure = (error as? FerryError) ?? FerryError(.upstreamUnreachable, "\(error)")
+        outages.withLock { $0[upstream.registry] = (ContinuousClock.now, failure) }
+    }
+
+    /// Counts an answer from the cache in the upstream's place, and logs it (once a minute per item).
+    private func stale(_ upstream: ImageReference, _ what: String, error: any Error) {
+        Counter(label: "ferry_proxy_stale_answers_total").increment()
+        let key = "\(upstream.name) \(what)"
+        let now = ContinuousClock.now
+        let log = staleLogged.withLock { logged in
+            guard logged[key].map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            logged[key] = now
+            return true
+        }
+        if log {
+            logger.warning(
+                "the upstream is not answering: serving what the cache holds for it",
+                metadata: ["repository": "\(upstream.name)", "item": "\(what)", "error": "\(error)"])
+        }
+    }
+
+    /// Records, with the cache, what a tag named (for ``staleTag(_:tag:error:)`` after a restart).
+    private func recordTag(_ upstream: ImageReference, tag: String, digest: Digest) async throws {
+        guard configuration.cache else { return }
+        try await database.recordTag(tag, repository: upstream.name, digest: digest, at: Date())
+    }
+
+    /// Records that this upstream repository holds `digest`, in memory and in the database.
+    private func confirm(_ upstream: ImageReference, _ digest: Digest) async throws {
+        guard confirmed.withLock({ $0.insert("\(digest) \(upstream.name)").inserted }), configuration.cache else { return }
+        try await database.confirm(digest, repository: upstream.name)
     }
 
     /// A manifest by tag, for a `GET`: by the digest the tag named within the tag TTL; else, if
@@ -67,8 +165,22 @@ final class ProxyUpstream: Sendable {
             }
         }
         let reference = ImageReference(registry: upstream.registry, repository: upstream.repository, tag: tag)
-        let fetched = try await manifestFlights.run(key) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
+        if let down = recentOutage(upstream), let digest = try await staleTag(upstream, tag: tag, error: down),
+            let cached = try await staleManifest(upstream, digest: digest)
+        {
+            return cached
+        }
+        let fetched: FetchedManifest
+        do {
+            fetched = try await manifestFlights.run(key) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
+        } catch where Self.isOutage(error) {
+            noteOutage(upstream, error)
+            guard let digest = try await staleTag(upstream, tag: tag, error: error), let cached = try await staleManifest(upstream, digest: digest)
+            else { throw error }
+            return cached
+        }
         tags.withLock { $0[key] = (fetched.digest, now) }
+        try await recordTag(upstream, tag: tag, digest: fetched.digest)
         try await keep(fetched, upstream)
         return Manifest(bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType)
     }
@@ -86,7 +198,19 @@ final class ProxyUpstream: Sendable {
             return Manifest(bytes: try await store.bytes(of: digest, limit: 4 * 1024 * 1024), digest: digest, mediaType: mediaType)
         }
         let reference = ImageReference(registry: upstream.registry, repository: upstream.repository, digest: digest)
-        let fetched = try await manifestFlights.run(pair) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
+        if let down = recentOutage(upstream), let cached = try await staleManifest(upstream, digest: digest) {
+            stale(upstream, "\(digest)", error: down)
+            return cached
+        }
+        let fetched: FetchedManifest
+        do {
+            fetched = try await manifestFlights.run(pair) { [client, logger] in try await client.fetchManifest(reference, logger: logger) }
+        } catch where Self.isOutage(error) {
+            noteOutage(upstream, error)
+            guard let cached = try await staleManifest(upstream, digest: digest) else { throw error }
+            stale(upstream, "\(digest)", error: error)
+            return cached
+        }
         try await keep(fetched, upstream)
         return Manifest(bytes: fetched.bytes, digest: digest, mediaType: fetched.mediaType)
     }
@@ -96,7 +220,7 @@ final class ProxyUpstream: Sendable {
         guard configuration.cache else { return }
         let digest = fetched.digest
         try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
-        _ = confirmed.withLock { $0.insert("\(digest) \(upstream.name)") }
+        try await confirm(upstream, digest)
         // Kept in the store after the answer, as a blob's commit follows its last byte: the
         // bytes are verified already, and until they are stored a request fetches them again.
         Task { [manifestWrites, store, logger] in
@@ -114,8 +238,22 @@ final class ProxyUpstream: Sendable {
     func blobSize(_ upstream: ImageReference, digest: Digest) async throws -> Int64 {
         let pair = "\(digest) \(upstream.name)"
         if confirmed.withLock({ $0.contains(pair) }), let size = store.size(of: digest) { return size }
-        let size = try await client.blobSize(repository: upstream, digest: digest, logger: logger)
-        _ = confirmed.withLock { $0.insert(pair) }
+        /// The size of a blob the cache holds for this repository, answered in the upstream's place.
+        func held(_ error: any Error) async throws -> Int64? {
+            guard configuration.cache, let held = store.size(of: digest), try await database.isConfirmed(digest, repository: upstream.name) else { return nil }
+            stale(upstream, "\(digest)", error: error)
+            return held
+        }
+        if let down = recentOutage(upstream), let size = try await held(down) { return size }
+        let size: Int64
+        do {
+            size = try await client.blobSize(repository: upstream, digest: digest, logger: logger)
+        } catch where Self.isOutage(error) {
+            noteOutage(upstream, error)
+            guard let size = try await held(error) else { throw error }
+            return size
+        }
+        try await confirm(upstream, digest)
         return size
     }
 
