@@ -206,7 +206,35 @@ public struct RegistryReadAPI: Sendable {
             if let asked = try await askFallback(repository, reference: tag) { return try serve(asked, request) }
             throw FerryError(.manifestUnknown, "\(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
-        return try await manifest(request, digest: digest)
+        guard let accepted = ManifestAccept(request.headers[values: .accept]), let record = try await database.manifest(digest),
+            !accepted.takes(record.mediaType), MediaType.indexes.contains(record.mediaType)
+        else { return try await manifest(request, digest: digest) }
+        return try serve(try await entry(of: record, accepted: accepted, scope: scope, tag: tag), request)
+    }
+
+    /// For a client that does not accept an index (its `Accept` lists only image manifest types),
+    /// the entry of the index a tag names that fits this machine's platform (else `linux/amd64`,
+    /// else the first), among those held here and of a type it accepts: as the CNCF registry
+    /// answers such a client; `404 MANIFEST_UNKNOWN` if there is none.
+    func entry(of record: ManifestRecord, accepted: ManifestAccept, scope: Int64?, tag: String) async throws -> ManifestRecord {
+        let index: ImageIndex
+        switch try? ParsedManifest.decode(record.bytes, contentType: record.mediaType) {
+        case .index(let parsed, _)?: index = parsed
+        default: throw FerryError(.manifestUnknown, "\(record.digest) is not held here")
+        }
+        var candidates: [(descriptor: Descriptor, record: ManifestRecord)] = []
+        for descriptor in index.manifests where accepted.takes(descriptor.mediaType) {
+            guard let held = try await database.manifest(descriptor.digest), try await visible(descriptor.digest, to: scope) else { continue }
+            candidates.append((descriptor, held))
+        }
+        let platforms = candidates.map(\.descriptor.platform)
+        let amd64 = Platform(os: "linux", architecture: "amd64")
+        guard let chosen = PlatformMatcher(.host).best(platforms) ?? PlatformMatcher(amd64).best(platforms) ?? (candidates.isEmpty ? nil : 0) else {
+            throw FerryError(
+                .manifestUnknown,
+                "tag \(tag.prefix(130)) names an index, and no manifest of it held here is of a type the request accepts: accept \(MediaType.ociIndex) or \(MediaType.dockerManifestList), or ask by digest")
+        }
+        return candidates[chosen].record
     }
 
     /// The fallback's answer, if there is a fallback; its failures (the leader away) count as unknown.

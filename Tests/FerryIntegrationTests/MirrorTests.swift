@@ -115,9 +115,9 @@ struct MirrorTests {
         }) { cluster, reference, installed in
             let (amd, arm, index) = try #require(images.withLock { $0 })
             let (host, hostsDirectory, mirror, authorization) = (cluster.registry.host, installed.hostsDirectory, installed.url, installed.authorization)
-            func digest(_ path: String) async throws -> String {
+            func digest(_ path: String, accept: String = MediaType.manifestAccept) async throws -> String {
                 let answer = try await runProcess(
-                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", "-H", "Authorization: \(authorization)", "-H", "Accept: \(MediaType.manifestAccept)", "\(mirror)\(path)"])
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", "-H", "Authorization: \(authorization)", "-H", "Accept: \(accept)", "\(mirror)\(path)"])
                 return answer.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("docker-content-digest:") }
                     .map { $0.split(separator: " ").last.map(String.init) ?? "" } ?? "none: \(answer.stdout)"
             }
@@ -126,6 +126,13 @@ struct MirrorTests {
             #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)") == index.description)
             #expect(try await digest("/v2/demo/multi/manifests/\(index)") == index.description)
             #expect(try await digest("/v2/demo/multi/manifests/\(amd)") == amd.description)
+            // A client that takes no index gets the node's platform's manifest, as from the CNCF
+            // registry; one that takes none of its types, a 404.
+            let images = [MediaType.dockerManifest, MediaType.ociManifest].joined(separator: ", ")
+            #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)", accept: images) == amd.description)
+            #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)", accept: "\(MediaType.dockerManifestList);q=0.5, \(MediaType.ociIndex)") == index.description)
+            #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)", accept: "*/*") == index.description)
+            #expect(try await digest("/v2/demo/multi/manifests/1?ns=\(host)", accept: MediaType.dockerSchema1Signed).hasPrefix("none: HTTP/1.1 404"))
 
             try await withTemporaryDirectory("ctd-index") { scratch in
                 let containerd = try await TestContainerd.start(in: scratch.sub("c"))
