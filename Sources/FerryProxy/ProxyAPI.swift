@@ -36,6 +36,7 @@ public struct ProxyAPI: Sendable {
 
     func addRoutes(to router: Router<FerryRequestContext>) {
         router.get("/token") { request, _ in try await self.token(request) }
+        router.post("/token") { request, _ in try await self.oauthToken(request) }
         for path: RouterPath in ["/v2", "/v2/**"] {
             router.get(path) { request, context in try await self.handle(request, context: context) }
             router.head(path) { request, context in try await self.handle(request, context: context) }
@@ -65,6 +66,34 @@ public struct ProxyAPI: Sendable {
             throw ProxyError(FerryError(.unauthorized, "the token endpoint needs HTTP Basic with the licence ID as the password"),
                 challenge: #"Basic realm="ferry-proxy""#)
         }
+        return try await issue(password: password, scopes: request.uri.queryParameters.getAll("scope").map { String($0) }, request: request)
+    }
+
+    /// `POST /token` with an OAuth2 form (`application/x-www-form-urlencoded`,
+    /// `grant_type=password`, the licence ID as `password`, `scope`, `service`): what containerd
+    /// asks first, as distribution's token servers answer it. Other grants are `400
+    /// unsupported_grant_type` (no refresh tokens are issued).
+    func oauthToken(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        var components = URLComponents()
+        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        let fields = components.queryItems ?? []
+        func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+        guard field("grant_type") == "password" else {
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.cacheControl] = "no-store"
+            let answer = #"{"error":"unsupported_grant_type","error_description":"only grant_type=password, with the licence ID as the password"}"#
+            return Response(status: .badRequest, headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer)))
+        }
+        guard let password = field("password"), !password.isEmpty else {
+            throw ProxyError(FerryError(.unauthorized, "the token endpoint needs the licence ID as the password"), challenge: #"Basic realm="ferry-proxy""#)
+        }
+        return try await issue(password: password, scopes: fields.filter { $0.name == "scope" }.compactMap(\.value), request: request)
+    }
+
+    /// A token for the repositories of `scopes` the licence whose ID is `password` may pull.
+    private func issue(password: String, scopes: [String], request: Request) async throws -> Response {
         let now = Date()
         let licence: Licence
         do {
@@ -75,7 +104,7 @@ public struct ProxyAPI: Sendable {
             error.challenge = #"Basic realm="ferry-proxy""#
             throw error
         }
-        let asked = TokenScope.pullRepositories(request.uri.queryParameters.getAll("scope"))
+        let asked = TokenScope.pullRepositories(scopes)
         var granted: [String] = []
         for repository in asked.prefix(32) {
             let app = try await database.app(repository.app)

@@ -27,12 +27,16 @@ struct ProxyAuthenticator: Sendable {
         return value
     }
 
+    /// The token endpoint's URL: `--public-url`'s, else the request's own host (`Host`), over
+    /// TLS when the proxy serves TLS or a TLS-terminating reverse proxy in front says so
+    /// (`X-Forwarded-Proto: https`; it affects only the challenge of the request that carries it).
     func realm(_ request: Request) -> String {
         if let base = configuration.publicURL { return base + "/token" }
         let authority = request.head.authority.flatMap { host in
-            host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) } ? host : nil
+            host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_:[]".contains($0)) } ? host : nil
         } ?? "localhost"
-        return (configuration.tls ? "https://" : "http://") + authority + "/token"
+        let forwardedTLS = request.headers[HTTPField.Name("X-Forwarded-Proto")!].map { $0.trimmingCharacters(in: .whitespaces).lowercased() == "https" } ?? false
+        return (configuration.tls || forwardedTLS ? "https://" : "http://") + authority + "/token"
     }
 
     /// A `401` with the Bearer challenge; `refused` names why presented credentials were refused.

@@ -1,0 +1,40 @@
+import FerryFormats
+import FerryProxy
+import Foundation
+import NIOHTTP1
+import Testing
+
+extension ProxyServerTests {
+    struct OAuthReply: Decodable {
+        var access_token: String?
+        var expires_in: Int?
+        var error: String?
+    }
+
+    /// distribution's token spec, *OAuth2*: containerd posts a form before it tries `GET`.
+    @Test("POST /token with an OAuth2 password grant issues the same token; another grant is 400 unsupported_grant_type; a wrong licence 401 with Basic")
+    func oauthPasswordGrant() async throws {
+        try await Self.withProxy { proxy in
+            _ = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 3, count: 1000))
+            let name = "proxy/shop/vendor/team/app"
+            let form: HTTPHeaders = ["Content-Type": "application/x-www-form-urlencoded"]
+            func post(_ body: String) async throws -> Reply {
+                try await proxy.get("/token", method: .POST, headers: form, body: Array(body.utf8))
+            }
+            let scope = "repository:\(name):pull".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let granted = try await post(
+                "grant_type=password&username=acme&password=\(proxy.licence.secret)&service=ferry-proxy&client_id=containerd-client&scope=\(scope)")
+            #expect(granted.status == 200)
+            let token = try #require(try JSONDecoder().decode(OAuthReply.self, from: Data(granted.body)).access_token)
+            #expect(try await proxy.get("/v2/\(name)/manifests/1.4", authorization: "Bearer \(token)").status == 200)
+
+            let refresh = try await post("grant_type=refresh_token&refresh_token=x&service=ferry-proxy")
+            #expect(refresh.status == 400)
+            #expect(try JSONDecoder().decode(OAuthReply.self, from: Data(refresh.body)).error == "unsupported_grant_type")
+
+            let wrong = try await post("grant_type=password&username=acme&password=ferrylic_wrong&scope=\(scope)")
+            #expect(wrong.status == 401)
+            #expect(wrong.headers.first(name: "WWW-Authenticate")?.hasPrefix("Basic") == true, "\(wrong.headers)")
+        }
+    }
+}
