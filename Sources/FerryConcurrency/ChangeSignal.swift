@@ -45,11 +45,14 @@ public final class ChangeSignal: Sendable {
     /// A long poll's loop: reads `read()`, and while `settled` says no, waits for a change and
     /// reads again, until `wait` is over or the signal closes; returns the last value read. No
     /// change between a read and its wait is lost (the generation is read before each read).
+    /// Throws `CancellationError` when the task is cancelled.
     public func poll<Value>(
         for wait: Duration, read: () async throws -> Value, until settled: (Value) throws -> Bool
     ) async throws -> Value {
         let deadline = ContinuousClock.now + wait
         while true {
+            // A cancelled wait returns at once: without this the loop would read until the deadline.
+            try Task.checkCancellation()
             let generation = self.generation
             let value = try await read()
             let left = deadline - .now

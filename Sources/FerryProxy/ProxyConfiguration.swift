@@ -18,11 +18,16 @@ public struct ProxyConfiguration: Sendable {
     public var tls: Bool
     /// Concurrent blob streams per licence; past it `429` with `Retry-After`. Default 16.
     public var maxStreamsPerLicence: Int
+    /// How long after an upstream repository failed to answer the cache answers for it without
+    /// asking it again (each question to a registry that is down costs its retries, about 10 s).
+    /// Default 10 s.
+    public var outageHold: Duration
 
     public init(
         tagTTL: Duration = .seconds(30), cache: Bool = true, tokenLifetime: Duration = .seconds(300), service: String = "ferry-proxy",
-        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16
+        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, outageHold: Duration = .seconds(10)
     ) {
+        self.outageHold = outageHold
         self.tagTTL = tagTTL
         self.cache = cache
         self.tokenLifetime = tokenLifetime

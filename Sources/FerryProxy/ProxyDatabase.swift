@@ -234,6 +234,23 @@ extension ProxyDatabase {
         }
     }
 
+    public func forgetTag(_ tag: String, repository: String) async throws {
+        try await writer.write { db in try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND tag = ?", arguments: [repository, tag]) }
+    }
+
+    public func unconfirm(_ digest: Digest, repository: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM confirmed WHERE digest = ? AND repository = ?", arguments: [digest.description, repository])
+        }
+    }
+
+    public func forgetRepository(_ repository: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM confirmed WHERE repository = ?", arguments: [repository])
+            try db.execute(sql: "DELETE FROM tags WHERE repository = ?", arguments: [repository])
+        }
+    }
+
     public func recordPull(_ pull: PullRecord) async throws {
         try await writer.write { db in
             try db.execute(

@@ -128,6 +128,19 @@ extension ProxyPostgresDatabase {
         return (digest, at)
     }
 
+    public func forgetTag(_ tag: String, repository: String) async throws {
+        _ = try await rows("forget tag", "DELETE FROM tags WHERE repository = \(repository) AND tag = \(tag)")
+    }
+
+    public func unconfirm(_ digest: Digest, repository: String) async throws {
+        _ = try await rows("forget confirmation", "DELETE FROM confirmed WHERE digest = \(digest.description) AND repository = \(repository)")
+    }
+
+    public func forgetRepository(_ repository: String) async throws {
+        _ = try await rows("forget repository confirmations", "DELETE FROM confirmed WHERE repository = \(repository)")
+        _ = try await rows("forget repository tags", "DELETE FROM tags WHERE repository = \(repository)")
+    }
+
     public func recordPull(_ pull: PullRecord) async throws {
         _ = try await rows(
             "record pull",

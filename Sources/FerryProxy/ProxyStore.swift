@@ -36,6 +36,10 @@ public protocol ProxyStore: Sendable {
     /// Records what `tag` of the upstream `repository` named when last resolved.
     func recordTag(_ tag: String, repository: String, digest: Digest, at: Date) async throws
     func lastTag(_ tag: String, repository: String) async throws -> (digest: Digest, at: Date)?
+    /// The upstream answered it does not have these any more: drops their records.
+    func forgetTag(_ tag: String, repository: String) async throws
+    func unconfirm(_ digest: Digest, repository: String) async throws
+    func forgetRepository(_ repository: String) async throws
     func recordPull(_ pull: PullRecord) async throws
     /// Audited pulls since `since`, of one licence or all, oldest first.
     func pulls(licence: Int64?, since: Date) async throws -> [PullRecord]

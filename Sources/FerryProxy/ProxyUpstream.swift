@@ -62,9 +62,11 @@ final class ProxyUpstream: Sendable {
             noteOutage(upstream, error)
             guard let stale = try await staleTag(upstream, tag: tag, error: error) else { throw error }
             return stale
+        } catch {
+            await forget(upstream, tag: tag, after: error)
+            throw error
         }
-        tags.withLock { $0[key] = (descriptor.digest, now) }
-        try await recordTag(upstream, tag: tag, digest: descriptor.digest)
+        await answered(upstream, tag: tag, digest: descriptor.digest, at: now)
         return descriptor.digest
     }
 
@@ -74,7 +76,7 @@ final class ProxyUpstream: Sendable {
     static func isOutage(_ error: any Error) -> Bool {
         guard let error = error as? FerryError else { return false }
         switch error.code {
-        case .upstreamUnreachable, .upstreamError, .tooManyRequests, .busy: return true
+        case .upstreamUnreachable, .upstreamError, .tooManyRequests: return true
         default: return false
         }
     }
@@ -107,20 +109,81 @@ final class ProxyUpstream: Sendable {
         return try await database.isConfirmed(digest, repository: upstream.name)
     }
 
-    /// How long after a registry failed to answer the cache answers for it without asking it
-    /// again (each question to a registry that is down costs its retries, about 10 s).
-    static let outageHold: Duration = .seconds(10)
-
-    /// The error of the registry's last failure to answer, if within ``outageHold``.
+    /// The error of the upstream repository's last failure to answer, if within the outage hold
+    /// and it has not answered since.
     private func recentOutage(_ upstream: ImageReference) -> (any Error)? {
-        guard configuration.cache, let last = outages.withLock({ $0[upstream.registry] }), ContinuousClock.now - last.at < Self.outageHold
+        guard configuration.cache, let last = outages.withLock({ $0[upstream.name] }), ContinuousClock.now - last.at < configuration.outageHold
         else { return nil }
         return last.error
     }
 
     private func noteOutage(_ upstream: ImageReference, _ error: any Error) {
         let failure = (error as? FerryError) ?? FerryError(.upstreamUnreachable, "\(error)")
-        outages.withLock { $0[upstream.registry] = (ContinuousClock.now, failure) }
+        outages.withLock { $0[upstream.name] = (ContinuousClock.now, failure) }
+    }
+
+    /// The upstream repository answered: its outage (if any) is over; with a tag, what it names
+    /// now is remembered, and recorded when it changed.
+    private func answered(_ upstream: ImageReference, tag: String? = nil, digest: Digest? = nil, at now: ContinuousClock.Instant = .now) async {
+        outages.withLock { _ = $0.removeValue(forKey: upstream.name) }
+        guard let tag, let digest else { return }
+        let key = "\(upstream.name):\(tag)"
+        let previous = tags.withLock { tags in
+            defer { tags[key] = (digest, now) }
+            return tags[key]?.digest
+        }
+        guard configuration.cache, previous != digest else { return }
+        do {
+            try await database.recordTag(tag, repository: upstream.name, digest: digest, at: Date())
+        } catch {
+            logger.warning("cannot record what a tag names", metadata: ["repository": "\(upstream.name)", "tag": "\(tag)", "error": "\(error)"])
+        }
+    }
+
+    /// The upstream answered that it does not have `tag` (or the repository, or will not give
+    /// it): what was recorded for it must not stand in for it in a later outage.
+    private func forget(_ upstream: ImageReference, tag: String, after error: any Error) async {
+        guard let code = (error as? FerryError)?.code else { return }
+        switch code {
+        case .manifestUnknown:
+            tags.withLock { _ = $0.removeValue(forKey: "\(upstream.name):\(tag)") }
+            await bookkeeping("forget a tag", upstream) { try await $0.forgetTag(tag, repository: upstream.name) }
+        case .nameUnknown, .denied, .unauthorized:
+            await forgetRepository(upstream)
+        default:
+            break
+        }
+    }
+
+    /// The upstream answered that it does not have `digest` (or the repository): not confirmed any more.
+    private func forget(_ upstream: ImageReference, digest: Digest, after error: any Error) async {
+        guard let code = (error as? FerryError)?.code else { return }
+        switch code {
+        case .manifestUnknown, .blobUnknown:
+            _ = confirmed.withLock { $0.remove("\(digest) \(upstream.name)") }
+            await bookkeeping("forget a confirmation", upstream) { try await $0.unconfirm(digest, repository: upstream.name) }
+        case .nameUnknown, .denied, .unauthorized:
+            await forgetRepository(upstream)
+        default:
+            break
+        }
+    }
+
+    private func forgetRepository(_ upstream: ImageReference) async {
+        let prefix = "\(upstream.name):"
+        tags.withLock { tags in tags = tags.filter { !$0.key.hasPrefix(prefix) } }
+        confirmed.withLock { pairs in pairs = pairs.filter { !$0.hasSuffix(" \(upstream.name)") } }
+        await bookkeeping("forget a repository", upstream) { try await $0.forgetRepository(upstream.name) }
+    }
+
+    /// A write of the cache's records: logged, never failing the request that made it.
+    private func bookkeeping(_ what: String, _ upstream: ImageReference, _ write: (any ProxyStore) async throws -> Void) async {
+        guard configuration.cache else { return }
+        do {
+            try await write(database)
+        } catch {
+            logger.warning("cannot \(what) in the proxy database", metadata: ["repository": "\(upstream.name)", "error": "\(error)"])
+        }
     }
 
     /// Counts an answer from the cache in the upstream's place, and logs it (once a minute per item).
@@ -130,6 +193,7 @@ final class ProxyUpstream: Sendable {
         let now = ContinuousClock.now
         let log = staleLogged.withLock { logged in
             guard logged[key].map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            if logged.count >= 4096 { logged = logged.filter { now - $0.value < .seconds(60) } }
             logged[key] = now
             return true
         }
@@ -140,16 +204,20 @@ final class ProxyUpstream: Sendable {
         }
     }
 
-    /// Records, with the cache, what a tag named (for ``staleTag(_:tag:error:)`` after a restart).
-    private func recordTag(_ upstream: ImageReference, tag: String, digest: Digest) async throws {
-        guard configuration.cache else { return }
-        try await database.recordTag(tag, repository: upstream.name, digest: digest, at: Date())
-    }
-
-    /// Records that this upstream repository holds `digest`, in memory and in the database.
-    private func confirm(_ upstream: ImageReference, _ digest: Digest) async throws {
-        guard confirmed.withLock({ $0.insert("\(digest) \(upstream.name)").inserted }), configuration.cache else { return }
-        try await database.confirm(digest, repository: upstream.name)
+    /// Records that this upstream repository holds `digest`: in the database (with the cache),
+    /// then in memory, so that a failed write is tried again at the next confirmation.
+    private func confirm(_ upstream: ImageReference, _ digest: Digest) async {
+        let pair = "\(digest) \(upstream.name)"
+        guard !confirmed.withLock({ $0.contains(pair) }) else { return }
+        if configuration.cache {
+            do {
+                try await database.confirm(digest, repository: upstream.name)
+            } catch {
+                logger.warning("cannot record a confirmation", metadata: ["repository": "\(upstream.name)", "digest": "\(digest)", "error": "\(error)"])
+                return
+            }
+        }
+        _ = confirmed.withLock { $0.insert(pair) }
     }
 
     /// A manifest by tag, for a `GET`: by the digest the tag named within the tag TTL; else, if
@@ -178,9 +246,11 @@ final class ProxyUpstream: Sendable {
             guard let digest = try await staleTag(upstream, tag: tag, error: error), let cached = try await staleManifest(upstream, digest: digest)
             else { throw error }
             return cached
+        } catch {
+            await forget(upstream, tag: tag, after: error)
+            throw error
         }
-        tags.withLock { $0[key] = (fetched.digest, now) }
-        try await recordTag(upstream, tag: tag, digest: fetched.digest)
+        await answered(upstream, tag: tag, digest: fetched.digest, at: now)
         try await keep(fetched, upstream)
         return Manifest(bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType)
     }
@@ -210,7 +280,11 @@ final class ProxyUpstream: Sendable {
             guard let cached = try await staleManifest(upstream, digest: digest) else { throw error }
             stale(upstream, "\(digest)", error: error)
             return cached
+        } catch {
+            await forget(upstream, digest: digest, after: error)
+            throw error
         }
+        await answered(upstream)
         try await keep(fetched, upstream)
         return Manifest(bytes: fetched.bytes, digest: digest, mediaType: fetched.mediaType)
     }
@@ -220,7 +294,7 @@ final class ProxyUpstream: Sendable {
         guard configuration.cache else { return }
         let digest = fetched.digest
         try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
-        try await confirm(upstream, digest)
+        await confirm(upstream, digest)
         // Kept in the store after the answer, as a blob's commit follows its last byte: the
         // bytes are verified already, and until they are stored a request fetches them again.
         Task { [manifestWrites, store, logger] in
@@ -252,8 +326,12 @@ final class ProxyUpstream: Sendable {
             noteOutage(upstream, error)
             guard let size = try await held(error) else { throw error }
             return size
+        } catch {
+            await forget(upstream, digest: digest, after: error)
+            throw error
         }
-        try await confirm(upstream, digest)
+        await answered(upstream)
+        await confirm(upstream, digest)
         return size
     }
 

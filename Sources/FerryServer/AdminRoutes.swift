@@ -120,7 +120,8 @@ public struct AdminRoutes: Sendable {
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
             throw FerryError(.invalidArgument, "invalid wait '\(text)': expected seconds, e.g. 0.2 or 30")
         }
-        return min(.milliseconds(Int64(seconds * 1000)), AdminAPI.maxInstallWait)
+        let most = Double(AdminAPI.maxInstallWait.components.seconds)
+        return .milliseconds(Int64(min(seconds, most) * 1000))
     }
 
     static func id(_ context: some RequestContext, _ what: String) throws -> Int64 {

@@ -200,41 +200,42 @@ public struct RegistryReadAPI: Sendable {
         guard ImageReference.isValidTag(tag) else {
             throw FerryError(.manifestUnknown, "'\(tag.prefix(130))' is not a valid tag")
         }
+        let accepted = ManifestAccept(request.headers[values: .accept])
         guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag),
             try await visible(digest, to: scope)
         else {
-            if let asked = try await askFallback(repository, reference: tag) { return try serve(asked, request) }
+            if let asked = try await askFallback(repository, reference: tag) {
+                return try serve(try await negotiated(asked, accepted: accepted, repository: repository, scope: scope, tag: tag), request)
+            }
             throw FerryError(.manifestUnknown, "\(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
-        guard let accepted = ManifestAccept(request.headers[values: .accept]), let record = try await database.manifest(digest),
-            !accepted.takes(record.mediaType), MediaType.indexes.contains(record.mediaType)
-        else { return try await manifest(request, digest: digest) }
-        return try serve(try await entry(of: record, accepted: accepted, scope: scope, tag: tag), request)
+        guard accepted != nil, let record = try await database.manifest(digest) else { return try await manifest(request, digest: digest) }
+        return try serve(try await negotiated(record, accepted: accepted, repository: repository, scope: scope, tag: tag), request)
     }
 
-    /// For a client that does not accept an index (its `Accept` lists only image manifest types),
-    /// the entry of the index a tag names that fits this machine's platform (else `linux/amd64`,
-    /// else the first), among those held here and of a type it accepts: as the CNCF registry
-    /// answers such a client; `404 MANIFEST_UNKNOWN` if there is none.
-    func entry(of record: ManifestRecord, accepted: ManifestAccept, scope: Int64?, tag: String) async throws -> ManifestRecord {
-        let index: ImageIndex
-        switch try? ParsedManifest.decode(record.bytes, contentType: record.mediaType) {
-        case .index(let parsed, _)?: index = parsed
-        default: throw FerryError(.manifestUnknown, "\(record.digest) is not held here")
-        }
-        var candidates: [(descriptor: Descriptor, record: ManifestRecord)] = []
-        for descriptor in index.manifests where accepted.takes(descriptor.mediaType) {
-            guard let held = try await database.manifest(descriptor.digest), try await visible(descriptor.digest, to: scope) else { continue }
-            candidates.append((descriptor, held))
-        }
-        let platforms = candidates.map(\.descriptor.platform)
-        let amd64 = Platform(os: "linux", architecture: "amd64")
-        guard let chosen = PlatformMatcher(.host).best(platforms) ?? PlatformMatcher(amd64).best(platforms) ?? (candidates.isEmpty ? nil : 0) else {
+    /// What a tag's manifest is for a client whose `Accept` lists the types it takes, as the
+    /// CNCF registry (2.8) answers: an OCI index only to a client that takes OCI indexes (else
+    /// `404`); a Docker manifest list to one that does not take lists, as its `linux/amd64`
+    /// manifest (held here, or from the fallback, of a type the client takes; else `404`);
+    /// anything else as it is.
+    func negotiated(
+        _ record: ManifestRecord, accepted: ManifestAccept?, repository: (registry: String, repository: String), scope: Int64?, tag: String
+    ) async throws -> ManifestRecord {
+        guard let accepted, MediaType.indexes.contains(record.mediaType), !accepted.takes(record.mediaType) else { return record }
+        guard record.mediaType == MediaType.dockerManifestList else {
             throw FerryError(
-                .manifestUnknown,
-                "tag \(tag.prefix(130)) names an index, and no manifest of it held here is of a type the request accepts: accept \(MediaType.ociIndex) or \(MediaType.dockerManifestList), or ask by digest")
+                .manifestUnknown, "tag \(tag.prefix(130)) names an OCI index, and the request's Accept does not take \(MediaType.ociIndex)")
         }
-        return candidates[chosen].record
+        guard case .index(let index, _)? = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType) else {
+            throw FerryError(.manifestUnknown, "\(record.digest) is not held here")
+        }
+        for entry in index.manifests where accepted.takes(entry.mediaType) && entry.platform?.os == "linux" && entry.platform?.architecture == "amd64" {
+            if let held = try await database.manifest(entry.digest), try await visible(entry.digest, to: scope) { return held }
+            if let asked = try await askFallback(repository, reference: entry.digest.description), asked.digest == entry.digest { return asked }
+        }
+        throw FerryError(
+            .manifestUnknown,
+            "tag \(tag.prefix(130)) names a manifest list with no linux/amd64 manifest of a type the request's Accept takes: accept \(MediaType.dockerManifestList), or ask by digest")
     }
 
     /// The fallback's answer, if there is a fallback; its failures (the leader away) count as unknown.

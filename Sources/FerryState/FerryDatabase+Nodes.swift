@@ -122,8 +122,15 @@ extension FerryDatabase {
     public func heartbeat(nodeID: Int64, dockerVersion: String?, dockerError: String?, address: String? = nil) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ?, address = COALESCE(?, address) WHERE id = ?",
-                arguments: [Date(), dockerVersion, dockerError, address, nodeID])
+                // An unspecified host an earlier leader recorded as sent
+                // names no machine: dropped at the node's next heartbeat.
+                sql: """
+                    UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ?,
+                        address = CASE WHEN ? IS NULL AND (address LIKE '%://0.0.0.0:%' OR address LIKE '%://[::]:%') THEN NULL
+                                       ELSE COALESCE(?, address) END
+                    WHERE id = ?
+                    """,
+                arguments: [Date(), dockerVersion, dockerError, address, address, nodeID])
         }
     }
 

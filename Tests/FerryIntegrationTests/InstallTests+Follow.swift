@@ -34,6 +34,11 @@ extension InstallTests {
             #expect(try await cluster.admin.install(id: accepted.id, changedFrom: "0000000000000000", wait: .seconds(60)).state == .done)
             #expect(ContinuousClock.now - stale < .seconds(30))
 
+            // Past the longest wait: clamped to it (a number this large once stopped the leader).
+            let huge = try await RawHTTPConnection.exchange(
+                url: cluster.leader.url, caFile: cluster.leader.caFile,
+                RawHTTP.request("GET", "\(AdminAPI.install(id: accepted.id))?known=x&wait=1e300", fields: [RawHTTP.bearer(cluster.leader.token)]))
+            #expect(huge?.status == 200, "\(huge?.statusLine ?? "no answer")")
             for wait in ["soon", "-1", "nan", "inf"] {
                 let answer = try await RawHTTPConnection.exchange(
                     url: cluster.leader.url, caFile: cluster.leader.caFile,

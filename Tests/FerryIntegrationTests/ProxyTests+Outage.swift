@@ -38,6 +38,16 @@ extension ProxyTests {
                     "dir:\(proxy.dir.sub("tool"))",
                 ])
             #expect(!tool.succeeded)
+            // Another repository of the same registry never gets what the cache holds for this one.
+            let manifest = try #require(FileManager.default.contents(atPath: "\(warm)/manifest.json"))
+            let digest = Digest.sha256(of: [UInt8](manifest))
+            let crossed = try await runProcess(
+                "/usr/bin/skopeo",
+                Self.skopeoGlobal + [
+                    "inspect", "--raw", "--tls-verify=false", "--creds", "x:\(licence.id)",
+                    "docker://\(proxy.host)/proxy/shop/vendor/\(ProxyFixture.tool.split(separator: ":")[0])@\(digest)",
+                ])
+            #expect(!crossed.succeeded, "\(crossed.stdout.prefix(200))")
 
             // A restart forgets what this process confirmed; the database remembers it.
             await proxy.process.stop()

@@ -18,6 +18,8 @@ final class FakeUpstream: Sendable {
     let paths = Mutex<[String]>([])
     /// `METHOD path` of every request.
     let requests = Mutex<[String]>([])
+    /// While true every request is answered `503` (a registry that is down).
+    let failing = Mutex(false)
 
     /// Adds an image of one layer under `tag`; returns the manifest digest and the layer.
     @discardableResult
@@ -54,6 +56,7 @@ final class FakeUpstream: Sendable {
         let path = request.uri.path
         paths.withLock { $0.append(path) }
         requests.withLock { $0.append("\(request.method) \(path)") }
+        if failing.withLock({ $0 }) { return Response(status: .serviceUnavailable) }
         let expected = "Basic " + Data("vendor:\(Self.password)".utf8).base64EncodedString()
         guard request.headers[.authorization] == expected else {
             var headers = HTTPFields()

@@ -61,7 +61,7 @@ struct ProxyServerTests {
         }
     }
 
-    static func withProxy(_ body: (Harness) async throws -> Void) async throws {
+    static func withProxy(configuration: ProxyConfiguration = ProxyConfiguration(), _ body: (Harness) async throws -> Void) async throws {
         let upstream = FakeUpstream()
         let server = try await BackgroundServer.start(upstream.router)
         let directory = try TemporaryDirectory("ferry-proxy")
@@ -76,7 +76,7 @@ struct ProxyServerTests {
         var registry = RegistryClientConfiguration()
         registry.retry = .init(maxAttempts: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20))
         let options = ProxyServerOptions(
-            directory: proxyDirectory, host: "127.0.0.1", port: 0, registry: registry, credentials: credentials)
+            directory: proxyDirectory, host: "127.0.0.1", port: 0, configuration: configuration, registry: registry, credentials: credentials)
         let (urls, continuation) = AsyncStream.makeStream(of: String.self)
         let task = Task {
             try await ProxyServer.run(options, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { url in

@@ -43,11 +43,11 @@ struct DatabaseLifecycleTests {
     func newerDatabaseIsRefused() async throws {
         try await withTemporaryDirectory { directory in
             let path = "\(directory)/state.db"
-            do {
-                let database = try FerryDatabase.open(path: path)
-                try await database.writer.write { db in
-                    try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999: from the future')")
-                }
+            // Only a migration this version does not know: a refusal after migrating would add
+            // this version's tables.
+            try DatabaseQueue(path: path).write { db in
+                try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999: from the future')")
             }
             let applied = { try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") } }
             let before = try applied()
@@ -61,6 +61,8 @@ struct DatabaseLifecycleTests {
                     "\(error.message)")
             }
             #expect(try applied() == before)
+            let tables = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+            #expect(tables == ["grdb_migrations"])
         }
     }
 

@@ -1,0 +1,53 @@
+import FerryCore
+import FerryProxy
+import Foundation
+import NIOHTTP1
+import Synchronization
+import Testing
+
+extension ProxyServerTests {
+    /// docs/proxy.md, *Upstream outages*: the cache answers for the registry only while it gives
+    /// no answer; what it answered it no longer has is not brought back by a later outage.
+    @Test("While the upstream fails the cache answers; a 404 the upstream gave drops the record, so the next outage does not bring the tag or digest back")
+    func outageAnswersAndForgets() async throws {
+        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
+        try await Self.withProxy(configuration: configuration) { proxy in
+            let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 5, count: 2000))
+            let name = "proxy/shop/vendor/team/app"
+            let licence = proxy.basic(proxy.licence.secret)
+            /// The status, and for a 200 the digest served.
+            func status(_ reference: String) async throws -> String {
+                let reply = try await proxy.get("/v2/\(name)/manifests/\(reference)", authorization: licence)
+                return reply.status == 200 ? "200 \(reply.headers.first(name: "Docker-Content-Digest") ?? "-")" : "\(reply.status)"
+            }
+            let blobPath = "/v2/\(name)/blobs/\(image.layer)"
+            let served = "200 \(image.manifest)"
+            let answer1 = try await status("1.4")
+            #expect(answer1 == served)
+            let answer2 = try await proxy.get(blobPath, authorization: licence).status
+            #expect(answer2 == 200)
+
+            // Down: the tag names what it named, the manifest and the blob come from the store.
+            proxy.upstream.failing.withLock { $0 = true }
+            let answer3 = try await status("1.4")
+            #expect(answer3 == served)
+            let answer4 = try await status(image.manifest.description)
+            #expect(answer4 == served)
+            let answer5 = try await proxy.get(blobPath, authorization: licence).status
+            #expect(answer5 == 200)
+
+            // Back, without the tag: its 404 is passed on, and forgotten.
+            proxy.upstream.failing.withLock { $0 = false }
+            _ = proxy.upstream.manifests.withLock { $0.removeValue(forKey: "1.4") }
+            let answer6 = try await status("1.4")
+            #expect(answer6 == "404")
+            proxy.upstream.failing.withLock { $0 = true }
+            let answer7 = try await status("1.4")
+            #expect(answer7 == "502", "a tag the upstream said it no longer has")
+            let answer8 = try await status(image.manifest.description)
+            #expect(answer8 == served, "the digest is still confirmed")
+            // (A digest confirmed in this process is served from the store without asking the
+            // upstream again, as before: its 404 is seen, and forgotten, only by a later process.)
+        }
+    }
+}
