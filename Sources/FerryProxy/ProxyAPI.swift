@@ -75,10 +75,10 @@ public struct ProxyAPI: Sendable {
     /// unsupported_grant_type` (no refresh tokens are issued).
     func oauthToken(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 64 * 1024)
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
-        let fields = components.queryItems ?? []
-        func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+        guard let fields = FormFields(String(buffer: body)) else {
+            throw ProxyError(FerryError(.invalidArgument, "the token request's form is not valid application/x-www-form-urlencoded"))
+        }
+        func field(_ name: String) -> String? { fields.first(name) }
         guard field("grant_type") == "password" else {
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
@@ -89,7 +89,7 @@ public struct ProxyAPI: Sendable {
         guard let password = field("password"), !password.isEmpty else {
             throw ProxyError(FerryError(.unauthorized, "the token endpoint needs the licence ID as the password"), challenge: #"Basic realm="ferry-proxy""#)
         }
-        return try await issue(password: password, scopes: fields.filter { $0.name == "scope" }.compactMap(\.value), request: request)
+        return try await issue(password: password, scopes: fields.all("scope"), request: request)
     }
 
     /// A token for the repositories of `scopes` the licence whose ID is `password` may pull.

@@ -35,7 +35,10 @@ struct ProxyAuthenticator: Sendable {
         let authority = request.head.authority.flatMap { host in
             host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_:[]".contains($0)) } ? host : nil
         } ?? "localhost"
-        let forwardedTLS = request.headers[HTTPField.Name("X-Forwarded-Proto")!].map { $0.trimmingCharacters(in: .whitespaces).lowercased() == "https" } ?? false
+        // The first value: the scheme the client used, before any proxies of its own.
+        let forwardedTLS = request.headers[HTTPField.Name("X-Forwarded-Proto")!].map {
+            $0.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() == "https" } ?? false
+        } ?? false
         return (configuration.tls || forwardedTLS ? "https://" : "http://") + authority + "/token"
     }
 

@@ -86,8 +86,13 @@ final class ProxyUpstream: Sendable {
     /// pull-through cache answers; nil otherwise.
     private func staleTag(_ upstream: ImageReference, tag: String, error: any Error) async throws -> Digest? {
         guard configuration.cache else { return nil }
-        var remembered = tags.withLock { $0["\(upstream.name):\(tag)"]?.digest }
-        if remembered == nil { remembered = try await database.lastTag(tag, repository: upstream.name)?.digest }
+        // The database first: another replica may have been told the tag is gone.
+        let remembered: Digest?
+        do {
+            remembered = try await database.lastTag(tag, repository: upstream.name)?.digest
+        } catch {
+            remembered = tags.withLock { $0["\(upstream.name):\(tag)"]?.digest }
+        }
         guard let digest = remembered,
             try await staleManifest(upstream, digest: digest) != nil
         else { return nil }
@@ -104,9 +109,14 @@ final class ProxyUpstream: Sendable {
         return Manifest(bytes: try await store.bytes(of: digest, limit: 4 * 1024 * 1024), digest: digest, mediaType: mediaType)
     }
 
+    /// For an answer in the upstream's place: the database first (another replica may have been
+    /// told the content is gone), this process's memory if the database cannot answer.
     private func isConfirmed(_ upstream: ImageReference, _ digest: Digest) async throws -> Bool {
-        if confirmed.withLock({ $0.contains("\(digest) \(upstream.name)") }) { return true }
-        return try await database.isConfirmed(digest, repository: upstream.name)
+        do {
+            return try await database.isConfirmed(digest, repository: upstream.name)
+        } catch {
+            return confirmed.withLock { $0.contains("\(digest) \(upstream.name)") }
+        }
     }
 
     /// The error of the upstream repository's last failure to answer, if within the outage hold
@@ -119,7 +129,11 @@ final class ProxyUpstream: Sendable {
 
     private func noteOutage(_ upstream: ImageReference, _ error: any Error) {
         let failure = (error as? FerryError) ?? FerryError(.upstreamUnreachable, "\(error)")
-        outages.withLock { $0[upstream.name] = (ContinuousClock.now, failure) }
+        let now = ContinuousClock.now
+        outages.withLock { outages in
+            if outages.count >= 4096 { outages = outages.filter { now - $0.value.at < configuration.outageHold } }
+            outages[upstream.name] = (now, failure)
+        }
     }
 
     /// The upstream repository answered: its outage (if any) is over; with a tag, what it names
@@ -127,17 +141,8 @@ final class ProxyUpstream: Sendable {
     private func answered(_ upstream: ImageReference, tag: String? = nil, digest: Digest? = nil, at now: ContinuousClock.Instant = .now) async {
         outages.withLock { _ = $0.removeValue(forKey: upstream.name) }
         guard let tag, let digest else { return }
-        let key = "\(upstream.name):\(tag)"
-        let previous = tags.withLock { tags in
-            defer { tags[key] = (digest, now) }
-            return tags[key]?.digest
-        }
-        guard configuration.cache, previous != digest else { return }
-        do {
-            try await database.recordTag(tag, repository: upstream.name, digest: digest, at: Date())
-        } catch {
-            logger.warning("cannot record what a tag names", metadata: ["repository": "\(upstream.name)", "tag": "\(tag)", "error": "\(error)"])
-        }
+        await bookkeeping("record what a tag names", upstream) { try await $0.recordTag(tag, repository: upstream.name, digest: digest, at: Date()) }
+        tags.withLock { $0["\(upstream.name):\(tag)"] = (digest, now) }
     }
 
     /// The upstream answered that it does not have `tag` (or the repository, or will not give
@@ -148,9 +153,11 @@ final class ProxyUpstream: Sendable {
         case .manifestUnknown:
             tags.withLock { _ = $0.removeValue(forKey: "\(upstream.name):\(tag)") }
             await bookkeeping("forget a tag", upstream) { try await $0.forgetTag(tag, repository: upstream.name) }
-        case .nameUnknown, .denied, .unauthorized:
+        case .nameUnknown:
             await forgetRepository(upstream)
         default:
+            // A refusal (401, 403) may be the vendor's credentials or a policy of the moment:
+            // nothing recorded is dropped for it (and it is not an outage: the cache does not answer).
             break
         }
     }
@@ -162,7 +169,7 @@ final class ProxyUpstream: Sendable {
         case .manifestUnknown, .blobUnknown:
             _ = confirmed.withLock { $0.remove("\(digest) \(upstream.name)") }
             await bookkeeping("forget a confirmation", upstream) { try await $0.unconfirm(digest, repository: upstream.name) }
-        case .nameUnknown, .denied, .unauthorized:
+        case .nameUnknown:
             await forgetRepository(upstream)
         default:
             break
@@ -293,7 +300,13 @@ final class ProxyUpstream: Sendable {
     private func keep(_ fetched: FetchedManifest, _ upstream: ImageReference) async throws {
         guard configuration.cache else { return }
         let digest = fetched.digest
-        try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
+        do {
+            try await database.recordManifest(digest, mediaType: fetched.mediaType, repository: upstream.name)
+        } catch {
+            // Not kept: served this once, fetched again next time.
+            logger.warning("cannot record a manifest in the proxy database", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            return
+        }
         await confirm(upstream, digest)
         // Kept in the store after the answer, as a blob's commit follows its last byte: the
         // bytes are verified already, and until they are stored a request fetches them again.

@@ -165,12 +165,8 @@ public final class RegistryClient: Sendable {
                 FerryError(.tooManyRequests, "registry \(host) is rate limiting requests for \(what) (HTTP 429)\(said)"),
                 retryAfter: retryAfter
             )
-        case 500...599, 408:
+        case 500...599:
             return TransientFailure(FerryError(.upstreamError, "registry \(host) failed on \(what) with HTTP \(status.code)\(said)"))
-        case 400...499:
-            // An answer, not an outage (410 Gone, 451, 400, 405): retrying will not change it,
-            // and nothing held stands in for it.
-            return FerryError(.denied, "registry \(host) answered HTTP \(status.code) for \(what)\(said)")
         default:
             return FerryError(.upstreamError, "registry \(host) answered HTTP \(status.code) for \(what)\(said)")
         }

@@ -28,6 +28,17 @@ extension ProxyServerTests {
             let token = try #require(try JSONDecoder().decode(OAuthReply.self, from: Data(granted.body)).access_token)
             #expect(try await proxy.get("/v2/\(name)/manifests/1.4", authorization: "Bearer \(token)").status == 200)
 
+            // Two scopes in one, '+' for the space: both granted. A broken escape, bytes that are
+            // not UTF-8: a 400; nothing the form holds stops the proxy.
+            let other = "repository:proxy/shop/vendor/team/tool:pull".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let both = try await post("grant_type=password&password=\(proxy.licence.secret)&scope=\(scope)+\(other)")
+            #expect(both.status == 200)
+            #expect(try await post("grant_type=password&password=a b").status == 401, "a raw space is taken as it is: a wrong licence")
+            for bad in ["grant_type=password&password=100%", "grant_type=password&password=%zz", "password=%FF%FE"] {
+                #expect(try await post(bad).status == 400, "\(bad)")
+            }
+            #expect(try await proxy.get("/v2/").status == 401, "the proxy is still up")
+
             let refresh = try await post("grant_type=refresh_token&refresh_token=x&service=ferry-proxy")
             #expect(refresh.status == 400)
             #expect(try JSONDecoder().decode(OAuthReply.self, from: Data(refresh.body)).error == "unsupported_grant_type")
