@@ -79,7 +79,9 @@ public struct ProxyAPI: Sendable {
             throw ProxyError(FerryError(.invalidArgument, "the token request's form is not valid application/x-www-form-urlencoded"))
         }
         func field(_ name: String) -> String? { fields.first(name) }
-        guard field("grant_type") == "password" else {
+        // Another grant is refused as such; a form without a password (or without a grant) is
+        // challenged for credentials, as every route without them is.
+        if let grant = field("grant_type"), grant != "password" {
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
             headers[.cacheControl] = "no-store"
@@ -87,7 +89,9 @@ public struct ProxyAPI: Sendable {
             return Response(status: .badRequest, headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
         guard let password = field("password"), !password.isEmpty else {
-            throw ProxyError(FerryError(.unauthorized, "the token endpoint needs the licence ID as the password"), challenge: #"Basic realm="ferry-proxy""#)
+            throw ProxyError(
+                FerryError(.unauthorized, "the token endpoint needs grant_type=password with the licence ID as the password"),
+                challenge: #"Basic realm="ferry-proxy""#)
         }
         return try await issue(password: password, scopes: fields.all("scope"), request: request)
     }

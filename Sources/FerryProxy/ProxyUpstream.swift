@@ -25,7 +25,9 @@ final class ProxyUpstream: Sendable {
     private let manifestFlights = SingleFlight<String, FetchedManifest>()
     /// One store write per manifest digest, however many requests (of any repository) fetched it at once.
     private let manifestWrites = SingleFlight<Digest, Void>()
-    private let tags = Mutex<[String: (digest: Digest, at: ContinuousClock.Instant)]>([:])
+    /// What each `repository:tag` named when this process last resolved it: when (for the TTL),
+    /// and the wall-clock time (to compare with the database's record of another replica's).
+    private let tags = Mutex<[String: (digest: Digest, at: ContinuousClock.Instant, wall: Date)]>([:])
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
     /// When an answer from the cache in the upstream's place was last logged, by item.
@@ -86,12 +88,18 @@ final class ProxyUpstream: Sendable {
     /// pull-through cache answers; nil otherwise.
     private func staleTag(_ upstream: ImageReference, tag: String, error: any Error) async throws -> Digest? {
         guard configuration.cache else { return nil }
-        // The database first: another replica may have been told the tag is gone.
+        // The database first: another replica may have been told the tag is gone (no row). Of
+        // a row and this process's own resolution, the later one (its write may have failed).
+        let mine = tags.withLock { $0["\(upstream.name):\(tag)"] }
         let remembered: Digest?
         do {
-            remembered = try await database.lastTag(tag, repository: upstream.name)?.digest
+            if let row = try await database.lastTag(tag, repository: upstream.name) {
+                remembered = mine.map { $0.wall > row.at ? $0.digest : row.digest } ?? row.digest
+            } else {
+                remembered = nil
+            }
         } catch {
-            remembered = tags.withLock { $0["\(upstream.name):\(tag)"]?.digest }
+            remembered = mine?.digest
         }
         guard let digest = remembered,
             try await staleManifest(upstream, digest: digest) != nil
@@ -142,12 +150,13 @@ final class ProxyUpstream: Sendable {
         outages.withLock { _ = $0.removeValue(forKey: upstream.name) }
         guard let tag, let digest else { return }
         await bookkeeping("record what a tag names", upstream) { try await $0.recordTag(tag, repository: upstream.name, digest: digest, at: Date()) }
-        tags.withLock { $0["\(upstream.name):\(tag)"] = (digest, now) }
+        tags.withLock { $0["\(upstream.name):\(tag)"] = (digest, now, Date()) }
     }
 
-    /// The upstream answered that it does not have `tag` (or the repository, or will not give
-    /// it): what was recorded for it must not stand in for it in a later outage.
+    /// The upstream answered (not an outage: its hold ends); if it does not have `tag` (or the
+    /// repository), what was recorded for it must not stand in for it in a later outage.
     private func forget(_ upstream: ImageReference, tag: String, after error: any Error) async {
+        outages.withLock { _ = $0.removeValue(forKey: upstream.name) }
         guard let code = (error as? FerryError)?.code else { return }
         switch code {
         case .manifestUnknown:
@@ -164,6 +173,7 @@ final class ProxyUpstream: Sendable {
 
     /// The upstream answered that it does not have `digest` (or the repository): not confirmed any more.
     private func forget(_ upstream: ImageReference, digest: Digest, after error: any Error) async {
+        outages.withLock { _ = $0.removeValue(forKey: upstream.name) }
         guard let code = (error as? FerryError)?.code else { return }
         switch code {
         case .manifestUnknown, .blobUnknown:

@@ -7,7 +7,7 @@ import Testing
 extension RouteAuthTests {
     /// What the vendor proxy's router must list (`ferry routes`, key `proxy`).
     static let proxyExpected: Set<String> = {
-        var routes: Set<String> = ["GET /healthz", "GET /metrics", "GET /token"]
+        var routes: Set<String> = ["GET /healthz", "GET /metrics", "GET /token", "POST /token"]
         for path in ["/v2", "/v2/**"] {
             for method in ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"] { routes.insert("\(method) \(path)") }
         }

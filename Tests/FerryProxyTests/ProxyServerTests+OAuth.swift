@@ -33,12 +33,19 @@ extension ProxyServerTests {
             let other = "repository:proxy/shop/vendor/team/tool:pull".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
             let both = try await post("grant_type=password&password=\(proxy.licence.secret)&scope=\(scope)+\(other)")
             #expect(both.status == 200)
+            let toolToken = try #require(try JSONDecoder().decode(OAuthReply.self, from: Data(both.body)).access_token)
+            // Granted for tool too: the upstream is asked (and has no such image), no 401 insufficient_scope.
+            let tool = try await proxy.get("/v2/proxy/shop/vendor/team/tool/manifests/1", authorization: "Bearer \(toolToken)")
+            #expect(tool.status == 404, "\(tool.status)")
+            let appOnly = try await proxy.get("/v2/proxy/shop/vendor/team/tool/manifests/1", authorization: "Bearer \(token)")
+            #expect(appOnly.status == 401, "a token for app alone is refused for tool: \(appOnly.status)")
             #expect(try await post("grant_type=password&password=a b").status == 401, "a raw space is taken as it is: a wrong licence")
-            for bad in ["grant_type=password&password=100%", "grant_type=password&password=%zz", "password=%FF%FE"] {
+            for bad in ["grant_type=password&password=100%", "grant_type=password&password=%zz", "grant_type=password&password=%FF%FE"] {
                 #expect(try await post(bad).status == 400, "\(bad)")
             }
             #expect(try await proxy.get("/v2/").status == 401, "the proxy is still up")
 
+            #expect(try await post("").status == 401, "no form: challenged for credentials")
             let refresh = try await post("grant_type=refresh_token&refresh_token=x&service=ferry-proxy")
             #expect(refresh.status == 400)
             #expect(try JSONDecoder().decode(OAuthReply.self, from: Data(refresh.body)).error == "unsupported_grant_type")
