@@ -35,7 +35,10 @@ struct LeaderStopTests {
                 leader.signal(SIGTERM)
                 #expect(await leader.wait() == 0, "\(leader.log.suffix(2000))")
                 let took = ContinuousClock.now - signalled
-                #expect(took < .seconds(3), "the leader took \(took) to exit (5 s: the TLS close timeout)")
+                // The old wait was the TLS close timeout, 5 s at least whatever the load; an exit is
+                // well under a second on an idle machine and took 3.3 s once in a full parallel
+                // `make test`, so the bound sits between the two.
+                #expect(took < .milliseconds(4500), "the leader took \(took) to exit (5 s: the TLS close timeout)")
             } catch {
                 await leader.stop()
                 await client?.stop()
