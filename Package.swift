@@ -306,8 +306,10 @@ let package = Package(
             name: "FerryRegistryTests",
             dependencies: [
                 "FerryRegistry", "FerryCore", "FerryTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

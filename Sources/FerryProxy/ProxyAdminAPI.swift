@@ -1,5 +1,4 @@
 import FerryCore
-import FerryFormats
 import FerryMesh
 import FerryServer
 import Foundation
@@ -88,9 +87,7 @@ struct ProxyAdminTokenCheck: RouterMiddleware {
     func handle(
         _ request: Request, context: ProxyAdminRequestContext, next: (Request, ProxyAdminRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
-            ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
-        else {
+        guard ProxyAuthenticator.presentsAdminToken(request, adminToken) else {
             throw ProxyError(FerryError(.unauthorized, "the management API needs the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
         }
         return try await next(request, context)

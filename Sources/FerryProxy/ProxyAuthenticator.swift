@@ -27,6 +27,13 @@ struct ProxyAuthenticator: Sendable {
         return value
     }
 
+    /// Whether `request` carries `adminToken` as its Bearer credential (compared in constant time):
+    /// the management API, `/metrics`, and any route's "credentials first" check.
+    static func presentsAdminToken(_ request: Request, _ adminToken: String) -> Bool {
+        guard let header = request.headers[.authorization], let token = BearerAuthorization.token(header) else { return false }
+        return constantTimeEqual(String(token), adminToken)
+    }
+
     /// The token endpoint's URL: `--public-url`'s, else the request's own host (`Host`), over
     /// TLS when the proxy serves TLS or a TLS-terminating reverse proxy in front says so
     /// (`X-Forwarded-Proto: https`; it affects only the challenge of the request that carries it).

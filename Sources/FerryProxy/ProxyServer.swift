@@ -123,11 +123,7 @@ public enum ProxyServer {
         let router = Router(context: FerryRequestContext.self)
         router.add(
             middleware: ProxyErrorMiddleware { request in
-                if let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
-                    ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
-                {
-                    return
-                }
+                if ProxyAuthenticator.presentsAdminToken(request, adminToken) { return }
                 _ = try await api.authenticator.caller(request, repository: nil)
             } refused: { refusal, context in
                 api.authFailures.record(refusal, client: context.channel?.remoteAddress?.ipAddress)
@@ -136,9 +132,7 @@ public enum ProxyServer {
         api.addRoutes(to: router)
         ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)
         router.get("/metrics") { request, _ -> Response in
-            guard let header = request.headers[.authorization], let token = BearerAuthorization.token(header),
-                ProxyAuthenticator.constantTimeEqual(String(token), adminToken)
-            else {
+            guard ProxyAuthenticator.presentsAdminToken(request, adminToken) else {
                 throw ProxyError(FerryError(.unauthorized, "metrics need the proxy's admin token"), challenge: #"Bearer realm="ferry-proxy-admin""#)
             }
             var headers = HTTPFields()

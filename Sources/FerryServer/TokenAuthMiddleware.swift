@@ -1,4 +1,5 @@
 import FerryCore
+import FerryFormats
 import FerryMesh
 import Foundation
 import Hummingbird
@@ -82,11 +83,10 @@ public struct TokenAuthMiddleware: RouterMiddleware {
 
     static func token(from header: String?) -> String? {
         guard let header else { return nil }
+        if let bearer = BearerAuthorization.token(header) { return String(bearer).trimmingWhitespace() }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2 else { return nil }
         switch parts[0].lowercased() {
-        case "bearer":
-            return String(parts[1]).trimmingWhitespace()
         case "basic":
             guard let data = Data(base64Encoded: String(parts[1]).trimmingWhitespace()),
                 let decoded = String(data: data, encoding: .utf8), let colon = decoded.firstIndex(of: ":")
