@@ -18,9 +18,10 @@ import NIOHTTP1
 /// One download per digest at a time, however many images need it; a caller that is cancelled
 /// stops waiting while the download goes on for the others.
 actor MeshFetcher {
-    private let mesh: MeshClient
     /// Blob events to the leader, coalesced while one is in flight.
     private let events: BlobEventBatcher
+    /// Sources requests to the leader, coalesced while one is in flight.
+    let sources: SourceBatcher
     /// Where requests to the leader go (its reserved name over TLS, see ``MeshHTTP/leaderURL(_:)``).
     private let leaderBase: String
     private let plainHTTP: Bool
@@ -48,8 +49,8 @@ actor MeshFetcher {
         _ = try MeshHTTP.client(caFile: caFile, identity: identity?(), readTimeout: MeshHTTP.transferStallTimeout)
         self.leaderBase = MeshHTTP.leaderURL(leader)
         self.plainHTTP = leader.scheme == .http
-        self.mesh = mesh
         self.events = BlobEventBatcher { [mesh] events in try await mesh.blobEvents(BlobEvents(events: events)) }
+        self.sources = SourceBatcher(batch: { [mesh] batch in try await mesh.sources(batch: batch) }, alone: { [mesh] request in try await mesh.sources(request) })
         self.credential = credential
         self.store = store
         self.rateLimiter = rateLimiter
@@ -106,7 +107,7 @@ actor MeshFetcher {
                         case .askSources(let have, let failed):
                             if have > 0 { logger.info("resuming blob download", metadata: ["offset": "\(have)", "size": "\(blob.size)"]) }
                             try await store.prepareDownload(of: blob.size - have, what: "blob \(blob.digest)", digest: blob.digest)
-                            let answer = try await mesh.sources(
+                            let answer = try await sources.sources(
                                 SourceRequest(digest: blob.digest, size: blob.size, have: have, repository: repository, failed: failed))
                             action = machine.answered(answer.sources, have: have, random: Double.random(in: 0...1), suspect: answer.suspect ?? [])
                         case .discard:

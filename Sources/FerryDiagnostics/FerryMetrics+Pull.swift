@@ -7,9 +7,10 @@ extension FerryMetrics {
 
     public static func recordPullFallback() { pullFallbacks.increment() }
 
-    /// Makes the leader's own counters (pull fallbacks, mesh reports), exported at 0 until their first event.
+    /// Makes the leader's own counters (pull fallbacks, mesh reports, sources requests), exported at 0 until their first event.
     public static func registerLeaderCounters() {
         pullFallbacks.increment(by: 0)
         for outcome in ReportOutcome.allCases { countReports(outcome, 0) }
+        registerSourceCounters()
     }
 }

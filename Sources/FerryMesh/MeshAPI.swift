@@ -23,6 +23,13 @@ public enum MeshAPI {
     public static let load = "/mesh/v1/targets/:id/load"
     /// `POST` a ``SourceRequest``: where to fetch a blob from; answers a ``SourceList``.
     public static let sources = "/mesh/v1/sources"
+    /// `POST` a ``SourceBatch``: sources for several blobs in one request, at most
+    /// ``maxSourceBatch``; answers a ``SourceBatchAnswer``, one ``SourceAnswer`` per request, in
+    /// order. It never waits: a blob that only the leader is about to receive answers
+    /// ``SourceAnswer/askAlone``, and the node asks for it with ``sources``, which waits for it.
+    public static let sourceBatch = "/mesh/v1/sources/batch"
+    /// The most requests in one ``SourceBatch``.
+    public static let maxSourceBatch = 64
     /// `POST` a ``BlobEvents``: what the node holds, receives, or threw away; answers 204.
     public static let blobs = "/mesh/v1/blobs"
     /// `POST` a ``CertificateRequest``: a new TLS certificate for a key the node made (renewal);

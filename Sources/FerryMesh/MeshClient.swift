@@ -37,6 +37,17 @@ public struct MeshClient: Sendable {
         try await api.call(.POST, MeshAPI.sources, body: request)
     }
 
+    /// Sources for several blobs in one request (``MeshAPI/sourceBatch``): one answer per
+    /// request, in order.
+    public func sources(batch: SourceBatch) async throws -> [SourceAnswer] {
+        let answer: SourceBatchAnswer = try await api.call(.POST, MeshAPI.sourceBatch, body: batch)
+        guard answer.answers.count == batch.requests.count else {
+            throw FerryError(
+                .upstreamError, "the leader answered \(answer.answers.count) of \(batch.requests.count) sources requests (version mismatch?)")
+        }
+        return answer.answers
+    }
+
     /// Tells the leader what happened to blobs here.
     public func blobEvents(_ events: BlobEvents) async throws {
         let _: Empty = try await api.call(.POST, MeshAPI.blobs, body: events)

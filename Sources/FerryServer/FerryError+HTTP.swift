@@ -27,6 +27,9 @@ extension FerryError: HTTPResponseError {
         }
     }
 
+    /// Whether the error is the request's own (a 4xx), as opposed to the server's (a 5xx).
+    public var isRequestError: Bool { (400..<500).contains(status.code) }
+
     /// A registry-style JSON error body: `{"errors":[{"code","message"}]}`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = HTTPFields()

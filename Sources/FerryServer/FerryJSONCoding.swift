@@ -89,6 +89,7 @@ extension GarbageCollectionReport: ResponseEncodable {}
 extension JoinResponse: ResponseEncodable {}
 extension HeartbeatResponse: ResponseEncodable {}
 extension SourceList: ResponseEncodable {}
+extension SourceBatchAnswer: ResponseEncodable {}
 extension WorkResponse: ResponseEncodable {}
 extension LoadPermit: ResponseEncodable {}
 extension CertificateRequest: APIRequestBody {

@@ -155,6 +155,7 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func revokeJoinToken(id: Int64) async throws -> JoinTokenInfo { throw error }
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse { throw error }
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
+    func sources(node: Int64, batch: SourceBatch) async throws -> SourceBatchAnswer { throw error }
     func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }
     func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse { throw error }
     func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws { throw error }

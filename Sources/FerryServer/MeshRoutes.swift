@@ -12,6 +12,8 @@ public protocol MeshBackend: Sendable {
     func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList
+    /// Several sources requests in one (``MeshAPI/sourceBatch``).
+    func sources(node: Int64, batch: SourceBatch) async throws -> SourceBatchAnswer
     func blobEvents(node: Int64, _ events: BlobEvents) async throws
     /// The node's work; a long poll of up to `wait` while its targets are exactly `known` and its
     /// rollout work exactly `switches` (``SwitchWorkItem/key``s).
@@ -50,6 +52,9 @@ public struct MeshRoutes: Sendable {
         }
         nodes.post(RouterPath(MeshAPI.sources)) { request, context in
             try await backend.sources(node: context.node, try await request.decode(as: SourceRequest.self, context: context))
+        }
+        nodes.post(RouterPath(MeshAPI.sourceBatch)) { request, context in
+            try await backend.sources(node: context.node, batch: try await request.decode(as: SourceBatch.self, context: context))
         }
         nodes.post(RouterPath(MeshAPI.certificate)) { request, context in
             try await backend.renewCertificate(node: context.node, try await request.decode(as: CertificateRequest.self, context: context))

@@ -44,6 +44,7 @@ extension BadRequestTests {
         [
             (AdminAPI.fetch, cluster.adminToken), (AdminAPI.installs, cluster.adminToken), (MeshAPI.join, cluster.joinToken),
             (MeshAPI.heartbeat, cluster.followerCredential), (MeshAPI.sources, cluster.followerCredential),
+            (MeshAPI.sourceBatch, cluster.followerCredential),
             (MeshAPI.blobs, cluster.followerCredential), (MeshAPI.report(target: 1), cluster.followerCredential),
         ]
     }
@@ -110,6 +111,12 @@ extension BadRequestTests {
         case MeshAPI.sources:
             ["{\"digest\": \"sha256:../../canary\", \"size\": 1, \"have\": 0, \"repository\": \"lib/app\", \"failed\": []}",
              "{\"digest\": \"\(BadRequestCluster.someDigest)\", \"size\": 1, \"have\": 0, \"repository\": \"../../canary\", \"failed\": []}"]
+        case MeshAPI.sourceBatch:
+            ["{\"requests\": [{\"digest\": \"sha256:../../canary\", \"size\": 1, \"have\": 0, \"repository\": \"lib/app\", \"failed\": []}]}",
+             "{\"requests\": 5}",
+             "{\"requests\": [" + Array(
+                repeating: "{\"digest\": \"\(BadRequestCluster.someDigest)\", \"size\": 1, \"have\": 0, \"repository\": \"lib/app\", \"failed\": []}",
+                count: MeshAPI.maxSourceBatch + 1).joined(separator: ",") + "]}"]
         case MeshAPI.blobs:
             ["{\"events\": [{\"digest\": \"sha256:../../canary\", \"kind\": \"present\", \"size\": 1, \"sources\": []}], \"inventory\": false}",
              "{\"events\": [{\"digest\": \"\(BadRequestCluster.someDigest)\", \"kind\": \"../../canary\", \"size\": 1, \"sources\": []}], \"inventory\": false}"]
@@ -184,6 +191,31 @@ extension BadRequestTests {
     }
 
     // MARK: Slow clients
+
+    /// A batch of sources requests answers each request: one the node may not ask about (a blob
+    /// in no image it installs, a repository name that is not one) is refused in its own answer,
+    /// as the single route refuses it, and the others are still answered.
+    @Test func sourceBatchRefusesEachRequestAlone() async throws {
+        try await BadRequestCluster.with { cluster in
+            func request(_ repository: String) -> String {
+                "{\"digest\": \"\(BadRequestCluster.someDigest)\", \"size\": 1, \"have\": 0, \"repository\": \"\(repository)\", \"failed\": []}"
+            }
+            for (requests, expected) in [
+                ([request("lib/app"), request("../../canary"), request("lib/app")],
+                 [FerryError.Code.blobUnknown, .invalidReference, .blobUnknown].map(\.rawValue)),
+                ([], []),
+            ] {
+                let body = "{\"requests\": [\(requests.joined(separator: ","))]}"
+                let response = try await cluster.exchange(
+                    cluster.leaderURL, RawHTTP.request("POST", MeshAPI.sourceBatch, fields: [RawHTTP.bearer(cluster.followerCredential)], body: Array(body.utf8)))
+                #expect(response?.status == 200, "\(response?.statusLine ?? "no answer"): \(response?.text.prefix(300) ?? "")")
+                let answer = try FerryJSON.decoder().decode(SourceBatchAnswer.self, from: Data(response?.body ?? []))
+                #expect(answer.answers.map { $0.error?.code } == expected, "\(answer)")
+                #expect(answer.answers.allSatisfy { $0.list == nil && $0.askAlone == nil })
+            }
+            try await cluster.expectAlive()
+        }
+    }
 
     @Test func slowClientsNeitherBlockOthersNorStayForever() async throws {
         try await BadRequestCluster.with { cluster in

@@ -33,7 +33,7 @@ struct RouteAuthTests {
         "GET \(AdminAPI.install)", "GET \(AdminAPI.nodes)", "POST \(AdminAPI.gc)", "DELETE \(AdminAPI.node)",
         "POST \(AdminAPI.tokens)", "GET \(AdminAPI.tokens)", "DELETE \(AdminAPI.token)",
         "POST \(MeshAPI.join)", "POST \(MeshAPI.heartbeat)", "GET \(MeshAPI.work)", "POST \(MeshAPI.report)", "POST \(MeshAPI.load)",
-        "POST \(MeshAPI.sources)", "POST \(MeshAPI.blobs)", "POST \(MeshAPI.certificate)", "POST \(MeshAPI.switchReport)",
+        "POST \(MeshAPI.sources)", "POST \(MeshAPI.sourceBatch)", "POST \(MeshAPI.blobs)", "POST \(MeshAPI.certificate)", "POST \(MeshAPI.switchReport)",
         "POST \(AdminAPI.rollouts)", "GET \(AdminAPI.rollouts)", "GET \(AdminAPI.rollout)", "POST \(AdminAPI.rolloutPause)",
         "POST \(AdminAPI.rolloutResume)", "POST \(AdminAPI.rolloutAbort)", "POST \(AdminAPI.rolloutRollback)",
     ].map(Self.normalized))

@@ -38,7 +38,7 @@ extension SecurityTests {
             // The leader: its credential on every route.
             let routes: [(String, String, String)] = [
                 ("GET", "/v2/", ""), ("GET", "/v2/demo/revoke/blobs/\(digest)", ""), ("GET", MeshAPI.work + "?wait=0", ""),
-                ("POST", MeshAPI.heartbeat, "{}"), ("POST", MeshAPI.sources, "{}"), ("POST", MeshAPI.blobs, #"{"events":[]}"#),
+                ("POST", MeshAPI.heartbeat, "{}"), ("POST", MeshAPI.sources, "{}"), ("POST", MeshAPI.sourceBatch, #"{"requests":[]}"#), ("POST", MeshAPI.blobs, #"{"events":[]}"#),
                 ("POST", MeshAPI.report(target: 1), "{}"), ("POST", MeshAPI.load(target: 1), "{}"), ("POST", MeshAPI.join, "{}"),
             ]
             for (method, path, body) in routes {
