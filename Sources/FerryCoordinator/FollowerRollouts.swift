@@ -146,8 +146,19 @@ struct FollowerRollouts: Sendable {
             }
         } catch {
             // The engine could not be driven: finish or undo what the journal says was under way.
-            let reason = (error as? FerryError)?.message ?? "\(error)"
-            if item.action == .switch { _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger) }
+            var reason = (error as? FerryError)?.message ?? "\(error)"
+            if item.action == .switch {
+                _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger)
+                // A failed node is put back whole, as after a failed gate: the containers this
+                // rollout already switched here go back to their old images (the journal keeps
+                // any that cannot be, for a later restore).
+                do {
+                    let failures = try await node.rollbackNode(rollout: item.rolloutID, logger: logger)
+                    if !failures.isEmpty { reason += "; putting back the others failed: \(failures.joined(separator: "; "))" }
+                } catch {
+                    reason += "; putting back the others failed: \((error as? FerryError)?.message ?? "\(error)")"
+                }
+            }
             return SwitchReport(action: item.action, outcome: .failed, reason: reason)
         }
     }

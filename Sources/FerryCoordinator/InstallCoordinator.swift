@@ -42,12 +42,7 @@ struct InstallCoordinator: Sendable {
         var chosen: [NodeRecord] = known
         let names = (request.nodes ?? []).filter { $0 != "all" }
         if !names.isEmpty {
-            let unknown = names.filter { name in !known.contains { $0.name == name } }
-            guard unknown.isEmpty else {
-                throw FerryError(
-                    .nodeUnknown,
-                    "unknown node\(unknown.count > 1 ? "s" : "") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); known nodes: \(known.map(\.name).joined(separator: ", "))")
-            }
+            try Self.refuseUnknownNodes(names, known: known.map(\.name))
             chosen = known.filter { names.contains($0.name) }
         }
         // One image row per reference and platform: nodes of one platform share it.
@@ -177,6 +172,16 @@ struct InstallCoordinator: Sendable {
 
     /// An install's or a rollout's node list: nil is every node; an empty list is refused
     /// rather than taken as none or all.
+    /// Refuses `names` that are not among the `known` node names, naming them and the known ones.
+    static func refuseUnknownNodes(_ names: [String], known: [String]) throws(FerryError) {
+        let unknown = names.filter { !known.contains($0) }
+        guard unknown.isEmpty else {
+            throw FerryError(
+                .nodeUnknown,
+                "unknown node\(unknown.count > 1 ? "s" : "") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); known nodes: \(known.joined(separator: ", "))")
+        }
+    }
+
     static func refuseEmptyNodeList(_ nodes: [String]?) throws(FerryError) {
         if let nodes, nodes.isEmpty {
             throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")

@@ -29,13 +29,16 @@ extension RolloutCoordinator {
         }
         let replace = try request.replacedRepository(of: image)
         let known = try await database.nodes()
-        try checkRepositoryFree("\(replace.registry)/\(replace.repository)", known: Set(known.map(\.name)))
         let asked = (request.nodes ?? []).filter { $0 != "all" }
+        // A mistyped node is named as such, even while the repository is busy.
+        try InstallCoordinator.refuseUnknownNodes(asked, known: known.map(\.name))
+        try checkRepositoryFree("\(replace.registry)/\(replace.repository)", known: Set(known.map(\.name)))
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
         let deadline = plan.distributeDeadlineMilliseconds.map { Int(($0 + 999) / 1000) }
         let install = try await installs.createInstall(
             InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names, deadlineSeconds: deadline))
+        try await refuseUnresolvable(install, image: image)
         let now = Date()
         var record = RolloutRecord(
             state: RolloutState(id: RolloutStore.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
@@ -53,6 +56,37 @@ extension RolloutCoordinator {
             ])
         try await store.updateMetrics()
         return try await status(of: record)
+    }
+
+    /// How long creating a rollout waits for its image to resolve (``refuseUnresolvable(_:image:)``).
+    static let resolutionWait: Duration = .seconds(15)
+
+    /// Waits, at most ``resolutionWait``, for the install's image to resolve, and throws its
+    /// fetch's error if it failed (a tag the upstream does not have, a refused credential, no
+    /// manifest for the nodes' platform): refused with one line instead of a rollout recorded
+    /// only to pause at once and hold the repository. An image still resolving after the wait
+    /// goes on as before: the rollout pauses if it fails later.
+    private func refuseUnresolvable(_ install: InstallRecord, image: ImageReference) async throws {
+        guard let installID = install.id else { return }
+        let imageIDs = Set(try await database.targets(ofInstall: installID).map(\.imageId))
+        let deadline = ContinuousClock.now + Self.resolutionWait
+        while true {
+            let generation = database.changes.generation
+            var resolving = false
+            for id in imageIDs {
+                guard let record = try await database.image(id: id) else { continue }
+                if record.state == .failed {
+                    logger.notice("rollout refused: its image did not resolve", metadata: ["image": "\(image)", "install": "\(installID)"])
+                    throw FerryError(
+                        FerryError.Code(record.errorCode ?? FerryError.Code.upstreamError.rawValue),
+                        "no rollout of \(image): \(record.errorMessage ?? "its fetch failed")")
+                }
+                if record.state == .pending { resolving = true }
+            }
+            let left = deadline - .now
+            guard resolving, left > .zero else { return }
+            await database.changes.wait(after: generation, timeout: left)
+        }
     }
 
     /// One rollout per repository at a time, as Swarm updates a service: two would switch the

@@ -18,14 +18,16 @@ public enum ContainerRecreation {
 
     /// `Config` fields that come from the image when the container does not set them, each
     /// dropped when it equals the old image's value.
-    static let imageDefaultedFields = ["User", "WorkingDir", "Healthcheck", "StopSignal", "Shell", "OnBuild"]
+    static let imageDefaultedFields = ["User", "WorkingDir", "StopSignal", "Shell", "OnBuild"]
 
     /// The create request for `container` (created from an image whose `Config` was
-    /// `oldImageConfig`) running `newImage` instead.
-    public static func request(for container: DockerContainer, oldImageConfig: JSONValue, newImage: String) -> Request {
+    /// `oldImageConfig`) running `newImage` (whose `Config` is `newImageConfig`) instead.
+    public static func request(
+        for container: DockerContainer, oldImageConfig: JSONValue, newImage: String, newImageConfig: JSONValue = .object([:])
+    ) -> Request {
         let image = oldImageConfig.objectValue ?? [:]
         var config = container.config.objectValue ?? [:]
-        let hostConfig = container.hostConfig.objectValue ?? [:]
+        var hostConfig = container.hostConfig.objectValue ?? [:]
         let networkMode = hostConfig["NetworkMode"]?.stringValue ?? "default"
 
         config["Image"] = .string(newImage)
@@ -37,6 +39,10 @@ public enum ContainerRecreation {
         for field in imageDefaultedFields where config[field] == (image[field] ?? .null) || config[field]?.isEmptyValue == true {
             config[field] = nil
         }
+        // The engine fills the fields of a HEALTHCHECK the container set in part from its image:
+        // only those that differ from the old image's are the user's (the rest come from the new image).
+        config["Healthcheck"] = subtracting(config["Healthcheck"], image["Healthcheck"], compareValues: true)
+        if config["Healthcheck"]?.isEmptyValue == true { config["Healthcheck"] = nil }
         config["ArgsEscaped"] = nil
         // Entrypoint and Cmd go together: a user-set entrypoint resets the image's Cmd.
         if sameList(config["Entrypoint"], image["Entrypoint"]) {
@@ -50,6 +56,14 @@ public enum ContainerRecreation {
         config["Labels"] = subtracting(config["Labels"], image["Labels"], compareValues: true)
         config["ExposedPorts"] = subtracting(config["ExposedPorts"], image["ExposedPorts"], compareValues: false)
         config["Volumes"] = subtracting(config["Volumes"], image["Volumes"], compareValues: false)
+
+        // Anonymous volumes keep their data, as `docker compose up` keeps them when it recreates
+        // a container: each one mounted where the new container declares a volume is mounted there again.
+        let declared = Set((config["Volumes"]?.objectValue ?? [:]).keys).union((newImageConfig["Volumes"]?.objectValue ?? [:]).keys)
+        let carried = anonymousVolumes(of: container, declaredAt: declared)
+        if !carried.isEmpty {
+            hostConfig["Binds"] = .array((hostConfig["Binds"]?.arrayValue ?? []) + carried.map(JSONValue.string))
+        }
 
         var body = config
         body["HostConfig"] = .object(hostConfig)
@@ -105,6 +119,33 @@ public enum ContainerRecreation {
     }
 
     // MARK: Helpers
+
+    /// Binds (`VOLUME:DESTINATION[:ro]`) that mount `container`'s anonymous volumes again, for
+    /// those at a destination in `declared`. Volumes the container names itself (binds, mounts)
+    /// are carried with `HostConfig`; with `--volumes-from` none is added, as which container a
+    /// volume came from cannot be told.
+    static func anonymousVolumes(of container: DockerContainer, declaredAt declared: Set<String>) -> [String] {
+        let hostConfig = container.hostConfig
+        guard hostConfig["VolumesFrom"]?.isEmptyValue ?? true else { return [] }
+        var taken: Set<String> = []
+        for bind in hostConfig["Binds"]?.stringArray ?? [] {
+            let parts = bind.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count >= 2 { taken.insert(String(parts[1])) }
+        }
+        for mount in hostConfig["Mounts"]?.arrayValue ?? [] {
+            if let target = mount["Target"]?.stringValue { taken.insert(target) }
+        }
+        let ownVolumes = Set((container.config["Volumes"]?.objectValue ?? [:]).keys)
+        var binds: [String] = []
+        for mount in container.mounts {
+            guard mount["Type"]?.stringValue == "volume", let name = mount["Name"]?.stringValue, !name.isEmpty,
+                let destination = mount["Destination"]?.stringValue, ownVolumes.contains(destination), declared.contains(destination),
+                !taken.contains(destination)
+            else { continue }
+            binds.append("\(name):\(destination)" + (mount["RW"]?.boolValue == false ? ":ro" : ""))
+        }
+        return binds.sorted()
+    }
 
     /// The endpoint to give at create (the network named by the network mode) and the others.
     static func endpoints(

@@ -119,7 +119,10 @@ public struct ContainerSwitch: Sendable {
         guard let oldImageConfig = try await client.imageConfig(old.imageID, logger: logger) else {
             throw FerryError(.notFound, "the image \(old.imageID) of container \(old.name) is no longer in the engine")
         }
-        let request = ContainerRecreation.request(for: old, oldImageConfig: oldImageConfig, newImage: newImage)
+        guard let newImageConfig = try await client.imageConfig(newImage, logger: logger) else {
+            throw FerryError(.notFound, "the image \(newImage) is not in this node's Docker engine")
+        }
+        let request = ContainerRecreation.request(for: old, oldImageConfig: oldImageConfig, newImage: newImage, newImageConfig: newImageConfig)
         var record = SwitchRecord(
             rollout: rollout, name: old.name, oldID: old.id, oldImageID: old.imageID, oldReference: old.imageReference,
             oldWasRunning: old.state.running, newImage: newImage)

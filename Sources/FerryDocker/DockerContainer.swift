@@ -23,11 +23,14 @@ public struct DockerContainer: Sendable, Hashable {
     public var state: DockerContainerState
     /// How many times the engine restarted it (`RestartCount`).
     public var restartCount: Int
+    /// `Mounts`: what is mounted where (volumes with their names, binds), as the engine reports it.
+    public var mounts: [JSONValue]
 
     public init(
         id: String, name: String, imageID: String, imageReference: String, config: JSONValue, hostConfig: JSONValue,
-        networks: [String: JSONValue], state: DockerContainerState, restartCount: Int
+        networks: [String: JSONValue], state: DockerContainerState, restartCount: Int, mounts: [JSONValue] = []
     ) {
+        self.mounts = mounts
         self.id = id
         self.name = name
         self.imageID = imageID
@@ -54,7 +57,8 @@ public struct DockerContainer: Sendable, Hashable {
             hostConfig: json["HostConfig"] ?? .object([:]),
             networks: json["NetworkSettings"]?["Networks"]?.objectValue ?? [:],
             state: DockerContainerState(json["State"] ?? .null),
-            restartCount: json["RestartCount"]?.intValue ?? 0)
+            restartCount: json["RestartCount"]?.intValue ?? 0,
+            mounts: json["Mounts"]?.arrayValue ?? [])
     }
 
     /// The first 12 characters of the ID, as the engine shows it (and uses as default hostname).

@@ -54,8 +54,9 @@ public struct NodeRollout: Sendable {
     }
 
     /// Puts back every container `rollout` replaced here: each recreated from its old image
-    /// (by its old reference while that still names the old image, else by image ID) with its
-    /// configuration, behind the same gate. Returns what could not be put back.
+    /// (by its old reference while that still names the old image, else by a tag of its own,
+    /// ``restoreReference(_:rollout:logger:)``) with its configuration, behind the same gate.
+    /// Returns what could not be put back.
     public func rollbackNode(rollout: String, logger: Logger = .disabled) async throws -> [String] {
         var failures: [String] = []
         let back = "\(rollout)-rollback"
@@ -66,8 +67,8 @@ public struct NodeRollout: Sendable {
                 break
             }
             guard let current = try await client.inspectContainer(entry.name, logger: logger), current.imageID != entry.oldImageID else { continue }
-            let target = try await client.inspectImage(entry.oldReference, logger: logger)?.id == entry.oldImageID ? entry.oldReference : entry.oldImageID
             do {
+                let target = try await restoreReference(entry, rollout: rollout, logger: logger)
                 let outcome = try await switcher.switchContainer(current, to: target, rollout: back, logger: logger)
                 if let failure = outcome.failure { failures.append("\(entry.name): \(failure)") }
             } catch {
@@ -77,5 +78,27 @@ public struct NodeRollout: Sendable {
         try await switcher.journal.forgetReplaced(rollout: back)
         if failures.isEmpty { try await switcher.journal.forgetReplaced(rollout: rollout) }
         return failures
+    }
+
+    /// The reference to recreate `entry`'s container from: its old reference while that still
+    /// names the old image. Once the tag moved on (`:stable`, `:latest`), the old image is tagged
+    /// `REPOSITORY:ferry-rollback-ROLLOUT` and that is used: by image ID the container would be
+    /// of no repository, and later rollouts of its repository would pass it by.
+    func restoreReference(_ entry: ReplacedContainer, rollout: String, logger: Logger) async throws -> String {
+        if try await client.inspectImage(entry.oldReference, logger: logger)?.id == entry.oldImageID { return entry.oldReference }
+        guard !entry.oldReference.hasPrefix("sha256:"), let reference = try? ImageReference(parsing: entry.oldReference) else {
+            return entry.oldImageID
+        }
+        let kept = "\(reference.name):\(Self.rollbackTag(rollout))"
+        try await client.tag(entry.oldImageID, as: kept, logger: logger)
+        logger.notice(
+            "the old image's tag names another image now: restoring from a tag of its own",
+            metadata: ["docker.container": "\(entry.name)", "old_reference": "\(entry.oldReference)", "docker.tag": "\(kept)"])
+        return kept
+    }
+
+    /// `ferry-rollback-ROLLOUT`, within a tag's 128 characters.
+    static func rollbackTag(_ rollout: String) -> String {
+        String("ferry-rollback-\(rollout)".prefix(128))
     }
 }

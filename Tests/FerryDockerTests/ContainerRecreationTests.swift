@@ -15,7 +15,8 @@ struct ContainerRecreationTests {
 
     static func inspect(
         config: String = "", hostConfig: String = #"{"NetworkMode":"default","RestartPolicy":{"Name":"always","MaximumRetryCount":0}}"#,
-        networks: String = #"{"bridge":{"IPAMConfig":null,"Links":null,"Aliases":null,"NetworkID":"n1","EndpointID":"e1","IPAddress":"172.17.0.2","MacAddress":"02:42:ac:11:00:02"}}"#
+        networks: String = #"{"bridge":{"IPAMConfig":null,"Links":null,"Aliases":null,"NetworkID":"n1","EndpointID":"e1","IPAddress":"172.17.0.2","MacAddress":"02:42:ac:11:00:02"}}"#,
+        mounts: String = "[]"
     ) throws -> DockerContainer {
         let configJSON = config.isEmpty
             ? """
@@ -27,7 +28,8 @@ struct ContainerRecreationTests {
         let text = """
             {"Id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Name":"/web","Image":"sha256:old",
              "Config":\(configJSON),"HostConfig":\(hostConfig),"NetworkSettings":{"Networks":\(networks)},
-             "State":{"Status":"running","Running":true,"Restarting":false,"ExitCode":0,"StartedAt":"t"},"RestartCount":0}
+             "State":{"Status":"running","Running":true,"Restarting":false,"ExitCode":0,"StartedAt":"t"},"RestartCount":0,
+             "Mounts":\(mounts)}
             """
         return try DockerContainer(inspect: try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))
     }
@@ -75,6 +77,50 @@ struct ContainerRecreationTests {
         let withEntrypoint = try Self.inspect(config: #"{"Entrypoint":["/bin/tini"],"Cmd":["/bin/sh","-c","serve"],"Image":"x"}"#)
         let second = ContainerRecreation.request(for: withEntrypoint, oldImageConfig: try Self.imageConfig, newImage: "n").body
         #expect(second["Entrypoint"]?.stringArray == ["/bin/tini"] && second["Cmd"]?.stringArray == ["/bin/sh", "-c", "serve"])
+    }
+
+    @Test("a HEALTHCHECK set in part keeps only the user's fields: the rest come from the new image")
+    func partialHealthcheck() throws {
+        // `docker run --health-interval 2s` on an image whose check is `true` every 1 s: the
+        // engine stores the image's test with the user's interval.
+        let config = """
+            {"Image":"reg:5000/demo/app:1.0","Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":2000000000,"Retries":0}}
+            """
+        let body = ContainerRecreation.request(for: try Self.inspect(config: config), oldImageConfig: try Self.imageConfig, newImage: "n").body
+        #expect(body["Healthcheck"] == .object(["Interval": .number(2_000_000_000), "Retries": .number(0)]), "\(body["Healthcheck"] ?? .null)")
+        // All of it the image's: none is set, so the new image's check applies whole.
+        let inherited = """
+            {"Image":"reg:5000/demo/app:1.0","Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":1000000000}}
+            """
+        #expect(ContainerRecreation.request(for: try Self.inspect(config: inherited), oldImageConfig: try Self.imageConfig, newImage: "n").body["Healthcheck"] == nil)
+    }
+
+    @Test("anonymous volumes are mounted again where the new container declares a volume; named ones and binds ride with HostConfig")
+    func anonymousVolumes() throws {
+        let config = #"{"Image":"reg:5000/demo/app:1.0","Volumes":{"/data":{},"/state":{},"/db":{}}}"#
+        let hostConfig = #"{"NetworkMode":"none","Binds":["db:/db","/etc/app:/cfg:ro"],"Mounts":[{"Type":"volume","Source":"cache","Target":"/cache"}]}"#
+        let mounts = """
+            [{"Type":"volume","Name":"\(String(repeating: "a", count: 64))","Destination":"/data","RW":true},
+             {"Type":"volume","Name":"\(String(repeating: "b", count: 64))","Destination":"/state","RW":false},
+             {"Type":"volume","Name":"db","Destination":"/db","RW":true},
+             {"Type":"volume","Name":"cache","Destination":"/cache","RW":true},
+             {"Type":"bind","Source":"/etc/app","Destination":"/cfg","RW":false}]
+            """
+        let container = try Self.inspect(config: config, hostConfig: hostConfig, mounts: mounts)
+        #expect(container.mounts.count == 5)
+        // /data is the old image's VOLUME, /state the user's `-v /state:ro`.
+        let newImage = try JSONDecoder().decode(JSONValue.self, from: Data(#"{"Volumes":{"/data":{}}}"#.utf8))
+        let body = ContainerRecreation.request(for: container, oldImageConfig: try Self.imageConfig, newImage: "n", newImageConfig: newImage).body
+        #expect(
+            body["HostConfig"]?["Binds"]?.stringArray
+                == ["db:/db", "/etc/app:/cfg:ro", "\(String(repeating: "a", count: 64)):/data", "\(String(repeating: "b", count: 64)):/state:ro"])
+        #expect(body["HostConfig"]?["Mounts"] == container.hostConfig["Mounts"])
+        // A new image without VOLUME /data: the old image's volume stays behind, the user's goes on.
+        let bare = ContainerRecreation.request(for: container, oldImageConfig: try Self.imageConfig, newImage: "n").body
+        #expect(bare["HostConfig"]?["Binds"]?.stringArray == ["db:/db", "/etc/app:/cfg:ro", "\(String(repeating: "b", count: 64)):/state:ro"])
+        // With --volumes-from, which container a volume came from cannot be told: nothing is added.
+        let shared = try Self.inspect(config: config, hostConfig: #"{"NetworkMode":"none","VolumesFrom":["other"]}"#, mounts: mounts)
+        #expect(ContainerRecreation.request(for: shared, oldImageConfig: try Self.imageConfig, newImage: "n", newImageConfig: newImage).body["HostConfig"]?["Binds"] == nil)
     }
 
     @Test("--network none and container: modes carry no endpoint; user networks keep aliases, not the engine's")

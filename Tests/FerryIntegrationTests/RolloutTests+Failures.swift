@@ -55,15 +55,19 @@ extension RolloutTests {
             #expect(before.count == 3 && before.values.allSatisfy { $0.hasSuffix("running") })
             let gate = ["--min-healthy", "1s", "--healthy-deadline", "20s"]
 
-            // (d) An image that cannot be fetched: phase 1 fails on every node, no container is touched.
+            // (d) A tag the registry does not have: refused in one line, no rollout recorded (none
+            // paused, holding the repository), no container touched; an unknown node is named as such.
             let missing = try await cluster.ferry(["rollout", "\(repository):nope"] + gate)
             #expect(missing.status == 1)
-            #expect(missing.stderr.contains("ferry: error: n1: ") && missing.stderr.contains("ferry: error: n2: "), "\(missing.stderr)")
-            var status = try await Self.newestRollout(cluster)
-            #expect(status.image.hasSuffix(":nope") && status.nodes.allSatisfy { $0.status == .failed }, "\(status)")
+            #expect(
+                missing.stderr.hasPrefix("ferry: error: no rollout of \(repository):nope: ") && missing.stderr.split(separator: "\n").count == 1,
+                "\(missing.stderr)")
+            #expect(try await cluster.admin.rollouts().rollouts.isEmpty)
             #expect(try await Self.containers(cluster, on: "n1") == before)
             #expect(try await Self.containers(cluster, on: "n2").isEmpty)
-            if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }
+            let unknown = try await cluster.ferry(["rollout", "\(repository):1.1", "--nodes", "n9"] + gate)
+            #expect(unknown.status == 1 && unknown.stderr.contains("unknown node 'n9'"), "\(unknown.stderr)")
+            var status: RolloutStatus
 
             // (f) start-first with a container binding a host port: refused with the reason, nothing touched.
             let startFirst = try await cluster.ferry(["rollout", "\(repository):1.1", "--order", "start-first"] + gate)
