@@ -27,7 +27,11 @@ struct InstallCoordinator: Sendable {
     func createInstall(_ request: InstallRequest) async throws -> InstallRecord {
         guard !request.images.isEmpty else { throw FerryError(.invalidArgument, "no images given") }
         var references: [ImageReference] = []
-        for text in request.images { references.append(try ImageReference(parsing: text)) }
+        for text in request.images {
+            // An image named twice (however spelled) is installed once.
+            let reference = try ImageReference(parsing: text)
+            if !references.contains(reference) { references.append(reference) }
+        }
         let platform = try request.platform.map { text throws(FerryError) in try Platform(parsing: text) }
         let maxParallel = request.maxParallel ?? InstallRequest.defaultMaxParallel
         guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "max parallel must be at least 1") }
@@ -54,17 +58,24 @@ struct InstallCoordinator: Sendable {
                 var ids: [Int64] = []
                 for reference in references {
                     let image = try await database.requestImage(reference, platform: nodePlatform, pull: request.pull ?? .default)
-                    ids.append(image.id!)
+                    if !ids.contains(image.id!) { ids.append(image.id!) }
                 }
                 imageIDs[nodePlatform.description] = ids
             }
             targets.append((node.id!, imageIDs[nodePlatform.description]!))
         }
-        let install = try await database.createInstall(
-            InstallRecord(
-                maxParallel: maxParallel, platform: platform?.description,
-                deadlineAt: request.deadlineSeconds.map { Date().addingTimeInterval(TimeInterval($0)) }),
-            targets: targets)
+        let install: InstallRecord
+        do {
+            install = try await database.createInstall(
+                InstallRecord(
+                    maxParallel: maxParallel, platform: platform?.description,
+                    deadlineAt: request.deadlineSeconds.map { Date().addingTimeInterval(TimeInterval($0)) }),
+                targets: targets)
+        } catch {
+            // The images were asked for (`pending`): fetched all the same, never left waiting.
+            for id in Set(imageIDs.values.flatMap { $0 }) { fetch(id) }
+            throw error
+        }
         for id in Set(imageIDs.values.flatMap { $0 }) { fetch(id) }
         logger.notice(
             "install created",

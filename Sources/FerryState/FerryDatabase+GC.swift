@@ -204,7 +204,8 @@ extension FerryDatabase {
             GarbageCollection.Image(
                 id: record.id!, reference: record.reference, registry: record.registry, repository: record.repository,
                 platform: record.platform, state: record.state, fetchedAt: record.fetchedAt, pinned: pinned.contains(record.id!),
-                roots: roots[record.id!, default: []].union([record.topDigest, record.manifestDigest, record.servedDigest].compactMap { $0 }))
+                roots: roots[record.id!, default: []].union([record.topDigest, record.manifestDigest, record.servedDigest].compactMap { $0 }),
+                requestedAt: record.requestedAt)
         }
         var manifests: [Digest: [Digest]] = [:]
         for record in try ManifestRecord.fetchAll(db) {

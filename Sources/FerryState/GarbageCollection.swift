@@ -32,11 +32,14 @@ public enum GarbageCollection {
         public var pinned: Bool
         /// The digests it reaches directly: top, manifest and served digests, linked manifests and blobs.
         public var roots: Set<Digest>
+        /// When it was last asked for (nil: unknown).
+        public var requestedAt: Date?
 
         public init(
             id: Int64, reference: String, registry: String, repository: String, platform: String, state: ImageState,
-            fetchedAt: Date?, pinned: Bool = false, roots: Set<Digest>
+            fetchedAt: Date?, pinned: Bool = false, roots: Set<Digest>, requestedAt: Date? = nil
         ) {
+            self.requestedAt = requestedAt
             self.id = id
             self.reference = reference
             self.registry = registry
@@ -117,10 +120,22 @@ public enum GarbageCollection {
         // In use: kept on top of the last `keep`, never counted among them (an install of an
         // old version re-resolves it, which makes it the newest fetched).
         var kept = Set(live.filter { $0.inProgress || $0.pinned }.map(\.id))
-        let versions = Dictionary(grouping: live.filter { $0.fetchedAt != nil && !kept.contains($0.id) }) { VersionKey(registry: $0.registry, repository: $0.repository, platform: $0.platform) }
+        let key = { (image: Image) in VersionKey(registry: image.registry, repository: image.repository, platform: image.platform) }
+        let versions = Dictionary(grouping: live.filter { $0.fetchedAt != nil && !kept.contains($0.id) }, by: key)
         for (_, images) in versions {
             let newest = images.sorted { ($0.fetchedAt!, $0.id) > ($1.fetchedAt!, $1.id) }
             kept.formUnion(newest.prefix(max(keep, 0)).map(\.id))
+        }
+        // Never fetched (its fetch failed, a full disk say): kept on top while it is the newest
+        // attempt of its repository, so that what it downloaded resumes when it is asked again;
+        // dropped once a version asked for later was fetched.
+        let newestFetch = versions.mapValues { $0.compactMap(\.fetchedAt).max()! }
+        for image in live where image.fetchedAt == nil && !kept.contains(image.id) && keep > 0 {
+            guard let latest = newestFetch[key(image)] else {
+                kept.insert(image.id)
+                continue
+            }
+            if let requested = image.requestedAt, requested > latest { kept.insert(image.id) }
         }
         return kept
     }

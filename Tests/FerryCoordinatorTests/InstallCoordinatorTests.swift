@@ -65,6 +65,15 @@ struct InstallCoordinatorTests {
         #expect(work.items.count == 1 && work.items.first?.state == .waiting)
     }
 
+    @Test("an image named twice, however spelled, is installed once (before: a database error, and the image left pending)")
+    func duplicateImages() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let install = try await fixture.coordinator.createInstall(
+            InstallRequest(images: ["registry.test/demo/app:1", "registry.test/demo/app:1", "busybox:1", "docker.io/library/busybox:1"]))
+        #expect(try await fixture.database.targets(ofInstall: install.id!).count == 2)
+        #expect(Set(fixture.fetched.ids.withLock { $0 }).count == 2, "each image asked for once")
+    }
+
     @Test("bad requests are refused before anything is created")
     func badRequests() async throws {
         let fixture = try await Fixture.make(nodes: 1)

@@ -89,6 +89,28 @@ struct GarbageCollectionPlannerTests {
         #expect(plan.blobs.map(\.digest) == [Self.digest("never fetched")])
     }
 
+    @Test("an image whose fetch failed before it was ever fetched (a full disk) stays while it is its repository's newest attempt, with what it downloaded")
+    func aFailedFirstFetchStaysUntilALaterVersionIsFetched() {
+        func failed(_ id: Int64, _ repository: String = "team/app", requested: TimeInterval) -> GC.Image {
+            var image = Self.image(id, repository, state: .failed, roots: ["partial\(id)"])
+            image.requestedAt = Date(timeIntervalSince1970: requested)
+            return image
+        }
+        let images = [
+            Self.image(1, fetched: 100, roots: ["v1"]), Self.image(2, fetched: 200, roots: ["v2"]),
+            failed(3, requested: 300),  // asked for after the newest fetch: the upgrade that ran out of space
+            failed(4, requested: 150),  // superseded: version 2 was asked for and fetched after it
+            failed(5, "team/new", requested: 50),  // a repository never fetched at all
+        ]
+        #expect(GC.retained(images, keep: 1) == [2, 3, 5])
+        let plan = GC.plan(
+            GC.Input(images: images, manifests: [:], blobs: ["v1", "v2", "partial3", "partial4", "partial5"].map { Self.blob($0) }, inUse: []),
+            policy: GC.Policy(keep: 1))
+        #expect(plan.images.map(\.id) == [1, 4])
+        #expect(Set(plan.blobs.map(\.digest)) == Set(["v1", "partial4"].map(Self.digest)))
+        #expect(GC.retained(images, keep: 0).isEmpty, "--keep 0 keeps nothing")
+    }
+
     @Test func anImageInUseIsNotCountedAmongTheLastK() {
         // An install of version 1 re-resolved its tag, which made it the newest fetched: it is kept
         // for the install, and the newest of the others (3) is kept as the last 1.
