@@ -35,6 +35,10 @@ extension RolloutCoordinator {
         try checkRepositoryFree("\(replace.registry)/\(replace.repository)", known: Set(known.map(\.name)))
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
+        guard plan.canary <= names.count else {
+            throw FerryError(
+                .invalidArgument, "--canary \(plan.canary) is more than the \(names.count) target node\(names.count == 1 ? "" : "s"): give at most \(names.count)")
+        }
         let deadline = plan.distributeDeadlineMilliseconds.map { Int(($0 + 999) / 1000) }
         let install = try await installs.createInstall(
             InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names, deadlineSeconds: deadline))
@@ -58,10 +62,7 @@ extension RolloutCoordinator {
         return try await status(of: record)
     }
 
-    /// How long creating a rollout waits for its image to resolve (``refuseUnresolvable(_:image:)``).
-    static let resolutionWait: Duration = .seconds(15)
-
-    /// Waits, at most ``resolutionWait``, for the install's image to resolve, and throws its
+    /// Waits, at most ``resolutionWait`` (15 s), for the install's image to resolve, and throws its
     /// fetch's error if it failed (a tag the upstream does not have, a refused credential, no
     /// manifest for the nodes' platform): refused with one line instead of a rollout recorded
     /// only to pause at once and hold the repository. An image still resolving after the wait
@@ -69,7 +70,7 @@ extension RolloutCoordinator {
     private func refuseUnresolvable(_ install: InstallRecord, image: ImageReference) async throws {
         guard let installID = install.id else { return }
         let imageIDs = Set(try await database.targets(ofInstall: installID).map(\.imageId))
-        let deadline = ContinuousClock.now + Self.resolutionWait
+        let deadline = ContinuousClock.now + resolutionWait
         while true {
             let generation = database.changes.generation
             var resolving = false
@@ -123,8 +124,27 @@ extension RolloutCoordinator {
         return try await creating.withPermit {
             guard let record = try await record(id) else { throw RolloutStore.unknown(id) }
             try checkRepositoryFree(record.qualifiedRepository, known: Set(try await database.nodes().map(\.name)), except: id)
+            // A later rollout of the repository switched its containers since: rolling this one
+            // back would silently undo that one too.
+            if let newer = try await newerRollout(than: record) {
+                throw FerryError(
+                    .conflict,
+                    "rollout \(newer) of \(record.qualifiedRepository) started after \(id): rolling \(id) back would undo it too; roll \(newer) back first, or roll the old image out with a new rollout")
+            }
             return try await apply(id, control)
         }
+    }
+
+    /// The ID of the newest rollout of `record`'s repository created after it, if any.
+    private func newerRollout(than record: RolloutRecord) async throws -> String? {
+        var newest: RolloutRecord?
+        for stored in try await database.rollouts() {
+            guard let other = try? RolloutStore.decode(stored.stateJSON), other.id != record.id,
+                other.qualifiedRepository == record.qualifiedRepository, other.createdAt > record.createdAt
+            else { continue }
+            if newest.map({ other.createdAt > $0.createdAt }) ?? true { newest = other }
+        }
+        return newest?.id
     }
 
     private func apply(_ id: String, _ control: RolloutControl) async throws -> RolloutStatus {

@@ -25,6 +25,8 @@ final class RolloutCoordinator: Sendable {
     let clock: @Sendable () -> Int64
     /// Whether a node answers heartbeats (injected by tests).
     let reachable: @Sendable (NodeRecord, Date) -> Bool
+    /// How long creating a rollout waits for its image to resolve (``RolloutCoordinator/refuseUnresolvable(_:image:)``).
+    let resolutionWait: Duration
 
     /// Rollouts with something left to do, by ID.
     let active = Mutex<[String: RolloutRecord]>([:])
@@ -39,8 +41,10 @@ final class RolloutCoordinator: Sendable {
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         reachable: @escaping @Sendable (NodeRecord, Date) -> Bool = { node, now in
             InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval)
-        }
+        },
+        resolutionWait: Duration = .seconds(15)
     ) {
+        self.resolutionWait = resolutionWait
         self.database = database
         self.installs = installs
         self.logger = logger

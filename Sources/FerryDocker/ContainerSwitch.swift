@@ -104,6 +104,23 @@ public struct ContainerSwitch: Sendable {
         return found.sorted { $0.name < $1.name }
     }
 
+    /// Why one of `containers` cannot be switched because another container shares its network
+    /// namespace (`--network container:NAME`): recreated, it gets a new ID, and the other is left
+    /// with no network until it is recreated too. Nil when none does.
+    public func networkSharingObstacle(_ containers: [DockerContainer], logger: Logger = .disabled) async throws -> String? {
+        let switched = Dictionary(containers.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        // Any container, switched too or not: a switched one would be recreated with the old ID.
+        for id in try await client.listContainers(logger: logger) {
+            guard let other = try await client.inspectContainer(id, logger: logger),
+                let mode = other.hostConfig["NetworkMode"]?.stringValue, mode.hasPrefix("container:")
+            else { continue }
+            let target = String(mode.dropFirst("container:".count))
+            guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name, name != other.name else { continue }
+            return "container \(other.name) shares the network of \(name) (--network container:\(name)): recreating \(name) would leave \(other.name) without a network; stop or remove \(other.name), roll, then recreate it"
+        }
+        return nil
+    }
+
     /// Switches `old` to `newImage`; throws only when the engine cannot be driven at all
     /// (the record stays for ``recover(logger:)``), a failed gate is an ``Outcome``.
     public func switchContainer(_ old: DockerContainer, to newImage: String, rollout: String, logger: Logger = .disabled) async throws -> Outcome {

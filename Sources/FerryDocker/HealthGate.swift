@@ -22,15 +22,18 @@ public struct HealthGate: Sendable, Hashable {
         case failed(String)
     }
 
+    /// The new container is removed when it fails, its logs with it: how to see why.
+    static let removedHint = "it was removed: run the new image by hand (`docker run`) to see its output"
+
     /// The verdict on a container observed in `state`, `elapsed` after it started, having been
     /// restarted `restarts` times since.
     public func verdict(state: DockerContainerState, restarts: Int, elapsed: Duration) -> Verdict {
         if restarts > 0 || state.restarting {
             // A running container's exit code is its current run's (0): what failed is that it exited.
             let times = restarts > 0 ? " \(restarts) time\(restarts == 1 ? "" : "s")" : ""
-            return .failed("the new container exited and its restart policy restarted it\(times) (now \(state.status)): see its `docker logs`")
+            return .failed("the new container exited and its restart policy restarted it\(times) (now \(state.status)); \(Self.removedHint)")
         }
-        guard state.running else { return .failed("the new container exited with code \(state.exitCode)") }
+        guard state.running else { return .failed("the new container exited with code \(state.exitCode); \(Self.removedHint)") }
         if hasHealthcheck {
             switch state.health {
             case "healthy": return .passed

@@ -241,11 +241,14 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return startWave(now: now)
     }
 
-    /// `abort`: the rollout stops here, nodes left as they are (switches in flight finish).
+    /// `abort`: the rollout stops here, nodes left as they are (switches in flight finish). A
+    /// `failed` rollout may be aborted too: it is closed, and its nodes forget what it replaced
+    /// (it can no longer be rolled back).
     public mutating func abort() throws(FerryError) -> [Action] {
-        guard !phase.isFinal else { throw FerryError(.conflict, "rollout \(id) is already \(phase.sentence)") }
+        guard !phase.isFinal || phase == .failed else { throw FerryError(.conflict, "rollout \(id) is already \(phase.sentence)") }
         phase = .aborted
         wakeAt = nil
+        pauseReason = nil
         return [.finished(.aborted)]
     }
 

@@ -157,6 +157,7 @@ struct RolloutStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if follow && id == nil { throw FerryError(.invalidArgument, "--follow needs a rollout ID: `ferry rollout status` lists them") }
             let client = try output.connection.client()
             guard let id else {
                 return try output.print(try await client.rollouts(), header: ["ROLLOUT", "PHASE", "IMAGE", "SWITCHED", "NO CONTAINERS", "FAILED", "WAVE", "CREATED"]) { list in

@@ -40,7 +40,7 @@ struct RolloutCoordinatorTests {
             let installs = InstallCoordinator(database: database, logger: logger, fetch: { _ in })
             let rollouts = RolloutCoordinator(
                 database: database, installs: installs, logger: logger, clock: { clock.milliseconds.withLock { $0 } },
-                reachable: { node, _ in !clock.silent.withLock { $0.contains(node.name) } })
+                reachable: { node, _ in !clock.silent.withLock { $0.contains(node.name) } }, resolutionWait: .zero)
             try await rollouts.recover()
             return Fixture(database: database, installs: installs, rollouts: rollouts, clock: clock, nodes: nodes)
         }
@@ -245,6 +245,21 @@ struct RolloutCoordinatorTests {
         #expect(fixture.actions("n2").isEmpty)
     }
 
+    @Test("a failed rollout is not rolled back over a later rollout of its repository, and abort closes it")
+    func failedRolloutAfterANewerOne() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let first = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1)))
+        try await fixture.install("n1", rollout: first)
+        await fixture.rollouts.step()
+        try await fixture.rollouts.report(node: fixture.nodes["n1"]!, rollout: first.id, SwitchReport(action: .switch, outcome: .failed, reason: "engine"))
+        #expect(try await fixture.status(first.id).phase == .failed)
+        let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
+        await expectError(.conflict, mentioning: "rollout \(second.id) of") { _ = try await fixture.rollouts.control(first.id, .rollback) }
+        #expect(try await fixture.status(first.id).phase == .failed, "nothing changed")
+        let closed = try await fixture.rollouts.control(first.id, .abort)
+        #expect(closed.phase == .aborted)
+    }
+
     @Test("one rollout per repository at a time: a second is refused until the first is over; other repositories go on")
     func oneRolloutPerRepository() async throws {
         let fixture = try await Fixture.make(nodes: 1)
@@ -255,6 +270,10 @@ struct RolloutCoordinatorTests {
         // The same containers through --replace, named another way, are the same repository.
         await expectError(.conflict) {
             _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app-next:2.0", replace: "registry.test/team/app"))
+        }
+        // A mistyped node is named as such, not hidden behind the busy repository.
+        await expectError(.nodeUnknown, mentioning: "unknown node 'n9'") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2", nodes: ["n9"]))
         }
         // Another repository is not held up.
         _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/other:1.0"))
@@ -307,6 +326,9 @@ struct RolloutCoordinatorTests {
             _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, replace: "registry.test/team/app:1.0"))
         }
         await expectError(.nodeUnknown) { _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, nodes: ["nope"])) }
+        await expectError(.invalidArgument, mentioning: "--canary 2 is more than the 1 target node") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(canary: 2)))
+        }
         await expectError(.notFound) { _ = try await fixture.rollouts.control("r000000000000", .pause) }
         #expect(try await fixture.rollouts.rollouts().rollouts.isEmpty)
         #expect(try await fixture.database.installs().isEmpty)

@@ -39,6 +39,8 @@ extension CLITests {
             }
             Self.expectOneLineError(
                 try await ferry(["rollout", "registry.test/app:1.1", "--data-dir", leader.dataDirectory]), containing: "no node has joined yet")
+            Self.expectOneLineError(
+                try await ferry(["rollout", "status", "--follow", "--data-dir", leader.dataDirectory]), containing: "--follow needs a rollout ID")
             let list = try await ferry(["rollout", "status", "--data-dir", leader.dataDirectory])
             #expect(list.status == 0 && list.stdout.hasPrefix("ROLLOUT"), "\(list.stderr)")
             await leader.process.stop()

@@ -50,7 +50,15 @@ extension RolloutTests {
             var status = try await Self.newestRollout(cluster)
             if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }
 
-            // 2. An anonymous volume (`-v /state`) keeps its data in the new container.
+            // 2. A container sharing hc's network namespace would lose it: the node is refused,
+            // nothing touched. Then, without it, an anonymous volume (`-v /state`) keeps its data.
+            try Self.check(await engine.docker(["run", "-d", "--name", "side", "--network", "container:hc", "\(repository):1.1"]))
+            let sharing = try await cluster.ferry(["rollout", "\(repository):1.0"] + gate)
+            #expect(sharing.status == 1 && sharing.stderr.contains("container side shares the network of hc"), "\(sharing.stderr)")
+            #expect(try await Self.containers(cluster, on: "n1")["hc"] == good, "hc untouched")
+            status = try await Self.newestRollout(cluster)
+            if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }
+            try Self.check(await engine.docker(["rm", "-f", "side"]))
             let plain = try await cluster.ferry(["rollout", "\(repository):1.0"] + gate)
             #expect(plain.status == 0, "\(plain.stdout)\n\(plain.stderr)")
             let kept = try await Self.shell(engine, "hc", "cat /state/db")

@@ -153,6 +153,20 @@ struct RolloutStateTests {
         #expect(state.node("b")?.status == .switched)
     }
 
+    @Test("a failed rollout can be closed with abort (its pause reason cleared), or rolled back")
+    func abortClosesAFailedRollout() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 3, maxFailureRatio: 1))
+        _ = state.switched("a", Self.passed, now: 1)
+        _ = state.switched("b", .failed("unhealthy"), now: 2)
+        _ = state.switched("c", Self.passed, now: 3)
+        #expect(state.phase == .failed)
+        var rolled = state
+        #expect(try rolled.rollback() == [.restoreNodes(["a", "c"])])
+        #expect(try state.abort() == [.finished(.aborted)])
+        #expect(state.phase == .aborted && state.pauseReason == nil)
+        #expect(throws: FerryError.self) { try state.abort() }
+    }
+
     @Test("rollback after success restores every switched node; a switch in flight is restored when it ends")
     func rollbackAfterSuccessAndInFlight() throws {
         var (state, _) = distributed(RolloutPlan(maxParallel: 3))
