@@ -181,8 +181,6 @@ struct InstallCoordinator: Sendable {
         }
     }
 
-    /// An install's or a rollout's node list: nil is every node; an empty list is refused
-    /// rather than taken as none or all.
     /// Refuses `names` that are not among the `known` node names, naming them and the known ones.
     static func refuseUnknownNodes(_ names: [String], known: [String]) throws(FerryError) {
         let unknown = names.filter { !known.contains($0) }
@@ -193,6 +191,8 @@ struct InstallCoordinator: Sendable {
         }
     }
 
+    /// An install's or a rollout's node list: nil is every node; an empty list is refused
+    /// rather than taken as none or all.
     static func refuseEmptyNodeList(_ nodes: [String]?) throws(FerryError) {
         if let nodes, nodes.isEmpty {
             throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")

@@ -78,9 +78,14 @@ extension RolloutCoordinator {
                 guard let record = try await database.image(id: id) else { continue }
                 if record.state == .failed {
                     logger.notice("rollout refused: its image did not resolve", metadata: ["image": "\(image)", "install": "\(installID)"])
-                    throw FerryError(
-                        FerryError.Code(record.errorCode ?? FerryError.Code.upstreamError.rawValue),
-                        "no rollout of \(image): \(record.errorMessage ?? "its fetch failed")")
+                    let code = FerryError.Code(record.errorCode ?? FerryError.Code.upstreamError.rawValue)
+                    let message = "no rollout of \(image): \(record.errorMessage ?? "its fetch failed")"
+                    // The upstream refusing the leader's credentials is not the caller's 401 (the
+                    // admin token): answered as the upstream's error, its code in the message.
+                    guard ![.unauthorized, .denied, .tooManyRequests].contains(code) else {
+                        throw FerryError(.upstreamError, "\(message) (\(code.rawValue) from the registry)")
+                    }
+                    throw FerryError(code, message)
                 }
                 if record.state == .pending { resolving = true }
             }
@@ -135,14 +140,19 @@ extension RolloutCoordinator {
         }
     }
 
-    /// The ID of the newest rollout of `record`'s repository created after it, if any.
+    /// The ID of the newest rollout of `record`'s repository created after it whose switches
+    /// still stand, if any: one rolled back, or one that ended (aborted, failed) without switching
+    /// a node, left the containers as they were.
     private func newerRollout(than record: RolloutRecord) async throws -> String? {
         var newest: RolloutRecord?
         for stored in try await database.rollouts() {
             guard let other = try? RolloutStore.decode(stored.stateJSON), other.id != record.id,
                 other.qualifiedRepository == record.qualifiedRepository, other.createdAt > record.createdAt
             else { continue }
-            if newest.map({ other.createdAt > $0.createdAt }) ?? true { newest = other }
+            let current = active.withLock { $0[other.id] } ?? other
+            if current.state.phase == .rolledBack { continue }
+            if [.aborted, .failed].contains(current.state.phase), current.switchStarted.isEmpty { continue }
+            if newest.map({ current.createdAt > $0.createdAt }) ?? true { newest = current }
         }
         return newest?.id
     }

@@ -12,7 +12,12 @@ import FerryMesh
 actor SourceBatcher {
     private let batch: @Sendable (SourceBatch) async throws -> [SourceAnswer]
     private let alone: @Sendable (SourceRequest) async throws -> SourceList
-    private var pending: [(request: SourceRequest, reply: CheckedContinuation<SourceAnswer.Outcome, any Error>)] = []
+    private typealias Reply = CheckedContinuation<SourceAnswer.Outcome, any Error>
+    /// Questions waiting for the next batch, and those in the batch in flight, by ID: each
+    /// caller's reply is resumed once, by whichever comes first, its answer or its cancellation.
+    private var pending: [(id: Int, request: SourceRequest)] = []
+    private var replies: [Int: Reply] = [:]
+    private var nextID = 0
     private var sending = false
     /// Requests sent in batches, and batches sent, since the start (for tests and logs).
     private(set) var requestsSent = 0
@@ -29,19 +34,37 @@ actor SourceBatcher {
     }
 
     /// Where to fetch `request`'s blob from, best first (empty when nothing can serve it yet).
+    /// A cancelled caller stops waiting at once, whether its question was sent or not.
     func sources(_ request: SourceRequest) async throws -> SourceList {
-        let outcome = try await withCheckedThrowingContinuation { reply in
-            pending.append((request, reply))
-            if !sending {
-                sending = true
-                Task { await self.drain() }
+        let id = nextID
+        nextID += 1
+        let outcome = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (reply: Reply) in
+                guard !Task.isCancelled else { return reply.resume(throwing: CancellationError()) }
+                pending.append((id, request))
+                replies[id] = reply
+                if !sending {
+                    sending = true
+                    Task { await self.drain() }
+                }
             }
+        } onCancel: {
+            Task { await self.cancel(id) }
         }
         switch outcome {
         case .sources(let list): return list
         case .refused(let error): throw error
         case .askAlone: return try await alone(request)
         }
+    }
+
+    private func cancel(_ id: Int) {
+        pending.removeAll { $0.id == id }
+        replies.removeValue(forKey: id)?.resume(throwing: CancellationError())
+    }
+
+    private func reply(_ id: Int, _ result: Result<SourceAnswer.Outcome, any Error>) {
+        replies.removeValue(forKey: id)?.resume(with: result)
     }
 
     /// Sends what is pending, batch after batch, until nothing is.
@@ -53,19 +76,15 @@ actor SourceBatcher {
             batchesSent += 1
             do {
                 let answers = try await batch(SourceBatch(requests: taken.map(\.request)))
-                for (waiting, answer) in zip(taken, answers) {
-                    do {
-                        waiting.reply.resume(returning: try answer.outcome)
-                    } catch {
-                        waiting.reply.resume(throwing: error)
-                    }
+                for (question, answer) in zip(taken, answers) {
+                    reply(question.id, Result { try answer.outcome })
                 }
                 // A short answer (the client checks the count): nobody is left waiting.
-                for waiting in taken.dropFirst(answers.count) {
-                    waiting.reply.resume(throwing: FerryError(.upstreamError, "the leader sent no answer for this sources request"))
+                for question in taken.dropFirst(answers.count) {
+                    reply(question.id, .failure(FerryError(.upstreamError, "the leader sent no answer for this sources request")))
                 }
             } catch {
-                for waiting in taken { waiting.reply.resume(throwing: error) }
+                for question in taken { reply(question.id, .failure(error)) }
             }
         }
         sending = false

@@ -129,8 +129,9 @@ public enum ContainerRecreation {
         guard hostConfig["VolumesFrom"]?.isEmptyValue ?? true else { return [] }
         var taken: Set<String> = []
         for bind in hostConfig["Binds"]?.stringArray ?? [] {
+            // `SOURCE:DESTINATION[:OPTIONS]`, or a lone `DESTINATION` (an anonymous volume given through the API).
             let parts = bind.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count >= 2 { taken.insert(String(parts[1])) }
+            taken.insert(String(parts.count >= 2 ? parts[1] : parts[0]))
         }
         for mount in hostConfig["Mounts"]?.arrayValue ?? [] {
             if let target = mount["Target"]?.stringValue { taken.insert(target) }

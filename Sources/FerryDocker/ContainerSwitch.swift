@@ -104,19 +104,20 @@ public struct ContainerSwitch: Sendable {
         return found.sorted { $0.name < $1.name }
     }
 
-    /// Why one of `containers` cannot be switched because another container shares its network
-    /// namespace (`--network container:NAME`): recreated, it gets a new ID, and the other is left
-    /// with no network until it is recreated too. Nil when none does.
-    public func networkSharingObstacle(_ containers: [DockerContainer], logger: Logger = .disabled) async throws -> String? {
+    /// Why one of `containers` cannot be switched because another container, running or not,
+    /// shares one of its namespaces (`--network`, `--pid` or `--ipc container:NAME`): recreated,
+    /// it gets a new ID, and the other cannot start again until it is recreated too. Nil when none does.
+    public func namespaceSharingObstacle(_ containers: [DockerContainer], logger: Logger = .disabled) async throws -> String? {
         let switched = Dictionary(containers.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         // Any container, switched too or not: a switched one would be recreated with the old ID.
         for id in try await client.listContainers(logger: logger) {
-            guard let other = try await client.inspectContainer(id, logger: logger),
-                let mode = other.hostConfig["NetworkMode"]?.stringValue, mode.hasPrefix("container:")
-            else { continue }
-            let target = String(mode.dropFirst("container:".count))
-            guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name, name != other.name else { continue }
-            return "container \(other.name) shares the network of \(name) (--network container:\(name)): recreating \(name) would leave \(other.name) without a network; stop or remove \(other.name), roll, then recreate it"
+            guard let other = try await client.inspectContainer(id, logger: logger) else { continue }
+            for (field, option) in [("NetworkMode", "network"), ("PidMode", "pid"), ("IpcMode", "ipc")] {
+                guard let mode = other.hostConfig[field]?.stringValue, mode.hasPrefix("container:") else { continue }
+                let target = String(mode.dropFirst("container:".count))
+                guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name, name != other.name else { continue }
+                return "container \(other.name) shares the \(option) namespace of \(name) (--\(option) container:\(name)): recreating \(name) would leave \(other.name) unable to start; remove \(other.name) (docker rm), roll, then create it again"
+            }
         }
         return nil
     }

@@ -35,7 +35,7 @@ public struct NodeRollout: Sendable {
             if let obstacle = ContainerRecreation.switchObstacle(for: container) { return .failed(obstacle) }
             if switcher.options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: container) { return .failed(obstacle) }
         }
-        if let obstacle = try await switcher.networkSharingObstacle(containers, logger: logger) { return .failed(obstacle) }
+        if let obstacle = try await switcher.namespaceSharingObstacle(containers, logger: logger) { return .failed(obstacle) }
         var longest: Duration?
         for container in containers {
             let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)

@@ -126,16 +126,19 @@ public enum GarbageCollection {
             let newest = images.sorted { ($0.fetchedAt!, $0.id) > ($1.fetchedAt!, $1.id) }
             kept.formUnion(newest.prefix(max(keep, 0)).map(\.id))
         }
-        // Never fetched (its fetch failed, a full disk say): kept on top while it is the newest
-        // attempt of its repository, so that what it downloaded resumes when it is asked again;
-        // dropped once a version asked for later was fetched.
-        let newestFetch = versions.mapValues { $0.compactMap(\.fetchedAt).max()! }
-        for image in live where image.fetchedAt == nil && !kept.contains(image.id) && keep > 0 {
-            guard let latest = newestFetch[key(image)] else {
-                kept.insert(image.id)
+        // Never fetched (its fetch failed, a full disk say): the newest such attempt of a
+        // repository is kept on top while it was asked for after every fetched version (those in
+        // use too), so that what it downloaded resumes when it is asked again; dropped once a
+        // version asked for later was fetched.
+        guard keep > 0 else { return kept }
+        for (_, group) in Dictionary(grouping: live, by: key) {
+            let attempts = group.filter { $0.fetchedAt == nil && !kept.contains($0.id) }
+            guard let newest = attempts.max(by: { ($0.requestedAt ?? .distantPast, $0.id) < ($1.requestedAt ?? .distantPast, $1.id) }) else { continue }
+            guard let latest = group.compactMap({ image in image.fetchedAt.map { image.requestedAt ?? $0 } }).max() else {
+                kept.insert(newest.id)
                 continue
             }
-            if let requested = image.requestedAt, requested > latest { kept.insert(image.id) }
+            if let requested = newest.requestedAt, requested > latest { kept.insert(newest.id) }
         }
         return kept
     }

@@ -245,18 +245,30 @@ struct RolloutCoordinatorTests {
         #expect(fixture.actions("n2").isEmpty)
     }
 
-    @Test("a failed rollout is not rolled back over a later rollout of its repository, and abort closes it")
+    @Test("a failed rollout is not rolled back over a later rollout of its repository that switched or may switch, and abort closes it")
     func failedRolloutAfterANewerOne() async throws {
+        func failedRollout(_ fixture: Fixture) async throws -> RolloutStatus {
+            let first = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1)))
+            try await fixture.install("n1", rollout: first)
+            await fixture.rollouts.step()
+            try await fixture.rollouts.report(
+                node: fixture.nodes["n1"]!, rollout: first.id, SwitchReport(action: .switch, outcome: .failed, reason: "engine"))
+            #expect(try await fixture.status(first.id).phase == .failed)
+            return first
+        }
         let fixture = try await Fixture.make(nodes: 1)
-        let first = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1)))
-        try await fixture.install("n1", rollout: first)
-        await fixture.rollouts.step()
-        try await fixture.rollouts.report(node: fixture.nodes["n1"]!, rollout: first.id, SwitchReport(action: .switch, outcome: .failed, reason: "engine"))
-        #expect(try await fixture.status(first.id).phase == .failed)
+        let first = try await failedRollout(fixture)
         let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
         await expectError(.conflict, mentioning: "rollout \(second.id) of") { _ = try await fixture.rollouts.control(first.id, .rollback) }
         #expect(try await fixture.status(first.id).phase == .failed, "nothing changed")
-        let closed = try await fixture.rollouts.control(first.id, .abort)
+        // The later one aborted before it switched a node: it left the containers as they were.
+        _ = try await fixture.rollouts.control(second.id, .abort)
+        let rolling = try await fixture.rollouts.control(first.id, .rollback)
+        #expect([.rollingBack, .rolledBack].contains(rolling.phase))
+
+        let other = try await Fixture.make(nodes: 1)
+        let failed = try await failedRollout(other)
+        let closed = try await other.rollouts.control(failed.id, .abort)
         #expect(closed.phase == .aborted)
     }
 

@@ -122,6 +122,27 @@ struct SourceBatcherTests {
         #expect(try await three.value == Leader.list(for: Self.request(3)))
     }
 
+    @Test("a cancelled caller stops waiting at once, its question sent or still pending; the others are answered")
+    func cancellation() async throws {
+        let leader = Leader(held: true)
+        let batcher = leader.batcher()
+        let inFlight = Task { try await batcher.sources(Self.request(0)) }
+        try await waitFor { leader.gate.withLock { $0 != nil } }
+        let waiting = Task { try await batcher.sources(Self.request(1)) }
+        let kept = Task { try await batcher.sources(Self.request(2)) }
+        try await waitUntil("two requests wait") { await batcher.pendingCount == 2 }
+        // In the batch in flight (held by the leader): the caller returns without its answer.
+        inFlight.cancel()
+        await #expect(throws: CancellationError.self) { try await inFlight.value }
+        // Pending: it returns, and its question leaves the next batch.
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(await batcher.pendingCount == 1)
+        leader.release()
+        #expect(try await kept.value == Leader.list(for: Self.request(2)))
+        #expect(leader.batches.withLock { $0 } == [[Self.request(0)], [Self.request(2)]])
+    }
+
     @Test("a failed batch fails each of its requests, and the next request is sent anew")
     func failedBatch() async throws {
         let calls = Mutex(0)

@@ -54,7 +54,7 @@ extension RolloutTests {
             // nothing touched. Then, without it, an anonymous volume (`-v /state`) keeps its data.
             try Self.check(await engine.docker(["run", "-d", "--name", "side", "--network", "container:hc", "\(repository):1.1"]))
             let sharing = try await cluster.ferry(["rollout", "\(repository):1.0"] + gate)
-            #expect(sharing.status == 1 && sharing.stderr.contains("container side shares the network of hc"), "\(sharing.stderr)")
+            #expect(sharing.status == 1 && sharing.stderr.contains("container side shares the network namespace of hc"), "\(sharing.stderr)")
             #expect(try await Self.containers(cluster, on: "n1")["hc"] == good, "hc untouched")
             status = try await Self.newestRollout(cluster)
             if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }

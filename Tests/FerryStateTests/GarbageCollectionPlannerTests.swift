@@ -96,19 +96,31 @@ struct GarbageCollectionPlannerTests {
             image.requestedAt = Date(timeIntervalSince1970: requested)
             return image
         }
+        func fetched(_ id: Int64, requested: TimeInterval, fetched: TimeInterval, pinned: Bool = false) -> GC.Image {
+            var image = Self.image(id, fetched: fetched, pinned: pinned, roots: ["v\(id)"])
+            image.requestedAt = Date(timeIntervalSince1970: requested)
+            return image
+        }
         let images = [
-            Self.image(1, fetched: 100, roots: ["v1"]), Self.image(2, fetched: 200, roots: ["v2"]),
-            failed(3, requested: 300),  // asked for after the newest fetch: the upgrade that ran out of space
-            failed(4, requested: 150),  // superseded: version 2 was asked for and fetched after it
+            fetched(1, requested: 90, fetched: 100), fetched(2, requested: 190, fetched: 200),
+            failed(3, requested: 300),  // asked for after every fetched version: the upgrade that ran out of space
+            failed(6, requested: 250),  // an older failed attempt: only the newest one stays
+            failed(4, requested: 150),  // superseded: version 2 was asked for after it, and fetched
             failed(5, "team/new", requested: 50),  // a repository never fetched at all
         ]
         #expect(GC.retained(images, keep: 1) == [2, 3, 5])
         let plan = GC.plan(
-            GC.Input(images: images, manifests: [:], blobs: ["v1", "v2", "partial3", "partial4", "partial5"].map { Self.blob($0) }, inUse: []),
+            GC.Input(images: images, manifests: [:], blobs: ["v1", "v2", "partial3", "partial4", "partial5", "partial6"].map { Self.blob($0) }, inUse: []),
             policy: GC.Policy(keep: 1))
-        #expect(plan.images.map(\.id) == [1, 4])
-        #expect(Set(plan.blobs.map(\.digest)) == Set(["v1", "partial4"].map(Self.digest)))
+        #expect(plan.images.map(\.id) == [1, 4, 6])
+        #expect(Set(plan.blobs.map(\.digest)) == Set(["v1", "partial4", "partial6"].map(Self.digest)))
         #expect(GC.retained(images, keep: 0).isEmpty, "--keep 0 keeps nothing")
+        // Asked for before a version that was fetched later but asked for earlier: still the newest attempt.
+        let slow = [fetched(1, requested: 100, fetched: 400), failed(2, requested: 200)]
+        #expect(GC.retained(slow, keep: 1) == [1, 2])
+        // A version in use (pinned) asked for after the attempt supersedes it too.
+        let used = [fetched(1, requested: 100, fetched: 110), fetched(2, requested: 300, fetched: 310, pinned: true), failed(3, requested: 200)]
+        #expect(GC.retained(used, keep: 1) == [1, 2])
     }
 
     @Test func anImageInUseIsNotCountedAmongTheLastK() {
