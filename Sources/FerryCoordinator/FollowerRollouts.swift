@@ -129,7 +129,8 @@ struct FollowerRollouts: Sendable {
                 switch result {
                 case .passed(let containers, let downtime):
                     // Counting those an earlier attempt of this rollout switched (work handed out again).
-                    let replaced = try await journal.replacedContainers(rollout: item.rolloutID).count
+                    // The switch passed: a journal that cannot be read now does not make it a failure.
+                    let replaced = (try? await journal.replacedContainers(rollout: item.rolloutID).count) ?? containers
                     return SwitchReport(
                         action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(Self.milliseconds))
                 case .failed(let reason):

@@ -61,8 +61,9 @@ public enum ContainerRecreation {
         // a container: each one mounted where the new container declares a volume is mounted there again.
         let declared = Set((config["Volumes"]?.objectValue ?? [:]).keys).union((newImageConfig["Volumes"]?.objectValue ?? [:]).keys)
         let carried = anonymousVolumes(of: container, declaredAt: declared)
-        if !carried.isEmpty {
-            hostConfig["Binds"] = .array((hostConfig["Binds"]?.arrayValue ?? []) + carried.map(JSONValue.string))
+        let binds = hostConfig["Binds"]?.stringArray ?? []
+        if !carried.isEmpty || binds != namingAnonymousVolumes(binds, of: container) {
+            hostConfig["Binds"] = .array((namingAnonymousVolumes(binds, of: container) + carried).map(JSONValue.string))
         }
 
         var body = config
@@ -119,6 +120,18 @@ public enum ContainerRecreation {
     }
 
     // MARK: Helpers
+
+    /// `binds` with each lone destination (`/data`: an anonymous volume asked for through the
+    /// API) replaced by the volume the engine made for it (`NAME:/data`), so its data stays.
+    static func namingAnonymousVolumes(_ binds: [String], of container: DockerContainer) -> [String] {
+        binds.map { bind in
+            guard !bind.contains(":"),
+                let mount = container.mounts.first(where: { $0["Type"]?.stringValue == "volume" && $0["Destination"]?.stringValue == bind }),
+                let name = mount["Name"]?.stringValue, !name.isEmpty
+            else { return bind }
+            return "\(name):\(bind)" + (mount["RW"]?.boolValue == false ? ":ro" : "")
+        }
+    }
 
     /// Binds (`VOLUME:DESTINATION[:ro]`) that mount `container`'s anonymous volumes again, for
     /// those at a destination in `declared`. Volumes the container names itself (binds, mounts)

@@ -115,7 +115,9 @@ public struct ContainerSwitch: Sendable {
             for (field, option) in [("NetworkMode", "network"), ("PidMode", "pid"), ("IpcMode", "ipc")] {
                 guard let mode = other.hostConfig[field]?.stringValue, mode.hasPrefix("container:") else { continue }
                 let target = String(mode.dropFirst("container:".count))
-                guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name, name != other.name else { continue }
+                // By full ID (what the engine records for --network), name, or short ID.
+                let byPrefix = target.count >= 12 ? containers.first(where: { $0.id.hasPrefix(target) })?.name : nil
+                guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name ?? byPrefix, name != other.name else { continue }
                 return "container \(other.name) shares the \(option) namespace of \(name) (--\(option) container:\(name)): recreating \(name) would leave \(other.name) unable to start; remove \(other.name) (docker rm), roll, then create it again"
             }
         }

@@ -36,14 +36,16 @@ extension FerryDatabase {
                 .filter(ImageRecord.Columns.reference == reference.description && ImageRecord.Columns.platform == platform.description)
                 .fetchOne(db)
             {
+                // When it was last asked for (garbage collection keeps the newest attempt).
+                existing.requestedAt = now
                 if existing.state != .fetching {
                     existing.state = .pending
                     existing.pullPolicy = pull
                     existing.errorCode = nil
                     existing.errorMessage = nil
                     existing.updatedAt = now
-                    try existing.update(db)
                 }
+                try existing.update(db)
                 return existing
             }
             var record = ImageRecord(reference: reference, platform: platform, now: now)

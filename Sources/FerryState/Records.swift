@@ -76,6 +76,7 @@ public struct ImageRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRe
     public var errorMessage: String?
     /// Sum of the image's unique blob sizes, once resolved.
     public var size: Int64
+    /// When it was last asked for (a fetch or an install naming it).
     public var requestedAt: Date
     public var updatedAt: Date
     public var fetchedAt: Date?

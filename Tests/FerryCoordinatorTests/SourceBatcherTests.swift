@@ -46,6 +46,11 @@ struct SourceBatcherTests {
         }
     }
 
+    /// Which callers have returned.
+    final class Returned: Sendable {
+        let indices = Mutex<Set<Int>>([])
+    }
+
     static func request(_ index: Int) -> SourceRequest {
         SourceRequest(digest: Digest.sha256(of: Array("blob \(index)".utf8)), size: Int64(index + 1), have: 0, repository: "lib/app\(index)")
     }
@@ -125,17 +130,29 @@ struct SourceBatcherTests {
     @Test("a cancelled caller stops waiting at once, its question sent or still pending; the others are answered")
     func cancellation() async throws {
         let leader = Leader(held: true)
+        defer { leader.release() }
         let batcher = leader.batcher()
-        let inFlight = Task { try await batcher.sources(Self.request(0)) }
+        // Each caller notes when it returned: waited for with a deadline, so that a caller that
+        // does not return fails the test instead of hanging it.
+        let returned = Returned()
+        let ask = { @Sendable (index: Int) -> Task<SourceList, any Error> in
+            Task {
+                defer { _ = returned.indices.withLock { $0.insert(index) } }
+                return try await batcher.sources(Self.request(index))
+            }
+        }
+        let inFlight = ask(0)
         try await waitFor { leader.gate.withLock { $0 != nil } }
-        let waiting = Task { try await batcher.sources(Self.request(1)) }
-        let kept = Task { try await batcher.sources(Self.request(2)) }
+        let waiting = ask(1)
+        let kept = ask(2)
         try await waitUntil("two requests wait") { await batcher.pendingCount == 2 }
         // In the batch in flight (held by the leader): the caller returns without its answer.
         inFlight.cancel()
+        try await waitUntil("the cancelled caller in flight returns", timeout: .seconds(5)) { returned.indices.withLock { $0.contains(0) } }
         await #expect(throws: CancellationError.self) { try await inFlight.value }
         // Pending: it returns, and its question leaves the next batch.
         waiting.cancel()
+        try await waitUntil("the cancelled pending caller returns", timeout: .seconds(5)) { returned.indices.withLock { $0.contains(1) } }
         await #expect(throws: CancellationError.self) { try await waiting.value }
         #expect(await batcher.pendingCount == 1)
         leader.release()

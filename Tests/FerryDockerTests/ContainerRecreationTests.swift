@@ -121,12 +121,13 @@ struct ContainerRecreationTests {
         // With --volumes-from, which container a volume came from cannot be told: nothing is added.
         let shared = try Self.inspect(config: config, hostConfig: #"{"NetworkMode":"none","VolumesFrom":["other"]}"#, mounts: mounts)
         #expect(ContainerRecreation.request(for: shared, oldImageConfig: try Self.imageConfig, newImage: "n", newImageConfig: newImage).body["HostConfig"]?["Binds"] == nil)
-        // A lone destination in Binds (an anonymous volume created through the API) is the
-        // container's own: adding it again would be a duplicate mount point, which the engine refuses.
+        // A lone destination in Binds (an anonymous volume created through the API) names its
+        // volume instead (kept alone it would be a fresh, empty one; added beside it, a duplicate
+        // mount point the engine refuses).
         let lone = try Self.inspect(config: config, hostConfig: #"{"NetworkMode":"none","Binds":["/data"]}"#, mounts: mounts)
         #expect(
             ContainerRecreation.request(for: lone, oldImageConfig: try Self.imageConfig, newImage: "n", newImageConfig: newImage).body["HostConfig"]?["Binds"]?.stringArray
-                == ["/data", "\(String(repeating: "b", count: 64)):/state:ro", "db:/db"])
+                == ["\(String(repeating: "a", count: 64)):/data", "\(String(repeating: "b", count: 64)):/state:ro", "db:/db"])
     }
 
     @Test("--network none and container: modes carry no endpoint; user networks keep aliases, not the engine's")

@@ -135,6 +135,18 @@ struct GarbageCollectionDatabaseTests {
         #expect(again.images.isEmpty && again.blobs.isEmpty && again.manifests.isEmpty)
     }
 
+    /// Retention keeps a repository's newest failed attempt, by when it was asked for: asking
+    /// again (even while it is being fetched) makes it the newest.
+    @Test func askingForAnImageAgainRecordsWhen() async throws {
+        let database = try FerryDatabase.inMemory()
+        let reference = F.reference("registry.example.com/team/app:2")
+        let first = try await database.requestImage(reference, platform: F.amd64)
+        try await Task.sleep(for: .milliseconds(30))
+        _ = try await database.requestImage(reference, platform: F.amd64)
+        let stored = try #require(try await database.image(id: first.id!))
+        #expect(stored.requestedAt.timeIntervalSince(first.requestedAt) > 0.02, "\(stored.requestedAt) after \(first.requestedAt)")
+    }
+
     @Test func aDryRunChangesNothing() async throws {
         let database = try FerryDatabase.inMemory()
         let store = MemoryStore()
