@@ -70,29 +70,26 @@ extension RolloutCoordinator {
     private func refuseUnresolvable(_ install: InstallRecord, image: ImageReference) async throws {
         guard let installID = install.id else { return }
         let imageIDs = Set(try await database.targets(ofInstall: installID).map(\.imageId))
-        let deadline = ContinuousClock.now + resolutionWait
-        while true {
-            let generation = database.changes.generation
-            var resolving = false
-            for id in imageIDs {
-                guard let record = try await database.image(id: id) else { continue }
-                if record.state == .failed {
-                    logger.notice("rollout refused: its image did not resolve", metadata: ["image": "\(image)", "install": "\(installID)"])
-                    let code = FerryError.Code(record.errorCode ?? FerryError.Code.upstreamError.rawValue)
-                    let message = "no rollout of \(image): \(record.errorMessage ?? "its fetch failed")"
-                    // The upstream refusing the leader's credentials is not the caller's 401 (the
-                    // admin token): answered as the upstream's error, its code in the message.
-                    guard ![.unauthorized, .denied, .tooManyRequests].contains(code) else {
-                        throw FerryError(.upstreamError, "\(message) (\(code.rawValue) from the registry)")
-                    }
-                    throw FerryError(code, message)
-                }
-                if record.state == .pending { resolving = true }
-            }
-            let left = deadline - .now
-            guard resolving, left > .zero else { return }
-            await database.changes.wait(after: generation, timeout: left)
+        let images = try await database.changes.poll(
+            for: resolutionWait,
+            read: { () async throws -> [ImageRecord] in
+                var records: [ImageRecord] = []
+                for id in imageIDs { if let record = try await database.image(id: id) { records.append(record) } }
+                return records
+            },
+            until: { (records: [ImageRecord]) -> Bool in
+                records.contains { $0.state == .failed } || !records.contains { $0.state == .pending }
+            })
+        guard let failed = images.first(where: { $0.state == .failed }) else { return }
+        logger.notice("rollout refused: its image did not resolve", metadata: ["image": "\(image)", "install": "\(installID)"])
+        let code = FerryError.Code(failed.errorCode ?? FerryError.Code.upstreamError.rawValue)
+        let message = "no rollout of \(image): \(failed.errorMessage ?? "its fetch failed")"
+        // The upstream refusing the leader's credentials is not the caller's 401 (the admin
+        // token): answered as the upstream's error, its code in the message.
+        guard ![FerryError.Code.unauthorized, .denied, .tooManyRequests].contains(code) else {
+            throw FerryError(.upstreamError, "\(message) (\(code.rawValue) from the registry)")
         }
+        throw FerryError(code, message)
     }
 
     /// One rollout per repository at a time, as Swarm updates a service: two would switch the

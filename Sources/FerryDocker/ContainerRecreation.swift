@@ -60,11 +60,9 @@ public enum ContainerRecreation {
         // Anonymous volumes keep their data, as `docker compose up` keeps them when it recreates
         // a container: each one mounted where the new container declares a volume is mounted there again.
         let declared = Set((config["Volumes"]?.objectValue ?? [:]).keys).union((newImageConfig["Volumes"]?.objectValue ?? [:]).keys)
-        let carried = anonymousVolumes(of: container, declaredAt: declared)
         let binds = hostConfig["Binds"]?.stringArray ?? []
-        if !carried.isEmpty || binds != namingAnonymousVolumes(binds, of: container) {
-            hostConfig["Binds"] = .array((namingAnonymousVolumes(binds, of: container) + carried).map(JSONValue.string))
-        }
+        let kept = namingAnonymousVolumes(binds, of: container) + anonymousVolumes(of: container, declaredAt: declared)
+        if kept != binds { hostConfig["Binds"] = .array(kept.map(JSONValue.string)) }
 
         var body = config
         body["HostConfig"] = .object(hostConfig)
@@ -88,6 +86,26 @@ public enum ContainerRecreation {
     public static func stopTimeout(of container: DockerContainer, fallback: Duration) -> Duration {
         guard let seconds = container.config["StopTimeout"]?.intValue, seconds >= 0 else { return fallback }
         return .seconds(seconds)
+    }
+
+    /// Why one of `switched` cannot be switched because another container of `all`, running or
+    /// not, shares one of its namespaces (`--network`, `--pid` or `--ipc container:NAME`):
+    /// recreated, it gets a new ID, and the other cannot start again until it is recreated too.
+    /// A switched one counts too: it would be recreated with the old ID. Nil when none does.
+    public static func namespaceSharingObstacle(_ switched: [DockerContainer], among all: [DockerContainer]) -> String? {
+        for other in all {
+            for (field, option) in [("NetworkMode", "network"), ("PidMode", "pid"), ("IpcMode", "ipc")] {
+                guard let mode = other.hostConfig[field]?.stringValue, mode.hasPrefix("container:") else { continue }
+                let target = String(mode.dropFirst("container:".count))
+                // By name, full ID (what the engine records for --network) or short ID.
+                guard let shared = switched.first(where: { $0.name == target || (target.count >= 12 && $0.id.hasPrefix(target)) }),
+                    shared.name != other.name
+                else { continue }
+                let name = shared.name
+                return "container \(other.name) shares the \(option) namespace of \(name) (--\(option) container:\(name)): recreating \(name) would leave \(other.name) unable to start; remove \(other.name) (docker rm), roll, then create it again"
+            }
+        }
+        return nil
     }
 
     public static func startFirstObstacle(for container: DockerContainer) -> String? {
@@ -129,8 +147,13 @@ public enum ContainerRecreation {
                 let mount = container.mounts.first(where: { $0["Type"]?.stringValue == "volume" && $0["Destination"]?.stringValue == bind }),
                 let name = mount["Name"]?.stringValue, !name.isEmpty
             else { return bind }
-            return "\(name):\(bind)" + (mount["RW"]?.boolValue == false ? ":ro" : "")
+            return volumeBind(name, at: bind, of: mount)
         }
+    }
+
+    /// `NAME:DESTINATION`, with `:ro` when the mount was read-only.
+    static func volumeBind(_ name: String, at destination: String, of mount: JSONValue) -> String {
+        "\(name):\(destination)" + (mount["RW"]?.boolValue == false ? ":ro" : "")
     }
 
     /// Binds (`VOLUME:DESTINATION[:ro]`) that mount `container`'s anonymous volumes again, for
@@ -156,7 +179,7 @@ public enum ContainerRecreation {
                 let destination = mount["Destination"]?.stringValue, ownVolumes.contains(destination), declared.contains(destination),
                 !taken.contains(destination)
             else { continue }
-            binds.append("\(name):\(destination)" + (mount["RW"]?.boolValue == false ? ":ro" : ""))
+            binds.append(volumeBind(name, at: destination, of: mount))
         }
         return binds.sorted()
     }

@@ -90,38 +90,27 @@ public struct ContainerSwitch: Sendable {
         self.interrupted = interrupted
     }
 
+    /// Every container of the engine, running or not, as inspected now.
+    public func containers(logger: Logger = .disabled) async throws -> [DockerContainer] {
+        var all: [DockerContainer] = []
+        for id in try await client.listContainers(logger: logger) {
+            if let container = try await client.inspectContainer(id, logger: logger) { all.append(container) }
+        }
+        return all
+    }
+
     /// The running containers whose image is of `repository` but not `newImageID` (the
     /// containers a rollout switches), by name.
     public func candidates(repository: ImageReference, newImageID: String, logger: Logger = .disabled) async throws -> [DockerContainer] {
-        var found: [DockerContainer] = []
-        for id in try await client.listContainers(logger: logger) {
-            guard let container = try await client.inspectContainer(id, logger: logger) else { continue }
-            guard !SwitchRecord.isSwitchName(container.name), container.state.running,
-                ContainerRecreation.runs(container, repositoryOf: repository), container.imageID != newImageID
-            else { continue }
-            found.append(container)
-        }
-        return found.sorted { $0.name < $1.name }
+        Self.candidates(in: try await containers(logger: logger), repository: repository, newImageID: newImageID)
     }
 
-    /// Why one of `containers` cannot be switched because another container, running or not,
-    /// shares one of its namespaces (`--network`, `--pid` or `--ipc container:NAME`): recreated,
-    /// it gets a new ID, and the other cannot start again until it is recreated too. Nil when none does.
-    public func namespaceSharingObstacle(_ containers: [DockerContainer], logger: Logger = .disabled) async throws -> String? {
-        let switched = Dictionary(containers.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
-        // Any container, switched too or not: a switched one would be recreated with the old ID.
-        for id in try await client.listContainers(logger: logger) {
-            guard let other = try await client.inspectContainer(id, logger: logger) else { continue }
-            for (field, option) in [("NetworkMode", "network"), ("PidMode", "pid"), ("IpcMode", "ipc")] {
-                guard let mode = other.hostConfig[field]?.stringValue, mode.hasPrefix("container:") else { continue }
-                let target = String(mode.dropFirst("container:".count))
-                // By full ID (what the engine records for --network), name, or short ID.
-                let byPrefix = target.count >= 12 ? containers.first(where: { $0.id.hasPrefix(target) })?.name : nil
-                guard let name = switched[target] ?? containers.first(where: { $0.name == target })?.name ?? byPrefix, name != other.name else { continue }
-                return "container \(other.name) shares the \(option) namespace of \(name) (--\(option) container:\(name)): recreating \(name) would leave \(other.name) unable to start; remove \(other.name) (docker rm), roll, then create it again"
-            }
-        }
-        return nil
+    /// ``candidates(repository:newImageID:logger:)`` among `all`.
+    static func candidates(in all: [DockerContainer], repository: ImageReference, newImageID: String) -> [DockerContainer] {
+        all.filter { container in
+            !SwitchRecord.isSwitchName(container.name) && container.state.running
+                && ContainerRecreation.runs(container, repositoryOf: repository) && container.imageID != newImageID
+        }.sorted { $0.name < $1.name }
     }
 
     /// Switches `old` to `newImage`; throws only when the engine cannot be driven at all

@@ -28,14 +28,16 @@ public struct NodeRollout: Sendable {
         guard let newImage = try await client.inspectImage(image, logger: logger) else {
             return .failed("the image \(image) is not in this node's Docker engine")
         }
-        let containers = try await switcher.candidates(repository: repository, newImageID: newImage.id, logger: logger)
+        // One inspection of the engine's containers: the candidates, and who shares their namespaces.
+        let all = try await switcher.containers(logger: logger)
+        let containers = ContainerSwitch.candidates(in: all, repository: repository, newImageID: newImage.id)
         guard !containers.isEmpty else { return .noContainers }
         // Refused before any container is touched.
         for container in containers {
             if let obstacle = ContainerRecreation.switchObstacle(for: container) { return .failed(obstacle) }
             if switcher.options.order == .startFirst, let obstacle = ContainerRecreation.startFirstObstacle(for: container) { return .failed(obstacle) }
         }
-        if let obstacle = try await switcher.namespaceSharingObstacle(containers, logger: logger) { return .failed(obstacle) }
+        if let obstacle = ContainerRecreation.namespaceSharingObstacle(containers, among: all) { return .failed(obstacle) }
         var longest: Duration?
         for container in containers {
             let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
