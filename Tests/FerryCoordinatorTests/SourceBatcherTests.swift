@@ -51,6 +51,14 @@ struct SourceBatcherTests {
         let indices = Mutex<Set<Int>>([])
     }
 
+    /// A batcher of `leader` whose first request (`request(0)`) is in flight, held by the leader.
+    static func firstInFlight(_ leader: Leader) async throws -> (SourceBatcher, Task<SourceList, any Error>) {
+        let batcher = leader.batcher()
+        let first = Task { try await batcher.sources(Self.request(0)) }
+        try await waitFor { leader.gate.withLock { $0 != nil } }
+        return (batcher, first)
+    }
+
     static func request(_ index: Int) -> SourceRequest {
         SourceRequest(digest: Digest.sha256(of: Array("blob \(index)".utf8)), size: Int64(index + 1), have: 0, repository: "lib/app\(index)")
     }
@@ -58,9 +66,7 @@ struct SourceBatcherTests {
     @Test("the first request goes out at once; those made while it is in flight go in one next batch, each answered its own")
     func coalesces() async throws {
         let leader = Leader(held: true)
-        let batcher = leader.batcher()
-        let first = Task { try await batcher.sources(Self.request(0)) }
-        try await waitFor { leader.gate.withLock { $0 != nil } }
+        let (batcher, first) = try await Self.firstInFlight(leader)
         #expect(leader.batches.withLock { $0.map(\.count) } == [1], "not held back to be batched")
         let rest = Task {
             try await withThrowingTaskGroup(of: (Int, SourceList).self) { group in
@@ -83,9 +89,7 @@ struct SourceBatcherTests {
     @Test("more pending requests than one batch takes go in several, none over the limit")
     func splitsAtTheLimit() async throws {
         let leader = Leader(held: true)
-        let batcher = leader.batcher()
-        let first = Task { try await batcher.sources(Self.request(0)) }
-        try await waitFor { leader.gate.withLock { $0 != nil } }
+        let (batcher, first) = try await Self.firstInFlight(leader)
         let count = MeshAPI.maxSourceBatch + 10
         let rest = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -111,9 +115,7 @@ struct SourceBatcherTests {
             default: .sources(Leader.list(for: request))
             }
         }
-        let batcher = leader.batcher()
-        let first = Task { try await batcher.sources(Self.request(0)) }
-        try await waitFor { leader.gate.withLock { $0 != nil } }
+        let (batcher, first) = try await Self.firstInFlight(leader)
         let one = Task { try await batcher.sources(Self.request(1)) }
         let two = Task { try await batcher.sources(Self.request(2)) }
         let three = Task { try await batcher.sources(Self.request(3)) }
