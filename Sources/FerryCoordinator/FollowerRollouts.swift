@@ -120,13 +120,8 @@ struct FollowerRollouts: Sendable {
             switch item.action {
             case .switch:
                 let repository = try ImageReference(parsing: item.repository)
-                let result: NodeRollout.Result
-                do {
-                    result = try await node.switchNode(rollout: item.rolloutID, image: item.image, repository: repository, logger: logger)
-                } catch {
-                    return await Self.putBack(item, on: node, after: error, logger: logger)
-                }
-                switch result {
+                // A node that fails is put back whole by switchNode (a failed gate or an engine error).
+                switch await node.switchNode(rollout: item.rolloutID, image: item.image, repository: repository, logger: logger) {
                 case .passed(let containers, let downtime):
                     // Counting those an earlier attempt of this rollout switched (work handed out again).
                     // The switch passed: a journal that cannot be read now does not make it a failure.
@@ -156,23 +151,6 @@ struct FollowerRollouts: Sendable {
             if item.action == .switch { _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger) }
             return SwitchReport(action: item.action, outcome: .failed, reason: (error as? FerryError)?.message ?? "\(error)")
         }
-    }
-
-    /// The engine failed in the middle of the node's switch: the switch under way is finished or
-    /// undone (``ContainerSwitch/recover(rollout:logger:)``), then the node is put back whole, as
-    /// after a failed gate: the containers this rollout already switched here go back to their
-    /// old images. Those that cannot be (the engine still away) stay on the new image, named in
-    /// the reason; a rollback of the rollout does not visit a failed node (docs/rollouts.md).
-    private static func putBack(_ item: SwitchWorkItem, on node: NodeRollout, after error: any Error, logger: Logger) async -> SwitchReport {
-        var reason = (error as? FerryError)?.message ?? "\(error)"
-        _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger)
-        do {
-            let failures = try await node.rollbackNode(rollout: item.rolloutID, logger: logger)
-            if !failures.isEmpty { reason += "; putting back the others failed: \(failures.joined(separator: "; "))" }
-        } catch {
-            reason += "; putting back the others failed: \((error as? FerryError)?.message ?? "\(error)")"
-        }
-        return SwitchReport(action: .switch, outcome: .failed, reason: reason)
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

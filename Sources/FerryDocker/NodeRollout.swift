@@ -24,7 +24,22 @@ public struct NodeRollout: Sendable {
     var client: DockerClient { switcher.client }
 
     /// Switches the node's containers of `repository` to `image` (which the engine must hold).
-    public func switchNode(rollout: String, image: String, repository: ImageReference, logger: Logger = .disabled) async throws -> Result {
+    ///
+    /// The node is put back whole when a container fails its gate or the engine fails in the
+    /// middle of the switch: the switch under way is finished or undone
+    /// (``ContainerSwitch/recover(rollout:logger:)``) and the containers this rollout already
+    /// switched here go back to their old images. Those that cannot be (the engine still away)
+    /// stay on the new image and are named in the reason.
+    public func switchNode(rollout: String, image: String, repository: ImageReference, logger: Logger = .disabled) async -> Result {
+        do {
+            return try await switchEach(rollout: rollout, image: image, repository: repository, logger: logger)
+        } catch {
+            _ = try? await switcher.recover(rollout: rollout, logger: logger)
+            return .failed(Self.message(error) + (await putBack(rollout: rollout, logger: logger)))
+        }
+    }
+
+    private func switchEach(rollout: String, image: String, repository: ImageReference, logger: Logger) async throws -> Result {
         guard let newImage = try await client.inspectImage(image, logger: logger) else {
             return .failed("the image \(image) is not in this node's Docker engine")
         }
@@ -40,20 +55,38 @@ public struct NodeRollout: Sendable {
         if let obstacle = ContainerRecreation.namespaceSharingObstacle(containers, among: all) { return .failed(obstacle) }
         var longest: Duration?
         for container in containers {
-            let outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
+            let outcome: ContainerSwitch.Outcome
+            do {
+                outcome = try await switcher.switchContainer(container, to: image, rollout: rollout, logger: logger)
+            } catch {
+                throw FerryError((error as? FerryError)?.code ?? .internal, "\(container.name): \(Self.message(error))")
+            }
             if outcome.interrupted {
                 // The follower is stopping: the containers switched so far keep their new image
                 // (they passed their gates; the journal keeps them for a later report or rollback).
                 return .failed("\(container.name): \(ContainerSwitch.interruptedReason)")
             }
             guard outcome.passed else {
-                let failures = try await rollbackNode(rollout: rollout, logger: logger)
-                let undone = failures.isEmpty ? "" : "; putting back the others failed: \(failures.joined(separator: "; "))"
-                return .failed("\(container.name): \(outcome.failure ?? "failed")\(undone)")
+                return .failed("\(container.name): \(outcome.failure ?? "failed")" + (await putBack(rollout: rollout, logger: logger)))
             }
             if let downtime = outcome.downtime { longest = max(longest ?? downtime, downtime) }
         }
         return .passed(containers: containers.count, longestDowntime: longest)
+    }
+
+    /// The node put back after a failure: ``rollbackNode(rollout:logger:)``, and what it could
+    /// not put back as a suffix of the node's reason (empty when everything went back).
+    private func putBack(rollout: String, logger: Logger) async -> String {
+        do {
+            let failures = try await rollbackNode(rollout: rollout, logger: logger)
+            return failures.isEmpty ? "" : "; putting back the others failed: \(failures.joined(separator: "; "))"
+        } catch {
+            return "; putting back the others failed: \(Self.message(error))"
+        }
+    }
+
+    static func message(_ error: any Error) -> String {
+        (error as? FerryError)?.message ?? "\(error)"
     }
 
     /// Puts back every container `rollout` replaced here: each recreated from its old image

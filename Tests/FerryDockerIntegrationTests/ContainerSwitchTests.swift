@@ -173,13 +173,13 @@ extension ContainerSwitchTests {
         let journal = MemorySwitchJournal()
         let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: journal, options: Self.options()))
         let repository = try ImageReference(parsing: "node/app")
-        let switched = try await node.switchNode(rollout: "r4", image: "node/app:1.1", repository: repository)
+        let switched = await node.switchNode(rollout: "r4", image: "node/app:1.1", repository: repository)
         guard case .passed(let count, let downtime) = switched else {
             Issue.record("switch failed: \(switched)")
             return
         }
         #expect(count == 2 && downtime != nil)
-        #expect(try await node.switchNode(rollout: "r4b", image: "node/app:1.1", repository: repository) == .noContainers)
+        #expect(await node.switchNode(rollout: "r4b", image: "node/app:1.1", repository: repository) == .noContainers)
 
         #expect(try await node.rollbackNode(rollout: "r4") == [])
         #expect(try await journal.replacedContainers(rollout: "r4").isEmpty)
@@ -204,8 +204,8 @@ extension ContainerSwitchTests {
         let node = NodeRollout(
             switcher: ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: Self.options(deadline: .seconds(20))))
         let repository = try ImageReference(parsing: "fail/app")
-        #expect(try await node.switchNode(rollout: "r5", image: "fail/app:absent", repository: repository) == .failed("the image fail/app:absent is not in this node's Docker engine"))
-        let result = try await node.switchNode(rollout: "r5", image: "fail/app:bad", repository: repository)
+        #expect(await node.switchNode(rollout: "r5", image: "fail/app:absent", repository: repository) == .failed("the image fail/app:absent is not in this node's Docker engine"))
+        let result = await node.switchNode(rollout: "r5", image: "fail/app:bad", repository: repository)
         guard case .failed(let reason) = result else {
             Issue.record("expected a failure, got \(result)")
             return
@@ -219,13 +219,45 @@ extension ContainerSwitchTests {
 }
 
 extension ContainerSwitchTests {
+    @Test("an engine error in the middle of a node's switch puts the node back whole: the container already switched returns to its old image")
+    func engineErrorPutsTheNodeBack() async throws {
+        let engine = try await Self.engine(taggedAs: "engerr/app")
+        // engerr-b's bind source disappears once it runs: the engine refuses to create its new
+        // container, after engerr-a has been switched.
+        let source = try engine.workDirectory("engerr-source")
+        try await Self.check(engine.docker(["run", "-d", "--name", "engerr-a", "--network", "none", "engerr/app:1.0"]))
+        try await Self.check(engine.docker([
+            "run", "-d", "--name", "engerr-b", "--network", "none", "--mount", "type=bind,source=\(source),target=/x", "engerr/app:1.0",
+        ]))
+        try FileManager.default.removeItem(atPath: source)
+        let before = try await ["engerr-a", "engerr-b"].asyncMap { try #require(try await engine.client.inspectContainer($0)) }
+        let journal = MemorySwitchJournal()
+        let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: journal, options: Self.options()))
+        let result = await node.switchNode(rollout: "r8", image: "engerr/app:1.1", repository: try ImageReference(parsing: "engerr/app"))
+        guard case .failed(let reason) = result else {
+            Issue.record("expected a failure, got \(result)")
+            return
+        }
+        #expect(reason.hasPrefix("engerr-b: ") && reason.contains("bind source path does not exist"), "\(reason)")
+        #expect(!reason.contains("putting back the others failed"), "\(reason)")
+        // engerr-a was switched, then recreated from its old image; engerr-b was never touched.
+        let a = try #require(try await engine.client.inspectContainer("engerr-a"))
+        #expect(a.id != before[0].id && a.imageID == before[0].imageID && a.state.running && a.hostConfig == before[0].hostConfig)
+        let b = try #require(try await engine.client.inspectContainer("engerr-b"))
+        #expect(b.id == before[1].id && b.imageID == before[1].imageID && b.state.running)
+        #expect(try await journal.unfinished().isEmpty)
+        #expect(try await journal.replacedContainers(rollout: "r8").isEmpty)
+        #expect(try await Self.names(engine, prefix: "engerr") == ["engerr-a", "engerr-b"])
+        for name in ["engerr-a", "engerr-b"] { try await Self.check(engine.docker(["rm", "-f", name])) }
+    }
+
     @Test("a --rm container is refused before anything is touched: the engine would delete it at stop, with no way back")
     func autoRemoveContainerIsLeftAlone() async throws {
         let engine = try await Self.engine(taggedAs: "rm/app")
         try await Self.check(engine.docker(["run", "-d", "--rm", "--name", "rm-web", "--network", "none", "rm/app:1.0"]))
         let before = try #require(try await engine.client.inspectContainer("rm-web"))
         let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: Self.options()))
-        let result = try await node.switchNode(rollout: "r6", image: "rm/app:1.1", repository: try ImageReference(parsing: "rm/app"))
+        let result = await node.switchNode(rollout: "r6", image: "rm/app:1.1", repository: try ImageReference(parsing: "rm/app"))
         guard case .failed(let reason) = result else {
             Issue.record("expected a refusal, got \(result)")
             return
@@ -262,7 +294,7 @@ extension ContainerSwitchTests {
         // Told to stop before a container is touched: it is left as it is, and a node's switch stops there.
         let untouched = try await switcher.switchContainer(after, to: "stop/app:1.1", rollout: "r7")
         #expect(untouched.failure == ContainerSwitch.interruptedReason && untouched.containerID == old.id)
-        let node = try await NodeRollout(switcher: switcher).switchNode(rollout: "r7", image: "stop/app:1.1", repository: try ImageReference(parsing: "stop/app"))
+        let node = await NodeRollout(switcher: switcher).switchNode(rollout: "r7", image: "stop/app:1.1", repository: try ImageReference(parsing: "stop/app"))
         #expect(node == .failed("\(names.sorted()[0]): \(ContainerSwitch.interruptedReason)"), "\(node)")
         let still = try #require(try await engine.client.inspectContainer(old.name))
         #expect(still.id == old.id && still.state.running)
