@@ -94,6 +94,10 @@ extension ProxyDatabase {
         try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM apps WHERE name = ?", arguments: [name]).map(Self.appRecord) }
     }
 
+    public func checkAvailable() async throws {
+        _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
     public func apps() async throws -> [ProxyApp] {
         try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM apps ORDER BY name").map(Self.appRecord) }
     }

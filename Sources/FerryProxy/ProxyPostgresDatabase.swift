@@ -183,14 +183,22 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
         }
     }
 
-    /// The rows of `query`, all read, within ``queryTimeout``.
-    func rows(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
+    /// The rows of `query`, all read, within `timeout`.
+    func rows(_ what: String, _ query: PostgresQuery, timeout: Duration = queryTimeout) async throws -> [PostgresRow] {
         try await run(what) {
             let (client, logger) = (self.client, self.logger)
-            guard let rows = try await Self.within(Self.queryTimeout, { try await client.query(query, logger: logger).collect() }) else {
-                throw FerryError(.busy, "no answer from the database within \(Self.queryTimeout)")
+            guard let rows = try await Self.within(timeout, { try await client.query(query, logger: logger).collect() }) else {
+                throw FerryError(.busy, "no answer from the database within \(timeout)")
             }
             return rows
         }
+    }
+
+    /// How long `GET /readyz` waits for the server (a connection included) before it answers
+    /// `503`: shorter than a load balancer's usual health-check timeout.
+    public static let readinessTimeout: Duration = .seconds(2)
+
+    public func checkAvailable() async throws {
+        _ = try await rows("readiness", "SELECT 1", timeout: Self.readinessTimeout)
     }
 }

@@ -115,7 +115,7 @@ public struct ProxyServerOptions: Sendable {
 
 /// `ferry proxy serve`: the registry API over the upstreams, until cancelled.
 public enum ProxyServer {
-    /// The proxy's router: `/healthz` (open), the registry API and `/token` (licences), the
+    /// The proxy's router: `/healthz` and `/readyz` (open), the registry API and `/token` (licences), the
     /// management API and `/metrics` (the admin token).
     static func router(
         api: ProxyAPI, database: any ProxyStore, adminToken: String, metrics: @escaping @Sendable () -> [UInt8]
@@ -129,6 +129,12 @@ public enum ProxyServer {
                 api.authFailures.record(refusal, client: context.channel?.remoteAddress?.ipAddress)
             })
         router.get("/healthz") { _, _ in "ok\n" }
+        // Readiness for a load balancer: this replica can reach its database (every licence
+        // check needs it). Open, like /healthz; 503 BUSY, without detail, when it cannot.
+        router.get("/readyz") { _, _ -> String in
+            try await database.checkAvailable()
+            return "ready\n"
+        }
         api.addRoutes(to: router)
         ProxyAdminAPI(management: LocalProxyManagement(database: database), adminToken: adminToken).addRoutes(to: router)
         router.get("/metrics") { request, _ -> Response in

@@ -41,6 +41,9 @@ public protocol ProxyStore: Sendable {
     func unconfirm(_ digest: Digest, repository: String) async throws
     func forgetRepository(_ repository: String) async throws
     func recordPull(_ pull: PullRecord) async throws
+    /// Returns once the database answers a trivial query; throws `BUSY` when it cannot
+    /// (`GET /readyz`).
+    func checkAvailable() async throws
     /// Audited pulls since `since`, of one licence or all, oldest first.
     func pulls(licence: Int64?, since: Date) async throws -> [PullRecord]
 }

@@ -28,8 +28,9 @@ struct ProxyPostgresTests {
             return result.stdout
         }
 
-        func request(_ method: String, _ path: String, authorization: String) async throws -> RawHTTPResponse {
-            let text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nAuthorization: \(authorization)\r\n\r\n"
+        func request(_ method: String, _ path: String, authorization: String?) async throws -> RawHTTPResponse {
+            let credential = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+            let text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\(credential)\r\n"
             guard let response = try await RawHTTPConnection.exchange(url: url, text, head: method == "HEAD") else {
                 throw FerryError(.internal, "no response to \(method) \(path)")
             }
@@ -199,7 +200,7 @@ struct ProxyPostgresTests {
         }
     }
 
-    @Test("The database goes away while a replica runs: requests answer 503 BUSY (no hang, nothing about the server), and pull again once it is back")
+    @Test("The database goes away while a replica runs: requests and /readyz answer 503 BUSY (no hang, nothing about the server), /healthz 200; all pull again once it is back")
     func databaseOutage() async throws {
         try await TestPostgres.with("proxy-pg-outage") { postgres in
             let dir = try TemporaryDirectory("proxy-pg-outage")
@@ -219,11 +220,19 @@ struct ProxyPostgresTests {
                 #expect(down.status == 503 && down.errorCodes == ["BUSY"], "\(down.status) \(down.text)")
                 #expect(ContinuousClock.now - started < .seconds(45), "answered after \(ContinuousClock.now - started)")
                 #expect(!down.text.contains("127.0.0.1:\(postgres.port)") && !ProxyFixture.holds(Data(down.body), postgres.password), "\(down.text)")
+                // A load balancer's readiness check sees it within ProxyPostgresDatabase.readinessTimeout; the process is alive.
+                let probing = ContinuousClock.now
+                let notReady = try await replica.request("GET", "/readyz", authorization: nil)
+                #expect(notReady.status == 503 && notReady.errorCodes == ["BUSY"], "\(notReady.status) \(notReady.text)")
+                #expect(ContinuousClock.now - probing < .seconds(8), "readiness answered after \(ContinuousClock.now - probing)")
+                #expect(!notReady.text.contains("127.0.0.1:\(postgres.port)"), "\(notReady.text)")
+                #expect(try await replica.request("GET", "/healthz", authorization: nil).status == 200)
 
                 try await postgres.resume()
                 try await waitUntil("the replica to use the database again") {
                     try await replica.request("GET", "/v2/", authorization: Self.basic(created.licenceID)).status == 200
                 }
+                #expect(try await replica.request("GET", "/readyz", authorization: nil).status == 200)
                 #expect(!ProxyFixture.holds(Data(replica.process.log.utf8), postgres.password))
             } catch {
                 await replica.process.stop()

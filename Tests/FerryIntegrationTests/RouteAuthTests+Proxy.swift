@@ -7,7 +7,7 @@ import Testing
 extension RouteAuthTests {
     /// What the vendor proxy's router must list (`ferry routes`, key `proxy`).
     static let proxyExpected: Set<String> = {
-        var routes: Set<String> = ["GET /healthz", "GET /metrics", "GET /token", "POST /token"]
+        var routes: Set<String> = ["GET /healthz", "GET /readyz", "GET /metrics", "GET /token", "POST /token"]
         for path in ["/v2", "/v2/**"] {
             for method in ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"] { routes.insert("\(method) \(path)") }
         }
@@ -18,7 +18,7 @@ extension RouteAuthTests {
         return routes
     }()
 
-    @Test("Every route of the vendor proxy refuses missing, wrong and misplaced credentials; only /healthz is open")
+    @Test("Every route of the vendor proxy refuses missing, wrong and misplaced credentials; only /healthz and /readyz are open")
     func everyProxyRouteRefusesRequestsWithoutValidCredentials() async throws {
         try await ProxyFixture.with("routes-proxy", images: [ProxyFixture.app: [.init("rt", "1M")]]) { proxy in
             let result = try await ferry(["routes"])
@@ -44,7 +44,7 @@ extension RouteAuthTests {
                 "/v2/proxy/shop/vendor/team/app/tags/list", "/v2/_catalog",
             ]
             var requests = 0
-            for route in listed where route.path != "/healthz" {
+            for route in listed where !["/healthz", "/readyz"].contains(route.path) {
                 var paths = BadRequestCluster.paths(for: route.path)
                 if route.path == "/v2/**" { paths += proxyPaths }
                 let isAdmin = route.path.hasPrefix("/admin/") || route.path == "/metrics"
@@ -66,6 +66,8 @@ extension RouteAuthTests {
             }
             #expect(requests > 100)
             #expect(try await proxy.request("GET", "/healthz").status == 200)
+            let ready = try await proxy.request("GET", "/readyz")
+            #expect(ready.status == 200 && ready.text == "ready\n", "\(ready.statusLine) \(ready.text)")
         }
     }
 
