@@ -13,10 +13,25 @@ extension RolloutCoordinator {
     /// Creates a rollout: checks the request, creates the install of phase 1, stores the record.
     /// Refused (`409`) while another rollout of the same repository is not over.
     func create(_ request: RolloutRequest) async throws -> RolloutStatus {
-        try await creating.withPermit { try await createAlone(request) }
+        let prepared = try await creating.withPermit { try await prepare(request) }
+        defer { _ = reserved.withLock { $0.remove(prepared.repository) } }
+        try await refuseUnresolvable(prepared.install, image: prepared.image)
+        return try await start(prepared)
     }
 
-    private func createAlone(_ request: RolloutRequest) async throws -> RolloutStatus {
+    /// A rollout checked and its install created, its repository reserved.
+    struct PreparedRollout {
+        var image: ImageReference
+        var plan: RolloutPlan
+        var names: [String]
+        var replace: ImageReference
+        var install: InstallRecord
+        var repository: String { "\(replace.registry)/\(replace.repository)" }
+    }
+
+    /// Checks `request`, creates the install of phase 1 and reserves the repository; under
+    /// ``creating``.
+    private func prepare(_ request: RolloutRequest) async throws -> PreparedRollout {
         let plan = request.plan ?? RolloutPlan()
         try plan.validate()
         try InstallCoordinator.refuseEmptyNodeList(request.nodes)
@@ -42,7 +57,14 @@ extension RolloutCoordinator {
         let deadline = plan.distributeDeadlineMilliseconds.map { Int(($0 + 999) / 1000) }
         let install = try await installs.createInstall(
             InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names, deadlineSeconds: deadline))
-        try await refuseUnresolvable(install, image: image)
+        let prepared = PreparedRollout(image: image, plan: plan, names: names, replace: replace, install: install)
+        reserved.withLock { _ = $0.insert(prepared.repository) }
+        return prepared
+    }
+
+    /// Records the rollout and starts it.
+    private func start(_ prepared: PreparedRollout) async throws -> RolloutStatus {
+        let (image, plan, names, replace, install) = (prepared.image, prepared.plan, prepared.names, prepared.replace, prepared.install)
         let now = Date()
         var record = RolloutRecord(
             state: RolloutState(id: RolloutStore.newID(), image: image.description, plan: plan, nodes: names), registry: replace.registry,
@@ -96,6 +118,9 @@ extension RolloutCoordinator {
     /// same containers at once, each taking the other's for leftovers. Throws `409` naming the
     /// rollout (other than `except`) that holds `repository`, and how to end the wait.
     func checkRepositoryFree(_ repository: String, known: Set<String>, except: String? = nil) throws(FerryError) {
+        if reserved.withLock({ $0.contains(repository) }) {
+            throw FerryError(.conflict, "a rollout of \(repository) is being created (its image resolving); wait for it, before starting another")
+        }
         let holding = active.withLock { active in
             active.values.filter { $0.qualifiedRepository == repository && $0.id != except }.sorted { $0.id < $1.id }
                 .lazy.compactMap { $0.holdsRepository(known: known) }.first

@@ -32,9 +32,13 @@ final class RolloutCoordinator: Sendable {
     let active = Mutex<[String: RolloutRecord]>([:])
     /// One event at a time: change, store, in that order.
     let gate = AsyncSemaphore(limit: 1)
-    /// One ``create(_:)`` at a time: its check for a rollout of the same repository and its
-    /// insertion are one step.
+    /// One ``create(_:)`` check at a time: its check for a rollout of the same repository and its
+    /// reservation of the repository are one step (as are a rollback's check and its start).
     let creating = AsyncSemaphore(limit: 1)
+    /// Repositories (`registry/repository`) a ``create(_:)`` holds while its image resolves,
+    /// before its rollout is recorded: the wait holds no lock, so creating a rollout of another
+    /// repository, or rolling one back, is not held up by it.
+    let reserved = Mutex<Set<String>>([])
 
     init(
         database: FerryDatabase, installs: InstallCoordinator, logger: Logger,

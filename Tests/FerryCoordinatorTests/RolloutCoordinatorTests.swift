@@ -3,6 +3,7 @@ import FerryCore
 import FerryMesh
 import FerryPolicy
 import FerryState
+import FerryTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -27,7 +28,7 @@ struct RolloutCoordinatorTests {
         let clock: Clock
         let nodes: [String: Int64]
 
-        static func make(nodes count: Int, database: FerryDatabase? = nil, clock: Clock = Clock()) async throws -> Fixture {
+        static func make(nodes count: Int, database: FerryDatabase? = nil, clock: Clock = Clock(), resolutionWait: Duration = .zero) async throws -> Fixture {
             let database = try database ?? FerryDatabase.inMemory()
             var nodes: [String: Int64] = [:]
             for node in try await database.nodes() { nodes[node.name] = node.id! }
@@ -40,7 +41,7 @@ struct RolloutCoordinatorTests {
             let installs = InstallCoordinator(database: database, logger: logger, fetch: { _ in })
             let rollouts = RolloutCoordinator(
                 database: database, installs: installs, logger: logger, clock: { clock.milliseconds.withLock { $0 } },
-                reachable: { node, _ in !clock.silent.withLock { $0.contains(node.name) } }, resolutionWait: .zero)
+                reachable: { node, _ in !clock.silent.withLock { $0.contains(node.name) } }, resolutionWait: resolutionWait)
             try await rollouts.recover()
             return Fixture(database: database, installs: installs, rollouts: rollouts, clock: clock, nodes: nodes)
         }
@@ -50,15 +51,7 @@ struct RolloutCoordinatorTests {
             let node = nodes[name]!
             let targets = try await database.targets(ofInstall: rollout.installID!)
             let target = try #require(targets.first { $0.nodeId == node })
-            if try await database.image(id: target.imageId)?.manifestDigest == nil {
-                let digest = Digest.sha256(of: Array("m".utf8))
-                try await database.recordResolution(
-                    imageID: target.imageId,
-                    ImageResolution(
-                        topDigest: digest, manifestDigest: digest, platform: nil,
-                        manifests: [ManifestRecord(digest: digest, mediaType: MediaType.dockerManifest, bytes: [1])],
-                        blobs: [Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c".utf8)), size: 1)]))
-            }
+            try await resolve(image: target.imageId)
             if fails {
                 try await installs.report(node: node, target: target.id!, TargetReport(state: .failed, error: ErrorEntry(code: "X", message: "no room")))
                 return
@@ -68,6 +61,18 @@ struct RolloutCoordinatorTests {
             #expect(try await installs.requestLoad(node: node, target: target.id!, wait: .zero).granted)
             try await installs.report(node: node, target: target.id!, TargetReport(state: .loading))
             try await installs.report(node: node, target: target.id!, TargetReport(state: .done))
+        }
+
+        /// Records a resolution for the image `id` (the upstream answered), unless it has one.
+        func resolve(image id: Int64) async throws {
+            guard try await database.image(id: id)?.manifestDigest == nil else { return }
+            let digest = Digest.sha256(of: Array("m".utf8))
+            try await database.recordResolution(
+                imageID: id,
+                ImageResolution(
+                    topDigest: digest, manifestDigest: digest, platform: nil,
+                    manifests: [ManifestRecord(digest: digest, mediaType: MediaType.dockerManifest, bytes: [1])],
+                    blobs: [Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c".utf8)), size: 1)]))
         }
 
         func status(_ id: String) async throws -> RolloutStatus { try #require(try await rollouts.rollout(id: id)) }
@@ -293,6 +298,40 @@ struct RolloutCoordinatorTests {
         let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
         #expect(second.id != first.id)
         #expect(try await fixture.rollouts.rollouts().rollouts.count == 3)
+    }
+
+    @Test("a rollout whose image is still resolving holds its repository but not the others: another repository's rollout is created meanwhile")
+    func resolvingRolloutHoldsOnlyItsRepository() async throws {
+        let fixture = try await Fixture.make(nodes: 1, resolutionWait: .seconds(20))
+        let finished = Mutex(false)
+        let first = Task {
+            defer { finished.withLock { $0 = true } }
+            return try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        }
+        try await waitUntil("the first rollout waiting for its image") {
+            fixture.rollouts.reserved.withLock { $0.contains("registry.test/team/app") }
+        }
+        await expectError(.conflict, mentioning: "is being created") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
+        }
+        // Another repository is not held up by the first one's wait (the code before 2026-12-06
+        // made it wait for the first one's image first).
+        let other = Task { try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/other:1.0")) }
+        try await waitUntil("the second rollout waiting for its own image") {
+            fixture.rollouts.reserved.withLock { $0.contains("registry.test/team/other") }
+        }
+        let installs = try await fixture.database.installs().compactMap(\.id).sorted()
+        #expect(installs.count == 2)
+        for target in try await fixture.database.targets(ofInstall: installs[1]) { try await fixture.resolve(image: target.imageId) }
+        _ = try await other.value
+        #expect(!finished.withLock { $0 }, "the other repository's rollout waited for the first one's image")
+        // The first one's image resolves: it is created, and holds its repository as a rollout.
+        for target in try await fixture.database.targets(ofInstall: installs[0]) { try await fixture.resolve(image: target.imageId) }
+        let created = try await first.value
+        #expect(fixture.rollouts.reserved.withLock { $0.isEmpty })
+        await expectError(.conflict, mentioning: "ferry rollout abort \(created.id)") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.2"))
+        }
     }
 
     @Test("an image without a written tag (or with a digest) is refused before anything starts: an untagged name would roll out :latest")
