@@ -62,9 +62,11 @@ extension ProxyAPI {
         }
         let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
-        guard let slot = streams.acquire(caller.licence.id) else {
+        guard let slot = await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait) else {
             await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 429)
-            throw ProxyError(FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running; retry later"), retryAfter: 1)
+            throw ProxyError(
+                FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running and others waiting; retry later"),
+                retryAfter: 1)
         }
         let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
         let upstream = self.upstream
@@ -72,9 +74,12 @@ extension ProxyAPI {
             licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime, logger: logger)
         let appName = app.name
         let (bytesRange, statusCode) = (range, Int(status.code))
+        // Read now: once the customer has gone, the channel no longer knows its address.
+        let client = Self.client(context)
         let body = ResponseBody(contentLength: Int(range.count)) { writer in
             defer { slot.release() }
             var sent: Int64 = 0
+            var customerLeft = false
             do {
                 try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange, app: appName) { chunk in
                     // A licence revoked (or expired) while its download runs cuts it: checked
@@ -88,7 +93,12 @@ extension ProxyAPI {
                             try await limiter.acquire(slice.readableBytes)
                             try watch.check()  // again after the rate's wait
                         }
-                        try await writer.write(slice)
+                        do {
+                            try await writer.write(slice)
+                        } catch {
+                            customerLeft = true
+                            throw error
+                        }
                         sent += Int64(slice.readableBytes)
                     }
                 }
@@ -97,14 +107,16 @@ extension ProxyAPI {
                 let bytes = sent
                 logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
-                // 403 for a licence refused mid-stream (503 not checked for too long); else the upstream's failure (or the customer left).
-                let status = (error as? ProxyError).map { Int($0.status.code) } ?? 502
-                await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: status)
+                // 499 when the customer closed the connection (nginx's "client closed request"),
+                // 403 for a licence refused mid-stream (503 not checked for too long), else the
+                // upstream's failure.
+                let status = customerLeft ? Self.customerClosed : (error as? ProxyError).map { Int($0.status.code) } ?? 502
+                await audit(request, client: client, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: status)
                 throw error
             }
             let bytes = sent
             Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
-            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: statusCode)
+            await audit(request, client: client, caller, repository, kind: "blob", digest: digest.description, bytes: bytes, status: statusCode)
         }
         return Response(status: status, headers: headers, body: body)
     }
@@ -162,19 +174,29 @@ extension ProxyAPI {
     /// downloads under way within about this long (an expiry at once).
     static let licenceRecheckInterval: Duration = .seconds(1)
 
+    /// The status audited for a download the customer closed before its end.
+    static let customerClosed = 499
+
+    static func client(_ context: FerryRequestContext) -> String {
+        context.channel?.remoteAddress?.ipAddress ?? ""
+    }
+
     /// One audited pull and its per-app metric (never per licence).
     func audit(_ request: Request, _ context: FerryRequestContext, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
-        await audit(request, context, licence: caller.licence.id, app: caller.licence.app, repository, kind: kind, digest: digest, bytes: bytes, status: status)
+        await audit(request, client: Self.client(context), caller, repository, kind: kind, digest: digest, bytes: bytes, status: status)
+    }
+
+    func audit(_ request: Request, client: String, _ caller: ProxyCaller, _ repository: ProxyRepository, kind: String, digest: String, bytes: Int64, status: Int) async {
+        await audit(request, client: client, licence: caller.licence.id, app: caller.licence.app, repository, kind: kind, digest: digest, bytes: bytes, status: status)
     }
 
     /// A row in `pulls` for a manifest or blob `GET` of `licence` (of `app`, the metric's label:
     /// a refused request may name any app): sent, failed or refused.
     func audit(
-        _ request: Request, _ context: FerryRequestContext, licence: Int64, app: String, _ repository: ProxyRepository, kind: String, digest: String,
+        _ request: Request, client: String, licence: Int64, app: String, _ repository: ProxyRepository, kind: String, digest: String,
         bytes: Int64, status: Int
     ) async {
         Counter(label: "ferry_proxy_pulls_total", dimensions: [("app", app), ("kind", kind), ("status", String(status))]).increment()
-        let client = context.channel?.remoteAddress?.ipAddress ?? ""
         let record = PullRecord(
             at: Date(), licence: licence, app: repository.app, repository: repository.description, kind: kind, digest: digest, bytes: bytes,
             status: status, client: client)

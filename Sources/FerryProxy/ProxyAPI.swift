@@ -162,7 +162,7 @@ public struct ProxyAPI: Sendable {
             // The licence: the caller's (refused a repository), or the one refused (revoked, expired).
             if let audited, let licence = known?.id ?? error.refused?.licence, let app = known?.app ?? error.refused?.app {
                 await audit(
-                    request, context, licence: licence, app: app, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
+                    request, client: Self.client(context), licence: licence, app: app, audited.repository, kind: audited.kind, digest: audited.digest, bytes: 0,
                     status: error.status.code)
             }
             throw error

@@ -16,8 +16,14 @@ public struct ProxyConfiguration: Sendable {
     public var publicURL: String?
     /// Whether the listener speaks TLS (the realm's scheme when ``publicURL`` is nil).
     public var tls: Bool
-    /// Concurrent blob streams per licence; past it `429` with `Retry-After`. Default 16.
+    /// Concurrent blob streams per licence. Default 16. Requests past it wait for one of the
+    /// licence's streams to end, in order, at most ``maxStreamWait`` and at most 4 × this many
+    /// (at least 128) at once; past either, `429` with `Retry-After`.
     public var maxStreamsPerLicence: Int
+    /// How long a blob request past ``maxStreamsPerLicence`` waits for a slot (a client such as
+    /// `ctr` opens a connection per layer, all at once, and does not wait for `Retry-After`).
+    /// Default 120 s; zero: `429` at once (`--max-stream-wait`).
+    public var maxStreamWait: Duration
     /// How long after an upstream repository failed to answer the cache answers for it without
     /// asking it again (each question to a registry that is down costs its retries, about 10 s).
     /// Default 10 s.
@@ -25,8 +31,10 @@ public struct ProxyConfiguration: Sendable {
 
     public init(
         tagTTL: Duration = .seconds(30), cache: Bool = true, tokenLifetime: Duration = .seconds(300), service: String = "ferry-proxy",
-        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, outageHold: Duration = .seconds(10)
+        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, maxStreamWait: Duration = .seconds(120),
+        outageHold: Duration = .seconds(10)
     ) {
+        self.maxStreamWait = maxStreamWait
         self.outageHold = outageHold
         self.tagTTL = tagTTL
         self.cache = cache

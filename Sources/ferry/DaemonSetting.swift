@@ -174,6 +174,7 @@ extension ProxyServeCommand {
         .flag("no-cache") { $0.noCache },
         .string("public-url") { $0.publicURL },
         .integer("max-streams", check: SettingCheck.positive) { $0.maxStreams },
+        .integer("max-stream-wait", check: SettingCheck.notNegative) { $0.maxStreamWait },
         .string("database", secret: true, check: SettingCheck.database) { $0.database },
     ] + ServiceOptions.settings.map { setting in setting.lifted { $0.service } }
 }

@@ -136,6 +136,11 @@ struct ProxyServeCommand: DaemonCommand {
     var maxStreams: Int = 16
 
     @Option(
+        name: .customLong("max-stream-wait"), parsing: .unconditional,
+        help: "Seconds a download past --max-streams waits for one of the licence's to end before 429 (0: 429 at once).")
+    var maxStreamWait: Int = 120
+
+    @Option(
         name: .customLong("database"),
         help: "Keep the state in PostgreSQL, shared by replicas: postgres://USER:PASSWORD@HOST[:PORT]/DB[?sslmode=…]. Prefer the config key or FERRY_DATABASE (flags show in `ps`). Default: SQLite in --data-dir.")
     var database: String?
@@ -162,7 +167,7 @@ struct ProxyServeCommand: DaemonCommand {
         registry.credentialsFlag = "--upstream-auth"
         let configuration = ProxyConfiguration(
             tagTTL: .seconds(tagTTL), cache: !noCache, publicURL: publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
-            maxStreamsPerLicence: max(maxStreams, 1))
+            maxStreamsPerLicence: max(maxStreams, 1), maxStreamWait: .seconds(max(maxStreamWait, 0)))
         let databaseURL = try database.map { text throws(FerryError) in try ProxyDatabaseURL(parsing: text) }
         service.bootstrap()
         let options = ProxyServerOptions(

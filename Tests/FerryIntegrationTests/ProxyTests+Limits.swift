@@ -10,11 +10,12 @@ import Testing
 /// Per-licence limits of the proxy: the concurrent-stream cap (`--max-streams`) and the rate
 /// (`licence create --max-rate`), against the real registry.
 extension ProxyTests {
-    @Test("Past --max-streams a licence's next blob stream gets 429 TOOMANYREQUESTS with Retry-After; other licences are not held up")
+    @Test("Past --max-streams (with --max-stream-wait 0) a licence's next blob stream gets 429 TOOMANYREQUESTS with Retry-After; other licences are not held up")
     func streamCapAnswersTooManyRequests() async throws {
         var plan = FaultProxy.Plan()
         plan.blobRate = 1_000_000  // a slow upstream, so the first stream stays open
-        try await ProxyFixture.with("proxy-streams", images: Self.faultImages, faults: plan, arguments: ["--max-streams", "1"]) { proxy in
+        try await ProxyFixture.with("proxy-streams", images: Self.faultImages, faults: plan, arguments: ["--max-streams", "1", "--max-stream-wait", "0"]) {
+            proxy in
             let licence = try await proxy.createLicence()
             let other = try await proxy.createLicence(customer: "other")
             let layer = try #require(try await proxy.blobs(licence: licence.id).first)
@@ -39,12 +40,13 @@ extension ProxyTests {
         }
     }
 
-    @Test("A Ferry leader fetching through a proxy with --max-streams 1 gets 429s, retries them (Retry-After) and gets the whole image")
+    @Test("A Ferry leader fetching through a proxy with --max-streams 1 --max-stream-wait 0 gets 429s, retries them (Retry-After) and gets the whole image")
     func leaderHonoursTheProxysRetryAfter() async throws {
         var plan = FaultProxy.Plan()
         plan.blobRate = 4_000_000
         let images = [ProxyFixture.app: [TestImages.Layer("lr1", "2M"), TestImages.Layer("lr2", "2M"), TestImages.Layer("lr3", "2M")]]
-        try await ProxyFixture.with("proxy-leader-429", images: images, faults: plan, arguments: ["--max-streams", "1"]) { proxy in
+        try await ProxyFixture.with("proxy-leader-429", images: images, faults: plan, arguments: ["--max-streams", "1", "--max-stream-wait", "0"]) {
+            proxy in
             let licence = try await proxy.createLicence()
             let auth = proxy.dir.sub("customer-auth.json")
             try #"{"auths":{"\#(proxy.host)":{"username":"acme","password":"\#(licence.id)"}}}"#.write(toFile: auth, atomically: true, encoding: .utf8)
@@ -61,6 +63,34 @@ extension ProxyTests {
             }
             let throttled = try await proxy.metric("ferry_proxy_pulls_total", [#"kind="blob""#, #"status="429""#])
             #expect(throttled >= 1, "the leader's concurrent blob downloads never met the cap")
+        }
+    }
+
+    @Test(
+        "containerd's ctr, which asks for every layer at once and does not wait for Retry-After, pulls an image of more layers than --max-streams: the requests past it wait their turn",
+        .requiresRoot("containerd"))
+    func ctrPullsMoreLayersThanTheStreamCap() async throws {
+        var plan = FaultProxy.Plan()
+        plan.blobRate = 4_000_000  // the streams overlap, so most layers meet the cap
+        let layers = (1...10).map { TestImages.Layer("ct\($0)", "512K") }
+        try await ProxyFixture.with("proxy-ctr-cap", images: [ProxyFixture.app: layers], faults: plan, arguments: ["--max-streams", "2"]) { proxy in
+            let licence = try await proxy.createLicence()
+            try await withTemporaryDirectory("ctd-cap") { scratch in
+                let containerd = try await TestContainerd.start(in: scratch.sub("c"))
+                do {
+                    let reference = "\(proxy.host)/proxy/shop/vendor/\(ProxyFixture.app)"
+                    let pull = try await containerd.ctr(["images", "pull", "--plain-http", "--user", "acme:\(licence.id)", "--snapshotter", "native", reference])
+                    #expect(pull.succeeded, "\(pull.stdout)\n\(pull.stderr)")
+                    let check = try await containerd.ctr(["images", "check"])
+                    #expect(check.stdout.contains("complete"), "\(check.stdout)")
+                } catch {
+                    await containerd.stop()
+                    throw error
+                }
+                await containerd.stop()
+            }
+            #expect(try await proxy.metric("ferry_proxy_pulls_total", [#"kind="blob""#, #"status="429""#]) == 0)
+            #expect(try await proxy.metric("ferry_proxy_pulls_total", [#"kind="blob""#, #"status="200""#]) >= 11)
         }
     }
 

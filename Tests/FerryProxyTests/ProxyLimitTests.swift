@@ -22,6 +22,46 @@ struct ProxyLimitTests {
         #expect(counter.acquire(1) != nil)
     }
 
+    @Test("requests past the limit wait their turn in order, a bounded number and time; a cancelled one stops waiting")
+    func streamCounterQueuesPastTheLimit() async throws {
+        let counter = StreamCounter(limit: 1, maxWaiters: 2)
+        let first = try #require(await counter.acquire(1, waitingAtMost: .seconds(60)))
+        #expect(await counter.acquire(1, waitingAtMost: .zero) == nil, "no wait: refused at once")
+        final class Order: Sendable { let names = Mutex<[String]>([]) }
+        let order = Order()
+        let second = Task {
+            let slot = await counter.acquire(1, waitingAtMost: .seconds(60))
+            order.names.withLock { $0.append("second") }
+            return slot
+        }
+        try await waitUntil("the second request waiting") { counter.waiting(1) == 1 }
+        let third = Task {
+            let slot = await counter.acquire(1, waitingAtMost: .seconds(60))
+            order.names.withLock { $0.append("third") }
+            return slot
+        }
+        try await waitUntil("the third request waiting") { counter.waiting(1) == 2 }
+        #expect(await counter.acquire(1, waitingAtMost: .seconds(60)) == nil, "past maxWaiters: refused at once")
+        #expect(await counter.acquire(2, waitingAtMost: .zero) != nil, "another licence is not held up")
+
+        first.release()
+        let secondSlot = try #require(await second.value)
+        #expect(order.names.withLock { $0 } == ["second"] && counter.count(1) == 1, "the slot passed to the longest waiting")
+        secondSlot.release()
+        let thirdSlot = try #require(await third.value)
+        #expect(order.names.withLock { $0 } == ["second", "third"])
+
+        // A wait that runs out, and a cancelled one, give up their place.
+        #expect(await counter.acquire(1, waitingAtMost: .milliseconds(50)) == nil)
+        let cancelled = Task { await counter.acquire(1, waitingAtMost: .seconds(60)) }
+        try await waitUntil("the cancelled request waiting") { counter.waiting(1) == 1 }
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+        #expect(counter.waiting(1) == 0)
+        thirdSlot.release()
+        #expect(counter.count(1) == 0)
+    }
+
     @Test func licenceLimitersAreSharedPerLicenceAndFollowTheRate() {
         let limiters = LicenceLimiters()
         #expect(limiters.limiter(1, rate: 1000) === limiters.limiter(1, rate: 1000))

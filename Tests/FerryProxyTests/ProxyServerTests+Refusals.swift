@@ -1,7 +1,9 @@
+import AsyncHTTPClient
 import FerryCore
 import FerryProxy
 import FerryTestSupport
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -60,6 +62,31 @@ extension ProxyServerTests {
             try await waitUntil("the cut download audited") { try await proxy.database.pulls(licence: licence.id).contains { $0.status == 403 } }
             let cut = try #require(try await proxy.database.pulls(licence: licence.id).first { $0.status == 403 })
             #expect(cut.bytes < Int64(layer.count) / 2, "cut well before its end: \(cut.bytes) bytes sent")
+        }
+    }
+
+    @Test("a download the customer closes before its end is audited as 499 with the customer's address, not as the upstream's 502")
+    func aDownloadTheCustomerClosesIsAuditedAsSuch() async throws {
+        try await Self.withProxy { proxy in
+            let layer = (0..<2_000_000).map { UInt8($0 % 251) }
+            let image = proxy.upstream.addImage(tag: "left", layer: layer)
+            let slow = LicenceID.generate()
+            // 64 KiB/s: the whole blob would take 30 s; the customer gives up after 0.7 s.
+            let licence = try await proxy.database.createLicence(
+                hash: slow.hash, app: "shop", customer: "impatient", images: [], expiresAt: nil, maxRate: 64 * 1024)
+            var request = HTTPClientRequest(url: proxy.url + "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)")
+            request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
+            let download = Task {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                return try await response.body.collect(upTo: 64 * 1024 * 1024).readableBytes
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            download.cancel()
+            await #expect(throws: (any Error).self) { _ = try await download.value }
+            try await waitUntil("the closed download audited") { try await proxy.database.pulls(licence: licence.id).contains { $0.kind == "blob" } }
+            let pulls = try await proxy.database.pulls(licence: licence.id).filter { $0.kind == "blob" }
+            #expect(pulls.count == 1 && pulls[0].status == 499 && pulls[0].client == "127.0.0.1", "\(pulls)")
+            #expect(pulls.first.map { $0.bytes > 0 && $0.bytes < Int64(layer.count) } == true, "\(pulls)")
         }
     }
 }
