@@ -16,13 +16,14 @@ extension ProxyAPI {
         _ request: Request, context: FerryRequestContext, caller: ProxyCaller, app: ProxyApp, repository: ProxyRepository, upstream image: ImageReference,
         reference: ProxyPath.ManifestReference
     ) async throws -> Response {
-        let manifest: ProxyUpstream.Manifest
+        var manifest: ProxyUpstream.Manifest
         do {
             switch reference {
             case .digest(let pinned): manifest = try await upstream.manifest(image, digest: pinned)
             case .tag(let tag) where request.method == .get: manifest = try await upstream.manifest(image, tag: tag)
             case .tag(let tag): manifest = try await upstream.manifest(image, digest: try await upstream.resolve(image, tag: tag))
             }
+            if case .tag(let tag) = reference { manifest = try await negotiated(manifest, request: request, image: image, tag: tag) }
         } catch {
             let failure = customerError(error, what: "manifest \(repository)\(reference.suffix)")
             if request.method == .get { await audit(request, context, caller, repository, kind: "manifest", digest: reference.description, bytes: 0, status: failure.status.code) }
@@ -40,6 +41,21 @@ extension ProxyAPI {
         if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
         await audit(request, context, caller, repository, kind: "manifest", digest: manifest.digest.description, bytes: Int64(manifest.bytes.count), status: 200)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
+    }
+
+    /// A tag's manifest as the client's `Accept` takes it (``ManifestNegotiation``, as the
+    /// leader and the CNCF registry answer): a list's `linux/amd64` manifest from the upstream.
+    func negotiated(_ manifest: ProxyUpstream.Manifest, request: Request, image: ImageReference, tag: String) async throws -> ProxyUpstream.Manifest {
+        let accepted = ManifestAccept(request.headers[values: .accept])
+        switch ManifestNegotiation.decide(mediaType: manifest.mediaType, bytes: manifest.bytes, accepted: accepted, tag: tag) {
+        case .asIs:
+            return manifest
+        case .refused(let message):
+            throw ProxyError(FerryError(.manifestUnknown, message))
+        case .platformManifest(let candidates):
+            guard let digest = candidates.first else { throw ProxyError(ManifestNegotiation.noPlatformManifest(tag: tag)) }
+            return try await upstream.manifest(image, digest: digest)
+        }
     }
 
     func blob(

@@ -2,10 +2,11 @@ import Foundation
 
 /// The manifest types a request's `Accept` header lists (media ranges and parameters dropped);
 /// nil when it takes anything: no `Accept`, or a wildcard among its types.
-struct ManifestAccept: Sendable, Hashable {
+public struct ManifestAccept: Sendable, Hashable {
     let types: Set<String>
 
-    init?(_ values: [String]) {
+    /// The `Accept` header values of a request (each may list several types).
+    public init?(_ values: [String]) {
         var types: Set<String> = []
         for value in values {
             for item in value.split(separator: ",") {
@@ -20,5 +21,5 @@ struct ManifestAccept: Sendable, Hashable {
     }
 
     /// Whether `mediaType` is among the listed types.
-    func takes(_ mediaType: String) -> Bool { types.contains(mediaType.lowercased()) }
+    public func takes(_ mediaType: String) -> Bool { types.contains(mediaType.lowercased()) }
 }

@@ -144,6 +144,9 @@ public struct RegistryReadAPI: Sendable {
                 }
                 return try await manifest(request, digest: digest, scope: scope)
             }
+            // An invalid tag is 404 MANIFEST_UNKNOWN whether or not the name has an upstream.
+            try Self.validate(name)
+            try Self.refuseInvalidTag(reference)
             return try await manifest(request, repository: try repository(name, request), tag: reference, scope: scope)
         case .blob(let name, let digest):
             try Self.validate(name)
@@ -174,6 +177,14 @@ public struct RegistryReadAPI: Sendable {
         return (registry, repository)
     }
 
+    /// No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance suite
+    /// expects (not 400).
+    static func refuseInvalidTag(_ tag: String) throws {
+        guard ImageReference.isValidTag(tag) else {
+            throw FerryError(.manifestUnknown, "'\(tag.prefix(130))' is not a valid tag")
+        }
+    }
+
     static func digest(_ text: String) throws -> Digest {
         do {
             return try Digest(parsing: text)
@@ -195,11 +206,7 @@ public struct RegistryReadAPI: Sendable {
     func manifest(
         _ request: Request, repository: (registry: String, repository: String), tag: String, scope: Int64? = nil
     ) async throws -> Response {
-        // No manifest can have an invalid tag: 404 MANIFEST_UNKNOWN, as the OCI conformance
-        // suite expects (not 400).
-        guard ImageReference.isValidTag(tag) else {
-            throw FerryError(.manifestUnknown, "'\(tag.prefix(130))' is not a valid tag")
-        }
+        try Self.refuseInvalidTag(tag)
         let accepted = ManifestAccept(request.headers[values: .accept])
         guard let digest = try await database.digest(registry: repository.registry, repository: repository.repository, tag: tag),
             try await visible(digest, to: scope)
@@ -213,29 +220,24 @@ public struct RegistryReadAPI: Sendable {
         return try serve(try await negotiated(record, accepted: accepted, repository: repository, scope: scope, tag: tag), request)
     }
 
-    /// What a tag's manifest is for a client whose `Accept` lists the types it takes, as the
-    /// CNCF registry (2.8) answers: an OCI index only to a client that takes OCI indexes (else
-    /// `404`); a Docker manifest list to one that does not take lists, as its `linux/amd64`
-    /// manifest (held here, or from the fallback, of a type the client takes; else `404`);
-    /// anything else as it is.
+    /// What a tag's manifest is for a client whose `Accept` lists the types it takes
+    /// (``ManifestNegotiation``): a list's `linux/amd64` manifest is the one held here, or from
+    /// the fallback.
     func negotiated(
         _ record: ManifestRecord, accepted: ManifestAccept?, repository: (registry: String, repository: String), scope: Int64?, tag: String
     ) async throws -> ManifestRecord {
-        guard let accepted, MediaType.indexes.contains(record.mediaType), !accepted.takes(record.mediaType) else { return record }
-        guard record.mediaType == MediaType.dockerManifestList else {
-            throw FerryError(
-                .manifestUnknown, "tag \(tag.prefix(130)) names an OCI index, and the request's Accept does not take \(MediaType.ociIndex)")
+        switch ManifestNegotiation.decide(mediaType: record.mediaType, bytes: record.bytes, accepted: accepted, tag: tag) {
+        case .asIs:
+            return record
+        case .refused(let message):
+            throw FerryError(.manifestUnknown, message)
+        case .platformManifest(let candidates):
+            for digest in candidates {
+                if let held = try await database.manifest(digest), try await visible(digest, to: scope) { return held }
+                if let asked = try await askFallback(repository, reference: digest.description), asked.digest == digest { return asked }
+            }
+            throw ManifestNegotiation.noPlatformManifest(tag: tag)
         }
-        guard case .index(let index, _)? = try? ParsedManifest.decode(record.bytes, contentType: record.mediaType) else {
-            throw FerryError(.manifestUnknown, "\(record.digest) is not held here")
-        }
-        for entry in index.manifests where accepted.takes(entry.mediaType) && entry.platform?.os == "linux" && entry.platform?.architecture == "amd64" {
-            if let held = try await database.manifest(entry.digest), try await visible(entry.digest, to: scope) { return held }
-            if let asked = try await askFallback(repository, reference: entry.digest.description), asked.digest == entry.digest { return asked }
-        }
-        throw FerryError(
-            .manifestUnknown,
-            "tag \(tag.prefix(130)) names a manifest list with no linux/amd64 manifest of a type the request's Accept takes: accept \(MediaType.dockerManifestList), or ask by digest")
     }
 
     /// The fallback's answer, if there is a fallback; its failures (the leader away) count as unknown.

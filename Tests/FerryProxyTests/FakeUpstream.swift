@@ -12,6 +12,8 @@ import Synchronization
 final class FakeUpstream: Sendable {
     static let password = "upstream-secret-7f3a"
     let manifests: Mutex<[String: [UInt8]]> = Mutex([:])
+    /// The `Content-Type` of a manifest by tag or digest, when not a Docker image manifest.
+    let manifestTypes: Mutex<[String: String]> = Mutex([:])
     let blobs: Mutex<[Digest: [UInt8]]> = Mutex([:])
     let corrupt = Mutex<Set<Digest>>([])
     let blobGets = Mutex<[Digest: Int]>([:])
@@ -45,6 +47,27 @@ final class FakeUpstream: Sendable {
         return (manifestDigest, layerDigest)
     }
 
+    /// Adds a Docker manifest list under `tag` naming `entries` (digest, architecture; linux,
+    /// Docker image manifests); returns its digest.
+    @discardableResult
+    func addList(tag: String, entries: [(Digest, String)]) -> Digest {
+        let manifests = entries.map { digest, architecture in
+            #"{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":10,"digest":"\#(digest)","platform":{"os":"linux","architecture":"\#(architecture)"}}"#
+        }
+        let list = Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[\#(manifests.joined(separator: ","))]}"#.utf8)
+        let digest = Digest.sha256(of: list)
+        self.manifests.withLock {
+            $0[tag] = list
+            $0[digest.description] = list
+        }
+        manifestTypes.withLock {
+            $0[tag] = MediaType.dockerManifestList
+            $0[digest.description] = MediaType.dockerManifestList
+        }
+        return digest
+    }
+
     var router: Router<BasicRequestContext> {
         let router = Router()
         router.on("/**", method: .get) { request, _ in try await self.handle(request) }
@@ -69,8 +92,9 @@ final class FakeUpstream: Sendable {
         let rest = path.dropFirst(prefix.count)
         var headers = HTTPFields()
         if rest.hasPrefix("manifests/") {
-            guard let bytes = manifests.withLock({ $0[String(rest.dropFirst("manifests/".count))] }) else { return Response(status: .notFound) }
-            headers[.contentType] = "application/vnd.docker.distribution.manifest.v2+json"
+            let reference = String(rest.dropFirst("manifests/".count))
+            guard let bytes = manifests.withLock({ $0[reference] }) else { return Response(status: .notFound) }
+            headers[.contentType] = manifestTypes.withLock { $0[reference] } ?? "application/vnd.docker.distribution.manifest.v2+json"
             headers[HTTPField.Name("Docker-Content-Digest")!] = Digest.sha256(of: bytes).description
             headers[.contentLength] = String(bytes.count)
             if request.method == .head { return Response(status: .ok, headers: headers) }

@@ -226,6 +226,32 @@ struct ProxyServerTests {
     /// an invalid tag is 404 MANIFEST_UNKNOWN (not 400), an unknown repository's tags NAME_UNKNOWN,
     /// a 416 names the size in `Content-Range`, a 405 says `Allow`, and a HEAD error carries the
     /// length its GET body has.
+    @Test("a tag's manifest follows the client's Accept as the leader's and the CNCF registry's do: a list to a client that takes no lists is its linux/amd64 manifest")
+    func manifestListFollowsTheClientsAccept() async throws {
+        try await Self.withProxy { proxy in
+            let amd64 = proxy.upstream.addImage(tag: "amd64", layer: Array(repeating: 1, count: 100))
+            let arm64 = proxy.upstream.addImage(tag: "arm64", layer: Array(repeating: 2, count: 100))
+            let list = proxy.upstream.addList(tag: "multi", entries: [(arm64.manifest, "arm64"), (amd64.manifest, "amd64")])
+            let auth = proxy.basic(proxy.licence.secret)
+            let path = "/v2/proxy/shop/vendor/team/app/manifests/multi"
+            for method in [HTTPMethod.GET, .HEAD] {
+                let v2Only = try await proxy.get(path, method: method, authorization: auth, headers: ["Accept": MediaType.dockerManifest])
+                #expect(v2Only.status == 200 && v2Only.headers.first(name: "Docker-Content-Digest") == amd64.manifest.description, "\(method): \(v2Only.headers)")
+                #expect(v2Only.headers.first(name: "Content-Type") == MediaType.dockerManifest)
+                let lists = try await proxy.get(path, method: method, authorization: auth, headers: ["Accept": MediaType.manifestAccept])
+                #expect(lists.status == 200 && lists.headers.first(name: "Docker-Content-Digest") == list.description, "\(method): \(lists.headers)")
+                let anything = try await proxy.get(path, method: method, authorization: auth)
+                #expect(anything.headers.first(name: "Docker-Content-Digest") == list.description, "\(method): no Accept")
+            }
+            // A list whose linux/amd64 manifest is of no type the client takes: 404, as the leader.
+            let none = try await proxy.get(path, authorization: auth, headers: ["Accept": MediaType.ociManifest])
+            #expect(none.status == 404 && none.text.contains("MANIFEST_UNKNOWN"), "\(none.status) \(none.text)")
+            // By digest, always as it is.
+            let pinned = try await proxy.get("/v2/proxy/shop/vendor/team/app/manifests/\(list)", authorization: auth, headers: ["Accept": MediaType.dockerManifest])
+            #expect(pinned.status == 200 && pinned.headers.first(name: "Docker-Content-Digest") == list.description)
+        }
+    }
+
     @Test func answersAsRegistryClientsExpect() async throws {
         try await Self.withProxy { proxy in
             let image = proxy.upstream.addImage(tag: "5.0", layer: Array(repeating: 5, count: 1000))

@@ -16,3 +16,45 @@ struct ManifestAcceptTests {
         #expect(ManifestAccept(["application/*"]) == nil)
     }
 }
+
+@Suite("ManifestNegotiation")
+struct ManifestNegotiationTests {
+    static let amd64 = Digest.sha256(of: Array("amd64".utf8))
+    static let arm64 = Digest.sha256(of: Array("arm64".utf8))
+    static let ociAmd64 = Digest.sha256(of: Array("oci-amd64".utf8))
+
+    /// A Docker manifest list: amd64 as an OCI manifest first, then as a Docker one, and arm64.
+    static let list: [UInt8] = {
+        func entry(_ type: String, _ digest: Digest, _ architecture: String) -> String {
+            #"{"mediaType":"\#(type)","size":10,"digest":"\#(digest)","platform":{"os":"linux","architecture":"\#(architecture)"}}"#
+        }
+        let entries = [entry(MediaType.ociManifest, ociAmd64, "amd64"), entry(MediaType.dockerManifest, amd64, "amd64"), entry(MediaType.dockerManifest, arm64, "arm64")]
+        return Array(#"{"schemaVersion":2,"mediaType":"\#(MediaType.dockerManifestList)","manifests":[\#(entries.joined(separator: ","))]}"#.utf8)
+    }()
+
+    static func decide(_ type: String, _ accept: [String], bytes: [UInt8] = []) -> ManifestNegotiation.Decision {
+        ManifestNegotiation.decide(mediaType: type, bytes: bytes, accepted: ManifestAccept(accept), tag: "1")
+    }
+
+    @Test("as the CNCF registry 2.8: an OCI index or image manifest only to a client that takes it, a list's linux/amd64 manifest of a type the client takes; anything to a client with no Accept")
+    func decisions() {
+        let dockerOnly = [MediaType.dockerManifest]
+        for type in [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest] {
+            #expect(Self.decide(type, [], bytes: Self.list) == .asIs, "no Accept: \(type)")
+            #expect(Self.decide(type, ["*/*"], bytes: Self.list) == .asIs, "a wildcard: \(type)")
+            #expect(Self.decide(type, [type], bytes: Self.list) == .asIs, "taken: \(type)")
+        }
+        guard case .refused(let index) = Self.decide(MediaType.ociIndex, dockerOnly) else { Issue.record("an OCI index to a Docker-only client"); return }
+        #expect(index.contains("OCI index"))
+        guard case .refused(let manifest) = Self.decide(MediaType.ociManifest, dockerOnly + [MediaType.dockerManifestList]) else {
+            Issue.record("an OCI image manifest to a Docker-only client")
+            return
+        }
+        #expect(manifest.contains("OCI image manifest"))
+        #expect(Self.decide(MediaType.dockerManifestList, dockerOnly, bytes: Self.list) == .platformManifest([Self.amd64]))
+        #expect(Self.decide(MediaType.dockerManifestList, [MediaType.ociManifest, MediaType.dockerManifest], bytes: Self.list) == .platformManifest([Self.ociAmd64, Self.amd64]))
+        #expect(Self.decide(MediaType.dockerManifestList, ["application/json"], bytes: Self.list) == .platformManifest([]))
+        // A Docker manifest to a client listing only OCI types: as it is, as 2.8 does.
+        #expect(Self.decide(MediaType.dockerManifest, [MediaType.ociManifest]) == .asIs)
+    }
+}

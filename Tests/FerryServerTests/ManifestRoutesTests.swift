@@ -160,5 +160,11 @@ extension ManifestRoutesTests {
             let head = try await client.get("/v2/lib/app/manifests/\(tag)", method: .head)
             #expect(head.status == .notFound)
         }
+        // Also for a name with no upstream (a leader without --default-registry, no ?ns=): the
+        // tag is checked first (it was NAME_UNKNOWN).
+        try await S.withServer(defaultRegistry: nil) { _, client in
+            let get = try await client.get("/v2/lib/app/manifests/\(tag)")
+            #expect(get.status == .notFound && get.errorCodes == ["MANIFEST_UNKNOWN"], "\(get.errorCodes)")
+        }
     }
 }
