@@ -20,10 +20,14 @@ protocol DaemonCommand: AsyncParsableCommand {
     /// Checks what one option alone cannot (a pair that contradicts itself), before
     /// `--print-config` prints anything. Default: nothing.
     func checkCombinations() throws(FerryError)
+    /// The addresses the daemon will listen on, with the flag that sets each, checked
+    /// (``ListenProbe``) before it starts. Default: none.
+    func listenAddresses() throws -> [(flag: String, host: String, port: Int)]
 }
 
 extension DaemonCommand {
     func checkCombinations() throws(FerryError) {}
+    func listenAddresses() throws -> [(flag: String, host: String, port: Int)] { [] }
 }
 
 extension DaemonCommand {
@@ -31,6 +35,14 @@ extension DaemonCommand {
         try await reportingErrors {
             if try service.printedConfiguration(of: self, settings: Self.settings) { return }
             do {
+                // Nothing is written or joined if a port is taken.
+                for (flag, host, port) in try listenAddresses() {
+                    do {
+                        try await ListenProbe.check(host: host, port: port)
+                    } catch {
+                        throw listenFailure(error, addresses: "\(flag) \(host):\(port)") ?? error
+                    }
+                }
                 try await serve()
             } catch {
                 throw listenFailure(error) ?? error
@@ -40,8 +52,8 @@ extension DaemonCommand {
 
     /// A listening socket that could not be bound, as one line naming the addresses this daemon
     /// listens on and what to do; nil for any other error.
-    func listenFailure(_ error: any Error) -> FerryError? {
-        let addresses = Self.settings.filter { ["listen", "local-registry-port"].contains($0.option.key) }
+    func listenFailure(_ error: any Error, addresses: String? = nil) -> FerryError? {
+        let addresses = addresses ?? Self.settings.filter { ["listen", "local-registry-port"].contains($0.option.key) }
             .compactMap { setting in setting.value(self)?.texts.first.map { "\(setting.option.flag) \($0)" } }
             .joined(separator: ", ")
         switch TransportProblem(error) {

@@ -86,6 +86,12 @@ struct FollowerCommand: NodeDaemonCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
+    func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
+        let (host, port) = try LeaderCommand.parseListen(listen)
+        // The loopback registry for the pull handoff (port 0: any free one).
+        return [("--listen", host, port), ("--local-registry-port", "127.0.0.1", localRegistryPort)]
+    }
+
     func serve() async throws {
         let (host, port) = try LeaderCommand.parseListen(listen)
         var configuration = FollowerConfiguration(

@@ -96,6 +96,11 @@ struct LeaderCommand: NodeDaemonCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
+    func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
+        let (host, port) = try LeaderCommand.parseListen(listen)
+        return [("--listen", host, port)]
+    }
+
     func serve() async throws {
         let (host, port) = try Self.parseListen(listen)
         var registry = RegistryClientConfiguration()

@@ -148,6 +148,11 @@ struct ProxyServeCommand: DaemonCommand {
     @OptionGroup
     var service: ServiceOptions
 
+    func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
+        let (host, port) = try LeaderCommand.parseListen(listen)
+        return [("--listen", host, port)]
+    }
+
     func serve() async throws {
         let (host, port) = try LeaderCommand.parseListen(listen)
         guard (tlsCert == nil) == (tlsKey == nil) else { throw FerryError(.configuration, "--tls-cert and --tls-key go together") }

@@ -77,6 +77,31 @@ struct CLITests {
         #expect(result.stderr.isEmpty)
     }
 
+    @Test("A daemon whose port is taken says so in one line before it writes or joins anything: no leader data directory, no follower node")
+    func busyPortChangesNothing() async throws {
+        let busy = try SilentListener()
+        defer { busy.close() }
+        try await withTemporaryDirectory("cli-busy") { dir in
+            let refused = try await ferry(["leader", "--data-dir", dir.sub("leader2"), "--listen", "127.0.0.1:\(busy.port)"])
+            Self.expectOneLineError(refused, containing: "cannot listen (--listen 127.0.0.1:\(busy.port)): the address is in use")
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("leader2")), "the leader wrote its data directory")
+
+            let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
+            defer { Task { await leader.process.stop() } }
+            try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
+            for (flag, listen, registryPort) in [("--listen", "127.0.0.1:\(busy.port)", "0"), ("--local-registry-port", "127.0.0.1:0", "\(busy.port)")] {
+                let follower = try await ferry([
+                    "follower", "--data-dir", dir.sub("f"), "--leader", leader.url, "--join-token-file", dir.sub("join-token"), "--name", "ghost",
+                    "--listen", listen, "--local-registry-port", registryPort, "--docker-host", dir.sub("no-docker.sock"),
+                ])
+                Self.expectOneLineError(follower, containing: "cannot listen (\(flag) 127.0.0.1:\(busy.port)): the address is in use")
+            }
+            let nodes = try await ferry(["nodes", "--leader", leader.url, "--token", leader.token, "--ca", leader.caFile])
+            #expect(nodes.succeeded && !nodes.stdout.contains("ghost"), "the follower joined: \(nodes.stdout)")
+            await leader.process.stop()
+        }
+    }
+
     @Test("An unreachable leader and a wrong token are reported clearly")
     func unreachableLeaderAndWrongToken() async throws {
         let port = try freePort()
