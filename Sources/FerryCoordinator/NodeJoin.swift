@@ -29,6 +29,7 @@ struct NodeJoin: Sendable {
         var publicKey: String?
         var nodeKey: P256.Signing.PrivateKey?
         if secure {
+            try refuseAnotherCluster(token)
             let leader = try NodeAddress(leaderURL: leaderURL)
             let ca = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
             try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600)
@@ -56,5 +57,20 @@ struct NodeJoin: Sendable {
             nodeID: response.nodeID, name: response.name, credential: response.credential, leader: leaderURL, peerKey: response.peerKey)
         try joined.save(in: directory)
         return joined
+    }
+
+    /// A node that has joined a cluster (its `node.json` and `ca.pem`) re-joins only that
+    /// cluster: a leader that moved, or restored from a backup, keeps its CA. A join token of
+    /// another cluster (another CA) is refused before anything is sent or written; otherwise the
+    /// node would leave its cluster silently, its identity overwritten, and be refused there
+    /// afterwards as a name already taken.
+    func refuseAnotherCluster(_ token: JoinToken) throws {
+        guard NodeIdentity.load(from: directory) != nil,
+            let pem = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8),
+            let held = try? MeshTLS.fingerprint(ofPEM: pem), held != token.caFingerprint
+        else { return }
+        throw FerryError(
+            .configuration,
+            "this node belongs to another cluster (its CA \(directory.caCertificatePath) is \(held.prefix(16))…, the join token's \(token.caFingerprint.prefix(16))…): check --leader and the join token; to move the node to this cluster, remove \(directory.nodeIdentityPath) first (the content store is kept)")
     }
 }
