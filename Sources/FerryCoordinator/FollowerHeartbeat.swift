@@ -37,9 +37,14 @@ struct FollowerHeartbeat: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 let lastError = Mutex<String?>(nil)
+                // What the engine said last: nil before the first heartbeat, then its version or why it cannot be reached.
+                let lastEngine = Mutex<EngineState?>(nil)
                 await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) {
+                    let engine = await engineState()
+                    logEngineChange(from: lastEngine.withLock { $0 }, to: engine)
+                    lastEngine.withLock { $0 = engine }
                     do {
-                        try await beat()
+                        try await beat(engine: engine)
                         lastError.withLock { $0 = nil }
                     } catch let error as FerryError where error.code == .protocolVersion {
                         refused.yield(FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)"))
@@ -59,13 +64,45 @@ struct FollowerHeartbeat: Sendable {
         }
     }
 
-    /// One heartbeat and what its answer asks for.
-    private func beat() async throws {
-        var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion)
+    /// The node's Docker engine: its version, or why it cannot be reached.
+    enum EngineState: Sendable, Equatable {
+        case answers(version: String)
+        case unreachable(String)
+    }
+
+    private func engineState() async -> EngineState {
         do {
-            heartbeat.dockerVersion = try await docker.ping().serverVersion
+            return .answers(version: try await docker.ping().serverVersion)
         } catch {
-            heartbeat.dockerError = (error as? FerryError)?.message ?? "\(error)"
+            return .unreachable((error as? FerryError)?.message ?? "\(error)")
+        }
+    }
+
+    /// The follower's own log says when the engine cannot be reached (at the first heartbeat, or
+    /// once it stops answering) and when it answers again, not only the leader's `ferry nodes`.
+    private func logEngineChange(from old: EngineState?, to new: EngineState) {
+        switch (old, new) {
+        case (nil, .answers(let version)):
+            logger.info("Docker engine answers", metadata: ["docker.version": "\(version)"])
+        case (.unreachable, .answers(let version)):
+            logger.notice("Docker engine answers again", metadata: ["docker.version": "\(version)"])
+        case (nil, .unreachable(let message)), (.answers?, .unreachable(let message)):
+            logger.warning(
+                "cannot reach the Docker engine: this node cannot load images until it answers; check --docker-host",
+                metadata: ["error": "\(message)"])
+        case (.unreachable(let before)?, .unreachable(let now)) where before != now:
+            logger.warning("still cannot reach the Docker engine", metadata: ["error": "\(now)"])
+        default:
+            break
+        }
+    }
+
+    /// One heartbeat and what its answer asks for.
+    private func beat(engine: EngineState) async throws {
+        var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion)
+        switch engine {
+        case .answers(let version): heartbeat.dockerVersion = version
+        case .unreachable(let message): heartbeat.dockerError = message
         }
         let answer = try await mesh.heartbeat(heartbeat)
         if let revoked = answer.revokedCertificates { revocations.update(revoked) }

@@ -137,8 +137,10 @@ public final class FollowerService: Service, Sendable {
         do {
             try await serve()
         } catch let error where Task.isShuttingDownGracefully || Task.isCancelled {
-            logger.debug("follower stopped", metadata: ["error": "\(error)"])
+            logger.debug("follower run ended by the shutdown", metadata: ["error": "\(error)"])
         }
+        // The operator's log says the stop was clean (a crash or a refusal ends without this line).
+        logger.notice("follower stopped")
     }
 
     private func serve() async throws {

@@ -157,6 +157,7 @@ public final class LeaderService: Service, Sendable {
                     group.addTask { await self.rollouts.run() }
                 }
             } onGracefulShutdown: {
+                self.logger.notice("leader stopping: finishing the requests in flight")
                 // Long polls answer now, so that the server can drain its connections.
                 self.signal.close()
             }
@@ -165,6 +166,7 @@ public final class LeaderService: Service, Sendable {
             await fetcher.shutdown()
             try? await client.shutdown()
         }
+        logger.notice("leader stopped")
     }
 
     /// Every 2 s: install deadlines and load slots (``InstallCoordinator/tick(now:)``), and the

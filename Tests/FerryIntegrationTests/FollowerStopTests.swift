@@ -22,8 +22,13 @@ struct FollowerStopTests {
     @Test("idle: SIGTERM ends the follower, exit status 0")
     func idle() async throws {
         try await TestCluster.with("stop-idle", nodes: ["n1"], engines: []) { cluster in
+            // No engine at its --docker-host: the follower's own log says so (not only `ferry nodes`).
+            try await waitUntil("the follower to warn about its engine") {
+                cluster.followerLog("n1").contains("cannot reach the Docker engine: this node cannot load images until it answers")
+            }
             let status = try await cluster.terminateFollower("n1")
             #expect(status == 0, "exit status \(status.map(String.init) ?? "none: still running")")
+            #expect(cluster.followerLog("n1").contains("follower stopped"), "a clean stop is logged")
         }
     }
 

@@ -25,6 +25,8 @@ struct LeaderStopTests {
             #expect(
                 withClient.took - alone.took < .seconds(3),
                 "the leader took \(withClient.took) to exit with an idle TLS client, \(alone.took) without (the TLS close timeout is 5 s)\n\(withClient.log.suffix(3000))")
+            // The log says the stop was clean.
+            #expect(alone.log.contains("leader stopping") && alone.log.contains("leader stopped"), "\(alone.log.suffix(1000))")
         }
     }
 
