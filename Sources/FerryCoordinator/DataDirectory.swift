@@ -17,6 +17,20 @@ public struct DataDirectory: Sendable {
     /// (``securePermissions()``): an entry owned by another user is refused, one open to group
     /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
     /// subdirectory Ferry did not make, is refused before anything in it is touched.
+    /// Why a directory cannot be made at `path` when a parent is a file (Foundation's own message
+    /// is `NSCocoaErrorDomain error 512`): nil when no parent is in the way.
+    static func fileInTheWay(of path: String) -> String? {
+        var current = (path as NSString).deletingLastPathComponent
+        while !current.isEmpty, current != "/" {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory) {
+                return isDirectory.boolValue ? nil : "'\(current)' is a file, not a directory"
+            }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return nil
+    }
+
     public init(_ path: String, logger: Logger? = nil) throws(FerryError) {
         self.path = path
         var isDirectory: ObjCBool = false
@@ -40,7 +54,7 @@ public struct DataDirectory: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw FerryError(.configuration, "cannot create data directory '\(path)': \(error.localizedDescription)")
+                throw FerryError(.configuration, "cannot create data directory '\(path)': \(Self.fileInTheWay(of: path) ?? error.localizedDescription)")
             }
         }
         let tightened = try securePermissions()

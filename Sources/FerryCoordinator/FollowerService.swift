@@ -30,6 +30,8 @@ public final class FollowerService: Service, Sendable {
     /// The credential of a `node.json` under this name kept for another leader URL: sent as proof
     /// when the node joins again.
     private let previousCredential: String?
+    /// The leader URL of the `node.json` kept, when it is not `--leader`.
+    private let previousLeader: String?
     private let boundAddress = Mutex<String?>(nil)
     /// The certificates the leader revoked, from its last heartbeat answer: refused by this node's server.
     let revocations = CertificateRevocations()
@@ -63,6 +65,7 @@ public final class FollowerService: Service, Sendable {
         let saved = NodeIdentity.load(from: directory)
         self.identity = Mutex(saved?.leader == configuration.leaderURL ? saved : nil)
         self.previousCredential = saved?.name == configuration.name ? saved?.credential : nil
+        self.previousLeader = saved.flatMap { $0.leader == configuration.leaderURL ? nil : $0.leader }
     }
 
     /// The URL the follower listens on, once it is up.
@@ -88,7 +91,7 @@ public final class FollowerService: Service, Sendable {
         guard let text = configuration.joinToken, !text.isEmpty else {
             let why =
                 previousCredential != nil
-                ? "this node joined another leader URL than \(configuration.leaderURL) (node.json): joining it needs a join token too (its credential is sent as proof that it is the same node, keeping its name)"
+                ? "this node joined the leader at \(previousLeader ?? "another URL") (node.json), not \(configuration.leaderURL): if --leader is mistyped, give that URL; if the leader moved, joining it needs a join token too (its credential is sent as proof that it is the same node, keeping its name)"
                 : "this node has not joined the leader yet"
             throw FerryError(
                 .configuration,

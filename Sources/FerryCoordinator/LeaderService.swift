@@ -77,7 +77,10 @@ public final class LeaderService: Service, Sendable {
         if admin.created || join.created {
             logger.notice(
                 "created leader tokens",
-                metadata: ["admin_token_file": "\(directory.adminTokenPath)", "join_token_file": "\(directory.joinTokenPath)"])
+                metadata: [
+                    "admin_token_file": "\(directory.adminTokenPath)", "join_token_file": "\(directory.joinTokenPath)",
+                    "ca_file": "\(directory.caCertificatePath)", "ca_fingerprint": "\(ca.fingerprint)",
+                ])
         }
         self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)

@@ -34,7 +34,7 @@ struct InstallCommand: AsyncParsableCommand {
         try await reportingErrors {
             try request.checkLocally(platform: platform)
             guard maxParallel >= 1 else { throw FerryError(.invalidArgument, "--max-parallel must be at least 1") }
-            let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDuration(text) }
+            let deadlineSeconds = try deadline.map { text throws(FerryError) in try Self.parseDeadline(text) }
             let names = try NodeList.parse(nodes)
             let client = try connection.client()
             let accepted = try await client.install(
@@ -42,7 +42,8 @@ struct InstallCommand: AsyncParsableCommand {
                     images: request.images, nodes: names, maxParallel: maxParallel, platform: platform,
                     deadlineSeconds: deadlineSeconds, pull: request.pull))
             if request.noWait {
-                if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("install \(accepted.id) accepted\n") }
+                // The ID alone, for scripts: ID=$(ferry install IMAGE --no-wait).
+                if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("\(accepted.id)\n") }
                 return
             }
             let final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
@@ -51,19 +52,20 @@ struct InstallCommand: AsyncParsableCommand {
         }
     }
 
-    /// `90`, `90s`, `15m`, `2h` → seconds.
-    static func parseDuration(_ text: String) throws(FerryError) -> Int {
-        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
-        var number = Substring(text)
-        var unit = 1
-        if let last = text.last, let factor = units[last] {
-            unit = factor
-            number = number.dropLast()
+    /// `--deadline`: `90` (seconds), `90s`, `15m`, `2h`, `1d` or a sum such as `1h30m`
+    /// (``TimeToLive``, as `token --ttl`) → seconds.
+    static func parseDeadline(_ text: String) throws(FerryError) -> Int {
+        let trimmed = text.trimmingWhitespace()
+        let seconds: Int64?
+        if !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            seconds = trimmed.count <= 9 ? Int64(trimmed) : nil
+        } else {
+            seconds = try? TimeToLive.parse(trimmed).components.seconds
         }
-        guard let value = Int(number), value > 0 else {
-            throw FerryError(.invalidArgument, "invalid duration '\(text)': expected e.g. 90s, 30m or 2h")
+        guard let seconds, seconds > 0 else {
+            throw FerryError(.invalidArgument, "invalid --deadline '\(text.prefix(40))': expected e.g. 90s, 30m, 2h, 1h30m or 1d")
         }
-        return value * unit
+        return Int(seconds)
     }
 }
 

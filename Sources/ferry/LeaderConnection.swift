@@ -48,7 +48,8 @@ struct LeaderConnection: ParsableArguments {
             }
             if url == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/address", encoding: .utf8) else {
-                    throw FerryError(.configuration, "no leader is running with data directory '\(dataDirectory)' (no address file); start `ferry leader` or pass --leader")
+                    let why = FileManager.default.fileExists(atPath: dataDirectory) ? "no address file" : "no such directory"
+                    throw FerryError(.configuration, "no leader is running with data directory '\(dataDirectory)' (\(why)); start `ferry leader` or pass --leader")
                 }
                 url = text.trimmingWhitespace()
             }

@@ -91,7 +91,8 @@ struct RolloutStartCommand: AsyncParsableCommand {
             let client = try connection.client()
             let accepted = try await client.createRollout(RolloutRequest(image: image, replace: replace, nodes: names, plan: plan))
             if noWait {
-                if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("rollout \(accepted.id) accepted\n") }
+                // The ID alone, for scripts: ID=$(ferry rollout IMAGE --no-wait).
+                if json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("\(accepted.id)\n") }
                 return
             }
             let final = try await RolloutOutput.follow(accepted.id, client: client, json: json)
@@ -106,7 +107,15 @@ struct RolloutStartCommand: AsyncParsableCommand {
         if let maxParallel { plan.maxParallel = try Self.integer(maxParallel, option: "--max-parallel") }
         if let canary { plan.canary = try Self.integer(canary, option: "--canary") }
         if let canaryWait {
-            plan.canaryWaitMilliseconds = canaryWait == "manual" ? nil : try RolloutPlan.milliseconds(parsing: canaryWait, option: "--canary-wait")
+            if canaryWait == "manual" {
+                plan.canaryWaitMilliseconds = nil
+            } else {
+                do {
+                    plan.canaryWaitMilliseconds = try RolloutPlan.milliseconds(parsing: canaryWait, option: "--canary-wait")
+                } catch {
+                    throw FerryError(error.code, error.message + ", or manual")
+                }
+            }
         }
         if let delay { plan.delayMilliseconds = try RolloutPlan.milliseconds(parsing: delay, option: "--delay") }
         if let order {
@@ -258,7 +267,7 @@ enum RolloutOutput {
             }
             switch status.phase {
             case .paused:
-                printError("rollout \(status.id) paused: \(status.pauseReason ?? "paused"); go on with `ferry rollout resume \(status.id)`, or abort or rollback")
+                printError("rollout \(status.id) paused: \(status.pauseReason ?? "paused") (`ferry rollout resume \(status.id)`, or abort or rollback)")
             case .rolledBack: printError("rollout \(status.id) rolled back")
             case .aborted: printError("rollout \(status.id) aborted")
             default: break

@@ -16,6 +16,7 @@ struct BackupTests {
             let reference = try await cluster.push("demo/app:1", layers: [.init("bsmall", "256K"), .init("bbig", "12M")])
             let started = try await cluster.ferry(["install", reference, "--no-wait"])
             #expect(started.status == 0, "\(started.stderr)")
+            #expect(started.stdout == "1\n", "--no-wait prints the install's ID alone: \(started.stdout)")
             try await waitUntil("some blobs are present and others not yet", timeout: .seconds(120)) {
                 guard let image = try await cluster.admin.images().images.first, image.state == .fetching else { return false }
                 let blobs = try await cluster.admin.image(id: image.id).blobs ?? []

@@ -20,6 +20,10 @@ extension RolloutTests {
             let follower = try #require(cluster.nodes["n1"]?.process?.pid)
             let accepted = try await cluster.ferry(["rollout", "\(repository):1.1", "--no-wait", "--min-healthy", "60s", "--healthy-deadline", "120s"])
             #expect(accepted.status == 0, "\(accepted.stderr)")
+            // The ID alone, for scripts.
+            let id = accepted.stdout.trimmingWhitespace()
+            #expect(id.hasPrefix("r") && !id.contains(" "), "\(accepted.stdout)")
+            #expect(try await cluster.ferry(["rollout", "status", id]).status == 0)
             try await waitUntil("web's new container in its gate", timeout: .seconds(90)) {
                 try await Self.containers(cluster, on: "n1")["web"].map { $0.hasSuffix("running") && $0 != before["web"] } == true
             }
