@@ -68,7 +68,9 @@ public struct ProxyToken: Sendable, Hashable, Codable {
 public enum TokenScope {
     /// The repository names that asked for `pull`.
     public static func pullRepositories(_ scopes: [String]) -> [ProxyRepository] {
-        scopes.flatMap { $0.split(separator: " ") }.compactMap { scope -> ProxyRepository? in
+        // Several scopes in one value are space-separated; a query string written by hand may
+        // carry the spaces as `+` (form encoding), which no scope can contain otherwise.
+        scopes.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "+" }) }.compactMap { scope -> ProxyRepository? in
             guard scope.hasPrefix("repository:") else { return nil }
             // The last `:` after the prefix: a scope without one (`repository:name`) has no actions.
             let rest = scope.dropFirst("repository:".count)

@@ -142,29 +142,37 @@ extension ProxyAPI {
             var name: String
             var tags: [String]
         }
-        var tags: [String]
+        let tags: [String]
         do {
             tags = try await upstream.client.listTags(repository: image, logger: logger)
         } catch {
             let failure = customerError(error, what: "the tags of \(repository)")
             // Tags are asked of a repository: the one the upstream does not know is NAME_UNKNOWN.
-            guard failure.error.code == .manifestUnknown else { throw failure }
+            guard [FerryError.Code.manifestUnknown, .nameUnknown].contains(failure.error.code) else { throw failure }
             throw ProxyError(FerryError(.nameUnknown, "repository \(repository) is not known upstream"))
         }
-        let parameters = request.uri.queryParameters
-        if let last = parameters.get("last") { tags = tags.filter { $0 > last } }
-        var headers = HTTPFields()
-        if let nText = parameters.get("n") {
-            guard let n = Int(nText), n >= 0 else { throw ProxyError(FerryError(.invalidArgument, "invalid n: expected a non-negative integer")) }
-            if tags.count > n {
-                tags = Array(tags.prefix(n))
-                if let lastTag = tags.last { headers[ProxyHeader.link] = "</v2/\(repository)/tags/list?n=\(n)&last=\(lastTag)>; rel=\"next\"" }
-            }
-        }
-        let body = String(decoding: try ProxyJSON.encoder.encode(TagList(name: repository.description, tags: tags)), as: UTF8.self)
+        let (page, headers) = try Self.page(tags.sorted(), of: request, path: "/v2/\(repository)/tags/list")
+        let body = String(decoding: try ProxyJSON.encoder.encode(TagList(name: repository.description, tags: page)), as: UTF8.self)
         var response = Self.json(request, body)
         response.headers.append(contentsOf: headers)
         return response
+    }
+
+    /// One page of the sorted `names` (`?n=` at most, after `?last=`), and a `Link` header to the
+    /// next page when there is one, as distribution paginates tags and the catalog.
+    static func page(_ names: [String], of request: Request, path: String) throws -> ([String], HTTPFields) {
+        let parameters = request.uri.queryParameters
+        var names = names
+        if let last = parameters.get("last") { names = names.filter { $0 > last } }
+        var headers = HTTPFields()
+        if let nText = parameters.get("n") {
+            guard let n = Int(nText), n >= 0 else { throw ProxyError(FerryError(.invalidArgument, "invalid n: expected a non-negative integer")) }
+            if names.count > n {
+                names = Array(names.prefix(n))
+                if let lastName = names.last { headers[ProxyHeader.link] = "<\(path)?n=\(n)&last=\(lastName)>; rel=\"next\"" }
+            }
+        }
+        return (names, headers)
     }
 
     /// What the customer learns of an upstream failure: the code and the proxy's own name of the

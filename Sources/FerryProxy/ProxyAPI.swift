@@ -210,8 +210,11 @@ public struct ProxyAPI: Sendable {
             }
             return nil
         }
-        let body = try ProxyJSON.encoder.encode(Catalog(repositories: names.sorted()))
-        return Self.json(request, String(decoding: body, as: UTF8.self))
+        let (page, headers) = try Self.page(names.sorted(), of: request, path: "/v2/_catalog")
+        let body = try ProxyJSON.encoder.encode(Catalog(repositories: page))
+        var response = Self.json(request, String(decoding: body, as: UTF8.self))
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     static func json(_ request: Request, _ text: String) -> Response {

@@ -269,7 +269,7 @@ struct ProxyServerTests {
             let invalid = try await proxy.get("\(name)/manifests/.INVALID_MANIFEST_NAME", authorization: auth)
             #expect(invalid.text.contains("MANIFEST_UNKNOWN"), "\(invalid.text)")
             let tags = try await proxy.get("/v2/proxy/shop/vendor/team/nothing/tags/list", authorization: auth)
-            #expect(tags.status == 404 && tags.text.contains("NAME_UNKNOWN"), "\(tags.status) \(tags.text)")
+            #expect(tags.status == 404 && tags.text.contains("NAME_UNKNOWN") && tags.text.contains("repository proxy/shop/vendor/team/nothing is not known upstream"), "\(tags.status) \(tags.text)")
             let put = try await proxy.get("\(name)/manifests/5.0", method: .PUT, authorization: auth, body: [1])
             #expect(put.status == 405 && put.headers.first(name: "Allow") == "GET, HEAD", "\(put.status) \(put.headers)")
             // A HEAD error announces the length of the GET's body (RFC 9110 §8.6), and sends none.
@@ -284,6 +284,14 @@ struct ProxyServerTests {
                 #expect(conditional.status == 304 && conditional.body.isEmpty, "\(path): \(conditional.status)")
                 #expect(try await proxy.get(path, authorization: auth, headers: ["If-None-Match": "\"sha256:other\""]).status == 200, "\(path)")
             }
+            // The catalog is paginated as tags are (n, last, Link).
+            let catalog = try await proxy.get("/v2/_catalog", authorization: auth)
+            #expect(catalog.text == #"{"repositories":["proxy/shop/vendor/team/app"]}"#, "\(catalog.text)")
+            let first = try await proxy.get("/v2/_catalog?n=0", authorization: auth)
+            #expect(first.text == #"{"repositories":[]}"# && first.headers.first(name: "Link") == nil, "\(first.text)")
+            let after = try await proxy.get("/v2/_catalog?last=proxy/shop/vendor/team/app", authorization: auth)
+            #expect(after.text == #"{"repositories":[]}"#, "\(after.text)")
+            #expect(try await proxy.get("/v2/_catalog?n=x", authorization: auth).status == 400)
         }
     }
 
