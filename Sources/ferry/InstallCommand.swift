@@ -46,6 +46,9 @@ struct InstallCommand: AsyncParsableCommand {
                 if request.json { try FileOutput.standardOutput.writeJSON(accepted) } else { FileOutput.standardOutput.write("\(accepted.id)\n") }
                 return
             }
+            let detach = DetachOnSignal.watch(
+                "stopped following: install \(accepted.id) goes on on the leader; `ferry status \(accepted.id) --follow` follows it again")
+            defer { detach.cancel() }
             let final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
             if request.json { try FileOutput.standardOutput.writeJSON(final) }
             try InstallOutput.exitStatus(final, json: request.json)

@@ -52,3 +52,28 @@ extension InstallTests {
         }
     }
 }
+
+extension InstallTests {
+    @Test("Ctrl-C on a following `ferry install` says the install goes on and how to follow it again, exit 130; the install is not cancelled")
+    func interruptedFollowSaysTheInstallGoesOn() async throws {
+        try await TestCluster.with("detach", nodes: ["n1"], leaderArguments: ["--upstream-rate", "1MiB/s"]) { cluster in
+            let reference = try await cluster.push("demo/detach:1", layers: [.init("det", "4M")], busybox: false)
+            let log = cluster.dir.sub("install.log")
+            let process = try BackgroundProcess.spawn(
+                RepositoryLayout.ferryBinary, ["install", reference], logPath: log,
+                environment: ["FERRY_LEADER": cluster.leader.url, "FERRY_TOKEN": cluster.leader.token, "FERRY_CA": cluster.leader.caFile])
+            // Following: the install exists and the command has shown its progress.
+            try await waitUntil("the install followed") {
+                (try? await cluster.admin.install(id: 1)) != nil && !process.log.isEmpty
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            process.signal(SIGINT)
+            let status = await process.wait()
+            #expect(status == 130, "exit status \(status)")
+            #expect(process.log.contains("ferry: stopped following: install 1 goes on on the leader; `ferry status 1 --follow` follows it again"), "\(process.log)")
+            let install = try await cluster.admin.install(id: 1)
+            #expect(install.state == .running || install.isFinished, "\(install.state)")
+            #expect(install.targets.allSatisfy { $0.error?.message.contains("cancel") != true }, "\(install.targets)")
+        }
+    }
+}
