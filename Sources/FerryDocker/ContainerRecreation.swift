@@ -63,6 +63,10 @@ public enum ContainerRecreation {
         let binds = hostConfig["Binds"]?.stringArray ?? []
         let kept = namingAnonymousVolumes(binds, of: container) + anonymousVolumes(of: container, declaredAt: declared)
         if kept != binds { hostConfig["Binds"] = .array(kept.map(JSONValue.string)) }
+        if let mounts = hostConfig["Mounts"]?.arrayValue {
+            let named = namingAnonymousMounts(mounts, of: container)
+            if named != mounts { hostConfig["Mounts"] = .array(named) }
+        }
 
         var body = config
         body["HostConfig"] = .object(hostConfig)
@@ -148,6 +152,22 @@ public enum ContainerRecreation {
                 let name = mount["Name"]?.stringValue, !name.isEmpty
             else { return bind }
             return volumeBind(name, at: bind, of: mount)
+        }
+    }
+
+    /// `mounts` (`HostConfig.Mounts`) with each volume mount that names no source
+    /// (`--mount type=volume,target=/data`: an anonymous volume) given the volume the engine
+    /// made for it, so that the new container mounts the same one and its data stays (left as
+    /// it is, the engine would make a fresh, empty one).
+    static func namingAnonymousMounts(_ mounts: [JSONValue], of container: DockerContainer) -> [JSONValue] {
+        mounts.map { entry in
+            guard case .object(var fields) = entry, fields["Type"]?.stringValue == "volume", fields["Source"]?.stringValue?.isEmpty ?? true,
+                let target = fields["Target"]?.stringValue,
+                let mount = container.mounts.first(where: { $0["Type"]?.stringValue == "volume" && $0["Destination"]?.stringValue == target }),
+                let name = mount["Name"]?.stringValue, !name.isEmpty
+            else { return entry }
+            fields["Source"] = .string(name)
+            return .object(fields)
         }
     }
 

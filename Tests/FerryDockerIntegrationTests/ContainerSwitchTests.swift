@@ -251,6 +251,22 @@ extension ContainerSwitchTests {
         for name in ["engerr-a", "engerr-b"] { try await Self.check(engine.docker(["rm", "-f", name])) }
     }
 
+    @Test("an anonymous volume from --mount type=volume (no source) keeps its data across the switch")
+    func anonymousMountKeepsItsData() async throws {
+        let engine = try await Self.engine(taggedAs: "mnt/app")
+        try await Self.check(engine.docker(["run", "-d", "--name", "mnt-web", "--network", "none", "--mount", "type=volume,target=/scratch", "mnt/app:1.0"]))
+        try await Self.check(engine.docker(["exec", "mnt-web", "/bin/sh", "-c", "echo kept > /scratch/state"]))
+        let node = NodeRollout(switcher: ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: Self.options()))
+        let result = await node.switchNode(rollout: "r9", image: "mnt/app:1.1", repository: try ImageReference(parsing: "mnt/app"))
+        guard case .passed = result else {
+            Issue.record("switch failed: \(result)")
+            return
+        }
+        let read = try await engine.docker(["exec", "mnt-web", "cat", "/scratch/state"])
+        #expect(read.succeeded && read.stdout == "kept\n", "the new container's /scratch: \(read.stdout) \(read.stderr)")
+        try await Self.check(engine.docker(["rm", "-f", "-v", "mnt-web"]))
+    }
+
     @Test("a --rm container is refused before anything is touched: the engine would delete it at stop, with no way back")
     func autoRemoveContainerIsLeftAlone() async throws {
         let engine = try await Self.engine(taggedAs: "rm/app")

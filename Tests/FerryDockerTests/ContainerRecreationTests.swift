@@ -130,6 +130,25 @@ struct ContainerRecreationTests {
                 == ["\(String(repeating: "a", count: 64)):/data", "\(String(repeating: "b", count: 64)):/state:ro", "db:/db"])
     }
 
+    @Test("an anonymous volume asked for with --mount type=volume (no source) is mounted again by the name the engine gave it")
+    func anonymousVolumeMounts() throws {
+        let anonymous = String(repeating: "c", count: 64)
+        let hostConfig = """
+            {"NetworkMode":"none","Mounts":[{"Type":"volume","Target":"/scratch","ReadOnly":true},{"Type":"volume","Source":"cache","Target":"/cache"},
+             {"Type":"tmpfs","Target":"/tmp"}]}
+            """
+        let mounts = """
+            [{"Type":"volume","Name":"\(anonymous)","Destination":"/scratch","RW":false},
+             {"Type":"volume","Name":"cache","Destination":"/cache","RW":true},{"Type":"tmpfs","Destination":"/tmp"}]
+            """
+        let container = try Self.inspect(config: #"{"Image":"reg:5000/demo/app:1.0"}"#, hostConfig: hostConfig, mounts: mounts)
+        let body = ContainerRecreation.request(for: container, oldImageConfig: try Self.imageConfig, newImage: "n").body
+        let carried = body["HostConfig"]?["Mounts"]?.arrayValue ?? []
+        #expect(carried.count == 3)
+        #expect(carried.first?["Source"]?.stringValue == anonymous && carried.first?["ReadOnly"]?.boolValue == true, "\(carried)")
+        #expect(carried.dropFirst().map { $0 } == container.hostConfig["Mounts"]?.arrayValue?.dropFirst().map { $0 }, "named volumes and tmpfs as they were")
+    }
+
     @Test("--network none and container: modes carry no endpoint; user networks keep aliases, not the engine's")
     func networks() throws {
         let none = try Self.inspect(
