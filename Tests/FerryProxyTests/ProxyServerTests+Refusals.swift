@@ -43,14 +43,19 @@ extension ProxyServerTests {
         }
     }
 
+    /// A 2 MB layer under `tag` and a licence limited to 64 KiB/s: its download would take 30 s.
+    static func slowDownload(_ proxy: Harness, tag: String, customer: String) async throws -> ([UInt8], (manifest: Digest, layer: Digest), LicenceID, Licence) {
+        let layer = (0..<2_000_000).map { UInt8($0 % 249) }
+        let image = proxy.upstream.addImage(tag: tag, layer: layer)
+        let slow = LicenceID.generate()
+        let licence = try await proxy.database.createLicence(
+            hash: slow.hash, app: "shop", customer: customer, images: [], expiresAt: nil, maxRate: 64 * 1024)
+        return (layer, image, slow, licence)
+    }
+
     @Test func aRevokeCutsTheLicencesDownloadsUnderWay() async throws {
         try await Self.withProxy { proxy in
-            let layer = (0..<2_000_000).map { UInt8($0 % 249) }
-            let image = proxy.upstream.addImage(tag: "slow", layer: layer)
-            let slow = LicenceID.generate()
-            // 64 KiB/s: the whole blob would take 30 s.
-            let licence = try await proxy.database.createLicence(
-                hash: slow.hash, app: "shop", customer: "slow", images: [], expiresAt: nil, maxRate: 64 * 1024)
+            let (layer, image, slow, licence) = try await Self.slowDownload(proxy, tag: "slow", customer: "slow")
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
             let download = Task { try await proxy.get(path, authorization: proxy.basic(slow.secret)) }
             try await Task.sleep(for: .milliseconds(700))
@@ -68,12 +73,8 @@ extension ProxyServerTests {
     @Test("a download the customer closes before its end is audited as 499 with the customer's address, not as the upstream's 502")
     func aDownloadTheCustomerClosesIsAuditedAsSuch() async throws {
         try await Self.withProxy { proxy in
-            let layer = (0..<2_000_000).map { UInt8($0 % 251) }
-            let image = proxy.upstream.addImage(tag: "left", layer: layer)
-            let slow = LicenceID.generate()
-            // 64 KiB/s: the whole blob would take 30 s; the customer gives up after 0.7 s.
-            let licence = try await proxy.database.createLicence(
-                hash: slow.hash, app: "shop", customer: "impatient", images: [], expiresAt: nil, maxRate: 64 * 1024)
+            // The customer gives up after 0.7 s.
+            let (layer, image, slow, licence) = try await Self.slowDownload(proxy, tag: "left", customer: "impatient")
             var request = HTTPClientRequest(url: proxy.url + "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)")
             request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
             let download = Task {
