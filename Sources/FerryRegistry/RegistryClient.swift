@@ -151,14 +151,17 @@ public final class RegistryClient: Sendable {
             return FerryError(.unauthorized, "registry \(host) refused the credentials for \(what)\(said); check the entry for \(host) in the \(configuration.credentialsFlag) file")
         case 403:
             return FerryError(.denied, "registry \(host) denied access to \(what)\(said)")
-        case 404:
+        case 404, 410:
+            // 410 Gone is a not found that says it is for good: an answer, not an outage.
             let code: FerryError.Code =
                 switch registry?.code {
                 case "NAME_UNKNOWN": .nameUnknown
                 case "BLOB_UNKNOWN": .blobUnknown
                 default: .manifestUnknown
                 }
-            return FerryError(code, "\(what) not found on \(host)\(said.isEmpty ? " (HTTP 404)" : said)")
+            return FerryError(code, "\(what) not found on \(host)\(said.isEmpty ? " (HTTP \(status.code))" : said)")
+        case 451:
+            return FerryError(.denied, "registry \(host) refused \(what) for legal reasons (HTTP 451)\(said)")
         case 429:
             let retryAfter = response.headers.first(name: "Retry-After").flatMap(RetryAfter.parse)
             return TransientFailure(

@@ -22,6 +22,8 @@ final class FakeUpstream: Sendable {
     let requests = Mutex<[String]>([])
     /// While true every request is answered `503` (a registry that is down).
     let failing = Mutex(false)
+    /// While set, every request is answered with this status (a registry refusing for good).
+    let refusing = Mutex<HTTPResponse.Status?>(nil)
 
     /// Adds an image of one layer under `tag`; returns the manifest digest and the layer.
     @discardableResult
@@ -80,6 +82,7 @@ final class FakeUpstream: Sendable {
         paths.withLock { $0.append(path) }
         requests.withLock { $0.append("\(request.method) \(path)") }
         if failing.withLock({ $0 }) { return Response(status: .serviceUnavailable) }
+        if let status = refusing.withLock({ $0 }) { return Response(status: status) }
         let expected = "Basic " + Data("vendor:\(Self.password)".utf8).base64EncodedString()
         guard request.headers[.authorization] == expected else {
             var headers = HTTPFields()

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryProxy
+import HTTPTypes
 import Foundation
 import NIOHTTP1
 import Synchronization
@@ -48,6 +49,28 @@ extension ProxyServerTests {
             #expect(answer8 == served, "the digest is still confirmed")
             // (A digest confirmed in this process is served from the store without asking the
             // upstream again, as before: its 404 is seen, and forgotten, only by a later process.)
+        }
+    }
+
+    @Test("An upstream answering 410 Gone or 451 is answering, not down: the cache does not answer in its place")
+    func goneAndLegalRefusalsAreAnswers() async throws {
+        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
+        try await Self.withProxy(configuration: configuration) { proxy in
+            _ = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 6, count: 2000))
+            let path = "/v2/proxy/shop/vendor/team/app/manifests/1.4"
+            let licence = proxy.basic(proxy.licence.secret)
+            #expect(try await proxy.get(path, authorization: licence).status == 200)
+            // Cached; as an outage (503) the cache would answer 200.
+            proxy.upstream.refusing.withLock { $0 = HTTPResponse.Status(code: 451) }
+            let legal = try await proxy.get(path, authorization: licence)
+            #expect(legal.status != 200, "451: \(legal.status)")
+            proxy.upstream.refusing.withLock { $0 = .gone }
+            let gone = try await proxy.get(path, authorization: licence)
+            #expect(gone.status == 404 && gone.text.contains("MANIFEST_UNKNOWN"), "410: \(gone.status) \(gone.text)")
+            // Gone is forgotten like a 404: a later outage does not bring the tag back.
+            proxy.upstream.refusing.withLock { $0 = nil }
+            proxy.upstream.failing.withLock { $0 = true }
+            #expect(try await proxy.get(path, authorization: licence).status == 502)
         }
     }
 }
