@@ -53,8 +53,11 @@ extension ProxyAPI {
         case .refused(let message):
             throw ProxyError(FerryError(.manifestUnknown, message))
         case .platformManifest(let candidates):
-            guard let digest = candidates.first else { throw ProxyError(ManifestNegotiation.noPlatformManifest(tag: tag)) }
-            return try await upstream.manifest(image, digest: digest)
+            // The first the upstream has, as the leader takes the first it holds.
+            for digest in candidates {
+                if let found = try? await upstream.manifest(image, digest: digest), found.digest == digest { return found }
+            }
+            throw ProxyError(ManifestNegotiation.noPlatformManifest(tag: tag))
         }
     }
 
@@ -78,11 +81,30 @@ extension ProxyAPI {
         }
         let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
-        guard let slot = await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait) else {
+        let slot: StreamCounter.Slot
+        let cap = configuration.maxStreamsPerLicence
+        let downloads = "\(cap) download\(cap == 1 ? "" : "s")"
+        switch await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait) {
+        case .slot(let acquired):
+            slot = acquired
+        case .queueFull:
             await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 429)
             throw ProxyError(
-                FerryError(.tooManyRequests, "this licence already has \(configuration.maxStreamsPerLicence) downloads running and others waiting; retry later"),
+                FerryError(.tooManyRequests, "this licence already has \(downloads) running and \(streams.maxWaiters) more waiting; retry later"),
                 retryAfter: 1)
+        case .timedOut:
+            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 429)
+            throw ProxyError(
+                FerryError(.tooManyRequests, "none of this licence's \(downloads) ended within \(configuration.maxStreamWait); retry later"),
+                retryAfter: 1)
+        case .closed:
+            throw ProxyError(FerryError(.busy, "the proxy is stopping; retry later"), retryAfter: 1)
+        }
+        // The customer left while waiting: the slot goes to the next one at once.
+        guard context.channel?.isActive ?? true else {
+            slot.release()
+            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: Self.customerClosed)
+            throw CancellationError()
         }
         let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
         let upstream = self.upstream
@@ -118,10 +140,18 @@ extension ProxyAPI {
                         sent += Int64(slice.readableBytes)
                     }
                 }
-                try await writer.finish(nil)
+                do {
+                    try await writer.finish(nil)
+                } catch {
+                    customerLeft = true
+                    throw error
+                }
             } catch {
                 let bytes = sent
-                logger.warning("blob stream cut", metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
+                // A customer closing its connection is ordinary; anything else is worth a warning.
+                logger.log(
+                    level: customerLeft ? .info : .warning, customerLeft ? "blob stream closed by the customer" : "blob stream cut",
+                    metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
                 // 499 when the customer closed the connection (nginx's "client closed request"),
                 // 403 for a licence refused mid-stream (503 not checked for too long), else the

@@ -22,7 +22,8 @@ public struct ProxyConfiguration: Sendable {
     public var maxStreamsPerLicence: Int
     /// How long a blob request past ``maxStreamsPerLicence`` waits for a slot (a client such as
     /// `ctr` opens a connection per layer, all at once, and does not wait for `Retry-After`).
-    /// Default 120 s; zero: `429` at once (`--max-stream-wait`).
+    /// Default 50 s, below the 60 s after which load balancers and HTTP clients (Ferry's own
+    /// included) commonly give up on an answer; zero: `429` at once (`--max-stream-wait`).
     public var maxStreamWait: Duration
     /// How long after an upstream repository failed to answer the cache answers for it without
     /// asking it again (each question to a registry that is down costs its retries, about 10 s).
@@ -31,7 +32,7 @@ public struct ProxyConfiguration: Sendable {
 
     public init(
         tagTTL: Duration = .seconds(30), cache: Bool = true, tokenLifetime: Duration = .seconds(300), service: String = "ferry-proxy",
-        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, maxStreamWait: Duration = .seconds(120),
+        publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, maxStreamWait: Duration = .seconds(50),
         outageHold: Duration = .seconds(10)
     ) {
         self.maxStreamWait = maxStreamWait

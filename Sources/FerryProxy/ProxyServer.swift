@@ -234,7 +234,9 @@ public enum ProxyServer {
             configuration: .init(
                 services: databaseServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
                     + [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
-                    + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore) },
+                    + ([StreamQueueCloser(streams: api.streams)] + services).map {
+                        ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)
+                    },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -243,5 +245,17 @@ public enum ProxyServer {
             throw error
         }
         try? await client.shutdown()
+    }
+}
+
+/// Sends the blob requests waiting for a licence's stream slot away (`503`) when a graceful
+/// shutdown starts, before the server waits for its requests in flight: a waiting request would
+/// otherwise hold the stop up to `--max-stream-wait`, and start a new stream when it got its turn.
+struct StreamQueueCloser: Service {
+    let streams: StreamCounter
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        streams.close()
     }
 }

@@ -138,7 +138,7 @@ struct ProxyServeCommand: DaemonCommand {
     @Option(
         name: .customLong("max-stream-wait"), parsing: .unconditional,
         help: "Seconds a download past --max-streams waits for one of the licence's to end before 429 (0: 429 at once).")
-    var maxStreamWait: Int = 120
+    var maxStreamWait: Int = 50
 
     @Option(
         name: .customLong("database"),

@@ -22,44 +22,65 @@ struct ProxyLimitTests {
         #expect(counter.acquire(1) != nil)
     }
 
-    @Test("requests past the limit wait their turn in order, a bounded number and time; a cancelled one stops waiting")
+    @Test("requests past the limit wait their turn in order, a bounded number and time; a cancelled one stops waiting; close sends them away")
     func streamCounterQueuesPastTheLimit() async throws {
         let counter = StreamCounter(limit: 1, maxWaiters: 2)
-        let first = try #require(await counter.acquire(1, waitingAtMost: .seconds(60)))
-        #expect(await counter.acquire(1, waitingAtMost: .zero) == nil, "no wait: refused at once")
+        func slot(_ acquired: StreamCounter.Acquired) -> StreamCounter.Slot? {
+            if case .slot(let slot) = acquired { return slot }
+            return nil
+        }
+        let first = try #require(slot(await counter.acquire(1, waitingAtMost: .seconds(60))))
+        guard case .queueFull = await counter.acquire(1, waitingAtMost: .zero) else { Issue.record("no wait: refused at once"); return }
         final class Order: Sendable { let names = Mutex<[String]>([]) }
         let order = Order()
         let second = Task {
-            let slot = await counter.acquire(1, waitingAtMost: .seconds(60))
+            let acquired = await counter.acquire(1, waitingAtMost: .seconds(60))
             order.names.withLock { $0.append("second") }
-            return slot
+            return slot(acquired)
         }
         try await waitUntil("the second request waiting") { counter.waiting(1) == 1 }
         let third = Task {
-            let slot = await counter.acquire(1, waitingAtMost: .seconds(60))
+            let acquired = await counter.acquire(1, waitingAtMost: .seconds(60))
             order.names.withLock { $0.append("third") }
-            return slot
+            return slot(acquired)
         }
         try await waitUntil("the third request waiting") { counter.waiting(1) == 2 }
-        #expect(await counter.acquire(1, waitingAtMost: .seconds(60)) == nil, "past maxWaiters: refused at once")
-        #expect(await counter.acquire(2, waitingAtMost: .zero) != nil, "another licence is not held up")
+        guard case .queueFull = await counter.acquire(1, waitingAtMost: .seconds(60)) else { Issue.record("past maxWaiters: refused at once"); return }
+        #expect(slot(await counter.acquire(2, waitingAtMost: .zero)) != nil, "another licence is not held up")
 
         first.release()
+        first.release()  // once only: a second release gives nothing more
         let secondSlot = try #require(await second.value)
         #expect(order.names.withLock { $0 } == ["second"] && counter.count(1) == 1, "the slot passed to the longest waiting")
+        #expect(counter.waiting(1) == 1)
         secondSlot.release()
         let thirdSlot = try #require(await third.value)
         #expect(order.names.withLock { $0 } == ["second", "third"])
 
         // A wait that runs out, and a cancelled one, give up their place.
-        #expect(await counter.acquire(1, waitingAtMost: .milliseconds(50)) == nil)
+        guard case .timedOut = await counter.acquire(1, waitingAtMost: .milliseconds(50)) else { Issue.record("the wait ran out"); return }
         let cancelled = Task { await counter.acquire(1, waitingAtMost: .seconds(60)) }
         try await waitUntil("the cancelled request waiting") { counter.waiting(1) == 1 }
         cancelled.cancel()
-        #expect(await cancelled.value == nil)
+        guard case .closed = await cancelled.value else { Issue.record("cancelled"); return }
         #expect(counter.waiting(1) == 0)
-        thirdSlot.release()
-        #expect(counter.count(1) == 0)
+        // The proxy stopping: a request waiting behind the third's stream is sent away.
+        let waiter = Task { slot(await counter.acquire(1, waitingAtMost: .seconds(60))) != nil }
+        try await waitUntil("a request waiting behind the held slot") { counter.waiting(1) == 1 }
+        counter.close()
+        #expect(await waiter.value == false, "close sends the waiting requests away")
+        guard case .closed = await counter.acquire(1, waitingAtMost: .seconds(60)) else { Issue.record("closed: nobody waits"); return }
+        thirdSlot.release()  // held (and alive) until here
+    }
+
+    @Test("a slot that is dropped without release() is released: its licence is not held for good")
+    func droppedSlotIsReleased() {
+        let counter = StreamCounter(limit: 1)
+        do {
+            let slot = counter.acquire(7)
+            #expect(slot != nil && counter.count(7) == 1)
+        }
+        #expect(counter.count(7) == 0)
     }
 
     @Test func licenceLimitersAreSharedPerLicenceAndFollowTheRate() {

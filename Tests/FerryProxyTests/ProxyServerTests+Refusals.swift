@@ -5,7 +5,12 @@ import FerryTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a vendor sees of refused customers: refused pulls in the audit, a revoke that cuts
 /// downloads under way, and a token endpoint that challenges a wrong login to Basic again.
@@ -77,17 +82,81 @@ extension ProxyServerTests {
             let (layer, image, slow, licence) = try await Self.slowDownload(proxy, tag: "left", customer: "impatient")
             var request = HTTPClientRequest(url: proxy.url + "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)")
             request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
+            // The customer reads the first bytes, then goes away (the connection closed).
+            final class FirstBytes: Sendable { let seen = Mutex(false) }
+            let first = FirstBytes()
             let download = Task {
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                return try await response.body.collect(upTo: 64 * 1024 * 1024).readableBytes
+                for try await _ in response.body {
+                    first.seen.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(60))
+                }
             }
-            try await Task.sleep(for: .milliseconds(700))
+            try await waitUntil("the first bytes received") { first.seen.withLock { $0 } }
             download.cancel()
-            await #expect(throws: (any Error).self) { _ = try await download.value }
+            await #expect(throws: (any Error).self) { try await download.value }
             try await waitUntil("the closed download audited") { try await proxy.database.pulls(licence: licence.id).contains { $0.kind == "blob" } }
             let pulls = try await proxy.database.pulls(licence: licence.id).filter { $0.kind == "blob" }
             #expect(pulls.count == 1 && pulls[0].status == 499 && pulls[0].client == "127.0.0.1", "\(pulls)")
             #expect(pulls.first.map { $0.bytes > 0 && $0.bytes < Int64(layer.count) } == true, "\(pulls)")
         }
+    }
+
+    @Test("a request waiting for a licence's stream slot whose customer resets its connection gives its turn back: the next request streams")
+    func aWaiterWhoseCustomerLeftGivesItsTurnBack() async throws {
+        try await Self.withProxy(configuration: ProxyConfiguration(maxStreamsPerLicence: 1, maxStreamWait: .seconds(30))) { proxy in
+            let (_, image, slow, _) = try await Self.slowDownload(proxy, tag: "turn", customer: "turn")
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            var request = HTTPClientRequest(url: proxy.url + path)
+            request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
+            // A holds the licence's one slot.
+            final class FirstBytes: Sendable { let seen = Mutex(false) }
+            let first = FirstBytes()
+            let holder = Task {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                for try await _ in response.body {
+                    first.seen.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(60))
+                }
+            }
+            try await waitUntil("A streaming") { first.seen.withLock { $0 } }
+            // B waits for it, then resets its connection (RST, as a killed client or a load balancer's timeout).
+            let port = try #require(Int(proxy.url.split(separator: ":").last ?? ""))
+            let waiting = try ResetConnection(port: port, request: "GET \(path) HTTP/1.1\r\nHost: proxy\r\nAuthorization: \(proxy.basic(slow.secret))\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(500))
+            waiting.reset()
+            // A ends: its slot passes to B, whose customer is gone.
+            holder.cancel()
+            _ = try? await holder.value
+            // C gets the slot at once (the code before 2026-12-06 kept it for good: C waited, then 429).
+            let started = ContinuousClock.now
+            let next = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+            #expect(next.status == .ok, "\(next.status) after \(ContinuousClock.now - started)")
+        }
+    }
+}
+
+/// A TCP connection to 127.0.0.1 that sends `request` and is then reset (`SO_LINGER` 0).
+struct ResetConnection {
+    let descriptor: Int32
+
+    init(port: Int, request: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw FerryError(.internal, "cannot connect: errno \(errno)") }
+        let bytes = Array(request.utf8)
+        guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw FerryError(.internal, "cannot send: errno \(errno)") }
+    }
+
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        _ = close(descriptor)
     }
 }
