@@ -20,9 +20,23 @@ public final class DirectoryLock: Sendable {
         guard fd >= 0 else { throw FerryError(.configuration, "cannot open '\(directory)/lock': \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw FerryError(.busy, "another Ferry process is using the data directory '\(directory)'; stop it or choose another --data-dir")
+            throw busy(directory)
         }
         return DirectoryLock(descriptor: fd)
+    }
+
+    /// Whether another process holds the lock of `directory` now (nothing is created; a
+    /// directory without a lock file is not held).
+    public static func isHeld(in directory: String) -> Bool {
+        let fd = open("\(directory)/lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK
+    }
+
+    /// The error ``acquire(in:)`` throws when another process holds the lock.
+    public static func busy(_ directory: String) -> FerryError {
+        FerryError(.busy, "another Ferry process is using the data directory '\(directory)'; stop it or choose another --data-dir")
     }
 
     /// Closes the descriptor, which drops the lock. Later calls do nothing.

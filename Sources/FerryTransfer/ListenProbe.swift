@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 
@@ -15,5 +18,14 @@ public enum ListenProbe {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port).get()
         try await channel.close()
+    }
+
+    /// What a failed bind says, in a line: a name that does not resolve, or the system's error.
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case is SocketAddressError.UnknownHost, is SocketAddressError: return "the host name does not resolve"
+        case let error as IOError: return String(cString: strerror(error.errnoCode))
+        default: return "\(error)"
+        }
     }
 }

@@ -23,11 +23,15 @@ protocol DaemonCommand: AsyncParsableCommand {
     /// The addresses the daemon will listen on, with the flag that sets each, checked
     /// (``ListenProbe``) before it starts. Default: none.
     func listenAddresses() throws -> [(flag: String, host: String, port: Int)]
+    /// The data directory the daemon locks: a running daemon there is named before its ports
+    /// are checked (they are busy because of it). Default: none.
+    var lockedDirectory: String? { get }
 }
 
 extension DaemonCommand {
     func checkCombinations() throws(FerryError) {}
     func listenAddresses() throws -> [(flag: String, host: String, port: Int)] { [] }
+    var lockedDirectory: String? { nil }
 }
 
 extension DaemonCommand {
@@ -35,12 +39,16 @@ extension DaemonCommand {
         try await reportingErrors {
             if try service.printedConfiguration(of: self, settings: Self.settings) { return }
             do {
-                // Nothing is written or joined if a port is taken.
+                // Nothing is written or joined if a port is taken; a daemon already running on
+                // the data directory is named as such (its ports are the ones taken).
+                if let directory = lockedDirectory, DirectoryLock.isHeld(in: directory) { throw DirectoryLock.busy(directory) }
                 for (flag, host, port) in try listenAddresses() {
                     do {
                         try await ListenProbe.check(host: host, port: port)
                     } catch {
-                        throw listenFailure(error, addresses: "\(flag) \(host):\(port)") ?? error
+                        let address = "\(flag) \(host.contains(":") ? "[\(host)]" : host):\(port)"
+                        throw listenFailure(error, addresses: address)
+                            ?? FerryError(.configuration, "cannot listen (\(address)): \(ListenProbe.describe(error)); choose an address of this machine")
                     }
                 }
                 try await serve()

@@ -86,6 +86,8 @@ struct FollowerCommand: NodeDaemonCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
+    var lockedDirectory: String? { dataDirectory }
+
     func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
         let (host, port) = try LeaderCommand.parseListen(listen)
         // The loopback registry for the pull handoff (port 0: any free one).

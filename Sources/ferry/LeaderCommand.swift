@@ -96,6 +96,8 @@ struct LeaderCommand: NodeDaemonCommand {
     @OptionGroup
     var daemon: DaemonOptions
 
+    var lockedDirectory: String? { dataDirectory }
+
     func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
         let (host, port) = try LeaderCommand.parseListen(listen)
         return [("--listen", host, port)]

@@ -148,6 +148,8 @@ struct ProxyServeCommand: DaemonCommand {
     @OptionGroup
     var service: ServiceOptions
 
+    var lockedDirectory: String? { dataDirectory }
+
     func listenAddresses() throws -> [(flag: String, host: String, port: Int)] {
         let (host, port) = try LeaderCommand.parseListen(listen)
         return [("--listen", host, port)]

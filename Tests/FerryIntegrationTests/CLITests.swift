@@ -54,6 +54,7 @@ struct CLITests {
          "invalid --default-registry: 'https://reg.example' is not a registry host"),
         (["token", "revoke", "abc"], "'abc' is invalid"),
         (["leader", "--data-dir", "/dev/null/ferry", "--listen", "127.0.0.1:0"], "cannot create data directory '/dev/null/ferry': '/dev/null' is a file, not a directory"),
+        (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nosuchhost.invalid:5050"], "cannot listen (--listen nosuchhost.invalid:5050): the host name does not resolve"),
         (["digest", "/nonexistent/file"], "cannot read '/nonexistent/file': no such file"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "127.0.0.1:0", "--registry-auth", "/nonexistent.json"], "cannot read registry auth file"),
     ])
@@ -125,6 +126,9 @@ struct CLITests {
             // A second leader on the same data directory is refused.
             Self.expectOneLineError(
                 try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:0"]), containing: "another Ferry process")
+            // Also on its own port: the running leader is named, not just a busy address.
+            Self.expectOneLineError(
+                try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:\(leader.port)"]), containing: "another Ferry process")
             await leader.process.stop()
         }
     }
