@@ -107,8 +107,10 @@ struct InstallCoordinator: Sendable {
     }
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
+        try report.validate()
+        let bytesDone = report.bytesDone.map { done in report.bytesTotal.map { $0 > 0 ? min(done, $0) : done } ?? done }
         let fields = TargetReportFields(
-            state: report.state, bytesDone: report.bytesDone, bytesTotal: report.bytesTotal, error: report.error?.ferryError,
+            state: report.state, bytesDone: bytesDone, bytesTotal: report.bytesTotal, error: report.error?.ferryError,
             note: report.note, starting: report.starting ?? false)
         guard let result = try await database.apply(.reported(fields), toTarget: target, nodeID: node) else {
             throw FerryError(.notFound, "no target \(target) for this node")

@@ -67,8 +67,12 @@ public enum SourceFailure: String, CaseIterable, Sendable {
 }
 
 extension Timer {
+    /// Records `duration`, clamped to 0 … about 292 years (nanoseconds in an Int64): a duration
+    /// out of range must not trap.
     func record(duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        guard seconds >= 0 else { return recordNanoseconds(0) }
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        recordNanoseconds(overflow ? .max : nanoseconds.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : nanoseconds + attoseconds / 1_000_000_000)
     }
 }

@@ -86,4 +86,23 @@ public struct SwitchReport: Codable, Sendable, Hashable {
         self.downtimeMilliseconds = downtimeMilliseconds
         self.reason = reason
     }
+
+    /// The most containers, the longest downtime and the longest reason a node may report.
+    public static let maxContainers = 100_000
+    public static let maxDowntimeMilliseconds: Int64 = 7 * 24 * 3600 * 1000
+    public static let maxReasonLength = 4096
+
+    /// Refuses (`400`) what no node's switch can have produced: what a node reports is not
+    /// trusted (a negative or huge downtime once stopped the leader, in its metrics).
+    public func validate() throws(FerryError) {
+        guard (0...Self.maxContainers).contains(containers) else {
+            throw FerryError(.invalidArgument, "containers must be between 0 and \(Self.maxContainers), got \(containers)")
+        }
+        if let downtimeMilliseconds, !(0...Self.maxDowntimeMilliseconds).contains(downtimeMilliseconds) {
+            throw FerryError(.invalidArgument, "downtimeMilliseconds must be between 0 and \(Self.maxDowntimeMilliseconds), got \(downtimeMilliseconds)")
+        }
+        if let reason, reason.utf8.count > Self.maxReasonLength {
+            throw FerryError(.invalidArgument, "reason must be at most \(Self.maxReasonLength) bytes")
+        }
+    }
 }

@@ -316,6 +316,20 @@ public struct TargetReport: Codable, Sendable, Hashable {
         self.error = error
         self.note = note
     }
+
+    /// The largest byte count a node may report (1 PiB): no image is larger.
+    public static let maxBytes: Int64 = 1 << 50
+
+    /// Refuses (`400`) counts no transfer can have: negative, or past ``maxBytes``. What a node
+    /// reports is shown to operators and summed: not trusted (the leader also keeps `bytesDone`
+    /// at most `bytesTotal`).
+    public func validate() throws(FerryError) {
+        for (name, value) in [("bytesDone", bytesDone), ("bytesTotal", bytesTotal)] {
+            if let value, !(0...Self.maxBytes).contains(value) {
+                throw FerryError(.invalidArgument, "\(name) must be between 0 and \(Self.maxBytes), got \(value)")
+            }
+        }
+    }
 }
 
 public struct LoadPermit: Codable, Sendable, Hashable {

@@ -32,9 +32,16 @@ struct InstallProgressRenderer: ProgressRenderer {
                 [TargetState.failed, .loading, .ready, .transferring, .waiting].first { states.contains($0) } ?? .done
             let current = targets.first { $0.state == state }
             let detail = TerminalText.escape([current?.image, current?.error?.message ?? current?.note].compactMap { $0 }.joined(separator: ": "))
-            return (TerminalText.escape(node, limit: 64), targets.reduce(0) { $0 + ($1.state == .done ? $1.bytesTotal : $1.bytesDone) }, targets.reduce(0) { $0 + $1.bytesTotal },
-                    state, detail)
+            // Saturating sums: the counts come from nodes (a leader before 2026-12-06 kept any Int64 one sent).
+            let done = targets.reduce(Int64(0)) { Self.adding($0, $1.state == .done ? $1.bytesTotal : $1.bytesDone) }
+            return (TerminalText.escape(node, limit: 64), done, targets.reduce(Int64(0)) { Self.adding($0, $1.bytesTotal) }, state, detail)
         }
+    }
+
+    /// `a + b` kept within 0 … Int64.max.
+    static func adding(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = max(a, 0).addingReportingOverflow(max(b, 0))
+        return overflow ? .max : sum
     }
 
     func screen(_ install: InstallStatus, width: Int) -> [String] {

@@ -168,6 +168,25 @@ struct InstallCoordinatorTests {
         #expect(fixture.coordinator.signal.generation > before, "a move notifies as it commits")
     }
 
+    @Test("progress counts no transfer can have are refused (negative, past 1 PiB); more done than the total is kept at the total")
+    func absurdProgressIsRefused() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let install = try await fixture.coordinator.createInstall(Self.request)
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let node = fixture.nodes[0]
+        let target = try #require(try await fixture.coordinator.work(node: node, wait: .zero).items.first).targetID
+        try await fixture.coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+        for report in [
+            TargetReport(state: .transferring, bytesDone: -5, bytesTotal: 100), TargetReport(state: .transferring, bytesDone: 1, bytesTotal: Int64.max),
+            TargetReport(state: .transferring, bytesDone: Int64.max, bytesTotal: Int64.max), TargetReport(state: .transferring, bytesTotal: Int64.min),
+        ] {
+            await expectError(.invalidArgument) { try await fixture.coordinator.report(node: node, target: target, report) }
+        }
+        try await fixture.coordinator.report(node: node, target: target, TargetReport(state: .transferring, bytesDone: 500, bytesTotal: 100))
+        let stored = try #require(try await fixture.database.targets(ofInstall: install.id!).first)
+        #expect(stored.bytesDone == 100 && stored.bytesTotal == 100, "\(stored.bytesDone) / \(stored.bytesTotal)")
+    }
+
     @Test("an image that cannot be fetched fails its targets with its reason and closes the install")
     func imageFailure() async throws {
         let fixture = try await Fixture.make(nodes: 2)

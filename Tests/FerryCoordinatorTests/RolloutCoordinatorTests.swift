@@ -129,6 +129,31 @@ struct RolloutCoordinatorTests {
         #expect(fixture.actions("n1").isEmpty)
     }
 
+    @Test("a switch report no switch can produce (a huge or negative downtime, a negative count, a huge reason) is refused; it once stopped the leader in its metrics")
+    func absurdSwitchReportsAreRefused() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        try await fixture.install("n1", rollout: created)
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id)["n1"] == .switching)
+        let node = fixture.nodes["n1"]!
+        for report in [
+            SwitchReport(action: .switch, outcome: .passed, containers: 1, downtimeMilliseconds: Int64.min),
+            SwitchReport(action: .switch, outcome: .passed, containers: 1, downtimeMilliseconds: Int64.max),
+            SwitchReport(action: .switch, outcome: .passed, containers: -1),
+            SwitchReport(action: .switch, outcome: .failed, reason: String(repeating: "x", count: 100_000)),
+        ] {
+            await expectError(.invalidArgument) { try await fixture.rollouts.report(node: node, rollout: created.id, report) }
+        }
+        #expect(try await fixture.statuses(created.id)["n1"] == .switching, "nothing applied")
+        try await fixture.passed("n1", created.id, downtime: 250)
+        #expect(try await fixture.status(created.id).phase == .succeeded)
+        // A repeat with an absurd downtime is refused too (a repeat is otherwise accepted).
+        await expectError(.invalidArgument) {
+            try await fixture.rollouts.report(node: node, rollout: created.id, SwitchReport(action: .switch, outcome: .passed, containers: 2, downtimeMilliseconds: -5))
+        }
+    }
+
     @Test("the work long poll wakes when a node's switch work appears")
     func longPollWakes() async throws {
         let fixture = try await Fixture.make(nodes: 1)
