@@ -214,8 +214,12 @@ actor MeshFetcher {
             case .wrongRange, .rangeNotSatisfiable: return .failed("\(source.node) answered a resume with the wrong range")
             }
         }
-        let outcome = try await RangedDownload.receive(response.body, into: sink, from: await ingest.offset(), size: blob.size, rateLimiter: rateLimiter) {
-            chunk, held in
+        // A peer must keep sending (a lying one dripping a byte every few seconds would hold the
+        // blob for hours); the leader is as slow as its upstream, and trusted.
+        let floor = source.kind == .leader ? nil : ProgressFloor.peer(receivingAtMost: rateLimiter?.rate)
+        let outcome = try await RangedDownload.receive(
+            response.body, into: sink, from: await ingest.offset(), size: blob.size, rateLimiter: rateLimiter, floor: floor
+        ) { chunk, held in
             progress.set(blob.digest, held)
             FerryMetrics.countReceived(chunk, from: source.kind)
         }
@@ -224,6 +228,9 @@ actor MeshFetcher {
         case .overflow: return .overflow
         case .broke(let at, .timedOut?):
             return .stalled("the transfer from \(source.node) stalled at \(at) of \(blob.size) bytes")
+        case .tooSlow(let at):
+            let floor = floor ?? ProgressFloor.peer(receivingAtMost: rateLimiter?.rate)
+            return .stalled("\(source.node) sent fewer than \(floor.minimum / 1024) KiB in \(floor.window), at \(at) of \(blob.size) bytes")
         case .broke(let at, let problem):
             return .truncated("the transfer from \(source.node) broke off at \(at) of \(blob.size) bytes: \(problem?.description ?? "stream failed")")
         case .endedEarly(let at):

@@ -98,6 +98,8 @@ extension RegistryClient {
                 return
             case .overflow:
                 throw FerryError(.sizeMismatch, "\(source) sent more than the \(piece ? "\(end - have) bytes asked" : "\(size) bytes") of \(what)")
+            case .tooSlow:
+                throw TransientFailure(FerryError(.upstreamUnreachable, "the download of \(what) from \(host) was too slow"))
             case .broke where upstream.redirectedTo != nil, .endedEarly where upstream.redirectedTo != nil:
                 throw TransientFailure(FerryError(.upstreamUnreachable, "the download of \(what) from \(source) broke off"))
             case .broke(let at, let problem):

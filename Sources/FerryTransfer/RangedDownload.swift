@@ -38,6 +38,8 @@ public enum RangedDownload {
         case broke(at: Int64, TransportProblem?)
         /// The server sent more bytes than the blob has; nothing past the size was written.
         case overflow
+        /// The source sent fewer bytes than its ``ProgressFloor`` asks, at this many bytes held.
+        case tooSlow(at: Int64)
     }
 
     /// Checks an answer to a GET from `offset` for a blob of `size` bytes, resetting `sink` when the
@@ -69,9 +71,10 @@ public enum RangedDownload {
     /// side did is the returned ``Outcome``.
     public static func receive(
         _ body: HTTPClientResponse.Body, into sink: some BlobSink, from offset: Int64, size: Int64,
-        rateLimiter: RateLimiter? = nil, received: (_ chunk: Int, _ held: Int64) -> Void = { _, _ in }
+        rateLimiter: RateLimiter? = nil, floor: ProgressFloor? = nil, received: (_ chunk: Int, _ held: Int64) -> Void = { _, _ in }
     ) async throws -> Outcome {
         var have = offset
+        var floor = floor
         var iterator = body.makeAsyncIterator()
         while true {
             let next: ByteBuffer?
@@ -88,6 +91,7 @@ public enum RangedDownload {
             try await sink.write(chunk)
             have += Int64(chunk.readableBytes)
             received(chunk.readableBytes, have)
+            if floor?.record(chunk.readableBytes, at: .now) == false, have < size { return .tooSlow(at: have) }
         }
         return have == size ? .complete : .endedEarly(at: have)
     }

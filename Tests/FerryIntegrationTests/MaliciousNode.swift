@@ -27,6 +27,8 @@ final class MaliciousNode: Sendable {
         case stall(seconds: Int)
         /// The right length of the wrong bytes.
         case wrong
+        /// Headers, then one byte every `seconds` (under the read timeout: never silent long enough).
+        case drip(seconds: Int)
     }
 
     let name: String
@@ -157,6 +159,14 @@ final class LyingServer: Sendable {
                 }
             case .wrong:
                 body = ResponseBody(byteBuffer: ByteBuffer(bytes: blob.map { $0 ^ 0x5A }))
+            case .drip(let seconds):
+                body = ResponseBody { writer in
+                    for byte in blob {
+                        try await writer.write(ByteBuffer(bytes: [byte]))
+                        try await Task.sleep(for: .seconds(seconds))
+                    }
+                    try await writer.finish(nil)
+                }
             }
             var headers: HTTPFields = [.contentType: "application/octet-stream", .init("Docker-Content-Digest")!: digest.description]
             if case .long = serving {

@@ -72,7 +72,7 @@ extension SecurityTests {
         "A liar serving bad bytes is excluded after first-hand reports; installs succeed, the leader not blamed",
         arguments: [
             ("secwrong", MaliciousNode.Serving.wrong), ("seclong", .long(extra: 4096)), ("secshort", .short(bytes: 1000)),
-            ("secstall", .stall(seconds: 30)),
+            ("secstall", .stall(seconds: 30)), ("secdrip", .drip(seconds: 3)),
         ])
     func liarIsExcluded(label: String, serving: MaliciousNode.Serving) async throws {
         try await Self.withLiar(label, serving: serving) { cluster, liar, server, references, blobs in

@@ -64,6 +64,28 @@ struct RangedDownloadTests {
         #expect(try await RangedDownload.receive(Self.body([[1, 2], [3, 4, 5]]), into: long, from: 0, size: 4) == .overflow)
         #expect(long.bytes.withLock { $0 } == [1, 2], "nothing past the size is written")
     }
+
+    @Test("a source sending less than its progress floor in a whole window is left (a lying peer's drip); the last bytes of a blob are not judged")
+    func progressFloor() async throws {
+        let started = ContinuousClock.now
+        var floor = ProgressFloor(window: .seconds(10), minimum: 100, now: started)
+        let drip = [floor.record(1, at: started + .seconds(4)), floor.record(1, at: started + .seconds(8)), floor.record(1, at: started + .seconds(12))]
+        #expect(drip == [true, true, false], "no judgement within the window; then 3 bytes in 12 s, 100 asked per 10 s")
+        var steady = ProgressFloor(window: .seconds(10), minimum: 100, now: started)
+        let kept = [steady.record(150, at: started + .seconds(11)), steady.record(60, at: started + .seconds(15)), steady.record(60, at: started + .seconds(21))]
+        #expect(kept == [true, true, true], "a new window starts at each judgement")
+
+        // A window already over at the first byte: the source is left at once, with what it sent.
+        let dripped = MemorySink()
+        let late = ProgressFloor(window: .seconds(10), minimum: 100, now: .now - .seconds(11))
+        #expect(try await RangedDownload.receive(Self.body([[1], [2], [3]]), into: dripped, from: 0, size: 10, floor: late) == .tooSlow(at: 1))
+        // The last byte completes the blob: done, however slow.
+        let finished = MemorySink()
+        #expect(try await RangedDownload.receive(Self.body([[1]]), into: finished, from: 0, size: 1, floor: late) == .complete)
+        // The floor a node asks of peers, and less when it caps its own downloads.
+        #expect(ProgressFloor.peer().minimum == 32 * 1024 && ProgressFloor.peer().window == .seconds(10))
+        #expect(ProgressFloor.peer(receivingAtMost: 16 * 1024).minimum == 10 * 1024)
+    }
 }
 
 extension Array where Element: Sendable {
