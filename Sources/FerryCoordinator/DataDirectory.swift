@@ -13,10 +13,6 @@ import Glibc
 public struct DataDirectory: Sendable {
     public let path: String
 
-    /// Opens the directory, creating it (0700) if needed, and secures what is in it
-    /// (``securePermissions()``): an entry owned by another user is refused, one open to group
-    /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
-    /// subdirectory Ferry did not make, is refused before anything in it is touched.
     /// Why a directory cannot be made at `path` when a parent is a file (Foundation's own message
     /// is `NSCocoaErrorDomain error 512`): nil when no parent is in the way.
     static func fileInTheWay(of path: String) -> String? {
@@ -31,6 +27,10 @@ public struct DataDirectory: Sendable {
         return nil
     }
 
+    /// Opens the directory, creating it (0700) if needed, and secures what is in it
+    /// (``securePermissions()``): an entry owned by another user is refused, one open to group
+    /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
+    /// subdirectory Ferry did not make, is refused before anything in it is touched.
     public init(_ path: String, logger: Logger? = nil) throws(FerryError) {
         self.path = path
         var isDirectory: ObjCBool = false

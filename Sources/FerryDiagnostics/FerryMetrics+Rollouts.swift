@@ -1,11 +1,11 @@
 import CoreMetrics
 
 extension FerryMetrics {
-    /// `ferry_rollout_node_switches_total{outcome}`: nodes' switches as they reported them
-    /// (`passed`, `failed`, `no-containers`).
     /// The outcomes a switch report has, each exported from the start.
     static let rolloutSwitchOutcomes = ["passed", "failed", "no-containers"]
 
+    /// `ferry_rollout_node_switches_total{outcome}`: nodes' switches as they reported them
+    /// (`passed`, `failed`, `no-containers`).
     public static func countRolloutSwitch(outcome: String) {
         Counter(label: "ferry_rollout_node_switches_total", dimensions: [("outcome", outcome)]).increment()
     }

@@ -178,7 +178,11 @@ public final class ProxyPostgresDatabase: ProxyStore, Service {
             throw error
         } catch {
             // The details stay in the vendor's log; a customer learns only that the proxy is unavailable.
-            logger.error("proxy database query failed", metadata: ["query": "\(what)", "error": "\(Self.describe(error))"])
+            // A load balancer's readiness probe asks every few seconds: its failures at debug (the
+            // requests that fail meanwhile say it at error level).
+            logger.log(
+                level: what == "readiness" ? .debug : .error, "proxy database query failed",
+                metadata: ["query": "\(what)", "error": "\(Self.describe(error))"])
             throw FerryError(.busy, "the proxy's database is unavailable; try again later")
         }
     }
