@@ -78,23 +78,11 @@ extension ProxyServerTests {
     @Test("a download the customer closes before its end is audited as 499 with the customer's address, not as the upstream's 502")
     func aDownloadTheCustomerClosesIsAuditedAsSuch() async throws {
         try await Self.withProxy { proxy in
-            // The customer gives up after 0.7 s.
             let (layer, image, slow, licence) = try await Self.slowDownload(proxy, tag: "left", customer: "impatient")
-            var request = HTTPClientRequest(url: proxy.url + "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)")
-            request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
-            // The customer reads the first bytes, then goes away (the connection closed).
-            final class FirstBytes: Sendable { let seen = Mutex(false) }
-            let first = FirstBytes()
-            let download = Task {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                for try await _ in response.body {
-                    first.seen.withLock { $0 = true }
-                    try await Task.sleep(for: .seconds(60))
-                }
-            }
-            try await waitUntil("the first bytes received") { first.seen.withLock { $0 } }
-            download.cancel()
-            await #expect(throws: (any Error).self) { try await download.value }
+            // The customer reads the first bytes of the body, then resets its connection.
+            let customer = try RawCustomer(proxy, path: "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)", authorization: proxy.basic(slow.secret))
+            try await customer.waitForBody()
+            customer.reset()
             try await waitUntil("the closed download audited") { try await proxy.database.pulls(licence: licence.id).contains { $0.kind == "blob" } }
             let pulls = try await proxy.database.pulls(licence: licence.id).filter { $0.kind == "blob" }
             #expect(pulls.count == 1 && pulls[0].status == 499 && pulls[0].client == "127.0.0.1", "\(pulls)")
@@ -107,28 +95,18 @@ extension ProxyServerTests {
         try await Self.withProxy(configuration: ProxyConfiguration(maxStreamsPerLicence: 1, maxStreamWait: .seconds(30))) { proxy in
             let (_, image, slow, _) = try await Self.slowDownload(proxy, tag: "turn", customer: "turn")
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
-            var request = HTTPClientRequest(url: proxy.url + path)
-            request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
             // A holds the licence's one slot.
-            final class FirstBytes: Sendable { let seen = Mutex(false) }
-            let first = FirstBytes()
-            let holder = Task {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                for try await _ in response.body {
-                    first.seen.withLock { $0 = true }
-                    try await Task.sleep(for: .seconds(60))
-                }
-            }
-            try await waitUntil("A streaming") { first.seen.withLock { $0 } }
-            // B waits for it, then resets its connection (RST, as a killed client or a load balancer's timeout).
-            let port = try #require(Int(proxy.url.split(separator: ":").last ?? ""))
-            let waiting = try ResetConnection(port: port, request: "GET \(path) HTTP/1.1\r\nHost: proxy\r\nAuthorization: \(proxy.basic(slow.secret))\r\n\r\n")
+            let holder = try RawCustomer(proxy, path: path, authorization: proxy.basic(slow.secret))
+            try await holder.waitForBody()
+            // B waits for it, then resets its connection (as a killed client or a load balancer's timeout).
+            let waiting = try RawCustomer(proxy, path: path, authorization: proxy.basic(slow.secret))
             try await Task.sleep(for: .milliseconds(500))
             waiting.reset()
             // A ends: its slot passes to B, whose customer is gone.
-            holder.cancel()
-            _ = try? await holder.value
+            holder.reset()
             // C gets the slot at once (the code before 2026-12-06 kept it for good: C waited, then 429).
+            var request = HTTPClientRequest(url: proxy.url + path)
+            request.headers.add(name: "Authorization", value: proxy.basic(slow.secret))
             let started = ContinuousClock.now
             let next = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
             #expect(next.status == .ok, "\(next.status) after \(ContinuousClock.now - started)")
@@ -136,11 +114,14 @@ extension ProxyServerTests {
     }
 }
 
-/// A TCP connection to 127.0.0.1 that sends `request` and is then reset (`SO_LINGER` 0).
-struct ResetConnection {
+/// A customer on a raw TCP connection to the proxy: it sends a `GET`, can wait for the first
+/// bytes of the body, and resets the connection (`SO_LINGER` 0) when told: deterministic, where
+/// cancelling an HTTP client's task may leave its connection reading.
+final class RawCustomer: Sendable {
     let descriptor: Int32
 
-    init(port: Int, request: String) throws {
+    init(_ proxy: ProxyServerTests.Harness, path: String, authorization: String) throws {
+        let port = try #require(Int(proxy.url.split(separator: ":").last ?? ""))
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -150,8 +131,21 @@ struct ResetConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw FerryError(.internal, "cannot connect: errno \(errno)") }
-        let bytes = Array(request.utf8)
+        let bytes = Array("GET \(path) HTTP/1.1\r\nHost: proxy\r\nAuthorization: \(authorization)\r\n\r\n".utf8)
         guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw FerryError(.internal, "cannot send: errno \(errno)") }
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
+    }
+
+    /// Waits until the head and at least one byte of the body have arrived.
+    func waitForBody() async throws {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        try await waitUntil("the first bytes of the body", timeout: .seconds(30), every: .milliseconds(20)) {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count > 0 { received += buffer.prefix(count) }
+            guard let end = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+            return received.count > end.upperBound
+        }
     }
 
     func reset() {
