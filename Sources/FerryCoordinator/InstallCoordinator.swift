@@ -6,6 +6,7 @@ import FerryPolicy
 import FerryState
 import Foundation
 import Logging
+import Synchronization
 
 /// The leader's side of installs: creates them, hands nodes their work, records what nodes
 /// report, grants load slots, and gives up on nodes past an install's deadline.
@@ -21,6 +22,8 @@ struct InstallCoordinator: Sendable {
     let logger: Logger
     /// Asks the fetch worker to fetch an image.
     let fetch: @Sendable (Int64) -> Void
+    /// The work long polls each node has waiting (shared by the copies of this coordinator).
+    let longPolls = NodeLongPolls()
 
     var signal: ChangeSignal { database.changes }
 
@@ -91,6 +94,15 @@ struct InstallCoordinator: Sendable {
         node: Int64, wait: Duration, known: Set<Int64> = [], knownSwitches: Set<String> = [],
         switches: @Sendable () -> [SwitchWorkItem] = { [] }
     ) async throws -> WorkResponse {
+        // A follower waits on one work poll at a time; a node holding many (a liar: 2,000 of them
+        // slowed every install, each woken at every change) gets 429 past a few.
+        if wait > .zero {
+            guard longPolls.enter(node) else {
+                throw FerryError(
+                    .tooManyRequests, "this node already has \(NodeLongPolls.limit) work requests waiting; a follower needs one: retry once they have answered")
+            }
+        }
+        defer { if wait > .zero { longPolls.leave(node) } }
         try await database.heartbeat(nodeID: node)
         let (items, switchItems) = try await signal.poll(for: wait) {
             (try await database.work(forNode: node), switches())
@@ -200,4 +212,30 @@ struct InstallCoordinator: Sendable {
             throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
         }
     }
+}
+
+/// How many work long polls each node has waiting on the leader.
+final class NodeLongPolls: Sendable {
+    /// At most this many per node: a follower has one, and each time it is restarted it may leave
+    /// one behind until that one's wait ends (the server does not see a client leave).
+    static let limit = 8
+    private let waiting = Mutex<[Int64: Int]>([:])
+
+    /// Counts a poll of `node` in; false when it has ``limit`` waiting already.
+    func enter(_ node: Int64) -> Bool {
+        waiting.withLock { waiting in
+            guard waiting[node, default: 0] < Self.limit else { return false }
+            waiting[node, default: 0] += 1
+            return true
+        }
+    }
+
+    func leave(_ node: Int64) {
+        waiting.withLock { waiting in
+            waiting[node, default: 1] -= 1
+            if waiting[node] == 0 { waiting[node] = nil }
+        }
+    }
+
+    func count(_ node: Int64) -> Int { waiting.withLock { $0[node, default: 0] } }
 }

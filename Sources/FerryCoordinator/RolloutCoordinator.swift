@@ -137,6 +137,7 @@ final class RolloutCoordinator: Sendable {
     /// Node `node`'s report of its part of rollout `id`.
     func report(node: Int64, rollout id: String, _ report: SwitchReport) async throws {
         try report.validate()
+        let report = report.withReasonCut
         guard let name = try await database.node(id: node)?.name else { throw FerryError(.notFound, "unknown node") }
         guard try await record(id) != nil else { throw RolloutStore.unknown(id) }
         let now = clock()

@@ -70,8 +70,8 @@ extension Timer {
     /// Records `duration`, clamped to 0 … about 292 years (nanoseconds in an Int64): a duration
     /// out of range must not trap.
     func record(duration: Duration) {
+        guard duration > .zero else { return recordNanoseconds(0) }
         let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return recordNanoseconds(0) }
         let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         recordNanoseconds(overflow ? .max : nanoseconds.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : nanoseconds + attoseconds / 1_000_000_000)
     }

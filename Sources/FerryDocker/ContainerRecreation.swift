@@ -162,13 +162,19 @@ public enum ContainerRecreation {
     static func namingAnonymousMounts(_ mounts: [JSONValue], of container: DockerContainer) -> [JSONValue] {
         mounts.map { entry in
             guard case .object(var fields) = entry, fields["Type"]?.stringValue == "volume", fields["Source"]?.stringValue?.isEmpty ?? true,
-                let target = fields["Target"]?.stringValue,
-                let mount = container.mounts.first(where: { $0["Type"]?.stringValue == "volume" && $0["Destination"]?.stringValue == target }),
+                let target = fields["Target"]?.stringValue.map(Self.cleanPath),
+                let mount = container.mounts.first(where: { $0["Type"]?.stringValue == "volume" && $0["Destination"]?.stringValue.map(Self.cleanPath) == target }),
                 let name = mount["Name"]?.stringValue, !name.isEmpty
             else { return entry }
             fields["Source"] = .string(name)
             return .object(fields)
         }
+    }
+
+    /// `path` as the engine reports a mount's destination: no trailing `/`, no empty or `.` parts
+    /// (`--mount dst=/data/` is mounted at `/data`).
+    static func cleanPath(_ path: String) -> String {
+        "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
     }
 
     /// `NAME:DESTINATION`, with `:ro` when the mount was read-only.

@@ -87,13 +87,14 @@ public struct SwitchReport: Codable, Sendable, Hashable {
         self.reason = reason
     }
 
-    /// The most containers, the longest downtime and the longest reason a node may report.
+    /// The most containers and the longest downtime a node may report, and the longest reason kept.
     public static let maxContainers = 100_000
     public static let maxDowntimeMilliseconds: Int64 = 7 * 24 * 3600 * 1000
     public static let maxReasonLength = 4096
 
-    /// Refuses (`400`) what no node's switch can have produced: what a node reports is not
-    /// trusted (a negative or huge downtime once stopped the leader, in its metrics).
+    /// Refuses (`400`) numbers no node's switch can have produced: what a node reports is not
+    /// trusted (a negative or huge downtime once stopped the leader, in its metrics). A long
+    /// reason is cut, not refused (``withReasonCut``).
     public func validate() throws(FerryError) {
         guard (0...Self.maxContainers).contains(containers) else {
             throw FerryError(.invalidArgument, "containers must be between 0 and \(Self.maxContainers), got \(containers)")
@@ -101,8 +102,19 @@ public struct SwitchReport: Codable, Sendable, Hashable {
         if let downtimeMilliseconds, !(0...Self.maxDowntimeMilliseconds).contains(downtimeMilliseconds) {
             throw FerryError(.invalidArgument, "downtimeMilliseconds must be between 0 and \(Self.maxDowntimeMilliseconds), got \(downtimeMilliseconds)")
         }
-        if let reason, reason.utf8.count > Self.maxReasonLength {
-            throw FerryError(.invalidArgument, "reason must be at most \(Self.maxReasonLength) bytes")
+    }
+
+    /// The report with its reason cut to ``maxReasonLength`` bytes (a node putting back many
+    /// containers joins every one's error: long, but real, and never refused for its length).
+    public var withReasonCut: SwitchReport {
+        guard let reason, reason.utf8.count > Self.maxReasonLength else { return self }
+        var cut = self
+        var text = ""
+        for character in reason {
+            guard text.utf8.count + character.utf8.count <= Self.maxReasonLength - 4 else { break }
+            text.append(character)
         }
+        cut.reason = text + " …"
+        return cut
     }
 }

@@ -200,7 +200,8 @@ public struct BlobEvent: Codable, Sendable, Hashable {
         case corrupt
         /// The one source in `sources` sent more bytes than the blob has.
         case overflow
-        /// The one source in `sources` sent no byte for the stall timeout.
+        /// The one source in `sources` sent no byte for the stall timeout, or less than the floor a
+        /// peer must keep (32 KiB in 10 s, `ProgressFloor`).
         case stalled
         /// The one source in `sources` ended its transfer before the blob's end.
         case truncated

@@ -217,6 +217,7 @@ extension ProxyAPI {
         case .manifestUnknown: return ProxyError(FerryError(.manifestUnknown, "\(what) is not known upstream"))
         case .nameUnknown: return ProxyError(FerryError(.nameUnknown, "\(what) is not known upstream"))
         case .blobUnknown: return ProxyError(FerryError(.blobUnknown, "\(what) is not known upstream"))
+        case .denied: return ProxyError(FerryError(.denied, "the upstream registry refused \(what); asking again will not help"))
         case .tooManyRequests: return ProxyError(FerryError(.tooManyRequests, "the upstream registry is rate limiting; retry later"), retryAfter: 10)
         case .digestMismatch, .sizeMismatch: return ProxyError(FerryError(.upstreamError, "the upstream registry sent wrong bytes for \(what); nothing was cached"))
         case .unsupportedManifest: return ProxyError(FerryError(.unsupportedManifest, "\(what) uses a manifest format the proxy does not serve"))

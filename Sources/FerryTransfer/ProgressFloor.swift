@@ -20,8 +20,15 @@ public struct ProgressFloor: Sendable {
     public static func peer(receivingAtMost rate: Int64? = nil, now: ContinuousClock.Instant = .now) -> ProgressFloor {
         let window: Duration = .seconds(10)
         var minimum: Int64 = 32 * 1024
-        if let rate { minimum = min(minimum, max(1024, rate * 10 / 16)) }
+        // A sixteenth of the cap over the window, when that is less (and no overflow for a huge cap).
+        if let rate, rate < minimum * 16 / 10 { minimum = max(1024, rate * 10 / 16) }
         return ProgressFloor(window: window, minimum: minimum, now: now)
+    }
+
+    /// Time the receiver itself held the transfer (its own rate limit, its disk): not the
+    /// source's, so the window moves on by it.
+    public mutating func exclude(_ held: Duration) {
+        if held > .zero { windowStart += held }
     }
 
     /// Records `bytes` arriving at `now`; false when a whole window has passed with fewer than

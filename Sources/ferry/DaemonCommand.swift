@@ -48,7 +48,7 @@ extension DaemonCommand {
                     } catch {
                         let address = "\(flag) \(host.contains(":") ? "[\(host)]" : host):\(port)"
                         throw listenFailure(error, addresses: address)
-                            ?? FerryError(.configuration, "cannot listen (\(address)): \(ListenProbe.describe(error)); choose an address of this machine")
+                            ?? FerryError(.configuration, "cannot listen (\(address)): \(ListenProbe.describe(error)); check --listen")
                     }
                 }
                 try await serve()

@@ -7,7 +7,7 @@ import UnixSignals
 /// to follow or stop it, and the exit status of the signal (130, 143). Before, it ended silently,
 /// which reads as "cancelled".
 enum DetachOnSignal {
-    /// Starts watching; cancel the task once the follow is over.
+    /// Starts watching; ``end(_:)`` it as soon as the follow is over, before the final output.
     static func watch(_ message: String) -> Task<Void, Never> {
         Task {
             for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
@@ -16,5 +16,14 @@ enum DetachOnSignal {
                 Foundation.exit(signal == .sigint ? 130 : 143)
             }
         }
+    }
+
+    /// Stops watching and gives SIGINT and SIGTERM their default action back (a cancelled watch
+    /// would leave them ignored): the final output is written whole, and a signal after it ends
+    /// the process as usual.
+    static func end(_ watch: Task<Void, Never>) {
+        watch.cancel()
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }

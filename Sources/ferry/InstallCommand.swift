@@ -48,8 +48,11 @@ struct InstallCommand: AsyncParsableCommand {
             }
             let detach = DetachOnSignal.watch(
                 "stopped following: install \(accepted.id) goes on on the leader; `ferry status \(accepted.id) --follow` follows it again")
-            defer { detach.cancel() }
-            let final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
+            let final: InstallStatus
+            do {
+                defer { DetachOnSignal.end(detach) }
+                final = try await InstallOutput.follow(install: accepted.id, client: client, json: request.json)
+            }
             if request.json { try FileOutput.standardOutput.writeJSON(final) }
             try InstallOutput.exitStatus(final, json: request.json)
         }

@@ -97,8 +97,11 @@ struct RolloutStartCommand: AsyncParsableCommand {
             }
             let detach = DetachOnSignal.watch(
                 "stopped following: rollout \(accepted.id) goes on on the leader; `ferry rollout status \(accepted.id) --follow` follows it again, `ferry rollout pause|abort \(accepted.id)` stops it")
-            defer { detach.cancel() }
-            let final = try await RolloutOutput.follow(accepted.id, client: client, json: json)
+            let final: RolloutStatus
+            do {
+                defer { DetachOnSignal.end(detach) }
+                final = try await RolloutOutput.follow(accepted.id, client: client, json: json)
+            }
             if json { try FileOutput.standardOutput.writeJSON(final) }
             try RolloutOutput.exitStatus(final, json: json)
         }

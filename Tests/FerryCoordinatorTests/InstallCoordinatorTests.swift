@@ -2,6 +2,7 @@ import FerryConcurrency
 import FerryCore
 import FerryMesh
 import FerryState
+import FerryTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -185,6 +186,22 @@ struct InstallCoordinatorTests {
         try await fixture.coordinator.report(node: node, target: target, TargetReport(state: .transferring, bytesDone: 500, bytesTotal: 100))
         let stored = try #require(try await fixture.database.targets(ofInstall: install.id!).first)
         #expect(stored.bytesDone == 100 && stored.bytesTotal == 100, "\(stored.bytesDone) / \(stored.bytesTotal)")
+    }
+
+    @Test("a node may hold a few work long polls at once, not more (a liar's 2,000 slowed every install); a poll without wait is not counted")
+    func longPollsPerNodeAreCapped() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let node = fixture.nodes[0]
+        let polls = (0..<NodeLongPolls.limit).map { _ in Task { try await fixture.coordinator.work(node: node, wait: .seconds(50)) } }
+        try await waitUntil("the node's polls waiting") { fixture.coordinator.longPolls.count(node) == NodeLongPolls.limit }
+        await expectError(.tooManyRequests) { _ = try await fixture.coordinator.work(node: node, wait: .seconds(50)) }
+        _ = try await fixture.coordinator.work(node: node, wait: .zero)
+        _ = try await fixture.coordinator.work(node: fixture.nodes[1], wait: .milliseconds(10))
+        // Work appears: every poll answers, and the node may wait again.
+        _ = try await fixture.coordinator.createInstall(Self.request)
+        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        for poll in polls { #expect(try await poll.value.items.count == 1) }
+        #expect(fixture.coordinator.longPolls.count(node) == 0)
     }
 
     @Test("an image that cannot be fetched fails its targets with its reason and closes the install")

@@ -134,7 +134,7 @@ struct ContainerRecreationTests {
     func anonymousVolumeMounts() throws {
         let anonymous = String(repeating: "c", count: 64)
         let hostConfig = """
-            {"NetworkMode":"none","Mounts":[{"Type":"volume","Target":"/scratch","ReadOnly":true},{"Type":"volume","Source":"cache","Target":"/cache"},
+            {"NetworkMode":"none","Mounts":[{"Type":"volume","Target":"/scratch/","ReadOnly":true},{"Type":"volume","Source":"cache","Target":"/cache"},
              {"Type":"tmpfs","Target":"/tmp"}]}
             """
         let mounts = """

@@ -63,7 +63,7 @@ extension ProxyServerTests {
             // Cached; as an outage (503) the cache would answer 200.
             proxy.upstream.refusing.withLock { $0 = HTTPResponse.Status(code: 451) }
             let legal = try await proxy.get(path, authorization: licence)
-            #expect(legal.status != 200, "451: \(legal.status)")
+            #expect(legal.status == 403 && legal.text.contains("DENIED"), "451: \(legal.status) \(legal.text)")
             proxy.upstream.refusing.withLock { $0 = .gone }
             let gone = try await proxy.get(path, authorization: licence)
             #expect(gone.status == 404 && gone.text.contains("MANIFEST_UNKNOWN"), "410: \(gone.status) \(gone.text)")

@@ -85,6 +85,12 @@ struct RangedDownloadTests {
         // The floor a node asks of peers, and less when it caps its own downloads.
         #expect(ProgressFloor.peer().minimum == 32 * 1024 && ProgressFloor.peer().window == .seconds(10))
         #expect(ProgressFloor.peer(receivingAtMost: 16 * 1024).minimum == 10 * 1024)
+        #expect(ProgressFloor.peer(receivingAtMost: Int64.max).minimum == 32 * 1024, "a huge cap asks the full floor, and does not overflow")
+        // The receiver's own waits (its rate limit, its disk) are not the source's.
+        var held = ProgressFloor(window: .seconds(10), minimum: 100, now: started)
+        held.exclude(.seconds(9))
+        let judged = [held.record(10, at: started + .seconds(12)), held.record(10, at: started + .seconds(20))]
+        #expect(judged == [true, false], "12 s with 9 of them the receiver's: not yet a whole window; at 20 s it is")
     }
 }
 
