@@ -33,7 +33,7 @@ struct UnreachableEngineTests {
         try await withTemporaryDirectory("fdu") { dir in
             let path = dir.sub("docker.sock")
             // Bound but never listening, as after an engine died without removing its socket.
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             #expect(fd >= 0)
             defer { close(fd) }
             var address = sockaddr_un()

@@ -18,7 +18,7 @@ struct SystemdNotifyTests {
 
         init(name: String) throws {
             self.name = name
-            descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard descriptor >= 0 else { throw FerryError(.internal, "socket: \(errno)") }
             var path = Array(name.utf8)
             if path.first == UInt8(ascii: "@") { path[0] = 0 }
@@ -113,7 +113,7 @@ struct SystemdNotifyTests {
 
     /// Whether a TCP connection to 127.0.0.1:`port` is accepted.
     static func connects(port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

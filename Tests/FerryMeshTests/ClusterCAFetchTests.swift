@@ -12,7 +12,7 @@ import Glibc
 struct ClusterCAFetchTests {
     /// A loopback port nothing listens on: bound to an ephemeral port, then closed.
     static func closedPort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try #require(descriptor >= 0)
         defer { close(descriptor) }
         var address = sockaddr_in()

@@ -122,7 +122,9 @@ final class RawCustomer: Sendable {
 
     init(_ proxy: ProxyServerTests.Harness, path: String, authorization: String) throws {
         let port = try #require(Int(proxy.url.split(separator: ":").last ?? ""))
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a process another test spawns meanwhile must not inherit the socket (it
+        // would keep the connection open after the reset: the proxy then sent the whole blob).
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
