@@ -191,6 +191,10 @@ cmd_stop() {
   if [[ -n $containerd ]] && pid_alive "$containerd"; then
     stop_pid "$containerd" 5 containerd
   fi
+  # A container start that raced the engine's stop can leave its runtime shim behind; the next
+  # engine's containerd would take that task for a live one and refuse to start the container
+  # ("task … already exists"). Nothing of this engine runs any more: its shims go too.
+  pkill -KILL -f -- "containerd-shim.* -address $dir/exec/containerd/" 2>/dev/null || true
   mapfile -t mounts < <(mounts_under "$dir")
   for m in "${mounts[@]}"; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null \
