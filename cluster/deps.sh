@@ -39,12 +39,12 @@ while (($#)); do
 done
 
 readonly PACKAGES=(docker-registry skopeo docker.io containerd busybox-static apache2-utils jq openssl curl
-  iproute2 libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd systemd postgresql)
+  iproute2 procps libsqlite3-dev libcurl4-openssl-dev ca-certificates time rsync bc zstd systemd postgresql)
 
 # Prints one line per missing item.
 missing_items() {
   local cmd
-  for cmd in docker-registry skopeo dockerd containerd ctr busybox htpasswd jq openssl curl ip tc rsync zstd; do
+  for cmd in docker-registry skopeo dockerd containerd ctr busybox htpasswd jq openssl curl ip tc rsync zstd pkill; do
     # ip/tc/dockerd live in /usr/sbin, which may not be on a non-root PATH.
     if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd && ! -x /sbin/$cmd ]]; then
       echo "command $cmd"

@@ -120,7 +120,9 @@ struct InstallCoordinator: Sendable {
 
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws {
         try report.validate()
-        let bytesDone = report.bytesDone.map { done in report.bytesTotal.map { $0 > 0 ? min(done, $0) : done } ?? done }
+        // At most the total, when the total is known.
+        var bytesDone = report.bytesDone
+        if let done = bytesDone, let total = report.bytesTotal, total > 0 { bytesDone = min(done, total) }
         let fields = TargetReportFields(
             state: report.state, bytesDone: bytesDone, bytesTotal: report.bytesTotal, error: report.error?.ferryError,
             note: report.note, starting: report.starting ?? false)

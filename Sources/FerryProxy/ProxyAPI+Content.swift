@@ -81,24 +81,18 @@ extension ProxyAPI {
         }
         let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
-        let slot: StreamCounter.Slot
-        let cap = configuration.maxStreamsPerLicence
-        let downloads = "\(cap) download\(cap == 1 ? "" : "s")"
-        switch await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait) {
-        case .slot(let acquired):
-            slot = acquired
-        case .queueFull:
+        let acquired = await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait)
+        guard case .slot(let slot) = acquired else {
+            let cap = configuration.maxStreamsPerLicence
+            let downloads = "\(cap) download\(cap == 1 ? "" : "s")"
+            let refusal: String
+            switch acquired {
+            case .closed: throw ProxyError(FerryError(.busy, "the proxy is stopping; retry later"), retryAfter: 1)
+            case .queueFull: refusal = "this licence already has \(downloads) running and \(streams.maxWaiters) more waiting; retry later"
+            default: refusal = "none of this licence's \(downloads) ended within \(configuration.maxStreamWait); retry later"
+            }
             await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 429)
-            throw ProxyError(
-                FerryError(.tooManyRequests, "this licence already has \(downloads) running and \(streams.maxWaiters) more waiting; retry later"),
-                retryAfter: 1)
-        case .timedOut:
-            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 429)
-            throw ProxyError(
-                FerryError(.tooManyRequests, "none of this licence's \(downloads) ended within \(configuration.maxStreamWait); retry later"),
-                retryAfter: 1)
-        case .closed:
-            throw ProxyError(FerryError(.busy, "the proxy is stopping; retry later"), retryAfter: 1)
+            throw ProxyError(FerryError(.tooManyRequests, refusal), retryAfter: 1)
         }
         // The customer left while waiting: the slot goes to the next one at once.
         guard context.channel?.isActive ?? true else {

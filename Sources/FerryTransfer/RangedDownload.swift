@@ -86,12 +86,13 @@ public enum RangedDownload {
                 return .broke(at: have, TransportProblem(error))
             }
             guard let chunk = next else { break }
-            // The floor judges the source's pace, not this side's: its own waits are left out.
-            let holding = ContinuousClock.now
+            // The floor judges the source's pace, not this side's: its own waits are left out
+            // (the clock is read only when there is a floor: upstream downloads have none).
+            let holding = floor == nil ? nil : ContinuousClock.now
             if let rateLimiter { try await rateLimiter.acquire(chunk.readableBytes) }
             guard have + Int64(chunk.readableBytes) <= size else { return .overflow }
             try await sink.write(chunk)
-            floor?.exclude(ContinuousClock.now - holding)
+            if let holding { floor?.exclude(ContinuousClock.now - holding) }
             have += Int64(chunk.readableBytes)
             received(chunk.readableBytes, have)
             if floor?.record(chunk.readableBytes, at: .now) == false, have < size { return .tooSlow(at: have) }
