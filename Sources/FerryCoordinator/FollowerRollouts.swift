@@ -143,6 +143,10 @@ struct FollowerRollouts: Sendable {
                 }
                 return SwitchReport(action: .restore, outcome: .restored, containers: replaced.count)
             case .forget:
+                if item.cleanup == true {
+                    let repository = try ImageReference(parsing: item.repository)
+                    _ = await node.removeReplacedImages(rollout: item.rolloutID, repository: repository, logger: logger)
+                }
                 try await journal.forgetReplaced(rollout: item.rolloutID)
                 return SwitchReport(action: .forget, outcome: .forgotten)
             }

@@ -42,6 +42,10 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     /// still be rolled back (`failed`).
     var forgets: Bool { [.succeeded, .aborted, .rolledBack].contains(state.phase) }
 
+    /// Whether forgetting also removes the replaced images from the engines (`--cleanup`): only
+    /// after success (aborted or rolled back, the old images may be wanted again).
+    var cleansUp: Bool { state.plan.cleanup && state.phase == .succeeded }
+
     /// Whether anything is left to do: a phase that is not final, or nodes still to hear from.
     var isActive: Bool { touchesContainers || !pendingForgets.isEmpty }
 
@@ -87,7 +91,8 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         return actions.map { action in
             SwitchWorkItem(
                 rolloutID: id, action: action, image: state.image, repository: qualifiedRepository, order: state.plan.order,
-                minHealthyMilliseconds: state.plan.minHealthyMilliseconds, healthyDeadlineMilliseconds: state.plan.healthyDeadlineMilliseconds)
+                minHealthyMilliseconds: state.plan.minHealthyMilliseconds, healthyDeadlineMilliseconds: state.plan.healthyDeadlineMilliseconds,
+                cleanup: action == .forget && cleansUp ? true : nil)
         }
     }
 

@@ -37,10 +37,13 @@ public struct SwitchWorkItem: Codable, Sendable, Hashable {
     public var order: RolloutPlan.Order
     public var minHealthyMilliseconds: Int64
     public var healthyDeadlineMilliseconds: Int64
+    /// On a ``Action/forget`` of a rollout that succeeded with `--cleanup`: remove the images the
+    /// rollout replaced from the engine where no container uses them (absent: keep them).
+    public var cleanup: Bool?
 
     public init(
         rolloutID: String, action: Action, image: String, repository: String, order: RolloutPlan.Order,
-        minHealthyMilliseconds: Int64, healthyDeadlineMilliseconds: Int64
+        minHealthyMilliseconds: Int64, healthyDeadlineMilliseconds: Int64, cleanup: Bool? = nil
     ) {
         self.rolloutID = rolloutID
         self.action = action
@@ -49,6 +52,7 @@ public struct SwitchWorkItem: Codable, Sendable, Hashable {
         self.order = order
         self.minHealthyMilliseconds = minHealthyMilliseconds
         self.healthyDeadlineMilliseconds = healthyDeadlineMilliseconds
+        self.cleanup = cleanup
     }
 
     /// What the node sends back in `switches=`: `ROLLOUT:ACTION`.

@@ -40,6 +40,10 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     /// started counts failed (an install deadline); nil (default) waits for every node, an
     /// offline one included.
     public var distributeDeadlineMilliseconds: Int64? = nil
+    /// `--cleanup`: once the rollout succeeded, each node removes from its engine the images the
+    /// rollout replaced that no container uses any more (default false: they stay, as after
+    /// `docker pull` of a newer tag).
+    public var cleanup: Bool = false
 
     /// The longest duration an option takes: 24 hours.
     public static let longestMilliseconds: Int64 = 24 * 3600 * 1000
@@ -62,7 +66,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case maxParallel, canary, canaryWaitMilliseconds, delayMilliseconds, order, minHealthyMilliseconds, healthyDeadlineMilliseconds
-        case maxFailureRatio, onFailure, distributeDeadlineMilliseconds
+        case maxFailureRatio, onFailure, distributeDeadlineMilliseconds, cleanup
     }
 
     /// Decodes a plan; a key left out takes its default (the admin API's callers give only what they change).
@@ -80,6 +84,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         maxFailureRatio = try container.decodeIfPresent(Double.self, forKey: .maxFailureRatio) ?? defaults.maxFailureRatio
         onFailure = try container.decodeIfPresent(FailureAction.self, forKey: .onFailure) ?? defaults.onFailure
         distributeDeadlineMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .distributeDeadlineMilliseconds)
+        cleanup = try container.decodeIfPresent(Bool.self, forKey: .cleanup) ?? defaults.cleanup
     }
 
     /// Throws ``FerryError/Code/invalidArgument`` naming the first option out of range.

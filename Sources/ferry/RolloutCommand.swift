@@ -77,6 +77,9 @@ struct RolloutStartCommand: AsyncParsableCommand {
     @Option(name: .customLong("on-failure"), help: "Past the ratio: pause (default), rollback or continue.")
     var onFailure: String?
 
+    @Flag(help: "Once the rollout succeeded, remove the images it replaced from each node's engine where no container uses them.")
+    var cleanup = false
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -110,6 +113,7 @@ struct RolloutStartCommand: AsyncParsableCommand {
     /// The plan the options give, checked here for a clear error without a round trip.
     func plan() throws(FerryError) -> RolloutPlan {
         var plan = RolloutPlan()
+        plan.cleanup = cleanup
         if let maxParallel { plan.maxParallel = try Self.integer(maxParallel, option: "--max-parallel") }
         if let canary { plan.canary = try Self.integer(canary, option: "--canary") }
         if let canaryWait {

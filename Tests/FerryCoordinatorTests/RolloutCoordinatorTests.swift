@@ -90,6 +90,29 @@ struct RolloutCoordinatorTests {
 
     static let image = "registry.test/team/app:1.1"
 
+    static func cleaningUp(_ plan: RolloutPlan) -> RolloutPlan {
+        var plan = plan
+        plan.cleanup = true
+        return plan
+    }
+
+    @Test("--cleanup: a rollout that succeeded tells its nodes to remove the replaced images as they forget it")
+    func cleanupAfterSuccess() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: Self.cleaningUp(RolloutPlan())))
+        #expect(try await fixture.rollouts.rollout(id: created.id)?.plan.cleanup == true)
+        try await fixture.install("n1", rollout: created)
+        await fixture.rollouts.step()
+        #expect(fixture.rollouts.items(forNode: "n1").map(\.cleanup) == [nil], "the switch itself removes nothing")
+        try await fixture.passed("n1", created.id)
+        #expect(try await fixture.status(created.id).phase == .succeeded)
+        let forget = try #require(fixture.rollouts.items(forNode: "n1").first)
+        #expect(forget.action == .forget && forget.cleanup == true)
+        // On the wire: a follower of 0.2.0 ignores the field; one of today reads it.
+        let decoded = try JSONDecoder().decode(SwitchWorkItem.self, from: JSONEncoder().encode(forget))
+        #expect(decoded.cleanup == true)
+    }
+
     @Test("distribution first, then waves of --max-parallel, each node's switch through the work poll; forget once it succeeded")
     func wholeRollout() async throws {
         let fixture = try await Fixture.make(nodes: 3)
@@ -122,6 +145,7 @@ struct RolloutCoordinatorTests {
 
         // Over: every node that switched forgets the rollout, then it needs nothing more.
         #expect(fixture.actions("n1") == [.forget] && fixture.actions("n2") == [.forget])
+        #expect(fixture.rollouts.items(forNode: "n1").first?.cleanup == nil, "no --cleanup: the old images stay")
         for name in ["n1", "n2", "n3"] {
             try await fixture.rollouts.report(node: fixture.nodes[name]!, rollout: created.id, SwitchReport(action: .forget, outcome: .forgotten))
         }
@@ -203,7 +227,7 @@ struct RolloutCoordinatorTests {
     @Test("a failed canary pauses the rollout, no other node is touched; rollback restores the switched nodes, then they forget")
     func canaryFailsThenRollback() async throws {
         let fixture = try await Fixture.make(nodes: 3)
-        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(canary: 1)))
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: Self.cleaningUp(RolloutPlan(canary: 1))))
         for name in ["n1", "n2", "n3"] { try await fixture.install(name, rollout: created) }
         await fixture.rollouts.step()
         #expect(try await fixture.statuses(created.id) == ["n1": .switching, "n2": .distributed, "n3": .distributed])
@@ -223,6 +247,7 @@ struct RolloutCoordinatorTests {
         try await fixture.rollouts.report(node: fixture.nodes["n1"]!, rollout: created.id, SwitchReport(action: .restore, outcome: .restored, containers: 2))
         #expect(try await fixture.status(created.id).phase == .rolledBack)
         #expect(fixture.actions("n1") == [.forget] && fixture.actions("n2") == [.forget])
+        #expect(fixture.rollouts.items(forNode: "n1").first?.cleanup == nil, "--cleanup acts only after success: rolled back, the replaced images are in use again")
         await expectError(.conflict) { _ = try await fixture.rollouts.control(created.id, .rollback) }
     }
 

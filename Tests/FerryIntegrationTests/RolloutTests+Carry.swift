@@ -84,12 +84,21 @@ extension RolloutTests {
             #expect(restored.stdout == "\(repository):ferry-rollback-\(status.id) \(oldImage)\n", "\(restored.stdout)")
             if !status.isFinal { #expect(try await cluster.ferry(["rollout", "abort", status.id]).status == 0) }
             try Self.check(await engine.docker(["rm", "-f", "zz"]))
-            let again = try await cluster.ferry(["rollout", "\(repository):1.1"] + gate)
+            let again = try await cluster.ferry(["rollout", "\(repository):1.1", "--cleanup"] + gate)
             #expect(again.status == 0, "\(again.stderr)")
             status = try await Self.newestRollout(cluster)
             #expect(Self.node(status, "n1")?.containers == 2, "hc and st switched (by image ID, st would be passed by): \(status)")
             let switched = try await engine.docker(["inspect", "--format", "{{.Config.Image}}", "st"])
             #expect(switched.stdout == "\(repository):1.1\n")
+
+            // 4. `--cleanup`: once the node forgot the rollout, the image it replaced (1.0, named
+            // `1.0` and `ferry-rollback-…`, used by no container now) is gone from the engine; an
+            // image this rollout did not replace stays.
+            try await waitUntil("the replaced image removed from the engine", timeout: .seconds(30)) {
+                try await engine.imageID(oldImage) == nil
+            }
+            #expect(try await engine.imageID("\(repository):good") != nil, "not replaced by this rollout: kept")
+            #expect(try await engine.imageID("\(repository):1.1") != nil)
         }
     }
 }
