@@ -208,7 +208,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryCore", "FerryFormats", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore", "FerryProxy",
-                "FerryConfig", "FerryDiagnostics", "FerryTransfer",
+                "FerryConfig", "FerryDiagnostics", "FerryTransfer", "FerryState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -276,6 +276,7 @@ let package = Package(
             name: "FerryCoordinatorTests",
             dependencies: [
                 "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryPolicy", "FerryMesh", "FerryDocker", "FerryState", "FerryTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -56,8 +56,21 @@ public actor BlobFetcher {
         let connections = slots > 1 ? min(blobConnections, slots) : 1
         try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
             if store.size(of: descriptor.digest) == descriptor.size {
-                try await database.setBlobState(descriptor.digest, .present)
-                return
+                // Recorded present: verified when it was committed. A file no record vouches for
+                // (an orphan of a collection, a crash before its record, one put there by hand)
+                // is hashed before it counts.
+                if try await database.blob(descriptor.digest)?.state == .present {
+                    try await database.setBlobState(descriptor.digest, .present)
+                    return
+                }
+                if try await store.verify(descriptor.digest) {
+                    try await database.setBlobState(descriptor.digest, .present)
+                    return
+                }
+                logger.warning(
+                    "a file in the store does not match its digest: fetching the blob again",
+                    metadata: ["digest": "\(descriptor.digest)", "path": "\(store.path(for: descriptor.digest))"])
+                try store.delete(descriptor.digest)
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,

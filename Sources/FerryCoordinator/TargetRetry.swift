@@ -1,5 +1,6 @@
 import FerryCore
 import FerryPolicy
+import FerryState
 import FerryTransfer
 
 /// The leader moved the target on (finished, failed by a deadline, or it belongs to someone
@@ -32,7 +33,8 @@ struct TargetRetry: Sendable {
             attempts += 1
             return .retry(after: Self.policy.delay(beforeRetry: min(attempts, 8), random: random) ?? Self.policy.maxDelay)
         case .permanent:
-            return .fail((error as? FerryError) ?? FerryError(.internal, Self.message(error)))
+            // The node's own database refusing (its disk full, say) says so in Ferry's words.
+            return .fail((error as? FerryError) ?? FerryError(database: error) ?? FerryError(.internal, Self.message(error)))
         }
     }
 

@@ -12,6 +12,10 @@ extension FerryError {
             self.init(
                 .insufficientSpace,
                 "the disk holding the data directory is full: the database cannot record anything; free some space on it (other files, or `docker image prune`), then retry; `ferry gc` needs a little free space too")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            self.init(
+                .internal,
+                "the data directory's SQLite database is damaged (\(error.message ?? "\(error.resultCode)")): on a leader or proxy, restore the data directory from a backup (docs/operations.md, Backup and restore); on a follower, `ferry nodes remove` it, empty its data directory and join again")
         case .SQLITE_READONLY:
             self.init(.internal, "the database is read-only (\(error.message ?? "SQLITE_READONLY")): check the data directory's file system and permissions")
         default:

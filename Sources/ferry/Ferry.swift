@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryState
 import Foundation
 
 @main
@@ -93,7 +94,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         printError("interrupted")
         throw ExitCode(130)
     } catch {
-        printError("\(error)")
+        printError(FerryError(database: error)?.message ?? "\(error)")
         throw ExitCode(1)
     }
 }

@@ -76,6 +76,35 @@ struct FetchTests {
         }
     }
 
+    @Test("A file in the store that no record vouches for is hashed first: a wrong one of the right size is fetched again, never served")
+    func unrecordedFileIsVerified() async throws {
+        try await withTemporaryDirectory("fetch-planted") { dir in
+            try await TestRegistry.with(in: dir.sub("registry")) { registry in
+                try await TestImages.make("\(registry.host)/demo/app:1", in: dir.path, layers: [.init("a", "2M"), .init("b", "1M")])
+                let storage = dir.sub("registry") + "/data/docker/registry/v2"
+                let layers = try FileManager.default.contentsOfDirectory(atPath: "\(storage)/repositories/demo/app/_layers/sha256")
+                try await LeaderHarness.with(dataDirectory: dir.sub("leader")) { leader in
+                    // Garbage of each blob's size where the store keeps it, before the leader ever fetched it.
+                    var planted: [Digest] = []
+                    for hex in layers {
+                        let digest = try Digest(parsing: "sha256:\(hex)")
+                        let size = try #require(try FileManager.default.attributesOfItem(
+                            atPath: "\(storage)/blobs/sha256/\(hex.prefix(2))/\(hex)/data")[.size] as? Int)
+                        let path = leader.store.path(for: digest)
+                        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: path))
+                        planted.append(digest)
+                    }
+                    let image = try #require(try await leader.fetch(["\(registry.host)/demo/app:1"]).first)
+                    #expect(image.state == .present, "\(image.error?.message ?? "")")
+                    #expect(try await expectStoreConsistent(leader.store), "the planted files were replaced by the real blobs")
+                    let gets = try await registry.blobGets()
+                    for digest in planted { #expect(gets[digest] == 1, "blob \(digest) fetched \(gets[digest] ?? 0) times") }
+                }
+            }
+        }
+    }
+
     @Test("An image whose blob fails for good fails at once; the blob it shared with another image goes on, fetched once")
     func failureLeavesSharedBlob() async throws {
         try await withTemporaryDirectory("fetch-shared-failure") { dir in
