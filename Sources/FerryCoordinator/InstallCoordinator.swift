@@ -193,9 +193,16 @@ struct InstallCoordinator: Sendable {
         } catch is CancellationError {
             // Shutting down: the next start does the housekeeping.
         } catch {
-            logger.warning("install housekeeping failed", metadata: ["error": "\(error)"])
+            // Every 2 s while it lasts (a full disk): once per 30 s, with how often it recurred.
+            if let recurred = Self.housekeepingFailures.admit("housekeeping") {
+                logger.warning(
+                    "install housekeeping failed",
+                    metadata: ["error": "\(FerryError(database: error)?.message ?? "\(error)")", "recurred": "\(recurred)"])
+            }
         }
     }
+
+    static let housekeepingFailures = LogThrottle()
 
     /// Refuses `names` that are not among the `known` node names, naming them and the known ones.
     static func refuseUnknownNodes(_ names: [String], known: [String]) throws(FerryError) {

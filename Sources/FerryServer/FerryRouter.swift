@@ -77,14 +77,27 @@ public struct ErrorMiddleware: RouterMiddleware {
 
     /// Logs an error no handler answered (a database error at `error`, a client that went away
     /// at `debug`, anything else at `warning`) and returns the database's as a ``FerryError``.
+    /// A database error of the same code is logged at `error` once per 30 s (with how many
+    /// recurred meanwhile), the others at `debug`: a full disk fails every request until it is
+    /// freed.
     public static func logged(_ error: any Error, of request: Request, logger: Logger) -> FerryError? {
         let database = FerryError(database: error)
-        let level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
+        var level: Logger.Level = database != nil ? .error : (error is IOError || error is ChannelError) ? .debug : .warning
         var metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "error": "\(error)"]
-        if let database { metadata["code"] = "\(database.code)" }
+        if let database {
+            metadata["code"] = "\(database.code)"
+            if let suppressed = databaseErrors.admit(database.code.rawValue) {
+                if suppressed > 0 { metadata["recurred"] = "\(suppressed)" }
+            } else {
+                level = .debug
+            }
+        }
         logger.log(level: level, "request failed", metadata: metadata)
         return database
     }
+
+    /// Database errors logged at `error`: one per code every 30 s.
+    static let databaseErrors = LogThrottle()
 }
 
 /// The role of a Ferry node.
