@@ -124,9 +124,26 @@ struct LeaderAdmin: AdminBackend {
         }, caExpiresAt: caExpiresAt)
     }
 
+    /// A target's note; for an unfinished target whose node is not heard from, that (its
+    /// progress is as the node last reported it).
+    static func note(of target: InstallTargetRecord, silentSince lastSeen: Date?, now: Date) -> String? {
+        guard !target.state.isFinished, let lastSeen else { return target.note }
+        let seconds = max(Int(now.timeIntervalSince(lastSeen)), 0)
+        return "node unreachable (last heard \(seconds)s ago): it goes on when the node is back; --deadline or `ferry nodes remove` ends it"
+    }
+
     func status(of install: InstallRecord) async throws -> InstallStatus {
         let targets = try await database.targets(ofInstall: install.id!)
         let nodes = try await database.nodeNames()
+        // Nodes not heard from: their unfinished targets say so instead of showing stale progress.
+        let now = Date()
+        var silentSince: [Int64: Date] = [:]
+        if targets.contains(where: { !$0.state.isFinished }) {
+            for node in try await database.nodes()
+            where !InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) {
+                silentSince[node.id!] = node.lastSeen
+            }
+        }
         var images: [Int64: ImageRecord] = [:]
         for id in Set(targets.map(\.imageId)) { images[id] = try await database.image(id: id) }
         var references: [String] = []
@@ -149,7 +166,8 @@ struct LeaderAdmin: AdminBackend {
                 return TargetStatus(
                     id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
                     bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
-                    attempts: target.attempts, error: error, note: target.note, startedAt: target.startedAt, finishedAt: target.finishedAt)
+                    attempts: target.attempts, error: error, note: Self.note(of: target, silentSince: silentSince[target.nodeId], now: now),
+                    startedAt: target.startedAt, finishedAt: target.finishedAt)
             },
             warnings: install.warnings.map { $0.split(separator: "\n").map(String.init) })
     }

@@ -91,6 +91,7 @@ struct FaultTests {
             }
             #expect(cut.targets.first { $0.node == "n2" }?.state == .done, "the other node is not held up")
             #expect(cut.targets.first { $0.node == "n1" }?.state != .done)
+            #expect(cut.targets.first { $0.node == "n1" }?.note?.hasPrefix("node unreachable") == true, "its stale progress is marked as such")
             try await jail.setLink(up: true)
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
             #expect(followed.status == 0, "\(followed.stdout)\n\(followed.stderr)")
