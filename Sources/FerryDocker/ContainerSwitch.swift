@@ -108,7 +108,9 @@ public struct ContainerSwitch: Sendable {
     /// ``candidates(repository:newImageID:logger:)`` among `all`.
     static func candidates(in all: [DockerContainer], repository: ImageReference, newImageID: String) -> [DockerContainer] {
         all.filter { container in
-            !SwitchRecord.isSwitchName(container.name) && container.state.running
+            // A paused container counts as running to the engine: the operator paused it, so it
+            // is left as it is (recreated, it would come back unpaused).
+            !SwitchRecord.isSwitchName(container.name) && container.state.running && container.state.status != "paused"
                 && ContainerRecreation.runs(container, repositoryOf: repository) && container.imageID != newImageID
         }.sorted { $0.name < $1.name }
     }
