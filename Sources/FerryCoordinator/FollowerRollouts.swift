@@ -64,7 +64,10 @@ struct FollowerRollouts: Sendable {
     /// stopped): `stopping` is set instead when the follower stops. A container in its gate then
     /// fails it at once and its old container is put back, and nothing is reported: the leader
     /// hands the work out again when the node is back, or counts the node failed if it stays away.
-    func run(_ item: SwitchWorkItem, stopping: Latch) async {
+    ///
+    /// `halted` is set when the rollout is aborted while this switch runs: the container under
+    /// way finishes its switch or goes back, no other is touched, and the report says so.
+    func run(_ item: SwitchWorkItem, stopping: Latch, halted: Latch = Latch()) async {
         var logger = logger
         logger[metadataKey: "rollout"] = "\(item.rolloutID)"
         logger[metadataKey: "rollout.action"] = "\(item.action.rawValue)"
@@ -74,7 +77,10 @@ struct FollowerRollouts: Sendable {
             report = try await permit.withPermit {
                 // What an engine outage left half-done first: this work may touch the same containers.
                 _ = await recoverUnderPermit(quietly: false)
-                return await self.report(for: item, interrupted: { stopping.isSet }, logger: logger)
+                let report = await self.report(for: item, interrupted: { stopping.isSet || halted.isSet }, logger: logger)
+                // Stopped by the halt (not a failed gate, not a switch that ended first): say so.
+                let stoppedByHalt = halted.isSet && !stopping.isSet && report.reason?.hasSuffix(ContainerSwitch.interruptedReason) == true
+                return stoppedByHalt ? await self.haltReport(item, logger: logger) : report
             }
         } catch {
             return  // cancelled while waiting for the permit: nothing was done
@@ -116,6 +122,7 @@ struct FollowerRollouts: Sendable {
             order: item.order == .startFirst ? .startFirst : .stopFirst,
             minHealthy: .milliseconds(item.minHealthyMilliseconds), healthyDeadline: .milliseconds(item.healthyDeadlineMilliseconds))
         let node = NodeRollout(switcher: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: interrupted))
+        if item.halt == true { return await haltReport(item, logger: logger) }
         do {
             switch item.action {
             case .switch:
@@ -155,6 +162,14 @@ struct FollowerRollouts: Sendable {
             if item.action == .switch { _ = try? await node.switcher.recover(rollout: item.rolloutID, logger: logger) }
             return SwitchReport(action: item.action, outcome: .failed, reason: (error as? FerryError)?.message ?? "\(error)")
         }
+    }
+
+    /// The report of a switch the rollout's abort stopped (or, for a halt item, found not
+    /// running here): how many containers it had switched; the rest run their old image.
+    func haltReport(_ item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
+        let switched = (try? await DatabaseSwitchJournal(database: database).replacedContainers(rollout: item.rolloutID).map(\.name)) ?? []
+        let which = switched.isEmpty ? "none of its containers had been switched" : "\(switched.count) switched (\(switched.joined(separator: ", "))), the others left on their old image"
+        return SwitchReport(action: .switch, outcome: .failed, reason: "stopped by the rollout's abort: \(which)")
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

@@ -13,7 +13,9 @@ import FerryMesh
 ///   for a change instead of answering at once while targets run.
 /// - Rollout work (``SwitchWorkItem``) runs once per key while the leader lists it; unlike a
 ///   target it is never stopped half-way (a container switch finishes, or puts the node back),
-///   and a key done here is not run again while it stays listed.
+///   and a key done here is not run again while it stays listed. A halt item (the rollout was
+///   aborted) tells the switch of its rollout running here to stop after the container under
+///   way; with none running or done here (the node restarted), it runs, to report that.
 struct FollowerWork: Sendable, Equatable {
     /// What to do after an answer.
     struct Changes: Sendable, Equatable {
@@ -59,17 +61,30 @@ struct FollowerWork: Sendable, Equatable {
         if stopping.remove(id) == nil { finished.insert(id) }
     }
 
-    /// The leader listed `items` as this node's rollout work: returns the ones to start.
-    mutating func answered(switches items: [SwitchWorkItem]) -> [SwitchWorkItem] {
+    /// What to do after an answer's rollout work.
+    struct SwitchChanges: Sendable, Equatable {
+        var start: [SwitchWorkItem] = []
+        /// Keys of running work to stop after the container under way.
+        var halt: [String] = []
+    }
+
+    /// The leader listed `items` as this node's rollout work: the ones to start, and the running
+    /// ones to halt.
+    mutating func answered(switches items: [SwitchWorkItem]) -> SwitchChanges {
         let listed = Set(items.map(\.key))
         knownSwitches = listed.sorted()
-        var start: [SwitchWorkItem] = []
+        var changes = SwitchChanges()
+        for item in items where item.halt == true && runningSwitches.contains(item.haltedKey) {
+            if !changes.halt.contains(item.haltedKey) { changes.halt.append(item.haltedKey) }
+        }
         for item in items where !runningSwitches.contains(item.key) && !finishedSwitches.contains(item.key) {
+            // A halt of work running or done here is no work of its own.
+            if item.halt == true, runningSwitches.contains(item.haltedKey) || finishedSwitches.contains(item.haltedKey) { continue }
             runningSwitches.insert(item.key)
-            start.append(item)
+            changes.start.append(item)
         }
         finishedSwitches.formIntersection(listed)
-        return start
+        return changes
     }
 
     /// The rollout work `key` ended here and was reported (or the leader refused the report).

@@ -23,6 +23,8 @@ final class FollowerWorkLoop: Sendable {
     /// The targets and rollout work running (``FollowerWork``) and how to stop each target.
     let work = Mutex(FollowerWork())
     let stops = Mutex<[Int64: StopSignal]>([:])
+    /// How to halt each running piece of rollout work (an abort), by key.
+    let halts = Mutex<[String: Latch]>([:])
 
     init(
         maxConcurrentImages: Int, mesh: @escaping @Sendable () -> MeshClient, rollouts: FollowerRollouts, logger: Logger,
@@ -46,16 +48,24 @@ final class FollowerWorkLoop: Sendable {
                     let answer = try await self.mesh().work(wait: .seconds(25), known: known, switches: switches)
                     failures = 0
                     let changes = work.withLock { $0.answered(answer.items) }
-                    for item in work.withLock({ $0.answered(switches: answer.switches ?? []) }) {
+                    let switchChanges = work.withLock { $0.answered(switches: answer.switches ?? []) }
+                    for key in switchChanges.halt {
+                        logger.notice("the rollout was aborted: stopping this node's switch after the container under way", metadata: ["rollout.work": "\(key)"])
+                        halts.withLock { $0[key] }?.set()
+                    }
+                    for item in switchChanges.start {
+                        let halted = Latch()
+                        halts.withLock { $0[item.key] = halted }
                         group.addTask {
                             // Never cancelled half-way (FollowerRollouts.run): told to stop instead.
                             let stopping = Latch()
-                            let switching = Task { await self.rollouts.run(item, stopping: stopping) }
+                            let switching = Task { await self.rollouts.run(item, stopping: stopping, halted: halted) }
                             await withGracefulShutdownHandler {
                                 await withTaskCancellationHandler { await switching.value } onCancel: { stopping.set() }
                             } onGracefulShutdown: {
                                 stopping.set()
                             }
+                            _ = self.halts.withLock { $0.removeValue(forKey: item.key) }
                             self.work.withLock { $0.switchEnded(item.key) }
                         }
                     }

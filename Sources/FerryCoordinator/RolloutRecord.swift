@@ -92,7 +92,9 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             SwitchWorkItem(
                 rolloutID: id, action: action, image: state.image, repository: qualifiedRepository, order: state.plan.order,
                 minHealthyMilliseconds: state.plan.minHealthyMilliseconds, healthyDeadlineMilliseconds: state.plan.healthyDeadlineMilliseconds,
-                cleanup: action == .forget && cleansUp ? true : nil)
+                cleanup: action == .forget && cleansUp ? true : nil,
+                // Aborted while the node switches: it stops after the container under way.
+                halt: action == .switch && state.phase == .aborted ? true : nil)
         }
     }
 

@@ -40,10 +40,14 @@ public struct SwitchWorkItem: Codable, Sendable, Hashable {
     /// On a ``Action/forget`` of a rollout that succeeded with `--cleanup`: remove the images the
     /// rollout replaced from the engine where no container uses them (absent: keep them).
     public var cleanup: Bool?
+    /// On a ``Action/switch`` of a rollout that was aborted: stop the switch under way after the
+    /// container being switched (it finishes, or goes back), touching no other container. Not
+    /// work of its own: a node runs no switch for it.
+    public var halt: Bool?
 
     public init(
         rolloutID: String, action: Action, image: String, repository: String, order: RolloutPlan.Order,
-        minHealthyMilliseconds: Int64, healthyDeadlineMilliseconds: Int64, cleanup: Bool? = nil
+        minHealthyMilliseconds: Int64, healthyDeadlineMilliseconds: Int64, cleanup: Bool? = nil, halt: Bool? = nil
     ) {
         self.rolloutID = rolloutID
         self.action = action
@@ -53,10 +57,15 @@ public struct SwitchWorkItem: Codable, Sendable, Hashable {
         self.minHealthyMilliseconds = minHealthyMilliseconds
         self.healthyDeadlineMilliseconds = healthyDeadlineMilliseconds
         self.cleanup = cleanup
+        self.halt = halt
     }
 
-    /// What the node sends back in `switches=`: `ROLLOUT:ACTION`.
-    public var key: String { "\(rolloutID):\(action.rawValue)" }
+    /// What the node sends back in `switches=`: `ROLLOUT:ACTION`, `ROLLOUT:switch:halt` for a
+    /// halt (a new key, so that the node's long poll answers at once).
+    public var key: String { halt == true ? "\(rolloutID):\(action.rawValue):halt" : "\(rolloutID):\(action.rawValue)" }
+
+    /// The key of the work a halt stops (``key`` without the halt).
+    public var haltedKey: String { "\(rolloutID):\(action.rawValue)" }
 }
 
 /// How a node's ``SwitchWorkItem`` ended.

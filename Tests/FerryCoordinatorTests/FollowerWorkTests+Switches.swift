@@ -17,25 +17,48 @@ extension FollowerWorkTests {
     func switchesRunOnce() {
         var work = FollowerWork()
         let a = Self.switchItem("ra"), b = Self.switchItem("rb")
-        #expect(work.answered(switches: [a, b, a]) == [a, b], "a key listed twice starts once")
+        #expect(work.answered(switches: [a, b, a]).start == [a, b], "a key listed twice starts once")
         #expect(work.knownSwitches == ["ra:switch", "rb:switch"])
-        #expect(work.answered(switches: [a, b]).isEmpty, "running: not started again")
-        // The leader stops listing b while it runs (an abort): it is not stopped, and not rerun.
-        #expect(work.answered(switches: [a]).isEmpty)
+        #expect(work.answered(switches: [a, b]) == .init(), "running: not started again")
+        // The leader stops listing b while it runs: it is not stopped, and not rerun.
+        #expect(work.answered(switches: [a]) == .init())
         #expect(work.runningSwitches == ["ra:switch", "rb:switch"])
         work.switchEnded(a.key)
-        #expect(work.answered(switches: [a]).isEmpty, "done here and still listed: not rerun")
+        #expect(work.answered(switches: [a]) == .init(), "done here and still listed: not rerun")
         // The same rollout's restore is other work.
         let restore = Self.switchItem("ra", .restore)
-        #expect(work.answered(switches: [a, restore]) == [restore])
+        #expect(work.answered(switches: [a, restore]).start == [restore])
         work.switchEnded(b.key)
         work.switchEnded(restore.key)
-        #expect(work.answered(switches: []).isEmpty)
+        #expect(work.answered(switches: []) == .init())
         #expect(work.finishedSwitches.isEmpty, "forgotten once the leader no longer lists them")
         #expect(work.knownSwitches.isEmpty)
         // Ending a key that never ran changes nothing.
         work.switchEnded("nothing:switch")
         #expect(work.finishedSwitches.isEmpty)
+    }
+
+    static func halt(_ rollout: String) -> SwitchWorkItem {
+        var item = switchItem(rollout)
+        item.halt = true
+        return item
+    }
+
+    @Test("a halt (the rollout aborted) stops the switch running here and runs nothing; with none running or done here, it runs to report")
+    func haltStopsTheRunningSwitch() {
+        var work = FollowerWork()
+        let a = Self.switchItem("ra")
+        #expect(work.answered(switches: [a]).start == [a])
+        let halt = Self.halt("ra")
+        #expect(halt.key == "ra:switch:halt" && halt.haltedKey == "ra:switch")
+        #expect(work.answered(switches: [halt]) == .init(halt: ["ra:switch"]), "the running switch is halted, nothing started")
+        #expect(work.knownSwitches == ["ra:switch:halt"], "the poll waits on the halt's own key")
+        work.switchEnded(a.key)
+        #expect(work.answered(switches: [halt]) == .init(), "done here: its report says it was halted")
+        // A node that restarted knows nothing of the switch: the halt runs, to report.
+        var restarted = FollowerWork()
+        #expect(restarted.answered(switches: [halt]).start == [halt])
+        #expect(restarted.answered(switches: [halt]) == .init(), "once")
     }
 
     @Test("switch work keys go on the wire as ROLLOUT:ACTION, and an old leader's answer has none")

@@ -113,6 +113,26 @@ struct RolloutCoordinatorTests {
         #expect(decoded.cleanup == true)
     }
 
+    @Test("abort while a node switches: its switch item becomes a halt (a new key, waking its poll); its report of the stop is taken, then it forgets")
+    func abortHaltsASwitchingNode() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan()))
+        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
+        await fixture.rollouts.step()
+        let switching = try #require(fixture.rollouts.items(forNode: "n1").first)
+        #expect(switching.action == .switch && switching.halt == nil && switching.key.hasSuffix(":switch"))
+        _ = try await fixture.rollouts.control(created.id, .abort)
+        let halt = try #require(fixture.rollouts.items(forNode: "n1").first)
+        #expect(halt.action == .switch && halt.halt == true && halt.key == "\(created.id):switch:halt")
+        #expect(fixture.rollouts.items(forNode: "n2").isEmpty, "never handed a switch: nothing to stop or forget")
+        try await fixture.rollouts.report(
+            node: fixture.nodes["n1"]!, rollout: created.id,
+            SwitchReport(action: .switch, outcome: .failed, reason: "stopped by the rollout's abort: 1 switched (web), the others left on their old image"))
+        let status = try await fixture.status(created.id)
+        #expect(status.phase == .aborted && status.nodes.first { $0.name == "n1" }?.status == .failed)
+        #expect(fixture.actions("n1") == [.forget])
+    }
+
     @Test("distribution first, then waves of --max-parallel, each node's switch through the work poll; forget once it succeeded")
     func wholeRollout() async throws {
         let fixture = try await Fixture.make(nodes: 3)
