@@ -161,12 +161,16 @@ public struct ContainerSwitch: Sendable {
             }
             try await swapNames(&record, logger: logger)
             try await client.startContainer(record.newID!, logger: logger)
+            let started = clock.now
             try await advance(&record, to: .started)
-            if let failure = try await watchGate(record.newID!, logger: logger) {
+            let gate = try await watchGate(record.newID!, logger: logger)
+            if let failure = gate.failure {
                 try await restore(record, logger: logger)
                 return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
-            let downtime = clock.now - stopped
+            // The gap in service: until the new container is healthy when it has a HEALTHCHECK;
+            // without one, until it started (--min-healthy watches it, it serves meanwhile).
+            let downtime = (gate.healthchecked ? clock.now : started) - stopped
             try await journal.replaced(replacedEntry(record))
             try await client.removeContainer(old.id, logger: logger)
             try await journal.finish(record)
@@ -176,7 +180,7 @@ public struct ContainerSwitch: Sendable {
         case .startFirst:
             try await client.startContainer(record.newID!, logger: logger)
             try await advance(&record, to: .startedBeside)
-            if let failure = try await watchGate(record.newID!, logger: logger) {
+            if let failure = try await watchGate(record.newID!, logger: logger).failure {
                 try await restore(record, logger: logger)
                 return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
@@ -249,15 +253,16 @@ public struct ContainerSwitch: Sendable {
         try await journal.save(record)
     }
 
-    /// Watches the new container until its gate passes (nil) or fails (the reason).
-    func watchGate(_ id: String, logger: Logger) async throws -> String? {
+    /// Watches the new container until its gate passes (`failure` nil) or fails (the reason);
+    /// `healthchecked`: whether the gate was its HEALTHCHECK (else `--min-healthy`).
+    func watchGate(_ id: String, logger: Logger) async throws -> (failure: String?, healthchecked: Bool) {
         let clock = ContinuousClock()
         let started = clock.now
         var hasHealthcheck: Bool?
         while true {
-            if interrupted() { return Self.interruptedReason }
+            if interrupted() { return (Self.interruptedReason, hasHealthcheck ?? false) }
             guard let container = try await client.inspectContainer(id, logger: logger) else {
-                return "the new container disappeared"
+                return ("the new container disappeared", hasHealthcheck ?? false)
             }
             if hasHealthcheck == nil {
                 var test = container.config["Healthcheck"]?["Test"]?.stringArray
@@ -268,8 +273,8 @@ public struct ContainerSwitch: Sendable {
             }
             let gate = HealthGate(hasHealthcheck: hasHealthcheck!, minHealthy: options.minHealthy, healthyDeadline: options.healthyDeadline)
             switch gate.verdict(state: container.state, restarts: container.restartCount, elapsed: clock.now - started) {
-            case .passed: return nil
-            case .failed(let reason): return reason
+            case .passed: return (nil, hasHealthcheck!)
+            case .failed(let reason): return (reason, hasHealthcheck!)
             case .waiting: try await Task.sleep(for: options.pollInterval)
             }
         }
