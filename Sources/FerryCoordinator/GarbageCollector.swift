@@ -67,11 +67,20 @@ struct GarbageCollector: Sendable {
             metadata["usage_after"] = "\(after.map { GarbageCollectionConfiguration.format($0.fraction) } ?? "?")"
             metadata["high_watermark"] = "\(GarbageCollectionConfiguration.format(high))"
             metadata["low_watermark"] = "\(GarbageCollectionConfiguration.format(low))"
-            logger.notice("disk above the high watermark: collected least recently used unreferenced blobs", metadata: metadata)
+            // A download asks before it writes: the disk may be far below the watermark, and the
+            // download large (or the disk small).
+            let cause = incoming > 0 ? "a download of \(ByteSize.format(incoming)) would take the disk past the high watermark" : "disk above the high watermark"
+            if incoming > 0 { metadata["incoming_bytes"] = "\(incoming)" }
+            logger.notice("\(cause): collected least recently used unreferenced blobs", metadata: metadata)
             guard let after, after.exceeds(low, adding: incoming) else { return false }
             logger.warning(
-                "disk still above the low watermark: everything left is kept by retention or in use",
-                metadata: ["usage": "\(GarbageCollectionConfiguration.format(after.fraction))", "keep": "\(configuration.keep.map(String.init) ?? "all")"])
+                incoming > 0
+                    ? "the disk with the download would still be above the low watermark: everything left is kept by retention or in use"
+                    : "disk still above the low watermark: everything left is kept by retention or in use",
+                metadata: [
+                    "usage": "\(GarbageCollectionConfiguration.format(after.fraction))", "incoming_bytes": "\(incoming)",
+                    "keep": "\(configuration.keep.map(String.init) ?? "all")",
+                ])
             return true
         } catch {
             logger.warning("automatic garbage collection failed", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
