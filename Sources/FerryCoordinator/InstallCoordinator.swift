@@ -162,7 +162,8 @@ struct InstallCoordinator: Sendable {
     /// Called when an image's fetch ends: when it failed, its targets fail with its reason.
     func imageFinished(_ imageID: Int64, failure: FerryError?) async {
         guard let failure else { return }
-        try? await database.failTargets(ofImage: imageID, error: failure)
+        // Said as the leader's: shown per node, "not enough disk space in …/store" read as the node's.
+        try? await database.failTargets(ofImage: imageID, error: Self.leadersFetchFailed(failure))
         _ = try? await closeFinishedInstalls()
     }
 
@@ -203,6 +204,11 @@ struct InstallCoordinator: Sendable {
     }
 
     static let housekeepingFailures = LogThrottle()
+
+    /// An image's fetch failure as its targets carry it: the leader's, not the node's.
+    static func leadersFetchFailed(_ failure: FerryError) -> FerryError {
+        FerryError(failure.code, "the leader could not fetch the image: \(failure.message)")
+    }
 
     /// Refuses `names` that are not among the `known` node names, naming them and the known ones.
     static func refuseUnknownNodes(_ names: [String], known: [String]) throws(FerryError) {

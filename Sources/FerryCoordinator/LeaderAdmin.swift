@@ -161,7 +161,7 @@ struct LeaderAdmin: AdminBackend {
                 var error = target.errorCode.map { ErrorEntry(code: $0, message: target.errorMessage ?? $0) }
                 // A target waiting on an image the leader could not fetch carries the image's reason.
                 if error == nil, target.state == .waiting, image?.state == .failed, let code = image?.errorCode {
-                    error = ErrorEntry(code: code, message: image?.errorMessage ?? code)
+                    error = ErrorEntry(InstallCoordinator.leadersFetchFailed(FerryError(FerryError.Code(rawValue: code), image?.errorMessage ?? code)))
                 }
                 return TargetStatus(
                     id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,

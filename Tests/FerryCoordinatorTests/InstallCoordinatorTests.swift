@@ -211,6 +211,8 @@ struct InstallCoordinatorTests {
         await fixture.coordinator.imageFinished(fixture.fetched.ids.withLock { $0[0] }, failure: FerryError(.manifestUnknown, "no such tag"))
         let targets = try await fixture.database.targets(ofInstall: install.id!)
         #expect(targets.allSatisfy { $0.state == .failed && $0.errorCode == "MANIFEST_UNKNOWN" })
+        // Shown per node: said as the leader's (a full leader store read as the node's disk).
+        #expect(targets.allSatisfy { $0.errorMessage == "the leader could not fetch the image: no such tag" }, "\(targets.map(\.errorMessage))")
         #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
     }
 
