@@ -37,6 +37,58 @@ final class FollowerWorkLoop: Sendable {
         self.runTarget = runTarget
     }
 
+    /// Halts the rollout work an abort stops and starts the new work, each in its own task.
+    private func startSwitches(_ changes: FollowerWork.SwitchChanges, in group: inout DiscardingTaskGroup) {
+        for key in changes.halt {
+            logger.notice("the rollout was aborted: stopping this node's switch after the container under way", metadata: ["rollout.work": "\(key)"])
+            halts.withLock { $0[key] }?.set()
+        }
+        for item in changes.start {
+            let halted = Latch()
+            halts.withLock { $0[item.key] = halted }
+            group.addTask {
+                // Never cancelled half-way (FollowerRollouts.run): told to stop instead.
+                let stopping = Latch()
+                let switching = Task { await self.rollouts.run(item, stopping: stopping, halted: halted) }
+                await withGracefulShutdownHandler {
+                    await withTaskCancellationHandler { await switching.value } onCancel: { stopping.set() }
+                } onGracefulShutdown: {
+                    stopping.set()
+                }
+                _ = self.halts.withLock { $0.removeValue(forKey: item.key) }
+                self.work.withLock { $0.switchEnded(item.key) }
+            }
+        }
+    }
+
+    /// Stops the targets the leader ended and starts the new ones, each in its own task,
+    /// at most `slots` at once.
+    private func startTargets(_ changes: FollowerWork.Changes, slots: AsyncSemaphore, in group: inout DiscardingTaskGroup) {
+        for id in changes.stop {
+            logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
+            stops.withLock { $0[id] }?.stop()
+        }
+        for item in changes.start {
+            let stop = StopSignal()
+            stops.withLock { $0[item.targetID] = stop }
+            group.addTask {
+                defer {
+                    _ = self.stops.withLock { $0.removeValue(forKey: item.targetID) }
+                    self.work.withLock { $0.ended(item.targetID) }
+                }
+                await stop.run {
+                    do {
+                        try await slots.withPermit {
+                            await self.runTarget(item)
+                        }
+                    } catch {
+                        // Stopped or cancelled while waiting for a slot.
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs until cancelled (graceful shutdown), every target with it.
     func run() async {
         let slots = AsyncSemaphore(limit: max(maxConcurrentImages, 1))
@@ -48,50 +100,8 @@ final class FollowerWorkLoop: Sendable {
                     let answer = try await self.mesh().work(wait: .seconds(25), known: known, switches: switches)
                     failures = 0
                     let changes = work.withLock { $0.answered(answer.items) }
-                    let switchChanges = work.withLock { $0.answered(switches: answer.switches ?? []) }
-                    for key in switchChanges.halt {
-                        logger.notice("the rollout was aborted: stopping this node's switch after the container under way", metadata: ["rollout.work": "\(key)"])
-                        halts.withLock { $0[key] }?.set()
-                    }
-                    for item in switchChanges.start {
-                        let halted = Latch()
-                        halts.withLock { $0[item.key] = halted }
-                        group.addTask {
-                            // Never cancelled half-way (FollowerRollouts.run): told to stop instead.
-                            let stopping = Latch()
-                            let switching = Task { await self.rollouts.run(item, stopping: stopping, halted: halted) }
-                            await withGracefulShutdownHandler {
-                                await withTaskCancellationHandler { await switching.value } onCancel: { stopping.set() }
-                            } onGracefulShutdown: {
-                                stopping.set()
-                            }
-                            _ = self.halts.withLock { $0.removeValue(forKey: item.key) }
-                            self.work.withLock { $0.switchEnded(item.key) }
-                        }
-                    }
-                    for id in changes.stop {
-                        logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
-                        stops.withLock { $0[id] }?.stop()
-                    }
-                    for item in changes.start {
-                        let stop = StopSignal()
-                        stops.withLock { $0[item.targetID] = stop }
-                        group.addTask {
-                            defer {
-                                _ = self.stops.withLock { $0.removeValue(forKey: item.targetID) }
-                                self.work.withLock { $0.ended(item.targetID) }
-                            }
-                            await stop.run {
-                                do {
-                                    try await slots.withPermit {
-                                        await self.runTarget(item)
-                                    }
-                                } catch {
-                                    // Stopped or cancelled while waiting for a slot.
-                                }
-                            }
-                        }
-                    }
+                    startSwitches(work.withLock { $0.answered(switches: answer.switches ?? []) }, in: &group)
+                    startTargets(changes, slots: slots, in: &group)
                 } catch {
                     if Task.isCancelled { break }
                     failures += 1

@@ -22,7 +22,8 @@ extension RolloutTests {
             #expect(accepted.status == 0, "\(accepted.stderr)")
             let id = accepted.stdout.trimmingWhitespace()
             try await waitUntil("web's new container in its gate, extra switched", timeout: .seconds(90)) {
-                try await Self.containers(cluster, on: "n1")["web"].map { $0.hasSuffix("running") && $0 != before["web"] } == true
+                // A container the switch removes between `docker ps` and `docker inspect` fails one look.
+                (try? await Self.containers(cluster, on: "n1"))?["web"].map { $0.hasSuffix("running") && $0 != before["web"] } == true
             }
             let aborted = try await cluster.ferry(["rollout", "abort", id])
             #expect(aborted.status == 0, "\(aborted.stderr)")
