@@ -63,14 +63,15 @@ public actor BlobFetcher {
                     try await database.setBlobState(descriptor.digest, .present)
                     return
                 }
-                if try await store.verify(descriptor.digest) {
+                // A file that cannot be read (a collection removed the orphan meanwhile) is fetched too.
+                if (try? await store.verify(descriptor.digest)) == true {
                     try await database.setBlobState(descriptor.digest, .present)
                     return
                 }
                 logger.warning(
                     "a file in the store does not match its digest: fetching the blob again",
                     metadata: ["digest": "\(descriptor.digest)", "path": "\(store.path(for: descriptor.digest))"])
-                try store.delete(descriptor.digest)
+                try? store.delete(descriptor.digest)
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,

@@ -65,8 +65,9 @@ struct FollowerRollouts: Sendable {
     /// fails it at once and its old container is put back, and nothing is reported: the leader
     /// hands the work out again when the node is back, or counts the node failed if it stays away.
     ///
-    /// `halted` is set when the rollout is aborted while this switch runs: the container under
-    /// way finishes its switch or goes back, no other is touched, and the report says so.
+    /// `halted` is set when the rollout is aborted while this switch runs: a container in its
+    /// gate goes back at once, those already switched keep the new image, no other is touched,
+    /// and the report says so (``haltReport(_:logger:)``).
     func run(_ item: SwitchWorkItem, stopping: Latch, halted: Latch = Latch()) async {
         var logger = logger
         logger[metadataKey: "rollout"] = "\(item.rolloutID)"
@@ -77,10 +78,7 @@ struct FollowerRollouts: Sendable {
             report = try await permit.withPermit {
                 // What an engine outage left half-done first: this work may touch the same containers.
                 _ = await recoverUnderPermit(quietly: false)
-                let report = await self.report(for: item, interrupted: { stopping.isSet || halted.isSet }, logger: logger)
-                // Stopped by the halt (not a failed gate, not a switch that ended first): say so.
-                let stoppedByHalt = halted.isSet && !stopping.isSet && report.reason?.hasSuffix(ContainerSwitch.interruptedReason) == true
-                return stoppedByHalt ? await self.haltReport(item, logger: logger) : report
+                return await self.report(for: item, interrupted: { stopping.isSet || halted.isSet }, logger: logger)
             }
         } catch {
             return  // cancelled while waiting for the permit: nothing was done
@@ -137,6 +135,9 @@ struct FollowerRollouts: Sendable {
                         action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(Self.milliseconds))
                 case .failed(let reason):
                     return SwitchReport(action: .switch, outcome: .failed, reason: reason)
+                case .interrupted:
+                    // Halted by the rollout's abort (a follower stopping sends no report).
+                    return await haltReport(item, logger: logger)
                 case .noContainers:
                     // Done before (a report lost to a restart): what this rollout replaced here.
                     let replaced = try await journal.replacedContainers(rollout: item.rolloutID)
@@ -165,11 +166,26 @@ struct FollowerRollouts: Sendable {
     }
 
     /// The report of a switch the rollout's abort stopped (or, for a halt item, found not
-    /// running here): how many containers it had switched; the rest run their old image.
+    /// running here). With containers switched, `passed` with their count: they run the new
+    /// image and a rollback puts them back (a `failed` node is not visited); with none, `failed`.
     func haltReport(_ item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
-        let switched = (try? await DatabaseSwitchJournal(database: database).replacedContainers(rollout: item.rolloutID).map(\.name)) ?? []
-        let which = switched.isEmpty ? "none of its containers had been switched" : "\(switched.count) switched (\(switched.joined(separator: ", "))), the others left on their old image"
-        return SwitchReport(action: .switch, outcome: .failed, reason: "stopped by the rollout's abort: \(which)")
+        let switched: [String]
+        do {
+            switched = try await DatabaseSwitchJournal(database: database).replacedContainers(rollout: item.rolloutID).map(\.name)
+        } catch {
+            return SwitchReport(
+                action: .switch, outcome: .failed,
+                reason: "stopped by the rollout's abort; what it had switched here cannot be read: \((error as? FerryError)?.message ?? "\(error)")")
+        }
+        guard !switched.isEmpty else {
+            return SwitchReport(action: .switch, outcome: .failed, reason: "stopped by the rollout's abort before any container was switched")
+        }
+        logger.notice(
+            "stopped by the rollout's abort: the containers switched keep the new image, the others their old one",
+            metadata: ["docker.containers": "\(switched)"])
+        return SwitchReport(
+            action: .switch, outcome: .passed, containers: switched.count,
+            reason: "stopped by the rollout's abort: \(switched.count) switched (\(switched.joined(separator: ", "))), the others left on their old image")
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

@@ -36,6 +36,8 @@ struct FollowerWork: Sendable, Equatable {
     private(set) var finishedSwitches: Set<String> = []
     /// The rollout work keys of the last answer, sorted.
     private(set) var knownSwitches: [String] = []
+    /// Running rollout work already told to halt.
+    private(set) var haltedSwitches: Set<String> = []
 
     /// The leader answered with `items`.
     mutating func answered(_ items: [WorkItem]) -> Changes {
@@ -74,8 +76,9 @@ struct FollowerWork: Sendable, Equatable {
         let listed = Set(items.map(\.key))
         knownSwitches = listed.sorted()
         var changes = SwitchChanges()
-        for item in items where item.halt == true && runningSwitches.contains(item.haltedKey) {
-            if !changes.halt.contains(item.haltedKey) { changes.halt.append(item.haltedKey) }
+        for item in items where item.halt == true && runningSwitches.contains(item.haltedKey) && !haltedSwitches.contains(item.haltedKey) {
+            haltedSwitches.insert(item.haltedKey)
+            changes.halt.append(item.haltedKey)
         }
         for item in items where !runningSwitches.contains(item.key) && !finishedSwitches.contains(item.key) {
             // A halt of work running or done here is no work of its own.
@@ -89,6 +92,7 @@ struct FollowerWork: Sendable, Equatable {
 
     /// The rollout work `key` ended here and was reported (or the leader refused the report).
     mutating func switchEnded(_ key: String) {
+        haltedSwitches.remove(key)
         if runningSwitches.remove(key) != nil { finishedSwitches.insert(key) }
     }
 }

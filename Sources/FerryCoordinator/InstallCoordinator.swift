@@ -195,10 +195,9 @@ struct InstallCoordinator: Sendable {
             // Shutting down: the next start does the housekeeping.
         } catch {
             // Every 2 s while it lasts (a full disk): once per 30 s, with how often it recurred.
-            if let recurred = Self.housekeepingFailures.admit("housekeeping") {
-                logger.warning(
-                    "install housekeeping failed",
-                    metadata: ["error": "\(FerryError(database: error)?.message ?? "\(error)")", "recurred": "\(recurred)"])
+            let message = FerryError(database: error)?.message ?? "\(error)"
+            if let recurred = Self.housekeepingFailures.admit(String(message.prefix(80))) {
+                logger.warning("install housekeeping failed", metadata: ["error": "\(message)", "recurred": "\(recurred)"])
             }
         }
     }

@@ -129,7 +129,7 @@ struct LeaderAdmin: AdminBackend {
     static func note(of target: InstallTargetRecord, silentSince lastSeen: Date?, now: Date) -> String? {
         guard !target.state.isFinished, let lastSeen else { return target.note }
         let seconds = max(Int(now.timeIntervalSince(lastSeen)), 0)
-        return "node unreachable (last heard \(seconds)s ago): it goes on when the node is back; --deadline or `ferry nodes remove` ends it"
+        return "node unreachable (last heard \(seconds)s ago): it goes on when the node is back; `ferry nodes remove` ends it (so does the install's --deadline, if it has one)"
     }
 
     func status(of install: InstallRecord) async throws -> InstallStatus {

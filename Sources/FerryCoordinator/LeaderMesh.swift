@@ -128,10 +128,11 @@ struct LeaderMesh: MeshBackend {
     }
 
 
-    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse {
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>, halts: Bool) async throws -> WorkResponse {
         let name = try await database.node(id: node)?.name
         return try await installs.work(
-            node: node, wait: wait, known: known, knownSwitches: switches, switches: { [rollouts] in name.map(rollouts.items(forNode:)) ?? [] })
+            node: node, wait: wait, known: known, knownSwitches: switches,
+            switches: { [rollouts] in name.map { rollouts.items(forNode: $0, halts: halts) } ?? [] })
     }
 
     func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws {

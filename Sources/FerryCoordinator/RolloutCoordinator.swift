@@ -130,8 +130,16 @@ final class RolloutCoordinator: Sendable {
     // MARK: Mesh
 
     /// Node `name`'s rollout work.
-    func items(forNode name: String) -> [SwitchWorkItem] {
-        active.withLock { active in active.keys.sorted().flatMap { active[$0]!.items(for: name) } }
+    func items(forNode name: String, halts: Bool = true) -> [SwitchWorkItem] {
+        active.withLock { active in
+            // A later rollout of the same repository may have delivered the very image a cleanup
+            // would remove (a node away meanwhile): no cleanup while one is under way.
+            let live = Set(active.values.filter { !$0.state.phase.isFinal }.map(\.qualifiedRepository))
+            return active.keys.sorted().flatMap { id in
+                let record = active[id]!
+                return record.items(for: name, halts: halts, cleanupAllowed: !live.contains(record.qualifiedRepository))
+            }
+        }
     }
 
     /// Node `node`'s report of its part of rollout `id`.

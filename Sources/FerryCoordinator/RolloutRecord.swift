@@ -82,7 +82,11 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     // MARK: Work
 
     /// The work of node `name`: its switch, its restore, or forgetting the rollout.
-    func items(for name: String) -> [SwitchWorkItem] {
+    /// `halts`: whether the node understands halt items (else an aborted rollout's switch stays
+    /// a plain switch, which it finishes).
+    /// `cleanupAllowed`: no other rollout of the repository is under way (its image could be the
+    /// one a cleanup would remove).
+    func items(for name: String, halts: Bool = true, cleanupAllowed: Bool = true) -> [SwitchWorkItem] {
         guard let node = state.node(name) else { return [] }
         var actions: [SwitchWorkItem.Action] = []
         if node.status == .switching { actions.append(.switch) }
@@ -92,9 +96,9 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             SwitchWorkItem(
                 rolloutID: id, action: action, image: state.image, repository: qualifiedRepository, order: state.plan.order,
                 minHealthyMilliseconds: state.plan.minHealthyMilliseconds, healthyDeadlineMilliseconds: state.plan.healthyDeadlineMilliseconds,
-                cleanup: action == .forget && cleansUp ? true : nil,
+                cleanup: action == .forget && cleansUp && cleanupAllowed ? true : nil,
                 // Aborted while the node switches: it stops after the container under way.
-                halt: action == .switch && state.phase == .aborted ? true : nil)
+                halt: halts && action == .switch && state.phase == .aborted ? true : nil)
         }
     }
 

@@ -13,6 +13,10 @@ public struct NodeRollout: Sendable {
         case passed(containers: Int, longestDowntime: Duration?)
         /// The node was put back; why.
         case failed(String)
+        /// Told to stop (the follower stopping, or the rollout aborted) before every container was
+        /// switched: those switched so far keep the new image, the journal keeps them for a report
+        /// or a rollback; `at` names the container that went back or was never touched.
+        case interrupted(at: String)
     }
 
     public let switcher: ContainerSwitch
@@ -62,9 +66,9 @@ public struct NodeRollout: Sendable {
                 throw FerryError((error as? FerryError)?.code ?? .internal, "\(container.name): \(Self.message(error))")
             }
             if outcome.interrupted {
-                // The follower is stopping: the containers switched so far keep their new image
-                // (they passed their gates; the journal keeps them for a later report or rollback).
-                return .failed("\(container.name): \(ContainerSwitch.interruptedReason)")
+                // The containers switched so far keep their new image (they passed their gates;
+                // the journal keeps them for a later report or rollback).
+                return .interrupted(at: container.name)
             }
             guard outcome.passed else {
                 return .failed("\(container.name): \(outcome.failure ?? "failed")" + (await putBack(rollout: rollout, logger: logger)))

@@ -60,7 +60,8 @@ public struct MeshClient: Sendable {
         let seconds = max(Int(wait.components.seconds), 0)
         let list = known.prefix(MeshAPI.maxKnownTargets).map(String.init).joined(separator: ",")
         let keys = switches.prefix(MeshAPI.maxKnownTargets).joined(separator: ",")
-        let query = "?wait=\(seconds)" + (list.isEmpty ? "" : "&known=\(list)") + (keys.isEmpty ? "" : "&switches=\(keys)")
+        // `halts=1`: this node understands halt items (an older one would poll in a loop on their new key).
+        let query = "?wait=\(seconds)" + (list.isEmpty ? "" : "&known=\(list)") + (keys.isEmpty ? "" : "&switches=\(keys)") + "&halts=1"
         return try await api.call(.GET, MeshAPI.work + query, timeout: wait + .seconds(15))
     }
 

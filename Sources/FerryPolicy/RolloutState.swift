@@ -241,7 +241,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return startWave(now: now)
     }
 
-    /// `abort`: the rollout stops here, nodes left as they are (switches in flight finish). A
+    /// `abort`: the rollout stops here, nodes left as they are (a node in the middle of its
+    /// switch is told to halt after the container under way, when its follower understands halts). A
     /// `failed` rollout may be aborted too: it is closed, and its nodes forget what it replaced
     /// (it can no longer be rolled back).
     public mutating func abort() throws(FerryError) -> [Action] {

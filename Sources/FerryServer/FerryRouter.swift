@@ -86,7 +86,7 @@ public struct ErrorMiddleware: RouterMiddleware {
         var metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path.prefix(200))", "error": "\(error)"]
         if let database {
             metadata["code"] = "\(database.code)"
-            if let suppressed = databaseErrors.admit(database.code.rawValue) {
+            if let suppressed = databaseErrors.admit("\(database.code.rawValue) \(database.message.prefix(80))") {
                 if suppressed > 0 { metadata["recurred"] = "\(suppressed)" }
             } else {
                 level = .debug
@@ -170,7 +170,7 @@ private struct Unserved: CredentialVerifier, AdminBackend, MeshBackend, LocalAdm
     func sources(node: Int64, _ request: SourceRequest) async throws -> SourceList { throw error }
     func sources(node: Int64, batch: SourceBatch) async throws -> SourceBatchAnswer { throw error }
     func blobEvents(node: Int64, _ events: BlobEvents) async throws { throw error }
-    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse { throw error }
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>, halts: Bool) async throws -> WorkResponse { throw error }
     func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws { throw error }
     func createRollout(_ request: RolloutRequest) async throws -> RolloutStatus { throw error }
     func rollouts() async throws -> RolloutList { throw error }

@@ -17,7 +17,9 @@ public protocol MeshBackend: Sendable {
     func blobEvents(node: Int64, _ events: BlobEvents) async throws
     /// The node's work; a long poll of up to `wait` while its targets are exactly `known` and its
     /// rollout work exactly `switches` (``SwitchWorkItem/key``s).
-    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>) async throws -> WorkResponse
+    /// `halts`: the node understands halt items (``SwitchWorkItem/halt``); one that does not gets
+    /// an aborted rollout's switch as it was (its poll would answer at once forever on the new key).
+    func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>, halts: Bool) async throws -> WorkResponse
     /// How the node's part of a rollout ended (``MeshAPI/switchReport``).
     func switchReport(node: Int64, rollout: String, _ report: SwitchReport) async throws
     func report(node: Int64, target: Int64, _ report: TargetReport) async throws
@@ -64,7 +66,9 @@ public struct MeshRoutes: Sendable {
             return Response(status: .noContent)
         }
         nodes.get(RouterPath(MeshAPI.work)) { request, context in
-            try await backend.work(node: context.node, wait: Self.wait(request), known: Self.known(request), switches: Self.switches(request))
+            try await backend.work(
+                node: context.node, wait: Self.wait(request), known: Self.known(request), switches: Self.switches(request),
+                halts: request.uri.queryParameters.get("halts") == "1")
         }
         nodes.post(RouterPath(MeshAPI.report)) { request, context in
             try await backend.report(node: context.node, target: try AdminRoutes.id(context, "target"), try await request.decode(as: TargetReport.self, context: context))

@@ -52,6 +52,7 @@ extension FollowerWorkTests {
         let halt = Self.halt("ra")
         #expect(halt.key == "ra:switch:halt" && halt.haltedKey == "ra:switch")
         #expect(work.answered(switches: [halt]) == .init(halt: ["ra:switch"]), "the running switch is halted, nothing started")
+        #expect(work.answered(switches: [halt]) == .init(), "told once")
         #expect(work.knownSwitches == ["ra:switch:halt"], "the poll waits on the halt's own key")
         work.switchEnded(a.key)
         #expect(work.answered(switches: [halt]) == .init(), "done here: its report says it was halted")

@@ -108,9 +108,13 @@ struct RolloutCoordinatorTests {
         #expect(try await fixture.status(created.id).phase == .succeeded)
         let forget = try #require(fixture.rollouts.items(forNode: "n1").first)
         #expect(forget.action == .forget && forget.cleanup == true)
-        // On the wire: a follower of 0.2.0 ignores the field; one of today reads it.
         let decoded = try JSONDecoder().decode(SwitchWorkItem.self, from: JSONEncoder().encode(forget))
         #expect(decoded.cleanup == true)
+        // A later rollout of the repository under way (n1 away meanwhile, say) may deliver the very
+        // image a cleanup would remove: none while it runs.
+        _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.0", plan: RolloutPlan()))
+        let later = try #require(fixture.rollouts.items(forNode: "n1").first { $0.rolloutID == created.id })
+        #expect(later.action == .forget && later.cleanup == nil)
     }
 
     @Test("abort while a node switches: its switch item becomes a halt (a new key, waking its poll); its report of the stop is taken, then it forgets")
@@ -124,12 +128,15 @@ struct RolloutCoordinatorTests {
         _ = try await fixture.rollouts.control(created.id, .abort)
         let halt = try #require(fixture.rollouts.items(forNode: "n1").first)
         #expect(halt.action == .switch && halt.halt == true && halt.key == "\(created.id):switch:halt")
+        // A follower that does not send halts=1 keeps the plain switch (its poll would spin on a key it cannot make).
+        #expect(fixture.rollouts.items(forNode: "n1", halts: false).map(\.key) == ["\(created.id):switch"])
         #expect(fixture.rollouts.items(forNode: "n2").isEmpty, "never handed a switch: nothing to stop or forget")
+        // Halted with one container switched: `passed` with it, so that a rollback would put it back.
         try await fixture.rollouts.report(
             node: fixture.nodes["n1"]!, rollout: created.id,
-            SwitchReport(action: .switch, outcome: .failed, reason: "stopped by the rollout's abort: 1 switched (web), the others left on their old image"))
+            SwitchReport(action: .switch, outcome: .passed, containers: 1, reason: "stopped by the rollout's abort: 1 switched (web), the others left on their old image"))
         let status = try await fixture.status(created.id)
-        #expect(status.phase == .aborted && status.nodes.first { $0.name == "n1" }?.status == .failed)
+        #expect(status.phase == .aborted && status.nodes.first { $0.name == "n1" }?.status == .switched)
         #expect(fixture.actions("n1") == [.forget])
     }
 

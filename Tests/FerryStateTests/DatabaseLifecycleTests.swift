@@ -37,6 +37,24 @@ struct DatabaseLifecycleTests {
         }
     }
 
+    /// docs/operations.md, *Disk*: an audit overwrote a state.db with random bytes; the leader
+    /// said only `file is not a database`.
+    @Test("a file that is not a database is refused naming it, with how to restore")
+    func damagedDatabaseSaysWhatToDo() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = "\(directory)/state.db"
+            try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try FerryDatabase.open(path: path)
+                Issue.record("the damaged database opened")
+            } catch let error as FerryError {
+                #expect(error.code == .configuration)
+                #expect(error.message.hasPrefix("cannot open the state database '\(path)': the data directory's SQLite database is damaged"), "\(error.message)")
+                #expect(error.message.contains("Backup and restore") && error.message.contains("join again"), "\(error.message)")
+            }
+        }
+    }
+
     /// docs/operations.md, *Upgrades*: a database a newer Ferry migrated is refused (its schema
     /// may mean something this version would misread), before anything is written.
     @Test("a database written by a newer Ferry is refused with one clear error, and left as it was")
