@@ -78,7 +78,7 @@ struct FollowerRollouts: Sendable {
             report = try await permit.withPermit {
                 // What an engine outage left half-done first: this work may touch the same containers.
                 _ = await recoverUnderPermit(quietly: false)
-                return await self.report(for: item, interrupted: { stopping.isSet || halted.isSet }, logger: logger)
+                return await self.report(for: item, stopping: { stopping.isSet }, halted: { halted.isSet }, logger: logger)
             }
         } catch {
             return  // cancelled while waiting for the permit: nothing was done
@@ -114,12 +114,19 @@ struct FollowerRollouts: Sendable {
     /// Carries out `item` through the engine. Running it again gives the same report: a switch
     /// whose containers already run the new image reports what the rollout replaced here, a
     /// restore or forget with nothing left to do reports success.
-    func report(for item: SwitchWorkItem, interrupted: @escaping @Sendable () -> Bool, logger: Logger) async -> SwitchReport {
+    ///
+    /// `stopping`: the follower is stopping (everything stops, nothing is reported); `halted`:
+    /// the rollout was aborted (the switch stops, a failed node's put-back does not).
+    func report(
+        for item: SwitchWorkItem, stopping: @escaping @Sendable () -> Bool, halted: @escaping @Sendable () -> Bool = { false }, logger: Logger
+    ) async -> SwitchReport {
         let journal = DatabaseSwitchJournal(database: database)
         let options = ContainerSwitch.Options(
             order: item.order == .startFirst ? .startFirst : .stopFirst,
             minHealthy: .milliseconds(item.minHealthyMilliseconds), healthyDeadline: .milliseconds(item.healthyDeadlineMilliseconds))
-        let node = NodeRollout(switcher: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: interrupted))
+        let node = NodeRollout(
+            switcher: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: { stopping() || halted() }),
+            restorer: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: stopping))
         if item.halt == true { return await haltReport(item, logger: logger) }
         do {
             switch item.action {
@@ -135,8 +142,11 @@ struct FollowerRollouts: Sendable {
                         action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(Self.milliseconds))
                 case .failed(let reason):
                     return SwitchReport(action: .switch, outcome: .failed, reason: reason)
-                case .interrupted:
-                    // Halted by the rollout's abort (a follower stopping sends no report).
+                case .interrupted(let name):
+                    // Halted by the rollout's abort; a follower stopping sends no report.
+                    guard halted(), !stopping() else {
+                        return SwitchReport(action: .switch, outcome: .failed, reason: "\(name): \(ContainerSwitch.interruptedReason)")
+                    }
                     return await haltReport(item, logger: logger)
                 case .noContainers:
                     // Done before (a report lost to a restart): what this rollout replaced here.
@@ -166,8 +176,8 @@ struct FollowerRollouts: Sendable {
     }
 
     /// The report of a switch the rollout's abort stopped (or, for a halt item, found not
-    /// running here). With containers switched, `passed` with their count: they run the new
-    /// image and a rollback puts them back (a `failed` node is not visited); with none, `failed`.
+    /// running here): `failed`, saying which containers it had switched (they keep the new
+    /// image; an aborted rollout is not rolled back) and that the others kept their old one.
     func haltReport(_ item: SwitchWorkItem, logger: Logger) async -> SwitchReport {
         let switched: [String]
         do {
@@ -184,7 +194,7 @@ struct FollowerRollouts: Sendable {
             "stopped by the rollout's abort: the containers switched keep the new image, the others their old one",
             metadata: ["docker.containers": "\(switched)"])
         return SwitchReport(
-            action: .switch, outcome: .passed, containers: switched.count,
+            action: .switch, outcome: .failed, containers: switched.count,
             reason: "stopped by the rollout's abort: \(switched.count) switched (\(switched.joined(separator: ", "))), the others left on their old image")
     }
 

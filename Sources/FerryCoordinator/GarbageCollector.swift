@@ -69,7 +69,9 @@ struct GarbageCollector: Sendable {
             metadata["low_watermark"] = "\(GarbageCollectionConfiguration.format(low))"
             // A download asks before it writes: the disk may be far below the watermark, and the
             // download large (or the disk small).
-            let cause = incoming > 0 ? "a download of \(ByteSize.format(incoming)) would take the disk past the high watermark" : "disk above the high watermark"
+            let cause =
+                incoming > 0 && !before.exceeds(high, adding: 0)
+                ? "a download of \(ByteSize.format(incoming)) would take the disk past the high watermark" : "disk above the high watermark"
             if incoming > 0 { metadata["incoming_bytes"] = "\(incoming)" }
             logger.notice("\(cause): collected least recently used unreferenced blobs", metadata: metadata)
             guard let after, after.exceeds(low, adding: incoming) else { return false }

@@ -20,9 +20,14 @@ public struct NodeRollout: Sendable {
     }
 
     public let switcher: ContainerSwitch
+    /// The switcher that puts a failed node back: stopped only by the follower stopping, not by
+    /// what stops the switch (an abort must not leave a failed node half put back).
+    public let restorer: ContainerSwitch
 
-    public init(switcher: ContainerSwitch) {
+    /// `restorer`: defaults to `switcher`.
+    public init(switcher: ContainerSwitch, restorer: ContainerSwitch? = nil) {
         self.switcher = switcher
+        self.restorer = restorer ?? switcher
     }
 
     var client: DockerClient { switcher.client }
@@ -82,7 +87,7 @@ public struct NodeRollout: Sendable {
     /// not put back as a suffix of the node's reason (empty when everything went back).
     private func putBack(rollout: String, logger: Logger) async -> String {
         do {
-            let failures = try await rollbackNode(rollout: rollout, logger: logger)
+            let failures = try await NodeRollout(switcher: restorer).rollbackNode(rollout: rollout, logger: logger)
             return failures.isEmpty ? "" : "; putting back the others failed: \(failures.joined(separator: "; "))"
         } catch {
             return "; putting back the others failed: \(Self.message(error))"

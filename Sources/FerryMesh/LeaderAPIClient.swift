@@ -36,6 +36,7 @@ struct LeaderAPIClient: Sendable {
         // holds it, so nothing (not the credential) is sent to a node posing as the leader.
         var request = HTTPClientRequest(url: (expectsLeader ? MeshHTTP.leaderURL(leader) : leader.description) + path)
         request.method = method
+        try SecretText.refuseUnprintable(token, what: credentialName, from: "where it came from (FERRY_TOKEN, --token-file, the node's credential)")
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -5,7 +5,9 @@ import Synchronization
 
 /// Whether a licence may go on downloading, for a blob stream under way. Expiry is checked at
 /// once from the licence held; revocation is re-read from the database at most every
-/// ``interval``, by a refresh task off the data path (a stream never waits for the database).
+/// ``interval``, by a refresh task off the data path (a stream never waits for the database),
+/// and by ``patrol()`` every ``interval`` whatever the stream does (a customer that reads slowly
+/// keeps a write waiting).
 /// A read that fails keeps the last answer; only a licence not confirmed for ``tolerance`` (the
 /// token lifetime: what an issued token would be trusted for anyway) is refused.
 final class LicenceWatch: Sendable {
@@ -21,6 +23,8 @@ final class LicenceWatch: Sendable {
         var refreshing = false
         /// Since when re-reads fail (nil while the last one answered).
         var failingSince: ContinuousClock.Instant?
+        /// The refusal ``patrol()`` found.
+        var patrolRefusal: ProxyError?
     }
     private let state: Mutex<State>
 
@@ -54,6 +58,33 @@ final class LicenceWatch: Sendable {
         }
         if refresh { Task { await self.refresh() } }
     }
+
+    /// Re-reads the licence now (after a wait for a stream slot, say), then ``check()``.
+    func recheck() async throws(ProxyError) {
+        await refresh()
+        try check()
+    }
+
+    /// Re-reads the licence every ``interval`` until cancelled; returns once it is refused
+    /// (revoked, expired, or not confirmed for ``tolerance``), the refusal in ``refusal``.
+    func patrol() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try await recheck()
+            } catch {
+                state.withLock { $0.patrolRefusal = error }
+                return
+            }
+        }
+    }
+
+    /// The refusal ``patrol()`` found, if it found one.
+    var refusal: ProxyError? { state.withLock { $0.patrolRefusal } }
 
     private func refresh() async {
         do {

@@ -104,6 +104,15 @@ extension ProxyAPI {
         let upstream = self.upstream
         let watch = LicenceWatch(
             licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime, logger: logger)
+        // The wait for the slot may have been long: the licence as it is now, not as it was asked.
+        do {
+            try await watch.recheck()
+        } catch {
+            slot.release()
+            await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: Int(error.status.code))
+            throw error
+        }
+        let channel = context.channel
         let appName = app.name
         let (bytesRange, statusCode) = (range, Int(status.code))
         // Read now: once the customer has gone, the channel no longer knows its address.
@@ -113,6 +122,14 @@ extension ProxyAPI {
             var sent: Int64 = 0
             var customerLeft = false
             do {
+                try await withThrowingTaskGroup(of: Void.self) { patrols in
+                // A revoke seen by the patrol while a write waits on a slow customer: the
+                // connection is closed, so that the write ends (checks between writes would wait).
+                patrols.addTask {
+                    await watch.patrol()
+                    if watch.refusal != nil { channel?.close(promise: nil) }
+                }
+                defer { patrols.cancelAll() }
                 try await upstream.streamBlob(image, digest: digest, size: size, range: bytesRange, app: appName) { chunk in
                     // A licence revoked (or expired) while its download runs cuts it: checked
                     // before each write, and at a limited rate in slices, so that waiting for the
@@ -140,8 +157,13 @@ extension ProxyAPI {
                     customerLeft = true
                     throw error
                 }
+                }
             } catch {
                 let bytes = sent
+                // Cut by the patrol: the write failed because it closed the connection.
+                let refusal = watch.refusal
+                let error: any Error = refusal ?? error
+                if refusal != nil { customerLeft = false }
                 // A customer closing its connection is ordinary; anything else is worth a warning.
                 logger.log(
                     level: customerLeft ? .info : .warning, customerLeft ? "blob stream closed by the customer" : "blob stream cut",

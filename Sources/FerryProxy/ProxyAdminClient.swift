@@ -47,6 +47,7 @@ public struct ProxyAdminClient: ProxyManagement {
         }
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        try SecretText.refuseUnprintable(token, what: "proxy's admin token", from: "FERRY_PROXY_TOKEN or --token-file")
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -131,12 +131,12 @@ struct RolloutCoordinatorTests {
         // A follower that does not send halts=1 keeps the plain switch (its poll would spin on a key it cannot make).
         #expect(fixture.rollouts.items(forNode: "n1", halts: false).map(\.key) == ["\(created.id):switch"])
         #expect(fixture.rollouts.items(forNode: "n2").isEmpty, "never handed a switch: nothing to stop or forget")
-        // Halted with one container switched: `passed` with it, so that a rollback would put it back.
         try await fixture.rollouts.report(
             node: fixture.nodes["n1"]!, rollout: created.id,
-            SwitchReport(action: .switch, outcome: .passed, containers: 1, reason: "stopped by the rollout's abort: 1 switched (web), the others left on their old image"))
+            SwitchReport(action: .switch, outcome: .failed, containers: 1, reason: "stopped by the rollout's abort: 1 switched (web), the others left on their old image"))
         let status = try await fixture.status(created.id)
-        #expect(status.phase == .aborted && status.nodes.first { $0.name == "n1" }?.status == .switched)
+        let node = try #require(status.nodes.first { $0.name == "n1" })
+        #expect(status.phase == .aborted && node.status == .failed && node.reason?.hasPrefix("stopped by the rollout's abort: 1 switched (web)") == true)
         #expect(fixture.actions("n1") == [.forget])
     }
 

@@ -75,6 +75,33 @@ extension ProxyServerTests {
         }
     }
 
+    /// An audit revoked a licence without --max-rate: a customer reading slowly got the whole
+    /// blob 67 s later, and a request waiting for the licence's slot got it all after the revoke.
+    @Test("a revoke cuts a download its customer reads slowly (no rate limit), and a request waiting for the licence's slot is refused at its turn")
+    func aRevokeCutsASlowReaderAndTheWaiters() async throws {
+        try await Self.withProxy(configuration: ProxyConfiguration(maxStreamsPerLicence: 1, maxStreamWait: .seconds(30))) { proxy in
+            // Larger than the loopback socket buffers: the proxy's writes wait on the reader.
+            let layer = (0..<24_000_000).map { UInt8($0 % 251) }
+            let image = proxy.upstream.addImage(tag: "unlimited", layer: layer)
+            let id = LicenceID.generate()
+            let licence = try await proxy.database.createLicence(hash: id.hash, app: "shop", customer: "unlimited", images: [], expiresAt: nil, maxRate: nil)
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let reader = try RawCustomer(proxy, path: path, authorization: proxy.basic(id.secret))
+            try await reader.waitForBody()  // then reads nothing more
+            let waiter = Task { try await proxy.get(path, authorization: proxy.basic(id.secret)) }
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await proxy.database.revokeLicence(id: licence.id)
+            let waited = try await waiter.value
+            #expect(waited.status == 403, "the waiter got \(waited.status), \(waited.body.count) bytes")
+            try await waitUntil("the slow reader's download cut and audited", timeout: .seconds(10)) {
+                try await proxy.database.pulls(licence: licence.id).filter { $0.kind == "blob" && $0.status == 403 }.count == 2
+            }
+            let cut = try await proxy.database.pulls(licence: licence.id).filter { $0.kind == "blob" }
+            #expect(cut.allSatisfy { $0.bytes < Int64(layer.count) }, "\(cut)")
+            reader.reset()
+        }
+    }
+
     @Test("a download the customer closes before its end is audited as 499 with the customer's address, not as the upstream's 502")
     func aDownloadTheCustomerClosesIsAuditedAsSuch() async throws {
         try await Self.withProxy { proxy in
