@@ -27,6 +27,9 @@ import Glibc
 public struct ProxyDirectory: Sendable {
     public let path: String
 
+    /// Creates the directory (0700) or takes an existing one: refused when another user owns it
+    /// (its files could be replaced under the proxy: the token key, the database), tightened to
+    /// 0700 when group or others may enter it.
     public init(_ path: String) throws(FerryError) {
         self.path = path
         do {
@@ -34,6 +37,35 @@ public struct ProxyDirectory: Sendable {
         } catch {
             throw FerryError(.configuration, "cannot create the proxy's data directory '\(path)': \(error.localizedDescription)")
         }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw FerryError(.configuration, "cannot read the proxy's data directory '\(path)': \(String(cString: strerror(errno)))")
+        }
+        guard info.st_uid == geteuid() else {
+            throw FerryError(
+                .configuration,
+                "the proxy's data directory '\(path)' belongs to another user (uid \(info.st_uid)), not to this one (uid \(geteuid())): run the proxy as that user, give the directory to this one (chown -R), or choose another --data-dir")
+        }
+        if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
+            throw FerryError(.configuration, "cannot restrict the permissions of '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Writes a secret file: 0600 from its creation whatever the umask (a temporary file, then
+    /// renamed over `file`), never readable by others for a moment.
+    static func writeSecret(_ data: Data, to file: String) -> Bool {
+        let temp = file + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        // A temporary file left by an earlier run keeps its old mode: set it.
+        fchmod(fd, 0o600)
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == data.count && fsync(fd) == 0
+        close(fd)
+        guard written, rename(temp, file) == 0 else {
+            unlink(temp)
+            return false
+        }
+        return true
     }
 
     public var databasePath: String { path + "/proxy.sqlite" }
@@ -51,7 +83,7 @@ public struct ProxyDirectory: Sendable {
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let token = "ferryadm_" + SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.map { String(format: "%02x", $0) }.joined()
-        guard FileManager.default.createFile(atPath: file, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard Self.writeSecret(Data((token + "\n").utf8), to: file) else {
             throw FerryError(.configuration, "cannot write the admin token in '\(path)'")
         }
         return token
@@ -63,7 +95,7 @@ public struct ProxyDirectory: Sendable {
     public func storeSharedSecrets(tokenKey: SymmetricKey, adminToken: String) throws(FerryError) {
         for (name, data) in [("token-key", tokenKey.withUnsafeBytes { Data($0) }), ("admin-token", Data((adminToken + "\n").utf8))] {
             let file = path + "/" + name
-            guard (try? data.write(to: URL(fileURLWithPath: file), options: .atomic)) != nil, chmod(file, 0o600) == 0 else {
+            guard Self.writeSecret(data, to: file) else {
                 throw FerryError(.configuration, "cannot write the \(name) in '\(path)'")
             }
         }
@@ -75,7 +107,7 @@ public struct ProxyDirectory: Sendable {
         if let data = FileManager.default.contents(atPath: file), data.count == 32 { return SymmetricKey(data: data) }
         let key = SymmetricKey(size: .bits256)
         let data = key.withUnsafeBytes { Data($0) }
-        guard FileManager.default.createFile(atPath: file, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        guard Self.writeSecret(data, to: file) else {
             let problem = PathAccess.problem(path, writing: true) ?? "the file cannot be created"
             throw FerryError(.configuration, "cannot write the token key in '\(path)': \(problem)")
         }
@@ -185,8 +217,7 @@ public enum ProxyServer {
             database = postgres
             (key, adminToken) = (postgres.secrets.tokenKey, postgres.secrets.adminToken)
             try directory.storeSharedSecrets(tokenKey: key, adminToken: adminToken)
-            _ = FileManager.default.createFile(
-                atPath: directory.databaseMarkerPath, contents: Data((url.redacted + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            _ = ProxyDirectory.writeSecret(Data((url.redacted + "\n").utf8), to: directory.databaseMarkerPath)
         } else {
             database = try directory.openDatabase()
             unlink(directory.databaseMarkerPath)
@@ -222,7 +253,7 @@ public enum ProxyServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
                 let url = NodeAddress.localURL(scheme: scheme, host: options.host, port: port)
-                _ = FileManager.default.createFile(atPath: addressPath, contents: Data((url + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                _ = ProxyDirectory.writeSecret(Data((url + "\n").utf8), to: addressPath)
                 logger.notice("proxy listening", metadata: ["url": "\(url)", "cache": "\(configuration.cache)"])
                 listening(url)
             },
