@@ -37,16 +37,18 @@ public struct ProxyDirectory: Sendable {
         } catch {
             throw FerryError(.configuration, "cannot create the proxy's data directory '\(path)': \(error.localizedDescription)")
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw FerryError(.configuration, "cannot read the proxy's data directory '\(path)': \(String(cString: strerror(errno)))")
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value,
+            let permissions = (attributes[.posixPermissions] as? NSNumber)?.uint32Value
+        else {
+            throw FerryError(.configuration, "cannot read the proxy's data directory '\(path)'")
         }
-        guard info.st_uid == geteuid() else {
+        guard owner == geteuid() else {
             throw FerryError(
                 .configuration,
-                "the proxy's data directory '\(path)' belongs to another user (uid \(info.st_uid)), not to this one (uid \(geteuid())): run the proxy as that user, give the directory to this one (chown -R), or choose another --data-dir")
+                "the proxy's data directory '\(path)' belongs to another user (uid \(owner)), not to this one (uid \(geteuid())): run the proxy as that user, give the directory to this one (chown -R), or choose another --data-dir")
         }
-        if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
+        if permissions & 0o077 != 0, chmod(path, 0o700) != 0 {
             throw FerryError(.configuration, "cannot restrict the permissions of '\(path)': \(String(cString: strerror(errno)))")
         }
     }

@@ -12,10 +12,8 @@ import Glibc
 /// where the leader tightens or refuses: in either, someone else could replace the token key.
 @Suite("Proxy data directory")
 struct ProxyDirectoryTests {
-    static func mode(_ path: String) -> mode_t {
-        var info = stat()
-        _ = stat(path, &info)
-        return info.st_mode & 0o777
+    static func mode(_ path: String) -> UInt32 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.uint32Value ?? 0
     }
 
     @Test("an open data directory is tightened to 0700; its secrets are 0600 whatever the umask; another user's is refused")
