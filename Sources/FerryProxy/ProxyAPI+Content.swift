@@ -167,7 +167,10 @@ extension ProxyAPI {
                 // A customer closing its connection is ordinary; anything else is worth a warning.
                 logger.log(
                     level: customerLeft ? .info : .warning, customerLeft ? "blob stream closed by the customer" : "blob stream cut",
-                    metadata: ["digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)", "error": "\(error)"])
+                    metadata: [
+                        "digest": "\(digest)", "repository": "\(repository)", "sent": "\(bytes)",
+                        "error": "\((error as? ProxyError)?.error.message ?? (error as? FerryError)?.message ?? "\(error)")",
+                    ])
                 Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", appName)]).increment(by: Int(bytes))
                 // 499 when the customer closed the connection (nginx's "client closed request"),
                 // 403 for a licence refused mid-stream (503 not checked for too long), else the

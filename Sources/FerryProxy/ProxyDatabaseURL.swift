@@ -61,7 +61,7 @@ public struct ProxyDatabaseURL: Sendable, Hashable, CustomStringConvertible {
         case "disable": tls = .disable
         case "allow", "prefer": tls = .prefer
         case "require", "verify-ca", "verify-full": tls = .require
-        default: throw FerryError(.configuration, "invalid --database URL: sslmode must be disable, prefer or require")
+        default: throw FerryError(.configuration, "invalid --database URL: sslmode must be disable, prefer, require, verify-ca or verify-full")
         }
         rootCertificates = query["sslrootcert"]
         if let file = rootCertificates, !file.hasPrefix("/") {
