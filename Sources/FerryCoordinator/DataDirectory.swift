@@ -146,17 +146,6 @@ public struct DataDirectory: Sendable {
     /// Writes a small file atomically (temp file, fsync, rename); private to this user unless
     /// `mode` says otherwise.
     public func writeAtomically(_ contents: String, to file: String, mode: mode_t = 0o600) throws(FerryError) {
-        let temp = file + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(file)': \(String(cString: strerror(errno)))") }
-        // A temp file left by an earlier run keeps its old mode: set it.
-        fchmod(fd, mode)
-        let bytes = Array(contents.utf8)
-        let ok = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temp, file) == 0 else {
-            unlink(temp)
-            throw FerryError(.configuration, "cannot write '\(file)'")
-        }
+        try PrivateFile.write(Array(contents.utf8), to: file, mode: mode)
     }
 }

@@ -120,6 +120,7 @@ struct FollowerRollouts: Sendable {
     func report(
         for item: SwitchWorkItem, stopping: @escaping @Sendable () -> Bool, halted: @escaping @Sendable () -> Bool = { false }, logger: Logger
     ) async -> SwitchReport {
+        if item.halt == true { return await haltReport(item, logger: logger) }
         let journal = DatabaseSwitchJournal(database: database)
         let options = ContainerSwitch.Options(
             order: item.order == .startFirst ? .startFirst : .stopFirst,
@@ -127,7 +128,6 @@ struct FollowerRollouts: Sendable {
         let node = NodeRollout(
             switcher: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: { stopping() || halted() }),
             restorer: ContainerSwitch(client: docker, journal: journal, options: options, interrupted: stopping))
-        if item.halt == true { return await haltReport(item, logger: logger) }
         do {
             switch item.action {
             case .switch:

@@ -59,8 +59,13 @@ final class LicenceWatch: Sendable {
         if refresh { Task { await self.refresh() } }
     }
 
-    /// Re-reads the licence now (after a wait for a stream slot, say), then ``check()``.
+    /// Re-reads the licence now (after a wait for a stream slot, say), then ``check()``. It
+    /// counts as the interval's re-read: ``check()`` starts none of its own meanwhile.
     func recheck() async throws(ProxyError) {
+        state.withLock { state in
+            state.asked = .now
+            state.refreshing = true
+        }
         await refresh()
         try check()
     }

@@ -81,6 +81,7 @@ extension ProxyAPI {
         }
         let (status, headers, range) = (head.status, head.headers, head.range)
         if request.method == .head { return Response(status: status, headers: headers, body: .init()) }
+        let asked = ContinuousClock.now
         let acquired = await streams.acquire(caller.licence.id, waitingAtMost: configuration.maxStreamWait)
         guard case .slot(let slot) = acquired else {
             let cap = configuration.maxStreamsPerLicence
@@ -104,9 +105,9 @@ extension ProxyAPI {
         let upstream = self.upstream
         let watch = LicenceWatch(
             licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime, logger: logger)
-        // The wait for the slot may have been long: the licence as it is now, not as it was asked.
+        // After a wait for the slot, the licence as it is now, not as authentication read it.
         do {
-            try await watch.recheck()
+            if ContinuousClock.now - asked >= Self.slotWaitRecheck { try await watch.recheck() } else { try watch.check() }
         } catch {
             slot.release()
             await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: Int(error.status.code))
@@ -247,6 +248,9 @@ extension ProxyAPI {
     /// How often a running blob download re-reads its licence (``LicenceWatch``): a revoke cuts
     /// downloads under way within about this long (an expiry at once).
     static let licenceRecheckInterval: Duration = .seconds(1)
+    /// A wait for a stream slot at least this long re-reads the licence before streaming (a slot
+    /// free at once does not: authentication has just read it).
+    static let slotWaitRecheck: Duration = .milliseconds(50)
 
     /// The status audited for a download the customer closed before its end.
     static let customerClosed = 499

@@ -53,21 +53,9 @@ public struct ProxyDirectory: Sendable {
         }
     }
 
-    /// Writes a secret file: 0600 from its creation whatever the umask (a temporary file, then
-    /// renamed over `file`), never readable by others for a moment.
+    /// Writes a secret file (``PrivateFile``: 0600 from its creation); whether it was written.
     static func writeSecret(_ data: Data, to file: String) -> Bool {
-        let temp = file + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
-        // A temporary file left by an earlier run keeps its old mode: set it.
-        fchmod(fd, 0o600)
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == data.count && fsync(fd) == 0
-        close(fd)
-        guard written, rename(temp, file) == 0 else {
-            unlink(temp)
-            return false
-        }
-        return true
+        (try? PrivateFile.write(Array(data), to: file)) != nil
     }
 
     public var databasePath: String { path + "/proxy.sqlite" }

@@ -75,11 +75,9 @@ public enum SQLiteFile {
 
     /// A failed open or migration of `what` at `path`, as one configuration error.
     static func openError(_ error: any Error, what: String, path: String) -> FerryError {
-        if let database = error as? DatabaseError, [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(database.resultCode),
-            let damaged = FerryError(database: database)
-        {
+        if let database = error as? DatabaseError, let damage = FerryError.damage(database) {
             // What to do with a damaged file, not only SQLite's word for it.
-            return FerryError(.configuration, "cannot open \(what) '\(path)': \(damaged.message)")
+            return FerryError(.configuration, "cannot open \(what) '\(path)': \(damage)")
         }
         let reason = (error as? DatabaseError).map { $0.message ?? "\($0.resultCode)" } ?? "\(error)"
         return FerryError(.configuration, "cannot open \(what) '\(path)': \(reason)")
