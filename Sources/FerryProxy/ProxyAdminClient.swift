@@ -40,6 +40,9 @@ public struct ProxyAdminClient: ProxyManagement {
             throw FerryError(.configuration, "invalid proxy URL '\(baseURL.prefix(200))': expected https://HOST[:PORT]")
         }
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(60)))
+        // A refused connection or a name that does not resolve fails at once (a typo in --proxy),
+        // instead of being retried for the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         if let caFile {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.additionalTrustRoots = [.file(caFile)]

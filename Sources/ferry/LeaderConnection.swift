@@ -66,10 +66,7 @@ struct LeaderConnection: ParsableArguments {
         guard let token, !token.isEmpty else {
             throw FerryError(.configuration, "no admin token given: pass --token-file FILE (or set FERRY_TOKEN), or --data-dir of a local leader")
         }
-        guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
-            throw FerryError(.configuration, "invalid leader URL '\(url)': expected https://HOST:PORT")
-        }
-        return (url.hasSuffix("/") ? String(url.dropLast()) : url, token)
+        return (try AdminURL.checked(url, flag: "--leader"), token)
     }
 
     /// The first line of a secret file, trimmed; one clear line when it cannot be read or is empty.

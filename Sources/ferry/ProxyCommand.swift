@@ -50,10 +50,7 @@ struct ProxyConnectionOptions: ParsableArguments {
             guard let secret, !secret.isEmpty else {
                 throw FerryError(.configuration, "no admin token for the proxy at \(url): pass --token-file FILE (a copy of its DATA_DIR/admin-token) or set FERRY_PROXY_TOKEN")
             }
-            guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
-                throw FerryError(.configuration, "invalid --proxy '\(url.prefix(200))': expected https://HOST[:PORT]")
-            }
-            return ProxyAdminClient(baseURL: url, token: secret, caFile: caFile)
+            return ProxyAdminClient(baseURL: try AdminURL.checked(url, flag: "--proxy"), token: secret, caFile: caFile)
         }
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")

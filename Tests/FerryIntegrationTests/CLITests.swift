@@ -26,7 +26,8 @@ struct CLITests {
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "alpine@sha256:abc"], "invalid image reference"),
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "--platform", "linux/", "alpine"], "invalid platform"),
         (["fetch", "alpine"], "no leader given"),
-        (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid leader URL"),
+        (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid --leader URL 'not a url'"),
+        (["proxy", "licence", "list", "--proxy", "ftp://proxy.example", "--token", "t"], "invalid --proxy URL 'ftp://proxy.example'"),
         (["images", "--data-dir", "/nonexistent/ferry"], "no leader is running with data directory '/nonexistent/ferry' (no such directory)"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nowhere"], "invalid --listen"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--upstream-rate", "fast"], "invalid --upstream-rate: invalid rate 'fast'"),
@@ -130,6 +131,20 @@ struct CLITests {
             Self.expectOneLineError(
                 try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:\(leader.port)"]), containing: "another Ferry process")
             await leader.process.stop()
+        }
+    }
+
+    @Test("An admin token about to cross the network in clear (http:// to a host other than loopback) is warned about; loopback is not")
+    func plainHTTPAdminURLIsWarnedAbout() async throws {
+        let port = try freePort()
+        let remote = try await ferry(["images", "--leader", "http://nosuchhost.invalid:\(port)", "--token", "t"])
+        #expect(remote.status != 0)
+        #expect(remote.stderr.hasPrefix("ferry: warning: --leader http://nosuchhost.invalid:\(port) is plain HTTP: the admin token crosses the network in clear"), "\(remote.stderr)")
+        let proxy = try await ferry(["proxy", "licence", "list", "--proxy", "http://nosuchhost.invalid:\(port)/", "--token", "t"])
+        #expect(proxy.status != 0)
+        #expect(proxy.stderr.hasPrefix("ferry: warning: --proxy http://nosuchhost.invalid:\(port)/ is plain HTTP"), "\(proxy.stderr)")
+        for loopback in ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"] {
+            Self.expectOneLineError(try await ferry(["images", "--leader", loopback, "--token", "t"]), containing: "cannot reach the leader")
         }
     }
 
