@@ -4,6 +4,7 @@ import FerryMesh
 import FerryPolicy
 import FerryServer
 import FerryState
+import FerryStore
 import Foundation
 import Logging
 
@@ -169,6 +170,26 @@ struct LeaderAdmin: AdminBackend {
                     attempts: target.attempts, error: error, note: Self.note(of: target, silentSince: silentSince[target.nodeId], now: now),
                     startedAt: target.startedAt, finishedAt: target.finishedAt)
             },
-            warnings: install.warnings.map { $0.split(separator: "\n").map(String.init) })
+            warnings: warnings(of: install))
+    }
+
+    /// The install's recorded warnings; while it runs, also the leader's full disk, which stops
+    /// every fetch and may stop the database recording anything (the log alone said so).
+    private func warnings(of install: InstallRecord) -> [String]? {
+        var warnings = install.warnings.map { $0.split(separator: "\n").map(String.init) } ?? []
+        if install.state == .running, let full = Self.diskWarning(
+            free: fetches.store.freeSpace(), reserve: fetches.store.configuration.reservedSpace, directory: fetches.store.root) {
+            warnings.append(full)
+        }
+        return warnings.isEmpty ? nil : warnings
+    }
+
+    /// What to say when the leader's store has less than its reserve free (at least 16 MiB, what
+    /// SQLite and the logs need): nil while there is room. Worded the same whatever the figure,
+    /// so that `ferry install` prints it once.
+    static func diskWarning(free: Int64?, reserve: Int64, directory: String) -> String? {
+        let floor = max(reserve, 16 * 1024 * 1024)
+        guard let free, free < floor else { return nil }
+        return "the leader's disk is full: less than \(ByteSize.format(floor)) is free in \(directory), so it cannot fetch (or record) anything until space is freed there (`ferry gc`, or remove other files)"
     }
 }
