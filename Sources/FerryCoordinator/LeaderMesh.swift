@@ -81,9 +81,10 @@ struct LeaderMesh: MeshBackend {
             FerryMetrics.setNodeCertificateExpiry(node: record.name, seconds: expiresAt.timeIntervalSince(now))
         }
         FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
+        let rechecks = await tracker.takeRechecks(for: record.name)
         return HeartbeatResponse(
             sendInventory: await tracker.needsInventory(record.name), revokedCertificates: try await database.revokedCertificateSerials(now: now),
-            renewCertificate: insecureMesh ? nil : record.certificateSerial == nil)
+            renewCertificate: insecureMesh ? nil : record.certificateSerial == nil, recheckBlobs: rechecks.isEmpty ? nil : rechecks)
     }
 
     /// Issues the node a new certificate (renewal) for a key it made, naming it and its checked

@@ -15,6 +15,8 @@ actor Tracker {
     private let clock = ContinuousClock()
     private let origin: ContinuousClock.Instant
     private let logger: Logger
+    /// Per flagged node, the blobs it is to re-verify, handed over with its next heartbeat answer.
+    private var rechecks: [String: Set<Digest>] = [:]
 
     init(selector: SourceSelector, evidence: EvidenceRules = .init(), logger: Logger = Logger(label: "ferry.tracker")) {
         state = TrackerState(selector: selector, evidence: evidence)
@@ -43,8 +45,9 @@ actor Tracker {
     }
 
     /// Records a node's blob events; returns the blobs of the leader's own store to re-verify
-    /// (a node accused the leader of serving them wrong). `proven`: for an inventory, the blobs
-    /// the node is known to hold (of images it has a `done` install target for).
+    /// (a node accused the leader of serving them wrong), and keeps those a flagged peer is to
+    /// re-verify for ``takeRechecks(for:)``. `proven`: for an inventory, the blobs the node is
+    /// known to hold (of images it has a `done` install target for).
     @discardableResult
     func record(_ events: BlobEvents, from node: String, proven: Set<Digest> = []) -> [Digest] {
         let now = self.now
@@ -64,6 +67,12 @@ actor Tracker {
                 let kind = Misbehaviour(rawValue: event.kind.rawValue) ?? .corrupt
                 let verdict = state.accuse(node, digest: event.digest, sources: event.sources, kind, now: now)
                 if verdict.checkLeader { checks.append(event.digest) }
+                for peer in verdict.checkPeers {
+                    rechecks[peer, default: []].insert(event.digest)
+                    logger.notice(
+                        "asking a flagged node to re-verify its copy of a blob reported corrupt",
+                        metadata: ["node": "\(peer)", "digest": "\(event.digest)", "reported_by": "\(node)"])
+                }
                 FerryMetrics.countReports(.counted, verdict.counted.count)
                 FerryMetrics.countReports(.explained, verdict.explained.count)
                 FerryMetrics.countReports(.withdrawn, verdict.withdrawn.count)
@@ -82,11 +91,19 @@ actor Tracker {
         return checks
     }
 
+    /// The blobs `node` is to re-verify (each handed over once), sorted.
+    func takeRechecks(for node: String) -> [Digest] {
+        (rechecks.removeValue(forKey: node) ?? []).sorted()
+    }
+
     /// Whether the tracker needs the node's full inventory (it has not heard it since it started).
     func needsInventory(_ node: String) -> Bool { state.needsInventory(node) }
 
     /// Forgets what a node was receiving and serving (it went away); what it holds stays known.
-    func forget(_ node: String) { state.forget(node) }
+    func forget(_ node: String) {
+        state.forget(node)
+        rechecks[node] = nil
+    }
 
     /// Nodes reported by the quorum of accusers, with their count, for `ferry nodes`.
     var flagged: [String: Int] { state.flagged(now: now) }

@@ -115,10 +115,14 @@ public struct HeartbeatResponse: Codable, Sendable, Hashable {
     /// The leader holds no record of the node's certificate (issued before they were recorded):
     /// renew it now (``MeshAPI/certificate``).
     public var renewCertificate: Bool?
-    public init(sendInventory: Bool, revokedCertificates: [String]? = nil, renewCertificate: Bool? = nil) {
+    /// Blobs the node's peers reported its copy of as corrupt, enough of them for the node to be
+    /// flagged: re-hash each, and drop a copy that fails (nil from older leaders, and when none).
+    public var recheckBlobs: [Digest]?
+    public init(sendInventory: Bool, revokedCertificates: [String]? = nil, renewCertificate: Bool? = nil, recheckBlobs: [Digest]? = nil) {
         self.sendInventory = sendInventory
         self.revokedCertificates = revokedCertificates
         self.renewCertificate = renewCertificate
+        self.recheckBlobs = recheckBlobs
     }
 }
 

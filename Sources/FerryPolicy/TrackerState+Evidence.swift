@@ -13,7 +13,8 @@ public struct EvidenceRules: Sendable, Hashable {
     /// Weak reports (a corrupt blob with several contributors, a transfer that ended early) from
     /// one accuser against one source, within ``window``, that count as one conclusive report. Default 2.
     public var strikes: Int
-    /// The least time between two re-verifications of one blob of the leader's, whatever is said. Default 300 s.
+    /// The least time between two re-verifications of one blob of the leader's, or of a flagged
+    /// node's, whatever is said. Default 300 s.
     public var leaderCheckInterval: Double
     /// How long the tracker remembers that it handed a receiver sources for a blob (what lets the
     /// receiver's claims and accusations about it count), from the last time it did: a receiver
@@ -67,7 +68,9 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   of names, so no count of accusers proves anything (and a liar can serve right bytes to
 ///   whoever checks). A source reported conclusively by ``EvidenceRules/quorum`` distinct
 ///   accusers within ``EvidenceRules/window`` is only flagged in `ferry nodes`, for the operator;
-///   the flag decays.
+///   the flag decays. A flagged node named in a `corrupt` or `overflow` report is asked to re-hash
+///   its copy of that blob (at most once per ``EvidenceRules/leaderCheckInterval``): an honest node
+///   whose disk damaged it drops the copy; a liar ignores the request and stays avoided.
 ///
 /// - A relay's trouble explains its receivers' reports. A node that reports a blob's sources
 ///   misbehaving (its feed of that blob failed it) is an honest relay's likely story when its own
@@ -89,6 +92,8 @@ extension TrackerState {
     public struct Verdict: Sendable, Hashable {
         /// The leader should re-verify its own copy of the blob.
         public var checkLeader: Bool
+        /// Flagged nodes the report names that should re-verify their copy of the blob.
+        public var checkPeers: [String] = []
         /// Sources the report counted against (handed to the accuser).
         public var counted: [String]
         /// Sources this report made flagged (reported by the quorum).
@@ -244,7 +249,21 @@ extension TrackerState {
             }
             if by.count >= evidence.quorum { flaggedUntil[source] = now + evidence.exclusion }
         }
+        if kind == .corrupt || kind == .overflow {
+            verdict.checkPeers = peers.filter { verdict.counted.contains(names[Int($0)]) && askToRecheck($0, digest: digest, now: now) }
+                .map { names[Int($0)] }
+        }
         return verdict
+    }
+
+    /// Whether flagged `source` is to re-verify its copy of `digest` now (recorded if so).
+    private mutating func askToRecheck(_ source: Int32, digest: Digest, now: Double) -> Bool {
+        guard (flaggedUntil[source] ?? -.infinity) > now else { return false }
+        var asked = (peerChecks[digest] ?? [:]).filter { now - $0.value < evidence.leaderCheckInterval }
+        guard asked[source] == nil else { return false }
+        asked[source] = now
+        peerChecks[digest] = asked
+        return true
     }
 
     /// `node` reported trouble with its sources of `digest`: remembered (to explain its receivers'

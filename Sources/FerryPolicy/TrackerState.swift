@@ -74,6 +74,8 @@ public struct TrackerState: Sendable {
     var personal: [Int32: [Int32: Double]] = [:]
     var flaggedUntil: [Int32: Double] = [:]
     var leaderChecks: [Digest: Double] = [:]
+    /// Per blob, per flagged node: when it was last asked to re-verify its copy.
+    var peerChecks: [Digest: [Int32: Double]] = [:]
     /// Per blob, per node: its own reports of trouble with the blob's sources.
     var troubles: [Digest: [Int32: Trouble]] = [:]
     /// Per accuser, per source: when a report was last explained away.

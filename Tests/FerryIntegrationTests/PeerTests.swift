@@ -135,11 +135,12 @@ struct PeerTests {
         }
     }
 
-    @Test("A peer serving corrupt bytes: each receiver discards them and stops choosing it; two receivers' reports flag it")
+    @Test("A peer serving corrupt bytes: each receiver discards them and stops choosing it; two receivers' reports flag it, and the flagged node, asked to re-verify, drops its damaged copy")
     func corruptPeer() async throws {
         try await TestCluster.with("pbad", nodes: ["a", "b", "c"]) { cluster in
             // a's copy damaged behind its back: it still believes it holds the blob.
             let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: "pc", size: "4M", on: "a")
+            let damaged = try cluster.largestBlob(on: "a")
 
             // One receiver's word excludes a for that receiver only: nobody is flagged yet.
             let first = try await cluster.ferry(["install", reference, "--nodes", "b"])
@@ -158,6 +159,14 @@ struct PeerTests {
                 let metrics = try await cluster.metrics(of: node)
                 #expect(metrics["ferry_verification_failures_total"] ?? 0 >= 1, "\(node) received a's corrupt bytes")
             }
+            // Flagged, a is asked with its next heartbeat to hash its copy again: an honest node
+            // whose disk damaged the blob drops it (a liar would not, and stays avoided).
+            try await waitUntil("a drops its damaged copy", timeout: .seconds(30), every: .milliseconds(200)) {
+                !FileManager.default.fileExists(atPath: damaged)
+            }
+            #expect(try await cluster.metrics(of: "a")["ferry_verification_failures_total"] ?? 0 >= 1)
+            // The sound blobs it holds stay.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: cluster.dir.sub("node-a/store/blobs/sha256")).count >= 2)
         }
     }
 

@@ -91,6 +91,29 @@ struct TrackerStateTests {
         #expect(state.flagged(now: 5 + 601).isEmpty)
     }
 
+    @Test("a flagged node named in a corrupt report is asked to re-verify its copy, once per interval; one accuser alone, or a stall, never asks")
+    func flaggedNodeIsAskedToRecheck() {
+        var state = Self.tracker(holders: ["bad"], rules: EvidenceRules(leaderCheckInterval: 300))
+        for victim in ["v1", "v2", "v3", "v4"] {
+            #expect(Self.first(&state, for: victim) == "bad")
+            state.gone(victim, digest: Self.digest)
+        }
+        // One accuser (a liar, perhaps) makes nobody hash anything.
+        #expect(state.accuse("v1", digest: Self.digest, sources: ["bad"], .corrupt, now: 2).checkPeers.isEmpty)
+        // The second makes the quorum: the flagged node is asked, for this blob.
+        let quorum = state.accuse("v2", digest: Self.digest, sources: ["bad"], .corrupt, now: 3)
+        #expect(quorum.flagged == ["bad"] && quorum.checkPeers == ["bad"])
+        // Asked once per interval, however many report it meanwhile; a stall is no reason to hash.
+        #expect(state.accuse("v3", digest: Self.digest, sources: ["bad"], .corrupt, now: 4).checkPeers.isEmpty)
+        #expect(state.accuse("v4", digest: Self.digest, sources: ["bad"], .stalled, now: 304).checkPeers.isEmpty)
+        #expect(state.accuse("v4", digest: Self.digest, sources: ["bad"], .overflow, now: 305).checkPeers == ["bad"])
+        // Never the leader, which re-verifies on its own rule (checkLeader).
+        var leader = Self.tracker(holders: [])
+        for victim in ["v1", "v2"] { _ = Self.first(&leader, for: victim) }
+        #expect(leader.accuse("v1", digest: Self.digest, sources: ["leader"], .corrupt, now: 2).checkPeers.isEmpty)
+        #expect(leader.accuse("v2", digest: Self.digest, sources: ["leader"], .corrupt, now: 3).checkPeers.isEmpty)
+    }
+
     @Test("weak reports are strikes: several sources in one corrupt report, or a transfer that ended early")
     func weakReportsAreStrikes() {
         var state = Self.tracker(holders: ["p1", "p2"])
