@@ -10,7 +10,7 @@ public enum ByteRange {
         case unsatisfiable
     }
 
-    /// Resolves `bytes=a-b`, `bytes=a-` and `bytes=-n` against `size`.
+    /// Resolves `bytes=a-b`, `bytes=a-` and `bytes=-n` against `size`; `b < a` is unsatisfiable.
     public static func resolve(_ header: String?, size: Int64) -> Outcome {
         guard let header else { return .full }
         let text = header.trimmingWhitespace()
@@ -33,7 +33,9 @@ public enum ByteRange {
         if last.isEmpty {
             end = size - 1
         } else {
-            guard let value = number(last), value >= start else { return .full }
+            guard let value = number(last) else { return .full }
+            // `bytes=500-0`: 416, as the CNCF registry answers and the OCI conformance suite expects.
+            guard value >= start else { return .unsatisfiable }
             end = min(value, size - 1)
         }
         guard start < size else { return .unsatisfiable }

@@ -208,28 +208,31 @@ extension ProxyAPI {
         return response
     }
 
-    /// One page of the sorted `names` (`?n=` at most, after `?last=`), and a `Link` header to the
-    /// next page when there is one, as distribution paginates tags and the catalog.
+    /// One page of the sorted `names` (``RegistryPage``) and its `Link` header, if any.
     static func page(_ names: [String], of request: Request, path: String) throws -> ([String], HTTPFields) {
-        let parameters = request.uri.queryParameters
-        var names = names
-        if let last = parameters.get("last") { names = names.filter { $0 > last } }
-        var headers = HTTPFields()
-        if let nText = parameters.get("n") {
-            guard let n = Int(nText), n >= 0 else { throw ProxyError(FerryError(.invalidArgument, "invalid n: expected a non-negative integer")) }
-            if names.count > n {
-                names = Array(names.prefix(n))
-                if let lastName = names.last { headers[ProxyHeader.link] = "<\(path)?n=\(n)&last=\(lastName)>; rel=\"next\"" }
-            }
+        let page: RegistryPage
+        do {
+            page = try RegistryPage(names, of: request, path: path)
+        } catch {
+            throw ProxyError(error)
         }
-        return (names, headers)
+        var headers = HTTPFields()
+        if let link = page.link { headers[ProxyHeader.link] = link }
+        return (page.names, headers)
     }
 
     /// What the customer learns of an upstream failure: the code and the proxy's own name of the
     /// content, never the upstream host, its URL or what it answered (logged here instead).
     func customerError(_ error: any Error, what: String) -> ProxyError {
         if let error = error as? ProxyError { return error }
-        logger.warning("upstream request failed", metadata: ["what": "\(what)", "error": "\(error)"])
+        // Content the upstream does not have is the customer's question answered (a mistyped
+        // tag, a conformance run), not a failure of the proxy's: not a warning.
+        let unknown: Set<FerryError.Code> = [.manifestUnknown, .nameUnknown, .blobUnknown]
+        if let code = (error as? FerryError)?.code, unknown.contains(code) {
+            logger.info("not known upstream", metadata: ["what": "\(what)", "error": "\(error)"])
+        } else {
+            logger.warning("upstream request failed", metadata: ["what": "\(what)", "error": "\(error)"])
+        }
         guard let error = error as? FerryError else {
             return ProxyError(FerryError(.upstreamError, "the proxy could not fetch \(what) from upstream; try again later"))
         }

@@ -9,7 +9,7 @@ extension FerryError: HTTPResponseError {
     /// The HTTP status for each error code, as the distribution spec pairs them.
     public var status: HTTPResponse.Status {
         switch code {
-        case .invalidReference, .invalidDigest, .manifestInvalid, .invalidArgument, .unsupportedManifest: .badRequest
+        case .invalidReference, .invalidDigest, .manifestInvalid, .invalidArgument, .unsupportedManifest, .paginationNumberInvalid: .badRequest
         case .unsupported: .methodNotAllowed
         case .unauthorized: .unauthorized
         case .denied: .forbidden

@@ -299,6 +299,7 @@ public struct RegistryReadAPI: Sendable {
             var headers = HTTPFields()
             headers[.contentRange] = "bytes */\(size)"
             headers[.contentType] = "application/json"
+            headers[.dockerDistributionAPIVersion] = "registry/2.0"
             let body = try FerryJSON.encoder().encode(
                 ErrorResponse(errors: [ErrorEntry(code: FerryError.Code.rangeNotSatisfiable.rawValue, message: "range not satisfiable for a blob of \(size) bytes")]))
             return Response(status: .rangeNotSatisfiable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -357,24 +358,12 @@ public struct RegistryReadAPI: Sendable {
         guard let all = try await database.tags(registry: repository.registry, repository: repository.repository) else {
             throw Self.unknownRepository(repository)
         }
-        let parameters = request.uri.queryParameters
-        var tags = all
-        if let last = parameters.get("last") { tags = tags.filter { $0 > last } }
+        let page = try RegistryPage(all, of: request, path: "/v2/\(name)/tags/list")
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        if let nText = parameters.get("n") {
-            guard let n = Int(nText), n >= 0 else { throw FerryError(.invalidArgument, "invalid n '\(nText.prefix(20))': expected a non-negative integer") }
-            if tags.count > n {
-                tags = Array(tags.prefix(n))
-                if let lastTag = tags.last {
-                    var link = "/v2/\(name)/tags/list?n=\(n)&last=\(lastTag)"
-                    if let ns = parameters.get("ns") { link += "&ns=\(ns)" }
-                    headers[.link] = "<\(link)>; rel=\"next\""
-                }
-            }
-        }
-        let body = try FerryJSON.encoder().encode(TagList(name: name, tags: tags))
+        if let link = page.link { headers[.link] = link }
+        let body = try FerryJSON.encoder().encode(TagList(name: name, tags: page.names))
         headers[.contentLength] = String(body.count)
         if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -53,16 +53,17 @@ struct BlobRoutesTests {
         }
     }
 
-    @Test(arguments: ["bytes=1000-", "bytes=5000-6000", "bytes=-0"])
+    @Test(arguments: ["bytes=1000-", "bytes=5000-6000", "bytes=-0", "bytes=9-2", "bytes=500-0"])
     func unsatisfiableRangeIs416(_ header: String) async throws {
         try await S.withServer { fixture, client in
             let response = try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)", headers: [.range: header])
             #expect(response.status == .rangeNotSatisfiable)
             #expect(response.headers[.contentRange] == "bytes */1000")
+            #expect(response.headers[HTTPField.Name("Docker-Distribution-Api-Version")!] == "registry/2.0")
         }
     }
 
-    @Test(arguments: ["bytes=0-1,5-6", "items=0-5", "bytes=garbage", "bytes=9-2"])
+    @Test(arguments: ["bytes=0-1,5-6", "items=0-5", "bytes=garbage"])
     func unusableRangeGivesTheWholeBlob(_ header: String) async throws {
         try await S.withServer { fixture, client in
             let response = try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)", headers: [.range: header])
