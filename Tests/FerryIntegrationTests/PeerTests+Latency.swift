@@ -34,7 +34,10 @@ extension PeerTests {
             }
             print("measured: first upstream byte at the leader seen at \(leaderFirst.map { "\($0)" } ?? "-"), first byte at a at \(followerFirst.map { "\($0)" } ?? "-")")
             let image = try await cluster.admin.image(id: 1)
-            #expect(image.state != .present, "a received \(received) bytes while the leader held \(image.bytesDone) of \(image.size)")
+            let timeline = image.state == .present
+                ? cluster.timeline(["install created", "resolved image", "image fetched", "target moved", "transfer started", "receiving blob", "cannot get work"])
+                : ""
+            #expect(image.state != .present, "a received \(received) bytes while the leader held \(image.bytesDone) of \(image.size):\n\(timeline)")
             #expect(image.bytesDone < image.size)
             let followed = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
             #expect(followed.status == 0, "\(followed.stderr)")

@@ -174,6 +174,15 @@ final class TestCluster: @unchecked Sendable {
         (try? String(contentsOfFile: "\(nodes[name]!.directory)/follower.log", encoding: .utf8)) ?? ""
     }
 
+    /// The lines of the leader's and every follower's log that hold one of `messages`, each
+    /// prefixed with whose it is: the timeline a failed timing check shows.
+    func timeline(_ messages: [String]) -> String {
+        let logs = [("leader", leader.process.log)] + nodes.keys.sorted().map { ($0, followerLog($0)) }
+        return logs.flatMap { name, log in
+            log.split(separator: "\n").filter { line in messages.contains { line.contains($0) } }.map { "\(name): \($0)" }
+        }.joined(separator: "\n")
+    }
+
     var admin: AdminClient { AdminClient(baseURL: leader.url, token: leader.token, caFile: leader.caFile) }
 
     /// Runs the `ferry` CLI against this cluster's leader.
