@@ -275,7 +275,7 @@ let package = Package(
         .testTarget(
             name: "FerryCoordinatorTests",
             dependencies: [
-                "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryPolicy", "FerryMesh", "FerryDocker", "FerryState", "FerryTestSupport",
+                "FerryConcurrency", "FerryCoordinator", "FerryCore", "FerryPolicy", "FerryMesh", "FerryDocker", "FerryState", "FerryStore", "FerryTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),

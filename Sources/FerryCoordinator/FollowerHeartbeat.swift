@@ -10,7 +10,8 @@ import Synchronization
 /// A follower's heartbeat: every ``MeshAPI/heartbeatInterval`` it tells the leader the engine's
 /// version (or why the engine cannot be reached) and the address peers reach the node at, takes
 /// the leader's list of revoked certificates, sends the blob inventory when the leader asks,
-/// and renews the node's certificate when it is due.
+/// hands the blobs the leader asks it to re-verify to ``BlobRecheck``, and renews the node's
+/// certificate when it is due.
 struct FollowerHeartbeat: Sendable {
     let mesh: MeshClient
     let docker: DockerClient
@@ -24,6 +25,8 @@ struct FollowerHeartbeat: Sendable {
     let address: @Sendable () -> String?
     /// Whether the node's address is known yet (it listens, or `--advertise` gave it).
     let addressKnown: @Sendable () -> Bool
+    /// Takes the blobs the leader asks this node to re-verify (``BlobRecheck/ask(_:)``).
+    let recheck: @Sendable ([Digest]) -> Void
     let logger: Logger
 
     /// Heartbeats until cancelled; throws the leader's refusal when it no longer accepts this
@@ -34,12 +37,7 @@ struct FollowerHeartbeat: Sendable {
             try? await Task.sleep(for: .milliseconds(25))
         }
         let (refusals, refused) = AsyncStream<FerryError>.makeStream()
-        // Re-verified beside the heartbeats, which hashing a large blob would hold up.
-        let (rechecks, asked) = AsyncStream<Digest>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await digest in rechecks { await recheck(digest) }
-            }
             group.addTask {
                 let lastError = Mutex<String?>(nil)
                 // What the engine said last: nil before the first heartbeat, then its version or why it cannot be reached.
@@ -49,7 +47,7 @@ struct FollowerHeartbeat: Sendable {
                     logEngineChange(from: lastEngine.withLock { $0 }, to: engine)
                     lastEngine.withLock { $0 = engine }
                     do {
-                        for digest in try await beat(engine: engine) { asked.yield(digest) }
+                        try await beat(engine: engine)
                         lastError.withLock { $0 = nil }
                     } catch let error as FerryError where error.code == .protocolVersion {
                         refused.yield(FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)"))
@@ -102,41 +100,18 @@ struct FollowerHeartbeat: Sendable {
         }
     }
 
-    /// One heartbeat and what its answer asks for; returns the blobs to re-verify.
-    private func beat(engine: EngineState) async throws -> [Digest] {
+    /// One heartbeat and what its answer asks for.
+    private func beat(engine: EngineState) async throws {
         var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion)
         switch engine {
         case .answers(let version): heartbeat.dockerVersion = version
         case .unreachable(let message): heartbeat.dockerError = message
         }
         let answer = try await mesh.heartbeat(heartbeat)
+        if let blobs = answer.recheckBlobs { recheck(blobs) }
         if let revoked = answer.revokedCertificates { revocations.update(revoked) }
         if answer.sendInventory { try await sendInventory() }
         await renewCertificateIfDue(leaderAsks: answer.renewCertificate == true)
-        // Bounded: a heartbeat answer is the leader's word, not a work list.
-        return Array((answer.recheckBlobs ?? []).prefix(64))
-    }
-
-    /// Peers reported this node's copy of `digest` corrupt, enough of them for the leader to flag
-    /// it: the copy is hashed again, and dropped if it fails (the disk damaged it after it was
-    /// verified), the leader told it is gone so that nobody is sent here for it; an install that
-    /// needs it fetches it again. A sound copy stays.
-    private func recheck(_ digest: Digest) async {
-        guard let size = store.size(of: digest) else { return }
-        var logger = self.logger
-        logger[metadataKey: "digest"] = "\(digest)"
-        do {
-            if try await store.verify(digest) {
-                logger.notice("re-verified this node's copy of a blob that peers reported corrupt: it is sound")
-                return
-            }
-            FerryMetrics.countVerificationFailure()
-            try store.delete(digest)
-            logger.error("this node's copy of a blob failed verification (peers reported it corrupt): removed; an install that needs it fetches it again")
-            try await mesh.blobEvents(BlobEvents(events: [BlobEvent(digest: digest, kind: .gone, size: size)]))
-        } catch {
-            logger.warning("could not re-verify this node's copy of a blob that peers reported corrupt", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
-        }
     }
 
     /// Renews this node's certificate after two thirds of its life, when the leader asks (it has

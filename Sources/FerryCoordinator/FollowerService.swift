@@ -175,14 +175,17 @@ public final class FollowerService: Service, Sendable {
             await transfers.shutdown()
             throw error
         }
+        let recheck = BlobRecheck(store: store, logger: logger) { digest, size in await transfers.fetcher.discarded(digest, size: size) }
         let heartbeat = FollowerHeartbeat(
             mesh: mesh, docker: docker, store: store, revocations: revocations, certificate: certificate, leaderURL: configuration.leaderURL,
             protocolVersion: configuration.meshProtocol, address: { [self] in advertisedURL },
-            addressKnown: { [self] in address != nil || configuration.advertiseURL != nil }, logger: logger)
-        try await run(server: servers.main, localRegistry: servers.localRegistry, heartbeat: heartbeat, transfers: transfers)
+            addressKnown: { [self] in address != nil || configuration.advertiseURL != nil }, recheck: { recheck.ask($0) }, logger: logger)
+        try await run(server: servers.main, localRegistry: servers.localRegistry, heartbeat: heartbeat, recheck: recheck, transfers: transfers)
     }
 
-    private func run(server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, transfers: TransferClient) async throws {
+    private func run(
+        server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, recheck: BlobRecheck, transfers: TransferClient
+    ) async throws {
         try await withAsyncCleanup {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.run() }
@@ -190,6 +193,7 @@ public final class FollowerService: Service, Sendable {
                 // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
                 // hung engine or leader, a target in any state.
                 group.addTask { try await cancelWhenGracefulShutdown { try await heartbeat.run() } }
+                group.addTask { await cancelWhenGracefulShutdown { await recheck.run() } }
                 let work = FollowerWorkLoop(
                     maxConcurrentImages: configuration.maxConcurrentImages, mesh: { [self] in mesh }, rollouts: rollouts, logger: logger
                 ) { [self] item in

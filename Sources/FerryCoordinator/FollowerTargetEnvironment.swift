@@ -60,7 +60,13 @@ struct FollowerTargetEnvironment: TargetEnvironment {
     }
 
     func reverify(_ blob: Descriptor) async throws -> Bool {
-        guard try await !store.verify(blob.digest) else { return true }
+        // Gone since the transfer began (a re-verification the leader asked for removed it): fetched again.
+        guard holds(blob) else { return false }
+        do {
+            if try await store.verify(blob.digest) { return true }
+        } catch let error as FerryError where error.code == .blobUnknown {
+            return false
+        }
         try store.delete(blob.digest)
         // The tracker lists the node as holding it, and would send other nodes here for the
         // whole blob while it is fetched again.

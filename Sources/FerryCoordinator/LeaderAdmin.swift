@@ -174,13 +174,18 @@ struct LeaderAdmin: AdminBackend {
     }
 
     /// The install's recorded warnings; while it runs, also the leader's full disk, which stops
-    /// every fetch and may stop the database recording anything (the log alone said so).
+    /// every fetch (the log alone said so).
     private func warnings(of install: InstallRecord) -> [String]? {
-        var warnings = install.warnings.map { $0.split(separator: "\n").map(String.init) } ?? []
-        if install.state == .running, let full = Self.diskWarning(
-            free: fetches.store.freeSpace(), reserve: fetches.store.configuration.reservedSpace, directory: fetches.store.root) {
-            warnings.append(full)
+        let store = fetches.store
+        return Self.warnings(recorded: install.warnings, running: install.state == .running) {
+            Self.diskWarning(free: store.freeSpace(), reserve: store.configuration.reservedSpace, directory: store.root)
         }
+    }
+
+    /// The recorded warnings (one per line), and `disk`'s while the install runs; nil when none.
+    static func warnings(recorded: String?, running: Bool, disk: () -> String?) -> [String]? {
+        var warnings = recorded.map { $0.split(separator: "\n").map(String.init) } ?? []
+        if running, let full = disk() { warnings.append(full) }
         return warnings.isEmpty ? nil : warnings
     }
 
@@ -190,6 +195,6 @@ struct LeaderAdmin: AdminBackend {
     static func diskWarning(free: Int64?, reserve: Int64, directory: String) -> String? {
         let floor = max(reserve, 16 * 1024 * 1024)
         guard let free, free < floor else { return nil }
-        return "the leader's disk is full: less than \(ByteSize.format(floor)) is free in \(directory), so it cannot fetch (or record) anything until space is freed there (`ferry gc`, or remove other files)"
+        return "the leader's disk is full: less than \(ByteSize.format(floor)) is free in \(directory), so it fetches nothing more until space is freed there (`ferry gc`, or remove other files); what it already holds still reaches the nodes"
     }
 }

@@ -81,9 +81,11 @@ struct LeaderMesh: MeshBackend {
             FerryMetrics.setNodeCertificateExpiry(node: record.name, seconds: expiresAt.timeIntervalSince(now))
         }
         FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
+        let revoked = try await database.revokedCertificateSerials(now: now)
+        // Taken last: nothing after this can fail and lose them.
         let rechecks = await tracker.takeRechecks(for: record.name)
         return HeartbeatResponse(
-            sendInventory: await tracker.needsInventory(record.name), revokedCertificates: try await database.revokedCertificateSerials(now: now),
+            sendInventory: await tracker.needsInventory(record.name), revokedCertificates: revoked,
             renewCertificate: insecureMesh ? nil : record.certificateSerial == nil, recheckBlobs: rechecks.isEmpty ? nil : rechecks)
     }
 

@@ -171,7 +171,13 @@ actor MeshFetcher {
 
     /// Tells the leader the node no longer holds `blob` (it found its copy damaged and deleted it).
     func discarded(_ blob: Descriptor) async {
-        await events.post([BlobEvent(digest: blob.digest, kind: .gone, size: blob.size)])
+        await discarded(blob.digest, size: blob.size)
+    }
+
+    /// The node no longer holds `digest` (of `size` bytes): the leader is told, in order with the
+    /// node's other blob events.
+    func discarded(_ digest: Digest, size: Int64) async {
+        await events.post([BlobEvent(digest: digest, kind: .gone, size: size)])
     }
 
     /// Streams `blob` from `source` into `ingest`, from `offset` on. What the source did wrong is

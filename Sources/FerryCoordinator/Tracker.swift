@@ -91,19 +91,20 @@ actor Tracker {
         return checks
     }
 
-    /// The blobs `node` is to re-verify (each handed over once), sorted.
-    func takeRechecks(for node: String) -> [Digest] {
-        (rechecks.removeValue(forKey: node) ?? []).sorted()
+    /// Up to `limit` of the blobs `node` is to re-verify (each handed over once; the rest wait
+    /// for the next call), sorted.
+    func takeRechecks(for node: String, limit: Int = 64) -> [Digest] {
+        let all = (rechecks[node] ?? []).sorted()
+        let taken = Array(all.prefix(limit))
+        rechecks[node] = all.count > limit ? Set(all.dropFirst(limit)) : nil
+        return taken
     }
 
     /// Whether the tracker needs the node's full inventory (it has not heard it since it started).
     func needsInventory(_ node: String) -> Bool { state.needsInventory(node) }
 
     /// Forgets what a node was receiving and serving (it went away); what it holds stays known.
-    func forget(_ node: String) {
-        state.forget(node)
-        rechecks[node] = nil
-    }
+    func forget(_ node: String) { state.forget(node) }
 
     /// Nodes reported by the quorum of accusers, with their count, for `ferry nodes`.
     var flagged: [String: Int] { state.flagged(now: now) }

@@ -68,9 +68,12 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   of names, so no count of accusers proves anything (and a liar can serve right bytes to
 ///   whoever checks). A source reported conclusively by ``EvidenceRules/quorum`` distinct
 ///   accusers within ``EvidenceRules/window`` is only flagged in `ferry nodes`, for the operator;
-///   the flag decays. A flagged node named in a `corrupt` or `overflow` report is asked to re-hash
-///   its copy of that blob (at most once per ``EvidenceRules/leaderCheckInterval``): an honest node
-///   whose disk damaged it drops the copy; a liar ignores the request and stays avoided.
+///   the flag decays. A flagged node that a conclusive `corrupt` or `overflow` report names is
+///   asked to re-hash its copy of that blob (at most once per blob per
+///   ``EvidenceRules/leaderCheckInterval``): an honest node whose disk damaged it drops the copy; a
+///   liar ignores the request and stays avoided. Names from one join token make a quorum, so a
+///   liar can make an honest node re-hash the blobs it was handed that node for: the node then
+///   skips a blob it found sound within the hour (``FollowerHeartbeat``), and never drops a sound copy.
 ///
 /// - A relay's trouble explains its receivers' reports. A node that reports a blob's sources
 ///   misbehaving (its feed of that blob failed it) is an honest relay's likely story when its own
@@ -92,7 +95,7 @@ extension TrackerState {
     public struct Verdict: Sendable, Hashable {
         /// The leader should re-verify its own copy of the blob.
         public var checkLeader: Bool
-        /// Flagged nodes the report names that should re-verify their copy of the blob.
+        /// Flagged nodes the report counted against conclusively that should re-verify their copy of the blob.
         public var checkPeers: [String] = []
         /// Sources the report counted against (handed to the accuser).
         public var counted: [String]
@@ -212,6 +215,7 @@ extension TrackerState {
         }
         let peers = named.subtracting([0, who]).sorted()
         let weak = kind == .truncated || (kind == .corrupt && Set(sources).count > 1)
+        var conclusiveAgainst: [Int32] = []
         for source in peers {
             let explainable =
                 switch kind {
@@ -240,6 +244,7 @@ extension TrackerState {
                 strikes[source, default: [:]][who] = conclusive ? nil : list
             }
             guard conclusive else { continue }
+            conclusiveAgainst.append(source)
             personal[who, default: [:]][source] = now + evidence.exclusion
             var by = (accusations[source] ?? [:]).filter { now - $0.value < evidence.window }
             by[who] = now
@@ -250,8 +255,7 @@ extension TrackerState {
             if by.count >= evidence.quorum { flaggedUntil[source] = now + evidence.exclusion }
         }
         if kind == .corrupt || kind == .overflow {
-            verdict.checkPeers = peers.filter { verdict.counted.contains(names[Int($0)]) && askToRecheck($0, digest: digest, now: now) }
-                .map { names[Int($0)] }
+            verdict.checkPeers = conclusiveAgainst.filter { askToRecheck($0, digest: digest, now: now) }.map { names[Int($0)] }
         }
         return verdict
     }

@@ -212,7 +212,8 @@ extension ProxyAPI {
     static func page(_ names: [String], of request: Request, path: String) throws -> ([String], HTTPFields) {
         let page: RegistryPage
         do {
-            page = try RegistryPage(names, of: request, path: path)
+            let parameters = request.uri.queryParameters
+            page = try RegistryPage(names, n: parameters.get("n"), last: parameters.get("last"), path: path)
         } catch {
             throw ProxyError(error)
         }
@@ -227,7 +228,8 @@ extension ProxyAPI {
         if let error = error as? ProxyError { return error }
         // Content the upstream does not have is the customer's question answered (a mistyped
         // tag, a conformance run), not a failure of the proxy's: not a warning.
-        let unknown: Set<FerryError.Code> = [.manifestUnknown, .nameUnknown, .blobUnknown]
+        // (NAME_UNKNOWN stays a warning: some registries answer it for wrong credentials.)
+        let unknown: Set<FerryError.Code> = [.manifestUnknown, .blobUnknown]
         if let code = (error as? FerryError)?.code, unknown.contains(code) {
             logger.info("not known upstream", metadata: ["what": "\(what)", "error": "\(error)"])
         } else {

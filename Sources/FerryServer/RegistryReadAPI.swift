@@ -358,7 +358,10 @@ public struct RegistryReadAPI: Sendable {
         guard let all = try await database.tags(registry: repository.registry, repository: repository.repository) else {
             throw Self.unknownRepository(repository)
         }
-        let page = try RegistryPage(all, of: request, path: "/v2/\(name)/tags/list")
+        let parameters = request.uri.queryParameters
+        let page = try RegistryPage(
+            all, n: parameters.get("n"), last: parameters.get("last"), path: "/v2/\(name)/tags/list",
+            carried: parameters.get("ns").map { [("ns", $0)] } ?? [])
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.dockerDistributionAPIVersion] = "registry/2.0"

@@ -1,22 +1,54 @@
 import FerryCore
-import FerryRegistry
+import FerryMesh
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The URL of an admin API a command sends the admin token to (`--leader`, `--proxy`).
 enum AdminURL {
-    /// `url` checked: `http` or `https` with a host; without a trailing slash. An `http://` URL
-    /// to a host other than loopback is used, but a warning says the token crosses the network in
-    /// clear (a proxy behind a private link may be plain HTTP; nothing else should be).
-    static func checked(_ url: String, flag: String) throws(FerryError) -> String {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), let host = parsed.host, !host.isEmpty
-        else {
-            throw FerryError(.configuration, "invalid \(flag) URL '\(url.prefix(200))': expected https://HOST[:PORT]")
-        }
-        let bare = host.hasPrefix("[") ? String(host.dropFirst().prefix { $0 != "]" }) : host
-        if scheme == "http", !RegistryClientConfiguration.isLoopback(bare.contains(":") ? "[\(bare)]" : bare) {
-            FileOutput.standardError.write(
-                "ferry: warning: \(flag) \(TerminalText.escape(url, limit: 200)) is plain HTTP: the admin token crosses the network in clear; use https://\n")
-        }
+    /// The leader's URL checked as followers check it (`https://HOST[:PORT]`, nothing else), without
+    /// a trailing slash; `source` names where it came from (`--leader`, `FERRY_LEADER`, …).
+    static func leader(_ url: String, source: String) throws(FerryError) -> String {
+        let address = try NodeAddress(leaderURL: url)
+        warnIfClear(url, scheme: address.scheme.rawValue, host: address.host, source: source)
         return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+
+    /// The proxy's URL (`http(s)://HOST[:PORT][/PATH]`, no credentials in it), without a trailing slash.
+    static func proxy(_ url: String, source: String) throws(FerryError) -> String {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = parsed.host, !host.isEmpty
+        else {
+            throw FerryError(.configuration, "invalid \(source) URL '\(url.prefix(200))': expected https://HOST[:PORT]")
+        }
+        guard parsed.user == nil, parsed.password == nil else {
+            throw FerryError(.configuration, "invalid \(source) URL: it holds credentials; give the admin token with --token-file or FERRY_PROXY_TOKEN")
+        }
+        warnIfClear(url, scheme: scheme, host: host, source: source)
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+
+    /// An `http://` URL to a host other than loopback still works (a proxy behind a private link
+    /// may be plain HTTP), with a warning: the admin token crosses the network in clear.
+    private static func warnIfClear(_ url: String, scheme: String, host: String, source: String) {
+        guard scheme == "http", !isLoopback(host) else { return }
+        FileOutput.standardError.write(
+            "ferry: warning: \(source) \(TerminalText.escape(url, limit: 200)) is plain HTTP: the admin token crosses the network in clear; use https://\n")
+    }
+
+    /// `localhost`, 127.0.0.0/8, `::1` and `::ffff:127.x.y.z`, in any spelling (brackets allowed).
+    static func isLoopback(_ host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        if name == "localhost" || name == "localhost." { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, name, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, name, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
     }
 }

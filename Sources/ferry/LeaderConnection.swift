@@ -40,6 +40,7 @@ struct LeaderConnection: ParsableArguments {
     func resolve() throws(FerryError) -> (url: String, token: String) {
         let environment = ProcessInfo.processInfo.environment
         var url = leader ?? environment["FERRY_LEADER"].flatMap { $0.isEmpty ? nil : $0 }
+        var source = leader != nil ? "--leader" : "FERRY_LEADER"
         var token = try tokenFile.map { file throws(FerryError) in try Self.readSecret(file, what: "admin token") }
             ?? self.token ?? environment["FERRY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let dataDirectory {
@@ -52,6 +53,7 @@ struct LeaderConnection: ParsableArguments {
                     throw FerryError(.configuration, "no leader is running with data directory '\(dataDirectory)' (\(why)); start `ferry leader` or pass --leader")
                 }
                 url = text.trimmingWhitespace()
+                source = "the leader's address in '\(dataDirectory)/address'"
             }
             if token == nil {
                 guard let text = try? String(contentsOfFile: "\(dataDirectory)/admin-token", encoding: .utf8) else {
@@ -66,7 +68,7 @@ struct LeaderConnection: ParsableArguments {
         guard let token, !token.isEmpty else {
             throw FerryError(.configuration, "no admin token given: pass --token-file FILE (or set FERRY_TOKEN), or --data-dir of a local leader")
         }
-        return (try AdminURL.checked(url, flag: "--leader"), token)
+        return (try AdminURL.leader(url, source: source), token)
     }
 
     /// The first line of a secret file, trimmed; one clear line when it cannot be read or is empty.

@@ -45,12 +45,13 @@ struct ProxyConnectionOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         func nonEmpty(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         if let url = proxy ?? nonEmpty("FERRY_PROXY") {
+            let source = proxy != nil ? "--proxy" : "FERRY_PROXY"
             let secret = try tokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "admin token") }
                 ?? token ?? nonEmpty("FERRY_PROXY_TOKEN")
             guard let secret, !secret.isEmpty else {
                 throw FerryError(.configuration, "no admin token for the proxy at \(url): pass --token-file FILE (a copy of its DATA_DIR/admin-token) or set FERRY_PROXY_TOKEN")
             }
-            return ProxyAdminClient(baseURL: try AdminURL.checked(url, flag: "--proxy"), token: secret, caFile: caFile)
+            return ProxyAdminClient(baseURL: try AdminURL.proxy(url, source: source), token: secret, caFile: caFile)
         }
         guard let dataDirectory = dataDirectory ?? nonEmpty("FERRY_PROXY_DIR") else {
             throw FerryError(.configuration, "no proxy given: pass --proxy URL with --token-file (or set FERRY_PROXY, FERRY_PROXY_TOKEN), or --data-dir DIR of a proxy on this machine")

@@ -17,4 +17,13 @@ struct LeaderAdminTests {
         #expect(LeaderAdmin.diskWarning(free: 20 * Self.mebibyte, reserve: 0, directory: directory) == nil)
         #expect(LeaderAdmin.diskWarning(free: 10 * Self.mebibyte, reserve: 0, directory: directory)?.contains("less than 16.0 MiB") == true)
     }
+
+    @Test("the full-disk warning joins the recorded ones only while the install runs")
+    func warningsWhileRunning() {
+        let full = "the leader's disk is full: …"
+        #expect(LeaderAdmin.warnings(recorded: "a\nb", running: true) { full } == ["a", "b", full])
+        #expect(LeaderAdmin.warnings(recorded: "a", running: false) { full } == ["a"])
+        #expect(LeaderAdmin.warnings(recorded: nil, running: false) { full } == nil)
+        #expect(LeaderAdmin.warnings(recorded: nil, running: true) { nil } == nil)
+    }
 }

@@ -26,7 +26,9 @@ struct CLITests {
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "alpine@sha256:abc"], "invalid image reference"),
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "--platform", "linux/", "alpine"], "invalid platform"),
         (["fetch", "alpine"], "no leader given"),
-        (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid --leader URL 'not a url'"),
+        (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid leader URL 'not a url'"),
+        (["fetch", "--leader", "http://admin:s3cret@127.0.0.1:9", "--token", "t", "alpine"], "invalid leader URL"),
+        (["proxy", "licence", "list", "--proxy", "https://admin:s3cret@proxy.example", "--token", "t"], "it holds credentials"),
         (["proxy", "licence", "list", "--proxy", "ftp://proxy.example", "--token", "t"], "invalid --proxy URL 'ftp://proxy.example'"),
         (["images", "--data-dir", "/nonexistent/ferry"], "no leader is running with data directory '/nonexistent/ferry' (no such directory)"),
         (["leader", "--data-dir", "/tmp/ferry-cli-unused", "--listen", "nowhere"], "invalid --listen"),
@@ -143,9 +145,16 @@ struct CLITests {
         let proxy = try await ferry(["proxy", "licence", "list", "--proxy", "http://nosuchhost.invalid:\(port)/", "--token", "t"])
         #expect(proxy.status != 0)
         #expect(proxy.stderr.hasPrefix("ferry: warning: --proxy http://nosuchhost.invalid:\(port)/ is plain HTTP"), "\(proxy.stderr)")
-        for loopback in ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"] {
+        for loopback in ["http://127.0.0.1:\(port)", "http://LOCALHOST:\(port)", "http://[::1]:\(port)", "http://[0:0:0:0:0:0:0:1]:\(port)"] {
             Self.expectOneLineError(try await ferry(["images", "--leader", loopback, "--token", "t"]), containing: "cannot reach the leader")
         }
+        // Loopback and https:// are not warned about for the proxy either.
+        for quiet in ["http://127.0.0.1:\(port)", "https://nosuchhost.invalid:\(port)"] {
+            Self.expectOneLineError(try await ferry(["proxy", "licence", "list", "--proxy", quiet, "--token", "t"]), containing: "cannot reach the proxy")
+        }
+        // Named by where the URL came from.
+        let fromEnvironment = try await ferry(["images", "--token", "t"], environment: ["FERRY_LEADER": "http://nosuchhost.invalid:\(port)"])
+        #expect(fromEnvironment.stderr.hasPrefix("ferry: warning: FERRY_LEADER http://nosuchhost.invalid"), "\(fromEnvironment.stderr)")
     }
 
     @Test("fetch shows progress, exits 0 when held, 1 with the reason when not; images lists what is held")
