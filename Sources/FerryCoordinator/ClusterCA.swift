@@ -30,10 +30,24 @@ struct ClusterCA: Sendable {
         let certificatePath = directory.caCertificatePath
         let keyPath = directory.caKeyPath
         do {
-            if let pem = try? String(contentsOfFile: certificatePath, encoding: .utf8),
-                let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8)
-            {
-                return try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
+            let existing = (try? String(contentsOfFile: certificatePath, encoding: .utf8), try? String(contentsOfFile: keyPath, encoding: .utf8))
+            switch existing {
+            case (let pem?, let keyPEM?):
+                let ca = try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
+                guard ca.certificate.publicKey == Certificate.PublicKey(ca.key.publicKey) else {
+                    throw FerryError(
+                        .configuration,
+                        "the cluster CA in \(directory.path) does not match its key (ca.pem and ca-key.pem are from different clusters): restore both from a backup (`ferry leader restore`)")
+                }
+                return ca
+            case (_?, nil), (nil, _?):
+                // A new CA beside either would cut off every node: the pair is restored, not remade.
+                let missing = existing.0 == nil ? "ca.pem" : "ca-key.pem"
+                throw FerryError(
+                    .configuration,
+                    "the cluster CA in \(directory.path) is incomplete (\(missing) is missing or unreadable): restore the data directory from a backup (`ferry leader restore`); a new CA would cut off every node")
+            case (nil, nil):
+                break
             }
             let key = P256.Signing.PrivateKey()
             let name = try DistinguishedName {

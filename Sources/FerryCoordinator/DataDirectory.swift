@@ -30,8 +30,9 @@ public struct DataDirectory: Sendable {
     /// Opens the directory, creating it (0700) if needed, and secures what is in it
     /// (``securePermissions()``): an entry owned by another user is refused, one open to group
     /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
-    /// subdirectory Ferry did not make, is refused before anything in it is touched.
-    public init(_ path: String, logger: Logger? = nil) throws(FerryError) {
+    /// subdirectory Ferry did not make, is refused before anything in it is touched; so is, with
+    /// `role`, a directory another daemon wrote (``claim(as:)``).
+    public init(_ path: String, role: Role? = nil, logger: Logger? = nil) throws(FerryError) {
         self.path = path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -49,6 +50,7 @@ public struct DataDirectory: Sendable {
                     .configuration,
                     "the data directory '\(path)' holds a directory Ferry did not make ('\(stranger)'): choose a new or empty directory for --data-dir, or the one an earlier Ferry used")
             }
+            if let role { try claim(as: role) }
         }
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             do {

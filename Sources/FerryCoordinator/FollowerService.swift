@@ -57,7 +57,13 @@ public final class FollowerService: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.docker = try DockerClient(host: configuration.dockerHost)
-        let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
+        // A node that never joined needs a join token that parses: checked before anything is
+        // written, so that a failed first start leaves no data directory behind.
+        if !FileManager.default.fileExists(atPath: "\(configuration.dataDirectory)/node.json") {
+            guard let text = configuration.joinToken, !text.isEmpty else { throw Self.noJoinToken("this node has not joined the leader yet") }
+            _ = try JoinToken(parsing: text)
+        }
+        let directory = try DataDirectory(configuration.dataDirectory, role: .follower, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
         self.database = try FerryDatabase.open(path: directory.databasePath)
@@ -89,13 +95,10 @@ public final class FollowerService: Service, Sendable {
     public func join() async throws -> String {
         if let current = identity.withLock({ $0 }) { return current.credential }
         guard let text = configuration.joinToken, !text.isEmpty else {
-            let why =
+            throw Self.noJoinToken(
                 previousCredential != nil
-                ? "this node joined the leader at \(previousLeader ?? "another URL") (node.json), not \(configuration.leaderURL): if --leader is mistyped, give that URL; if the leader moved, joining it needs a join token too (its credential is sent as proof that it is the same node, keeping its name)"
-                : "this node has not joined the leader yet"
-            throw FerryError(
-                .configuration,
-                "\(why): give a join token with --join-token-file FILE or FERRY_JOIN_TOKEN (`ferry token create` on the leader, or its DATA_DIR/join-token)")
+                    ? "this node joined the leader at \(previousLeader ?? "another URL") (node.json), not \(configuration.leaderURL): if --leader is mistyped, give that URL; if the leader moved, joining it needs a join token too (its credential is sent as proof that it is the same node, keeping its name)"
+                    : "this node has not joined the leader yet")
         }
         let joined = try await NodeJoin(
             leaderURL: configuration.leaderURL, name: configuration.name, platform: configuration.platform,
@@ -105,6 +108,12 @@ public final class FollowerService: Service, Sendable {
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
         return joined.credential
+    }
+
+    static func noJoinToken(_ why: String) -> FerryError {
+        FerryError(
+            .configuration,
+            "\(why): give a join token with --join-token-file FILE or FERRY_JOIN_TOKEN (`ferry token create` on the leader, or its DATA_DIR/join-token)")
     }
 
     var advertisedURL: String? {

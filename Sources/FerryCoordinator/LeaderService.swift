@@ -65,9 +65,13 @@ public final class LeaderService: Service, Sendable {
                 "the upstream credentials file is readable by other users: chmod 600 it",
                 metadata: ["file": "\(file)", "mode": "\(String(mode, radix: 8))"])
         }
-        let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
+        // Read before anything is written: a CA file that cannot be read leaves no directory behind.
+        _ = try configuration.registry.tlsConfiguration()
+        let directory = try DataDirectory(configuration.dataDirectory, role: .leader, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
+        // The database first: a directory with a CA always has one (``DataDirectory/claim(as:)``).
+        self.database = try FerryDatabase.open(path: directory.databasePath)
         let admin = try directory.secret(at: directory.adminTokenPath)
         let ca = try ClusterCA.loadOrCreate(in: directory)
         self.ca = ca
@@ -82,7 +86,6 @@ public final class LeaderService: Service, Sendable {
                     "ca_file": "\(directory.caCertificatePath)", "ca_fingerprint": "\(ca.fingerprint)",
                 ])
         }
-        self.database = try FerryDatabase.open(path: directory.databasePath)
         self.store = try BlobStore(root: directory.storePath, configuration: configuration.store)
         self.client = try RegistryClient(configuration: configuration.registry, credentials: credentials)
         self.credentials = LeaderCredentials(adminToken: admin.token, caFingerprint: ca.fingerprint, database: database)

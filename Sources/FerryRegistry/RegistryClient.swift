@@ -31,21 +31,7 @@ public final class RegistryClient: Sendable {
     public init(configuration: RegistryClientConfiguration = .init(), credentials: RegistryCredentials = .init()) throws(FerryError) {
         self.configuration = configuration
         self.credentials = credentials
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let clusterCA = configuration.clusterCA {
-            guard let roots = try? NIOSSLCertificate.fromPEMFile(clusterCA) else {
-                throw FerryError(.configuration, "cannot read the cluster CA '\(clusterCA)'")
-            }
-            tls.trustRoots = .certificates(roots)
-            // Host names are checked: a follower reaches the leader under its reserved name.
-            tls.certificateVerification = .fullVerification
-        }
-        if let caFile = configuration.caFile {
-            guard FileManager.default.isReadableFile(atPath: caFile) else {
-                throw FerryError(.configuration, "cannot read CA file '\(caFile)'")
-            }
-            tls.additionalTrustRoots = [.file(caFile)]
-        }
+        let tls = try configuration.tlsConfiguration()
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             // Redirects are followed by hand, each hop checked by `RedirectPolicy`.
@@ -254,5 +240,31 @@ enum RetryAfter {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: text) else { return nil }
         return .milliseconds(max(Int64(date.timeIntervalSinceNow * 1000), 0))
+    }
+}
+
+extension RegistryClientConfiguration {
+    /// The TLS settings the CA files give, each read and checked now (a daemon checks them
+    /// before it writes anything): a file that cannot be read, or holds no certificate, is refused.
+    public func tlsConfiguration() throws(FerryError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let clusterCA {
+            guard let roots = try? NIOSSLCertificate.fromPEMFile(clusterCA), !roots.isEmpty else {
+                throw FerryError(.configuration, "cannot read the cluster CA '\(clusterCA)'")
+            }
+            tls.trustRoots = .certificates(roots)
+            // Host names are checked: a follower reaches the leader under its reserved name.
+            tls.certificateVerification = .fullVerification
+        }
+        if let caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw FerryError(.configuration, "cannot read CA file '\(caFile)'")
+            }
+            guard let roots = try? NIOSSLCertificate.fromPEMFile(caFile), !roots.isEmpty else {
+                throw FerryError(.configuration, "CA file '\(caFile)' holds no PEM certificate: give the registry's CA certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            tls.additionalTrustRoots = [.certificates(roots)]
+        }
+        return tls
     }
 }

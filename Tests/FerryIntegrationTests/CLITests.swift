@@ -111,6 +111,59 @@ struct CLITests {
         }
     }
 
+    @Test("A data directory given to the wrong daemon, a cluster without its database, a CA file that cannot be read, a follower without a join token: one line each, and nothing written or changed")
+    func wrongDataDirectoriesChangeNothing() async throws {
+        try await withTemporaryDirectory("cli-roles") { dir in
+            let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
+            await leader.process.stop()
+            let leaderFiles = try Self.snapshot(dir.sub("leader"))
+            // A follower pointed at the leader's directory (a copy-pasted --data-dir).
+            try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
+            let follower = try await ferry([
+                "follower", "--data-dir", dir.sub("leader"), "--leader", "https://127.0.0.1:9", "--join-token-file", dir.sub("join-token"),
+                "--name", "mixed", "--docker-host", dir.sub("no-docker.sock"),
+            ])
+            Self.expectOneLineError(follower, containing: "is a leader's data directory (it holds ca-key.pem)")
+            #expect(try Self.snapshot(dir.sub("leader")) == leaderFiles, "the follower changed the leader's directory")
+            // A leader pointed at a follower's.
+            try FileManager.default.createDirectory(atPath: dir.sub("node"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            try "{}".write(toFile: dir.sub("node/node.json"), atomically: true, encoding: .utf8)
+            Self.expectOneLineError(
+                try await ferry(["leader", "--data-dir", dir.sub("node"), "--listen", "127.0.0.1:0"]), containing: "is a follower's data directory (it holds node.json)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.sub("node")) == ["node.json"])
+            // The leader's database gone: no new, empty cluster under the old CA.
+            try FileManager.default.removeItem(atPath: dir.sub("leader/state.db"))
+            Self.expectOneLineError(
+                try await ferry(["leader", "--data-dir", dir.sub("leader"), "--listen", "127.0.0.1:0"]), containing: "holds a cluster (its CA) but no state.db")
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("leader/state.db")))
+            // Checked before the directory is made.
+            Self.expectOneLineError(
+                try await ferry(["leader", "--data-dir", dir.sub("new-leader"), "--listen", "127.0.0.1:0", "--ca-file", "/nonexistent.pem"]),
+                containing: "/nonexistent.pem")
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("new-leader")))
+            Self.expectOneLineError(
+                try await ferry(["follower", "--data-dir", dir.sub("new-node"), "--leader", "https://127.0.0.1:9", "--name", "n", "--docker-host", dir.sub("no-docker.sock")]),
+                containing: "this node has not joined the leader yet")
+            Self.expectOneLineError(
+                try await ferry([
+                    "follower", "--data-dir", dir.sub("new-node"), "--leader", "https://127.0.0.1:9", "--name", "n", "--docker-host", dir.sub("no-docker.sock"),
+                ], environment: ["FERRY_JOIN_TOKEN": "not-a-token"]),
+                containing: "join token")
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("new-node")))
+        }
+    }
+
+    /// Every file under `path` with its contents' digest.
+    static func snapshot(_ path: String) throws -> [String: String] {
+        var files: [String: String] = [:]
+        for name in FileManager.default.subpaths(atPath: path) ?? [] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: "\(path)/\(name)", isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            files[name] = Digest.sha256(of: Array(try Data(contentsOf: URL(fileURLWithPath: "\(path)/\(name)")))).description
+        }
+        return files
+    }
+
     @Test("An unreachable leader and a wrong token are reported clearly")
     func unreachableLeaderAndWrongToken() async throws {
         let port = try freePort()
