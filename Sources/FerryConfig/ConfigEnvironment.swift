@@ -22,7 +22,7 @@ public enum ConfigEnvironment {
                 switch text.lowercased() {
                 case "1", "true", "yes", "on": value = .flag(true)
                 case "0", "false", "no", "off": value = .flag(false)
-                default: throw FerryError(.configuration, "invalid \(option.environmentVariable)=\(text): expected true or false")
+                default: throw FerryError(.configuration, "invalid \(option.environmentVariable)=\(text): expected true or false (or 1/0, yes/no, on/off)")
                 }
             case .list:
                 value = .list(text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty })

@@ -65,8 +65,10 @@ final class FollowerWorkLoop: Sendable {
     /// at most `slots` at once.
     private func startTargets(_ changes: FollowerWork.Changes, slots: AsyncSemaphore, in group: inout DiscardingTaskGroup) {
         for id in changes.stop {
-            logger.notice("the leader ended the target; stopping it", metadata: ["target": "\(id)"])
-            stops.withLock { $0[id] }?.stop()
+            // Also every target this node has just reported done: not a cancellation to alarm anyone.
+            guard let stop = stops.withLock({ $0[id] }) else { continue }
+            logger.info("the leader no longer lists the target (done, failed or ended there); stopping what is left of it here", metadata: ["target": "\(id)"])
+            stop.stop()
         }
         for item in changes.start {
             let stop = StopSignal()

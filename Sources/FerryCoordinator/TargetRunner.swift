@@ -71,6 +71,7 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
             await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
             let note = outcome == .alreadyPresent ? "already in the engine" : nil
             let untagged = item.engineTag == nil
+            logger.notice("image installed", metadata: ["note": "\(note ?? "tagged in the engine")"])
             try await leader.report(
                 TargetReport(state: .done, note: untagged ? Self.noted(note ?? "in the engine", untagged: true, image: manifest.manifest.config.digest) : note))
             return
@@ -93,8 +94,10 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
         }
         await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
         note = Self.noted(note, untagged: item.engineTag == nil, image: manifest.manifest.config.digest)
-        try await leader.report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
+        // Logged first: once the leader has the report, its answer to the work poll (which can
+        // come back before the report's own) stops this task.
         logger.notice("image installed", metadata: ["note": "\(note)"])
+        try await leader.report(TargetReport(state: .done, bytesDone: total, bytesTotal: total, note: note))
     }
 
     /// `note`, saying for an image installed by digest how to run it: Docker records a digest

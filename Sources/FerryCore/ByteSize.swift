@@ -9,7 +9,8 @@ public enum ByteSize {
     private static func parse(_ text: String, shown input: String, as what: String, example: String) throws(FerryError) -> Int64 {
         let numberEnd = text.firstIndex { !($0.isNumber || $0 == ".") } ?? text.endIndex
         guard let value = Double(text[..<numberEnd]), value >= 0, value.isFinite else {
-            throw FerryError(.invalidArgument, "invalid \(what) '\(input.prefix(40))': expected a number with an optional unit, e.g. \(example)")
+            throw FerryError(
+                .invalidArgument, "invalid \(what) '\(input.prefix(40))': expected a number \(what == "rate" ? "and a unit" : "with an optional unit"), e.g. \(example)")
         }
         let unit = text[numberEnd...].trimmingWhitespace().lowercased()
         let multiplier: Double

@@ -55,11 +55,16 @@ public struct JoinTokenLimits: Sendable, Hashable {
     }
 }
 
-/// A join token's time to live as operators write it: `90s`, `30m`, `24h`, `7d` (or a sum,
-/// `1d12h`).
+/// A duration as operators write it (a join token's `--ttl`, an install's `--deadline`): `90`
+/// (seconds), `90s`, `30m`, `24h`, `7d`, or a sum, `1d12h`.
 public enum TimeToLive {
     public static func parse(_ text: String) throws(FerryError) -> Duration {
-        let invalid = FerryError(.invalidArgument, "invalid time to live '\(text.prefix(40))': expected e.g. 30m, 24h or 7d")
+        let invalid = FerryError(.invalidArgument, "invalid time to live '\(text.prefix(40))': expected e.g. 90 (seconds), 30m, 24h or 7d")
+        let trimmed = text.trimmingWhitespace()
+        if !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard trimmed.count <= 9, let seconds = Int64(trimmed), seconds > 0 else { throw invalid }
+            return .seconds(seconds)
+        }
         var total: Int64 = 0
         var number = ""
         for character in text.trimmingWhitespace() {

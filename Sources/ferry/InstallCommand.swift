@@ -61,13 +61,7 @@ struct InstallCommand: AsyncParsableCommand {
     /// `--deadline`: `90` (seconds), `90s`, `15m`, `2h`, `1d` or a sum such as `1h30m`
     /// (``TimeToLive``, as `token --ttl`) → seconds.
     static func parseDeadline(_ text: String) throws(FerryError) -> Int {
-        let trimmed = text.trimmingWhitespace()
-        let seconds: Int64?
-        if !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
-            seconds = trimmed.count <= 9 ? Int64(trimmed) : nil
-        } else {
-            seconds = try? TimeToLive.parse(trimmed).components.seconds
-        }
+        let seconds = try? TimeToLive.parse(text).components.seconds
         guard let seconds, seconds > 0 else {
             throw FerryError(.invalidArgument, "invalid --deadline '\(text.prefix(40))': expected e.g. 90s, 30m, 2h, 1h30m or 1d")
         }

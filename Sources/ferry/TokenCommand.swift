@@ -51,7 +51,7 @@ struct TokenCreateCommand: AsyncParsableCommand {
 struct TokenListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List join tokens: id, description, created, expires, uses left, state (never the token).")
+        abstract: "List join tokens: id, state, created, expires, uses left, used, description (never the token).")
 
     @OptionGroup var output: AdminOutputOptions
 

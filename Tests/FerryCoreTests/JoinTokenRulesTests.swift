@@ -55,12 +55,13 @@ struct JoinTokenRulesTests {
         #expect(throws: FerryError.self) { try revoked.use(at: t0.addingTimeInterval(-10), id: 1) }
     }
 
-    @Test(arguments: [("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604_800), ("1d12h", 129_600)])
+    // A bare number is seconds, as --deadline takes it (configuration.md).
+    @Test(arguments: [("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604_800), ("1d12h", 129_600), ("24", 24), (" 90 ", 90)])
     func timeToLiveParses(_ text: String, _ seconds: Int64) throws {
         #expect(try TimeToLive.parse(text) == .seconds(seconds))
     }
 
-    @Test(arguments: ["", "24", "h", "0h", "-1h", "1w", "1.5h", "24 h", "9999999999d"])
+    @Test(arguments: ["", "0", "h", "0h", "-1h", "1w", "1.5h", "24 h", "9999999999d", "9999999999"])
     func timeToLiveRefusesNonsense(_ text: String) {
         #expect(throws: FerryError.self) { try TimeToLive.parse(text) }
     }
