@@ -39,10 +39,21 @@ final class BlobRecheck: Sendable {
     private let busyAttempts: Int
     private let asked: AsyncStream<Digest>
     private let asking: AsyncStream<Digest>.Continuation
-    private let soundAt = Mutex<[Digest: ContinuousClock.Instant]>([:])
+
+    private struct State {
+        /// Asked and not done yet (each blob queued once however often the leader asks).
+        var queued: Set<Digest> = []
+        /// Blobs found in use, with how many times.
+        var busy: [Digest: Int] = [:]
+        /// When each blob was last found sound.
+        var soundAt: [Digest: ContinuousClock.Instant] = [:]
+    }
+
+    private let state = Mutex(State())
 
     /// `gone` tells the leader a blob is no longer held (the node's event batcher, in order with
-    /// its other blob events). A blob in use is tried again every `busyRetry`, `busyAttempts` times.
+    /// its other blob events). A blob in use is asked about again after `busyRetry`, up to
+    /// `busyAttempts` times, without holding up the others.
     init(
         store: BlobStore, logger: Logger, busyRetry: Duration = .seconds(10), busyAttempts: Int = 30,
         gone: @escaping @Sendable (Digest, Int64) async -> Void
@@ -52,32 +63,55 @@ final class BlobRecheck: Sendable {
         self.logger = logger
         self.busyRetry = busyRetry
         self.busyAttempts = busyAttempts
-        (asked, asking) = AsyncStream<Digest>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        (asked, asking) = AsyncStream<Digest>.makeStream()
     }
 
-    /// Queues the blobs the leader asked about (at most 64 per answer are taken).
+    /// Queues the blobs the leader asked about (at most 64 per answer; one already queued is not
+    /// queued twice).
     func ask(_ digests: [Digest]) {
-        for digest in digests.prefix(64) { asking.yield(digest) }
+        for digest in digests.prefix(64) where state.withLock({ $0.queued.insert(digest).inserted }) {
+            asking.yield(digest)
+        }
     }
 
-    /// Re-hashes what is asked, one blob at a time, until cancelled.
+    /// Re-hashes what is asked, one blob at a time, until cancelled; a blob in use is asked
+    /// about again later.
     func run() async {
-        for await digest in asked { _ = await recheck(digest) }
+        await withDiscardingTaskGroup { group in
+            for await digest in asked {
+                let outcome = await recheck(digest)
+                let again = state.withLock { state -> Bool in
+                    let attempts = (state.busy[digest] ?? 0) + 1
+                    guard outcome == .busy, attempts < busyAttempts else {
+                        state.queued.remove(digest)
+                        state.busy[digest] = nil
+                        return false
+                    }
+                    state.busy[digest] = attempts
+                    return true
+                }
+                if again {
+                    group.addTask {
+                        guard (try? await Task.sleep(for: self.busyRetry)) != nil else { return }
+                        self.asking.yield(digest)
+                    }
+                } else if outcome == .busy {
+                    logger.info(
+                        "a blob peers reported corrupt stayed in use; not re-verified (an install that holds it re-verifies it itself)",
+                        metadata: ["digest": "\(digest)"])
+                }
+            }
+        }
     }
 
-    /// Re-hashes this node's copy of `digest` now.
+    /// Re-hashes this node's copy of `digest` now; `.busy` when it is in use.
     func recheck(_ digest: Digest) async -> Outcome {
         var logger = self.logger
         logger[metadataKey: "digest"] = "\(digest)"
-        if let at = soundAt.withLock({ $0[digest] }), ContinuousClock.now - at < Self.soundFor { return .recentlySound }
-        for attempt in 1...max(busyAttempts, 1) {
-            guard let size = store.size(of: digest) else { return .absent }
-            guard store.use(of: digest) != nil else { return await rehash(digest, size: size, logger: logger) }
-            guard attempt < busyAttempts else { break }
-            do { try await Task.sleep(for: busyRetry) } catch { return .busy }
-        }
-        logger.info("a blob peers reported corrupt stayed in use; not re-verified now (an install that holds it re-verifies it itself)")
-        return .busy
+        if let at = state.withLock({ $0.soundAt[digest] }), ContinuousClock.now - at < Self.soundFor { return .recentlySound }
+        guard let size = store.size(of: digest) else { return .absent }
+        guard store.use(of: digest) == nil else { return .busy }
+        return await rehash(digest, size: size, logger: logger)
     }
 
     private func rehash(_ digest: Digest, size: Int64, logger: Logger) async -> Outcome {
@@ -85,7 +119,7 @@ final class BlobRecheck: Sendable {
         let file = Self.fileNumber(path)
         do {
             if try await store.verify(digest) {
-                soundAt.withLock { $0[digest] = .now }
+                state.withLock { $0.soundAt[digest] = .now }
                 logger.notice("re-verified this node's copy of a blob that peers reported corrupt: it is sound")
                 return .sound
             }
@@ -101,8 +135,13 @@ final class BlobRecheck: Sendable {
         FerryMetrics.countVerificationFailure()
         // Removed only if still the file that was hashed and nobody started using it meanwhile
         // (an install replacing it holds a lease): never a good copy fetched in its place.
-        if let refused = store.beginRemoval(digest) {
-            logger.info("a blob that failed its re-verification is in use; left to the install that holds it", metadata: ["use": "\(refused)"])
+        switch store.beginRemoval(digest) {
+        case nil:
+            break
+        case .absent?:
+            return .absent  // a collection is removing it
+        case let refused?:
+            logger.info("a blob that failed its re-verification came into use; left to the install that holds it", metadata: ["use": "\(refused)"])
             return .busy
         }
         guard file != nil, Self.fileNumber(path) == file else {

@@ -30,24 +30,11 @@ struct ClusterCA: Sendable {
         let certificatePath = directory.caCertificatePath
         let keyPath = directory.caKeyPath
         do {
-            let existing = (try? String(contentsOfFile: certificatePath, encoding: .utf8), try? String(contentsOfFile: keyPath, encoding: .utf8))
-            switch existing {
-            case (let pem?, let keyPEM?):
-                let ca = try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
-                guard ca.certificate.publicKey == Certificate.PublicKey(ca.key.publicKey) else {
-                    throw FerryError(
-                        .configuration,
-                        "the cluster CA in \(directory.path) does not match its key (ca.pem and ca-key.pem are from different clusters): restore both from a backup (`ferry leader restore`)")
-                }
-                return ca
-            case (_?, nil), (nil, _?):
-                // A new CA beside either would cut off every node: the pair is restored, not remade.
-                let missing = existing.0 == nil ? "ca.pem" : "ca-key.pem"
-                throw FerryError(
-                    .configuration,
-                    "the cluster CA in \(directory.path) is incomplete (\(missing) is missing or unreadable): restore the data directory from a backup (`ferry leader restore`); a new CA would cut off every node")
-            case (nil, nil):
-                break
+            try checkPair(in: directory.path)
+            if let pem = try? String(contentsOfFile: certificatePath, encoding: .utf8),
+                let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8)
+            {
+                return try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
             }
             let key = P256.Signing.PrivateKey()
             let name = try DistinguishedName {
@@ -73,6 +60,35 @@ struct ClusterCA: Sendable {
             throw error
         } catch {
             throw FerryError(.configuration, "cannot create or read the cluster CA in \(directory.path): \(error)")
+        }
+    }
+
+    /// Refuses, reading only, half a CA in the data directory at `path` (`ca.pem` without
+    /// `ca-key.pem` or the reverse) and a pair from two clusters: a new CA beside either would
+    /// cut off every node, so the pair is restored, never remade. Neither file: nothing to check.
+    static func checkPair(in path: String) throws(FerryError) {
+        let certificate = try? String(contentsOfFile: "\(path)/ca.pem", encoding: .utf8)
+        let key = try? String(contentsOfFile: "\(path)/ca-key.pem", encoding: .utf8)
+        switch (certificate, key) {
+        case (nil, nil):
+            return
+        case (let pem?, let keyPEM?):
+            let matches: Bool
+            do {
+                matches = try Certificate(pemEncoded: pem).publicKey == Certificate.PublicKey(try P256.Signing.PrivateKey(pemRepresentation: keyPEM).publicKey)
+            } catch {
+                throw FerryError(.configuration, "cannot read the cluster CA in \(path) (ca.pem, ca-key.pem): \(error); restore both from a backup (`ferry leader restore`)")
+            }
+            guard matches else {
+                throw FerryError(
+                    .configuration,
+                    "the cluster CA in \(path) does not match its key (ca.pem and ca-key.pem are from different clusters): restore both from a backup (`ferry leader restore`)")
+            }
+        default:
+            let missing = certificate == nil ? "ca.pem" : "ca-key.pem"
+            throw FerryError(
+                .configuration,
+                "the cluster CA in \(path) is incomplete (\(missing) is missing or unreadable): restore the data directory from a backup (`ferry leader restore`); a new CA would cut off every node (a leader that never finished its first start, no node joined: delete the directory)")
         }
     }
 

@@ -9,29 +9,36 @@ extension DataDirectory {
         case leader, follower
     }
 
-    /// The files only a leader, only a follower, and only `ferry proxy` write.
-    static let leaderFiles = ["ca-key.pem", "admin-token", "peer-key"]
-    static let followerFiles = ["node.json"]
+    /// The files only `ferry proxy`, only a leader, and only a follower write (the proxy writes an
+    /// `admin-token` too: it is checked first).
     static let proxyFiles = ["proxy.sqlite", "token-key"]
+    static let leaderFiles = ["ca-key.pem", "peer-key", "admin-token"]
+    static let followerFiles = ["node.json"]
 
-    /// Refuses a directory another role wrote (checked by ``init(_:role:logger:)`` before anything
-    /// in it is touched); for a leader, also one that holds a cluster (its CA
-    /// key) but not its database: started anyway, it would be a new, empty cluster under the old
-    /// CA, every node refused (the database lost, or the wrong directory given).
-    public func claim(as role: Role) throws(FerryError) {
+    /// Refuses, reading only, the directory at `path` when another role wrote it; for a leader,
+    /// also one that holds a cluster (its CA key) but not its database, or half a CA, or a CA
+    /// and a key from different clusters: started anyway, it would be a new, empty cluster, or a
+    /// new CA, that every node is refused by. A directory that does not exist passes.
+    public static func refuseOtherRole(at path: String, role: Role) throws(FerryError) {
         func present(_ names: [String]) -> String? { names.first { FileManager.default.fileExists(atPath: "\(path)/\($0)") } }
         let other: (String, String)? =
-            switch role {
-            case .leader: present(Self.followerFiles).map { ("a follower's", $0) } ?? present(Self.proxyFiles).map { ("ferry proxy's", $0) }
-            case .follower: present(Self.leaderFiles).map { ("a leader's", $0) } ?? present(Self.proxyFiles).map { ("ferry proxy's", $0) }
+            if let file = present(proxyFiles) {
+                ("ferry proxy's", file)
+            } else {
+                switch role {
+                case .leader: present(followerFiles).map { ("a follower's", $0) }
+                case .follower: present(leaderFiles).map { ("a leader's", $0) }
+                }
             }
         if let (whose, file) = other {
             throw FerryError(
                 .configuration,
                 "'\(path)' is \(whose) data directory (it holds \(file)): give the \(role.rawValue) a --data-dir of its own; nothing in it was changed")
         }
-        guard role == .leader, present(["ca-key.pem"]) != nil else { return }
-        let size = (try? FileManager.default.attributesOfItem(atPath: databasePath))?[.size] as? Int
+        guard role == .leader else { return }
+        try ClusterCA.checkPair(in: path)
+        guard present(["ca-key.pem"]) != nil else { return }
+        let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/state.db"))?[.size] as? Int
         guard let size, size > 0 else {
             throw FerryError(
                 .configuration,

@@ -31,7 +31,7 @@ public struct DataDirectory: Sendable {
     /// (``securePermissions()``): an entry owned by another user is refused, one open to group
     /// or others is tightened, with a notice in `logger`. A file, or a directory holding a
     /// subdirectory Ferry did not make, is refused before anything in it is touched; so is, with
-    /// `role`, a directory another daemon wrote (``claim(as:)``).
+    /// `role`, a directory another daemon wrote (``refuseOtherRole(at:role:)``).
     public init(_ path: String, role: Role? = nil, logger: Logger? = nil) throws(FerryError) {
         self.path = path
         var isDirectory: ObjCBool = false
@@ -50,7 +50,7 @@ public struct DataDirectory: Sendable {
                     .configuration,
                     "the data directory '\(path)' holds a directory Ferry did not make ('\(stranger)'): choose a new or empty directory for --data-dir, or the one an earlier Ferry used")
             }
-            if let role { try claim(as: role) }
+            if let role { try Self.refuseOtherRole(at: path, role: role) }
         }
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             do {

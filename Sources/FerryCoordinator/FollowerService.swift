@@ -59,6 +59,7 @@ public final class FollowerService: Service, Sendable {
         self.docker = try DockerClient(host: configuration.dockerHost)
         // A node that never joined needs a join token that parses: checked before anything is
         // written, so that a failed first start leaves no data directory behind.
+        try DataDirectory.refuseOtherRole(at: configuration.dataDirectory, role: .follower)
         if !FileManager.default.fileExists(atPath: "\(configuration.dataDirectory)/node.json") {
             guard let text = configuration.joinToken, !text.isEmpty else { throw Self.noJoinToken("this node has not joined the leader yet") }
             _ = try JoinToken(parsing: text)

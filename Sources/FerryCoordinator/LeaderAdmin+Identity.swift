@@ -15,7 +15,7 @@ extension LeaderAdmin {
         guard JoinRequest.isValidName(name) else { throw FerryError(.notFound, "no node named '\(name.prefix(80))'") }
         let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
         credentials.invalidate()
-        await tracker.forget(name)
+        await tracker.forget(name, rechecks: true)
         logger.notice("node removed", metadata: ["node": "\(name)", "failed_targets": "\(removal.failedTargets)", "forced": "\(force)"])
         return NodeRemovalReport(name: name, failedTargets: removal.failedTargets)
     }

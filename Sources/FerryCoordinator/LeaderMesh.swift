@@ -55,7 +55,7 @@ struct LeaderMesh: MeshBackend {
         logger.notice(
             "node joined",
             metadata: ["node": "\(node.name)", "address": "\(node.address ?? "-")", "platform": "\(node.platform)", "token_id": "\(token.map { "\($0)" } ?? "admin")"])
-        await tracker.forget(node.name)
+        await tracker.forget(node.name, rechecks: true)
         var certificate: String?
         if let publicKey = request.publicKey, !insecureMesh {
             let issued = try ca.issue(publicKeyPEM: publicKey, for: .node(name: node.name, address: address), validity: certificateValidity)

@@ -70,7 +70,7 @@ public final class LeaderService: Service, Sendable {
         let directory = try DataDirectory(configuration.dataDirectory, role: .leader, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
-        // The database first: a directory with a CA always has one (``DataDirectory/claim(as:)``).
+        // The database first: a directory with a CA always has one (``DataDirectory/refuseOtherRole(at:role:)``).
         self.database = try FerryDatabase.open(path: directory.databasePath)
         let admin = try directory.secret(at: directory.adminTokenPath)
         let ca = try ClusterCA.loadOrCreate(in: directory)

@@ -70,10 +70,9 @@ struct TargetRunner<Environment: TargetEnvironment>: Sendable {
             let outcome = try await environment.install(image, logger: logger)
             await environment.recordHeld(item, manifest: manifest.manifest, bytes: manifest.bytes, mediaType: manifest.mediaType)
             let note = outcome == .alreadyPresent ? "already in the engine" : nil
-            let untagged = item.engineTag == nil
-            logger.notice("image installed", metadata: ["note": "\(note ?? "tagged in the engine")"])
-            try await leader.report(
-                TargetReport(state: .done, note: untagged ? Self.noted(note ?? "in the engine", untagged: true, image: manifest.manifest.config.digest) : note))
+            let reported = item.engineTag == nil ? Self.noted(note ?? "in the engine", untagged: true, image: manifest.manifest.config.digest) : note
+            logger.notice("image installed", metadata: ["note": "\(reported ?? "tagged in the engine")"])
+            try await leader.report(TargetReport(state: .done, note: reported))
             return
         }
         let blobs = manifest.manifest.blobs

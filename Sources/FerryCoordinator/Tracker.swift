@@ -104,7 +104,12 @@ actor Tracker {
     func needsInventory(_ node: String) -> Bool { state.needsInventory(node) }
 
     /// Forgets what a node was receiving and serving (it went away); what it holds stays known.
-    func forget(_ node: String) { state.forget(node) }
+    /// With `rechecks`, also the re-verifications it was to be asked for (it was removed, or a
+    /// node joined under its name); a node only silent for a while keeps them for its return.
+    func forget(_ node: String, rechecks: Bool = false) {
+        state.forget(node)
+        if rechecks { self.rechecks[node] = nil }
+    }
 
     /// Nodes reported by the quorum of accusers, with their count, for `ferry nodes`.
     var flagged: [String: Int] { state.flagged(now: now) }

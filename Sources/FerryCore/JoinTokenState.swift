@@ -55,13 +55,15 @@ public struct JoinTokenLimits: Sendable, Hashable {
     }
 }
 
-/// A duration as operators write it (a join token's `--ttl`, an install's `--deadline`): `90`
-/// (seconds), `90s`, `30m`, `24h`, `7d`, or a sum, `1d12h`.
+/// A duration as operators write it: `90s`, `30m`, `24h`, `7d`, or a sum, `1d12h`; with
+/// `bareSeconds` (a join token's `--ttl`, an install's `--deadline`) also `90`. Not for
+/// `--node-cert-validity`, whose default is `365d`: a bare `365` there would be seconds.
 public enum TimeToLive {
-    public static func parse(_ text: String) throws(FerryError) -> Duration {
-        let invalid = FerryError(.invalidArgument, "invalid time to live '\(text.prefix(40))': expected e.g. 90 (seconds), 30m, 24h or 7d")
+    public static func parse(_ text: String, bareSeconds: Bool = false) throws(FerryError) -> Duration {
+        let invalid = FerryError(
+            .invalidArgument, "invalid time to live '\(text.prefix(40))': expected e.g. \(bareSeconds ? "90 (seconds), " : "")30m, 24h or 7d")
         let trimmed = text.trimmingWhitespace()
-        if !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
+        if bareSeconds, !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
             guard trimmed.count <= 9, let seconds = Int64(trimmed), seconds > 0 else { throw invalid }
             return .seconds(seconds)
         }

@@ -48,7 +48,7 @@ struct LeaderAPIClient: Sendable {
             response = try await http.execute(request, timeout: .init(timeout))
             data = Data((try await response.body.collect(upTo: 64 * 1024 * 1024)).readableBytesView)
         } catch {
-            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error))); is `ferry leader` running there?")
+            throw FerryError(.upstreamUnreachable, "cannot reach the leader at \(baseURL) (\(Self.describe(error)))\(Self.advice(error, baseURL: baseURL))")
         }
         guard (200..<300).contains(response.status.code) else {
             if response.status == .unauthorized {
@@ -74,6 +74,17 @@ struct LeaderAPIClient: Sendable {
             return try FerryJSON.decoder().decode(Response.self, from: data)
         } catch {
             throw FerryError(.upstreamError, "the leader at \(baseURL) sent a response this ferry cannot read (version mismatch?)")
+        }
+    }
+
+    /// What to try for a transport problem: a TLS one is not a leader that is down, and a closed
+    /// connection on `http://` is most likely a TLS leader.
+    static func advice(_ error: any Error, baseURL: String) -> String {
+        switch TransportProblem(error) {
+        case .tlsUntrusted?: "; check the CA given: the cluster's is the leader's DATA_DIR/ca.pem"
+        case .tlsNotSpoken?: ""
+        case _ where baseURL.hasPrefix("http://"): "; is `ferry leader` running there? (a leader without --insecure-mesh speaks https://)"
+        default: "; is `ferry leader` running there?"
         }
     }
 

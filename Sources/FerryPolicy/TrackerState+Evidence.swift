@@ -73,7 +73,7 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   ``EvidenceRules/leaderCheckInterval``): an honest node whose disk damaged it drops the copy; a
 ///   liar ignores the request and stays avoided. Names from one join token make a quorum, so a
 ///   liar can make an honest node re-hash the blobs it was handed that node for: the node then
-///   skips a blob it found sound within the hour (``FollowerHeartbeat``), and never drops a sound copy.
+///   skips a blob it found sound within the hour (`BlobRecheck`), and never drops a sound copy.
 ///
 /// - A relay's trouble explains its receivers' reports. A node that reports a blob's sources
 ///   misbehaving (its feed of that blob failed it) is an honest relay's likely story when its own

@@ -31,8 +31,8 @@ public struct RegistryPage: Sendable, Hashable {
         self.names = names
     }
 
-    /// A query value percent-encoded: unreserved characters and `/` as they are (names hold
-    /// slashes), everything else encoded, so that nothing can end the `<…>` of the header.
+    /// A query value percent-encoded: unreserved characters, `/` and `:` as they are (names hold
+    /// slashes, digests colons), everything else encoded, so that nothing can end the `<…>` of the header.
     static func encoded(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: queryValue) ?? ""
     }

@@ -205,7 +205,8 @@ extension FerryDatabase {
                 id: record.id!, reference: record.reference, registry: record.registry, repository: record.repository,
                 platform: record.platform, state: record.state, fetchedAt: record.fetchedAt, pinned: pinned.contains(record.id!),
                 roots: roots[record.id!, default: []].union([record.topDigest, record.manifestDigest, record.servedDigest].compactMap { $0 }),
-                requestedAt: record.requestedAt)
+                requestedAt: record.requestedAt,
+                failedForGood: record.state == .failed && record.errorCode == FerryError.Code.noMatchingPlatform.rawValue)
         }
         var manifests: [Digest: [Digest]] = [:]
         for record in try ManifestRecord.fetchAll(db) {

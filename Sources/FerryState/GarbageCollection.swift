@@ -34,11 +34,15 @@ public enum GarbageCollection {
         public var roots: Set<Digest>
         /// When it was last asked for (nil: unknown).
         public var requestedAt: Date?
+        /// Its fetch failed for good (no image for its platform): nothing it downloaded resumes,
+        /// so a failed attempt is not kept for that.
+        public var failedForGood: Bool
 
         public init(
             id: Int64, reference: String, registry: String, repository: String, platform: String, state: ImageState,
-            fetchedAt: Date?, pinned: Bool = false, roots: Set<Digest>, requestedAt: Date? = nil
+            fetchedAt: Date?, pinned: Bool = false, roots: Set<Digest>, requestedAt: Date? = nil, failedForGood: Bool = false
         ) {
+            self.failedForGood = failedForGood
             self.requestedAt = requestedAt
             self.id = id
             self.reference = reference
@@ -129,10 +133,11 @@ public enum GarbageCollection {
         // Never fetched (its fetch failed, a full disk say): the newest such attempt of a
         // repository is kept on top while it was asked for after every fetched version (those in
         // use too), so that what it downloaded resumes when it is asked again; dropped once a
-        // version asked for later was fetched.
+        // version asked for later was fetched. Not one that failed for good (a platform the
+        // image does not have, a typo): what it linked would be pinned forever.
         guard keep > 0 else { return kept }
         for (_, group) in Dictionary(grouping: live, by: key) {
-            let attempts = group.filter { $0.fetchedAt == nil && !kept.contains($0.id) }
+            let attempts = group.filter { $0.fetchedAt == nil && !$0.failedForGood && !kept.contains($0.id) }
             guard let newest = attempts.max(by: { ($0.requestedAt ?? .distantPast, $0.id) < ($1.requestedAt ?? .distantPast, $1.id) }) else { continue }
             guard let latest = group.compactMap({ image in image.fetchedAt.map { image.requestedAt ?? $0 } }).max() else {
                 kept.insert(newest.id)

@@ -177,8 +177,16 @@ public final class BlobStore: Sendable {
             throw FerryError(.rangeNotSatisfiable, "range \(range) is outside blob \(digest) of \(size) bytes")
         }
         try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path(for: digest))) { handle in
+            var read: Int64 = 0
             for try await chunk in handle.readChunks(in: range, chunkLength: .bytes(Int64(configuration.readChunkSize))) {
+                read += Int64(chunk.readableBytes)
                 try await consume(chunk)
+            }
+            // NIO's chunk stream can end quietly when the task is cancelled: a partial read must
+            // never pass for the whole (a re-verification would take a sound copy for a bad one).
+            try Task.checkCancellation()
+            guard read == Int64(range.count) else {
+                throw FerryError(.storeCorrupt, "blob \(digest) ended after \(read) of \(range.count) bytes: the file changed while it was read")
             }
         }
     }

@@ -8,10 +8,18 @@ import Glibc
 
 /// The URL of an admin API a command sends the admin token to (`--leader`, `--proxy`).
 enum AdminURL {
-    /// The leader's URL checked as followers check it (`https://HOST[:PORT]`, nothing else), without
+    /// The leader's URL checked as followers check it (`https://HOST[:PORT]`, or `http://` for a
+    /// plain-HTTP mesh; no user, path or query), without
     /// a trailing slash; `source` names where it came from (`--leader`, `FERRY_LEADER`, …).
     static func leader(_ url: String, source: String) throws(FerryError) -> String {
-        let address = try NodeAddress(leaderURL: url)
+        let address: NodeAddress
+        do {
+            address = try NodeAddress(leaderURL: url)
+        } catch {
+            // Not echoed when it holds user info: that may be a password.
+            let shown = url.contains("@") ? "" : " '\(TerminalText.escape(url, limit: 120))'"
+            throw FerryError(.configuration, "invalid leader URL\(shown) (\(source)): expected https://HOST[:PORT] (http:// on a mesh run with --insecure-mesh), with nothing after it")
+        }
         warnIfClear(url, scheme: address.scheme.rawValue, host: address.host, source: source)
         return url.hasSuffix("/") ? String(url.dropLast()) : url
     }

@@ -61,7 +61,7 @@ struct InstallCommand: AsyncParsableCommand {
     /// `--deadline`: `90` (seconds), `90s`, `15m`, `2h`, `1d` or a sum such as `1h30m`
     /// (``TimeToLive``, as `token --ttl`) → seconds.
     static func parseDeadline(_ text: String) throws(FerryError) -> Int {
-        let seconds = try? TimeToLive.parse(text).components.seconds
+        let seconds = try? TimeToLive.parse(text, bareSeconds: true).components.seconds
         guard let seconds, seconds > 0 else {
             throw FerryError(.invalidArgument, "invalid --deadline '\(text.prefix(40))': expected e.g. 90s, 30m, 2h, 1h30m or 1d")
         }

@@ -39,7 +39,7 @@ struct TokenCreateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let ttlSeconds = try ttl.map { text throws(FerryError) in try TimeToLive.parse(text).components.seconds }
+            let ttlSeconds = try ttl.map { text throws(FerryError) in try TimeToLive.parse(text, bareSeconds: true).components.seconds }
             let request = try JoinTokenRequest(ttlSeconds: ttlSeconds, uses: uses, description: purpose).validated()
             let created = try await connection.client().createJoinToken(request)
             if json { return try FileOutput.standardOutput.writeJSON(created) }

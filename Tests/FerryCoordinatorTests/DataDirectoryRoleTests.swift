@@ -20,28 +20,35 @@ struct DataDirectoryRoleTests {
     func rolesAreKept() async throws {
         try await withTemporaryDirectory("role") { dir in
             let fresh = try Self.directory(dir, holding: [:])
-            try fresh.claim(as: .leader)
-            try fresh.claim(as: .follower)
+            try DataDirectory.refuseOtherRole(at: fresh.path, role: .leader)
+            try DataDirectory.refuseOtherRole(at: fresh.path, role: .follower)
         }
         try await withTemporaryDirectory("role") { dir in
             let follower = try Self.directory(dir, holding: ["node.json": "{}"])
-            #expect(throws: FerryError.self) { try follower.claim(as: .leader) }
-            try follower.claim(as: .follower)
+            #expect(throws: FerryError.self) { try DataDirectory.refuseOtherRole(at: follower.path, role: .leader) }
+            try DataDirectory.refuseOtherRole(at: follower.path, role: .follower)
         }
         try await withTemporaryDirectory("role") { dir in
-            let leader = try Self.directory(dir, holding: ["ca-key.pem": "k", "admin-token": "t", "state.db": "x"])
+            let leader = try Self.directory(dir, holding: ["peer-key": "k", "admin-token": "t", "state.db": "x"])
             do {
-                try leader.claim(as: .follower)
+                try DataDirectory.refuseOtherRole(at: leader.path, role: .follower)
                 Issue.record("a follower took a leader's directory")
             } catch let error as FerryError {
-                #expect(error.message.contains("is a leader's data directory (it holds ca-key.pem)"), "\(error.message)")
+                #expect(error.message.contains("is a leader's data directory (it holds peer-key)"), "\(error.message)")
             }
-            try leader.claim(as: .leader)
+            try DataDirectory.refuseOtherRole(at: leader.path, role: .leader)
         }
         try await withTemporaryDirectory("role") { dir in
-            let proxy = try Self.directory(dir, holding: ["proxy.sqlite": "x"])
-            #expect(throws: FerryError.self) { try proxy.claim(as: .leader) }
-            #expect(throws: FerryError.self) { try proxy.claim(as: .follower) }
+            // The proxy writes an admin-token too: named as the proxy's, not a leader's.
+            let proxy = try Self.directory(dir, holding: ["proxy.sqlite": "x", "admin-token": "t"])
+            for role in [DataDirectory.Role.leader, .follower] {
+                do {
+                    try DataDirectory.refuseOtherRole(at: proxy.path, role: role)
+                    Issue.record("the \(role) took the proxy's directory")
+                } catch let error as FerryError {
+                    #expect(error.message.contains("is ferry proxy's data directory (it holds proxy.sqlite)"), "\(error.message)")
+                }
+            }
         }
     }
 
@@ -49,11 +56,11 @@ struct DataDirectoryRoleTests {
     func clusterWithoutDatabase() async throws {
         for database: String? in [nil, ""] {
             try await withTemporaryDirectory("role") { dir in
-                var files = ["ca-key.pem": "k", "ca.pem": "c", "admin-token": "t"]
-                if let database { files["state.db"] = database }
-                let data = try Self.directory(dir, holding: files)
+                let data = try DataDirectory(dir.sub("data"))
+                _ = try ClusterCA.loadOrCreate(in: data)
+                if let database { try database.write(toFile: data.databasePath, atomically: true, encoding: .utf8) }
                 do {
-                    try data.claim(as: .leader)
+                    try DataDirectory.refuseOtherRole(at: data.path, role: .leader)
                     Issue.record("a leader started a new cluster under an old CA")
                 } catch let error as FerryError {
                     #expect(error.message.contains("holds a cluster (its CA) but") && error.message.contains("ferry leader restore"), "\(error.message)")
@@ -74,6 +81,8 @@ struct DataDirectoryRoleTests {
             try FileManager.default.copyItem(atPath: other.caKeyPath, toPath: data.caKeyPath)
             let mismatched = #expect(throws: FerryError.self) { try ClusterCA.loadOrCreate(in: data) }
             #expect(mismatched?.message.contains("does not match its key") == true)
+            // Refused before the leader writes anything (its database, its admin token).
+            #expect(throws: FerryError.self) { try DataDirectory.refuseOtherRole(at: data.path, role: .leader) }
             // The key gone: refused, and ca.pem left as it was.
             let certificate = try String(contentsOfFile: data.caCertificatePath, encoding: .utf8)
             try FileManager.default.removeItem(atPath: data.caKeyPath)

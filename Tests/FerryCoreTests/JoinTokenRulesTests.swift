@@ -58,11 +58,17 @@ struct JoinTokenRulesTests {
     // A bare number is seconds, as --deadline takes it (configuration.md).
     @Test(arguments: [("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604_800), ("1d12h", 129_600), ("24", 24), (" 90 ", 90)])
     func timeToLiveParses(_ text: String, _ seconds: Int64) throws {
-        #expect(try TimeToLive.parse(text) == .seconds(seconds))
+        #expect(try TimeToLive.parse(text, bareSeconds: true) == .seconds(seconds))
+    }
+
+    @Test("without bareSeconds (--node-cert-validity, default 365d) a bare number is refused, not taken as seconds")
+    func bareNumberIsRefusedWhereDaysAreMeant() throws {
+        #expect(throws: FerryError.self) { try TimeToLive.parse("365") }
+        #expect(try TimeToLive.parse("365d") == .seconds(365 * 86400))
     }
 
     @Test(arguments: ["", "0", "h", "0h", "-1h", "1w", "1.5h", "24 h", "9999999999d", "9999999999"])
     func timeToLiveRefusesNonsense(_ text: String) {
-        #expect(throws: FerryError.self) { try TimeToLive.parse(text) }
+        #expect(throws: FerryError.self) { try TimeToLive.parse(text, bareSeconds: true) }
     }
 }

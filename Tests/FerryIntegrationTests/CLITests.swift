@@ -27,7 +27,7 @@ struct CLITests {
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "--platform", "linux/", "alpine"], "invalid platform"),
         (["fetch", "alpine"], "no leader given"),
         (["fetch", "--leader", "not a url", "--token", "t", "alpine"], "invalid leader URL 'not a url'"),
-        (["fetch", "--leader", "http://admin:s3cret@127.0.0.1:9", "--token", "t", "alpine"], "invalid leader URL"),
+        (["fetch", "--leader", "http://admin:s3cret@127.0.0.1:9", "--token", "t", "alpine"], "invalid leader URL (--leader): expected https://"),
         (["proxy", "licence", "list", "--proxy", "https://admin:s3cret@proxy.example", "--token", "t"], "it holds credentials"),
         (["proxy", "licence", "list", "--proxy", "ftp://proxy.example", "--token", "t"], "invalid --proxy URL 'ftp://proxy.example'"),
         (["images", "--data-dir", "/nonexistent/ferry"], "no leader is running with data directory '/nonexistent/ferry' (no such directory)"),
@@ -205,6 +205,9 @@ struct CLITests {
         for quiet in ["http://127.0.0.1:\(port)", "https://nosuchhost.invalid:\(port)"] {
             Self.expectOneLineError(try await ferry(["proxy", "licence", "list", "--proxy", quiet, "--token", "t"]), containing: "cannot reach the proxy")
         }
+        // A URL with a password in it is refused without being shown.
+        let withPassword = try await ferry(["images", "--leader", "http://admin:s3cret@nosuchhost.invalid:\(port)", "--token", "t"])
+        #expect(withPassword.status != 0 && !withPassword.stderr.contains("s3cret"), "\(withPassword.stderr)")
         // Named by where the URL came from.
         let fromEnvironment = try await ferry(["images", "--token", "t"], environment: ["FERRY_LEADER": "http://nosuchhost.invalid:\(port)"])
         #expect(fromEnvironment.stderr.hasPrefix("ferry: warning: FERRY_LEADER http://nosuchhost.invalid"), "\(fromEnvironment.stderr)")

@@ -89,6 +89,16 @@ struct GarbageCollectionPlannerTests {
         #expect(plan.blobs.map(\.digest) == [Self.digest("never fetched")])
     }
 
+    @Test("an attempt that failed for good (a platform the image does not have) is not kept for resuming: it pinned the other platform's blobs forever")
+    func anAttemptForAMissingPlatformIsNotKept() {
+        var typo = Self.image(2, platform: "linux/riscv99", state: .failed, roots: ["amd64 layer"])
+        typo.requestedAt = Date(timeIntervalSince1970: 100)
+        let resumable = typo
+        typo.failedForGood = true
+        #expect(GC.retained([Self.image(1, roots: ["v1"]), resumable], keep: 1) == [1, 2], "a full disk's attempt stays")
+        #expect(GC.retained([Self.image(1, roots: ["v1"]), typo], keep: 1) == [1])
+    }
+
     @Test("an image whose fetch failed before it was ever fetched (a full disk) stays while it is its repository's newest attempt, with what it downloaded")
     func aFailedFirstFetchStaysUntilALaterVersionIsFetched() {
         func failed(_ id: Int64, _ repository: String = "team/app", requested: TimeInterval) -> GC.Image {

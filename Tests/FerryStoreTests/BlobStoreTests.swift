@@ -103,6 +103,43 @@ struct BlobStoreTests {
         }
     }
 
+    /// A re-verification cancelled mid-read (a follower stopping) must never take a sound blob
+    /// for a bad one: NIO's chunk stream can end quietly when its task is cancelled.
+    @Test("verify cancelled at any point either finishes true or throws: never false for a sound blob")
+    func cancelledVerifyIsNeverFalse() async throws {
+        try await withTemporaryStore(.init(reservedSpace: 0, readChunkSize: 4096)) { store in
+            let bytes = content(2 * 1024 * 1024)
+            let digest = Digest.sha256(of: bytes)
+            try await store.write(bytes, as: digest)
+            for delay in 0..<24 {
+                let verifying = Task { try await store.verify(digest) }
+                try await Task.sleep(for: .microseconds(delay * 250))
+                verifying.cancel()
+                if let result = try? await verifying.value {
+                    #expect(result, "a cancelled verify (after \(delay * 250) µs) said a sound blob was bad")
+                }
+            }
+            // A reader busy with each chunk when the cancel comes (as hashing is): it gets every
+            // byte, or an error, never a short read that ends as if the blob did.
+            for delay in 0..<12 {
+                let reading = Task { () -> Int in
+                    var count = 0
+                    try await store.read(digest) { chunk in
+                        count += chunk.readableBytes
+                        let busy = ContinuousClock.now
+                        while ContinuousClock.now - busy < .microseconds(100) {}
+                    }
+                    return count
+                }
+                try await Task.sleep(for: .milliseconds(delay))
+                reading.cancel()
+                if let count = try? await reading.value {
+                    #expect(count == bytes.count, "a cancelled read (after \(delay) ms) ended after \(count) of \(bytes.count) bytes without an error")
+                }
+            }
+        }
+    }
+
     @Test func ensureSpaceWithAHugeReserveFailsClearly() async throws {
         try await withTemporaryStore(.init(reservedSpace: 1 << 60)) { store in
             do {

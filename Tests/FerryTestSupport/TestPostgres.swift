@@ -39,19 +39,25 @@ public struct TestPostgres: Sendable {
     /// Initialises and starts a server; throws (after cleaning up) if it does not come up.
     public static func start(_ label: String = "ferry-pg") async throws -> TestPostgres {
         guard let binaries else { throw FerryError(.configuration, missing ?? "no PostgreSQL") }
-        let directory = try TemporaryDirectory(label)
         let runAs: String? = getuid() == 0 ? "postgres" : nil
-        let server = TestPostgres(
-            directory: directory, port: try freePort(), password: "pg-" + UUID().uuidString.lowercased(), binaries: binaries, runAs: runAs)
-        do {
-            try await server.initialise()
-            try await server.resume()
-            return server
-        } catch {
-            let log = (try? String(contentsOfFile: directory.sub("postgres.log"), encoding: .utf8)) ?? ""
-            directory.remove()
-            throw FerryError(.internal, "PostgreSQL did not start: \(error) \(log.suffix(2000))")
+        // The free port can be taken by another test between the probe and the server's bind:
+        // then again on another port.
+        for attempt in 1...3 {
+            let directory = try TemporaryDirectory(label)
+            let server = TestPostgres(
+                directory: directory, port: try freePort(), password: "pg-" + UUID().uuidString.lowercased(), binaries: binaries, runAs: runAs)
+            do {
+                try await server.initialise()
+                try await server.resume()
+                return server
+            } catch {
+                let log = (try? String(contentsOfFile: directory.sub("postgres.log"), encoding: .utf8)) ?? ""
+                directory.remove()
+                if attempt < 3, log.contains("Address already in use") { continue }
+                throw FerryError(.internal, "PostgreSQL did not start: \(error) \(log.suffix(2000))")
+            }
         }
+        throw FerryError(.internal, "PostgreSQL did not start")
     }
 
     /// `initdb` with the superuser `ferry` and its password, SCRAM on TCP; the directory is given
