@@ -63,8 +63,17 @@ public actor BlobFetcher {
                     try await database.setBlobState(descriptor.digest, .present)
                     return
                 }
-                // A file that cannot be read (a collection removed the orphan meanwhile) is fetched too.
-                if (try? await store.verify(descriptor.digest)) == true {
+                // A file that cannot be read (a collection removed the orphan meanwhile) is fetched
+                // too; a shutdown mid-hash says nothing about the file.
+                let sound: Bool
+                do {
+                    sound = try await store.verify(descriptor.digest)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    sound = false
+                }
+                if sound {
                     try await database.setBlobState(descriptor.digest, .present)
                     return
                 }

@@ -67,6 +67,13 @@ struct ClusterCA: Sendable {
     /// `ca-key.pem` or the reverse) and a pair from two clusters: a new CA beside either would
     /// cut off every node, so the pair is restored, never remade. Neither file: nothing to check.
     static func checkPair(in path: String) throws(FerryError) {
+        for name in ["ca.pem", "ca-key.pem"] where DataDirectoryRole.exists("\(path)/\(name)") {
+            guard (try? String(contentsOfFile: "\(path)/\(name)", encoding: .utf8)) != nil else {
+                throw FerryError(
+                    .configuration,
+                    "cannot read the cluster CA's \(name) in \(path) (a link to nothing, or no permission): make it readable, or restore it from a backup; a new CA would cut off every node")
+            }
+        }
         let certificate = try? String(contentsOfFile: "\(path)/ca.pem", encoding: .utf8)
         let key = try? String(contentsOfFile: "\(path)/ca-key.pem", encoding: .utf8)
         switch (certificate, key) {
@@ -77,7 +84,9 @@ struct ClusterCA: Sendable {
             do {
                 matches = try Certificate(pemEncoded: pem).publicKey == Certificate.PublicKey(try P256.Signing.PrivateKey(pemRepresentation: keyPEM).publicKey)
             } catch {
-                throw FerryError(.configuration, "cannot read the cluster CA in \(path) (ca.pem, ca-key.pem): \(error); restore both from a backup (`ferry leader restore`)")
+                throw FerryError(
+                    .configuration,
+                    "cannot read the cluster CA in \(path): ca.pem or ca-key.pem is not a PEM certificate and key; restore both from a backup (`ferry leader restore`)")
             }
             guard matches else {
                 throw FerryError(

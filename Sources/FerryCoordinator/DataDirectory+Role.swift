@@ -1,43 +1,30 @@
 import FerryCore
 import Foundation
 
-/// Which daemon a data directory belongs to, read from the files each one writes: a leader's
-/// directory given to a follower (or the reverse, or a proxy's) is refused before anything in it
-/// is written, instead of its CA and certificates being replaced.
+/// A leader's, follower's or proxy's data directory given to another daemon is refused before
+/// anything in it is written (``DataDirectoryRole``); a leader's directory that holds a cluster
+/// it cannot continue is refused too.
 extension DataDirectory {
-    public enum Role: String, Sendable {
-        case leader, follower
-    }
-
-    /// The files only `ferry proxy`, only a leader, and only a follower write (the proxy writes an
-    /// `admin-token` too: it is checked first).
-    static let proxyFiles = ["proxy.sqlite", "token-key"]
-    static let leaderFiles = ["ca-key.pem", "peer-key", "admin-token"]
-    static let followerFiles = ["node.json"]
+    public typealias Role = DataDirectoryRole
 
     /// Refuses, reading only, the directory at `path` when another role wrote it; for a leader,
-    /// also one that holds a cluster (its CA key) but not its database, or half a CA, or a CA
-    /// and a key from different clusters: started anyway, it would be a new, empty cluster, or a
-    /// new CA, that every node is refused by. A directory that does not exist passes.
+    /// also one that holds a cluster it cannot continue: its CA key without its database, half a
+    /// CA, a CA and a key from different clusters, or CA files that cannot be read. Started
+    /// anyway, it would be a new, empty cluster, or a new CA, that every node is refused by. A
+    /// directory that does not exist passes.
     public static func refuseOtherRole(at path: String, role: Role) throws(FerryError) {
-        func present(_ names: [String]) -> String? { names.first { FileManager.default.fileExists(atPath: "\(path)/\($0)") } }
-        let other: (String, String)? =
-            if let file = present(proxyFiles) {
-                ("ferry proxy's", file)
-            } else {
-                switch role {
-                case .leader: present(followerFiles).map { ("a follower's", $0) }
-                case .follower: present(leaderFiles).map { ("a leader's", $0) }
-                }
-            }
-        if let (whose, file) = other {
-            throw FerryError(
-                .configuration,
-                "'\(path)' is \(whose) data directory (it holds \(file)): give the \(role.rawValue) a --data-dir of its own; nothing in it was changed")
-        }
+        try DataDirectoryRole.refuseOther(at: path, role: role)
         guard role == .leader else { return }
         try ClusterCA.checkPair(in: path)
-        guard present(["ca-key.pem"]) != nil else { return }
+        let hasCA = DataDirectoryRole.exists("\(path)/ca-key.pem")
+        // The peer key is written after the CA at the first start: a directory with it and no
+        // CA lost its CA (deleted, a secrets mount not there yet).
+        guard hasCA || !DataDirectoryRole.exists("\(path)/peer-key") else {
+            throw FerryError(
+                .configuration,
+                "'\(path)' holds a leader's peer key but no cluster CA (ca.pem, ca-key.pem): restore them from a backup (`ferry leader restore`); a new CA would cut off every node")
+        }
+        guard hasCA else { return }
         let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/state.db"))?[.size] as? Int
         guard let size, size > 0 else {
             throw FerryError(

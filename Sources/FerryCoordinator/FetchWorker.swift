@@ -115,20 +115,24 @@ final class FetchWorker: Sendable {
             logger.info(
                 "resolved image",
                 metadata: ["manifest": "\(resolvedImage.manifestDigest)", "blobs": "\(resolvedImage.blobs.count)", "upstream": "\(upstream)"])
+            // The config first, on its own: every node's target starts with it, before any layer,
+            // and a large layer takes every download slot (--serial-download-size), so a config
+            // queued behind one held every node back until that layer was whole (seen in CI: the
+            // follower's first byte 6 s after the resolution). A single-platform image says its
+            // platform in its config only: a wrong one fails before any layer is fetched.
+            let config = resolvedImage.manifest.config
+            try await fetcher.ensure(config, from: reference)
+            if resolvedImage.platform == nil {
+                try await checkSinglePlatform(resolvedImage, wanted: platform, reference: reference)
+            }
             // The first blob to fail for good fails the image at once. Its other blobs already on
             // their way are finished (each fetched once, kept for a retry) rather than thrown away;
             // a shutdown cancels them, and they resume at the next start.
-            // A single-platform image says its platform in its config only: checked as soon as
-            // the config is here (recorded first, so that nodes start on the layers at once).
-            let checksConfig = resolvedImage.platform == nil
             let failure = await withTaskGroup(of: (any Error)?.self) { group in
-                for descriptor in resolvedImage.blobs {
+                for descriptor in resolvedImage.blobs where descriptor.digest != config.digest {
                     group.addTask {
                         do {
                             try await self.fetcher.ensure(descriptor, from: reference)
-                            if checksConfig, descriptor.digest == resolvedImage.manifest.config.digest {
-                                try await self.checkSinglePlatform(resolvedImage, wanted: platform, reference: reference)
-                            }
                             return nil
                         } catch {
                             return error
@@ -138,9 +142,6 @@ final class FetchWorker: Sendable {
                 var first: (any Error)?
                 for await case let error? in group where first == nil && !(error is CancellationError) {
                     first = error
-                    // An image for another platform: nothing of it is wanted (the rest would be
-                    // fetched for nothing; partials stay resumable).
-                    if (error as? FerryError)?.code == .noMatchingPlatform { group.cancelAll() }
                     await recordFailure(error, imageID: id, logger: logger)
                 }
                 return first

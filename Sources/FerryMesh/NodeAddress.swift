@@ -88,7 +88,8 @@ public struct NodeAddress: Sendable, Hashable, CustomStringConvertible {
         do {
             parsed = try NodeAddress(parsing: url, allowPlainHTTP: allowPlainHTTP)
         } catch {
-            throw FerryError(.configuration, "invalid leader URL '\(text.prefix(120))': expected https://HOST:PORT")
+            // Not echoed when it holds user info: that may be a password.
+            throw FerryError(.configuration, "invalid leader URL\(text.contains("@") ? "" : " '\(text.prefix(120))'"): expected https://HOST:PORT")
         }
         self = parsed
     }

@@ -32,6 +32,7 @@ public struct ProxyDirectory: Sendable {
     /// 0700 when group or others may enter it.
     public init(_ path: String) throws(FerryError) {
         self.path = path
+        try DataDirectoryRole.refuseOther(at: path, role: .proxy)
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {

@@ -133,8 +133,8 @@ public enum GarbageCollection {
         // Never fetched (its fetch failed, a full disk say): the newest such attempt of a
         // repository is kept on top while it was asked for after every fetched version (those in
         // use too), so that what it downloaded resumes when it is asked again; dropped once a
-        // version asked for later was fetched. Not one that failed for good (a platform the
-        // image does not have, a typo): what it linked would be pinned forever.
+        // version asked for later was fetched. Not one that failed for good (NO_MATCHING_PLATFORM:
+        // a platform the image does not have): what it linked would be pinned forever.
         guard keep > 0 else { return kept }
         for (_, group) in Dictionary(grouping: live, by: key) {
             let attempts = group.filter { $0.fetchedAt == nil && !$0.failedForGood && !kept.contains($0.id) }

@@ -184,8 +184,8 @@ public final class BlobStore: Sendable {
             }
             // NIO's chunk stream can end quietly when the task is cancelled: a partial read must
             // never pass for the whole (a re-verification would take a sound copy for a bad one).
-            try Task.checkCancellation()
             guard read == Int64(range.count) else {
+                try Task.checkCancellation()
                 throw FerryError(.storeCorrupt, "blob \(digest) ended after \(read) of \(range.count) bytes: the file changed while it was read")
             }
         }

@@ -29,12 +29,12 @@ struct DataDirectoryRoleTests {
             try DataDirectory.refuseOtherRole(at: follower.path, role: .follower)
         }
         try await withTemporaryDirectory("role") { dir in
-            let leader = try Self.directory(dir, holding: ["peer-key": "k", "admin-token": "t", "state.db": "x"])
+            let leader = try Self.directory(dir, holding: ["admin-token": "t", "state.db": "x"])
             do {
                 try DataDirectory.refuseOtherRole(at: leader.path, role: .follower)
                 Issue.record("a follower took a leader's directory")
             } catch let error as FerryError {
-                #expect(error.message.contains("is a leader's data directory (it holds peer-key)"), "\(error.message)")
+                #expect(error.message.contains("is a leader's data directory (it holds admin-token)"), "\(error.message)")
             }
             try DataDirectory.refuseOtherRole(at: leader.path, role: .leader)
         }
@@ -48,6 +48,37 @@ struct DataDirectoryRoleTests {
                 } catch let error as FerryError {
                     #expect(error.message.contains("is ferry proxy's data directory (it holds proxy.sqlite)"), "\(error.message)")
                 }
+            }
+        }
+    }
+
+    @Test("ferry proxy refuses a leader's and a follower's directory, and keeps its own (it writes an admin-token too)")
+    func proxyKeepsToItsOwn() async throws {
+        try await withTemporaryDirectory("role") { dir in
+            let leader = try Self.directory(dir, holding: ["peer-key": "k", "admin-token": "t"])
+            #expect(throws: FerryError.self) { try DataDirectoryRole.refuseOther(at: leader.path, role: .proxy) }
+            try "{}".write(toFile: dir.sub("node.json"), atomically: true, encoding: .utf8)
+            #expect(throws: FerryError.self) { try DataDirectoryRole.refuseOther(at: dir.path, role: .proxy) }
+        }
+        try await withTemporaryDirectory("role") { dir in
+            let proxy = try Self.directory(dir, holding: ["proxy.sqlite": "x", "token-key": "k", "admin-token": "t"])
+            try DataDirectoryRole.refuseOther(at: proxy.path, role: .proxy)
+        }
+    }
+
+    @Test("CA files that cannot be read (links to nothing), or a peer key without a CA, are refused: never a new CA over a cluster")
+    func unreadableOrMissingCA() async throws {
+        try await withTemporaryDirectory("role") { dir in
+            let data = try Self.directory(dir, holding: ["peer-key": "k", "admin-token": "t", "state.db": "x"])
+            // Lost: the leader ran (its peer key is there) but the CA is gone.
+            #expect(throws: FerryError.self) { try DataDirectory.refuseOtherRole(at: data.path, role: .leader) }
+            // A secrets mount not there yet: links to nothing.
+            for name in ["ca.pem", "ca-key.pem"] { try FileManager.default.createSymbolicLink(atPath: "\(data.path)/\(name)", withDestinationPath: dir.sub("absent/\(name)")) }
+            do {
+                try DataDirectory.refuseOtherRole(at: data.path, role: .leader)
+                Issue.record("a leader took CA links to nothing for no CA")
+            } catch let error as FerryError {
+                #expect(error.message.contains("cannot read the cluster CA's ca.pem"), "\(error.message)")
             }
         }
     }
