@@ -91,7 +91,7 @@ struct CLITests {
         let busy = try SilentListener()
         defer { busy.close() }
         try await withTemporaryDirectory("cli-busy") { dir in
-            let refused = try await ferry(["leader", "--data-dir", dir.sub("leader2"), "--listen", "127.0.0.1:\(busy.port)"])
+            let refused = try await ferryRefusal(["leader", "--data-dir", dir.sub("leader2"), "--listen", "127.0.0.1:\(busy.port)"])
             Self.expectOneLineError(refused, containing: "cannot listen (--listen 127.0.0.1:\(busy.port)): the address is in use")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("leader2")), "the leader wrote its data directory")
 
@@ -99,7 +99,7 @@ struct CLITests {
             defer { Task { await leader.process.stop() } }
             try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
             for (flag, listen, registryPort) in [("--listen", "127.0.0.1:\(busy.port)", "0"), ("--local-registry-port", "127.0.0.1:0", "\(busy.port)")] {
-                let follower = try await ferry([
+                let follower = try await ferryRefusal([
                     "follower", "--data-dir", dir.sub("f"), "--leader", leader.url, "--join-token-file", dir.sub("join-token"), "--name", "ghost",
                     "--listen", listen, "--local-registry-port", registryPort, "--docker-host", dir.sub("no-docker.sock"),
                 ])
@@ -119,7 +119,7 @@ struct CLITests {
             let leaderFiles = try Self.snapshot(dir.sub("leader"))
             // A follower pointed at the leader's directory (a copy-pasted --data-dir).
             try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
-            let follower = try await ferry([
+            let follower = try await ferryRefusal([
                 "follower", "--data-dir", dir.sub("leader"), "--leader", "https://127.0.0.1:9", "--join-token-file", dir.sub("join-token"),
                 "--name", "mixed", "--docker-host", dir.sub("no-docker.sock"),
             ])
@@ -129,23 +129,23 @@ struct CLITests {
             try FileManager.default.createDirectory(atPath: dir.sub("node"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             try "{}".write(toFile: dir.sub("node/node.json"), atomically: true, encoding: .utf8)
             Self.expectOneLineError(
-                try await ferry(["leader", "--data-dir", dir.sub("node"), "--listen", "127.0.0.1:0"]), containing: "is a follower's data directory (it holds node.json)")
+                try await ferryRefusal(["leader", "--data-dir", dir.sub("node"), "--listen", "127.0.0.1:0"]), containing: "is a follower's data directory (it holds node.json)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir.sub("node")) == ["node.json"])
             // The leader's database gone: no new, empty cluster under the old CA.
             try FileManager.default.removeItem(atPath: dir.sub("leader/state.db"))
             Self.expectOneLineError(
-                try await ferry(["leader", "--data-dir", dir.sub("leader"), "--listen", "127.0.0.1:0"]), containing: "holds a cluster (its CA) but no state.db")
+                try await ferryRefusal(["leader", "--data-dir", dir.sub("leader"), "--listen", "127.0.0.1:0"]), containing: "holds a cluster (its CA) but no state.db")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("leader/state.db")))
             // Checked before the directory is made.
             Self.expectOneLineError(
-                try await ferry(["leader", "--data-dir", dir.sub("new-leader"), "--listen", "127.0.0.1:0", "--ca-file", "/nonexistent.pem"]),
+                try await ferryRefusal(["leader", "--data-dir", dir.sub("new-leader"), "--listen", "127.0.0.1:0", "--ca-file", "/nonexistent.pem"]),
                 containing: "/nonexistent.pem")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("new-leader")))
             Self.expectOneLineError(
-                try await ferry(["follower", "--data-dir", dir.sub("new-node"), "--leader", "https://127.0.0.1:9", "--name", "n", "--docker-host", dir.sub("no-docker.sock")]),
+                try await ferryRefusal(["follower", "--data-dir", dir.sub("new-node"), "--leader", "https://127.0.0.1:9", "--name", "n", "--docker-host", dir.sub("no-docker.sock")]),
                 containing: "this node has not joined the leader yet")
             Self.expectOneLineError(
-                try await ferry([
+                try await ferryRefusal([
                     "follower", "--data-dir", dir.sub("new-node"), "--leader", "https://127.0.0.1:9", "--name", "n", "--docker-host", dir.sub("no-docker.sock"),
                 ], environment: ["FERRY_JOIN_TOKEN": "not-a-token"]),
                 containing: "join token")
@@ -181,10 +181,10 @@ struct CLITests {
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             // A second leader on the same data directory is refused.
             Self.expectOneLineError(
-                try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:0"]), containing: "another Ferry process")
+                try await ferryRefusal(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:0"]), containing: "another Ferry process")
             // Also on its own port: the running leader is named, not just a busy address.
             Self.expectOneLineError(
-                try await ferry(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:\(leader.port)"]), containing: "another Ferry process")
+                try await ferryRefusal(["leader", "--data-dir", leader.dataDirectory, "--listen", "127.0.0.1:\(leader.port)"]), containing: "another Ferry process")
             await leader.process.stop()
         }
     }

@@ -52,3 +52,9 @@ struct LeaderProcess {
 func ferry(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
     try await runProcess(RepositoryLayout.ferryBinary, arguments, environment: environment)
 }
+
+/// Runs a `ferry` daemon that is expected to refuse to start: killed after 60 s if it starts
+/// instead (exit 137), so that a regression fails the test rather than hanging it.
+func ferryRefusal(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
+    try await runProcess("/usr/bin/timeout", ["-s", "KILL", "60", RepositoryLayout.ferryBinary] + arguments, environment: environment)
+}
