@@ -30,11 +30,8 @@ struct ClusterCA: Sendable {
         let certificatePath = directory.caCertificatePath
         let keyPath = directory.caKeyPath
         do {
-            try checkPair(in: directory.path)
-            if let pem = try? String(contentsOfFile: certificatePath, encoding: .utf8),
-                let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8)
-            {
-                return try ClusterCA(certificatePEM: pem, key: try P256.Signing.PrivateKey(pemRepresentation: keyPEM))
+            if let existing = try existingPair(in: directory.path) {
+                return try ClusterCA(certificatePEM: existing.certificatePEM, key: existing.key)
             }
             let key = P256.Signing.PrivateKey()
             let name = try DistinguishedName {
@@ -63,26 +60,30 @@ struct ClusterCA: Sendable {
         }
     }
 
-    /// Refuses, reading only, half a CA in the data directory at `path` (`ca.pem` without
-    /// `ca-key.pem` or the reverse) and a pair from two clusters: a new CA beside either would
-    /// cut off every node, so the pair is restored, never remade. Neither file: nothing to check.
-    static func checkPair(in path: String) throws(FerryError) {
-        for name in ["ca.pem", "ca-key.pem"] where DataDirectoryRole.exists("\(path)/\(name)") {
-            guard (try? String(contentsOfFile: "\(path)/\(name)", encoding: .utf8)) != nil else {
+    /// The CA pair in the data directory at `path`, read only, or nil when neither file is there.
+    /// Half a CA (`ca.pem` without `ca-key.pem` or the reverse), a file that cannot be read and a
+    /// pair from two clusters are refused: a new CA beside either would cut off every node, so the
+    /// pair is restored, never remade.
+    static func existingPair(in path: String) throws(FerryError) -> (certificatePEM: String, key: P256.Signing.PrivateKey)? {
+        // Each file read once; one that is there but cannot be read is a refusal, not "neither".
+        func read(_ name: String) throws(FerryError) -> String? {
+            guard DataDirectoryRole.exists("\(path)/\(name)") else { return nil }
+            guard let text = try? String(contentsOfFile: "\(path)/\(name)", encoding: .utf8) else {
                 throw FerryError(
                     .configuration,
                     "cannot read the cluster CA's \(name) in \(path) (a link to nothing, or no permission): make it readable, or restore it from a backup; a new CA would cut off every node")
             }
+            return text
         }
-        let certificate = try? String(contentsOfFile: "\(path)/ca.pem", encoding: .utf8)
-        let key = try? String(contentsOfFile: "\(path)/ca-key.pem", encoding: .utf8)
-        switch (certificate, key) {
+        switch (try read("ca.pem"), try read("ca-key.pem")) {
         case (nil, nil):
-            return
+            return nil
         case (let pem?, let keyPEM?):
+            let key: P256.Signing.PrivateKey
             let matches: Bool
             do {
-                matches = try Certificate(pemEncoded: pem).publicKey == Certificate.PublicKey(try P256.Signing.PrivateKey(pemRepresentation: keyPEM).publicKey)
+                key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM)
+                matches = try Certificate(pemEncoded: pem).publicKey == Certificate.PublicKey(key.publicKey)
             } catch {
                 throw FerryError(
                     .configuration,
@@ -93,8 +94,9 @@ struct ClusterCA: Sendable {
                     .configuration,
                     "the cluster CA in \(path) does not match its key (ca.pem and ca-key.pem are from different clusters): restore both from a backup (`ferry leader restore`)")
             }
-        default:
-            let missing = certificate == nil ? "ca.pem" : "ca-key.pem"
+            return (pem, key)
+        case (let pem, _):
+            let missing = pem == nil ? "ca.pem" : "ca-key.pem"
             throw FerryError(
                 .configuration,
                 "the cluster CA in \(path) is incomplete (\(missing) is missing or unreadable): restore the data directory from a backup (`ferry leader restore`); a new CA would cut off every node (a leader that never finished its first start, no node joined: delete the directory)")

@@ -15,7 +15,7 @@ extension DataDirectory {
     public static func refuseOtherRole(at path: String, role: Role) throws(FerryError) {
         try DataDirectoryRole.refuseOther(at: path, role: role)
         guard role == .leader else { return }
-        try ClusterCA.checkPair(in: path)
+        _ = try ClusterCA.existingPair(in: path)
         let hasCA = DataDirectoryRole.exists("\(path)/ca-key.pem")
         // The peer key is written after the CA at the first start: a directory with it and no
         // CA lost its CA (deleted, a secrets mount not there yet).

@@ -64,7 +64,7 @@ public final class FollowerService: Service, Sendable {
             guard let text = configuration.joinToken, !text.isEmpty else { throw Self.noJoinToken("this node has not joined the leader yet") }
             _ = try JoinToken(parsing: text)
         }
-        let directory = try DataDirectory(configuration.dataDirectory, role: .follower, logger: logger)
+        let directory = try DataDirectory(configuration.dataDirectory, logger: logger)
         self.directory = directory
         self.directoryLock = try directory.lock()
         self.database = try FerryDatabase.open(path: directory.databasePath)

@@ -66,6 +66,13 @@ public struct RegistryClientConfiguration: Sendable {
         insecureRegistries.contains(host) || (clusterCA == nil && Self.isLoopback(host))
     }
 
+    /// Whether a bare host (a name or an IP literal, brackets allowed, no port) is `localhost` or
+    /// a loopback address in any spelling (`127.0.0.0/8`, `::1`, `::ffff:127.x.y.z`).
+    public static func isLoopbackHost(_ host: String) -> Bool {
+        let name = host.lowercased()
+        return name == "localhost" || name == "localhost." || HostAddress(name)?.isLoopback == true
+    }
+
     /// Whether `host` (`name[:port]`) is `localhost`, in `127.0.0.0/8` or `[::1]`.
     public static func isLoopback(_ host: String) -> Bool {
         var name = Substring(host)

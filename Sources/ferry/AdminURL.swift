@@ -1,10 +1,7 @@
 import FerryCore
 import FerryMesh
+import FerryRegistry
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The URL of an admin API a command sends the admin token to (`--leader`, `--proxy`).
 enum AdminURL {
@@ -41,22 +38,8 @@ enum AdminURL {
     /// An `http://` URL to a host other than loopback still works (a proxy behind a private link
     /// may be plain HTTP), with a warning: the admin token crosses the network in clear.
     private static func warnIfClear(_ url: String, scheme: String, host: String, source: String) {
-        guard scheme == "http", !isLoopback(host) else { return }
+        guard scheme == "http", !RegistryClientConfiguration.isLoopbackHost(host) else { return }
         FileOutput.standardError.write(
             "ferry: warning: \(source) \(TerminalText.escape(url, limit: 200)) is plain HTTP: the admin token crosses the network in clear; use https://\n")
-    }
-
-    /// `localhost`, 127.0.0.0/8, `::1` and `::ffff:127.x.y.z`, in any spelling (brackets allowed).
-    static func isLoopback(_ host: String) -> Bool {
-        var name = host.lowercased()
-        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
-        if name == "localhost" || name == "localhost." { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, name, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, name, &v6) == 1 else { return false }
-        let bytes = withUnsafeBytes(of: v6) { Array($0) }
-        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
     }
 }

@@ -17,20 +17,26 @@ struct DatabaseLifecycleTests {
 
     /// A file that is not a database, or one in a directory that does not exist: one
     /// configuration error naming the database and the path, and the garbage file left as it was.
+    /// The error opening `path` gave; nil, with the issue recorded, when it opened.
+    static func openRefusal(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> FerryError? {
+        do {
+            _ = try FerryDatabase.open(path: path)
+            Issue.record("\(path) opened", sourceLocation: sourceLocation)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     @Test func unopenableFileIsOneClearError() async throws {
         try await withTemporaryDirectory { directory in
             let garbage = "\(directory)/state.sqlite"
             let bytes = Data(repeating: 0x5A, count: 8192)
             try bytes.write(to: URL(fileURLWithPath: garbage))
             for path in [garbage, "\(directory)/missing/state.sqlite"] {
-                do {
-                    _ = try FerryDatabase.open(path: path)
-                    Issue.record("\(path) opened")
-                } catch let error as FerryError {
+                if let error = Self.openRefusal(path) {
                     #expect(error.code == .configuration)
                     #expect(error.message.hasPrefix("cannot open the state database '\(path)': "), "\(error.message)")
-                } catch {
-                    Issue.record("\(path): \(error), not a FerryError")
                 }
             }
             #expect(try Data(contentsOf: URL(fileURLWithPath: garbage)) == bytes)
@@ -44,10 +50,7 @@ struct DatabaseLifecycleTests {
         try await withTemporaryDirectory { directory in
             let path = "\(directory)/state.db"
             try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }).write(to: URL(fileURLWithPath: path))
-            do {
-                _ = try FerryDatabase.open(path: path)
-                Issue.record("the damaged database opened")
-            } catch let error as FerryError {
+            if let error = Self.openRefusal(path) {
                 #expect(error.code == .configuration)
                 #expect(error.message.hasPrefix("cannot open the state database '\(path)': the data directory's SQLite database is damaged"), "\(error.message)")
                 #expect(error.message.contains("Backup and restore") && error.message.contains("join again"), "\(error.message)")
