@@ -19,14 +19,25 @@ struct LeaderStopTests {
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             // The same leader stopped twice, without and with an idle client, on the same machine
             // at the same moment: a loaded machine (a full parallel `make test` once took 5.6 s to
-            // stop a leader) stretches both; the TLS close timeout adds 5 s to the second alone.
-            let alone = try await Self.stop(dir: dir, data: data, run: 1, idleClient: false)
-            let withClient = try await Self.stop(dir: dir, data: data, run: 2, idleClient: true)
+            // stop a leader, and once 3.6 s more with the client than without) stretches both, at
+            // random; the TLS close timeout adds 5 s to every stop with the client. So the pair is
+            // tried up to three times, and one pair under 3 s apart is enough.
+            var attempts: [(alone: Duration, withClient: Duration, log: String)] = []
+            var alone: (took: Duration, log: String)?
+            for run in 0..<3 {
+                let first = try await Self.stop(dir: dir, data: data, run: 2 * run + 1, idleClient: false)
+                let second = try await Self.stop(dir: dir, data: data, run: 2 * run + 2, idleClient: true)
+                alone = alone ?? first
+                attempts.append((first.took, second.took, second.log))
+                if second.took - first.took < .seconds(3) { break }
+            }
+            let best = try #require(attempts.min { $0.withClient - $0.alone < $1.withClient - $1.alone })
             #expect(
-                withClient.took - alone.took < .seconds(3),
-                "the leader took \(withClient.took) to exit with an idle TLS client, \(alone.took) without (the TLS close timeout is 5 s)\n\(withClient.log.suffix(3000))")
+                best.withClient - best.alone < .seconds(3),
+                "in each of \(attempts.count) tries the leader took 3 s or more longer to exit with an idle TLS client (the TLS close timeout is 5 s): \(attempts.map { "\($0.withClient) with, \($0.alone) without" })\n\(best.log.suffix(3000))")
             // The log says the stop was clean.
-            #expect(alone.log.contains("leader stopping") && alone.log.contains("leader stopped"), "\(alone.log.suffix(1000))")
+            let first = try #require(alone)
+            #expect(first.log.contains("leader stopping") && first.log.contains("leader stopped"), "\(first.log.suffix(1000))")
         }
     }
 
