@@ -24,7 +24,19 @@ extension BadRequestTests {
                     ("a 100 KiB admin body header", RawHTTP.request("POST", AdminAPI.fetch, fields: [RawHTTP.bearer(token), ("X-Big", big)], body: Array("{}".utf8))),
                 ]
                 for (what, request) in requests {
-                    let response = try await cluster.exchange(url, request)
+                    let started = ContinuousClock.now
+                    var response = try await cluster.exchange(url, request)
+                    if response == nil {
+                        // Seen once in about ten CI runs under a full parallel `make test`, never
+                        // alone nor under CPU load: the connection ended before the answer came.
+                        // Recorded as a known intermittent issue, with how long it took; the
+                        // refusal is then asserted on a new connection.
+                        let took = ContinuousClock.now - started
+                        withKnownIssue("the connection ended without an answer", isIntermittent: true) {
+                            Issue.record("\(node): \(what): no answer after \(took); asking again on a new connection")
+                        }
+                        response = try await cluster.exchange(url, request)
+                    }
                     #expect(response?.status == 431, "\(node): \(what): \(response?.statusLine ?? "no answer")")
                     #expect(response?.errorCodes == ["HEADERS_TOO_LARGE"], "\(node): \(what): \(response?.text.prefix(200) ?? "")")
                 }
