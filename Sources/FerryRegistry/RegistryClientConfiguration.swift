@@ -73,14 +73,15 @@ public struct RegistryClientConfiguration: Sendable {
         return name == "localhost" || name == "localhost." || HostAddress(name)?.isLoopback == true
     }
 
-    /// Whether `host` (`name[:port]`) is `localhost`, in `127.0.0.0/8` or `[::1]`.
+    /// Whether a registry host (`name[:port]`, `[v6]:port`) is `localhost` or a loopback address
+    /// (``isLoopbackHost(_:)``). A name is not an address: `127.example.com` is not loopback.
     public static func isLoopback(_ host: String) -> Bool {
         var name = Substring(host)
         if name.hasPrefix("[") {
-            name = name.dropFirst().prefix { $0 != "]" }
-            return name == "::1"
+            name = name.prefix { $0 != "]" }.dropFirst()
+        } else if let colon = name.firstIndex(of: ":"), name.lastIndex(of: ":") == colon {
+            name = name[..<colon]
         }
-        if let colon = name.firstIndex(of: ":") { name = name[..<colon] }
-        return name == "localhost" || name.hasPrefix("127.")
+        return isLoopbackHost(String(name))
     }
 }
