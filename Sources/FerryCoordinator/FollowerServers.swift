@@ -17,7 +17,7 @@ struct FollowerServers {
     /// `listening` and `localRegistryListening` are called with each server's URL once it listens.
     init(
         follower: FollowerService, identity me: NodeIdentity, certificate: NodeCertificate?,
-        leaderManifests: @escaping RegistryReadAPI.ManifestFallback,
+        leaderManifests: @escaping RegistryReadAPI.ManifestFallback, meshBlobs: @escaping RegistryReadAPI.BlobFallback,
         listening: @escaping @Sendable (String) -> Void, localRegistryListening: @escaping @Sendable (String) -> Void
     ) throws {
         let configuration = follower.configuration
@@ -47,9 +47,11 @@ struct FollowerServers {
             return
         }
         // What the loopback registry serves: the node's images to its Docker engine and
-        // containerd, which pull while the blobs arrive (verified cut-through, docs/docker-handoff.md).
+        // containerd, which pull while the blobs arrive (verified cut-through, docs/docker-handoff.md);
+        // a blob of the node's that its collection removed is brought from the mesh again.
         var api = RegistryReadAPI(
-            database: follower.database, store: follower.store, defaultRegistry: configuration.defaultRegistry, manifestFallback: leaderManifests, cutThrough: .verified)
+            database: follower.database, store: follower.store, defaultRegistry: configuration.defaultRegistry, manifestFallback: leaderManifests,
+            blobFallback: meshBlobs, cutThrough: .verified)
         // The crash point of the engine's handoff, as in the load's archive stream.
         if Failpoint.followerLoadStreaming.isArmed { api.servingFailpoint = .followerLoadStreaming }
         localRegistry = try MeshServer(

@@ -169,10 +169,11 @@ public final class FollowerService: Service, Sendable {
         // The node's containerd asks its own follower about tags; what this node has no record
         // of, the leader is asked once (it answers only about this node's own images).
         let leaderManifests = LeaderManifestFallback.leaderManifests(transfers, logger: logger)
+        let meshBlobs = MeshBlobFallback.meshBlobs(transfers, store: store, logger: logger)
         let servers: FollowerServers
         do {
             servers = try FollowerServers(
-                follower: self, identity: me, certificate: certificate, leaderManifests: leaderManifests,
+                follower: self, identity: me, certificate: certificate, leaderManifests: leaderManifests, meshBlobs: meshBlobs,
                 listening: { [self] url in
                     boundAddress.withLock { $0 = url }
                     onListening(url)

@@ -37,6 +37,7 @@ public struct RegistryReadAPI: Sendable {
     let uploadLimiter: RateLimiter?
     let nodeReads: NodeReads
     let manifestFallback: ManifestFallback?
+    let blobFallback: BlobFallback?
     let cutThrough: CutThrough
     /// Reached after every chunk of a blob this API sends (the fault suite's crash points).
     public var servingFailpoint: Failpoint?
@@ -67,9 +68,18 @@ public struct RegistryReadAPI: Sendable {
     /// node is installing; the leader answers only about the node's own images.
     public typealias ManifestFallback = @Sendable (_ registry: String?, _ repository: String, _ reference: String) async throws -> ManifestRecord?
 
+    /// Asked for a blob this node does not hold and does not expect (with ``CutThrough/verified``
+    /// only: the loopback registry): (registry, repository, digest) → its size, once the blob is
+    /// announced as arriving in the store (``BlobStore/expectArrivals(_:of:)``) and on its way, or
+    /// nil when it cannot come. A follower brings it from the mesh, as an install would, so that
+    /// its containerd pulls an image of the node's whose blobs its collection removed without
+    /// going upstream.
+    public typealias BlobFallback = @Sendable (_ registry: String?, _ repository: String, _ digest: Digest) async throws -> Int64?
+
     public init(
         database: FerryDatabase, store: BlobStore, defaultRegistry: String?, uploadLimiter: RateLimiter? = nil,
-        nodeReads: NodeReads = .unrestricted, manifestFallback: ManifestFallback? = nil, cutThrough: CutThrough = .unverified
+        nodeReads: NodeReads = .unrestricted, manifestFallback: ManifestFallback? = nil, blobFallback: BlobFallback? = nil,
+        cutThrough: CutThrough = .unverified
     ) {
         self.cutThrough = cutThrough
         self.database = database
@@ -78,6 +88,7 @@ public struct RegistryReadAPI: Sendable {
         self.uploadLimiter = uploadLimiter
         self.nodeReads = nodeReads
         self.manifestFallback = manifestFallback
+        self.blobFallback = blobFallback
     }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
@@ -150,7 +161,10 @@ public struct RegistryReadAPI: Sendable {
             return try await manifest(request, repository: try repository(name, request), tag: reference, scope: scope)
         case .blob(let name, let digest):
             try Self.validate(name)
-            return try await blob(request, digest: try Self.digest(digest), scope: scope)
+            let digest = try Self.digest(digest)
+            return try await blob(request, digest: digest, scope: scope) {
+                try await blobFallback?((try? repository(name, request))?.registry, name, digest)
+            }
         case .tags(let name):
             let repository = try repository(name, request)
             if scope != nil { throw Self.unknownRepository(repository) }
@@ -270,7 +284,10 @@ public struct RegistryReadAPI: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
     }
 
-    func blob(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
+    /// `absent`: asked for a blob not held, not arriving and not expected (the ``blobFallback``).
+    func blob(
+        _ request: Request, digest: Digest, scope: Int64? = nil, absent: () async throws -> Int64? = { nil }
+    ) async throws -> Response {
         guard try await visible(digest, to: scope) else {
             throw FerryError(.blobUnknown, "\(digest) is not held here")
         }
@@ -286,9 +303,9 @@ public struct RegistryReadAPI: Sendable {
             growing = progress
         case .absent:
             // About to arrive (verified cut-through only): answer now, wait in the body.
-            guard cutThrough == .verified, let announced = store.expectedSize(of: digest) else {
-                throw FerryError(.blobUnknown, "\(digest) is not held here")
-            }
+            var announced = cutThrough == .verified ? store.expectedSize(of: digest) : nil
+            if cutThrough == .verified, announced == nil { announced = try await absent() }
+            guard let announced else { throw FerryError(.blobUnknown, "\(digest) is not held here") }
             size = announced
             expected = true
         }

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryMesh
+import FerryStore
 import FerryTestSupport
 import Foundation
 import Synchronization
@@ -94,6 +95,50 @@ struct MirrorTests {
                 }
                 await containerd.stop()
             }
+        }
+    }
+
+    /// A node's collection removes the blobs of an image it keeps no more, while the leader still
+    /// answers that image's tag for the node. Before, containerd got the manifest from its mirror
+    /// and every removed blob from the upstream.
+    @Test("containerd pulls an image whose blobs the node's collection removed: they come from the mesh, zero requests upstream")
+    func collectedBlobsComeFromTheMesh() async throws {
+        try await Self.withMirror(
+            "mirror-gc", push: { try await $0.push("demo/kept:1", layers: [.init("kept-base", "1M"), .init("kept-one", "1M")]) }
+        ) { cluster, v1, installed in
+            let v2 = try await cluster.push("demo/kept:2", layers: [.init("kept-base", "1M"), .init("kept-two", "1M")])
+            let install = try await cluster.ferry(["install", v2])
+            #expect(install.status == 0, "\(install.stderr)")
+            let images = try await cluster.admin.images().images
+            func digests(_ reference: String) async throws -> Set<Digest> {
+                let id = try #require(images.first { $0.reference == reference }).id
+                return Set(try #require(try await cluster.admin.image(id: id).blobs).map { try Digest(parsing: $0.digest) })
+            }
+            let removed = try await digests(v1).subtracting(try await digests(v2))
+            #expect(removed.count == 2, "the layer kept-one and v1's config")
+            let directory = try #require(cluster.nodes["n1"]).directory
+            let collected = try await cluster.ferry(["gc", "--data-dir", directory, "--keep", "1"])
+            #expect(collected.status == 0 && collected.stdout.contains("removed 1 image"), "\(collected.stdout)\n\(collected.stderr)")
+            let store = try BlobStore(root: "\(directory)/store")
+            #expect(!removed.contains(where: store.contains), "the collection removed v1's own blobs from the node")
+
+            try await withTemporaryDirectory("ctd-gc") { scratch in
+                let containerd = try await TestContainerd.start(in: scratch.sub("c"))
+                do {
+                    let before = Self.upstreamRequests(cluster.registry)
+                    let pull = try await containerd.ctr(["images", "pull", "--hosts-dir", installed.hostsDirectory, "--snapshotter", "native", v1])
+                    #expect(pull.succeeded, "\(pull.stdout)\n\(pull.stderr)")
+                    #expect(Self.upstreamRequests(cluster.registry) == before, "containerd went upstream")
+                    let check = try await containerd.ctr(["images", "check"])
+                    #expect(check.succeeded && check.stdout.contains("complete"), "\(check.stdout)")
+                } catch {
+                    await containerd.stop()
+                    throw error
+                }
+                await containerd.stop()
+            }
+            // The blobs came through the mesh into the node's store, as an install's do.
+            #expect(removed.allSatisfy(store.contains), "\(cluster.followerLog("n1").suffix(2000))")
         }
     }
 

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 
 /// How a blob still arriving is served (`RegistryReadAPI.CutThrough`): the leader passes on what
@@ -85,5 +86,51 @@ struct CutThroughModeTests {
             let response = try await client.get("/v2/lib/app/blobs/\(digest)?ns=registry.test")
             #expect(response.status == .notFound && response.errorCodes == ["BLOB_UNKNOWN"])
         }
+    }
+
+    /// The loopback registry asks its blob fallback (a follower: the mesh) for a blob it neither
+    /// holds nor expects, with the request's upstream and repository, and serves what arrives; a
+    /// fallback that has nothing is `404 BLOB_UNKNOWN`; the peers' registry never asks.
+    @Test func theLoopbackRegistryAsksItsBlobFallbackAndServesWhatArrives() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-cut-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try BlobStore(root: root)
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let digest = Digest.sha256(of: bytes)
+        let missing = Digest.sha256(of: [9])
+        let asked = Mutex<[String]>([])
+        let fallback: RegistryReadAPI.BlobFallback = { registry, repository, wanted in
+            asked.withLock { $0.append("\(registry ?? "-") \(repository) \(wanted)") }
+            guard wanted == digest else { return nil }
+            store.expectArrivals("mirror", of: [Descriptor(mediaType: MediaType.ociLayerGzip, digest: digest, size: Int64(bytes.count))])
+            Task {
+                defer { store.endArrivals("mirror") }
+                try await Task.sleep(for: .milliseconds(100))
+                try await store.withIngest(digest, expectedSize: Int64(bytes.count)) { ingest in
+                    try await ingest.write(ByteBuffer(bytes: bytes))
+                    try await ingest.commit()
+                }
+            }
+            return Int64(bytes.count)
+        }
+        func router(_ mode: RegistryReadAPI.CutThrough) throws -> Router<FerryRequestContext> {
+            buildFerryRouter(
+                verifier: AdminTokenVerifier(adminToken: ServerFixture.token),
+                registry: RegistryReadAPI(database: try FerryDatabase.inMemory(), store: store, defaultRegistry: nil, blobFallback: fallback, cutThrough: mode),
+                admin: nil)
+        }
+        try await Application(router: try router(.verifiedEnd)).test(.router) { client in
+            let response = try await client.get("/v2/lib/app/blobs/\(digest)?ns=registry.test")
+            #expect(response.status == .notFound && response.errorCodes == ["BLOB_UNKNOWN"])
+        }
+        #expect(asked.withLock { $0 }.isEmpty, "the peers' registry asked its fallback")
+        try await Application(router: try router(.verified)).test(.router) { client in
+            let unknown = try await client.get("/v2/lib/app/blobs/\(missing)?ns=registry.test")
+            #expect(unknown.status == .notFound && unknown.errorCodes == ["BLOB_UNKNOWN"])
+            let response = try await client.get("/v2/lib/app/blobs/\(digest)?ns=registry.test")
+            #expect(response.status == .ok)
+            #expect(Array(response.body.readableBytesView) == bytes)
+        }
+        #expect(asked.withLock { $0 } == ["registry.test lib/app \(missing)", "registry.test lib/app \(digest)"])
     }
 }
