@@ -139,6 +139,43 @@ struct MirrorTests {
             }
             // The blobs came through the mesh into the node's store, as an install's do.
             #expect(removed.allSatisfy(store.contains), "\(cluster.followerLog("n1").suffix(2000))")
+
+            // What cannot come is 404, so that the client goes to its next host: a blob the
+            // leader does not hold for the node at once; with the leader away, within the
+            // fallback's 10 s, and then at once while it counts as away.
+            func status(_ digest: Digest, at url: String? = nil) async throws -> (code: String, took: Duration) {
+                let started = ContinuousClock.now
+                let curl = try await runProcess(
+                    "/usr/bin/curl",
+                    ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: \(installed.authorization)",
+                     "\(url ?? installed.url)/v2/demo/kept/blobs/\(digest)?ns=\(cluster.registry.host)"])
+                return (curl.stdout, ContinuousClock.now - started)
+            }
+            let unknown = try await status(Digest.sha256(of: Array("held nowhere".utf8)))
+            #expect(unknown.code == "404" && unknown.took < .seconds(5), "\(unknown)")
+            // A blob that cannot be stored (no room on the disk, here --reserved-space 900 TiB)
+            // is 404 too, not a 200 whose body breaks off: the answer waits for the first bytes.
+            await cluster.killFollower("n1")
+            try await cluster.startFollower("n1", extraArguments: ["--containerd-hosts-dir", installed.hostsDirectory, "--reserved-space", "900TiB"])
+            try await waitUntil("the follower to write its new hosts.toml") {
+                ((try? String(contentsOfFile: installed.hostsFile, encoding: .utf8)) ?? installed.hosts) != installed.hosts
+            }
+            let url = try #require(
+                try String(contentsOfFile: installed.hostsFile, encoding: .utf8).split(separator: "\n")
+                    .first { $0.hasPrefix("[host.\"http://127.0.0.1:") }.map { String($0.dropFirst("[host.\"".count).prefix { $0 != "\"" }) })
+            let collectedAgain = try await cluster.ferry(["gc", "--data-dir", directory, "--keep", "1"])
+            #expect(collectedAgain.status == 0, "\(collectedAgain.stderr)")
+            let gone = try #require(removed.first { !store.contains($0) }, "the collection removed the fetched blobs again")
+            let noRoom = try await status(gone, at: url)
+            #expect(noRoom.code == "404" && noRoom.took < .seconds(8), "\(noRoom)")
+            #expect(!store.contains(gone))
+
+            // (The leader away: any blob the node does not hold asks it.)
+            await cluster.killLeader()
+            let away = try await status(Digest.sha256(of: Array("asked while the leader is away".utf8)), at: url)
+            #expect(away.code == "404" && away.took < .seconds(20), "\(away)")
+            let stillAway = try await status(Digest.sha256(of: Array("asked again".utf8)), at: url)
+            #expect(stillAway.code == "404" && stillAway.took < .seconds(2), "\(stillAway)")
         }
     }
 
