@@ -10,14 +10,20 @@ extension LeaderMesh {
     func blobEvents(node: Int64, _ events: BlobEvents) async throws {
         guard let record = try await database.node(id: node) else { throw FerryError(.notFound, "unknown node") }
         for event in events.events where ![.receiving, .present, .gone].contains(event.kind) {
-            logger.warning(
-                "a node reports a source misbehaving",
+            // A stall or a cut is what an upstream stall looks like from every node, every stall
+            // timeout: info; bad bytes are a warning.
+            logger.log(
+                level: [.stalled, .truncated].contains(event.kind) ? .info : .warning, "a node reports a source misbehaving",
                 metadata: ["node": "\(record.name)", "digest": "\(event.digest)", "kind": "\(event.kind.rawValue)", "sources": "\(event.sources.prefix(8))"])
         }
         // After a restart an inventory's `present` claims count only for blobs the node is known
         // to hold: those of images it has a `done` install target for.
         let proven = events.inventory ? try await database.installedBlobs(nodeID: node) : []
-        let checks = await tracker.record(events, from: record.name, proven: proven)
+        let store = self.store
+        let checks = await tracker.record(events, from: record.name, proven: proven) { digest in
+            if case .growing = store.availability(of: digest) { return true }
+            return false
+        }
         for digest in checks { await verifyOwnCopy(digest, accuser: record.name) }
     }
 

@@ -49,7 +49,12 @@ actor Tracker {
     /// re-verify for ``takeRechecks(for:)``. `proven`: for an inventory, the blobs the node is
     /// known to hold (of images it has a `done` install target for).
     @discardableResult
-    func record(_ events: BlobEvents, from node: String, proven: Set<Digest> = []) -> [Digest] {
+    ///
+    /// `leaderFetching`: whether the leader is still fetching a blob from its upstream (reports
+    /// of stalls against relays of it then count nothing, see ``TrackerState``).
+    func record(
+        _ events: BlobEvents, from node: String, proven: Set<Digest> = [], leaderFetching: (Digest) -> Bool = { _ in false }
+    ) -> [Digest] {
         let now = self.now
         if events.inventory {
             state.inventory(node, present: events.events.filter { $0.kind == .present }.map(\.digest), proven: proven)
@@ -65,7 +70,8 @@ actor Tracker {
                 state.gone(node, digest: event.digest)
             case .corrupt, .overflow, .stalled, .truncated:
                 let kind = Misbehaviour(rawValue: event.kind.rawValue) ?? .corrupt
-                let verdict = state.accuse(node, digest: event.digest, sources: event.sources, kind, now: now)
+                let verdict = state.accuse(
+                    node, digest: event.digest, sources: event.sources, kind, now: now, leaderFetching: leaderFetching(event.digest))
                 if verdict.checkLeader { checks.append(event.digest) }
                 for peer in verdict.checkPeers {
                     rechecks[peer, default: []].insert(event.digest)

@@ -87,6 +87,12 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   window counted from the first, so a liar cannot explain away a habit. (A node listed as
 ///   holding the whole blob may be in trouble too: one that found its copy damaged fetches it
 ///   again while still listed.)
+/// - While the leader is still fetching a blob from its upstream, a `stalled` or `truncated`
+///   report against a source that does not hold the whole blob counts nothing, however many:
+///   a relay at the edge of what has arrived waits on the upstream as its receivers do, and an
+///   upstream stall of a minute would otherwise have every relay excluded by its receivers for
+///   ``EvidenceRules/exclusion``. A liar claiming to receive costs its receivers a stall timeout
+///   each time they are sent to it, only until the leader holds the blob.
 ///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
 /// that meets a liar avoids it from then on, paying one failed transfer.
@@ -191,8 +197,10 @@ extension TrackerState {
     /// `accuser` reports that `sources` misbehaved while sending it `digest`. The accuser's own
     /// holding of the blob is dropped when it discarded its bytes (corrupt, overflow).
     @discardableResult
+    ///
+    /// `leaderFetching`: the leader is still fetching the blob from its upstream.
     public mutating func accuse(
-        _ accuser: String, digest: Digest, sources: [String], _ kind: Misbehaviour, now: Double
+        _ accuser: String, digest: Digest, sources: [String], _ kind: Misbehaviour, now: Double, leaderFetching: Bool = false
     ) -> Verdict {
         let who = intern(accuser)
         var verdict = Verdict(checkLeader: false, counted: [], flagged: [])
@@ -217,6 +225,10 @@ extension TrackerState {
         let weak = kind == .truncated || (kind == .corrupt && Set(sources).count > 1)
         var conclusiveAgainst: [Int32] = []
         for source in peers {
+            if leaderFetching, kind == .stalled || kind == .truncated, !holdsWhole(source, digest: digest) {
+                verdict.explained.append(names[Int(source)])
+                continue
+            }
             let explainable =
                 switch kind {
                 case .stalled, .truncated: troubledRecently(source, digest: digest, now: now)
@@ -291,6 +303,12 @@ extension TrackerState {
         }
         reports = reports.enumerated().filter { !undone.contains($0.offset) }.map(\.element)
         return withdrawn
+    }
+
+    /// Whether the tracker lists `node` as holding the whole of `digest`.
+    private func holdsWhole(_ node: Int32, digest: Digest) -> Bool {
+        guard let state = books[digest]?.state, Int(node) < state.count else { return false }
+        return state[Int(node)] == .complete
     }
 
     private func troubledRecently(_ node: Int32, digest: Digest, now: Double) -> Bool {

@@ -115,8 +115,12 @@ public struct TrackerState: Sendable {
         let (candidates, roots) = candidates(
             for: who, in: &book, size: size, have: have, leader: leader, reachable: reachable, excluded: excluded, view: view)
         candidatesRanked += candidates.count
+        // The leader is never suspected on a node's word (as in ``excludedIDs(for:failed:now:)``):
+        // a transfer from it that stalled because its own upstream did resumes from it, where
+        // leaving it out answered no source and had the node throw its bytes away.
         let ranked = selector.rank(
-            requester: requester, have: have, candidates: candidates, suspects: Set(failed), feeds: book.feeds, roots: roots)
+            requester: requester, have: have, candidates: candidates, suspects: Set(failed).subtracting([Self.leaderName]), feeds: book.feeds,
+            roots: roots)
         guard let first = ranked.first, let source = ids[first.node] else { return ranked }
         book.source[Int(who)] = source
         book.uploads[Int(source)] += 1

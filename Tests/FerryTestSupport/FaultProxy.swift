@@ -32,6 +32,12 @@ public final class FaultProxy: Sendable {
         public var capRange: Int64?
         /// Throttle blob bodies to this many bytes per second.
         public var blobRate: Int64?
+        /// Go silent for ``pause`` after this many body bytes of a blob GET, keeping the
+        /// connection open (an upstream link that stalls and comes back)…
+        public var pauseBlobAfter: Int?
+        /// …for this long, this many times.
+        public var pause: Duration = .seconds(0)
+        public var pauses = 0
         /// Answer this many requests (manifests or blobs) with 503 first.
         public var serverErrors = 0
         /// Answer blob GETs with a 307 to this base URL (another origin), as storage-backed registries do.
@@ -191,8 +197,15 @@ public final class FaultProxy: Sendable {
             plan.drops -= 1
             return after
         }
+        let pause: Int? = plan.withLock { plan in
+            guard plan.pauses > 0, let after = plan.pauseBlobAfter, let length, length > after else { return nil }
+            plan.pauses -= 1
+            return after
+        }
+        let silence = current.pause
         let body = ResponseBody(contentLength: length) { [self] writer in
             var delivered = 0
+            var paused = false
             for try await chunk in response.body {
                 var chunk = chunk
                 if current.corruptBlobs, chunk.readableBytes > 0 {
@@ -208,6 +221,17 @@ public final class FaultProxy: Sendable {
                 }
                 if let rate = current.blobRate {
                     try await Task.sleep(for: .milliseconds(Int64(chunk.readableBytes) * 1000 / rate))
+                }
+                if let pause, !paused, delivered + chunk.readableBytes > pause {
+                    paused = true
+                    let keep = pause - delivered
+                    if keep > 0 {
+                        try await writer.write(chunk.getSlice(at: chunk.readerIndex, length: keep)!)
+                        delivered += keep
+                        self.sent(keep, for: index)
+                        chunk.moveReaderIndex(forwardBy: keep)
+                    }
+                    try await Task.sleep(for: silence)
                 }
                 try await writer.write(chunk)
                 delivered += chunk.readableBytes
