@@ -174,19 +174,35 @@ struct LeaderAdmin: AdminBackend {
     }
 
     /// The install's recorded warnings; while it runs, also the leader's full disk, which stops
-    /// every fetch (the log alone said so).
+    /// every fetch, and an upstream that has gone silent, which holds every node (the log alone
+    /// said either, the second only after a minute).
     private func warnings(of install: InstallRecord) -> [String]? {
         let store = fetches.store
+        let progress = self.progress
         return Self.warnings(recorded: install.warnings, running: install.state == .running) {
-            Self.diskWarning(free: store.freeSpace(), reserve: store.configuration.reservedSpace, directory: store.root)
+            [
+                Self.diskWarning(free: store.freeSpace(), reserve: store.configuration.reservedSpace, directory: store.root),
+                Self.upstreamWarning(stalled: progress.stalled(for: Self.upstreamSilence)),
+            ].compactMap { $0 }
         }
     }
 
-    /// The recorded warnings (one per line), and `disk`'s while the install runs; nil when none.
-    static func warnings(recorded: String?, running: Bool, disk: () -> String?) -> [String]? {
+    /// The recorded warnings (one per line), and `live`'s while the install runs; nil when none.
+    static func warnings(recorded: String?, running: Bool, live: () -> [String]) -> [String]? {
         var warnings = recorded.map { $0.split(separator: "\n").map(String.init) } ?? []
-        if running, let full = disk() { warnings.append(full) }
+        if running { warnings += live() }
         return warnings.isEmpty ? nil : warnings
+    }
+
+    /// How long an upstream download may go without a byte before `ferry status` says so: two
+    /// nodes' stall timeouts (they stall with it), well before the leader's 60 s read timeout.
+    static let upstreamSilence: Duration = .seconds(10)
+
+    /// What the operator is told while upstream downloads have stalled (`stalled`: blob → how long).
+    static func upstreamWarning(stalled: [Digest: Duration]) -> String? {
+        guard let longest = stalled.values.max() else { return nil }
+        let what = stalled.count == 1 ? "a blob it is fetching" : "\(stalled.count) blobs it is fetching"
+        return "the upstream registry has sent the leader no byte of \(what) for \(Int(longest.components.seconds)) s; the nodes wait with it. The leader asks again after 60 s without a byte and resumes where it stopped: check its link to the registry"
     }
 
     /// What to say when the leader's store has less than its reserve free (at least 16 MiB, what

@@ -1,4 +1,5 @@
 @testable import FerryCoordinator
+import FerryCore
 import Testing
 
 @Suite("The leader's admin answers")
@@ -18,12 +19,35 @@ struct LeaderAdminTests {
         #expect(LeaderAdmin.diskWarning(free: 10 * Self.mebibyte, reserve: 0, directory: directory)?.contains("less than 16.0 MiB") == true)
     }
 
-    @Test("the full-disk warning joins the recorded ones only while the install runs")
+    @Test("the live warnings (full disk, silent upstream) join the recorded ones only while the install runs")
     func warningsWhileRunning() {
         let full = "the leader's disk is full: …"
-        #expect(LeaderAdmin.warnings(recorded: "a\nb", running: true) { full } == ["a", "b", full])
-        #expect(LeaderAdmin.warnings(recorded: "a", running: false) { full } == ["a"])
-        #expect(LeaderAdmin.warnings(recorded: nil, running: false) { full } == nil)
-        #expect(LeaderAdmin.warnings(recorded: nil, running: true) { nil } == nil)
+        #expect(LeaderAdmin.warnings(recorded: "a\nb", running: true) { [full] } == ["a", "b", full])
+        #expect(LeaderAdmin.warnings(recorded: "a", running: false) { [full] } == ["a"])
+        #expect(LeaderAdmin.warnings(recorded: nil, running: false) { [full] } == nil)
+        #expect(LeaderAdmin.warnings(recorded: nil, running: true) { [] } == nil)
+    }
+
+    @Test("an upstream download that has not moved for 10 s is a warning, naming how many and the longest silence")
+    func silentUpstreamWarning() throws {
+        let board = ProgressBoard()
+        let (a, b) = (Digest.sha256(of: [1]), Digest.sha256(of: [2]))
+        let start = ContinuousClock.now
+        board.set(a, 100, now: start)
+        board.set(b, 0, now: start)
+        #expect(board.stalled(for: .seconds(10), now: start + .seconds(5)).isEmpty)
+        // The same figure again is not a move; a new one is.
+        board.set(a, 100, now: start + .seconds(6))
+        #expect(Set(board.stalled(for: .seconds(10), now: start + .seconds(11)).keys) == [a, b])
+        board.set(b, 50, now: start + .seconds(11))
+        #expect(Set(board.stalled(for: .seconds(10), now: start + .seconds(11)).keys) == [a])
+        board.remove(a)
+        #expect(board.stalled(for: .seconds(10), now: start + .seconds(11)).isEmpty)
+
+        #expect(LeaderAdmin.upstreamWarning(stalled: [:]) == nil)
+        let one = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(25)]))
+        #expect(one.hasPrefix("the upstream registry has sent the leader no byte of a blob it is fetching for 25 s"), "\(one)")
+        let two = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(12), b: .milliseconds(31_500)]))
+        #expect(two.hasPrefix("the upstream registry has sent the leader no byte of 2 blobs it is fetching for 31 s"), "\(two)")
     }
 }

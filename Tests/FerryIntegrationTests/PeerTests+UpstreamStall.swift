@@ -11,7 +11,7 @@ extension PeerTests {
     /// (its own report had the leader left out), threw its partial away and fetched it again from
     /// byte 0; and its receivers' reports against it counted, so the followers excluded each
     /// other for 10 min (found by an audit with a 75 s outage: 8.9 copies from the leader).
-    @Test("An upstream that stalls 20 s mid-layer: followers resume from the leader rather than start over, and no report counts")
+    @Test("An upstream that stalls 20 s mid-layer: followers resume from the leader rather than start over, no report counts, and status says so")
     func upstreamStallCostsNoRefetch() async throws {
         try await TestCluster.with("pstall", nodes: ["a", "b", "c"]) { cluster in
             let reference = try await cluster.push("demo/app:1", layers: [.init("pstall", "12M")])
@@ -23,8 +23,16 @@ extension PeerTests {
             let proxy = try await FaultProxy.start(upstream: cluster.registry.url, plan: plan)
             defer { Task { await proxy.stop() } }
             let proxied = reference.replacingOccurrences(of: cluster.registry.host, with: proxy.host)
-            let result = try await cluster.ferry(["install", proxied])
+            let accepted = try await cluster.admin.install(InstallRequest(images: [proxied]))
+            // The operator is told, while it lasts (before, nothing until the leader's 60 s read timeout).
+            var shown = ""
+            try await waitUntil("ferry status warns of the silent upstream", timeout: .seconds(40), every: .milliseconds(500)) {
+                shown = try await cluster.ferry(["status", "\(accepted.id)"]).stdout
+                return shown.contains("warning: the upstream registry has sent the leader no byte of a blob it is fetching for ")
+            }
+            let result = try await cluster.ferry(["status", "\(accepted.id)", "--follow"])
             #expect(result.status == 0, "\(result.stderr)")
+            #expect(try await cluster.admin.install(id: accepted.id).warnings == nil, "the warning is live, not recorded with the install")
             let image = try #require(try await cluster.admin.images().images.first { $0.reference == proxied })
             var received = 0.0
             for node in ["a", "b", "c"] { received += try await cluster.receivedBytes(of: node) }
