@@ -154,7 +154,8 @@ extension FerryDatabase {
             runningOnly: false)
     }
 
-    /// Fails the unfinished targets of installs past their deadline.
+    /// Fails the unfinished targets of installs past their deadline; a target whose image the
+    /// leader did not hold whole yet says how much of it the leader held.
     public func expireInstalls(now: Date = Date()) async throws -> Int {
         try await writer.write { db in
             let expired = try Int64.fetchAll(
@@ -162,8 +163,26 @@ extension FerryDatabase {
                 InstallRecord.select(InstallRecord.Columns.id)
                     .filter(InstallRecord.Columns.state == InstallState.running && InstallRecord.Columns.deadlineAt <= now))
             guard !expired.isEmpty else { return 0 }
-            return try Self.applyToAll(.deadlinePassed, InstallTargetRecord.filter(expired.contains(InstallTargetRecord.Columns.installId)), db: db)
+            let targets = InstallTargetRecord.filter(expired.contains(InstallTargetRecord.Columns.installId))
+            var moved = 0
+            for imageID in Set(try Int64.fetchAll(db, targets.select(InstallTargetRecord.Columns.imageId))) {
+                moved += try Self.applyToAll(
+                    .deadlinePassed(leaderHeld: try Self.leaderHolding(ofImage: imageID, db: db)),
+                    targets.filter(InstallTargetRecord.Columns.imageId == imageID), db: db)
+            }
+            return moved
         }
+    }
+
+    /// How much of an image the leader holds, when it does not hold it whole (nil then, or
+    /// before the image is resolved). Partial blobs count as last recorded.
+    static func leaderHolding(ofImage id: Int64, db: Database) throws -> LeaderHolding? {
+        guard let image = try ImageRecord.fetchOne(db, key: id), image.state != .present, image.size > 0 else { return nil }
+        let held = try Int64.fetchOne(
+            db,
+            sql: "SELECT COALESCE(SUM(blobs.bytes_done), 0) FROM image_blobs JOIN blobs ON blobs.digest = image_blobs.digest WHERE image_blobs.image_id = ?",
+            arguments: [id]) ?? 0
+        return LeaderHolding(bytes: min(held, image.size), size: image.size)
     }
 
     /// Closes every running install whose targets are all finished; returns the ones closed.

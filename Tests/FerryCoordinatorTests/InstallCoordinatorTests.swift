@@ -132,7 +132,7 @@ struct InstallCoordinatorTests {
         try await fixture.coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .done))
         #expect(try await fixture.coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
         // The third node's target fails by the deadline while it waits: its next request is told.
-        _ = try await fixture.database.apply(.deadlinePassed, toTarget: targets[2], nodeID: nil)
+        _ = try await fixture.database.apply(.deadlinePassed(), toTarget: targets[2], nodeID: nil)
         do {
             _ = try await fixture.coordinator.requestLoad(node: fixture.nodes[2], target: targets[2], wait: .zero)
             Issue.record("a finished target must not wait for a slot")
@@ -216,17 +216,27 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
     }
 
-    @Test("housekeeping fails the targets of an install past its deadline, each with the right reason")
-    func deadline() async throws {
+    /// With the image still arriving at the leader, the reason says how much of it the leader
+    /// held: the upstream, not the node, was the slower part (an audit's deadline failure named
+    /// every node while the leader held 7 of 42 MB).
+    @Test("housekeeping fails the targets of an install past its deadline, each with the right reason", arguments: [true, false])
+    func deadline(leaderHoldsTheImage: Bool) async throws {
         let fixture = try await Fixture.make(nodes: 2)
         let install = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], deadlineSeconds: 60))
-        try await fixture.resolve(fixture.fetched.ids.withLock { $0[0] })
+        let image = fixture.fetched.ids.withLock { $0[0] }
+        try await fixture.resolve(image)
+        if leaderHoldsTheImage {
+            try await fixture.database.setBlobState(Digest.sha256(of: Array("c\(image)".utf8)), .present)
+            #expect(try await fixture.database.markImagePresent(imageID: image))
+        }
         let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first).targetID
         try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
         await fixture.coordinator.tick(now: Date().addingTimeInterval(120))
         let targets = try await fixture.database.targets(ofInstall: install.id!)
         let messages = Set(targets.compactMap(\.errorMessage))
-        #expect(messages == ["the node did not finish before the install deadline", "the node was not reached before the install deadline"])
+        let leader = "; the leader itself held only 0 B of the image's 1 B from the upstream, which was the slower part (a retry resumes what it has)"
+        let expected = ["the node did not finish before the install deadline", "the node was not reached before the install deadline"]
+        #expect(messages == Set(leaderHoldsTheImage ? expected : expected.map { $0 + leader }))
         #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
     }
 

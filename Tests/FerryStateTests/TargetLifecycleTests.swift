@@ -63,18 +63,26 @@ struct TargetLifecycleTests {
     @Test("a failed image or a passed deadline fails what is unfinished, with the reason; finished targets stay")
     func failures() {
         var waiting = Self.target(.waiting)
-        #expect(waiting.apply(.deadlinePassed, now: Self.now) == .moved(from: .waiting, to: .failed))
+        #expect(waiting.apply(.deadlinePassed(), now: Self.now) == .moved(from: .waiting, to: .failed))
         #expect(waiting.errorCode == "NOT_REACHED")
         #expect(waiting.errorMessage == "the node was not reached before the install deadline")
         var loading = Self.target(.loading)
-        _ = loading.apply(.deadlinePassed, now: Self.now)
+        _ = loading.apply(.deadlinePassed(), now: Self.now)
         #expect(loading.errorMessage == "the node did not finish before the install deadline")
+        // The leader itself did not hold the image: the upstream was the slower part.
+        var short = Self.target(.transferring)
+        _ = short.apply(.deadlinePassed(leaderHeld: LeaderHolding(bytes: 7_200_000, size: 41_900_000)), now: Self.now)
+        #expect(short.errorCode == "NOT_REACHED")
+        #expect(
+            short.errorMessage?.hasPrefix(
+                "the node did not finish before the install deadline; the leader itself held only 6.9 MiB of the image's 40.0 MiB from the upstream") == true,
+            "\(short.errorMessage ?? "")")
         var transferring = Self.target(.transferring)
         #expect(transferring.apply(.imageFailed(FerryError(.blobUnknown, "gone")), now: Self.now) == .moved(from: .transferring, to: .failed))
         #expect(transferring.errorCode == "BLOB_UNKNOWN" && transferring.finishedAt == Self.now)
         var done = Self.target(.done)
         #expect(done.apply(.imageFailed(FerryError(.blobUnknown, "gone")), now: Self.now) == .refused)
-        #expect(done.apply(.deadlinePassed, now: Self.now) == .refused)
+        #expect(done.apply(.deadlinePassed(), now: Self.now) == .refused)
         #expect(done.errorCode == nil)
     }
 }
