@@ -23,6 +23,9 @@ final class RolloutCoordinator: Sendable {
     let logger: Logger
     /// Milliseconds since 1970 (injected by tests).
     let clock: @Sendable () -> Int64
+    /// When this leader started (``clock``): a node's silence is counted from here at the
+    /// earliest, since the leader heard nothing while it was down.
+    let startedAt: Int64
     /// Whether a node answers heartbeats (injected by tests).
     let reachable: @Sendable (NodeRecord, Date) -> Bool
     /// How long creating a rollout waits for its image to resolve (``RolloutCoordinator/refuseUnresolvable(_:image:)``).
@@ -54,6 +57,7 @@ final class RolloutCoordinator: Sendable {
         self.logger = logger
         self.clock = clock
         self.reachable = reachable
+        self.startedAt = clock()
     }
 
     // MARK: Start
@@ -119,9 +123,9 @@ final class RolloutCoordinator: Sendable {
             let date = Date()
             let nodes = try await database.nodes()
             let answering = Set(nodes.filter { reachable($0, date) }.map(\.name))
-            let silent = record.silent(now: now, reachable: answering.contains)
+            let silent = record.silent(now: now, since: startedAt, reachable: answering.contains)
             if !silent.switching.isEmpty || !silent.restoring.isEmpty {
-                try await update(id) { record in record.failSilent(now: now, reachable: answering.contains) }
+                try await update(id) { [startedAt] record in record.failSilent(now: now, since: startedAt, reachable: answering.contains) }
             }
         }
         if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }

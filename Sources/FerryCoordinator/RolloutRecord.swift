@@ -58,7 +58,7 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         }
         let busy = busyNodes.intersection(known).sorted()
         guard !busy.isEmpty else { return nil }
-        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back: start their followers, or remove them with 'ferry nodes remove NAME'"
+        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back (a running follower reports within seconds: retry then); a node whose follower is down: start it, or, gone for good, 'ferry nodes remove NAME'"
     }
 
     /// Whether it may still switch or restore containers: not over, or nodes still switching or
@@ -167,22 +167,25 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     // MARK: Silence
 
     /// Nodes switching or restoring that are past their deadline (the plan's health gate plus
-    /// ``silenceMargin``) and not reachable: `reachable` says which nodes answer heartbeats.
-    func silent(now: Int64, reachable: (String) -> Bool) -> (switching: [String], restoring: [String]) {
+    /// ``silenceMargin``) and not reachable: `reachable` says which nodes answer heartbeats. The
+    /// deadline runs from the switch's start, or from `since` (the leader's start) when later: a
+    /// leader that was down longer than the deadline heard no report meanwhile, and failed
+    /// nodes whose switch had passed, and put their containers back.
+    func silent(now: Int64, since: Int64 = .min, reachable: (String) -> Bool) -> (switching: [String], restoring: [String]) {
         let budget = max(state.plan.healthyDeadlineMilliseconds, state.plan.minHealthyMilliseconds) + Self.silenceMargin
         let switching = state.nodes.filter { node in
-            node.status == .switching && now >= (switchStarted[node.name] ?? now) + budget && !reachable(node.name)
+            node.status == .switching && now >= max(switchStarted[node.name] ?? now, since) + budget && !reachable(node.name)
         }
         let restoring = state.nodes.filter { node in
-            node.status == .restoring && now >= (restoreStarted[node.name] ?? now) + budget && !reachable(node.name)
+            node.status == .restoring && now >= max(restoreStarted[node.name] ?? now, since) + budget && !reachable(node.name)
         }
         return (switching.map(\.name), restoring.map(\.name))
     }
 
     /// Counts the silent nodes failed (``silent(now:reachable:)``); a silent switching node is
     /// told to put its containers back when it returns.
-    mutating func failSilent(now: Int64, reachable: (String) -> Bool) -> [RolloutState.Action] {
-        let (switching, restoring) = silent(now: now, reachable: reachable)
+    mutating func failSilent(now: Int64, since: Int64 = .min, reachable: (String) -> Bool) -> [RolloutState.Action] {
+        let (switching, restoring) = silent(now: now, since: since, reachable: reachable)
         var actions: [RolloutState.Action] = []
         for name in switching {
             lateRestores.insert(name)

@@ -165,7 +165,7 @@ public struct ContainerSwitch: Sendable {
             try await advance(&record, to: .started)
             let gate = try await watchGate(record.newID!, logger: logger)
             if let failure = gate.failure {
-                try await restore(record, logger: logger)
+                try await restore(record, after: failure, logger: logger)
                 return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
             // The gap in service: until the new container is healthy when it has a HEALTHCHECK;
@@ -181,7 +181,7 @@ public struct ContainerSwitch: Sendable {
             try await client.startContainer(record.newID!, logger: logger)
             try await advance(&record, to: .startedBeside)
             if let failure = try await watchGate(record.newID!, logger: logger).failure {
-                try await restore(record, logger: logger)
+                try await restore(record, after: failure, logger: logger)
                 return failure == Self.interruptedReason ? .interrupted(old) : .kept(old, failure: failure)
             }
             // The name moves to the new container while the old one still runs (Docker's DNS
@@ -222,6 +222,22 @@ public struct ContainerSwitch: Sendable {
             }
         }
         return outcomes
+    }
+
+    /// ``restore(_:logger:)`` after the gate failed with `failure`: a put-back that fails too
+    /// (the engine restarting under both) is reported after the failure that caused it, which
+    /// its own error used to replace (the status then read as if the old container were broken).
+    private func restore(_ record: SwitchRecord, after failure: String, logger: Logger) async throws {
+        do {
+            try await restore(record, logger: logger)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            let ferry = error as? FerryError
+            throw FerryError(
+                ferry?.code ?? .internal,
+                "\(failure); putting the old container back failed too (it is put back when the engine answers again): \(ferry?.message ?? "\(error)")")
+        }
     }
 
     /// Puts the old container back: the new one removed, the old one renamed back and started

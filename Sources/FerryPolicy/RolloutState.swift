@@ -178,7 +178,10 @@ public struct RolloutState: Sendable, Hashable, Codable {
             nodes[index].status = .noContainers
         }
         guard phase == .switching || phase == .paused || phase == .aborted || phase == .rollingBack else { return [] }
-        if phase == .switching, failureRatioExceeded {
+        // Only a new failure acts: nodes the image did not reach were judged when distribution
+        // ended, and a resume after that accepted them (before, every later switch, passed ones
+        // too, paused the rollout again).
+        if phase == .switching, case .failed = result, failureRatioExceeded {
             let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
             return failurePolicy(reason: reasons, now: now)
         }
@@ -191,10 +194,12 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return waveEnded(now: now)
     }
 
-    /// A node's restore ended.
+    /// A node's restore ended. One that failed still runs the new containers: it stays
+    /// `switched` (with the reason), so the rollback ends `failed`, and another `rollback` tries
+    /// it again.
     public mutating func restored(_ name: String, failure: String? = nil) -> [Action] {
         guard phase == .rollingBack, let index = index(of: name), nodes[index].status == .restoring else { return [] }
-        nodes[index].status = failure == nil ? .restored : .failed
+        nodes[index].status = failure == nil ? .restored : .switched
         nodes[index].reason = failure.map { "restore failed: \($0)" } ?? nodes[index].reason
         guard !nodes.contains(where: { $0.status == .restoring }) else { return [] }
         if !restoreWaves.isEmpty {
@@ -338,10 +343,13 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return [.restoreNodes(names)]
     }
 
+    /// Ends the rollback once no node is switching or restoring: `rolledBack`, or `failed` when
+    /// a node's restore failed and it still runs the new containers (before: `rolledBack` all the
+    /// same, and its nodes were told to forget, so it could not be rolled back again).
     private mutating func finishRollbackIfDone() -> [Action] {
         guard !nodes.contains(where: { $0.status == .restoring || $0.status == .switching }), restoreWaves.isEmpty else { return [] }
-        phase = .rolledBack
-        return [.finished(.rolledBack)]
+        phase = nodes.contains { $0.status == .switched } ? .failed : .rolledBack
+        return [.finished(phase)]
     }
 
     private mutating func finish() -> [Action] {

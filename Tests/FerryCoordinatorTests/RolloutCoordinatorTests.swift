@@ -299,6 +299,46 @@ struct RolloutCoordinatorTests {
         #expect(fixture.actions("n2").isEmpty, "a failed rollout may still be rolled back: nothing is forgotten")
     }
 
+    /// An audit killed the leader while a node's new container was in its gate and started it
+    /// again a minute later: the node had passed meanwhile (its report waiting for the leader),
+    /// yet the leader, reading the node's last heartbeat from before its own downtime, counted it
+    /// silent at once and had it put the old container back.
+    @Test("a leader down longer than the silence deadline gives a switching node the whole deadline again from its start")
+    func leaderDowntimeIsNotTheNodesSilence() async throws {
+        let clock = Clock()
+        let first = try await Fixture.make(nodes: 1, clock: clock)
+        let created = try await first.rollouts.create(
+            RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 1, healthyDeadlineMilliseconds: 14_000, maxFailureRatio: 1)))
+        try await first.install("n1", rollout: created)
+        await first.rollouts.step()
+        #expect(try await first.statuses(created.id)["n1"] == .switching)
+        // The leader is down for a minute: nobody's heartbeat reached it meanwhile.
+        clock.advance(60_000)
+        clock.silent.withLock { $0 = ["n1"] }
+        let second = try await Fixture.make(nodes: 1, database: first.database, clock: clock)
+        await second.rollouts.step()
+        #expect(try await second.statuses(created.id)["n1"] == .switching, "counted silent for the leader's own downtime")
+        clock.advance(14_000 + RolloutRecord.silenceMargin - 1)
+        await second.rollouts.step()
+        #expect(try await second.statuses(created.id)["n1"] == .switching)
+        // The node's held report arrives: the switch passed.
+        try await second.passed("n1", created.id)
+        #expect(try await second.status(created.id).phase == .succeeded)
+        #expect(second.actions("n1") == [.forget])
+
+        // A node that stays silent is still failed, a deadline after the leader's start.
+        let third = try await Fixture.make(nodes: 1, clock: clock)
+        let other = try await third.rollouts.create(
+            RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 1, healthyDeadlineMilliseconds: 14_000, maxFailureRatio: 1)))
+        clock.silent.withLock { $0 = [] }
+        try await third.install("n1", rollout: other)
+        await third.rollouts.step()
+        clock.silent.withLock { $0 = ["n1"] }
+        clock.advance(14_000 + RolloutRecord.silenceMargin)
+        await third.rollouts.step()
+        #expect(try await third.statuses(other.id)["n1"] == .failed)
+    }
+
     @Test("a restarted leader resumes: the waiting rollout's switch work and its wake-up come back from the database")
     func resumesAfterRestart() async throws {
         let clock = Clock()

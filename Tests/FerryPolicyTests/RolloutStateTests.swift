@@ -175,9 +175,46 @@ struct RolloutStateTests {
         #expect(state.switched("b", Self.passed, now: 2) == [.restoreNodes(["b"])])
         #expect(state.switched("c", .failed("x"), now: 3) == [])
         #expect(state.restored("a") == [])
-        #expect(state.restored("b", failure: "engine down") == [.finished(.rolledBack)])
-        #expect(state.node("b")?.status == .failed)
+        #expect(state.restored("b") == [.finished(.rolledBack)])
+        #expect(state.node("b")?.status == .restored)
         #expect(throws: FerryError.self) { try state.rollback() }
+    }
+
+    /// An audit restarted a node's engine during its restore: the rollout ended `rolledBack`, told
+    /// its nodes to forget it, and the node ran the new image with no way to roll it back.
+    @Test("a restore that fails leaves its node switched: the rollback ends failed, and another rollback tries the node again")
+    func failedRestoreEndsFailed() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 3))
+        _ = state.switched("a", Self.passed, now: 1)
+        _ = state.switched("b", Self.passed, now: 1)
+        _ = state.switched("c", Self.passed, now: 1)
+        #expect(try state.rollback() == [.restoreNodes(["a", "b", "c"])])
+        #expect(state.restored("a") == [])
+        #expect(state.restored("b", failure: "engine down") == [])
+        #expect(state.restored("c") == [.finished(.failed)])
+        #expect(state.phase == .failed)
+        #expect(state.node("b")?.status == .switched && state.node("b")?.reason == "restore failed: engine down")
+        #expect(try state.rollback() == [.restoreNodes(["b"])])
+        #expect(state.restored("b") == [.finished(.rolledBack)])
+    }
+
+    /// An audit resumed a rollout that paused on a node the image did not reach: every later
+    /// switch, passed ones too, paused it again, wave after wave.
+    @Test("after a resume past distribution failures, passed switches go on; a new switch failure acts")
+    func resumeAfterDistributionFailure() throws {
+        var state = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(maxParallel: 1), nodes: ["a", "b", "c", "d"])
+        _ = state.start()
+        _ = state.distributed("a", now: 0)
+        _ = state.distributed("b", now: 0)
+        _ = state.distributed("c", now: 0)
+        #expect(state.distributed("d", failure: "engine down", now: 0) == [])
+        #expect(state.phase == .paused)
+        #expect(try state.resume(now: 1) == [.switchNodes(["a"])])
+        #expect(state.switched("a", Self.passed, now: 2) == [.switchNodes(["b"])])
+        #expect(state.phase == .switching)
+        #expect(state.switched("b", Self.passed, now: 3) == [.switchNodes(["c"])])
+        #expect(state.switched("c", .failed("unhealthy"), now: 4) == [])
+        #expect(state.phase == .paused)
     }
 
     @Test("the state round-trips through JSON (a leader restart resumes from it)")
