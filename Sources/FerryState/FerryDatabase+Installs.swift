@@ -166,9 +166,10 @@ extension FerryDatabase {
             let targets = InstallTargetRecord.filter(expired.contains(InstallTargetRecord.Columns.installId))
             var moved = 0
             for imageID in Set(try Int64.fetchAll(db, targets.select(InstallTargetRecord.Columns.imageId))) {
+                let held = try Self.leaderHolding(ofImage: imageID, db: db)
                 moved += try Self.applyToAll(
-                    .deadlinePassed(leaderHeld: try Self.leaderHolding(ofImage: imageID, db: db)),
-                    targets.filter(InstallTargetRecord.Columns.imageId == imageID), db: db)
+                    .deadlinePassed(leaderHeld: held?.bytes, imageSize: held?.size ?? 0), targets.filter(InstallTargetRecord.Columns.imageId == imageID),
+                    db: db)
             }
             return moved
         }
@@ -176,13 +177,15 @@ extension FerryDatabase {
 
     /// How much of an image the leader holds, when it does not hold it whole (nil then, or
     /// before the image is resolved). Partial blobs count as last recorded.
-    static func leaderHolding(ofImage id: Int64, db: Database) throws -> LeaderHolding? {
+    static func leaderHolding(ofImage id: Int64, db: Database) throws -> (bytes: Int64, size: Int64)? {
         guard let image = try ImageRecord.fetchOne(db, key: id), image.state != .present, image.size > 0 else { return nil }
         let held = try Int64.fetchOne(
             db,
             sql: "SELECT COALESCE(SUM(blobs.bytes_done), 0) FROM image_blobs JOIN blobs ON blobs.digest = image_blobs.digest WHERE image_blobs.image_id = ?",
             arguments: [id]) ?? 0
-        return LeaderHolding(bytes: min(held, image.size), size: image.size)
+        // All of it held (a held image asked for again, its tag re-resolving): not the reason.
+        guard held < image.size else { return nil }
+        return (held, image.size)
     }
 
     /// Closes every running install whose targets are all finished; returns the ones closed.

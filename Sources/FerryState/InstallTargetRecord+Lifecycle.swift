@@ -15,22 +15,11 @@ public enum TargetEvent: Sendable, Hashable {
     /// The image could not be fetched: the target fails with its reason.
     case imageFailed(FerryError)
     /// The install's deadline passed before the target finished. `leaderHeld`: when the leader
-    /// itself did not hold the whole image yet, how much of it it held (bytes, of the image's
-    /// size): the upstream, not the node, was then the slower part, and the reason says so.
-    case deadlinePassed(leaderHeld: LeaderHolding? = nil)
+    /// itself did not hold the whole image yet, how many bytes of it (of `imageSize`) it held:
+    /// the upstream, not the node, was then the slower part, and the reason says so.
+    case deadlinePassed(leaderHeld: Int64? = nil, imageSize: Int64 = 0)
     /// An operator removed the node (`ferry nodes remove`).
     case nodeRemoved
-}
-
-/// How much of an image the leader held, from its upstream.
-public struct LeaderHolding: Sendable, Hashable {
-    public var bytes: Int64
-    public var size: Int64
-
-    public init(bytes: Int64, size: Int64) {
-        self.bytes = bytes
-        self.size = size
-    }
 }
 
 /// What a node reports about a target.
@@ -101,11 +90,12 @@ extension InstallTargetRecord {
             guard !state.isFinished else { return .refused }
             state = .failed
             record(error)
-        case .deadlinePassed(let leaderHeld):
+        case .deadlinePassed(let leaderHeld, let imageSize):
             guard !state.isFinished else { return .refused }
             var reason = state == .waiting ? "the node was not reached before the install deadline" : "the node did not finish before the install deadline"
-            if let leaderHeld {
-                reason += "; the leader itself held only \(ByteSize.format(leaderHeld.bytes)) of the image's \(ByteSize.format(leaderHeld.size)) from the upstream, which was the slower part (a retry resumes what it has)"
+            // A node never reached is the node's doing, whatever the leader held.
+            if let leaderHeld, state != .waiting {
+                reason += "; the leader itself held only \(ByteSize.format(leaderHeld)) of the image's \(ByteSize.format(imageSize)) from the upstream, which was the slower part (a retry resumes what it has)"
             }
             record(FerryError(.notReached, reason))
             state = .failed

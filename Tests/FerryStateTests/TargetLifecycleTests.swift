@@ -71,7 +71,7 @@ struct TargetLifecycleTests {
         #expect(loading.errorMessage == "the node did not finish before the install deadline")
         // The leader itself did not hold the image: the upstream was the slower part.
         var short = Self.target(.transferring)
-        _ = short.apply(.deadlinePassed(leaderHeld: LeaderHolding(bytes: 7_200_000, size: 41_900_000)), now: Self.now)
+        _ = short.apply(.deadlinePassed(leaderHeld: 7_200_000, imageSize: 41_900_000), now: Self.now)
         #expect(short.errorCode == "NOT_REACHED")
         #expect(
             short.errorMessage?.hasPrefix(
