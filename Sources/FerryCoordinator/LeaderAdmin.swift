@@ -198,11 +198,11 @@ struct LeaderAdmin: AdminBackend {
     /// nodes' stall timeouts (they stall with it), well before the leader's 60 s read timeout.
     static let upstreamSilence: Duration = .seconds(10)
 
-    /// What the operator is told while upstream downloads have stalled (`stalled`: blob → how long).
+    /// What the operator is told while upstream downloads have stalled (`stalled`: blob → how
+    /// long). Worded the same whatever the figures, so that `ferry install` prints it once.
     static func upstreamWarning(stalled: [Digest: Duration]) -> String? {
-        guard let longest = stalled.values.max() else { return nil }
-        let what = stalled.count == 1 ? "a blob it is fetching" : "\(stalled.count) blobs it is fetching"
-        return "the upstream registry has sent the leader no byte of \(what) for \(Int(longest.components.seconds)) s; the nodes wait with it. The leader asks again after 60 s without a byte and resumes where it stopped: check its link to the registry"
+        guard !stalled.isEmpty else { return nil }
+        return "the leader has received no byte from the upstream registry for 10 s or more of a blob it is fetching; the nodes that need it wait with it: check the leader's link to the registry (the leader resumes where it stopped)"
     }
 
     /// What to say when the leader's store has less than its reserve free (at least 16 MiB, what

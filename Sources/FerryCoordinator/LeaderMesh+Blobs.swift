@@ -19,13 +19,17 @@ extension LeaderMesh {
         // After a restart an inventory's `present` claims count only for blobs the node is known
         // to hold: those of images it has a `done` install target for.
         let proven = events.inventory ? try await database.installedBlobs(nodeID: node) : []
-        let store = self.store
-        let checks = await tracker.record(events, from: record.name, proven: proven) { digest in
-            if case .growing = store.availability(of: digest) { return true }
-            return false
-        }
+        // The leader's own upstream transfer of the blob has not moved for a while: what its
+        // relays' receivers report is the upstream's doing (a transfer that moves is no excuse).
+        let stalled = progress.stalled(for: Self.upstreamStallExcuse)
+        let checks = await tracker.record(events, from: record.name, proven: proven) { stalled[$0] != nil }
         for digest in checks { await verifyOwnCopy(digest, accuser: record.name) }
     }
+
+    /// How long the leader's upstream transfer of a blob must have stood still for reports of
+    /// stalls against relays of it to count nothing: under the receivers' 5 s stall timeout, so
+    /// that the reports an upstream stall causes find it stalled.
+    static let upstreamStallExcuse: Duration = .seconds(3)
 
     /// A node said the leader's bytes of `digest` were wrong: the leader does not take its word
     /// for it but re-hashes its own copy (the tracker allows this once per blob per

@@ -19,6 +19,8 @@ struct LeaderMesh: MeshBackend {
     /// Fetches a blob from upstream again when the leader's copy failed its re-verification.
     let fetcher: BlobFetcher
     let tracker: Tracker
+    /// The leader's upstream transfers in flight, with when each last moved.
+    let progress: ProgressBoard
     let installs: InstallCoordinator
     let rollouts: RolloutCoordinator
     let credentials: LeaderCredentials

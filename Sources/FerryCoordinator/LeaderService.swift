@@ -125,8 +125,8 @@ public final class LeaderService: Service, Sendable {
                         caFingerprint: ca.fingerprint, caExpiresAt: ca.expiresAt, logger: logger)),
                 mesh: MeshRoutes(
                     backend: LeaderMesh(
-                        database: database, store: store, fetcher: fetcher, tracker: tracker, installs: installs, rollouts: rollouts,
-                        credentials: credentials, ca: ca,
+                        database: database, store: store, fetcher: fetcher, tracker: tracker, progress: progress, installs: installs,
+                        rollouts: rollouts, credentials: credentials, ca: ca,
                         peerKey: peerKey, insecureMesh: configuration.insecureMesh,
                         certificateValidity: TimeInterval(configuration.nodeCertificateValidity.components.seconds), logger: logger))))
         warnIfCAExpiresSoon()

@@ -75,6 +75,12 @@ struct MeshDownload: Sendable {
     private(set) var singleSource = false
     /// What to do once an ``Action/accuse(_:source:)`` is reported.
     private var afterAccusing: Action?
+    /// Where the fetch under way started, and how many fetches in a row failed at once, without a
+    /// byte (a stall took its 5 s already): from the second, the next question waits, backing
+    /// off as ``waitPolicy`` says. The tracker sends a node back to the leader whatever the node
+    /// reported, so a leader that fails a request at once would otherwise be asked in a loop.
+    private var fetchedFrom: Int64 = 0
+    private(set) var fruitless = 0
 
     init(digest: Digest, size: Int64) {
         self.digest = digest
@@ -109,6 +115,7 @@ struct MeshDownload: Sendable {
         let announce = !announced
         announced = true
         contributors.insert(source.node)
+        fetchedFrom = have
         return .fetch(source, from: have, announce: announce)
     }
 
@@ -127,10 +134,19 @@ struct MeshDownload: Sendable {
         switch outcome {
         case .complete:
             failed = []
+            fruitless = 0
             return .commit
         case .failed, .stalled, .truncated:
             if !failed.contains(source.node) { failed.append(source.node) }
+            if case .stalled = outcome {
+                fruitless = 0
+            } else {
+                fruitless = have > fetchedFrom ? 0 : fruitless + 1
+            }
             var next: Action = have == size ? .commit : .askSources(have: have, failed: failed)
+            if fruitless >= 2, have < size {
+                next = .wait(SourceWaiting.delay(afterEmptyAnswers: fruitless - 1, random: 0.5), discard: false)
+            }
             if singleSource, have > 0, have < size {
                 // Bytes from two sources could not be told apart if they fail again: start over.
                 contributors = []

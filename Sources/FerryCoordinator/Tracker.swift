@@ -47,13 +47,12 @@ actor Tracker {
     /// Records a node's blob events; returns the blobs of the leader's own store to re-verify
     /// (a node accused the leader of serving them wrong), and keeps those a flagged peer is to
     /// re-verify for ``takeRechecks(for:)``. `proven`: for an inventory, the blobs the node is
-    /// known to hold (of images it has a `done` install target for).
+    /// known to hold (of images it has a `done` install target for). `upstreamStalled`: whether
+    /// the leader's own upstream transfer of a blob has stood still (reports of stalls against
+    /// relays of it then count nothing, see ``TrackerState``).
     @discardableResult
-    ///
-    /// `leaderFetching`: whether the leader is still fetching a blob from its upstream (reports
-    /// of stalls against relays of it then count nothing, see ``TrackerState``).
     func record(
-        _ events: BlobEvents, from node: String, proven: Set<Digest> = [], leaderFetching: (Digest) -> Bool = { _ in false }
+        _ events: BlobEvents, from node: String, proven: Set<Digest> = [], upstreamStalled: (Digest) -> Bool = { _ in false }
     ) -> [Digest] {
         let now = self.now
         if events.inventory {
@@ -71,7 +70,7 @@ actor Tracker {
             case .corrupt, .overflow, .stalled, .truncated:
                 let kind = Misbehaviour(rawValue: event.kind.rawValue) ?? .corrupt
                 let verdict = state.accuse(
-                    node, digest: event.digest, sources: event.sources, kind, now: now, leaderFetching: leaderFetching(event.digest))
+                    node, digest: event.digest, sources: event.sources, kind, now: now, upstreamStalled: upstreamStalled(event.digest))
                 if verdict.checkLeader { checks.append(event.digest) }
                 for peer in verdict.checkPeers {
                     rechecks[peer, default: []].insert(event.digest)
@@ -80,12 +79,17 @@ actor Tracker {
                         metadata: ["node": "\(peer)", "digest": "\(event.digest)", "reported_by": "\(node)"])
                 }
                 FerryMetrics.countReports(.counted, verdict.counted.count)
-                FerryMetrics.countReports(.explained, verdict.explained.count)
+                FerryMetrics.countReports(.explained, verdict.explained.count + verdict.upstreamStalled.count)
                 FerryMetrics.countReports(.withdrawn, verdict.withdrawn.count)
                 if !verdict.explained.isEmpty {
                     logger.info(
                         "a report not counted: the source reported trouble with the blob itself",
                         metadata: ["node": "\(node)", "digest": "\(event.digest)", "kind": "\(kind.rawValue)", "sources": "\(verdict.explained)"])
+                }
+                if !verdict.upstreamStalled.isEmpty {
+                    logger.info(
+                        "a report not counted: the leader's own upstream transfer of the blob stood still",
+                        metadata: ["node": "\(node)", "digest": "\(event.digest)", "kind": "\(kind.rawValue)", "sources": "\(verdict.upstreamStalled)"])
                 }
                 for withdrawal in verdict.withdrawn {
                     logger.info(

@@ -87,12 +87,12 @@ public enum Misbehaviour: String, Sendable, Hashable {
 ///   window counted from the first, so a liar cannot explain away a habit. (A node listed as
 ///   holding the whole blob may be in trouble too: one that found its copy damaged fetches it
 ///   again while still listed.)
-/// - While the leader is still fetching a blob from its upstream, a `stalled` or `truncated`
-///   report against a source that does not hold the whole blob counts nothing, however many:
-///   a relay at the edge of what has arrived waits on the upstream as its receivers do, and an
-///   upstream stall of a minute would otherwise have every relay excluded by its receivers for
-///   ``EvidenceRules/exclusion``. A liar claiming to receive costs its receivers a stall timeout
-///   each time they are sent to it, only until the leader holds the blob.
+/// - While the leader's own upstream transfer of a blob stands still (no byte for 3 s), a
+///   `stalled` or `truncated` report against a source that does not hold the whole blob counts
+///   nothing, however many: a relay at the edge of what has arrived waits on the upstream as its
+///   receivers do, and an upstream stall of a minute would otherwise have every relay excluded
+///   by its receivers for ``EvidenceRules/exclusion``. A transfer that moves is no excuse: a liar
+///   that stalls its receivers while the upstream sends is reported as before.
 ///
 /// So a lying node can make the tracker avoid a source only for itself, and an honest node
 /// that meets a liar avoids it from then on, paying one failed transfer.
@@ -109,6 +109,9 @@ extension TrackerState {
         public var flagged: [String]
         /// Sources this report did not count against: their own trouble with the blob explains it.
         public var explained: [String] = []
+        /// Sources this report did not count against: the leader's own upstream transfer of the
+        /// blob stood still, and they relay it.
+        public var upstreamStalled: [String] = []
         /// Earlier reports (accuser, source) this report explains, undone.
         public var withdrawn: [Withdrawal] = []
     }
@@ -196,11 +199,10 @@ extension TrackerState {
 
     /// `accuser` reports that `sources` misbehaved while sending it `digest`. The accuser's own
     /// holding of the blob is dropped when it discarded its bytes (corrupt, overflow).
+    /// `upstreamStalled`: the leader's own transfer of the blob from its upstream has stood still.
     @discardableResult
-    ///
-    /// `leaderFetching`: the leader is still fetching the blob from its upstream.
     public mutating func accuse(
-        _ accuser: String, digest: Digest, sources: [String], _ kind: Misbehaviour, now: Double, leaderFetching: Bool = false
+        _ accuser: String, digest: Digest, sources: [String], _ kind: Misbehaviour, now: Double, upstreamStalled: Bool = false
     ) -> Verdict {
         let who = intern(accuser)
         var verdict = Verdict(checkLeader: false, counted: [], flagged: [])
@@ -225,8 +227,8 @@ extension TrackerState {
         let weak = kind == .truncated || (kind == .corrupt && Set(sources).count > 1)
         var conclusiveAgainst: [Int32] = []
         for source in peers {
-            if leaderFetching, kind == .stalled || kind == .truncated, !holdsWhole(source, digest: digest) {
-                verdict.explained.append(names[Int(source)])
+            if upstreamStalled, kind == .stalled || kind == .truncated, !holdsWhole(source, digest: digest) {
+                verdict.upstreamStalled.append(names[Int(source)])
                 continue
             }
             let explainable =

@@ -28,7 +28,7 @@ struct LeaderAdminTests {
         #expect(LeaderAdmin.warnings(recorded: nil, running: true) { [] } == nil)
     }
 
-    @Test("an upstream download that has not moved for 10 s is a warning, naming how many and the longest silence")
+    @Test("an upstream download that has not moved for 10 s is a warning, in words that do not change with the figures")
     func silentUpstreamWarning() throws {
         let board = ProgressBoard()
         let (a, b) = (Digest.sha256(of: [1]), Digest.sha256(of: [2]))
@@ -46,8 +46,8 @@ struct LeaderAdminTests {
 
         #expect(LeaderAdmin.upstreamWarning(stalled: [:]) == nil)
         let one = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(25)]))
-        #expect(one.hasPrefix("the upstream registry has sent the leader no byte of a blob it is fetching for 25 s"), "\(one)")
-        let two = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(12), b: .milliseconds(31_500)]))
-        #expect(two.hasPrefix("the upstream registry has sent the leader no byte of 2 blobs it is fetching for 31 s"), "\(two)")
+        #expect(one.hasPrefix("the leader has received no byte from the upstream registry for 10 s or more of a blob it is fetching"), "\(one)")
+        // The same words whatever the figures: `ferry install` prints a warning once.
+        #expect(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(12), b: .milliseconds(31_500)]) == one)
     }
 }

@@ -43,6 +43,35 @@ struct MeshDownloadTests {
         #expect(download.contributors == ["n1", "n2", "leader"])
     }
 
+    /// The tracker sends a node back to the leader whatever the node reported of it: a leader
+    /// that fails every request at once (say, a disk error reading its copy) must not be asked
+    /// in a loop.
+    @Test("fetches that fail at once, without a byte, back off from the second; a fetch that moves, or a stall, does not")
+    func fruitlessFetchesBackOff() {
+        var download = MeshDownload(digest: Self.digest, size: 100)
+        _ = download.started(held: 0)
+        _ = download.answered([Self.leader], have: 0, random: 0)
+        #expect(download.fetched(from: Self.leader, .failed("HTTP 500"), have: 0) == .askSources(have: 0, failed: ["leader"]))
+        _ = download.answered([Self.leader], have: 0, random: 0)
+        #expect(download.fetched(from: Self.leader, .truncated("broke off"), have: 0) == .accuse(.truncated, source: "leader"))
+        guard case .wait(let first, discard: false) = download.accused() else {
+            Issue.record("the second fruitless fetch did not wait")
+            return
+        }
+        #expect(first > .zero)
+        #expect(download.waited(have: 0) == .askSources(have: 0, failed: ["leader"]))
+        _ = download.answered([Self.leader], have: 0, random: 0)
+        guard case .wait(let second, discard: false) = download.fetched(from: Self.leader, .failed("HTTP 500"), have: 0) else {
+            Issue.record("the third fruitless fetch did not wait")
+            return
+        }
+        #expect(second > first)
+        // A fetch that brought bytes starts the count again.
+        _ = download.answered([Self.leader], have: 0, random: 0)
+        #expect(download.fetched(from: Self.leader, .failed("HTTP 500"), have: 30) == .askSources(have: 30, failed: ["leader"]))
+        #expect(download.fruitless == 0)
+    }
+
     @Test("told its bytes came in part from a source that reported the blob bad, the node discards them and starts over")
     func suspectBytesAreDiscarded() {
         var download = MeshDownload(digest: Self.digest, size: 100)
