@@ -105,7 +105,7 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
                 throw FerryError(.invalidArgument, "\(option) must be between 0s and 24h (got \(value) ms)")
             }
         }
-        guard healthyDeadlineMilliseconds > 0 else { throw FerryError(.invalidArgument, "--healthy-deadline must be more than 0s") }
+        guard healthyDeadlineMilliseconds > 0 else { throw FerryError(.invalidArgument, "--healthy-deadline must be more than 0s (got \(healthyDeadlineMilliseconds) ms)") }
         if let deadline = distributeDeadlineMilliseconds, deadline < 1000 {
             throw FerryError(.invalidArgument, "--distribute-deadline must be at least 1s (got \(deadline) ms)")
         }

@@ -13,6 +13,11 @@ enum NodeList {
         guard !names.contains("all") else {
             throw FerryError(.invalidArgument, "--nodes takes either all or node names, not both (got '\(text)')")
         }
+        // A name given twice is most likely another one mistyped.
+        var seen = Set<String>()
+        if let twice = names.first(where: { !seen.insert($0).inserted }) {
+            throw FerryError(.invalidArgument, "--nodes names '\(twice)' twice (got '\(text)')")
+        }
         return names
     }
 }

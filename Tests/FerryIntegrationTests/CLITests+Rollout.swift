@@ -8,7 +8,7 @@ extension CLITests {
         (["--max-failure-ratio", "1.5"], "--max-failure-ratio"),
         (["--max-failure-ratio", "lots"], "--max-failure-ratio"),
         (["--healthy-deadline", "25h"], "--healthy-deadline"),
-        (["--healthy-deadline", "0s"], "--healthy-deadline"),
+        (["--healthy-deadline", "0s"], "--healthy-deadline must be more than 0s (got 0 ms)"),
         (["--distribute-deadline", "0s"], "--distribute-deadline"),
         (["--delay", "1e3"], "--delay"),
         (["--min-healthy=-3s"], "--min-healthy"),
@@ -19,6 +19,7 @@ extension CLITests {
         (["--canary", "-1"], "--canary must be 0 or more"),
         (["--delay", "-5s"], "--delay: '-5s' is not a duration"),
         (["--nodes", ""], "--nodes needs node names"),
+        (["--nodes", "node1,node1"], "--nodes names 'node1' twice"),
         (["--order", "sideways"], "--order"),
         (["--on-failure", "explode"], "--on-failure"),
     ])

@@ -47,6 +47,7 @@ struct CLITests {
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "", "alpine"], "--nodes needs node names"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,,b", "alpine"], "--nodes needs node names"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,all", "alpine"], "either all or node names"),
+        (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--nodes", "a,b,a", "alpine"], "--nodes names 'a' twice"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--deadline", "soon", "alpine"], "invalid --deadline 'soon': expected e.g. 90s"),
         (["install", "--leader", "http://127.0.0.1:9", "--token", "t", "--deadline", "0m", "alpine"], "invalid --deadline '0m'"),
         // A valid deadline (a sum, as token --ttl takes) gets as far as the leader.
