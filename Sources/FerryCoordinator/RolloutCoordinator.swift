@@ -210,6 +210,13 @@ final class RolloutCoordinator: Sendable {
                 progress[name] = (target.state == .done ? target.bytesTotal : target.bytesDone, target.bytesTotal)
             }
         }
-        return record.status(progress: progress)
+        // Nodes not heard from while the rollout waits on them say so (as an install's targets
+        // do), instead of a bare `distributing 0 B/0 B`.
+        var silent: [String: Date] = [:]
+        if !record.state.phase.isFinal {
+            let now = Date()
+            for node in try await database.nodes() where !reachable(node, now) { silent[node.name] = node.lastSeen }
+        }
+        return record.status(progress: progress, silentSince: silent)
     }
 }

@@ -200,12 +200,23 @@ struct RolloutRecord: Codable, Sendable, Hashable {
 
     // MARK: View
 
-    func status(progress: [String: (done: Int64, total: Int64)] = [:]) -> RolloutStatus {
+    /// `silentSince`: nodes not heard from, with when they last were; one the rollout waits on
+    /// (distributing, switching, restoring) says so in its reason.
+    func status(progress: [String: (done: Int64, total: Int64)] = [:], silentSince: [String: Date] = [:], now: Date = Date()) -> RolloutStatus {
         RolloutStatus(
             id: id, image: state.image, repository: qualifiedRepository, phase: state.phase, plan: state.plan,
             nodes: state.nodes.map { node in
-                RolloutNodeStatus(
-                    name: node.name, status: node.status, reason: node.reason, containers: node.containers,
+                var reason = node.reason
+                if reason == nil, [.distributing, .switching, .restoring].contains(node.status), let lastSeen = silentSince[node.name] {
+                    let seconds = max(Int(now.timeIntervalSince(lastSeen)), 0)
+                    reason =
+                        "node unreachable (last heard \(seconds)s ago): "
+                        + (node.status == .distributing
+                            ? "the rollout waits for it (--distribute-deadline, or `ferry nodes remove`, ends the wait)"
+                            : "counted failed unless it reports within --healthy-deadline + 30s")
+                }
+                return RolloutNodeStatus(
+                    name: node.name, status: node.status, reason: reason, containers: node.containers,
                     downtimeMilliseconds: node.downtimeMilliseconds, bytesDone: progress[node.name]?.done, bytesTotal: progress[node.name]?.total)
             },
             wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason,

@@ -339,6 +339,19 @@ struct RolloutCoordinatorTests {
         #expect(try await third.statuses(other.id)["n1"] == .failed)
     }
 
+    /// An audit saw `distributing 0 B/0 B` for a node whose follower was down, with no word why.
+    @Test("a node the rollout waits on that is not heard from says so in its status")
+    func silentNodeIsShown() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image))
+        fixture.clock.silent.withLock { $0 = ["n2"] }
+        let status = try await fixture.status(created.id)
+        let n2 = try #require(status.nodes.first { $0.name == "n2" })
+        #expect(n2.status == .distributing)
+        #expect(n2.reason?.hasPrefix("node unreachable (last heard ") == true && n2.reason?.contains("waits for it") == true, "\(n2.reason ?? "nil")")
+        #expect(status.nodes.first { $0.name == "n1" }?.reason == nil)
+    }
+
     @Test("a restarted leader resumes: the waiting rollout's switch work and its wake-up come back from the database")
     func resumesAfterRestart() async throws {
         let clock = Clock()
