@@ -126,7 +126,7 @@ extension LeaderMesh {
     private func leaderHolding(_ request: SourceRequest) -> Tracker.Holding? {
         switch store.availability(of: request.digest) {
         case .complete: Tracker.Holding(complete: true, size: request.size)
-        case .growing(let progress): Tracker.Holding(complete: false, size: request.size, held: progress.snapshot.durable)
+        case .growing: Tracker.Holding(complete: false, size: request.size)
         case .absent: nil
         }
     }

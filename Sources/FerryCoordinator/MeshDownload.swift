@@ -75,12 +75,13 @@ struct MeshDownload: Sendable {
     private(set) var singleSource = false
     /// What to do once an ``Action/accuse(_:source:)`` is reported.
     private var afterAccusing: Action?
-    /// Where the fetch under way started, and how many fetches in a row failed at once, without a
-    /// byte (a stall took its 5 s already): from the second, the next question waits, backing
-    /// off as ``waitPolicy`` says. The tracker sends a node back to the leader whatever the node
+    /// Where the fetch under way started, and how many fetches in a row from one source failed
+    /// at once, without a byte (a stall took its 5 s already): from the second, the next question
+    /// waits, backing off as ``waitPolicy`` says. The tracker sends a node back to the leader whatever the node
     /// reported, so a leader that fails a request at once would otherwise be asked in a loop.
     private var fetchedFrom: Int64 = 0
     private(set) var fruitless = 0
+    private var fruitlessSource: String?
 
     init(digest: Digest, size: Int64) {
         self.digest = digest
@@ -140,8 +141,12 @@ struct MeshDownload: Sendable {
             if !failed.contains(source.node) { failed.append(source.node) }
             if case .stalled = outcome {
                 fruitless = 0
+            } else if have > fetchedFrom {
+                fruitless = 0
             } else {
-                fruitless = have > fetchedFrom ? 0 : fruitless + 1
+                // Only the same source again counts: failing over across dead peers stays quick.
+                fruitless = fruitlessSource == source.node ? fruitless + 1 : 1
+                fruitlessSource = source.node
             }
             var next: Action = have == size ? .commit : .askSources(have: have, failed: failed)
             if fruitless >= 2, have < size {

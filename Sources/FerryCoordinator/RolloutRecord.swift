@@ -37,6 +37,10 @@ struct RolloutRecord: Codable, Sendable, Hashable {
 
     /// How long past its deadline a node that stopped answering is counted failed.
     static let silenceMargin: Int64 = 30_000
+    /// After a leader starts, how long a node whose switch or restore began before it has to be
+    /// heard from, at least: its heartbeats and its held report reach the new leader within this
+    /// (a leader restarting in a loop still fails a dead node, a minute after each start).
+    static let restartGrace: Int64 = 60_000
 
     /// Whether the rollout's nodes no longer need their records of it: over, and not one that may
     /// still be rolled back (`failed`).
@@ -108,7 +112,12 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         for action in actions {
             switch action {
             case .switchNodes(let names): for name in names { switchStarted[name] = now }
-            case .restoreNodes(let names): for name in names { restoreStarted[name] = now }
+            case .restoreNodes(let names):
+                for name in names {
+                    restoreStarted[name] = now
+                    // A restore handed out again (a second rollback): its report is a new one.
+                    reports["\(name):\(SwitchWorkItem.Action.restore.rawValue)"] = nil
+                }
             default: break
             }
         }
@@ -142,11 +151,14 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             guard report.outcome == .restored || report.outcome == .failed || report.outcome == .noContainers else {
                 throw FerryError(.conflict, "a restore ends restored or failed, not \(report.outcome.rawValue)")
             }
-            if lateRestores.remove(name) != nil {
+            if node.status == .restoring {
+                // The rollback's restore (it covers a late one owed from before).
+                lateRestores.remove(name)
+                actions = state.restored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
+            } else if lateRestores.remove(name) != nil {
                 actions = []
             } else {
-                guard node.status == .restoring else { throw unexpected(report, node) }
-                actions = state.restored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
+                throw unexpected(report, node)
             }
         case .forget:
             guard report.outcome == .forgotten else { throw FerryError(.conflict, "forgetting ends forgotten, not \(report.outcome.rawValue)") }
@@ -173,11 +185,16 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     /// nodes whose switch had passed, and put their containers back.
     func silent(now: Int64, since: Int64 = .min, reachable: (String) -> Bool) -> (switching: [String], restoring: [String]) {
         let budget = max(state.plan.healthyDeadlineMilliseconds, state.plan.minHealthyMilliseconds) + Self.silenceMargin
+        func deadline(_ started: Int64?) -> Int64 {
+            let started = started ?? now
+            // Begun before this leader started: the node gets at least the restart grace from then.
+            return started >= since ? started + budget : max(started + budget, since + Self.restartGrace)
+        }
         let switching = state.nodes.filter { node in
-            node.status == .switching && now >= max(switchStarted[node.name] ?? now, since) + budget && !reachable(node.name)
+            node.status == .switching && now >= deadline(switchStarted[node.name]) && !reachable(node.name)
         }
         let restoring = state.nodes.filter { node in
-            node.status == .restoring && now >= max(restoreStarted[node.name] ?? now, since) + budget && !reachable(node.name)
+            node.status == .restoring && now >= deadline(restoreStarted[node.name]) && !reachable(node.name)
         }
         return (switching.map(\.name), restoring.map(\.name))
     }
@@ -193,7 +210,7 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         }
         for name in restoring {
             lateRestores.insert(name)
-            actions += state.restored(name, failure: "the node stopped answering during its restore")
+            actions += state.restored(name, failure: "the node stopped answering during its restore", stillSwitched: false)
         }
         return actions
     }

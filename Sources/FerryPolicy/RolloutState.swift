@@ -103,6 +103,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
     public private(set) var pauseReason: String?
     /// The waves of nodes to restore during a rollback.
     public private(set) var restoreWaves: [[String]]
+    /// Failed nodes when a pause of the failure policy was last resumed: the operator went on
+    /// past them, and only more failures act again. (Optional: states stored before it decode.)
+    public private(set) var acceptedFailures: Int?
 
     public init(id: String, image: String, plan: RolloutPlan, nodes: [String]) {
         self.id = id
@@ -178,10 +181,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
             nodes[index].status = .noContainers
         }
         guard phase == .switching || phase == .paused || phase == .aborted || phase == .rollingBack else { return [] }
-        // Only a new failure acts: nodes the image did not reach were judged when distribution
-        // ended, and a resume after that accepted them (before, every later switch, passed ones
-        // too, paused the rollout again).
-        if phase == .switching, case .failed = result, failureRatioExceeded {
+        // Only failures beyond those a resume went on past act: before, after a resume past nodes
+        // the image did not reach, every later switch, passed ones too, paused the rollout again.
+        if phase == .switching, failedNodes.count > (acceptedFailures ?? 0), failureRatioExceeded {
             let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
             return failurePolicy(reason: reasons, now: now)
         }
@@ -196,10 +198,11 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     /// A node's restore ended. One that failed still runs the new containers: it stays
     /// `switched` (with the reason), so the rollback ends `failed`, and another `rollback` tries
-    /// it again.
-    public mutating func restored(_ name: String, failure: String? = nil) -> [Action] {
+    /// it again; with `stillSwitched` false (a node counted silent, told to put its containers
+    /// back when it returns) it is `failed`.
+    public mutating func restored(_ name: String, failure: String? = nil, stillSwitched: Bool = true) -> [Action] {
         guard phase == .rollingBack, let index = index(of: name), nodes[index].status == .restoring else { return [] }
-        nodes[index].status = failure == nil ? .restored : .switched
+        nodes[index].status = failure == nil ? .restored : (stillSwitched ? .switched : .failed)
         nodes[index].reason = failure.map { "restore failed: \($0)" } ?? nodes[index].reason
         guard !nodes.contains(where: { $0.status == .restoring }) else { return [] }
         if !restoreWaves.isEmpty {
@@ -233,11 +236,21 @@ public struct RolloutState: Sendable, Hashable, Codable {
         guard phase == .paused || phase == .waiting else {
             throw FerryError(.conflict, "rollout \(id) is \(phase.sentence), not paused; only a paused rollout resumes")
         }
+        let policyPause = pauseReason?.hasPrefix(Self.policyPause) == true
         pauseReason = nil
         wakeAt = nil
         if nodes.contains(where: { $0.status == .distributing }) {
             phase = .distributing
             return []
+        }
+        if policyPause {
+            // The operator saw these failures and goes on past them.
+            acceptedFailures = failedNodes.count
+        } else if failedNodes.count > (acceptedFailures ?? 0), failureRatioExceeded {
+            // Failures that came while paused by request (a switch that failed meanwhile, or
+            // nodes the image did not reach when distribution ended): the policy acts now.
+            let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
+            return failurePolicy(reason: reasons, now: now)
         }
         if waveInFlight {
             phase = .switching
@@ -310,11 +323,14 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return [.wakeAt(time)]
     }
 
+    /// How a pause of the failure policy's reason begins.
+    static let policyPause = "failures past --max-failure-ratio "
+
     private mutating func failurePolicy(reason: String, now: Int64) -> [Action] {
         switch plan.onFailure {
         case .pause:
             phase = .paused
-            pauseReason = "failures past --max-failure-ratio \(plan.maxFailureRatio): \(reason)"
+            pauseReason = "\(Self.policyPause)\(plan.maxFailureRatio): \(reason)"
             return []
         case .rollback:
             return beginRollback()

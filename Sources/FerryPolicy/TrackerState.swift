@@ -25,17 +25,13 @@ import FerryCore
 /// the blob's holders, not a sort of them (10,000 nodes in the simulator). ``View/full`` ranks all
 /// of them, for checks.
 public struct TrackerState: Sendable {
-    /// What a node holds of a blob: the whole blob, or part of it still arriving.
+    /// What a node holds of a blob.
     public struct Holding: Sendable, Hashable {
         public var complete: Bool
-        /// The blob's size.
         public var size: Int64
-        /// Bytes held so far, when known (the leader's own ingest).
-        public var held: Int64?
-        public init(complete: Bool, size: Int64, held: Int64? = nil) {
+        public init(complete: Bool, size: Int64) {
             self.complete = complete
             self.size = size
-            self.held = held
         }
     }
 
@@ -119,15 +115,14 @@ public struct TrackerState: Sendable {
         let (candidates, roots) = candidates(
             for: who, in: &book, size: size, have: have, leader: leader, reachable: reachable, excluded: excluded, view: view)
         candidatesRanked += candidates.count
-        // The leader is never suspected on a node's word (as in ``excludedIDs(for:failed:now:)``)
-        // while it holds at least what the requester has: a transfer from it that stalled because
-        // its own upstream did resumes from it, where leaving it out answered no source and had
-        // the node throw its bytes away. A leader holding less threw away what it served (its copy
-        // failed verification) and started over: left out, the requester discards and follows it.
-        var suspects = Set(failed)
-        if let leader, leader.complete || (leader.held ?? 0) >= have { suspects.remove(Self.leaderName) }
+        // The leader is never suspected on a node's word (as in ``excludedIDs(for:failed:now:)``):
+        // a transfer from it that stalled because its own upstream did resumes from it, where
+        // leaving it out answered no source and had the node throw its bytes away. (A leader that
+        // threw away a copy that failed verification and started over is asked again too: bytes
+        // the node kept of the bad copy fail its own verification, and it fetches the blob again.)
         let ranked = selector.rank(
-            requester: requester, have: have, candidates: candidates, suspects: suspects, feeds: book.feeds, roots: roots)
+            requester: requester, have: have, candidates: candidates, suspects: Set(failed).subtracting([Self.leaderName]), feeds: book.feeds,
+            roots: roots)
         guard let first = ranked.first, let source = ids[first.node] else { return ranked }
         book.source[Int(who)] = source
         book.uploads[Int(source)] += 1

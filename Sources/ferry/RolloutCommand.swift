@@ -272,7 +272,8 @@ enum RolloutOutput {
     static func exitStatus(_ status: RolloutStatus, json: Bool) throws {
         guard !status.isSuccess else { return }
         if !json {
-            for node in status.nodes where node.status == .failed {
+            // A node whose restore failed stays switched, with the reason: named too.
+            for node in status.nodes where node.status == .failed || (node.status == .switched && node.reason != nil) {
                 printError("\(node.name): \(node.reason ?? "failed")")
             }
             switch status.phase {

@@ -339,6 +339,32 @@ struct RolloutCoordinatorTests {
         #expect(try await third.statuses(other.id)["n1"] == .failed)
     }
 
+    /// A review found a second rollback hung: the node's new restore report, the same outcome as
+    /// the first one's, was taken for a repeat and dropped.
+    @Test("a rollback whose restore failed ends failed; a second rollback restores the node, even with the same outcome first")
+    func secondRollbackAfterAFailedRestore() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 2)))
+        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
+        await fixture.rollouts.step()
+        try await fixture.passed("n1", created.id)
+        try await fixture.rollouts.report(node: fixture.nodes["n2"]!, rollout: created.id, SwitchReport(action: .switch, outcome: .failed, reason: "unhealthy"))
+        #expect(try await fixture.status(created.id).phase == .paused)
+        _ = try await fixture.rollouts.control(created.id, .rollback)
+        let node = fixture.nodes["n1"]!
+        try await fixture.rollouts.report(node: node, rollout: created.id, SwitchReport(action: .restore, outcome: .failed, reason: "engine restarting"))
+        var status = try await fixture.status(created.id)
+        #expect(status.phase == .failed && status.nodes.first { $0.name == "n1" }?.status == .switched, "\(status.phase) \(status.nodes)")
+        _ = try await fixture.rollouts.control(created.id, .rollback)
+        #expect(fixture.actions("n1") == [.restore])
+        try await fixture.rollouts.report(node: node, rollout: created.id, SwitchReport(action: .restore, outcome: .failed, reason: "engine restarting"))
+        #expect(try await fixture.status(created.id).phase == .failed, "the same outcome again is a new report")
+        _ = try await fixture.rollouts.control(created.id, .rollback)
+        try await fixture.rollouts.report(node: node, rollout: created.id, SwitchReport(action: .restore, outcome: .restored))
+        status = try await fixture.status(created.id)
+        #expect(status.phase == .rolledBack && status.nodes.first { $0.name == "n1" }?.status == .restored)
+    }
+
     /// An audit saw `distributing 0 B/0 B` for a node whose follower was down, with no word why.
     @Test("a node the rollout waits on that is not heard from says so in its status")
     func silentNodeIsShown() async throws {

@@ -198,6 +198,29 @@ struct RolloutStateTests {
         #expect(state.restored("b") == [.finished(.rolledBack)])
     }
 
+    /// A review found the first version of the fix above missed failures that came while the
+    /// operator had paused the rollout: they were never acted on.
+    @Test("failures that come while paused by request act when the rollout resumes: a switch that failed, nodes the image did not reach")
+    func failuresDuringARequestedPauseActOnResume() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 2, onFailure: .rollback))
+        _ = try state.pause()
+        #expect(state.switched("a", .failed("unhealthy"), now: 1) == [])
+        #expect(try state.resume(now: 2) == [])
+        #expect(state.phase == .rollingBack, "the rollback starts at the resume")
+        #expect(state.switched("b", Self.passed, now: 3) == [.restoreNodes(["b"])])
+
+        var paused = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(maxParallel: 1), nodes: ["a", "b", "x"])
+        _ = paused.start()
+        _ = try paused.pause()
+        _ = paused.distributed("a", now: 0)
+        _ = paused.distributed("b", now: 0)
+        #expect(paused.distributed("x", failure: "deadline", now: 0) == [])
+        #expect(try paused.resume(now: 1) == [])
+        #expect(paused.phase == .paused && paused.pauseReason?.contains("x: deadline") == true, "\(paused.pauseReason ?? "nil")")
+        #expect(try paused.resume(now: 2) == [.switchNodes(["a"])], "resumed past the policy's pause: goes on")
+        #expect(paused.switched("a", Self.passed, now: 3) == [.switchNodes(["b"])])
+    }
+
     /// An audit resumed a rollout that paused on a node the image did not reach: every later
     /// switch, passed ones too, paused it again, wave after wave.
     @Test("after a resume past distribution failures, passed switches go on; a new switch failure acts")
