@@ -246,7 +246,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
         if policyPause {
             // The operator saw these failures and goes on past them.
             acceptedFailures = failedNodes.count
-        } else if failedNodes.count > (acceptedFailures ?? 0), failureRatioExceeded {
+        } else if plan.onFailure != .continue, failedNodes.count > (acceptedFailures ?? 0), failureRatioExceeded {
+            // (`continue` goes on whatever failed: its policy would end the wave a second time.)
             // Failures that came while paused by request (a switch that failed meanwhile, or
             // nodes the image did not reach when distribution ended): the policy acts now.
             let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")

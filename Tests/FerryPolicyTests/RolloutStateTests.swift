@@ -221,6 +221,20 @@ struct RolloutStateTests {
         #expect(paused.switched("a", Self.passed, now: 3) == [.switchNodes(["b"])])
     }
 
+    /// A review found the fix above skipped a wave: with `continue`, the resume of a manual
+    /// canary wait ran the policy, which ended the wave a second time.
+    @Test("with --on-failure continue, resuming a manual canary wait after a failure switches the next wave")
+    func continueResumesTheNextWave() throws {
+        var state = RolloutState(
+            id: "r", image: "app:2", plan: RolloutPlan(maxParallel: 2, canary: 2, onFailure: .continue), nodes: ["a", "b", "c", "d"])
+        _ = state.start()
+        for name in ["a", "b", "c", "d"] { _ = state.distributed(name, now: 0) }
+        _ = state.switched("a", .failed("unhealthy"), now: 1)
+        #expect(state.switched("b", Self.passed, now: 2) == [])
+        #expect(state.phase == .paused)
+        #expect(try state.resume(now: 3) == [.switchNodes(["c", "d"])])
+    }
+
     /// An audit resumed a rollout that paused on a node the image did not reach: every later
     /// switch, passed ones too, paused it again, wave after wave.
     @Test("after a resume past distribution failures, passed switches go on; a new switch failure acts")
