@@ -129,8 +129,12 @@ struct LeaderAdmin: AdminBackend {
     /// progress is as the node last reported it).
     static func note(of target: InstallTargetRecord, silentSince lastSeen: Date?, now: Date) -> String? {
         guard !target.state.isFinished, let lastSeen else { return target.note }
-        let seconds = max(Int(now.timeIntervalSince(lastSeen)), 0)
-        return "node unreachable (last heard \(seconds)s ago): it goes on when the node is back; `ferry nodes remove` ends it (so does the install's --deadline, if it has one)"
+        return unreachable(lastSeen: lastSeen, now: now) + "it goes on when the node is back; `ferry nodes remove` ends it (so does the install's --deadline, if it has one)"
+    }
+
+    /// How a node not heard from is shown, before what happens next (installs and rollouts).
+    static func unreachable(lastSeen: Date, now: Date) -> String {
+        "node unreachable (last heard \(max(Int(now.timeIntervalSince(lastSeen)), 0))s ago): "
     }
 
     func status(of install: InstallRecord) async throws -> InstallStatus {

@@ -19,22 +19,29 @@ enum LeaderManifestFallback {
             let asked = ImageReference(registry: transfers.leaderHost, repository: repository, tag: digest == nil ? reference : nil, digest: digest)
             // A leader that is away is not waited for (the transfers' retries would): the client
             // goes to the next host in its list.
-            return try await withThrowingTaskGroup(of: ManifestRecord?.self) { group in
-                group.addTask {
-                    do {
-                        let fetched = try await transfers.client.fetchManifest(asked, namespace: registry, logger: logger)
-                        return ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes)
-                    } catch let error as FerryError where error.code == .manifestUnknown || error.code == .nameUnknown {
-                        return nil
-                    }
+            return try await askLeader(about: "\(registry.map { "\($0)/" } ?? "")\(repository):\(reference)") {
+                do {
+                    let fetched = try await transfers.client.fetchManifest(asked, namespace: registry, logger: logger)
+                    return ManifestRecord(digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes)
+                } catch let error as FerryError where error.code == .manifestUnknown || error.code == .nameUnknown {
+                    return nil
                 }
-                group.addTask {
-                    try await Task.sleep(for: leaderQuestionTimeout)
-                    throw FerryError(.upstreamUnreachable, "the leader did not answer about \(registry.map { "\($0)/" } ?? "")\(repository):\(reference) in time")
-                }
-                defer { group.cancelAll() }
-                return try await group.next() ?? nil
             }
+        }
+    }
+
+    /// `question`'s answer, or ``FerryError/Code/upstreamUnreachable`` once
+    /// ``leaderQuestionTimeout`` has passed (the question is then cancelled): what a follower's
+    /// registry asks the leader on a client's behalf (manifests, and blobs' sizes).
+    static func askLeader<T: Sendable>(about what: String, _ question: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: question)
+            group.addTask {
+                try await Task.sleep(for: leaderQuestionTimeout)
+                throw FerryError(.upstreamUnreachable, "the leader did not answer about \(what) in time")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
         }
     }
 }

@@ -21,8 +21,9 @@ extension LeaderMesh {
         let proven = events.inventory ? try await database.installedBlobs(nodeID: node) : []
         // The leader's own upstream transfer of the blob has not moved for a while: what its
         // relays' receivers report is the upstream's doing (a transfer that moves is no excuse).
-        let stalled = progress.stalled(for: Self.upstreamStallExcuse)
-        let checks = await tracker.record(events, from: record.name, proven: proven) { stalled[$0] != nil }
+        // Asked only for an accusation's blob.
+        let progress = self.progress
+        let checks = await tracker.record(events, from: record.name, proven: proven) { progress.hasStood($0, for: Self.upstreamStallExcuse) }
         for digest in checks { await verifyOwnCopy(digest, accuser: record.name) }
     }
 

@@ -17,7 +17,8 @@ import Synchronization
 /// `404 BLOB_UNKNOWN` within ``firstBytesTimeout``, and the client goes to its next host (for
 /// containerd, the upstream), as before.
 enum MeshBlobFallback {
-    /// How long the leader's answer and the first bytes may take before the answer is `404`.
+    /// How long the first bytes may take before the answer is `404` (the leader's answer about
+    /// the blob takes at most ``LeaderManifestFallback/leaderQuestionTimeout``, 10 s, too).
     static let firstBytesTimeout: Duration = .seconds(10)
     /// A transfer that gets no byte for this long is given up (its response breaks off).
     static let stallTimeout: Duration = .seconds(120)
@@ -52,15 +53,9 @@ enum MeshBlobFallback {
             if away.now { return nil }
             let size: Int64
             do {
-                size = try await withThrowingTaskGroup(of: Int64.self) { group in
-                    let asked = ImageReference(registry: transfers.leaderHost, repository: repository)
-                    group.addTask { try await transfers.client.blobSize(repository: asked, digest: digest, logger: logger) }
-                    group.addTask {
-                        try await Task.sleep(for: firstBytesTimeout)
-                        throw FerryError(.upstreamUnreachable, "the leader did not answer in \(firstBytesTimeout)")
-                    }
-                    defer { group.cancelAll() }
-                    return try await group.next()!
+                let asked = ImageReference(registry: transfers.leaderHost, repository: repository)
+                size = try await LeaderManifestFallback.askLeader(about: "blob \(digest)") {
+                    try await transfers.client.blobSize(repository: asked, digest: digest, logger: logger)
                 }
             } catch let error as FerryError where [.blobUnknown, .manifestUnknown, .nameUnknown].contains(error.code) {
                 return nil

@@ -33,6 +33,11 @@ public final class ProgressBoard: Sendable {
         entries.withLock { $0.mapValues(\.bytes) }
     }
 
+    /// Whether the transfer of `digest` in flight has not moved for `atLeast`.
+    public func hasStood(_ digest: Digest, for atLeast: Duration, now: ContinuousClock.Instant = .now) -> Bool {
+        entries.withLock { $0[digest].map { now - $0.movedAt >= atLeast } ?? false }
+    }
+
     /// The transfers in flight that have not moved for `atLeast`, with how long they have not.
     public func stalled(for atLeast: Duration, now: ContinuousClock.Instant = .now) -> [Digest: Duration] {
         entries.withLock { entries in entries.compactMapValues { now - $0.movedAt >= atLeast ? now - $0.movedAt : nil } }

@@ -225,9 +225,8 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             nodes: state.nodes.map { node in
                 var reason = node.reason
                 if reason == nil, [.distributing, .switching, .restoring].contains(node.status), let lastSeen = silentSince[node.name] {
-                    let seconds = max(Int(now.timeIntervalSince(lastSeen)), 0)
                     reason =
-                        "node unreachable (last heard \(seconds)s ago): "
+                        LeaderAdmin.unreachable(lastSeen: lastSeen, now: now)
                         + (node.status == .distributing
                             ? "the rollout waits for it (--distribute-deadline, or `ferry nodes remove`, ends the wait)"
                             : "counted failed unless it reports within --healthy-deadline + 30s")

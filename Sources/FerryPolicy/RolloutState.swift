@@ -125,6 +125,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// Nodes whose switch failed (or whose image never arrived).
     public var failedNodes: [Node] { nodes.filter { $0.status == .failed } }
 
+    /// `name: reason` of every failed node, for the failure policy's pause.
+    var failureReasons: String { failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ") }
+
     /// Whether failures so far are past the plan's ratio: switch failures over the switches whose
     /// outcome is known (failed, switched), so the first failure with ratio 0 triggers; or every
     /// failure, nodes the image did not reach included, over all targets. A node the image did
@@ -184,8 +187,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
         // Only failures beyond those a resume went on past act: before, after a resume past nodes
         // the image did not reach, every later switch, passed ones too, paused the rollout again.
         if phase == .switching, failedNodes.count > (acceptedFailures ?? 0), failureRatioExceeded {
-            let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
-            return failurePolicy(reason: reasons, now: now)
+            return failurePolicy(reason: failureReasons, now: now)
         }
         if phase == .rollingBack {
             // A node switched while the rollback began is put back too.
@@ -250,8 +252,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
             // (`continue` goes on whatever failed: its policy would end the wave a second time.)
             // Failures that came while paused by request (a switch that failed meanwhile, or
             // nodes the image did not reach when distribution ended): the policy acts now.
-            let reasons = failedNodes.map { "\($0.name): \($0.reason ?? "failed")" }.joined(separator: "; ")
-            return failurePolicy(reason: reasons, now: now)
+            return failurePolicy(reason: failureReasons, now: now)
         }
         if waveInFlight {
             phase = .switching

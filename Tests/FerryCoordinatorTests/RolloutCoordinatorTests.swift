@@ -77,6 +77,15 @@ struct RolloutCoordinatorTests {
 
         func status(_ id: String) async throws -> RolloutStatus { try #require(try await rollouts.rollout(id: id)) }
 
+        /// Creates a rollout with `plan` over every node, takes the image to each, and lets the
+        /// driver hand out the first wave.
+        func switching(_ plan: RolloutPlan) async throws -> RolloutStatus {
+            let created = try await rollouts.create(RolloutRequest(image: RolloutCoordinatorTests.image, plan: plan))
+            for name in nodes.keys.sorted() { try await install(name, rollout: created) }
+            await rollouts.step()
+            return created
+        }
+
         func statuses(_ id: String) async throws -> [String: RolloutState.NodeStatus] {
             Dictionary(uniqueKeysWithValues: try await status(id).nodes.map { ($0.name, $0.status) })
         }
@@ -120,9 +129,7 @@ struct RolloutCoordinatorTests {
     @Test("abort while a node switches: its switch item becomes a halt (a new key, waking its poll); its report of the stop is taken, then it forgets")
     func abortHaltsASwitchingNode() async throws {
         let fixture = try await Fixture.make(nodes: 2)
-        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan()))
-        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
-        await fixture.rollouts.step()
+        let created = try await fixture.switching(RolloutPlan())
         let switching = try #require(fixture.rollouts.items(forNode: "n1").first)
         #expect(switching.action == .switch && switching.halt == nil && switching.key.hasSuffix(":switch"))
         _ = try await fixture.rollouts.control(created.id, .abort)
@@ -230,9 +237,7 @@ struct RolloutCoordinatorTests {
     @Test("reports: a repeat is accepted, an unexpected one is a conflict, an unknown rollout is not found")
     func reports() async throws {
         let fixture = try await Fixture.make(nodes: 2)
-        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxFailureRatio: 1)))
-        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
-        await fixture.rollouts.step()
+        let created = try await fixture.switching(RolloutPlan(maxFailureRatio: 1))
         let n1 = fixture.nodes["n1"]!
         let n2 = fixture.nodes["n2"]!
         await expectError(.conflict) {
@@ -281,10 +286,7 @@ struct RolloutCoordinatorTests {
     @Test("a node that stops answering during its switch is counted failed past its deadline, and told to restore when it returns")
     func silentNode() async throws {
         let fixture = try await Fixture.make(nodes: 2)
-        let created = try await fixture.rollouts.create(
-            RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 2, healthyDeadlineMilliseconds: 60_000, maxFailureRatio: 1)))
-        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
-        await fixture.rollouts.step()
+        let created = try await fixture.switching(RolloutPlan(maxParallel: 2, healthyDeadlineMilliseconds: 60_000, maxFailureRatio: 1))
         fixture.clock.silent.withLock { $0 = ["n2"] }
         fixture.clock.advance(60_000)
         await fixture.rollouts.step()
@@ -344,9 +346,7 @@ struct RolloutCoordinatorTests {
     @Test("a rollback whose restore failed ends failed; a second rollback restores the node, even with the same outcome first")
     func secondRollbackAfterAFailedRestore() async throws {
         let fixture = try await Fixture.make(nodes: 2)
-        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 2)))
-        for name in ["n1", "n2"] { try await fixture.install(name, rollout: created) }
-        await fixture.rollouts.step()
+        let created = try await fixture.switching(RolloutPlan(maxParallel: 2))
         try await fixture.passed("n1", created.id)
         try await fixture.rollouts.report(node: fixture.nodes["n2"]!, rollout: created.id, SwitchReport(action: .switch, outcome: .failed, reason: "unhealthy"))
         #expect(try await fixture.status(created.id).phase == .paused)
