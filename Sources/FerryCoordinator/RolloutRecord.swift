@@ -156,7 +156,9 @@ struct RolloutRecord: Codable, Sendable, Hashable {
                 lateRestores.remove(name)
                 actions = state.restored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
             } else if lateRestores.remove(name) != nil {
-                actions = []
+                // Owed since the node was counted silent: during or after a rollback, whether
+                // it put its containers back decides how the rollback ends.
+                actions = state.lateRestored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
             } else {
                 throw unexpected(report, node)
             }
@@ -235,7 +237,7 @@ struct RolloutRecord: Codable, Sendable, Hashable {
                     name: node.name, status: node.status, reason: reason, containers: node.containers,
                     downtimeMilliseconds: node.downtimeMilliseconds, bytesDone: progress[node.name]?.done, bytesTotal: progress[node.name]?.total)
             },
-            wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason,
+            wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason, pauseCause: state.pauseCause,
             wakeAt: state.wakeAt.map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) }, installID: installID, createdAt: createdAt,
             updatedAt: updatedAt)
     }

@@ -86,6 +86,9 @@ public struct RolloutStatus: Codable, Sendable, Hashable {
     public var waves: Int
     /// Why it is paused.
     public var pauseReason: String?
+    /// What paused it (`request`, `failure-policy`, `canary`); absent when not paused, and from
+    /// leaders before 0.2.0's typed cause.
+    public var pauseCause: RolloutState.PauseCause?
     /// When a wait between waves ends.
     public var wakeAt: Date?
     /// The install that distributes the image (phase 1).
@@ -95,7 +98,8 @@ public struct RolloutStatus: Codable, Sendable, Hashable {
 
     public init(
         id: String, image: String, repository: String, phase: RolloutState.Phase, plan: RolloutPlan, nodes: [RolloutNodeStatus], wave: Int,
-        waves: Int, pauseReason: String?, wakeAt: Date?, installID: Int64?, createdAt: Date, updatedAt: Date
+        waves: Int, pauseReason: String?, pauseCause: RolloutState.PauseCause? = nil, wakeAt: Date?, installID: Int64?, createdAt: Date,
+        updatedAt: Date
     ) {
         self.id = id
         self.image = image
@@ -106,6 +110,7 @@ public struct RolloutStatus: Codable, Sendable, Hashable {
         self.wave = wave
         self.waves = waves
         self.pauseReason = pauseReason
+        self.pauseCause = pauseCause
         self.wakeAt = wakeAt
         self.installID = installID
         self.createdAt = createdAt

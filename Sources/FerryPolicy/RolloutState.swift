@@ -80,6 +80,16 @@ public struct RolloutState: Sendable, Hashable, Codable {
         case finished(Phase)
     }
 
+    /// Why a rollout paused.
+    public enum PauseCause: String, Sendable, Hashable, Codable {
+        /// `ferry rollout pause`.
+        case request
+        /// The failure policy (`--on-failure pause`): a resume goes on past these failures.
+        case failurePolicy = "failure-policy"
+        /// The canary wave is done and `--canary-wait` is manual.
+        case canary
+    }
+
     /// How a node's switch ended.
     public enum SwitchResult: Sendable, Hashable {
         case passed(containers: Int, downtimeMilliseconds: Int64?)
@@ -101,6 +111,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
     public private(set) var wakeAt: Int64?
     /// Why it paused, when paused.
     public private(set) var pauseReason: String?
+    /// What paused it, when paused. (Optional: states stored before it decode; their cause is
+    /// read from `pauseReason`.)
+    public private(set) var pauseCause: PauseCause?
     /// The waves of nodes to restore during a rollback.
     public private(set) var restoreWaves: [[String]]
     /// Failed nodes when a pause of the failure policy was last resumed: the operator went on
@@ -205,13 +218,29 @@ public struct RolloutState: Sendable, Hashable, Codable {
     public mutating func restored(_ name: String, failure: String? = nil, stillSwitched: Bool = true) -> [Action] {
         guard phase == .rollingBack, let index = index(of: name), nodes[index].status == .restoring else { return [] }
         nodes[index].status = failure == nil ? .restored : (stillSwitched ? .switched : .failed)
-        nodes[index].reason = failure.map { "restore failed: \($0)" } ?? nodes[index].reason
+        // Put back: what an earlier failed restore said no longer holds.
+        nodes[index].reason = failure.map { "restore failed: \($0)" }
         guard !nodes.contains(where: { $0.status == .restoring }) else { return [] }
         if !restoreWaves.isEmpty {
             let next = restoreWaves.removeFirst()
             return restore(next)
         }
         return finishRollbackIfDone()
+    }
+
+    /// A node counted failed while silent (``RolloutState/restored(_:failure:stillSwitched:)``
+    /// with `stillSwitched` false, or a silent switch) returned and put its old containers back
+    /// late, or could not. During or after a rollback this decides how it ends: a node whose late
+    /// restore failed still runs the new containers, so it is `switched` again (with the reason)
+    /// and a rollback that had ended `rolledBack` becomes `failed`, which another `rollback`
+    /// retries; one put back is `restored`. Outside rollbacks the node stays `failed`.
+    public mutating func lateRestored(_ name: String, failure: String? = nil) -> [Action] {
+        guard phase == .rollingBack || phase == .rolledBack, let index = index(of: name), nodes[index].status == .failed else { return [] }
+        nodes[index].status = failure == nil ? .restored : .switched
+        nodes[index].reason = failure.map { "restore failed: \($0)" }
+        guard phase == .rolledBack, failure != nil else { return [] }
+        phase = .failed
+        return [.finished(.failed)]
     }
 
     /// Time passed: a wait that is over starts the next wave.
@@ -228,6 +257,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
         if phase == .distributing || phase == .switching || phase == .waiting {
             phase = .paused
             pauseReason = reason
+            pauseCause = .request
             wakeAt = nil
         }
         return []
@@ -238,8 +268,10 @@ public struct RolloutState: Sendable, Hashable, Codable {
         guard phase == .paused || phase == .waiting else {
             throw FerryError(.conflict, "rollout \(id) is \(phase.sentence), not paused; only a paused rollout resumes")
         }
-        let policyPause = pauseReason?.hasPrefix(Self.policyPause) == true
+        // States stored before `pauseCause` existed: the policy's pause by its reason's words.
+        let policyPause = (pauseCause ?? (pauseReason?.hasPrefix(Self.policyPause) == true ? .failurePolicy : nil)) == .failurePolicy
         pauseReason = nil
+        pauseCause = nil
         wakeAt = nil
         if nodes.contains(where: { $0.status == .distributing }) {
             phase = .distributing
@@ -270,6 +302,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
         phase = .aborted
         wakeAt = nil
         pauseReason = nil
+        pauseCause = nil
         return [.finished(.aborted)]
     }
 
@@ -310,6 +343,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
             guard let wait = plan.canaryWaitMilliseconds else {
                 phase = .paused
                 pauseReason = "canary wave done; resume to go on"
+                pauseCause = .canary
                 return []
             }
             return waitThen(now + wait, now: now)
@@ -325,7 +359,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return [.wakeAt(time)]
     }
 
-    /// How a pause of the failure policy's reason begins.
+    /// How a pause of the failure policy's reason begins (read only from states stored before
+    /// ``pauseCause``).
     static let policyPause = "failures past --max-failure-ratio "
 
     private mutating func failurePolicy(reason: String, now: Int64) -> [Action] {
@@ -333,6 +368,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
         case .pause:
             phase = .paused
             pauseReason = "\(Self.policyPause)\(plan.maxFailureRatio): \(reason)"
+            pauseCause = .failurePolicy
             return []
         case .rollback:
             return beginRollback()
@@ -349,6 +385,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
         phase = .rollingBack
         wakeAt = nil
         pauseReason = nil
+        pauseCause = nil
         let switched = nodes.filter { $0.status == .switched }.map(\.name)
         restoreWaves = RolloutPlan(maxParallel: plan.maxParallel).waves(of: switched)
         guard !restoreWaves.isEmpty else { return finishRollbackIfDone() }

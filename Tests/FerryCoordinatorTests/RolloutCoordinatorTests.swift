@@ -519,6 +519,31 @@ struct RolloutCoordinatorTests {
         #expect(record.holdsRepository(known: ["n1"]) == nil, "a node removed from the cluster holds nothing")
     }
 
+    /// A node counted silent during its restore came back and reported the restore failed: the
+    /// rollout stayed `rolledBack` and the node was told to forget it, on the new image.
+    @Test("a late restore that fails makes a rolled-back rollout failed: the node is not told to forget, a rollback hands it its restore again")
+    func lateRestoreFailureKeepsTheRollback() throws {
+        var state = RolloutState(id: "r1", image: Self.image, plan: RolloutPlan(maxParallel: 2), nodes: ["n1", "n2"])
+        _ = state.start()
+        for name in ["n1", "n2"] { _ = state.distributed(name, now: 0) }
+        for name in ["n1", "n2"] { _ = state.switched(name, .passed(containers: 1, downtimeMilliseconds: nil), now: 1) }
+        let now = Date()
+        var record = RolloutRecord(state: state, registry: "registry.test", repository: "team/app", installID: nil, createdAt: now, updatedAt: now)
+        record.switchStarted = ["n1": 1, "n2": 1]
+        record.started(try record.state.rollback(), now: 2)
+        _ = try record.apply(SwitchReport(action: .restore, outcome: .restored), from: "n1", now: 3)
+        #expect(record.failSilent(now: 1_000_000, reachable: { _ in false }) == [.finished(.rolledBack)])
+        #expect(record.pendingForgets == ["n1"], "n2 owes its restore first")
+        #expect(record.items(for: "n2").map(\.action) == [.restore])
+
+        #expect(try record.apply(SwitchReport(action: .restore, outcome: .failed, reason: "engine down"), from: "n2", now: 1_000_001) == [.finished(.failed)])
+        #expect(record.state.phase == .failed && record.pendingForgets.isEmpty, "nobody is told to forget a rollout that may be rolled back")
+        #expect(record.state.node("n2")?.status == .switched)
+        record.started(try record.state.rollback(), now: 1_000_002)
+        #expect(record.items(for: "n2").map(\.action) == [.restore], "the second rollback's restore is a new one")
+        #expect(try record.apply(SwitchReport(action: .restore, outcome: .restored), from: "n2", now: 1_000_003) == [.finished(.rolledBack)])
+    }
+
     @Test("bad requests name what is wrong and create nothing")
     func badRequests() async throws {
         let fixture = try await Fixture.make(nodes: 1)

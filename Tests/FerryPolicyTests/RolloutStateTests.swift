@@ -254,6 +254,67 @@ struct RolloutStateTests {
         #expect(state.phase == .paused)
     }
 
+    /// A node counted silent during its restore (the rollback ended `rolledBack` without it)
+    /// came back and could not put its containers back: the rollout stayed `rolledBack` and the
+    /// node was told to forget it, running the new image with no way to roll it back.
+    @Test("a late restore that fails after the rollback ended makes it failed, with the node switched; one that works leaves it restored")
+    func lateRestoreDecidesTheRollback() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 3))
+        for name in ["a", "b", "c"] { _ = state.switched(name, Self.passed, now: 1) }
+        _ = try state.rollback()
+        _ = state.restored("a")
+        #expect(state.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false) == [])
+        #expect(state.restored("c") == [.finished(.rolledBack)])
+        #expect(state.lateRestored("b", failure: "engine down") == [.finished(.failed)])
+        #expect(state.phase == .failed)
+        #expect(state.node("b")?.status == .switched && state.node("b")?.reason == "restore failed: engine down")
+        #expect(try state.rollback() == [.restoreNodes(["b"])], "another rollback tries it again")
+        #expect(state.restored("b") == [.finished(.rolledBack)])
+        #expect(state.node("b")?.reason == nil, "put back: the old reason is gone")
+
+        var late = distributed(RolloutPlan(maxParallel: 3)).0
+        for name in ["a", "b"] { _ = late.switched(name, Self.passed, now: 1) }
+        _ = late.switched("c", Self.passed, now: 1)
+        _ = try late.rollback()
+        _ = late.restored("a")
+        _ = late.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false)
+        _ = late.restored("c")
+        #expect(late.lateRestored("b") == [])
+        #expect(late.phase == .rolledBack && late.node("b")?.status == .restored && late.node("b")?.reason == nil)
+        #expect(late.lateRestored("b", failure: "again") == [], "a node already put back is not touched by a repeat")
+
+        var failedSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .continue)).0
+        _ = failedSwitch.switched("a", .failed("the node stopped answering during its switch"), now: 1)
+        #expect(failedSwitch.lateRestored("a", failure: "engine down") == [], "outside a rollback the node stays failed")
+        #expect(failedSwitch.node("a")?.status == .failed)
+    }
+
+    /// The policy's pause was recognized by its reason's words; it is a typed cause now, and a
+    /// state stored before the cause existed is still read by its words.
+    @Test("what paused a rollout is typed; a state stored before the cause existed resumes as before")
+    func pauseCause() throws {
+        var (state, _) = distributed(RolloutPlan(maxParallel: 1))
+        _ = state.switched("a", .failed("unhealthy"), now: 1)
+        #expect(state.phase == .paused && state.pauseCause == .failurePolicy)
+        var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(state)) as! [String: Any]
+        old["pauseCause"] = nil
+        var stored = try JSONDecoder().decode(RolloutState.self, from: JSONSerialization.data(withJSONObject: old))
+        #expect(stored.pauseCause == nil)
+        #expect(try stored.resume(now: 2) == [.switchNodes(["b"])], "read by its words: goes on past the failure")
+        #expect(try state.resume(now: 2) == [.switchNodes(["b"])])
+        _ = try state.pause()
+        #expect(state.pauseCause == .request)
+        _ = state.switched("b", Self.passed, now: 3)
+        #expect(try state.resume(now: 4) == [.switchNodes(["c"])])
+        #expect(state.pauseCause == nil)
+
+        var canary = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(maxParallel: 1, canary: 1), nodes: ["a", "b"])
+        _ = canary.start()
+        for name in ["a", "b"] { _ = canary.distributed(name, now: 0) }
+        _ = canary.switched("a", Self.passed, now: 1)
+        #expect(canary.phase == .paused && canary.pauseCause == .canary)
+    }
+
     @Test("the state round-trips through JSON (a leader restart resumes from it)")
     func codable() throws {
         var (state, _) = distributed(RolloutPlan(maxParallel: 2, delayMilliseconds: 100))
