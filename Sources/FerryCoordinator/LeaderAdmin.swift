@@ -174,19 +174,25 @@ struct LeaderAdmin: AdminBackend {
                     attempts: target.attempts, error: error, note: Self.note(of: target, silentSince: silentSince[target.nodeId], now: now),
                     startedAt: target.startedAt, finishedAt: target.finishedAt)
             },
-            warnings: warnings(of: install))
+            warnings: try await warnings(of: install, images: Array(images.keys)))
     }
 
     /// The install's recorded warnings; while it runs, also the leader's full disk, which stops
-    /// every fetch, and an upstream that has gone silent, which holds every node (the log alone
-    /// said either, the second only after a minute).
-    private func warnings(of install: InstallRecord) -> [String]? {
+    /// every fetch, and an upstream that has gone silent on a blob of the install's images
+    /// (`images`), which holds its nodes (the log alone said either, the second only after a
+    /// minute).
+    private func warnings(of install: InstallRecord, images: [Int64]) async throws -> [String]? {
         let store = fetches.store
-        let progress = self.progress
-        return Self.warnings(recorded: install.warnings, running: install.state == .running) {
+        let running = install.state == .running
+        let stalled = running ? progress.stalled(for: Self.upstreamSilence) : [:]
+        var needed: Set<Digest> = []
+        if !stalled.isEmpty {
+            for image in images { needed.formUnion(try await database.blobs(ofImage: image).map(\.digest)) }
+        }
+        return Self.warnings(recorded: install.warnings, running: running) {
             [
                 Self.diskWarning(free: store.freeSpace(), reserve: store.configuration.reservedSpace, directory: store.root),
-                Self.upstreamWarning(stalled: progress.stalled(for: Self.upstreamSilence)),
+                Self.upstreamWarning(stalled: stalled, needed: needed),
             ].compactMap { $0 }
         }
     }
@@ -202,10 +208,12 @@ struct LeaderAdmin: AdminBackend {
     /// nodes' stall timeouts (they stall with it), well before the leader's 60 s read timeout.
     static let upstreamSilence: Duration = .seconds(10)
 
-    /// What the operator is told while upstream downloads have stalled (`stalled`: blob → how
-    /// long). Worded the same whatever the figures, so that `ferry install` prints it once.
-    static func upstreamWarning(stalled: [Digest: Duration]) -> String? {
-        guard !stalled.isEmpty else { return nil }
+    /// What the operator is told while upstream downloads of blobs an install needs (`needed`)
+    /// have stalled (`stalled`: blob → how long); nil when none of them has (another install's
+    /// stalled blob is not this one's). Worded the same whatever the figures, so that
+    /// `ferry install` prints it once.
+    static func upstreamWarning(stalled: [Digest: Duration], needed: Set<Digest>) -> String? {
+        guard stalled.keys.contains(where: needed.contains) else { return nil }
         return "the leader has received no byte from the upstream registry for 10 s or more of a blob it is fetching; the nodes that need it wait with it: check the leader's link to the registry (the leader resumes where it stopped)"
     }
 

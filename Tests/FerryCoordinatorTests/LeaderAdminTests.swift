@@ -44,10 +44,11 @@ struct LeaderAdminTests {
         board.remove(a)
         #expect(board.stalled(for: .seconds(10), now: start + .seconds(11)).isEmpty)
 
-        #expect(LeaderAdmin.upstreamWarning(stalled: [:]) == nil)
-        let one = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(25)]))
+        #expect(LeaderAdmin.upstreamWarning(stalled: [:], needed: [a]) == nil)
+        #expect(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(25)], needed: [b]) == nil, "another install's blob")
+        let one = try #require(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(25)], needed: [a, b]))
         #expect(one.hasPrefix("the leader has received no byte from the upstream registry for 10 s or more of a blob it is fetching"), "\(one)")
         // The same words whatever the figures: `ferry install` prints a warning once.
-        #expect(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(12), b: .milliseconds(31_500)]) == one)
+        #expect(LeaderAdmin.upstreamWarning(stalled: [a: .seconds(12), b: .milliseconds(31_500)], needed: [a, b]) == one)
     }
 }
