@@ -153,8 +153,16 @@ final class RolloutCoordinator: Sendable {
         guard let name = try await database.node(id: node)?.name else { throw FerryError(.notFound, "unknown node") }
         guard try await record(id) != nil else { throw RolloutStore.unknown(id) }
         let now = clock()
-        let record = try await update(id) { record throws(FerryError) in try record.apply(report, from: name, now: now) }
-        if report.action == .switch {
+        // Whether this report decided the node's switch: a repeat, or a late one from a node
+        // already counted failed while silent, is not counted in the metrics again.
+        let decided = Mutex(false)
+        let record = try await update(id) { record throws(FerryError) in
+            let wasSwitching = record.state.node(name)?.status == .switching
+            let actions = try record.apply(report, from: name, now: now)
+            decided.withLock { $0 = RolloutRecord.decidesSwitch(report, wasSwitching: wasSwitching, now: record.state.node(name)?.status) }
+            return actions
+        }
+        if decided.withLock({ $0 }) {
             FerryMetrics.countRolloutSwitch(outcome: report.outcome.rawValue)
             if report.outcome == .passed, let downtime = report.downtimeMilliseconds { FerryMetrics.recordRolloutDowntime(.milliseconds(downtime)) }
         }

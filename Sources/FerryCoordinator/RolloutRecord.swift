@@ -172,6 +172,13 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         return actions
     }
 
+    /// Whether `report` decided a node's switch (counted in `ferry_rollout_node_switches_total`):
+    /// the node was switching before it and is not after. A repeat, or a late report of a node
+    /// already counted failed while silent, decides nothing.
+    static func decidesSwitch(_ report: SwitchReport, wasSwitching: Bool, now status: RolloutState.NodeStatus?) -> Bool {
+        report.action == .switch && wasSwitching && status != .switching
+    }
+
     private func unexpected(_ report: SwitchReport, _ node: RolloutState.Node) -> FerryError {
         FerryError(
             .conflict,

@@ -544,6 +544,30 @@ struct RolloutCoordinatorTests {
         #expect(try record.apply(SwitchReport(action: .restore, outcome: .restored), from: "n2", now: 1_000_003) == [.finished(.rolledBack)])
     }
 
+    /// A repeated report, or a late `passed` from a node counted failed while silent, was counted
+    /// in `ferry_rollout_node_switches_total` again.
+    @Test("only the report that decides a node's switch counts in the switch metrics")
+    func onlyDecidingReportsCount() throws {
+        var state = RolloutState(id: "r1", image: Self.image, plan: RolloutPlan(maxParallel: 2, onFailure: .continue), nodes: ["n1", "n2"])
+        _ = state.start()
+        let actions = ["n1", "n2"].flatMap { state.distributed($0, now: 0) }
+        let now = Date()
+        var record = RolloutRecord(state: state, registry: "registry.test", repository: "team/app", installID: nil, createdAt: now, updatedAt: now)
+        record.started(actions, now: 0)
+        #expect(record.state.nodes.map(\.status) == [.switching, .switching])
+        func decides(_ report: SwitchReport, _ name: String) throws -> Bool {
+            let was = record.state.node(name)?.status == .switching
+            _ = try record.apply(report, from: name, now: 1)
+            return RolloutRecord.decidesSwitch(report, wasSwitching: was, now: record.state.node(name)?.status)
+        }
+        let pass = SwitchReport(action: .switch, outcome: .passed, containers: 1)
+        #expect(try decides(pass, "n1"))
+        #expect(try !decides(pass, "n1"), "a repeat")
+        _ = record.failSilent(now: 1_000_000, reachable: { $0 != "n2" })
+        #expect(record.state.node("n2")?.status == .failed)
+        #expect(try !decides(pass, "n2"), "late, after the node was counted failed")
+    }
+
     @Test("bad requests name what is wrong and create nothing")
     func badRequests() async throws {
         let fixture = try await Fixture.make(nodes: 1)
