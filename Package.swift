@@ -146,7 +146,7 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryFormats", "FerryPolicy", "FerryDiagnostics",
+                "FerryFormats", "FerryPolicy", "FerryDiagnostics", "FerryConcurrency",
                 "FerryCore", "FerryMesh", "FerryStore", "FerryState",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -346,7 +346,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryCore", "FerryMesh", "FerryState", "FerryStore",
+                "FerryServer", "FerryCore", "FerryMesh", "FerryState", "FerryStore", "FerryConcurrency", "FerryTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -31,8 +31,18 @@ public protocol MeshBackend: Sendable {
 /// The coordination API (``MeshAPI``): the join route takes the join token, the others a node credential.
 public struct MeshRoutes: Sendable {
     let backend: any MeshBackend
+    /// Bounds each node's requests with a body (``NodeRequestBodies``).
+    public let bodies: NodeRequestBodies
+    /// The same for heartbeats, apart: a node's heartbeats never queue behind its other
+    /// requests (a slow blob-events answer, re-hashing the leader's copy, would make an honest
+    /// node look silent).
+    public let heartbeats: NodeRequestBodies
 
-    public init(backend: any MeshBackend) { self.backend = backend }
+    public init(backend: any MeshBackend, bodies: NodeRequestBodies = NodeRequestBodies(), heartbeats: NodeRequestBodies = NodeRequestBodies(limit: 2)) {
+        self.backend = backend
+        self.bodies = bodies
+        self.heartbeats = heartbeats
+    }
 
     public func addRoutes(to router: Router<FerryRequestContext>) {
         router.group(context: JoinRequestContext.self).post(RouterPath(MeshAPI.join)) { request, context in
@@ -46,8 +56,10 @@ public struct MeshRoutes: Sendable {
             }
             return try await backend.join(join, token: context.joinToken)
         }
-        let nodes = router.group(context: NodeRequestContext.self)
-        nodes.post(RouterPath(MeshAPI.heartbeat)) { request, context in
+        // The work and load long polls carry no body and wait long: outside the body bound.
+        let polls = router.group(context: NodeRequestContext.self)
+        let nodes = router.group(context: NodeRequestContext.self).add(middleware: bodies)
+        router.group(context: NodeRequestContext.self).add(middleware: heartbeats).post(RouterPath(MeshAPI.heartbeat)) { request, context in
             var heartbeat = try await request.decode(as: Heartbeat.self, context: context)
             heartbeat.address = NodeAddress.reachable(heartbeat.address, seenFrom: context.remoteIP)
             return try await backend.heartbeat(node: context.node, heartbeat)
@@ -65,7 +77,7 @@ public struct MeshRoutes: Sendable {
             try await backend.blobEvents(node: context.node, try await request.decode(as: BlobEvents.self, context: context))
             return Response(status: .noContent)
         }
-        nodes.get(RouterPath(MeshAPI.work)) { request, context in
+        polls.get(RouterPath(MeshAPI.work)) { request, context in
             try await backend.work(
                 node: context.node, wait: Self.wait(request), known: Self.known(request), switches: Self.switches(request),
                 halts: request.uri.queryParameters.get("halts") == "1")
@@ -80,7 +92,7 @@ public struct MeshRoutes: Sendable {
                 node: context.node, rollout: rollout, try await request.decode(as: SwitchReport.self, context: context))
             return Response(status: .noContent)
         }
-        nodes.post(RouterPath(MeshAPI.load)) { request, context in
+        polls.post(RouterPath(MeshAPI.load)) { request, context in
             try await backend.requestLoad(node: context.node, target: try AdminRoutes.id(context, "target"), wait: Self.wait(request))
         }
     }

@@ -1,0 +1,59 @@
+import FerryConcurrency
+import FerryTestSupport
+import Synchronization
+import Testing
+
+@Suite("KeyedSemaphore")
+struct KeyedSemaphoreTests {
+    /// Holds the permit of every task that enters until ``open()``.
+    final class Gate: Sendable {
+        let inside = Mutex<[String: Int]>([:])
+        /// Closed while its one permit is taken; each task passing through hands it on.
+        let door = AsyncSemaphore(limit: 1)
+
+        init() async throws { try await door.acquire() }
+
+        func hold(_ key: String) async throws {
+            inside.withLock { $0[key, default: 0] += 1 }
+            try await door.acquire()
+            door.release()
+            inside.withLock { $0[key, default: 0] -= 1 }
+        }
+
+        func open() { door.release() }
+        func count(_ key: String) -> Int { inside.withLock { $0[key] ?? 0 } }
+    }
+
+    @Test("at most the limit per key at once; another key is not held back; a key is dropped when its last user leaves")
+    func limitPerKey() async throws {
+        let semaphore = KeyedSemaphore<String>(limit: 2)
+        let gate = try await Gate()
+        let tasks = (0..<5).map { _ in Task { try await semaphore.withPermit("a") { try await gate.hold("a") } } }
+        try await waitUntil("five users, two inside") { semaphore.users("a") == 5 && gate.count("a") == 2 }
+        #expect(gate.count("a") == 2, "two inside, three waiting")
+        // Another key goes straight in while "a" is full.
+        let other = Task { try await semaphore.withPermit("b") { try await gate.hold("b") } }
+        try await waitUntil("b inside") { gate.count("b") == 1 }
+        #expect(semaphore.keyCount == 2)
+        gate.open()
+        for task in tasks { try await task.value }
+        try await other.value
+        #expect(semaphore.users("a") == 0 && semaphore.keyCount == 0)
+    }
+
+    @Test("a cancelled waiter leaves; its key is dropped with its last user")
+    func cancelledWaiter() async throws {
+        let semaphore = KeyedSemaphore<Int>(limit: 1)
+        let gate = try await Gate()
+        let holder = Task { try await semaphore.withPermit(1) { try await gate.hold("1") } }
+        try await waitUntil("the holder inside") { gate.count("1") == 1 }
+        let waiter = Task { try await semaphore.withPermit(1) { 42 } }
+        try await waitUntil("the waiter queued") { semaphore.users(1) == 2 }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(semaphore.users(1) == 1)
+        gate.open()
+        try await holder.value
+        #expect(semaphore.keyCount == 0)
+    }
+}
