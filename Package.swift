@@ -346,7 +346,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryCore", "FerryMesh", "FerryState", "FerryStore", "FerryConcurrency", "FerryTestSupport",
+                "FerryServer", "FerryCore", "FerryMesh", "FerryState", "FerryStore", "FerryTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

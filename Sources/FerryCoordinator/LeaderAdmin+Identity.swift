@@ -16,6 +16,9 @@ extension LeaderAdmin {
         let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
         credentials.invalidate()
         await tracker.forget(name, rechecks: true)
+        // Rollouts leave it out (one waiting on it would wait for ever; a later wave would hand
+        // it a switch).
+        try await rollouts.nodeRemoved(name)
         logger.notice("node removed", metadata: ["node": "\(name)", "failed_targets": "\(removal.failedTargets)", "forced": "\(force)"])
         return NodeRemovalReport(name: name, failedTargets: removal.failedTargets)
     }

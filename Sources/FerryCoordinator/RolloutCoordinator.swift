@@ -131,6 +131,16 @@ final class RolloutCoordinator: Sendable {
         if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }
     }
 
+    /// Node `name` was removed from the cluster: every rollout leaves it out (one waiting on it
+    /// would wait for ever, and one whose next wave names it would hand it a switch).
+    func nodeRemoved(_ name: String) async throws {
+        let now = clock()
+        let ids = active.withLock { active in active.filter { $0.value.state.node(name) != nil }.map(\.key) }.sorted()
+        for id in ids {
+            try await update(id) { record in record.nodeRemoved(name, now: now) }
+        }
+    }
+
     // MARK: Mesh
 
     /// Node `name`'s rollout work.

@@ -185,6 +185,15 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             "rollout \(id) expects no \(report.action.rawValue) report from \(node.name): the node is \(node.status.rawValue) and the rollout \(state.phase.rawValue)")
     }
 
+    /// Node `name` was removed from the cluster: the state machine leaves it out, nothing more
+    /// is owed by it or handed to it (no late restore, no forget).
+    mutating func nodeRemoved(_ name: String, now: Int64) -> [RolloutState.Action] {
+        guard state.node(name) != nil else { return [] }
+        lateRestores.remove(name)
+        if switchStarted[name] != nil { forgotten.insert(name) }
+        return state.removed(name, reason: "node removed from the cluster", now: now)
+    }
+
     // MARK: Silence
 
     /// Nodes switching or restoring that are past their deadline (the plan's health gate plus

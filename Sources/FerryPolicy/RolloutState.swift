@@ -243,6 +243,35 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return [.finished(.failed)]
     }
 
+    /// Node `name` was removed from the cluster (`ferry nodes remove`): it takes no further part.
+    /// Still receiving the image, waiting for its wave or switching, it fails with `reason` (as
+    /// its install target does); restoring, it fails as a silent one does. A node already
+    /// switched, restored or failed keeps its status (a later rollback does not visit it: it is
+    /// not in the cluster).
+    public mutating func removed(_ name: String, reason: String, now: Int64) -> [Action] {
+        guard !phase.isFinal, let index = index(of: name) else { return [] }
+        switch nodes[index].status {
+        case .distributing: return distributed(name, failure: reason, now: now)
+        case .switching: return switched(name, .failed(reason), now: now)
+        case .restoring: return restored(name, failure: reason, stillSwitched: false)
+        case .pending, .distributed:
+            // A later wave's node: left out of it (``startWave(now:)`` takes distributed nodes).
+            nodes[index].status = .failed
+            nodes[index].reason = reason
+            return []
+        case .switched:
+            if phase == .rollingBack {
+                // Not put back: it is gone.
+                nodes[index].status = .failed
+                nodes[index].reason = reason
+                restoreWaves = restoreWaves.map { $0.filter { $0 != name } }.filter { !$0.isEmpty }
+                return finishRollbackIfDone()
+            }
+            return []
+        case .failed, .noContainers, .restored: return []
+        }
+    }
+
     /// Time passed: a wait that is over starts the next wave.
     public mutating func tick(now: Int64) -> [Action] {
         guard phase == .waiting, let wakeAt, now >= wakeAt else { return [] }

@@ -5,34 +5,30 @@ import Testing
 
 @Suite("KeyedSemaphore")
 struct KeyedSemaphoreTests {
-    /// Holds the permit of every task that enters until ``open()``.
+    /// Counts the tasks inside, held there until the door opens.
     final class Gate: Sendable {
         let inside = Mutex<[String: Int]>([:])
-        /// Closed while its one permit is taken; each task passing through hands it on.
-        let door = AsyncSemaphore(limit: 1)
+        let door = Door()
 
-        init() async throws { try await door.acquire() }
-
-        func hold(_ key: String) async throws {
+        func hold(_ key: String) async {
             inside.withLock { $0[key, default: 0] += 1 }
-            try await door.acquire()
-            door.release()
+            await door.pass()
             inside.withLock { $0[key, default: 0] -= 1 }
         }
 
-        func open() { door.release() }
+        func open() { door.open() }
         func count(_ key: String) -> Int { inside.withLock { $0[key] ?? 0 } }
     }
 
     @Test("at most the limit per key at once; another key is not held back; a key is dropped when its last user leaves")
     func limitPerKey() async throws {
         let semaphore = KeyedSemaphore<String>(limit: 2)
-        let gate = try await Gate()
-        let tasks = (0..<5).map { _ in Task { try await semaphore.withPermit("a") { try await gate.hold("a") } } }
+        let gate = Gate()
+        let tasks = (0..<5).map { _ in Task { try await semaphore.withPermit("a") { await gate.hold("a") } } }
         try await waitUntil("five users, two inside") { semaphore.users("a") == 5 && gate.count("a") == 2 }
         #expect(gate.count("a") == 2, "two inside, three waiting")
         // Another key goes straight in while "a" is full.
-        let other = Task { try await semaphore.withPermit("b") { try await gate.hold("b") } }
+        let other = Task { try await semaphore.withPermit("b") { await gate.hold("b") } }
         try await waitUntil("b inside") { gate.count("b") == 1 }
         #expect(semaphore.keyCount == 2)
         gate.open()
@@ -44,8 +40,8 @@ struct KeyedSemaphoreTests {
     @Test("a cancelled waiter leaves; its key is dropped with its last user")
     func cancelledWaiter() async throws {
         let semaphore = KeyedSemaphore<Int>(limit: 1)
-        let gate = try await Gate()
-        let holder = Task { try await semaphore.withPermit(1) { try await gate.hold("1") } }
+        let gate = Gate()
+        let holder = Task { try await semaphore.withPermit(1) { await gate.hold("1") } }
         try await waitUntil("the holder inside") { gate.count("1") == 1 }
         let waiter = Task { try await semaphore.withPermit(1) { 42 } }
         try await waitUntil("the waiter queued") { semaphore.users(1) == 2 }

@@ -568,6 +568,36 @@ struct RolloutCoordinatorTests {
         #expect(try !decides(pass, "n2"), "late, after the node was counted failed")
     }
 
+    /// An audit removed a node (`ferry nodes remove --force`) during a rollout: while the image
+    /// was being distributed the rollout stayed `distributing` for ever (its target was renamed
+    /// with the node, so the driver never matched it); during the switches, the next wave handed
+    /// the removed node its switch, which it carried out, and the rollout paused on its silence.
+    @Test("a node removed from the cluster leaves every rollout: distribution no longer waits on it, no later wave names it")
+    func removedNodeLeavesTheRollout() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        let created = try await fixture.rollouts.create(RolloutRequest(image: Self.image, plan: RolloutPlan(maxParallel: 1, maxFailureRatio: 1)))
+        try await fixture.install("n1", rollout: created)
+        try await fixture.install("n2", rollout: created)
+        await fixture.rollouts.step()
+        #expect(try await fixture.statuses(created.id)["n3"] == .distributing)
+        _ = try await fixture.database.removeNode(named: "n3", force: true, reachableWithin: .seconds(5))
+        try await fixture.rollouts.nodeRemoved("n3")
+        await fixture.rollouts.step()
+        var status = try await fixture.status(created.id)
+        #expect(status.phase == .switching, "distribution waits no longer")
+        #expect(status.nodes.first { $0.name == "n3" }?.reason == "node removed from the cluster")
+        #expect(try await fixture.statuses(created.id)["n1"] == .switching)
+
+        // n2 waits for the next wave: removed now, it is handed nothing, and the rollout ends.
+        _ = try await fixture.database.removeNode(named: "n2", force: true, reachableWithin: .seconds(5))
+        try await fixture.rollouts.nodeRemoved("n2")
+        try await fixture.passed("n1", created.id)
+        status = try await fixture.status(created.id)
+        #expect(fixture.actions("n2").isEmpty && fixture.actions("n3").isEmpty)
+        #expect(status.phase == .failed, "\(status.phase)")
+        #expect(try await fixture.statuses(created.id) == ["n1": .switched, "n2": .failed, "n3": .failed])
+    }
+
     @Test("bad requests name what is wrong and create nothing")
     func badRequests() async throws {
         let fixture = try await Fixture.make(nodes: 1)

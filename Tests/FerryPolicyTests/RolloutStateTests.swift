@@ -315,6 +315,31 @@ struct RolloutStateTests {
         #expect(canary.phase == .paused && canary.pauseCause == .canary)
     }
 
+    @Test("a node removed from the cluster: distribution stops waiting on it, its wave leaves it out, a switch or restore under way fails")
+    func removedNodes() throws {
+        var state = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(maxParallel: 1, maxFailureRatio: 1), nodes: ["a", "b", "c", "d"])
+        _ = state.start()
+        _ = state.distributed("a", now: 0)
+        _ = state.distributed("b", now: 0)
+        _ = state.distributed("c", now: 0)
+        #expect(state.removed("d", reason: "gone", now: 1) == [.switchNodes(["a"])], "distribution no longer waits")
+        #expect(state.removed("b", reason: "gone", now: 2) == [], "a later wave's node")
+        #expect(state.removed("a", reason: "gone", now: 3) == [.switchNodes(["c"])], "a switch under way fails; the next wave skips b")
+        #expect(state.node("b")?.status == .failed && state.node("b")?.reason == "gone")
+        #expect(state.switched("c", Self.passed, now: 4) == [.finished(.failed)])
+        #expect(state.removed("c", reason: "gone", now: 5) == [], "over: nothing changes")
+        #expect(state.node("c")?.status == .switched)
+
+        var rollingBack = distributed(RolloutPlan(maxParallel: 1)).0
+        _ = rollingBack.switched("a", Self.passed, now: 1)
+        _ = rollingBack.switched("b", Self.passed, now: 2)
+        _ = rollingBack.switched("c", Self.passed, now: 3)
+        #expect(try rollingBack.rollback() == [.restoreNodes(["a"])])
+        #expect(rollingBack.removed("b", reason: "gone", now: 4) == [], "not put back: its wave leaves it out")
+        #expect(rollingBack.removed("a", reason: "gone", now: 5) == [.restoreNodes(["c"])], "a restore under way fails")
+        #expect(rollingBack.restored("c") == [.finished(.rolledBack)])
+    }
+
     @Test("the state round-trips through JSON (a leader restart resumes from it)")
     func codable() throws {
         var (state, _) = distributed(RolloutPlan(maxParallel: 2, delayMilliseconds: 100))

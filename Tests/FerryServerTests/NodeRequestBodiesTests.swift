@@ -1,4 +1,3 @@
-import FerryConcurrency
 import FerryCore
 import FerryMesh
 import FerryServer
@@ -20,20 +19,15 @@ struct NodeRequestBodiesTests {
     /// Holds node 1's blob events until ``open()``; answers everything else at once.
     final class Backend: MeshBackend {
         let inside = Mutex<[Int64: Int]>([:])
-        let door = AsyncSemaphore(limit: 1)
+        let door = Door()
 
-        init() async throws { try await door.acquire() }
-
-        func open() { door.release() }
+        func open() { door.open() }
         func inside(_ node: Int64) -> Int { inside.withLock { $0[node] ?? 0 } }
 
         func blobEvents(node: Int64, _ events: BlobEvents) async throws {
             inside.withLock { $0[node, default: 0] += 1 }
             defer { inside.withLock { $0[node, default: 0] -= 1 } }
-            if node == 1 {
-                try await door.acquire()
-                door.release()
-            }
+            if node == 1 { await door.pass() }
         }
 
         func work(node: Int64, wait: Duration, known: Set<Int64>, switches: Set<String>, halts: Bool) async throws -> WorkResponse {
@@ -62,7 +56,7 @@ struct NodeRequestBodiesTests {
 
     @Test("a node's requests with a body past the limit wait their turn; other nodes, its heartbeats and its long polls do not wait")
     func bodiesPerNodeAreBounded() async throws {
-        let backend = try await Backend()
+        let backend = Backend()
         let routes = MeshRoutes(backend: backend)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bodies-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
