@@ -36,6 +36,23 @@ struct LeaderBackupTests {
         return (path, blob)
     }
 
+    /// An audit's backup onto a full disk said `File exists` (a restore: `No such file or
+    /// directory`): a short write sets no `errno`, and the stale one was reported.
+    @Test("a write that fails says why: a full device is 'No space left on device'")
+    func fullDiskSaysSo() async throws {
+        let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try #require(full >= 0)
+        defer { close(full) }
+        errno = EEXIST
+        let bytes = [UInt8](repeating: 7, count: 3 << 20)
+        #expect(bytes.withUnsafeBytes { LeaderBackup.writeAll(full, $0) } == ENOSPC)
+        let pipe = Pipe()
+        let reader = Task { pipe.fileHandleForReading.readDataToEndOfFile().count }
+        #expect(bytes.withUnsafeBytes { LeaderBackup.writeAll(pipe.fileHandleForWriting.fileDescriptor, $0) } == 0, "a pipe takes it in pieces")
+        try pipe.fileHandleForWriting.close()
+        #expect(await reader.value == bytes.count)
+    }
+
     @Test("A backup holds the database snapshot, the secrets and (asked for) the committed blobs, 0600/0700; a restore puts them back")
     func roundTrip() async throws {
         let dir = try TemporaryDirectory("backup")
