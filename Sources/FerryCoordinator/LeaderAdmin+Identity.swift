@@ -12,7 +12,13 @@ extension LeaderAdmin {
     /// is dropped), its unfinished targets fail with "node removed", the tracker forgets it and
     /// its name is free for a new join.
     func removeNode(_ name: String, force: Bool) async throws -> NodeRemovalReport {
-        guard JoinRequest.isValidName(name) else { throw FerryError(.notFound, "no node named '\(name.prefix(80))'") }
+        guard JoinRequest.isValidName(name) else {
+            // Not a name a node can have (upper case, a space): the known ones, as for any other.
+            let known = try await database.nodes().map(\.name)
+            throw FerryError(
+                .notFound,
+                "no node named '\(TerminalText.escape(name, limit: 80))'; " + (known.isEmpty ? "no node has joined" : "known nodes: \(known.joined(separator: ", "))"))
+        }
         let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
         credentials.invalidate()
         await tracker.forget(name, rechecks: true)

@@ -129,7 +129,7 @@ struct LeaderAdmin: AdminBackend {
     /// progress is as the node last reported it).
     static func note(of target: InstallTargetRecord, silentSince lastSeen: Date?, now: Date) -> String? {
         guard !target.state.isFinished, let lastSeen else { return target.note }
-        return unreachable(lastSeen: lastSeen, now: now) + "it goes on when the node is back; `ferry nodes remove` ends it (so does the install's --deadline, if it has one)"
+        return unreachable(lastSeen: lastSeen, now: now) + "it goes on when the node is back; `ferry nodes remove --force NAME` ends it (so does the install's --deadline, if it has one)"
     }
 
     /// How a node not heard from is shown, before what happens next (installs and rollouts).

@@ -54,6 +54,9 @@ extension SecurityTests {
             let unknown = try await cluster.ferry(["nodes", "remove", "nobody"])
             #expect(unknown.status == 1 && unknown.stderr.contains("no node named 'nobody'"), "\(unknown.stderr)")
             #expect(unknown.stderr.split(separator: "\n").count == 1)
+            // Not a name a node can have: the known ones are listed all the same.
+            let malformed = try await cluster.ferry(["nodes", "remove", "Stolen"])
+            #expect(malformed.status == 1 && malformed.stderr.contains("no node named 'Stolen'; known nodes: ") && malformed.stderr.contains("stolen"), "\(malformed.stderr)")
 
             let removed = try await cluster.ferry(["nodes", "remove", "stolen", "--force"])
             #expect(removed.status == 0, "\(removed.stderr)")
