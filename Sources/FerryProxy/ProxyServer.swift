@@ -12,6 +12,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
@@ -190,6 +191,21 @@ public enum ProxyServer {
     /// Serves until cancelled or SIGTERM/SIGINT; `listening` gets the URL once the socket is bound
     /// (also written to `DIR/address`). `services` run beside the server and hear of a graceful
     /// shutdown before it (e.g. the systemd `STOPPING=1` notice).
+    /// How long a stopping proxy lets requests under way finish (SIGTERM) before it cuts them
+    /// and exits: the listener is closed meanwhile, so a replacement can start only then (a
+    /// download at a licence's `--max-rate` could take minutes, past a service manager's stop
+    /// timeout). A customer's leader resumes a cut download with `Range`.
+    public static let shutdownGrace: Duration = .seconds(10)
+
+    /// Sets the counters without labels, and the per-app ones of `apps`, to 0.
+    static func registerCounters(apps: [String]) {
+        Counter(label: "ferry_proxy_stale_answers_total").increment(by: 0)
+        for app in apps {
+            Counter(label: "ferry_proxy_bytes_total", dimensions: [("app", app)]).increment(by: 0)
+            Counter(label: "ferry_proxy_digest_mismatches_total", dimensions: [("app", app)]).increment(by: 0)
+        }
+    }
+
     public static func run(
         _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
     ) async throws {
@@ -223,6 +239,8 @@ public enum ProxyServer {
         let upstream = ProxyUpstream(client: client, store: store, database: database, configuration: configuration, logger: logger)
         let api = ProxyAPI(database: database, key: key, upstream: upstream, configuration: configuration, logger: logger)
         let metrics = MetricsExport.bootstrap()
+        // Exported at 0 from the start, so an alert on a rate sees the series before the first event.
+        Self.registerCounters(apps: (try? await database.apps().map(\.name)) ?? [])
         let router = Self.router(api: api, database: database, adminToken: adminToken) { metrics.emitToBuffer() }
         let limits = HTTPLimits()
         let server: HTTPServerBuilder
@@ -252,16 +270,16 @@ public enum ProxyServer {
         defer { unlink(addressPath) }
         // Shutdown goes from the last service to the first: the extra services hear of it first, the
         // database pool (first) stops only after the server has finished its requests.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: databaseServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-                    + [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
-                    + ([StreamQueueCloser(streams: api.streams)] + services).map {
-                        ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)
-                    },
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: databaseServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                + [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
+                + ([StreamQueueCloser(streams: api.streams)] + services).map {
+                    ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)
+                },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
         do {
-            try await group.run()
+            try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
             try? await client.shutdown()
             throw error

@@ -94,6 +94,36 @@ extension ProxyTests {
         }
     }
 
+    /// An audit stopped a proxy (SIGTERM) while a rate-limited licence downloaded: it exited
+    /// only when the download ended (28 s), its port closed and its directory locked meanwhile,
+    /// past a service manager's stop timeout (30 s in the packaged unit).
+    @Test("a stopping proxy cuts what is still running after its grace and exits cleanly; its counters are exported from the start")
+    func stopCutsSlowDownloadsAfterTheGrace() async throws {
+        try await ProxyFixture.with("proxy-stop", images: Self.faultImages, faults: FaultProxy.Plan()) { proxy in
+            // Counters are exported at 0 from the start (an audit found /metrics empty until the first event).
+            let token = try String(contentsOfFile: proxy.dataDirectory + "/admin-token", encoding: .utf8).trimmingWhitespace()
+            let metrics = try await proxy.request("GET", "/metrics", authorization: "Bearer \(token)").text
+            for series in ["ferry_proxy_stale_answers_total 0", #"ferry_proxy_bytes_total{app="shop"} 0"#, #"ferry_proxy_digest_mismatches_total{app="other"} 0"#] {
+                #expect(metrics.contains(series), "\(series) in \(metrics)")
+            }
+            let slow = try await proxy.createLicence(customer: "slow", ["--max-rate", "64KiB/s"])
+            let layer = try #require(try await proxy.blobs(licence: slow.id).max { $0.size < $1.size })
+            let download = Task { try? await proxy.blob(layer.digest, licence: slow.id) }
+            try await waitUntil("the download to reach upstream") {
+                proxy.faults!.requests.contains { $0.method == "GET" && $0.path.hasSuffix("/blobs/\(layer.digest)") }
+            }
+            let started = ContinuousClock.now
+            proxy.process.signal(SIGTERM)
+            let status = await proxy.process.wait()
+            let took = ContinuousClock.now - started
+            // The whole blob at 64 KiB/s takes a minute: the grace (10 s, ProxyServer.shutdownGrace) ends it well before.
+            #expect(took < .seconds(25), "exited \(took) after SIGTERM")
+            #expect(status == 0, "\(proxy.process.log.suffix(1500))")
+            let cut = await download.value
+            #expect(cut.map { $0.body.count < Int(layer.size) } ?? true, "the download was cut")
+        }
+    }
+
     @Test("--max-rate caps a licence's throughput (loosely: a large blob at a low rate is far slower than unlimited), over all its streams")
     func maxRateLimitsALicence() async throws {
         try await ProxyFixture.with("proxy-rate", images: Self.faultImages) { proxy in
