@@ -194,7 +194,7 @@ extension ProxyAPI {
         }
         let tags: [String]
         do {
-            tags = try await upstream.client.listTags(repository: image, logger: logger)
+            tags = try await upstream.listTags(image)
         } catch {
             let failure = customerError(error, what: "the tags of \(repository)")
             // Tags are asked of a repository: the one the upstream does not know is NAME_UNKNOWN.

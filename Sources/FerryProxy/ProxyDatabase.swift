@@ -238,6 +238,14 @@ extension ProxyDatabase {
         }
     }
 
+    public func recordedTags(repository: String) async throws -> [(tag: String, digest: Digest)] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT tag, digest FROM tags WHERE repository = ? ORDER BY tag", arguments: [repository]).compactMap { row in
+                (try? Digest(parsing: row["digest"] as String)).map { (row["tag"] as String, $0) }
+            }
+        }
+    }
+
     public func forgetTag(_ tag: String, repository: String) async throws {
         try await writer.write { db in try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND tag = ?", arguments: [repository, tag]) }
     }

@@ -128,6 +128,13 @@ extension ProxyPostgresDatabase {
         return (digest, at)
     }
 
+    public func recordedTags(repository: String) async throws -> [(tag: String, digest: Digest)] {
+        try await rows("recorded tags", "SELECT tag, digest FROM tags WHERE repository = \(repository) ORDER BY tag").compactMap { row in
+            let (tag, text) = try row.decode((String, String).self)
+            return (try? Digest(parsing: text)).map { (tag, $0) }
+        }
+    }
+
     public func forgetTag(_ tag: String, repository: String) async throws {
         _ = try await rows("forget tag", "DELETE FROM tags WHERE repository = \(repository) AND tag = \(tag)")
     }

@@ -36,6 +36,8 @@ public protocol ProxyStore: Sendable {
     /// Records what `tag` of the upstream `repository` named when last resolved.
     func recordTag(_ tag: String, repository: String, digest: Digest, at: Date) async throws
     func lastTag(_ tag: String, repository: String) async throws -> (digest: Digest, at: Date)?
+    /// Every tag recorded for the upstream `repository`, with what it last named.
+    func recordedTags(repository: String) async throws -> [(tag: String, digest: Digest)]
     /// The upstream answered it does not have these any more: drops their records.
     func forgetTag(_ tag: String, repository: String) async throws
     func unconfirm(_ digest: Digest, repository: String) async throws

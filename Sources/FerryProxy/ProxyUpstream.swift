@@ -72,6 +72,33 @@ final class ProxyUpstream: Sendable {
         return descriptor.digest
     }
 
+    /// The tags of the upstream repository; while the upstream is down, those recorded for it
+    /// whose manifests are cached and confirmed for it (what a pull through the cache can get),
+    /// as ``resolve(_:tag:)`` answers a tag then.
+    func listTags(_ upstream: ImageReference) async throws -> [String] {
+        if let down = recentOutage(upstream), let stale = try await staleTags(upstream, error: down) { return stale }
+        do {
+            let tags = try await client.listTags(repository: upstream, logger: logger)
+            await answered(upstream)
+            return tags
+        } catch where Self.isOutage(error) {
+            noteOutage(upstream, error)
+            guard let stale = try await staleTags(upstream, error: error) else { throw error }
+            return stale
+        }
+    }
+
+    /// While the upstream is down: the recorded tags whose manifests the cache can serve; nil
+    /// when none (the outage's error then stands).
+    private func staleTags(_ upstream: ImageReference, error: any Error) async throws -> [String]? {
+        guard configuration.cache, let recorded = try? await database.recordedTags(repository: upstream.name) else { return nil }
+        var tags: [String] = []
+        for (tag, digest) in recorded where try await staleManifest(upstream, digest: digest) != nil { tags.append(tag) }
+        guard !tags.isEmpty else { return nil }
+        stale(upstream, "tag list", error: error)
+        return tags
+    }
+
     /// Whether `error` means the upstream gave no answer (unreachable, failing, overloaded), as
     /// opposed to an answer (not found, refused) or wrong bytes: only then does the cache answer
     /// in its place.

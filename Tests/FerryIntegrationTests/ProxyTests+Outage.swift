@@ -30,6 +30,14 @@ extension ProxyTests {
             let down = proxy.dir.sub("down")
             try await Self.skopeo(["--src-creds", "x:\(licence.id)", app, "dir:\(down)"])
             #expect(try same(down))
+            // The tag list too: the tags whose manifests the cache holds (skopeo inspect lists
+            // them; an audit's failed with 502 in an outage).
+            let tags = try await proxy.request("GET", "/v2/proxy/shop/vendor/team/app/tags/list", licence: licence.id)
+            #expect(tags.status == 200 && tags.text.contains(#""tags":["1.4"]"#), "\(tags.statusLine) \(tags.text)")
+            let inspected = try await runProcess(
+                "/usr/bin/skopeo",
+                Self.skopeoGlobal + ["inspect", "--tls-verify=false", "--creds", "x:\(licence.id)", app])
+            #expect(inspected.succeeded && inspected.stdout.contains(#""1.4""#), "\(inspected.stderr)")
             // Not in the cache: fails, as before.
             let tool = try await runProcess(
                 "/usr/bin/skopeo",
