@@ -126,6 +126,12 @@ struct ProxyPostgresTests {
                 #expect(fromA.reduce(0) { $0 + $1.manifests } >= 3, "manifests through A and B: \(fromA)")
                 #expect(fromA.reduce(0) { $0 + $1.blobs } >= 2, "config and layers through B: \(fromA)")
 
+                // The vendor's registry down: B's tag list comes from the tags PostgreSQL recorded
+                // (B's store holds the manifest skopeo pulled through it).
+                await registry.stop()
+                let tags = try await b.request("GET", "/v2/proxy/shop/vendor/team/app/tags/list", authorization: Self.basic(licence))
+                #expect(tags.status == 200 && tags.text.contains(#""tags":["1.4"]"#), "\(tags.statusLine) \(tags.text)")
+
                 // Revoked through B (its --data-dir: the running replica's admin API), refused by A within 10 s.
                 let revoked = try await ferry(["proxy", "licence", "revoke", String(created.licence.id), "--data-dir", b.dataDirectory])
                 #expect(revoked.succeeded, "\(revoked.stderr)")
