@@ -39,6 +39,9 @@ public final class KeyedSemaphore<Key: Hashable & Sendable>: Sendable {
     /// Tasks holding or waiting for `key`'s permits (for tests and diagnostics).
     public func users(_ key: Key) -> Int { entries.withLock { $0[key]?.users ?? 0 } }
 
+    /// Tasks queued for `key`'s permits right now (for tests: a waiter is in the queue).
+    public func waiterCount(_ key: Key) -> Int { entries.withLock { $0[key]?.semaphore.waiterCount ?? 0 } }
+
     /// Keys with a task holding or waiting for a permit.
     public var keyCount: Int { entries.withLock { $0.count } }
 }

@@ -22,10 +22,17 @@ extension LeaderAdmin {
         let removal = try await database.removeNode(named: name, force: force, reachableWithin: MeshAPI.heartbeatInterval)
         credentials.invalidate()
         await tracker.forget(name, rechecks: true)
-        // Rollouts leave it out (one waiting on it would wait for ever; a later wave would hand
-        // it a switch).
-        try await rollouts.nodeRemoved(name)
         logger.notice("node removed", metadata: ["node": "\(name)", "failed_targets": "\(removal.failedTargets)", "forced": "\(force)"])
+        // Rollouts leave it out (one waiting on it would wait for ever; a later wave would hand
+        // it a switch). The removal stands if this fails: the rollout driver leaves out nodes
+        // that are no longer in the cluster at its next step.
+        do {
+            try await rollouts.nodeRemoved(name)
+        } catch {
+            logger.warning(
+                "could not tell the rollouts of a node's removal now; they leave it out at their next step",
+                metadata: ["node": "\(name)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
+        }
         return NodeRemovalReport(name: name, failedTargets: removal.failedTargets)
     }
 

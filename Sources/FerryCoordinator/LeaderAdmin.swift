@@ -127,9 +127,10 @@ struct LeaderAdmin: AdminBackend {
 
     /// A target's note; for an unfinished target whose node is not heard from, that (its
     /// progress is as the node last reported it).
-    static func note(of target: InstallTargetRecord, silentSince lastSeen: Date?, now: Date) -> String? {
+    static func note(of target: InstallTargetRecord, node: String, silentSince lastSeen: Date?, now: Date) -> String? {
         guard !target.state.isFinished, let lastSeen else { return target.note }
-        return unreachable(lastSeen: lastSeen, now: now) + "it goes on when the node is back; `ferry nodes remove --force NAME` ends it (so does the install's --deadline, if it has one)"
+        return unreachable(lastSeen: lastSeen, now: now)
+            + "it goes on when the node is back; `ferry nodes remove --force \(node)` ends it (so does the install's --deadline, if it has one)"
     }
 
     /// How a node not heard from is shown, before what happens next (installs and rollouts).
@@ -171,7 +172,7 @@ struct LeaderAdmin: AdminBackend {
                 return TargetStatus(
                     id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
                     bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
-                    attempts: target.attempts, error: error, note: Self.note(of: target, silentSince: silentSince[target.nodeId], now: now),
+                    attempts: target.attempts, error: error, note: Self.note(of: target, node: nodes[target.nodeId] ?? "NAME", silentSince: silentSince[target.nodeId], now: now),
                     startedAt: target.startedAt, finishedAt: target.finishedAt)
             },
             warnings: try await warnings(of: install, images: Array(images.keys)))

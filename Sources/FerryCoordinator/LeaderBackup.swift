@@ -168,7 +168,10 @@ public enum LeaderBackup {
         guard output >= 0 else { throw FerryError(.configuration, "cannot create '\(target)': \(String(cString: strerror(errno)))") }
         defer { close(output) }
         let found = try digest(input, named: "\(source)/\(path)", copyingTo: (output, target))
-        guard fsync(output) == 0 else { throw FerryError(.configuration, "cannot write '\(target)': \(String(cString: strerror(errno)))") }
+        guard fsync(output) == 0 else {
+            let failure = errno
+            throw FerryError(failure == ENOSPC ? .insufficientSpace : .configuration, "cannot write '\(target)': \(String(cString: strerror(failure)))")
+        }
         return BackupManifest.Entry(path: path, size: found.size, sha256: found.sha256)
     }
 

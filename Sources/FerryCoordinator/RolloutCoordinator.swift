@@ -117,15 +117,23 @@ final class RolloutCoordinator: Sendable {
         if record.state.phase == .waiting, let wakeAt = record.state.wakeAt, now >= wakeAt {
             try await update(id) { record in record.state.tick(now: now) }
         }
-        // Nodes silent past their deadline.
+        let nodes = try await database.nodes()
+        // Nodes removed from the cluster that the rollout has not left out (the leader stopped,
+        // or the database failed, between the removal and telling the rollouts).
+        let known = Set(nodes.map(\.name))
+        for node in record.state.nodes where !known.contains(node.name) && !record.state.isRemoved(node.name) {
+            try await leaveOut(node.name, of: id)
+        }
+        guard let record = active.withLock({ $0[id] }) else { return }
+        // Nodes silent past their deadline (each a failed switch in the metrics).
         let busy = record.state.nodes.contains { $0.status == .switching || $0.status == .restoring }
         if busy {
             let date = Date()
-            let nodes = try await database.nodes()
             let answering = Set(nodes.filter { reachable($0, date) }.map(\.name))
             let silent = record.silent(now: now, since: startedAt, reachable: answering.contains)
             if !silent.switching.isEmpty || !silent.restoring.isEmpty {
                 try await update(id) { [startedAt] record in record.failSilent(now: now, since: startedAt, reachable: answering.contains) }
+                for _ in silent.switching { FerryMetrics.countRolloutSwitch(outcome: "failed") }
             }
         }
         if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }
@@ -133,12 +141,25 @@ final class RolloutCoordinator: Sendable {
 
     /// Node `name` was removed from the cluster: every rollout leaves it out (one waiting on it
     /// would wait for ever, and one whose next wave names it would hand it a switch).
+    /// Besides the active rollouts, a `failed` one is told too: it may still be rolled back.
     func nodeRemoved(_ name: String) async throws {
-        let now = clock()
-        let ids = active.withLock { active in active.filter { $0.value.state.node(name) != nil }.map(\.key) }.sorted()
-        for id in ids {
-            try await update(id) { record in record.nodeRemoved(name, now: now) }
+        var ids = Set(active.withLock { active in active.filter { $0.value.state.node(name) != nil }.map(\.key) })
+        for stored in try await database.rollouts() where stored.phase == RolloutState.Phase.failed.rawValue && !ids.contains(stored.id) {
+            if let record = try? RolloutStore.decode(stored.stateJSON), record.state.node(name) != nil { ids.insert(stored.id) }
         }
+        for id in ids.sorted() { try await leaveOut(name, of: id) }
+    }
+
+    /// Applies the removal of node `name` to rollout `id` (a switch it had under way counts
+    /// failed in the switch metrics, as a silent node's does).
+    private func leaveOut(_ name: String, of id: String) async throws {
+        let now = clock()
+        let wasSwitching = Mutex(false)
+        try await update(id) { record in
+            wasSwitching.withLock { $0 = record.state.node(name)?.status == .switching }
+            return record.nodeRemoved(name, now: now)
+        }
+        if wasSwitching.withLock({ $0 }) { FerryMetrics.countRolloutSwitch(outcome: "failed") }
     }
 
     // MARK: Mesh

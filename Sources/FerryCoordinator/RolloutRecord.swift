@@ -62,7 +62,7 @@ struct RolloutRecord: Codable, Sendable, Hashable {
         }
         let busy = busyNodes.intersection(known).sorted()
         guard !busy.isEmpty else { return nil }
-        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back (a running follower reports within seconds: retry then); a node whose follower is down: start it, or, gone for good, 'ferry nodes remove NAME'"
+        return "rollout \(id) of \(qualifiedRepository) is \(state.phase.sentence) but waits for \(busy.joined(separator: ", ")) to finish switching or put containers back (a running follower reports within seconds: retry then); a node whose follower is down: start it, or, gone for good, 'ferry nodes remove --force NAME'"
     }
 
     /// Whether it may still switch or restore containers: not over, or nodes still switching or
@@ -158,7 +158,8 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             } else if lateRestores.remove(name) != nil {
                 // Owed since the node was counted silent: during or after a rollback, whether
                 // it put its containers back decides how the rollback ends.
-                actions = state.lateRestored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
+                actions = state.lateRestored(
+                    name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil, ofRestore: restoreStarted[name] != nil)
             } else {
                 throw unexpected(report, node)
             }
@@ -246,14 +247,14 @@ struct RolloutRecord: Codable, Sendable, Hashable {
                     reason =
                         LeaderAdmin.unreachable(lastSeen: lastSeen, now: now)
                         + (node.status == .distributing
-                            ? "the rollout waits for it (--distribute-deadline, or `ferry nodes remove`, ends the wait)"
+                            ? "the rollout waits for it (--distribute-deadline, or `ferry nodes remove --force \(node.name)`, ends the wait)"
                             : "counted failed unless it reports within --healthy-deadline + 30s")
                 }
                 return RolloutNodeStatus(
                     name: node.name, status: node.status, reason: reason, containers: node.containers,
                     downtimeMilliseconds: node.downtimeMilliseconds, bytesDone: progress[node.name]?.done, bytesTotal: progress[node.name]?.total)
             },
-            wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason, pauseCause: state.pauseCause,
+            wave: state.wave, waves: state.waves.count, pauseReason: state.pauseReason, pauseCause: state.effectivePauseCause,
             wakeAt: state.wakeAt.map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) }, installID: installID, createdAt: createdAt,
             updatedAt: updatedAt)
     }

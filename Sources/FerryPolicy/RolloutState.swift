@@ -216,11 +216,13 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// it again; with `stillSwitched` false (a node counted silent, told to put its containers
     /// back when it returns) it is `failed`.
     public mutating func restored(_ name: String, failure: String? = nil, stillSwitched: Bool = true) -> [Action] {
-        guard phase == .rollingBack, let index = index(of: name), nodes[index].status == .restoring else { return [] }
+        guard phase == .rollingBack || phase == .aborted, let index = index(of: name), nodes[index].status == .restoring else { return [] }
         nodes[index].status = failure == nil ? .restored : (stillSwitched ? .switched : .failed)
         // Put back: what an earlier failed restore said no longer holds.
         nodes[index].reason = failure.map { "restore failed: \($0)" }
-        guard !nodes.contains(where: { $0.status == .restoring }) else { return [] }
+        // Aborted during the rollback: the outcome is recorded (the node no longer holds the
+        // repository), nothing more starts.
+        guard phase == .rollingBack, !nodes.contains(where: { $0.status == .restoring }) else { return [] }
         if !restoreWaves.isEmpty {
             let next = restoreWaves.removeFirst()
             return restore(next)
@@ -228,14 +230,19 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return finishRollbackIfDone()
     }
 
-    /// A node counted failed while silent (``RolloutState/restored(_:failure:stillSwitched:)``
-    /// with `stillSwitched` false, or a silent switch) returned and put its old containers back
-    /// late, or could not. During or after a rollback this decides how it ends: a node whose late
-    /// restore failed still runs the new containers, so it is `switched` again (with the reason)
-    /// and a rollback that had ended `rolledBack` becomes `failed`, which another `rollback`
-    /// retries; one put back is `restored`. Outside rollbacks the node stays `failed`.
-    public mutating func lateRestored(_ name: String, failure: String? = nil) -> [Action] {
-        guard phase == .rollingBack || phase == .rolledBack, let index = index(of: name), nodes[index].status == .failed else { return [] }
+    /// A node counted failed while silent returned and put its old containers back late, or
+    /// could not. `ofRestore`: it was silent during a rollback's restore (else during its switch).
+    /// A late restore decides how the rollback ends, whether it is under way, over (`rolledBack`)
+    /// or over `failed`: a node that could not put its containers back still runs the new ones,
+    /// so it is `switched` again (with the reason; another `rollback` retries it) and a
+    /// `rolledBack` rollout becomes `failed`; one put back is `restored`. A failed switch's late
+    /// put-back, or a restore after an abort, only adds to the node's reason when it failed.
+    public mutating func lateRestored(_ name: String, failure: String? = nil, ofRestore: Bool) -> [Action] {
+        guard let index = index(of: name), nodes[index].status == .failed else { return [] }
+        guard ofRestore, [.rollingBack, .rolledBack, .failed].contains(phase) else {
+            if let failure { nodes[index].reason = (nodes[index].reason.map { $0 + "; " } ?? "") + "putting the old containers back failed: \(failure)" }
+            return []
+        }
         nodes[index].status = failure == nil ? .restored : .switched
         nodes[index].reason = failure.map { "restore failed: \($0)" }
         guard phase == .rolledBack, failure != nil else { return [] }
@@ -243,33 +250,61 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return [.finished(.failed)]
     }
 
-    /// Node `name` was removed from the cluster (`ferry nodes remove`): it takes no further part.
-    /// Still receiving the image, waiting for its wave or switching, it fails with `reason` (as
-    /// its install target does); restoring, it fails as a silent one does. A node already
-    /// switched, restored or failed keeps its status (a later rollback does not visit it: it is
-    /// not in the cluster).
+    /// Node `name` was removed from the cluster (`ferry nodes remove`): it takes no further part,
+    /// and no rollback visits it. Still receiving the image, waiting for its wave or switching,
+    /// it fails with `reason` (as its install target does; a failure like any other, which the
+    /// failure policy counts); restoring, it fails as a silent one does. A node already switched
+    /// keeps its status. In a rollout that is over, a node still switching or restoring (an
+    /// abort's halt) is failed: nothing more is asked of it.
     public mutating func removed(_ name: String, reason: String, now: Int64) -> [Action] {
-        guard !phase.isFinal, let index = index(of: name) else { return [] }
+        guard let index = index(of: name) else { return [] }
+        if removedNodes?.contains(name) != true { removedNodes = (removedNodes ?? []) + [name] }
+        guard !phase.isFinal else {
+            if [.switching, .restoring].contains(nodes[index].status) {
+                nodes[index].status = .failed
+                nodes[index].reason = reason
+            }
+            return []
+        }
         switch nodes[index].status {
         case .distributing: return distributed(name, failure: reason, now: now)
         case .switching: return switched(name, .failed(reason), now: now)
         case .restoring: return restored(name, failure: reason, stillSwitched: false)
         case .pending, .distributed:
-            // A later wave's node: left out of it (``startWave(now:)`` takes distributed nodes).
+            // A later wave's node: left out of it (``startWave(now:)`` takes distributed nodes),
+            // its failure counted as a switch failure would be.
             nodes[index].status = .failed
             nodes[index].reason = reason
-            return []
-        case .switched:
-            if phase == .rollingBack {
-                // Not put back: it is gone.
-                nodes[index].status = .failed
-                nodes[index].reason = reason
-                restoreWaves = restoreWaves.map { $0.filter { $0 != name } }.filter { !$0.isEmpty }
-                return finishRollbackIfDone()
+            if phase == .switching || phase == .waiting, plan.onFailure != .continue, failedNodes.count > (acceptedFailures ?? 0),
+                failureRatioExceeded
+            {
+                wakeAt = nil
+                return failurePolicy(reason: failureReasons, now: now)
             }
             return []
+        case .switched:
+            guard phase == .rollingBack else { return [] }
+            // Not put back: it is gone.
+            restoreWaves = restoreWaves.map { $0.filter { $0 != name } }.filter { !$0.isEmpty }
+            return finishRollbackIfDone()
         case .failed, .noContainers, .restored: return []
         }
+    }
+
+    /// Nodes removed from the cluster during the rollout. (Optional: states stored before it decode.)
+    public private(set) var removedNodes: [String]?
+
+    /// Whether node `name` was removed from the cluster.
+    public func isRemoved(_ name: String) -> Bool { removedNodes?.contains(name) == true }
+
+    /// What paused the rollout, for states stored before ``pauseCause`` too (read from the
+    /// reason's words); nil when not paused.
+    public var effectivePauseCause: PauseCause? {
+        guard phase == .paused || phase == .waiting else { return nil }
+        if let pauseCause { return pauseCause }
+        guard let pauseReason else { return nil }
+        if pauseReason.hasPrefix(Self.policyPause) { return .failurePolicy }
+        return pauseReason.hasPrefix("canary wave done") ? .canary : .request
     }
 
     /// Time passed: a wait that is over starts the next wave.
@@ -298,7 +333,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
             throw FerryError(.conflict, "rollout \(id) is \(phase.sentence), not paused; only a paused rollout resumes")
         }
         // States stored before `pauseCause` existed: the policy's pause by its reason's words.
-        let policyPause = (pauseCause ?? (pauseReason?.hasPrefix(Self.policyPause) == true ? .failurePolicy : nil)) == .failurePolicy
+        let policyPause = effectivePauseCause == .failurePolicy
         pauseReason = nil
         pauseCause = nil
         wakeAt = nil
@@ -415,7 +450,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
         wakeAt = nil
         pauseReason = nil
         pauseCause = nil
-        let switched = nodes.filter { $0.status == .switched }.map(\.name)
+        // Nodes removed from the cluster are not visited: they are gone.
+        let switched = nodes.filter { $0.status == .switched && !isRemoved($0.name) }.map(\.name)
         restoreWaves = RolloutPlan(maxParallel: plan.maxParallel).waves(of: switched)
         guard !restoreWaves.isEmpty else { return finishRollbackIfDone() }
         let first = restoreWaves.removeFirst()
@@ -432,7 +468,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// same, and its nodes were told to forget, so it could not be rolled back again).
     private mutating func finishRollbackIfDone() -> [Action] {
         guard !nodes.contains(where: { $0.status == .restoring || $0.status == .switching }), restoreWaves.isEmpty else { return [] }
-        phase = nodes.contains { $0.status == .switched } ? .failed : .rolledBack
+        phase = nodes.contains { $0.status == .switched && !isRemoved($0.name) } ? .failed : .rolledBack
         return [.finished(phase)]
     }
 

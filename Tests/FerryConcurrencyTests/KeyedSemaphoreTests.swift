@@ -44,7 +44,7 @@ struct KeyedSemaphoreTests {
         let holder = Task { try await semaphore.withPermit(1) { await gate.hold("1") } }
         try await waitUntil("the holder inside") { gate.count("1") == 1 }
         let waiter = Task { try await semaphore.withPermit(1) { 42 } }
-        try await waitUntil("the waiter queued") { semaphore.users(1) == 2 }
+        try await waitUntil("the waiter queued") { semaphore.users(1) == 2 && semaphore.waiterCount(1) == 1 }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(semaphore.users(1) == 1)

@@ -37,20 +37,17 @@ struct LeaderBackupTests {
     }
 
     /// An audit's backup onto a full disk said `File exists` (a restore: `No such file or
-    /// directory`): a short write sets no `errno`, and the stale one was reported.
-    @Test("a write that fails says why: a full device is 'No space left on device'")
-    func fullDiskSaysSo() async throws {
+    /// directory`): a short write sets no `errno`, and a stale one was reported. A short write
+    /// cannot be made here without root (a small file system) or a process-wide file size
+    /// limit; this checks that a failing write reports its own `errno`, not the one before it.
+    @Test("a write that fails says why: a full device is 'No space left on device', not the errno before it")
+    func fullDiskSaysSo() throws {
         let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
         try #require(full >= 0)
         defer { close(full) }
         errno = EEXIST
         let bytes = [UInt8](repeating: 7, count: 3 << 20)
         #expect(bytes.withUnsafeBytes { LeaderBackup.writeAll(full, $0) } == ENOSPC)
-        let pipe = Pipe()
-        let reader = Task { pipe.fileHandleForReading.readDataToEndOfFile().count }
-        #expect(bytes.withUnsafeBytes { LeaderBackup.writeAll(pipe.fileHandleForWriting.fileDescriptor, $0) } == 0, "a pipe takes it in pieces")
-        try pipe.fileHandleForWriting.close()
-        #expect(await reader.value == bytes.count)
     }
 
     @Test("A backup holds the database snapshot, the secrets and (asked for) the committed blobs, 0600/0700; a restore puts them back")

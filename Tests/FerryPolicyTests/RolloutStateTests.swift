@@ -265,7 +265,7 @@ struct RolloutStateTests {
         _ = state.restored("a")
         #expect(state.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false) == [])
         #expect(state.restored("c") == [.finished(.rolledBack)])
-        #expect(state.lateRestored("b", failure: "engine down") == [.finished(.failed)])
+        #expect(state.lateRestored("b", failure: "engine down", ofRestore: true) == [.finished(.failed)])
         #expect(state.phase == .failed)
         #expect(state.node("b")?.status == .switched && state.node("b")?.reason == "restore failed: engine down")
         #expect(try state.rollback() == [.restoreNodes(["b"])], "another rollback tries it again")
@@ -279,14 +279,27 @@ struct RolloutStateTests {
         _ = late.restored("a")
         _ = late.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false)
         _ = late.restored("c")
-        #expect(late.lateRestored("b") == [])
+        #expect(late.lateRestored("b", ofRestore: true) == [])
         #expect(late.phase == .rolledBack && late.node("b")?.status == .restored && late.node("b")?.reason == nil)
-        #expect(late.lateRestored("b", failure: "again") == [], "a node already put back is not touched by a repeat")
+        #expect(late.lateRestored("b", failure: "again", ofRestore: true) == [], "a node already put back is not touched by a repeat")
+
+        // A rollback that ended failed (another node's restore failed): the late failure makes
+        // the silent node switched, so the next rollback restores it too (a review found it dropped).
+        var failedRollback = distributed(RolloutPlan(maxParallel: 3)).0
+        for name in ["a", "b", "c"] { _ = failedRollback.switched(name, Self.passed, now: 1) }
+        _ = try failedRollback.rollback()
+        _ = failedRollback.restored("a", failure: "engine down")
+        _ = failedRollback.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false)
+        #expect(failedRollback.restored("c") == [.finished(.failed)])
+        #expect(failedRollback.lateRestored("b", failure: "engine down", ofRestore: true) == [])
+        #expect(failedRollback.node("b")?.status == .switched)
+        #expect(try failedRollback.rollback() == [.restoreNodes(["a", "b"])])
 
         var failedSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .continue)).0
         _ = failedSwitch.switched("a", .failed("the node stopped answering during its switch"), now: 1)
-        #expect(failedSwitch.lateRestored("a", failure: "engine down") == [], "outside a rollback the node stays failed")
+        #expect(failedSwitch.lateRestored("a", failure: "engine down", ofRestore: false) == [], "a failed switch's put-back: the node stays failed")
         #expect(failedSwitch.node("a")?.status == .failed)
+        #expect(failedSwitch.node("a")?.reason == "the node stopped answering during its switch; putting the old containers back failed: engine down")
     }
 
     /// The policy's pause was recognized by its reason's words; it is a typed cause now, and a
@@ -338,6 +351,43 @@ struct RolloutStateTests {
         #expect(rollingBack.removed("b", reason: "gone", now: 4) == [], "not put back: its wave leaves it out")
         #expect(rollingBack.removed("a", reason: "gone", now: 5) == [.restoreNodes(["c"])], "a restore under way fails")
         #expect(rollingBack.restored("c") == [.finished(.rolledBack)])
+
+        // Removed after its switch passed: a later rollback leaves it out (a review found it
+        // handed a restore), and does not end failed because of it.
+        var switched = distributed(RolloutPlan(maxParallel: 1)).0
+        _ = switched.switched("a", Self.passed, now: 1)
+        #expect(switched.removed("a", reason: "gone", now: 2) == [])
+        #expect(switched.node("a")?.status == .switched && switched.isRemoved("a"))
+        _ = switched.switched("b", Self.passed, now: 3)
+        #expect(try switched.rollback() == [.restoreNodes(["b"])])
+        #expect(switched.restored("b") == [], "c is still switching")
+        #expect(switched.switched("c", Self.passed, now: 4) == [.restoreNodes(["c"])])
+        #expect(switched.restored("c") == [.finished(.rolledBack)], "not failed because of the removed node")
+
+        // Removed while the rollout waits between waves: its failure is a failure like any other
+        // (a review found the policy bypassed: the next wave started past the ratio).
+        var waiting = distributed(RolloutPlan(maxParallel: 1, delayMilliseconds: 1000, onFailure: .rollback)).0
+        #expect(waiting.switched("a", Self.passed, now: 1) == [.wakeAt(1001)])
+        #expect(waiting.removed("b", reason: "gone", now: 2) == [.restoreNodes(["a"])])
+        #expect(waiting.phase == .rollingBack)
+
+        // Over (aborted while a node switched), then removed: the node is failed, nothing is owed.
+        var aborted = distributed(RolloutPlan(maxParallel: 1)).0
+        _ = try aborted.abort()
+        #expect(aborted.removed("a", reason: "gone", now: 1) == [])
+        #expect(aborted.node("a")?.status == .failed)
+    }
+
+    /// A review found a rollback aborted while a node put its containers back kept that node
+    /// `restoring` for ever (its report was accepted and dropped), so the repository stayed held.
+    @Test("a restore that ends after the rollback was aborted is recorded")
+    func restoreAfterAbort() throws {
+        var state = distributed(RolloutPlan(maxParallel: 1)).0
+        for name in ["a", "b", "c"] { _ = state.switched(name, Self.passed, now: 1) }
+        #expect(try state.rollback() == [.restoreNodes(["a"])])
+        _ = try state.abort()
+        #expect(state.restored("a") == [], "nothing more starts")
+        #expect(state.node("a")?.status == .restored)
     }
 
     @Test("the state round-trips through JSON (a leader restart resumes from it)")
