@@ -102,7 +102,8 @@ struct FollowerHeartbeat: Sendable {
 
     /// One heartbeat and what its answer asks for.
     private func beat(engine: EngineState) async throws {
-        var heartbeat = Heartbeat(dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion)
+        var heartbeat = Heartbeat(
+            dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion, certificateSerial: certificate?.serial)
         switch engine {
         case .answers(let version): heartbeat.dockerVersion = version
         case .unreachable(let message): heartbeat.dockerError = message

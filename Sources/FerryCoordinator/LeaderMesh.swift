@@ -31,6 +31,8 @@ struct LeaderMesh: MeshBackend {
     /// How long node certificates are valid (``LeaderConfiguration/nodeCertificateValidity``).
     let certificateValidity: TimeInterval
     let logger: Logger
+    /// Nodes using another certificate than the one last issued to them (``CertificateReissues``).
+    let reissues = CertificateReissues()
 
     /// How long a sources request for a blob nobody holds yet, but that the leader is about to
     /// fetch, waits for the leader to start receiving it (answered at once when it does): the
@@ -84,11 +86,17 @@ struct LeaderMesh: MeshBackend {
         }
         FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
         let revoked = try await database.revokedCertificateSerials(now: now)
+        // A node presenting a certificate other than the one last issued to it missed that
+        // renewal's answer (it uses one the renewal revoked), or this leader was restored from a
+        // backup older than its certificate: it is asked to renew, at most once a day.
+        let reissue =
+            !insecureMesh && reissues.note(node: node, presented: heartbeat.certificateSerial, recorded: record.certificateSerial)
+            && reissues.mayReissue(node: node, now: now)
         // Taken last: nothing after this can fail and lose them.
         let rechecks = await tracker.takeRechecks(for: record.name)
         return HeartbeatResponse(
             sendInventory: await tracker.needsInventory(record.name), revokedCertificates: revoked,
-            renewCertificate: insecureMesh ? nil : record.certificateSerial == nil, recheckBlobs: rechecks.isEmpty ? nil : rechecks)
+            renewCertificate: insecureMesh ? nil : record.certificateSerial == nil || reissue, recheckBlobs: rechecks.isEmpty ? nil : rechecks)
     }
 
     /// Issues the node a new certificate (renewal) for a key it made, naming it and its checked
@@ -98,17 +106,23 @@ struct LeaderMesh: MeshBackend {
     func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse {
         guard !insecureMesh else { throw FerryError(.unsupported, "this leader runs a plain-HTTP mesh (--insecure-mesh): there are no certificates") }
         guard let record = try await database.node(id: node), record.removedAt == nil else { throw FerryError(.notFound, "unknown node") }
+        let now = Date()
+        var reissue = false
         if let expiresAt = record.certificateExpiresAt {
-            let left = expiresAt.timeIntervalSinceNow
-            guard left < certificateValidity / 2 || left > certificateValidity * 1.01 else {
-                throw FerryError(
-                    .conflict, "this node's certificate is not due for renewal yet (it expires \(expiresAt)); renew after two thirds of its life")
+            let left = expiresAt.timeIntervalSince(now)
+            if left >= certificateValidity / 2 && left <= certificateValidity * 1.01 {
+                guard reissues.mayReissue(node: node, now: now) else {
+                    throw FerryError(
+                        .conflict, "this node's certificate is not due for renewal yet (it expires \(expiresAt)); renew after two thirds of its life")
+                }
+                reissue = true
             }
         }
         let address = try record.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: false) }
         let certificate = try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: record.name, address: address), validity: certificateValidity)
         try await recordCertificate(certificate, of: record)
-        logger.notice("node certificate renewed", metadata: ["node": "\(record.name)"])
+        if reissue { reissues.reissued(node: node, now: now) }
+        logger.notice("node certificate renewed", metadata: ["node": "\(record.name)", "reissue": "\(reissue)"])
         return CertificateResponse(certificate: certificate)
     }
 

@@ -33,7 +33,8 @@ final class NodeCertificate: Sendable {
         }
         self.directory = directory
         self.caPEM = ca
-        self.state = Mutex(try Self.parse(certificate: certificate, key: key, ca: ca))
+        let (certificatePEM, keyPEM) = Self.finishInterruptedRenewal(in: directory, certificate: certificate, key: key)
+        self.state = Mutex(try Self.parse(certificate: certificatePEM, key: keyPEM, ca: ca))
     }
 
     var current: Current { state.withLock { $0 } }
@@ -67,12 +68,75 @@ final class NodeCertificate: Sendable {
     /// Asks the leader for a certificate for a new key, writes both to the data directory and
     /// uses them from the next connection on.
     func renew(with mesh: MeshClient) async throws {
+        try await renew { try await mesh.renewCertificate($0) }
+    }
+
+    /// Room kept for the certificate before the leader is asked (a node's is about 1 KiB).
+    static let certificateRoom = 16 * 1024
+
+    /// As ``renew(with:)``, asking `issue`. The leader revokes the current certificate as it
+    /// issues the next, so the new key, and room for the certificate, are written first: a node
+    /// whose disk is full asks nothing and keeps a valid certificate (before, it asked, could not
+    /// store the answer, and presented a revoked certificate until that one was due). The new
+    /// pair then replaces the old by renames (certificate first; ``finishInterruptedRenewal``
+    /// completes the pair after a crash between them).
+    func renew(issue: (CertificateRequest) async throws -> CertificateResponse) async throws {
         let key = P256.Signing.PrivateKey()
-        let response = try await mesh.renewCertificate(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+        let keyPEM = key.pemRepresentation + "\n"
+        let (nextKey, nextCertificate) = Self.nextPaths(directory)
+        defer {
+            unlink(nextKey)
+            unlink(nextCertificate)
+        }
+        try PrivateFile.write(Array(keyPEM.utf8), to: nextKey)
+        try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: Self.certificateRoom), to: nextCertificate)
+        let response = try await issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
         let renewed = try Self.parse(certificate: response.certificate, key: key.pemRepresentation, ca: caPEM)
-        try directory.writeAtomically(key.pemRepresentation + "\n", to: directory.tlsKeyPath, mode: 0o600)
-        try directory.writeAtomically(response.certificate + "\n", to: directory.tlsCertificatePath, mode: 0o600)
+        try Self.overwrite(nextCertificate, with: Array((response.certificate + "\n").utf8))
+        guard rename(nextCertificate, directory.tlsCertificatePath) == 0, rename(nextKey, directory.tlsKeyPath) == 0 else {
+            throw FerryError(.configuration, "cannot replace this node's TLS files in \(directory.path): \(String(cString: strerror(errno)))")
+        }
         state.withLock { $0 = renewed }
+    }
+
+    static func nextPaths(_ directory: DataDirectory) -> (key: String, certificate: String) {
+        (directory.tlsKeyPath + ".next", directory.tlsCertificatePath + ".next")
+    }
+
+    /// Writes `bytes` over the start of the existing file `path` (within the room written before,
+    /// so no new space is needed) and cuts it to their length.
+    static func overwrite(_ path: String, with bytes: [UInt8]) throws(FerryError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var failure = bytes.withUnsafeBytes { LeaderBackup.writeAll(fd, $0) }
+        if failure == 0, ftruncate(fd, off_t(bytes.count)) != 0 || fsync(fd) != 0 { failure = errno }
+        guard failure == 0 else { throw FerryError(.insufficientSpace, "cannot write '\(path)': \(String(cString: strerror(failure)))") }
+    }
+
+    /// A renewal interrupted between its two renames left the new certificate beside the old
+    /// key, the new key in `tls-key.pem.next`: that key is put in place when it is the
+    /// certificate's. Leftovers of a renewal that never got its answer are removed. Returns the
+    /// pair to use.
+    static func finishInterruptedRenewal(in directory: DataDirectory, certificate: String, key: String) -> (String, String) {
+        let (nextKey, nextCertificate) = nextPaths(directory)
+        defer {
+            unlink(nextKey)
+            unlink(nextCertificate)
+        }
+        guard let next = try? String(contentsOfFile: nextKey, encoding: .utf8), !matches(certificate: certificate, key: key),
+            matches(certificate: certificate, key: next), rename(nextKey, directory.tlsKeyPath) == 0
+        else { return (certificate, key) }
+        return (certificate, next)
+    }
+
+    /// Whether `key` (PEM) is the private key of `certificate`'s public key.
+    static func matches(certificate: String, key: String) -> Bool {
+        guard let leaf = try? NIOSSLCertificate(bytes: Array(certificate.utf8), format: .pem),
+            let spki = try? leaf.extractPublicKey().toSPKIBytes(),
+            let privateKey = try? P256.Signing.PrivateKey(pemRepresentation: key)
+        else { return false }
+        return spki == Array(privateKey.publicKey.derRepresentation)
     }
 
     private static func parse(certificate: String, key: String, ca: String) throws(FerryError) -> Current {

@@ -13,6 +13,7 @@ extension Heartbeat {
         var copy = self
         copy.dockerVersion = dockerVersion.map { TerminalText.escape($0, limit: Self.maxDockerVersionLength) }
         copy.dockerError = dockerError.map { TerminalText.escape($0, limit: Self.maxDockerErrorLength) }
+        copy.certificateSerial = certificateSerial.map { String($0.prefix(64)) }
         return copy
     }
 }

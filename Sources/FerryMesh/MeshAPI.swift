@@ -247,8 +247,16 @@ public struct Heartbeat: Codable, Sendable, Hashable {
     public var address: String?
     /// The mesh protocol version the node speaks; nil from Ferry 0.1.0 (version 1).
     public var protocolVersion: Int?
+    /// The serial of the TLS certificate the node uses (nil from followers before 0.2.0, and on a
+    /// plain-HTTP mesh): one the leader did not issue last means the node missed a renewal's
+    /// answer, or the leader was restored from a backup older than it.
+    public var certificateSerial: String?
 
-    public init(dockerVersion: String?, dockerError: String?, address: String? = nil, protocolVersion: Int? = FerryVersion.meshProtocol) {
+    public init(
+        dockerVersion: String?, dockerError: String?, address: String? = nil, protocolVersion: Int? = FerryVersion.meshProtocol,
+        certificateSerial: String? = nil
+    ) {
+        self.certificateSerial = certificateSerial
         self.protocolVersion = protocolVersion
         self.dockerVersion = dockerVersion
         self.dockerError = dockerError

@@ -1,0 +1,94 @@
+import Crypto
+import FerryCore
+import FerryMesh
+import FerryTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+@testable import FerryCoordinator
+
+/// A follower's certificate renewal as it writes its files. The leader revokes the current
+/// certificate as it issues the next: an audit's node with a full disk asked, could not store the
+/// answer, and presented a revoked certificate until that one was due again.
+@Suite("NodeCertificate renewal")
+struct NodeCertificateTests {
+    /// A data directory with a cluster CA and a node certificate it issued; `body` gets the
+    /// loaded certificate and an issuer that counts the leader's issues.
+    static func withNode(_ body: (DataDirectory, NodeCertificate, Issuer) async throws -> Void) async throws {
+        try await withTemporaryDirectory("ferry-node-cert") { directory in
+            let data = try DataDirectory(directory.path)
+            let ca = try ClusterCA.loadOrCreate(in: data)
+            let key = P256.Signing.PrivateKey()
+            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: data.tlsKeyPath)
+            try PrivateFile.write(Array(try ca.issue(publicKeyPEM: key.publicKey.pemRepresentation, for: .node(name: "n1", address: nil)).utf8), to: data.tlsCertificatePath)
+            try await body(data, try NodeCertificate(directory: data), Issuer(ca: ca))
+        }
+    }
+
+    final class Issuer: Sendable {
+        let ca: ClusterCA
+        let issued = Mutex(0)
+        init(ca: ClusterCA) { self.ca = ca }
+
+        func issue(_ request: CertificateRequest) throws -> CertificateResponse {
+            issued.withLock { $0 += 1 }
+            return CertificateResponse(certificate: try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: "n1", address: nil)))
+        }
+    }
+
+    static func files(_ data: DataDirectory) throws -> (certificate: String, key: String) {
+        (try String(contentsOfFile: data.tlsCertificatePath, encoding: .utf8), try String(contentsOfFile: data.tlsKeyPath, encoding: .utf8))
+    }
+
+    @Test("a renewal replaces the pair on disk and in use; nothing is left beside it")
+    func renewal() async throws {
+        try await Self.withNode { data, certificate, issuer in
+            let before = certificate.serial
+            try await certificate.renew { try issuer.issue($0) }
+            #expect(certificate.serial != before && issuer.issued.withLock { $0 } == 1)
+            let (pem, key) = try Self.files(data)
+            #expect(NodeCertificate.matches(certificate: pem, key: key))
+            #expect(try MeshTLS.certificateInfo(ofPEM: pem).serial == certificate.serial)
+            let (nextKey, nextCertificate) = NodeCertificate.nextPaths(data)
+            #expect(!FileManager.default.fileExists(atPath: nextKey) && !FileManager.default.fileExists(atPath: nextCertificate))
+            // Loaded again (a restart): the same pair.
+            #expect(try NodeCertificate(directory: data).serial == certificate.serial)
+        }
+    }
+
+    @Test("a node that cannot write its new key asks the leader nothing and keeps its certificate")
+    func noRoomNoRequest() async throws {
+        try await Self.withNode { data, certificate, issuer in
+            let before = certificate.serial
+            // Where the new key goes cannot be written (a directory in the way: root-proof, unlike a mode).
+            let (nextKey, _) = NodeCertificate.nextPaths(data)
+            try FileManager.default.createDirectory(atPath: nextKey, withIntermediateDirectories: false)
+            await #expect(throws: FerryError.self) { try await certificate.renew { try issuer.issue($0) } }
+            #expect(issuer.issued.withLock { $0 } == 0, "the leader was not asked, so it revoked nothing")
+            #expect(certificate.serial == before)
+            let (pem, key) = try Self.files(data)
+            let serial = try MeshTLS.certificateInfo(ofPEM: pem).serial
+            #expect(NodeCertificate.matches(certificate: pem, key: key) && serial == before)
+        }
+    }
+
+    @Test("a renewal cut between its two renames is completed at the next start")
+    func interruptedRenewalIsCompleted() async throws {
+        try await Self.withNode { data, certificate, issuer in
+            // The new certificate in place, its key still beside it.
+            let key = P256.Signing.PrivateKey()
+            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+            let (nextKey, _) = NodeCertificate.nextPaths(data)
+            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: nextKey)
+            try PrivateFile.write(Array(issued.certificate.utf8), to: data.tlsCertificatePath)
+            let loaded = try NodeCertificate(directory: data)
+            let serial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
+            #expect(loaded.serial == serial)
+            let (pem, onDisk) = try Self.files(data)
+            #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
+            #expect(!FileManager.default.fileExists(atPath: nextKey))
+            #expect(!NodeCertificate.matches(certificate: pem, key: P256.Signing.PrivateKey().pemRepresentation))
+        }
+    }
+}
