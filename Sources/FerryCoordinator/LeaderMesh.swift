@@ -81,9 +81,6 @@ struct LeaderMesh: MeshBackend {
             nodeID: node, dockerVersion: heartbeat.dockerVersion, dockerError: heartbeat.dockerError, address: address?.description)
         guard let record = try await database.node(id: node) else { return HeartbeatResponse(sendInventory: false) }
         let now = Date()
-        if let expiresAt = record.certificateExpiresAt {
-            FerryMetrics.setNodeCertificateExpiry(node: record.name, seconds: expiresAt.timeIntervalSince(now))
-        }
         FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
         let revoked = try await database.revokedCertificateSerials(now: now)
         // A node presenting a certificate other than the one last issued to it missed that

@@ -175,16 +175,19 @@ public final class LeaderService: Service, Sendable {
         logger.notice("leader stopped")
     }
 
-    /// Every 2 s: install deadlines and load slots (``InstallCoordinator/tick(now:)``), and the
-    /// tracker forgets what unreachable nodes were receiving and serving.
+    /// Every 2 s: install deadlines and load slots (``InstallCoordinator/tick(now:)``), the
+    /// tracker forgets what unreachable nodes were receiving and serving, and the nodes'
+    /// certificate expiry gauges (a silent node's keeps falling; a removed node's goes).
     private func runInstallHousekeeping() async {
         await PeriodicTask(every: .seconds(2), runsAtStart: true) { [self] in
             await installs.tick()
             let now = Date()
-            for node in (try? await database.nodes()) ?? []
-            where !InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) {
+            guard let nodes = try? await database.nodes() else { return }
+            for node in nodes where !InstallRules.isReachable(lastSeen: node.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) {
                 await tracker.forget(node.name)
             }
+            FerryMetrics.setNodeCertificateExpiries(
+                Dictionary(nodes.compactMap { node in node.certificateExpiresAt.map { (node.name, $0.timeIntervalSince(now)) } }, uniquingKeysWith: { a, _ in a }))
         }.run()
     }
 

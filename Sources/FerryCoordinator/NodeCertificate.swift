@@ -84,8 +84,11 @@ final class NodeCertificate: Sendable {
         let key = P256.Signing.PrivateKey()
         let keyPEM = key.pemRepresentation + "\n"
         let (nextKey, nextCertificate) = Self.nextPaths(directory)
+        // Kept when the certificate is in place but its key could not follow: the next start
+        // completes the pair (``finishInterruptedRenewal``).
+        var keepNextKey = false
         defer {
-            unlink(nextKey)
+            if !keepNextKey { unlink(nextKey) }
             unlink(nextCertificate)
         }
         try PrivateFile.write(Array(keyPEM.utf8), to: nextKey)
@@ -93,10 +96,17 @@ final class NodeCertificate: Sendable {
         let response = try await issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
         let renewed = try Self.parse(certificate: response.certificate, key: key.pemRepresentation, ca: caPEM)
         try Self.overwrite(nextCertificate, with: Array((response.certificate + "\n").utf8))
-        guard rename(nextCertificate, directory.tlsCertificatePath) == 0, rename(nextKey, directory.tlsKeyPath) == 0 else {
-            throw FerryError(.configuration, "cannot replace this node's TLS files in \(directory.path): \(String(cString: strerror(errno)))")
+        guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+            throw FerryError(.configuration, "cannot replace this node's TLS certificate in \(directory.path): \(String(cString: strerror(errno)))")
         }
+        // From here the certificate on disk is the new one: its server presents the new pair.
         state.withLock { $0 = renewed }
+        guard rename(nextKey, directory.tlsKeyPath) == 0 else {
+            keepNextKey = true
+            throw FerryError(
+                .configuration,
+                "cannot put this node's new TLS key in place in \(directory.path): \(String(cString: strerror(errno))); restart the follower (it completes the pair at start)")
+        }
     }
 
     static func nextPaths(_ directory: DataDirectory) -> (key: String, certificate: String) {
@@ -120,13 +130,15 @@ final class NodeCertificate: Sendable {
     /// pair to use.
     static func finishInterruptedRenewal(in directory: DataDirectory, certificate: String, key: String) -> (String, String) {
         let (nextKey, nextCertificate) = nextPaths(directory)
-        defer {
-            unlink(nextKey)
-            unlink(nextCertificate)
-        }
+        unlink(nextCertificate)
         guard let next = try? String(contentsOfFile: nextKey, encoding: .utf8), !matches(certificate: certificate, key: key),
-            matches(certificate: certificate, key: next), rename(nextKey, directory.tlsKeyPath) == 0
-        else { return (certificate, key) }
+            matches(certificate: certificate, key: next)
+        else {
+            unlink(nextKey)
+            return (certificate, key)
+        }
+        // The pair in use is the right one even if the rename fails (it is tried at every start).
+        _ = rename(nextKey, directory.tlsKeyPath)
         return (certificate, next)
     }
 

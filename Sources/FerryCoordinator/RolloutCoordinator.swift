@@ -132,8 +132,15 @@ final class RolloutCoordinator: Sendable {
             let answering = Set(nodes.filter { reachable($0, date) }.map(\.name))
             let silent = record.silent(now: now, since: startedAt, reachable: answering.contains)
             if !silent.switching.isEmpty || !silent.restoring.isEmpty {
-                try await update(id) { [startedAt] record in record.failSilent(now: now, since: startedAt, reachable: answering.contains) }
-                for _ in silent.switching { FerryMetrics.countRolloutSwitch(outcome: "failed") }
+                // Counted from what the update did: a report may have come in meanwhile.
+                let failed = Mutex(0)
+                try await update(id) { [startedAt] record in
+                    let switching = Set(record.state.nodes.filter { $0.status == .switching }.map(\.name))
+                    let actions = record.failSilent(now: now, since: startedAt, reachable: answering.contains)
+                    failed.withLock { $0 = switching.filter { record.state.node($0)?.status == .failed }.count }
+                    return actions
+                }
+                for _ in 0..<failed.withLock({ $0 }) { FerryMetrics.countRolloutSwitch(outcome: "failed") }
             }
         }
         if !record.isActive { active.withLock { _ = $0.removeValue(forKey: id) } }

@@ -158,8 +158,7 @@ struct RolloutRecord: Codable, Sendable, Hashable {
             } else if lateRestores.remove(name) != nil {
                 // Owed since the node was counted silent: during or after a rollback, whether
                 // it put its containers back decides how the rollback ends.
-                actions = state.lateRestored(
-                    name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil, ofRestore: restoreStarted[name] != nil)
+                actions = state.lateRestored(name, failure: report.outcome == .failed ? (report.reason ?? "failed") : nil)
             } else {
                 throw unexpected(report, node)
             }

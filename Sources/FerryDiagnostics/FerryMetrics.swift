@@ -1,5 +1,6 @@
 import CoreMetrics
 import Metrics
+import Synchronization
 
 /// The metrics every node exports (Prometheus text at `GET /metrics`), behind functions so that
 /// callers need no metrics import. The handles are made on first use, after the process has
@@ -55,10 +56,20 @@ public enum FerryMetrics {
     public static func setCAExpiry(seconds: Double) { caExpiry.record(seconds) }
     public static func setCertificateExpiry(seconds: Double) { ownCertificateExpiry.record(seconds) }
     /// `ferry_node_certificate_expiry_seconds{node="NAME"}` (leader): seconds until the certificate
-    /// the leader last issued node NAME expires (set at each of its heartbeats).
-    public static func setNodeCertificateExpiry(node: String, seconds: Double) {
-        Gauge(label: "ferry_node_certificate_expiry_seconds", dimensions: [("node", node)]).record(seconds)
+    /// the leader last issued node NAME expires, for every node of the cluster (`expiries`, set
+    /// by the leader's housekeeping, so that a silent node's keeps falling); the series of a node
+    /// no longer among them (removed) is dropped.
+    public static func setNodeCertificateExpiries(_ expiries: [String: Double]) {
+        let gone = nodeCertificateSeries.withLock { names in
+            defer { names = Set(expiries.keys) }
+            return names.subtracting(expiries.keys)
+        }
+        for (node, seconds) in expiries { Gauge(label: "ferry_node_certificate_expiry_seconds", dimensions: [("node", node)]).record(seconds) }
+        for node in gone { Gauge(label: "ferry_node_certificate_expiry_seconds", dimensions: [("node", node)]).destroy() }
     }
+
+    /// The nodes whose certificate series is exported.
+    private static let nodeCertificateSeries = Mutex<Set<String>>([])
 }
 
 /// How a source failed a follower mid-blob (``FerryMetrics/countSourceFailure(_:)``).

@@ -230,16 +230,17 @@ public struct RolloutState: Sendable, Hashable, Codable {
         return finishRollbackIfDone()
     }
 
-    /// A node counted failed while silent returned and put its old containers back late, or
-    /// could not. `ofRestore`: it was silent during a rollback's restore (else during its switch).
-    /// A late restore decides how the rollback ends, whether it is under way, over (`rolledBack`)
-    /// or over `failed`: a node that could not put its containers back still runs the new ones,
-    /// so it is `switched` again (with the reason; another `rollback` retries it) and a
-    /// `rolledBack` rollout becomes `failed`; one put back is `restored`. A failed switch's late
-    /// put-back, or a restore after an abort, only adds to the node's reason when it failed.
-    public mutating func lateRestored(_ name: String, failure: String? = nil, ofRestore: Bool) -> [Action] {
+    /// A node counted failed while silent (during its switch, or a rollback's restore) returned
+    /// and put its old containers back late, or could not. Once a rollback has begun, this
+    /// decides how it ends, whether it is under way, over (`rolledBack`) or over `failed`: a node
+    /// that could not put its containers back still runs the new ones, so it is `switched` again
+    /// (with the reason; another `rollback` retries it) and a `rolledBack` rollout becomes
+    /// `failed`; one put back is `restored`. Without a rollback (a failed switch's put-back, or
+    /// after an abort), a failure only adds to the node's reason.
+    public mutating func lateRestored(_ name: String, failure: String? = nil) -> [Action] {
         guard let index = index(of: name), nodes[index].status == .failed else { return [] }
-        guard ofRestore, [.rollingBack, .rolledBack, .failed].contains(phase) else {
+        let rollback = phase == .rollingBack || phase == .rolledBack || (phase == .failed && rollbackBegan == true)
+        guard rollback else {
             if let failure { nodes[index].reason = (nodes[index].reason.map { $0 + "; " } ?? "") + "putting the old containers back failed: \(failure)" }
             return []
         }
@@ -293,6 +294,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     /// Nodes removed from the cluster during the rollout. (Optional: states stored before it decode.)
     public private(set) var removedNodes: [String]?
+    /// Whether a rollback has begun (``lateRestored(_:failure:)`` after it ended `failed`).
+    /// (Optional: states stored before it decode.)
+    public private(set) var rollbackBegan: Bool?
 
     /// Whether node `name` was removed from the cluster.
     public func isRemoved(_ name: String) -> Bool { removedNodes?.contains(name) == true }
@@ -447,6 +451,7 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     private mutating func beginRollback() -> [Action] {
         phase = .rollingBack
+        rollbackBegan = true
         wakeAt = nil
         pauseReason = nil
         pauseCause = nil

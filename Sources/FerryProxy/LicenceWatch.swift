@@ -15,6 +15,8 @@ final class LicenceWatch: Sendable {
     let tolerance: Duration
     private let id: Int64
     private let database: any ProxyStore
+    /// The proxy's stop: a stream still running at its cut is refused as a revoked one is.
+    private let stopping: ProxyStopping?
     private let logger: Logger
     private struct State {
         var licence: Licence
@@ -28,8 +30,12 @@ final class LicenceWatch: Sendable {
     }
     private let state: Mutex<State>
 
-    init(licence: Licence, database: any ProxyStore, interval: Duration = .seconds(1), tolerance: Duration, logger: Logger) {
+    init(
+        licence: Licence, database: any ProxyStore, interval: Duration = .seconds(1), tolerance: Duration, stopping: ProxyStopping? = nil,
+        logger: Logger
+    ) {
         let now = ContinuousClock.now
+        self.stopping = stopping
         self.id = licence.id
         self.interval = interval
         self.tolerance = tolerance
@@ -50,7 +56,7 @@ final class LicenceWatch: Sendable {
             }
             return (state.licence, state.confirmed, state.failingSince != nil, due)
         }
-        if let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) { throw refusal }
+        if let refusal = ProxyAuthenticator.refusal(of: licence, now: Date()) ?? stopping?.refusal { throw refusal }
         // Only a database that keeps failing: a stream that paused (a slow upstream or reader)
         // has a stale confirmation, not a failing one.
         guard !failing || now - confirmed <= tolerance else {

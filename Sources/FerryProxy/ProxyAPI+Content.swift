@@ -104,7 +104,8 @@ extension ProxyAPI {
         let limiter = caller.licence.maxRate.map { rate in limiters.limiter(caller.licence.id, rate: rate) }
         let upstream = self.upstream
         let watch = LicenceWatch(
-            licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime, logger: logger)
+            licence: caller.licence, database: database, interval: Self.licenceRecheckInterval, tolerance: configuration.tokenLifetime,
+            stopping: stopping, logger: logger)
         // After a wait for the slot, the licence as it is now, not as authentication read it.
         do {
             if ContinuousClock.now - asked >= Self.slotWaitRecheck { try await watch.recheck() } else { try watch.check() }

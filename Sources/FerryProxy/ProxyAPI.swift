@@ -21,6 +21,8 @@ public struct ProxyAPI: Sendable {
     let configuration: ProxyConfiguration
     let streams: StreamCounter
     let limiters = LicenceLimiters()
+    /// Cuts the blob streams still running when the proxy stops (``ProxyStopping``).
+    let stopping = ProxyStopping()
     let authFailures: ProxyAuthFailures
     let logger: Logger
 

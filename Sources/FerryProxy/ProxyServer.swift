@@ -188,13 +188,10 @@ public enum ProxyServer {
         return routes
     }
 
-    /// Serves until cancelled or SIGTERM/SIGINT; `listening` gets the URL once the socket is bound
-    /// (also written to `DIR/address`). `services` run beside the server and hear of a graceful
-    /// shutdown before it (e.g. the systemd `STOPPING=1` notice).
-    /// How long a stopping proxy lets requests under way finish (SIGTERM) before it cuts them
-    /// and exits: the listener is closed meanwhile, so a replacement can start only then (a
-    /// download at a licence's `--max-rate` could take minutes, past a service manager's stop
-    /// timeout). A customer's leader resumes a cut download with `Range`.
+    /// How long a stopping proxy lets blob streams under way finish (SIGTERM) before it cuts
+    /// them (``ProxyStopping``) and exits: the listener is closed meanwhile, so a replacement can
+    /// start only then (a download at a licence's `--max-rate` could take minutes, past a service
+    /// manager's stop timeout). A customer's leader resumes a cut download with `Range`.
     public static let shutdownGrace: Duration = .seconds(10)
 
     /// Sets the counters without labels, and the per-app ones of `apps`, to 0.
@@ -206,6 +203,9 @@ public enum ProxyServer {
         }
     }
 
+    /// Serves until cancelled or SIGTERM/SIGINT; `listening` gets the URL once the socket is bound
+    /// (also written to `DIR/address`). `services` run beside the server and hear of a graceful
+    /// shutdown before it (e.g. the systemd `STOPPING=1` notice).
     public static func run(
         _ options: ProxyServerOptions, logger: Logger, listening: @escaping @Sendable (String) -> Void = { _ in }, services: [any Service] = []
     ) async throws {
@@ -239,8 +239,6 @@ public enum ProxyServer {
         let upstream = ProxyUpstream(client: client, store: store, database: database, configuration: configuration, logger: logger)
         let api = ProxyAPI(database: database, key: key, upstream: upstream, configuration: configuration, logger: logger)
         let metrics = MetricsExport.bootstrap()
-        // Exported at 0 from the start, so an alert on a rate sees the series before the first event.
-        Self.registerCounters(apps: (try? await database.apps().map(\.name)) ?? [])
         let router = Self.router(api: api, database: database, adminToken: adminToken) { metrics.emitToBuffer() }
         let limits = HTTPLimits()
         let server: HTTPServerBuilder
@@ -260,6 +258,9 @@ public enum ProxyServer {
             router: router, server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "ferry-proxy"),
             onServerRunning: { channel in
+                // Exported at 0 from the start, so an alert on a rate sees the series before the
+                // first event. Once running: a PostgreSQL pool serves only then.
+                Task { Self.registerCounters(apps: (try? await database.apps().map(\.name)) ?? []) }
                 let port = channel.localAddress?.port ?? options.port
                 let url = NodeAddress.localURL(scheme: scheme, host: options.host, port: port)
                 _ = ProxyDirectory.writeSecret(Data((url + "\n").utf8), to: addressPath)
@@ -273,11 +274,13 @@ public enum ProxyServer {
         var groupConfiguration = ServiceGroupConfiguration(
             services: databaseServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
                 + [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
-                + ([StreamQueueCloser(streams: api.streams)] + services).map {
+                + ([StreamQueueCloser(streams: api.streams, stopping: api.stopping)] + services).map {
                     ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)
                 },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
+        // A backstop only: blob streams are cut at the grace (StreamQueueCloser), so that they
+        // end audited; what still runs past this is cancelled, the database with it.
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace * 2 + .seconds(5)
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
@@ -293,9 +296,17 @@ public enum ProxyServer {
 /// otherwise hold the stop up to `--max-stream-wait`, and start a new stream when it got its turn.
 struct StreamQueueCloser: Service {
     let streams: StreamCounter
+    let stopping: ProxyStopping
 
     func run() async throws {
         try? await gracefulShutdown()
         streams.close()
+        // The blob streams still running after the grace are cut (each ends audited); the
+        // server's own shutdown is not held meanwhile.
+        let stopping = stopping
+        Task {
+            try? await Task.sleep(for: ProxyServer.shutdownGrace)
+            stopping.cut()
+        }
     }
 }

@@ -93,7 +93,8 @@ final class ProxyUpstream: Sendable {
     private func staleTags(_ upstream: ImageReference, error: any Error) async throws -> [String]? {
         guard configuration.cache, let recorded = try? await database.recordedTags(repository: upstream.name) else { return nil }
         var tags: [String] = []
-        for (tag, digest) in recorded where try await staleManifest(upstream, digest: digest) != nil { tags.append(tag) }
+        // A database that fails meanwhile: the outage's error stands.
+        for (tag, digest) in recorded where (try? await staleManifest(upstream, digest: digest)) != nil { tags.append(tag) }
         guard !tags.isEmpty else { return nil }
         stale(upstream, "tag list", error: error)
         return tags

@@ -73,6 +73,26 @@ struct NodeCertificateTests {
         }
     }
 
+    @Test("a key that cannot be put in place after the certificate is kept for the next start, which completes the pair")
+    func keyRenameFailureKeepsTheKey() async throws {
+        try await Self.withNode { data, certificate, issuer in
+            let oldKey = try Self.files(data).key
+            // The key's place cannot take a file (a directory in the way, root-proof).
+            try FileManager.default.removeItem(atPath: data.tlsKeyPath)
+            try FileManager.default.createDirectory(atPath: data.tlsKeyPath, withIntermediateDirectories: false)
+            await #expect(throws: FerryError.self) { try await certificate.renew { try issuer.issue($0) } }
+            let (nextKey, _) = NodeCertificate.nextPaths(data)
+            #expect(FileManager.default.fileExists(atPath: nextKey), "the new key is kept")
+            // As after a failed rename: the old key in place beside the new certificate.
+            try FileManager.default.removeItem(atPath: data.tlsKeyPath)
+            try PrivateFile.write(Array(oldKey.utf8), to: data.tlsKeyPath)
+            let loaded = try NodeCertificate(directory: data)
+            #expect(loaded.serial == certificate.serial, "the new certificate, with its own key")
+            let (pem, key) = try Self.files(data)
+            #expect(NodeCertificate.matches(certificate: pem, key: key))
+        }
+    }
+
     @Test("a renewal cut between its two renames is completed at the next start")
     func interruptedRenewalIsCompleted() async throws {
         try await Self.withNode { data, certificate, issuer in

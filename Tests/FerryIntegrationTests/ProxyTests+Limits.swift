@@ -102,9 +102,10 @@ extension ProxyTests {
         try await ProxyFixture.with("proxy-stop", images: Self.faultImages, faults: FaultProxy.Plan()) { proxy in
             // Counters are exported at 0 from the start (an audit found /metrics empty until the first event).
             let token = try String(contentsOfFile: proxy.dataDirectory + "/admin-token", encoding: .utf8).trimmingWhitespace()
-            let metrics = try await proxy.request("GET", "/metrics", authorization: "Bearer \(token)").text
-            for series in ["ferry_proxy_stale_answers_total 0", #"ferry_proxy_bytes_total{app="shop"} 0"#, #"ferry_proxy_digest_mismatches_total{app="other"} 0"#] {
-                #expect(metrics.contains(series), "\(series) in \(metrics)")
+            let series = ["ferry_proxy_stale_answers_total 0", #"ferry_proxy_bytes_total{app="shop"} 0"#, #"ferry_proxy_digest_mismatches_total{app="other"} 0"#]
+            try await waitUntil("the counters at 0 on /metrics") {
+                let metrics = try await proxy.request("GET", "/metrics", authorization: "Bearer \(token)").text
+                return series.allSatisfy(metrics.contains)
             }
             let slow = try await proxy.createLicence(customer: "slow", ["--max-rate", "64KiB/s"])
             let layer = try #require(try await proxy.blobs(licence: slow.id).max { $0.size < $1.size })
@@ -121,6 +122,9 @@ extension ProxyTests {
             #expect(status == 0, "\(proxy.process.log.suffix(1500))")
             let cut = await download.value
             #expect(cut.map { $0.body.count < Int(layer.size) } ?? true, "the download was cut")
+            // Cut through its own error path, while the database was still open: audited.
+            let usage = try await proxy.manage(["usage", "--licence", String(slow.number), "--json"])
+            #expect(usage.contains(#""failed":1"#) || usage.contains(#""failed" : 1"#), "\(usage)")
         }
     }
 

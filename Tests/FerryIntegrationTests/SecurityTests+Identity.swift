@@ -58,6 +58,9 @@ extension SecurityTests {
             let malformed = try await cluster.ferry(["nodes", "remove", "Stolen"])
             #expect(malformed.status == 1 && malformed.stderr.contains("no node named 'Stolen'; known nodes: ") && malformed.stderr.contains("stolen"), "\(malformed.stderr)")
 
+            let series = #"ferry_node_certificate_expiry_seconds{node="stolen"}"#
+            try await waitUntil("the node's certificate expiry on the leader's /metrics") { try await cluster.leaderMetrics()[series] != nil }
+
             let removed = try await cluster.ferry(["nodes", "remove", "stolen", "--force"])
             #expect(removed.status == 0, "\(removed.stderr)")
             #expect(removed.stdout.contains("removed node stolen; 1 unfinished install target failed"), "\(removed.stdout)")
@@ -71,6 +74,8 @@ extension SecurityTests {
             #expect(try await stolen.raw("GET", "/v2/")?.status == 401)
             #expect(try await stolen.raw("GET", MeshAPI.work + "?wait=0")?.status == 401)
             #expect(try await cluster.admin.nodes().nodes.isEmpty)
+            // Its certificate expiry series goes (an audit found a removed node's frozen there for good).
+            try await waitUntil("the removed node's series to leave /metrics") { try await cluster.leaderMetrics()[series] == nil }
             try await waitUntil("the install to finish") { try await cluster.admin.install(id: install.id).isFinished }
             let status = try await cluster.admin.install(id: install.id)
             #expect(status.state == .failed)

@@ -265,7 +265,7 @@ struct RolloutStateTests {
         _ = state.restored("a")
         #expect(state.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false) == [])
         #expect(state.restored("c") == [.finished(.rolledBack)])
-        #expect(state.lateRestored("b", failure: "engine down", ofRestore: true) == [.finished(.failed)])
+        #expect(state.lateRestored("b", failure: "engine down") == [.finished(.failed)])
         #expect(state.phase == .failed)
         #expect(state.node("b")?.status == .switched && state.node("b")?.reason == "restore failed: engine down")
         #expect(try state.rollback() == [.restoreNodes(["b"])], "another rollback tries it again")
@@ -279,9 +279,9 @@ struct RolloutStateTests {
         _ = late.restored("a")
         _ = late.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false)
         _ = late.restored("c")
-        #expect(late.lateRestored("b", ofRestore: true) == [])
+        #expect(late.lateRestored("b") == [])
         #expect(late.phase == .rolledBack && late.node("b")?.status == .restored && late.node("b")?.reason == nil)
-        #expect(late.lateRestored("b", failure: "again", ofRestore: true) == [], "a node already put back is not touched by a repeat")
+        #expect(late.lateRestored("b", failure: "again") == [], "a node already put back is not touched by a repeat")
 
         // A rollback that ended failed (another node's restore failed): the late failure makes
         // the silent node switched, so the next rollback restores it too (a review found it dropped).
@@ -291,13 +291,25 @@ struct RolloutStateTests {
         _ = failedRollback.restored("a", failure: "engine down")
         _ = failedRollback.restored("b", failure: "the node stopped answering during its restore", stillSwitched: false)
         #expect(failedRollback.restored("c") == [.finished(.failed)])
-        #expect(failedRollback.lateRestored("b", failure: "engine down", ofRestore: true) == [])
+        #expect(failedRollback.lateRestored("b", failure: "engine down") == [])
         #expect(failedRollback.node("b")?.status == .switched)
         #expect(try failedRollback.rollback() == [.restoreNodes(["a", "b"])])
 
+        // Silent during its switch, then a rollback that ended rolled back without it: its late
+        // put-back that fails makes the rollout failed (a review found the regression: the node
+        // was told to forget, on the new image).
+        var silentSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .rollback)).0
+        _ = silentSwitch.switched("a", Self.passed, now: 1)
+        #expect(silentSwitch.switched("b", .failed("the node stopped answering during its switch"), now: 2) == [.restoreNodes(["a"])])
+        _ = silentSwitch.switched("c", Self.passed, now: 3)
+        _ = silentSwitch.restored("a")
+        #expect(silentSwitch.restored("c") == [.finished(.rolledBack)])
+        #expect(silentSwitch.lateRestored("b", failure: "engine down") == [.finished(.failed)])
+        #expect(silentSwitch.node("b")?.status == .switched)
+
         var failedSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .continue)).0
         _ = failedSwitch.switched("a", .failed("the node stopped answering during its switch"), now: 1)
-        #expect(failedSwitch.lateRestored("a", failure: "engine down", ofRestore: false) == [], "a failed switch's put-back: the node stays failed")
+        #expect(failedSwitch.lateRestored("a", failure: "engine down") == [], "a failed switch's put-back, no rollback: the node stays failed")
         #expect(failedSwitch.node("a")?.status == .failed)
         #expect(failedSwitch.node("a")?.reason == "the node stopped answering during its switch; putting the old containers back failed: engine down")
     }
