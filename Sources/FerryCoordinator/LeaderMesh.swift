@@ -73,7 +73,10 @@ struct LeaderMesh: MeshBackend {
     }
 
     func heartbeat(node: Int64, _ heartbeat: Heartbeat) async throws -> HeartbeatResponse {
-        try checkProtocol(heartbeat.protocolVersion, name: "\(node)")
+        if MeshProtocolCompatibility().refusal(nodeVersion: heartbeat.protocolVersion) != nil {
+            // Named as `ferry nodes` shows it (the log said the node's number).
+            try checkProtocol(heartbeat.protocolVersion, name: (try? await database.node(id: node)?.name) ?? "\(node)")
+        }
         let heartbeat = heartbeat.bounded()
         // Peers build the URLs they fetch from this address: nothing but https://host:port.
         let address = try heartbeat.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: insecureMesh) }
