@@ -15,7 +15,7 @@ extension FerryError {
         case .SQLITE_FULL:
             self.init(
                 .insufficientSpace,
-                "the disk holding the data directory is full: the database cannot record anything; free some space on it (other files, or `docker image prune`), then retry; `ferry gc` needs a little free space too")
+                "the disk holding the data directory is full: the database cannot record anything; free some space on it (other files; on a node whose Docker engine shares that disk, `docker image prune`), then retry; `ferry gc` needs a little free space too")
         case .SQLITE_READONLY:
             self.init(.internal, "the database is read-only (\(error.message ?? "SQLITE_READONLY")): check the data directory's file system and permissions")
         default:
