@@ -38,11 +38,16 @@ final class CertificateReissues: Sendable {
         }
     }
 
-    /// Node `node` renewed outside its window.
-    func reissued(node: Int64, now: Date) {
+    /// Takes node `node`'s renewal outside its window if it may have one now
+    /// (``mayReissue(node:now:)``), in one step: of renewals asked at once, one gets it.
+    func claim(node: Int64, now: Date) -> Bool {
         state.withLock { state in
+            guard state.mismatched.contains(node), state.lastReissue[node].map({ now.timeIntervalSince($0) >= Self.interval }) ?? true else {
+                return false
+            }
             state.mismatched.remove(node)
             state.lastReissue[node] = now
+            return true
         }
     }
 }

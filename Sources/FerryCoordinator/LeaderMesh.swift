@@ -33,6 +33,9 @@ struct LeaderMesh: MeshBackend {
     let logger: Logger
     /// Nodes using another certificate than the one last issued to them (``CertificateReissues``).
     let reissues = CertificateReissues()
+    /// One renewal of a node at a time: renewals asked at once would each pass the window's
+    /// check and each revoke the one before.
+    let renewals = KeyedSemaphore<Int64>(limit: 1)
 
     /// How long a sources request for a blob nobody holds yet, but that the leader is about to
     /// fetch, waits for the leader to start receiving it (answered at once when it does): the
@@ -104,6 +107,10 @@ struct LeaderMesh: MeshBackend {
     /// by when the node uses the new one). Refused while the current certificate has more than
     /// half its life left: a node cannot grow the revocation list at will.
     func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse {
+        try await renewals.withPermit(node) { try await renew(node: node, request) }
+    }
+
+    private func renew(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse {
         guard !insecureMesh else { throw FerryError(.unsupported, "this leader runs a plain-HTTP mesh (--insecure-mesh): there are no certificates") }
         guard let record = try await database.node(id: node), record.removedAt == nil else { throw FerryError(.notFound, "unknown node") }
         let now = Date()
@@ -111,7 +118,7 @@ struct LeaderMesh: MeshBackend {
         if let expiresAt = record.certificateExpiresAt {
             let left = expiresAt.timeIntervalSince(now)
             if left >= certificateValidity / 2 && left <= certificateValidity * 1.01 {
-                guard reissues.mayReissue(node: node, now: now) else {
+                guard reissues.claim(node: node, now: now) else {
                     throw FerryError(
                         .conflict, "this node's certificate is not due for renewal yet (it expires \(expiresAt)); renew after two thirds of its life")
                 }
@@ -121,7 +128,6 @@ struct LeaderMesh: MeshBackend {
         let address = try record.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: false) }
         let certificate = try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: record.name, address: address), validity: certificateValidity)
         try await recordCertificate(certificate, of: record)
-        if reissue { reissues.reissued(node: node, now: now) }
         logger.notice("node certificate renewed", metadata: ["node": "\(record.name)", "reissue": "\(reissue)"])
         return CertificateResponse(certificate: certificate)
     }

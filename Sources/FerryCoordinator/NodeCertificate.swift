@@ -25,15 +25,12 @@ final class NodeCertificate: Sendable {
 
     /// Loads the node's certificate, key and cluster CA from `directory`.
     init(directory: DataDirectory) throws(FerryError) {
-        guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
-            let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8),
-            let ca = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8)
-        else {
+        guard let ca = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8) else {
             throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
         }
         self.directory = directory
         self.caPEM = ca
-        let (certificatePEM, keyPEM) = Self.finishInterruptedRenewal(in: directory, certificate: certificate, key: key)
+        let (certificatePEM, keyPEM) = try Self.completePair(in: directory)
         self.state = Mutex(try Self.parse(certificate: certificatePEM, key: keyPEM, ca: ca))
     }
 
@@ -78,35 +75,43 @@ final class NodeCertificate: Sendable {
     /// issues the next, so the new key, and room for the certificate, are written first: a node
     /// whose disk is full asks nothing and keeps a valid certificate (before, it asked, could not
     /// store the answer, and presented a revoked certificate until that one was due). The new
-    /// pair then replaces the old by renames (certificate first; ``finishInterruptedRenewal``
-    /// completes the pair after a crash between them).
+    /// pair then replaces the old by two renames (key, then certificate); the state in use
+    /// switches last, so that a peer client made meanwhile (it reads the files, see
+    /// ``clientIdentity``) is made again for the new serial. A pair cut between the renames is
+    /// completed from the `.next` file left (``completePair(in:)``), at the next renewal or start.
     func renew(issue: (CertificateRequest) async throws -> CertificateResponse) async throws {
+        // A renewal cut between its renames: its pair is completed and used; nothing is asked.
+        let onDisk = try Self.completePair(in: directory)
+        if (try? MeshTLS.certificateInfo(ofPEM: onDisk.certificate).serial) != serial {
+            let completed = try Self.parse(certificate: onDisk.certificate, key: onDisk.key, ca: caPEM)
+            state.withLock { $0 = completed }
+            return
+        }
         let key = P256.Signing.PrivateKey()
         let keyPEM = key.pemRepresentation + "\n"
         let (nextKey, nextCertificate) = Self.nextPaths(directory)
-        // Kept when the certificate is in place but its key could not follow: the next start
-        // completes the pair (``finishInterruptedRenewal``).
-        var keepNextKey = false
+        // Kept when the key is in place but the certificate could not follow: ``completePair(in:)``
+        // puts it in place.
+        var keepNextCertificate = false
         defer {
-            if !keepNextKey { unlink(nextKey) }
-            unlink(nextCertificate)
+            unlink(nextKey)
+            if !keepNextCertificate { unlink(nextCertificate) }
         }
         try PrivateFile.write(Array(keyPEM.utf8), to: nextKey)
         try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: Self.certificateRoom), to: nextCertificate)
         let response = try await issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
         let renewed = try Self.parse(certificate: response.certificate, key: key.pemRepresentation, ca: caPEM)
         try Self.overwrite(nextCertificate, with: Array((response.certificate + "\n").utf8))
-        guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
-            throw FerryError(.configuration, "cannot replace this node's TLS certificate in \(directory.path): \(String(cString: strerror(errno)))")
-        }
-        // From here the certificate on disk is the new one: its server presents the new pair.
-        state.withLock { $0 = renewed }
         guard rename(nextKey, directory.tlsKeyPath) == 0 else {
-            keepNextKey = true
+            throw FerryError(.configuration, "cannot put this node's new TLS key in place in \(directory.path): \(String(cString: strerror(errno)))")
+        }
+        guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+            keepNextCertificate = true
             throw FerryError(
                 .configuration,
-                "cannot put this node's new TLS key in place in \(directory.path): \(String(cString: strerror(errno))); restart the follower (it completes the pair at start)")
+                "cannot put this node's new TLS certificate in place in \(directory.path): \(String(cString: strerror(errno))); it is completed at the next renewal or start")
         }
+        state.withLock { $0 = renewed }
     }
 
     static func nextPaths(_ directory: DataDirectory) -> (key: String, certificate: String) {
@@ -114,7 +119,7 @@ final class NodeCertificate: Sendable {
     }
 
     /// Writes `bytes` over the start of the existing file `path` (within the room written before,
-    /// so no new space is needed) and cuts it to their length.
+    /// so no new space is needed on most file systems) and cuts it to their length.
     static func overwrite(_ path: String, with bytes: [UInt8]) throws(FerryError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(path)': \(String(cString: strerror(errno)))") }
@@ -124,22 +129,36 @@ final class NodeCertificate: Sendable {
         guard failure == 0 else { throw FerryError(.insufficientSpace, "cannot write '\(path)': \(String(cString: strerror(failure)))") }
     }
 
-    /// A renewal interrupted between its two renames left the new certificate beside the old
-    /// key, the new key in `tls-key.pem.next`: that key is put in place when it is the
-    /// certificate's. Leftovers of a renewal that never got its answer are removed. Returns the
-    /// pair to use.
-    static func finishInterruptedRenewal(in directory: DataDirectory, certificate: String, key: String) -> (String, String) {
-        let (nextKey, nextCertificate) = nextPaths(directory)
-        unlink(nextCertificate)
-        guard let next = try? String(contentsOfFile: nextKey, encoding: .utf8), !matches(certificate: certificate, key: key),
-            matches(certificate: certificate, key: next)
+    /// The certificate and key on disk, as a matching pair: one that a renewal cut between its
+    /// renames left apart (the new key beside the old certificate) is completed from the
+    /// certificate it left in `tls.pem.next` (or a key in `tls-key.pem.next`); leftovers of a
+    /// renewal that never got its answer are removed. Throws when the pair cannot be made whole.
+    static func completePair(in directory: DataDirectory) throws(FerryError) -> (certificate: String, key: String) {
+        guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
+            let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8)
         else {
-            unlink(nextKey)
-            return (certificate, key)
+            throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
         }
-        // The pair in use is the right one even if the rename fails (it is tried at every start).
-        _ = rename(nextKey, directory.tlsKeyPath)
-        return (certificate, next)
+        let (nextKey, nextCertificate) = nextPaths(directory)
+        defer {
+            for leftover in [nextKey, nextCertificate, nextKey + ".tmp", nextCertificate + ".tmp"] { unlink(leftover) }
+        }
+        if matches(certificate: certificate, key: key) { return (certificate, key) }
+        if let next = try? String(contentsOfFile: nextCertificate, encoding: .utf8), matches(certificate: next, key: key) {
+            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else { throw unmatched(directory) }
+            return (next, key)
+        }
+        if let next = try? String(contentsOfFile: nextKey, encoding: .utf8), matches(certificate: certificate, key: next) {
+            guard rename(nextKey, directory.tlsKeyPath) == 0 else { throw unmatched(directory) }
+            return (certificate, next)
+        }
+        throw unmatched(directory)
+    }
+
+    private static func unmatched(_ directory: DataDirectory) -> FerryError {
+        FerryError(
+            .configuration,
+            "this node's TLS certificate and key in \(directory.path) do not match and cannot be completed: remove node.json (its store is kept) and join again")
     }
 
     /// Whether `key` (PEM) is the private key of `certificate`'s public key.

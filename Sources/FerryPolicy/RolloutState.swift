@@ -239,9 +239,15 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// after an abort), a failure only adds to the node's reason.
     public mutating func lateRestored(_ name: String, failure: String? = nil) -> [Action] {
         guard let index = index(of: name), nodes[index].status == .failed else { return [] }
-        let rollback = phase == .rollingBack || phase == .rolledBack || (phase == .failed && rollbackBegan == true)
+        // States stored before `rollbackBegan`: a node restored or restoring says one began.
+        let began = rollbackBegan ?? nodes.contains { $0.status == .restored || $0.status == .restoring }
+        let rollback = phase == .rollingBack || phase == .rolledBack || (phase == .failed && began)
         guard rollback else {
-            if let failure { nodes[index].reason = (nodes[index].reason.map { $0 + "; " } ?? "") + "putting the old containers back failed: \(failure)" }
+            if let failure {
+                nodes[index].reason = (nodes[index].reason.map { $0 + "; " } ?? "") + "putting the old containers back failed: \(failure)"
+                // Still on the new containers: a later rollback puts them back too.
+                if stillSwitched?.contains(name) != true { stillSwitched = (stillSwitched ?? []) + [name] }
+            }
             return []
         }
         nodes[index].status = failure == nil ? .restored : .switched
@@ -297,6 +303,9 @@ public struct RolloutState: Sendable, Hashable, Codable {
     /// Whether a rollback has begun (``lateRestored(_:failure:)`` after it ended `failed`).
     /// (Optional: states stored before it decode.)
     public private(set) var rollbackBegan: Bool?
+    /// Failed nodes that still run the new containers (their late put-back failed before any
+    /// rollback): a rollback puts them back with the switched ones. (Optional, as above.)
+    public private(set) var stillSwitched: [String]?
 
     /// Whether node `name` was removed from the cluster.
     public func isRemoved(_ name: String) -> Bool { removedNodes?.contains(name) == true }
@@ -455,8 +464,11 @@ public struct RolloutState: Sendable, Hashable, Codable {
         wakeAt = nil
         pauseReason = nil
         pauseCause = nil
-        // Nodes removed from the cluster are not visited: they are gone.
-        let switched = nodes.filter { $0.status == .switched && !isRemoved($0.name) }.map(\.name)
+        // Nodes removed from the cluster are not visited: they are gone. Failed nodes still on the
+        // new containers are.
+        let still = Set(stillSwitched ?? [])
+        stillSwitched = nil
+        let switched = nodes.filter { ($0.status == .switched || ($0.status == .failed && still.contains($0.name))) && !isRemoved($0.name) }.map(\.name)
         restoreWaves = RolloutPlan(maxParallel: plan.maxParallel).waves(of: switched)
         guard !restoreWaves.isEmpty else { return finishRollbackIfDone() }
         let first = restoreWaves.removeFirst()

@@ -73,23 +73,34 @@ struct NodeCertificateTests {
         }
     }
 
-    @Test("a key that cannot be put in place after the certificate is kept for the next start, which completes the pair")
-    func keyRenameFailureKeepsTheKey() async throws {
+    /// A review found a failed second rename left the new certificate with the old key and
+    /// deleted the only copy of the new key: the node could not start again.
+    @Test("a renewal cut after its key went in place is completed by the next renewal, which asks nothing, or the next start")
+    func pairCutAfterTheKeyIsCompleted() async throws {
         try await Self.withNode { data, certificate, issuer in
-            let oldKey = try Self.files(data).key
-            // The key's place cannot take a file (a directory in the way, root-proof).
-            try FileManager.default.removeItem(atPath: data.tlsKeyPath)
-            try FileManager.default.createDirectory(atPath: data.tlsKeyPath, withIntermediateDirectories: false)
-            await #expect(throws: FerryError.self) { try await certificate.renew { try issuer.issue($0) } }
-            let (nextKey, _) = NodeCertificate.nextPaths(data)
-            #expect(FileManager.default.fileExists(atPath: nextKey), "the new key is kept")
-            // As after a failed rename: the old key in place beside the new certificate.
-            try FileManager.default.removeItem(atPath: data.tlsKeyPath)
-            try PrivateFile.write(Array(oldKey.utf8), to: data.tlsKeyPath)
-            let loaded = try NodeCertificate(directory: data)
-            #expect(loaded.serial == certificate.serial, "the new certificate, with its own key")
-            let (pem, key) = try Self.files(data)
-            #expect(NodeCertificate.matches(certificate: pem, key: key))
+            // As a renewal leaves it when its certificate's rename fails: the new key in place,
+            // the new certificate beside the old one.
+            let key = P256.Signing.PrivateKey()
+            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+            let (_, nextCertificate) = NodeCertificate.nextPaths(data)
+            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: data.tlsKeyPath)
+            try PrivateFile.write(Array(issued.certificate.utf8), to: nextCertificate)
+            let newSerial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
+            try await certificate.renew { try issuer.issue($0) }
+            #expect(issuer.issued.withLock { $0 } == 1, "only the certificate made here: the renewal asked nothing")
+            #expect(certificate.serial == newSerial, "the completed pair is in use")
+            let (pem, onDisk) = try Self.files(data)
+            #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
+            #expect(!FileManager.default.fileExists(atPath: nextCertificate))
+            #expect(try NodeCertificate(directory: data).serial == newSerial)
+        }
+    }
+
+    @Test("a pair that cannot be completed is refused at start with what to do")
+    func unmatchedPairIsRefused() async throws {
+        try await Self.withNode { data, _, _ in
+            try PrivateFile.write(Array(P256.Signing.PrivateKey().pemRepresentation.utf8), to: data.tlsKeyPath)
+            #expect(throws: FerryError.self) { try NodeCertificate(directory: data) }
         }
     }
 

@@ -307,6 +307,18 @@ struct RolloutStateTests {
         #expect(silentSwitch.lateRestored("b", failure: "engine down") == [.finished(.failed)])
         #expect(silentSwitch.node("b")?.status == .switched)
 
+        // The same node returning before any rollback (paused by the policy): a later rollback
+        // puts it back with the switched ones (a review found it skipped, then told to forget).
+        var paused = distributed(RolloutPlan(maxParallel: 2)).0
+        _ = paused.switched("a", Self.passed, now: 1)
+        #expect(paused.switched("b", .failed("the node stopped answering during its switch"), now: 2) == [])
+        #expect(paused.phase == .paused)
+        #expect(paused.lateRestored("b", failure: "engine down") == [])
+        #expect(paused.node("b")?.status == .failed)
+        #expect(try paused.rollback() == [.restoreNodes(["a", "b"])])
+        _ = paused.restored("a")
+        #expect(paused.restored("b") == [.finished(.rolledBack)])
+
         var failedSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .continue)).0
         _ = failedSwitch.switched("a", .failed("the node stopped answering during its switch"), now: 1)
         #expect(failedSwitch.lateRestored("a", failure: "engine down") == [], "a failed switch's put-back, no rollback: the node stays failed")
