@@ -38,16 +38,13 @@ final class CertificateReissues: Sendable {
         }
     }
 
-    /// Takes node `node`'s renewal outside its window if it may have one now
-    /// (``mayReissue(node:now:)``), in one step: of renewals asked at once, one gets it.
-    func claim(node: Int64, now: Date) -> Bool {
+    /// Node `node` got a renewal outside its window (recorded only once it is issued and
+    /// recorded, so a renewal that failed on the way does not use up the day's; the leader
+    /// takes one renewal of a node at a time, so none passes the check meanwhile).
+    func reissued(node: Int64, now: Date) {
         state.withLock { state in
-            guard state.mismatched.contains(node), state.lastReissue[node].map({ now.timeIntervalSince($0) >= Self.interval }) ?? true else {
-                return false
-            }
             state.mismatched.remove(node)
             state.lastReissue[node] = now
-            return true
         }
     }
 }

@@ -118,7 +118,7 @@ struct LeaderMesh: MeshBackend {
         if let expiresAt = record.certificateExpiresAt {
             let left = expiresAt.timeIntervalSince(now)
             if left >= certificateValidity / 2 && left <= certificateValidity * 1.01 {
-                guard reissues.claim(node: node, now: now) else {
+                guard reissues.mayReissue(node: node, now: now) else {
                     throw FerryError(
                         .conflict, "this node's certificate is not due for renewal yet (it expires \(expiresAt)); renew after two thirds of its life")
                 }
@@ -128,6 +128,7 @@ struct LeaderMesh: MeshBackend {
         let address = try record.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: false) }
         let certificate = try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: record.name, address: address), validity: certificateValidity)
         try await recordCertificate(certificate, of: record)
+        if reissue { reissues.reissued(node: node, now: now) }
         logger.notice("node certificate renewed", metadata: ["node": "\(record.name)", "reissue": "\(reissue)"])
         return CertificateResponse(certificate: certificate)
     }

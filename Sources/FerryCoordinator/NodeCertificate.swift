@@ -140,25 +140,57 @@ final class NodeCertificate: Sendable {
             throw FerryError(.configuration, "this node's TLS files are missing in \(directory.path): delete node.json and join again")
         }
         let (nextKey, nextCertificate) = nextPaths(directory)
+        // A file whose rename failed is kept: it is the only copy of its half of the pair.
+        var kept: Set<String> = []
         defer {
-            for leftover in [nextKey, nextCertificate, nextKey + ".tmp", nextCertificate + ".tmp"] { unlink(leftover) }
+            for leftover in [nextKey, nextCertificate, nextKey + ".tmp", nextCertificate + ".tmp"] where !kept.contains(leftover) { unlink(leftover) }
+        }
+        let newKey = try? String(contentsOfFile: nextKey, encoding: .utf8)
+        let newCertificate = try? String(contentsOfFile: nextCertificate, encoding: .utf8)
+        // A whole new pair beside the old one (stopped after the leader's answer was written,
+        // before the renames): the leader revoked the old one, so the new one goes in place.
+        if let newKey, let newCertificate, matches(certificate: newCertificate, key: newKey) {
+            guard rename(nextKey, directory.tlsKeyPath) == 0 else {
+                kept = [nextKey, nextCertificate]
+                return try matchingOrThrow(certificate: certificate, key: key, directory)
+            }
+            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+                kept = [nextCertificate]
+                throw unmatched(directory, retry: true)
+            }
+            return (newCertificate, newKey)
         }
         if matches(certificate: certificate, key: key) { return (certificate, key) }
-        if let next = try? String(contentsOfFile: nextCertificate, encoding: .utf8), matches(certificate: next, key: key) {
-            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else { throw unmatched(directory) }
-            return (next, key)
+        if let newCertificate, matches(certificate: newCertificate, key: key) {
+            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+                kept = [nextCertificate]
+                throw unmatched(directory, retry: true)
+            }
+            return (newCertificate, key)
         }
-        if let next = try? String(contentsOfFile: nextKey, encoding: .utf8), matches(certificate: certificate, key: next) {
-            guard rename(nextKey, directory.tlsKeyPath) == 0 else { throw unmatched(directory) }
-            return (certificate, next)
+        if let newKey, matches(certificate: certificate, key: newKey) {
+            guard rename(nextKey, directory.tlsKeyPath) == 0 else {
+                kept = [nextKey]
+                throw unmatched(directory, retry: true)
+            }
+            return (certificate, newKey)
         }
-        throw unmatched(directory)
+        throw unmatched(directory, retry: false)
     }
 
-    private static func unmatched(_ directory: DataDirectory) -> FerryError {
+    private static func matchingOrThrow(certificate: String, key: String, _ directory: DataDirectory) throws(FerryError) -> (String, String) {
+        guard matches(certificate: certificate, key: key) else { throw unmatched(directory, retry: true) }
+        return (certificate, key)
+    }
+
+    /// `retry`: the other half is kept beside it (a rename failed): the next renewal or start
+    /// tries again.
+    private static func unmatched(_ directory: DataDirectory, retry: Bool) -> FerryError {
         FerryError(
             .configuration,
-            "this node's TLS certificate and key in \(directory.path) do not match and cannot be completed: remove node.json (its store is kept) and join again")
+            retry
+                ? "this node's new TLS certificate or key cannot be put in place in \(directory.path) (\(String(cString: strerror(errno)))); it is tried again at the next renewal or start: check the file system"
+                : "this node's TLS certificate and key in \(directory.path) do not match and cannot be completed: remove node.json (its store is kept) and join again")
     }
 
     /// Whether `key` (PEM) is the private key of `certificate`'s public key.

@@ -266,6 +266,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
     public mutating func removed(_ name: String, reason: String, now: Int64) -> [Action] {
         guard let index = index(of: name) else { return [] }
         if removedNodes?.contains(name) != true { removedNodes = (removedNodes ?? []) + [name] }
+        // No later restore wave names it (a failed node still on the new containers may wait in one).
+        restoreWaves = restoreWaves.map { $0.filter { $0 != name } }.filter { !$0.isEmpty }
         guard !phase.isFinal else {
             if [.switching, .restoring].contains(nodes[index].status) {
                 nodes[index].status = .failed
@@ -290,9 +292,8 @@ public struct RolloutState: Sendable, Hashable, Codable {
             }
             return []
         case .switched:
-            guard phase == .rollingBack else { return [] }
             // Not put back: it is gone.
-            restoreWaves = restoreWaves.map { $0.filter { $0 != name } }.filter { !$0.isEmpty }
+            guard phase == .rollingBack else { return [] }
             return finishRollbackIfDone()
         case .failed, .noContainers, .restored: return []
         }

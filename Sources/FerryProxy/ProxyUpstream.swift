@@ -93,12 +93,8 @@ final class ProxyUpstream: Sendable {
     private func staleTags(_ upstream: ImageReference, error: any Error) async throws -> [String]? {
         guard configuration.cache, let recorded = try? await database.recordedTags(repository: upstream.name) else { return nil }
         var tags: [String] = []
-        // A database that fails meanwhile: the outage's error stands (not a list missing tags).
-        do {
-            for (tag, digest) in recorded where try await staleManifest(upstream, digest: digest) != nil { tags.append(tag) }
-        } catch {
-            return nil
-        }
+        // A tag whose manifest cannot be read now (collected meanwhile, too large) is left out.
+        for (tag, digest) in recorded where (try? await staleManifest(upstream, digest: digest)) != nil { tags.append(tag) }
         guard !tags.isEmpty else { return nil }
         stale(upstream, "tag list", error: error)
         return tags

@@ -96,6 +96,28 @@ struct NodeCertificateTests {
         }
     }
 
+    /// A review found a node stopped after the leader's answer was written, before the renames,
+    /// kept its old (revoked) pair and threw the new one away.
+    @Test("a whole new pair left beside the old one is put in place at the next start")
+    func wholeNewPairIsUsed() async throws {
+        try await Self.withNode { data, certificate, issuer in
+            let key = P256.Signing.PrivateKey()
+            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+            let (nextKey, nextCertificate) = NodeCertificate.nextPaths(data)
+            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: nextKey)
+            try PrivateFile.write(Array(issued.certificate.utf8), to: nextCertificate)
+            let newSerial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
+            #expect(try NodeCertificate(directory: data).serial == newSerial)
+            let (pem, onDisk) = try Self.files(data)
+            #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
+            #expect(!FileManager.default.fileExists(atPath: nextKey) && !FileManager.default.fileExists(atPath: nextCertificate))
+            // A placeholder beside the old pair (stopped before the answer): the old pair stays.
+            try PrivateFile.write(Array(P256.Signing.PrivateKey().pemRepresentation.utf8), to: nextKey)
+            try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: NodeCertificate.certificateRoom), to: nextCertificate)
+            #expect(try NodeCertificate(directory: data).serial == newSerial)
+        }
+    }
+
     @Test("a pair that cannot be completed is refused at start with what to do")
     func unmatchedPairIsRefused() async throws {
         try await Self.withNode { data, _, _ in

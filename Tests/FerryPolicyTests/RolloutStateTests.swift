@@ -319,6 +319,15 @@ struct RolloutStateTests {
         _ = paused.restored("a")
         #expect(paused.restored("b") == [.finished(.rolledBack)])
 
+        // Such a node removed while it waits for its restore wave: no wave names it any more.
+        var waitingWave = distributed(RolloutPlan(maxParallel: 1)).0
+        _ = waitingWave.switched("a", Self.passed, now: 1)
+        _ = waitingWave.switched("b", .failed("the node stopped answering during its switch"), now: 2)
+        _ = waitingWave.lateRestored("b", failure: "engine down")
+        #expect(try waitingWave.rollback() == [.restoreNodes(["a"])])
+        #expect(waitingWave.removed("b", reason: "gone", now: 3) == [])
+        #expect(waitingWave.restored("a") == [.finished(.rolledBack)], "b is not visited")
+
         var failedSwitch = distributed(RolloutPlan(maxParallel: 3, onFailure: .continue)).0
         _ = failedSwitch.switched("a", .failed("the node stopped answering during its switch"), now: 1)
         #expect(failedSwitch.lateRestored("a", failure: "engine down") == [], "a failed switch's put-back, no rollback: the node stays failed")
