@@ -30,7 +30,7 @@ final class NodeCertificate: Sendable {
         }
         self.directory = directory
         self.caPEM = ca
-        let (certificatePEM, keyPEM) = try Self.completePair(in: directory)
+        let (certificatePEM, keyPEM, _) = try Self.completePair(in: directory)
         self.state = Mutex(try Self.parse(certificate: certificatePEM, key: keyPEM, ca: ca))
     }
 
@@ -82,6 +82,11 @@ final class NodeCertificate: Sendable {
     func renew(issue: (CertificateRequest) async throws -> CertificateResponse) async throws {
         // A renewal cut between its renames: its pair is completed and used; nothing is asked.
         let onDisk = try Self.completePair(in: directory)
+        // A new pair still waits beside the old one (its rename failed again): nothing new is
+        // asked for, which would replace it.
+        guard !onDisk.kept else {
+            throw FerryError(.configuration, "this node's renewed TLS pair cannot be put in place in \(directory.path); it is tried again at the next renewal or start: check the file system")
+        }
         if (try? MeshTLS.certificateInfo(ofPEM: onDisk.certificate).serial) != serial {
             let completed = try Self.parse(certificate: onDisk.certificate, key: onDisk.key, ca: caPEM)
             state.withLock { $0 = completed }
@@ -90,11 +95,12 @@ final class NodeCertificate: Sendable {
         let key = P256.Signing.PrivateKey()
         let keyPEM = key.pemRepresentation + "\n"
         let (nextKey, nextCertificate) = Self.nextPaths(directory)
-        // Kept when the key is in place but the certificate could not follow: ``completePair(in:)``
-        // puts it in place.
+        // Kept once the leader has answered and a rename fails: ``completePair(in:)`` puts them
+        // in place (the leader revoked the old certificate).
+        var keepNextKey = false
         var keepNextCertificate = false
         defer {
-            unlink(nextKey)
+            if !keepNextKey { unlink(nextKey) }
             if !keepNextCertificate { unlink(nextCertificate) }
         }
         try PrivateFile.write(Array(keyPEM.utf8), to: nextKey)
@@ -103,13 +109,18 @@ final class NodeCertificate: Sendable {
         let renewed = try Self.parse(certificate: response.certificate, key: key.pemRepresentation, ca: caPEM)
         try Self.overwrite(nextCertificate, with: Array((response.certificate + "\n").utf8))
         guard rename(nextKey, directory.tlsKeyPath) == 0 else {
-            throw FerryError(.configuration, "cannot put this node's new TLS key in place in \(directory.path): \(String(cString: strerror(errno)))")
+            let failure = errno
+            (keepNextKey, keepNextCertificate) = (true, true)
+            throw FerryError(
+                .configuration,
+                "cannot put this node's new TLS key in place in \(directory.path): \(String(cString: strerror(failure))); it is tried again at the next renewal or start")
         }
         guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+            let failure = errno
             keepNextCertificate = true
             throw FerryError(
                 .configuration,
-                "cannot put this node's new TLS certificate in place in \(directory.path): \(String(cString: strerror(errno))); it is completed at the next renewal or start")
+                "cannot put this node's new TLS certificate in place in \(directory.path): \(String(cString: strerror(failure))); it is completed at the next renewal or start")
         }
         state.withLock { $0 = renewed }
     }
@@ -133,7 +144,8 @@ final class NodeCertificate: Sendable {
     /// renames left apart (the new key beside the old certificate) is completed from the
     /// certificate it left in `tls.pem.next` (or a key in `tls-key.pem.next`); leftovers of a
     /// renewal that never got its answer are removed. Throws when the pair cannot be made whole.
-    static func completePair(in directory: DataDirectory) throws(FerryError) -> (certificate: String, key: String) {
+    /// `kept`: a new pair is still beside the old one returned (its rename failed).
+    static func completePair(in directory: DataDirectory) throws(FerryError) -> (certificate: String, key: String, kept: Bool) {
         guard let certificate = try? String(contentsOfFile: directory.tlsCertificatePath, encoding: .utf8),
             let key = try? String(contentsOfFile: directory.tlsKeyPath, encoding: .utf8)
         else {
@@ -151,46 +163,49 @@ final class NodeCertificate: Sendable {
         // before the renames): the leader revoked the old one, so the new one goes in place.
         if let newKey, let newCertificate, matches(certificate: newCertificate, key: newKey) {
             guard rename(nextKey, directory.tlsKeyPath) == 0 else {
+                let failure = errno
                 kept = [nextKey, nextCertificate]
-                return try matchingOrThrow(certificate: certificate, key: key, directory)
+                guard matches(certificate: certificate, key: key) else { throw unmatched(directory, retry: failure) }
+                return (certificate, key, true)
             }
             guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+                let failure = errno
                 kept = [nextCertificate]
-                throw unmatched(directory, retry: true)
+                throw unmatched(directory, retry: failure)
             }
-            return (newCertificate, newKey)
+            return (newCertificate, newKey, false)
         }
-        if matches(certificate: certificate, key: key) { return (certificate, key) }
+        if matches(certificate: certificate, key: key) { return (certificate, key, false) }
         if let newCertificate, matches(certificate: newCertificate, key: key) {
             guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
+                let failure = errno
                 kept = [nextCertificate]
-                throw unmatched(directory, retry: true)
+                throw unmatched(directory, retry: failure)
             }
-            return (newCertificate, key)
+            return (newCertificate, key, false)
         }
         if let newKey, matches(certificate: certificate, key: newKey) {
             guard rename(nextKey, directory.tlsKeyPath) == 0 else {
+                let failure = errno
                 kept = [nextKey]
-                throw unmatched(directory, retry: true)
+                throw unmatched(directory, retry: failure)
             }
-            return (certificate, newKey)
+            return (certificate, newKey, false)
         }
-        throw unmatched(directory, retry: false)
+        throw unmatched(directory, retry: nil)
     }
 
-    private static func matchingOrThrow(certificate: String, key: String, _ directory: DataDirectory) throws(FerryError) -> (String, String) {
-        guard matches(certificate: certificate, key: key) else { throw unmatched(directory, retry: true) }
-        return (certificate, key)
-    }
-
-    /// `retry`: the other half is kept beside it (a rename failed): the next renewal or start
-    /// tries again.
-    private static func unmatched(_ directory: DataDirectory, retry: Bool) -> FerryError {
-        FerryError(
+    /// `retry`: the errno of a rename that failed, its file kept beside the pair: the next
+    /// renewal or start tries again.
+    private static func unmatched(_ directory: DataDirectory, retry failure: Int32?) -> FerryError {
+        guard let failure else {
+            return FerryError(
+                .configuration,
+                "this node's TLS certificate and key in \(directory.path) do not match and cannot be completed: remove node.json (its store is kept) and join again")
+        }
+        return FerryError(
             .configuration,
-            retry
-                ? "this node's new TLS certificate or key cannot be put in place in \(directory.path) (\(String(cString: strerror(errno)))); it is tried again at the next renewal or start: check the file system"
-                : "this node's TLS certificate and key in \(directory.path) do not match and cannot be completed: remove node.json (its store is kept) and join again")
+            "this node's new TLS certificate or key cannot be put in place in \(directory.path) (\(String(cString: strerror(failure)))); it is tried again at the next renewal or start: check the file system")
     }
 
     /// Whether `key` (PEM) is the private key of `certificate`'s public key.

@@ -50,6 +50,9 @@ struct NodeJoin: Sendable {
             guard let certificate = response.certificate else {
                 throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")
             }
+            // What an earlier renewal kept beside the old pair belongs to the old identity.
+            let (nextKey, nextCertificate) = NodeCertificate.nextPaths(directory)
+            for leftover in [nextKey, nextCertificate] { unlink(leftover) }
             try directory.writeAtomically(nodeKey.pemRepresentation + "\n", to: directory.tlsKeyPath, mode: 0o600)
             try directory.writeAtomically(certificate + "\n", to: directory.tlsCertificatePath, mode: 0o600)
         }

@@ -93,8 +93,15 @@ final class ProxyUpstream: Sendable {
     private func staleTags(_ upstream: ImageReference, error: any Error) async throws -> [String]? {
         guard configuration.cache, let recorded = try? await database.recordedTags(repository: upstream.name) else { return nil }
         var tags: [String] = []
-        // A tag whose manifest cannot be read now (collected meanwhile, too large) is left out.
-        for (tag, digest) in recorded where (try? await staleManifest(upstream, digest: digest)) != nil { tags.append(tag) }
+        for (tag, digest) in recorded {
+            do {
+                if try await staleManifest(upstream, digest: digest) != nil { tags.append(tag) }
+            } catch let error as FerryError where [.blobUnknown, .invalidArgument].contains(error.code) {
+                continue  // its manifest cannot be read from the store now (collected meanwhile, too large): left out
+            } catch {
+                return nil  // the database failing meanwhile: the outage's error stands, not a list missing tags
+            }
+        }
         guard !tags.isEmpty else { return nil }
         stale(upstream, "tag list", error: error)
         return tags
