@@ -159,37 +159,33 @@ final class NodeCertificate: Sendable {
         }
         let newKey = try? String(contentsOfFile: nextKey, encoding: .utf8)
         let newCertificate = try? String(contentsOfFile: nextCertificate, encoding: .utf8)
+        /// Renames `file` (`.next`) into `place`; when that fails it is kept (the only copy of
+        /// its half) and the rename's errno returned.
+        func move(_ file: String, to place: String) -> Int32? {
+            guard rename(file, place) != 0 else { return nil }
+            let failure = errno
+            kept.insert(file)
+            return failure
+        }
         // A whole new pair beside the old one (stopped after the leader's answer was written,
         // before the renames): the leader revoked the old one, so the new one goes in place.
         if let newKey, let newCertificate, matches(certificate: newCertificate, key: newKey) {
-            guard rename(nextKey, directory.tlsKeyPath) == 0 else {
-                let failure = errno
-                kept = [nextKey, nextCertificate]
+            if let failure = move(nextKey, to: directory.tlsKeyPath) {
+                kept.insert(nextCertificate)
                 guard matches(certificate: certificate, key: key) else { throw unmatched(directory, retry: failure) }
                 return (certificate, key, true)
             }
-            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
-                let failure = errno
-                kept = [nextCertificate]
-                throw unmatched(directory, retry: failure)
-            }
+            if let failure = move(nextCertificate, to: directory.tlsCertificatePath) { throw unmatched(directory, retry: failure) }
             return (newCertificate, newKey, false)
         }
         if matches(certificate: certificate, key: key) { return (certificate, key, false) }
+        // Cut between the renames: the half still beside the pair goes in place.
         if let newCertificate, matches(certificate: newCertificate, key: key) {
-            guard rename(nextCertificate, directory.tlsCertificatePath) == 0 else {
-                let failure = errno
-                kept = [nextCertificate]
-                throw unmatched(directory, retry: failure)
-            }
+            if let failure = move(nextCertificate, to: directory.tlsCertificatePath) { throw unmatched(directory, retry: failure) }
             return (newCertificate, key, false)
         }
         if let newKey, matches(certificate: certificate, key: newKey) {
-            guard rename(nextKey, directory.tlsKeyPath) == 0 else {
-                let failure = errno
-                kept = [nextKey]
-                throw unmatched(directory, retry: failure)
-            }
+            if let failure = move(nextKey, to: directory.tlsKeyPath) { throw unmatched(directory, retry: failure) }
             return (certificate, newKey, false)
         }
         throw unmatched(directory, retry: nil)

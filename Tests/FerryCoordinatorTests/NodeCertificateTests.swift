@@ -37,6 +37,13 @@ struct NodeCertificateTests {
         }
     }
 
+    /// A new key and the certificate the CA issues for it, as a renewal gets them; its serial.
+    static func newPair(_ issuer: Issuer) throws -> (key: P256.Signing.PrivateKey, certificate: String, serial: String) {
+        let key = P256.Signing.PrivateKey()
+        let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+        return (key, issued.certificate, try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial)
+    }
+
     static func files(_ data: DataDirectory) throws -> (certificate: String, key: String) {
         (try String(contentsOfFile: data.tlsCertificatePath, encoding: .utf8), try String(contentsOfFile: data.tlsKeyPath, encoding: .utf8))
     }
@@ -80,40 +87,16 @@ struct NodeCertificateTests {
         try await Self.withNode { data, certificate, issuer in
             // As a renewal leaves it when its certificate's rename fails: the new key in place,
             // the new certificate beside the old one.
-            let key = P256.Signing.PrivateKey()
-            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+            let (key, issued, newSerial) = try Self.newPair(issuer)
             let (_, nextCertificate) = NodeCertificate.nextPaths(data)
             try PrivateFile.write(Array(key.pemRepresentation.utf8), to: data.tlsKeyPath)
-            try PrivateFile.write(Array(issued.certificate.utf8), to: nextCertificate)
-            let newSerial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
+            try PrivateFile.write(Array(issued.utf8), to: nextCertificate)
             try await certificate.renew { try issuer.issue($0) }
             #expect(issuer.issued.withLock { $0 } == 1, "only the certificate made here: the renewal asked nothing")
             #expect(certificate.serial == newSerial, "the completed pair is in use")
             let (pem, onDisk) = try Self.files(data)
             #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
             #expect(!FileManager.default.fileExists(atPath: nextCertificate))
-            #expect(try NodeCertificate(directory: data).serial == newSerial)
-        }
-    }
-
-    /// A review found a node stopped after the leader's answer was written, before the renames,
-    /// kept its old (revoked) pair and threw the new one away.
-    @Test("a whole new pair left beside the old one is put in place at the next start")
-    func wholeNewPairIsUsed() async throws {
-        try await Self.withNode { data, certificate, issuer in
-            let key = P256.Signing.PrivateKey()
-            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
-            let (nextKey, nextCertificate) = NodeCertificate.nextPaths(data)
-            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: nextKey)
-            try PrivateFile.write(Array(issued.certificate.utf8), to: nextCertificate)
-            let newSerial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
-            #expect(try NodeCertificate(directory: data).serial == newSerial)
-            let (pem, onDisk) = try Self.files(data)
-            #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
-            #expect(!FileManager.default.fileExists(atPath: nextKey) && !FileManager.default.fileExists(atPath: nextCertificate))
-            // A placeholder beside the old pair (stopped before the answer): the old pair stays.
-            try PrivateFile.write(Array(P256.Signing.PrivateKey().pemRepresentation.utf8), to: nextKey)
-            try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: NodeCertificate.certificateRoom), to: nextCertificate)
             #expect(try NodeCertificate(directory: data).serial == newSerial)
         }
     }
@@ -126,22 +109,29 @@ struct NodeCertificateTests {
         }
     }
 
-    @Test("a renewal cut between its two renames is completed at the next start")
-    func interruptedRenewalIsCompleted() async throws {
-        try await Self.withNode { data, certificate, issuer in
-            // The new certificate in place, its key still beside it.
-            let key = P256.Signing.PrivateKey()
-            let issued = try issuer.issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
-            let (nextKey, _) = NodeCertificate.nextPaths(data)
-            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: nextKey)
-            try PrivateFile.write(Array(issued.certificate.utf8), to: data.tlsCertificatePath)
-            let loaded = try NodeCertificate(directory: data)
-            let serial = try MeshTLS.certificateInfo(ofPEM: issued.certificate).serial
-            #expect(loaded.serial == serial)
+    /// Where a renewal cut short leaves its new pair: both halves beside the old pair (stopped
+    /// after the leader's answer was written; a review found that pair thrown away), or one half
+    /// in place and the other beside it (stopped between the renames).
+    enum Cut: String, CaseIterable, Sendable {
+        case bothBeside, keyBeside, certificateBeside
+    }
+
+    @Test("a renewal cut short is completed at the next start", arguments: Cut.allCases)
+    func cutRenewalIsCompleted(_ cut: Cut) async throws {
+        try await Self.withNode { data, _, issuer in
+            let (key, issued, serial) = try Self.newPair(issuer)
+            let (nextKey, nextCertificate) = NodeCertificate.nextPaths(data)
+            try PrivateFile.write(Array(key.pemRepresentation.utf8), to: cut == .certificateBeside ? data.tlsKeyPath : nextKey)
+            try PrivateFile.write(Array(issued.utf8), to: cut == .keyBeside ? data.tlsCertificatePath : nextCertificate)
+            #expect(try NodeCertificate(directory: data).serial == serial)
             let (pem, onDisk) = try Self.files(data)
             #expect(NodeCertificate.matches(certificate: pem, key: onDisk))
-            #expect(!FileManager.default.fileExists(atPath: nextKey))
+            #expect(!FileManager.default.fileExists(atPath: nextKey) && !FileManager.default.fileExists(atPath: nextCertificate))
             #expect(!NodeCertificate.matches(certificate: pem, key: P256.Signing.PrivateKey().pemRepresentation))
+            // A key and the room beside the pair (stopped before the answer): the pair stays.
+            try PrivateFile.write(Array(P256.Signing.PrivateKey().pemRepresentation.utf8), to: nextKey)
+            try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: NodeCertificate.certificateRoom), to: nextCertificate)
+            #expect(try NodeCertificate(directory: data).serial == serial)
         }
     }
 }
