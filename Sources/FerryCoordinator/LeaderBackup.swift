@@ -201,7 +201,7 @@ public enum LeaderBackup {
             guard count >= 0 else { throw FerryError(.configuration, "cannot read '\(name)': \(String(cString: strerror(errno)))") }
             if count == 0 { break }
             if let copy {
-                let failure = buffer.withUnsafeBytes { writeAll(copy.output, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                let failure = buffer.withUnsafeBytes { PrivateFile.writeAll(copy.output, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
                 guard failure == 0 else { throw FerryError(.insufficientSpace, "cannot write '\(copy.name)': \(String(cString: strerror(failure)))") }
             }
             hasher.update(data: buffer[0..<count])
@@ -215,7 +215,7 @@ public enum LeaderBackup {
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(file)': \(String(cString: strerror(errno)))") }
         let bytes = [UInt8](data)
-        var failure = bytes.withUnsafeBytes { writeAll(fd, $0) }
+        var failure = bytes.withUnsafeBytes { PrivateFile.writeAll(fd, $0) }
         if failure == 0, fsync(fd) != 0 { failure = errno }
         close(fd)
         if failure == 0, rename(temp, file) != 0 { failure = errno }
@@ -223,22 +223,5 @@ public enum LeaderBackup {
             unlink(temp)
             throw FerryError(failure == ENOSPC ? .insufficientSpace : .configuration, "cannot write '\(file)': \(String(cString: strerror(failure)))")
         }
-    }
-
-    /// Writes all of `bytes` to `fd`, going on after a short write (a nearly full disk takes
-    /// part of a write, and says why only at the next one); 0, or the `errno` of the write that
-    /// failed (a short write sets none: reading `errno` after it gave a stale reason).
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            if written == 0 { return ENOSPC }
-            offset += written
-        }
-        return 0
     }
 }

@@ -135,7 +135,7 @@ final class NodeCertificate: Sendable {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var failure = bytes.withUnsafeBytes { LeaderBackup.writeAll(fd, $0) }
+        var failure = bytes.withUnsafeBytes { PrivateFile.writeAll(fd, $0) }
         if failure == 0, ftruncate(fd, off_t(bytes.count)) != 0 || fsync(fd) != 0 { failure = errno }
         guard failure == 0 else { throw FerryError(.insufficientSpace, "cannot write '\(path)': \(String(cString: strerror(failure)))") }
     }

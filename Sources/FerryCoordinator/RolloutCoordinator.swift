@@ -91,16 +91,25 @@ final class RolloutCoordinator: Sendable {
     /// One pass of ``run()``.
     func step() async {
         let ids = active.withLock { Array($0.keys) }.sorted()
+        guard !ids.isEmpty else { return }
+        // The cluster's nodes, read once for every rollout of this step.
+        let nodes: [NodeRecord]
+        do {
+            nodes = try await database.nodes()
+        } catch {
+            logger.warning("rollout step failed", metadata: ["error": "\((error as? FerryError)?.message ?? "\(error)")"])
+            return
+        }
         for id in ids {
             do {
-                try await advance(id)
+                try await advance(id, nodes: nodes)
             } catch {
                 logger.warning("rollout step failed", metadata: ["rollout": "\(id)", "error": "\((error as? FerryError)?.message ?? "\(error)")"])
             }
         }
     }
 
-    private func advance(_ id: String) async throws {
+    private func advance(_ id: String, nodes: [NodeRecord]) async throws {
         guard let record = active.withLock({ $0[id] }) else { return }
         let now = clock()
         // Phase 1: each target that ended feeds `distributed`.
@@ -117,7 +126,6 @@ final class RolloutCoordinator: Sendable {
         if record.state.phase == .waiting, let wakeAt = record.state.wakeAt, now >= wakeAt {
             try await update(id) { record in record.state.tick(now: now) }
         }
-        let nodes = try await database.nodes()
         // Nodes removed from the cluster that the rollout has not left out (the leader stopped,
         // or the database failed, between the removal and telling the rollouts).
         let known = Set(nodes.map(\.name))

@@ -12,11 +12,28 @@ public enum PrivateFile {
         guard fd >= 0 else { throw FerryError(.configuration, "cannot write '\(file)': \(String(cString: strerror(errno)))") }
         // A temporary file left by an earlier run keeps its old mode: set it.
         fchmod(fd, mode)
-        let ok = Glibc.write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
+        let ok = bytes.withUnsafeBytes { writeAll(fd, $0) } == 0 && fsync(fd) == 0
         close(fd)
         guard ok, rename(temp, file) == 0 else {
             unlink(temp)
             throw FerryError(.configuration, "cannot write '\(file)'")
         }
+    }
+
+    /// Writes all of `bytes` to `fd`, going on after a short write (a nearly full disk takes
+    /// part of a write, and says why only at the next one); 0, or the `errno` of the write that
+    /// failed (a short write sets none: reading `errno` after it gave a stale reason).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if written == 0 { return ENOSPC }
+            offset += written
+        }
+        return 0
     }
 }

@@ -47,7 +47,7 @@ struct LeaderBackupTests {
         defer { close(full) }
         errno = EEXIST
         let bytes = [UInt8](repeating: 7, count: 3 << 20)
-        #expect(bytes.withUnsafeBytes { LeaderBackup.writeAll(full, $0) } == ENOSPC)
+        #expect(bytes.withUnsafeBytes { PrivateFile.writeAll(full, $0) } == ENOSPC)
     }
 
     @Test("A backup holds the database snapshot, the secrets and (asked for) the committed blobs, 0600/0700; a restore puts them back")

@@ -12,6 +12,14 @@ struct MeshDownloadTests {
     static let peer = BlobSource(node: "n1", kind: .peer, url: "https://n1:7000/v2/app/blobs/x", token: "t")
     static let other = BlobSource(node: "n2", kind: .peer, url: "https://n2:7000/v2/app/blobs/x", token: "t")
 
+    /// A download of `digest` (100 bytes, none held) fetching from `source`, its first answer.
+    static func fetching(from source: BlobSource) -> MeshDownload {
+        var download = MeshDownload(digest: digest, size: 100)
+        _ = download.started(held: 0)
+        _ = download.answered([source], have: 0, random: 0)
+        return download
+    }
+
     @Test("a blob already held is committed without asking for sources")
     func alreadyHeld() {
         var download = MeshDownload(digest: Self.digest, size: 100)
@@ -30,9 +38,7 @@ struct MeshDownloadTests {
 
     @Test("a failing source is left out at the offset reached, and only until one succeeds")
     func failover() {
-        var download = MeshDownload(digest: Self.digest, size: 100)
-        _ = download.started(held: 0)
-        _ = download.answered([Self.peer], have: 0, random: 0)
+        var download = Self.fetching(from: Self.peer)
         #expect(download.fetched(from: Self.peer, .failed("HTTP 500"), have: 40) == .askSources(have: 40, failed: ["n1"]))
         // Announced already: the next source is fetched without announcing again, from 40.
         #expect(download.answered([Self.other], have: 40, random: 0) == .fetch(Self.other, from: 40, announce: false))
@@ -48,9 +54,7 @@ struct MeshDownloadTests {
     /// in a loop.
     @Test("fetches that fail at once, without a byte, back off from the second; a fetch that moves, or a stall, does not")
     func fruitlessFetchesBackOff() {
-        var download = MeshDownload(digest: Self.digest, size: 100)
-        _ = download.started(held: 0)
-        _ = download.answered([Self.leader], have: 0, random: 0)
+        var download = Self.fetching(from: Self.leader)
         #expect(download.fetched(from: Self.leader, .failed("HTTP 500"), have: 0) == .askSources(have: 0, failed: ["leader"]))
         _ = download.answered([Self.leader], have: 0, random: 0)
         #expect(download.fetched(from: Self.leader, .truncated("broke off"), have: 0) == .accuse(.truncated, source: "leader"))
@@ -77,9 +81,7 @@ struct MeshDownloadTests {
 
     @Test("told its bytes came in part from a source that reported the blob bad, the node discards them and starts over")
     func suspectBytesAreDiscarded() {
-        var download = MeshDownload(digest: Self.digest, size: 100)
-        _ = download.started(held: 0)
-        _ = download.answered([Self.peer], have: 0, random: 0)
+        var download = Self.fetching(from: Self.peer)
         #expect(download.fetched(from: Self.peer, .truncated("ended early"), have: 60) == .accuse(.truncated, source: "n1"))
         #expect(download.accused() == .askSources(have: 60, failed: ["n1"]))
         // Another source's bad report: bytes held came from n1 only, so they are kept.
@@ -102,9 +104,7 @@ struct MeshDownloadTests {
 
     @Test("a source that sends more than the blob's size is accused alone and everything held is discarded")
     func overflow() {
-        var download = MeshDownload(digest: Self.digest, size: 100)
-        _ = download.started(held: 0)
-        _ = download.answered([Self.leader], have: 0, random: 0)
+        var download = Self.fetching(from: Self.leader)
         _ = download.fetched(from: Self.leader, .failed("broke"), have: 50)
         _ = download.answered([Self.peer], have: 50, random: 0)
         #expect(download.fetched(from: Self.peer, .overflow, have: 100) == .restart(accused: ["n1"], kind: .overflow))
@@ -115,9 +115,7 @@ struct MeshDownloadTests {
 
     @Test("bytes failing verification accuse exactly the sources they came from; the third time the blob fails")
     func verification() {
-        var download = MeshDownload(digest: Self.digest, size: 100)
-        _ = download.started(held: 0)
-        _ = download.answered([Self.peer], have: 0, random: 0)
+        var download = Self.fetching(from: Self.peer)
         _ = download.fetched(from: Self.peer, .failed("broke"), have: 30)
         _ = download.answered([Self.other], have: 30, random: 0)
         _ = download.fetched(from: Self.other, .complete, have: 100)
