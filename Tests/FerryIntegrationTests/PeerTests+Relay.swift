@@ -11,13 +11,14 @@ import Glibc
 #endif
 
 extension PeerTests {
-    /// `a` lies (its copy of a 4 MiB layer damaged behind its back) and serves slowly; `r`
-    /// starts installing the image (from `a`, a peer before the leader). Returns the image, its
-    /// largest layer and that layer's digest.
+    /// `a` lies (its copy of a 4 MiB layer damaged behind its back) and serves slowly (about
+    /// 32 s for the layer, so that `r` is still receiving it when a reader of `r`'s copy comes,
+    /// however busy the machine); `r` starts installing the image (from `a`, a peer before the
+    /// leader). Returns the image, its largest layer and that layer's digest.
     static func relayOfASlowLiar(_ cluster: TestCluster, layer name: String) async throws -> (String, BlobStatus, FerryCore.Digest) {
         let reference = try await cluster.pushInstalledAndDamaged("demo/app:1", layer: name, size: "4M", on: "a")
         await cluster.killFollower("a", signal: SIGTERM)
-        try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "512KiB/s"])
+        try await cluster.startFollower("a", join: false, extraArguments: ["--max-upload-rate", "128KiB/s"])
         let largest = try #require(try await cluster.admin.image(id: 1).blobs?.max { $0.size < $1.size })
         #expect(try await cluster.ferry(["install", reference, "--nodes", "r", "--no-wait"]).status == 0)
         return (reference, largest, try FerryCore.Digest(parsing: largest.digest))
@@ -68,6 +69,8 @@ extension PeerTests {
             let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
             try await waitUntil("r receives the layer from a", timeout: .seconds(60)) { size(partial("r")) >= 256 * 1024 }
             #expect(try await cluster.ferry(["install", reference, "--nodes", "v", "--no-wait"]).status == 0)
+            // From r, while r still receives from a: the story needs v's transfer from r cut by
+            // r's discard (a v that came after it got 404 from r, and no report).
             try await waitUntil("v receives the layer from r", timeout: .seconds(60)) { size(partial("v")) > 0 }
             for id: Int64 in [2, 3] {
                 try await waitUntil("install \(id) ends", timeout: .seconds(120)) { try await cluster.admin.install(id: id).isFinished }
