@@ -25,6 +25,12 @@ struct ClusterCA: Sendable {
     /// When the CA certificate expires: the whole cluster must be joined to a new CA before then.
     var expiresAt: Date { certificate.notValidAfter }
 
+    /// The certificate `proof` shows its sender holds, if this CA issued it and it is valid at
+    /// `now`, for the renewal for `newPublicKey`.
+    func verified(_ proof: PossessionProof, newPublicKey: String, now: Date = Date()) -> PresentedCertificate? {
+        proof.verified(issuedBy: certificate, newPublicKey: newPublicKey, now: now)
+    }
+
     /// Loads the CA of `directory`, or creates it.
     static func loadOrCreate(in directory: DataDirectory) throws(FerryError) -> ClusterCA {
         let certificatePath = directory.caCertificatePath

@@ -104,8 +104,11 @@ struct LeaderMesh: MeshBackend {
 
     /// Issues the node a new certificate (renewal) for a key it made, naming it and its checked
     /// address as at join; the previous one is revoked (peers learn it with their next heartbeat,
-    /// by when the node uses the new one). Refused while the current certificate has more than
-    /// half its life left: a node cannot grow the revocation list at will.
+    /// by when the node uses the new one), and so is the one it proves it uses
+    /// (``CertificateRequest/current``) when that is another of its own (a leader restored from
+    /// an older backup never issued it, so it would stay good until it expired). Refused while
+    /// the current certificate has more than half its life left: a node cannot grow the
+    /// revocation list at will.
     func renewCertificate(node: Int64, _ request: CertificateRequest) async throws -> CertificateResponse {
         try await renewals.withPermit(node) { try await renew(node: node, request) }
     }
@@ -127,21 +130,30 @@ struct LeaderMesh: MeshBackend {
         }
         let address = try record.address.map { text throws(FerryError) in try NodeAddress(parsing: text, allowPlainHTTP: false) }
         let certificate = try ca.issue(publicKeyPEM: request.publicKey, for: .node(name: record.name, address: address), validity: certificateValidity)
-        try await recordCertificate(certificate, of: record)
+        // Only a certificate of this node's whose key signed this request: never a serial a request names.
+        let unrecorded = request.current.flatMap { ca.verified($0, newPublicKey: request.publicKey, now: now) }.flatMap {
+            $0.isUnrecorded(ofNode: record.name, recorded: record.certificateSerial) ? $0 : nil
+        }
+        try await recordCertificate(certificate, of: record, alsoRevoking: unrecorded)
         if reissue { reissues.reissued(node: node, now: now) }
-        logger.notice("node certificate renewed", metadata: ["node": "\(record.name)", "reissue": "\(reissue)"])
+        logger.notice(
+            "node certificate renewed",
+            metadata: ["node": "\(record.name)", "reissue": "\(reissue)", "revoked_unrecorded": "\(unrecorded?.serial ?? "none")"])
         return CertificateResponse(certificate: certificate)
     }
 
-    /// Records the certificate issued to `node`; the one it held before is revoked.
-    private func recordCertificate(_ pem: String, of node: NodeRecord) async throws {
+    /// Records the certificate issued to `node`; the one it held before is revoked, and `other`
+    /// (one the node presented that this leader has no record of) too.
+    private func recordCertificate(_ pem: String, of node: NodeRecord, alsoRevoking other: PresentedCertificate? = nil) async throws {
         let issued: (serial: String, expiresAt: Date)
         do {
             issued = try MeshTLS.serialAndExpiry(ofPEM: pem)
         } catch {
             throw FerryError(.internal, "cannot read the certificate just issued: \(error)")
         }
-        try await database.recordCertificate(nodeID: node.id!, serial: issued.serial, expiresAt: issued.expiresAt, revokePrevious: true)
+        try await database.recordCertificate(
+            nodeID: node.id!, serial: issued.serial, expiresAt: issued.expiresAt, revokePrevious: true,
+            alsoRevoking: other.map { ($0.serial, $0.expiresAt) })
     }
 
     /// Refuses a node whose mesh protocol version this leader does not accept.

@@ -105,7 +105,13 @@ final class NodeCertificate: Sendable {
         }
         try PrivateFile.write(Array(keyPEM.utf8), to: nextKey)
         try PrivateFile.write([UInt8](repeating: UInt8(ascii: " "), count: Self.certificateRoom), to: nextCertificate)
-        let response = try await issue(CertificateRequest(publicKey: key.publicKey.pemRepresentation))
+        // Proof of the pair in use (the leader revokes it too if its record names another); a
+        // key that cannot be read as P-256 sends none.
+        let newPublicKey = key.publicKey.pemRepresentation
+        let current = (try? P256.Signing.PrivateKey(pemRepresentation: onDisk.key)).flatMap {
+            try? PossessionProof(certificate: onDisk.certificate, key: $0, newPublicKey: newPublicKey)
+        }
+        let response = try await issue(CertificateRequest(publicKey: newPublicKey, current: current))
         let renewed = try Self.parse(certificate: response.certificate, key: key.pemRepresentation, ca: caPEM)
         try Self.overwrite(nextCertificate, with: Array((response.certificate + "\n").utf8))
         guard rename(nextKey, directory.tlsKeyPath) == 0 else {

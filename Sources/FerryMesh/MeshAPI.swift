@@ -130,7 +130,15 @@ public struct HeartbeatResponse: Codable, Sendable, Hashable {
 public struct CertificateRequest: Codable, Sendable, Hashable {
     /// The PEM public key of a key pair the node just made.
     public var publicKey: String
-    public init(publicKey: String) { self.publicKey = publicKey }
+    /// The certificate the node uses now, with proof that it holds its key: the leader revokes
+    /// it too when its record names another (a leader restored from an older backup). Nil from
+    /// older followers.
+    public var current: PossessionProof?
+
+    public init(publicKey: String, current: PossessionProof? = nil) {
+        self.publicKey = publicKey
+        self.current = current
+    }
 }
 
 /// The leader's answer to a ``CertificateRequest``.

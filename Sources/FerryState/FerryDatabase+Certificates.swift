@@ -7,12 +7,20 @@ extension FerryDatabase {
     static let unknownExpiryRetention: TimeInterval = 5 * 365 * 24 * 3600
 
     /// Records the certificate just issued to node `nodeID`. The one it held before, if any, is
-    /// revoked when `revokePrevious` (a rejoin: the follower uses the new one from its next start).
-    public func recordCertificate(nodeID: Int64, serial: String, expiresAt: Date, revokePrevious: Bool, now: Date = Date()) async throws {
+    /// revoked when `revokePrevious` (a rejoin: the follower uses the new one from its next start),
+    /// and so is `alsoRevoking` (another of the node's that the record does not name: issued
+    /// after the backup this database was restored from).
+    public func recordCertificate(
+        nodeID: Int64, serial: String, expiresAt: Date, revokePrevious: Bool, alsoRevoking other: (serial: String, expiresAt: Date)? = nil,
+        now: Date = Date()
+    ) async throws {
         try await writer.write { db in
             guard var node = try NodeRecord.fetchOne(db, key: nodeID) else { throw FerryError(.notFound, "unknown node") }
             if revokePrevious, let previous = node.certificateSerial, previous != serial {
                 try Self.revoke(serial: previous, of: node.name, expiresAt: node.certificateExpiresAt, now: now, db: db)
+            }
+            if let other, other.serial != serial {
+                try Self.revoke(serial: other.serial, of: node.name, expiresAt: other.expiresAt, now: now, db: db)
             }
             node.certificateSerial = serial
             node.certificateExpiresAt = expiresAt

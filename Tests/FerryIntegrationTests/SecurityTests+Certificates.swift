@@ -47,4 +47,44 @@ extension SecurityTests {
             #expect(fromPeers > 0, "no node received bytes from a peer")
         }
     }
+
+    /// docs/operations.md, *Certificates*: a leader restored from a backup older than a node's
+    /// certificate has no record of it; before, it stayed good (peers accepted it) until it
+    /// expired, although the node had renewed and no longer used it.
+    @Test("A leader restored from a backup older than a node's certificate revokes it when the node renews: peers then refuse it")
+    func restoredLeaderRevokesTheUnrecordedCertificate() async throws {
+        try await TestCluster.with("secrestore", nodes: ["a", "b"], engines: [], leaderArguments: ["--node-cert-validity", "60s"]) { cluster in
+            let directory = try #require(cluster.nodes["a"]?.directory)
+            func serial() throws -> String { try MeshTLS.serialAndExpiry(ofPEM: String(contentsOfFile: "\(directory)/tls.pem", encoding: .utf8)).serial }
+            let first = try serial()
+            let backup = cluster.dir.sub("leader-backup")
+            let made = try await cluster.ferry(["leader", "backup", "--data-dir", cluster.leader.dataDirectory, backup])
+            #expect(made.status == 0, "\(made.stderr)")
+            // a renews after two thirds of its certificate's life: the backup has no record of the new one.
+            try await waitUntil("a renews its certificate", timeout: .seconds(90)) { try serial() != first }
+            let unrecorded = try serial()
+            let kept = cluster.dir.sub("kept")
+            try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+            for file in ["tls.pem", "tls-key.pem"] { try FileManager.default.copyItem(atPath: "\(directory)/\(file)", toPath: "\(kept)/\(file)") }
+            #expect(try serial() == unrecorded, "the kept key and certificate are one pair")
+            let peer = try cluster.followerCurl("b")
+            func presentKept() async throws -> String {
+                try await runProcess(
+                    "/usr/bin/curl", ["-s", "--max-time", "10", "--cert", "\(kept)/tls.pem", "--key", "\(kept)/tls-key.pem"] + peer.arguments + ["\(peer.base)/v2/"]
+                ).stdout
+            }
+            let before = try await presentKept()
+            #expect(before.contains("UNAUTHORIZED") && !before.contains("revoked"), "\(before)")
+
+            await cluster.killLeader()
+            let restored = cluster.dir.sub("leader-restored")
+            let restore = try await cluster.ferry(["leader", "restore", backup, "--data-dir", restored])
+            #expect(restore.status == 0, "\(restore.stderr)")
+            try await cluster.restartLeader(dataDirectory: restored)
+            try await waitUntil("a renews with the restored leader", timeout: .seconds(30)) { try serial() != unrecorded }
+            try await waitUntil("b refuses a's certificate the restored leader never issued", timeout: .seconds(20)) {
+                try await presentKept().contains("revoked")
+            }
+        }
+    }
 }
