@@ -36,7 +36,11 @@ extension RolloutTests {
                 }
             } catch {
                 let log = cluster.followerLog("n1").split(separator: "\n").filter { $0.contains("switch") || $0.contains("rollout") || $0.contains("recover") }
-                Issue.record("\(error); containers \(try await Self.containers(cluster, on: "n1")); follower: \(log.suffix(30).joined(separator: "\n"))")
+                // What the engine did with them: shutdown, restart policy, the follower's calls.
+                let engineLog = ((try? String(contentsOfFile: "\(engine.directory)/dockerd.log", encoding: .utf8)) ?? "").split(separator: "\n")
+                    .filter { line in ["shutdown", "Shutdown", "restart", "level=error", "level=warn"].contains { line.contains($0) } }
+                Issue.record(
+                    "\(error); containers \(try await Self.containers(cluster, on: "n1")); follower: \(log.suffix(30).joined(separator: "\n")); dockerd: \(engineLog.suffix(30).joined(separator: "\n"))")
                 throw error
             }
             let after = try await Self.containers(cluster, on: "n1")
