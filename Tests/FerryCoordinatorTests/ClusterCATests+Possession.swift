@@ -2,6 +2,7 @@ import Crypto
 import FerryMesh
 import FerryTestSupport
 import Foundation
+import SwiftASN1
 import Testing
 import X509
 
@@ -31,6 +32,19 @@ extension ClusterCATests {
             #expect(ca.verified(proof, newPublicKey: next, now: Date().addingTimeInterval(ClusterCA.leafLifetime * 2)) == nil, "expired")
             let other = try PossessionProof(certificate: foreign, key: key, newPublicKey: next)
             #expect(ca.verified(other, newPublicKey: next) == nil, "issued by another CA")
+
+            // A forgery naming this CA as issuer, with a peer's serial (seen in every TLS
+            // handshake), signed by the node's own key: only the CA's signature check stops it.
+            let victim = try Certificate(pemEncoded: try ca.issue(publicKeyPEM: Self.publicKey, for: .node(name: "b", address: nil)))
+            let authority = try Certificate(pemEncoded: ca.certificatePEM)
+            let now = Date()
+            let forged = try Certificate(
+                version: .v3, serialNumber: victim.serialNumber, publicKey: .init(key.publicKey),
+                notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(3600),
+                issuer: authority.subject, subject: try MeshTLS.nodeSubject("a"), signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: Certificate.Extensions(), issuerPrivateKey: .init(key))
+            let forgery = try PossessionProof(certificate: try forged.serializeAsPEM().pemString, key: key, newPublicKey: next)
+            #expect(ca.verified(forgery, newPublicKey: next) == nil, "the CA's name without its signature")
         }
     }
 }
