@@ -59,4 +59,6 @@ extension HTTPField.Name {
     static let dockerContentDigest = HTTPField.Name("Docker-Content-Digest")!
     static let link = HTTPField.Name("Link")!
     static let dockerDistributionAPIVersion = HTTPField.Name("Docker-Distribution-Api-Version")!
+    /// The `ns` a request was scoped by, echoed (OCI distribution spec, *Registry proxying*).
+    static let ociNamespace = HTTPField.Name("OCI-Namespace")!
 }

@@ -15,6 +15,22 @@ struct ManifestAcceptTests {
         #expect(ManifestAccept(["\(MediaType.ociManifest), */*"]) == nil)
         #expect(ManifestAccept(["application/*"]) == nil)
     }
+
+    /// RFC 9110 §12.4.2: "a value of 0 means not acceptable" (an audit's curl got an OCI index it
+    /// had refused with `q=0`).
+    @Test("a type with weight q=0 is refused, with or without a wildcard; other weights are acceptable")
+    func zeroWeight() throws {
+        let accept = try #require(ManifestAccept(["\(MediaType.ociIndex);q=0, \(MediaType.dockerManifestList);q=0.5"]))
+        #expect(!accept.takes(MediaType.ociIndex) && accept.takes(MediaType.dockerManifestList) && !accept.takes(MediaType.ociManifest))
+        let wildcard = try #require(ManifestAccept(["*/*", "\(MediaType.ociIndex); q=0.000"]))
+        #expect(!wildcard.takes(MediaType.ociIndex) && wildcard.takes(MediaType.ociManifest))
+        let only = try #require(ManifestAccept(["\(MediaType.ociIndex);q=0"]))
+        #expect(!only.takes(MediaType.ociIndex) && only.takes(MediaType.dockerManifest))
+        #expect(ManifestAccept(["\(MediaType.ociIndex);q=0.001"]) != nil && ManifestAccept(["\(MediaType.ociIndex);q=0.001"])!.takes(MediaType.ociIndex))
+        if case .asIs = ManifestNegotiation.decide(mediaType: MediaType.ociIndex, bytes: [UInt8](), accepted: accept, tag: "1") {
+            Issue.record("an OCI index to a client that refused it with q=0")
+        }
+    }
 }
 
 @Suite("ManifestNegotiation")

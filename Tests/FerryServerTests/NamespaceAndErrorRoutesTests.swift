@@ -20,6 +20,11 @@ struct NamespaceAndErrorRoutesTests {
                 #expect(response.status == .ok, "\(uri)")
                 #expect(response.headers[.dockerContentDigest] == fixture.indexDigest.description)
             }
+            // Distribution spec, *Registry proxying*: the ns a request was scoped by comes back.
+            #expect(try await client.get("/v2/lib/app/manifests/v1?ns=registry.test").headers[HTTPField.Name("OCI-Namespace")!] == "registry.test")
+            #expect(try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)?ns=registry.test", method: .head).headers[HTTPField.Name("OCI-Namespace")!] == "registry.test")
+            #expect(try await client.get("/v2/lib/app/manifests/v1").headers[HTTPField.Name("OCI-Namespace")!] == nil)
+            #expect(try await client.get("/v2/lib/app/manifests/v1?ns=registry.test%0d%0aX:1").headers[HTTPField.Name("OCI-Namespace")!] == nil, "never echoed unless a host")
             // Without ns, the default upstream (registry.test) is meant.
             #expect(try await client.get("/v2/alpine/manifests/3").status == .notFound)
             #expect(try await client.get("/v2/lib/app/manifests/v1?ns=docker.io").status == .notFound)
