@@ -1,47 +1,49 @@
 import Foundation
 
-/// The manifest types a request's `Accept` header takes (parameters dropped): those it lists,
-/// or any with a wildcard, less those with weight `q=0`, which RFC 9110 §12.4.2 makes "not
-/// acceptable". Nil when it takes anything: no `Accept`, or a wildcard and no refusal.
+/// What a request's `Accept` header takes, for manifests: each media type or range listed, with
+/// parameters dropped but the weight `q=0`, which RFC 9110 §12.4.2 makes "not acceptable". The most
+/// specific entry matching a type decides (`type/subtype`, then `type/*`, then `*/*`); a type no
+/// entry matches is acceptable only when the header lists nothing acceptable (only refusals).
+/// Nil when it takes anything: no `Accept`, or an acceptable wildcard and no refusal (as before
+/// weights were read, and as every client seen sends them).
 public struct ManifestAccept: Sendable, Hashable {
-    /// The types listed; nil: any type (a wildcard, or only refusals listed).
-    let types: Set<String>?
-    /// The types listed with `q=0`.
-    let refused: Set<String>
+    /// Media types and ranges (`type/*`, `*/*`), lower case → acceptable (false: weight 0).
+    let entries: [String: Bool]
 
     /// The `Accept` header values of a request (each may list several types).
     public init?(_ values: [String]) {
-        var types: Set<String> = []
-        var refused: Set<String> = []
-        var wildcard = false
+        var entries: [String: Bool] = [:]
         for value in values {
             for item in value.split(separator: ",") {
                 let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                 guard let type = parts.first, !type.isEmpty else { continue }
-                if parts.dropFirst().contains(where: Self.isZeroWeight) {
-                    refused.insert(type)
-                } else if type == "*/*" || type.hasSuffix("/*") {
-                    wildcard = true
-                } else {
-                    types.insert(type)
-                }
+                let acceptable = !parts.dropFirst().contains(where: Self.isZeroWeight)
+                // Listed twice: acceptable if either says so.
+                entries[type] = (entries[type] ?? false) || acceptable
             }
         }
-        if refused.isEmpty, wildcard || types.isEmpty { return nil }
-        self.types = wildcard || types.isEmpty ? nil : types
-        self.refused = refused
+        let wildcard = entries.contains { $0.value && ($0.key == "*/*" || $0.key.hasSuffix("/*")) }
+        if entries.isEmpty || (wildcard && !entries.values.contains(false)) { return nil }
+        self.entries = entries
     }
 
-    /// `q=0`, `q=0.0`, `q=0.000`: a weight of zero.
+    /// A weight parameter of zero, as RFC 9110 writes one: `q=0`, `q=0.`, `q=0.0` to `q=0.000`
+    /// (the name in any case). Anything else, malformed included, refuses nothing.
     static func isZeroWeight(_ parameter: String) -> Bool {
-        let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard pair.count == 2, pair[0] == "q", let weight = Double(pair[1]) else { return false }
-        return weight == 0
+        guard parameter.hasPrefix("q=") else { return false }
+        let value = parameter.dropFirst(2)
+        guard value.first == "0" else { return false }
+        let rest = value.dropFirst()
+        if rest.isEmpty { return true }
+        guard rest.first == ".", rest.count <= 4 else { return false }
+        return rest.dropFirst().allSatisfy { $0 == "0" }
     }
 
     /// Whether `mediaType` is acceptable.
     public func takes(_ mediaType: String) -> Bool {
         let type = mediaType.lowercased()
-        return !refused.contains(type) && (types?.contains(type) ?? true)
+        let range = (type.split(separator: "/", maxSplits: 1).first.map(String.init) ?? type) + "/*"
+        if let decided = entries[type] ?? entries[range] ?? entries["*/*"] { return decided }
+        return !entries.values.contains(true)
     }
 }

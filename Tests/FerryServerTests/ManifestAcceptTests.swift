@@ -31,6 +31,29 @@ struct ManifestAcceptTests {
             Issue.record("an OCI index to a client that refused it with q=0")
         }
     }
+
+    @Test("the most specific entry decides: a refused wildcard refuses what nothing more specific takes")
+    func specificity() throws {
+        let none = try #require(ManifestAccept(["*/*;q=0", MediaType.dockerManifest]))
+        #expect(none.takes(MediaType.dockerManifest) && !none.takes(MediaType.ociIndex))
+        let ranges = try #require(ManifestAccept(["application/*;q=0, */*"]))
+        #expect(!ranges.takes(MediaType.ociIndex) && ranges.takes("text/plain"))
+        let specific = try #require(ManifestAccept(["application/*, */*;q=0"]))
+        #expect(specific.takes(MediaType.ociIndex) && !specific.takes("text/plain"))
+        let twice = try #require(ManifestAccept(["\(MediaType.ociIndex);q=0", MediaType.ociIndex, MediaType.dockerManifest]))
+        #expect(twice.takes(MediaType.ociIndex), "listed twice: acceptable if either says so")
+    }
+
+    /// RFC 9110: `weight = OWS ";" OWS "q=" qvalue`, `qvalue = ( "0" [ "." 0*3DIGIT ] ) / …`.
+    @Test("only a weight written as RFC 9110 writes zero refuses; anything malformed refuses nothing", arguments: [
+        ("q=0", true), ("Q=0", true), ("q=0.", true), ("q=0.000", true), ("charset=utf-8;q=0", true),
+        ("q=0.001", false), ("q=1", false), ("q = 0", false), ("q=00", false), ("q=-0", false), ("q=0x0", false),
+        ("q=1e-400", false), ("q=0.0000", false), ("q=nan", false), ("q=", false), ("q", false),
+    ])
+    func weights(parameters: String, refuses: Bool) throws {
+        let accept = try #require(ManifestAccept(["\(MediaType.ociIndex);\(parameters), \(MediaType.dockerManifest)"]))
+        #expect(accept.takes(MediaType.ociIndex) == !refuses, "\(parameters)")
+    }
 }
 
 @Suite("ManifestNegotiation")
