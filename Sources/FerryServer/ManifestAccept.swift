@@ -22,7 +22,7 @@ public struct ManifestAccept: Sendable, Hashable {
                 entries[type] = (entries[type] ?? false) || acceptable
             }
         }
-        let wildcard = entries.contains { $0.value && ($0.key == "*/*" || $0.key.hasSuffix("/*")) }
+        let wildcard = entries.contains { $0.value && $0.key.hasSuffix("/*") }
         if entries.isEmpty || (wildcard && !entries.values.contains(false)) { return nil }
         self.entries = entries
     }

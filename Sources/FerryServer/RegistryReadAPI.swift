@@ -123,17 +123,11 @@ public struct RegistryReadAPI: Sendable {
         var response = try await respond(request, context: context)
         // "A registry that uses the ns query parameter to scope the request SHOULD return the ns
         // query parameter value in the OCI-Namespace header" (distribution spec); only a value
-        // that can be a registry host is echoed.
-        if let ns = request.uri.queryParameters.get("ns"), Self.isHostLike(ns), response.status.code < 400 {
+        // that is a registry host, as a reference names one, is echoed.
+        if let ns = request.uri.queryParameters.get("ns"), ImageReference.isValidRegistry(ns), response.status.code < 400 {
             response.headers[.ociNamespace] = ns
         }
         return response
-    }
-
-    /// Whether `text` can be a registry host (`host`, `host:port`, `[v6]:port`): safe to echo in a header.
-    static func isHostLike(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= 255
-            && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-:[]_".unicodeScalars.contains($0)) }
     }
 
     private func respond(_ request: Request, context: FerryRequestContext) async throws -> Response {
