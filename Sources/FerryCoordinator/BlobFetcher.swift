@@ -19,9 +19,11 @@ import Logging
 ///
 /// A blob of at least `serialDownloadSize` bytes takes every download slot of its registry, so
 /// large layers arrive one after the other, in the order their images ask for them, instead of
-/// all finishing at the end: an engine unpacks each while the next arrives. Small blobs share the
-/// slots, and is downloaded over `blobConnections` of them at once, in ordered pieces
-/// (``PiecedDownload``).
+/// all finishing at the end: an engine unpacks each while the next arrives. It hands the slots
+/// on about a second before its end (``SerialPermits``), so that the next layer's request and
+/// first bytes overlap its tail and its commit instead of the link idling between the two. Such
+/// a blob is downloaded over `blobConnections` of the slots at once, in ordered pieces
+/// (``PiecedDownload``); small blobs share the slots.
 public actor BlobFetcher {
     private let client: RegistryClient
     private let store: BlobStore
@@ -52,7 +54,8 @@ public actor BlobFetcher {
     /// Concurrent calls for the same digest share one download.
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
         let limit = limit(for: repository.registry)
-        let slots = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize ? limit.limit : 1
+        let serial = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize
+        let slots = serial ? limit.limit : 1
         let connections = slots > 1 ? min(blobConnections, slots) : 1
         try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
             if store.size(of: descriptor.digest) == descriptor.size {
@@ -84,7 +87,8 @@ public actor BlobFetcher {
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
-                progress: progress, limit: limit, slots: slots, connections: connections, logger: logger)
+                progress: progress, permits: SerialPermits(limit, permits: slots, serialSize: serial ? descriptor.size : nil),
+                connections: connections, logger: logger)
         }
     }
 
@@ -111,19 +115,28 @@ public actor BlobFetcher {
         store: BlobStore,
         database: FerryDatabase,
         progress: ProgressBoard,
-        limit: AsyncSemaphore,
-        slots: Int,
+        permits: SerialPermits,
         connections: Int,
         logger: Logger
     ) async throws {
         let digest = descriptor.digest
         var logger = logger
         logger[metadataKey: "digest"] = "\(digest)"
+        // The slots' holder reports the bytes held, so that a serial download hands them on near its end.
+        let report: @Sendable (Int64) -> Void = { [logger] done in
+            progress.set(digest, done)
+            if permits.record(done) {
+                logger.info("next download may start: this one is near its end", metadata: ["offset": "\(done)", "size": "\(descriptor.size)"])
+            }
+        }
         do {
-            try await limit.withPermit(slots) {
+            do {
+                defer { permits.release() }
                 var attempts = 0
                 while true {
                     attempts += 1
+                    // A retry after the slots were handed on waits its turn again.
+                    try await permits.acquire()
                     do {
                         // Closed whatever happens; the partial stays for a resume unless its bytes are bad.
                         try await store.withIngest(digest, expectedSize: descriptor.size) { ingest in
@@ -137,12 +150,12 @@ public actor BlobFetcher {
                                 (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "", excluding: digest)) != nil
                             {
                                 try await downloadInPieces(
-                                    descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,
+                                    descriptor, from: repository, client: client, store: store, into: ingest, report: report,
                                     connections: connections, logger: logger)
                             }
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
-                                progress: { progress.set(digest, $0) }, logger: logger)
+                                progress: report, logger: logger)
                             try await ingest.commit()
                         }
                         Failpoint.leaderBlobCommitted.reach()
@@ -173,13 +186,13 @@ public actor BlobFetcher {
     /// when the pieces completed).
     private static func downloadInPieces(
         _ descriptor: Descriptor, from repository: ImageReference, client: RegistryClient, store: BlobStore, into ingest: BlobIngest,
-        progress: ProgressBoard, connections: Int, logger: Logger
+        report: @escaping @Sendable (Int64) -> Void, connections: Int, logger: Logger
     ) async throws {
         let spool = try await BlobSpool.create(in: store, for: descriptor.digest)
         try await withAsyncCleanup {
             do {
                 try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
-                    .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
+                    .run(into: ingest, spool: spool, progress: report)
             } catch let error as FerryError where error.code == .unsupported {
                 logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
             }
