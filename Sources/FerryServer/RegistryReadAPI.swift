@@ -237,12 +237,14 @@ public struct RegistryReadAPI: Sendable {
             try await visible(digest, to: scope)
         else {
             if let asked = try await askFallback(repository, reference: tag) {
-                return try serve(try await negotiated(asked, accepted: accepted, repository: repository, scope: scope, tag: tag), request)
+                return try serve(try await negotiated(asked, accepted: accepted, repository: repository, scope: scope, tag: tag), request, byTag: true)
             }
             throw FerryError(.manifestUnknown, "\(repository.registry)/\(repository.repository):\(tag) is not held here")
         }
-        guard accepted != nil, let record = try await database.manifest(digest) else { return try await manifest(request, digest: digest) }
-        return try serve(try await negotiated(record, accepted: accepted, repository: repository, scope: scope, tag: tag), request)
+        guard accepted != nil, let record = try await database.manifest(digest) else {
+            return try await manifest(request, digest: digest, byTag: true)
+        }
+        return try serve(try await negotiated(record, accepted: accepted, repository: repository, scope: scope, tag: tag), request, byTag: true)
     }
 
     /// What a tag's manifest is for a client whose `Accept` lists the types it takes
@@ -271,22 +273,26 @@ public struct RegistryReadAPI: Sendable {
         return try? await manifestFallback(repository.registry, repository.repository, reference)
     }
 
-    func manifest(_ request: Request, digest: Digest, scope: Int64? = nil) async throws -> Response {
+    func manifest(_ request: Request, digest: Digest, scope: Int64? = nil, byTag: Bool = false) async throws -> Response {
         guard let manifest = try await database.manifest(digest), try await visible(digest, to: scope) else {
             throw FerryError(.manifestUnknown, "\(digest) is not held here")
         }
-        return try serve(manifest, request)
+        return try serve(manifest, request, byTag: byTag)
     }
 
     /// A manifest's exact bytes with the registry headers (`304` for a matching `If-None-Match`).
-    func serve(_ manifest: ManifestRecord, _ request: Request) throws -> Response {
+    /// `byTag`: asked by tag, whose answer depends on `Accept` (``ManifestNegotiation``), so it
+    /// says `Vary: Accept` (RFC 9110 §12.5.5), for a cache between the client and this server.
+    func serve(_ manifest: ManifestRecord, _ request: Request, byTag: Bool = false) throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = manifest.mediaType
         headers[.contentLength] = String(manifest.bytes.count)
         headers[.dockerContentDigest] = manifest.digest.description
         headers[.eTag] = "\"\(manifest.digest)\""
         headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        if let notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+        if byTag { headers[.vary] = "Accept" }
+        if var notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
+            if byTag { notModified[.vary] = "Accept" }
             return Response(status: .notModified, headers: notModified)
         }
         if request.method == .head {

@@ -282,6 +282,10 @@ struct ProxyServerTests {
                 let etag = try #require(try await proxy.get(path, method: .HEAD, authorization: auth).headers.first(name: "ETag"), "\(path)")
                 let conditional = try await proxy.get(path, authorization: auth, headers: ["If-None-Match": etag])
                 #expect(conditional.status == 304 && conditional.body.isEmpty, "\(path): \(conditional.status)")
+                // Only a tag's answer depends on Accept, and says so, in the 304 as in the 200.
+                let byTag = path.hasSuffix("/5.0")
+                #expect(conditional.headers.first(name: "Vary") == (byTag ? "Accept" : nil), "\(path)")
+                #expect(try await proxy.get(path, authorization: auth).headers.first(name: "Vary") == (byTag ? "Accept" : nil), "\(path)")
                 #expect(try await proxy.get(path, authorization: auth, headers: ["If-None-Match": "\"sha256:other\""]).status == 200, "\(path)")
             }
             // The catalog is paginated as tags are (n, last, Link).

@@ -23,6 +23,9 @@ struct ManifestRoutesTests {
             #expect(response.headers[.dockerContentDigest] == fixture.indexDigest.description)
             #expect(response.headers[.contentLength] == String(fixture.index.count))
             #expect(response.headers[.eTag] == "\"\(fixture.indexDigest)\"")
+            // A tag's answer depends on Accept: a cache must key on it.
+            #expect(response.headers[.vary] == "Accept")
+            #expect(try await client.get("/v2/lib/app/manifests/v1").headers[.vary] == "Accept", "without Accept too")
             // The body is a manifest Ferry itself can parse.
             #expect(try ParsedManifest.decode(response.bytes, contentType: response.headers[.contentType]).mediaType == MediaType.ociIndex)
         }
@@ -36,6 +39,7 @@ struct ManifestRoutesTests {
             #expect(response.headers[.contentType] == MediaType.ociIndex)
             #expect(response.headers[.dockerContentDigest] == fixture.indexDigest.description)
             #expect(response.headers[.contentLength] == String(fixture.index.count))
+            #expect(response.headers[.vary] == "Accept")
         }
     }
 
@@ -53,6 +57,8 @@ struct ManifestRoutesTests {
             #expect(head.status == .ok)
             #expect(head.headers[.contentLength] == String(fixture.manifest.count))
             #expect(head.headers[.dockerContentDigest] == fixture.manifestDigest.description)
+            // Content by digest is one representation, whatever the Accept.
+            #expect(get.headers[.vary] == nil && head.headers[.vary] == nil)
         }
     }
 
@@ -91,6 +97,7 @@ struct ManifestRoutesTests {
             let response = try await client.get("/v2/lib/app/manifests/v1", headers: [.ifNoneMatch: "\"\(fixture.indexDigest)\""])
             #expect(response.status == .notModified)
             #expect(response.body.readableBytes == 0)
+            #expect(response.headers[.vary] == "Accept", "a 304 says what the 200 would (RFC 9110 §15.4.5)")
             // Blobs too, as the CNCF registry answers (content by digest never changes).
             let blob = try await client.get("/v2/lib/app/blobs/\(fixture.layerDigest)", headers: [.ifNoneMatch: "\"\(fixture.layerDigest)\""])
             #expect(blob.status == .notModified && blob.body.readableBytes == 0)
