@@ -20,10 +20,11 @@ import Logging
 /// A blob of at least `serialDownloadSize` bytes takes every download slot of its registry, so
 /// large layers arrive one after the other, in the order their images ask for them, instead of
 /// all finishing at the end: an engine unpacks each while the next arrives. It hands the slots
-/// on about a second before its end (``SerialPermits``), so that the next layer's request and
-/// first bytes overlap its tail and its commit instead of the link idling between the two. Such
-/// a blob is downloaded over `blobConnections` of the slots at once, in ordered pieces
-/// (``PiecedDownload``); small blobs share the slots.
+/// on about a second before its end (``SerialPermits``), so that the next layer's set-up and
+/// request overlap its tail and its commit, while that layer's body waits for its last byte:
+/// the link neither idles between layers nor is shared by two. Such a blob is downloaded over
+/// `blobConnections` of the slots at once, in ordered pieces (``PiecedDownload``); small blobs
+/// share the slots.
 public actor BlobFetcher {
     private let client: RegistryClient
     private let store: BlobStore
@@ -33,6 +34,8 @@ public actor BlobFetcher {
     private let serialDownloadSize: Int64
     private let blobConnections: Int
     private var limits: [String: AsyncSemaphore] = [:]
+    /// Per registry, the one serial download receiving its body (``SerialPermits/awaitTurn()``).
+    private var turns: [String: AsyncSemaphore] = [:]
     private let flights = SingleFlight<Digest, Void>()
     private let logger: Logger
 
@@ -54,6 +57,7 @@ public actor BlobFetcher {
     /// Concurrent calls for the same digest share one download.
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
         let limit = limit(for: repository.registry)
+        let turn = turn(for: repository.registry)
         let serial = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize
         let slots = serial ? limit.limit : 1
         let connections = slots > 1 ? min(blobConnections, slots) : 1
@@ -87,7 +91,7 @@ public actor BlobFetcher {
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
-                progress: progress, permits: SerialPermits(limit, permits: slots, serialSize: serial ? descriptor.size : nil),
+                progress: progress, permits: SerialPermits(limit, permits: slots, serial: serial ? (descriptor.size, turn) : nil),
                 connections: connections, logger: logger)
         }
     }
@@ -105,6 +109,13 @@ public actor BlobFetcher {
         if let existing = limits[registry] { return existing }
         let semaphore = AsyncSemaphore(limit: downloadsPerRegistry)
         limits[registry] = semaphore
+        return semaphore
+    }
+
+    private func turn(for registry: String) -> AsyncSemaphore {
+        if let existing = turns[registry] { return existing }
+        let semaphore = AsyncSemaphore(limit: 1)
+        turns[registry] = semaphore
         return semaphore
     }
 
@@ -126,7 +137,7 @@ public actor BlobFetcher {
         let report: @Sendable (Int64) -> Void = { [logger] done in
             progress.set(digest, done)
             if permits.record(done) {
-                logger.info("next download may start: this one is near its end", metadata: ["offset": "\(done)", "size": "\(descriptor.size)"])
+                logger.debug("next download may start: this one is near its end", metadata: ["offset": "\(done)", "size": "\(descriptor.size)"])
             }
         }
         do {
@@ -135,8 +146,8 @@ public actor BlobFetcher {
                 var attempts = 0
                 while true {
                     attempts += 1
-                    // A retry after the slots were handed on waits its turn again.
-                    try await permits.acquire()
+                    // A retry after the slots were handed on waits for them again, ahead of the queue.
+                    try await permits.beginAttempt()
                     do {
                         // Closed whatever happens; the partial stays for a resume unless its bytes are bad.
                         try await store.withIngest(digest, expectedSize: descriptor.size) { ingest in
@@ -149,13 +160,15 @@ public actor BlobFetcher {
                             if connections > 1, descriptor.size - have > PiecedDownload.pieceSize,
                                 (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "", excluding: digest)) != nil
                             {
+                                // Pieces are asked for once it is this blob's turn (their requests do not overlap the blob before).
+                                try await permits.awaitTurn()
                                 try await downloadInPieces(
                                     descriptor, from: repository, client: client, store: store, into: ingest, report: report,
                                     connections: connections, logger: logger)
                             }
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
-                                progress: report, logger: logger)
+                                beforeBody: { try await permits.awaitTurn() }, progress: report, logger: logger)
                             try await ingest.commit()
                         }
                         Failpoint.leaderBlobCommitted.reach()
@@ -165,8 +178,10 @@ public actor BlobFetcher {
                     }
                 }
             }
-            progress.remove(digest)
+            // Recorded present before its progress is dropped: the API never shows a blob being
+            // fetched with fewer bytes than it holds.
             try await database.setBlobState(digest, .present)
+            progress.remove(digest)
             logger.info("blob fetched", metadata: ["size": "\(descriptor.size)"])
         } catch {
             progress.remove(digest)

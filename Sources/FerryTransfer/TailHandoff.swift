@@ -27,6 +27,9 @@ public struct TailHandoff: Sendable {
             handedOff = true
             return true
         }
+        // Fewer bytes than at the start: the download started over (a server that ignored
+        // `Range`); its rate is measured anew.
+        if let start, done < start.offset { self.start = nil }
         guard let start else {
             self.start = (done, now)
             return false
@@ -44,7 +47,7 @@ public struct TailHandoff: Sendable {
         return false
     }
 
-    /// A download that starts over (a retry) measures its rate anew.
+    /// A download that starts over (an attempt after a failed one) measures its rate anew.
     public mutating func restart() {
         start = nil
         handedOff = false

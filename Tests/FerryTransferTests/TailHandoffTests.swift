@@ -62,6 +62,15 @@ struct TailHandoffTests {
         #expect(said(&handoff, [(0, 2), (1 * mib, 3), (9 * mib + mib / 2, 3.5)]) == [false, false, true])
     }
 
+    @Test("fewer bytes than at the start (a server that ignored Range) measure the rate anew")
+    func startedOver() {
+        let mib = Self.mib
+        var handoff = TailHandoff(size: 10 * mib, lead: .seconds(1), window: .milliseconds(500))
+        // From 8 MiB back to 0: without the restart, 1 MiB in 1 s from 8 MiB would look like a
+        // rate over a negative count. From 0 at 1 MiB/s, 8 MiB left is 8 s; 9 MiB in 9 s, 1 s.
+        #expect(said(&handoff, [(8 * mib, 0), (0, 1), (1 * mib, 2), (2 * mib, 3), (9 * mib, 10)]) == [false, false, false, false, true])
+    }
+
     @Test("sizes near Int64.max do not overflow the estimate")
     func huge() {
         var handoff = TailHandoff(size: .max, lead: .seconds(1), window: .milliseconds(500))
