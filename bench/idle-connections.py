@@ -60,7 +60,9 @@ def run_once(args):
     with tempfile.TemporaryDirectory(prefix="ferry-idle-") as data:
         port = free_port()
         leader = subprocess.Popen(
-            [args.ferry, "leader", "--data-dir", data, "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+            [args.ferry, "leader", "--data-dir", data, "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
+             # Every connection comes from this one address: no per-client cap.
+             "--max-connections-per-client", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 60

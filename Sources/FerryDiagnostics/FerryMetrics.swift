@@ -22,6 +22,9 @@ public enum FerryMetrics {
     /// mid-blob (refused or failed request, silent for the stall timeout, broke off).
     private static let sourceFailures = Dictionary(
         uniqueKeysWithValues: SourceFailure.allCases.map { ($0, Counter(label: "ferry_source_failures_total", dimensions: [("kind", $0.rawValue)])) })
+    /// `ferry_connections_refused_total`: connections closed at once because their client
+    /// already had `--max-connections-per-client` open.
+    private static let connectionsRefused = Counter(label: "ferry_connections_refused_total")
     /// `ferry_install_duration_seconds` (leader) and `ferry_load_duration_seconds` (follower).
     private static let installDuration = Timer(label: "ferry_install_duration_seconds")
     private static let loadDuration = Timer(label: "ferry_load_duration_seconds")
@@ -29,7 +32,7 @@ public enum FerryMetrics {
     /// Makes the counters every node has, so that they are exported (at 0) before their first
     /// event, as Prometheus expects. Call once the metrics backend is bootstrapped.
     public static func registerCounters() {
-        for counter in [upstreamBytes, servedBytes, receivedFromLeader, receivedFromPeers, verificationFailures] + sourceFailures.values {
+        for counter in [upstreamBytes, servedBytes, receivedFromLeader, receivedFromPeers, verificationFailures, connectionsRefused] + sourceFailures.values {
             counter.increment(by: 0)
         }
     }
@@ -40,6 +43,7 @@ public enum FerryMetrics {
         (fromPeer ? receivedFromPeers : receivedFromLeader).increment(by: bytes)
     }
     public static func countVerificationFailure() { verificationFailures.increment() }
+    public static func countConnectionRefused() { connectionsRefused.increment() }
     public static func countSourceFailure(_ kind: SourceFailure) { sourceFailures[kind]?.increment() }
     public static func uploadStarted() { activeUploads.increment() }
     public static func uploadEnded() { activeUploads.decrement() }

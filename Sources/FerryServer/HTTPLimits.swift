@@ -20,22 +20,46 @@ public struct HTTPLimits: Sendable {
     public var maxHeaderSize: Int
     /// Header fields in one request. Default 100.
     public var maxHeaderCount: Int
+    /// The default cap on one client's open connections, named once for the initialiser and
+    /// `--max-connections-per-client`.
+    public static let defaultMaxConnectionsPerClient = 256
+    /// Connections one client address may hold open at once on a listener; the next is closed
+    /// as soon as it is accepted (``ClientConnectionCap``). Far above what a node uses (its
+    /// long polls are capped at 8, its downloads by `--max-downloads` and the source slots), so
+    /// it binds only a client opening connections without end. `0`: no cap. Default 256.
+    public var maxConnectionsPerClient: Int
 
-    public init(idleTimeout: Duration = defaultIdleTimeout, maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100) {
+    public init(
+        idleTimeout: Duration = defaultIdleTimeout, maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100,
+        maxConnectionsPerClient: Int = defaultMaxConnectionsPerClient
+    ) {
         self.idleTimeout = idleTimeout
         self.maxHeaderFieldSize = maxHeaderFieldSize
         self.maxHeaderSize = maxHeaderSize
         self.maxHeaderCount = maxHeaderCount
+        self.maxConnectionsPerClient = maxConnectionsPerClient
     }
 
     /// An HTTP/1.1 server with these limits that answers requests the parser cannot read
-    /// (oversized head, unknown method, broken framing) with a registry-style error, and counts
-    /// its connections in `gauge` when given.
+    /// (oversized head, unknown method, broken framing) with a registry-style error, caps each
+    /// client's connections, and counts its connections in `gauge` when given. Each call makes
+    /// one listener's cap.
     public func http1(gauge: ConnectionGauge? = nil) -> HTTPServerBuilder {
+        let cap = maxConnectionsPerClient > 0 ? ClientConnectionCap(limit: maxConnectionsPerClient) : nil
         let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: gauge.map { [$0.handler(), MalformedRequestHandler()] } ?? [MalformedRequestHandler()],
+            additionalChannelHandlers: Self.handlers(cap: cap, gauge: gauge),
             idleTimeout: TimeAmount(idleTimeout),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderFieldSize, maxHeaderListSize: maxHeaderSize, maxHeaderFieldCount: maxHeaderCount))
         return .http1(configuration: configuration)
+    }
+
+    /// One connection's handlers: its place under the cap first, so that a refused connection
+    /// is closed before anything else sees it.
+    private static func handlers(cap: ClientConnectionCap?, gauge: ConnectionGauge?) -> [any RemovableChannelHandler] {
+        var handlers: [any RemovableChannelHandler] = []
+        if let cap { handlers.append(cap.handler()) }
+        if let gauge { handlers.append(gauge.handler()) }
+        handlers.append(MalformedRequestHandler())
+        return handlers
     }
 }

@@ -24,6 +24,11 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a connection may wait for a complete request before it is closed.")
     var idleTimeout: Int = Int(HTTPLimits.defaultIdleTimeout.components.seconds)
 
+    @Option(
+        name: .customLong("max-connections-per-client"), parsing: .unconditional,
+        help: "Connections one client address may hold open at once on each listener; the next is closed at once. 0: no cap.")
+    var maxConnectionsPerClient: Int = HTTPLimits.defaultMaxConnectionsPerClient
+
     /// The store configuration `--reserved-space` asks for.
     func store() throws(FerryError) -> BlobStoreConfiguration {
         BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
@@ -40,5 +45,15 @@ struct DaemonOptions: ParsableArguments {
             throw FerryError(.configuration, "invalid --idle-timeout \(idleTimeout): expected a number of seconds above 0, e.g. 75")
         }
         return .seconds(idleTimeout)
+    }
+
+    /// The HTTP limits `--idle-timeout` and `--max-connections-per-client` ask for.
+    func http() throws(FerryError) -> HTTPLimits {
+        guard maxConnectionsPerClient >= 0 else {
+            throw FerryError(
+                .configuration,
+                "invalid --max-connections-per-client \(maxConnectionsPerClient): expected a whole number of 0 (no cap) or more, e.g. \(HTTPLimits.defaultMaxConnectionsPerClient)")
+        }
+        return HTTPLimits(idleTimeout: try idle(), maxConnectionsPerClient: maxConnectionsPerClient)
     }
 }

@@ -111,7 +111,7 @@ struct FollowerCommand: NodeDaemonCommand {
             store: try daemon.store(),
             insecureMesh: insecureMesh
         )
-        configuration.http.idleTimeout = try daemon.idle()
+        configuration.http = try daemon.http()
         if let meshProtocol { configuration.meshProtocol = meshProtocol }
         configuration.containerdHostsDirectory = containerdHostsDirectory.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 }
         configuration.localRegistryPort = localRegistryPort

@@ -138,7 +138,7 @@ struct LeaderCommand: NodeDaemonCommand {
             insecureMesh: insecureMesh,
             tlsNames: tlsNames
         )
-        configuration.http.idleTimeout = try daemon.idle()
+        configuration.http = try daemon.http()
         configuration.serialDownloadSize = try ByteSize.parse(serialDownloadSize)
         // Every value's own check (DaemonSetting) has run before serve().
         configuration.blobConnections = blobConnections

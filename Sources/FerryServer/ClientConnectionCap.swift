@@ -1,0 +1,99 @@
+import FerryDiagnostics
+import Logging
+import NIOCore
+import Synchronization
+
+/// At most ``limit`` connections open at once from one client address on one listener: the
+/// one over it is closed as soon as it is accepted, before TLS or HTTP, and counted in
+/// `ferry_connections_refused_total`. One node (or anyone who can reach the port) opening
+/// connections without end then runs out of its own share, not of the server's file
+/// descriptors and memory (about 50 KB a TLS connection).
+public final class ClientConnectionCap: Sendable {
+    /// The most connections one address may hold open at once.
+    public let limit: Int
+    private let open = Mutex<[String: Int]>([:])
+    private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
+    private let logger = Logger(label: "ferry.http")
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Connections open now from `address` (for tests).
+    public func count(for address: String) -> Int { open.withLock { $0[address] ?? 0 } }
+
+    /// Takes a place for `address`; false when it already holds ``limit``.
+    func admit(_ address: String) -> Bool {
+        let admitted = open.withLock { open -> Bool in
+            let held = open[address] ?? 0
+            guard held < limit else { return false }
+            open[address] = held + 1
+            return true
+        }
+        if !admitted {
+            FerryMetrics.countConnectionRefused()
+            warnAtMostEveryMinute(address)
+        }
+        return admitted
+    }
+
+    /// Gives back a place taken by ``admit(_:)``.
+    func leave(_ address: String) {
+        open.withLock { open in
+            guard let held = open[address] else { return }
+            open[address] = held > 1 ? held - 1 : nil
+        }
+    }
+
+    private func warnAtMostEveryMinute(_ address: String) {
+        let now = ContinuousClock.now
+        let due = lastWarning.withLock { last -> Bool in
+            if let last, now - last < .seconds(60) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        logger.warning(
+            "refused a connection: this client already has the most connections allowed open (--max-connections-per-client)",
+            metadata: ["client": "\(address)", "limit": "\(limit)"])
+    }
+
+    /// The handler that holds one connection's place, one per connection.
+    func handler() -> Handler { Handler(cap: self) }
+
+    final class Handler: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+        private let cap: ClientConnectionCap
+        /// The address whose place this connection holds, once admitted.
+        private var admitted: String?
+        private var checked = false
+
+        init(cap: ClientConnectionCap) { self.cap = cap }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { check(context) }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            check(context)
+            context.fireChannelActive()
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            if let admitted { cap.leave(admitted) }
+            admitted = nil
+        }
+
+        private func check(_ context: ChannelHandlerContext) {
+            guard !checked else { return }
+            checked = true
+            // A connection without an IP address (a Unix socket) is not capped.
+            guard let address = context.channel.remoteAddress?.ipAddress else { return }
+            if cap.admit(address) {
+                admitted = address
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+}
