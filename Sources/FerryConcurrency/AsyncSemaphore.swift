@@ -40,13 +40,12 @@ public final class AsyncSemaphore: Sendable {
     /// diagnostics: a test waits for this instead of yielding and hoping).
     public var waiterCount: Int { state.withLock { $0.waiters.count } }
 
-    /// Waits for `permits` permits (at most ``limit``; more are taken as ``limit``). `ahead`:
-    /// before every waiter already queued (a retry of work that had its turn).
-    public func acquire(_ permits: Int = 1, ahead: Bool = false) async throws {
+    /// Waits for `permits` permits (at most ``limit``; more are taken as ``limit``).
+    public func acquire(_ permits: Int = 1) async throws {
         let permits = min(max(permits, 1), limit)
         try Task.checkCancellation()
         let id = state.withLock { state -> UInt64? in
-            if ahead || state.waiters.isEmpty, state.available >= permits {
+            if state.waiters.isEmpty, state.available >= permits {
                 state.available -= permits
                 return nil
             }
@@ -58,8 +57,7 @@ public final class AsyncSemaphore: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let (cancelled, admitted) = state.withLock { state -> (Bool, [Waiter]) in
                     if Task.isCancelled { return (true, []) }
-                    let waiter = Waiter(id: id, permits: permits, continuation: continuation)
-                    if ahead { state.waiters.insert(waiter, at: 0) } else { state.waiters.append(waiter) }
+                    state.waiters.append(Waiter(id: id, permits: permits, continuation: continuation))
                     // Permits released since the first look are handed out here, or they would
                     // wait for the next release.
                     return (false, state.admitted())

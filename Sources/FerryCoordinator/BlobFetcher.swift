@@ -19,12 +19,9 @@ import Logging
 ///
 /// A blob of at least `serialDownloadSize` bytes takes every download slot of its registry, so
 /// large layers arrive one after the other, in the order their images ask for them, instead of
-/// all finishing at the end: an engine unpacks each while the next arrives. It hands the slots
-/// on about a second before its end (``SerialPermits``), so that the next layer's set-up and
-/// request overlap its tail and its commit, while that layer's body waits for its last byte:
-/// the link neither idles between layers nor is shared by two. Such a blob is downloaded over
-/// `blobConnections` of the slots at once, in ordered pieces (``PiecedDownload``); small blobs
-/// share the slots.
+/// all finishing at the end: an engine unpacks each while the next arrives. Small blobs share the
+/// slots, and is downloaded over `blobConnections` of them at once, in ordered pieces
+/// (``PiecedDownload``).
 public actor BlobFetcher {
     private let client: RegistryClient
     private let store: BlobStore
@@ -34,8 +31,6 @@ public actor BlobFetcher {
     private let serialDownloadSize: Int64
     private let blobConnections: Int
     private var limits: [String: AsyncSemaphore] = [:]
-    /// Per registry, the one serial download receiving its body (``SerialPermits/awaitTurn()``).
-    private var turns: [String: AsyncSemaphore] = [:]
     private let flights = SingleFlight<Digest, Void>()
     private let logger: Logger
 
@@ -57,9 +52,7 @@ public actor BlobFetcher {
     /// Concurrent calls for the same digest share one download.
     public func ensure(_ descriptor: Descriptor, from repository: ImageReference) async throws {
         let limit = limit(for: repository.registry)
-        let turn = turn(for: repository.registry)
-        let serial = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize
-        let slots = serial ? limit.limit : 1
+        let slots = serialDownloadSize > 0 && descriptor.size >= serialDownloadSize ? limit.limit : 1
         let connections = slots > 1 ? min(blobConnections, slots) : 1
         try await flights.run(descriptor.digest) { [client, store, database, progress, logger] in
             if store.size(of: descriptor.digest) == descriptor.size {
@@ -91,8 +84,7 @@ public actor BlobFetcher {
             }
             try await Self.download(
                 descriptor, from: repository, client: client, store: store, database: database,
-                progress: progress, permits: SerialPermits(limit, permits: slots, serial: serial ? (descriptor.size, turn) : nil),
-                connections: connections, logger: logger)
+                progress: progress, limit: limit, slots: slots, connections: connections, logger: logger)
         }
     }
 
@@ -112,13 +104,6 @@ public actor BlobFetcher {
         return semaphore
     }
 
-    private func turn(for registry: String) -> AsyncSemaphore {
-        if let existing = turns[registry] { return existing }
-        let semaphore = AsyncSemaphore(limit: 1)
-        turns[registry] = semaphore
-        return semaphore
-    }
-
     private static func download(
         _ descriptor: Descriptor,
         from repository: ImageReference,
@@ -126,28 +111,19 @@ public actor BlobFetcher {
         store: BlobStore,
         database: FerryDatabase,
         progress: ProgressBoard,
-        permits: SerialPermits,
+        limit: AsyncSemaphore,
+        slots: Int,
         connections: Int,
         logger: Logger
     ) async throws {
         let digest = descriptor.digest
         var logger = logger
         logger[metadataKey: "digest"] = "\(digest)"
-        // The slots' holder reports the bytes held, so that a serial download hands them on near its end.
-        let report: @Sendable (Int64) -> Void = { [logger] done in
-            progress.set(digest, done)
-            if permits.record(done) {
-                logger.debug("next download may start: this one is near its end", metadata: ["offset": "\(done)", "size": "\(descriptor.size)"])
-            }
-        }
         do {
-            do {
-                defer { permits.release() }
+            try await limit.withPermit(slots) {
                 var attempts = 0
                 while true {
                     attempts += 1
-                    // A retry after the slots were handed on waits for them again, ahead of the queue.
-                    try await permits.beginAttempt()
                     do {
                         // Closed whatever happens; the partial stays for a resume unless its bytes are bad.
                         try await store.withIngest(digest, expectedSize: descriptor.size) { ingest in
@@ -160,15 +136,13 @@ public actor BlobFetcher {
                             if connections > 1, descriptor.size - have > PiecedDownload.pieceSize,
                                 (try? store.ensureSpace(for: 2 * (descriptor.size - have), what: "", excluding: digest)) != nil
                             {
-                                // Pieces are asked for once it is this blob's turn (their requests do not overlap the blob before).
-                                try await permits.awaitTurn()
                                 try await downloadInPieces(
-                                    descriptor, from: repository, client: client, store: store, into: ingest, report: report,
+                                    descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,
                                     connections: connections, logger: logger)
                             }
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
-                                beforeBody: { try await permits.awaitTurn() }, progress: report, logger: logger)
+                                progress: { progress.set(digest, $0) }, logger: logger)
                             try await ingest.commit()
                         }
                         Failpoint.leaderBlobCommitted.reach()
@@ -201,13 +175,13 @@ public actor BlobFetcher {
     /// when the pieces completed).
     private static func downloadInPieces(
         _ descriptor: Descriptor, from repository: ImageReference, client: RegistryClient, store: BlobStore, into ingest: BlobIngest,
-        report: @escaping @Sendable (Int64) -> Void, connections: Int, logger: Logger
+        progress: ProgressBoard, connections: Int, logger: Logger
     ) async throws {
         let spool = try await BlobSpool.create(in: store, for: descriptor.digest)
         try await withAsyncCleanup {
             do {
                 try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
-                    .run(into: ingest, spool: spool, progress: report)
+                    .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
             } catch let error as FerryError where error.code == .unsupported {
                 logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
             }

@@ -18,15 +18,11 @@ extension RegistryClient {
     /// `end`: only the bytes before this offset (a piece of the blob, ``BlobPieces``), asked with
     /// `Range: bytes=N-(end-1)`; a registry that answers with the whole blob instead fails the
     /// piece with ``FerryError/Code/unsupported`` before anything is written.
-    ///
-    /// `beforeBody`: awaited in each attempt once the answer's head is checked, before its body is
-    /// read (the leader's next large layer waits there for the one before to end).
     public func downloadBlob(
         repository: ImageReference,
         descriptor: Descriptor,
         into sink: some BlobSink,
         upTo end: Int64? = nil,
-        beforeBody: (@Sendable () async throws -> Void)? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil,
         logger: Logger = .disabled
     ) async throws {
@@ -92,9 +88,6 @@ extension RegistryClient {
                 }
                 throw FerryError(.sizeMismatch, "registry \(host) announced \(have + length) bytes for \(what), but its descriptor says \(size)")
             }
-            // The request is answered and its head checked; its body may wait (for a download
-            // before it to end: the bytes on their way wait in the socket's buffers).
-            try await beforeBody?()
             let outcome = try await RangedDownload.receive(response.body, into: sink, from: have, size: end, rateLimiter: rateLimiter) { chunk, held in
                 FerryMetrics.countUpstream(chunk)
                 madeProgress()

@@ -122,40 +122,6 @@ struct AsyncSemaphoreTests {
         #expect(occupancy.peak == 1)
     }
 
-    @Test("a waiter asking ahead goes before every waiter queued; one asking at a free permit takes it past the queue")
-    func aheadOfTheQueue() async throws {
-        let semaphore = AsyncSemaphore(limit: 2)
-        try await semaphore.acquire(2)
-        final class Order: Sendable { let items = Mutex<[String]>([]) }
-        let order = Order()
-        let first = Task {
-            try await semaphore.acquire(2)
-            order.items.withLock { $0.append("first") }
-        }
-        try await waitUntil("the first waits") { semaphore.waiterCount == 1 }
-        let retry = Task {
-            try await semaphore.acquire(2, ahead: true)
-            order.items.withLock { $0.append("retry") }
-        }
-        try await waitUntil("the retry waits") { semaphore.waiterCount == 2 }
-        semaphore.release(2)
-        try await retry.value
-        #expect(order.items.withLock { $0 } == ["retry"])
-        semaphore.release(2)
-        try await first.value
-        #expect(order.items.withLock { $0 } == ["retry", "first"])
-        // The first holds 2 of 2; released to 1 free, a waiter for 2 queues and a waiter ahead
-        // for 1 takes the free one at once, before it.
-        semaphore.release(1)
-        let large = Task { try await semaphore.acquire(2) }
-        try await waitUntil("a waiter for two queues") { semaphore.waiterCount == 1 }
-        try await semaphore.acquire(1, ahead: true)
-        #expect(semaphore.waiterCount == 1)
-        semaphore.release(2)
-        try await large.value
-        semaphore.release(2)
-    }
-
     @Test func withPermitReleasesWhenTheBodyThrows() async throws {
         struct Boom: Error {}
         let semaphore = AsyncSemaphore(limit: 1)
