@@ -54,10 +54,14 @@ struct FollowerServers {
             blobFallback: meshBlobs, cutThrough: .verified)
         // The crash point of the engine's handoff, as in the load's archive stream.
         if Failpoint.followerLoadStreaming.isArmed { api.servingFailpoint = .followerLoadStreaming }
+        // Loopback only: every client there (dockerd, containerd, the kubelet) shares 127.0.0.1,
+        // and no other host can reach it, so its connections are not capped per client.
+        var localLimits = configuration.http
+        localLimits.maxConnectionsPerClient = 0
         localRegistry = try MeshServer(
             router: buildFerryRouter(
                 verifier: NodeCredentialVerifier(credential: credential, nodeName: configuration.name, peerKey: nil), registry: api, admin: nil),
-            limits: configuration.http, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
+            limits: localLimits, identity: nil, host: "127.0.0.1", port: configuration.localRegistryPort,
             directory: follower.directory, role: "follower-registry", publishes: false, logger: follower.logger,
             listening: localRegistryListening)
     }

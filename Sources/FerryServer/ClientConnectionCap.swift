@@ -67,15 +67,17 @@ public final class ClientConnectionCap: Sendable {
         /// The address whose place this connection holds, once admitted.
         private var admitted: String?
         private var checked = false
+        private var refused = false
 
         init(cap: ClientConnectionCap) { self.cap = cap }
 
         func handlerAdded(context: ChannelHandlerContext) {
-            if context.channel.isActive { check(context) }
+            if context.channel.isActive { _ = check(context) }
         }
 
         func channelActive(context: ChannelHandlerContext) {
-            check(context)
+            // A refused connection is closed: the handlers after this one never see it active.
+            guard check(context) else { return }
             context.fireChannelActive()
         }
 
@@ -84,16 +86,24 @@ public final class ClientConnectionCap: Sendable {
             admitted = nil
         }
 
-        private func check(_ context: ChannelHandlerContext) {
-            guard !checked else { return }
+        /// Takes the connection's place once; false when it was refused (and closed).
+        private func check(_ context: ChannelHandlerContext) -> Bool {
+            guard !checked else { return !refused }
             checked = true
             // A connection without an IP address (a Unix socket) is not capped.
-            guard let address = context.channel.remoteAddress?.ipAddress else { return }
-            if cap.admit(address) {
-                admitted = address
-            } else {
-                context.close(promise: nil)
+            guard let address = context.channel.remoteAddress?.ipAddress else { return true }
+            if cap.admit(Self.key(address)) {
+                admitted = Self.key(address)
+                return true
             }
+            refused = true
+            context.close(promise: nil)
+            return false
+        }
+
+        /// An IPv4 client reached over IPv6 (`::ffff:a.b.c.d`) counts as its IPv4 address.
+        static func key(_ address: String) -> String {
+            address.lowercased().hasPrefix("::ffff:") && address.contains(".") ? String(address.dropFirst(7)) : address
         }
     }
 }

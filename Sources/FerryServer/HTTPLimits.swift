@@ -22,11 +22,12 @@ public struct HTTPLimits: Sendable {
     public var maxHeaderCount: Int
     /// The default cap on one client's open connections, named once for the initialiser and
     /// `--max-connections-per-client`.
-    public static let defaultMaxConnectionsPerClient = 256
+    public static let defaultMaxConnectionsPerClient = 1024
     /// Connections one client address may hold open at once on a listener; the next is closed
-    /// as soon as it is accepted (``ClientConnectionCap``). Far above what a node uses (its
-    /// long polls are capped at 8, its downloads by `--max-downloads` and the source slots), so
-    /// it binds only a client opening connections without end. `0`: no cap. Default 256.
+    /// as soon as it is accepted (``ClientConnectionCap``). A follower opens up to about 40 to
+    /// its leader at its busiest (two pools of 16, long polls capped at 8), so 1024 leaves room
+    /// for some 25 followers behind one NAT address and binds a client opening connections
+    /// without end. `0`: no cap. Default 1024.
     public var maxConnectionsPerClient: Int
 
     public init(
@@ -53,8 +54,9 @@ public struct HTTPLimits: Sendable {
         return .http1(configuration: configuration)
     }
 
-    /// One connection's handlers: its place under the cap first, so that a refused connection
-    /// is closed before anything else sees it.
+    /// One connection's handlers, after the TLS and HTTP codecs (Hummingbird adds them there):
+    /// its place under the cap first, so that a refused connection is closed before any byte
+    /// of it is read and before the handlers after it see it active.
     private static func handlers(cap: ClientConnectionCap?, gauge: ConnectionGauge?) -> [any RemovableChannelHandler] {
         var handlers: [any RemovableChannelHandler] = []
         if let cap { handlers.append(cap.handler()) }
