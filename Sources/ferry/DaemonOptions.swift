@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryCore
 import FerryServer
 import FerryStore
+import Foundation
 
 /// The options `ferry leader` and `ferry follower` share: automatic garbage collection, disk
 /// reserve, connection idle timeout, upload cap, and the ``ServiceOptions`` (configuration file,
@@ -29,9 +30,22 @@ struct DaemonOptions: ParsableArguments {
         help: "Connections one client address may hold open at once on each listener; the next is closed at once. 0: no cap.")
     var maxConnectionsPerClient: Int = HTTPLimits.defaultMaxConnectionsPerClient
 
-    /// The store configuration `--reserved-space` asks for.
-    func store() throws(FerryError) -> BlobStoreConfiguration {
-        BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+    /// The store configuration `--reserved-space` asks for, refused when the reserve is at least
+    /// the whole file system that holds `dataDirectory` (or would hold it: its nearest existing
+    /// parent): nothing could ever be downloaded there.
+    func store(dataDirectory: String) throws(FerryError) -> BlobStoreConfiguration {
+        let reserve = try ByteSize.parse(reservedSpace)
+        var path = dataDirectory.isEmpty ? "." : dataDirectory
+        while !FileManager.default.fileExists(atPath: path), path != "/", !path.isEmpty {
+            path = (path as NSString).deletingLastPathComponent
+            if path.isEmpty { path = "." }
+        }
+        if let disk = DiskUsage(ofFileSystemAt: path), disk.capacity > 0, reserve >= disk.capacity {
+            throw FerryError(
+                .configuration,
+                "--reserved-space \(ByteSize.format(reserve)) is at least the whole file system holding \(dataDirectory) (\(ByteSize.format(disk.capacity))): nothing could ever be downloaded there; give a smaller --reserved-space")
+        }
+        return BlobStoreConfiguration(reservedSpace: reserve)
     }
 
     /// `--max-upload-rate`, in bytes per second, if given.

@@ -108,7 +108,7 @@ struct FollowerCommand: NodeDaemonCommand {
             advertiseURL: advertise,
             maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
             maxUploadRate: try daemon.uploadRate(),
-            store: try daemon.store(),
+            store: try daemon.store(dataDirectory: dataDirectory),
             insecureMesh: insecureMesh
         )
         configuration.http = try daemon.http()

@@ -132,7 +132,7 @@ struct LeaderCommand: NodeDaemonCommand {
             platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
             maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
             registry: registry,
-            store: try daemon.store(),
+            store: try daemon.store(dataDirectory: dataDirectory),
             sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
             maxUploadRate: try daemon.uploadRate(),
             insecureMesh: insecureMesh,

@@ -20,6 +20,22 @@ struct CLITests {
         #expect(result.stderr.contains(text), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
     }
 
+    @Test("A token file other users can read gets a one-line warning naming it and saying chmod 600; one only its owner can read, none")
+    func openTokenFileWarns() async throws {
+        try await withTemporaryDirectory("cli-token-mode") { dir in
+            let file = dir.sub("token")
+            #expect(FileManager.default.createFile(atPath: file, contents: Data("t\n".utf8), attributes: [.posixPermissions: 0o644]))
+            let open = try await ferry(["nodes", "--leader", "http://127.0.0.1:9", "--token-file", file])
+            let lines = open.stderr.split(separator: "\n")
+            #expect(lines.count == 2 && lines[0].hasPrefix("ferry: warning: the admin token file '\(file)' is open to other users (mode 644)"), "\(open.stderr)")
+            #expect(lines.first?.hasSuffix("chmod 600 it") == true, "\(open.stderr)")
+            #expect(lines.last?.hasPrefix("ferry: error: ") == true, "the command goes on and fails on the unreachable leader: \(open.stderr)")
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+            let closed = try await ferry(["nodes", "--leader", "http://127.0.0.1:9", "--token-file", file])
+            Self.expectOneLineError(closed, containing: "127.0.0.1:9")
+        }
+    }
+
     @Test("Bad input gets a one-line error before anything is sent", arguments: [
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "Bad//Ref"], "invalid image reference"),
         (["fetch", "--leader", "http://127.0.0.1:9", "--token", "t", "alpine:-bad"], "invalid image reference"),
@@ -98,7 +114,7 @@ struct CLITests {
 
             let leader = try await LeaderProcess.start(dataDirectory: dir.sub("leader"))
             defer { Task { await leader.process.stop() } }
-            try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
+            #expect(FileManager.default.createFile(atPath: dir.sub("join-token"), contents: Data(leader.joinToken.utf8), attributes: [.posixPermissions: 0o600]))
             for (flag, listen, registryPort) in [("--listen", "127.0.0.1:\(busy.port)", "0"), ("--local-registry-port", "127.0.0.1:0", "\(busy.port)")] {
                 let follower = try await ferryRefusal([
                     "follower", "--data-dir", dir.sub("f"), "--leader", leader.url, "--join-token-file", dir.sub("join-token"), "--name", "ghost",
@@ -119,7 +135,7 @@ struct CLITests {
             await leader.process.stop()
             let leaderFiles = try Self.snapshot(dir.sub("leader"))
             // A follower pointed at the leader's directory (a copy-pasted --data-dir).
-            try leader.joinToken.write(toFile: dir.sub("join-token"), atomically: true, encoding: .utf8)
+            #expect(FileManager.default.createFile(atPath: dir.sub("join-token"), contents: Data(leader.joinToken.utf8), attributes: [.posixPermissions: 0o600]))
             let follower = try await ferryRefusal([
                 "follower", "--data-dir", dir.sub("leader"), "--leader", "https://127.0.0.1:9", "--join-token-file", dir.sub("join-token"),
                 "--name", "mixed", "--docker-host", dir.sub("no-docker.sock"),

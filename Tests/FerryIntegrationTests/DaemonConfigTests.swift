@@ -40,6 +40,21 @@ struct DaemonConfigTests {
         }
     }
 
+    @Test("A --reserved-space of at least the whole disk is refused in one line before anything is written")
+    func reserveLargerThanTheDisk() async throws {
+        try await withTemporaryDirectory("config-reserve") { dir in
+            let token = dir.sub("join-token")
+            #expect(FileManager.default.createFile(atPath: token, contents: Data("t".utf8), attributes: [.posixPermissions: 0o600]))
+            let follower = ["--leader", "https://127.0.0.1:9", "--join-token-file", token]
+            for (command, extra) in [("leader", []), ("follower", follower)] {
+                let result = try await ferry(
+                    [command, "--data-dir", dir.sub("data/\(command)"), "--reserved-space", "100000000GiB"] + extra, environment: Self.clean)
+                CLITests.expectOneLineError(result, containing: "TiB is at least the whole file system holding \(dir.sub("data/\(command)"))")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("data")))
+        }
+    }
+
     @Test("--print-config refuses a bad value given as a flag, as a start would, naming the flag", arguments: [
         (["leader", "--max-upload-rate", "fast"], "invalid --max-upload-rate: invalid"),
         (["leader", "--listen", "bogus"], "ferry: error: invalid --listen 'bogus'"),
