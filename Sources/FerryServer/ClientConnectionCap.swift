@@ -4,10 +4,10 @@ import NIOCore
 import Synchronization
 
 /// At most ``limit`` connections open at once from one client address on one listener: the
-/// one over it is closed as soon as it is accepted, before TLS or HTTP, and counted in
-/// `ferry_connections_refused_total`. One node (or anyone who can reach the port) opening
-/// connections without end then runs out of its own share, not of the server's file
-/// descriptors and memory (about 50 KB a TLS connection).
+/// one over it is closed as soon as it is accepted, before its TLS handshake or any byte of it
+/// is read, and counted in `ferry_connections_refused_total`. One node (or anyone who can reach
+/// the port) opening connections without end then runs out of its own share, not of the
+/// server's file descriptors and memory (about 50 KB a TLS connection).
 public final class ClientConnectionCap: Sendable {
     /// The most connections one address may hold open at once.
     public let limit: Int
@@ -92,8 +92,9 @@ public final class ClientConnectionCap: Sendable {
             checked = true
             // A connection without an IP address (a Unix socket) is not capped.
             guard let address = context.channel.remoteAddress?.ipAddress else { return true }
-            if cap.admit(Self.key(address)) {
-                admitted = Self.key(address)
+            let key = Self.key(address)
+            if cap.admit(key) {
+                admitted = key
                 return true
             }
             refused = true

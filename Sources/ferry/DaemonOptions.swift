@@ -30,22 +30,27 @@ struct DaemonOptions: ParsableArguments {
         help: "Connections one client address may hold open at once on each listener; the next is closed at once. 0: no cap.")
     var maxConnectionsPerClient: Int = HTTPLimits.defaultMaxConnectionsPerClient
 
-    /// The store configuration `--reserved-space` asks for, refused when the reserve is at least
-    /// the whole file system that holds `dataDirectory` (or would hold it: its nearest existing
-    /// parent): nothing could ever be downloaded there.
-    func store(dataDirectory: String) throws(FerryError) -> BlobStoreConfiguration {
-        let reserve = try ByteSize.parse(reservedSpace)
-        var path = dataDirectory.isEmpty ? "." : dataDirectory
-        while !FileManager.default.fileExists(atPath: path), path != "/", !path.isEmpty {
-            path = (path as NSString).deletingLastPathComponent
-            if path.isEmpty { path = "." }
+    /// The store configuration `--reserved-space` asks for.
+    func store() throws(FerryError) -> BlobStoreConfiguration {
+        BlobStoreConfiguration(reservedSpace: try ByteSize.parse(reservedSpace))
+    }
+
+    /// A warning when the reserve is at least the whole file system that holds the store
+    /// (`DATA_DIR/store`, or the nearest directory above it that exists): nothing can be
+    /// downloaded there until the reserve is lowered. A warning, not a refusal: what the node
+    /// already holds still serves. Nil when it fits, or when the file system cannot be read.
+    func reserveWarning(dataDirectory: String) -> String? {
+        guard let reserve = try? ByteSize.parse(reservedSpace), reserve > 0 else { return nil }
+        var path = (dataDirectory.isEmpty ? "." : dataDirectory) + "/store"
+        var isDirectory: ObjCBool = false
+        while !(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            let parent = (path as NSString).deletingLastPathComponent
+            let next = parent.isEmpty ? "." : parent
+            guard next != path else { return nil }
+            path = next
         }
-        if let disk = DiskUsage(ofFileSystemAt: path), disk.capacity > 0, reserve >= disk.capacity {
-            throw FerryError(
-                .configuration,
-                "--reserved-space \(ByteSize.format(reserve)) is at least the whole file system holding \(dataDirectory) (\(ByteSize.format(disk.capacity))): nothing could ever be downloaded there; give a smaller --reserved-space")
-        }
-        return BlobStoreConfiguration(reservedSpace: reserve)
+        guard let disk = DiskUsage(ofFileSystemAt: path), disk.capacity > 0, reserve >= disk.capacity else { return nil }
+        return "--reserved-space \(ByteSize.format(reserve)) is at least the whole file system holding \(TerminalText.escape(path, limit: 200)) (\(ByteSize.format(disk.capacity))): nothing can be downloaded into the store until you give a smaller --reserved-space"
     }
 
     /// `--max-upload-rate`, in bytes per second, if given.

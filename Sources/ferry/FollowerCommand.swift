@@ -99,7 +99,7 @@ struct FollowerCommand: NodeDaemonCommand {
         var configuration = FollowerConfiguration(
             dataDirectory: dataDirectory,
             leaderURL: leader.hasSuffix("/") ? String(leader.dropLast()) : leader,
-            joinToken: try joinTokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "join token") }
+            joinToken: try joinTokenFile.map { file throws(FerryError) in try LeaderConnection.readSecret(file, what: "join token", warn: false) }
                 ?? joinToken ?? ProcessInfo.processInfo.environment["FERRY_JOIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
             name: name ?? Self.hostName(),
             host: host,
@@ -108,7 +108,7 @@ struct FollowerCommand: NodeDaemonCommand {
             advertiseURL: advertise,
             maxDownloadRate: try maxDownloadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) },
             maxUploadRate: try daemon.uploadRate(),
-            store: try daemon.store(dataDirectory: dataDirectory),
+            store: try daemon.store(),
             insecureMesh: insecureMesh
         )
         configuration.http = try daemon.http()
@@ -127,6 +127,8 @@ struct FollowerCommand: NodeDaemonCommand {
         if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
             logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
         }
+        if let file = joinTokenFile, let warning = LeaderConnection.openSecretWarning(file, what: "join token") { logger.warning("\(warning)") }
+        if let warning = daemon.reserveWarning(dataDirectory: dataDirectory) { logger.warning("\(warning)") }
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         let follower = try FollowerService(
             configuration: try daemon.gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })

@@ -132,7 +132,7 @@ struct LeaderCommand: NodeDaemonCommand {
             platform: try platform.map { text throws(FerryError) in try Platform(parsing: text) } ?? .host,
             maxConcurrentDownloadsPerRegistry: max(maxDownloads, 1),
             registry: registry,
-            store: try daemon.store(dataDirectory: dataDirectory),
+            store: try daemon.store(),
             sources: SourceSelector(peerSlots: peerSlots, leaderSlots: leaderSlots, peersEnabled: !noPeers, uploadLimit: uploadLimit),
             maxUploadRate: try daemon.uploadRate(),
             insecureMesh: insecureMesh,
@@ -145,6 +145,7 @@ struct LeaderCommand: NodeDaemonCommand {
         configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
         daemon.service.bootstrap()
         let logger = Logger(label: "ferry.leader")
+        if let warning = daemon.reserveWarning(dataDirectory: dataDirectory) { logger.warning("\(warning)") }
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         let leader = try LeaderService(
             configuration: try daemon.gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })

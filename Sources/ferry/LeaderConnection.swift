@@ -72,22 +72,23 @@ struct LeaderConnection: ParsableArguments {
     }
 
     /// The first line of a secret file, trimmed; one clear line when it cannot be read or is empty.
-    static func readSecret(_ file: String, what: String) throws(FerryError) -> String {
+    /// `warn`: write ``openSecretWarning(_:what:)`` to stderr (the CLI); a daemon logs it itself
+    /// once its logging is set up.
+    static func readSecret(_ file: String, what: String, warn: Bool = true) throws(FerryError) -> String {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw FerryError(.configuration, "cannot read the \(what) file '\(file)'")
         }
         let secret = text.trimmingWhitespace()
         guard !secret.isEmpty else { throw FerryError(.configuration, "the \(what) file '\(file)' is empty") }
-        if let warning = openSecretWarning(file, what: what) { FileOutput.standardError.write("ferry: warning: \(warning)\n") }
+        if warn, let warning = openSecretWarning(file, what: what) { FileOutput.standardError.write("ferry: warning: \(warning)\n") }
         return secret
     }
 
     /// A warning when `file`, which holds a secret, can be read or written by other users than
     /// its owner (as ssh warns of a private key): the secret is used all the same.
     static func openSecretWarning(_ file: String, what: String) -> String? {
-        var info = stat()
-        guard stat(file, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
-        let mode = String(info.st_mode & 0o777, radix: 8)
+        guard let bits = PathAccess.openToOthers(file) else { return nil }
+        let mode = String(bits, radix: 8)
         return "the \(what) file '\(TerminalText.escape(file, limit: 200))' is open to other users (mode \(mode)): anyone who reads it can use it; chmod 600 it"
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// `--max-connections-per-client` on a real leader: a client over its cap is closed as soon as it
-/// is accepted (before TLS); the connections it holds, and a new one once it closed one, are
+/// is accepted (before its TLS handshake); the connections it holds, and a new one once it closed one, are
 /// served; the refusal is counted. A bad value is refused before anything starts.
 @Suite("Connections per client", .timeLimit(.minutes(5)))
 struct ConnectionCapTests {
