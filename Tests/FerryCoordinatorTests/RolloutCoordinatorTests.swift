@@ -460,7 +460,9 @@ struct RolloutCoordinatorTests {
 
     @Test("a rollout whose image is still resolving holds its repository but not the others: another repository's rollout is created meanwhile")
     func resolvingRolloutHoldsOnlyItsRepository() async throws {
-        let fixture = try await Fixture.make(nodes: 1, resolutionWait: .seconds(20))
+        // The first one's wait outlasts any load on the machine (a CI run took 64 s to come to
+        // the check with 20 s): the test resolves its image itself, so the wait never runs out.
+        let fixture = try await Fixture.make(nodes: 1, resolutionWait: .seconds(600))
         let finished = Mutex(false)
         let first = Task {
             defer { finished.withLock { $0 = true } }
