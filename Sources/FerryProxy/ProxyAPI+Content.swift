@@ -35,11 +35,10 @@ extension ProxyAPI {
         headers[ProxyHeader.contentDigest] = manifest.digest.description
         headers[.eTag] = "\"\(manifest.digest)\""
         headers[ProxyHeader.apiVersion] = "registry/2.0"
-        // A tag's answer depends on `Accept` (``negotiated``): a cache must key on it (RFC 9110).
+        // A tag's answer depends on `Accept` (``negotiated``).
         let byTag = if case .tag = reference { true } else { false }
-        if byTag { headers[.vary] = "Accept" }
-        if var notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
-            if byTag { notModified[.vary] = "Accept" }
+        if byTag { BlobResponseHead.varyByTag(&headers) }
+        if let notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch], byTag: byTag) {
             return Response(status: .notModified, headers: notModified)
         }
         if request.method == .head { return Response(status: .ok, headers: headers, body: .init()) }

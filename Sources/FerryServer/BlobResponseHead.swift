@@ -12,7 +12,8 @@ public struct BlobResponseHead: Sendable {
 
     /// The headers of a `304 Not Modified` when `ifNoneMatch` names the content's ETag
     /// (`"<digest>"`; content addressed by digest never changes) or is `*`, else nil.
-    public static func notModified(_ digest: Digest, ifNoneMatch: String?) -> HTTPFields? {
+    /// `byTag`: a manifest asked by tag, whose 304 says what its 200 would (``varyByTag(_:)``).
+    public static func notModified(_ digest: Digest, ifNoneMatch: String?, byTag: Bool = false) -> HTTPFields? {
         guard let ifNoneMatch, ifNoneMatch.contains(digest.description) || ifNoneMatch.filter({ $0 != " " }) == "*" else {
             return nil
         }
@@ -20,7 +21,15 @@ public struct BlobResponseHead: Sendable {
         headers[.dockerContentDigest] = digest.description
         headers[.eTag] = "\"\(digest)\""
         headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        if byTag { varyByTag(&headers) }
         return headers
+    }
+
+    /// `Vary: Accept`, on a manifest asked by tag: its answer depends on `Accept`
+    /// (``ManifestNegotiation``), so an HTTP cache between a client and this server keys on it
+    /// (RFC 9110 §12.5.5). Content asked by digest is one representation and says nothing.
+    public static func varyByTag(_ headers: inout HTTPFields) {
+        headers[.vary] = "Accept"
     }
 
     /// Nil when the `Range` header cannot be satisfied for a blob of `size` bytes.

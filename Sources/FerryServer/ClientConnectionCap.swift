@@ -64,10 +64,10 @@ public final class ClientConnectionCap: Sendable {
     final class Handler: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = NIOAny
         private let cap: ClientConnectionCap
-        /// The address whose place this connection holds, once admitted.
-        private var admitted: String?
-        private var checked = false
-        private var refused = false
+        /// Not looked at yet; holding a place under the key; not capped (no IP address, or its
+        /// place given back); refused and closed.
+        private enum Place { case unchecked, holding(String), uncapped, refused }
+        private var place = Place.unchecked
 
         init(cap: ClientConnectionCap) { self.cap = cap }
 
@@ -82,24 +82,30 @@ public final class ClientConnectionCap: Sendable {
         }
 
         func handlerRemoved(context: ChannelHandlerContext) {
-            if let admitted { cap.leave(admitted) }
-            admitted = nil
+            if case .holding(let key) = place { cap.leave(key) }
+            place = .uncapped
         }
 
         /// Takes the connection's place once; false when it was refused (and closed).
         private func check(_ context: ChannelHandlerContext) -> Bool {
-            guard !checked else { return !refused }
-            checked = true
+            switch place {
+            case .unchecked: break
+            case .refused: return false
+            case .holding, .uncapped: return true
+            }
             // A connection without an IP address (a Unix socket) is not capped.
-            guard let address = context.channel.remoteAddress?.ipAddress else { return true }
-            let key = Self.key(address)
-            if cap.admit(key) {
-                admitted = key
+            guard let address = context.channel.remoteAddress?.ipAddress else {
+                place = .uncapped
                 return true
             }
-            refused = true
-            context.close(promise: nil)
-            return false
+            let key = Self.key(address)
+            guard cap.admit(key) else {
+                place = .refused
+                context.close(promise: nil)
+                return false
+            }
+            place = .holding(key)
+            return true
         }
 
         /// An IPv4 client reached over IPv6 (`::ffff:a.b.c.d`) counts as its IPv4 address.

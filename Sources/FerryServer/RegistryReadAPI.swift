@@ -281,8 +281,7 @@ public struct RegistryReadAPI: Sendable {
     }
 
     /// A manifest's exact bytes with the registry headers (`304` for a matching `If-None-Match`).
-    /// `byTag`: asked by tag, whose answer depends on `Accept` (``ManifestNegotiation``), so it
-    /// says `Vary: Accept` (RFC 9110 §12.5.5), for a cache between the client and this server.
+    /// `byTag`: asked by tag (``BlobResponseHead/varyByTag(_:)``).
     func serve(_ manifest: ManifestRecord, _ request: Request, byTag: Bool = false) throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = manifest.mediaType
@@ -290,9 +289,8 @@ public struct RegistryReadAPI: Sendable {
         headers[.dockerContentDigest] = manifest.digest.description
         headers[.eTag] = "\"\(manifest.digest)\""
         headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        if byTag { headers[.vary] = "Accept" }
-        if var notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch]) {
-            if byTag { notModified[.vary] = "Accept" }
+        if byTag { BlobResponseHead.varyByTag(&headers) }
+        if let notModified = BlobResponseHead.notModified(manifest.digest, ifNoneMatch: request.headers[.ifNoneMatch], byTag: byTag) {
             return Response(status: .notModified, headers: notModified)
         }
         if request.method == .head {
