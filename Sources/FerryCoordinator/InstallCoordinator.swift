@@ -105,7 +105,7 @@ struct InstallCoordinator: Sendable {
         defer { if wait > .zero { longPolls.leave(node) } }
         try await database.heartbeat(nodeID: node)
         let (items, switchItems) = try await signal.poll(for: wait) {
-            (try await database.work(forNode: node), switches())
+            (try await database.work(forNode: node, running: known), switches())
         } until: { items, switchItems in
             Set(items.compactMap(\.target.id)) != known || Set(switchItems.map(\.key)) != knownSwitches
         }

@@ -57,19 +57,29 @@ extension FerryDatabase {
 
     /// The unfinished targets of a node whose image the leader has resolved (its blobs may still
     /// be arriving: nodes start receiving them by cut-through): its work.
-    public func work(forNode nodeID: Int64) async throws -> [TargetWork] {
+    ///
+    /// A target in `running` (the node already has it) stays listed while its image is resolved
+    /// again for another install (`pending`, with the digests of its last resolution): dropping it
+    /// for that moment would make the node stop its transfer or load and start it over. A target
+    /// the node does not have yet waits for the new resolution (the tag may have moved).
+    public func work(forNode nodeID: Int64, running: Set<Int64> = []) async throws -> [TargetWork] {
         try await writer.read { db in
-            let running = try Int64.fetchAll(db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
+            let openInstalls = try Int64.fetchAll(
+                db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
             let targets = try InstallTargetRecord
                 .filter(InstallTargetRecord.Columns.nodeId == nodeID)
                 .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
-                .filter(running.contains(InstallTargetRecord.Columns.installId))
+                .filter(openInstalls.contains(InstallTargetRecord.Columns.installId))
                 .order(InstallTargetRecord.Columns.installId, InstallTargetRecord.Columns.position)
                 .fetchAll(db)
-            let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
-                .filter { [.fetching, .present].contains($0.state) && $0.manifestDigest != nil }
+            let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId))).filter { $0.manifestDigest != nil }
             let byID = Dictionary(uniqueKeysWithValues: images.map { ($0.id!, $0) })
-            return targets.compactMap { target in byID[target.imageId].map { TargetWork(target: target, image: $0) } }
+            return targets.compactMap { target in
+                guard let image = byID[target.imageId] else { return nil }
+                let resolved = [.fetching, .present].contains(image.state)
+                let resolvingAgain = image.state == .pending && target.id.map(running.contains) == true
+                return resolved || resolvingAgain ? TargetWork(target: target, image: image) : nil
+            }
         }
     }
 

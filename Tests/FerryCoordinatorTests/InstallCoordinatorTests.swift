@@ -66,6 +66,29 @@ struct InstallCoordinatorTests {
         #expect(work.items.count == 1 && work.items.first?.state == .waiting)
     }
 
+    /// Seen in a CI run: a second install of an image the leader holds set the image back to
+    /// `pending` to resolve its tag again, and the first install's node, polling with its target
+    /// known, got an answer without it, stopped its transfer and load, and started over.
+    @Test("another install of the same image leaves a node's running target listed while the tag is resolved again")
+    func secondInstallKeepsRunningTargets() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        _ = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n1"]))
+        let image = try #require(fixture.fetched.ids.withLock { $0 }.first)
+        try await fixture.resolve(image)
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let first = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero)
+        let target = try #require(first.items.first?.targetID)
+
+        _ = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n2"]))
+        #expect(try await fixture.database.image(id: image)?.state == .pending, "the tag is resolved again")
+        let during = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero, known: [target])
+        #expect(during.items.map(\.targetID) == [target], "n1 keeps its target")
+        #expect(try await fixture.coordinator.work(node: fixture.nodes[1], wait: .zero).items.isEmpty, "n2 waits for the new resolution")
+        try await fixture.resolve(image)
+        #expect(try await fixture.coordinator.work(node: fixture.nodes[1], wait: .zero).items.count == 1)
+    }
+
     @Test("an image named twice, however spelled, is installed once (before: a database error, and the image left pending)")
     func duplicateImages() async throws {
         let fixture = try await Fixture.make(nodes: 1)

@@ -203,7 +203,23 @@ final class TestCluster: @unchecked Sendable {
         await registry.stop()
         await tokens?.stop()
         for cleanup in cleanups { await cleanup() }
+        keepLogs()
         dir.remove()
+    }
+
+    /// With `FERRY_TEST_KEEP_LOGS=DIR`, the cluster's logs (every `*.log` below its directory:
+    /// leader, followers, engines, registry) are copied to `DIR/`, under the cluster directory's name, before the
+    /// directory is removed, to read what the nodes did in a run that failed.
+    private func keepLogs() {
+        guard let keep = ProcessInfo.processInfo.environment["FERRY_TEST_KEEP_LOGS"], !keep.isEmpty else { return }
+        let root = URL(fileURLWithPath: dir.path)
+        let target = URL(fileURLWithPath: keep).appendingPathComponent(root.lastPathComponent)
+        guard let walk = FileManager.default.enumerator(atPath: root.path) else { return }
+        for case let path as String in walk where path.hasSuffix(".log") {
+            let destination = target.appendingPathComponent(path)
+            try? FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(at: root.appendingPathComponent(path), to: destination)
+        }
     }
 
     /// Runs `body` with a cluster that is torn down afterwards, whatever happens.

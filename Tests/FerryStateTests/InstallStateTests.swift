@@ -37,6 +37,22 @@ struct InstallStateTests {
         #expect(try await database.work(forNode: nodes[1]).isEmpty)
     }
 
+    /// Another install of the same image sets it back to `pending` while its tag is resolved
+    /// again: a node already running its target keeps it (before, the target vanished from its
+    /// work for that moment, and the node stopped its transfer and started it over); a node
+    /// that does not have it yet waits for the new resolution.
+    @Test func aTargetRunningOnItsNodeStaysListedWhileItsImageIsResolvedAgain() async throws {
+        let (database, nodes, _, image) = try await Self.setUp()
+        let running = try #require(try await database.work(forNode: nodes[0]).first?.target.id)
+        let again = try await database.requestImage(F.reference("ghcr.io/o/app:1"), platform: F.amd64)
+        #expect(again.id == image.id && again.state == .pending)
+        let kept = try await database.work(forNode: nodes[0], running: [running])
+        #expect(kept.map(\.target.id) == [running])
+        #expect(kept.first?.image.manifestDigest == image.manifestDigest, "listed with the digest of its last resolution")
+        #expect(try await database.work(forNode: nodes[0]).isEmpty, "a node that does not run it yet waits for the resolution")
+        #expect(try await database.work(forNode: nodes[1], running: [running]).isEmpty, "another node's target id gives nothing")
+    }
+
     @Test func reportsFollowTheStateMachineAndOnlyForTheirOwnNode() async throws {
         let (database, nodes, install, _) = try await Self.setUp()
         let target = try await Self.target(database, install: install, node: nodes[0])
