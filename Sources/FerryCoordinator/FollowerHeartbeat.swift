@@ -8,7 +8,8 @@ import Logging
 import Synchronization
 
 /// A follower's heartbeat: every ``MeshAPI/heartbeatInterval`` it tells the leader the engine's
-/// version (or why the engine cannot be reached) and the address peers reach the node at, takes
+/// version (or why the engine cannot be reached, as last probed: ``EngineProbe``; a slow engine
+/// never delays a heartbeat) and the address peers reach the node at, takes
 /// the leader's list of revoked certificates, sends the blob inventory when the leader asks,
 /// hands the blobs the leader asks it to re-verify to ``BlobRecheck``, and renews the node's
 /// certificate when it is due.
@@ -37,15 +38,30 @@ struct FollowerHeartbeat: Sendable {
             try? await Task.sleep(for: .milliseconds(25))
         }
         let (refusals, refused) = AsyncStream<FerryError>.makeStream()
+        let probe = EngineProbe(patience: MeshAPI.heartbeatInterval)
         try await withThrowingTaskGroup(of: Void.self) { group in
+            // The engine is probed on its own schedule; the heartbeat never waits on it.
             group.addTask {
+                await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) {
+                    probe.began(at: .now)
+                    probe.ended(await engineState())
+                }.run()
+            }
+            group.addTask {
+                // The first heartbeat carries the engine's first answer, if it comes in time.
+                let start = ContinuousClock.now
+                while probe.state(at: .now) == nil, ContinuousClock.now - start < probe.patience, !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
                 let lastError = Mutex<String?>(nil)
                 // What the engine said last: nil before the first heartbeat, then its version or why it cannot be reached.
-                let lastEngine = Mutex<EngineState?>(nil)
+                let lastEngine = Mutex<EngineProbe.State?>(nil)
                 await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) {
-                    let engine = await engineState()
-                    logEngineChange(from: lastEngine.withLock { $0 }, to: engine)
-                    lastEngine.withLock { $0 = engine }
+                    let engine = probe.state(at: .now)
+                    if let engine {
+                        logEngineChange(from: lastEngine.withLock { $0 }, to: engine)
+                        lastEngine.withLock { $0 = engine }
+                    }
                     do {
                         try await beat(engine: engine)
                         lastError.withLock { $0 = nil }
@@ -67,13 +83,7 @@ struct FollowerHeartbeat: Sendable {
         }
     }
 
-    /// The node's Docker engine: its version, or why it cannot be reached.
-    enum EngineState: Sendable, Equatable {
-        case answers(version: String)
-        case unreachable(String)
-    }
-
-    private func engineState() async -> EngineState {
+    private func engineState() async -> EngineProbe.State {
         do {
             return .answers(version: try await docker.ping().serverVersion)
         } catch {
@@ -83,7 +93,7 @@ struct FollowerHeartbeat: Sendable {
 
     /// The follower's own log says when the engine cannot be reached (at the first heartbeat, or
     /// once it stops answering) and when it answers again, not only the leader's `ferry nodes`.
-    private func logEngineChange(from old: EngineState?, to new: EngineState) {
+    private func logEngineChange(from old: EngineProbe.State?, to new: EngineProbe.State) {
         switch (old, new) {
         case (nil, .answers(let version)):
             logger.info("Docker engine answers", metadata: ["docker.version": "\(version)"])
@@ -100,13 +110,14 @@ struct FollowerHeartbeat: Sendable {
         }
     }
 
-    /// One heartbeat and what its answer asks for.
-    private func beat(engine: EngineState) async throws {
+    /// One heartbeat and what its answer asks for; `engine` nil: the engine has not answered yet.
+    private func beat(engine: EngineProbe.State?) async throws {
         var heartbeat = Heartbeat(
             dockerVersion: nil, dockerError: nil, address: address(), protocolVersion: protocolVersion, certificateSerial: certificate?.serial)
         switch engine {
         case .answers(let version): heartbeat.dockerVersion = version
         case .unreachable(let message): heartbeat.dockerError = message
+        case nil: break
         }
         let answer = try await mesh.heartbeat(heartbeat)
         if let blobs = answer.recheckBlobs { recheck(blobs) }
