@@ -119,6 +119,7 @@ public actor BlobFetcher {
         let digest = descriptor.digest
         var logger = logger
         logger[metadataKey: "digest"] = "\(digest)"
+        let clock = FirstByteClock()
         do {
             try await limit.withPermit(slots) {
                 var attempts = 0
@@ -131,6 +132,7 @@ public actor BlobFetcher {
                             try await store.prepareDownload(of: descriptor.size - have, what: "blob \(digest)", digest: digest)
                             try await database.setBlobState(digest, .fetching, bytesDone: have)
                             logger.info("fetching blob", metadata: ["offset": "\(have)", "size": "\(descriptor.size)"])
+                            clock.started(at: have)
                             progress.set(digest, have)
                             // Pieces ahead of the ingest wait in a spool: up to the rest of the blob again.
                             if connections > 1, descriptor.size - have > PiecedDownload.pieceSize,
@@ -138,11 +140,14 @@ public actor BlobFetcher {
                             {
                                 try await downloadInPieces(
                                     descriptor, from: repository, client: client, store: store, into: ingest, progress: progress,
-                                    connections: connections, logger: logger)
+                                    clock: clock, connections: connections, logger: logger)
                             }
                             try await client.downloadBlob(
                                 repository: repository, descriptor: descriptor, into: IngestSink(ingest: ingest),
-                                progress: { progress.set(digest, $0) }, logger: logger)
+                                progress: {
+                                    clock.progressed(to: $0)
+                                    progress.set(digest, $0)
+                                }, logger: logger)
                             try await ingest.commit()
                         }
                         Failpoint.leaderBlobCommitted.reach()
@@ -156,7 +161,7 @@ public actor BlobFetcher {
             // fetched with fewer bytes than it holds.
             try await database.setBlobState(digest, .present)
             progress.remove(digest)
-            logger.info("blob fetched", metadata: ["size": "\(descriptor.size)"])
+            logger.info("blob fetched", metadata: clock.metadata.merging(["size": "\(descriptor.size)"]) { $1 })
         } catch {
             progress.remove(digest)
             if error is CancellationError {
@@ -175,13 +180,16 @@ public actor BlobFetcher {
     /// when the pieces completed).
     private static func downloadInPieces(
         _ descriptor: Descriptor, from repository: ImageReference, client: RegistryClient, store: BlobStore, into ingest: BlobIngest,
-        progress: ProgressBoard, connections: Int, logger: Logger
+        progress: ProgressBoard, clock: FirstByteClock, connections: Int, logger: Logger
     ) async throws {
         let spool = try await BlobSpool.create(in: store, for: descriptor.digest)
         try await withAsyncCleanup {
             do {
                 try await PiecedDownload(client: client, repository: repository, descriptor: descriptor, connections: connections, logger: logger)
-                    .run(into: ingest, spool: spool) { progress.set(descriptor.digest, $0) }
+                    .run(into: ingest, spool: spool) {
+                        clock.progressed(to: $0)
+                        progress.set(descriptor.digest, $0)
+                    }
             } catch let error as FerryError where error.code == .unsupported {
                 logger.info("the registry does not serve pieces; downloading over one connection", metadata: ["reason": "\(error.message)"])
             }
