@@ -39,10 +39,13 @@ final class EngineProbe: Sendable {
     }
 
     /// The engine's state at `now`: what the last probe found, unless the probe under way has
-    /// waited longer than ``patience``; nil before the first answer.
+    /// waited longer than ``patience`` after an answer (or before the first one); nil before the
+    /// first answer. An engine already unreachable keeps its last reason (a hung engine's probes
+    /// alternate between waiting and timing out: the reason shown and logged stays one).
     func state(at now: ContinuousClock.Instant) -> State? {
         probe.withLock { probe in
             if let since = probe.since, now - since > patience {
+                if case .unreachable = probe.last { return probe.last }
                 return .unreachable("the Docker engine has not answered /_ping for more than \(patience.components.seconds)s")
             }
             return probe.last

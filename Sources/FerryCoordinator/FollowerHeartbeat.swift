@@ -5,6 +5,7 @@ import FerryMesh
 import FerryStore
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A follower's heartbeat: every ``MeshAPI/heartbeatInterval`` it tells the leader the engine's
@@ -38,19 +39,23 @@ struct FollowerHeartbeat: Sendable {
             try? await Task.sleep(for: .milliseconds(25))
         }
         let (refusals, refused) = AsyncStream<FerryError>.makeStream()
-        let probe = EngineProbe(patience: MeshAPI.heartbeatInterval)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let probe = EngineProbe(patience: Self.enginePatience)
+        enum Child { case probe, heartbeat, refusals }
+        try await withThrowingTaskGroup(of: Child.self) { group in
             // The engine is probed on its own schedule; the heartbeat never waits on it.
             group.addTask {
                 await PeriodicTask(every: MeshAPI.heartbeatInterval, runsAtStart: true) {
                     probe.began(at: .now)
                     probe.ended(await engineState())
                 }.run()
+                return .probe
             }
             group.addTask {
                 // The first heartbeat carries the engine's first answer, if it comes in time.
                 let start = ContinuousClock.now
-                while probe.state(at: .now) == nil, ContinuousClock.now - start < probe.patience, !Task.isCancelled {
+                while probe.state(at: .now) == nil, ContinuousClock.now - start < probe.patience, !Task.isCancelled,
+                    !Task.isShuttingDownGracefully
+                {
                     try? await Task.sleep(for: .milliseconds(20))
                 }
                 let lastError = Mutex<String?>(nil)
@@ -68,20 +73,29 @@ struct FollowerHeartbeat: Sendable {
                     } catch let error as FerryError where error.code == .protocolVersion {
                         refused.yield(FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)"))
                     } catch {
+                        // A heartbeat cut short by the follower's own stop is no failure to report.
+                        if Task.isCancelled || error is CancellationError { return }
                         let message = (error as? FerryError)?.message ?? "\(error)"
                         if lastError.withLock({ $0 }) != message { logger.warning("heartbeat failed", metadata: ["error": "\(message)"]) }
                         lastError.withLock { $0 = message }
                     }
                 }.run()
+                return .heartbeat
             }
             group.addTask {
                 for await refusal in refusals { throw refusal }
+                return .refusals
             }
-            // The heartbeats end on cancellation or shutdown; a refusal ends them with an error.
-            try await group.next()
+            // The heartbeats end on cancellation or shutdown (the last one in flight finishes);
+            // a refusal ends them with an error.
+            while let child = try await group.next(), child != .heartbeat {}
             group.cancelAll()
         }
     }
+
+    /// How long an engine probe may wait before the engine is shown not answering: two
+    /// heartbeats, so that an engine slow for a moment under load is not reported.
+    static let enginePatience: Duration = MeshAPI.heartbeatInterval * 2
 
     private func engineState() async -> EngineProbe.State {
         do {

@@ -17,7 +17,11 @@ struct EngineProbeTests {
         probe.began(at: start + .seconds(60))
         #expect(probe.state(at: start + .seconds(64)) == .answers(version: "27.5.1"), "a slow probe within its patience")
         #expect(probe.state(at: start + .seconds(70)) == .unreachable("the Docker engine has not answered /_ping for more than 5s"))
-        probe.ended(.unreachable("connection refused"))
-        #expect(probe.state(at: start + .seconds(71)) == .unreachable("connection refused"))
+        probe.ended(.unreachable("timed out after 60s"))
+        #expect(probe.state(at: start + .seconds(71)) == .unreachable("timed out after 60s"))
+        probe.began(at: start + .seconds(71))
+        #expect(
+            probe.state(at: start + .seconds(90)) == .unreachable("timed out after 60s"),
+            "an engine already unreachable keeps its reason while the next probe waits (one log line, not two a minute)")
     }
 }
