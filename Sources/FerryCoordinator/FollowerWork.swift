@@ -1,3 +1,4 @@
+import FerryCore
 import FerryMesh
 
 /// Which install targets a follower runs, decided from the leader's work answers: a pure state
@@ -9,6 +10,9 @@ import FerryMesh
 ///   download, a load slot, a load).
 /// - A target that ended by itself is not started again from an answer computed before the
 ///   leader heard of it; one this node stopped may start again if the leader lists it again.
+/// - A running target listed with another manifest digest (its tag was resolved again for
+///   another install and had moved) is stopped and started over with the new digest once it has
+///   ended; so is one listed again while it stops (``ended(_:)`` returns the item to run).
 /// - The ids of the last answer go back to the leader (``known``), whose long poll then waits
 ///   for a change instead of answering at once while targets run.
 /// - Rollout work (``SwitchWorkItem``) runs once per key while the leader lists it; unlike a
@@ -28,6 +32,10 @@ struct FollowerWork: Sendable, Equatable {
     private(set) var stopping: Set<Int64> = []
     /// Targets that ended by themselves here (done, failed, or given up), still in answers.
     private(set) var finished: Set<Int64> = []
+    /// The manifest digest each running target runs with.
+    private(set) var digests: [Int64: Digest] = [:]
+    /// Stopping targets to start over once ended, with the item of the latest answer.
+    private(set) var restarts: [Int64: WorkItem] = [:]
     /// The target ids of the last answer, sorted.
     private(set) var known: [Int64] = []
     /// Rollout work running here, by ``SwitchWorkItem/key``.
@@ -48,8 +56,20 @@ struct FollowerWork: Sendable, Equatable {
             stopping.insert(id)
             changes.stop.append(id)
         }
+        restarts = restarts.filter { listed.contains($0.key) }
+        for item in items where running.contains(item.targetID) {
+            let id = item.targetID
+            if stopping.contains(id) {
+                restarts[id] = item
+            } else if let digest = digests[id], digest != item.manifestDigest {
+                stopping.insert(id)
+                changes.stop.append(id)
+                restarts[id] = item
+            }
+        }
         for item in items where !running.contains(item.targetID) && !finished.contains(item.targetID) {
             running.insert(item.targetID)
+            digests[item.targetID] = item.manifestDigest
             changes.start.append(item)
         }
         // Finished targets the leader no longer lists are forgotten: it never lists them again.
@@ -57,10 +77,18 @@ struct FollowerWork: Sendable, Equatable {
         return changes
     }
 
-    /// The runner of target `id` returned.
-    mutating func ended(_ id: Int64) {
+    /// The runner of target `id` returned: nil, or the item to run it again with at once (it
+    /// stays running).
+    mutating func ended(_ id: Int64) -> WorkItem? {
+        if let next = restarts.removeValue(forKey: id) {
+            stopping.remove(id)
+            digests[id] = next.manifestDigest
+            return next
+        }
         running.remove(id)
+        digests.removeValue(forKey: id)
         if stopping.remove(id) == nil { finished.insert(id) }
+        return nil
     }
 
     /// What to do after an answer's rollout work.

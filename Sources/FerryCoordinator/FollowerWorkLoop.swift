@@ -70,23 +70,36 @@ final class FollowerWorkLoop: Sendable {
             logger.info("the leader no longer lists the target (done, failed or ended there); stopping what is left of it here", metadata: ["target": "\(id)"])
             stop.stop()
         }
-        for item in changes.start {
-            let stop = StopSignal()
-            stops.withLock { $0[item.targetID] = stop }
+        for first in changes.start {
+            let id = first.targetID
+            let firstStop = StopSignal()
+            stops.withLock { $0[id] = firstStop }
             group.addTask {
-                defer {
-                    _ = self.stops.withLock { $0.removeValue(forKey: item.targetID) }
-                    self.work.withLock { $0.ended(item.targetID) }
-                }
-                await stop.run {
-                    do {
-                        try await slots.withPermit {
-                            await self.runTarget(item)
+                var (item, stop) = (first, firstStop)
+                while true {
+                    let current = item
+                    await stop.run {
+                        do {
+                            try await slots.withPermit {
+                                await self.runTarget(current)
+                            }
+                        } catch {
+                            // Stopped or cancelled while waiting for a slot.
                         }
-                    } catch {
-                        // Stopped or cancelled while waiting for a slot.
                     }
+                    // The next run's stop is in place before the target counts as running again,
+                    // so that an answer stopping it from then on reaches that run.
+                    let nextStop = StopSignal()
+                    self.stops.withLock { $0[id] = nextStop }
+                    guard let next = self.work.withLock({ $0.ended(id) }), !Task.isCancelled else { break }
+                    if next.manifestDigest != item.manifestDigest {
+                        self.logger.notice(
+                            "the image's tag was resolved again to another digest: starting the target over with it",
+                            metadata: ["target": "\(id)", "image": "\(next.reference)", "manifest": "\(next.manifestDigest)"])
+                    }
+                    (item, stop) = (next, nextStop)
                 }
+                _ = self.stops.withLock { $0.removeValue(forKey: id) }
             }
         }
     }

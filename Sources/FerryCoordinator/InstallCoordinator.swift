@@ -24,6 +24,8 @@ struct InstallCoordinator: Sendable {
     let fetch: @Sendable (Int64) -> Void
     /// The work long polls each node has waiting (shared by the copies of this coordinator).
     let longPolls = NodeLongPolls()
+    /// The manifest digest each node was last told for each of its targets (shared likewise).
+    let handedOut = HandedOutDigests()
 
     var signal: ChangeSignal { database.changes }
 
@@ -104,11 +106,16 @@ struct InstallCoordinator: Sendable {
         }
         defer { if wait > .zero { longPolls.leave(node) } }
         try await database.heartbeat(nodeID: node)
+        let told = handedOut.digests(of: node)
         let (items, switchItems) = try await signal.poll(for: wait) {
             (try await database.work(forNode: node, running: known), switches())
         } until: { items, switchItems in
+            // A target whose image was resolved again to another digest (its tag moved) is news
+            // too: the node starts it over with that digest.
             Set(items.compactMap(\.target.id)) != known || Set(switchItems.map(\.key)) != knownSwitches
+                || items.contains { work in work.target.id.flatMap { told[$0] }.map { $0 != work.image.manifestDigest } == true }
         }
+        handedOut.record(items.compactMap { work in work.image.manifestDigest.map { (work.target.id!, $0) } }, for: node)
         return WorkResponse(items: items.compactMap { work in
             guard let manifest = work.image.manifestDigest else { return nil }
             return WorkItem(
@@ -225,6 +232,20 @@ struct InstallCoordinator: Sendable {
         if let nodes, nodes.isEmpty {
             throw FerryError(.invalidArgument, "the node list is empty: leave it out (or null) for every node, or name the nodes")
         }
+    }
+}
+
+/// The manifest digest each node was last told for each of its targets, so that a long poll
+/// answers when a target's digest changes (in memory: after a restart, the first answer to each
+/// node sets it again).
+final class HandedOutDigests: Sendable {
+    private let told = Mutex<[Int64: [Int64: Digest]]>([:])
+
+    func digests(of node: Int64) -> [Int64: Digest] { told.withLock { $0[node] ?? [:] } }
+
+    /// `node` was answered with these targets and digests (only these: finished ones are dropped).
+    func record(_ targets: [(Int64, Digest)], for node: Int64) {
+        told.withLock { $0[node] = Dictionary(targets, uniquingKeysWith: { _, last in last }) }
     }
 }
 

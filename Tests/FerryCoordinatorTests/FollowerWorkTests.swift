@@ -24,17 +24,46 @@ struct FollowerWorkTests {
         #expect(work.answered([Self.item(2), Self.item(3)]) == .init(start: [Self.item(3)], stop: [1]))
         #expect(work.answered([Self.item(2), Self.item(3)]) == .init())
         #expect(work.known == [2, 3])
-        work.ended(1)
+        #expect(work.ended(1) == nil)
         #expect(work.running == [2, 3])
         // Listed again (it was stopped, not finished here): it starts again.
         #expect(work.answered([Self.item(1), Self.item(2), Self.item(3)]) == .init(start: [Self.item(1)]))
+    }
+
+    /// A second install had the image's tag resolved again, and it had moved: the leader lists
+    /// the running target with the new digest.
+    @Test("a running target listed with another manifest digest is stopped and run again with it once ended; unlisted meanwhile, it is not")
+    func digestMoved() {
+        var work = FollowerWork()
+        _ = work.answered([Self.item(1), Self.item(2)])
+        var moved = Self.item(1)
+        moved.manifestDigest = Digest.sha256(of: [0xFF])
+        #expect(work.answered([moved, Self.item(2)]) == .init(stop: [1]))
+        #expect(work.answered([moved, Self.item(2)]) == .init(), "stopped once")
+        #expect(work.ended(1) == moved, "run again at once, with the new digest")
+        #expect(work.running == [1, 2] && work.digests[1] == moved.manifestDigest)
+        #expect(work.answered([moved, Self.item(2)]) == .init(), "the same digest again: nothing to do")
+
+        // Moved again, then no longer listed while it stops: it ends for good.
+        var again = moved
+        again.manifestDigest = Digest.sha256(of: [0xFE])
+        #expect(work.answered([again, Self.item(2)]) == .init(stop: [1]))
+        #expect(work.answered([Self.item(2)]) == .init())
+        #expect(work.ended(1) == nil)
+        #expect(work.running == [2] && work.digests[1] == nil)
+
+        // Stopped as no longer listed, listed again before it ended: run again once ended.
+        #expect(work.answered([]) == .init(stop: [2]))
+        #expect(work.answered([Self.item(2)]) == .init())
+        #expect(work.ended(2) == Self.item(2))
+        #expect(work.running == [2])
     }
 
     @Test("a target that ended by itself is not started again by an answer computed before the leader heard of it")
     func finishedHere() {
         var work = FollowerWork()
         _ = work.answered([Self.item(5)])
-        work.ended(5)
+        #expect(work.ended(5) == nil)
         #expect(work.answered([Self.item(5)]) == .init())
         #expect(work.answered([]) == .init())
         #expect(work.finished.isEmpty, "forgotten once the leader no longer lists it")

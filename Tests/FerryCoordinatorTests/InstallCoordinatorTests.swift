@@ -33,16 +33,16 @@ struct InstallCoordinatorTests {
             return Fixture(database: database, coordinator: coordinator, fetched: fetched, nodes: nodes)
         }
 
-        /// Records the image as resolved, so that nodes get it as work.
-        func resolve(_ imageID: Int64) async throws {
-            let config = Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c\(imageID)".utf8)), size: 1)
+        /// Records the image as resolved, so that nodes get it as work; another `version` is
+        /// another manifest (the tag moved).
+        func resolve(_ imageID: Int64, version: String = "") async throws {
+            let config = Descriptor(mediaType: MediaType.dockerConfig, digest: Digest.sha256(of: Array("c\(imageID)\(version)".utf8)), size: 1)
+            let manifest = Digest.sha256(of: Array("m\(imageID)\(version)".utf8))
             try await database.recordResolution(
                 imageID: imageID,
                 ImageResolution(
-                    topDigest: Digest.sha256(of: Array("m\(imageID)".utf8)), manifestDigest: Digest.sha256(of: Array("m\(imageID)".utf8)),
-                    platform: nil,
-                    manifests: [ManifestRecord(digest: Digest.sha256(of: Array("m\(imageID)".utf8)), mediaType: MediaType.dockerManifest, bytes: [1])],
-                    blobs: [config]))
+                    topDigest: manifest, manifestDigest: manifest, platform: nil,
+                    manifests: [ManifestRecord(digest: manifest, mediaType: MediaType.dockerManifest, bytes: [1])], blobs: [config]))
         }
     }
 
@@ -87,6 +87,18 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.coordinator.work(node: fixture.nodes[1], wait: .zero).items.isEmpty, "n2 waits for the new resolution")
         try await fixture.resolve(image)
         #expect(try await fixture.coordinator.work(node: fixture.nodes[1], wait: .zero).items.count == 1)
+        #expect(
+            try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero, known: [target]).items.first?.manifestDigest
+                == first.items.first?.manifestDigest)
+
+        // A third install, and the tag has moved: n1's long poll answers at once with the new
+        // digest (it was resolved before the poll began: no change comes during it), and n1
+        // starts its target over with it (FollowerWork).
+        _ = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n2"]))
+        try await fixture.resolve(image, version: "moved")
+        let moved = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .seconds(3600), known: [target])
+        #expect(moved.items.map(\.targetID) == [target])
+        #expect(moved.items.first?.manifestDigest == Digest.sha256(of: Array("m\(image)moved".utf8)))
     }
 
     @Test("an image named twice, however spelled, is installed once (before: a database error, and the image left pending)")
