@@ -25,6 +25,8 @@ struct FollowerWork: Sendable, Equatable {
     struct Changes: Sendable, Equatable {
         var start: [WorkItem] = []
         var stop: [Int64] = []
+        /// Of `stop`: the targets stopped because their digest moved (started over once ended).
+        var moved: [Int64] = []
     }
 
     private(set) var running: Set<Int64> = []
@@ -64,6 +66,7 @@ struct FollowerWork: Sendable, Equatable {
             } else if let digest = digests[id], digest != item.manifestDigest {
                 stopping.insert(id)
                 changes.stop.append(id)
+                changes.moved.append(id)
                 restarts[id] = item
             }
         }
@@ -78,9 +81,9 @@ struct FollowerWork: Sendable, Equatable {
     }
 
     /// The runner of target `id` returned: nil, or the item to run it again with at once (it
-    /// stays running).
-    mutating func ended(_ id: Int64) -> WorkItem? {
-        if let next = restarts.removeValue(forKey: id) {
+    /// stays running); never one unless `mayRestart` (the follower is stopping).
+    mutating func ended(_ id: Int64, mayRestart: Bool = true) -> WorkItem? {
+        if let next = restarts.removeValue(forKey: id), mayRestart {
             stopping.remove(id)
             digests[id] = next.manifestDigest
             return next

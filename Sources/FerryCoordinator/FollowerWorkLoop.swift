@@ -20,9 +20,15 @@ final class FollowerWorkLoop: Sendable {
     /// Runs one install target on this node to its end.
     let runTarget: @Sendable (WorkItem) async -> Void
     let logger: Logger
-    /// The targets and rollout work running (``FollowerWork``) and how to stop each target.
-    let work = Mutex(FollowerWork())
-    let stops = Mutex<[Int64: StopSignal]>([:])
+    /// The targets and rollout work running (``FollowerWork``) and how to stop each target's
+    /// current run, under one lock: an answer's stops and starts, and a run's end and the next
+    /// run's start, each happen at once, so that a stop always reaches the run it was meant for.
+    struct Targets: Sendable {
+        var work = FollowerWork()
+        var stops: [Int64: StopSignal] = [:]
+    }
+
+    let targets = Mutex(Targets())
     /// How to halt each running piece of rollout work (an abort), by key.
     let halts = Mutex<[String: Latch]>([:])
 
@@ -56,24 +62,35 @@ final class FollowerWorkLoop: Sendable {
                     stopping.set()
                 }
                 _ = self.halts.withLock { $0.removeValue(forKey: item.key) }
-                self.work.withLock { $0.switchEnded(item.key) }
+                self.targets.withLock { $0.work.switchEnded(item.key) }
             }
         }
     }
 
-    /// Stops the targets the leader ended and starts the new ones, each in its own task,
-    /// at most `slots` at once.
-    private func startTargets(_ changes: FollowerWork.Changes, slots: AsyncSemaphore, in group: inout DiscardingTaskGroup) {
-        for id in changes.stop {
-            // Also every target this node has just reported done: not a cancellation to alarm anyone.
-            guard let stop = stops.withLock({ $0[id] }) else { continue }
-            logger.info("the leader no longer lists the target (done, failed or ended there); stopping what is left of it here", metadata: ["target": "\(id)"])
+    /// Applies the leader's answer listing `items`: stops the targets it ended (or whose digest
+    /// moved) and starts the new ones, each in its own task, at most `slots` at once.
+    private func answered(_ items: [WorkItem], slots: AsyncSemaphore, in group: inout DiscardingTaskGroup) {
+        let (changes, stopping, started) = targets.withLock { targets in
+            let changes = targets.work.answered(items)
+            let stopping = changes.stop.compactMap { id in targets.stops[id].map { (id, $0) } }
+            let started = changes.start.map { item in
+                let stop = StopSignal()
+                targets.stops[item.targetID] = stop
+                return (item, stop)
+            }
+            return (changes, stopping, started)
+        }
+        for (id, stop) in stopping {
+            if changes.moved.contains(id) {
+                logger.notice("the image's tag was resolved again to another digest: stopping the target to start it over with it", metadata: ["target": "\(id)"])
+            } else {
+                // Also every target this node has just reported done: not a cancellation to alarm anyone.
+                logger.info("the leader no longer lists the target (done, failed or ended there); stopping what is left of it here", metadata: ["target": "\(id)"])
+            }
             stop.stop()
         }
-        for first in changes.start {
+        for (first, firstStop) in started {
             let id = first.targetID
-            let firstStop = StopSignal()
-            stops.withLock { $0[id] = firstStop }
             group.addTask {
                 var (item, stop) = (first, firstStop)
                 while true {
@@ -87,19 +104,27 @@ final class FollowerWorkLoop: Sendable {
                             // Stopped or cancelled while waiting for a slot.
                         }
                     }
-                    // The next run's stop is in place before the target counts as running again,
-                    // so that an answer stopping it from then on reaches that run.
-                    let nextStop = StopSignal()
-                    self.stops.withLock { $0[id] = nextStop }
-                    guard let next = self.work.withLock({ $0.ended(id) }), !Task.isCancelled else { break }
-                    if next.manifestDigest != item.manifestDigest {
-                        self.logger.notice(
-                            "the image's tag was resolved again to another digest: starting the target over with it",
-                            metadata: ["target": "\(id)", "image": "\(next.reference)", "manifest": "\(next.manifestDigest)"])
+                    // The run's end and the next run's stop are one step: an answer stopping the
+                    // target from then on reaches the next run, and a new run the loop starts
+                    // after this end keeps its own stop.
+                    let cancelled = Task.isCancelled
+                    let next = self.targets.withLock { targets -> (WorkItem, StopSignal)? in
+                        guard let next = targets.work.ended(id, mayRestart: !cancelled) else {
+                            if targets.stops[id] === stop { targets.stops[id] = nil }
+                            return nil
+                        }
+                        let nextStop = StopSignal()
+                        targets.stops[id] = nextStop
+                        return (next, nextStop)
                     }
-                    (item, stop) = (next, nextStop)
+                    guard let next else { break }
+                    if next.0.manifestDigest != item.manifestDigest {
+                        self.logger.notice(
+                            "starting the target over with the image's new digest",
+                            metadata: ["target": "\(id)", "image": "\(next.0.reference)", "manifest": "\(next.0.manifestDigest)"])
+                    }
+                    (item, stop) = next
                 }
-                _ = self.stops.withLock { $0.removeValue(forKey: id) }
             }
         }
     }
@@ -111,12 +136,11 @@ final class FollowerWorkLoop: Sendable {
             var failures = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    let (known, switches) = work.withLock { ($0.known, $0.knownSwitches) }
+                    let (known, switches) = targets.withLock { ($0.work.known, $0.work.knownSwitches) }
                     let answer = try await self.mesh().work(wait: .seconds(25), known: known, switches: switches)
                     failures = 0
-                    let changes = work.withLock { $0.answered(answer.items) }
-                    startSwitches(work.withLock { $0.answered(switches: answer.switches ?? []) }, in: &group)
-                    startTargets(changes, slots: slots, in: &group)
+                    startSwitches(targets.withLock { $0.work.answered(switches: answer.switches ?? []) }, in: &group)
+                    answered(answer.items, slots: slots, in: &group)
                 } catch {
                     if Task.isCancelled { break }
                     failures += 1

@@ -38,7 +38,7 @@ struct FollowerWorkTests {
         _ = work.answered([Self.item(1), Self.item(2)])
         var moved = Self.item(1)
         moved.manifestDigest = Digest.sha256(of: [0xFF])
-        #expect(work.answered([moved, Self.item(2)]) == .init(stop: [1]))
+        #expect(work.answered([moved, Self.item(2)]) == .init(stop: [1], moved: [1]))
         #expect(work.answered([moved, Self.item(2)]) == .init(), "stopped once")
         #expect(work.ended(1) == moved, "run again at once, with the new digest")
         #expect(work.running == [1, 2] && work.digests[1] == moved.manifestDigest)
@@ -47,7 +47,7 @@ struct FollowerWorkTests {
         // Moved again, then no longer listed while it stops: it ends for good.
         var again = moved
         again.manifestDigest = Digest.sha256(of: [0xFE])
-        #expect(work.answered([again, Self.item(2)]) == .init(stop: [1]))
+        #expect(work.answered([again, Self.item(2)]) == .init(stop: [1], moved: [1]))
         #expect(work.answered([Self.item(2)]) == .init())
         #expect(work.ended(1) == nil)
         #expect(work.running == [2] && work.digests[1] == nil)
@@ -57,6 +57,12 @@ struct FollowerWorkTests {
         #expect(work.answered([Self.item(2)]) == .init())
         #expect(work.ended(2) == Self.item(2))
         #expect(work.running == [2])
+
+        // The follower stopping: no run again.
+        #expect(work.answered([moved]) == .init(start: [moved], stop: [2]))
+        #expect(work.answered([moved, Self.item(2)]) == .init())
+        #expect(work.ended(2, mayRestart: false) == nil)
+        #expect(work.running == [1])
     }
 
     @Test("a target that ended by itself is not started again by an answer computed before the leader heard of it")
