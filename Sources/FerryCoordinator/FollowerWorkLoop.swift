@@ -107,7 +107,7 @@ final class FollowerWorkLoop: Sendable {
                     // The run's end and the next run's stop are one step: an answer stopping the
                     // target from then on reaches the next run, and a new run the loop starts
                     // after this end keeps its own stop.
-                    let cancelled = Task.isCancelled
+                    let cancelled = Task.isCancelled || Task.isShuttingDownGracefully
                     let next = self.targets.withLock { targets -> (WorkItem, StopSignal)? in
                         guard let next = targets.work.ended(id, mayRestart: !cancelled) else {
                             if targets.stops[id] === stop { targets.stops[id] = nil }
