@@ -1,3 +1,4 @@
+import FerryDocker
 import Synchronization
 
 /// What a follower's heartbeat says of its Docker engine, probed apart from the heartbeat: a
@@ -46,7 +47,7 @@ final class EngineProbe: Sendable {
         probe.withLock { probe in
             if let since = probe.since, now - since > patience {
                 if case .unreachable = probe.last { return probe.last }
-                return .unreachable("the Docker engine has not answered /_ping for more than \(patience.components.seconds)s")
+                return .unreachable("the Docker engine has not answered /_ping for more than \(patience.secondsText)")
             }
             return probe.last
         }

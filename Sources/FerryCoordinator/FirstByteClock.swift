@@ -27,14 +27,9 @@ final class FirstByteClock: Sendable {
     /// `first_byte_ms` (absent when no byte came: the blob was whole already) and `duration_ms`.
     var metadata: Logger.Metadata {
         times.withLock { times in
-            var metadata: Logger.Metadata = ["duration_ms": "\(Self.milliseconds(.now - times.start))"]
-            if let first = times.firstByte { metadata["first_byte_ms"] = "\(Self.milliseconds(first))" }
+            var metadata: Logger.Metadata = ["duration_ms": "\((.now - times.start).wholeMilliseconds)"]
+            if let first = times.firstByte { metadata["first_byte_ms"] = "\(first.wholeMilliseconds)" }
             return metadata
         }
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -139,7 +139,7 @@ struct FollowerRollouts: Sendable {
                     // The switch passed: a journal that cannot be read now does not make it a failure.
                     let replaced = (try? await journal.replacedContainers(rollout: item.rolloutID).count) ?? containers
                     return SwitchReport(
-                        action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(Self.milliseconds))
+                        action: .switch, outcome: .passed, containers: max(containers, replaced), downtimeMilliseconds: downtime.map(\.wholeMilliseconds))
                 case .failed(let reason):
                     return SwitchReport(action: .switch, outcome: .failed, reason: reason)
                 case .interrupted(let name):
@@ -196,9 +196,5 @@ struct FollowerRollouts: Sendable {
         return SwitchReport(
             action: .switch, outcome: .failed, containers: switched.count,
             reason: "stopped by the rollout's abort: \(switched.count) switched (\(switched.joined(separator: ", "))), the others left on their old image")
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -110,7 +110,8 @@ final class FollowerWorkLoop: Sendable {
                     let cancelled = Task.isCancelled || Task.isShuttingDownGracefully
                     let next = self.targets.withLock { targets -> (WorkItem, StopSignal)? in
                         guard let next = targets.work.ended(id, mayRestart: !cancelled) else {
-                            if targets.stops[id] === stop { targets.stops[id] = nil }
+                            // Still this run's: no new run of the target starts before `ended`.
+                            targets.stops[id] = nil
                             return nil
                         }
                         let nextStop = StopSignal()
