@@ -150,7 +150,6 @@ final class FetchWorker: Sendable {
             try Task.checkCancellation()
             if try await database.markImagePresent(imageID: id, resolvedUpstream: upstream) {
                 logger.notice("image fetched", metadata: ["size": "\(resolvedImage.blobs.reduce(0) { $0 + $1.size })"])
-                await installs.imageFinished(id, failure: nil)
             } else {
                 throw FerryError(.internal, "image \(reference) finished fetching but not every blob is present")
             }
@@ -230,7 +229,7 @@ final class FetchWorker: Sendable {
         var attempt = 0
         while true {
             do {
-                try await database.markImageFailed(imageID: id, error: failure)
+                try await installs.imageFailed(id, failure: failure)
                 if attempt > 0 { logger.notice("recorded the failed fetch", metadata: ["attempts": "\(attempt + 1)"]) }
                 break
             } catch is CancellationError {
@@ -245,6 +244,5 @@ final class FetchWorker: Sendable {
                 else { return }
             }
         }
-        await installs.imageFinished(id, failure: failure)
     }
 }

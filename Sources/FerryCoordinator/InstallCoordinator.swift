@@ -166,11 +166,18 @@ struct InstallCoordinator: Sendable {
         return LoadPermit(granted: slot == .granted)
     }
 
-    /// Called when an image's fetch ends: when it failed, its targets fail with its reason.
-    func imageFinished(_ imageID: Int64, failure: FerryError?) async {
-        guard let failure else { return }
+    /// Records that an image's fetch failed for good: the image, and its targets with its reason
+    /// (those that had a resolution before go on when only a new resolution of the tag failed,
+    /// ``FerryDatabase/markImageFailed(imageID:error:targetError:)``). Throws when the database
+    /// cannot write; nothing is recorded then.
+    func imageFailed(_ imageID: Int64, failure: FerryError) async throws {
         // Said as the leader's: shown per node, "not enough disk space in …/store" read as the node's.
-        try? await database.failTargets(ofImage: imageID, error: Self.leadersFetchFailed(failure))
+        let outcome = try await database.markImageFailed(imageID: imageID, error: failure, targetError: Self.leadersFetchFailed(failure))
+        if outcome.spared > 0 {
+            logger.notice(
+                "the image's installs under way go on with the digest the leader holds; only the new ones fail",
+                metadata: ["image": "\(imageID)", "going_on": "\(outcome.spared)", "failed": "\(outcome.failed)", "reason": "\(failure.message)"])
+        }
         _ = try? await closeFinishedInstalls()
     }
 

@@ -133,6 +133,15 @@ struct LeaderAdmin: AdminBackend {
             + "it goes on when the node is back; `ferry nodes remove --force \(node)` ends it (so does the install's --deadline, if it has one)"
     }
 
+    /// A target's error as shown: its own, or, for a target waiting on an image the leader could
+    /// not fetch, the image's reason (not for one that goes on with the held digests: the failed
+    /// resolution was another install's).
+    static func error(of target: InstallTargetRecord, image: ImageRecord?) -> ErrorEntry? {
+        if let code = target.errorCode { return ErrorEntry(code: code, message: target.errorMessage ?? code) }
+        guard target.state == .waiting, !target.resolved, let image, image.state == .failed, let code = image.errorCode else { return nil }
+        return ErrorEntry(InstallCoordinator.leadersFetchFailed(FerryError(FerryError.Code(rawValue: code), image.errorMessage ?? code)))
+    }
+
     /// How a node not heard from is shown, before what happens next (installs and rollouts).
     static func unreachable(lastSeen: Date, now: Date) -> String {
         "node unreachable (last heard \(max(Int(now.timeIntervalSince(lastSeen)), 0))s ago): "
@@ -164,15 +173,10 @@ struct LeaderAdmin: AdminBackend {
             deadlineAt: install.deadlineAt,
             targets: targets.map { target in
                 let image = images[target.imageId]
-                var error = target.errorCode.map { ErrorEntry(code: $0, message: target.errorMessage ?? $0) }
-                // A target waiting on an image the leader could not fetch carries the image's reason.
-                if error == nil, target.state == .waiting, image?.state == .failed, let code = image?.errorCode {
-                    error = ErrorEntry(InstallCoordinator.leadersFetchFailed(FerryError(FerryError.Code(rawValue: code), image?.errorMessage ?? code)))
-                }
                 return TargetStatus(
                     id: target.id!, node: nodes[target.nodeId] ?? "?", image: image?.reference ?? "?", state: target.state,
                     bytesDone: target.bytesDone, bytesTotal: target.bytesTotal == 0 ? (image?.size ?? 0) : target.bytesTotal,
-                    attempts: target.attempts, error: error, note: Self.note(of: target, node: nodes[target.nodeId] ?? "NAME", silentSince: silentSince[target.nodeId], now: now),
+                    attempts: target.attempts, error: Self.error(of: target, image: image), note: Self.note(of: target, node: nodes[target.nodeId] ?? "NAME", silentSince: silentSince[target.nodeId], now: now),
                     startedAt: target.startedAt, finishedAt: target.finishedAt)
             },
             warnings: try await warnings(of: install, images: Array(images.keys)))

@@ -102,7 +102,11 @@ extension RolloutCoordinator {
             until: { (records: [ImageRecord]) -> Bool in
                 records.contains { $0.state == .failed } || !records.contains { $0.state == .pending }
             })
-        guard let failed = images.first(where: { $0.state == .failed }) else { return }
+        // Another install's failed resolution of the tag leaves this one's targets going on with
+        // the held digests: only a failure of this install's own targets refuses the rollout.
+        let targets = try await database.targets(ofInstall: installID)
+        guard let failed = images.first(where: { image in image.state == .failed && targets.contains { $0.imageId == image.id && $0.state == .failed } })
+        else { return }
         logger.notice("rollout refused: its image did not resolve", metadata: ["image": "\(image)", "install": "\(installID)"])
         let code = FerryError.Code(failed.errorCode ?? FerryError.Code.upstreamError.rawValue)
         let message = "no rollout of \(image): \(failed.errorMessage ?? "its fetch failed")"

@@ -85,6 +85,9 @@ extension FerryDatabase {
             image.warning = resolution.warning
             image.updatedAt = now
             try image.update(db)
+            // Every target of the image has had a resolution now: a later one that fails leaves it be.
+            try InstallTargetRecord.filter(InstallTargetRecord.Columns.imageId == imageID && InstallTargetRecord.Columns.resolved == false)
+                .updateAll(db, InstallTargetRecord.Columns.resolved.set(to: true))
             if let warning = resolution.warning {
                 // Kept with every running install of the image, which shows it in its status.
                 let installs = try InstallRecord.fetchAll(
@@ -126,15 +129,45 @@ extension FerryDatabase {
         }
     }
 
-    public func markImageFailed(imageID: Int64, error: FerryError) async throws {
+    /// Marks an image failed and, in the same transaction, fails its unfinished targets in
+    /// running installs with `targetError` (nil: `error`).
+    ///
+    /// When the image failed while its tag was resolved again (`pending`) and the leader holds
+    /// its last resolution whole (every linked blob `present`), only the targets still waiting
+    /// for a resolution fail: those of the installs that asked for this one. A target that had a
+    /// resolution (``InstallTargetRecord/resolved``: a node may be loading it) goes on with the
+    /// held digests, which the image's links keep. Anything else (a blob that could not be
+    /// fetched, a first resolution) fails every unfinished target.
+    @discardableResult
+    public func markImageFailed(imageID: Int64, error: FerryError, targetError: FerryError? = nil) async throws -> ImageFailureOutcome {
         try await writer.write { db in
-            guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return }
+            guard var image = try ImageRecord.fetchOne(db, key: imageID) else { return ImageFailureOutcome(failed: 0, spared: 0) }
+            let holdsLastResolution = try image.state == .pending && image.manifestDigest != nil && Self.holdsEveryBlob(ofImage: imageID, db: db)
             image.state = .failed
             image.errorCode = error.code.rawValue
             image.errorMessage = error.message
             image.updatedAt = Date()
             try image.update(db)
+            let unfinished = try FerryDatabase.ofRunningInstalls(
+                InstallTargetRecord.filter(InstallTargetRecord.Columns.imageId == imageID && TargetState.unfinished.contains(InstallTargetRecord.Columns.state)),
+                db: db)
+            let spared = holdsLastResolution ? try unfinished.filter(InstallTargetRecord.Columns.resolved == true).fetchCount(db) : 0
+            let failing = holdsLastResolution ? unfinished.filter(InstallTargetRecord.Columns.resolved == false) : unfinished
+            let failed = try FerryDatabase.applyToAll(.imageFailed(targetError ?? error), failing, db: db)
+            return ImageFailureOutcome(failed: failed, spared: spared)
         }
+    }
+
+    /// Whether the image has linked blobs and every one is `present`.
+    static func holdsEveryBlob(ofImage imageID: Int64, db: Database) throws -> Bool {
+        let counts = try Row.fetchOne(
+            db,
+            sql: "SELECT COUNT(*), COALESCE(SUM(blobs.state != 'present'), 0) FROM image_blobs JOIN blobs USING (digest) WHERE image_id = ?",
+            arguments: [imageID])
+        guard let counts else { return false }
+        let linked: Int = counts[0]
+        let missing: Int = counts[1]
+        return linked > 0 && missing == 0
     }
 
     /// Images a restarted leader must finish: `pending` or `fetching`.

@@ -11,14 +11,29 @@ public struct TargetWork: Sendable, Hashable {
 
 extension FerryDatabase {
     /// Creates an install and its targets (one per node and image) in one transaction.
-    /// `images` are image ids per node (each node may need its own platform's image row).
+    /// `images` are image ids per node (each node may need its own platform's image row). A
+    /// target whose image is resolved now (`fetching`, `present`) has a resolution
+    /// (``InstallTargetRecord/resolved``); one whose image is `pending` waits for one. An image
+    /// that failed (or was removed) since ``requestImage(_:platform:pull:)`` set it `pending` (a
+    /// resolution already under way failed in between) is set `pending` again, so that the fetch
+    /// the caller asks for next runs it instead of leaving the targets waiting on a failed image.
     public func createInstall(_ install: InstallRecord, targets: [(nodeID: Int64, imageIDs: [Int64])]) async throws -> InstallRecord {
         try await writer.write { db in
             var install = install
             try install.insert(db)
+            let images = try ImageRecord.fetchAll(db, keys: Set(targets.flatMap(\.imageIDs)))
+            let resolvedNow = Set(images.filter { [.fetching, .present].contains($0.state) }.compactMap(\.id))
+            for var image in images where [.failed, .removed].contains(image.state) {
+                image.state = .pending
+                image.errorCode = nil
+                image.errorMessage = nil
+                image.updatedAt = Date()
+                try image.update(db)
+            }
             for (nodeID, imageIDs) in targets {
                 for (position, imageID) in imageIDs.enumerated() {
-                    var target = InstallTargetRecord(installId: install.id!, nodeId: nodeID, imageId: imageID, position: position)
+                    var target = InstallTargetRecord(
+                        installId: install.id!, nodeId: nodeID, imageId: imageID, position: position, resolved: resolvedNow.contains(imageID))
                     try target.insert(db)
                 }
             }
@@ -61,7 +76,10 @@ extension FerryDatabase {
     /// A target in `running` (the node already has it) stays listed while its image is resolved
     /// again for another install (`pending`, with the digests of its last resolution): dropping it
     /// for that moment would make the node stop its transfer or load and start it over. A target
-    /// the node does not have yet waits for the new resolution (the tag may have moved).
+    /// the node does not have yet waits for the new resolution (the tag may have moved). When that
+    /// resolution fails, a target that had a resolution before goes on with the held digests
+    /// (the image `failed`, its links those of the last resolution: see
+    /// ``markImageFailed(imageID:error:targetError:)``).
     public func work(forNode nodeID: Int64, running: Set<Int64> = []) async throws -> [TargetWork] {
         try await writer.read { db in
             let openInstalls = try Int64.fetchAll(
@@ -78,7 +96,8 @@ extension FerryDatabase {
                 guard let image = byID[target.imageId] else { return nil }
                 let resolved = [.fetching, .present].contains(image.state)
                 let resolvingAgain = image.state == .pending && target.id.map(running.contains) == true
-                return resolved || resolvingAgain ? TargetWork(target: target, image: image) : nil
+                let spared = image.state == .failed && target.resolved
+                return resolved || resolvingAgain || spared ? TargetWork(target: target, image: image) : nil
             }
         }
     }
@@ -150,18 +169,15 @@ extension FerryDatabase {
         try await loadSlot(targetID: targetID, nodeID: nodeID) == .granted
     }
 
-    /// Marks every unfinished target of `imageID` in a running install failed (the image could not be fetched).
-    public func failTargets(ofImage imageID: Int64, error: FerryError) async throws {
-        _ = try await applyToAll(.imageFailed(error), InstallTargetRecord.filter(InstallTargetRecord.Columns.imageId == imageID), runningOnly: true)
-    }
-
     /// Gives back the load slots of nodes that went away mid-load (`loading` → `ready`).
     public func releaseLoads(ofNodes nodeIDs: [Int64]) async throws -> Int {
         guard !nodeIDs.isEmpty else { return 0 }
-        return try await applyToAll(
-            .loadGivenBack,
-            InstallTargetRecord.filter(nodeIDs.contains(InstallTargetRecord.Columns.nodeId) && InstallTargetRecord.Columns.state == TargetState.loading),
-            runningOnly: false)
+        return try await writer.write { db in
+            try Self.applyToAll(
+                .loadGivenBack,
+                InstallTargetRecord.filter(nodeIDs.contains(InstallTargetRecord.Columns.nodeId) && InstallTargetRecord.Columns.state == TargetState.loading),
+                db: db)
+        }
     }
 
     /// Fails the unfinished targets of installs past their deadline; a target whose image the
@@ -215,20 +231,14 @@ extension FerryDatabase {
         }
     }
 
-    private func applyToAll(_ event: TargetEvent, _ request: QueryInterfaceRequest<InstallTargetRecord>, runningOnly: Bool) async throws -> Int {
-        try await writer.write { db in
-            var request = request
-            if runningOnly {
-                let running = try Int64.fetchAll(
-                    db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
-                request = request.filter(running.contains(InstallTargetRecord.Columns.installId))
-            }
-            return try Self.applyToAll(event, request, db: db)
-        }
+    /// `request` narrowed to the targets of running installs.
+    static func ofRunningInstalls(_ request: QueryInterfaceRequest<InstallTargetRecord>, db: Database) throws -> QueryInterfaceRequest<InstallTargetRecord> {
+        let running = try Int64.fetchAll(db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
+        return request.filter(running.contains(InstallTargetRecord.Columns.installId))
     }
 
     /// Applies `event` to every target `request` selects; returns how many changed state.
-    private static func applyToAll(_ event: TargetEvent, _ request: QueryInterfaceRequest<InstallTargetRecord>, db: Database) throws -> Int {
+    static func applyToAll(_ event: TargetEvent, _ request: QueryInterfaceRequest<InstallTargetRecord>, db: Database) throws -> Int {
         let now = Date()
         var moved = 0
         for var target in try request.fetchAll(db) {

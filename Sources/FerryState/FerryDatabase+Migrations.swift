@@ -167,6 +167,14 @@ extension FerryDatabase {
             // Warnings of the install's images, kept with the install (newline-separated).
             try db.alter(table: "installs") { t in t.add(column: "warnings", .text) }
         }
+        migrator.registerMigration("v7: install targets that have had a resolution") { db in
+            // Whether the target's image has had a resolution since the target was created: a
+            // later install's failed resolution of the same tag fails only the targets without.
+            // A target whose image is resolved now has had one; one whose image is being resolved
+            // again (or failed) is taken as waiting for it, as before this column.
+            try db.alter(table: "install_targets") { t in t.add(column: "resolved", .boolean).notNull().defaults(to: false) }
+            try db.execute(sql: "UPDATE install_targets SET resolved = 1 WHERE image_id IN (SELECT id FROM images WHERE state IN ('fetching', 'present'))")
+        }
         return migrator
     }
 }

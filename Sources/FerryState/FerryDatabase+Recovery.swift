@@ -34,10 +34,14 @@ extension FerryDatabase {
                     arguments: [now, digest])
             }
             let placeholders = Array(repeating: "?", count: digests.count).joined(separator: ",")
+            // A failed image whose running targets go on with its held digests (another install's
+            // resolution of its tag failed) is held as much as a present one.
             let affected = try ImageRecord.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM images WHERE state = 'present'
+                    SELECT * FROM images WHERE (state = 'present' OR (state = 'failed' AND id IN (
+                        SELECT t.image_id FROM install_targets t JOIN installs s ON s.id = t.install_id
+                        WHERE s.state = 'running' AND t.resolved AND t.state NOT IN ('done', 'failed'))))
                     AND id IN (SELECT image_id FROM image_blobs WHERE digest IN (\(placeholders))) ORDER BY id
                     """,
                 arguments: StatementArguments(digests))

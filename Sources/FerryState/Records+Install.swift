@@ -98,6 +98,11 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
     public var startedAt: Date?
     public var finishedAt: Date?
     public var updatedAt: Date
+    /// Whether its image has had a resolution since the target was created. False while its
+    /// image is resolved for its install; when that resolution fails, the target fails. A target
+    /// with a resolution goes on with the digests the leader holds when a later install's
+    /// resolution of the same tag fails (``FerryDatabase/markImageFailed(imageID:error:targetError:)``).
+    public var resolved: Bool
 
     public enum Columns {
         public static let id = Column("id")
@@ -106,13 +111,15 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
         public static let imageId = Column("image_id")
         public static let state = Column("state")
         public static let position = Column("position")
+        public static let resolved = Column("resolved")
     }
 
-    public init(installId: Int64, nodeId: Int64, imageId: Int64, position: Int, now: Date = Date()) {
+    public init(installId: Int64, nodeId: Int64, imageId: Int64, position: Int, resolved: Bool = false, now: Date = Date()) {
         self.installId = installId
         self.nodeId = nodeId
         self.imageId = imageId
         self.position = position
+        self.resolved = resolved
         self.state = .waiting
         self.bytesDone = 0
         self.bytesTotal = 0

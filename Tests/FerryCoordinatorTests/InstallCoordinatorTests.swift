@@ -104,6 +104,81 @@ struct InstallCoordinatorTests {
         #expect(moved.items.first?.manifestDigest == Digest.sha256(of: Array("m\(image)moved".utf8)))
     }
 
+    /// Before, a new install's resolution of a tag the leader held failed for good
+    /// (a 404, a 401 after a licence was revoked), and every unfinished target of the image
+    /// failed, also those of an install under way whose nodes were loading the held image.
+    @Test("a new install's failed resolution of a held tag fails that install only; the one under way goes on with the held digest")
+    func failedResolutionAgainSparesInstallsUnderWay() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        let first = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n1", "n3"]))
+        let image = try #require(fixture.fetched.ids.withLock { $0 }.first)
+        try await fixture.resolve(image)
+        let blobs = try await fixture.database.blobs(ofImage: image)
+        for blob in blobs { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let before = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero)
+        let target = try #require(before.items.first?.targetID)
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+
+        let second = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n2"]))
+        #expect(try await fixture.database.image(id: image)?.state == .pending)
+        try await fixture.coordinator.imageFailed(image, failure: FerryError(.manifestUnknown, "no such tag"))
+
+        // The new install fails with the upstream's answer; the image says so too.
+        #expect(try await fixture.database.install(id: second.id!)?.state == .failed)
+        let failed = try #require(try await fixture.database.targets(ofInstall: second.id!).first)
+        #expect(failed.state == .failed && failed.errorCode == "MANIFEST_UNKNOWN", "\(failed)")
+        #expect(try await fixture.database.image(id: image)?.state == .failed)
+        // The install under way goes on: n1 keeps its target with the digest it had, n3 (not
+        // started yet) gets it, and both may still read its blobs.
+        #expect(try await fixture.database.install(id: first.id!)?.state == .running)
+        let after = try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero, known: [target])
+        #expect(after.items.map(\.targetID) == [target] && after.items.first?.manifestDigest == before.items.first?.manifestDigest)
+        let other = try #require(try await fixture.coordinator.work(node: fixture.nodes[2], wait: .zero).items.first)
+        for node in [fixture.nodes[0], fixture.nodes[2]] {
+            #expect(try await fixture.database.node(node, mayRead: blobs[0].digest))
+        }
+        #expect(try await !fixture.database.node(fixture.nodes[1], mayRead: blobs[0].digest), "the failed install's node reads nothing")
+        for (node, id) in [(fixture.nodes[0], target), (fixture.nodes[2], other.targetID)] {
+            try await fixture.coordinator.report(node: node, target: id, TargetReport(state: .done))
+        }
+        #expect(try await fixture.database.install(id: first.id!)?.state == .done)
+    }
+
+    @Test("a failure after the tag moved (a new blob that cannot be fetched), or of a first resolution, fails every install of the image")
+    func failureOfANewResolutionFailsEveryInstall() async throws {
+        let fixture = try await Fixture.make(nodes: 2)
+        let first = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n1"]))
+        let image = try #require(fixture.fetched.ids.withLock { $0 }.first)
+        try await fixture.resolve(image)
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let second = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n2"]))
+        try await fixture.resolve(image, version: "moved")
+        try await fixture.coordinator.imageFailed(image, failure: FerryError(.blobUnknown, "a layer is gone"))
+        for install in [first, second] {
+            #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
+        }
+
+        // The leader no longer holds the whole image (a blob lost from its store): nothing to go on with.
+        let fourth = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n1"]))
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first?.targetID)
+        try await fixture.coordinator.report(node: fixture.nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+        let fifth = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], nodes: ["n2"]))
+        try await fixture.database.setBlobState(try #require(try await fixture.database.blobs(ofImage: image).first).digest, .missing)
+        try await fixture.coordinator.imageFailed(image, failure: FerryError(.manifestUnknown, "no such tag"))
+        for install in [fourth, fifth] {
+            #expect(try await fixture.database.install(id: install.id!)?.state == .failed)
+        }
+
+        // The first resolution of another image: nothing is held, its install fails.
+        let third = try await fixture.coordinator.createInstall(InstallRequest(images: ["registry.test/demo/other:1"], nodes: ["n1"]))
+        try await fixture.coordinator.imageFailed(try #require(fixture.fetched.ids.withLock { $0 }.last), failure: FerryError(.unauthorized, "no"))
+        #expect(try await fixture.database.install(id: third.id!)?.state == .failed)
+    }
+
     @Test("an image named twice, however spelled, is installed once (before: a database error, and the image left pending)")
     func duplicateImages() async throws {
         let fixture = try await Fixture.make(nodes: 1)
@@ -246,7 +321,7 @@ struct InstallCoordinatorTests {
     func imageFailure() async throws {
         let fixture = try await Fixture.make(nodes: 2)
         let install = try await fixture.coordinator.createInstall(Self.request)
-        await fixture.coordinator.imageFinished(fixture.fetched.ids.withLock { $0[0] }, failure: FerryError(.manifestUnknown, "no such tag"))
+        try await fixture.coordinator.imageFailed(fixture.fetched.ids.withLock { $0[0] }, failure: FerryError(.manifestUnknown, "no such tag"))
         let targets = try await fixture.database.targets(ofInstall: install.id!)
         #expect(targets.allSatisfy { $0.state == .failed && $0.errorCode == "MANIFEST_UNKNOWN" })
         // Shown per node: said as the leader's (a full leader store read as the node's disk).

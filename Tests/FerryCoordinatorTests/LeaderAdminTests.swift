@@ -1,5 +1,8 @@
 @testable import FerryCoordinator
 import FerryCore
+import FerryMesh
+import FerryState
+import Foundation
 import Testing
 
 @Suite("The leader's admin answers")
@@ -17,6 +20,21 @@ struct LeaderAdminTests {
         // With no reserve, what SQLite and the logs need.
         #expect(LeaderAdmin.diskWarning(free: 20 * Self.mebibyte, reserve: 0, directory: directory) == nil)
         #expect(LeaderAdmin.diskWarning(free: 10 * Self.mebibyte, reserve: 0, directory: directory)?.contains("less than 16.0 MiB") == true)
+    }
+
+    @Test("a target waiting on an image the leader could not fetch shows the image's reason, unless it goes on with the held digests")
+    func waitingTargetsShowTheImagesFailure() throws {
+        var image = ImageRecord(reference: try ImageReference(parsing: "registry.test/app:1"), platform: try Platform(parsing: "linux/amd64"))
+        image.state = .failed
+        image.errorCode = "MANIFEST_UNKNOWN"
+        image.errorMessage = "no such tag"
+        var target = InstallTargetRecord(installId: 1, nodeId: 1, imageId: 1, position: 0)
+        #expect(LeaderAdmin.error(of: target, image: image)?.message == "the leader could not fetch the image: no such tag")
+        target.resolved = true
+        #expect(LeaderAdmin.error(of: target, image: image) == nil, "another install's resolution failed; this one goes on")
+        target.errorCode = "NOT_REACHED"
+        target.errorMessage = "gone"
+        #expect(LeaderAdmin.error(of: target, image: image)?.code == "NOT_REACHED", "its own error first")
     }
 
     @Test("the live warnings (full disk, silent upstream) join the recorded ones only while the install runs")

@@ -219,6 +219,22 @@ struct GarbageCollectionDatabaseTests {
         #expect(try await database.releaseImages(missing: []).released.isEmpty)
     }
 
+    /// A failed image whose running targets go on with its held digests (another install's
+    /// resolution of its tag failed) is held as much as a present one: before, its nodes waited
+    /// for blobs that nothing fetched.
+    @Test func blobsMissingFromAnImageThatRunningTargetsGoOnWithFetchItAgain() async throws {
+        let database = try FerryDatabase.inMemory()
+        let store = MemoryStore()
+        let images = try await Self.fetchVersions(2, into: database, store: store)
+        let node = try await database.join(name: "n1", address: nil, platform: "linux/amd64", credentialHash: "h").id!
+        _ = try await database.createInstall(InstallRecord(maxParallel: 1, platform: nil, deadlineAt: nil), targets: [(node, [images[0].id!])])
+        _ = try await database.requestImage(F.reference(images[0].reference), platform: F.amd64)
+        #expect(try await database.markImageFailed(imageID: images[0].id!, error: FerryError(.manifestUnknown, "gone")).spared == 1)
+        let outcome = try await database.releaseImages(missing: [Self.version(1).blobs[1].digest])
+        #expect(outcome.refetch.map(\.id) == [images[0].id], "the running targets' image is fetched again")
+        #expect(outcome.released.map(\.id) == [images[1].id])
+    }
+
     @Test func aBlobFoundInUseAtRemovalKeepsItsRowAndIsReported() async throws {
         let database = try FerryDatabase.inMemory()
         let store = MemoryStore()

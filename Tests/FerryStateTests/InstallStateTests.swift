@@ -123,12 +123,24 @@ struct InstallStateTests {
 
     @Test func aFailedImageFailsItsTargetsAndTheInstallFinishes() async throws {
         let (database, _, install, image) = try await Self.setUp()
-        try await database.failTargets(ofImage: image.id!, error: FerryError(.manifestUnknown, "gone upstream"))
+        try await database.markImageFailed(imageID: image.id!, error: FerryError(.manifestUnknown, "gone upstream"))
         let targets = try await database.targets(ofInstall: install.id!)
         #expect(targets.allSatisfy { $0.state == .failed && $0.errorCode == "MANIFEST_UNKNOWN" })
         let finished = try await database.finishInstalls()
         #expect(finished.map(\.id) == [install.id])
         #expect(try await database.install(id: install.id!)?.state == .failed)
+    }
+
+    /// Before, targets created on an image whose resolution under way failed just before (after
+    /// the request set it `pending`) waited on a failed image that nothing fetched again.
+    @Test func anInstallOnAnImageThatFailedSinceItsRequestFetchesItAgain() async throws {
+        let database = try FerryDatabase.inMemory()
+        let node = try await database.join(name: "a", address: nil, platform: "linux/amd64", credentialHash: "h").id!
+        let image = try await database.requestImage(try ImageReference(parsing: "ghcr.io/o/app:1"), platform: try Platform(parsing: "linux/amd64"))
+        try await database.markImageFailed(imageID: image.id!, error: FerryError(.upstreamUnreachable, "gone"))
+        let install = try await database.createInstall(InstallRecord(maxParallel: 1, platform: nil, deadlineAt: nil), targets: [(node, [image.id!])])
+        #expect(try await database.image(id: image.id!)?.state == .pending)
+        #expect(try await database.targets(ofInstall: install.id!).map(\.state) == [.waiting])
     }
 
     @Test func anInstallWithEveryTargetDoneIsDone() async throws {

@@ -1,0 +1,38 @@
+import FerryCore
+@testable import FerryState
+import Foundation
+import GRDB
+import Testing
+
+/// Migrations that change what existing install rows mean.
+struct InstallMigrationTests {
+    @Test("v7: targets of an image resolved at the upgrade have had a resolution; those of an image being resolved again wait for it")
+    func targetsHaveHadAResolution() async throws {
+        // A state.db as the release before v7 left it.
+        let queue = try DatabaseQueue()
+        try FerryDatabase.migrator.migrate(queue, upTo: "v6: pull policy and fallback warnings")
+        let now = Date()
+        try await queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO nodes (name, platform, credential_hash, joined_at, last_seen) VALUES ('a', 'linux/amd64', 'h', ?, ?)",
+                arguments: [now, now])
+            for (id, state) in [(1, "present"), (2, "pending"), (3, "fetching"), (4, "failed")] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO images (id, reference, platform, registry, repository, state, requested_at, updated_at)
+                        VALUES (?, ?, 'linux/amd64', 'r.test', 'app', ?, ?, ?)
+                        """,
+                    arguments: [id, "r.test/app:\(id)", state, now, now])
+            }
+            try db.execute(sql: "INSERT INTO installs (id, state, max_parallel, created_at) VALUES (1, 'running', 1, ?)", arguments: [now])
+            for image in 1...4 {
+                try db.execute(
+                    sql: "INSERT INTO install_targets (install_id, node_id, image_id, position, state, updated_at) VALUES (1, 1, ?, ?, 'waiting', ?)",
+                    arguments: [image, image, now])
+            }
+        }
+        let database = try FerryDatabase(queue)
+        let resolved = Dictionary(uniqueKeysWithValues: try await database.targets(ofInstall: 1).map { ($0.imageId, $0.resolved) })
+        #expect(resolved == [1: true, 2: false, 3: true, 4: false])
+    }
+}
