@@ -106,14 +106,18 @@ struct InstallCoordinator: Sendable {
         }
         defer { if wait > .zero { longPolls.leave(node) } }
         try await database.heartbeat(nodeID: node)
+        // Nil: this node has not been answered since the leader started, and may run targets
+        // with digests the leader never told it (a tag that moved while the leader was down).
         let told = handedOut.digests(of: node)
         let (items, switchItems) = try await signal.poll(for: wait) {
             (try await database.work(forNode: node, running: known), switches())
         } until: { items, switchItems in
             // A target whose image was resolved again to another digest (its tag moved) is news
-            // too: the node starts it over with that digest.
+            // too: the node starts it over with that digest. A node running targets is answered
+            // at once the first time, so that it learns of such a move without waiting out its poll.
             Set(items.compactMap(\.target.id)) != known || Set(switchItems.map(\.key)) != knownSwitches
-                || items.contains { work in work.target.id.flatMap { told[$0] }.map { $0 != work.image.manifestDigest } == true }
+                || (told == nil && !known.isEmpty)
+                || items.contains { work in work.target.id.flatMap { told?[$0] }.map { $0 != work.image.manifestDigest } == true }
         }
         handedOut.record(items.compactMap { work in work.image.manifestDigest.map { (work.target.id!, $0) } }, for: node)
         return WorkResponse(items: items.compactMap { work in
@@ -244,11 +248,12 @@ struct InstallCoordinator: Sendable {
 
 /// The manifest digest each node was last told for each of its targets, so that a long poll
 /// answers when a target's digest changes (in memory: after a restart, the first answer to each
-/// node sets it again).
+/// node sets it again, and a node running targets gets that answer at once).
 final class HandedOutDigests: Sendable {
     private let told = Mutex<[Int64: [Int64: Digest]]>([:])
 
-    func digests(of node: Int64) -> [Int64: Digest] { told.withLock { $0[node] ?? [:] } }
+    /// What `node` was last told; nil when it has not been answered since the leader started.
+    func digests(of node: Int64) -> [Int64: Digest]? { told.withLock { $0[node] } }
 
     /// `node` was answered with these targets and digests (only these: finished ones are dropped).
     func record(_ targets: [(Int64, Digest)], for node: Int64) {

@@ -104,6 +104,29 @@ struct InstallCoordinatorTests {
         #expect(moved.items.first?.manifestDigest == Digest.sha256(of: Array("m\(image)moved".utf8)))
     }
 
+    /// Before, a node whose target's tag moved while the leader was down learned of it only when
+    /// its long poll timed out (up to 25 s): the restarted leader had not told it any digest yet.
+    @Test("after a leader restart, a node running targets is answered at once, with the digests the tag has now; then its polls wait again")
+    func firstPollAfterRestartAnswersAtOnce() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        _ = try await fixture.coordinator.createInstall(Self.request)
+        let image = try #require(fixture.fetched.ids.withLock { $0 }.first)
+        try await fixture.resolve(image)
+        let target = try #require(try await fixture.coordinator.work(node: fixture.nodes[0], wait: .zero).items.first?.targetID)
+
+        // The leader restarts (a new coordinator: nothing handed out yet) after the tag moved.
+        try await fixture.resolve(image, version: "moved")
+        let restarted = InstallCoordinator(
+            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in })
+        let asked = ContinuousClock.now
+        let first = try await restarted.work(node: fixture.nodes[0], wait: .seconds(90), known: [target])
+        #expect(ContinuousClock.now - asked < .seconds(45), "answered at once, not at the end of its wait")
+        #expect(first.items.first?.manifestDigest == Digest.sha256(of: Array("m\(image)moved".utf8)))
+        let again = ContinuousClock.now
+        _ = try await restarted.work(node: fixture.nodes[0], wait: .milliseconds(300), known: [target])
+        #expect(ContinuousClock.now - again >= .milliseconds(300), "nothing new: the next poll waits")
+    }
+
     /// Before, a new install's resolution of a tag the leader held failed for good
     /// (a 404, a 401 after a licence was revoked), and every unfinished target of the image
     /// failed, also those of an install under way whose nodes were loading the held image.
