@@ -22,10 +22,14 @@ struct InstallCoordinator: Sendable {
     let logger: Logger
     /// Asks the fetch worker to fetch an image.
     let fetch: @Sendable (Int64) -> Void
+    /// How long a node may hold a load slot without finishing (``LeaderConfiguration/loadSlotLease``).
+    var loadSlotLease: Duration = LeaderConfiguration.defaultLoadSlotLease
     /// The work long polls each node has waiting (shared by the copies of this coordinator).
     let longPolls = NodeLongPolls()
     /// The manifest digest each node was last told for each of its targets (shared likewise).
     let handedOut = HandedOutDigests()
+    /// The targets whose nodes asked for a load slot lately (shared likewise).
+    let loadAskers = LoadAskers()
 
     var signal: ChangeSignal { database.changes }
 
@@ -156,8 +160,11 @@ struct InstallCoordinator: Sendable {
 
     /// Grants a load slot when one is free, waiting up to `wait` for one.
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
+        loadAskers.asked(target)
+        defer { loadAskers.asked(target) }
+        let askers = loadAskers
         let slot = try await signal.poll(for: wait) {
-            try await database.loadSlot(targetID: target, nodeID: node)
+            try await database.loadSlot(targetID: target, nodeID: node, asking: askers.recent())
         } until: { slot in
             switch slot {
             case .granted: true
@@ -198,15 +205,22 @@ struct InstallCoordinator: Sendable {
         return !finished.isEmpty
     }
 
-    /// Periodic housekeeping: deadlines, load slots of nodes that went away, finished installs.
+    /// Periodic housekeeping: deadlines, load slots of nodes that went away or held them past
+    /// their lease, finished installs.
     func tick(now: Date = Date()) async {
         do {
             _ = try await database.expireInstalls(now: now)
-            let silent = try await database.nodes().filter {
-                !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval)
-            }
+            let nodes = try await database.nodes()
+            let silent = nodes.filter { !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
             if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
+            }
+            let lease = loadSlotLease
+            for target in try await database.lapseLoads(now: now, lease: { InstallRules.loadLease(imageSize: $0, minimum: lease) }) {
+                let name = nodes.first { $0.id == target.nodeId }?.name ?? "\(target.nodeId)"
+                logger.warning(
+                    "took back a load slot held past its lease without finishing; the node loads again once no other node of the install waits",
+                    metadata: ["node": "\(name)", "install": "\(target.installId)", "target": "\(target.id!)", "lapses": "\(target.loadLapses)"])
             }
             try await closeFinishedInstalls()
         } catch is CancellationError {
@@ -285,4 +299,23 @@ final class NodeLongPolls: Sendable {
     }
 
     func count(_ node: Int64) -> Int { waiting.withLock { $0[node, default: 0] } }
+}
+
+/// The targets whose nodes asked for a load slot lately: a node asks again as soon as a request
+/// ends (each waits up to 20 s), so one that asked within ``window`` is still asking.
+final class LoadAskers: Sendable {
+    static let window: Duration = .seconds(30)
+    private let asked = Mutex<[Int64: ContinuousClock.Instant]>([:])
+
+    func asked(_ target: Int64, now: ContinuousClock.Instant = .now) {
+        asked.withLock { asked in
+            asked[target] = now
+            asked = asked.filter { now - $0.value <= Self.window }
+        }
+    }
+
+    /// The targets asked for within ``window`` of `now`.
+    func recent(now: ContinuousClock.Instant = .now) -> Set<Int64> {
+        asked.withLock { Set($0.filter { now - $0.value <= Self.window }.keys) }
+    }
 }

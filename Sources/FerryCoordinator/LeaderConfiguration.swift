@@ -59,6 +59,15 @@ public struct LeaderConfiguration: Sendable {
     public static let defaultNodeCertificateValidity: Duration = .seconds(365 * 24 * 3600)
     /// The shortest `--node-cert-validity` (tests use tens of seconds).
     public static let minimumNodeCertificateValidity: Duration = .seconds(20)
+    /// How long a node may hold one of an install's load slots without finishing before the leader
+    /// takes it back (longer for an image too large to load in that time at 2 MiB/s); its target
+    /// then loads again only when no other target of the install waits (`--load-slot-lease`).
+    /// Default: ``defaultLoadSlotLease``.
+    public var loadSlotLease: Duration = defaultLoadSlotLease
+    /// Ten minutes.
+    public static let defaultLoadSlotLease: Duration = .seconds(600)
+    /// The shortest `--load-slot-lease` (tests use seconds).
+    public static let minimumLoadSlotLease: Duration = .seconds(2)
 
     public init(
         dataDirectory: String,

@@ -98,7 +98,8 @@ public final class LeaderService: Service, Sendable {
             downloadsPerRegistry: configuration.maxConcurrentDownloadsPerRegistry,
             serialDownloadSize: configuration.serialDownloadSize, blobConnections: configuration.blobConnections, logger: logger)
         let queue = AsyncStream.makeStream(of: Int64.self)
-        let installs = InstallCoordinator(database: database, logger: logger, fetch: { id in queue.continuation.yield(id) })
+        let installs = InstallCoordinator(
+            database: database, logger: logger, fetch: { id in queue.continuation.yield(id) }, loadSlotLease: configuration.loadSlotLease)
         self.installs = installs
         self.rollouts = RolloutCoordinator(database: database, installs: installs, logger: logger)
         self.fetches = FetchWorker(

@@ -9,6 +9,24 @@ public enum InstallRules {
         loadingNodes.contains(node) || loadingNodes.count < max(maxParallel, 1)
     }
 
+    /// A target whose slot was taken back `lapses` times loads again only when no other target of
+    /// its install is on its way to a slot (`othersWaiting`: waiting, transferring or ready): a
+    /// node that holds slots without loading delays the others once, by one lease, and after that
+    /// only itself.
+    public static func mayLoad(lapses: Int, othersWaiting: Bool) -> Bool {
+        lapses == 0 || !othersWaiting
+    }
+
+    /// The slowest load rate a lease allows for: 2 MiB/s, below what `docker load` manages on
+    /// a slow disk with the vfs driver.
+    public static let loadLeaseRate: Int64 = 2 * 1024 * 1024
+
+    /// How long a node may hold a load slot before the leader takes it back: `minimum`, or the
+    /// time to load an image of `imageSize` bytes at ``loadLeaseRate`` when that is longer.
+    public static func loadLease(imageSize: Int64, minimum: Duration) -> Duration {
+        max(minimum, .seconds(max(imageSize, 0) / loadLeaseRate))
+    }
+
     /// The install's overall state once every target is finished, nil while any is not.
     public static func outcome(of states: [TargetState]) -> (done: Bool, failed: Bool)? {
         guard states.allSatisfy(\.isFinished) else { return nil }

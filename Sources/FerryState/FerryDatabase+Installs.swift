@@ -145,8 +145,10 @@ extension FerryDatabase {
     /// Grants a load slot: moves the target from `ready` (or `transferring`, for a node whose
     /// handoff overlaps the transfer) to `loading` if fewer than the install's
     /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never
-    /// overbooked; one transaction answers whatever the target's state.
-    public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
+    /// overbooked; one transaction answers whatever the target's state. A target whose slot
+    /// lapsed before waits while another target of its install among `asking` (those whose
+    /// nodes are asking for a slot now) has not lapsed.
+    public func loadSlot(targetID: Int64, nodeID: Int64, asking: Set<Int64> = []) async throws -> LoadSlot {
         try await writer.write { db in
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
             if target.state.isFinished { return .over(target.state) }
@@ -157,6 +159,17 @@ extension FerryDatabase {
                 InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()
                     .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading))
             guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return .wait }
+            if target.loadLapses > 0 {
+                // Only nodes that ask count: an offline node's target, or one that never asks,
+                // does not hold a lapsed (perhaps honest, slow) node back for ever.
+                let othersWaiting = try InstallTargetRecord
+                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.id != targetID)
+                    .filter(asking.subtracting([targetID]).contains(InstallTargetRecord.Columns.id))
+                    .filter([TargetState.transferring, .ready].contains(InstallTargetRecord.Columns.state))
+                    .filter(InstallTargetRecord.Columns.loadLapses == 0)
+                    .fetchCount(db) > 0
+                guard InstallRules.mayLoad(lapses: target.loadLapses, othersWaiting: othersWaiting) else { return .wait }
+            }
             let before = target
             guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
             try target.updateChanges(db, from: before)
@@ -177,6 +190,34 @@ extension FerryDatabase {
                 .loadGivenBack,
                 InstallTargetRecord.filter(nodeIDs.contains(InstallTargetRecord.Columns.nodeId) && InstallTargetRecord.Columns.state == TargetState.loading),
                 db: db)
+        }
+    }
+
+    /// Takes back the load slots held past their lease (`loading` → `ready`, ``TargetEvent/loadLapsed``):
+    /// `lease` says how long a target may hold one for an image of a given size. The lease does
+    /// not run while the leader itself is still fetching the image (`pending`, `fetching`: with
+    /// the pull handoff a node takes its slot as its transfer starts, and its blobs arrive as
+    /// fast as the upstream's), only from when the leader holds it (the image's last change). A
+    /// target that entered `loading` before its grant time was recorded (an upgrade) starts its
+    /// lease at `now`. Returns the targets whose slot was taken back.
+    public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
+        try await writer.write { db in
+            var lapsed: [InstallTargetRecord] = []
+            for var target in try InstallTargetRecord.filter(InstallTargetRecord.Columns.state == TargetState.loading).fetchAll(db) {
+                let before = target
+                guard let granted = target.loadGrantedAt else {
+                    target.loadGrantedAt = now
+                    try target.updateChanges(db, from: before)
+                    continue
+                }
+                guard let image = try ImageRecord.fetchOne(db, key: target.imageId), ![.pending, .fetching].contains(image.state) else { continue }
+                let held = now.timeIntervalSince(max(granted, image.updatedAt))
+                guard held > Double(lease(image.size).components.seconds) else { continue }
+                guard target.apply(.loadLapsed, now: now).changed else { continue }
+                try target.updateChanges(db, from: before)
+                lapsed.append(target)
+            }
+            return lapsed
         }
     }
 

@@ -175,6 +175,14 @@ extension FerryDatabase {
             try db.alter(table: "install_targets") { t in t.add(column: "resolved", .boolean).notNull().defaults(to: false) }
             try db.execute(sql: "UPDATE install_targets SET resolved = 1 WHERE image_id IN (SELECT id FROM images WHERE state IN ('fetching', 'present'))")
         }
+        migrator.registerMigration("v8: load slot leases") { db in
+            // When each target took its load slot, and how often a slot it held past its lease was
+            // taken back. A target loading at the upgrade starts its lease then (nil counts as now).
+            try db.alter(table: "install_targets") { t in
+                t.add(column: "load_granted_at", .datetime)
+                t.add(column: "load_lapses", .integer).notNull().defaults(to: 0)
+            }
+        }
         return migrator
     }
 }

@@ -111,10 +111,10 @@ extension FerryDatabase {
         }
     }
 
-    /// Records that the node was seen now.
-    public func heartbeat(nodeID: Int64) async throws {
+    /// Records that the node was seen at `now`.
+    public func heartbeat(nodeID: Int64, now: Date = Date()) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE nodes SET last_seen = ? WHERE id = ?", arguments: [Date(), nodeID])
+            try db.execute(sql: "UPDATE nodes SET last_seen = ? WHERE id = ?", arguments: [now, nodeID])
         }
     }
 

@@ -12,6 +12,10 @@ public enum TargetEvent: Sendable, Hashable {
     case loadGranted
     /// The node went away mid-load: its slot is given back (`loading` → `ready`).
     case loadGivenBack
+    /// The node held its slot past its lease without finishing (a node that heartbeats but never
+    /// loads, or one whose engine hangs): the slot is taken back (`loading` → `ready`) and the
+    /// target goes behind every other target of its install waiting for one.
+    case loadLapsed
     /// The image could not be fetched: the target fails with its reason.
     case imageFailed(FerryError)
     /// The install's deadline passed before the target finished. `leaderHeld`: when the leader
@@ -64,6 +68,8 @@ extension InstallTargetRecord {
         switch event {
         case .reported(let report):
             guard !state.isFinished, state == report.state || state.canMove(to: report.state) else { return .refused }
+            // A slot is the leader's to grant (``loadGranted``): a node cannot take one by saying it loads.
+            guard report.state != .loading || state == .loading else { return .refused }
             if state.keepsLoading(onReport: report.state, starting: report.starting) {
                 // The transfer's progress (or end) of a target loading while its blobs arrive.
                 if let bytesDone = report.bytesDone { self.bytesDone = bytesDone }
@@ -83,9 +89,17 @@ extension InstallTargetRecord {
         case .loadGranted:
             guard state.mayTakeLoadSlot else { return state == .loading ? .updated : .refused }
             state = .loading
+            // The lease runs from the first grant since the last lapse: a restart, or a slot given
+            // back while the node was silent, does not start it over.
+            if loadGrantedAt == nil { loadGrantedAt = now }
         case .loadGivenBack:
             guard state == .loading else { return .refused }
             state = .ready
+        case .loadLapsed:
+            guard state == .loading else { return .refused }
+            state = .ready
+            loadLapses += 1
+            loadGrantedAt = nil
         case .imageFailed(let error):
             guard !state.isFinished else { return .refused }
             state = .failed

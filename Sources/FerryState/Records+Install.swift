@@ -103,6 +103,13 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
     /// with a resolution goes on with the digests the leader holds when a later install's
     /// resolution of the same tag fails (``FerryDatabase/markImageFailed(imageID:error:targetError:)``).
     public var resolved: Bool
+    /// When its load slot's lease began: the first grant since its last lapse (a restart, or a
+    /// slot given back while its node was silent, keeps it). Nil before a grant, and after a lapse.
+    public var loadGrantedAt: Date?
+    /// How many times its load slot was taken back because it held it past its lease without
+    /// finishing (``TargetEvent/loadLapsed``): such a target gets a slot again only when no other
+    /// target of its install waits for one.
+    public var loadLapses: Int
 
     public enum Columns {
         public static let id = Column("id")
@@ -112,6 +119,8 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
         public static let state = Column("state")
         public static let position = Column("position")
         public static let resolved = Column("resolved")
+        public static let loadGrantedAt = Column("load_granted_at")
+        public static let loadLapses = Column("load_lapses")
     }
 
     public init(installId: Int64, nodeId: Int64, imageId: Int64, position: Int, resolved: Bool = false, now: Date = Date()) {
@@ -120,6 +129,7 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
         self.imageId = imageId
         self.position = position
         self.resolved = resolved
+        self.loadLapses = 0
         self.state = .waiting
         self.bytesDone = 0
         self.bytesTotal = 0

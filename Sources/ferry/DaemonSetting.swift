@@ -80,6 +80,12 @@ enum SettingCheck {
             throw FerryError(.configuration, "\(text) is too short: give at least \(minimum.components.seconds)s")
         }
     }
+    static let loadSlotLease: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
+        let minimum = LeaderConfiguration.minimumLoadSlotLease
+        guard try TimeToLive.parse(text) >= minimum else {
+            throw FerryError(.configuration, "\(text) is too short: give at least \(minimum.components.seconds)s")
+        }
+    }
     static let hostOverride: @Sendable (String) throws(FerryError) -> Void = { text throws(FerryError) in
         let parts = text.split(separator: "=", maxSplits: 1)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -137,6 +143,7 @@ extension LeaderCommand {
         .integer("peer-slots", check: SettingCheck.positive) { $0.peerSlots },
         .integer("upload-limit", check: SettingCheck.positive) { $0.uploadLimit },
         .string("node-cert-validity", check: SettingCheck.certificateValidity) { $0.nodeCertValidity },
+        .string("load-slot-lease", check: SettingCheck.loadSlotLease) { $0.loadSlotLease },
     ]
 }
 

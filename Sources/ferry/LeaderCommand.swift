@@ -81,6 +81,11 @@ struct LeaderCommand: NodeDaemonCommand {
         help: "How long node TLS certificates are valid, e.g. 365d or 90d; followers renew theirs after two thirds of it.")
     var nodeCertValidity: String = "365d"
 
+    @Option(
+        name: .customLong("load-slot-lease"),
+        help: "How long a node may hold a load slot without finishing before it is given to another node, e.g. 10m (longer for images too large to load in that time at 2 MiB/s).")
+    var loadSlotLease: String = "10m"
+
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")
     var noPeers = false
 
@@ -143,6 +148,7 @@ struct LeaderCommand: NodeDaemonCommand {
         // Every value's own check (DaemonSetting) has run before serve().
         configuration.blobConnections = blobConnections
         configuration.nodeCertificateValidity = try TimeToLive.parse(nodeCertValidity)
+        configuration.loadSlotLease = try TimeToLive.parse(loadSlotLease)
         daemon.service.bootstrap()
         let logger = Logger(label: "ferry.leader")
         if let warning = daemon.reserveWarning(dataDirectory: dataDirectory) { logger.warning("\(warning)") }

@@ -277,6 +277,77 @@ struct InstallCoordinatorTests {
         }
     }
 
+    /// docs/security.md, left by the 2026-12-06 audit: a node that took a load slot and never
+    /// finished, while it kept heartbeating, held it; an install with `--max-parallel 1` waited
+    /// until its deadline, or for ever.
+    @Test("a slot held past its lease goes to the next node that asks; the node that held it gets one again only when no other node asks")
+    func loadSlotLease() async throws {
+        let fixture = try await Fixture.make(nodes: 3)
+        let coordinator = InstallCoordinator(
+            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
+            loadSlotLease: .seconds(60))
+        let install = try await coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
+        let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
+        try await fixture.resolve(image)
+        var targets: [Int64] = []
+        for node in fixture.nodes {
+            let target = try #require(try await coordinator.work(node: node, wait: .zero).items.first).targetID
+            try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+            targets.append(target)
+        }
+        // The liar says it holds every blob and takes the one slot; an honest node asks and waits.
+        try await coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .ready))
+        #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
+        try await coordinator.report(node: fixture.nodes[1], target: targets[1], TargetReport(state: .ready))
+        #expect(try await !coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
+
+        // Every node keeps heartbeating (the liar too): none is silent.
+        func tick(after seconds: TimeInterval) async throws {
+            let now = Date().addingTimeInterval(seconds)
+            for node in fixture.nodes { try await fixture.database.heartbeat(nodeID: node, now: now) }
+            await coordinator.tick(now: now)
+        }
+        try await tick(after: 61)
+        #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "no lease while the leader still fetches the image")
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        try await tick(after: 30)
+        #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "within its lease")
+        // Starting over does not start the lease over.
+        let granted = try #require(try await fixture.database.target(id: targets[0])?.loadGrantedAt)
+        try await coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .transferring, starting: true))
+        try await coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .ready))
+        #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
+        #expect(try await fixture.database.target(id: targets[0])?.loadGrantedAt == granted)
+        try await tick(after: 61)
+        let lapsed = try #require(try await fixture.database.target(id: targets[0]))
+        #expect(lapsed.state == .ready && lapsed.loadLapses == 1)
+        // The liar asks again at once: the honest node that asks goes first.
+        #expect(try await !coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
+        #expect(try await coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
+        try await coordinator.report(node: fixture.nodes[1], target: targets[1], TargetReport(state: .done))
+        // The third node, still transferring, has not asked: it holds nobody back (nor would an
+        // offline node's target). The liar loads again, delaying only itself, and when its new
+        // lease runs out it is taken back again.
+        #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
+        try await tick(after: 125)
+        #expect(try await fixture.database.target(id: targets[0])?.loadLapses == 2)
+        try await coordinator.report(node: fixture.nodes[2], target: targets[2], TargetReport(state: .ready))
+        #expect(try await coordinator.requestLoad(node: fixture.nodes[2], target: targets[2], wait: .zero).granted)
+    }
+
+    @Test("nodes asking for a load slot are remembered for 30 s: one asks again as soon as its request ends")
+    func loadAskers() {
+        let askers = LoadAskers()
+        let start = ContinuousClock.now
+        askers.asked(1, now: start)
+        askers.asked(2, now: start + .seconds(20))
+        #expect(askers.recent(now: start + .seconds(25)) == [1, 2])
+        #expect(askers.recent(now: start + .seconds(31)) == [2])
+        askers.asked(3, now: start + .seconds(60))
+        #expect(askers.recent(now: start + .seconds(60)) == [3], "the old ones are forgotten")
+    }
+
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")
     func longPollWakes() async throws {
         let fixture = try await Fixture.make(nodes: 1)

@@ -56,6 +56,8 @@ struct DaemonConfigTests {
         (["leader", "--max-upload-rate", "fast"], "invalid --max-upload-rate: invalid"),
         (["leader", "--listen", "bogus"], "ferry: error: invalid --listen 'bogus'"),
         (["leader", "--node-cert-validity", "1s"], "invalid --node-cert-validity: 1s is too short"),
+        (["leader", "--load-slot-lease", "1s"], "invalid --load-slot-lease: 1s is too short"),
+        (["leader", "--load-slot-lease", "soon"], "invalid --load-slot-lease: invalid time to live 'soon'"),
         (["proxy", "serve", "--tag-ttl=-1"], "invalid --tag-ttl: expected a whole number of 0 or more"),
         (["leader", "--gc-high-watermark", "150%"], "invalid --gc-high-watermark"),
         (["proxy", "serve", "--listen", "bogus"], "invalid --listen"),

@@ -54,6 +54,16 @@ struct InstallRulesTests {
         #expect(InstallRules.outcome(of: [])! == (true, false))
     }
 
+    @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a lapsed target waits behind the others")
+    func loadLease() {
+        #expect(InstallRules.loadLease(imageSize: 100 * 1024 * 1024, minimum: .seconds(600)) == .seconds(600))
+        #expect(InstallRules.loadLease(imageSize: 4 * 1024 * 1024 * 1024, minimum: .seconds(600)) == .seconds(2048))
+        #expect(InstallRules.loadLease(imageSize: -1, minimum: .seconds(3)) == .seconds(3))
+        #expect(InstallRules.mayLoad(lapses: 0, othersWaiting: true))
+        #expect(!InstallRules.mayLoad(lapses: 1, othersWaiting: true))
+        #expect(InstallRules.mayLoad(lapses: 2, othersWaiting: false))
+    }
+
     @Test func reachability() {
         let now = ContinuousClock.now
         #expect(InstallRules.isReachable(lastSeen: now - .seconds(14), now: now, heartbeat: .seconds(5)))

@@ -35,4 +35,33 @@ struct InstallMigrationTests {
         let resolved = Dictionary(uniqueKeysWithValues: try await database.targets(ofInstall: 1).map { ($0.imageId, $0.resolved) })
         #expect(resolved == [1: true, 2: false, 3: true, 4: false])
     }
+
+    @Test("v8: a target loading at the upgrade starts its load slot's lease at the first housekeeping after it")
+    func loadingTargetsStartTheirLease() async throws {
+        let queue = try DatabaseQueue()
+        try FerryDatabase.migrator.migrate(queue, upTo: "v7: install targets that have had a resolution")
+        let now = Date()
+        try await queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO nodes (name, platform, credential_hash, joined_at, last_seen) VALUES ('a', 'linux/amd64', 'h', ?, ?)",
+                arguments: [now, now])
+            try db.execute(
+                sql: """
+                    INSERT INTO images (id, reference, platform, registry, repository, state, size, requested_at, updated_at)
+                    VALUES (1, 'r.test/app:1', 'linux/amd64', 'r.test', 'app', 'present', 10, ?, ?)
+                    """,
+                arguments: [now, now])
+            try db.execute(sql: "INSERT INTO installs (id, state, max_parallel, created_at) VALUES (1, 'running', 1, ?)", arguments: [now])
+            try db.execute(
+                sql: "INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, updated_at) VALUES (1, 1, 1, 0, 'loading', 1, ?)",
+                arguments: [now])
+        }
+        let database = try FerryDatabase(queue)
+        let later = now.addingTimeInterval(3600)
+        #expect(try await database.lapseLoads(now: later, lease: { _ in .seconds(60) }).isEmpty, "its lease starts now, not at some unknown grant")
+        let target = try #require(try await database.targets(ofInstall: 1).first)
+        #expect(target.state == .loading && target.loadLapses == 0)
+        #expect(abs(try #require(target.loadGrantedAt).timeIntervalSince(later)) < 0.01, "stored to the millisecond")
+        #expect(try await database.lapseLoads(now: later.addingTimeInterval(61), lease: { _ in .seconds(60) }).count == 1)
+    }
 }

@@ -48,6 +48,31 @@ struct TargetLifecycleTests {
         #expect(transferring.apply(.loadGranted, now: Self.now) == .updated, "asked again: still granted")
     }
 
+    @Test("a slot held past its lease is taken back (loading only) and counted; a node cannot take a slot by reporting that it loads")
+    func lapses() {
+        var ready = Self.target(.ready)
+        #expect(ready.apply(.loadLapsed, now: Self.now) == .refused)
+        #expect(ready.apply(Self.report(.loading), now: Self.now) == .refused, "only the leader grants a slot")
+        #expect(ready.apply(.loadGranted, now: Self.now) == .moved(from: .ready, to: .loading))
+        #expect(ready.loadGrantedAt == Self.now)
+        #expect(ready.apply(Self.report(.loading), now: Self.now) == .updated, "loading, said again")
+        // A restart, or a slot given back, keeps the lease's start.
+        let later = Self.now.addingTimeInterval(50)
+        #expect(ready.apply(Self.report(.transferring, starting: true), now: later) == .moved(from: .loading, to: .transferring))
+        #expect(ready.apply(.loadGranted, now: later) == .moved(from: .transferring, to: .loading))
+        #expect(ready.apply(.loadGivenBack, now: later) == .moved(from: .loading, to: .ready))
+        #expect(ready.apply(.loadGranted, now: later) == .moved(from: .ready, to: .loading))
+        #expect(ready.loadGrantedAt == Self.now)
+        #expect(ready.apply(.loadLapsed, now: Self.now) == .moved(from: .loading, to: .ready))
+        #expect(ready.loadLapses == 1 && ready.loadGrantedAt == nil)
+        var again = ready
+        #expect(again.apply(.loadGranted, now: later) == .moved(from: .ready, to: .loading))
+        #expect(again.loadGrantedAt == later, "a new lease after a lapse")
+        #expect(ready.apply(Self.report(.done), now: Self.now) == .moved(from: .ready, to: .done), "a slow node that finishes after all is done")
+        var done = Self.target(.done)
+        #expect(done.apply(.loadLapsed, now: Self.now) == .refused)
+    }
+
     @Test("a target loading while its blobs arrive: the transfer's reports are progress, only a restart moves it back")
     func loadingWhileTransferring() {
         var target = Self.target(.loading)
