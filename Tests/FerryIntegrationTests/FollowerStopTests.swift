@@ -69,20 +69,10 @@ struct FollowerStopTests {
             // otherwise take it first (then load, and never wait).
             await cluster.killFollower("n1", signal: SIGTERM)
             let mallory = try await MaliciousNode.join(cluster, name: "mallory")
-            try await mallory.heartbeat(address: nil)
             // Her heartbeats go on, so the leader never counts her gone and frees her slot.
-            let beating = Task {
-                while !Task.isCancelled {
-                    _ = try? await mallory.heartbeat(address: nil)
-                    try? await Task.sleep(for: .seconds(2))
-                }
-            }
+            let beating = mallory.keepBeating()
             defer { beating.cancel() }
-            let install = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["n1", "mallory"], maxParallel: 1))
-            let target = try #require(try await mallory.mesh.work(wait: .seconds(30)).items.first).targetID
-            try await mallory.mesh.report(target: target, TargetReport(state: .transferring, bytesDone: 0, bytesTotal: 1, starting: true))
-            try await mallory.mesh.report(target: target, TargetReport(state: .ready, bytesDone: 1, bytesTotal: 1))
-            #expect(try await mallory.mesh.requestLoad(target: target, wait: .seconds(5)).granted)
+            let (install, _) = try await mallory.takeLoadSlot(in: cluster, reference, besides: ["n1"])
             try await cluster.startFollower("n1", join: false, extraArguments: ["--max-download-rate", "1MiB/s"])
             _ = try await cluster.install(install.id, until: "n1 is ready, waiting for the slot") { status in
                 status.targets.first { $0.node == "n1" }?.state == .ready

@@ -76,6 +76,34 @@ final class MaliciousNode: Sendable {
         guard result.status == 0 else { throw FerryError(.internal, "cannot install \(reference) on \(name): \(result.stderr)") }
     }
 
+    /// Heartbeats every 2 s until the task is cancelled, so that the leader never counts the node
+    /// gone (and never frees what it holds).
+    func keepBeating() -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                _ = try? await heartbeat(address: nil)
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    /// Installs `reference` on `nodes` and this node with one load slot, says it holds every blob
+    /// at once, and takes the slot (any node can: it is what the protocol allows); returns the
+    /// install and this node's target.
+    func takeLoadSlot(in cluster: TestCluster, _ reference: String, besides nodes: [String]) async throws -> (install: InstallStatus, target: Int64) {
+        try await heartbeat(address: nil)
+        let install = try await cluster.admin.install(InstallRequest(images: [reference], nodes: nodes + [name], maxParallel: 1))
+        guard let target = try await mesh.work(wait: .seconds(30)).items.first?.targetID else {
+            throw FerryError(.internal, "\(name) got no work for \(reference)")
+        }
+        try await mesh.report(target: target, TargetReport(state: .transferring, bytesDone: 0, bytesTotal: 1, starting: true))
+        try await mesh.report(target: target, TargetReport(state: .ready, bytesDone: 1, bytesTotal: 1))
+        guard try await mesh.requestLoad(target: target, wait: .seconds(5)).granted else {
+            throw FerryError(.internal, "\(name) did not get the load slot")
+        }
+        return (install, target)
+    }
+
     /// Sends blob events as they are (the leader decides what to believe).
     func report(_ events: [BlobEvent], inventory: Bool = false) async throws {
         try await mesh.blobEvents(BlobEvents(events: events, inventory: inventory))

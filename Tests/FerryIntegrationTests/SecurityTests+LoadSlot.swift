@@ -19,19 +19,9 @@ extension SecurityTests {
             // n1 is away while Mallory takes the slot (with the pull handoff it would ask first).
             await cluster.killFollower("n1", signal: SIGTERM)
             let mallory = try await MaliciousNode.join(cluster, name: "mallory")
-            try await mallory.heartbeat(address: nil)
-            let beating = Task {
-                while !Task.isCancelled {
-                    _ = try? await mallory.heartbeat(address: nil)
-                    try? await Task.sleep(for: .seconds(2))
-                }
-            }
+            let beating = mallory.keepBeating()
             defer { beating.cancel() }
-            let install = try await cluster.admin.install(InstallRequest(images: [reference], nodes: ["n1", "mallory"], maxParallel: 1))
-            let target = try #require(try await mallory.mesh.work(wait: .seconds(30)).items.first).targetID
-            try await mallory.mesh.report(target: target, TargetReport(state: .transferring, bytesDone: 0, bytesTotal: 1, starting: true))
-            try await mallory.mesh.report(target: target, TargetReport(state: .ready, bytesDone: 1, bytesTotal: 1))
-            #expect(try await mallory.mesh.requestLoad(target: target, wait: .seconds(5)).granted)
+            let (install, target) = try await mallory.takeLoadSlot(in: cluster, reference, besides: ["n1"])
 
             try await cluster.startFollower("n1", join: false)
             let status = try await cluster.install(install.id, until: "n1 has loaded", timeout: .seconds(120)) { status in
