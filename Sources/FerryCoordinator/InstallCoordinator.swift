@@ -28,8 +28,6 @@ struct InstallCoordinator: Sendable {
     let longPolls = NodeLongPolls()
     /// The manifest digest each node was last told for each of its targets (shared likewise).
     let handedOut = HandedOutDigests()
-    /// The targets whose nodes asked for a load slot lately (shared likewise).
-    let loadAskers = LoadAskers()
 
     var signal: ChangeSignal { database.changes }
 
@@ -160,11 +158,8 @@ struct InstallCoordinator: Sendable {
 
     /// Grants a load slot when one is free, waiting up to `wait` for one.
     func requestLoad(node: Int64, target: Int64, wait: Duration) async throws -> LoadPermit {
-        loadAskers.asked(target)
-        defer { loadAskers.asked(target) }
-        let askers = loadAskers
         let slot = try await signal.poll(for: wait) {
-            try await database.loadSlot(targetID: target, nodeID: node, asking: askers.recent())
+            try await database.loadSlot(targetID: target, nodeID: node)
         } until: { slot in
             switch slot {
             case .granted: true
@@ -219,7 +214,7 @@ struct InstallCoordinator: Sendable {
             for target in try await database.lapseLoads(now: now, lease: { InstallRules.loadLease(imageSize: $0, minimum: lease) }) {
                 let name = nodes.first { $0.id == target.nodeId }?.name ?? "\(target.nodeId)"
                 logger.warning(
-                    "took back a load slot held past its lease without finishing; the node loads again once no other node of the install waits",
+                    "took back a load slot held past its lease without finishing; the node gives up any slot it takes again to the next node that asks",
                     metadata: ["node": "\(name)", "install": "\(target.installId)", "target": "\(target.id!)", "lapses": "\(target.loadLapses)"])
             }
             try await closeFinishedInstalls()
@@ -299,23 +294,4 @@ final class NodeLongPolls: Sendable {
     }
 
     func count(_ node: Int64) -> Int { waiting.withLock { $0[node, default: 0] } }
-}
-
-/// The targets whose nodes asked for a load slot lately: a node asks again as soon as a request
-/// ends (each waits up to 20 s), so one that asked within ``window`` is still asking.
-final class LoadAskers: Sendable {
-    static let window: Duration = .seconds(30)
-    private let asked = Mutex<[Int64: ContinuousClock.Instant]>([:])
-
-    func asked(_ target: Int64, now: ContinuousClock.Instant = .now) {
-        asked.withLock { asked in
-            asked[target] = now
-            asked = asked.filter { now - $0.value <= Self.window }
-        }
-    }
-
-    /// The targets asked for within ``window`` of `now`.
-    func recent(now: ContinuousClock.Instant = .now) -> Set<Int64> {
-        asked.withLock { Set($0.filter { now - $0.value <= Self.window }.keys) }
-    }
 }

@@ -60,8 +60,8 @@ public struct LeaderConfiguration: Sendable {
     /// The shortest `--node-cert-validity` (tests use tens of seconds).
     public static let minimumNodeCertificateValidity: Duration = .seconds(20)
     /// How long a node may hold one of an install's load slots without finishing before the leader
-    /// takes it back (longer for an image too large to load in that time at 2 MiB/s); its target
-    /// then loads again only when no other target of the install waits (`--load-slot-lease`).
+    /// takes it back (longer for an image too large to load in that time at 2 MiB/s); the node may
+    /// take a free slot again, and gives it up to any node that asks (`--load-slot-lease`).
     /// Default: ``defaultLoadSlotLease``.
     public var loadSlotLease: Duration = defaultLoadSlotLease
     /// Ten minutes.

@@ -9,12 +9,13 @@ public enum InstallRules {
         loadingNodes.contains(node) || loadingNodes.count < max(maxParallel, 1)
     }
 
-    /// A target whose slot was taken back `lapses` times loads again only when no other target of
-    /// its install is on its way to a slot (`othersWaiting`: waiting, transferring or ready): a
-    /// node that holds slots without loading delays the others once, by one lease, and after that
-    /// only itself.
-    public static func mayLoad(lapses: Int, othersWaiting: Bool) -> Bool {
-        lapses == 0 || !othersWaiting
+    /// When every slot is taken: whether a target whose slot lapsed `askerLapses` times may take
+    /// the slot of one that lapsed `holderLapses` times. Only a target that never lapsed takes
+    /// one, and only from a holder that lapsed before: a node that holds slots without loading
+    /// delays the others once, by one lease, and after that only itself (it gets a free slot, and
+    /// loses it to the next node that asks).
+    public static func mayTakeSlot(askerLapses: Int, holderLapses: Int) -> Bool {
+        askerLapses == 0 && holderLapses > 0
     }
 
     /// The slowest load rate a lease allows for: 2 MiB/s, below what `docker load` manages on

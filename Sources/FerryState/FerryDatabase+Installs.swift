@@ -145,10 +145,11 @@ extension FerryDatabase {
     /// Grants a load slot: moves the target from `ready` (or `transferring`, for a node whose
     /// handoff overlaps the transfer) to `loading` if fewer than the install's
     /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never
-    /// overbooked; one transaction answers whatever the target's state. A target whose slot
-    /// lapsed before waits while another target of its install among `asking` (those whose
-    /// nodes are asking for a slot now) has not lapsed.
-    public func loadSlot(targetID: Int64, nodeID: Int64, asking: Set<Int64> = []) async throws -> LoadSlot {
+    /// overbooked; one transaction answers whatever the target's state. When every slot is taken,
+    /// a target whose slot never lapsed takes the slot of a node whose slot lapsed before
+    /// (``InstallRules/mayTakeSlot(askerLapses:holderLapses:)``): that node holds one again only
+    /// while nobody else asks.
+    public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
         try await writer.write { db in
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
             if target.state.isFinished { return .over(target.state) }
@@ -158,17 +159,13 @@ extension FerryDatabase {
                 db,
                 InstallTargetRecord.select(InstallTargetRecord.Columns.nodeId).distinct()
                     .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading))
-            guard InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) else { return .wait }
-            if target.loadLapses > 0 {
-                // Only nodes that ask count: an offline node's target, or one that never asks,
-                // does not hold a lapsed (perhaps honest, slow) node back for ever.
-                let othersWaiting = try InstallTargetRecord
-                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.id != targetID)
-                    .filter(asking.subtracting([targetID]).contains(InstallTargetRecord.Columns.id))
-                    .filter([TargetState.transferring, .ready].contains(InstallTargetRecord.Columns.state))
-                    .filter(InstallTargetRecord.Columns.loadLapses == 0)
-                    .fetchCount(db) > 0
-                guard InstallRules.mayLoad(lapses: target.loadLapses, othersWaiting: othersWaiting) else { return .wait }
+            if !InstallRules.mayLoad(node: nodeID, loadingNodes: loading, maxParallel: install.maxParallel) {
+                let holders = try InstallTargetRecord
+                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.state == TargetState.loading)
+                    .fetchAll(db)
+                guard let lapsed = holders.first(where: { InstallRules.mayTakeSlot(askerLapses: target.loadLapses, holderLapses: $0.loadLapses) })
+                else { return .wait }
+                _ = try Self.lapse(node: lapsed.nodeId, install: target.installId, now: Date(), db: db)
             }
             let before = target
             guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
@@ -193,32 +190,64 @@ extension FerryDatabase {
         }
     }
 
-    /// Takes back the load slots held past their lease (`loading` → `ready`, ``TargetEvent/loadLapsed``):
-    /// `lease` says how long a target may hold one for an image of a given size. The lease does
-    /// not run while the leader itself is still fetching the image (`pending`, `fetching`: with
-    /// the pull handoff a node takes its slot as its transfer starts, and its blobs arrive as
-    /// fast as the upstream's), only from when the leader holds it (the image's last change). A
-    /// target that entered `loading` before its grant time was recorded (an upgrade) starts its
-    /// lease at `now`. Returns the targets whose slot was taken back.
+    /// Takes back the load slots held past their lease (``TargetEvent/loadLapsed``), per node and
+    /// install: a node's lease runs from the earliest grant among its unfinished targets of the
+    /// install (a node already loading may take the slot for its next image: that does not start
+    /// a new lease), and when it runs out every target of the node there that loads goes back to
+    /// `ready`. `lease` says how long a target may hold one for an image of a given size. The
+    /// lease does not run while the leader itself is still fetching the image (`pending`,
+    /// `fetching`: with the pull handoff a node takes its slot as its transfer starts, and its
+    /// blobs arrive as fast as the upstream's), only from when the leader last finished fetching
+    /// it (the image's last change). A target that entered `loading` before its grant time was
+    /// recorded (an upgrade) starts its lease at `now`. Returns the targets whose slot was taken back.
     public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
         try await writer.write { db in
             var lapsed: [InstallTargetRecord] = []
-            for var target in try InstallTargetRecord.filter(InstallTargetRecord.Columns.state == TargetState.loading).fetchAll(db) {
+            let loading = try InstallTargetRecord.filter(InstallTargetRecord.Columns.state == TargetState.loading).fetchAll(db)
+            for var target in loading where target.loadGrantedAt == nil {
                 let before = target
-                guard let granted = target.loadGrantedAt else {
-                    target.loadGrantedAt = now
-                    try target.updateChanges(db, from: before)
-                    continue
-                }
-                guard let image = try ImageRecord.fetchOne(db, key: target.imageId), ![.pending, .fetching].contains(image.state) else { continue }
-                let held = now.timeIntervalSince(max(granted, image.updatedAt))
-                guard held > Double(lease(image.size).components.seconds) else { continue }
-                guard target.apply(.loadLapsed, now: now).changed else { continue }
+                target.loadGrantedAt = now
                 try target.updateChanges(db, from: before)
-                lapsed.append(target)
+            }
+            for key in Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) }) {
+                let targets = try InstallTargetRecord
+                    .filter(InstallTargetRecord.Columns.installId == key.install && InstallTargetRecord.Columns.nodeId == key.node)
+                    .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+                    .fetchAll(db)
+                var expired = false
+                for target in targets where target.state == .loading {
+                    guard let start = targets.compactMap(\.loadGrantedAt).min(),
+                        let image = try ImageRecord.fetchOne(db, key: target.imageId), ![.pending, .fetching].contains(image.state)
+                    else { continue }
+                    if now.timeIntervalSince(max(start, image.updatedAt)) > Double(lease(image.size).components.seconds) { expired = true }
+                }
+                if expired { lapsed += try Self.lapse(node: key.node, install: key.install, now: now, db: db) }
             }
             return lapsed
         }
+    }
+
+    /// A node in an install, as a load slot's holder.
+    private struct LoadHolder: Hashable {
+        var install: Int64
+        var node: Int64
+    }
+
+    /// Takes back every load slot `node` holds in `install` and ends its lease there; returns the
+    /// targets that were loading.
+    static func lapse(node: Int64, install: Int64, now: Date, db: Database) throws -> [InstallTargetRecord] {
+        var lapsed: [InstallTargetRecord] = []
+        let targets = try InstallTargetRecord
+            .filter(InstallTargetRecord.Columns.installId == install && InstallTargetRecord.Columns.nodeId == node)
+            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+            .fetchAll(db)
+        for var target in targets {
+            let before = target
+            guard target.apply(.loadLapsed, now: now).changed else { continue }
+            try target.updateChanges(db, from: before)
+            if before.state == .loading { lapsed.append(target) }
+        }
+        return lapsed
     }
 
     /// Fails the unfinished targets of installs past their deadline; a target whose image the

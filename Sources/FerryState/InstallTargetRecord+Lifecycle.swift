@@ -13,8 +13,9 @@ public enum TargetEvent: Sendable, Hashable {
     /// The node went away mid-load: its slot is given back (`loading` → `ready`).
     case loadGivenBack
     /// The node held its slot past its lease without finishing (a node that heartbeats but never
-    /// loads, or one whose engine hangs): the slot is taken back (`loading` → `ready`) and the
-    /// target goes behind every other target of its install waiting for one.
+    /// loads, or one whose engine hangs), or held one after a lapse when another node asked: the
+    /// slot is taken back (`loading` → `ready`, counted), and the lease ends (another unfinished
+    /// target of the node only forgets its start).
     case loadLapsed
     /// The image could not be fetched: the target fails with its reason.
     case imageFailed(FerryError)
@@ -96,9 +97,13 @@ extension InstallTargetRecord {
             guard state == .loading else { return .refused }
             state = .ready
         case .loadLapsed:
-            guard state == .loading else { return .refused }
-            state = .ready
-            loadLapses += 1
+            // Its node's lease ran out: a target it loads goes back, and the lease ends for every
+            // unfinished target of the node in the install.
+            guard !state.isFinished, state == .loading || loadGrantedAt != nil else { return .refused }
+            if state == .loading {
+                state = .ready
+                loadLapses += 1
+            }
             loadGrantedAt = nil
         case .imageFailed(let error):
             guard !state.isFinished else { return .refused }

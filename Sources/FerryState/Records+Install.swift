@@ -106,9 +106,9 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
     /// When its load slot's lease began: the first grant since its last lapse (a restart, or a
     /// slot given back while its node was silent, keeps it). Nil before a grant, and after a lapse.
     public var loadGrantedAt: Date?
-    /// How many times its load slot was taken back because it held it past its lease without
-    /// finishing (``TargetEvent/loadLapsed``): such a target gets a slot again only when no other
-    /// target of its install waits for one.
+    /// How many times its load slot was taken back (``TargetEvent/loadLapsed``): past its lease,
+    /// or, after that, for a node that asked. Such a target's slot goes to any target that never
+    /// lapsed and asks.
     public var loadLapses: Int
 
     public enum Columns {

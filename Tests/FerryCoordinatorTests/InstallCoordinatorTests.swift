@@ -280,7 +280,7 @@ struct InstallCoordinatorTests {
     /// docs/security.md, left by the 2026-12-06 audit: a node that took a load slot and never
     /// finished, while it kept heartbeating, held it; an install with `--max-parallel 1` waited
     /// until its deadline, or for ever.
-    @Test("a slot held past its lease goes to the next node that asks; the node that held it gets one again only when no other node asks")
+    @Test("a slot held past its lease goes to the next node; the node that held it gets a free one again, and loses it to the next node that asks")
     func loadSlotLease() async throws {
         let fixture = try await Fixture.make(nodes: 3)
         let coordinator = InstallCoordinator(
@@ -322,30 +322,50 @@ struct InstallCoordinatorTests {
         try await tick(after: 61)
         let lapsed = try #require(try await fixture.database.target(id: targets[0]))
         #expect(lapsed.state == .ready && lapsed.loadLapses == 1)
-        // The liar asks again at once: the honest node that asks goes first.
-        #expect(try await !coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
         #expect(try await coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
+        // The honest node loads; the liar waits like anyone.
+        #expect(try await !coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
         try await coordinator.report(node: fixture.nodes[1], target: targets[1], TargetReport(state: .done))
-        // The third node, still transferring, has not asked: it holds nobody back (nor would an
-        // offline node's target). The liar loads again, delaying only itself, and when its new
-        // lease runs out it is taken back again.
+        // The slot is free: the liar takes it (it delays only itself), and loses it at once to the
+        // next node that asks, which keeps it for its own lease.
         #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
-        try await tick(after: 125)
-        #expect(try await fixture.database.target(id: targets[0])?.loadLapses == 2)
         try await coordinator.report(node: fixture.nodes[2], target: targets[2], TargetReport(state: .ready))
         #expect(try await coordinator.requestLoad(node: fixture.nodes[2], target: targets[2], wait: .zero).granted)
+        #expect(try await fixture.database.target(id: targets[0])?.state == .ready)
+        #expect(try await fixture.database.target(id: targets[0])?.loadLapses == 2)
+        #expect(try await !coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
     }
 
-    @Test("nodes asking for a load slot are remembered for 30 s: one asks again as soon as its request ends")
-    func loadAskers() {
-        let askers = LoadAskers()
-        let start = ContinuousClock.now
-        askers.asked(1, now: start)
-        askers.asked(2, now: start + .seconds(20))
-        #expect(askers.recent(now: start + .seconds(25)) == [1, 2])
-        #expect(askers.recent(now: start + .seconds(31)) == [2])
-        askers.asked(3, now: start + .seconds(60))
-        #expect(askers.recent(now: start + .seconds(60)) == [3], "the old ones are forgotten")
+    @Test("a node's lease covers all its images in an install: taking the slot for its next image does not start a new one")
+    func loadSlotLeasePerNode() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let coordinator = InstallCoordinator(
+            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
+            loadSlotLease: .seconds(60))
+        let install = try await coordinator.createInstall(
+            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1"], nodes: ["n1"], maxParallel: 1))
+        for target in try await fixture.database.targets(ofInstall: install.id!) {
+            try await fixture.resolve(target.imageId)
+            for blob in try await fixture.database.blobs(ofImage: target.imageId) { try await fixture.database.setBlobState(blob.digest, .present) }
+            #expect(try await fixture.database.markImagePresent(imageID: target.imageId))
+        }
+        let node = fixture.nodes[0]
+        let items = try await coordinator.work(node: node, wait: .zero).items.map(\.targetID)
+        #expect(items.count == 2)
+        for target in items {
+            try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+            try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
+        }
+        #expect(try await coordinator.requestLoad(node: node, target: items[0], wait: .zero).granted)
+        let first = try #require(try await fixture.database.target(id: items[0])?.loadGrantedAt)
+        // The second image's slot, then the first started over: the lease still runs from the first grant.
+        #expect(try await coordinator.requestLoad(node: node, target: items[1], wait: .zero).granted)
+        try await coordinator.report(node: node, target: items[0], TargetReport(state: .transferring, starting: true))
+        try await fixture.database.heartbeat(nodeID: node, now: first.addingTimeInterval(61))
+        await coordinator.tick(now: first.addingTimeInterval(61))
+        let after = try await fixture.database.targets(ofInstall: install.id!)
+        #expect(after.first { $0.id == items[1] }?.state == .ready && after.first { $0.id == items[1] }?.loadLapses == 1)
+        #expect(after.allSatisfy { $0.loadGrantedAt == nil }, "the lease ended for both")
     }
 
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")

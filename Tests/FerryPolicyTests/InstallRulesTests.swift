@@ -54,14 +54,14 @@ struct InstallRulesTests {
         #expect(InstallRules.outcome(of: [])! == (true, false))
     }
 
-    @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a lapsed target waits behind the others")
+    @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a lapsed holder gives way to a target that never lapsed")
     func loadLease() {
         #expect(InstallRules.loadLease(imageSize: 100 * 1024 * 1024, minimum: .seconds(600)) == .seconds(600))
         #expect(InstallRules.loadLease(imageSize: 4 * 1024 * 1024 * 1024, minimum: .seconds(600)) == .seconds(2048))
         #expect(InstallRules.loadLease(imageSize: -1, minimum: .seconds(3)) == .seconds(3))
-        #expect(InstallRules.mayLoad(lapses: 0, othersWaiting: true))
-        #expect(!InstallRules.mayLoad(lapses: 1, othersWaiting: true))
-        #expect(InstallRules.mayLoad(lapses: 2, othersWaiting: false))
+        #expect(InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 1))
+        #expect(!InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 0), "a holder within its first lease keeps its slot")
+        #expect(!InstallRules.mayTakeSlot(askerLapses: 1, holderLapses: 2), "a lapsed asker takes nobody's")
     }
 
     @Test func reachability() {

@@ -48,10 +48,10 @@ struct TargetLifecycleTests {
         #expect(transferring.apply(.loadGranted, now: Self.now) == .updated, "asked again: still granted")
     }
 
-    @Test("a slot held past its lease is taken back (loading only) and counted; a node cannot take a slot by reporting that it loads")
+    @Test("a slot held past its lease is taken back and counted; the lease ends; a node cannot take a slot by reporting that it loads")
     func lapses() {
         var ready = Self.target(.ready)
-        #expect(ready.apply(.loadLapsed, now: Self.now) == .refused)
+        #expect(ready.apply(.loadLapsed, now: Self.now) == .refused, "no slot, no lease")
         #expect(ready.apply(Self.report(.loading), now: Self.now) == .refused, "only the leader grants a slot")
         #expect(ready.apply(.loadGranted, now: Self.now) == .moved(from: .ready, to: .loading))
         #expect(ready.loadGrantedAt == Self.now)
@@ -68,6 +68,11 @@ struct TargetLifecycleTests {
         var again = ready
         #expect(again.apply(.loadGranted, now: later) == .moved(from: .ready, to: .loading))
         #expect(again.loadGrantedAt == later, "a new lease after a lapse")
+        // Another target of the node whose lease ran out forgets its start, and stays where it is.
+        var restarted = Self.target(.transferring)
+        restarted.loadGrantedAt = Self.now
+        #expect(restarted.apply(.loadLapsed, now: later) == .updated)
+        #expect(restarted.state == .transferring && restarted.loadGrantedAt == nil && restarted.loadLapses == 0)
         #expect(ready.apply(Self.report(.done), now: Self.now) == .moved(from: .ready, to: .done), "a slow node that finishes after all is done")
         var done = Self.target(.done)
         #expect(done.apply(.loadLapsed, now: Self.now) == .refused)
