@@ -214,7 +214,7 @@ struct InstallCoordinator: Sendable {
             for target in try await database.lapseLoads(now: now, lease: { InstallRules.loadLease(imageSize: $0, minimum: lease) }) {
                 let name = nodes.first { $0.id == target.nodeId }?.name ?? "\(target.nodeId)"
                 logger.warning(
-                    "took back a load slot held past its lease without finishing; the node gives up any slot it takes again to the next node that asks",
+                    "took back the load slots a node held past its lease without finishing; it gives up any slot it takes again to the next node that asks",
                     metadata: ["node": "\(name)", "install": "\(target.installId)", "target": "\(target.id!)", "lapses": "\(target.loadLapses)"])
             }
             try await closeFinishedInstalls()

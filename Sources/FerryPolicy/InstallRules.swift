@@ -9,13 +9,13 @@ public enum InstallRules {
         loadingNodes.contains(node) || loadingNodes.count < max(maxParallel, 1)
     }
 
-    /// When every slot is taken: whether a target whose slot lapsed `askerLapses` times may take
-    /// the slot of one that lapsed `holderLapses` times. Only a target that never lapsed takes
-    /// one, and only from a holder that lapsed before: a node that holds slots without loading
-    /// delays the others once, by one lease, and after that only itself (it gets a free slot, and
-    /// loses it to the next node that asks).
+    /// When every slot is taken: whether a node whose lease in the install lapsed `askerLapses`
+    /// times may take the slot of one that lapsed `holderLapses` times: only from a node that
+    /// lapsed more. A node that holds slots without loading delays the others once, by one lease,
+    /// and after that only itself (it gets a free slot, and loses it to the next node that asks);
+    /// an honest node that lapsed once (a slow disk) still goes before it.
     public static func mayTakeSlot(askerLapses: Int, holderLapses: Int) -> Bool {
-        askerLapses == 0 && holderLapses > 0
+        askerLapses < holderLapses
     }
 
     /// The slowest load rate a lease allows for: 2 MiB/s, below what `docker load` manages on

@@ -106,13 +106,13 @@ extension FerryDatabase {
     /// the target before and after, or nil when the target is unknown or another node's. A refused
     /// event leaves the row as it was (`after == before`).
     public func apply(
-        _ event: TargetEvent, toTarget id: Int64, nodeID: Int64?
+        _ event: TargetEvent, toTarget id: Int64, nodeID: Int64?, now: Date = Date()
     ) async throws -> (before: InstallTargetRecord, after: InstallTargetRecord, transition: TargetTransition)? {
         try await writer.write { db in
             guard let before = try InstallTargetRecord.fetchOne(db, key: id) else { return nil }
             if let nodeID, before.nodeId != nodeID { return nil }
             var after = before
-            let transition = after.apply(event, now: Date())
+            let transition = after.apply(event, now: now)
             if transition.changed { try after.updateChanges(db, from: before) }
             return (before, after, transition)
         }
@@ -146,9 +146,10 @@ extension FerryDatabase {
     /// handoff overlaps the transfer) to `loading` if fewer than the install's
     /// `maxParallel` nodes are loading (or this node already is). Atomic, so slots are never
     /// overbooked; one transaction answers whatever the target's state. When every slot is taken,
-    /// a target whose slot never lapsed takes the slot of a node whose slot lapsed before
-    /// (``InstallRules/mayTakeSlot(askerLapses:holderLapses:)``): that node holds one again only
-    /// while nobody else asks.
+    /// a target whose node lapsed fewer times in the install takes the slot of a node that lapsed
+    /// more (``InstallRules/mayTakeSlot(askerLapses:holderLapses:)``): a node holds a slot after a
+    /// lapse only while nobody else asks. A node that already holds a lease in the install (it
+    /// loads another of its images) takes the slot under that lease: it does not start a new one.
     public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
         try await writer.write { db in
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
@@ -168,6 +169,12 @@ extension FerryDatabase {
                 _ = try Self.lapse(node: lapsed.nodeId, install: target.installId, now: Date(), db: db)
             }
             let before = target
+            if target.loadGrantedAt == nil {
+                target.loadGrantedAt = try InstallTargetRecord
+                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.nodeId == nodeID)
+                    .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+                    .fetchAll(db).compactMap(\.loadGrantedAt).min()
+            }
             guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
             try target.updateChanges(db, from: before)
             return .granted
@@ -192,14 +199,14 @@ extension FerryDatabase {
 
     /// Takes back the load slots held past their lease (``TargetEvent/loadLapsed``), per node and
     /// install: a node's lease runs from the earliest grant among its unfinished targets of the
-    /// install (a node already loading may take the slot for its next image: that does not start
-    /// a new lease), and when it runs out every target of the node there that loads goes back to
-    /// `ready`. `lease` says how long a target may hold one for an image of a given size. The
-    /// lease does not run while the leader itself is still fetching the image (`pending`,
-    /// `fetching`: with the pull handoff a node takes its slot as its transfer starts, and its
-    /// blobs arrive as fast as the upstream's), only from when the leader last finished fetching
-    /// it (the image's last change). A target that entered `loading` before its grant time was
-    /// recorded (an upgrade) starts its lease at `now`. Returns the targets whose slot was taken back.
+    /// install, and when it runs out every target of the node there that loads goes back to
+    /// `ready`. `lease` says how long a node may hold slots for images of a given total size (its
+    /// unfinished images in the install). The lease does not run while the leader itself is still
+    /// fetching one of the images it loads (`pending`, `fetching`: with the pull handoff a node
+    /// takes its slot as its transfer starts, and its blobs arrive as fast as the upstream's): its
+    /// start moves forward meanwhile (a column no long poll watches). A target that entered
+    /// `loading` before its grant time was recorded (an upgrade) starts its lease at `now`.
+    /// Returns the targets whose slot was taken back.
     public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
         try await writer.write { db in
             var lapsed: [InstallTargetRecord] = []
@@ -214,14 +221,21 @@ extension FerryDatabase {
                     .filter(InstallTargetRecord.Columns.installId == key.install && InstallTargetRecord.Columns.nodeId == key.node)
                     .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
                     .fetchAll(db)
-                var expired = false
-                for target in targets where target.state == .loading {
-                    guard let start = targets.compactMap(\.loadGrantedAt).min(),
-                        let image = try ImageRecord.fetchOne(db, key: target.imageId), ![.pending, .fetching].contains(image.state)
-                    else { continue }
-                    if now.timeIntervalSince(max(start, image.updatedAt)) > Double(lease(image.size).components.seconds) { expired = true }
+                let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
+                let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
+                if images.contains(where: { loadingImages.contains($0.id!) && [.pending, .fetching].contains($0.state) }) {
+                    for var target in targets where target.loadGrantedAt != nil {
+                        let before = target
+                        target.loadGrantedAt = now
+                        try target.updateChanges(db, from: before)
+                    }
+                    continue
                 }
-                if expired { lapsed += try Self.lapse(node: key.node, install: key.install, now: now, db: db) }
+                guard let start = targets.compactMap(\.loadGrantedAt).min() else { continue }
+                let total = images.reduce(Int64(0)) { $0 + max($1.size, 0) }
+                if now.timeIntervalSince(start) > Double(lease(total).components.seconds) {
+                    lapsed += try Self.lapse(node: key.node, install: key.install, now: now, db: db)
+                }
             }
             return lapsed
         }

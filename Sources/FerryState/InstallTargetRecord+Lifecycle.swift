@@ -12,10 +12,10 @@ public enum TargetEvent: Sendable, Hashable {
     case loadGranted
     /// The node went away mid-load: its slot is given back (`loading` → `ready`).
     case loadGivenBack
-    /// The node held its slot past its lease without finishing (a node that heartbeats but never
-    /// loads, or one whose engine hangs), or held one after a lapse when another node asked: the
-    /// slot is taken back (`loading` → `ready`, counted), and the lease ends (another unfinished
-    /// target of the node only forgets its start).
+    /// The node held its slots in the install past its lease without finishing (a node that
+    /// heartbeats but never loads, or one whose engine hangs), or held one after a lapse when a
+    /// node with fewer lapses asked: each of its unfinished targets there counts the lapse and
+    /// forgets the lease's start, and one loading goes back (`loading` → `ready`).
     case loadLapsed
     /// The image could not be fetched: the target fails with its reason.
     case imageFailed(FerryError)
@@ -97,13 +97,11 @@ extension InstallTargetRecord {
             guard state == .loading else { return .refused }
             state = .ready
         case .loadLapsed:
-            // Its node's lease ran out: a target it loads goes back, and the lease ends for every
-            // unfinished target of the node in the install.
-            guard !state.isFinished, state == .loading || loadGrantedAt != nil else { return .refused }
-            if state == .loading {
-                state = .ready
-                loadLapses += 1
-            }
+            // Its node's lease in the install ran out (every unfinished target of the node there
+            // gets this event): a target it loads goes back, each counts the lapse, the lease ends.
+            guard !state.isFinished else { return .refused }
+            if state == .loading { state = .ready }
+            loadLapses += 1
             loadGrantedAt = nil
         case .imageFailed(let error):
             guard !state.isFinished else { return .refused }

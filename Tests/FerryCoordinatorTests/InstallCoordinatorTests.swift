@@ -311,7 +311,8 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "no lease while the leader still fetches the image")
         for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
         #expect(try await fixture.database.markImagePresent(imageID: image))
-        try await tick(after: 30)
+        // The lease started when the leader held the image (at the last tick, 61 s on).
+        try await tick(after: 91)
         #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "within its lease")
         // Starting over does not start the lease over.
         let granted = try #require(try await fixture.database.target(id: targets[0])?.loadGrantedAt)
@@ -319,7 +320,7 @@ struct InstallCoordinatorTests {
         try await coordinator.report(node: fixture.nodes[0], target: targets[0], TargetReport(state: .ready))
         #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
         #expect(try await fixture.database.target(id: targets[0])?.loadGrantedAt == granted)
-        try await tick(after: 61)
+        try await tick(after: 123)
         let lapsed = try #require(try await fixture.database.target(id: targets[0]))
         #expect(lapsed.state == .ready && lapsed.loadLapses == 1)
         #expect(try await coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
@@ -336,36 +337,47 @@ struct InstallCoordinatorTests {
         #expect(try await !coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
     }
 
-    @Test("a node's lease covers all its images in an install: taking the slot for its next image does not start a new one")
+    @Test("a node's lease covers all its images in an install: taking the slot for its next image does not start a new one, and a lapse counts for all")
     func loadSlotLeasePerNode() async throws {
-        let fixture = try await Fixture.make(nodes: 1)
+        let fixture = try await Fixture.make(nodes: 2)
         let coordinator = InstallCoordinator(
             database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
             loadSlotLease: .seconds(60))
         let install = try await coordinator.createInstall(
-            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1"], nodes: ["n1"], maxParallel: 1))
-        for target in try await fixture.database.targets(ofInstall: install.id!) {
-            try await fixture.resolve(target.imageId)
-            for blob in try await fixture.database.blobs(ofImage: target.imageId) { try await fixture.database.setBlobState(blob.digest, .present) }
-            #expect(try await fixture.database.markImagePresent(imageID: target.imageId))
+            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1", "registry.test/demo/c:1"], nodes: ["n1", "n2"], maxParallel: 1))
+        for id in Set(try await fixture.database.targets(ofInstall: install.id!).map(\.imageId)) {
+            try await fixture.resolve(id)
+            for blob in try await fixture.database.blobs(ofImage: id) { try await fixture.database.setBlobState(blob.digest, .present) }
+            #expect(try await fixture.database.markImagePresent(imageID: id))
         }
-        let node = fixture.nodes[0]
-        let items = try await coordinator.work(node: node, wait: .zero).items.map(\.targetID)
-        #expect(items.count == 2)
+        let (liar, honest) = (fixture.nodes[0], fixture.nodes[1])
+        let items = try await coordinator.work(node: liar, wait: .zero).items.map(\.targetID)
+        #expect(items.count == 3)
         for target in items {
-            try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
-            try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
+            try await coordinator.report(node: liar, target: target, TargetReport(state: .transferring, starting: true))
+            try await coordinator.report(node: liar, target: target, TargetReport(state: .ready))
         }
-        #expect(try await coordinator.requestLoad(node: node, target: items[0], wait: .zero).granted)
-        let first = try #require(try await fixture.database.target(id: items[0])?.loadGrantedAt)
-        // The second image's slot, then the first started over: the lease still runs from the first grant.
-        #expect(try await coordinator.requestLoad(node: node, target: items[1], wait: .zero).granted)
-        try await coordinator.report(node: node, target: items[0], TargetReport(state: .transferring, starting: true))
-        try await fixture.database.heartbeat(nodeID: node, now: first.addingTimeInterval(61))
-        await coordinator.tick(now: first.addingTimeInterval(61))
-        let after = try await fixture.database.targets(ofInstall: install.id!)
-        #expect(after.first { $0.id == items[1] }?.state == .ready && after.first { $0.id == items[1] }?.loadLapses == 1)
-        #expect(after.allSatisfy { $0.loadGrantedAt == nil }, "the lease ended for both")
+        // Its first image's slot, granted 40 s ago; its second now, then the first reported done:
+        // the lease still runs from the first grant.
+        let now = Date()
+        #expect(try await fixture.database.apply(.loadGranted, toTarget: items[0], nodeID: liar, now: now.addingTimeInterval(-40)) != nil)
+        #expect(try await coordinator.requestLoad(node: liar, target: items[1], wait: .zero).granted)
+        try await coordinator.report(node: liar, target: items[0], TargetReport(state: .done))
+        try await fixture.database.heartbeat(nodeID: liar, now: now.addingTimeInterval(21))
+        try await fixture.database.heartbeat(nodeID: honest, now: now.addingTimeInterval(21))
+        await coordinator.tick(now: now.addingTimeInterval(21))
+        let after = try await fixture.database.targets(ofInstall: install.id!).filter { $0.nodeId == liar }
+        let second = try #require(after.first { $0.id == items[1] })
+        #expect(second.state == .ready, "61 s since its first grant: \(second)")
+        // Every unfinished image of the node counts the lapse: its third cannot take a slot back
+        // from a node that lapsed less.
+        #expect(after.filter { !$0.state.isFinished }.allSatisfy { $0.loadLapses == 1 && $0.loadGrantedAt == nil }, "\(after)")
+        let theirs = try #require(try await coordinator.work(node: honest, wait: .zero).items.first?.targetID)
+        try await coordinator.report(node: honest, target: theirs, TargetReport(state: .transferring, starting: true))
+        try await coordinator.report(node: honest, target: theirs, TargetReport(state: .ready))
+        #expect(try await coordinator.requestLoad(node: liar, target: items[2], wait: .zero).granted, "a free slot")
+        #expect(try await coordinator.requestLoad(node: honest, target: theirs, wait: .zero).granted, "taken from the node that lapsed")
+        #expect(try await fixture.database.target(id: items[2])?.state == .ready)
     }
 
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")

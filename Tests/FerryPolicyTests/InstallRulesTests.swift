@@ -54,14 +54,15 @@ struct InstallRulesTests {
         #expect(InstallRules.outcome(of: [])! == (true, false))
     }
 
-    @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a lapsed holder gives way to a target that never lapsed")
+    @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a holder gives way to a node that lapsed less")
     func loadLease() {
         #expect(InstallRules.loadLease(imageSize: 100 * 1024 * 1024, minimum: .seconds(600)) == .seconds(600))
         #expect(InstallRules.loadLease(imageSize: 4 * 1024 * 1024 * 1024, minimum: .seconds(600)) == .seconds(2048))
         #expect(InstallRules.loadLease(imageSize: -1, minimum: .seconds(3)) == .seconds(3))
         #expect(InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 1))
         #expect(!InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 0), "a holder within its first lease keeps its slot")
-        #expect(!InstallRules.mayTakeSlot(askerLapses: 1, holderLapses: 2), "a lapsed asker takes nobody's")
+        #expect(InstallRules.mayTakeSlot(askerLapses: 1, holderLapses: 2), "an honest node that lapsed once goes before the liar")
+        #expect(!InstallRules.mayTakeSlot(askerLapses: 2, holderLapses: 2))
     }
 
     @Test func reachability() {
