@@ -33,6 +33,13 @@ struct InstallCoordinatorTests {
             return Fixture(database: database, coordinator: coordinator, fetched: fetched, nodes: nodes)
         }
 
+        /// Another coordinator on the same database (a restarted leader; other settings).
+        func coordinator(loadSlotLease: Duration = LeaderConfiguration.defaultLoadSlotLease) -> InstallCoordinator {
+            InstallCoordinator(
+                database: database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
+                loadSlotLease: loadSlotLease)
+        }
+
         /// Records the image as resolved, so that nodes get it as work; another `version` is
         /// another manifest (the tag moved).
         func resolve(_ imageID: Int64, version: String = "") async throws {
@@ -116,8 +123,7 @@ struct InstallCoordinatorTests {
 
         // The leader restarts (a new coordinator: nothing handed out yet) after the tag moved.
         try await fixture.resolve(image, version: "moved")
-        let restarted = InstallCoordinator(
-            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in })
+        let restarted = fixture.coordinator()
         let asked = ContinuousClock.now
         let first = try await restarted.work(node: fixture.nodes[0], wait: .seconds(90), known: [target])
         #expect(ContinuousClock.now - asked < .seconds(45), "answered at once, not at the end of its wait")
@@ -283,9 +289,7 @@ struct InstallCoordinatorTests {
     @Test("a slot held past its lease goes to the next node; the node that held it gets a free one again, and loses it to the next node that asks")
     func loadSlotLease() async throws {
         let fixture = try await Fixture.make(nodes: 3)
-        let coordinator = InstallCoordinator(
-            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
-            loadSlotLease: .seconds(60))
+        let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
         let install = try await coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
         let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
         try await fixture.resolve(image)
@@ -340,9 +344,7 @@ struct InstallCoordinatorTests {
     @Test("a node's lease covers all its images in an install: taking the slot for its next image does not start a new one, and a lapse counts for all")
     func loadSlotLeasePerNode() async throws {
         let fixture = try await Fixture.make(nodes: 2)
-        let coordinator = InstallCoordinator(
-            database: fixture.database, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), fetch: { _ in },
-            loadSlotLease: .seconds(60))
+        let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
         let install = try await coordinator.createInstall(
             InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1", "registry.test/demo/c:1"], nodes: ["n1", "n2"], maxParallel: 1))
         for id in Set(try await fixture.database.targets(ofInstall: install.id!).map(\.imageId)) {
