@@ -39,11 +39,8 @@ extension FerryDatabase {
                 // When it was last asked for (garbage collection keeps the newest attempt).
                 existing.requestedAt = now
                 if existing.state != .fetching {
-                    existing.state = .pending
+                    existing.askAgain(now: now)
                     existing.pullPolicy = pull
-                    existing.errorCode = nil
-                    existing.errorMessage = nil
-                    existing.updatedAt = now
                 }
                 try existing.update(db)
                 return existing

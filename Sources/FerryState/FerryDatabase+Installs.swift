@@ -24,10 +24,7 @@ extension FerryDatabase {
             let images = try ImageRecord.fetchAll(db, keys: Set(targets.flatMap(\.imageIDs)))
             let resolvedNow = Set(images.filter { [.fetching, .present].contains($0.state) }.compactMap(\.id))
             for var image in images where [.failed, .removed].contains(image.state) {
-                image.state = .pending
-                image.errorCode = nil
-                image.errorMessage = nil
-                image.updatedAt = Date()
+                image.askAgain(now: Date())
                 try image.update(db)
             }
             for (nodeID, imageIDs) in targets {
@@ -170,10 +167,7 @@ extension FerryDatabase {
             }
             let before = target
             if target.loadGrantedAt == nil {
-                target.loadGrantedAt = try InstallTargetRecord
-                    .filter(InstallTargetRecord.Columns.installId == target.installId && InstallTargetRecord.Columns.nodeId == nodeID)
-                    .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
-                    .fetchAll(db).compactMap(\.loadGrantedAt).min()
+                target.loadGrantedAt = try Self.unfinishedTargets(ofNode: nodeID, install: target.installId).fetchAll(db).compactMap(\.loadGrantedAt).min()
             }
             guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
             try target.updateChanges(db, from: before)
@@ -217,10 +211,7 @@ extension FerryDatabase {
                 try target.updateChanges(db, from: before)
             }
             for key in Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) }) {
-                let targets = try InstallTargetRecord
-                    .filter(InstallTargetRecord.Columns.installId == key.install && InstallTargetRecord.Columns.nodeId == key.node)
-                    .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
-                    .fetchAll(db)
+                let targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
                 let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
                 if images.contains(where: { loadingImages.contains($0.id!) && [.pending, .fetching].contains($0.state) }) {
@@ -241,6 +232,13 @@ extension FerryDatabase {
         }
     }
 
+    /// The unfinished targets of `node` in `install`: what its load slot lease covers.
+    static func unfinishedTargets(ofNode node: Int64, install: Int64) -> QueryInterfaceRequest<InstallTargetRecord> {
+        InstallTargetRecord
+            .filter(InstallTargetRecord.Columns.installId == install && InstallTargetRecord.Columns.nodeId == node)
+            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+    }
+
     /// A node in an install, as a load slot's holder.
     private struct LoadHolder: Hashable {
         var install: Int64
@@ -251,11 +249,7 @@ extension FerryDatabase {
     /// targets that were loading.
     static func lapse(node: Int64, install: Int64, now: Date, db: Database) throws -> [InstallTargetRecord] {
         var lapsed: [InstallTargetRecord] = []
-        let targets = try InstallTargetRecord
-            .filter(InstallTargetRecord.Columns.installId == install && InstallTargetRecord.Columns.nodeId == node)
-            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
-            .fetchAll(db)
-        for var target in targets {
+        for var target in try unfinishedTargets(ofNode: node, install: install).fetchAll(db) {
             let before = target
             guard target.apply(.loadLapsed, now: now).changed else { continue }
             try target.updateChanges(db, from: before)

@@ -107,6 +107,14 @@ public struct ImageRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRe
         self.requestedAt = now
         self.updatedAt = now
     }
+
+    /// Asked for again: back to `pending` (its tag resolved again), its last error forgotten.
+    mutating func askAgain(now: Date) {
+        state = .pending
+        errorCode = nil
+        errorMessage = nil
+        updatedAt = now
+    }
 }
 
 /// Which blobs an image uses, in manifest order (config first).
