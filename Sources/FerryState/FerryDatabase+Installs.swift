@@ -147,7 +147,7 @@ extension FerryDatabase {
     /// more (``InstallRules/mayTakeSlot(askerLapses:holderLapses:)``): a node holds a slot after a
     /// lapse only while nobody else asks. A node that already holds a lease in the install (it
     /// loads another of its images) takes the slot under that lease: it does not start a new one.
-    public func loadSlot(targetID: Int64, nodeID: Int64) async throws -> LoadSlot {
+    public func loadSlot(targetID: Int64, nodeID: Int64, now: Date = Date()) async throws -> LoadSlot {
         try await writer.write { db in
             guard var target = try InstallTargetRecord.fetchOne(db, key: targetID), target.nodeId == nodeID else { return .unknown }
             if target.state.isFinished { return .over(target.state) }
@@ -163,13 +163,17 @@ extension FerryDatabase {
                     .fetchAll(db)
                 guard let lapsed = holders.first(where: { InstallRules.mayTakeSlot(askerLapses: target.loadLapses, holderLapses: $0.loadLapses) })
                 else { return .wait }
-                _ = try Self.lapse(node: lapsed.nodeId, install: target.installId, now: Date(), db: db)
+                _ = try Self.lapse(node: lapsed.nodeId, install: target.installId, now: now, db: db)
+            }
+            if try Self.resumeLease(node: nodeID, install: target.installId, now: now, db: db) {
+                guard let resumed = try InstallTargetRecord.fetchOne(db, key: targetID) else { return .unknown }
+                target = resumed
             }
             let before = target
             if target.loadGrantedAt == nil {
                 target.loadGrantedAt = try Self.unfinishedTargets(ofNode: nodeID, install: target.installId).fetchAll(db).compactMap(\.loadGrantedAt).min()
             }
-            guard target.apply(.loadGranted, now: Date()).changed else { return .wait }
+            guard target.apply(.loadGranted, now: now).changed else { return .wait }
             try target.updateChanges(db, from: before)
             return .granted
         }
@@ -195,12 +199,15 @@ extension FerryDatabase {
     /// install: a node's lease runs from the earliest grant among its unfinished targets of the
     /// install, and when it runs out every target of the node there that loads goes back to
     /// `ready`. `lease` says how long a node may hold slots for images of a given total size (its
-    /// unfinished images in the install). The lease does not run while the leader itself is still
-    /// fetching one of the images it loads (`pending`, `fetching`: with the pull handoff a node
-    /// takes its slot as its transfer starts, and its blobs arrive as fast as the upstream's): its
-    /// start moves forward meanwhile (a column no long poll watches). A target that entered
-    /// `loading` before its grant time was recorded (an upgrade) starts its lease at `now`.
-    /// Returns the targets whose slot was taken back.
+    /// unfinished images in the install). The lease counts only the time the node holds a slot
+    /// there: while it holds none (it started over, or went silent), it is paused (`loadPausedAt`,
+    /// from this housekeeping on) and its start moves forward by the pause when the node holds a
+    /// slot again. Nor does it run while the leader itself is still fetching one of the images it
+    /// loads (`pending`, `fetching`: with the pull handoff a node takes its slot as its transfer
+    /// starts, and its blobs arrive as fast as the upstream's): its start moves forward meanwhile.
+    /// Neither column is one a long poll watches. A target that entered `loading` before its grant
+    /// time was recorded (an upgrade) starts its lease at `now`. Returns the targets whose slot was
+    /// taken back.
     public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
         try await writer.write { db in
             var lapsed: [InstallTargetRecord] = []
@@ -210,7 +217,10 @@ extension FerryDatabase {
                 target.loadGrantedAt = now
                 try target.updateChanges(db, from: before)
             }
-            for key in Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) }) {
+            let holders = Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) })
+            try Self.pauseLeases(except: holders, now: now, db: db)
+            for key in holders {
+                try Self.resumeLease(node: key.node, install: key.install, now: now, db: db)
                 let targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
                 let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
@@ -243,6 +253,36 @@ extension FerryDatabase {
     private struct LoadHolder: Hashable {
         var install: Int64
         var node: Int64
+    }
+
+    /// Pauses the running leases of nodes that hold no slot in the install (not among `holders`).
+    private static func pauseLeases(except holders: Set<LoadHolder>, now: Date, db: Database) throws {
+        let running = try InstallTargetRecord
+            .filter(InstallTargetRecord.Columns.loadGrantedAt != nil && InstallTargetRecord.Columns.loadPausedAt == nil)
+            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+            .fetchAll(db)
+        for var target in running where !holders.contains(LoadHolder(install: target.installId, node: target.nodeId)) {
+            let before = target
+            target.loadPausedAt = now
+            try target.updateChanges(db, from: before)
+        }
+    }
+
+    /// Ends the pause of `node`'s lease in `install`, if it was paused: the lease's start moves
+    /// forward by the pause, so that the lease counts only the time a slot was held. True if it
+    /// was paused.
+    @discardableResult
+    static func resumeLease(node: Int64, install: Int64, now: Date, db: Database) throws -> Bool {
+        let targets = try unfinishedTargets(ofNode: node, install: install).fetchAll(db)
+        guard let pausedAt = targets.compactMap(\.loadPausedAt).min() else { return false }
+        let pause = max(0, now.timeIntervalSince(pausedAt))
+        for var target in targets where target.loadPausedAt != nil || target.loadGrantedAt != nil {
+            let before = target
+            target.loadGrantedAt = target.loadGrantedAt?.addingTimeInterval(pause)
+            target.loadPausedAt = nil
+            try target.updateChanges(db, from: before)
+        }
+        return true
     }
 
     /// Takes back every load slot `node` holds in `install` and ends its lease there; returns the

@@ -183,6 +183,11 @@ extension FerryDatabase {
                 t.add(column: "load_lapses", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v9: load slot leases count only the time a slot is held") { db in
+            // Since when a node with a lease has held no slot in the install. A lease that runs at
+            // the upgrade goes on as before until the first housekeeping after it.
+            try db.alter(table: "install_targets") { t in t.add(column: "load_paused_at", .datetime) }
+        }
         return migrator
     }
 }

@@ -91,7 +91,8 @@ extension InstallTargetRecord {
             guard state.mayTakeLoadSlot else { return state == .loading ? .updated : .refused }
             state = .loading
             // The lease runs from the first grant since the last lapse: a restart, or a slot given
-            // back while the node was silent, does not start it over.
+            // back while the node was silent, does not start it over (the time without a slot
+            // does not count: ``FerryDatabase/lapseLoads(now:lease:)``).
             if loadGrantedAt == nil { loadGrantedAt = now }
         case .loadGivenBack:
             guard state == .loading else { return .refused }
@@ -103,6 +104,7 @@ extension InstallTargetRecord {
             if state == .loading { state = .ready }
             loadLapses += 1
             loadGrantedAt = nil
+            loadPausedAt = nil
         case .imageFailed(let error):
             guard !state.isFinished else { return .refused }
             state = .failed

@@ -382,6 +382,52 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.target(id: items[2])?.state == .ready)
     }
 
+    /// Left by the session that built the lease: it counted from the first grant, so an honest
+    /// node that gave its slot up by starting over, and whose next transfer took longer than the
+    /// lease, lapsed the moment it took the slot again.
+    @Test("a lease counts only the time a slot is held: a node that starts over, or goes silent, keeps the rest of its lease")
+    func loadSlotLeaseCountsTimeHeld() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
+        let install = try await coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
+        let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
+        try await fixture.resolve(image)
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let node = fixture.nodes[0]
+        let target = try #require(try await coordinator.work(node: node, wait: .zero).items.first).targetID
+        try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+        try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
+
+        let start = Date()
+        func tick(after seconds: TimeInterval, beating: Bool = true) async throws -> InstallTargetRecord {
+            if beating { try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(seconds)) }
+            await coordinator.tick(now: start.addingTimeInterval(seconds))
+            return try #require(try await fixture.database.target(id: target))
+        }
+        #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start) == .granted)
+        #expect(try await tick(after: 30).state == .loading)
+        // Its transfer failed at 30 s: it starts over, without a slot, for far longer than the lease.
+        try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+        #expect(try await tick(after: 32).loadPausedAt != nil, "the housekeeping sees the node hold no slot")
+        #expect(try await tick(after: 300).state == .transferring)
+        try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
+        #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start.addingTimeInterval(300)) == .granted)
+        // 32 s held before (the pause begins at the housekeeping that saw it), 10 s now.
+        let resumed = try await tick(after: 310)
+        #expect(resumed.state == .loading && resumed.loadLapses == 0, "42 s held of its 60 s lease: \(resumed)")
+        #expect(resumed.loadPausedAt == nil)
+        // It goes silent: its slot is given back after three heartbeats, and the silence after that does not count.
+        #expect(try await tick(after: 326, beating: false).state == .ready, "given back, 58 s held")
+        #expect(try await tick(after: 500, beating: false).loadLapses == 0)
+        #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start.addingTimeInterval(500)) == .granted)
+        #expect(try await tick(after: 501).state == .loading, "59 s held")
+        // The lease still runs out in the time held, whatever the pauses between.
+        let lapsed = try await tick(after: 504)
+        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "62 s held: \(lapsed)")
+        #expect(lapsed.loadGrantedAt == nil && lapsed.loadPausedAt == nil)
+    }
+
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")
     func longPollWakes() async throws {
         let fixture = try await Fixture.make(nodes: 1)

@@ -64,4 +64,39 @@ struct InstallMigrationTests {
         #expect(abs(try #require(target.loadGrantedAt).timeIntervalSince(later)) < 0.01, "stored to the millisecond")
         #expect(try await database.lapseLoads(now: later.addingTimeInterval(61), lease: { _ in .seconds(60) }).count == 1)
     }
+
+    @Test("v9: a lease running at the upgrade, its node holding no slot, is paused at the first housekeeping after it")
+    func runningLeasesPauseAfterTheUpgrade() async throws {
+        let queue = try DatabaseQueue()
+        try FerryDatabase.migrator.migrate(queue, upTo: "v8: load slot leases")
+        let now = Date()
+        try await queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO nodes (name, platform, credential_hash, joined_at, last_seen) VALUES ('a', 'linux/amd64', 'h', ?, ?)",
+                arguments: [now, now])
+            try db.execute(
+                sql: """
+                    INSERT INTO images (id, reference, platform, registry, repository, state, size, requested_at, updated_at)
+                    VALUES (1, 'r.test/app:1', 'linux/amd64', 'r.test', 'app', 'present', 10, ?, ?)
+                    """,
+                arguments: [now, now])
+            try db.execute(sql: "INSERT INTO installs (id, state, max_parallel, created_at) VALUES (1, 'running', 1, ?)", arguments: [now])
+            // It held its slot for 50 s, then started over.
+            try db.execute(
+                sql: """
+                    INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, load_granted_at, updated_at)
+                    VALUES (1, 1, 1, 0, 'transferring', 1, ?, ?)
+                    """,
+                arguments: [now.addingTimeInterval(-50), now])
+        }
+        let database = try FerryDatabase(queue)
+        #expect(try await database.lapseLoads(now: now, lease: { _ in .seconds(60) }).isEmpty)
+        #expect(try #require(try await database.targets(ofInstall: 1).first).loadPausedAt != nil)
+        // An hour later it takes the slot again with 10 s of its lease left.
+        let later = now.addingTimeInterval(3600)
+        try await queue.write { db in try db.execute(sql: "UPDATE install_targets SET state = 'ready'") }
+        #expect(try await database.loadSlot(targetID: 1, nodeID: 1, now: later) == .granted)
+        #expect(try await database.lapseLoads(now: later.addingTimeInterval(9), lease: { _ in .seconds(60) }).isEmpty)
+        #expect(try await database.lapseLoads(now: later.addingTimeInterval(11), lease: { _ in .seconds(60) }).count == 1)
+    }
 }
