@@ -200,14 +200,14 @@ extension FerryDatabase {
     /// install, and when it runs out every target of the node there that loads goes back to
     /// `ready`. `lease` says how long a node may hold slots for images of a given total size (its
     /// unfinished images in the install). The lease counts only the time the node holds a slot
-    /// there: while it holds none (it started over, or went silent), it is paused (`loadPausedAt`,
-    /// from this housekeeping on) and its start moves forward by the pause when the node holds a
-    /// slot again. Nor does it run while the leader itself is still fetching one of the images it
-    /// loads (`pending`, `fetching`: with the pull handoff a node takes its slot as its transfer
-    /// starts, and its blobs arrive as fast as the upstream's): its start moves forward meanwhile.
-    /// Neither column is one a long poll watches. A target that entered `loading` before its grant
-    /// time was recorded (an upgrade) starts its lease at `now`. Returns the targets whose slot was
-    /// taken back.
+    /// there, and not while the leader itself is still fetching one of the images it loads
+    /// (`pending`, `fetching`: with the pull handoff a node takes its slot as its transfer starts,
+    /// and its blobs arrive as fast as the upstream's). Otherwise (it holds none: it started over,
+    /// or went silent) the lease is paused (`loadPausedAt`, from this housekeeping on), and its
+    /// start moves forward by the pause when the node holds a slot again (here, or at its next
+    /// grant). Neither column is one a long poll watches. A target that entered `loading` before
+    /// its grant time was recorded (an upgrade) starts its lease at `now`. Returns the targets
+    /// whose slot was taken back.
     public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
         try await writer.write { db in
             var lapsed: [InstallTargetRecord] = []
@@ -220,17 +220,15 @@ extension FerryDatabase {
             let holders = Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) })
             try Self.pauseLeases(except: holders, now: now, db: db)
             for key in holders {
-                try Self.resumeLease(node: key.node, install: key.install, now: now, db: db)
-                let targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
+                var targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
                 let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
                 if images.contains(where: { loadingImages.contains($0.id!) && [.pending, .fetching].contains($0.state) }) {
-                    for var target in targets where target.loadGrantedAt != nil {
-                        let before = target
-                        target.loadGrantedAt = now
-                        try target.updateChanges(db, from: before)
-                    }
+                    try Self.pause(targets, now: now, db: db)
                     continue
+                }
+                if try Self.resumeLease(node: key.node, install: key.install, now: now, db: db) {
+                    targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 }
                 guard let start = targets.compactMap(\.loadGrantedAt).min() else { continue }
                 let total = images.reduce(Int64(0)) { $0 + max($1.size, 0) }
@@ -261,7 +259,12 @@ extension FerryDatabase {
             .filter(InstallTargetRecord.Columns.loadGrantedAt != nil && InstallTargetRecord.Columns.loadPausedAt == nil)
             .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
             .fetchAll(db)
-        for var target in running where !holders.contains(LoadHolder(install: target.installId, node: target.nodeId)) {
+        try pause(running.filter { !holders.contains(LoadHolder(install: $0.installId, node: $0.nodeId)) }, now: now, db: db)
+    }
+
+    /// Pauses the lease `targets` (one node's in one install) run under, from `now`, unless it is paused.
+    private static func pause(_ targets: [InstallTargetRecord], now: Date, db: Database) throws {
+        for var target in targets where target.loadGrantedAt != nil && target.loadPausedAt == nil {
             let before = target
             target.loadPausedAt = now
             try target.updateChanges(db, from: before)

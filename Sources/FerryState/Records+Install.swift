@@ -104,12 +104,13 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
     /// resolution of the same tag fails (``FerryDatabase/markImageFailed(imageID:error:targetError:)``).
     public var resolved: Bool
     /// When its load slot's lease began: the first grant since its last lapse (a restart, or a
-    /// slot given back while its node was silent, keeps it), moved forward by the time its node
-    /// held no slot in the install since. Nil before a grant, and after a lapse.
+    /// slot given back while its node was silent, keeps it), moved forward by the pauses since
+    /// (``loadPausedAt``). Nil before a grant, and after a lapse.
     public var loadGrantedAt: Date?
-    /// Since when its node has held no slot in the install while its lease runs (seen by the
-    /// leader's housekeeping): the lease counts only the time a slot is held. Nil while the node
-    /// holds one, and without a lease.
+    /// Since when its node's lease in the install has been paused (seen by the leader's
+    /// housekeeping): the node held no slot there, or the leader was still fetching an image it
+    /// loads. The lease counts only the time a slot is held. Nil while the lease runs, and
+    /// without a lease (a finished target keeps what it had; no lease reads it).
     public var loadPausedAt: Date?
     /// How many times its load slot was taken back (``TargetEvent/loadLapsed``): past its lease,
     /// or, after that, for a node that asked. Such a target's slot goes to any target that never

@@ -311,11 +311,13 @@ struct InstallCoordinatorTests {
             for node in fixture.nodes { try await fixture.database.heartbeat(nodeID: node, now: now) }
             await coordinator.tick(now: now)
         }
+        try await tick(after: 1)
         try await tick(after: 61)
         #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "no lease while the leader still fetches the image")
         for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
         #expect(try await fixture.database.markImagePresent(imageID: image))
-        // The lease started when the leader held the image (at the last tick, 61 s on).
+        // The lease was paused from the first housekeeping (1 s on) to the one that saw the
+        // leader hold the image (91 s on): 1 s held.
         try await tick(after: 91)
         #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "within its lease")
         // Starting over does not start the lease over.
@@ -325,6 +327,8 @@ struct InstallCoordinatorTests {
         #expect(try await coordinator.requestLoad(node: fixture.nodes[0], target: targets[0], wait: .zero).granted)
         #expect(try await fixture.database.target(id: targets[0])?.loadGrantedAt == granted)
         try await tick(after: 123)
+        #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "33 s held")
+        try await tick(after: 152)
         let lapsed = try #require(try await fixture.database.target(id: targets[0]))
         #expect(lapsed.state == .ready && lapsed.loadLapses == 1)
         #expect(try await coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
@@ -426,6 +430,48 @@ struct InstallCoordinatorTests {
         let lapsed = try await tick(after: 504)
         #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "62 s held: \(lapsed)")
         #expect(lapsed.loadGrantedAt == nil && lapsed.loadPausedAt == nil)
+    }
+
+    /// Found by review: the lease was started over (not paused) while the leader fetched an
+    /// image the node loads, so a node near the end of its lease took a slot for an image the
+    /// leader was still fetching and got a whole new lease.
+    @Test("a lease paused while the leader fetches an image keeps the time the node held a slot before")
+    func loadSlotLeasePausedByAFetch() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
+        let install = try await coordinator.createInstall(
+            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1"], maxParallel: 1))
+        let images = Array(Set(try await fixture.database.targets(ofInstall: install.id!).map(\.imageId))).sorted()
+        for id in images { try await fixture.resolve(id) }
+        // The leader holds a; it still fetches b.
+        for blob in try await fixture.database.blobs(ofImage: images[0]) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: images[0]))
+        let node = fixture.nodes[0]
+        let work = try await coordinator.work(node: node, wait: .zero).items
+        let a = try #require(work.first { $0.reference.hasSuffix("/a:1") }).targetID
+        let b = try #require(work.first { $0.reference.hasSuffix("/b:1") }).targetID
+        for target in [a, b] { try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true)) }
+        try await coordinator.report(node: node, target: a, TargetReport(state: .ready))
+
+        let start = Date()
+        func tick(after seconds: TimeInterval) async throws {
+            try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(seconds))
+            await coordinator.tick(now: start.addingTimeInterval(seconds))
+        }
+        #expect(try await fixture.database.loadSlot(targetID: a, nodeID: node, now: start) == .granted)
+        try await tick(after: 30)
+        // Near the end of its lease it takes the slot for b, which the leader still fetches.
+        #expect(try await fixture.database.loadSlot(targetID: b, nodeID: node, now: start.addingTimeInterval(59)) == .granted)
+        try await tick(after: 60)
+        try await tick(after: 200)
+        #expect(try await fixture.database.target(id: b)?.state == .loading, "no lease while the leader fetches b")
+        for blob in try await fixture.database.blobs(ofImage: images[1]) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: images[1]))
+        try await tick(after: 201)
+        #expect(try await fixture.database.target(id: b)?.state == .loading, "59 s held")
+        try await tick(after: 203)
+        let lapsed = try #require(try await fixture.database.target(id: b))
+        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "61 s held, not a new lease: \(lapsed)")
     }
 
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")

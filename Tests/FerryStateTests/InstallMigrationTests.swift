@@ -38,25 +38,8 @@ struct InstallMigrationTests {
 
     @Test("v8: a target loading at the upgrade starts its load slot's lease at the first housekeeping after it")
     func loadingTargetsStartTheirLease() async throws {
-        let queue = try DatabaseQueue()
-        try FerryDatabase.migrator.migrate(queue, upTo: "v7: install targets that have had a resolution")
         let now = Date()
-        try await queue.write { db in
-            try db.execute(
-                sql: "INSERT INTO nodes (name, platform, credential_hash, joined_at, last_seen) VALUES ('a', 'linux/amd64', 'h', ?, ?)",
-                arguments: [now, now])
-            try db.execute(
-                sql: """
-                    INSERT INTO images (id, reference, platform, registry, repository, state, size, requested_at, updated_at)
-                    VALUES (1, 'r.test/app:1', 'linux/amd64', 'r.test', 'app', 'present', 10, ?, ?)
-                    """,
-                arguments: [now, now])
-            try db.execute(sql: "INSERT INTO installs (id, state, max_parallel, created_at) VALUES (1, 'running', 1, ?)", arguments: [now])
-            try db.execute(
-                sql: "INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, updated_at) VALUES (1, 1, 1, 0, 'loading', 1, ?)",
-                arguments: [now])
-        }
-        let database = try FerryDatabase(queue)
+        let database = try await Self.oneTarget(upTo: "v7: install targets that have had a resolution", state: "loading", now: now)
         let later = now.addingTimeInterval(3600)
         #expect(try await database.lapseLoads(now: later, lease: { _ in .seconds(60) }).isEmpty, "its lease starts now, not at some unknown grant")
         let target = try #require(try await database.targets(ofInstall: 1).first)
@@ -67,9 +50,25 @@ struct InstallMigrationTests {
 
     @Test("v9: a lease running at the upgrade, its node holding no slot, is paused at the first housekeeping after it")
     func runningLeasesPauseAfterTheUpgrade() async throws {
-        let queue = try DatabaseQueue()
-        try FerryDatabase.migrator.migrate(queue, upTo: "v8: load slot leases")
         let now = Date()
+        // It held its slot for 50 s, then started over.
+        let database = try await Self.oneTarget(upTo: "v8: load slot leases", state: "transferring", now: now, grantedAt: now.addingTimeInterval(-50))
+        #expect(try await database.lapseLoads(now: now, lease: { _ in .seconds(60) }).isEmpty)
+        #expect(try #require(try await database.targets(ofInstall: 1).first).loadPausedAt != nil)
+        // An hour later it takes the slot again with 10 s of its lease left.
+        let later = now.addingTimeInterval(3600)
+        try await database.writer.write { db in try db.execute(sql: "UPDATE install_targets SET state = 'ready'") }
+        #expect(try await database.loadSlot(targetID: 1, nodeID: 1, now: later) == .granted)
+        #expect(try await database.lapseLoads(now: later.addingTimeInterval(9), lease: { _ in .seconds(60) }).isEmpty)
+        #expect(try await database.lapseLoads(now: later.addingTimeInterval(11), lease: { _ in .seconds(60) }).count == 1)
+    }
+
+    /// A state.db as the release with the migrations up to `migration` left it: one node, one
+    /// present image, one running install with one target of that node in `state` (its lease
+    /// granted at `grantedAt`, when the schema has the column).
+    static func oneTarget(upTo migration: String, state: String, now: Date, grantedAt: Date? = nil) async throws -> FerryDatabase {
+        let queue = try DatabaseQueue()
+        try FerryDatabase.migrator.migrate(queue, upTo: migration)
         try await queue.write { db in
             try db.execute(
                 sql: "INSERT INTO nodes (name, platform, credential_hash, joined_at, last_seen) VALUES ('a', 'linux/amd64', 'h', ?, ?)",
@@ -81,22 +80,11 @@ struct InstallMigrationTests {
                     """,
                 arguments: [now, now])
             try db.execute(sql: "INSERT INTO installs (id, state, max_parallel, created_at) VALUES (1, 'running', 1, ?)", arguments: [now])
-            // It held its slot for 50 s, then started over.
             try db.execute(
-                sql: """
-                    INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, load_granted_at, updated_at)
-                    VALUES (1, 1, 1, 0, 'transferring', 1, ?, ?)
-                    """,
-                arguments: [now.addingTimeInterval(-50), now])
+                sql: "INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, updated_at) VALUES (1, 1, 1, 0, ?, 1, ?)",
+                arguments: [state, now])
+            if let grantedAt { try db.execute(sql: "UPDATE install_targets SET load_granted_at = ?", arguments: [grantedAt]) }
         }
-        let database = try FerryDatabase(queue)
-        #expect(try await database.lapseLoads(now: now, lease: { _ in .seconds(60) }).isEmpty)
-        #expect(try #require(try await database.targets(ofInstall: 1).first).loadPausedAt != nil)
-        // An hour later it takes the slot again with 10 s of its lease left.
-        let later = now.addingTimeInterval(3600)
-        try await queue.write { db in try db.execute(sql: "UPDATE install_targets SET state = 'ready'") }
-        #expect(try await database.loadSlot(targetID: 1, nodeID: 1, now: later) == .granted)
-        #expect(try await database.lapseLoads(now: later.addingTimeInterval(9), lease: { _ in .seconds(60) }).isEmpty)
-        #expect(try await database.lapseLoads(now: later.addingTimeInterval(11), lease: { _ in .seconds(60) }).count == 1)
+        return try FerryDatabase(queue)
     }
 }
