@@ -171,7 +171,7 @@ extension FerryDatabase {
             }
             let before = target
             if target.loadGrantedAt == nil {
-                target.loadGrantedAt = try Self.unfinishedTargets(ofNode: nodeID, install: target.installId).fetchAll(db).compactMap(\.loadGrantedAt).min()
+                target.loadGrantedAt = try Self.leaseTargets(ofNode: nodeID, install: target.installId).fetchAll(db).compactMap(\.loadGrantedAt).min()
             }
             guard target.apply(.loadGranted, now: now).changed else { return .wait }
             try target.updateChanges(db, from: before)
@@ -196,10 +196,10 @@ extension FerryDatabase {
     }
 
     /// Takes back the load slots held past their lease (``TargetEvent/loadLapsed``), per node and
-    /// install: a node's lease runs from the earliest grant among its unfinished targets of the
-    /// install, and when it runs out every target of the node there that loads goes back to
-    /// `ready`. `lease` says how long a node may hold slots for images of a given total size (its
-    /// unfinished images in the install). The lease counts only the time the node holds a slot
+    /// install: a node's lease runs from the earliest grant among its targets of the install
+    /// (finished ones too: ``leaseTargets(ofNode:install:)``), and when it runs out every target of
+    /// the node there that loads goes back to `ready`. `lease` says how long a node may hold slots
+    /// for images of a given total size (its images in the install). The lease counts only the time the node holds a slot
     /// there, and not while the leader itself is still fetching one of the images it loads
     /// (`pending`, `fetching`: with the pull handoff a node takes its slot as its transfer starts,
     /// and its blobs arrive as fast as the upstream's). Otherwise (it holds none: it started over,
@@ -220,7 +220,7 @@ extension FerryDatabase {
             let holders = Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) })
             try Self.pauseLeases(except: holders, now: now, db: db)
             for key in holders {
-                var targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
+                var targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
                 let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
                 if images.contains(where: { loadingImages.contains($0.id!) && [.pending, .fetching].contains($0.state) }) {
@@ -228,7 +228,7 @@ extension FerryDatabase {
                     continue
                 }
                 if try Self.resumeLease(node: key.node, install: key.install, now: now, db: db) {
-                    targets = try Self.unfinishedTargets(ofNode: key.node, install: key.install).fetchAll(db)
+                    targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 }
                 guard let start = targets.compactMap(\.loadGrantedAt).min() else { continue }
                 let total = images.reduce(Int64(0)) { $0 + max($1.size, 0) }
@@ -240,11 +240,11 @@ extension FerryDatabase {
         }
     }
 
-    /// The unfinished targets of `node` in `install`: what its load slot lease covers.
-    static func unfinishedTargets(ofNode node: Int64, install: Int64) -> QueryInterfaceRequest<InstallTargetRecord> {
-        InstallTargetRecord
-            .filter(InstallTargetRecord.Columns.installId == install && InstallTargetRecord.Columns.nodeId == node)
-            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+    /// The targets of `node` in `install`, finished ones included: what its load slot lease
+    /// covers. A node that reports an image `done` (or has it fail) goes on with the time it held
+    /// slots for it: a liar's false `done` does not buy its next image a new lease.
+    static func leaseTargets(ofNode node: Int64, install: Int64) -> QueryInterfaceRequest<InstallTargetRecord> {
+        InstallTargetRecord.filter(InstallTargetRecord.Columns.installId == install && InstallTargetRecord.Columns.nodeId == node)
     }
 
     /// A node in an install, as a load slot's holder.
@@ -255,9 +255,10 @@ extension FerryDatabase {
 
     /// Pauses the running leases of nodes that hold no slot in the install (not among `holders`).
     private static func pauseLeases(except holders: Set<LoadHolder>, now: Date, db: Database) throws {
+        let installs = try Int64.fetchAll(db, InstallRecord.select(InstallRecord.Columns.id).filter(InstallRecord.Columns.state == InstallState.running))
         let running = try InstallTargetRecord
             .filter(InstallTargetRecord.Columns.loadGrantedAt != nil && InstallTargetRecord.Columns.loadPausedAt == nil)
-            .filter(TargetState.unfinished.contains(InstallTargetRecord.Columns.state))
+            .filter(installs.contains(InstallTargetRecord.Columns.installId))
             .fetchAll(db)
         try pause(running.filter { !holders.contains(LoadHolder(install: $0.installId, node: $0.nodeId)) }, now: now, db: db)
     }
@@ -276,7 +277,7 @@ extension FerryDatabase {
     /// was paused.
     @discardableResult
     static func resumeLease(node: Int64, install: Int64, now: Date, db: Database) throws -> Bool {
-        let targets = try unfinishedTargets(ofNode: node, install: install).fetchAll(db)
+        let targets = try leaseTargets(ofNode: node, install: install).fetchAll(db)
         guard let pausedAt = targets.compactMap(\.loadPausedAt).min() else { return false }
         let pause = max(0, now.timeIntervalSince(pausedAt))
         for var target in targets where target.loadPausedAt != nil || target.loadGrantedAt != nil {
@@ -292,8 +293,15 @@ extension FerryDatabase {
     /// targets that were loading.
     static func lapse(node: Int64, install: Int64, now: Date, db: Database) throws -> [InstallTargetRecord] {
         var lapsed: [InstallTargetRecord] = []
-        for var target in try unfinishedTargets(ofNode: node, install: install).fetchAll(db) {
+        for var target in try leaseTargets(ofNode: node, install: install).fetchAll(db) {
             let before = target
+            if target.state.isFinished {
+                // Its time counted in the lease that ended.
+                target.loadGrantedAt = nil
+                target.loadPausedAt = nil
+                try target.updateChanges(db, from: before)
+                continue
+            }
             guard target.apply(.loadLapsed, now: now).changed else { continue }
             try target.updateChanges(db, from: before)
             if before.state == .loading { lapsed.append(target) }
