@@ -94,7 +94,15 @@ public final class FollowerService: Service, Sendable {
     /// joins trusting that CA alone, and receives a certificate for a key it made itself.
     @discardableResult
     public func join() async throws -> String {
-        if let current = identity.withLock({ $0 }) { return current.credential }
+        if let current = identity.withLock({ $0 }) {
+            // Joined: the join token is not needed. One of another cluster CA (the site made a
+            // new CA and handed out its token) is refused in one line saying what to do, rather
+            // than ignored while every connection to the leader fails its TLS handshake.
+            if secure, let text = configuration.joinToken, let token = try? JoinToken(parsing: text) {
+                try NodeJoin.refuseAnotherCluster(token, directory: directory)
+            }
+            return current.credential
+        }
         guard let text = configuration.joinToken, !text.isEmpty else {
             throw Self.noJoinToken(
                 previousCredential != nil

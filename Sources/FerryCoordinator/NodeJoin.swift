@@ -68,6 +68,11 @@ struct NodeJoin: Sendable {
     /// node would leave its cluster silently, its identity overwritten, and be refused there
     /// afterwards as a name already taken.
     func refuseAnotherCluster(_ token: JoinToken) throws {
+        try Self.refuseAnotherCluster(token, directory: directory)
+    }
+
+    /// ``refuseAnotherCluster(_:)`` for the node whose data directory is `directory`.
+    static func refuseAnotherCluster(_ token: JoinToken, directory: DataDirectory) throws {
         guard NodeIdentity.load(from: directory) != nil,
             let pem = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8),
             let held = try? MeshTLS.fingerprint(ofPEM: pem), held != token.caFingerprint

@@ -170,6 +170,45 @@ extension SecurityTests {
         }
     }
 
+    /// Left by an earlier session: a joined follower ignored the join token it was given when its
+    /// node.json named the same leader URL, so after the site made a new cluster CA, a node
+    /// given the new token only failed every TLS handshake with the leader.
+    @Test("A joined follower given a join token of another cluster CA stops with one line saying to remove node.json, and changes nothing")
+    func anotherCAsTokenIsNotIgnored() async throws {
+        try await TestCluster.with("secnewca", nodes: [], engines: []) { cluster in
+            let directory = cluster.dir.sub("node-ca")
+            let arguments = [
+                "follower", "--data-dir", directory, "--leader", cluster.leader.url, "--name", "ca", "--listen", "127.0.0.1:0",
+                "--docker-host", "unix://\(cluster.dir.sub("no-docker.sock"))",
+            ]
+            let first = try BackgroundProcess.spawn(
+                RepositoryLayout.ferryBinary, arguments, logPath: cluster.dir.sub("ca.log"), environment: ["FERRY_JOIN_TOKEN": cluster.leader.joinToken])
+            try await waitUntil("the follower joined and kept its identity") {
+                let listed = try await cluster.admin.nodes().nodes.contains { $0.name == "ca" }
+                return listed && FileManager.default.fileExists(atPath: "\(directory)/node.json")
+            }
+            await first.stop()
+            let identity = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/node.json"))
+            let own = try JoinToken(parsing: cluster.leader.joinToken)
+            let newCA = JoinToken(secret: own.secret, caFingerprint: String(repeating: "ab", count: 32))
+            let refused = try await runProcess(
+                RepositoryLayout.ferryBinary, arguments + ["--log-level", "error"], environment: ["FERRY_JOIN_TOKEN": newCA.description])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.hasPrefix("ferry: error: this node belongs to another cluster"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("remove \(directory)/node.json first"), "\(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/node.json")) == identity)
+            // Its own cluster's token (kept in the environment of its service, say) changes nothing: it starts.
+            let again = try BackgroundProcess.spawn(
+                RepositoryLayout.ferryBinary, arguments, logPath: cluster.dir.sub("ca-again.log"), environment: ["FERRY_JOIN_TOKEN": cluster.leader.joinToken])
+            let seen = try #require(try await cluster.admin.nodes().nodes.first { $0.name == "ca" }).lastSeen
+            try await waitUntil("the follower heartbeats again") {
+                try await cluster.admin.nodes().nodes.first { $0.name == "ca" }.map { $0.lastSeen > seen } == true
+            }
+            await again.stop()
+        }
+    }
+
     @Test("A follower started by the test cluster has no join token on its command line")
     func joinTokenIsNotOnTheCommandLine() async throws {
         try await TestCluster.with("seccmdline", nodes: ["a"], engines: []) { cluster in
