@@ -28,6 +28,8 @@ struct InstallCoordinator: Sendable {
     let longPolls = NodeLongPolls()
     /// The manifest digest each node was last told for each of its targets (shared likewise).
     let handedOut = HandedOutDigests()
+    /// Set by this process's first housekeeping (``tick(now:)``).
+    let housekeepingRan = Latch()
 
     var signal: ChangeSignal { database.changes }
 
@@ -206,12 +208,19 @@ struct InstallCoordinator: Sendable {
         do {
             _ = try await database.expireInstalls(now: now)
             let nodes = try await database.nodes()
+            if !housekeepingRan.isSet {
+                // This process's first: the leases that ran when the last one stopped are paused
+                // from then (the last heartbeat it recorded), so that the leader's own downtime is
+                // not counted as time a node held a slot.
+                try await database.pauseLeases(at: min(now, nodes.map(\.lastSeen).max() ?? now))
+                housekeepingRan.set()
+            }
             let silent = nodes.filter { !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
             if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])
             }
             let lease = loadSlotLease
-            for target in try await database.lapseLoads(now: now, lease: { InstallRules.loadLease(imageSize: $0, minimum: lease) }) {
+            for target in try await database.lapseLoads(now: now, lease: { InstallRules.loadLease(imageSizes: $0, minimum: lease) }) {
                 let name = nodes.first { $0.id == target.nodeId }?.name ?? "\(target.nodeId)"
                 logger.warning(
                     "took back the load slots a node held past its lease without finishing; it gives up any slot it takes again to the next node that asks",

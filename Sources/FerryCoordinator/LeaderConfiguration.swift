@@ -59,9 +59,10 @@ public struct LeaderConfiguration: Sendable {
     public static let defaultNodeCertificateValidity: Duration = .seconds(365 * 24 * 3600)
     /// The shortest `--node-cert-validity` (tests use tens of seconds).
     public static let minimumNodeCertificateValidity: Duration = .seconds(20)
-    /// How long a node may hold one of an install's load slots without finishing before the leader
-    /// takes it back (longer for an image too large to load in that time at 2 MiB/s); the node may
-    /// take a free slot again, and gives it up to any node that asks (`--load-slot-lease`).
+    /// How long, in all, a node may hold an install's load slots without finishing before the
+    /// leader takes them back (``InstallRules/loadLease(imageSizes:minimum:)``: longer for images
+    /// too large to load in that time at 2 MiB/s, and for many images); the node may take a free
+    /// slot again, and gives it up to any node that asks (`--load-slot-lease`).
     /// Default: ``defaultLoadSlotLease``.
     public var loadSlotLease: Duration = defaultLoadSlotLease
     /// Ten minutes.

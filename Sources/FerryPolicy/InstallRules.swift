@@ -22,10 +22,18 @@ public enum InstallRules {
     /// a slow disk with the vfs driver.
     public static let loadLeaseRate: Int64 = 2 * 1024 * 1024
 
-    /// How long a node may hold a load slot before the leader takes it back: `minimum`, or the
-    /// time to load an image of `imageSize` bytes at ``loadLeaseRate`` when that is longer.
-    public static func loadLease(imageSize: Int64, minimum: Duration) -> Duration {
-        max(minimum, .seconds(max(imageSize, 0) / loadLeaseRate))
+    /// What a lease allows for each image past the first (at most; never more than the minimum
+    /// lease): an engine's fixed cost per image on a loaded machine, and a pull handoff's start.
+    public static let loadLeasePerImage: Duration = .seconds(30)
+
+    /// How long a node may hold load slots in an install, in all, before the leader takes them
+    /// back: `minimum`, or the time to load its images of `imageSizes` bytes at ``loadLeaseRate``
+    /// when that is longer; plus, for each image past the first, ``loadLeasePerImage`` (or
+    /// `minimum` when that is shorter), so that an install of many small images is not held to one
+    /// image's minimum.
+    public static func loadLease(imageSizes: [Int64], minimum: Duration) -> Duration {
+        let bytes = imageSizes.reduce(Int64(0)) { $0 + max($1, 0) }
+        return max(minimum, .seconds(bytes / loadLeaseRate)) + min(minimum, loadLeasePerImage) * max(imageSizes.count - 1, 0)
     }
 
     /// The install's overall state once every target is finished, nil while any is not.

@@ -199,7 +199,7 @@ extension FerryDatabase {
     /// install: a node's lease runs from the earliest grant among its targets of the install
     /// (finished ones too: ``leaseTargets(ofNode:install:)``), and when it runs out every target of
     /// the node there that loads goes back to `ready`. `lease` says how long a node may hold slots
-    /// for images of a given total size (its images in the install). The lease counts only the time the node holds a slot
+    /// for images of the given sizes (its images in the install). The lease counts only the time the node holds a slot
     /// there, and not while the leader itself is still fetching one of the images it loads
     /// (`pending`, `fetching`: with the pull handoff a node takes its slot as its transfer starts,
     /// and its blobs arrive as fast as the upstream's). Otherwise (it holds none: it started over,
@@ -208,7 +208,7 @@ extension FerryDatabase {
     /// grant). Neither column is one a long poll watches. A target that entered `loading` before
     /// its grant time was recorded (an upgrade) starts its lease at `now`. Returns the targets
     /// whose slot was taken back.
-    public func lapseLoads(now: Date = Date(), lease: @Sendable (Int64) -> Duration) async throws -> [InstallTargetRecord] {
+    public func lapseLoads(now: Date = Date(), lease: @Sendable ([Int64]) -> Duration) async throws -> [InstallTargetRecord] {
         try await writer.write { db in
             var lapsed: [InstallTargetRecord] = []
             let loading = try InstallTargetRecord.filter(InstallTargetRecord.Columns.state == TargetState.loading).fetchAll(db)
@@ -231,8 +231,7 @@ extension FerryDatabase {
                     targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 }
                 guard let start = targets.compactMap(\.loadGrantedAt).min() else { continue }
-                let total = images.reduce(Int64(0)) { $0 + max($1.size, 0) }
-                if now.timeIntervalSince(start) > Double(lease(total).components.seconds) {
+                if now.timeIntervalSince(start) > Double(lease(images.map(\.size)).components.seconds) {
                     lapsed += try Self.lapse(node: key.node, install: key.install, now: now, db: db)
                 }
             }
@@ -251,6 +250,12 @@ extension FerryDatabase {
     private struct LoadHolder: Hashable {
         var install: Int64
         var node: Int64
+    }
+
+    /// Pauses every running lease from `at` (a lease paused already keeps its pause): at a leader's
+    /// start, from when the last process stopped, so that its downtime does not count.
+    public func pauseLeases(at: Date) async throws {
+        try await writer.write { db in try Self.pauseLeases(except: [], now: at, db: db) }
     }
 
     /// Pauses the running leases of nodes that hold no slot in the install (not among `holders`).

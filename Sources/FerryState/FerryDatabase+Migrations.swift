@@ -185,8 +185,11 @@ extension FerryDatabase {
         }
         migrator.registerMigration("v9: load slot leases count only the time a slot is held") { db in
             // Since when a node with a lease has held no slot in the install. A lease that runs at
-            // the upgrade goes on as before until the first housekeeping after it.
+            // the upgrade goes on as before until the first housekeeping after it. Leases now cover
+            // a node's finished targets too: the grants v8 left on them (v8 forgot nothing there)
+            // are forgotten, or a node's next image would lapse at once.
             try db.alter(table: "install_targets") { t in t.add(column: "load_paused_at", .datetime) }
+            try db.execute(sql: "UPDATE install_targets SET load_granted_at = NULL WHERE state IN ('done', 'failed')")
         }
         return migrator
     }

@@ -108,9 +108,10 @@ public struct InstallTargetRecord: Codable, Sendable, Hashable, SnakeCaseRecord,
     /// (``loadPausedAt``). Nil before a grant, and after a lapse.
     public var loadGrantedAt: Date?
     /// Since when its node's lease in the install has been paused (seen by the leader's
-    /// housekeeping): the node held no slot there, or the leader was still fetching an image it
-    /// loads. The lease counts only the time a slot is held. Nil while the lease runs, and
-    /// without a lease (a finished target keeps what it had; no lease reads it).
+    /// housekeeping, or at its start): the node held no slot there, the leader was still fetching
+    /// an image it loads, or the leader was down. The lease counts only the time a slot is held.
+    /// Nil while the lease runs, and without a lease. A finished target keeps both columns: the
+    /// node's lease in the install covers it until the lease lapses.
     public var loadPausedAt: Date?
     /// How many times its load slot was taken back (``TargetEvent/loadLapsed``): past its lease,
     /// or, after that, for a node that asked. Such a target's slot goes to any target that never

@@ -83,7 +83,7 @@ struct LeaderCommand: NodeDaemonCommand {
 
     @Option(
         name: .customLong("load-slot-lease"),
-        help: "How long a node may hold a load slot without finishing before it is given to another node, e.g. 10m (longer for images too large to load in that time at 2 MiB/s).")
+        help: "How long a node may hold an install's load slots without finishing before they are given to other nodes, e.g. 10m (longer for images too large to load in that time at 2 MiB/s, and 30 s more per image past the first; only time holding a slot counts).")
     var loadSlotLease: String = "10m"
 
     @Flag(name: .customLong("no-peers"), help: "Followers pull every blob from the leader, never from each other.")

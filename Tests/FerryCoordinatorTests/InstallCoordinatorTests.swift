@@ -369,12 +369,13 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.apply(.loadGranted, toTarget: items[0], nodeID: liar, now: now.addingTimeInterval(-40)) != nil)
         #expect(try await coordinator.requestLoad(node: liar, target: items[1], wait: .zero).granted)
         try await coordinator.report(node: liar, target: items[0], TargetReport(state: .done))
-        try await fixture.database.heartbeat(nodeID: liar, now: now.addingTimeInterval(21))
-        try await fixture.database.heartbeat(nodeID: honest, now: now.addingTimeInterval(21))
-        await coordinator.tick(now: now.addingTimeInterval(21))
+        // Its lease: 60 s, and 30 s for each of its other two images.
+        try await fixture.database.heartbeat(nodeID: liar, now: now.addingTimeInterval(81))
+        try await fixture.database.heartbeat(nodeID: honest, now: now.addingTimeInterval(81))
+        await coordinator.tick(now: now.addingTimeInterval(81))
         let after = try await fixture.database.targets(ofInstall: install.id!).filter { $0.nodeId == liar }
         let second = try #require(after.first { $0.id == items[1] })
-        #expect(second.state == .ready, "61 s since its first grant: \(second)")
+        #expect(second.state == .ready, "121 s since its first grant: \(second)")
         // Every unfinished image of the node counts the lapse: its third cannot take a slot back
         // from a node that lapsed less.
         #expect(after.filter { !$0.state.isFinished }.allSatisfy { $0.loadLapses == 1 && $0.loadGrantedAt == nil }, "\(after)")
@@ -469,11 +470,12 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.markImagePresent(imageID: images[1]))
         // 50 s held before the pause (it begins at the housekeeping that saw b being fetched).
         try await tick(after: 202)
-        try await tick(after: 205)
-        #expect(try await fixture.database.target(id: b)?.state == .loading, "53 s held")
-        try await tick(after: 213)
+        // Its lease: 60 s, and 30 s for its second image.
+        try await tick(after: 238)
+        #expect(try await fixture.database.target(id: b)?.state == .loading, "86 s held")
+        try await tick(after: 243)
         let lapsed = try #require(try await fixture.database.target(id: b))
-        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "61 s held, not a new lease: \(lapsed)")
+        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "91 s held, not a new lease: \(lapsed)")
     }
 
     /// Found by review: an image reported `done` left the lease, so a liar with several images
@@ -509,13 +511,52 @@ struct InstallCoordinatorTests {
         // Without a slot for 41 s (not counted), then b's slot.
         try await tick(after: 90)
         #expect(try await fixture.database.loadSlot(targetID: b, nodeID: node, now: start.addingTimeInterval(100)) == .granted)
-        try await tick(after: 100)
-        #expect(try await fixture.database.target(id: b)?.state == .loading, "59 s held")
-        try await tick(after: 102)
+        // Its lease: 60 s, and 30 s for its second image.
+        try await tick(after: 128)
+        #expect(try await fixture.database.target(id: b)?.state == .loading, "87 s held")
+        try await tick(after: 132)
         let lapsed = try #require(try await fixture.database.target(id: b))
-        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "61 s held, not a new lease: \(lapsed)")
+        #expect(lapsed.state == .ready && lapsed.loadLapses == 1, "91 s held, not a new lease: \(lapsed)")
         let done = try #require(try await fixture.database.target(id: a))
         #expect(done.state == .done && done.loadLapses == 0 && done.loadGrantedAt == nil, "the lease that ended is forgotten on the finished target too")
+    }
+
+    /// Found by review: a restarted leader's first housekeeping gave back the slots of every
+    /// node (all silent to it) and paused their leases only then, so its own downtime counted as
+    /// time they held a slot.
+    @Test("the leader's downtime does not count in a node's lease: paused from its last recorded heartbeat")
+    func loadSlotLeaseSkipsLeaderDowntime() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let before = fixture.coordinator(loadSlotLease: .seconds(60))
+        let install = try await before.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
+        let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
+        try await fixture.resolve(image)
+        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
+        #expect(try await fixture.database.markImagePresent(imageID: image))
+        let node = fixture.nodes[0]
+        let target = try #require(try await before.work(node: node, wait: .zero).items.first).targetID
+        try await before.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
+        try await before.report(node: node, target: target, TargetReport(state: .ready))
+        let start = Date()
+        #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start) == .granted)
+        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(30))
+        await before.tick(now: start.addingTimeInterval(30))
+        // The leader stops at 30 s and starts again 10 minutes later: its first housekeeping
+        // gives the silent node's slot back.
+        let after = fixture.coordinator(loadSlotLease: .seconds(60))
+        await after.tick(now: start.addingTimeInterval(630))
+        let released = try #require(try await fixture.database.target(id: target))
+        #expect(released.state == .ready && released.loadLapses == 0)
+        #expect(released.loadPausedAt.map { abs($0.timeIntervalSince(start.addingTimeInterval(30))) < 0.01 } == true, "\(released)")
+        // The node is back and takes the slot again: 30 s held so far.
+        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(635))
+        #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start.addingTimeInterval(635)) == .granted)
+        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(660))
+        await after.tick(now: start.addingTimeInterval(660))
+        #expect(try await fixture.database.target(id: target)?.state == .loading, "55 s held")
+        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(667))
+        await after.tick(now: start.addingTimeInterval(667))
+        #expect(try await fixture.database.target(id: target)?.loadLapses == 1, "62 s held")
     }
 
     @Test("a long poll for work wakes the moment the node's image is resolved, long before it is fetched")

@@ -56,9 +56,13 @@ struct InstallRulesTests {
 
     @Test("a load slot's lease: the minimum, or longer for an image that needs longer at 2 MiB/s; a holder gives way to a node that lapsed less")
     func loadLease() {
-        #expect(InstallRules.loadLease(imageSize: 100 * 1024 * 1024, minimum: .seconds(600)) == .seconds(600))
-        #expect(InstallRules.loadLease(imageSize: 4 * 1024 * 1024 * 1024, minimum: .seconds(600)) == .seconds(2048))
-        #expect(InstallRules.loadLease(imageSize: -1, minimum: .seconds(3)) == .seconds(3))
+        #expect(InstallRules.loadLease(imageSizes: [100 * 1024 * 1024], minimum: .seconds(600)) == .seconds(600))
+        #expect(InstallRules.loadLease(imageSizes: [4 * 1024 * 1024 * 1024], minimum: .seconds(600)) == .seconds(2048))
+        #expect(InstallRules.loadLease(imageSizes: [-1], minimum: .seconds(3)) == .seconds(3))
+        #expect(InstallRules.loadLease(imageSizes: [], minimum: .seconds(3)) == .seconds(3))
+        // An install of many small images: 30 s for each past the first, not one image's minimum shared out.
+        #expect(InstallRules.loadLease(imageSizes: Array(repeating: 1024 * 1024, count: 100), minimum: .seconds(600)) == .seconds(600 + 99 * 30))
+        #expect(InstallRules.loadLease(imageSizes: [1, 1, 1], minimum: .seconds(5)) == .seconds(15))
         #expect(InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 1))
         #expect(!InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 0), "a holder within its first lease keeps its slot")
         #expect(InstallRules.mayTakeSlot(askerLapses: 1, holderLapses: 2), "an honest node that lapsed once goes before the liar")

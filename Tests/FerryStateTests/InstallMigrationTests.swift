@@ -51,13 +51,31 @@ struct InstallMigrationTests {
     @Test("v9: a lease running at the upgrade, its node holding no slot, is paused at the first housekeeping after it")
     func runningLeasesPauseAfterTheUpgrade() async throws {
         let now = Date()
-        // It held its slot for 50 s, then started over.
-        let database = try await Self.oneTarget(upTo: "v8: load slot leases", state: "transferring", now: now, grantedAt: now.addingTimeInterval(-50))
+        // It held its slot for 50 s, then started over. Another of its images, granted an hour
+        // ago, is done: v8 left that grant in place, and v9's leases read finished targets.
+        let database = try await Self.oneTarget(
+            upTo: "v8: load slot leases", state: "transferring", now: now, grantedAt: now.addingTimeInterval(-50)
+        ) { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO images (id, reference, platform, registry, repository, state, size, requested_at, updated_at)
+                    VALUES (2, 'r.test/app:2', 'linux/amd64', 'r.test', 'app', 'present', 10, ?, ?)
+                    """,
+                arguments: [now, now])
+            try db.execute(
+                sql: """
+                    INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, load_granted_at, updated_at)
+                    VALUES (1, 1, 2, 1, 'done', 1, ?, ?)
+                    """,
+                arguments: [now.addingTimeInterval(-3600), now])
+        }
         #expect(try await database.lapseLoads(now: now, lease: { _ in .seconds(60) }).isEmpty)
-        #expect(try #require(try await database.targets(ofInstall: 1).first).loadPausedAt != nil)
+        let targets = try await database.targets(ofInstall: 1)
+        #expect(targets.first { $0.imageId == 1 }?.loadPausedAt != nil)
+        #expect(targets.first { $0.imageId == 2 }?.loadGrantedAt == nil, "the finished target's grant is forgotten")
         // An hour later it takes the slot again with 10 s of its lease left.
         let later = now.addingTimeInterval(3600)
-        try await database.writer.write { db in try db.execute(sql: "UPDATE install_targets SET state = 'ready'") }
+        try await database.writer.write { db in try db.execute(sql: "UPDATE install_targets SET state = 'ready' WHERE image_id = 1") }
         #expect(try await database.loadSlot(targetID: 1, nodeID: 1, now: later) == .granted)
         #expect(try await database.lapseLoads(now: later.addingTimeInterval(9), lease: { _ in .seconds(60) }).isEmpty)
         #expect(try await database.lapseLoads(now: later.addingTimeInterval(11), lease: { _ in .seconds(60) }).count == 1)
@@ -65,8 +83,10 @@ struct InstallMigrationTests {
 
     /// A state.db as the release with the migrations up to `migration` left it: one node, one
     /// present image, one running install with one target of that node in `state` (its lease
-    /// granted at `grantedAt`, when the schema has the column).
-    static func oneTarget(upTo migration: String, state: String, now: Date, grantedAt: Date? = nil) async throws -> FerryDatabase {
+    /// granted at `grantedAt`, when the schema has the column), and whatever `more` adds.
+    static func oneTarget(
+        upTo migration: String, state: String, now: Date, grantedAt: Date? = nil, more: @escaping @Sendable (Database) throws -> Void = { _ in }
+    ) async throws -> FerryDatabase {
         let queue = try DatabaseQueue()
         try FerryDatabase.migrator.migrate(queue, upTo: migration)
         try await queue.write { db in
@@ -84,6 +104,7 @@ struct InstallMigrationTests {
                 sql: "INSERT INTO install_targets (install_id, node_id, image_id, position, state, resolved, updated_at) VALUES (1, 1, 1, 0, ?, 1, ?)",
                 arguments: [state, now])
             if let grantedAt { try db.execute(sql: "UPDATE install_targets SET load_granted_at = ?", arguments: [grantedAt]) }
+            try more(db)
         }
         return try FerryDatabase(queue)
     }
