@@ -28,8 +28,6 @@ struct InstallCoordinator: Sendable {
     let longPolls = NodeLongPolls()
     /// The manifest digest each node was last told for each of its targets (shared likewise).
     let handedOut = HandedOutDigests()
-    /// Set by this process's first housekeeping (``tick(now:)``).
-    let housekeepingRan = Latch()
 
     var signal: ChangeSignal { database.changes }
 
@@ -202,19 +200,25 @@ struct InstallCoordinator: Sendable {
         return !finished.isEmpty
     }
 
+    /// At the leader's start, before it serves a request: the load slot leases that ran when the
+    /// last process stopped are paused from then (the last heartbeat it recorded; nothing a node
+    /// sends sets that time), so that the leader's own downtime is not counted as time a node
+    /// held a slot. A failure is logged: leases then count the downtime.
+    func pauseLeasesAtStart(now: Date = Date()) async {
+        do {
+            let nodes = try await database.nodes()
+            try await database.pauseLeases(at: min(now, nodes.map(\.lastSeen).max() ?? now))
+        } catch {
+            logger.warning("cannot pause the load slot leases at start", metadata: ["error": "\(FerryError(database: error)?.message ?? "\(error)")"])
+        }
+    }
+
     /// Periodic housekeeping: deadlines, load slots of nodes that went away or held them past
     /// their lease, finished installs.
     func tick(now: Date = Date()) async {
         do {
             _ = try await database.expireInstalls(now: now)
             let nodes = try await database.nodes()
-            if !housekeepingRan.isSet {
-                // This process's first: the leases that ran when the last one stopped are paused
-                // from then (the last heartbeat it recorded), so that the leader's own downtime is
-                // not counted as time a node held a slot.
-                try await database.pauseLeases(at: min(now, nodes.map(\.lastSeen).max() ?? now))
-                housekeepingRan.set()
-            }
             let silent = nodes.filter { !InstallRules.isReachable(lastSeen: $0.lastSeen, now: now, heartbeat: MeshAPI.heartbeatInterval) }
             if try await database.releaseLoads(ofNodes: silent.compactMap(\.id)) > 0 {
                 logger.warning("gave back load slots of unreachable nodes", metadata: ["nodes": "\(silent.map(\.name))"])

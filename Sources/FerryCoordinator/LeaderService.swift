@@ -154,6 +154,7 @@ public final class LeaderService: Service, Sendable {
         try await withAsyncCleanup {
             try await fetches.recover()
             try await rollouts.recover()
+            await installs.pauseLeasesAtStart()
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await server.run() }

@@ -32,7 +32,11 @@ public enum InstallRules {
     /// `minimum` when that is shorter), so that an install of many small images is not held to one
     /// image's minimum.
     public static func loadLease(imageSizes: [Int64], minimum: Duration) -> Duration {
-        let bytes = imageSizes.reduce(Int64(0)) { $0 + max($1, 0) }
+        // Saturating: a size comes from an upstream's manifest (a failed image's too).
+        let bytes = imageSizes.reduce(Int64(0)) { sum, size in
+            let (total, overflow) = sum.addingReportingOverflow(max(size, 0))
+            return overflow ? .max : total
+        }
         return max(minimum, .seconds(bytes / loadLeaseRate)) + min(minimum, loadLeasePerImage) * max(imageSizes.count - 1, 0)
     }
 

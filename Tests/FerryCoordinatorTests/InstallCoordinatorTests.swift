@@ -523,7 +523,8 @@ struct InstallCoordinatorTests {
 
     /// Found by review: a restarted leader's first housekeeping gave back the slots of every
     /// node (all silent to it) and paused their leases only then, so its own downtime counted as
-    /// time they held a slot.
+    /// time they held a slot (``InstallCoordinator/pauseLeasesAtStart(now:)``, called by
+    /// `LeaderService.run` before the server starts).
     @Test("the leader's downtime does not count in a node's lease: paused from its last recorded heartbeat")
     func loadSlotLeaseSkipsLeaderDowntime() async throws {
         let fixture = try await Fixture.make(nodes: 1)
@@ -541,9 +542,10 @@ struct InstallCoordinatorTests {
         #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start) == .granted)
         try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(30))
         await before.tick(now: start.addingTimeInterval(30))
-        // The leader stops at 30 s and starts again 10 minutes later: its first housekeeping
-        // gives the silent node's slot back.
+        // The leader stops at 30 s and starts again 10 minutes later: it pauses the leases before
+        // it serves, and its first housekeeping gives the silent node's slot back.
         let after = fixture.coordinator(loadSlotLease: .seconds(60))
+        await after.pauseLeasesAtStart(now: start.addingTimeInterval(630))
         await after.tick(now: start.addingTimeInterval(630))
         let released = try #require(try await fixture.database.target(id: target))
         #expect(released.state == .ready && released.loadLapses == 0)

@@ -63,6 +63,8 @@ struct InstallRulesTests {
         // An install of many small images: 30 s for each past the first, not one image's minimum shared out.
         #expect(InstallRules.loadLease(imageSizes: Array(repeating: 1024 * 1024, count: 100), minimum: .seconds(600)) == .seconds(600 + 99 * 30))
         #expect(InstallRules.loadLease(imageSizes: [1, 1, 1], minimum: .seconds(5)) == .seconds(15))
+        // Absurd sizes from an upstream's manifest saturate rather than trap.
+        #expect(InstallRules.loadLease(imageSizes: [.max, .max], minimum: .seconds(5)) == .seconds(Int64.max / InstallRules.loadLeaseRate) + .seconds(5))
         #expect(InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 1))
         #expect(!InstallRules.mayTakeSlot(askerLapses: 0, holderLapses: 0), "a holder within its first lease keeps its slot")
         #expect(InstallRules.mayTakeSlot(askerLapses: 1, holderLapses: 2), "an honest node that lapsed once goes before the liar")
