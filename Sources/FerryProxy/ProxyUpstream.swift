@@ -30,6 +30,11 @@ final class ProxyUpstream: Sendable {
     private let tags = Mutex<[String: (digest: Digest, at: ContinuousClock.Instant, wall: Date)]>([:])
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
+    /// The size an upstream gave for each blob it confirmed (one per digest, whatever the
+    /// repository), so that requests for a confirmed blob still arriving do not ask again.
+    private let confirmedSizes = Mutex<[Digest: Int64]>([:])
+    /// One upstream `HEAD` per `digest upstream/repository` pair, however many requests ask at once.
+    private let sizeFlights = SingleFlight<String, Int64>()
     /// When an answer from the cache in the upstream's place was last logged, by item.
     private let staleLogged = Mutex<[String: ContinuousClock.Instant]>([:])
     /// When each registry last failed to answer, and how.
@@ -366,31 +371,47 @@ final class ProxyUpstream: Sendable {
         }
     }
 
-    /// A blob's size, confirming that this upstream repository holds it.
+    /// A blob's size, confirming that this upstream repository holds it: one upstream `HEAD` per
+    /// digest and repository (per process), shared by the requests that ask at once; with the
+    /// cache, later requests are answered from the store, or while the blob still arrives, from
+    /// the size the upstream gave.
     func blobSize(_ upstream: ImageReference, digest: Digest) async throws -> Int64 {
         let pair = "\(digest) \(upstream.name)"
-        if confirmed.withLock({ $0.contains(pair) }), let size = store.size(of: digest) { return size }
-        /// The size of a blob the cache holds for this repository, answered in the upstream's place.
-        func held(_ error: any Error) async throws -> Int64? {
-            guard configuration.cache, let held = store.size(of: digest), try await database.isConfirmed(digest, repository: upstream.name) else { return nil }
-            stale(upstream, "\(digest)", error: error)
-            return held
-        }
-        if let down = recentOutage(upstream), let size = try await held(down) { return size }
-        let size: Int64
-        do {
-            size = try await client.blobSize(repository: upstream, digest: digest, logger: logger)
-        } catch where Self.isOutage(error) {
-            noteOutage(upstream, error)
-            guard let size = try await held(error) else { throw error }
+        if confirmed.withLock({ $0.contains(pair) }),
+            let size = store.size(of: digest) ?? (configuration.cache ? confirmedSizes.withLock({ $0[digest] }) : nil)
+        {
             return size
-        } catch {
-            await forget(upstream, digest: digest, after: error)
-            throw error
         }
-        await answered(upstream)
-        await confirm(upstream, digest)
-        return size
+        if let down = recentOutage(upstream), let size = try await heldSize(upstream, digest: digest, error: down) { return size }
+        return try await sizeFlights.run(pair) { [self] in
+            let size: Int64
+            do {
+                size = try await client.blobSize(repository: upstream, digest: digest, logger: logger)
+            } catch where Self.isOutage(error) {
+                noteOutage(upstream, error)
+                guard let size = try await heldSize(upstream, digest: digest, error: error) else { throw error }
+                return size
+            } catch {
+                await forget(upstream, digest: digest, after: error)
+                throw error
+            }
+            await answered(upstream)
+            await confirm(upstream, digest)
+            if configuration.cache {
+                confirmedSizes.withLock { sizes in
+                    if sizes.count >= 65_536 { sizes.removeAll() }
+                    sizes[digest] = size
+                }
+            }
+            return size
+        }
+    }
+
+    /// The size of a blob the cache holds for this repository, answered in the upstream's place.
+    private func heldSize(_ upstream: ImageReference, digest: Digest, error: any Error) async throws -> Int64? {
+        guard configuration.cache, let held = store.size(of: digest), try await database.isConfirmed(digest, repository: upstream.name) else { return nil }
+        stale(upstream, "\(digest)", error: error)
+        return held
     }
 
     /// Streams `range` of a blob of `size` bytes to `consume`: from the store, or while it arrives

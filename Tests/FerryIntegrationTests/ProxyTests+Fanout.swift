@@ -5,7 +5,7 @@ import Testing
 
 /// Many customers pulling the same new release at once through a cold proxy.
 extension ProxyTests {
-    @Test("Eight licences pull the same new image at once through a cold proxy: every pull whole, one upstream copy of each blob")
+    @Test("Eight licences pull the same new image at once through a cold proxy: every pull whole, one upstream copy and one HEAD of each blob")
     func concurrentCustomersCostOneUpstreamCopy() async throws {
         try await ProxyFixture.with("proxy-fanout", images: Self.faultImages, faults: FaultProxy.Plan()) { proxy in
             var licences: [String] = []
@@ -33,6 +33,10 @@ extension ProxyTests {
             #expect(proxy.faults!.blobBytesServed == size, "\(proxy.faults!.blobBytesServed) upstream bytes for \(size) of blobs")
             let gets = proxy.faults!.requests.filter { $0.method == "GET" && $0.path.contains("/blobs/") && $0.status == 200 }
             #expect(gets.count == blobs.count, "\(gets.map(\.path))")
+            // And confirmed each once: one HEAD per blob, not one per customer, nor one per
+            // request that came while the blob was still arriving (there were 2 for some).
+            let heads = proxy.faults!.requests.filter { $0.method == "HEAD" && $0.path.contains("/blobs/") }
+            #expect(heads.count == blobs.count, "\(heads.map(\.path))")
         }
     }
 }
