@@ -66,6 +66,12 @@ struct ClusterCA: Sendable {
         }
     }
 
+    /// Whether this CA issued the certificate `pem` (its issuer is this CA's name, which is
+    /// unique per CA): the leader's own certificate from before a new CA is not.
+    func issued(_ pem: String) -> Bool {
+        (try? Certificate(pemEncoded: pem).issuer) == certificate.subject
+    }
+
     /// The CA pair in the data directory at `path`, read only, or nil when neither file is there.
     /// Half a CA (`ca.pem` without `ca-key.pem` or the reverse), a file that cannot be read and a
     /// pair from two clusters are refused: a new CA beside either would cut off every node, so the

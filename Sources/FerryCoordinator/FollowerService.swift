@@ -33,6 +33,8 @@ public final class FollowerService: Service, Sendable {
     /// The leader URL of the `node.json` kept, when it is not `--leader`.
     private let previousLeader: String?
     private let boundAddress = Mutex<String?>(nil)
+    /// Set once the join token given to a joined node was looked at (``join()`` runs twice at a start).
+    private let joinTokenChecked = Latch()
     /// The certificates the leader revoked, from its last heartbeat answer: refused by this node's server.
     let revocations = CertificateRevocations()
     /// The loopback registry's URL, once it listens (with `--containerd-hosts-dir`).
@@ -95,13 +97,7 @@ public final class FollowerService: Service, Sendable {
     @discardableResult
     public func join() async throws -> String {
         if let current = identity.withLock({ $0 }) {
-            // Joined: the join token is not needed. One of another cluster CA (the site made a
-            // new CA and handed out its token) is refused in one line saying what to do, rather
-            // than ignored while every connection to the leader fails its TLS handshake.
-            if secure, let text = configuration.joinToken, let token = try? JoinToken(parsing: text) {
-                try NodeJoin.refuseAnotherCluster(token, directory: directory)
-            }
-            return current.credential
+            return try await joinUnderANewCA(current)?.credential ?? current.credential
         }
         guard let text = configuration.joinToken, !text.isEmpty else {
             throw Self.noJoinToken(
@@ -117,6 +113,40 @@ public final class FollowerService: Service, Sendable {
         identity.withLock { $0 = joined }
         logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
         return joined.credential
+    }
+
+    /// A joined node needs no join token; one given of another cluster CA than its `ca.pem`
+    /// (or with its `ca.pem` missing) is looked at. When the leader at the node's URL presents
+    /// that CA (the site made a new cluster CA and handed out its token), the node joins again
+    /// with it, its credential as proof that its name is its own, and returns its new identity;
+    /// before, it ignored the token and every connection to the leader failed its TLS handshake.
+    /// Otherwise the token is stale (or the leader cannot be asked): the node goes on as it is,
+    /// with a warning.
+    private func joinUnderANewCA(_ current: NodeIdentity) async throws -> NodeIdentity? {
+        guard secure, !joinTokenChecked.isSet, let text = configuration.joinToken, let token = try? JoinToken(parsing: text),
+            NodeJoin.heldCAFingerprint(directory) != token.caFingerprint
+        else { return nil }
+        joinTokenChecked.set()
+        let leader = try NodeAddress(leaderURL: configuration.leaderURL)
+        do {
+            _ = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
+        } catch {
+            logger.warning(
+                "the join token given names another cluster CA than this node's, and the leader does not present it (or cannot be asked): this node has joined and needs no token, so it is ignored; remove it from the follower's configuration",
+                metadata: ["leader": "\(configuration.leaderURL)", "reason": "\((error as? FerryError)?.message ?? "\(error)")"])
+            return nil
+        }
+        logger.notice(
+            "the leader presents the join token's cluster CA, not this node's: joining it again under the new CA, keeping the node's name",
+            metadata: ["leader": "\(configuration.leaderURL)", "node": "\(current.name)"])
+        let joined = try await NodeJoin(
+            leaderURL: configuration.leaderURL, name: current.name, platform: configuration.platform,
+            advertisedURL: advertisedURL, directory: directory, previousCredential: current.credential,
+            protocolVersion: configuration.meshProtocol, replacingCA: true
+        ).join(with: token)
+        identity.withLock { $0 = joined }
+        logger.notice("joined the leader", metadata: ["leader": "\(configuration.leaderURL)", "node": "\(joined.name)"])
+        return joined
     }
 
     static func noJoinToken(_ why: String) -> FerryError {

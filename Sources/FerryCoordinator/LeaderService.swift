@@ -135,9 +135,9 @@ public final class LeaderService: Service, Sendable {
         if !configuration.insecureMesh {
             let names = [ProcessInfo.processInfo.hostName, configuration.host] + configuration.tlsNames
             // A certificate from before the leader's reserved name is replaced: followers require the
-            // name. So is one with less than a third of its life left.
+            // name. So is one with less than a third of its life left, and one of an earlier CA.
             let tls = try directory.tlsIdentity(isCurrent: { pem in
-                (try? MeshTLS.alternativeNames(ofPEM: pem).contains(NodeAddress.leaderName)) == true
+                ca.issued(pem) && (try? MeshTLS.alternativeNames(ofPEM: pem).contains(NodeAddress.leaderName)) == true
                     && ((try? MeshTLS.serialAndExpiry(ofPEM: pem).expiresAt.timeIntervalSinceNow) ?? 0) > ClusterCA.leafLifetime / 3
             }) { publicKey in
                 try ca.issue(publicKeyPEM: publicKey, for: .leader(names: names.filter { $0 != "0.0.0.0" && $0 != "::" }))

@@ -22,17 +22,26 @@ struct NodeJoin: Sendable {
     var previousCredential: String? = nil
     /// The mesh protocol version it claims.
     var protocolVersion = FerryVersion.meshProtocol
+    /// The node joined this leader under another cluster CA, and the leader now presents the join
+    /// token's (the site made a new CA): joining it is what the operator asked for, not another
+    /// cluster by mistake (``refuseAnotherCluster(_:)`` does not apply).
+    var replacingCA = false
 
     var secure: Bool { leaderURL.hasPrefix("https://") }
 
     func join(with token: JoinToken) async throws -> NodeIdentity {
         var publicKey: String?
         var nodeKey: P256.Signing.PrivateKey?
+        var ca: String?
+        // The CA is trusted for the join from a file of its own, and becomes the node's `ca.pem`
+        // only once it has joined: a refused join leaves the node's CA as it was.
+        let joiningCA = directory.caCertificatePath + ".joining"
+        defer { unlink(joiningCA) }
         if secure {
-            try refuseAnotherCluster(token)
+            if !replacingCA { try refuseAnotherCluster(token) }
             let leader = try NodeAddress(leaderURL: leaderURL)
-            let ca = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
-            try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600)
+            ca = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
+            try directory.writeAtomically(ca!, to: joiningCA, mode: 0o600)
             let key = P256.Signing.PrivateKey()
             nodeKey = key
             publicKey = key.publicKey.pemRepresentation
@@ -40,7 +49,7 @@ struct NodeJoin: Sendable {
         let response: JoinResponse
         do {
             response = try await MeshClient.join(
-                baseURL: leaderURL, joinToken: token.description, caFile: secure ? directory.caCertificatePath : nil,
+                baseURL: leaderURL, joinToken: token.description, caFile: secure ? joiningCA : nil,
                 JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: previousCredential,
                     protocolVersion: protocolVersion))
         } catch let error as FerryError where error.code == .protocolVersion {
@@ -58,7 +67,11 @@ struct NodeJoin: Sendable {
         }
         let joined = NodeIdentity(
             nodeID: response.nodeID, name: response.name, credential: response.credential, leader: leaderURL, peerKey: response.peerKey)
+        // node.json before ca.pem: a node stopped in between holds its new credential and the
+        // old CA, and joins again at its next start (``FollowerService/join()``), its credential
+        // as proof; the other way round it would hold a credential the leader no longer takes.
         try joined.save(in: directory)
+        if let ca { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         return joined
     }
 
@@ -72,11 +85,14 @@ struct NodeJoin: Sendable {
     }
 
     /// ``refuseAnotherCluster(_:)`` for the node whose data directory is `directory`.
+    /// The fingerprint of the cluster CA the node in `directory` trusts (its `ca.pem`), if readable.
+    static func heldCAFingerprint(_ directory: DataDirectory) -> String? {
+        guard let pem = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8) else { return nil }
+        return try? MeshTLS.fingerprint(ofPEM: pem)
+    }
+
     static func refuseAnotherCluster(_ token: JoinToken, directory: DataDirectory) throws {
-        guard NodeIdentity.load(from: directory) != nil,
-            let pem = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8),
-            let held = try? MeshTLS.fingerprint(ofPEM: pem), held != token.caFingerprint
-        else { return }
+        guard NodeIdentity.load(from: directory) != nil, let held = heldCAFingerprint(directory), held != token.caFingerprint else { return }
         throw FerryError(
             .configuration,
             "this node belongs to another cluster (its CA \(directory.caCertificatePath) is \(held.prefix(16))…, the join token's \(token.caFingerprint.prefix(16))…): check --leader and the join token; to move the node to this cluster, remove \(directory.nodeIdentityPath) first (the content store is kept)")

@@ -1,4 +1,7 @@
 import AsyncHTTPClient
+#if canImport(Glibc)
+import Glibc
+#endif
 import FerryCore
 import NIOCore
 import NIOSSL
@@ -25,7 +28,9 @@ public enum MeshHTTP {
     public static func client(
         caFile: String?, leader: NodeAddress? = nil, identity: MeshTLS.ClientIdentity? = nil, readTimeout: Duration = .seconds(90)
     ) throws(FerryError) -> HTTPClient {
-        let key = "\(caFile ?? "")|\(leader?.description ?? "")|\(identity?.certificateFile ?? "")|\(identity?.generation ?? "")|\(readTimeout)"
+        // The CA file's change time too: a client made before the file was replaced (a new
+        // cluster CA, `ferry leader new-ca`) would trust the old CA for the life of the process.
+        let key = "\(caFile ?? "")|\(caFile.map(changeTime) ?? "")|\(leader?.description ?? "")|\(identity?.certificateFile ?? "")|\(identity?.generation ?? "")|\(readTimeout)"
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
@@ -47,6 +52,13 @@ public enum MeshHTTP {
             clients[key] = client
             return client
         }
+    }
+
+    /// When the file at `path` last changed (to the nanosecond), as a key; empty if it cannot be read.
+    private static func changeTime(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "" }
+        return "\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec).\(info.st_ino)"
     }
 
     /// The base URL to send requests for the leader at `address` to through a client made with

@@ -22,7 +22,7 @@ struct LeaderCommand: NodeDaemonCommand {
             leader with --data-dir; elsewhere use --leader, --token-file (or FERRY_TOKEN) and --ca (a copy of ca.pem). \
             Followers join with tokens from `ferry token create`; `ferry nodes remove` cuts a node off.
             """,
-        subcommands: [LeaderBackupCommand.self, LeaderRestoreCommand.self]
+        subcommands: [LeaderBackupCommand.self, LeaderRestoreCommand.self, LeaderNewCACommand.self]
     )
 
     @Option(name: .customLong("data-dir"), help: "Directory for state, store and tokens.")

@@ -81,4 +81,21 @@ struct ClusterCATests {
             #expect(kept.certificate.trimmingWhitespace() == renewed.certificate.trimmingWhitespace() && kept.key.trimmingWhitespace() == renewed.key.trimmingWhitespace())
         }
     }
+
+    @Test("A new CA: the old pair kept aside, the join token's secret kept under the new fingerprint, the leader's old certificate not taken for the new CA's")
+    func newCA() async throws {
+        try await Self.withCA { old, data in
+            let token = try JoinToken(parsing: try data.joinToken(fingerprint: old.fingerprint).token)
+            let leaderCertificate = try old.issue(publicKeyPEM: Self.publicKey, for: .leader(names: []))
+            let (new, kept) = try ClusterCA.replace(in: data, now: Date(timeIntervalSince1970: 1_800_000_000))
+            #expect(new.fingerprint != old.fingerprint)
+            #expect(kept.map { URL(fileURLWithPath: $0).lastPathComponent } == ["ca.pem.replaced-20270115T080000Z", "ca-key.pem.replaced-20270115T080000Z"])
+            #expect(try MeshTLS.fingerprint(ofPEM: String(contentsOfFile: kept[0], encoding: .utf8)) == old.fingerprint)
+            #expect(try ClusterCA.loadOrCreate(in: data).fingerprint == new.fingerprint, "the new pair is the directory's")
+            let rewritten = try JoinToken(parsing: try String(contentsOfFile: data.joinTokenPath, encoding: .utf8).trimmingWhitespace())
+            #expect(rewritten.secret == token.secret && rewritten.caFingerprint == new.fingerprint)
+            #expect(old.issued(leaderCertificate) && !new.issued(leaderCertificate))
+            #expect(new.issued(try new.issue(publicKeyPEM: Self.publicKey, for: .leader(names: []))))
+        }
+    }
 }
