@@ -40,6 +40,32 @@ struct InstallCoordinatorTests {
                 loadSlotLease: loadSlotLease)
         }
 
+        /// The first node's targets of a new install of `names` (`registry.test/demo/NAME:1`, one
+        /// load slot), each image resolved and held by the leader but those in `fetching`: the
+        /// node has reported each `transferring`, and `ready` those the leader holds. Target and
+        /// image ids in the order of `names`.
+        func readyTargets(_ coordinator: InstallCoordinator, _ names: [String], fetching: Set<String> = []) async throws -> (targets: [Int64], images: [Int64]) {
+            let install = try await coordinator.createInstall(InstallRequest(images: names.map { "registry.test/demo/\($0):1" }, maxParallel: 1))
+            let rows = try await database.targets(ofInstall: install.id!)
+            for id in Set(rows.map(\.imageId)) { try await resolve(id) }
+            let work = try await coordinator.work(node: nodes[0], wait: .zero).items
+            var targets: [Int64] = []
+            var images: [Int64] = []
+            for name in names {
+                let target = try #require(work.first { $0.reference.hasSuffix("/\(name):1") }).targetID
+                let image = try #require(rows.first { $0.id == target }).imageId
+                try await coordinator.report(node: nodes[0], target: target, TargetReport(state: .transferring, starting: true))
+                if !fetching.contains(name) {
+                    for blob in try await database.blobs(ofImage: image) { try await database.setBlobState(blob.digest, .present) }
+                    #expect(try await database.markImagePresent(imageID: image))
+                    try await coordinator.report(node: nodes[0], target: target, TargetReport(state: .ready))
+                }
+                targets.append(target)
+                images.append(image)
+            }
+            return (targets, images)
+        }
+
         /// Records the image as resolved, so that nodes get it as work; another `version` is
         /// another manifest (the tag moved).
         func resolve(_ imageID: Int64, version: String = "") async throws {
@@ -394,15 +420,8 @@ struct InstallCoordinatorTests {
     func loadSlotLeaseCountsTimeHeld() async throws {
         let fixture = try await Fixture.make(nodes: 1)
         let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
-        let install = try await coordinator.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
-        let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
-        try await fixture.resolve(image)
-        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
-        #expect(try await fixture.database.markImagePresent(imageID: image))
         let node = fixture.nodes[0]
-        let target = try #require(try await coordinator.work(node: node, wait: .zero).items.first).targetID
-        try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
-        try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
+        let target = try await fixture.readyTargets(coordinator, ["app"]).targets[0]
 
         let start = Date()
         func tick(after seconds: TimeInterval, beating: Bool = true) async throws -> InstallTargetRecord {
@@ -440,19 +459,9 @@ struct InstallCoordinatorTests {
     func loadSlotLeasePausedByAFetch() async throws {
         let fixture = try await Fixture.make(nodes: 1)
         let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
-        let install = try await coordinator.createInstall(
-            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1"], maxParallel: 1))
-        let images = Array(Set(try await fixture.database.targets(ofInstall: install.id!).map(\.imageId))).sorted()
-        for id in images { try await fixture.resolve(id) }
         // The leader holds a; it still fetches b.
-        for blob in try await fixture.database.blobs(ofImage: images[0]) { try await fixture.database.setBlobState(blob.digest, .present) }
-        #expect(try await fixture.database.markImagePresent(imageID: images[0]))
-        let node = fixture.nodes[0]
-        let work = try await coordinator.work(node: node, wait: .zero).items
-        let a = try #require(work.first { $0.reference.hasSuffix("/a:1") }).targetID
-        let b = try #require(work.first { $0.reference.hasSuffix("/b:1") }).targetID
-        for target in [a, b] { try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true)) }
-        try await coordinator.report(node: node, target: a, TargetReport(state: .ready))
+        let (targets, images) = try await fixture.readyTargets(coordinator, ["a", "b"], fetching: ["b"])
+        let (node, a, b) = (fixture.nodes[0], targets[0], targets[1])
 
         let start = Date()
         func tick(after seconds: TimeInterval) async throws {
@@ -484,21 +493,8 @@ struct InstallCoordinatorTests {
     func loadSlotLeaseOutlivesADone() async throws {
         let fixture = try await Fixture.make(nodes: 1)
         let coordinator = fixture.coordinator(loadSlotLease: .seconds(60))
-        let install = try await coordinator.createInstall(
-            InstallRequest(images: ["registry.test/demo/a:1", "registry.test/demo/b:1"], maxParallel: 1))
-        for id in Set(try await fixture.database.targets(ofInstall: install.id!).map(\.imageId)) {
-            try await fixture.resolve(id)
-            for blob in try await fixture.database.blobs(ofImage: id) { try await fixture.database.setBlobState(blob.digest, .present) }
-            #expect(try await fixture.database.markImagePresent(imageID: id))
-        }
-        let node = fixture.nodes[0]
-        let work = try await coordinator.work(node: node, wait: .zero).items
-        let a = try #require(work.first { $0.reference.hasSuffix("/a:1") }).targetID
-        let b = try #require(work.first { $0.reference.hasSuffix("/b:1") }).targetID
-        for target in [a, b] {
-            try await coordinator.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
-            try await coordinator.report(node: node, target: target, TargetReport(state: .ready))
-        }
+        let targets = try await fixture.readyTargets(coordinator, ["a", "b"]).targets
+        let (node, a, b) = (fixture.nodes[0], targets[0], targets[1])
         let start = Date()
         func tick(after seconds: TimeInterval) async throws {
             try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(seconds))
@@ -529,15 +525,8 @@ struct InstallCoordinatorTests {
     func loadSlotLeaseSkipsLeaderDowntime() async throws {
         let fixture = try await Fixture.make(nodes: 1)
         let before = fixture.coordinator(loadSlotLease: .seconds(60))
-        let install = try await before.createInstall(InstallRequest(images: ["registry.test/demo/app:1"], maxParallel: 1))
-        let image = try #require(try await fixture.database.targets(ofInstall: install.id!).first).imageId
-        try await fixture.resolve(image)
-        for blob in try await fixture.database.blobs(ofImage: image) { try await fixture.database.setBlobState(blob.digest, .present) }
-        #expect(try await fixture.database.markImagePresent(imageID: image))
         let node = fixture.nodes[0]
-        let target = try #require(try await before.work(node: node, wait: .zero).items.first).targetID
-        try await before.report(node: node, target: target, TargetReport(state: .transferring, starting: true))
-        try await before.report(node: node, target: target, TargetReport(state: .ready))
+        let target = try await fixture.readyTargets(before, ["app"]).targets[0]
         let start = Date()
         #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start) == .granted)
         try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(30))
