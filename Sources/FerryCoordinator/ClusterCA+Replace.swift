@@ -1,28 +1,92 @@
+import Crypto
 import FerryCore
 import Foundation
 
 extension ClusterCA {
     /// Makes a new cluster CA in `directory` (`ferry leader new-ca`, the leader stopped): the old
-    /// pair is kept beside it as `ca.pem.replaced-STAMP` and `ca-key.pem.replaced-STAMP`, the join
-    /// token file gets the new fingerprint (same secret), and at its next start the leader issues
-    /// itself a certificate under the new CA. Every node joins again with the new join token,
-    /// keeping its name (its follower does so at start: ``FollowerService/join()``); until then
-    /// it cannot reach the leader. A directory whose CA was already moved away (a new-ca stopped
-    /// half-way) gets its new CA all the same. Returns the new CA and where the old one went.
+    /// pair is kept beside it as `ca.pem.replaced-STAMP` and `ca-key.pem.replaced-STAMP`, the old
+    /// CA vouches for the new one (`ca-vouch.pem`, which the leader presents: ``vouch(for:)``), the
+    /// join token file gets a new secret under the new fingerprint, and at its next start the
+    /// leader issues itself a certificate under the new CA. Each node joins again with the new
+    /// join token, keeping its name (its follower does so at start when its CA vouches for the
+    /// leader's: ``FollowerService/join()``); until then it cannot reach the leader. A new-ca
+    /// stopped half-way (the old pair partly moved aside, or the new one half written) is
+    /// finished by running it again. Returns the new CA and where the old one went.
     static func replace(in directory: DataDirectory, now: Date = Date()) throws(FerryError) -> (ca: ClusterCA, kept: [String]) {
-        _ = try existingPair(in: directory.path)
-        // UTC (the ISO 8601 style's default time zone), e.g. 20270115T080000Z.
-        let stamp = now.formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted)) + "Z"
+        var old: ClusterCA
         var kept: [String] = []
-        for path in [directory.caCertificatePath, directory.caKeyPath] where DataDirectoryRole.exists(path) {
-            let old = "\(path).replaced-\(stamp)"
-            guard rename(path, old) == 0 else {
-                throw FerryError(.configuration, "cannot move \(path) aside: \(String(cString: strerror(errno)))")
+        do {
+            if let pair = try existingPair(in: directory.path) {
+                old = try ClusterCA(certificatePEM: pair.certificatePEM, key: pair.key)
+            } else if let resumed = try resumeReplacement(in: directory) {
+                (old, kept) = resumed
+            } else {
+                throw FerryError(.configuration, "\(directory.path) holds no cluster CA to replace: start the leader once to make one")
             }
-            kept.append(old)
+        } catch let error as FerryError {
+            guard let resumed = try resumeReplacement(in: directory) else { throw error }
+            (old, kept) = resumed
+        } catch {
+            throw FerryError(.configuration, "cannot read the cluster CA in \(directory.path): \(error)")
+        }
+        if kept.isEmpty {
+            // UTC (the ISO 8601 style's default time zone), e.g. 20270115T080000Z; never over an earlier one.
+            let base = now.formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted)) + "Z"
+            var stamp = base
+            var round = 1
+            while DataDirectoryRole.exists("\(directory.caCertificatePath).replaced-\(stamp)") || DataDirectoryRole.exists("\(directory.caKeyPath).replaced-\(stamp)") {
+                round += 1
+                stamp = "\(base)-\(round)"
+            }
+            for path in [directory.caCertificatePath, directory.caKeyPath] {
+                let aside = "\(path).replaced-\(stamp)"
+                guard rename(path, aside) == 0 else {
+                    throw FerryError(.configuration, "cannot move \(path) aside: \(String(cString: strerror(errno)))")
+                }
+                kept.append(aside)
+            }
         }
         let ca = try loadOrCreate(in: directory)
+        do {
+            try directory.writeAtomically(try old.vouch(for: ca) + "\n", to: directory.caVouchPath, mode: 0o600)
+        } catch let error as FerryError {
+            throw error
+        } catch {
+            throw FerryError(.configuration, "cannot write the old CA's certificate for the new one: \(error)")
+        }
+        // A new secret: the old join token (whose fingerprint anyone can change) stops joining.
+        unlink(directory.joinTokenPath)
         _ = try directory.joinToken(fingerprint: ca.fingerprint)
         return (ca, kept)
+    }
+
+    /// The old CA of a replacement stopped half-way, and where it was kept: the newest pair kept
+    /// aside, when what is in place is nothing or a lone half (the new pair half written). One
+    /// stopped between its two moves (the certificate aside, its key in place) is finished first.
+    private static func resumeReplacement(in directory: DataDirectory) throws(FerryError) -> (ClusterCA, [String])? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
+        let certificates = stamps("ca.pem.replaced-")
+        var keys = stamps("ca-key.pem.replaced-")
+        let hasCertificate = DataDirectoryRole.exists(directory.caCertificatePath)
+        let hasKey = DataDirectoryRole.exists(directory.caKeyPath)
+        if !hasCertificate, hasKey, let stamp = certificates.subtracting(keys).max() {
+            guard rename(directory.caKeyPath, "\(directory.caKeyPath).replaced-\(stamp)") == 0 else {
+                throw FerryError(.configuration, "cannot move \(directory.caKeyPath) aside: \(String(cString: strerror(errno)))")
+            }
+            keys.insert(stamp)
+        } else if hasCertificate && hasKey {
+            return nil
+        }
+        guard let stamp = certificates.intersection(keys).max() else { return nil }
+        let kept = ["\(directory.caCertificatePath).replaced-\(stamp)", "\(directory.caKeyPath).replaced-\(stamp)"]
+        guard let pem = try? String(contentsOfFile: kept[0], encoding: .utf8),
+            let keyPEM = try? String(contentsOfFile: kept[1], encoding: .utf8),
+            let key = try? P256.Signing.PrivateKey(pemRepresentation: keyPEM),
+            let old = try? ClusterCA(certificatePEM: pem, key: key)
+        else { return nil }
+        // What is left in place is half of the new pair: made again.
+        for path in [directory.caCertificatePath, directory.caKeyPath] { unlink(path) }
+        return (old, kept)
     }
 }

@@ -66,6 +66,40 @@ struct ClusterCA: Sendable {
         }
     }
 
+    /// A certificate of `successor`'s name and key issued by this CA (a CA certificate): the proof,
+    /// to nodes that trust this CA, that `successor` is the cluster's next CA (``vouches(_:for:)``).
+    func vouch(for successor: ClusterCA) throws -> String {
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: successor.certificate.publicKey,
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: min(successor.expiresAt, expiresAt),
+            issuer: self.certificate.subject, subject: successor.certificate.subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            },
+            issuerPrivateKey: .init(key))
+        return try certificate.serializeAsPEM().pemString
+    }
+
+    /// Whether `chain` (what a server presented) holds a certificate, issued by the CA `heldPEM`
+    /// and valid now, for the name and key of the CA `successorPEM`: the held CA vouches for the
+    /// successor (``vouch(for:)``). A node moves to a new CA only so: a server presenting another
+    /// CA (an old one whose key leaked, say) cannot make it move.
+    static func vouches(_ heldPEM: String, for successorPEM: String, in chain: [Certificate], now: Date = Date()) -> Bool {
+        guard let held = try? Certificate(pemEncoded: heldPEM), let successor = try? Certificate(pemEncoded: successorPEM) else { return false }
+        return chain.contains { candidate in
+            candidate.issuer == held.subject && candidate.subject == successor.subject && candidate.publicKey == successor.publicKey
+                && candidate.notValidBefore <= now && now <= candidate.notValidAfter
+                && held.publicKey.isValidSignature(candidate.signature, for: candidate)
+        }
+    }
+
+    /// Whether `pem` is a certificate of this CA's name and key (``vouch(for:)`` by its predecessor).
+    func isVouchedFor(by pem: String) -> Bool {
+        (try? Certificate(pemEncoded: pem)).map { $0.subject == certificate.subject && $0.publicKey == certificate.publicKey } ?? false
+    }
+
     /// Whether this CA issued the certificate `pem` (its issuer is this CA's name, which is
     /// unique per CA): the leader's own certificate from before a new CA is not.
     func issued(_ pem: String) -> Bool {
@@ -115,7 +149,7 @@ struct ClusterCA: Sendable {
         }
     }
 
-    private init(certificatePEM: String, key: P256.Signing.PrivateKey) throws {
+    init(certificatePEM: String, key: P256.Signing.PrivateKey) throws {
         self.certificatePEM = certificatePEM
         self.certificate = try Certificate(pemEncoded: certificatePEM)
         self.key = key
@@ -216,6 +250,9 @@ struct ClusterCA: Sendable {
 extension DataDirectory {
     var caCertificatePath: String { "\(path)/ca.pem" }
     var caKeyPath: String { "\(path)/ca-key.pem" }
+    /// The current CA certified by the one `ferry leader new-ca` replaced (``ClusterCA/vouch(for:)``):
+    /// the leader presents it, so that nodes of the old CA can tell the new one is the same cluster's.
+    var caVouchPath: String { "\(path)/ca-vouch.pem" }
     var tlsCertificatePath: String { "\(path)/tls.pem" }
     var tlsKeyPath: String { "\(path)/tls-key.pem" }
 

@@ -6,10 +6,13 @@ import FerryRegistry
 import FerryServer
 import FerryState
 import FerryStore
+import FerryTransfer
 import Foundation
 import Logging
 import ServiceLifecycle
+import SwiftASN1
 import Synchronization
+import X509
 
 /// A follower: joins the leader, takes install work, pulls blobs from the mesh into its own
 /// verified store, and loads images into its Docker engine, at most `maxParallel` nodes at a
@@ -115,29 +118,46 @@ public final class FollowerService: Service, Sendable {
         return joined.credential
     }
 
-    /// A joined node needs no join token; one given of another cluster CA than its `ca.pem`
-    /// (or with its `ca.pem` missing) is looked at. When the leader at the node's URL presents
-    /// that CA (the site made a new cluster CA and handed out its token), the node joins again
-    /// with it, its credential as proof that its name is its own, and returns its new identity;
-    /// before, it ignored the token and every connection to the leader failed its TLS handshake.
-    /// Otherwise the token is stale (or the leader cannot be asked): the node goes on as it is,
-    /// with a warning.
+    /// A joined node needs no join token; one given of another cluster CA than its `ca.pem` is
+    /// looked at (once a start). When the leader at the node's URL presents that CA and the
+    /// node's own CA vouches for it (`ferry leader new-ca`: ``ClusterCA/vouches(_:for:in:now:)``),
+    /// the node joins again under it, its credential as proof that its name is its own, and
+    /// returns its new identity; before, it ignored the token and every connection to the
+    /// leader failed its TLS handshake. A CA its own does not vouch for is refused in one line
+    /// (a server that holds an old CA's key cannot move it back). A token whose CA the leader
+    /// does not present is stale, and ignored with a warning; so is any token while the leader
+    /// cannot be asked.
     private func joinUnderANewCA(_ current: NodeIdentity) async throws -> NodeIdentity? {
         guard secure, !joinTokenChecked.isSet, let text = configuration.joinToken, let token = try? JoinToken(parsing: text),
-            NodeJoin.heldCAFingerprint(directory) != token.caFingerprint
+            let held = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8),
+            (try? MeshTLS.fingerprint(ofPEM: held)) != token.caFingerprint
         else { return nil }
         joinTokenChecked.set()
         let leader = try NodeAddress(leaderURL: configuration.leaderURL)
+        let successor: String
+        let chain: [Certificate]
         do {
-            _ = try await MeshTLS.fetchClusterCA(host: leader.host, port: leader.port, fingerprint: token.caFingerprint)
+            chain = try await MeshTLS.presentedChain(host: leader.host, port: leader.port)
+            guard let match = chain.first(where: { (try? MeshTLS.fingerprint(of: $0)) == token.caFingerprint }) else {
+                logger.warning(
+                    "the join token given names another cluster CA than this node's, and the leader does not present it: this node has joined and needs no token, so it is ignored (a stale token: remove it from the follower's configuration)",
+                    metadata: ["leader": "\(configuration.leaderURL)"])
+                return nil
+            }
+            successor = try match.serializeAsPEM().pemString
         } catch {
             logger.warning(
-                "the join token given names another cluster CA than this node's, and the leader does not present it (or cannot be asked): this node has joined and needs no token, so it is ignored; remove it from the follower's configuration",
-                metadata: ["leader": "\(configuration.leaderURL)", "reason": "\((error as? FerryError)?.message ?? "\(error)")"])
+                "cannot ask the leader whether it presents the join token's cluster CA, which is not this node's: going on with the node's own; if the leader has a new CA, restart this follower once the leader is up",
+                metadata: ["leader": "\(configuration.leaderURL)", "error": "\(TransportProblem(error).map { "\($0)" } ?? "\(error)")"])
             return nil
         }
+        guard ClusterCA.vouches(held, for: successor, in: chain) else {
+            throw FerryError(
+                .configuration,
+                "the leader at \(configuration.leaderURL) presents the join token's cluster CA, which this node's CA (\(directory.caCertificatePath)) does not vouch for (it was not made from it with `ferry leader new-ca`): refusing to send this node's credential; to join that cluster, remove \(directory.nodeIdentityPath) first (the content store is kept)")
+        }
         logger.notice(
-            "the leader presents the join token's cluster CA, not this node's: joining it again under the new CA, keeping the node's name",
+            "the leader presents the join token's cluster CA, which this node's vouches for: joining again under the new CA, keeping the node's name",
             metadata: ["leader": "\(configuration.leaderURL)", "node": "\(current.name)"])
         let joined = try await NodeJoin(
             leaderURL: configuration.leaderURL, name: current.name, platform: configuration.platform,

@@ -19,7 +19,7 @@ import Glibc
 public enum LeaderBackup {
     public static let databaseFile = "state.db"
     /// The data directory's secrets and identity, copied when present.
-    public static let identityFiles = ["admin-token", "join-token", "peer-key", "ca.pem", "ca-key.pem", "tls.pem", "tls-key.pem"]
+    public static let identityFiles = ["admin-token", "join-token", "peer-key", "ca.pem", "ca-key.pem", "ca-vouch.pem", "tls.pem", "tls-key.pem"]
 
     /// Backs up the leader data directory `dataDirectory` (the leader may be running) into
     /// `output`, which must not exist. On failure nothing is left at `output`.

@@ -142,7 +142,10 @@ public final class LeaderService: Service, Sendable {
             }) { publicKey in
                 try ca.issue(publicKeyPEM: publicKey, for: .leader(names: names.filter { $0 != "0.0.0.0" && $0 != "::" }))
             }
-            identity = MeshServer.Identity(certificates: [tls.certificate, ca.certificatePEM], key: tls.key)
+            // After `ferry leader new-ca`: the old CA's certificate for this one, so that nodes of
+            // the old CA can tell this one is their cluster's next (``ClusterCA/vouches(_:for:in:now:)``).
+            let vouch = (try? String(contentsOfFile: directory.caVouchPath, encoding: .utf8)).flatMap { ca.isVouchedFor(by: $0) ? $0 : nil }
+            identity = MeshServer.Identity(certificates: [tls.certificate, ca.certificatePEM] + (vouch.map { [$0] } ?? []), key: tls.key)
         }
         let server = try MeshServer(
             router: router, limits: configuration.http, identity: identity, host: configuration.host, port: configuration.port,
@@ -203,12 +206,12 @@ public final class LeaderService: Service, Sendable {
 
 extension LeaderService {
     /// Warns, at start, when the cluster CA expires within ``ClusterCA/expiryWarning``: every node
-    /// must then join a new cluster CA (`ferry nodes` shows the date too).
+    /// must then join a new cluster CA, `ferry leader new-ca` (`ferry nodes` shows the date too).
     func warnIfCAExpiresSoon(now: Date = Date()) {
         FerryMetrics.setCAExpiry(seconds: ca.expiresAt.timeIntervalSince(now))
         guard ca.expiresAt.timeIntervalSince(now) < ClusterCA.expiryWarning else { return }
         logger.warning(
-            "the cluster CA expires within a year: plan a new cluster (a new data directory, followers joined again)",
+            "the cluster CA expires within a year: make a new one with `ferry leader new-ca` (the leader stopped), then restart the followers with the new join token",
             metadata: ["expires_at": "\(ca.expiresAt)", "ca_file": "\(directory.caCertificatePath)"])
     }
 }

@@ -139,7 +139,11 @@ public enum MeshTLS {
 
     /// sha256 of a certificate's DER, lowercase hex: what a join token carries.
     public static func fingerprint(ofPEM pem: String) throws -> String {
-        let certificate = try Certificate(pemEncoded: pem)
+        try fingerprint(of: try Certificate(pemEncoded: pem))
+    }
+
+    /// ``fingerprint(ofPEM:)`` of a parsed certificate.
+    public static func fingerprint(of certificate: Certificate) throws -> String {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         return Digest.sha256(of: serializer.serializedBytes).encoded
@@ -150,6 +154,17 @@ public enum MeshTLS {
     /// secret is sent. A client that then trusts only that CA cannot be fooled by a server that
     /// merely copied the CA certificate: its leaf will not verify.
     public static func fetchClusterCA(host: String, port: Int, fingerprint: String) async throws -> String {
+        for certificate in try await presentedChain(host: host, port: port) where try Self.fingerprint(of: certificate) == fingerprint {
+            return try certificate.serializeAsPEM().pemString
+        }
+        throw FerryError(
+            .denied,
+            "the server at \(host):\(port) did not present the cluster CA named in the join token (fingerprint mismatch): refusing to join; check the leader URL and the join token")
+    }
+
+    /// The certificates the server at `host:port` presents in its TLS handshake, trusting nothing
+    /// and sending nothing secret.
+    public static func presentedChain(host: String, port: Int) async throws -> [Certificate] {
         let captured = Mutex<[NIOSSLCertificate]>([])
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .none
@@ -181,15 +196,7 @@ public enum MeshTLS {
                 .upstreamUnreachable,
                 "the leader at \(host):\(port) did not complete a TLS handshake (is it running with --insecure-mesh? then the follower needs --insecure-mesh too)")
         }
-        for certificate in captured.withLock({ $0 }) {
-            let der = try certificate.toDERBytes()
-            if Digest.sha256(of: der).encoded == fingerprint {
-                return try Certificate(derEncoded: der).serializeAsPEM().pemString
-            }
-        }
-        throw FerryError(
-            .denied,
-            "the server at \(host):\(port) did not present the cluster CA named in the join token (fingerprint mismatch): refusing to join; check the leader URL and the join token")
+        return try captured.withLock { $0 }.map { try Certificate(derEncoded: try $0.toDERBytes()) }
     }
 }
 

@@ -90,7 +90,7 @@ struct NodesCommand: AsyncParsableCommand {
                 let now = Date()
                 if let ca = list.caExpiresAt, ca.timeIntervalSince(now) < 365 * 24 * 3600 {
                     FileOutput.standardError.write(
-                        "warning: the cluster CA expires \(StatusCommand.remaining(until: ca, now: now)) (\(ca)): plan a new cluster before then (docs/operations.md, Certificates)\n")
+                        "warning: the cluster CA expires \(StatusCommand.remaining(until: ca, now: now)) (\(ca)): make a new one before then with `ferry leader new-ca` (docs/operations.md, Certificates)\n")
                 }
                 return list.nodes.map { node in
                     [

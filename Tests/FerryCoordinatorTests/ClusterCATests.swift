@@ -84,6 +84,7 @@ struct ClusterCATests {
 
     @Test("A new CA: the old pair kept aside, the join token's secret kept under the new fingerprint, the leader's old certificate not taken for the new CA's")
     func newCA() async throws {
+        let stranger = try await Self.otherCA()
         try await Self.withCA { old, data in
             let token = try JoinToken(parsing: try data.joinToken(fingerprint: old.fingerprint).token)
             let leaderCertificate = try old.issue(publicKeyPEM: Self.publicKey, for: .leader(names: []))
@@ -93,9 +94,51 @@ struct ClusterCATests {
             #expect(try MeshTLS.fingerprint(ofPEM: String(contentsOfFile: kept[0], encoding: .utf8)) == old.fingerprint)
             #expect(try ClusterCA.loadOrCreate(in: data).fingerprint == new.fingerprint, "the new pair is the directory's")
             let rewritten = try JoinToken(parsing: try String(contentsOfFile: data.joinTokenPath, encoding: .utf8).trimmingWhitespace())
-            #expect(rewritten.secret == token.secret && rewritten.caFingerprint == new.fingerprint)
+            #expect(rewritten.secret != token.secret && rewritten.caFingerprint == new.fingerprint, "a new secret: the old one would join under the new fingerprint")
             #expect(old.issued(leaderCertificate) && !new.issued(leaderCertificate))
             #expect(new.issued(try new.issue(publicKeyPEM: Self.publicKey, for: .leader(names: []))))
+            // The old CA vouches for the new one; not the other way round, and not for a stranger.
+            let vouch = try String(contentsOfFile: data.caVouchPath, encoding: .utf8)
+            #expect(new.isVouchedFor(by: vouch))
+            let chain = [try Certificate(pemEncoded: new.certificatePEM), try Certificate(pemEncoded: vouch)]
+            #expect(ClusterCA.vouches(old.certificatePEM, for: new.certificatePEM, in: chain))
+            #expect(!ClusterCA.vouches(new.certificatePEM, for: old.certificatePEM, in: chain + [try Certificate(pemEncoded: old.certificatePEM)]))
+            #expect(!ClusterCA.vouches(old.certificatePEM, for: stranger.certificatePEM, in: chain + [try Certificate(pemEncoded: stranger.certificatePEM)]))
+            #expect(!ClusterCA.vouches(stranger.certificatePEM, for: new.certificatePEM, in: chain))
+            // Again the same second: the first replaced pair is not overwritten.
+            let (third, keptAgain) = try ClusterCA.replace(in: data, now: Date(timeIntervalSince1970: 1_800_000_000))
+            #expect(keptAgain.map { URL(fileURLWithPath: $0).lastPathComponent } == ["ca.pem.replaced-20270115T080000Z-2", "ca-key.pem.replaced-20270115T080000Z-2"])
+            #expect(try MeshTLS.fingerprint(ofPEM: String(contentsOfFile: kept[0], encoding: .utf8)) == old.fingerprint)
+            #expect(third.fingerprint != new.fingerprint)
         }
+    }
+
+    @Test("A new-ca stopped half-way is finished by running it again: between its two moves, and with half a new pair written")
+    func newCAResumes() async throws {
+        for stop in ["between the moves", "half a new pair"] {
+            try await withTemporaryDirectory("ferry-ca-resume") { directory in
+                let data = try DataDirectory(directory.path)
+                let old = try ClusterCA.loadOrCreate(in: data)
+                let stamp = "20270115T080000Z"
+                #expect(rename(data.caCertificatePath, "\(data.caCertificatePath).replaced-\(stamp)") == 0)
+                if stop == "half a new pair" {
+                    #expect(rename(data.caKeyPath, "\(data.caKeyPath).replaced-\(stamp)") == 0)
+                    try data.writeAtomically(P256.Signing.PrivateKey().pemRepresentation, to: data.caKeyPath, mode: 0o600)
+                }
+                // The leader's start refuses such a directory; new-ca finishes it.
+                #expect(throws: FerryError.self) { try ClusterCA.existingPair(in: directory.path) }
+                let (new, kept) = try ClusterCA.replace(in: data)
+                #expect(kept.map { URL(fileURLWithPath: $0).lastPathComponent } == ["ca.pem.replaced-\(stamp)", "ca-key.pem.replaced-\(stamp)"], "\(stop)")
+                #expect(try ClusterCA.existingPair(in: directory.path) != nil)
+                #expect(ClusterCA.vouches(
+                    old.certificatePEM, for: new.certificatePEM,
+                    in: [try Certificate(pemEncoded: try String(contentsOfFile: data.caVouchPath, encoding: .utf8))]), "\(stop)")
+            }
+        }
+    }
+
+    /// A CA of another cluster.
+    static func otherCA() async throws -> ClusterCA {
+        try await withTemporaryDirectory("ferry-ca-other") { directory in try ClusterCA.loadOrCreate(in: try DataDirectory(directory.path)) }
     }
 }

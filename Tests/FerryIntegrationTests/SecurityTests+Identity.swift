@@ -174,7 +174,7 @@ extension SecurityTests {
     /// node.json named the same leader URL, so after a new cluster CA, a node given the new token
     /// only failed every TLS handshake with the leader. And the docs' way to a new CA (move the
     /// CA files away) was refused by the leader's start, so there was none short of a new cluster.
-    @Test("ferry leader new-ca: the leader starts under the new CA, and a follower given the new join token joins again under it, keeping its name; a stale token is ignored with a warning")
+    @Test("ferry leader new-ca: the leader starts under the new CA, a follower given the new join token joins again under it keeping its name, a stale token is ignored, old secrets are refused, and a server presenting the old CA cannot move the node back")
     func newClusterCA() async throws {
         try await TestCluster.with("secnewca", nodes: [], engines: []) { cluster in
             let directory = cluster.dir.sub("node-ca")
@@ -227,16 +227,39 @@ extension SecurityTests {
             let ca = try String(contentsOfFile: "\(directory)/ca.pem", encoding: .utf8)
             #expect(try MeshTLS.fingerprint(ofPEM: ca) == (try JoinToken(parsing: newToken).caFingerprint))
             #expect(!FileManager.default.fileExists(atPath: "\(directory)/ca.pem.joining"))
-            let log = try String(contentsOfFile: cluster.dir.sub("ca-2.log"), encoding: .utf8)
-            #expect(log.contains("joining it again under the new CA"), "\(log)")
+            let rotated = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/node.json"))
+            // The old join token's secret does not join under the new fingerprint either.
+            let oldSecret = JoinToken(secret: try JoinToken(parsing: oldToken).secret, caFingerprint: try JoinToken(parsing: newToken).caFingerprint)
+            let refusedJoin = try await runProcess(
+                RepositoryLayout.ferryBinary,
+                ["follower", "--data-dir", cluster.dir.sub("node-other"), "--leader", cluster.leader.url, "--name", "other", "--listen", "127.0.0.1:0",
+                 "--docker-host", "unix://\(cluster.dir.sub("no-docker.sock"))", "--log-level", "error"],
+                environment: ["FERRY_JOIN_TOKEN": oldSecret.description])
+            #expect(refusedJoin.status == 1, "\(refusedJoin.stderr)")
 
-            // The old token left in its configuration is stale now: ignored, with a warning.
+            // The old token left in its configuration is stale now: ignored (with a warning).
             let seenAgain = try #require(try await cluster.admin.nodes().nodes.first).lastSeen
             let stale = try follower(oldToken, log: "ca-3.log")
             try await heartbeats(after: seenAgain)
             await stale.stop()
-            let staleLog = try String(contentsOfFile: cluster.dir.sub("ca-3.log"), encoding: .utf8)
-            #expect(staleLog.contains("the leader does not present it"), "\(staleLog)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/node.json")) == rotated)
+
+            // A server at the leader's address presenting the old CA (whose key may have leaked:
+            // here the old leader itself, its CA put back) cannot move the node back with the old token.
+            await cluster.killLeader()
+            let leaderDirectory = cluster.leader.dataDirectory
+            for file in ["ca.pem", "ca-key.pem"] {
+                let kept = try #require(try FileManager.default.contentsOfDirectory(atPath: leaderDirectory).first { $0.hasPrefix("\(file).replaced-") })
+                try FileManager.default.removeItem(atPath: "\(leaderDirectory)/\(file)")
+                try FileManager.default.moveItem(atPath: "\(leaderDirectory)/\(kept)", toPath: "\(leaderDirectory)/\(file)")
+            }
+            try FileManager.default.removeItem(atPath: "\(leaderDirectory)/ca-vouch.pem")
+            try await cluster.restartLeader()
+            let back = try await runProcess(RepositoryLayout.ferryBinary, arguments + ["--log-level", "error"], environment: ["FERRY_JOIN_TOKEN": oldToken])
+            #expect(back.status == 1)
+            #expect(back.stderr.hasPrefix("ferry: error: the leader at \(cluster.leader.url) presents the join token's cluster CA, which this node's CA"), "\(back.stderr)")
+            #expect(back.stderr.split(separator: "\n").count == 1, "\(back.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/node.json")) == rotated)
         }
     }
 
