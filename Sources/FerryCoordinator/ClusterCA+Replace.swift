@@ -1,6 +1,8 @@
 import Crypto
 import FerryCore
 import Foundation
+import SwiftASN1
+import X509
 
 extension ClusterCA {
     /// Makes a new cluster CA in `directory` (`ferry leader new-ca`, the leader stopped): the old
@@ -18,6 +20,12 @@ extension ClusterCA {
         do {
             if let pair = try existingPair(in: directory.path) {
                 old = try ClusterCA(certificatePEM: pair.certificatePEM, key: pair.key)
+                // A new pair no earlier CA vouches for yet, beside a kept one: a new-ca that
+                // stopped after making it. Finished, not rotated again (no node holds that pair).
+                if let unfinished = try unfinishedReplacement(of: old, in: directory) {
+                    try finish(unfinished.old, vouchingFor: old, in: directory)
+                    return (old, unfinished.kept)
+                }
             } else if let resumed = try resumeReplacement(in: directory) {
                 (old, kept) = resumed
             } else {
@@ -47,6 +55,13 @@ extension ClusterCA {
             }
         }
         let ca = try loadOrCreate(in: directory)
+        try finish(old, vouchingFor: ca, in: directory)
+        return (ca, kept)
+    }
+
+    /// The last steps of a replacement: `old` vouches for `ca`, and the join token file gets a new
+    /// secret (the old one, whose fingerprint anyone can change, stops joining).
+    private static func finish(_ old: ClusterCA, vouchingFor ca: ClusterCA, in directory: DataDirectory) throws(FerryError) {
         do {
             try directory.writeAtomically(try old.vouch(for: ca) + "\n", to: directory.caVouchPath, mode: 0o600)
         } catch let error as FerryError {
@@ -54,39 +69,58 @@ extension ClusterCA {
         } catch {
             throw FerryError(.configuration, "cannot write the old CA's certificate for the new one: \(error)")
         }
-        // A new secret: the old join token (whose fingerprint anyone can change) stops joining.
         unlink(directory.joinTokenPath)
         _ = try directory.joinToken(fingerprint: ca.fingerprint)
-        return (ca, kept)
     }
 
-    /// The old CA of a replacement stopped half-way, and where it was kept: the newest pair kept
-    /// aside, when what is in place is nothing or a lone half (the new pair half written). One
-    /// stopped between its two moves (the certificate aside, its key in place) is finished first.
-    private static func resumeReplacement(in directory: DataDirectory) throws(FerryError) -> (ClusterCA, [String])? {
+    /// The newest kept pair and its paths, when `current` has no vouch yet (a new-ca stopped
+    /// after making it); nil when it has one, or nothing was ever replaced.
+    private static func unfinishedReplacement(of current: ClusterCA, in directory: DataDirectory) throws(FerryError) -> (old: ClusterCA, kept: [String])? {
+        if let vouch = try? String(contentsOfFile: directory.caVouchPath, encoding: .utf8), current.isVouchedFor(by: vouch) { return nil }
+        return newestKeptPair(in: directory)
+    }
+
+    /// The newest pair kept aside by a replacement, and its paths.
+    private static func newestKeptPair(in directory: DataDirectory) -> (old: ClusterCA, kept: [String])? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
-        let certificates = stamps("ca.pem.replaced-")
-        var keys = stamps("ca-key.pem.replaced-")
-        let hasCertificate = DataDirectoryRole.exists(directory.caCertificatePath)
-        let hasKey = DataDirectoryRole.exists(directory.caKeyPath)
-        if !hasCertificate, hasKey, let stamp = certificates.subtracting(keys).max() {
-            guard rename(directory.caKeyPath, "\(directory.caKeyPath).replaced-\(stamp)") == 0 else {
-                throw FerryError(.configuration, "cannot move \(directory.caKeyPath) aside: \(String(cString: strerror(errno)))")
-            }
-            keys.insert(stamp)
-        } else if hasCertificate && hasKey {
-            return nil
-        }
-        guard let stamp = certificates.intersection(keys).max() else { return nil }
+        guard let stamp = stamps("ca.pem.replaced-").intersection(stamps("ca-key.pem.replaced-")).max() else { return nil }
         let kept = ["\(directory.caCertificatePath).replaced-\(stamp)", "\(directory.caKeyPath).replaced-\(stamp)"]
         guard let pem = try? String(contentsOfFile: kept[0], encoding: .utf8),
             let keyPEM = try? String(contentsOfFile: kept[1], encoding: .utf8),
             let key = try? P256.Signing.PrivateKey(pemRepresentation: keyPEM),
             let old = try? ClusterCA(certificatePEM: pem, key: key)
         else { return nil }
-        // What is left in place is half of the new pair: made again.
-        for path in [directory.caCertificatePath, directory.caKeyPath] { unlink(path) }
         return (old, kept)
+    }
+
+    /// The old CA of a replacement stopped half-way, and where it was kept: the newest pair kept
+    /// aside, when what is in place is nothing or a lone half of the new pair (moved aside, not
+    /// deleted). One stopped between its two moves (the certificate aside, its key in place) is
+    /// finished first. A lone half of the live CA (its certificate lost: the key is the one the
+    /// last vouch certified) is not taken for a new pair: nil, and the refusal stands.
+    private static func resumeReplacement(in directory: DataDirectory) throws(FerryError) -> (ClusterCA, [String])? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
+        let hasCertificate = DataDirectoryRole.exists(directory.caCertificatePath)
+        let hasKey = DataDirectoryRole.exists(directory.caKeyPath)
+        if hasCertificate && hasKey { return nil }
+        if !hasCertificate, hasKey, let stamp = stamps("ca.pem.replaced-").subtracting(stamps("ca-key.pem.replaced-")).max() {
+            guard rename(directory.caKeyPath, "\(directory.caKeyPath).replaced-\(stamp)") == 0 else {
+                throw FerryError(.configuration, "cannot move \(directory.caKeyPath) aside: \(String(cString: strerror(errno)))")
+            }
+        } else if hasKey || hasCertificate {
+            if let vouch = try? Certificate(pemEncoded: (try? String(contentsOfFile: directory.caVouchPath, encoding: .utf8)) ?? ""),
+                let lone = try? String(contentsOfFile: hasKey ? directory.caKeyPath : directory.caCertificatePath, encoding: .utf8),
+                (hasKey ? (try? P256.Signing.PrivateKey(pemRepresentation: lone)).map { Certificate.PublicKey($0.publicKey) } : (try? Certificate(pemEncoded: lone))?.publicKey)
+                    == vouch.publicKey
+            {
+                return nil
+            }
+            for path in [directory.caCertificatePath, directory.caKeyPath] where DataDirectoryRole.exists(path) {
+                rename(path, "\(path).incomplete-\(UInt64(Date().timeIntervalSince1970))")
+            }
+        }
+        return newestKeptPair(in: directory).map { ($0.old, $0.kept) }
     }
 }

@@ -89,7 +89,8 @@ struct ClusterCA: Sendable {
     static func vouches(_ heldPEM: String, for successorPEM: String, in chain: [Certificate], now: Date = Date()) -> Bool {
         guard let held = try? Certificate(pemEncoded: heldPEM), let successor = try? Certificate(pemEncoded: successorPEM) else { return false }
         return chain.contains { candidate in
-            candidate.issuer == held.subject && candidate.subject == successor.subject && candidate.publicKey == successor.publicKey
+            guard case .isCertificateAuthority = (try? candidate.extensions.basicConstraints) ?? .notCertificateAuthority else { return false }
+            return candidate.issuer == held.subject && candidate.subject == successor.subject && candidate.publicKey == successor.publicKey
                 && candidate.notValidBefore <= now && now <= candidate.notValidAfter
                 && held.publicKey.isValidSignature(candidate.signature, for: candidate)
         }

@@ -154,7 +154,7 @@ public final class FollowerService: Service, Sendable {
         guard ClusterCA.vouches(held, for: successor, in: chain) else {
             throw FerryError(
                 .configuration,
-                "the leader at \(configuration.leaderURL) presents the join token's cluster CA, which this node's CA (\(directory.caCertificatePath)) does not vouch for (it was not made from it with `ferry leader new-ca`): refusing to send this node's credential; to join that cluster, remove \(directory.nodeIdentityPath) first (the content store is kept)")
+                "the leader at \(configuration.leaderURL) presents the join token's cluster CA, which this node's CA (\(directory.caCertificatePath)) does not vouch for (it was not made from it with `ferry leader new-ca`): refusing to send this node's credential; to join that cluster, remove \(directory.nodeIdentityPath) first (the content store is kept; if its name is taken there, `ferry nodes remove --force \(current.name)` on that leader)")
         }
         logger.notice(
             "the leader presents the join token's cluster CA, which this node's vouches for: joining again under the new CA, keeping the node's name",

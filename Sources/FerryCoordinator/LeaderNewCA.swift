@@ -30,12 +30,13 @@ public enum LeaderNewCA {
         let lock = try directory.lock()
         defer { lock.release() }
         let database = try FerryDatabase.open(path: directory.databasePath)
-        let (ca, kept) = try ClusterCA.replace(in: directory, now: now)
+        // Revoked first: a new-ca that stops after it is simply run again.
         var revoked = 0
         for token in try await database.joinTokens() where token.revokedAt == nil {
             _ = try await database.revokeJoinToken(id: token.id!, now: now)
             revoked += 1
         }
+        let (ca, kept) = try ClusterCA.replace(in: directory, now: now)
         return Outcome(fingerprint: ca.fingerprint, kept: kept, joinTokenFile: directory.joinTokenPath, revokedTokens: revoked)
     }
 }

@@ -105,6 +105,25 @@ struct ClusterCATests {
             #expect(!ClusterCA.vouches(new.certificatePEM, for: old.certificatePEM, in: chain + [try Certificate(pemEncoded: old.certificatePEM)]))
             #expect(!ClusterCA.vouches(old.certificatePEM, for: stranger.certificatePEM, in: chain + [try Certificate(pemEncoded: stranger.certificatePEM)]))
             #expect(!ClusterCA.vouches(stranger.certificatePEM, for: new.certificatePEM, in: chain))
+            // A certificate naming the old CA as its issuer but signed with another key, and a
+            // leaf (not a CA) the old CA issued, vouch for nothing.
+            let oldCertificate = try Certificate(pemEncoded: old.certificatePEM)
+            let newCertificate = try Certificate(pemEncoded: new.certificatePEM)
+            let forged = try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: newCertificate.publicKey,
+                notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+                issuer: oldCertificate.subject, subject: newCertificate.subject, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0)) },
+                issuerPrivateKey: .init(P256.Signing.PrivateKey()))
+            #expect(!ClusterCA.vouches(old.certificatePEM, for: new.certificatePEM, in: [newCertificate, forged]))
+            let leafKey = P256.Signing.PrivateKey()
+            let leaf = try Certificate(pemEncoded: try old.issue(publicKeyPEM: leafKey.publicKey.pemRepresentation, for: .node(name: "n1", address: nil)))
+            let selfSignedLeaf = try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: leaf.publicKey,
+                notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+                issuer: leaf.subject, subject: leaf.subject, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {}, issuerPrivateKey: .init(leafKey))
+            #expect(!ClusterCA.vouches(old.certificatePEM, for: try selfSignedLeaf.serializeAsPEM().pemString, in: [selfSignedLeaf, leaf]))
             // Again the same second: the first replaced pair is not overwritten.
             let (third, keptAgain) = try ClusterCA.replace(in: data, now: Date(timeIntervalSince1970: 1_800_000_000))
             #expect(keptAgain.map { URL(fileURLWithPath: $0).lastPathComponent } == ["ca.pem.replaced-20270115T080000Z-2", "ca-key.pem.replaced-20270115T080000Z-2"])
@@ -134,6 +153,25 @@ struct ClusterCATests {
                     old.certificatePEM, for: new.certificatePEM,
                     in: [try Certificate(pemEncoded: try String(contentsOfFile: data.caVouchPath, encoding: .utf8))]), "\(stop)")
             }
+        }
+    }
+
+    @Test("A new-ca stopped after its new pair is finished, not rotated again; a live CA that lost its certificate is not taken for a half-made one")
+    func newCAStoppedLate() async throws {
+        try await withTemporaryDirectory("ferry-ca-late") { directory in
+            let data = try DataDirectory(directory.path)
+            let old = try ClusterCA.loadOrCreate(in: data)
+            let (new, _) = try ClusterCA.replace(in: data)
+            // Stopped after the new pair: no vouch, the join token still the old one.
+            unlink(data.caVouchPath)
+            let (again, kept) = try ClusterCA.replace(in: data)
+            #expect(again.fingerprint == new.fingerprint, "finished, not a third CA")
+            #expect(try MeshTLS.fingerprint(ofPEM: String(contentsOfFile: kept[0], encoding: .utf8)) == old.fingerprint)
+            #expect(new.isVouchedFor(by: try String(contentsOfFile: data.caVouchPath, encoding: .utf8)))
+            // The live (vouched) CA loses its certificate: new-ca refuses, and its key stays.
+            unlink(data.caCertificatePath)
+            #expect(throws: FerryError.self) { try ClusterCA.replace(in: data) }
+            #expect(FileManager.default.fileExists(atPath: data.caKeyPath))
         }
     }
 
