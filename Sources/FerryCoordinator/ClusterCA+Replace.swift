@@ -82,9 +82,8 @@ extension ClusterCA {
 
     /// The newest pair kept aside by a replacement, and its paths.
     private static func newestKeptPair(in directory: DataDirectory) -> (old: ClusterCA, kept: [String])? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
-        guard let stamp = stamps("ca.pem.replaced-").intersection(stamps("ca-key.pem.replaced-")).max() else { return nil }
+        let (certificates, keys) = keptStamps(in: directory)
+        guard let stamp = certificates.intersection(keys).max() else { return nil }
         let kept = ["\(directory.caCertificatePath).replaced-\(stamp)", "\(directory.caKeyPath).replaced-\(stamp)"]
         guard let pem = try? String(contentsOfFile: kept[0], encoding: .utf8),
             let keyPEM = try? String(contentsOfFile: kept[1], encoding: .utf8),
@@ -100,12 +99,11 @@ extension ClusterCA {
     /// finished first. A lone half of the live CA (its certificate lost: the key is the one the
     /// last vouch certified) is not taken for a new pair: nil, and the refusal stands.
     private static func resumeReplacement(in directory: DataDirectory) throws(FerryError) -> (ClusterCA, [String])? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
+        let (certificates, keys) = keptStamps(in: directory)
         let hasCertificate = DataDirectoryRole.exists(directory.caCertificatePath)
         let hasKey = DataDirectoryRole.exists(directory.caKeyPath)
         if hasCertificate && hasKey { return nil }
-        if !hasCertificate, hasKey, let stamp = stamps("ca.pem.replaced-").subtracting(stamps("ca-key.pem.replaced-")).max() {
+        if !hasCertificate, hasKey, let stamp = certificates.subtracting(keys).max() {
             guard rename(directory.caKeyPath, "\(directory.caKeyPath).replaced-\(stamp)") == 0 else {
                 throw FerryError(.configuration, "cannot move \(directory.caKeyPath) aside: \(String(cString: strerror(errno)))")
             }
@@ -122,5 +120,12 @@ extension ClusterCA {
             }
         }
         return newestKeptPair(in: directory).map { ($0.old, $0.kept) }
+    }
+
+    /// The stamps of the certificates and of the keys kept aside by replacements in `directory`.
+    private static func keptStamps(in directory: DataDirectory) -> (certificates: Set<String>, keys: Set<String>) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        func stamps(_ prefix: String) -> Set<String> { Set(names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }) }
+        return (stamps("ca.pem.replaced-"), stamps("ca-key.pem.replaced-"))
     }
 }

@@ -84,13 +84,13 @@ struct NodeJoin: Sendable {
         try Self.refuseAnotherCluster(token, directory: directory)
     }
 
-    /// ``refuseAnotherCluster(_:)`` for the node whose data directory is `directory`.
     /// The fingerprint of the cluster CA the node in `directory` trusts (its `ca.pem`), if readable.
     static func heldCAFingerprint(_ directory: DataDirectory) -> String? {
         guard let pem = try? String(contentsOfFile: directory.caCertificatePath, encoding: .utf8) else { return nil }
         return try? MeshTLS.fingerprint(ofPEM: pem)
     }
 
+    /// ``refuseAnotherCluster(_:)`` for the node whose data directory is `directory`.
     static func refuseAnotherCluster(_ token: JoinToken, directory: DataDirectory) throws {
         guard NodeIdentity.load(from: directory) != nil, let held = heldCAFingerprint(directory), held != token.caFingerprint else { return }
         throw FerryError(

@@ -165,14 +165,11 @@ extension FerryDatabase {
                 else { return .wait }
                 _ = try Self.lapse(node: lapsed.nodeId, install: target.installId, now: now, db: db)
             }
-            if try Self.resumeLease(node: nodeID, install: target.installId, now: now, db: db) {
-                guard let resumed = try InstallTargetRecord.fetchOne(db, key: targetID) else { return .unknown }
-                target = resumed
-            }
+            let leased = try Self.resumeLease(try Self.leaseTargets(ofNode: nodeID, install: target.installId).fetchAll(db), now: now, db: db)
+            guard let resumed = leased.first(where: { $0.id == targetID }) else { return .unknown }
+            target = resumed
             let before = target
-            if target.loadGrantedAt == nil {
-                target.loadGrantedAt = try Self.leaseTargets(ofNode: nodeID, install: target.installId).fetchAll(db).compactMap(\.loadGrantedAt).min()
-            }
+            if target.loadGrantedAt == nil { target.loadGrantedAt = leased.compactMap(\.loadGrantedAt).min() }
             guard target.apply(.loadGranted, now: now).changed else { return .wait }
             try target.updateChanges(db, from: before)
             return .granted
@@ -220,17 +217,14 @@ extension FerryDatabase {
             let holders = Set(loading.map { LoadHolder(install: $0.installId, node: $0.nodeId) })
             try Self.pauseLeases(except: holders, now: now, db: db)
             for key in holders {
-                var targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
+                let targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
                 let images = try ImageRecord.fetchAll(db, keys: Set(targets.map(\.imageId)))
                 let loadingImages = Set(targets.filter { $0.state == .loading }.map(\.imageId))
                 if images.contains(where: { loadingImages.contains($0.id!) && [.pending, .fetching].contains($0.state) }) {
                     try Self.pause(targets, now: now, db: db)
                     continue
                 }
-                if try Self.resumeLease(node: key.node, install: key.install, now: now, db: db) {
-                    targets = try Self.leaseTargets(ofNode: key.node, install: key.install).fetchAll(db)
-                }
-                guard let start = targets.compactMap(\.loadGrantedAt).min() else { continue }
+                guard let start = try Self.resumeLease(targets, now: now, db: db).compactMap(\.loadGrantedAt).min() else { continue }
                 if now.timeIntervalSince(start) > Double(lease(images.map(\.size)).components.seconds) {
                     lapsed += try Self.lapse(node: key.node, install: key.install, now: now, db: db)
                 }
@@ -277,21 +271,20 @@ extension FerryDatabase {
         }
     }
 
-    /// Ends the pause of `node`'s lease in `install`, if it was paused: the lease's start moves
-    /// forward by the pause, so that the lease counts only the time a slot was held. True if it
-    /// was paused.
-    @discardableResult
-    static func resumeLease(node: Int64, install: Int64, now: Date, db: Database) throws -> Bool {
-        let targets = try leaseTargets(ofNode: node, install: install).fetchAll(db)
-        guard let pausedAt = targets.compactMap(\.loadPausedAt).min() else { return false }
+    /// Ends the pause of the lease `targets` (one node's ``leaseTargets(ofNode:install:)``) run
+    /// under, if it was paused: the lease's start moves forward by the pause, so that the lease
+    /// counts only the time a slot was held. Returns the targets as they are now.
+    static func resumeLease(_ targets: [InstallTargetRecord], now: Date, db: Database) throws -> [InstallTargetRecord] {
+        guard let pausedAt = targets.compactMap(\.loadPausedAt).min() else { return targets }
         let pause = max(0, now.timeIntervalSince(pausedAt))
-        for var target in targets where target.loadPausedAt != nil || target.loadGrantedAt != nil {
-            let before = target
-            target.loadGrantedAt = target.loadGrantedAt?.addingTimeInterval(pause)
-            target.loadPausedAt = nil
-            try target.updateChanges(db, from: before)
+        return try targets.map { target in
+            guard target.loadPausedAt != nil || target.loadGrantedAt != nil else { return target }
+            var resumed = target
+            resumed.loadGrantedAt = target.loadGrantedAt?.addingTimeInterval(pause)
+            resumed.loadPausedAt = nil
+            try resumed.updateChanges(db, from: target)
+            return resumed
         }
-        return true
     }
 
     /// Takes back every load slot `node` holds in `install` and ends its lease there; returns the

@@ -66,6 +66,13 @@ struct InstallCoordinatorTests {
             return (targets, images)
         }
 
+        /// The leader's housekeeping at `now` (``InstallCoordinator/tick(now:)``), every node having
+        /// heartbeaten then.
+        func tick(_ coordinator: InstallCoordinator, at now: Date) async throws {
+            for node in nodes { try await database.heartbeat(nodeID: node, now: now) }
+            await coordinator.tick(now: now)
+        }
+
         /// Records the image as resolved, so that nodes get it as work; another `version` is
         /// another manifest (the tag moved).
         func resolve(_ imageID: Int64, version: String = "") async throws {
@@ -332,11 +339,7 @@ struct InstallCoordinatorTests {
         #expect(try await !coordinator.requestLoad(node: fixture.nodes[1], target: targets[1], wait: .zero).granted)
 
         // Every node keeps heartbeating (the liar too): none is silent.
-        func tick(after seconds: TimeInterval) async throws {
-            let now = Date().addingTimeInterval(seconds)
-            for node in fixture.nodes { try await fixture.database.heartbeat(nodeID: node, now: now) }
-            await coordinator.tick(now: now)
-        }
+        func tick(after seconds: TimeInterval) async throws { try await fixture.tick(coordinator, at: Date().addingTimeInterval(seconds)) }
         try await tick(after: 1)
         try await tick(after: 61)
         #expect(try await fixture.database.target(id: targets[0])?.state == .loading, "no lease while the leader still fetches the image")
@@ -464,10 +467,7 @@ struct InstallCoordinatorTests {
         let (node, a, b) = (fixture.nodes[0], targets[0], targets[1])
 
         let start = Date()
-        func tick(after seconds: TimeInterval) async throws {
-            try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(seconds))
-            await coordinator.tick(now: start.addingTimeInterval(seconds))
-        }
+        func tick(after seconds: TimeInterval) async throws { try await fixture.tick(coordinator, at: start.addingTimeInterval(seconds)) }
         #expect(try await fixture.database.loadSlot(targetID: a, nodeID: node, now: start) == .granted)
         try await tick(after: 30)
         // Near the end of its lease it takes the slot for b, which the leader still fetches.
@@ -496,10 +496,7 @@ struct InstallCoordinatorTests {
         let targets = try await fixture.readyTargets(coordinator, ["a", "b"]).targets
         let (node, a, b) = (fixture.nodes[0], targets[0], targets[1])
         let start = Date()
-        func tick(after seconds: TimeInterval) async throws {
-            try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(seconds))
-            await coordinator.tick(now: start.addingTimeInterval(seconds))
-        }
+        func tick(after seconds: TimeInterval) async throws { try await fixture.tick(coordinator, at: start.addingTimeInterval(seconds)) }
         #expect(try await fixture.database.loadSlot(targetID: a, nodeID: node, now: start) == .granted)
         try await tick(after: 30)
         try await coordinator.report(node: node, target: a, TargetReport(state: .done))
@@ -529,8 +526,7 @@ struct InstallCoordinatorTests {
         let target = try await fixture.readyTargets(before, ["app"]).targets[0]
         let start = Date()
         #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start) == .granted)
-        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(30))
-        await before.tick(now: start.addingTimeInterval(30))
+        try await fixture.tick(before, at: start.addingTimeInterval(30))
         // The leader stops at 30 s and starts again 10 minutes later: it pauses the leases before
         // it serves, and its first housekeeping gives the silent node's slot back.
         let after = fixture.coordinator(loadSlotLease: .seconds(60))
@@ -542,11 +538,9 @@ struct InstallCoordinatorTests {
         // The node is back and takes the slot again: 30 s held so far.
         try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(635))
         #expect(try await fixture.database.loadSlot(targetID: target, nodeID: node, now: start.addingTimeInterval(635)) == .granted)
-        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(660))
-        await after.tick(now: start.addingTimeInterval(660))
+        try await fixture.tick(after, at: start.addingTimeInterval(660))
         #expect(try await fixture.database.target(id: target)?.state == .loading, "55 s held")
-        try await fixture.database.heartbeat(nodeID: node, now: start.addingTimeInterval(667))
-        await after.tick(now: start.addingTimeInterval(667))
+        try await fixture.tick(after, at: start.addingTimeInterval(667))
         #expect(try await fixture.database.target(id: target)?.loadLapses == 1, "62 s held")
     }
 
