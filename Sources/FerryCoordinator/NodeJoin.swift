@@ -67,11 +67,14 @@ struct NodeJoin: Sendable {
         }
         let joined = NodeIdentity(
             nodeID: response.nodeID, name: response.name, credential: response.credential, leader: leaderURL, peerKey: response.peerKey)
-        // node.json before ca.pem: a node stopped in between holds its new credential and the
-        // old CA, and joins again at its next start (``FollowerService/join()``), its credential
-        // as proof; the other way round it would hold a credential the leader no longer takes.
+        // A first join: ca.pem before node.json, so that a node with an identity always has a CA.
+        // Joining again under a new CA: node.json first, so that a node stopped in between holds
+        // its new credential and the old CA, and joins again at its next start
+        // (``FollowerService/join()``), its credential as proof; the other way round it would
+        // hold a credential the leader no longer takes.
+        if let ca, !replacingCA { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         try joined.save(in: directory)
-        if let ca { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
+        if let ca, replacingCA { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         return joined
     }
 

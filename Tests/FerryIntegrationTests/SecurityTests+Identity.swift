@@ -189,7 +189,7 @@ extension SecurityTests {
                 try await waitUntil("the follower heartbeats") {
                     let nodes = try await cluster.admin.nodes().nodes
                     return nodes.count == 1 && nodes[0].name == "ca" && seen.map { nodes[0].lastSeen > $0 } ?? true
-                        && FileManager.default.fileExists(atPath: "\(directory)/node.json")
+                        && FileManager.default.fileExists(atPath: "\(directory)/node.json") && FileManager.default.fileExists(atPath: "\(directory)/ca.pem")
                 }
             }
             let oldToken = cluster.leader.joinToken
