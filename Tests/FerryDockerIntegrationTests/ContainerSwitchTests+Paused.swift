@@ -41,9 +41,12 @@ extension ContainerSwitchTests {
         let switcher = ContainerSwitch(client: engine.client, journal: MemorySwitchJournal(), options: options)
         let start = ContinuousClock.now
         let outcome = try await switcher.switchContainer(old, to: "gap/app:1.1", rollout: "rg")
-        #expect(outcome.passed && ContinuousClock.now - start >= .seconds(6), "the watch ran: \(outcome.failure ?? "")")
+        let elapsed = ContinuousClock.now - start
+        #expect(outcome.passed && elapsed >= .seconds(6), "the watch ran: \(outcome.failure ?? "")")
         let downtime = try #require(outcome.downtime)
-        #expect(downtime < .seconds(6), "the watch is not downtime: \(downtime)")
+        // The watch follows the new container's start, so downtime and watch together fit in the
+        // switch however slow the engine is; downtime counted through the watch would not.
+        #expect(downtime + options.minHealthy <= elapsed, "the watch is not downtime: \(downtime) of \(elapsed)")
         _ = try await engine.docker(["rm", "-f", "gap-a"])
     }
 }

@@ -23,13 +23,19 @@ struct FollowThroughRestartTests {
             let follow = try BackgroundProcess.spawn(
                 RepositoryLayout.ferryBinary, ["status", "\(install.id)", "--follow"], logPath: cluster.dir.sub("follow.log"),
                 environment: ["FERRY_LEADER": cluster.leader.url, "FERRY_TOKEN": cluster.leader.token, "FERRY_CA": cluster.leader.caFile])
-            // 1.5 MiB at 1 MiB/s: the CLI has long had its first answer (it retries only a leader
-            // that had answered it).
+            // The CLI retries only a leader that had answered it: wait for its first lines (a slow
+            // start under load can take longer than any fixed share of the transfer).
+            try await waitUntil("the CLI's first answer") { follow.log.contains("n1: ") }
             _ = try await cluster.install(install.id, until: "n1 received 1.5 MiB") { $0.targets.first?.bytesDone ?? 0 >= 3 * 512 * 1024 }
             // Down longer than one request's 30 s (its connection attempts are retried within
             // that): the CLI sees the leader unreachable, says so, and goes on asking.
             await cluster.killLeader()
-            try await waitUntil("the CLI notes the outage and goes on", timeout: .seconds(60)) { follow.log.contains("still following") }
+            do {
+                try await waitUntil("the CLI notes the outage and goes on", timeout: .seconds(60)) { follow.log.contains("still following") }
+            } catch {
+                Issue.record("the CLI printed: \(follow.log)")
+                throw error
+            }
             #expect(kill(follow.pid, 0) == 0, "the CLI is still running: \(follow.log)")
             try await cluster.restartLeader()
             let status = await follow.wait()
