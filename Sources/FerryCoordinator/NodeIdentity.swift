@@ -26,4 +26,6 @@ struct NodeIdentity: Codable, Sendable, Hashable {
 
 extension DataDirectory {
     var nodeIdentityPath: String { "\(path)/node.json" }
+    /// A node's first join's proof (``NodeJoin``), until it holds its `node.json`.
+    var joinProofPath: String { "\(path)/join-proof" }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryDiagnostics
 import FerryMesh
 import Foundation
 
@@ -46,15 +47,21 @@ struct NodeJoin: Sendable {
             nodeKey = key
             publicKey = key.publicKey.pemRepresentation
         }
+        // The proof of the node's name: the credential it holds or, on a first join, a secret kept
+        // on disk before it is sent. A node that never receives the answer (a lost response, a
+        // stop before node.json is written) sends the same proof again, and the leader, which
+        // keeps it until the new credential is used, gives it its name again.
+        let proof = try previousCredential ?? directory.secret(at: directory.joinProofPath).token
         let response: JoinResponse
         do {
             response = try await MeshClient.join(
                 baseURL: leaderURL, joinToken: token.description, caFile: secure ? joiningCA : nil,
-                JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: previousCredential,
+                JoinRequest(name: name, address: advertisedURL, platform: platform.description, publicKey: publicKey, credential: proof,
                     protocolVersion: protocolVersion))
         } catch let error as FerryError where error.code == .protocolVersion {
             throw FerryError(.protocolVersion, "the leader at \(leaderURL) refused this node: \(error.message)")
         }
+        Failpoint.followerJoinAnswered.reach()
         if let nodeKey {
             guard let certificate = response.certificate else {
                 throw FerryError(.upstreamError, "the leader issued no TLS certificate for this node (is it running with --insecure-mesh?)")
@@ -74,6 +81,7 @@ struct NodeJoin: Sendable {
         // hold a credential the leader no longer takes.
         if let ca, !replacingCA { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         try joined.save(in: directory)
+        unlink(directory.joinProofPath)
         if let ca, replacingCA { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         return joined
     }

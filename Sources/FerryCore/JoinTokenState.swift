@@ -41,11 +41,14 @@ public struct JoinTokenLimits: Sendable, Hashable {
     public var usesLeft: Int? { maxUses.map { max($0 - uses, 0) } }
 
     /// Takes one use at `now`, or says (`UNAUTHORIZED`, naming the token and what to do) why the
-    /// token cannot be used.
-    public mutating func use(at now: Date, id: Int64) throws(FerryError) {
+    /// token cannot be used. With `taking: false` (a node repeating a join whose answer it never
+    /// received: that join took the use) a used-up token is let through, but not an expired or
+    /// revoked one.
+    public mutating func use(at now: Date, id: Int64, taking: Bool = true) throws(FerryError) {
         let advice = "create a new one on the leader with `ferry token create`"
         switch state(at: now) {
-        case .valid: uses += 1
+        case .usedUp where !taking: return
+        case .valid: if taking { uses += 1 }
         case .revoked: throw FerryError(.unauthorized, "the join token \(id) was revoked; \(advice)")
         case .expired:
             throw FerryError(.unauthorized, "the join token \(id) expired at \(expiresAt.map { $0.formatted(.iso8601) } ?? "?"); \(advice)")

@@ -25,6 +25,8 @@ public enum Failpoint: String, CaseIterable, Sendable {
     case followerLoadStreaming = "follower-load-streaming"
     /// Follower: the engine loaded and confirmed the image, the leader not yet told it is done.
     case followerLoaded = "follower-loaded"
+    /// Follower: the leader answered its join, its new identity not yet written.
+    case followerJoinAnswered = "follower-join-answered"
     /// Follower, rollout switch: the old container is stopped, the new one not yet started.
     case followerSwitchOldStopped = "follower-switch-old-stopped"
 

@@ -56,8 +56,12 @@ public struct JoinRequest: Codable, Sendable, Hashable {
     public var platform: String
     /// The node's public key (PEM) for the TLS certificate the leader issues it; nil on a plain-HTTP mesh.
     public var publicKey: String?
-    /// The credential this node already holds, when it joins again under its own name: the proof
-    /// that it is that node (a name belongs to the node that joined with it).
+    /// The proof that the node is the one holding the name (a name belongs to the node that
+    /// joined with it): the credential it already holds when it joins again under its own name,
+    /// or on a first join a secret it made and keeps until it has its identity. The leader takes
+    /// the proof of a node's last join again until the node uses the credential that join gave:
+    /// a node that never received the answer repeats the join. A leader before 2026-12-07
+    /// ignores it on a first join.
     public var credential: String?
     /// The mesh protocol version the node speaks (``FerryVersion/meshProtocol``); nil from
     /// Ferry 0.1.0, which spoke version 1.

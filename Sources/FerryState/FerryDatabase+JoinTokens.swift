@@ -60,11 +60,11 @@ extension FerryDatabase {
 
     /// Takes one use of join token `id` in `db` (inside the join's transaction), or throws why it
     /// cannot be used (``JoinTokenLimits/use(at:id:)``).
-    static func useJoinToken(id: Int64, now: Date, db: Database) throws {
+    static func useJoinToken(id: Int64, now: Date, taking: Bool = true, db: Database) throws {
         guard var token = try JoinTokenRecord.fetchOne(db, key: id) else {
             throw FerryError(.unauthorized, "the join token \(id) no longer exists; create a new one on the leader with `ferry token create`")
         }
-        try token.limits.use(at: now, id: id)
+        try token.limits.use(at: now, id: id, taking: taking)
         token.lastUsedAt = now
         try token.update(db)
     }

@@ -191,6 +191,12 @@ extension FerryDatabase {
             try db.alter(table: "install_targets") { t in t.add(column: "load_paused_at", .datetime) }
             try db.execute(sql: "UPDATE install_targets SET load_granted_at = NULL WHERE state IN ('done', 'failed')")
         }
+        migrator.registerMigration("v10: a join's proof, until its credential is used") { db in
+            // The sha256 of the proof a node's last join carried, kept until the node uses the
+            // credential that join gave (its next heartbeat clears it). Nodes of an earlier release
+            // have none: they used their credential.
+            try db.alter(table: "nodes") { t in t.add(column: "join_proof_hash", .text) }
+        }
         return migrator
     }
 }

@@ -11,27 +11,36 @@ extension FerryDatabase {
     /// `node.json`); anyone else is refused (`CONFLICT`) until an operator removes the node. A
     /// `joinToken` (its id; nil for the admin token) gives one of its uses, in the same transaction:
     /// a refused join takes none.
+    ///
+    /// The proof a join carried (on a first join, a secret the node made and kept) is kept as
+    /// ``NodeRecord/joinProofHash`` until the node uses the credential that join gave
+    /// (``heartbeat(nodeID:dockerVersion:dockerError:address:)``): a node that never received the
+    /// answer, its credential as it was, repeats the join with the same proof and gets the name
+    /// again, taking no second use of the token.
     public func join(
         name: String, address: String?, platform: String, credentialHash: String, proof: String? = nil, joinToken: Int64? = nil,
         now: Date = Date()
     ) async throws -> NodeRecord {
         try await writer.write { db in
             let existing = try NodeRecord.filter(NodeRecord.Columns.name == name && NodeRecord.Columns.removedAt == nil).fetchOne(db)
-            if let existing, proof != existing.credentialHash {
+            let repeated = existing?.joinProofHash != nil && proof == existing?.joinProofHash
+            if let existing, proof != existing.credentialHash, !repeated {
                 throw FerryError(
                     .conflict,
                     "a node named '\(name)' has already joined; to give the name to this machine, remove that node first with `ferry nodes remove \(name)`, or join with its credential (keep its DATA_DIR/node.json)")
             }
-            if let joinToken { try Self.useJoinToken(id: joinToken, now: now, db: db) }
+            if let joinToken { try Self.useJoinToken(id: joinToken, now: now, taking: !repeated, db: db) }
             if var node = existing {
                 node.address = address
                 node.platform = platform
                 node.credentialHash = credentialHash
+                node.joinProofHash = proof
                 node.lastSeen = now
                 try node.update(db)
                 return node
             }
             var node = NodeRecord(name: name, address: address, platform: platform, credentialHash: credentialHash, now: now)
+            node.joinProofHash = proof
             try node.insert(db)
             return node
         }
@@ -81,6 +90,7 @@ extension FerryDatabase {
             }
             node.name = "\(name)~\(id)"
             node.credentialHash = "removed:\(id)"
+            node.joinProofHash = nil
             node.removedAt = now
             try node.update(db)
             return NodeRemoval(node: removed, failedTargets: failed)
@@ -114,18 +124,19 @@ extension FerryDatabase {
     /// Records that the node was seen at `now`.
     public func heartbeat(nodeID: Int64, now: Date = Date()) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE nodes SET last_seen = ? WHERE id = ?", arguments: [now, nodeID])
+            try db.execute(sql: "UPDATE nodes SET last_seen = ?, join_proof_hash = NULL WHERE id = ?", arguments: [now, nodeID])
         }
     }
 
-    /// Records a heartbeat: when the node was seen and how its Docker engine is.
+    /// Records a heartbeat: when the node was seen and how its Docker engine is. The node uses
+    /// the credential its last join gave: that join's proof no longer joins.
     public func heartbeat(nodeID: Int64, dockerVersion: String?, dockerError: String?, address: String? = nil) async throws {
         try await writer.write { db in
             try db.execute(
                 // An unspecified host an earlier leader recorded as sent
                 // names no machine: dropped at the node's next heartbeat.
                 sql: """
-                    UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ?,
+                    UPDATE nodes SET last_seen = ?, docker_version = ?, docker_error = ?, join_proof_hash = NULL,
                         address = CASE WHEN ? IS NULL AND (address LIKE '%://0.0.0.0:%' OR address LIKE '%://[::]:%') THEN NULL
                                        ELSE COALESCE(?, address) END
                     WHERE id = ?

@@ -26,11 +26,16 @@ public struct NodeRecord: Codable, Sendable, Hashable, SnakeCaseRecord, RowIDRec
     public var certificateSerial: String?
     /// When that certificate expires.
     public var certificateExpiresAt: Date?
+    /// sha256 of the proof its last join carried (the credential it held, or the secret a first
+    /// join made), until the credential that join gave is used: a node that never received the
+    /// join's answer (a lost response, a crash before it wrote `node.json`) joins again with it.
+    public var joinProofHash: String?
 
     public enum Columns {
         public static let id = Column("id")
         public static let name = Column("name")
         public static let credentialHash = Column("credential_hash")
+        public static let joinProofHash = Column("join_proof_hash")
         public static let removedAt = Column("removed_at")
     }
 
