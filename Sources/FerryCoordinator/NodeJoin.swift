@@ -51,7 +51,7 @@ struct NodeJoin: Sendable {
         // on disk before it is sent. A node that never receives the answer (a lost response, a
         // stop before node.json is written) sends the same proof again, and the leader, which
         // keeps it until the new credential is used, gives it its name again.
-        let proof = try previousCredential ?? directory.secret(at: directory.joinProofPath).token
+        let proof = try previousCredential ?? firstJoinProof(for: token)
         let response: JoinResponse
         do {
             response = try await MeshClient.join(
@@ -84,6 +84,19 @@ struct NodeJoin: Sendable {
         unlink(directory.joinProofPath)
         if let ca, replacingCA { try directory.writeAtomically(ca, to: directory.caCertificatePath, mode: 0o600) }
         return joined
+    }
+
+    /// The secret a first join sends as its proof: the one an earlier attempt kept in
+    /// `join-proof` for the same cluster (its CA's fingerprint beside it), else a new one, written
+    /// before it is sent. Another cluster's never goes out: it would let whoever holds a token of
+    /// that cluster take the name there. An unreadable file (a stop mid-write) was never sent.
+    func firstJoinProof(for token: JoinToken) throws(FerryError) -> String {
+        let file = directory.joinProofPath
+        let kept = (try? String(contentsOfFile: file, encoding: .utf8))?.split(separator: " ").map { String($0).trimmingWhitespace() }
+        if let kept, kept.count == 2, kept[0].count >= 32, kept[1] == token.caFingerprint { return kept[0] }
+        let secret = DataDirectory.randomToken()
+        try directory.writeAtomically("\(secret) \(token.caFingerprint)\n", to: file, mode: 0o600)
+        return secret
     }
 
     /// A node that has joined a cluster (its `node.json` and `ca.pem`) re-joins only that

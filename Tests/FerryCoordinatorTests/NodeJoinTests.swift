@@ -36,4 +36,27 @@ struct NodeJoinTests {
             }
         }
     }
+
+    @Test("a first join's proof is kept for a repeat to the same cluster only; a file cut short or another cluster's gets a new one")
+    func firstJoinProof() async throws {
+        try await withTemporaryDirectory("ferry-join-proof") { directory in
+            let data = try DataDirectory(directory.path)
+            let join = NodeJoin(leaderURL: "https://127.0.0.1:1", name: "node1", platform: .host, advertisedURL: nil, directory: data)
+            let ours = JoinToken(secret: "s", caFingerprint: String(repeating: "ab", count: 32))
+            let theirs = JoinToken(secret: "s", caFingerprint: String(repeating: "cd", count: 32))
+            let first = try join.firstJoinProof(for: ours)
+            #expect(first.count == 64)
+            #expect(try join.firstJoinProof(for: ours) == first, "a repeat sends the same proof")
+            let other = try join.firstJoinProof(for: theirs)
+            #expect(other != first, "another cluster never gets this one's")
+            #expect(try join.firstJoinProof(for: theirs) == other)
+            let attributes = try FileManager.default.attributesOfItem(atPath: data.joinProofPath)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            for cut in ["", "\n", String(other.prefix(10)), other] {
+                try cut.write(toFile: data.joinProofPath, atomically: true, encoding: .utf8)
+                let made = try join.firstJoinProof(for: theirs)
+                #expect(made != other && made.count == 64, "from '\(cut.prefix(12))'")
+            }
+        }
+    }
 }

@@ -52,10 +52,18 @@ extension NodeIdentityDatabaseTests {
         await #expect(throws: FerryError.self) {
             try await database.join(name: "b", address: nil, platform: "p", credentialHash: "b3", proof: "b1", joinToken: revocable.id, now: t0)
         }
-        // A removed node's proof joins nothing: the name is free for anyone, under a new id.
+        // A removed node's proof joins it back to nothing: the name is free, the join a new node.
         _ = try await database.removeNode(named: "b", force: true, reachableWithin: .seconds(5), now: t0)
-        let fresh = try await database.join(name: "b", address: nil, platform: "p", credentialHash: "n1", now: t0)
-        #expect(fresh.id != node.id && fresh.joinProofHash == nil)
+        let fresh = try await database.join(name: "b", address: nil, platform: "p", credentialHash: "n1", proof: "b1", now: t0)
+        #expect(fresh.id != node.id)
+        #expect(try await database.node(id: node.id!)?.joinProofHash == nil)
+        // An expired token is refused even for a repeated join.
+        let expiring = try await database.createJoinToken(secretHash: "e", description: "", expiresAt: t0.addingTimeInterval(60), maxUses: 1, now: t0)
+        _ = try await database.join(name: "c", address: nil, platform: "p", credentialHash: "c1", proof: "c-kept", joinToken: expiring.id, now: t0)
+        await #expect(throws: FerryError.self) {
+            try await database.join(name: "c", address: nil, platform: "p", credentialHash: "c2", proof: "c-kept", joinToken: expiring.id, now: t0.addingTimeInterval(61))
+        }
+        _ = try await database.join(name: "c", address: nil, platform: "p", credentialHash: "c3", proof: "c-kept", joinToken: expiring.id, now: t0.addingTimeInterval(59))
     }
 
     @Test("v10: a node of an earlier release has no join proof: only its credential proves its name")
