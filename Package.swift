@@ -208,7 +208,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryCore", "FerryFormats", "FerryPolicy", "FerryMesh", "FerryCoordinator", "FerryRegistry", "FerryServer", "FerryStore", "FerryProxy",
-                "FerryConfig", "FerryDiagnostics", "FerryTransfer", "FerryState",
+                "FerryConfig", "FerryDiagnostics", "FerryTransfer", "FerryState", "FerryConcurrency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

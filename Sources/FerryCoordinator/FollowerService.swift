@@ -255,33 +255,63 @@ public final class FollowerService: Service, Sendable {
     private func run(
         server: MeshServer, localRegistry: MeshServer?, heartbeat: FollowerHeartbeat, recheck: BlobRecheck, transfers: TransferClient
     ) async throws {
+        // The servers stop gracefully (requests in flight get ``shutdownGrace``) on the follower's
+        // graceful shutdown, and when its work fails for good (the leader refuses this node): the
+        // follower then ends with that error alone, where the servers, cancelled, logged errors of
+        // their own ("Waiting on child channel: CancellationError()") before its one line.
+        var serving = ServiceGroupConfiguration(services: [server, localRegistry].compactMap { $0 }.map { .init(service: $0) }, logger: logger)
+        serving.maximumGracefulShutdownDuration = Self.shutdownGrace
+        let servers = ServiceGroup(configuration: serving)
         try await withAsyncCleanup {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await server.run() }
-                if let localRegistry { group.addTask { try await localRegistry.run() } }
-                // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
-                // hung engine or leader, a target in any state.
-                group.addTask { try await cancelWhenGracefulShutdown { try await heartbeat.run() } }
-                group.addTask { await cancelWhenGracefulShutdown { await recheck.run() } }
-                let work = FollowerWorkLoop(
-                    maxConcurrentImages: configuration.maxConcurrentImages, mesh: { [self] in mesh }, rollouts: rollouts, logger: logger
-                ) { [self] item in
-                    await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
-                }
-                group.addTask { await cancelWhenGracefulShutdown { await work.run() } }
-                group.addTask { await self.runGarbageCollection() }
-                // A switch the engine interrupted (it stopped or restarted mid-switch) is finished
-                // or undone as soon as the engine answers again, not at the follower's next start.
+            // A server's failure ends the rest at once (thrown out of the group, which cancels it).
+            let failure: (any Error)? = try await withThrowingTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
-                    await PeriodicTask(every: FollowerRollouts.recoveryInterval) { [self] in
-                        let recovered = await rollouts.recoverInterrupted(quietly: failedRecoveries.withLock { $0 % 30 != 0 })
-                        failedRecoveries.withLock { $0 = recovered ? 0 : $0 + 1 }
-                    }.run()
+                    try await servers.run()
+                    return nil
                 }
+                group.addTask {
+                    do {
+                        try await self.runWork(heartbeat: heartbeat, recheck: recheck, transfers: transfers)
+                        return nil
+                    } catch {
+                        await servers.triggerGracefulShutdown()
+                        return error
+                    }
+                }
+                var failure: (any Error)?
+                for try await ended in group { failure = failure ?? ended }
+                return failure
             }
+            if let failure { throw failure }
         } cleanup: {
             await transfers.shutdown()
             try? await docker.shutdown()
+        }
+    }
+
+    /// Heartbeats, the work on targets, blob rechecks, collection and switch recovery, until one
+    /// fails (a heartbeat the leader refuses) or graceful shutdown.
+    private func runWork(heartbeat: FollowerHeartbeat, recheck: BlobRecheck, transfers: TransferClient) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            // Heartbeats and work stop at once on graceful shutdown: a heartbeat waiting on a
+            // hung engine or leader, a target in any state.
+            group.addTask { try await cancelWhenGracefulShutdown { try await heartbeat.run() } }
+            group.addTask { await cancelWhenGracefulShutdown { await recheck.run() } }
+            let work = FollowerWorkLoop(
+                maxConcurrentImages: configuration.maxConcurrentImages, mesh: { [self] in mesh }, rollouts: rollouts, logger: logger
+            ) { [self] item in
+                await TargetRunner(environment: FollowerTargetEnvironment(follower: self, transfers: transfers, repository: item.repository), item: item).run()
+            }
+            group.addTask { await cancelWhenGracefulShutdown { await work.run() } }
+            group.addTask { await self.runGarbageCollection() }
+            // A switch the engine interrupted (it stopped or restarted mid-switch) is finished
+            // or undone as soon as the engine answers again, not at the follower's next start.
+            group.addTask {
+                await PeriodicTask(every: FollowerRollouts.recoveryInterval) { [self] in
+                    let recovered = await rollouts.recoverInterrupted(quietly: failedRecoveries.withLock { $0 % 30 != 0 })
+                    failedRecoveries.withLock { $0 = recovered ? 0 : $0 + 1 }
+                }.run()
+            }
         }
     }
 }

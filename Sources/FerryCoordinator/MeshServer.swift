@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 
 /// The HTTP server of a leader or a follower: its router behind Ferry's request limits, over TLS
 /// with the node's certificate chain unless the mesh runs in plain HTTP, its URL written to the
@@ -78,3 +79,5 @@ struct MeshServer: Sendable {
         }
     }
 }
+
+extension MeshServer: Service {}

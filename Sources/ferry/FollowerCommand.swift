@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryConcurrency
 import FerryCore
 import FerryCoordinator
 import FerryServer
@@ -134,18 +135,27 @@ struct FollowerCommand: NodeDaemonCommand {
             configuration: try daemon.gc.applied(to: configuration), logger: logger, listening: { url in notifier.ready(status: "listening on \(url)") })
         // Join first, so that a refused join token ends the command with one clear line. A
         // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
-        // follower at once, with status 0 (nothing of this node runs yet).
-        let stopWhileJoining = Task {
-            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                logger.notice("stopped before joining the leader", metadata: ["signal": "\(signal)"])
-                Foundation.exit(0)
+        // follower at once, with status 0 (nothing of this node runs yet). Once joined, they stop
+        // the work at once; requests other nodes are making get a short grace. One handler for
+        // the whole run: one that ended at the join would leave the signals ignored until the
+        // service group's own was installed, and a SIGTERM then was lost (the follower ran on).
+        let daemon = notifier.group(follower, logger: logger, grace: FollowerService.shutdownGrace, signals: [])
+        let joined = Latch()
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let stopping = Task {
+            for await signal in signals {
+                guard joined.isSet else {
+                    logger.notice("stopped before joining the leader", metadata: ["signal": "\(signal)"])
+                    Foundation.exit(0)
+                }
+                logger.debug("stopping", metadata: ["signal": "\(signal)"])
+                await daemon.triggerGracefulShutdown()
             }
         }
-        defer { stopWhileJoining.cancel() }
+        defer { stopping.cancel() }
         try await follower.join()
-        stopWhileJoining.cancel()
-        // SIGTERM stops the work at once; requests other nodes are making get a short grace.
-        try await notifier.run(follower, logger: logger, grace: FollowerService.shutdownGrace)
+        joined.set()
+        try await daemon.run()
         }
 
     static func hostName() -> String {

@@ -40,6 +40,45 @@ extension FollowerStopTests {
     }
 }
 
+extension FollowerStopTests {
+    /// Found while reading a slow test: the handler that ends a joining follower was dropped once
+    /// it had joined, leaving SIGTERM ignored until the service group installed its own, so a
+    /// follower told to stop in that moment (a service manager stopping one it had just started)
+    /// ran on until SIGKILL.
+    @Test("SIGTERM at any moment around the join (before, during, right after) ends the follower, exit status 0")
+    func aroundTheJoin() async throws {
+        try await TestCluster.with("stop-around", nodes: [], engines: []) { cluster in
+            // After node.json appears: 0 to 45 ms later, where the gap lay.
+            for (round, delay) in [0, 2, 5, 10, 15, 20, 30, 45].enumerated() {
+                let directory = cluster.dir.sub("node-\(round)")
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let process = try BackgroundProcess.spawn(
+                    RepositoryLayout.ferryBinary,
+                    ["follower", "--data-dir", directory, "--listen", "127.0.0.1:0", "--leader", cluster.leader.url,
+                     "--name", "around-\(round)", "--docker-host", "unix://\(directory)/no-docker.sock"],
+                    logPath: "\(directory)/follower.log", environment: ["FERRY_JOIN_TOKEN": cluster.leader.joinToken])
+                try await waitUntil("the follower holds its identity", every: .milliseconds(1)) {
+                    FileManager.default.fileExists(atPath: "\(directory)/node.json")
+                }
+                try await Task.sleep(for: .milliseconds(delay))
+                process.signal(SIGTERM)
+                var status: Int32 = 0
+                var exited = false
+                do {
+                    try await waitUntil("the follower to exit after SIGTERM", timeout: Self.exitBound, every: .milliseconds(20)) {
+                        exited = waitpid(process.pid, &status, WNOHANG) == process.pid
+                        return exited
+                    }
+                } catch is WaitTimeout {
+                    process.signal(SIGKILL)
+                    _ = await process.wait()
+                }
+                #expect(exited && status & 0x7f == 0 && (status >> 8) & 0xff == 0, "SIGTERM \(delay) ms after the join: exit status \(status), exited: \(exited)")
+            }
+        }
+    }
+}
+
 /// A TCP listener on 127.0.0.1 that accepts connections and never reads or writes.
 final class SilentListener: @unchecked Sendable {
     let port: Int
