@@ -259,11 +259,13 @@ public final class FollowerService: Service, Sendable {
         // graceful shutdown, and when its work fails for good (the leader refuses this node): the
         // follower then ends with that error alone, where the servers, cancelled, logged errors of
         // their own ("Waiting on child channel: CancellationError()") before its one line.
-        var serving = ServiceGroupConfiguration(services: [server, localRegistry].compactMap { $0 }.map { .init(service: $0) }, logger: logger)
+        // Both servers as one service: they stop together (a group stops its services one by one).
+        var serving = ServiceGroupConfiguration(services: [.init(service: MeshServers(servers: [server, localRegistry].compactMap { $0 }))], logger: logger)
         serving.maximumGracefulShutdownDuration = Self.shutdownGrace
         let servers = ServiceGroup(configuration: serving)
         try await withAsyncCleanup {
-            // A server's failure ends the rest at once (thrown out of the group, which cancels it).
+            // A server's failure ends the rest at once (thrown out of the group, which cancels it);
+            // the work's failure is the one reported, whatever the servers do as they stop.
             let failure: (any Error)? = try await withThrowingTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
                     try await servers.run()
@@ -279,7 +281,11 @@ public final class FollowerService: Service, Sendable {
                     }
                 }
                 var failure: (any Error)?
-                for try await ended in group { failure = failure ?? ended }
+                do {
+                    for try await ended in group { failure = failure ?? ended }
+                } catch where failure != nil {
+                    // The servers failed as they stopped after the work had: the work's error tells why.
+                }
                 return failure
             }
             if let failure { throw failure }

@@ -80,4 +80,14 @@ struct MeshServer: Sendable {
     }
 }
 
-extension MeshServer: Service {}
+/// Servers that run, and stop on graceful shutdown, together: a follower's mesh server and its
+/// local registry.
+struct MeshServers: Service {
+    let servers: [MeshServer]
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for server in servers { group.addTask { try await server.run() } }
+        }
+    }
+}

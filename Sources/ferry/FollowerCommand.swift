@@ -137,9 +137,10 @@ struct FollowerCommand: NodeDaemonCommand {
         // leader that does not answer keeps the join waiting: SIGTERM or SIGINT then ends the
         // follower at once, with status 0 (nothing of this node runs yet). Once joined, they stop
         // the work at once; requests other nodes are making get a short grace. One handler for
-        // the whole run: one that ended at the join would leave the signals ignored until the
-        // service group's own was installed, and a SIGTERM then was lost (the follower ran on).
-        let daemon = notifier.group(follower, logger: logger, grace: FollowerService.shutdownGrace, signals: [])
+        // the whole run: once one that ended at the join was gone, the signals went unanswered
+        // (swallowed) until the service group's own was installed, and a SIGTERM then was lost
+        // (the follower ran on).
+        let running = notifier.group(follower, logger: logger, grace: FollowerService.shutdownGrace, signals: [])
         let joined = Latch()
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let stopping = Task {
@@ -149,13 +150,13 @@ struct FollowerCommand: NodeDaemonCommand {
                     Foundation.exit(0)
                 }
                 logger.debug("stopping", metadata: ["signal": "\(signal)"])
-                await daemon.triggerGracefulShutdown()
+                await running.triggerGracefulShutdown()
             }
         }
         defer { stopping.cancel() }
         try await follower.join()
         joined.set()
-        try await daemon.run()
+        try await running.run()
         }
 
     static func hostName() -> String {

@@ -74,6 +74,8 @@ extension FollowerStopTests {
                     _ = await process.wait()
                 }
                 #expect(exited && status & 0x7f == 0 && (status >> 8) & 0xff == 0, "SIGTERM \(delay) ms after the join: exit status \(status), exited: \(exited)")
+                let log = process.log
+                #expect(log.contains("follower stopped") || log.contains("stopped before joining the leader"), "\(log.suffix(1500))")
             }
         }
     }
