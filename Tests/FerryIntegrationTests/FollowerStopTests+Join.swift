@@ -23,18 +23,7 @@ extension FollowerStopTests {
                 logPath: "\(directory)/follower.log", environment: ["FERRY_JOIN_TOKEN": cluster.leader.joinToken])
             // It is in its join once the listener has its connection.
             try await waitUntil("the follower to connect") { silent.acceptedConnection() }
-            process.signal(SIGTERM)
-            var status: Int32 = 0
-            var exited = false
-            do {
-                try await waitUntil("the joining follower to exit after SIGTERM", timeout: Self.exitBound, every: .milliseconds(50)) {
-                    exited = waitpid(process.pid, &status, WNOHANG) == process.pid
-                    return exited
-                }
-            } catch is WaitTimeout {
-                process.signal(SIGKILL)
-                _ = await process.wait()
-            }
+            let (exited, status) = try await Self.terminate(process)
             #expect(exited && status & 0x7f == 0 && (status >> 8) & 0xff == 0, "exit status \(status), exited: \(exited)")
         }
     }
@@ -61,23 +50,32 @@ extension FollowerStopTests {
                     FileManager.default.fileExists(atPath: "\(directory)/node.json")
                 }
                 try await Task.sleep(for: .milliseconds(delay))
-                process.signal(SIGTERM)
-                var status: Int32 = 0
-                var exited = false
-                do {
-                    try await waitUntil("the follower to exit after SIGTERM", timeout: Self.exitBound, every: .milliseconds(20)) {
-                        exited = waitpid(process.pid, &status, WNOHANG) == process.pid
-                        return exited
-                    }
-                } catch is WaitTimeout {
-                    process.signal(SIGKILL)
-                    _ = await process.wait()
-                }
+                let (exited, status) = try await Self.terminate(process)
                 #expect(exited && status & 0x7f == 0 && (status >> 8) & 0xff == 0, "SIGTERM \(delay) ms after the join: exit status \(status), exited: \(exited)")
                 let log = process.log
                 #expect(log.contains("follower stopped") || log.contains("stopped before joining the leader"), "\(log.suffix(1500))")
             }
         }
+    }
+}
+
+extension FollowerStopTests {
+    /// Sends SIGTERM and waits up to ``exitBound`` for the process to exit (SIGKILL after that):
+    /// whether it exited by then, and its wait status.
+    static func terminate(_ process: BackgroundProcess) async throws -> (exited: Bool, status: Int32) {
+        process.signal(SIGTERM)
+        var status: Int32 = 0
+        var exited = false
+        do {
+            try await waitUntil("the follower to exit after SIGTERM", timeout: exitBound, every: .milliseconds(20)) {
+                exited = waitpid(process.pid, &status, WNOHANG) == process.pid
+                return exited
+            }
+        } catch is WaitTimeout {
+            process.signal(SIGKILL)
+            _ = await process.wait()
+        }
+        return (exited, status)
     }
 }
 
