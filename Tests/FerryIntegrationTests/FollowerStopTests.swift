@@ -176,20 +176,8 @@ extension TestCluster {
     /// status, or nil if it was still running (then it is killed).
     func terminateFollower(_ name: String, bound: Duration = FollowerStopTests.exitBound) async throws -> Int32? {
         guard let process = nodes[name]?.process else { throw FerryError(.notFound, "follower \(name) is not running") }
-        process.signal(SIGTERM)
-        var status: Int32 = 0
-        var exited = false
-        do {
-            try await waitUntil("follower \(name) to exit after SIGTERM", timeout: bound, every: .milliseconds(50)) {
-                exited = waitpid(process.pid, &status, WNOHANG) == process.pid
-                return exited
-            }
-        } catch is WaitTimeout {
-            process.signal(SIGKILL)
-        }
-        // Reaps it if it was killed; forgets it either way.
-        await killFollower(name, signal: 0)
-        guard exited else { return nil }
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let status = try await FollowerStopTests.terminate(process, bound: bound)
+        await killFollower(name, signal: 0)  // forgets it (it has exited)
+        return status
     }
 }
