@@ -43,7 +43,9 @@ struct LeaderMesh: MeshBackend {
     static let sourcesWait: Duration = .seconds(2)
 
     /// Joins a node with join token `token` (nil: the admin token). A name already held is
-    /// given only to a request carrying that node's credential (``FerryDatabase/join(name:address:platform:credentialHash:proof:joinToken:now:)``).
+    /// given only to a request carrying that node's credential, or the proof of its last join
+    /// while the credential that join gave is unused (a repeat of a join whose answer was lost:
+    /// ``FerryDatabase/join(name:address:platform:credentialHash:proof:joinToken:now:)``).
     func join(_ request: JoinRequest, token: Int64?) async throws -> JoinResponse {
         try checkProtocol(request.protocolVersion, name: request.name)
         guard JoinRequest.isValidName(request.name) else {

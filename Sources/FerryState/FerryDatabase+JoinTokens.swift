@@ -59,7 +59,8 @@ extension FerryDatabase {
     }
 
     /// Takes one use of join token `id` in `db` (inside the join's transaction), or throws why it
-    /// cannot be used (``JoinTokenLimits/use(at:id:)``).
+    /// cannot be used (``JoinTokenLimits/use(at:id:taking:)``); with `taking: false` (a repeated
+    /// join) it only checks that the token is neither expired nor revoked.
     static func useJoinToken(id: Int64, now: Date, taking: Bool = true, db: Database) throws {
         guard var token = try JoinTokenRecord.fetchOne(db, key: id) else {
             throw FerryError(.unauthorized, "the join token \(id) no longer exists; create a new one on the leader with `ferry token create`")

@@ -52,7 +52,7 @@ struct NodeJoinTests {
             #expect(try join.firstJoinProof(for: theirs) == other)
             let attributes = try FileManager.default.attributesOfItem(atPath: data.joinProofPath)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
-            for cut in ["", "\n", String(other.prefix(10)), other] {
+            for cut in ["", "\n", String(other.prefix(10)), other, "short \(theirs.caFingerprint)"] {
                 try cut.write(toFile: data.joinProofPath, atomically: true, encoding: .utf8)
                 let made = try join.firstJoinProof(for: theirs)
                 #expect(made != other && made.count == 64, "from '\(cut.prefix(12))'")

@@ -68,8 +68,13 @@ struct MeshProtocolTests {
                 ["follower", "--data-dir", directory, "--leader", cluster.leader.url, "--name", "old", "--listen", "127.0.0.1:0",
                  "--docker-host", "unix://\(cluster.dir.sub("no-docker.sock"))"],
                 logPath: cluster.dir.sub("old.log"), environment: ["FERRY_JOIN_TOKEN": cluster.leader.joinToken])
-            try await waitUntil("the follower joined") { try await cluster.admin.nodes().nodes.contains { $0.name == "old" } }
+            // Joined and holding its identity (the leader lists the node before the follower has
+            // written node.json): the next start heartbeats, and is refused there, not at a join.
+            try await waitUntil("the follower joined") {
+                try await cluster.admin.nodes().nodes.contains { $0.name == "old" } && FileManager.default.fileExists(atPath: "\(directory)/node.json")
+            }
             await current.stop()
+            #expect(FileManager.default.fileExists(atPath: "\(directory)/node.json"))
             let atHeartbeat = try await follower(FerryVersion.meshProtocol + 7)
             #expect(atHeartbeat.status == 1)
             // Nothing but the one line (the server it had started says nothing as it stops).
