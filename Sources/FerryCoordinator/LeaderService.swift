@@ -59,11 +59,9 @@ public final class LeaderService: Service, Sendable {
         self.logger = logger
         // Check what the operator gave before touching the data directory.
         let credentials = try configuration.registryAuthFile.map { file throws(FerryError) in try RegistryCredentials(contentsOf: file) } ?? .init()
-        if let file = configuration.registryAuthFile, let mode = PathAccess.openToOthers(file) {
+        if let file = configuration.registryAuthFile, let notice = PathAccess.openSecretNotice(file, what: "upstream credentials") {
             // A warning, not a refusal (as the proxy's --upstream-auth): a file earlier releases accepted keeps working.
-            logger.warning(
-                "the upstream credentials file is readable by other users: chmod 600 it",
-                metadata: ["file": "\(file)", "mode": "\(String(mode, radix: 8))"])
+            logger.warning("\(notice)")
         }
         // Read before anything is written: a CA file that cannot be read leaves no directory behind.
         _ = try configuration.registry.tlsConfiguration()

@@ -33,6 +33,15 @@ public enum PathAccess {
         return info.st_mode & 0o7777
     }
 
+    /// What to say of `file`, which holds a secret (`what`: "admin token", "upstream
+    /// credentials"), when group or others may use it (as ssh says of a private key); nil when
+    /// they may not. One wording whether the caller warns (the CLI, the leader) or refuses (the
+    /// proxy's vendor credentials).
+    public static func openSecretNotice(_ file: String, what: String) -> String? {
+        guard let bits = openToOthers(file) else { return nil }
+        return "the \(what) file '\(TerminalText.escape(file, limit: 200))' is open to other users (mode \(String(bits, radix: 8))): anyone who reads it can use it; chmod 600 it"
+    }
+
     /// What ``problem(_:writing:)`` says of a path that does not exist.
     public static let missing = "it does not exist"
 

@@ -85,10 +85,8 @@ struct LeaderConnection: ParsableArguments {
     }
 
     /// A warning when `file`, which holds a secret, can be read or written by other users than
-    /// its owner (as ssh warns of a private key): the secret is used all the same.
+    /// its owner (``PathAccess/openSecretNotice(_:what:)``): the secret is used all the same.
     static func openSecretWarning(_ file: String, what: String) -> String? {
-        guard let bits = PathAccess.openToOthers(file) else { return nil }
-        let mode = String(bits, radix: 8)
-        return "the \(what) file '\(TerminalText.escape(file, limit: 200))' is open to other users (mode \(mode)): anyone who reads it can use it; chmod 600 it"
+        PathAccess.openSecretNotice(file, what: what)
     }
 }

@@ -161,9 +161,8 @@ struct ProxyServeCommand: DaemonCommand {
             guard FileManager.default.fileExists(atPath: upstreamAuth) else {
                 throw FerryError(.configuration, "cannot read --upstream-auth '\(upstreamAuth)'")
             }
-            if let mode = PathAccess.openToOthers(upstreamAuth) {
-                throw FerryError(.configuration, "--upstream-auth '\(upstreamAuth)' is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
-            }
+            // Refused (the vendor's registry credentials, a new option): the same words as the warnings elsewhere.
+            if let notice = PathAccess.openSecretNotice(upstreamAuth, what: "--upstream-auth") { throw FerryError(.configuration, notice) }
             credentials = try RegistryCredentials(contentsOf: upstreamAuth)
         }
         var registry = RegistryClientConfiguration()

@@ -71,4 +71,19 @@ struct JoinTokenRulesTests {
     func timeToLiveRefusesNonsense(_ text: String) {
         #expect(throws: FerryError.self) { try TimeToLive.parse(text, bareSeconds: true) }
     }
+
+    @Test("a repeated join (taking: false) passes a used-up token without counting a use; an expired or revoked one still fails")
+    func aRepeatedJoinTakesNoUse() throws {
+        var used = JoinTokenLimits(maxUses: 1, uses: 1)
+        #expect(throws: FerryError.self) { try used.use(at: t0, id: 1) }
+        try used.use(at: t0, id: 1, taking: false)
+        #expect(used.uses == 1)
+        var fresh = JoinTokenLimits(maxUses: 2)
+        try fresh.use(at: t0, id: 2, taking: false)
+        #expect(fresh.uses == 0)
+        var expired = JoinTokenLimits(expiresAt: t0, maxUses: 1, uses: 1)
+        #expect(throws: FerryError.self) { try expired.use(at: t0, id: 3, taking: false) }
+        var revoked = JoinTokenLimits(maxUses: 1, uses: 1, revokedAt: t0)
+        #expect(throws: FerryError.self) { try revoked.use(at: t0, id: 4, taking: false) }
+    }
 }

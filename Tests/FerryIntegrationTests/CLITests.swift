@@ -33,6 +33,12 @@ struct CLITests {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
             let closed = try await ferry(["nodes", "--leader", "http://127.0.0.1:9", "--token-file", file])
             Self.expectOneLineError(closed, containing: "127.0.0.1:9")
+            // The proxy refuses its vendor credentials open to others, in the same words.
+            let auth = dir.sub("upstream-auth.json")
+            #expect(FileManager.default.createFile(atPath: auth, contents: Data(#"{"auths":{}}"#.utf8), attributes: [.posixPermissions: 0o640]))
+            let proxy = try await ferry(["proxy", "serve", "--data-dir", dir.sub("proxy"), "--listen", "127.0.0.1:0", "--upstream-auth", auth])
+            Self.expectOneLineError(proxy, containing: "the --upstream-auth file '\(auth)' is open to other users (mode 640): anyone who reads it can use it; chmod 600 it")
+            #expect(!FileManager.default.fileExists(atPath: dir.sub("proxy")), "refused before anything is written")
         }
     }
 
