@@ -128,7 +128,7 @@ struct FollowerCommand: NodeDaemonCommand {
         if CommandLine.arguments.contains(where: { $0 == "--join-token" || $0.hasPrefix("--join-token=") }) {
             logger.warning("--join-token is visible to every local user in `ps`: use --join-token-file FILE or FERRY_JOIN_TOKEN")
         }
-        if let file = joinTokenFile, let warning = LeaderConnection.openSecretWarning(file, what: "join token") { logger.warning("\(warning)") }
+        if let file = joinTokenFile, let warning = PathAccess.openSecretNotice(file, what: "join token") { logger.warning("\(warning)") }
         if let warning = daemon.reserveWarning(dataDirectory: dataDirectory) { logger.warning("\(warning)") }
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         let follower = try FollowerService(

@@ -72,7 +72,7 @@ struct LeaderConnection: ParsableArguments {
     }
 
     /// The first line of a secret file, trimmed; one clear line when it cannot be read or is empty.
-    /// `warn`: write ``openSecretWarning(_:what:)`` to stderr (the CLI); a daemon logs it itself
+    /// `warn`: write ``PathAccess/openSecretNotice(_:what:)`` to stderr (the CLI); a daemon logs it itself
     /// once its logging is set up.
     static func readSecret(_ file: String, what: String, warn: Bool = true) throws(FerryError) -> String {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -80,13 +80,7 @@ struct LeaderConnection: ParsableArguments {
         }
         let secret = text.trimmingWhitespace()
         guard !secret.isEmpty else { throw FerryError(.configuration, "the \(what) file '\(file)' is empty") }
-        if warn, let warning = openSecretWarning(file, what: what) { FileOutput.standardError.write("ferry: warning: \(warning)\n") }
+        if warn, let warning = PathAccess.openSecretNotice(file, what: what) { FileOutput.standardError.write("ferry: warning: \(warning)\n") }
         return secret
-    }
-
-    /// A warning when `file`, which holds a secret, can be read or written by other users than
-    /// its owner (``PathAccess/openSecretNotice(_:what:)``): the secret is used all the same.
-    static func openSecretWarning(_ file: String, what: String) -> String? {
-        PathAccess.openSecretNotice(file, what: what)
     }
 }
