@@ -55,6 +55,14 @@ public enum ContainerRecreation {
         }
         config["Labels"] = subtracting(config["Labels"], image["Labels"], compareValues: true)
         config["ExposedPorts"] = subtracting(config["ExposedPorts"], image["ExposedPorts"], compareValues: false)
+        // The engine publishes only the bindings of exposed ports: a port the user published
+        // (`-p 80:8080`) stays exposed even when the new image no longer declares it.
+        let published = (hostConfig["PortBindings"]?.objectValue ?? [:]).keys
+        if !published.isEmpty {
+            var exposed = config["ExposedPorts"]?.objectValue ?? [:]
+            for port in published where exposed[port] == nil { exposed[port] = .object([:]) }
+            config["ExposedPorts"] = .object(exposed)
+        }
         config["Volumes"] = subtracting(config["Volumes"], image["Volumes"], compareValues: false)
 
         // Anonymous volumes keep their data, as `docker compose up` keeps them when it recreates
@@ -75,8 +83,6 @@ public enum ContainerRecreation {
         return Request(body: .object(body), laterNetworks: later)
     }
 
-    /// Why the new container cannot start beside the old one (`start-first`), or nil when it can:
-    /// a fixed host port, a fixed address or the host's network namespace cannot be shared.
     /// Why `container` cannot be switched at all, or nil: one started with `--rm` (`AutoRemove`)
     /// is deleted by the engine when it stops, so it could not be put back if its new container
     /// failed its gate.
@@ -112,8 +118,17 @@ public enum ContainerRecreation {
         return nil
     }
 
+    /// Why the new container cannot start beside the old one (`start-first`), or nil when it can:
+    /// a fixed host port, a fixed address or a network namespace the two would share (the
+    /// host's, or another container's) cannot be held by both, and a health check run inside
+    /// the new one could reach the old one's listener.
     public static func startFirstObstacle(for container: DockerContainer) -> String? {
         let hostConfig = container.hostConfig
+        let networkMode = hostConfig["NetworkMode"]?.stringValue ?? "default"
+        if networkMode == "host" || networkMode.hasPrefix("container:") {
+            let shared = networkMode == "host" ? "the host's network namespace (--network host)" : "the network namespace of \(networkMode.dropFirst("container:".count)) (--network \(networkMode))"
+            return "container \(container.name) uses \(shared), where the old and the new container would listen on the same ports at once; use --order stop-first"
+        }
         if let bindings = hostConfig["PortBindings"]?.objectValue {
             for (port, hosts) in bindings.sorted(by: { $0.key < $1.key }) {
                 for binding in hosts.arrayValue ?? [] {

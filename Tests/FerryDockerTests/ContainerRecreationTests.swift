@@ -185,6 +185,22 @@ struct ContainerRecreationTests {
         let ephemeral = try Self.inspect(hostConfig: #"{"NetworkMode":"default","PortBindings":{"8080/tcp":[{"HostIp":"","HostPort":""}]}}"#)
         #expect(ContainerRecreation.startFirstObstacle(for: ephemeral) == nil)
         #expect(ContainerRecreation.startFirstObstacle(for: try Self.inspect()) == nil)
+        #expect(ContainerRecreation.startFirstObstacle(for: try Self.inspect(hostConfig: #"{"NetworkMode":"bridge"}"#)) == nil)
+        // A network namespace the old and new container would share: the host's or another container's.
+        let host = try #require(ContainerRecreation.startFirstObstacle(for: try Self.inspect(hostConfig: #"{"NetworkMode":"host"}"#)))
+        #expect(host.contains("--network host") && host.contains("stop-first"))
+        let joined = try #require(ContainerRecreation.startFirstObstacle(for: try Self.inspect(hostConfig: #"{"NetworkMode":"container:db"}"#)))
+        #expect(joined.contains("--network container:db") && joined.contains("stop-first"))
+    }
+
+    @Test("a published port stays exposed when the new image drops its EXPOSE")
+    func publishedPortsStayExposed() throws {
+        let published = try Self.inspect(
+            hostConfig: #"{"NetworkMode":"default","PortBindings":{"8080/tcp":[{"HostIp":"","HostPort":"80"}],"9090/udp":[{"HostIp":"","HostPort":""}]}}"#)
+        let body = ContainerRecreation.request(for: published, oldImageConfig: try Self.imageConfig, newImage: "reg:5000/demo/app:1.1").body
+        // 8080/tcp came from the old image's EXPOSE, 9090/udp from nothing but -p: both published.
+        #expect(body["ExposedPorts"] == .object(["8080/tcp": .object([:]), "9090/udp": .object([:])]))
+        #expect(body["HostConfig"] == published.hostConfig)
     }
 
     @Test("a --rm container is not switched; a container's own --stop-timeout is used")
