@@ -46,6 +46,9 @@ struct FollowerWork: Sendable, Equatable {
     private(set) var finishedSwitches: Set<String> = []
     /// The rollout work keys of the last answer, sorted.
     private(set) var knownSwitches: [String] = []
+    /// The rollout work of the last answer, listed as itself or as its halt
+    /// (``SwitchWorkItem/key`` and ``SwitchWorkItem/haltedKey``).
+    private var listedSwitches: Set<String> = []
     /// Running rollout work already told to halt.
     private(set) var haltedSwitches: Set<String> = []
 
@@ -104,8 +107,10 @@ struct FollowerWork: Sendable, Equatable {
     /// The leader listed `items` as this node's rollout work: the ones to start, and the running
     /// ones to halt.
     mutating func answered(switches items: [SwitchWorkItem]) -> SwitchChanges {
-        let listed = Set(items.map(\.key))
-        knownSwitches = listed.sorted()
+        knownSwitches = Set(items.map(\.key)).sorted()
+        // Work listed as itself or as its halt.
+        let listed = Set(items.map(\.key)).union(items.map(\.haltedKey))
+        listedSwitches = listed
         var changes = SwitchChanges()
         for item in items where item.halt == true && runningSwitches.contains(item.haltedKey) && !haltedSwitches.contains(item.haltedKey) {
             haltedSwitches.insert(item.haltedKey)
@@ -122,8 +127,10 @@ struct FollowerWork: Sendable, Equatable {
     }
 
     /// The rollout work `key` ended here and was reported (or the leader refused the report).
+    /// Work the leader no longer lists is forgotten at once: kept, it would be taken for done
+    /// when listed again (a second rollback's restore has the first's key).
     mutating func switchEnded(_ key: String) {
         haltedSwitches.remove(key)
-        if runningSwitches.remove(key) != nil { finishedSwitches.insert(key) }
+        if runningSwitches.remove(key) != nil, listedSwitches.contains(key) { finishedSwitches.insert(key) }
     }
 }

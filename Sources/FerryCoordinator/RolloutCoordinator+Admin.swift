@@ -14,19 +14,19 @@ extension RolloutCoordinator {
     /// Refused (`409`) while another rollout of the same repository is not over.
     func create(_ request: RolloutRequest) async throws -> RolloutStatus {
         let prepared = try await creating.withPermit { try await prepare(request) }
-        defer { _ = reserved.withLock { $0.remove(prepared.repository) } }
+        defer { reserved.withLock { $0.subtract(prepared.repositories) } }
         try await refuseUnresolvable(prepared.install, image: prepared.image)
         return try await start(prepared)
     }
 
-    /// A rollout checked and its install created, its repository reserved.
+    /// A rollout checked and its install created, its repositories reserved.
     struct PreparedRollout {
         var image: ImageReference
         var plan: RolloutPlan
         var names: [String]
         var replace: ImageReference
         var install: InstallRecord
-        var repository: String { "\(replace.registry)/\(replace.repository)" }
+        var repositories: Set<String> { [replace.name, image.name] }
     }
 
     /// Checks `request`, creates the install of phase 1 and reserves the repository; under
@@ -47,7 +47,7 @@ extension RolloutCoordinator {
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         // A mistyped node is named as such, even while the repository is busy.
         try InstallCoordinator.refuseUnknownNodes(asked, known: known.map(\.name))
-        try checkRepositoryFree("\(replace.registry)/\(replace.repository)", known: Set(known.map(\.name)))
+        try checkRepositoryFree([replace.name, image.name], known: Set(known.map(\.name)))
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
         guard plan.canary <= names.count else {
@@ -58,7 +58,7 @@ extension RolloutCoordinator {
         let install = try await installs.createInstall(
             InstallRequest(images: [image.description], nodes: asked.isEmpty ? nil : names, deadlineSeconds: deadline))
         let prepared = PreparedRollout(image: image, plan: plan, names: names, replace: replace, install: install)
-        reserved.withLock { _ = $0.insert(prepared.repository) }
+        reserved.withLock { $0.formUnion(prepared.repositories) }
         return prepared
     }
 
@@ -119,14 +119,16 @@ extension RolloutCoordinator {
     }
 
     /// One rollout per repository at a time, as Swarm updates a service: two would switch the
-    /// same containers at once, each taking the other's for leftovers. Throws `409` naming the
-    /// rollout (other than `except`) that holds `repository`, and how to end the wait.
-    func checkRepositoryFree(_ repository: String, known: Set<String>, except: String? = nil) throws(FerryError) {
-        if reserved.withLock({ $0.contains(repository) }) {
-            throw FerryError(.conflict, "a rollout of \(repository) is being created (its image resolving); wait for it, before starting another")
+    /// same containers at once, each taking the other's for leftovers. A rollout holds the
+    /// repository it replaces and its image's (``RolloutRecord/heldRepositories``). Throws `409`
+    /// naming the rollout (other than `except`) that holds one of `repositories`, and how to end
+    /// the wait.
+    func checkRepositoryFree(_ repositories: Set<String>, known: Set<String>, except: String? = nil) throws(FerryError) {
+        if let creating = reserved.withLock({ $0.intersection(repositories).min() }) {
+            throw FerryError(.conflict, "a rollout of \(creating) is being created (its image resolving); wait for it, before starting another")
         }
         let holding = active.withLock { active in
-            active.values.filter { $0.qualifiedRepository == repository && $0.id != except }.sorted { $0.id < $1.id }
+            active.values.filter { !$0.heldRepositories.isDisjoint(with: repositories) && $0.id != except }.sorted { $0.id < $1.id }
                 .lazy.compactMap { $0.holdsRepository(known: known) }.first
         }
         if let holding { throw FerryError(.conflict, holding + ", before starting another") }
@@ -154,7 +156,7 @@ extension RolloutCoordinator {
         guard control == .rollback else { return try await apply(id, control) }
         return try await creating.withPermit {
             guard let record = try await record(id) else { throw RolloutStore.unknown(id) }
-            try checkRepositoryFree(record.qualifiedRepository, known: Set(try await database.nodes().map(\.name)), except: id)
+            try checkRepositoryFree(record.heldRepositories, known: Set(try await database.nodes().map(\.name)), except: id)
             // A later rollout of the repository switched its containers since: rolling this one
             // back would silently undo that one too.
             if let newer = try await newerRollout(than: record) {
@@ -166,14 +168,14 @@ extension RolloutCoordinator {
         }
     }
 
-    /// The ID of the newest rollout of `record`'s repository created after it whose switches
+    /// The ID of the newest rollout of `record`'s repositories created after it whose switches
     /// still stand, if any: one rolled back, or one that ended (aborted, failed) without switching
     /// a node, left the containers as they were.
     private func newerRollout(than record: RolloutRecord) async throws -> String? {
         var newest: RolloutRecord?
         for stored in try await database.rollouts() {
             guard let other = try? RolloutStore.decode(stored.stateJSON), other.id != record.id,
-                other.qualifiedRepository == record.qualifiedRepository, other.createdAt > record.createdAt
+                !other.heldRepositories.isDisjoint(with: record.heldRepositories), other.createdAt > record.createdAt
             else { continue }
             let current = active.withLock { $0[other.id] } ?? other
             if current.state.phase == .rolledBack { continue }

@@ -35,6 +35,10 @@ struct RolloutRecord: Codable, Sendable, Hashable {
     /// `repository` as nodes match it: `registry/repository`.
     var qualifiedRepository: String { "\(registry)/\(repository)" }
 
+    /// The repositories no other rollout may touch meanwhile: the one replaced, and the image's
+    /// own (`--replace`: the containers switched run the image's repository from then on).
+    var heldRepositories: Set<String> { [qualifiedRepository, (try? ImageReference(parsing: state.image).name) ?? qualifiedRepository] }
+
     /// How long past its deadline a node that stopped answering is counted failed.
     static let silenceMargin: Int64 = 30_000
     /// After a leader starts, how long a node whose switch or restore began before it has to be

@@ -364,10 +364,10 @@ public struct RolloutState: Sendable, Hashable, Codable {
             // nodes the image did not reach when distribution ended): the policy acts now.
             return failurePolicy(reason: failureReasons, now: now)
         }
-        if waveInFlight {
-            phase = .switching
-            return []
-        }
+        phase = .switching
+        if waveInFlight { return [] }
+        // The wave ended while paused: what follows its end (the canary wait, `--delay`) still comes.
+        if currentWaveStarted { return waveEnded(now: now) }
         return startWave(now: now)
     }
 
@@ -398,6 +398,12 @@ public struct RolloutState: Sendable, Hashable, Codable {
     }
 
     private var waveInFlight: Bool { nodes.contains { $0.status == .switching } }
+
+    /// Whether the current wave was started: none of its nodes still waits for it
+    /// (``startWave(now:)`` switches them all at once).
+    private var currentWaveStarted: Bool {
+        wave < waves.count && !waves[wave].contains { node($0)?.status == .distributed }
+    }
 
     private func index(of name: String) -> Int? { nodes.firstIndex { $0.name == name } }
 
@@ -451,11 +457,12 @@ public struct RolloutState: Sendable, Hashable, Codable {
         case .rollback:
             return beginRollback()
         case .continue:
+            // Distribution failures: start the first wave; a switch failure: the wave ended (a
+            // failed canary waits as a passed one does).
+            let distributing = phase == .distributing
             phase = .switching
             guard !waveInFlight else { return [] }
-            // Distribution failures: start the first wave; a switch failure: the wave ended.
-            if nodes.allSatisfy({ $0.status == .distributed || $0.status == .failed }) { return startWave(now: now) }
-            return waveEnded(now: now)
+            return distributing ? startWave(now: now) : waveEnded(now: now)
         }
     }
 

@@ -29,6 +29,7 @@ extension FollowerWorkTests {
         let restore = Self.switchItem("ra", .restore)
         #expect(work.answered(switches: [a, restore]).start == [restore])
         work.switchEnded(b.key)
+        #expect(work.finishedSwitches == ["ra:switch"], "b ended after the leader stopped listing it: forgotten at once")
         work.switchEnded(restore.key)
         #expect(work.answered(switches: []) == .init())
         #expect(work.finishedSwitches.isEmpty, "forgotten once the leader no longer lists them")
@@ -36,6 +37,18 @@ extension FollowerWorkTests {
         // Ending a key that never ran changes nothing.
         work.switchEnded("nothing:switch")
         #expect(work.finishedSwitches.isEmpty)
+    }
+
+    @Test("work that ends after the leader stopped listing it runs again when listed again (a second rollback's restore)")
+    func unlistedWorkRunsAgain() {
+        var work = FollowerWork()
+        let restore = Self.switchItem("ra", .restore)
+        #expect(work.answered(switches: [restore]).start == [restore])
+        // The restore failed and was reported; the answer that no longer lists it came first.
+        #expect(work.answered(switches: []) == .init())
+        work.switchEnded(restore.key)
+        // `ferry rollout rollback` again: the same key, before any other answer.
+        #expect(work.answered(switches: [restore]).start == [restore])
     }
 
     static func halt(_ rollout: String) -> SwitchWorkItem {
@@ -56,6 +69,7 @@ extension FollowerWorkTests {
         #expect(work.knownSwitches == ["ra:switch:halt"], "the poll waits on the halt's own key")
         work.switchEnded(a.key)
         #expect(work.answered(switches: [halt]) == .init(), "done here: its report says it was halted")
+        #expect(work.answered(switches: [halt]) == .init(), "still done here at the next answer")
         // A node that restarted knows nothing of the switch: the halt runs, to report.
         var restarted = FollowerWork()
         #expect(restarted.answered(switches: [halt]).start == [halt])

@@ -458,6 +458,26 @@ struct RolloutCoordinatorTests {
         #expect(try await fixture.rollouts.rollouts().rollouts.count == 3)
     }
 
+    /// A review found a rollout with --replace held only the replaced repository: a rollout of
+    /// its image's repository switched its containers meanwhile, and rolling the first one back
+    /// then undid that one too.
+    @Test("a rollout with --replace holds its image's repository too: a rollout of it waits, and rolling the first back over it is refused")
+    func replaceHoldsTheImagesRepository() async throws {
+        let fixture = try await Fixture.make(nodes: 1)
+        let first = try await fixture.rollouts.create(
+            RolloutRequest(image: "registry.test/team/app-next:1.0", replace: "registry.test/team/app", plan: RolloutPlan(maxFailureRatio: 1)))
+        await expectError(.conflict, mentioning: "ferry rollout abort \(first.id)") {
+            _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app-next:2.0"))
+        }
+        try await fixture.install("n1", rollout: first)
+        await fixture.rollouts.step()
+        try await fixture.rollouts.report(node: fixture.nodes["n1"]!, rollout: first.id, SwitchReport(action: .switch, outcome: .failed, reason: "engine"))
+        #expect(try await fixture.status(first.id).phase == .failed)
+        let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app-next:2.0"))
+        await expectError(.conflict, mentioning: "rollout \(second.id) of") { _ = try await fixture.rollouts.control(first.id, .rollback) }
+        #expect(try await fixture.status(first.id).phase == .failed, "nothing changed")
+    }
+
     @Test("a rollout whose image is still resolving holds its repository but not the others: another repository's rollout is created meanwhile")
     func resolvingRolloutHoldsOnlyItsRepository() async throws {
         // The first one's wait outlasts any load on the machine (a CI run took 64 s to come to

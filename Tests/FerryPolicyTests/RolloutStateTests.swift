@@ -153,6 +153,53 @@ struct RolloutStateTests {
         #expect(state.node("b")?.status == .switched)
     }
 
+    /// A review found a wave that ended while paused was skipped past at the resume: the
+    /// canary wait and `--delay` never came.
+    @Test("a wave that ends while paused is followed by its canary wait or --delay at the resume")
+    func waveEndedWhilePaused() throws {
+        var (canary, _) = distributed(RolloutPlan(maxParallel: 2, canary: 1, canaryWaitMilliseconds: 1000))
+        _ = try canary.pause()
+        #expect(canary.switched("a", Self.passed, now: 1) == [])
+        #expect(try canary.resume(now: 5) == [.wakeAt(1005)])
+        #expect(canary.phase == .waiting)
+        #expect(canary.tick(now: 1005) == [.switchNodes(["b", "c"])])
+
+        var manual = distributed(RolloutPlan(canary: 1)).0
+        _ = try manual.pause()
+        _ = manual.switched("a", Self.passed, now: 1)
+        #expect(try manual.resume(now: 2) == [])
+        #expect(manual.phase == .paused && manual.effectivePauseCause == .canary, "the manual canary wait comes after the pause")
+        #expect(try manual.resume(now: 3) == [.switchNodes(["b"])])
+
+        var delayed = distributed(RolloutPlan(delayMilliseconds: 500)).0
+        _ = try delayed.pause()
+        _ = delayed.switched("a", Self.passed, now: 1)
+        #expect(try delayed.resume(now: 10) == [.wakeAt(510)])
+        // Paused while distributing: the first wave starts at the resume, as before.
+        var early = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(canary: 1, canaryWaitMilliseconds: 1000), nodes: ["a", "b"])
+        _ = early.start()
+        _ = try early.pause()
+        _ = early.distributed("a", now: 0)
+        _ = early.distributed("b", now: 0)
+        #expect(try early.resume(now: 1) == [.switchNodes(["a"])])
+    }
+
+    @Test("with --on-failure continue, a failed canary waits as a passed one does")
+    func continueAfterAFailedCanaryWaits() throws {
+        var manual = distributed(RolloutPlan(canary: 1, onFailure: .continue)).0
+        #expect(manual.switched("a", .failed("unhealthy"), now: 1) == [])
+        #expect(manual.phase == .paused && manual.effectivePauseCause == .canary)
+        #expect(try manual.resume(now: 2) == [.switchNodes(["b"])])
+        var timed = distributed(RolloutPlan(canary: 1, canaryWaitMilliseconds: 1000, onFailure: .continue)).0
+        #expect(timed.switched("a", .failed("unhealthy"), now: 1) == [.wakeAt(1001)])
+        // Distribution failures still start the first wave at once.
+        var state = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(canary: 1, onFailure: .continue), nodes: ["a", "b", "c"])
+        _ = state.start()
+        _ = state.distributed("a", failure: "deadline", now: 0)
+        _ = state.distributed("b", now: 0)
+        #expect(state.distributed("c", now: 0) == [.switchNodes(["b"])])
+    }
+
     @Test("a failed rollout can be closed with abort (its pause reason cleared), or rolled back")
     func abortClosesAFailedRollout() throws {
         var (state, _) = distributed(RolloutPlan(maxParallel: 3, maxFailureRatio: 1))
