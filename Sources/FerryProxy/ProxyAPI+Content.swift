@@ -80,6 +80,7 @@ extension ProxyAPI {
             return Response(status: .notModified, headers: notModified)
         }
         guard let head = BlobResponseHead(digest: digest, size: size, rangeHeader: request.headers[.range]) else {
+            if request.method == .get { await audit(request, context, caller, repository, kind: "blob", digest: digest.description, bytes: 0, status: 416) }
             throw ProxyError(FerryError(.rangeNotSatisfiable, "range not satisfiable for a blob of \(size) bytes"), size: size)
         }
         let (status, headers, range) = (head.status, head.headers, head.range)

@@ -75,8 +75,16 @@ public struct ProxyAPI: Sendable {
     /// `grant_type=password`, the licence ID as `password`, `scope`, `service`): what containerd
     /// asks first, as distribution's token servers answer it. Other grants are `400
     /// unsupported_grant_type` (no refresh tokens are issued).
+    /// The largest form `POST /token` reads.
+    static let maxTokenFormSize = 64 * 1024
+
     func oauthToken(_ request: Request) async throws -> Response {
-        let body = try await request.body.collect(upTo: 64 * 1024)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxTokenFormSize)
+        } catch is NIOTooManyBytesError {
+            throw ProxyError(FerryError(.requestTooLarge, "the token request's form is larger than \(Self.maxTokenFormSize / 1024) KiB: send only grant_type, username, password, service and scope"))
+        }
         guard let fields = FormFields(String(buffer: body)) else {
             throw ProxyError(FerryError(.invalidArgument, "the token request's form is not valid application/x-www-form-urlencoded"))
         }

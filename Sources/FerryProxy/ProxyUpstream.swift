@@ -377,16 +377,22 @@ final class ProxyUpstream: Sendable {
     /// the size the upstream gave.
     func blobSize(_ upstream: ImageReference, digest: Digest) async throws -> Int64 {
         let pair = "\(digest) \(upstream.name)"
-        if confirmed.withLock({ $0.contains(pair) }),
-            let size = store.size(of: digest) ?? (configuration.cache ? confirmedSizes.withLock({ $0[digest] }) : nil)
-        {
-            return size
+        if confirmed.withLock({ $0.contains(pair) }) {
+            switch store.availability(of: digest) {
+            case .complete(let size): return size
+            // Only while it arrives: a blob whose download failed is asked about again, so that
+            // one gone upstream is a 404 and an upstream that is down an outage.
+            case .growing where configuration.cache: if let size = confirmedSizes.withLock({ $0[digest] }) { return size }
+            case .growing, .absent: break
+            }
         }
         if let down = recentOutage(upstream), let size = try await heldSize(upstream, digest: digest, error: down) { return size }
         return try await sizeFlights.run(pair) { [self] in
             let size: Int64
             do {
                 size = try await client.blobSize(repository: upstream, digest: digest, logger: logger)
+                // Checked before the size answers anything: a 200 with no body cannot be cut.
+                try Self.checkEmpty(digest, size: size)
             } catch where Self.isOutage(error) {
                 noteOutage(upstream, error)
                 guard let size = try await heldSize(upstream, digest: digest, error: error) else { throw error }
@@ -433,9 +439,9 @@ final class ProxyUpstream: Sendable {
         let finished = Latch()
         // Unstructured, so that a response whose bytes are all sent ends without waiting for the
         // commit; a response that fails (the customer left) cancels it, as a waiter of the flight.
-        let download = Task { [blobFlights, store, client, logger] in
+        let download = Task { [self] in
             defer { finished.set() }
-            try await blobFlights.run(digest) {
+            try await blobFlights.run(digest) { [self] in
                 if store.contains(digest) { return }
                 do {
                     try await store.withIngest(digest, expectedSize: size) { ingest in
@@ -445,6 +451,13 @@ final class ProxyUpstream: Sendable {
                     }
                 } catch where BlobStore.bytesAreBad(error) {
                     Self.countMismatch(error, digest: digest, app: app, logger: logger)
+                    throw error
+                } catch where Self.isOutage(error) {
+                    noteOutage(upstream, error)
+                    throw error
+                } catch let error as FerryError where [.blobUnknown, .nameUnknown].contains(error.code) {
+                    // Gone upstream since it was confirmed: no longer answered from the confirmation.
+                    await forget(upstream, digest: digest, after: error)
                     throw error
                 }
             }

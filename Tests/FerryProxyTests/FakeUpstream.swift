@@ -16,6 +16,8 @@ final class FakeUpstream: Sendable {
     let manifestTypes: Mutex<[String: String]> = Mutex([:])
     let blobs: Mutex<[Digest: [UInt8]]> = Mutex([:])
     let corrupt = Mutex<Set<Digest>>([])
+    /// Blobs whose `HEAD` says `Content-Length: 0`, as a front that drops HEAD bodies' lengths may.
+    let emptyHeads = Mutex<Set<Digest>>([])
     let blobGets = Mutex<[Digest: Int]>([:])
     let paths = Mutex<[String]>([])
     /// `METHOD path` of every request.
@@ -104,7 +106,7 @@ final class FakeUpstream: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         if rest.hasPrefix("blobs/"), let digest = Digest(String(rest.dropFirst("blobs/".count))), var bytes = blobs.withLock({ $0[digest] }) {
-            headers[.contentLength] = String(bytes.count)
+            headers[.contentLength] = emptyHeads.withLock({ $0.contains(digest) }) && request.method == .head ? "0" : String(bytes.count)
             if request.method == .head { return Response(status: .ok, headers: headers) }
             blobGets.withLock { $0[digest, default: 0] += 1 }
             if corrupt.withLock({ $0.contains(digest) }) { bytes[bytes.count / 2] ^= 0xff }

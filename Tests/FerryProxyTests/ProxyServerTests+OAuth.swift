@@ -46,6 +46,8 @@ extension ProxyServerTests {
             #expect(try await proxy.get("/v2/").status == 401, "the proxy is still up")
 
             #expect(try await post("").status == 401, "no form: challenged for credentials")
+            let huge = try await post("grant_type=password&scope=" + String(repeating: "a", count: 100 * 1024))
+            #expect(huge.status == 413 && huge.text.contains("REQUEST_TOO_LARGE"), "a 100 KiB form: \(huge.status) \(huge.text)")
             let refresh = try await post("grant_type=refresh_token&refresh_token=x&service=ferry-proxy")
             #expect(refresh.status == 400)
             #expect(try JSONDecoder().decode(OAuthReply.self, from: Data(refresh.body)).error == "unsupported_grant_type")

@@ -52,6 +52,50 @@ extension ProxyServerTests {
         }
     }
 
+    /// A review found a confirmed blob's size answered for it after its download failed: a blob
+    /// gone upstream, or an upstream down, got `200` and a connection cut after the retries.
+    @Test("A confirmed blob not in the store is asked about again: gone upstream it is a 404, with the upstream down a 502")
+    func aConfirmedBlobNotHeldIsAskedAgain() async throws {
+        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
+        try await Self.withProxy(configuration: configuration) { proxy in
+            let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 9, count: 3000))
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let licence = proxy.basic(proxy.licence.secret)
+            // Confirmed by a HEAD (nothing downloaded), then down: an outage, not a 200.
+            #expect(try await proxy.get(path, method: .HEAD, authorization: licence).status == 200)
+            proxy.upstream.failing.withLock { $0 = true }
+            let down = try await proxy.get(path, authorization: licence)
+            #expect(down.status == 502, "\(down.status) \(down.text)")
+            // Back, but the blob deleted: its 404 passed on.
+            proxy.upstream.failing.withLock { $0 = false }
+            _ = proxy.upstream.blobs.withLock { $0.removeValue(forKey: image.layer) }
+            let gone = try await proxy.get(path, authorization: licence)
+            #expect(gone.status == 404 && gone.text.contains("BLOB_UNKNOWN"), "\(gone.status) \(gone.text)")
+            #expect(proxy.upstream.blobGets.withLock { $0[image.layer] ?? 0 } == 0, "nothing was downloaded")
+        }
+    }
+
+    /// A review found a `HEAD` answering `Content-Length: 0` made a complete, empty `200`: the
+    /// emptiness was checked only in the body, after the head was sent.
+    @Test("An upstream that says a blob with content is empty is refused before anything is sent, and nothing of it is kept")
+    func anEmptyAnswerForABlobWithContent() async throws {
+        try await Self.withProxy { proxy in
+            let bytes = Array(repeating: UInt8(4), count: 2500)
+            let image = proxy.upstream.addImage(tag: "1.4", layer: bytes)
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let licence = proxy.basic(proxy.licence.secret)
+            proxy.upstream.emptyHeads.withLock { _ = $0.insert(image.layer) }
+            for method in [HTTPMethod.GET, .HEAD] {
+                let reply = try await proxy.get(path, method: method, authorization: licence)
+                #expect(reply.status == 502, "\(method): \(reply.status) \(reply.headers)")
+            }
+            // The upstream mended: the blob is served whole, its size not remembered as 0.
+            proxy.upstream.emptyHeads.withLock { $0.removeAll() }
+            let served = try await proxy.get(path, authorization: licence)
+            #expect(served.status == 200 && served.body == bytes, "\(served.status), \(served.body.count) bytes")
+        }
+    }
+
     @Test("An upstream answering 410 Gone or 451 is answering, not down: the cache does not answer in its place")
     func goneAndLegalRefusalsAreAnswers() async throws {
         let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)

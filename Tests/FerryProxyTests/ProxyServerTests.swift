@@ -266,6 +266,10 @@ struct ProxyServerTests {
                 #expect(range.status == 416, "\(method): \(range.text)")
                 #expect(range.headers.first(name: "Content-Range") == "bytes */1000", "\(method): \(range.headers)")
             }
+            // The GET's 416 is audited, as a failed pull (docs/proxy.md, *Usage*); HEADs are not.
+            try await waitUntil("the 416 audited") { try await proxy.database.pulls().contains { $0.kind == "blob" && $0.status == 416 } }
+            let refused = try await proxy.database.pulls().filter { $0.kind == "blob" && $0.status == 416 }
+            #expect(refused.count == 1 && refused.first?.digest == image.layer.description, "\(refused)")
             let invalid = try await proxy.get("\(name)/manifests/.INVALID_MANIFEST_NAME", authorization: auth)
             #expect(invalid.text.contains("MANIFEST_UNKNOWN"), "\(invalid.text)")
             let tags = try await proxy.get("/v2/proxy/shop/vendor/team/nothing/tags/list", authorization: auth)
