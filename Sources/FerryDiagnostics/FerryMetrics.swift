@@ -25,6 +25,7 @@ public enum FerryMetrics {
     /// `ferry_connections_refused_total`: connections closed at once because their client
     /// already had `--max-connections-per-client` open.
     private static let connectionsRefused = Counter(label: "ferry_connections_refused_total")
+    private static let sendTimeouts = Counter(label: "ferry_send_timeouts_total")
     /// `ferry_install_duration_seconds` (leader) and `ferry_load_duration_seconds` (follower).
     private static let installDuration = Timer(label: "ferry_install_duration_seconds")
     private static let loadDuration = Timer(label: "ferry_load_duration_seconds")
@@ -32,7 +33,7 @@ public enum FerryMetrics {
     /// Makes the counters every node has, so that they are exported (at 0) before their first
     /// event, as Prometheus expects. Call once the metrics backend is bootstrapped.
     public static func registerCounters() {
-        for counter in [upstreamBytes, servedBytes, receivedFromLeader, receivedFromPeers, verificationFailures, connectionsRefused] + sourceFailures.values {
+        for counter in [upstreamBytes, servedBytes, receivedFromLeader, receivedFromPeers, verificationFailures, connectionsRefused, sendTimeouts] + sourceFailures.values {
             counter.increment(by: 0)
         }
     }
@@ -44,6 +45,7 @@ public enum FerryMetrics {
     }
     public static func countVerificationFailure() { verificationFailures.increment() }
     public static func countConnectionRefused() { connectionsRefused.increment() }
+    public static func countSendTimeout() { sendTimeouts.increment() }
     public static func countSourceFailure(_ kind: SourceFailure) { sourceFailures[kind]?.increment() }
     public static func uploadStarted() { activeUploads.increment() }
     public static func uploadEnded() { activeUploads.decrement() }

@@ -1,4 +1,5 @@
 import FerryFormats
+import FerryServer
 import Foundation
 
 /// How `ferry proxy serve` runs. Every field has its documented default here, once.
@@ -29,12 +30,16 @@ public struct ProxyConfiguration: Sendable {
     /// asking it again (each question to a registry that is down costs its retries, about 10 s).
     /// Default 10 s.
     public var outageHold: Duration
+    /// How long a customer may take nothing of a response before its connection is closed,
+    /// freeing the licence's stream slot (``HTTPLimits/sendTimeout``). Default 120 s.
+    public var sendTimeout: Duration
 
     public init(
         tagTTL: Duration = .seconds(30), cache: Bool = true, tokenLifetime: Duration = .seconds(300), service: String = "ferry-proxy",
         publicURL: String? = nil, tls: Bool = false, maxStreamsPerLicence: Int = 16, maxStreamWait: Duration = .seconds(50),
-        outageHold: Duration = .seconds(10)
+        outageHold: Duration = .seconds(10), sendTimeout: Duration = HTTPLimits.defaultSendTimeout
     ) {
+        self.sendTimeout = sendTimeout
         self.maxStreamWait = maxStreamWait
         self.outageHold = outageHold
         self.tagTTL = tagTTL

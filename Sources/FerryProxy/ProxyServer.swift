@@ -242,7 +242,7 @@ public enum ProxyServer {
         let router = Self.router(api: api, database: database, adminToken: adminToken) { metrics.emitToBuffer() }
         // No cap per client address: a proxy usually sits behind a load balancer, whose one
         // address every customer's connections would share (cap there instead).
-        let limits = HTTPLimits(maxConnectionsPerClient: 0)
+        let limits = HTTPLimits(sendTimeout: configuration.sendTimeout, maxConnectionsPerClient: 0)
         let server: HTTPServerBuilder
         if let certificate = options.tlsCertificate, let keyFile = options.tlsKey {
             guard let chain = try? String(contentsOfFile: certificate, encoding: .utf8), let keyPEM = try? String(contentsOfFile: keyFile, encoding: .utf8) else {

@@ -11,9 +11,21 @@ public struct HTTPLimits: Sendable {
     /// How long a connection may go without a complete request part: an idle keep-alive
     /// connection, a request whose head never completes, a body that stops arriving. The
     /// connection is then closed. A request being answered (a long poll, a blob download) is
-    /// never cut. Longer than AsyncHTTPClient's 60 s pool idle timeout, so that clients close
-    /// their idle connections first and never send on one the server is closing. Default 75 s.
+    /// never cut by it (a client that stops reading a download is, by ``sendTimeout``). Longer
+    /// than AsyncHTTPClient's 60 s pool idle timeout, so that clients close their idle
+    /// connections first and never send on one the server is closing. Default 75 s.
     public var idleTimeout: Duration
+
+    /// The default send timeout, named once for the initialiser and `--send-timeout`.
+    public static let defaultSendTimeout: Duration = .seconds(120)
+
+    /// How long a connection with response bytes waiting to be written may go without one write
+    /// (at most 256 KiB) reaching the socket (``SendTimeoutHandler``, as nginx's `send_timeout`;
+    /// checked every quarter of it): past it the connection is closed. A client that stops
+    /// reading is cut; one reading slower than some 10 KiB/s may be too (the kernel's send buffer,
+    /// up to 4 MiB, takes more only once about a third of it has drained). Waiting for bytes to
+    /// send (a blob still arriving, a long poll) does not count. Default 120 s.
+    public var sendTimeout: Duration
     /// The longest request line or header field. Default 16 KiB.
     public var maxHeaderFieldSize: Int
     /// All of a request's head: request line and header fields. Default 64 KiB.
@@ -31,10 +43,11 @@ public struct HTTPLimits: Sendable {
     public var maxConnectionsPerClient: Int
 
     public init(
-        idleTimeout: Duration = defaultIdleTimeout, maxHeaderFieldSize: Int = 16 * 1024, maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100,
-        maxConnectionsPerClient: Int = defaultMaxConnectionsPerClient
+        idleTimeout: Duration = defaultIdleTimeout, sendTimeout: Duration = defaultSendTimeout, maxHeaderFieldSize: Int = 16 * 1024,
+        maxHeaderSize: Int = 64 * 1024, maxHeaderCount: Int = 100, maxConnectionsPerClient: Int = defaultMaxConnectionsPerClient
     ) {
         self.idleTimeout = idleTimeout
+        self.sendTimeout = sendTimeout
         self.maxHeaderFieldSize = maxHeaderFieldSize
         self.maxHeaderSize = maxHeaderSize
         self.maxHeaderCount = maxHeaderCount
@@ -48,7 +61,7 @@ public struct HTTPLimits: Sendable {
     public func http1(gauge: ConnectionGauge? = nil) -> HTTPServerBuilder {
         let cap = maxConnectionsPerClient > 0 ? ClientConnectionCap(limit: maxConnectionsPerClient) : nil
         let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: Self.handlers(cap: cap, gauge: gauge),
+            additionalChannelHandlers: Self.handlers(cap: cap, gauge: gauge, sendTimeout: TimeAmount(sendTimeout)),
             idleTimeout: TimeAmount(idleTimeout),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: maxHeaderFieldSize, maxHeaderListSize: maxHeaderSize, maxHeaderFieldCount: maxHeaderCount))
         return .http1(configuration: configuration)
@@ -57,10 +70,11 @@ public struct HTTPLimits: Sendable {
     /// One connection's handlers, after the TLS and HTTP codecs (Hummingbird adds them there):
     /// its place under the cap first, so that a refused connection is closed before any byte
     /// of it is read and before the handlers after it see it active.
-    private static func handlers(cap: ClientConnectionCap?, gauge: ConnectionGauge?) -> [any RemovableChannelHandler] {
+    private static func handlers(cap: ClientConnectionCap?, gauge: ConnectionGauge?, sendTimeout: TimeAmount) -> [any RemovableChannelHandler] {
         var handlers: [any RemovableChannelHandler] = []
         if let cap { handlers.append(cap.handler()) }
         if let gauge { handlers.append(gauge.handler()) }
+        handlers.append(SendTimeoutHandler(timeout: sendTimeout))
         handlers.append(MalformedRequestHandler())
         return handlers
     }

@@ -26,6 +26,11 @@ struct DaemonOptions: ParsableArguments {
     var idleTimeout: Int = Int(HTTPLimits.defaultIdleTimeout.components.seconds)
 
     @Option(
+        name: .customLong("send-timeout"), parsing: .unconditional,
+        help: "Seconds one write of a response may wait for the client to read before the connection is closed.")
+    var sendTimeout: Int = Int(HTTPLimits.defaultSendTimeout.components.seconds)
+
+    @Option(
         name: .customLong("max-connections-per-client"), parsing: .unconditional,
         help: "Connections one client address may hold open at once on each listener; the next is closed at once. 0: no cap.")
     var maxConnectionsPerClient: Int = HTTPLimits.defaultMaxConnectionsPerClient
@@ -58,21 +63,24 @@ struct DaemonOptions: ParsableArguments {
         try maxUploadRate.map { text throws(FerryError) in try ByteSize.parseRate(text) }
     }
 
-    /// `--idle-timeout`: a whole number of seconds above 0.
-    func idle() throws(FerryError) -> Duration {
-        guard idleTimeout > 0 else {
-            throw FerryError(.configuration, "invalid --idle-timeout \(idleTimeout): expected a number of seconds above 0, e.g. 75")
+    /// `--idle-timeout` or `--send-timeout`: a whole number of seconds above 0.
+    static func seconds(_ value: Int, option: String, example: Duration) throws(FerryError) -> Duration {
+        guard value > 0 else {
+            throw FerryError(.configuration, "invalid --\(option) \(value): expected a number of seconds above 0, e.g. \(example.components.seconds)")
         }
-        return .seconds(idleTimeout)
+        return .seconds(value)
     }
 
-    /// The HTTP limits `--idle-timeout` and `--max-connections-per-client` ask for.
+    /// The HTTP limits `--idle-timeout`, `--send-timeout` and `--max-connections-per-client` ask for.
     func http() throws(FerryError) -> HTTPLimits {
         guard maxConnectionsPerClient >= 0 else {
             throw FerryError(
                 .configuration,
                 "invalid --max-connections-per-client \(maxConnectionsPerClient): expected a whole number of 0 (no cap) or more, e.g. \(HTTPLimits.defaultMaxConnectionsPerClient)")
         }
-        return HTTPLimits(idleTimeout: try idle(), maxConnectionsPerClient: maxConnectionsPerClient)
+        return HTTPLimits(
+            idleTimeout: try Self.seconds(idleTimeout, option: "idle-timeout", example: HTTPLimits.defaultIdleTimeout),
+            sendTimeout: try Self.seconds(sendTimeout, option: "send-timeout", example: HTTPLimits.defaultSendTimeout),
+            maxConnectionsPerClient: maxConnectionsPerClient)
     }
 }

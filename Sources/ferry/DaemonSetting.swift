@@ -100,6 +100,7 @@ extension DaemonOptions {
         .string("max-upload-rate", check: SettingCheck.rate) { $0.maxUploadRate },
         .string("reserved-space", check: SettingCheck.size) { $0.reservedSpace },
         .integer("idle-timeout", check: SettingCheck.positive) { $0.idleTimeout },
+        .integer("send-timeout", check: SettingCheck.positive) { $0.sendTimeout },
         .integer("max-connections-per-client", check: SettingCheck.notNegative) { $0.maxConnectionsPerClient },
     ] + ServiceOptions.settings.map { setting in setting.lifted { $0.service } }
 }

@@ -17,6 +17,7 @@ struct DaemonConfigTests {
         ("serial-download-size = \"lots\"\n", ":1: key 'serial-download-size': invalid size"),
         ("blob-connections = 0\n", ":1: key 'blob-connections': expected a whole number above 0, found 0"),
         ("log-format = \"xml\"\n", ":1: key 'log-format': expected one of text, json"),
+        ("send-timeout = 0\n", ":1: key 'send-timeout': expected a whole number above 0, found 0"),
         ("listen = \n", ":1: "),
     ])
     func refused(text: String, message: String) async throws {
@@ -29,13 +30,15 @@ struct DaemonConfigTests {
         }
     }
 
-    @Test("A bad --serial-download-size or --blob-connections is refused in one line before anything starts")
+    @Test("A bad --serial-download-size, --blob-connections or --send-timeout is refused in one line before anything starts")
     func refusedSerialDownloadSize() async throws {
         try await withTemporaryDirectory("config-serial") { dir in
             let result = try await ferry(["leader", "--data-dir", dir.sub("data"), "--serial-download-size", "lots"], environment: Self.clean)
             CLITests.expectOneLineError(result, containing: "invalid size 'lots'")
             let connections = try await ferry(["leader", "--data-dir", dir.sub("data"), "--blob-connections", "0"], environment: Self.clean)
             CLITests.expectOneLineError(connections, containing: "invalid --blob-connections: expected a whole number above 0, found 0")
+            let send = try await ferry(["leader", "--data-dir", dir.sub("data"), "--send-timeout", "-5"], environment: Self.clean)
+            CLITests.expectOneLineError(send, containing: "invalid --send-timeout: expected a whole number above 0, found -5")
             #expect(!FileManager.default.fileExists(atPath: dir.sub("data/admin-token")))
         }
     }

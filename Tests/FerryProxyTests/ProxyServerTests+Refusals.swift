@@ -8,10 +8,6 @@ import NIOHTTP1
 import Synchronization
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// What a vendor sees of refused customers: refused pulls in the audit, a revoke that cuts
 /// downloads under way, and a token endpoint that challenges a wrong login to Basic again.
 extension ProxyServerTests {
@@ -86,7 +82,7 @@ extension ProxyServerTests {
             let id = LicenceID.generate()
             let licence = try await proxy.database.createLicence(hash: id.hash, app: "shop", customer: "unlimited", images: [], expiresAt: nil, maxRate: nil)
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
-            let reader = try RawCustomer(proxy, path: path, authorization: proxy.basic(id.secret))
+            let reader = try proxy.customer(path, authorization: proxy.basic(id.secret))
             try await reader.waitForBody()  // then reads nothing more
             let waiter = Task { try await proxy.get(path, authorization: proxy.basic(id.secret)) }
             try await Task.sleep(for: .milliseconds(300))
@@ -107,7 +103,7 @@ extension ProxyServerTests {
         try await Self.withProxy { proxy in
             let (layer, image, slow, licence) = try await Self.slowDownload(proxy, tag: "left", customer: "impatient")
             // The customer reads the first bytes of the body, then resets its connection.
-            let customer = try RawCustomer(proxy, path: "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)", authorization: proxy.basic(slow.secret))
+            let customer = try proxy.customer("/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)", authorization: proxy.basic(slow.secret))
             try await customer.waitForBody()
             customer.reset()
             try await waitUntil("the closed download audited") { try await proxy.database.pulls(licence: licence.id).contains { $0.kind == "blob" } }
@@ -123,10 +119,10 @@ extension ProxyServerTests {
             let (_, image, slow, _) = try await Self.slowDownload(proxy, tag: "turn", customer: "turn")
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
             // A holds the licence's one slot.
-            let holder = try RawCustomer(proxy, path: path, authorization: proxy.basic(slow.secret))
+            let holder = try proxy.customer(path, authorization: proxy.basic(slow.secret))
             try await holder.waitForBody()
             // B waits for it, then resets its connection (as a killed client or a load balancer's timeout).
-            let waiting = try RawCustomer(proxy, path: path, authorization: proxy.basic(slow.secret))
+            let waiting = try proxy.customer(path, authorization: proxy.basic(slow.secret))
             try await Task.sleep(for: .milliseconds(500))
             waiting.reset()
             // A ends: its slot passes to B, whose customer is gone.
@@ -139,47 +135,30 @@ extension ProxyServerTests {
             #expect(next.status == .ok, "\(next.status) after \(ContinuousClock.now - started)")
         }
     }
-}
 
-/// A customer on a raw TCP connection to the proxy: it sends a `GET`, can wait for the first
-/// bytes of the body, and resets the connection (`SO_LINGER` 0) when told: deterministic, where
-/// cancelling an HTTP client's task may leave its connection reading.
-final class RawCustomer: Sendable {
-    let descriptor: Int32
-
-    init(_ proxy: ProxyServerTests.Harness, path: String, authorization: String) throws {
-        let port = try #require(Int(proxy.url.split(separator: ":").last ?? ""))
-        // Close-on-exec: a process another test spawns meanwhile must not inherit the socket (it
-        // would keep the connection open after the reset: the proxy then sent the whole blob).
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// A customer that stops reading holds one of its licence's stream slots only until the send
+    /// timeout: without it, `--max-streams-per-licence` such customers stopped the licence's pulls.
+    @Test("a customer that stops reading is cut after the send timeout, audited as closed, and its licence's slot passes on")
+    func aCustomerThatStopsReadingFreesItsSlot() async throws {
+        // 5 s: the next download, read by a test task on a loaded machine, must not be cut.
+        let configuration = ProxyConfiguration(maxStreamsPerLicence: 1, maxStreamWait: .seconds(60), sendTimeout: .seconds(5))
+        try await Self.withProxy(configuration: configuration) { proxy in
+            let layer = (0..<(24 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 13) }
+            let image = proxy.upstream.addImage(tag: "stall", layer: layer)
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let licence = proxy.basic(proxy.licence.secret)
+            let stalled = try proxy.customer(path, authorization: licence, receiveBuffer: 4096)
+            try await stalled.waitForBody()
+            // It reads nothing more; the next download of the licence waits for its slot, then streams.
+            var request = HTTPClientRequest(url: proxy.url + path)
+            request.headers.add(name: "Authorization", value: licence)
+            let next = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let body = try await next.body.collect(upTo: 32 << 20)
+            #expect(next.status == .ok && body.readableBytes == layer.count, "\(next.status), \(body.readableBytes) bytes")
+            try await waitUntil("the stalled download audited") {
+                try await proxy.database.pulls().contains { $0.kind == "blob" && $0.status == 499 && $0.bytes < Int64(layer.count) }
+            }
+            withExtendedLifetime(stalled) {}
         }
-        guard connected == 0 else { throw FerryError(.internal, "cannot connect: errno \(errno)") }
-        let bytes = Array("GET \(path) HTTP/1.1\r\nHost: proxy\r\nAuthorization: \(authorization)\r\n\r\n".utf8)
-        guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw FerryError(.internal, "cannot send: errno \(errno)") }
-        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
-    }
-
-    /// Waits until the head and at least one byte of the body have arrived.
-    func waitForBody() async throws {
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        try await waitUntil("the first bytes of the body", timeout: .seconds(30), every: .milliseconds(20)) {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count > 0 { received += buffer.prefix(count) }
-            guard let end = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
-            return received.count > end.upperBound
-        }
-    }
-
-    func reset() {
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-        _ = close(descriptor)
     }
 }

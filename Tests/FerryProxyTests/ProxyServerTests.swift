@@ -45,6 +45,13 @@ struct ProxyServerTests {
 
         func basic(_ password: String) -> String { "Basic " + Data("customer:\(password)".utf8).base64EncodedString() }
 
+        /// A customer on a raw TCP connection that has sent `GET path` and reads only when told to.
+        func customer(_ path: String, authorization: String, receiveBuffer: Int? = nil) throws -> RawTCPClient {
+            let client = try RawTCPClient(port: try #require(Int(url.split(separator: ":").last ?? "")), receiveBuffer: receiveBuffer)
+            try client.send("GET \(path) HTTP/1.1\r\nHost: proxy\r\nAuthorization: \(authorization)\r\n\r\n")
+            return client
+        }
+
         func get(
             _ path: String, method: HTTPMethod = .GET, authorization: String? = nil, headers extra: HTTPHeaders = [:], body: [UInt8]? = nil
         ) async throws -> Reply {
