@@ -31,8 +31,10 @@ final class ProxyUpstream: Sendable {
     /// `digest upstream/repository` pairs the upstream confirmed.
     private let confirmed = Mutex<Set<String>>([])
     /// The size an upstream gave for each blob it confirmed (one per digest, whatever the
-    /// repository), so that requests for a confirmed blob still arriving do not ask again.
-    private let confirmedSizes = Mutex<[Digest: Int64]>([:])
+    /// repository), and when: it answers requests for the blob while it arrives, and for the tag
+    /// TTL after the upstream gave it (the requests of customers pulling at once), so that they
+    /// do not ask again; a failed download of the blob drops it.
+    private let confirmedSizes = Mutex<[Digest: (size: Int64, at: ContinuousClock.Instant)]>([:])
     /// One upstream `HEAD` per `digest upstream/repository` pair, however many requests ask at once.
     private let sizeFlights = SingleFlight<String, Int64>()
     /// When an answer from the cache in the upstream's place was last logged, by item.
@@ -373,19 +375,11 @@ final class ProxyUpstream: Sendable {
 
     /// A blob's size, confirming that this upstream repository holds it: one upstream `HEAD` per
     /// digest and repository (per process), shared by the requests that ask at once; with the
-    /// cache, later requests are answered from the store, or while the blob still arrives, from
-    /// the size the upstream gave.
+    /// cache, later requests are answered from the store, or from the size the upstream gave
+    /// (``confirmedSizes``).
     func blobSize(_ upstream: ImageReference, digest: Digest) async throws -> Int64 {
         let pair = "\(digest) \(upstream.name)"
-        if confirmed.withLock({ $0.contains(pair) }) {
-            switch store.availability(of: digest) {
-            case .complete(let size): return size
-            // Only while it arrives: a blob whose download failed is asked about again, so that
-            // one gone upstream is a 404 and an upstream that is down an outage.
-            case .growing where configuration.cache: if let size = confirmedSizes.withLock({ $0[digest] }) { return size }
-            case .growing, .absent: break
-            }
-        }
+        if confirmed.withLock({ $0.contains(pair) }), let size = store.size(of: digest) ?? recentSize(of: digest) { return size }
         if let down = recentOutage(upstream), let size = try await heldSize(upstream, digest: digest, error: down) { return size }
         return try await sizeFlights.run(pair) { [self] in
             let size: Int64
@@ -406,11 +400,19 @@ final class ProxyUpstream: Sendable {
             if configuration.cache {
                 confirmedSizes.withLock { sizes in
                     if sizes.count >= 65_536 { sizes.removeAll() }
-                    sizes[digest] = size
+                    sizes[digest] = (size, .now)
                 }
             }
             return size
         }
+    }
+
+    /// The size the upstream gave for `digest`, while the blob arrives or within the tag TTL.
+    private func recentSize(of digest: Digest) -> Int64? {
+        guard configuration.cache, let given = confirmedSizes.withLock({ $0[digest] }) else { return nil }
+        if ContinuousClock.now - given.at < configuration.tagTTL { return given.size }
+        if case .growing = store.availability(of: digest) { return given.size }
+        return nil
     }
 
     /// The size of a blob the cache holds for this repository, answered in the upstream's place.
@@ -449,15 +451,8 @@ final class ProxyUpstream: Sendable {
                         try await ingest.verify()  // readers may send the last byte from here on
                         try await ingest.commit()
                     }
-                } catch where BlobStore.bytesAreBad(error) {
-                    Self.countMismatch(error, digest: digest, app: app, logger: logger)
-                    throw error
-                } catch where Self.isOutage(error) {
-                    noteOutage(upstream, error)
-                    throw error
-                } catch let error as FerryError where [.blobUnknown, .nameUnknown].contains(error.code) {
-                    // Gone upstream since it was confirmed: no longer answered from the confirmation.
-                    await forget(upstream, digest: digest, after: error)
+                } catch {
+                    await downloadFailed(upstream, digest: digest, app: app, error)
                     throw error
                 }
             }
@@ -471,6 +466,23 @@ final class ProxyUpstream: Sendable {
         } catch {
             download.cancel()
             throw error
+        }
+    }
+
+    /// A blob's download from upstream failed: its size no longer answers for it (the next
+    /// request asks the upstream again, so that a blob gone upstream since is a 404 and an
+    /// upstream that is down an outage, not a 200 cut after the retries); a blob gone drops its
+    /// confirmation, an outage is noted, a mismatch logged and counted.
+    private func downloadFailed(_ upstream: ImageReference, digest: Digest, app: String, _ error: any Error) async {
+        // Every customer left: nothing is learnt of the upstream.
+        guard !(error is CancellationError) else { return }
+        _ = confirmedSizes.withLock { $0.removeValue(forKey: digest) }
+        if BlobStore.bytesAreBad(error) {
+            Self.countMismatch(error, digest: digest, app: app, logger: logger)
+        } else if Self.isOutage(error) {
+            noteOutage(upstream, error)
+        } else if let error = error as? FerryError, [.blobUnknown, .nameUnknown].contains(error.code) {
+            await forget(upstream, digest: digest, after: error)
         }
     }
 

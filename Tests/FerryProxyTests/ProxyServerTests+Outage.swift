@@ -52,16 +52,18 @@ extension ProxyServerTests {
         }
     }
 
-    /// A review found a confirmed blob's size answered for it after its download failed: a blob
-    /// gone upstream, or an upstream down, got `200` and a connection cut after the retries.
-    @Test("A confirmed blob not in the store is asked about again: gone upstream it is a 404, with the upstream down a 502")
+    /// A review found a confirmed blob's size answered for it after its download failed, until the
+    /// process restarted: a blob gone upstream, or an upstream down, got `200` and a connection
+    /// cut after the retries, request after request.
+    @Test("A confirmed blob not held is asked about again past the tag TTL: with the upstream down a 502, gone upstream a 404")
     func aConfirmedBlobNotHeldIsAskedAgain() async throws {
         let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
         try await Self.withProxy(configuration: configuration) { proxy in
             let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 9, count: 3000))
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
             let licence = proxy.basic(proxy.licence.secret)
-            // Confirmed by a HEAD (nothing downloaded), then down: an outage, not a 200.
+            // Confirmed by a HEAD (nothing downloaded), then down past the tag TTL (zero here):
+            // the upstream is asked again, an outage, not a 200 cut after the retries.
             #expect(try await proxy.get(path, method: .HEAD, authorization: licence).status == 200)
             proxy.upstream.failing.withLock { $0 = true }
             let down = try await proxy.get(path, authorization: licence)
@@ -72,6 +74,23 @@ extension ProxyServerTests {
             let gone = try await proxy.get(path, authorization: licence)
             #expect(gone.status == 404 && gone.text.contains("BLOB_UNKNOWN"), "\(gone.status) \(gone.text)")
             #expect(proxy.upstream.blobGets.withLock { $0[image.layer] ?? 0 } == 0, "nothing was downloaded")
+        }
+    }
+
+    @Test("Within the tag TTL the size a HEAD gave answers; a download that finds the blob gone drops it, and the next request is a 404")
+    func aFailedDownloadDropsTheSize() async throws {
+        try await Self.withProxy(configuration: ProxyConfiguration(tagTTL: .seconds(600))) { proxy in
+            let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 8, count: 3000))
+            let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
+            let licence = proxy.basic(proxy.licence.secret)
+            #expect(try await proxy.get(path, method: .HEAD, authorization: licence).status == 200)
+            _ = proxy.upstream.blobs.withLock { $0.removeValue(forKey: image.layer) }
+            // Answered from the size (customers pulling at once ask once), cut when the download fails.
+            if let first = try? await proxy.get(path, authorization: licence) {
+                #expect(first.status != 200 || first.body.count < 3000, "a whole blob the upstream no longer has")
+            }
+            let gone = try await proxy.get(path, authorization: licence)
+            #expect(gone.status == 404 && gone.text.contains("BLOB_UNKNOWN"), "\(gone.status) \(gone.text)")
         }
     }
 
