@@ -124,7 +124,7 @@ public struct RegistryReadAPI: Sendable {
         // "A registry that uses the ns query parameter to scope the request SHOULD return the ns
         // query parameter value in the OCI-Namespace header" (distribution spec); only a value
         // that is a registry host, as a reference names one, is echoed.
-        if let ns = request.uri.queryParameters.get("ns"), ImageReference.isValidRegistry(ns), response.status.code < 400 {
+        if let ns = try? Self.namespace(of: request), response.status.code < 400 {
             response.headers[.ociNamespace] = ns
         }
         return response
@@ -190,10 +190,19 @@ public struct RegistryReadAPI: Sendable {
         }
     }
 
+    /// The upstream `?ns=` names: nil when absent or empty (the default upstream is meant, as
+    /// without it); a value that is not a registry host is `NAME_UNKNOWN`, never a lookup key.
+    static func namespace(of request: Request) throws(FerryError) -> String? {
+        guard let ns = request.uri.queryParameters.get("ns").map({ String($0) }), !ns.isEmpty else { return nil }
+        guard ImageReference.isValidRegistry(ns) else {
+            throw FerryError(.nameUnknown, "?ns=\(TerminalText.escape(ns, limit: 100)) is not a registry host such as registry.example.com:5000")
+        }
+        return ns
+    }
+
     func repository(_ name: String, _ request: Request) throws -> (registry: String, repository: String) {
         try Self.validate(name)
-        let ns = request.uri.queryParameters.get("ns")
-        guard var registry = ns ?? defaultRegistry else {
+        guard var registry = try Self.namespace(of: request) ?? defaultRegistry else {
             throw FerryError(.nameUnknown, "repository '\(name)' names no upstream: add ?ns=<registry host>, or start this server with --default-registry")
         }
         if ["index.docker.io", "registry-1.docker.io"].contains(registry) { registry = ImageReference.dockerHub }
@@ -393,7 +402,7 @@ public struct RegistryReadAPI: Sendable {
         let parameters = request.uri.queryParameters
         let page = try RegistryPage(
             all, n: parameters.get("n"), last: parameters.get("last"), path: "/v2/\(name)/tags/list",
-            carried: parameters.get("ns").map { [("ns", $0)] } ?? [])
+            carried: try Self.namespace(of: request).map { [("ns", $0)] } ?? [])
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.dockerDistributionAPIVersion] = "registry/2.0"

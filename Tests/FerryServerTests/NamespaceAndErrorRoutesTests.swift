@@ -29,6 +29,13 @@ struct NamespaceAndErrorRoutesTests {
             #expect(try await client.get("/v2/alpine/manifests/3").status == .notFound)
             #expect(try await client.get("/v2/lib/app/manifests/v1?ns=docker.io").status == .notFound)
             #expect(try await client.get("/v2/lib/app/manifests/v1?ns=registry.test").status == .ok)
+            // An empty ns is no ns (the default upstream); one that is no registry host is an
+            // unknown name, never a lookup key.
+            #expect(try await client.get("/v2/lib/app/manifests/v1?ns=").status == .ok)
+            for bad in ["registry.test%0d%0aX:1", "-bad-", "a%20b", "registry.test/x"] {
+                let refused = try await client.get("/v2/lib/app/manifests/v1?ns=\(bad)")
+                #expect(refused.status == .notFound && refused.errorCodes == ["NAME_UNKNOWN"], "ns=\(bad): \(refused.status)")
+            }
         }
     }
 
