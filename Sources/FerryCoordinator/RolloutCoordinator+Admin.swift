@@ -168,14 +168,15 @@ extension RolloutCoordinator {
         }
     }
 
-    /// The ID of the newest rollout of `record`'s repositories created after it whose switches
-    /// still stand, if any: one rolled back, or one that ended (aborted, failed) without switching
-    /// a node, left the containers as they were.
+    /// The ID of the newest rollout created after `record` that replaced containers of one of its
+    /// repositories (``RolloutRecord/heldRepositories``: after `--replace`, its containers run
+    /// its image's) and whose switches still stand, if any: one rolled back, or one that ended
+    /// (aborted, failed) without switching a node, left the containers as they were.
     private func newerRollout(than record: RolloutRecord) async throws -> String? {
         var newest: RolloutRecord?
         for stored in try await database.rollouts() {
             guard let other = try? RolloutStore.decode(stored.stateJSON), other.id != record.id,
-                !other.heldRepositories.isDisjoint(with: record.heldRepositories), other.createdAt > record.createdAt
+                record.heldRepositories.contains(other.qualifiedRepository), other.createdAt > record.createdAt
             else { continue }
             let current = active.withLock { $0[other.id] } ?? other
             if current.state.phase == .rolledBack { continue }

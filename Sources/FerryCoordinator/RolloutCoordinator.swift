@@ -184,7 +184,7 @@ final class RolloutCoordinator: Sendable {
         active.withLock { active in
             // A later rollout of the same repository may have delivered the very image a cleanup
             // would remove (a node away meanwhile): no cleanup while one is under way.
-            let live = Set(active.values.filter { !$0.state.phase.isFinal }.map(\.qualifiedRepository))
+            let live = Set(active.values.filter { !$0.state.phase.isFinal }.flatMap(\.heldRepositories))
             return active.keys.sorted().flatMap { id in
                 let record = active[id]!
                 return record.items(for: name, halts: halts, cleanupAllowed: !live.contains(record.qualifiedRepository))

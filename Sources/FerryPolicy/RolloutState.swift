@@ -366,8 +366,10 @@ public struct RolloutState: Sendable, Hashable, Codable {
         }
         phase = .switching
         if waveInFlight { return [] }
-        // The wave ended while paused: what follows its end (the canary wait, `--delay`) still comes.
-        if currentWaveStarted { return waveEnded(now: now) }
+        // The wave ended while paused by request: what follows its end (the canary wait,
+        // `--delay`) still comes. A resume past the failure policy's pause is the operator's
+        // word to go on: the next wave starts.
+        if currentWaveStarted, !policyPause { return waveEnded(now: now) }
         return startWave(now: now)
     }
 
@@ -399,10 +401,18 @@ public struct RolloutState: Sendable, Hashable, Codable {
 
     private var waveInFlight: Bool { nodes.contains { $0.status == .switching } }
 
-    /// Whether the current wave was started: none of its nodes still waits for it
-    /// (``startWave(now:)`` switches them all at once).
+    /// Whether the current wave was started: some node of it switched, or is switching (a node
+    /// that failed without being removed from the cluster failed its switch). Before,
+    /// ``startWave(now:)`` switches none of them; it switches them all at once.
     private var currentWaveStarted: Bool {
-        wave < waves.count && !waves[wave].contains { node($0)?.status == .distributed }
+        guard wave < waves.count else { return false }
+        return waves[wave].contains { name in
+            switch node(name)?.status {
+            case .switching, .switched, .noContainers, .restoring, .restored: true
+            case .failed: !isRemoved(name)
+            default: false
+            }
+        }
     }
 
     private func index(of name: String) -> Int? { nodes.firstIndex { $0.name == name } }

@@ -121,9 +121,15 @@ struct RolloutCoordinatorTests {
         #expect(decoded.cleanup == true)
         // A later rollout of the repository under way (n1 away meanwhile, say) may deliver the very
         // image a cleanup would remove: none while it runs.
-        _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.0", plan: RolloutPlan()))
+        let back = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.0", plan: RolloutPlan()))
         let later = try #require(fixture.rollouts.items(forNode: "n1").first { $0.rolloutID == created.id })
         #expect(later.action == .forget && later.cleanup == nil)
+        // So may one that replaces another repository's containers with an image of this one.
+        _ = try await fixture.rollouts.control(back.id, .abort)
+        #expect(try #require(fixture.rollouts.items(forNode: "n1").first { $0.rolloutID == created.id }).cleanup == true)
+        _ = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app:1.0", replace: "registry.test/team/app-next"))
+        let replacing = try #require(fixture.rollouts.items(forNode: "n1").first { $0.rolloutID == created.id })
+        #expect(replacing.action == .forget && replacing.cleanup == nil)
     }
 
     @Test("abort while a node switches: its switch item becomes a halt (a new key, waking its poll); its report of the stop is taken, then it forgets")
@@ -476,6 +482,21 @@ struct RolloutCoordinatorTests {
         let second = try await fixture.rollouts.create(RolloutRequest(image: "registry.test/team/app-next:2.0"))
         await expectError(.conflict, mentioning: "rollout \(second.id) of") { _ = try await fixture.rollouts.control(first.id, .rollback) }
         #expect(try await fixture.status(first.id).phase == .failed, "nothing changed")
+
+        // A later rollout, over, that replaced none of its repositories' containers (another's,
+        // into the same image) does not hold a rollback up.
+        let other = try await Fixture.make(nodes: 1)
+        let plain = try await other.rollouts.create(RolloutRequest(image: "registry.test/team/app:2.0", plan: RolloutPlan(maxFailureRatio: 1)))
+        try await other.install("n1", rollout: plain)
+        await other.rollouts.step()
+        try await other.rollouts.report(node: other.nodes["n1"]!, rollout: plain.id, SwitchReport(action: .switch, outcome: .failed, reason: "engine"))
+        let legacy = try await other.rollouts.create(RolloutRequest(image: "registry.test/team/app:2.0", replace: "registry.test/team/legacy"))
+        try await other.install("n1", rollout: legacy)
+        await other.rollouts.step()
+        try await other.passed("n1", legacy.id)
+        #expect(try await other.status(legacy.id).phase == .succeeded)
+        let rolling = try await other.rollouts.control(plain.id, .rollback)
+        #expect([.rollingBack, .rolledBack].contains(rolling.phase))
     }
 
     @Test("a rollout whose image is still resolving holds its repository but not the others: another repository's rollout is created meanwhile")

@@ -175,6 +175,22 @@ struct RolloutStateTests {
         _ = try delayed.pause()
         _ = delayed.switched("a", Self.passed, now: 1)
         #expect(try delayed.resume(now: 10) == [.wakeAt(510)])
+        // A canary that failed its gate paused by the failure policy: the resume is the operator's
+        // word to go on, the next wave starts (no canary wait after it).
+        var failed = distributed(RolloutPlan(canary: 1)).0
+        _ = failed.switched("a", .failed("unhealthy"), now: 1)
+        #expect(failed.phase == .paused && failed.effectivePauseCause == .failurePolicy)
+        #expect(try failed.resume(now: 2) == [.switchNodes(["b"])])
+        // The canary removed from the cluster while paused before its wave: no canary ran, the
+        // canary wave is skipped as before (its wait is not taken for a passed canary's).
+        let tolerant = RolloutPlan(canary: 1, canaryWaitMilliseconds: 1000, maxFailureRatio: 1)
+        var emptied = RolloutState(id: "r", image: "app:2", plan: tolerant, nodes: ["a", "b"])
+        _ = emptied.start()
+        _ = try emptied.pause()
+        _ = emptied.distributed("a", now: 0)
+        _ = emptied.distributed("b", now: 0)
+        _ = emptied.removed("a", reason: "node removed from the cluster", now: 0)
+        #expect(try emptied.resume(now: 1) == [.switchNodes(["b"])])
         // Paused while distributing: the first wave starts at the resume, as before.
         var early = RolloutState(id: "r", image: "app:2", plan: RolloutPlan(canary: 1, canaryWaitMilliseconds: 1000), nodes: ["a", "b"])
         _ = early.start()
