@@ -7,12 +7,14 @@ import Synchronization
 import Testing
 
 extension ProxyServerTests {
+    /// A proxy that asks the upstream on every request (no tag TTL, no outage hold).
+    static let askingEveryTime = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
+
     /// docs/proxy.md, *Upstream outages*: the cache answers for the registry only while it gives
     /// no answer; what it answered it no longer has is not brought back by a later outage.
     @Test("While the upstream fails the cache answers; a 404 the upstream gave drops the record, so the next outage does not bring the tag or digest back")
     func outageAnswersAndForgets() async throws {
-        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
-        try await Self.withProxy(configuration: configuration) { proxy in
+        try await Self.withProxy(configuration: Self.askingEveryTime) { proxy in
             let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 5, count: 2000))
             let name = "proxy/shop/vendor/team/app"
             let licence = proxy.basic(proxy.licence.secret)
@@ -57,8 +59,7 @@ extension ProxyServerTests {
     /// cut after the retries, request after request.
     @Test("A confirmed blob not held is asked about again past the tag TTL: with the upstream down a 502, gone upstream a 404")
     func aConfirmedBlobNotHeldIsAskedAgain() async throws {
-        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
-        try await Self.withProxy(configuration: configuration) { proxy in
+        try await Self.withProxy(configuration: Self.askingEveryTime) { proxy in
             let image = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 9, count: 3000))
             let path = "/v2/proxy/shop/vendor/team/app/blobs/\(image.layer)"
             let licence = proxy.basic(proxy.licence.secret)
@@ -117,8 +118,7 @@ extension ProxyServerTests {
 
     @Test("An upstream answering 410 Gone or 451 is answering, not down: the cache does not answer in its place")
     func goneAndLegalRefusalsAreAnswers() async throws {
-        let configuration = ProxyConfiguration(tagTTL: .zero, outageHold: .zero)
-        try await Self.withProxy(configuration: configuration) { proxy in
+        try await Self.withProxy(configuration: Self.askingEveryTime) { proxy in
             _ = proxy.upstream.addImage(tag: "1.4", layer: Array(repeating: 6, count: 2000))
             let path = "/v2/proxy/shop/vendor/team/app/manifests/1.4"
             let licence = proxy.basic(proxy.licence.secret)

@@ -12,8 +12,11 @@ import Testing
 /// collection again; one that reads slowly is not.
 @Suite("Send timeout")
 struct SendTimeoutTests {
+    /// Serves a blob of `size` bytes with `sendTimeout`, and hands `body` a client with a receive
+    /// buffer of `receiveBuffer` bytes that has asked for it.
     static func serve(
-        sendTimeout: Duration, size: Int, _ body: @Sendable (_ port: Int, _ store: BlobStore, _ digest: Digest) async throws -> Void
+        sendTimeout: Duration, size: Int, receiveBuffer: Int,
+        _ body: @Sendable (_ client: RawTCPClient, _ store: BlobStore, _ digest: Digest) async throws -> Void
     ) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-send-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -26,7 +29,9 @@ struct SendTimeoutTests {
             registry: RegistryReadAPI(database: try FerryDatabase.inMemory(), store: store, defaultRegistry: nil), admin: nil)
         let server = HTTPLimits(sendTimeout: sendTimeout).http1()
         try await Application(router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { client in
-            try await body(try #require(client.port), store, digest)
+            let raw = try RawTCPClient(port: try #require(client.port), receiveBuffer: receiveBuffer)
+            try raw.send(Self.request(digest))
+            try await body(raw, store, digest)
         }
     }
 
@@ -52,9 +57,7 @@ struct SendTimeoutTests {
     @Test("a client that stops reading a blob is cut after the send timeout, and the blob is no longer in use")
     func aClientThatStopsReadingIsCut() async throws {
         let size = 16 * 1024 * 1024
-        try await Self.serve(sendTimeout: .seconds(1), size: size) { port, store, digest in
-            let client = try RawTCPClient(port: port, receiveBuffer: 4096)
-            try client.send(Self.request(digest))
+        try await Self.serve(sendTimeout: .seconds(1), size: size, receiveBuffer: 4096) { client, store, digest in
             try await client.waitForBody()
             // Without the timeout the response waits for ever, holding the blob from collection.
             try await waitUntil("the stalled response given up", timeout: .seconds(30)) { store.use(of: digest) == nil }
@@ -66,9 +69,7 @@ struct SendTimeoutTests {
     @Test("a client that reads steadily gets the whole blob, however long the response takes")
     func aSteadyClientIsNotCut() async throws {
         let size = 16 * 1024 * 1024
-        try await Self.serve(sendTimeout: .seconds(3), size: size) { port, _, digest in
-            let client = try RawTCPClient(port: port, receiveBuffer: 65536)
-            try client.send(Self.request(digest))
+        try await Self.serve(sendTimeout: .seconds(3), size: size, receiveBuffer: 65536) { client, _, digest in
             // At most 64 KiB every 20 ms, on a thread of its own (not held up by the tests'
             // tasks): a 256 KiB write waits some 80 ms for it, far from the timeout, while the
             // whole response takes longer than the timeout.
