@@ -60,7 +60,7 @@ struct SendTimeoutTests {
         try await Self.serve(sendTimeout: .seconds(1), size: size, receiveBuffer: 4096) { client, store, digest in
             try await client.waitForBody()
             // Without the timeout the response waits for ever, holding the blob from collection.
-            try await waitUntil("the stalled response given up", timeout: .seconds(30)) { store.use(of: digest) == nil }
+            try await waitUntil("the stalled response given up", timeout: .seconds(120)) { store.use(of: digest) == nil }
             let received = await Self.drain(client)
             #expect(received < size, "the connection was closed before the whole blob was sent (\(received) bytes)")
         }

@@ -52,16 +52,18 @@ public final class RawTCPClient: Sendable {
         return max(recv(descriptor, &buffer, limit, 0), 0)
     }
 
-    /// Waits until a response's head and at least one byte of its body have arrived.
-    public func waitForBody() async throws {
+    /// Waits until a response's head and at least one byte of its body have arrived: its status line.
+    @discardableResult
+    public func waitForBody(timeout: Duration = .seconds(30)) async throws -> String {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        try await waitUntil("the first bytes of the body", timeout: .seconds(30), every: .milliseconds(20)) {
+        try await waitUntil("the first bytes of the body", timeout: timeout, every: .milliseconds(20)) {
             let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             if count > 0 { received += buffer.prefix(count) }
             guard let end = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
             return received.count > end.upperBound
         }
+        return String(decoding: received.prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
     }
 
     /// Resets the connection (`SO_LINGER` 0, then close).
