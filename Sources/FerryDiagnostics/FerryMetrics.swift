@@ -25,6 +25,8 @@ public enum FerryMetrics {
     /// `ferry_connections_refused_total`: connections closed at once because their client
     /// already had `--max-connections-per-client` open.
     private static let connectionsRefused = Counter(label: "ferry_connections_refused_total")
+    /// `ferry_send_timeouts_total`: connections closed because their client took nothing of a
+    /// response for `--send-timeout`.
     private static let sendTimeouts = Counter(label: "ferry_send_timeouts_total")
     /// `ferry_install_duration_seconds` (leader) and `ferry_load_duration_seconds` (follower).
     private static let installDuration = Timer(label: "ferry_install_duration_seconds")

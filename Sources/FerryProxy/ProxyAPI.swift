@@ -71,13 +71,13 @@ public struct ProxyAPI: Sendable {
         return try await issue(password: password, scopes: request.uri.queryParameters.getAll("scope").map { String($0) }, request: request)
     }
 
+    /// The largest form `POST /token` reads.
+    static let maxTokenFormSize = 64 * 1024
+
     /// `POST /token` with an OAuth2 form (`application/x-www-form-urlencoded`,
     /// `grant_type=password`, the licence ID as `password`, `scope`, `service`): what containerd
     /// asks first, as distribution's token servers answer it. Other grants are `400
     /// unsupported_grant_type` (no refresh tokens are issued).
-    /// The largest form `POST /token` reads.
-    static let maxTokenFormSize = 64 * 1024
-
     func oauthToken(_ request: Request) async throws -> Response {
         let body: ByteBuffer
         do {

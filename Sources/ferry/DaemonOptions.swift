@@ -27,7 +27,7 @@ struct DaemonOptions: ParsableArguments {
 
     @Option(
         name: .customLong("send-timeout"), parsing: .unconditional,
-        help: "Seconds one write of a response may wait for the client to read before the connection is closed.")
+        help: "Seconds a client may take nothing of a response before its connection is closed.")
     var sendTimeout: Int = Int(HTTPLimits.defaultSendTimeout.components.seconds)
 
     @Option(
