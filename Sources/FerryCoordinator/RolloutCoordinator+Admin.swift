@@ -26,7 +26,7 @@ extension RolloutCoordinator {
         var names: [String]
         var replace: ImageReference
         var install: InstallRecord
-        var repositories: Set<String> { [replace.name, image.name] }
+        var repositories: Set<String> { RolloutRecord.heldRepositories(replacing: replace.name, image: image.description) }
     }
 
     /// Checks `request`, creates the install of phase 1 and reserves the repository; under
@@ -47,7 +47,7 @@ extension RolloutCoordinator {
         let asked = (request.nodes ?? []).filter { $0 != "all" }
         // A mistyped node is named as such, even while the repository is busy.
         try InstallCoordinator.refuseUnknownNodes(asked, known: known.map(\.name))
-        try checkRepositoryFree([replace.name, image.name], known: Set(known.map(\.name)))
+        try checkRepositoryFree(RolloutRecord.heldRepositories(replacing: replace.name, image: image.description), known: Set(known.map(\.name)))
         var names = asked.isEmpty ? known.map(\.name) : []
         for name in asked where !names.contains(name) { names.append(name) }
         guard plan.canary <= names.count else {

@@ -37,7 +37,12 @@ struct RolloutRecord: Codable, Sendable, Hashable {
 
     /// The repositories no other rollout may touch meanwhile: the one replaced, and the image's
     /// own (`--replace`: the containers switched run the image's repository from then on).
-    var heldRepositories: Set<String> { [qualifiedRepository, (try? ImageReference(parsing: state.image).name) ?? qualifiedRepository] }
+    var heldRepositories: Set<String> { Self.heldRepositories(replacing: qualifiedRepository, image: state.image) }
+
+    /// ``heldRepositories`` of a rollout of `image` that replaces `replaced` (`registry/repository`).
+    static func heldRepositories(replacing replaced: String, image: String) -> Set<String> {
+        [replaced, (try? ImageReference(parsing: image).name) ?? replaced]
+    }
 
     /// How long past its deadline a node that stopped answering is counted failed.
     static let silenceMargin: Int64 = 30_000
